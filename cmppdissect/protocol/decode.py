@@ -1,0 +1,415 @@
+"""The fast decoder: layouts compiled into ``struct`` plans, no Scapy.
+
+The capture engine decodes millions of PDUs, and Scapy's per-field objects cost about a
+hundred times more than one ``Struct.unpack_from`` over a run of fixed fields. So each layout of
+:mod:`~cmppdissect.protocol.layouts` is compiled once into a plan of steps (a fixed run, a
+string array, Msg_Content) and the plan is interpreted over the bytes. The Scapy layers are
+built from the same layouts, and a test proves that both decode every PDU alike.
+
+Nothing here raises on bad bytes: a short, long or odd body is decoded as far as it goes and
+the deviation becomes a :class:`~cmppdissect.protocol.expert.Finding` (reference §11).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cmppdissect.protocol import content as content_mod
+from cmppdissect.protocol.commands import HEADER_LEN, KNOWN_COMMANDS, CommandId, command_name
+from cmppdissect.protocol.expert import Finding, Severity
+from cmppdissect.protocol.layouts import (
+    LAYOUTS,
+    VERSIONED_COMMANDS,
+    Field,
+    Kind,
+    Layout,
+    expects_report,
+    report_layout,
+)
+from cmppdissect.protocol.version import Version, version_from_byte
+
+_HEADER = struct.Struct(">III")
+_FMT = {(Kind.UINT, 1): "B", (Kind.UINT, 2): "H", (Kind.UINT, 4): "I", (Kind.UINT, 8): "Q",
+        (Kind.INT, 4): "i"}
+
+_FIXED, _ARRAY, _CONTENT = 0, 1, 2
+
+
+def _fmt(f: Field) -> str:
+    if f.kind in (Kind.STR, Kind.BIN):
+        return f"{f.size}s"
+    return _FMT[(f.kind, f.size)]
+
+
+@dataclass(frozen=True, slots=True)
+class _Fixed:
+    """A run of fixed-size fields decoded by one unpack_from."""
+
+    struct: struct.Struct
+    names: tuple[str, ...]
+    strs: tuple[int, ...]  # indices of Octet String values to strip of NUL padding
+    fields: tuple[Field, ...]
+    singles: tuple[struct.Struct, ...]  # per-field, for bodies that end inside the run
+    counters: tuple[tuple[str, int], ...]  # (name, offset in run) of count/length fields
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    layout: Layout
+    steps: tuple[Any, ...]
+
+    def measure(self, body: bytes) -> int | None:
+        """Body size this layout implies for these bytes, or None if a count is unreadable."""
+        off = 0
+        n = len(body)
+        values: dict[str, int] = {}
+        for step in self.steps:
+            if isinstance(step, _Fixed):
+                for name, rel in step.counters:
+                    if off + rel >= n:
+                        return None
+                    values[name] = body[off + rel]
+                off += step.struct.size
+            elif step[0] == _ARRAY:
+                off += step[2] * values[step[3]]
+            else:
+                off += values[step[2]]
+        return off
+
+
+def compile_layout(layout: Layout) -> Plan:
+    steps: list[Any] = []
+    run: list[Field] = []
+    counted = {f.count_from for f in layout.fields if f.count_from} | {
+        f.length_from for f in layout.fields if f.length_from}
+
+    def flush() -> None:
+        if not run:
+            return
+        st = struct.Struct(">" + "".join(_fmt(f) for f in run))
+        offs, counters, o = [], [], 0
+        for f in run:
+            offs.append(o)
+            if f.name in counted:
+                counters.append((f.name, o))
+            o += f.size
+        steps.append(_Fixed(
+            struct=st,
+            names=tuple(f.name for f in run),
+            strs=tuple(i for i, f in enumerate(run) if f.kind is Kind.STR),
+            fields=tuple(run),
+            singles=tuple(struct.Struct(">" + _fmt(f)) for f in run),
+            counters=tuple(counters),
+        ))
+        run.clear()
+
+    for f in layout.fields:
+        if f.kind is Kind.STR_ARRAY:
+            flush()
+            steps.append((_ARRAY, f.name, f.size, f.count_from, f))
+        elif f.kind is Kind.CONTENT:
+            flush()
+            steps.append((_CONTENT, f.name, f.length_from, f))
+        else:
+            run.append(f)
+    flush()
+    return Plan(layout, tuple(steps))
+
+
+PLANS: dict[int, Plan] = {}  # keyed by id(layout): layouts shared by both versions compile once
+
+
+def plan_for(layout: Layout) -> Plan:
+    plan = PLANS.get(id(layout))
+    if plan is None:
+        plan = PLANS[id(layout)] = compile_layout(layout)
+    return plan
+
+
+for _layout in LAYOUTS.values():
+    plan_for(_layout)
+
+
+@dataclass(slots=True)
+class BodyResult:
+    fields: dict[str, Any]
+    end: int  # body offset where decoding stopped
+    stopped_at: Field | None  # the field the body ended inside/before, if it ended early
+
+
+def run_plan(plan: Plan, body: bytes) -> BodyResult:
+    """Decode ``body`` with ``plan`` as far as the bytes go."""
+    fields: dict[str, Any] = {}
+    off = 0
+    n = len(body)
+    for step in plan.steps:
+        if isinstance(step, _Fixed):
+            st = step.struct
+            if off + st.size <= n:
+                vals = st.unpack_from(body, off)
+                fields.update(zip(step.names, vals, strict=True))
+                for i in step.strs:
+                    fields[step.names[i]] = vals[i].rstrip(b"\0")
+                off += st.size
+                continue
+            for f, single in zip(step.fields, step.singles, strict=True):
+                if off + single.size > n:
+                    return BodyResult(fields, off, f)
+                (val,) = single.unpack_from(body, off)
+                fields[f.name] = val.rstrip(b"\0") if f.kind is Kind.STR else val
+                off += single.size
+        elif step[0] == _ARRAY:
+            _, name, size, count_name, f = step
+            items = []
+            for _i in range(fields[count_name]):
+                if off + size > n:
+                    fields[name] = items
+                    return BodyResult(fields, off, f)
+                items.append(body[off:off + size].rstrip(b"\0"))
+                off += size
+            fields[name] = items
+        else:
+            _, name, length_name, f = step
+            length = fields[length_name]
+            fields[name] = body[off:off + length]
+            if off + length > n:
+                return BodyResult(fields, n, f)
+            off += length
+    return BodyResult(fields, off, None)
+
+
+# -- version choice -----------------------------------------------------------------------------
+
+# Known real-world reasons for a body that fits the other version's layout (reference §11).
+_MISMATCH_CAUSE = {
+    (int(CommandId.CMPP_CANCEL_RESP), Version.V2_0): "SMSGate style: its 3.0 CANCEL_RESP codec "
+                                                     "serves 2.0 sessions too (D1)",
+}
+
+
+def choose_layout(
+    command_id: int, body: bytes, hint: Version | None = None
+) -> tuple[Version | None, Layout | None, list[Finding]]:
+    """Pick the layout that explains ``body``, preferring ``hint`` (the session's version).
+
+    Lengths decide where the two versions differ (CONNECT_RESP 30 vs 33, SUBMIT 138+21N+L vs
+    163+32N+L, ...). A body that only fits the other version's layout is decoded with it and
+    flagged, because senders do mix them (a 16-byte CANCEL_RESP in a 2.0 session, D1).
+    """
+    findings: list[Finding] = []
+    if command_id not in VERSIONED_COMMANDS:
+        layout = LAYOUTS.get((command_id, hint or Version.V2_0))
+        return hint, layout, findings
+    order = (hint, hint.other) if hint else (Version.V2_0, Version.V3_0)
+    n = len(body)
+    plans = {v: plan_for(LAYOUTS[(command_id, v)]) for v in order}
+    needs = {v: plans[v].measure(body) for v in order}
+    exact = [v for v in order if needs[v] == n]
+    chosen: Version | None
+    if exact:
+        chosen = exact[0]
+        if len(exact) == 2 and hint is None:
+            findings.append(Finding(
+                Severity.CHAT, "version-ambiguous",
+                "body fits both the 2.0 and the 3.0 layout; decoded as 2.0"))
+    else:
+        tailless = [v for v in order if needs[v] is not None
+                    and needs[v] - plans[v].layout.tail_size == n]  # type: ignore[operator]
+        if tailless:
+            chosen = tailless[0]
+        elif hint is not None:
+            chosen = hint
+        else:
+            known = [(abs(need - n), v) for v, need in needs.items() if need is not None]
+            chosen = min(known)[1] if known else Version.V2_0
+    if hint is not None and chosen is not hint:
+        cause = _MISMATCH_CAUSE.get((command_id, hint), "the session uses the other version")
+        findings.append(Finding(
+            Severity.WARN, "layout-version-mismatch",
+            f"{command_name(command_id)} of {HEADER_LEN + n} bytes fits the {chosen} layout "
+            f"in a {hint} session; {cause}"))
+    return chosen, LAYOUTS[(command_id, chosen)], findings
+
+
+# -- the decoded PDU ----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class DecodedPdu:
+    """One PDU: header, body fields by spec name, the status report if any, and findings.
+
+    Octet Strings are ``bytes`` with the NUL padding stripped (lossless: the padding is all
+    NUL), arrays are lists, integers are ``int``. Text is decoded on demand by
+    :attr:`content`, so the hot path never pays for it.
+    """
+
+    Total_Length: int
+    Command_Id: int
+    Sequence_Id: int
+    version: Version | None
+    fields: dict[str, Any]
+    report: dict[str, Any] | None = None
+    findings: list[Finding] = field(default_factory=list)
+    layout: Layout | None = None
+    raw: bytes = b""
+
+    @property
+    def command(self) -> str:
+        return command_name(self.Command_Id)
+
+    @property
+    def content(self) -> content_mod.DecodedContent | None:
+        """Msg_Content decoded by Msg_Fmt with its UDH, or None (no content, or a report)."""
+        raw = self.fields.get("Msg_Content")
+        if raw is None or self.report is not None:
+            return None
+        return content_mod.decode_content(
+            raw, self.fields.get("Msg_Fmt", 4), self.fields.get("TP_udhi", 0),
+            Pk_total=self.fields.get("Pk_total"), Pk_number=self.fields.get("Pk_number"))
+
+
+def decode_header(buf: bytes) -> tuple[int, int, int]:
+    """Total_Length, Command_Id, Sequence_Id of the 12 bytes at the start of ``buf``."""
+    total, cmd, seq = _HEADER.unpack_from(buf, 0)
+    return total, cmd, seq
+
+
+def decode_pdu(buf: bytes, hint: Version | None = None) -> DecodedPdu:
+    """Decode one PDU from the start of ``buf`` (a complete PDU; extra bytes are ignored).
+
+    ``hint`` is the session's version; without one the version comes from the Version byte
+    (CONNECT, CONNECT_RESP) or from the lengths. Never raises.
+    """
+    if len(buf) < HEADER_LEN:
+        return DecodedPdu(0, 0, 0, hint, {}, findings=[Finding(
+            Severity.ERROR, "short-header",
+            f"only {len(buf)} bytes: a CMPP header needs {HEADER_LEN}")], raw=bytes(buf))
+    total, cmd, seq = _HEADER.unpack_from(buf, 0)
+    findings: list[Finding] = []
+    if total < HEADER_LEN:
+        findings.append(Finding(Severity.ERROR, "total-length-short",
+                                f"Total_Length {total} is below the 12-byte header"))
+        body = b""
+    elif total > len(buf):
+        findings.append(Finding(Severity.ERROR, "pdu-truncated",
+                                f"Total_Length {total} but only {len(buf)} bytes present"))
+        body = bytes(buf[HEADER_LEN:])
+    else:
+        body = bytes(buf[HEADER_LEN:total])
+    raw = bytes(buf[:max(total, HEADER_LEN)])
+    if cmd not in KNOWN_COMMANDS:
+        findings.append(Finding(Severity.WARN, "unknown-command",
+                                f"unknown Command_Id 0x{cmd:08X}; body shown as bytes"))
+        return DecodedPdu(total, cmd, seq, hint, {"body": body}, findings=findings, raw=raw)
+    if cmd == CommandId.CMPP_CONNECT and len(body) > 22:
+        # The Version byte outranks a session hint for the CONNECT that carries it. In
+        # CONNECT_RESP it is the server's highest version, not the layout: lengths decide there.
+        hint = version_from_byte(body[22]) or hint
+    version, layout, chosen = choose_layout(cmd, body, hint)
+    findings += chosen
+    assert layout is not None  # every known command has a layout
+    pdu = DecodedPdu(total, cmd, seq, version, {}, findings=findings, layout=layout, raw=raw)
+    result = run_plan(plan_for(layout), body)
+    pdu.fields = result.fields
+    _check_extent(pdu, layout, version, body, result)
+    _check_fields(pdu, layout)
+    return pdu
+
+
+def _check_extent(pdu: DecodedPdu, layout: Layout, version: Version | None, body: bytes,
+                  result: BodyResult) -> None:
+    name = f"{layout.name}" + (f" {version}" if version else "")
+    stop = result.stopped_at
+    if stop is not None and stop.tail and result.end == len(body):
+        # Only the optional trailing field is missing: a known sender habit, not corruption.
+        absent = layout.fields[layout.fields.index(stop):]
+        if all(f.tail for f in absent):
+            pdu.findings.append(Finding(
+                Severity.WARN if stop.size > 1 else Severity.NOTE, "missing-tail",
+                f"{name} lacks its trailing {stop.name} ({stop.size} bytes); "
+                f"some senders omit it", stop.name))
+            return
+    if stop is not None:
+        pdu.findings.append(Finding(
+            Severity.ERROR, "body-short",
+            f"Total_Length {pdu.Total_Length} ends the body inside {stop.name}: the {name} "
+            f"layout needs more bytes", stop.name))
+    elif result.end < len(body):
+        extra = len(body) - result.end
+        pdu.fields["trailing"] = body[result.end:]
+        pdu.findings.append(Finding(
+            Severity.ERROR, "body-long",
+            f"Total_Length {pdu.Total_Length} is {extra} bytes longer than the {name} layout "
+            f"({HEADER_LEN + result.end} bytes)"))
+
+
+_CONTENT_LIMIT = {0: 160}  # Msg_Fmt 0 may carry 160 ASCII bytes (D6); others 140
+
+
+def _check_fields(pdu: DecodedPdu, layout: Layout) -> None:
+    fields = pdu.fields
+    findings = pdu.findings
+    for f in layout.fields:
+        if f.nul_expected and f.name in fields:
+            value = fields[f.name]
+            full = (len(value) == f.size if isinstance(value, bytes)
+                    else any(len(v) == f.size for v in value))
+            if full:
+                findings.append(Finding(
+                    Severity.CHAT, "no-nul",
+                    f"{f.name} fills all {f.size} bytes with no NUL terminator", f.name))
+    cmd = pdu.Command_Id
+    if cmd == CommandId.CMPP_CONNECT and "Version" in fields:
+        if version_from_byte(fields["Version"]) is None:
+            findings.append(Finding(
+                Severity.NOTE, "version-byte",
+                f"Version byte 0x{fields['Version']:02X} names no CMPP version (Huawei API "
+                f"sends 0x01, SMSGate accepts 0x00 and 0x7F); version inferred from lengths",
+                "Version"))
+    content = fields.get("Msg_Content")
+    if content is None:
+        return
+    if expects_report(layout, fields):
+        rep = report_layout(layout, fields, len(content))
+        if rep is None:
+            findings.append(Finding(
+                Severity.ERROR, "report-size",
+                f"status report of {len(content)} bytes: expected 60 or 71", "Msg_Content"))
+        else:
+            pdu.report = run_plan(plan_for(rep), content).fields
+            expected = 60 if pdu.version is Version.V2_0 else 71
+            if layout.content_rule == "deliver" and pdu.version and len(content) != expected:
+                findings.append(Finding(
+                    Severity.NOTE, "report-version",
+                    f"{len(content)}-byte status report in a {pdu.version} DELIVER "
+                    f"(spec: {expected}); decoded by Msg_Length (D3)", "Msg_Content"))
+        return
+    fmt = fields.get("Msg_Fmt", 0)
+    limit = _CONTENT_LIMIT.get(fmt, 140)
+    if fields.get("Msg_Length", 0) > limit:
+        findings.append(Finding(
+            Severity.WARN, "msg-length",
+            f"Msg_Length {fields['Msg_Length']} exceeds {limit} for Msg_Fmt {fmt}",
+            "Msg_Length"))
+    if fields.get("DestUsr_tl", 0) >= 100:
+        findings.append(Finding(
+            Severity.NOTE, "destusr-tl",
+            f"DestUsr_tl {fields['DestUsr_tl']}: the spec says fewer than 100", "DestUsr_tl"))
+    if (cmd == CommandId.CMPP_SUBMIT and pdu.version is Version.V3_0
+            and fields.get("Registered_Delivery") == 2):
+        findings.append(Finding(
+            Severity.NOTE, "registered-delivery-2",
+            "Registered_Delivery 2 (SMC billing record) was removed in 3.0",
+            "Registered_Delivery"))
+    decoded = pdu.content
+    if decoded is not None:
+        findings.extend(decoded.findings)
+
+
+def decode_body(command_id: int, body: bytes, version: Version) -> Mapping[str, Any]:
+    """Fields of a bare body in a given version (no header, no findings): for tests and tools."""
+    layout = LAYOUTS[(command_id, version)]
+    return run_plan(plan_for(layout), body).fields
