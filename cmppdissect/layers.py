@@ -22,8 +22,8 @@ from typing import Any, ClassVar
 
 from scapy.config import conf
 from scapy.fields import (
+    AnyField,
     ByteField,
-    Field as ScapyField,
     FieldLenField,
     FieldListField,
     IntField,
@@ -33,8 +33,12 @@ from scapy.fields import (
     ShortField,
     SignedIntField,
     StrFixedLenField,
+    StrField,
     StrLenField,
     XStrFixedLenField,
+)
+from scapy.fields import (
+    Field as ScapyField,
 )
 from scapy.layers.inet import TCP
 from scapy.packet import Packet, bind_bottom_up, bind_layers, bind_top_down
@@ -94,7 +98,7 @@ class _Lenient(_LenientGet):
 
 
 def _coded_repr(table: str, version: Version | None) -> Any:
-    def i2repr(self: ScapyField, pkt: Packet | None, x: Any) -> str:
+    def i2repr(self: ScapyField[Any, Any], pkt: Packet | None, x: Any) -> str:
         if x is None:
             return "<absent>"
         name = codes.code_name(table, x, version)
@@ -166,7 +170,7 @@ def _lenient(base: type) -> type:
     return cls
 
 
-def _scapy_field(f: Field, layout: Layout, version: Version | None) -> ScapyField:
+def _scapy_field(f: Field, layout: Layout, version: Version | None) -> AnyField:
     if f.count_of is not None:
         return FieldLenField(f.name, None, count_of=f.count_of, fmt="B")
     if f.length_of is not None:
@@ -182,33 +186,26 @@ def _scapy_field(f: Field, layout: Layout, version: Version | None) -> ScapyFiel
         if f.codes:
             coded = type(f"{f.codes}_{version}_{base.__name__}", (_Lenient, base),
                          {"i2repr": _coded_repr(f.codes, version)})
-            return coded(f.name, 0)  # type: ignore[no-any-return]
-        return _lenient(base)(f.name, 0)  # type: ignore[no-any-return]
+            return coded(f.name, 0)
+        return _lenient(base)(f.name, 0)
     if f.kind is Kind.INT:
-        return _lenient(SignedIntField)(f.name, 0)  # type: ignore[no-any-return]
+        return _lenient(SignedIntField)(f.name, 0)
     if f.kind is Kind.STR:
         if f.display == "stat":
             return _StatField(f.name, b"", length=f.size)
         return CMPPStrField(f.name, b"", length=f.size)
     if f.kind is Kind.BIN:
-        return _lenient(XStrFixedLenField)(f.name, b"", length=f.size)  # type: ignore[no-any-return]
+        return _lenient(XStrFixedLenField)(f.name, b"", length=f.size)
     if f.kind is Kind.STR_ARRAY:
-        counter = f.count_from
+        counter = f.count_from or ""
         return FieldListField(
-            f.name, [], StrFixedLenFieldNoStrip("", b"", length=f.size),
+            f.name, [], CMPPStrField("", b"", length=f.size),
             count_from=lambda pkt: pkt.getfieldval(counter))
     return _content_field(f, layout)
 
 
-class StrFixedLenFieldNoStrip(StrFixedLenField):
-    """An element of a number list (Dest_terminal_Id): NUL padding stripped like CMPPStrField."""
-
-    def m2i(self, pkt: Packet | None, x: bytes) -> bytes:
-        return x.rstrip(b"\0")
-
-
-def _content_field(f: Field, layout: Layout) -> ScapyField:
-    length_name = f.length_from
+def _content_field(f: Field, layout: Layout) -> AnyField:
+    length_name = f.length_from or ""
 
     def length(pkt: Packet) -> int:
         return int(pkt.getfieldval(length_name) or 0)
@@ -217,7 +214,7 @@ def _content_field(f: Field, layout: Layout) -> ScapyField:
         return {"Registered_Delivery": pkt.getfieldval("Registered_Delivery"),
                 "Msg_Fwd_Type": pkt.fields.get("Msg_Fwd_Type")}
 
-    choices = []
+    choices: list[Any] = []
     for rep_layout, rep_cls in ((REPORT_60, CMPPReport60), (REPORT_71, CMPPReport71),
                                 (MO_REPORT, CMPPMoReport)):
         def dissect_cond(pkt: Packet, _rep: Layout = rep_layout) -> bool:
@@ -226,7 +223,8 @@ def _content_field(f: Field, layout: Layout) -> ScapyField:
         def build_cond(pkt: Packet, val: Any, _cls: type = rep_cls) -> bool:
             return isinstance(val, _cls)
 
-        choices.append((PacketLenField(f.name, None, rep_cls, length_from=length),
+        choices.append((PacketLenField(f.name, None, rep_cls,  # type: ignore[arg-type]
+                                       length_from=length),
                         (dissect_cond, build_cond)))
     return MultipleTypeField(choices, _ContentField(f.name, b"", length_from=length))
 
@@ -244,7 +242,8 @@ class CMPP(Packet):
     """
 
     name = "CMPP"
-    fields_desc: ClassVar[list[ScapyField]] = [
+    match_subclass = True  # pkt[CMPP] also finds the CMPPv2/CMPPv3 headers of a chain
+    fields_desc: ClassVar[list[AnyField]] = [
         type("TotalLengthField", (_LenientGet, IntField), {})("Total_Length", None),
         type("CommandIdField", (_Lenient, IntField), {
             "i2repr": lambda self, pkt, x: "<absent>" if x is None else command_name(x)})(
@@ -331,7 +330,7 @@ class CMPP(Packet):
         header_cls = {Version.V2_0: CMPPv2, Version.V3_0: CMPPv3}.get(
             session.get("cmpp_version"), cls)  # type: ignore[arg-type]
         pkt = header_cls(data[:off])
-        layer = pkt
+        layer: Packet | None = pkt
         while isinstance(layer, CMPP):
             body = layer.payload
             if isinstance(body, CMPPBody) and body.cmpp_version is not None:
@@ -358,6 +357,8 @@ class CMPPv3(CMPP):
 
 class CMPPBody(Packet):
     """Base of the body classes: limits itself to Total_Length and chains the next PDU."""
+
+    match_subclass = True
 
     cmpp_version: ClassVar[Version | None] = None  # None: same layout in both versions
     command_id: ClassVar[int] = 0
@@ -389,7 +390,7 @@ class CMPPBody(Packet):
         under = self.underlayer
         if len(payload) >= HEADER_LEN:
             return type(under) if isinstance(under, CMPP) else CMPP
-        return conf.padding_layer  # type: ignore[no-any-return]
+        return conf.padding_layer
 
     def extract_padding(self, s: bytes) -> tuple[bytes, bytes | None]:
         return s, None
@@ -403,7 +404,7 @@ class CMPPBody(Packet):
 
 class CMPPUnknownBody(CMPPBody):
     name = "CMPP unknown body"
-    fields_desc: ClassVar[list[ScapyField]] = [StrLenField("body", b"")]
+    fields_desc: ClassVar[list[AnyField]] = [StrField("body", b"")]
 
 
 class _ReportBase(Packet):

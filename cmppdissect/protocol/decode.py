@@ -48,7 +48,7 @@ def _fmt(f: Field) -> str:
 class _Fixed:
     """A run of fixed-size fields decoded by one unpack_from."""
 
-    struct: struct.Struct
+    unpacker: struct.Struct
     names: tuple[str, ...]
     strs: tuple[int, ...]  # indices of Octet String values to strip of NUL padding
     fields: tuple[Field, ...]
@@ -72,7 +72,7 @@ class Plan:
                     if off + rel >= n:
                         return None
                     values[name] = body[off + rel]
-                off += step.struct.size
+                off += step.unpacker.size
             elif step[0] == _ARRAY:
                 off += step[2] * values[step[3]]
             else:
@@ -97,7 +97,7 @@ def compile_layout(layout: Layout) -> Plan:
                 counters.append((f.name, o))
             o += f.size
         steps.append(_Fixed(
-            struct=st,
+            unpacker=st,
             names=tuple(f.name for f in run),
             strs=tuple(i for i, f in enumerate(run) if f.kind is Kind.STR),
             fields=tuple(run),
@@ -147,7 +147,7 @@ def run_plan(plan: Plan, body: bytes) -> BodyResult:
     n = len(body)
     for step in plan.steps:
         if isinstance(step, _Fixed):
-            st = step.struct
+            st = step.unpacker
             if off + st.size <= n:
                 vals = st.unpack_from(body, off)
                 fields.update(zip(step.names, vals, strict=True))
@@ -163,7 +163,7 @@ def run_plan(plan: Plan, body: bytes) -> BodyResult:
                 off += single.size
         elif step[0] == _ARRAY:
             _, name, size, count_name, f = step
-            items = []
+            items: list[bytes] = []
             for _i in range(fields[count_name]):
                 if off + size > n:
                     fields[name] = items
@@ -362,13 +362,13 @@ def _check_fields(pdu: DecodedPdu, layout: Layout) -> None:
                     Severity.CHAT, "no-nul",
                     f"{f.name} fills all {f.size} bytes with no NUL terminator", f.name))
     cmd = pdu.Command_Id
-    if cmd == CommandId.CMPP_CONNECT and "Version" in fields:
-        if version_from_byte(fields["Version"]) is None:
-            findings.append(Finding(
-                Severity.NOTE, "version-byte",
-                f"Version byte 0x{fields['Version']:02X} names no CMPP version (Huawei API "
-                f"sends 0x01, SMSGate accepts 0x00 and 0x7F); version inferred from lengths",
-                "Version"))
+    if (cmd == CommandId.CMPP_CONNECT and "Version" in fields
+            and version_from_byte(fields["Version"]) is None):
+        findings.append(Finding(
+            Severity.NOTE, "version-byte",
+            f"Version byte 0x{fields['Version']:02X} names no CMPP version (Huawei API "
+            f"sends 0x01, SMSGate accepts 0x00 and 0x7F); version inferred from lengths",
+            "Version"))
     content = fields.get("Msg_Content")
     if content is None:
         return

@@ -32,7 +32,7 @@ def version_from_byte(value: int) -> Version | None:
 
 
 def parse_version(text: str | Version | None) -> Version | None:
-    """Accept the spellings a user types: ``2``, ``2.0``, ``2.1``, ``20``, ``3``, ``3.0``, ``auto``."""
+    """Accept what a user types: ``2``, ``2.0``, ``2.1``, ``20``, ``3``, ``3.0``, ``auto``."""
     if text is None or isinstance(text, Version):
         return text
     t = text.strip().lower().lstrip("v")
