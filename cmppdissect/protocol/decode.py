@@ -60,9 +60,16 @@ class _Fixed:
 class Plan:
     layout: Layout
     steps: tuple[Any, ...]
+    fixed: int | None  # body size when nothing varies
+    tail: int  # bytes of optional trailing fields
+    nul_fields: tuple[Field, ...]  # fields checked for a missing NUL terminator
+    fast: Any  # compiled decoder for complete bodies: body -> (fields, end) | None
+    has_content: bool
 
     def measure(self, body: bytes) -> int | None:
         """Body size this layout implies for these bytes, or None if a count is unreadable."""
+        if self.fixed is not None:
+            return self.fixed
         off = 0
         n = len(body)
         values: dict[str, int] = {}
@@ -116,7 +123,49 @@ def compile_layout(layout: Layout) -> Plan:
         else:
             run.append(f)
     flush()
-    return Plan(layout, tuple(steps))
+    return Plan(layout, tuple(steps), layout.fixed_size, layout.tail_size,
+                tuple(f for f in layout.fields if f.nul_expected), _generate(layout, steps),
+                any(f.kind is Kind.CONTENT for f in layout.fields))
+
+
+def _generate(layout: Layout, steps: list[Any]) -> Any:
+    """Compile a plan into one Python function: straight-line unpacks, no per-field loop.
+
+    It handles only bodies that hold every field; anything shorter returns None and goes to
+    :func:`run_plan`, which decodes field by field and says where the body ended.
+    """
+    env: dict[str, Any] = {}
+    lines = ["def decode(body):", "    n = len(body)", "    off = 0"]
+    items: list[str] = []
+    var: dict[str, str] = {}
+    for i, step in enumerate(steps):
+        if isinstance(step, _Fixed):
+            env[f"U{i}"] = step.unpacker.unpack_from
+            names = [f"v{i}_{j}" for j in range(len(step.names))]
+            lines += [f"    if off + {step.unpacker.size} > n: return None",
+                      f"    {', '.join(names)}, = U{i}(body, off)",
+                      f"    off += {step.unpacker.size}"]
+            for j, (name, f) in enumerate(zip(step.names, step.fields, strict=True)):
+                var[name] = names[j]
+                value = f"{names[j]}.rstrip(b'\\0')" if f.kind is Kind.STR else names[j]
+                items.append(f"{name!r}: {value}")
+        elif step[0] == _ARRAY:
+            _, name, size, count_name, _f = step
+            lines += [f"    end = off + {size} * {var[count_name]}",
+                      "    if end > n: return None",
+                      f"    a{i} = [body[k:k + {size}].rstrip(b'\\0') "
+                      f"for k in range(off, end, {size})]",
+                      "    off = end"]
+            items.append(f"{name!r}: a{i}")
+        else:
+            _, name, length_name, _f = step
+            lines += [f"    c{i} = body[off:off + {var[length_name]}]",
+                      f"    off += {var[length_name]}",
+                      "    if off > n: return None"]
+            items.append(f"{name!r}: c{i}")
+    lines.append(f"    return {{{', '.join(items)}}}, off")
+    exec(compile("\n".join(lines), f"<cmpp layout {layout.name}>", "exec"), env)  # noqa: S102
+    return env["decode"]
 
 
 PLANS: dict[int, Plan] = {}  # keyed by id(layout): layouts shared by both versions compile once
@@ -129,8 +178,7 @@ def plan_for(layout: Layout) -> Plan:
     return plan
 
 
-for _layout in LAYOUTS.values():
-    plan_for(_layout)
+PLAN_FOR: dict[tuple[int, Version], Plan] = {key: plan_for(lay) for key, lay in LAYOUTS.items()}
 
 
 @dataclass(slots=True)
@@ -203,9 +251,11 @@ def choose_layout(
     if command_id not in VERSIONED_COMMANDS:
         layout = LAYOUTS.get((command_id, hint or Version.V2_0))
         return hint, layout, findings
-    order = (hint, hint.other) if hint else (Version.V2_0, Version.V3_0)
     n = len(body)
-    plans = {v: plan_for(LAYOUTS[(command_id, v)]) for v in order}
+    if hint is not None and PLAN_FOR[(command_id, hint)].measure(body) == n:
+        return hint, LAYOUTS[(command_id, hint)], findings  # the common case: one measure
+    order = (hint, hint.other) if hint else (Version.V2_0, Version.V3_0)
+    plans = {v: PLAN_FOR[(command_id, v)] for v in order}
     needs = {v: plans[v].measure(body) for v in order}
     exact = [v for v in order if needs[v] == n]
     chosen: Version | None
@@ -217,7 +267,7 @@ def choose_layout(
                 "body fits both the 2.0 and the 3.0 layout; decoded as 2.0"))
     else:
         tailless = [v for v in order if needs[v] is not None
-                    and needs[v] - plans[v].layout.tail_size == n]  # type: ignore[operator]
+                    and needs[v] - plans[v].tail == n]  # type: ignore[operator]
         if tailless:
             chosen = tailless[0]
         elif hint is not None:
@@ -281,25 +331,27 @@ def decode_pdu(buf: bytes, hint: Version | None = None) -> DecodedPdu:
     """Decode one PDU from the start of ``buf`` (a complete PDU; extra bytes are ignored).
 
     ``hint`` is the session's version; without one the version comes from the Version byte
-    (CONNECT, CONNECT_RESP) or from the lengths. Never raises.
+    (CONNECT) or from the lengths. Never raises.
     """
-    if len(buf) < HEADER_LEN:
+    n = len(buf)
+    if n < HEADER_LEN:
         return DecodedPdu(0, 0, 0, hint, {}, findings=[Finding(
             Severity.ERROR, "short-header",
-            f"only {len(buf)} bytes: a CMPP header needs {HEADER_LEN}")], raw=bytes(buf))
+            f"only {n} bytes: a CMPP header needs {HEADER_LEN}")], raw=bytes(buf))
     total, cmd, seq = _HEADER.unpack_from(buf, 0)
     findings: list[Finding] = []
-    if total < HEADER_LEN:
+    if HEADER_LEN <= total <= n:
+        raw = buf if total == n and type(buf) is bytes else bytes(buf[:total])
+        body = raw[HEADER_LEN:]
+    elif total < HEADER_LEN:
         findings.append(Finding(Severity.ERROR, "total-length-short",
                                 f"Total_Length {total} is below the 12-byte header"))
-        body = b""
-    elif total > len(buf):
-        findings.append(Finding(Severity.ERROR, "pdu-truncated",
-                                f"Total_Length {total} but only {len(buf)} bytes present"))
-        body = bytes(buf[HEADER_LEN:])
+        raw, body = bytes(buf[:HEADER_LEN]), b""
     else:
-        body = bytes(buf[HEADER_LEN:total])
-    raw = bytes(buf[:max(total, HEADER_LEN)])
+        findings.append(Finding(Severity.ERROR, "pdu-truncated",
+                                f"Total_Length {total} but only {n} bytes present"))
+        raw = bytes(buf)
+        body = raw[HEADER_LEN:]
     if cmd not in KNOWN_COMMANDS:
         findings.append(Finding(Severity.WARN, "unknown-command",
                                 f"unknown Command_Id 0x{cmd:08X}; body shown as bytes"))
@@ -309,13 +361,19 @@ def decode_pdu(buf: bytes, hint: Version | None = None) -> DecodedPdu:
         # CONNECT_RESP it is the server's highest version, not the layout: lengths decide there.
         hint = version_from_byte(body[22]) or hint
     version, layout, chosen = choose_layout(cmd, body, hint)
-    findings += chosen
-    assert layout is not None  # every known command has a layout
-    pdu = DecodedPdu(total, cmd, seq, version, {}, findings=findings, layout=layout, raw=raw)
-    result = run_plan(plan_for(layout), body)
-    pdu.fields = result.fields
-    _check_extent(pdu, layout, version, body, result)
-    _check_fields(pdu, layout)
+    if chosen:
+        findings += chosen
+    plan = PLAN_FOR[(cmd, version or Version.V2_0)]
+    quick = plan.fast(body)
+    if quick is not None and quick[1] == len(body):
+        pdu = DecodedPdu(total, cmd, seq, version, quick[0], None, findings, plan.layout, raw)
+    else:
+        result = run_plan(plan, body)
+        pdu = DecodedPdu(total, cmd, seq, version, result.fields, None, findings, plan.layout,
+                         raw)
+        _check_extent(pdu, plan.layout, version, body, result)
+    if plan.nul_fields or plan.has_content or cmd == CommandId.CMPP_CONNECT:
+        _check_fields(pdu, plan)
     return pdu
 
 
@@ -349,11 +407,12 @@ def _check_extent(pdu: DecodedPdu, layout: Layout, version: Version | None, body
 _CONTENT_LIMIT = {0: 160}  # Msg_Fmt 0 may carry 160 ASCII bytes (D6); others 140
 
 
-def _check_fields(pdu: DecodedPdu, layout: Layout) -> None:
+def _check_fields(pdu: DecodedPdu, plan: Plan) -> None:
     fields = pdu.fields
     findings = pdu.findings
-    for f in layout.fields:
-        if f.nul_expected and f.name in fields:
+    layout = plan.layout
+    for f in plan.nul_fields:
+        if f.name in fields:
             value = fields[f.name]
             full = (len(value) == f.size if isinstance(value, bytes)
                     else any(len(v) == f.size for v in value))
@@ -379,7 +438,9 @@ def _check_fields(pdu: DecodedPdu, layout: Layout) -> None:
                 Severity.ERROR, "report-size",
                 f"status report of {len(content)} bytes: expected 60 or 71", "Msg_Content"))
         else:
-            pdu.report = run_plan(plan_for(rep), content).fields
+            rep_plan = plan_for(rep)
+            quick = rep_plan.fast(content)
+            pdu.report = quick[0] if quick is not None else run_plan(rep_plan, content).fields
             expected = 60 if pdu.version is Version.V2_0 else 71
             if layout.content_rule == "deliver" and pdu.version and len(content) != expected:
                 findings.append(Finding(
