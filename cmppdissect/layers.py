@@ -32,8 +32,8 @@ from scapy.fields import (
     PacketLenField,
     ShortField,
     SignedIntField,
-    StrFixedLenField,
     StrField,
+    StrFixedLenField,
     StrLenField,
     XStrFixedLenField,
 )

@@ -164,7 +164,7 @@ def _generate(layout: Layout, steps: list[Any]) -> Any:
                       "    if off > n: return None"]
             items.append(f"{name!r}: c{i}")
     lines.append(f"    return {{{', '.join(items)}}}, off")
-    exec(compile("\n".join(lines), f"<cmpp layout {layout.name}>", "exec"), env)  # noqa: S102
+    exec(compile("\n".join(lines), f"<cmpp layout {layout.name}>", "exec"), env)
     return env["decode"]
 
 
@@ -360,7 +360,7 @@ def decode_pdu(buf: bytes, hint: Version | None = None) -> DecodedPdu:
         # The Version byte outranks a session hint for the CONNECT that carries it. In
         # CONNECT_RESP it is the server's highest version, not the layout: lengths decide there.
         hint = version_from_byte(body[22]) or hint
-    version, layout, chosen = choose_layout(cmd, body, hint)
+    version, _layout, chosen = choose_layout(cmd, body, hint)
     if chosen:
         findings += chosen
     plan = PLAN_FOR[(cmd, version or Version.V2_0)]
