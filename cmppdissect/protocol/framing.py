@@ -181,9 +181,9 @@ class PduFramer:
             i += 1
         return None
 
-    def gap(self, missing: int, frame: int, ts_ns: int) -> list[Event]:
+    def gap(self, missing: int, frame: int, ts_ns: int) -> list[Skipped]:
         """Bytes were lost: drop the partial PDU and look for the next header."""
-        out: list[Event] = []
+        out: list[Skipped] = []
         if self._buf:
             out.append(Skipped(len(self._buf), frame, ts_ns,
                                f"partial PDU lost to a capture gap of {missing} bytes"))
@@ -193,9 +193,9 @@ class PduFramer:
         self._why = f"resynchronising after a capture gap of {missing} bytes"
         return out
 
-    def close(self, frame: int, ts_ns: int) -> list[Event]:
+    def close(self, frame: int, ts_ns: int) -> list[Skipped]:
         """End of stream: what is left is an incomplete PDU."""
-        out: list[Event] = []
+        out: list[Skipped] = []
         if self._buf:
             out.append(Skipped(len(self._buf), frame, ts_ns,
                                "stream ended inside a PDU" if self.synced else self._why))

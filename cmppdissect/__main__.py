@@ -1,0 +1,5 @@
+import sys
+
+from cmppdissect.cli import main
+
+sys.exit(main())
