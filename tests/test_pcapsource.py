@@ -551,49 +551,84 @@ def test_random_corruption_never_raises(tmp_path_factory: pytest.TempPathFactory
 
 # -- the inline decoder agrees with the general one ---------------------------------------------
 
-def _mixed_frames(rng: random.Random, count: int) -> list[bytes]:
+def _mixed_packets(rng: random.Random, count: int) -> list[bytes]:
+    """IP packets of every shape the inline decoder accepts, declines, or must not misread."""
     out = []
     for i in range(count):
-        kind = rng.randrange(6)
+        kind = rng.randrange(8)
         payload = rng.randbytes(rng.randrange(0, 300))
         flags = rng.choice([ACK, PSH | ACK, SYN, FIN | ACK])
+        seq, ack = rng.getrandbits(32), rng.getrandbits(32)
         if kind == 0:
-            out.append(tcp_frame(C_IP, 40000 + i % 3, S_IP, 7890, rng.getrandbits(32),
-                                 rng.getrandbits(32), flags, payload))
+            out.append(tcp_packet(C_IP, 40000 + i % 3, S_IP, 7890, seq, ack, flags, payload))
         elif kind == 1:
-            out.append(tcp_frame(C6, 5, S6, 7890, 1, 2, flags, payload))
+            out.append(tcp_packet(C6, 5 + i % 2, S6, 7890, seq, ack, flags, payload))
         elif kind == 2:
-            out.append(udp_frame(C_IP, 1, S_IP, 2, payload))
+            out.append(ipv4_packet(C_IP, S_IP, 17, struct.pack("!HHHH", 1, 2, 8, 0) + payload))
         elif kind == 3:
-            out.append(tcp_frame(C_IP, 1, S_IP, 2, 3, 4, flags, payload, vlans=(0x8100,)))
+            out.append(ipv6_packet(C6, S6, 6, tcp_header(1, 2, seq, ack, flags) + payload,
+                                   ext_headers=[(60, b"\x01\x04\0\0\0\0")]))
         elif kind == 4:
-            out.append(tcp_frame(C_IP, 1, S_IP, 2, 3, 4, flags, payload,
-                                 tcp_options=b"\x01\x01\x08\x0a" + b"\0" * 8))
-        else:
-            f = bytearray(tcp_frame(C_IP, 1, S_IP, 2, 3, 4, flags, payload))
-            f[rng.randrange(14, len(f))] = rng.randrange(256)
-            out.append(bytes(f))
+            out.append(tcp_packet(C_IP, 1, S_IP, 2, seq, ack, flags, payload,
+                                  tcp_options=b"\x01\x01\x08\x0a" + b"\0" * 8))
+        elif kind == 5:
+            out.append(ipv4_packet(C_IP, S_IP, 6, tcp_header(1, 2, seq, ack, flags) + payload,
+                                   options=b"\x01\x01\x01\x00"))
+        else:  # damaged somewhere in the IP or TCP header or payload
+            f = bytearray(tcp_packet(C_IP if kind == 6 else C6, 1, S_IP if kind == 6 else S6,
+                                     2, seq, ack, flags, payload))
+            for _ in range(rng.randrange(1, 3)):
+                f[rng.randrange(len(f))] = rng.randrange(256)
+            out.append(bytes(f[: rng.choice([len(f), len(f), rng.randrange(1, len(f) + 1)])]))
     return out
+
+
+def _wrap(rng: random.Random, linktype: int, pkt: bytes) -> bytes:
+    vlan = rng.random() < 0.3
+    proto = (0x86DD if pkt and pkt[0] >> 4 == 6 else 0x0800)
+    tagged = struct.pack("!HH", 7, proto) + pkt
+    if linktype == 1:
+        return ethernet(pkt, ethertype=proto, vlans=(0x8100,) if vlan else ())
+    if linktype == 113:
+        return sll(tagged, protocol=0x8100) if vlan else sll(pkt, protocol=proto)
+    if linktype == 276:
+        return sll2(tagged, protocol=0x8100) if vlan else sll2(pkt, protocol=proto)
+    return pkt  # raw IP
+
+
+FAST_LINKS = [1, 113, 276, 101, 228, 229, 12]
 
 
 @pytest.mark.parametrize("container", ["pcap", "pcapng"])
 def test_inline_fast_path_matches_general_decoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                   container: str) -> None:
-    frames = _mixed_frames(random.Random(1234), 400)
-    path = tmp_path / f"mix.{container}"
+    rng = random.Random(1234)
+    paths = []
     if container == "pcap":
-        write_pcap(path, frames)
+        for lt in FAST_LINKS:
+            frames = [_wrap(rng, lt, p) for p in _mixed_packets(rng, 300)]
+            paths.append(write_pcap(tmp_path / f"mix{lt}.pcap", frames, linktype=lt))
     else:
-        path.write_bytes(pcapng_bytes([(1, 6)], [(0, BASE_TS_NS + i, f) for i, f in
-                                                 enumerate(frames)]))
-    fast_notes: list[CaptureNote] = []
-    fast = list(iter_segments(path, notes=fast_notes))
-    monkeypatch.setattr(PcapSource, "_fast_path", False)
-    slow_notes: list[CaptureNote] = []
-    slow = list(iter_segments(path, notes=slow_notes))
-    assert len(fast) > 150
-    assert fast == slow
-    assert fast_notes == slow_notes
+        packets = []
+        for i, p in enumerate(_mixed_packets(rng, 1500)):
+            ifid = rng.randrange(len(FAST_LINKS))
+            packets.append((ifid, BASE_TS_NS + i, _wrap(rng, FAST_LINKS[ifid], p)))
+        path = tmp_path / "mix.pcapng"
+        path.write_bytes(pcapng_bytes([(lt, 6) for lt in FAST_LINKS], packets))
+        paths.append(path)
+    seen: list[TcpSegment] = []
+    for path in paths:
+        fast_notes: list[CaptureNote] = []
+        fast = list(iter_segments(path, notes=fast_notes))
+        with monkeypatch.context() as m:
+            m.setattr(PcapSource, "_fast_path", False)
+            slow_notes: list[CaptureNote] = []
+            slow = list(iter_segments(path, notes=slow_notes))
+        assert len(fast) > 60
+        assert fast == slow
+        assert fast_notes == slow_notes
+        seen += fast
+    assert any(s.src.startswith("[") for s in seen) and any("." in s.src for s in seen)
 
 
 def test_segments_agree_with_scapy_and_dpkt(tmp_path: Path) -> None:

@@ -4,8 +4,10 @@ This is the only module of the capture layer that touches files. It streams: the
 read in chunks and records are decoded in place with ``struct.unpack_from`` on the chunk, so
 nothing is copied before a frame is known to carry TCP and memory stays flat on any file size.
 Reading the containers ourselves (instead of through dpkt) is what makes multi-interface pcapng
-work, and what makes the reader fast enough: an Ethernet/IPv4/TCP frame is decoded inline in
-the read loop; every other shape goes through :mod:`.linklayer`.
+work, and what makes the reader fast enough: the everyday frame (IPv4 or IPv6 TCP behind
+Ethernet, one VLAN tag, Linux cooked capture or raw IP) is decoded inline in the read loop, at
+about the cost of dpkt merely listing the records; every other shape goes through
+:mod:`.linklayer`.
 
 Nothing in the capture aborts iteration with an exception: malformed frames are counted in
 :class:`SourceStats` and reported as :class:`CaptureNote` records. Only an input that is not a
@@ -29,6 +31,13 @@ from .ipfrag import Ipv4Reassembler
 from .linklayer import (
     IPPROTO_TCP,
     LINKTYPE_ETHERNET,
+    LINKTYPE_IPV4,
+    LINKTYPE_IPV6,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    LINKTYPE_RAW,
+    LINKTYPE_RAW_BSD,
+    LINKTYPE_RAW_OPENBSD,
     MALFORMED,
     NOT_IP,
     SUPPORTED_LINKTYPES,
@@ -78,10 +87,13 @@ _PB: Final = 2
 _SPB: Final = 3
 _EPB: Final = 6
 
-# EtherType, then IPv4 version/IHL, total length, flags+offset, protocol, both addresses as one
-# number, then (assuming a 20-byte IPv4 header) both TCP ports as one number, seq, ack, and the
-# data offset + flags word.
-_ETH_IP4_TCP = struct.Struct(">HBxHxxHxBxxQIIIH").unpack_from
+# IPv4 version/IHL, total length, flags+offset, protocol, both addresses as one number, then
+# (assuming a 20-byte IPv4 header) both TCP ports as one number, seq, ack, and the data offset +
+# flags word: one unpack for everything the inline decoder needs.
+_IP4_TCP = struct.Struct(">BxHxxHxBxxQIIIH").unpack_from
+# The same from byte 4 of an IPv6 header: payload length, next header, both addresses (one
+# bytes object), then the TCP fields as above.
+_IP6_TCP = struct.Struct(">HBx32sIIIH").unpack_from
 _TCP_HDR = struct.Struct(">HHIIH").unpack_from  # ports, seq, ack, offset+flags
 _IP4_PACK = struct.Struct(">I").pack
 _ENDPOINT_CACHE_MAX: Final = 1 << 16
@@ -119,9 +131,13 @@ class _Interface:
     ts_div: int
     ts_off_ns: int
     simple_ts: bool = False  # ts_shift == 0 and ts_div == 1: the read loop's cheap case
+    fast: tuple[int, int, int] = (0, 0, 0)  # _fast_link() of the link type
+    supported: bool = False
 
     def __post_init__(self) -> None:
         self.simple_ts = self.ts_shift == 0 and self.ts_div == 1
+        self.fast = _fast_link(self.linktype)
+        self.supported = self.linktype in SUPPORTED_LINKTYPES
 
 
 class _Input:
@@ -222,7 +238,7 @@ class PcapSource:
     file consumed when its size is known.
     """
 
-    # Tests turn this off to check the inline Ethernet/IPv4 decoder against the general one.
+    # Tests turn this off to check the inline decoder of the read loop against the general one.
     _fast_path: bool = True
 
     def __init__(
@@ -238,8 +254,6 @@ class PcapSource:
         self._frame_notes = 0
         self._endpoints: dict[Any, _Endpoints] = {}
         self._frag = Ipv4Reassembler()
-        self._noted: set[str] = set()
-        self._last_ts = 0
         self._started = False
         fileobj = self._open(source)
         self._input = _Input(fileobj, self.stats, self._note)
@@ -311,6 +325,9 @@ class PcapSource:
                     f"{self.name}: corrupt pcapng section header (bad byte-order magic)"
                 )
             self._pos = 0
+            # Unused by pcapng, but the read loop binds them all once.
+            self._order, self._ts_mul, self._rec_len = "<", 0, 16
+            self._linktype, self._snaplen = -1, 0
             return "pcapng"
         hint = ""
         if self._input.compressed:
@@ -355,7 +372,7 @@ class PcapSource:
         if self._started:
             raise RuntimeError("a PcapSource can be iterated only once")
         self._started = True
-        inner = self._iter_pcap() if self.format == "pcap" else self._iter_pcapng()
+        inner = self._iter_frames()
         try:
             yield from inner
         finally:
@@ -373,11 +390,6 @@ class PcapSource:
             self._note(frame, message, "warn")
         elif self._frame_notes == MAX_FRAME_NOTES + 1:
             self._note(frame, "more malformed frames follow; only their count is kept", "note")
-
-    def _note_once(self, key: str, frame: int | None, message: str, severity: str) -> None:
-        if key not in self._noted:
-            self._noted.add(key)
-            self._note(frame, message, severity)
 
     def _finish(self) -> None:
         st = self.stats
@@ -402,254 +414,262 @@ class PcapSource:
             self._note(None, f"{self._frame_notes} malformed frames in all", "warn")
         self.close()
 
-    # -- pcap ------------------------------------------------------------------------------
+    # -- the read loop ---------------------------------------------------------------------
 
-    def _iter_pcap(self) -> Generator[TcpSegment, None, None]:
+    def _iter_frames(self) -> Generator[TcpSegment, None, None]:
+        """Walk the records of either container and decode each frame.
+
+        One loop serves pcap and pcapng so that the inline decoder exists once: it handles
+        IPv4 (20-byte header, not fragmented) and IPv6 (no extension header) TCP behind
+        Ethernet with at most one VLAN tag, Linux cooked v1/v2, or raw IP, reading the IP and
+        TCP headers with a single unpack. Anything else, and anything that fails a check,
+        goes to the general decoder, which also produces the notes.
+        """
         stats = self.stats
         read = self._input.read
+        slow = self._decode_frame
+        hdr4 = _IP4_TCP
+        hdr6 = _IP6_TCP
+        cache = self._endpoints
+        endpoints4 = self._fast_endpoints4
+        endpoints6 = self._fast_endpoints6
+        new = object.__new__
+        twin = SegmentTwin
+        seg_cls = TcpSegment
+        ng = self.format == "pcapng"
+        # pcap: one link type and one timestamp unit for the whole file
         rec = struct.Struct(self._order + "IIII").unpack_from
         rec_len = self._rec_len
         mul = self._ts_mul
         linktype = self._linktype
         supported = linktype in SUPPORTED_LINKTYPES
-        fast = linktype == LINKTYPE_ETHERNET and self._fast_path
+        fast_min, et_at, ip_at = _fast_link(linktype) if self._fast_path else _NO_FAST
         snaplen = self._snaplen
         limit = snaplen if 0 < snaplen < MAX_CAPLEN else MAX_CAPLEN
-        slow = self._decode_frame
-        hdr = _ETH_IP4_TCP
-        cache = self._endpoints
-        endpoints = self._fast_endpoints
-        new = object.__new__
-        twin = SegmentTwin
-        seg_cls = TcpSegment
-        buf = self._buf
-        pos = self._pos
-        n = len(buf)
-        frame = 0
-        nseg = 0
-        try:
-            while True:
-                if n - pos >= rec_len:
-                    sec, frac, caplen, _wire = rec(buf, pos)
-                    start = pos + rec_len
-                    end = start + caplen
-                    if end <= n and caplen <= limit:
-                        pos = end
-                        frame += 1
-                        if not supported:
-                            stats.unsupported_link += 1
-                            continue
-                        ts = sec * 1_000_000_000 + frac * mul
-                        # Inline Ethernet -> IPv4 (no options, not fragmented) -> TCP, read with
-                        # one unpack; the fields are only trusted once the checks below pass.
-                        if fast and caplen >= 54:
-                            (etype, vihl, total, frag, proto, addrs, ports, seq, ack,
-                             offfl) = hdr(buf, start + 12)
-                            if etype == 0x0800 and vihl == 0x45:
-                                if proto != IPPROTO_TCP:
-                                    stats.non_tcp += 1
-                                    continue
-                                if not frag & 0x3FFF and 40 <= total <= caplen - 14:
-                                    data = start + 34 + (offfl >> 12) * 4
-                                    ip_end = start + 14 + total
-                                    if start + 54 <= data <= ip_end:
-                                        ep = cache.get((addrs, ports))
-                                        if ep is None:
-                                            ep = endpoints(addrs, ports)
-                                        seg = new(twin)
-                                        seg.frame = frame
-                                        seg.ts_ns = ts
-                                        (seg.src, seg.dst, seg.src_ip, seg.src_port, seg.dst_ip,
-                                         seg.dst_port) = ep
-                                        seg.seq = seq
-                                        seg.ack = ack
-                                        seg.flags = offfl & 0x0FFF
-                                        seg.payload = buf[data:ip_end]
-                                        seg.__class__ = seg_cls
-                                        nseg += 1
-                                        yield seg
-                                        continue
-                        seg = slow(buf, start, end, linktype, frame, ts)
-                        if seg is not None:
-                            nseg += 1
-                            yield seg
-                        continue
-                    if caplen > MAX_CAPLEN:
-                        self._note(
-                            frame + 1,
-                            f"record {frame + 1}: captured length {caplen} is not plausible; "
-                            "the file is corrupt from here on and reading stops",
-                            "error",
-                        )
-                        return
-                    if caplen > limit:
-                        self._note(
-                            frame + 1,
-                            f"record {frame + 1}: captured length {caplen} exceeds the "
-                            f"snapshot length {snaplen}; reading on",
-                            "warn",
-                        )
-                        limit = MAX_CAPLEN
-                        continue
-                stats.frames = frame
-                stats.tcp_segments = nseg
-                more = read()
-                if not more:
-                    break
-                buf = buf[pos:] + more if pos < n else more
-                pos = 0
-                n = len(buf)
-            if pos < n:
-                left = n - pos
-                what = "record header" if left < rec_len else "record"
-                self._note(
-                    frame + 1,
-                    f"file is truncated: the last {what} is incomplete ({left} bytes "
-                    "ignored); everything before it was read",
-                    "warn",
-                )
-        finally:
-            stats.frames = frame
-            stats.tcp_segments = nseg
-
-    # -- pcapng ----------------------------------------------------------------------------
-
-    def _iter_pcapng(self) -> Generator[TcpSegment, None, None]:
-        stats = self.stats
-        read = self._input.read
-        slow = self._decode_frame
-        fast_ok = self._fast_path
-        hdr = _ETH_IP4_TCP
-        cache = self._endpoints
-        endpoints = self._fast_endpoints
-        new = object.__new__
-        twin = SegmentTwin
-        seg_cls = TcpSegment
+        # pcapng: per-section byte order, per-interface link type and timestamp unit
         ifaces: list[_Interface] = []
         order = "<"
         head = struct.Struct("<II").unpack_from
         epb = struct.Struct("<IIIIIII").unpack_from
+        skip = 0  # bytes of an oversized block still to be discarded
+        last_ts = 0
+        cur_if = -1  # interface whose settings are loaded in the locals below
+        ts_mul = ts_off = 0
         buf = self._buf
         pos = self._pos
         n = len(buf)
         frame = 0
         nseg = 0
-        last_ts = 0
-        skip = 0  # bytes of an oversized block still to be discarded
         try:
             while True:
-                avail = n - pos
-                if avail >= 28 and not skip:
-                    btype, blen, ifid, tsh, tsl, caplen, _wire = epb(buf, pos)
-                    if btype == _EPB and 32 + caplen <= blen <= avail and ifid < len(ifaces):
-                        block = pos
-                        pos += blen
-                        frame += 1
-                        iface = ifaces[ifid]
-                        if iface.simple_ts:
-                            ts = ((tsh << 32) | tsl) * iface.ts_mul + iface.ts_off_ns
-                        else:
-                            ts = _convert_ts((tsh << 32) | tsl, iface)
-                        last_ts = ts
-                        start = block + 28
-                        linktype = iface.linktype
-                        # Same inline Ethernet/IPv4/TCP decoder as in _iter_pcap.
-                        if linktype == LINKTYPE_ETHERNET and fast_ok and caplen >= 54:
-                            (etype, vihl, total, frag, proto, addrs, ports, seq, ack,
-                             offfl) = hdr(buf, start + 12)
-                            if etype == 0x0800 and vihl == 0x45:
-                                if proto != IPPROTO_TCP:
-                                    stats.non_tcp += 1
-                                    continue
-                                if not frag & 0x3FFF and 40 <= total <= caplen - 14:
-                                    data = start + 34 + (offfl >> 12) * 4
-                                    ip_end = start + 14 + total
-                                    if start + 54 <= data <= ip_end:
-                                        ep = cache.get((addrs, ports))
-                                        if ep is None:
-                                            ep = endpoints(addrs, ports)
-                                        seg = new(twin)
-                                        seg.frame = frame
-                                        seg.ts_ns = ts
-                                        (seg.src, seg.dst, seg.src_ip, seg.src_port, seg.dst_ip,
-                                         seg.dst_port) = ep
-                                        seg.seq = seq
-                                        seg.ack = ack
-                                        seg.flags = offfl & 0x0FFF
-                                        seg.payload = buf[data:ip_end]
-                                        seg.__class__ = seg_cls
-                                        nseg += 1
-                                        yield seg
-                                        continue
-                        if linktype not in SUPPORTED_LINKTYPES:
-                            stats.unsupported_link += 1
+                start = -1
+                if not ng:
+                    if n - pos >= rec_len:
+                        sec, frac, caplen, _wire = rec(buf, pos)
+                        if pos + rec_len + caplen <= n and caplen <= limit:
+                            start = pos + rec_len
+                            pos = start + caplen
+                            frame += 1
+                            ts = sec * 1_000_000_000 + frac * mul
+                        elif caplen > MAX_CAPLEN:
+                            self._note(
+                                frame + 1,
+                                f"record {frame + 1}: captured length {caplen} is not "
+                                "plausible; the file is corrupt from here on and reading stops",
+                                "error",
+                            )
+                            return
+                        elif caplen > limit:
+                            self._note(
+                                frame + 1,
+                                f"record {frame + 1}: captured length {caplen} exceeds the "
+                                f"snapshot length {snaplen}; reading on",
+                                "warn",
+                            )
+                            limit = MAX_CAPLEN
                             continue
-                        seg = slow(buf, start, start + caplen, linktype, frame, ts)
-                        if seg is not None:
-                            nseg += 1
-                            yield seg
-                        continue
-                if skip:
+                elif skip:
+                    avail = n - pos
                     if avail >= skip:
                         pos += skip
                         skip = 0
                         continue
                     skip -= avail
                     pos = n
-                elif avail >= 12:
-                    btype, blen = head(buf, pos)
-                    if btype == _PCAPNG_SHB:
-                        bom = buf[pos + 8 : pos + 12]
-                        if bom not in (_PCAPNG_BOM_LE, _PCAPNG_BOM_BE):
-                            self._note(frame + 1, "corrupt pcapng section header; reading "
-                                       "stops", "error")
+                elif n - pos >= 12:
+                    avail = n - pos
+                    if avail >= 28:
+                        btype, blen, ifid, tsh, tsl, caplen, _wire = epb(buf, pos)
+                        if btype == _EPB and caplen + 32 <= blen <= avail and ifid < len(ifaces):
+                            start = pos + 28
+                            pos += blen
+                            frame += 1
+                            if ifid != cur_if:  # most files have one interface: load it once
+                                cur_if = ifid
+                                iface = ifaces[ifid]
+                                linktype = iface.linktype
+                                supported = iface.supported
+                                fast_min, et_at, ip_at = iface.fast
+                                ts_mul = iface.ts_mul if iface.simple_ts else 0
+                                ts_off = iface.ts_off_ns
+                            if ts_mul:
+                                ts = ((tsh << 32) | tsl) * ts_mul + ts_off
+                            else:
+                                ts = _convert_ts((tsh << 32) | tsl, ifaces[ifid])
+                            last_ts = ts
+                    if start < 0:
+                        # Any other block: rare, so decoded step by step.
+                        btype, blen = head(buf, pos)
+                        if btype == _PCAPNG_SHB:
+                            bom = buf[pos + 8 : pos + 12]
+                            if bom not in (_PCAPNG_BOM_LE, _PCAPNG_BOM_BE):
+                                self._note(frame + 1, "corrupt pcapng section header; "
+                                           "reading stops", "error")
+                                return
+                            order = "<" if bom == _PCAPNG_BOM_LE else ">"
+                            head = struct.Struct(order + "II").unpack_from
+                            epb = struct.Struct(order + "IIIIIII").unpack_from
+                            blen = head(buf, pos)[1]
+                            if blen <= avail:
+                                ifaces = []  # a new section starts a new interface list
+                                cur_if = -1
+                        if blen < 12 or blen & 3:
+                            self._note(frame + 1, f"corrupt pcapng block (length {blen}); "
+                                       "reading stops", "error")
                             return
-                        order = "<" if bom == _PCAPNG_BOM_LE else ">"
-                        head = struct.Struct(order + "II").unpack_from
-                        epb = struct.Struct(order + "IIIIIII").unpack_from
-                        blen = head(buf, pos)[1]
                         if blen <= avail:
-                            ifaces = []  # a new section starts a new interface list
-                    if blen < 12 or blen & 3:
-                        self._note(frame + 1, f"corrupt pcapng block (length {blen}); reading "
-                                   "stops", "error")
-                        return
-                    if blen <= avail:
-                        block = pos
-                        pos += blen
-                        if btype in (_EPB, _SPB, _PB):
-                            frame += 1
-                            got = self._other_packet_block(
-                                buf, block, blen, btype, order, ifaces, frame, last_ts
-                            )
-                            if got is not None:
-                                seg, last_ts = got
-                                if seg is not None:
-                                    nseg += 1
-                                    yield seg
-                        elif btype == _IDB:
-                            self._interface_block(buf, block, blen, order, ifaces)
-                        continue
-                    if blen > MAX_BLOCK:
-                        if btype in (_EPB, _SPB, _PB):
-                            frame += 1
-                            stats.malformed += 1
-                            self._frame_note(frame, f"frame {frame}: pcapng block of {blen} "
-                                             "bytes is not plausible; skipped")
-                        skip = blen - avail
-                        pos = n
-                stats.frames = frame
-                stats.tcp_segments = nseg
-                more = read()
-                if not more:
-                    break
-                buf = buf[pos:] + more if pos < n else more
-                pos = 0
-                n = len(buf)
+                            block = pos
+                            pos += blen
+                            if btype in (_EPB, _SPB, _PB):
+                                frame += 1
+                                found = self._other_packet_block(
+                                    buf, block, blen, btype, order, ifaces, frame, last_ts
+                                )
+                                if found is None:
+                                    continue
+                                start, caplen, iface, ts = found
+                                last_ts = ts
+                                linktype = iface.linktype
+                                supported = iface.supported
+                                fast_min, et_at, ip_at = _NO_FAST
+                                cur_if = -1
+                            else:
+                                if btype == _IDB:
+                                    self._interface_block(buf, block, blen, order, ifaces)
+                                continue
+                        elif blen > MAX_BLOCK:
+                            if btype in (_EPB, _SPB, _PB):
+                                frame += 1
+                                stats.malformed += 1
+                                self._frame_note(frame, f"frame {frame}: pcapng block of "
+                                                 f"{blen} bytes is not plausible; skipped")
+                            skip = blen - avail
+                            pos = n
+                if start < 0:
+                    stats.frames = frame
+                    stats.tcp_segments = nseg
+                    more = read()
+                    if not more:
+                        break
+                    buf = buf[pos:] + more if pos < n else more
+                    pos = 0
+                    n = len(buf)
+                    continue
+
+                # A frame occupies buf[start:start + caplen].
+                if not supported:
+                    stats.unsupported_link += 1
+                    continue
+                end = start + caplen
+                if caplen >= fast_min:
+                    ip = start + ip_at
+                    if et_at >= 0:
+                        et = start + et_at
+                        e0 = buf[et]
+                        if e0 == 8 and buf[et + 1] == 0:
+                            version = 4
+                        elif e0 == 0x86 and buf[et + 1] == 0xDD:
+                            version = 6
+                        elif e0 == 0x81 and buf[et + 1] == 0:
+                            # One 802.1Q tag: tag control, then the inner EtherType.
+                            et = ip + 2
+                            ip += 4
+                            e0 = buf[et]
+                            if e0 == 8 and buf[et + 1] == 0:
+                                version = 4
+                            elif e0 == 0x86 and buf[et + 1] == 0xDD:
+                                version = 6
+                            else:
+                                version = 0
+                        else:
+                            version = 0
+                    else:  # raw IP: any version (-1), IPv4 only (-2), IPv6 only (-3)
+                        version = buf[ip] >> 4 if et_at == -1 else 4 if et_at == -2 else 6
+                    if version == 4:
+                        if end - ip >= 40:
+                            (vihl, total, frag, proto, addrs4, ports, seq, ack,
+                             offfl) = hdr4(buf, ip)
+                            # Only a 20-byte header is taken here; options go the long way.
+                            if vihl == 0x45 and proto != IPPROTO_TCP:
+                                stats.non_tcp += 1
+                                continue
+                            data = ip + 20 + (offfl >> 12) * 4
+                            ip_end = ip + total
+                            if (
+                                vihl == 0x45
+                                and not frag & 0x3FFF
+                                and 40 <= total <= end - ip
+                                and ip + 40 <= data <= ip_end
+                            ):
+                                ep = cache.get((addrs4, ports))
+                                if ep is None:
+                                    ep = endpoints4(addrs4, ports)
+                                seg = new(twin)
+                                seg.frame = frame
+                                seg.ts_ns = ts
+                                (seg.src, seg.dst, seg.src_ip, seg.src_port, seg.dst_ip,
+                                 seg.dst_port) = ep
+                                seg.seq = seq
+                                seg.ack = ack
+                                seg.flags = offfl & 0x0FFF
+                                seg.payload = buf[data:ip_end]
+                                seg.__class__ = seg_cls
+                                nseg += 1
+                                yield seg
+                                continue
+                    elif version == 6 and buf[ip] >> 4 == 6 and end - ip >= 60:
+                        plen, nxt, addrs6, ports, seq, ack, offfl = hdr6(buf, ip + 4)
+                        if nxt == IPPROTO_TCP and 20 <= plen <= end - ip - 40:
+                            data = ip + 40 + (offfl >> 12) * 4
+                            ip_end = ip + 40 + plen
+                            if ip + 60 <= data <= ip_end:
+                                ep = cache.get((addrs6, ports))
+                                if ep is None:
+                                    ep = endpoints6(addrs6, ports)
+                                seg = new(twin)
+                                seg.frame = frame
+                                seg.ts_ns = ts
+                                (seg.src, seg.dst, seg.src_ip, seg.src_port, seg.dst_ip,
+                                 seg.dst_port) = ep
+                                seg.seq = seq
+                                seg.ack = ack
+                                seg.flags = offfl & 0x0FFF
+                                seg.payload = buf[data:ip_end]
+                                seg.__class__ = seg_cls
+                                nseg += 1
+                                yield seg
+                                continue
+                seg = slow(buf, start, end, linktype, frame, ts)
+                if seg is not None:
+                    nseg += 1
+                    yield seg
             if pos < n or skip:
+                left = n - pos
+                what = ("pcapng block" if ng else
+                        "record header" if left < rec_len else "record")
                 self._note(
                     frame + 1,
-                    f"file is truncated: the last pcapng block is incomplete ({n - pos} bytes "
+                    f"file is truncated: the last {what} is incomplete ({left} bytes "
                     "ignored); everything before it was read",
                     "warn",
                 )
@@ -686,7 +706,10 @@ class PcapSource:
             mul, shift, div = 10 ** (9 - resol), 0, 1
         else:
             mul, shift, div = 1, 0, 10 ** (resol - 9)
-        ifaces.append(_Interface(linktype, snaplen, mul, shift, div, offset_s * 1_000_000_000))
+        iface = _Interface(linktype, snaplen, mul, shift, div, offset_s * 1_000_000_000)
+        if not self._fast_path:
+            iface.fast = _NO_FAST
+        ifaces.append(iface)
         self._check_linktype(linktype, number)
 
     def _other_packet_block(
@@ -699,11 +722,11 @@ class PcapSource:
         ifaces: list[_Interface],
         frame: int,
         last_ts: int,
-    ) -> tuple[TcpSegment | None, int] | None:
+    ) -> tuple[int, int, _Interface, int] | None:
         """Packet blocks the read loop did not take: SPB, obsolete PB, and odd EPBs.
 
-        Returns ``None`` for an unusable block (already noted), else the segment (or ``None``
-        for a frame without TCP) and the frame's timestamp.
+        Returns ``None`` for an unusable block (already noted), else where the frame is:
+        ``(start, caplen, interface, ts_ns)``.
         """
         if btype == _SPB:
             if blen < 16 or not ifaces:
@@ -735,10 +758,7 @@ class PcapSource:
             iface = ifaces[ifid]
             start = block + 28
             ts = _convert_ts((tsh << 32) | tsl, iface)
-        if iface.linktype not in SUPPORTED_LINKTYPES:
-            self.stats.unsupported_link += 1
-            return None, ts
-        return self._decode_frame(buf, start, start + caplen, iface.linktype, frame, ts), ts
+        return start, caplen, iface, ts
 
     def _bad_block(self, frame: int, why: str) -> None:
         self.stats.malformed += 1
@@ -746,20 +766,26 @@ class PcapSource:
 
     # -- frame decoding (general path) -----------------------------------------------------
 
-    def _fast_endpoints(self, addrs: int, ports: int) -> _Endpoints:
+    def _fast_endpoints4(self, addrs: int, ports: int) -> _Endpoints:
         """Format and remember the address strings of an IPv4 4-tuple met on the inline path.
 
         The key is the two address words and the two port words as read by the inline
         decoder, so a cache hit costs one small-tuple hash and no formatting.
         """
+        return self._remember((addrs, ports), _IP4_PACK(addrs >> 32),
+                              _IP4_PACK(addrs & 0xFFFFFFFF), ports)
+
+    def _fast_endpoints6(self, addrs: bytes, ports: int) -> _Endpoints:
+        return self._remember((addrs, ports), addrs[:16], addrs[16:], ports)
+
+    def _remember(self, key: Any, src: bytes, dst: bytes, ports: int) -> _Endpoints:
         cache = self._endpoints
         if len(cache) >= _ENDPOINT_CACHE_MAX:
             cache.clear()
-        src_ip = format_ip(_IP4_PACK(addrs >> 32))
-        dst_ip = format_ip(_IP4_PACK(addrs & 0xFFFFFFFF))
         sport, dport = ports >> 16, ports & 0xFFFF
-        ep = (f"{src_ip}:{sport}", f"{dst_ip}:{dport}", src_ip, sport, dst_ip, dport)
-        cache[(addrs, ports)] = ep
+        ep = (format_endpoint(src, sport), format_endpoint(dst, dport), format_ip(src), sport,
+              format_ip(dst), dport)
+        cache[key] = ep
         return ep
 
     def _decode_frame(
@@ -834,6 +860,30 @@ class PcapSource:
                   format_ip(pkt.src), sport, format_ip(pkt.dst), dport)
             self._endpoints[key] = ep
         return TcpSegment(frame, ts, *ep, seq, ack, offfl & 0x0FFF, buf[data:end])
+
+
+_NO_FAST: Final = (1 << 62, 0, 0)
+_FAST_LINKS: Final[dict[int, tuple[int, int, int]]] = {
+    LINKTYPE_ETHERNET: (14 + 40, 12, 14),
+    LINKTYPE_LINUX_SLL: (16 + 40, 14, 16),
+    LINKTYPE_LINUX_SLL2: (20 + 40, 0, 20),
+    LINKTYPE_RAW: (40, -1, 0),
+    LINKTYPE_RAW_BSD: (40, -1, 0),
+    LINKTYPE_RAW_OPENBSD: (40, -1, 0),
+    LINKTYPE_IPV4: (40, -2, 0),
+    LINKTYPE_IPV6: (60, -3, 0),
+}
+
+
+def _fast_link(linktype: int) -> tuple[int, int, int]:
+    """How the inline decoder finds an IPv4 header: ``(min caplen, EtherType at, IP at)``.
+
+    "EtherType at" is where the frame must hold 0x0800 or 0x86DD (or 0x8100 with one of them
+    four bytes on, for one VLAN tag); negative values mark raw-IP links: -1 any version (the
+    version nibble decides), -2 IPv4 only, -3 IPv6 only.
+    Link types without an entry (and any unusual frame) go through the general decoder.
+    """
+    return _FAST_LINKS.get(linktype, _NO_FAST)
 
 
 def _convert_ts(raw: int, iface: _Interface) -> int:
