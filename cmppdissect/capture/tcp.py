@@ -217,53 +217,12 @@ class TcpTracker:
     ) -> Iterator[StreamEvent]:
         """Feed a whole iterable of segments, yielding the events as they happen.
 
-        Same results as calling :meth:`feed` per segment (and :meth:`finish` at the end when
-        ``finish``), about a quarter cheaper per segment: the in-order fast path is repeated
-        inline here, which saves a call and an event list per segment.
+        The same as calling :meth:`feed` per segment (and :meth:`finish` at the end when
+        ``finish``); a convenience for readers that hand over a whole capture.
         """
-        index = self._index
-        slow = self._feed_slow
-        new = _new
-        twin = DataTwin
-        data_cls = StreamData
+        feed = self.feed
         for seg in segments:
-            peers = index.get(seg.src)
-            ent = peers.get(seg.dst) if peers is not None else None
-            flags = seg.flags
-            if ent is not None and not flags & (SYN | FIN | RST):
-                conn, fc, d, o = ent
-                if not conn.closed:
-                    conn.frames += 1
-                    conn.last_frame = frame = seg.frame
-                    if flags & ACK:
-                        o.acked = seg.ack
-                        if o.starts:
-                            events: list[StreamEvent] = []
-                            self._ack_releases(conn, o, not fc, seg.ack, frame, seg.ts_ns, events)
-                            yield from events
-                    payload = seg.payload
-                    if payload:
-                        seq = seg.seq
-                        if seq == d.nxt32 and not d.starts and d.fin_abs is None:
-                            n = len(payload)
-                            d.nxt += n
-                            d.nxt32 = (seq + n) & _MASK
-                            d.last_seq = seq
-                            d.delivered += n
-                            ev = new(twin)
-                            ev.conn = conn.id
-                            ev.from_client = fc
-                            ev.data = payload
-                            ev.frame = frame
-                            ev.ts_ns = seg.ts_ns
-                            ev.__class__ = data_cls
-                            yield ev
-                        else:
-                            events = []
-                            self._data(conn, d, fc, seq, payload, frame, seg.ts_ns, events)
-                            yield from events
-                    continue
-            yield from slow(seg, ent)
+            yield from feed(seg)
         if finish:
             yield from self.finish()
 

@@ -13,7 +13,6 @@ the deviation becomes a :class:`~cmppdissect.protocol.expert.Finding` (reference
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -468,9 +467,3 @@ def _check_fields(pdu: DecodedPdu, plan: Plan) -> None:
     decoded = pdu.content
     if decoded is not None:
         findings.extend(decoded.findings)
-
-
-def decode_body(command_id: int, body: bytes, version: Version) -> Mapping[str, Any]:
-    """Fields of a bare body in a given version (no header, no findings): for tests and tools."""
-    layout = LAYOUTS[(command_id, version)]
-    return run_plan(plan_for(layout), body).fields
