@@ -7,40 +7,87 @@ exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import signal
 import sys
-from collections.abc import Sequence
-from typing import TextIO
+import threading
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
 from cmppdissect import __version__
-from cmppdissect.analysis.engine import Analyzer, ExpertItem, PduRecord
-from cmppdissect.capture.pcapsource import iter_segments
-from cmppdissect.capture.records import CaptureFormatError, CaptureNote
-from cmppdissect.protocol.commands import DEFAULT_PORTS
-from cmppdissect.protocol.expert import Severity
-from cmppdissect.protocol.version import parse_version
+from cmppdissect.analysis.dfilter import FilterError, compile_filter
+from cmppdissect.analysis.engine import PduRecord
+from cmppdissect.api import Analysis, analyze
+from cmppdissect.capture.pcapsource import PcapSource
+from cmppdissect.capture.records import CaptureFormatError
+
+if TYPE_CHECKING:
+    from cmppdissect.capture.live import LiveCapture
 
 
 class UsageError(Exception):
     """A mistake on the command line or an input we cannot open: one line, exit 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is our one-line error instead of a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see cmppdissect --help)")
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 < value < 65536:
+        raise ValueError(text)
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise ValueError(text)
+    return value
+
+
+# argparse names the type in its message ("invalid port value: '70000'").
+_port.__name__, _count.__name__, _seconds.__name__ = "port", "positive count", "seconds"
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="cmppdissect",
-        description="Analyze CMPP 2.0/3.0 (China Mobile SMS gateway) traffic in a capture.")
+        description="Analyze CMPP 2.0/3.0 (China Mobile SMS gateway) traffic in a capture.",
+        epilog="Also: cmppdissect sim {server,client,demo} ... (a CMPP simulator).")
     p.add_argument("file", nargs="?", help="pcap/pcapng file (gzip ok), or - for stdin")
     p.add_argument("-r", dest="read", metavar="FILE", help="read this capture (as tshark -r)")
+    p.add_argument("-i", dest="interface", metavar="IFACE",
+                   help="capture live on IFACE (lo, eth0, any); needs root or CAP_NET_RAW")
+    p.add_argument("-f", dest="capture_filter", metavar="BPF",
+                   help="with -i: capture filter in tcpdump syntax, e.g. 'tcp port 7890'")
+    p.add_argument("-w", dest="write", metavar="OUT.pcap",
+                   help="with -i: also write the captured frames to this pcap file")
+    p.add_argument("--duration", type=float, metavar="S", help="with -i: stop after S seconds")
     p.add_argument("-T", dest="format", choices=("jsonl", "json", "csv", "text"),
                    help="one record per PDU in this format (never the TUI)")
+    p.add_argument("-Y", dest="display_filter", metavar="EXPR",
+                   help='display filter, e.g. \'command == "CMPP_SUBMIT" and latency_ms > 100\'')
     p.add_argument("--report", choices=("json",), help="statistics as one JSON document")
-    p.add_argument("-d", dest="ports", metavar="PORT", action="append", type=int, default=[],
+    p.add_argument("-d", dest="ports", metavar="PORT", action="append", type=_port, default=[],
                    help="also decode TCP PORT as CMPP (repeatable)")
     p.add_argument("--cmpp-version", default="auto", help="auto, 2.0 or 3.0")
     p.add_argument("--secret", action="append", default=[], metavar="SP_ID=SECRET",
                    help="check CONNECT authenticators of SP_ID with SECRET")
-    p.add_argument("-c", dest="count", type=int, metavar="N", help="stop after N PDUs")
-    p.add_argument("--timeout", type=float, default=60.0,
+    p.add_argument("-c", dest="count", type=_count, metavar="N", help="stop after N PDUs")
+    p.add_argument("--timeout", type=_seconds, default=60.0,
                    help="seconds after which a request counts as unanswered (default 60)")
     p.add_argument("-V", "--version", action="version", version=f"cmppdissect {__version__}")
     return p
@@ -56,9 +103,13 @@ def _secrets(items: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def _open_input(path: str, notes: list[CaptureNote]) -> object:
+def _open(path: str, args: argparse.Namespace) -> Analysis:
     try:
-        return iter_segments(sys.stdin.buffer if path == "-" else path, notes=notes)
+        return analyze(sys.stdin.buffer if path == "-" else path, ports=tuple(args.ports),
+                       version=args.cmpp_version, timeout_s=args.timeout,
+                       secrets=_secrets(args.secret))
+    except ValueError as exc:  # a bad --cmpp-version
+        raise UsageError(str(exc)) from None
     except CaptureFormatError as exc:
         raise UsageError(str(exc) if path in str(exc) else f"{path}: {exc}") from None
     except IsADirectoryError:
@@ -71,80 +122,207 @@ def _open_input(path: str, notes: list[CaptureNote]) -> object:
         raise UsageError(f"{path}: {exc.strerror or exc}") from None
 
 
+class _RecordWriter:
+    """Writes PDU records in one of the ``-T`` formats as they stream by."""
+
+    CSV_COLUMNS = ("frame", "time", "session", "src", "dst", "version", "command",
+                   "sequence_id", "total_length", "request_frame", "latency_ms")
+
+    def __init__(self, fmt: str, out: TextIO) -> None:
+        from cmppdissect.output.records import dumps, record_dict
+
+        self.fmt, self.out = fmt, out
+        self._dumps, self._record_dict = dumps, record_dict
+        self.kept: list[dict[str, object]] = []
+        self._csv = csv.writer(out) if fmt == "csv" else None
+        if self._csv is not None:
+            self._csv.writerow(self.CSV_COLUMNS)
+
+    def write(self, rec: PduRecord) -> None:
+        d = self._record_dict(rec)
+        if self.fmt == "jsonl":
+            self.out.write(self._dumps(d) + "\n")
+        elif self.fmt == "json":
+            self.kept.append(d)
+        elif self._csv is not None:
+            self._csv.writerow([f"{d['time']:.6f}" if k == "time" else d.get(k, "")
+                                for k in self.CSV_COLUMNS])
+        else:
+            self.out.write(self._text_line(d))
+
+    @staticmethod
+    def _text_line(d: dict[str, object]) -> str:
+        from cmppdissect.output.sanitize import safe_text
+
+        if "request_frame" in d:
+            lat = f" [{d['latency_ms']:.2f} ms after #{d['request_frame']}]"
+        elif "response_frame" in d:
+            lat = f" [answered in #{d['response_frame']} after {d['latency_ms']:.2f} ms]"
+        else:
+            lat = ""
+        text = d["fields"].get("text") if isinstance(d["fields"], dict) else None
+        body = f" {safe_text(text)!r}" if isinstance(text, str) else ""
+        return (f"{d['frame']:>7} {d['time']:.6f} {d['src']} -> {d['dst']} "
+                f"{d['command']} seq={d['sequence_id']}{lat}{body}\n")
+
+    def close(self) -> None:
+        if self.fmt == "json":
+            self.out.write(self._dumps(self.kept, indent=1) + "\n")
+
+
 def run(argv: Sequence[str] | None, out: TextIO) -> int:
     args = _parser().parse_args(argv)
     path = args.read or args.file
+    if args.interface is not None:
+        if path is not None:
+            raise UsageError("give either -i IFACE or a capture file, not both")
+        return _run_live(args, out)
+    for given, opt in ((args.capture_filter, "-f"), (args.write, "-w"),
+                       (args.duration, "--duration")):
+        if given is not None:
+            raise UsageError(f"{opt} needs a live capture (-i IFACE)")
     if path is None:
         raise UsageError("no capture given: cmppdissect FILE (or -r FILE)")
-    try:
-        version = parse_version(args.cmpp_version)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    analyzer = Analyzer(ports=(*DEFAULT_PORTS, *args.ports), version=version,
-                        timeout_s=args.timeout, secrets=_secrets(args.secret))
-    notes: list[CaptureNote] = []
-    segments = _open_input(path, notes)
-    from cmppdissect.output.records import dumps, record_dict
+    if args.display_filter:
+        try:
+            compile_filter(args.display_filter)
+        except FilterError as exc:
+            raise UsageError(f"-Y: {exc}") from None
+    analysis = _open(path, args)
+    fmt = args.format or ("text" if args.display_filter else None)
+    if fmt is None and args.report is None and out.isatty():
+        return _run_tui(path, args)
+    writer = _RecordWriter(fmt, out) if fmt else None
+    from cmppdissect.output.progress import progress_bar
 
-    fmt = args.format
-    records: list[PduRecord] = []
-    writer = None
-    if fmt == "csv":
-        writer = csv.writer(out)
-        writer.writerow(["frame", "time", "session", "src", "dst", "version", "command",
-                         "sequence_id", "total_length", "request_frame", "latency_ms"])
     shown = 0
-
-    def emit(batch: list[PduRecord]) -> bool:
-        nonlocal shown
-        for rec in batch:
-            if args.count is not None and shown >= args.count:
-                return False
-            shown += 1
-            if fmt == "jsonl":
-                out.write(dumps(record_dict(rec)) + "\n")
-            elif fmt == "json":
-                records.append(rec)
-            elif fmt == "csv" and writer is not None:
-                d = record_dict(rec)
-                writer.writerow([d["frame"], f"{d['time']:.6f}", d["session"], d["src"],
-                                 d["dst"], d["version"], d["command"], d["sequence_id"],
-                                 d["total_length"], d.get("request_frame", ""),
-                                 d.get("latency_ms", "")])
-            elif fmt == "text":
-                d = record_dict(rec)
-                lat = f" [{d['latency_ms']:.2f} ms after #{d['request_frame']}]" \
-                    if "latency_ms" in d else ""
-                out.write(f"{d['frame']:>7} {d['time']:.6f} {d['src']} -> {d['dst']} "
-                          f"{d['command']} seq={d['sequence_id']}{lat}\n")
-        return True
-
+    src = analysis._source
+    size = src.stats.file_size if isinstance(src, PcapSource) else None
     try:
-        for seg in segments:  # type: ignore[attr-defined]
-            if not emit(analyzer.feed(seg)):
-                break
-        emit(analyzer.finish())
-    except BrokenPipeError:
-        raise
+        with progress_bar(lambda: analysis.progress, size, src.name):
+            for rec in analysis.pdus(args.display_filter):
+                if writer is None:
+                    continue
+                if args.count is not None and shown >= args.count:
+                    break
+                shown += 1
+                writer.write(rec)
     except OSError as exc:
+        if isinstance(exc, BrokenPipeError):
+            raise
         raise UsageError(f"{path}: {exc.strerror or exc}") from None
+    if writer is not None:
+        writer.close()
     from cmppdissect.output.report import build_report
 
-    for note in notes:
-        severity = Severity.__members__.get(note.severity.upper(), Severity.WARN)
-        analyzer.expert.append(ExpertItem(severity, note.frame, None, note.message, "capture"))
-    if fmt == "json":
-        out.write(dumps([record_dict(r) for r in records], indent=1) + "\n")
     if args.report == "json":
-        out.write(dumps(build_report(analyzer), indent=1) + "\n")
+        from cmppdissect.output.records import dumps
+
+        out.write(dumps(build_report(analysis.run().analyzer), indent=1) + "\n")
     elif fmt is None:
         from cmppdissect.output.text import write_summary
 
-        write_summary(build_report(analyzer), out)
+        write_summary(build_report(analysis.run().analyzer), out)
     return 0
 
 
+def _run_live(args: argparse.Namespace, out: TextIO) -> int:
+    """``-i IFACE``: the same engine as for files, fed as packets arrive, until stopped.
+
+    Records stream (flushed per line); ``-c N`` (PDUs), ``--duration``, Ctrl-C or SIGTERM stop
+    the capture, and the summary or ``--report json`` follows with a ``capture`` section. With
+    ``-T`` the text summary goes to stderr so that stdout stays machine-readable.
+    """
+    from cmppdissect.capture.live import LiveCapture, LiveCaptureError
+    from cmppdissect.output.report import build_report
+
+    if args.display_filter:
+        try:
+            compile_filter(args.display_filter)
+        except FilterError as exc:
+            raise UsageError(f"-Y: {exc}") from None
+    if args.duration is not None and args.duration <= 0:
+        raise UsageError("--duration wants a positive number of seconds")
+    secrets = _secrets(args.secret)
+    try:
+        capture = LiveCapture(args.interface, bpf=args.capture_filter, write=args.write,
+                              duration=args.duration)
+    except LiveCaptureError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        analysis = analyze(capture, ports=tuple(args.ports), version=args.cmpp_version,
+                           timeout_s=args.timeout, secrets=secrets)
+    except ValueError as exc:  # a bad --cmpp-version
+        capture.close()
+        raise UsageError(str(exc)) from None
+    fmt = args.format or ("text" if args.display_filter else None)
+    writer = _RecordWriter(fmt, out) if fmt else None
+    shown = 0
+    with _stop_on_signals(capture):
+        for rec in analysis.pdus(args.display_filter):
+            if args.count is not None and shown >= args.count:
+                continue  # stopping: the last queued packets still count in the summary
+            shown += 1
+            if writer is not None:
+                writer.write(rec)
+                out.flush()
+            if args.count is not None and shown >= args.count:
+                capture.stop()
+    if writer is not None:
+        writer.close()
+    report = build_report(analysis.run().analyzer)
+    report["capture"] = capture.refresh_stats().as_dict()
+    if args.report == "json":
+        from cmppdissect.output.records import dumps
+
+        out.write(dumps(report, indent=1) + "\n")
+    else:
+        from cmppdissect.output.text import write_summary
+
+        summary = out if fmt is None else sys.stderr
+        write_summary(report, summary)
+        summary.write(f"\n{capture.stats.describe()}\n")
+    out.flush()
+    return 0
+
+
+@contextlib.contextmanager
+def _stop_on_signals(capture: LiveCapture) -> Iterator[None]:
+    """SIGINT and SIGTERM stop the capture cleanly; a second SIGINT aborts (exit 130)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: Any) -> None:
+        if signum == signal.SIGINT and capture.stopping:
+            raise KeyboardInterrupt
+        capture.stop()
+
+    old = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def _run_tui(path: str, args: argparse.Namespace) -> int:
+    """The interactive app, when stdout is a terminal and no output format was asked for."""
+    from cmppdissect.tui import run_file
+
+    kwargs = {"ports": tuple(args.ports), "version": args.cmpp_version,
+              "timeout_s": args.timeout, "secrets": _secrets(args.secret)}
+    status: int = run_file(path, analyzer_kwargs=kwargs)
+    return status
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sim"]:
+        from cmppdissect.sim.cli import main as sim_main
+
+        status: int = sim_main(argv[1:])
+        return status
     try:
         return run(argv, sys.stdout)
     except UsageError as exc:

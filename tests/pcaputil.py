@@ -8,12 +8,25 @@ is checked against an independent writer.
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import struct
+import subprocess
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import dpkt
+
+from cmppdissect.analysis.engine import Analyzer
+from cmppdissect.capture.pcapsource import iter_segments
+from cmppdissect.protocol.auth import authenticator_ismg, authenticator_source
+from cmppdissect.protocol.commands import CommandId
+from cmppdissect.protocol.encode import encode_fields, encode_pdu
+from cmppdissect.protocol.layouts import REPORT_60, REPORT_71
+from cmppdissect.protocol.msgid import make_msg_id
+from cmppdissect.protocol.version import Version
 
 ETHERNET = 1
 
@@ -271,3 +284,200 @@ def tcp_stream_frames(
         seq += len(p)
         frames.append(link(sip, sport, cip, cport, 5001, seq, ACK))
     return frames
+
+
+# -- whole TCP conversations and engine runs (for the engine, pairing and output tests) ---------
+
+
+def split_sizes(data: bytes, sizes: Sequence[int]) -> list[bytes]:
+    """``data`` cut into pieces of ``sizes`` bytes, the rest (if any) in one last piece."""
+    out, off = [], 0
+    for size in sizes:
+        out.append(data[off:off + size])
+        off += size
+    if off < len(data):
+        out.append(data[off:])
+    return [p for p in out if p]
+
+
+class Conversation:
+    """The frames of one TCP connection, with sequence and acknowledgement numbers kept right.
+
+    Methods return raw frames and do not stamp them: a test may drop, repeat or reorder them,
+    and :func:`write_pcap` then stamps the i-th frame of the file at ``BASE_TS_NS + i`` ms, so
+    frame N (1-based, as the reader counts) has the time :func:`frame_ts` gives.
+    """
+
+    def __init__(self, client: tuple[str, int] = ("192.0.2.10", 40001),
+                 server: tuple[str, int] = ("198.51.100.7", 7890), *,
+                 isn_client: int = 1000, isn_server: int = 5000, link=tcp_frame) -> None:
+        self.client, self.server = client, server
+        self.nxt = {True: isn_client & 0xFFFFFFFF, False: isn_server & 0xFFFFFFFF}
+        self.link = link
+
+    def frame(self, from_client: bool, flags: int, payload: bytes = b"", *,
+              seq: int | None = None, ack: int | None = None) -> bytes:
+        """One segment at ``seq`` (default: the next byte of that side); does not advance.
+
+        ``ack`` defaults to everything the other side has sent so far.
+        """
+        (sip, sport), (dip, dport) = ((self.client, self.server) if from_client
+                                      else (self.server, self.client))
+        seq = self.nxt[from_client] if seq is None else seq
+        ack = self.nxt[not from_client] if ack is None else ack
+        return self.link(sip, sport, dip, dport, seq, ack, flags, payload)
+
+    def _advance(self, from_client: bool, n: int) -> None:
+        self.nxt[from_client] = (self.nxt[from_client] + n) & 0xFFFFFFFF
+
+    def handshake(self) -> list[bytes]:
+        syn = self.frame(True, SYN)
+        self._advance(True, 1)
+        synack = self.frame(False, SYN | ACK)
+        self._advance(False, 1)
+        return [syn, synack, self.frame(True, ACK)]
+
+    def send(self, from_client: bool, data: bytes, sizes: Sequence[int] = (),
+             flags: int = PSH | ACK) -> list[bytes]:
+        """``data`` as consecutive segments of ``sizes`` bytes (the rest in a last one)."""
+        out = []
+        for piece in split_sizes(data, sizes):
+            out.append(self.frame(from_client, flags, piece))
+            self._advance(from_client, len(piece))
+        return out
+
+    def ack(self, from_client: bool, upto: int | None = None) -> bytes:
+        """A pure ACK, of everything the other side sent or up to sequence number ``upto``."""
+        return self.frame(from_client, ACK, ack=upto)
+
+    def fin(self, from_client: bool) -> bytes:
+        out = self.frame(from_client, FIN | ACK)
+        self._advance(from_client, 1)
+        return out
+
+    def rst(self, from_client: bool) -> bytes:
+        return self.frame(from_client, RST | ACK)
+
+    def close(self) -> list[bytes]:
+        """The usual FIN, FIN, ACK teardown started by the client."""
+        first = self.fin(True)
+        second = self.fin(False)
+        return [first, second, self.ack(True)]
+
+
+def frame_ts(frame: int) -> int:
+    """The time :func:`pcap_bytes` gives the 1-based ``frame`` of an unstamped frame list."""
+    return BASE_TS_NS + (frame - 1) * 1_000_000
+
+
+def stamped(frames: Sequence[bytes], times_ns: Sequence[int]) -> list[tuple[int, bytes]]:
+    """Frames with explicit capture times (for timeouts and latencies that must be exact)."""
+    assert len(frames) == len(times_ns)
+    return list(zip(times_ns, frames, strict=True))
+
+
+def run_engine(source: Path | bytes, **analyzer_args: Any) -> tuple[list[Any], Analyzer]:
+    """Read a capture (a path, or pcap bytes) with the real reader into the real Analyzer.
+
+    Returns the PDU records in output order and the analyzer (sessions, stats, expert).
+    """
+    analyzer = Analyzer(**analyzer_args)
+    src = io.BytesIO(source) if isinstance(source, bytes) else source
+    records = []
+    for seg in iter_segments(src):
+        records.extend(analyzer.feed(seg))
+    records.extend(analyzer.finish())
+    return records, analyzer
+
+
+def run_cli(*args: str, timeout: float = 120) -> Any:
+    """``python -m cmppdissect ARGS`` as a user runs it (a CompletedProcess with text output)."""
+    return subprocess.run([sys.executable, "-m", "cmppdissect", *args], capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+# -- CMPP PDUs of an ordinary SP session (the project's own encoder) -----------------------------
+
+SP_ID = "901234"
+SECRET = "s3cret"
+CONNECT_TIMESTAMP = 1124101500
+
+
+def connect_pdu(v: Any, seq: int = 1, *, sp: str = SP_ID, secret: str = SECRET,
+                version_byte: int | None = None) -> bytes:
+    """A CONNECT with a correct AuthenticatorSource for ``secret``."""
+    if version_byte is None:
+        version_byte = 0x20 if v is Version.V2_0 else 0x30
+    return encode_pdu(CommandId.CMPP_CONNECT, seq, {
+        "Source_Addr": sp, "Version": version_byte, "Timestamp": CONNECT_TIMESTAMP,
+        "AuthenticatorSource": authenticator_source(sp, secret, CONNECT_TIMESTAMP)}, v)
+
+
+def connect_resp_pdu(v: Any, seq: int = 1, *, status: int = 0, sp: str = SP_ID,
+                     secret: str | None = SECRET) -> bytes:
+    """A CONNECT_RESP; AuthenticatorISMG is right for ``secret``, empty on failure or None."""
+    auth = bytes(16)
+    if status == 0 and secret is not None:
+        source = authenticator_source(sp, secret, CONNECT_TIMESTAMP)
+        auth = authenticator_ismg(0, source, secret,
+                                  status_width=1 if v is Version.V2_0 else 4)
+    return encode_pdu(CommandId.CMPP_CONNECT_RESP, seq, {
+        "Status": status, "AuthenticatorISMG": auth,
+        "Version": 0x20 if v is Version.V2_0 else 0x30}, v)
+
+
+def dest_number(i: int) -> bytes:
+    return f"8613800{i:06d}".encode()
+
+
+def sample_msg_id(i: int) -> int:
+    """A Msg_Id laid out as §7.1 says, with ``i`` as its sequence part."""
+    return make_msg_id(11, 24, 10, 15, i % 60, 79101, i & 0xFFFF)
+
+
+def submit_pdu(v: Any, seq: int, i: int | None = None, *, dests: int = 1,
+               registered: int = 1) -> bytes:
+    """A SUBMIT whose text and recipients say which one it is (``i`` defaults to ``seq``)."""
+    i = seq if i is None else i
+    return encode_pdu(CommandId.CMPP_SUBMIT, seq, {
+        "Pk_total": 1, "Pk_number": 1, "Registered_Delivery": registered,
+        "Service_Id": "MVERIFY", "Msg_Fmt": 0, "Msg_src": SP_ID, "FeeType": "01",
+        "FeeCode": "000000", "Src_Id": "1065712345",
+        "Dest_terminal_Id": [dest_number(i + k) for k in range(dests)],
+        "Msg_Content": f"message number {i} for you".encode()}, v)
+
+
+def submit_resp_pdu(v: Any, seq: int, msg_id: int, result: int = 0) -> bytes:
+    return encode_pdu(CommandId.CMPP_SUBMIT_RESP, seq, {"Msg_Id": msg_id, "Result": result}, v)
+
+
+def report_pdu(v: Any, seq: int, msg_id: int, stat: str = "DELIVRD", *,
+               dest: bytes = b"8613800138000", size: int | None = None) -> bytes:
+    """A DELIVER carrying a status report for ``msg_id``, of ``size`` 60 or 71 bytes."""
+    if size is None:
+        size = 60 if v is Version.V2_0 else 71
+    content = encode_fields(REPORT_60 if size == 60 else REPORT_71, {
+        "Msg_Id": msg_id, "Stat": stat, "Submit_time": "2611241015",
+        "Done_time": "2611241016", "Dest_terminal_Id": dest, "SMSC_sequence": seq})
+    return encode_pdu(CommandId.CMPP_DELIVER, seq, {
+        "Msg_Id": sample_msg_id(50_000 + seq), "Dest_Id": "1065712345",
+        "Service_Id": "MVERIFY", "Registered_Delivery": 1, "Src_terminal_Id": dest,
+        "Msg_Content": content}, v)
+
+
+def mo_pdu(v: Any, seq: int, text: str = "TD") -> bytes:
+    """A mobile-originated DELIVER (an SMS from a handset to the SP): ASCII, else UCS2."""
+    fmt, content = (0, text.encode()) if text.isascii() else (8, text.encode("utf-16-be"))
+    return encode_pdu(CommandId.CMPP_DELIVER, seq, {
+        "Msg_Id": sample_msg_id(60_000 + seq), "Dest_Id": "1065712345", "Msg_Fmt": fmt,
+        "Src_terminal_Id": "8613900000001", "Msg_Content": content}, v)
+
+
+def deliver_resp_pdu(v: Any, seq: int, result: int = 0) -> bytes:
+    return encode_pdu(CommandId.CMPP_DELIVER_RESP, seq, {
+        "Msg_Id": sample_msg_id(50_000 + seq), "Result": result}, v)
+
+
+def bare_pdu(command_id: int, seq: int, v: Any = None, **fields: Any) -> bytes:
+    """Any PDU from spec-named fields (ACTIVE_TEST, TERMINATE, ...); 2.0 unless ``v``."""
+    return encode_pdu(command_id, seq, fields, v or Version.V2_0)

@@ -8,11 +8,14 @@ no I/O itself, so a test drives it with records built in memory.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+from cmppdissect.analysis.longsms import Joiner, LongSms, Part
 from cmppdissect.analysis.pairing import Pairer
-from cmppdissect.analysis.stats import Statistics
+from cmppdissect.analysis.stats import CommandStats, PeakRate, Statistics, summarize_ms
 from cmppdissect.capture.records import (
     ConnectionClosed,
     ConnectionOpened,
@@ -30,6 +33,7 @@ from cmppdissect.protocol.commands import (
     is_response,
     request_of,
 )
+from cmppdissect.protocol.content import UDHI_MASK, parse_udh
 from cmppdissect.protocol.decode import DecodedPdu, decode_pdu
 from cmppdissect.protocol.expert import Finding, Severity
 from cmppdissect.protocol.framing import FramedPdu, PduFramer, plausible_header
@@ -51,9 +55,11 @@ class PduRecord:
     src: str
     dst: str
     pdu: DecodedPdu
-    request_frame: int | None = None
+    request_frame: int | None = None  # on a response: the request it answers
     latency_ns: int | None = None
+    response_frame: int | None = None  # on a request, once a reader links its response
     expert: list[Finding] = field(default_factory=list)
+    long_sms: LongSms | None = None  # set on the part that completed a long SMS
 
     @property
     def command(self) -> str:
@@ -71,6 +77,8 @@ class ExpertItem:
     session: int | None
     message: str
     code: str
+    size: int = 0  # skipped-bytes findings: bytes counted so far
+    reason: str = ""
 
 
 @dataclass(slots=True)
@@ -90,7 +98,17 @@ class Session:
     pdus: dict[bool, int] = field(default_factory=lambda: {True: 0, False: 0})
     errors: int = 0
     unanswered: int = 0
+    expert: Counter[str] = field(default_factory=Counter)  # findings by severity name
+    stats: Statistics = field(default_factory=Statistics)  # this session's commands, results
+    pdu_peak: PeakRate = field(default_factory=PeakRate)
+    submit_peak: PeakRate = field(default_factory=PeakRate)
     saw_syn: bool = False
+    not_cmpp: bool = False  # the stream did not start with a CMPP header: not decoded
+    skipped_bytes: int = 0
+    last_frame: int = 0
+    # The finding that counts the bytes being skipped now, per direction, so that a run of
+    # undecodable segments is one finding, not one per segment.
+    skipping: dict[bool, ExpertItem | None] = field(default_factory=dict)
     framers: dict[bool, PduFramer] = field(default_factory=dict)
     pairer: Pairer = field(default_factory=Pairer)
     connect_auth: bytes | None = None  # AuthenticatorSource, to check CONNECT_RESP
@@ -99,13 +117,28 @@ class Session:
     def total_pdus(self) -> int:
         return self.pdus[True] + self.pdus[False]
 
+    @property
+    def duration_s(self) -> float:
+        return (self.end_ns - self.start_ns) / 1e9
+
+    @property
+    def tps(self) -> float:
+        """Mean PDUs per second over the session's life (all PDUs if it lasted under 1 s)."""
+        return self.total_pdus / max(self.duration_s, 1.0)
+
+    def latency_ms(self, request: str) -> dict[str, float | None]:
+        entry = self.stats.commands.get(request)
+        return summarize_ms(() if entry is None else (entry.latency.samples_ns,))
+
 
 class Analyzer:
     """Feed segments, get records. One instance per capture."""
 
     def __init__(self, *, ports: Iterable[int] = DEFAULT_PORTS, version: Version | None = None,
                  timeout_s: float = 60.0, secrets: Mapping[str, str] | None = None,
-                 heuristic: bool = True) -> None:
+                 heuristic: bool = True, long_sms_timeout_s: float = 600.0,
+                 max_sessions: int = 20_000, max_expert: int = 100_000,
+                 max_awaiting_reports: int = 200_000) -> None:
         self.ports = frozenset(ports)
         self.forced_version = version
         self.timeout_ns = int(timeout_s * 1e9)
@@ -115,10 +148,19 @@ class Analyzer:
         self.sessions: dict[int, Session] = {}
         self._pending_conns: dict[int, ConnectionOpened] = {}
         self._ignored: set[int] = set()
-        self.stats = Statistics()
-        self.expert: list[ExpertItem] = []
-        self._reports: dict[int, tuple[int, int]] = {}  # Msg_Id -> (SUBMIT frame, ts)
+        self.stats = Statistics()  # totals; latency samples live in the sessions
+        self.expert: list[ExpertItem] = []  # the first ``max_expert`` findings
+        self.expert_counts: Counter[tuple[Severity, str]] = Counter()  # all findings
+        self.long_sms = Joiner()
+        self.long_sms_timeout_ns = int(long_sms_timeout_s * 1e9)
+        self.max_sessions = max_sessions
+        self.max_expert = max_expert
+        self.max_awaiting_reports = max_awaiting_reports
+        self.retired = Statistics()  # sessions dropped past ``max_sessions``, folded together
+        self.retired_sessions = 0
+        self._reports: dict[int, tuple[int, int]] = {}  # Msg_Id -> (SUBMIT frame, its time)
         self._submits: dict[tuple[int, int], int] = {}  # (session, request frame) -> DestUsr_tl
+        self._caps_hit: set[str] = set()
         self.last_ts = 0
 
     # -- input ------------------------------------------------------------------------------
@@ -136,6 +178,8 @@ class Analyzer:
             self._event(ev, out)
         for sess in self.sessions.values():
             self._close_session(sess, None)
+        for msg in self.long_sms.drain():
+            self._incomplete_sms(msg, "at the end of the capture")
         return out
 
     # -- events -----------------------------------------------------------------------------
@@ -148,12 +192,30 @@ class Analyzer:
                 if sess is None:
                     return
             sess.end_ns = ev.ts_ns
-            for item in sess.framers[ev.from_client].feed(ev.data, ev.frame, ev.ts_ns):
-                if isinstance(item, FramedPdu):
-                    out.append(self._pdu(sess, ev.from_client, item))
+            sess.last_frame = ev.frame
+            direction = ev.from_client
+            if sess.not_cmpp:
+                self._skipped(sess, direction, len(ev.data), ev.frame, "")
+                return
+            framer = sess.framers[direction]
+            for item in framer.feed(ev.data, ev.frame, ev.ts_ns):
+                if sess.not_cmpp:  # decided by an earlier item of this same segment
+                    size = len(item.data) if isinstance(item, FramedPdu) else item.size
+                    self._skipped(sess, direction, size, item.frame, "")
+                elif isinstance(item, FramedPdu):
+                    sess.skipping[direction] = None
+                    out.append(self._pdu(sess, direction, item))
+                elif sess.saw_syn and sess.total_pdus == 0:
+                    # The stream starts with something that is no CMPP header: other traffic
+                    # on a CMPP port. Resynchronising would only find false headers in it.
+                    sess.not_cmpp = True
+                    self._skipped(sess, direction, item.size, item.frame,
+                                  f"{item.reason}; the connection is not CMPP, not decoded")
                 else:
-                    self._note(Severity.WARN, item.frame, sess.id, "skipped-bytes",
-                               f"{item.size} bytes skipped: {item.reason}")
+                    self._skipped(sess, direction, item.size, item.frame, item.reason)
+            if sess.not_cmpp:
+                for item in framer.close(ev.frame, ev.ts_ns):
+                    self._skipped(sess, direction, item.size, item.frame, "")
         elif isinstance(ev, ConnectionOpened):
             server_port = int(ev.server.rsplit(":", 1)[1])
             client_port = int(ev.client.rsplit(":", 1)[1])
@@ -164,6 +226,7 @@ class Analyzer:
         elif isinstance(ev, StreamGap):
             sess = self.sessions.get(ev.conn)
             if sess is not None:
+                sess.skipping[ev.from_client] = None
                 self._note(Severity.WARN, ev.frame, sess.id, "capture-gap",
                            f"{ev.missing} bytes not captured "
                            f"({'client' if ev.from_client else 'server'} side)")
@@ -177,6 +240,8 @@ class Analyzer:
                 self._close_session(sess, ev)
 
     def _new_session(self, ev: ConnectionOpened) -> Session:
+        if len(self.sessions) >= self.max_sessions:
+            self._retire()
         sess = Session(ev.conn, ev.client, ev.server, ev.ts_ns, ev.ts_ns, saw_syn=ev.saw_syn)
         # Without the SYN we may be mid-stream: the framer must find a header first.
         sess.framers = {True: PduFramer(synced=ev.saw_syn), False: PduFramer(synced=ev.saw_syn)}
@@ -209,7 +274,8 @@ class Analyzer:
         elif sess.ended is None:
             sess.ended = "end-of-capture"
         for direction, framer in sess.framers.items():
-            for item in framer.close(ev.frame if ev and ev.frame else 0, sess.end_ns):
+            for item in framer.close(ev.frame if ev and ev.frame else sess.last_frame,
+                                     sess.end_ns):
                 self._note(Severity.WARN, item.frame or None, sess.id, "incomplete-pdu",
                            f"{item.size} bytes at the end of the "
                            f"{'client' if direction else 'server'} stream: {item.reason}")
@@ -223,41 +289,53 @@ class Analyzer:
         src, dst = (sess.client, sess.server) if from_client else (sess.server, sess.client)
         rec = PduRecord(framed.frame, framed.ts_ns, sess.id, from_client, src, dst, pdu)
         sess.pdus[from_client] += 1
+        ts = framed.ts_ns
         stats = self.stats
         stats.pdus += 1
-        stats.per_second[framed.ts_ns // 1_000_000_000] += 1
+        sess.stats.pdus += 1
+        stats.pdu_rate.add(ts)
+        sess.pdu_peak.add(ts)
         cmd = pdu.Command_Id
         self._learn(sess, pdu, rec)
-        for exp in sess.pairer.expire(framed.ts_ns, self.timeout_ns):
+        for exp in sess.pairer.expire(ts, self.timeout_ns):
             self._unanswered(sess, exp.frame, exp.command_id, exp.sequence_id)
         name = command_name(request_of(cmd))
         entry = stats.command(name)
+        mine = sess.stats.command(name)
         if is_response(cmd):
             entry.responses += 1
-            paired = sess.pairer.response(from_client, cmd, pdu.Sequence_Id, framed.ts_ns)
+            mine.responses += 1
+            paired = sess.pairer.response(from_client, cmd, pdu.Sequence_Id, ts)
             if paired is None:
                 entry.orphan_responses += 1
+                mine.orphan_responses += 1
                 rec.expert.append(Finding(Severity.WARN, "orphan-response",
                                           f"no request for this {command_name(cmd)} "
                                           f"(Sequence_Id {pdu.Sequence_Id})"))
             else:
                 entry.paired += 1
-                entry.latency.add(paired.latency_ns)
+                mine.paired += 1
+                mine.latency.add(paired.latency_ns)
                 rec.request_frame, rec.latency_ns = paired.request_frame, paired.latency_ns
+                if cmd == CommandId.CMPP_SUBMIT_RESP:
+                    stats.submit_latency.add(ts, paired.latency_ns)
                 self._response_fields(sess, rec, paired.request_frame)
             for fname in _RESULT_FIELDS:
                 code = pdu.fields.get(fname)
                 if code is not None:
-                    stats.results[(command_name(cmd), code)] += 1
+                    key = (command_name(cmd), code)
+                    stats.results[key] += 1
+                    sess.stats.results[key] += 1
                     if code != 0:
                         sess.errors += 1
                     break
         else:
             entry.requests += 1
-            earlier = sess.pairer.request(from_client, cmd, pdu.Sequence_Id, framed.frame,
-                                          framed.ts_ns)
+            mine.requests += 1
+            earlier = sess.pairer.request(from_client, cmd, pdu.Sequence_Id, framed.frame, ts)
             if earlier is not None:
                 entry.retransmitted += 1
+                mine.retransmitted += 1
                 rec.expert.append(Finding(
                     Severity.WARN, "sequence-reused",
                     f"Sequence_Id {pdu.Sequence_Id} reused while frame {earlier.frame}'s "
@@ -267,10 +345,14 @@ class Analyzer:
                 rec.expert.append(Finding(Severity.NOTE, "window",
                                           "more than 16 requests in flight (spec window W=16)"))
             if cmd == CommandId.CMPP_SUBMIT:
+                stats.submit_rate.add(ts)
+                sess.submit_peak.add(ts)
                 self._submits[(sess.id, framed.frame)] = max(
                     1, len(pdu.fields.get("Dest_terminal_Id", ())))
             if pdu.report is not None:
                 self._report(rec)
+            elif pdu.fields.get("TP_udhi", 0) & UDHI_MASK and "Msg_Content" in pdu.fields:
+                self._long_sms_part(rec)
         for finding in pdu.findings:
             if finding.severity >= Severity.WARN:
                 self._note(finding.severity, rec.frame, sess.id, finding.code, finding.message)
@@ -314,8 +396,15 @@ class Analyzer:
         if pdu.Command_Id == CommandId.CMPP_SUBMIT_RESP and pdu.fields.get("Result") == 0:
             count = self._submits.pop((sess.id, request_frame), 1)
             first = pdu.fields.get("Msg_Id", 0)
+            reports = self._reports
+            submitted_ns = rec.ts_ns - (rec.latency_ns or 0)  # the SUBMIT's time
             for i in range(count):
-                self._reports[(first + i) & 0xFFFFFFFFFFFFFFFF] = (request_frame, rec.ts_ns)
+                if len(reports) >= self.max_awaiting_reports:
+                    del reports[next(iter(reports))]
+                    self._cap("awaiting-reports", rec.frame, sess.id,
+                              f"more than {self.max_awaiting_reports} Msg_Ids await a status "
+                              "report; the oldest are forgotten (their reports will not match)")
+                reports[(first + i) & 0xFFFFFFFFFFFFFFFF] = (request_frame, submitted_ns)
         else:
             self._submits.pop((sess.id, request_frame), None)
 
@@ -332,13 +421,137 @@ class Analyzer:
 
     def _unanswered(self, sess: Session, frame: int, cmd: int, seq: int) -> None:
         sess.unanswered += 1
+        self._submits.pop((sess.id, frame), None)
         self.stats.command(command_name(request_of(cmd))).unanswered += 1
+        sess.stats.command(command_name(request_of(cmd))).unanswered += 1
         self._note(Severity.WARN, frame, sess.id, "unanswered",
                    f"{command_name(cmd)} Sequence_Id {seq} got no response")
 
+    def _skipped(self, sess: Session, direction: bool, size: int, frame: int,
+                 reason: str) -> None:
+        """Count skipped bytes into the direction's running finding (one per run).
+
+        An empty ``reason`` means the session was found not to be CMPP.
+        """
+        sess.skipped_bytes += size
+        running = sess.skipping.get(direction)
+        if running is None:
+            reason = reason or "no CMPP header here: the connection is not CMPP, not decoded"
+            item = self._note(Severity.WARN, frame, sess.id, "skipped-bytes", "")
+            if item is None:
+                return
+            running = sess.skipping[direction] = item
+            running.size = 0
+            running.reason = reason
+        running.size += size
+        running.message = f"{running.size} bytes skipped: {running.reason}"
+
     def _note(self, severity: Severity, frame: int | None, session: int | None, code: str,
-              message: str) -> None:
-        self.expert.append(ExpertItem(severity, frame, session, message, code))
+              message: str) -> ExpertItem | None:
+        """Record a finding; returns it, or None once ``max_expert`` are stored."""
+        self.expert_counts[(severity, code)] += 1
+        if session is not None:
+            sess = self.sessions.get(session)
+            if sess is not None:
+                sess.expert[severity.name] += 1
+        if len(self.expert) < self.max_expert:
+            item = ExpertItem(severity, frame, session, message, code)
+            self.expert.append(item)
+            return item
+        if "expert" not in self._caps_hit:
+            self._caps_hit.add("expert")
+            self.expert_counts[(Severity.NOTE, "cap-expert")] += 1
+            self.expert.append(ExpertItem(
+                Severity.NOTE, frame, None, f"more than {self.max_expert} expert findings: "
+                "the rest are counted by kind but not listed", "cap-expert"))
+        return None
+
+    def _cap(self, what: str, frame: int | None, session: int | None, message: str) -> None:
+        """A state cap was reached: one finding the first time, so memory stays bounded."""
+        if what not in self._caps_hit:
+            self._caps_hit.add(what)
+            self._note(Severity.WARN, frame, session, f"cap-{what}", message)
+
+    # -- long SMS ---------------------------------------------------------------------------
+
+    def _long_sms_part(self, rec: PduRecord) -> None:
+        fields = rec.pdu.fields
+        udh = parse_udh(fields["Msg_Content"])
+        if udh is None or udh.concat is None:
+            return
+        c = udh.concat
+        if c.total < 2 or not 1 <= c.part <= c.total:
+            return
+        if rec.pdu.Command_Id == CommandId.CMPP_SUBMIT:
+            sender = _text(fields.get("Src_Id", b""))
+            msg_src = _text(fields.get("Msg_src", b""))
+            if msg_src:
+                sender = f"{msg_src}/{sender}"
+            recipients = tuple(_text(d) for d in fields.get("Dest_terminal_Id", ()))
+        else:
+            sender = _text(fields.get("Src_terminal_Id", b""))
+            recipients = (_text(fields.get("Dest_Id", b"")),)
+        content = rec.pdu.content
+        payload = content.payload if content is not None else b""
+        part = Part(rec.frame, rec.ts_ns, fields.get("Msg_Fmt", 0), payload,
+                    content.text if content is not None else None)
+        done, given_up = self.long_sms.add(rec.command, sender, recipients, c.reference,
+                                           c.total, c.part, part)
+        if done is not None:
+            rec.long_sms = done
+            if done.duplicates:
+                rec.expert.append(Finding(Severity.NOTE, "long-sms-duplicate",
+                                          f"{done.describe()}: {done.duplicates} part(s) sent "
+                                          "more than once"))
+        if given_up is not None:
+            self._cap("long-sms", rec.frame, rec.session,
+                      f"more than {self.long_sms.max_pending} long SMS being assembled; "
+                      "the oldest are given up")
+            self._incomplete_sms(given_up, "when the assembly cap was reached")
+        for msg in self.long_sms.expire(rec.ts_ns, self.long_sms_timeout_ns):
+            self._incomplete_sms(msg, f"within {self.long_sms_timeout_ns / 1e9:g} s")
+
+    def _incomplete_sms(self, msg: LongSms, when: str) -> None:
+        missing = msg.missing
+        shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
+        self._note(Severity.WARN, msg.first_frame, None, "long-sms-incomplete",
+                   f"{msg.describe()}: part(s) {shown} never seen {when} "
+                   f"(have frames {', '.join(map(str, msg.frames[:10]))})")
+
+    # -- sessions past the cap ----------------------------------------------------------------
+
+    def _retire(self) -> None:
+        """Drop the oldest ended session (or the oldest) from ``sessions``, keeping its totals."""
+        victim = next((s for s in self.sessions.values() if s.ended is not None), None)
+        if victim is None:
+            victim = next(iter(self.sessions.values()))
+            self._close_session(victim, None)
+            victim.ended = "evicted"
+        del self.sessions[victim.id]
+        self.retired_sessions += 1
+        for name, entry in victim.stats.commands.items():
+            self.retired.command(name).absorb(entry)
+        self._cap("sessions", None, None,
+                  f"more than {self.max_sessions} sessions: the oldest are dropped from the "
+                  "session list (their PDUs still count in the totals)")
+
+    # -- views for outputs ----------------------------------------------------------------------
+
+    def command_summary(self) -> dict[str, dict[str, Any]]:
+        """Per request type: the counters and the latency summary over every session."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, entry in sorted(self.stats.commands.items()):
+            parts = [s.stats.commands[name].latency.samples_ns
+                     for s in self.sessions.values() if name in s.stats.commands]
+            retired = self.retired.commands.get(name)
+            if retired is not None:
+                parts.append(retired.latency.samples_ns)
+            out[name] = {**entry.counters(), "latency_ms": summarize_ms(parts)}
+        return out
 
 
-__all__ = ["Analyzer", "ExpertItem", "PduRecord", "Session"]
+def _text(value: bytes) -> str:
+    return value.decode("ascii", "backslashreplace")
+
+
+__all__ = ["Analyzer", "CommandStats", "ExpertItem", "PduRecord", "Session"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from cmppdissect.protocol.commands import pair_key
 
@@ -22,8 +23,13 @@ class Pending:
     sends: int = 1  # how often the same request was (re)sent while in flight
 
 
-@dataclass(frozen=True, slots=True)
-class Paired:
+class Paired(NamedTuple):
+    """What a response learnt about its request.
+
+    A named tuple rather than a frozen dataclass: one is built per paired response, and the
+    frozen ``__init__`` costs twice as much (about 0.4 µs against 0.2 µs, measured).
+    """
+
     request_frame: int
     latency_ns: int
     resends: int
@@ -43,7 +49,9 @@ class Pairer:
     """Pending requests of one session, both directions, with the in-flight window."""
 
     def __init__(self, *, max_pending: int = 65536) -> None:
-        self._pending: OrderedDict[tuple[bool, int, int], Pending] = OrderedDict()
+        # (direction, pair key) -> request; insertion order is arrival order, so the oldest
+        # request is always first (what expire() relies on).
+        self._pending: OrderedDict[tuple[bool, tuple[int, int]], Pending] = OrderedDict()
         self.max_pending = max_pending
         self.window = {True: 0, False: 0}  # in flight now, per direction (True: from client)
         self.max_window = {True: 0, False: 0}
@@ -52,13 +60,13 @@ class Pairer:
     def request(self, from_client: bool, command_id: int, sequence_id: int, frame: int,
                 ts_ns: int) -> Pending | None:
         """Record a request; returns the earlier one if this reuses an in-flight Sequence_Id."""
-        key = (from_client, *pair_key(command_id, sequence_id))
+        key = (from_client, pair_key(command_id, sequence_id))
         earlier = self._pending.get(key)
         if earlier is not None:
             earlier.sends += 1
             return earlier
         if len(self._pending) >= self.max_pending:
-            (old_dir, _, _), _old = self._pending.popitem(last=False)
+            (old_dir, _), _old = self._pending.popitem(last=False)
             self.window[old_dir] -= 1
             self.evicted += 1
         self._pending[key] = Pending(frame, ts_ns, command_id, sequence_id)
@@ -70,7 +78,7 @@ class Pairer:
     def response(self, from_client: bool, command_id: int, sequence_id: int,
                  ts_ns: int) -> Paired | None:
         """The request this response answers (sent the other way), or None for an orphan."""
-        key = (not from_client, *pair_key(command_id, sequence_id))
+        key = (not from_client, pair_key(command_id, sequence_id))
         req = self._pending.pop(key, None)
         if req is None:
             return None
@@ -80,11 +88,15 @@ class Pairer:
     def expire(self, now_ns: int, timeout_ns: int) -> list[Expired]:
         """Requests older than the timeout. Oldest first, so the scan stops early."""
         out: list[Expired] = []
-        while self._pending:
-            key, req = next(iter(self._pending.items()))
+        pending = self._pending
+        # Called for every PDU: the usual answer (nothing expired) costs one peek.
+        if not pending or now_ns - next(iter(pending.values())).ts_ns < timeout_ns:
+            return out
+        while pending:
+            key, req = next(iter(pending.items()))
             if now_ns - req.ts_ns < timeout_ns:
                 break
-            del self._pending[key]
+            del pending[key]
             self.window[key[0]] -= 1
             out.append(Expired(req.frame, req.ts_ns, req.command_id, req.sequence_id))
         return out

@@ -81,5 +81,12 @@ def record_dict(rec: PduRecord) -> dict[str, Any]:
     if rec.request_frame is not None:
         out["request_frame"] = rec.request_frame
         out["latency_ms"] = rec.latency_ms
+    elif rec.response_frame is not None:
+        out["response_frame"] = rec.response_frame
+        out["latency_ms"] = rec.latency_ms
+    if rec.long_sms is not None:
+        msg = rec.long_sms
+        out["long_sms"] = {"reference": msg.reference, "total": msg.total,
+                           "frames": msg.frames, "text": msg.text()}
     out["expert"] = [f.as_dict() for f in (*pdu.findings, *rec.expert)]
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cmppdissect.analysis.engine import Analyzer
+from cmppdissect.analysis.engine import Analyzer, Session
 from cmppdissect.protocol.codes import code_name
 from cmppdissect.protocol.report import stat_class
 
@@ -20,30 +20,49 @@ def result_name(command: str, code: int) -> str | None:
     return code_name(table, code) if table else None
 
 
+def _results(counter: dict[tuple[str, int], int]) -> list[dict[str, Any]]:
+    return [{"command": cmd, "code": code, "name": result_name(cmd, code), "count": n}
+            for (cmd, code), n in sorted(counter.items())]
+
+
+def session_dict(s: Session) -> dict[str, Any]:
+    """One session with its own per-command table (the per-session view of the report)."""
+    return {
+        "id": s.id, "client": s.client, "server": s.server, "sp_id": s.sp_id,
+        "version": s.version.value if s.version else None,
+        "version_source": s.version_source, "login": s.login,
+        "start": s.start_ns / 1e9, "end": s.end_ns / 1e9, "duration_s": s.duration_s,
+        "pdus": s.total_pdus,
+        "pdus_from_client": s.pdus[True], "pdus_from_server": s.pdus[False],
+        "tps": s.tps, "peak_pdus_per_s": s.pdu_peak.peak,
+        "peak_submits_per_s": s.submit_peak.peak,
+        "errors": s.errors, "unanswered": s.unanswered, "ended": s.ended,
+        "cmpp": not s.not_cmpp, "skipped_bytes": s.skipped_bytes,
+        "max_window": max(s.pairer.max_window.values()),
+        "expert": dict(s.expert),
+        "commands": {name: c.as_dict() for name, c in sorted(s.stats.commands.items())},
+        "results": _results(s.stats.results),
+    }
+
+
 def build_report(an: Analyzer) -> dict[str, Any]:
     st = an.stats
-    sessions = []
-    for s in an.sessions.values():
-        sessions.append({
-            "id": s.id, "client": s.client, "server": s.server, "sp_id": s.sp_id,
-            "version": s.version.value if s.version else None,
-            "version_source": s.version_source, "login": s.login,
-            "start": s.start_ns / 1e9, "end": s.end_ns / 1e9,
-            "pdus": s.total_pdus,
-            "pdus_from_client": s.pdus[True], "pdus_from_server": s.pdus[False],
-            "errors": s.errors, "unanswered": s.unanswered, "ended": s.ended,
-            "max_window": max(s.pairer.max_window.values()),
-        })
-    results = [{"command": cmd, "code": code, "name": result_name(cmd, code), "count": n}
-               for (cmd, code), n in sorted(st.results.items())]
     stats = {stat: {"count": n, "class": stat_class(stat)} for stat, n in sorted(st.stats.items())}
+    joiner = an.long_sms
     return {
         "pdus": st.pdus,
-        "sessions": sessions,
-        "commands": {name: c.as_dict() for name, c in sorted(st.commands.items())},
-        "results": results,
+        "sessions": [session_dict(s) for s in an.sessions.values()],
+        "sessions_dropped": an.retired_sessions,
+        "commands": an.command_summary(),
+        "results": _results(st.results),
         "reports": {"stat": stats, "submit_to_report_ms": st.submit_to_report.summary_ms(),
                     "matched": len(st.submit_to_report)},
+        "long_sms": {"complete": joiner.complete, "incomplete": joiner.incomplete,
+                     "parts": joiner.parts, "assembling": len(joiner)},
+        "over_time": st.over_time(),
+        "expert_counts": [{"severity": str(sev), "code": code, "count": n}
+                          for (sev, code), n in sorted(an.expert_counts.items(),
+                                                       key=lambda kv: (-kv[1], kv[0][1]))],
         "expert": [{"severity": str(e.severity), "frame": e.frame, "session": e.session,
                     "code": e.code, "message": e.message} for e in an.expert],
     }

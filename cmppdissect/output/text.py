@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any, TextIO
 
 from cmppdissect.output.sanitize import safe_text
@@ -17,12 +16,19 @@ def write_summary(report: dict[str, Any], out: TextIO, *, max_expert: int = 50) 
     w(f"CMPP PDUs: {report['pdus']}   sessions: {len(report['sessions'])}\n\n")
     w("Sessions\n")
     w(f"  {'id':>3} {'client':<22} {'server':<22} {'SP id':<8} {'ver':<4} {'login':<10} "
-      f"{'PDUs':>7} {'err':>5} {'unans':>5} ended\n")
+      f"{'dur s':>7} {'PDUs':>7} {'TPS':>6} {'SUB p50':>7} {'SUB p99':>7} {'err':>5} "
+      f"{'unans':>5} ended\n")
     for s in report["sessions"]:
+        sub = s["commands"].get("CMPP_SUBMIT", {}).get("latency_ms", {})
         w(f"  {s['id']:>3} {safe_text(s['client']):<22} {safe_text(s['server']):<22} "
           f"{safe_text(s['sp_id'] or '-'):<8} {s['version'] or '?':<4} "
-          f"{safe_text(s['login'] or '-')[:10]:<10} {s['pdus']:>7} {s['errors']:>5} "
-          f"{s['unanswered']:>5} {s['ended']}\n")
+          f"{safe_text(s['login'] or '-')[:10]:<10} {s['duration_s']:>7.1f} {s['pdus']:>7} "
+          f"{s['tps']:>6.1f} {_ms(sub.get('p50')):>7} {_ms(sub.get('p99')):>7} "
+          f"{s['errors']:>5} {s['unanswered']:>5} {s['ended']}\n")
+    if report.get("sessions_dropped"):
+        w(f"  ... and {report['sessions_dropped']} older sessions (session cap reached)\n")
+    rate = report["over_time"]
+    w(f"\nPeak rate: {rate['peak_pdus_per_s']} PDUs/s, {rate['peak_submits_per_s']} SUBMIT/s\n")
     w("\nService response time (ms)\n")
     w(f"  {'command':<26} {'req':>7} {'resp':>7} {'paired':>7} {'unans':>6} {'orphan':>6} "
       f"{'min':>8} {'mean':>8} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8}\n")
@@ -44,12 +50,15 @@ def write_summary(report: dict[str, Any], out: TextIO, *, max_expert: int = 50) 
         lat = reports["submit_to_report_ms"]
         w(f"  submit-to-report (ms): matched {reports['matched']}  p50 {_ms(lat['p50'])}  "
           f"p90 {_ms(lat['p90'])}  max {_ms(lat['max'])}\n")
+    long_sms = report["long_sms"]
+    if long_sms["parts"]:
+        w(f"\nLong SMS: {long_sms['complete']} complete, {long_sms['incomplete']} incomplete "
+          f"({long_sms['parts']} parts)\n")
     expert = report["expert"]
     if expert:
         w("\nExpert findings\n")
-        by_code = Counter((e["severity"], e["code"]) for e in expert)
-        for (sev, code), n in sorted(by_code.items(), key=lambda kv: (-kv[1], kv[0])):
-            w(f"  {sev:<5} {code:<26} {n:>7}\n")
+        for item in report["expert_counts"]:
+            w(f"  {item['severity']:<5} {item['code']:<26} {item['count']:>7}\n")
         for e in expert[:max_expert]:
             w(f"  frame {e['frame'] or '-':>7} {e['severity']:<5} {safe_text(e['message'])}\n")
         if len(expert) > max_expert:

@@ -1,0 +1,395 @@
+"""The display-filter language of ``-Y`` and the TUI's filter bar (sans-IO).
+
+A filter is a boolean expression over the fields of a PDU record (the dicts of
+:func:`cmppdissect.output.records.record_dict`), written as a Wireshark user would write it::
+
+    command == "CMPP_SUBMIT" and latency_ms > 100
+    Registered_Delivery == 1 && report.Stat != "DELIVRD"
+    text contains "验证码" || Dest_terminal_Id matches "^1380"
+    command in {"CMPP_SUBMIT_RESP", "CMPP_DELIVER_RESP"} and Result != 0
+
+Python's own parser reads the expression (so precedence, string escapes and error offsets are
+the language's, not ours); Wireshark's spellings (``&&``, ``||``, ``!``, ``eq``, ``contains``,
+``matches``...) are rewritten into Python tokens first. Names are checked when the filter is
+compiled, so a typo is an error with a position while the user types, not a filter that silently
+matches nothing.
+
+Semantics follow Wireshark's: a bare field tests presence; a comparison on an absent field is
+false (``!=`` too); a field with several values (``Dest_terminal_Id``, ``expert.code``) matches
+when any value does. A string field compared with a number compares as text, so
+``Src_terminal_Id == 13800138000`` works without quotes. ``command`` also accepts names without
+the ``CMPP_`` prefix, in any case (``command == "submit"``).
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import operator
+import re
+import tokenize
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from cmppdissect.protocol.layouts import LAYOUTS, MO_REPORT, REPORT_60, REPORT_71
+
+Record = Mapping[str, Any]
+Values = Callable[[Record], list[Any]]
+
+#: Keys of a record (top level), of the extra entries under ``fields``, and of nested dicts.
+TOP_LEVEL = frozenset({
+    "frame", "time", "session", "src", "dst", "version", "command", "command_id",
+    "sequence_id", "total_length", "request_frame", "response_frame", "latency_ms", "expert",
+    "fields", "long_sms",
+})
+EXTRA_FIELDS = frozenset({"text", "udh", "report", "Msg_Id_parts", "trailing"})
+NESTED = frozenset({
+    "reference", "total", "part",  # udh
+    "month", "day", "hour", "minute", "second", "gateway", "sequence",  # Msg_Id_parts
+    "severity", "code", "message", "field",  # expert items
+    "frames",  # long_sms
+})
+#: Names whose value on a request is known only once its response arrives.
+PAIRING_NAMES = frozenset({"latency_ms", "response_frame"})
+
+
+def _spec_names() -> frozenset[str]:
+    names = {f.name for layout in LAYOUTS.values() for f in layout.fields}
+    for rep in (REPORT_60, REPORT_71, MO_REPORT):
+        names.update(f.name for f in rep.fields)
+    return frozenset(names)
+
+
+KNOWN_NAMES = TOP_LEVEL | EXTRA_FIELDS | NESTED | _spec_names()
+
+
+class FilterError(ValueError):
+    """A filter that does not parse or names an unknown field. ``position`` is 0-based."""
+
+    def __init__(self, message: str, position: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.position = position
+
+    def __str__(self) -> str:
+        return f"{self.message} (at column {self.position + 1})"
+
+
+# -- Wireshark spellings -> Python tokens ----------------------------------------------------
+
+_WORD_OPS = {"eq": "==", "ne": "!=", "gt": ">", "lt": "<", "ge": ">=", "le": "<=",
+             "contains": ">>", "matches": "<<", "and": "and", "or": "or", "not": "not"}
+_SYMBOL_OPS = {"&&": "and", "||": "or", "!": "not", "===": "==", "!==": "!="}
+_SYMBOL_RE = re.compile(r"&&|\|\||!==|===|!(?!=)")
+
+
+def _translate(expr: str) -> tuple[str, list[tuple[int, int]]]:
+    """Python source for ``expr`` plus (python offset, original offset) anchors for errors."""
+    out: list[str] = []
+    anchors: list[tuple[int, int]] = []
+    pos = 0
+    length = 0
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(_SYMBOL_RE.sub(
+            lambda m: "\x00" * len(m.group()), expr)).readline))
+    except (tokenize.TokenError, SyntaxError) as exc:
+        raise FilterError(f"cannot read the filter: {exc.args[0]}", len(expr)) from None
+    for tok in tokens:
+        if tok.type in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.INDENT,
+                        tokenize.DEDENT):
+            continue
+        start = tok.start[1]
+        if start < pos:
+            continue
+        text = expr[start:tok.end[1]]
+        if tok.type != tokenize.STRING and "\x00" in tok.string:
+            match = _SYMBOL_RE.match(expr, start)
+            if match is None:  # pragma: no cover - placeholders come only from _SYMBOL_RE
+                raise FilterError("unexpected character", start)
+            text, repl = match.group(), _SYMBOL_OPS[match.group()]
+        elif tok.type == tokenize.NAME and text in _WORD_OPS:
+            repl = _WORD_OPS[text]
+        elif tok.type == tokenize.ERRORTOKEN and not text.strip():
+            pos = tok.end[1]
+            continue
+        elif tok.type == tokenize.ERRORTOKEN:
+            raise FilterError(f"unexpected character {text!r}", start)
+        else:
+            repl = text
+        anchors.append((length + 1, start))
+        out.append(" " + repl)
+        length += 1 + len(repl)
+        pos = start + len(text)
+    return "".join(out), anchors
+
+
+def _original_offset(anchors: list[tuple[int, int]], offset: int, default: int) -> int:
+    best = default
+    for py, orig in anchors:
+        if py <= offset:
+            best = orig
+    return best
+
+
+# -- evaluation --------------------------------------------------------------------------------
+
+
+def _lookup(rec: Record, name: str) -> list[Any]:
+    if name in rec:
+        value = rec[name]
+    else:
+        fields = rec.get("fields", {})
+        if name in fields:
+            value = fields[name]
+        elif name in fields.get("report", {}):
+            value = fields["report"][name]
+        else:
+            return []
+    return _flatten(value)
+
+
+def _flatten(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [v for item in value for v in _flatten(item)]
+    return [value]
+
+
+def _member(values: Iterable[Any], name: str) -> list[Any]:
+    return [v for item in values if isinstance(item, Mapping) and name in item
+            for v in _flatten(item[name])]
+
+
+def _command_name(value: str) -> str:
+    value = value.upper()
+    return value if value.startswith("CMPP_") else "CMPP_" + value
+
+
+def _coerce(a: Any, b: Any) -> tuple[Any, Any]:
+    if isinstance(a, str) != isinstance(b, str):
+        return str(a), str(b)
+    return a, b
+
+
+def _compare(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
+    def cmp(a: Any, b: Any) -> bool:
+        a, b = _coerce(a, b)
+        try:
+            return bool(op(a, b))
+        except TypeError:
+            return False
+    return cmp
+
+
+def _contains(a: Any, b: Any) -> bool:
+    return isinstance(a, str) and str(b) in a
+
+
+_COMPARE: dict[type[ast.AST], Callable[[Any, Any], bool]] = {
+    ast.Eq: _compare(operator.eq), ast.NotEq: _compare(operator.ne),
+    ast.Lt: _compare(operator.lt), ast.LtE: _compare(operator.le),
+    ast.Gt: _compare(operator.gt), ast.GtE: _compare(operator.ge),
+}
+
+
+class _Compiler:
+    """Turns the checked Python AST into closures over a record (no ``eval``)."""
+
+    def __init__(self, anchors: list[tuple[int, int]], source_len: int) -> None:
+        self.anchors = anchors
+        self.source_len = source_len
+        self.names: set[str] = set()
+
+    def error(self, node: ast.AST, message: str) -> FilterError:
+        col = getattr(node, "col_offset", 0)
+        return FilterError(message, _original_offset(self.anchors, col, 0))
+
+    # boolean level
+    def test(self, node: ast.expr) -> Callable[[Record], bool]:
+        if isinstance(node, ast.BoolOp):
+            parts = [self.test(v) for v in node.values]
+            if isinstance(node.op, ast.And):
+                return lambda r: all(p(r) for p in parts)
+            return lambda r: any(p(r) for p in parts)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            inner = self.test(node.operand)
+            return lambda r: not inner(r)
+        if isinstance(node, ast.Compare):
+            return self.compare(node)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.RShift, ast.LShift)):
+            return self.text_match(node)
+        if isinstance(node, ast.Constant) and isinstance(node.value, bool):
+            value = node.value
+            return lambda r: value
+        values = self.values(node)
+        if isinstance(node, (ast.Name, ast.Attribute)):
+            return lambda r: bool(values(r))  # a bare field tests presence, as in Wireshark
+        return lambda r: any(v != 0 for v in values(r))
+
+    def text_match(self, node: ast.BinOp) -> Callable[[Record], bool]:
+        left = self.values(node.left)
+        right = node.right
+        if not (isinstance(right, ast.Constant) and isinstance(right.value, (str, int))):
+            raise self.error(right, "contains/matches want a string after them")
+        if isinstance(node.op, ast.RShift):
+            needle = str(right.value)
+            return lambda r: any(_contains(v, needle) for v in left(r))
+        try:
+            pattern = re.compile(str(right.value))
+        except re.error as exc:
+            raise self.error(right, f"bad regular expression: {exc}") from None
+        return lambda r: any(isinstance(v, str) and pattern.search(v) is not None
+                             for v in left(r))
+
+    def compare(self, node: ast.Compare) -> Callable[[Record], bool]:
+        operands = [node.left, *node.comparators]
+        steps: list[Callable[[Record], bool]] = []
+        for op, left_node, right_node in zip(node.ops, operands, operands[1:], strict=False):
+            steps.append(self.one_comparison(op, left_node, right_node))
+        return lambda r: all(s(r) for s in steps)
+
+    def one_comparison(self, op: ast.cmpop, left_node: ast.expr,
+                       right_node: ast.expr) -> Callable[[Record], bool]:
+        if isinstance(op, (ast.In, ast.NotIn)):
+            left = self.values(left_node)
+            if not isinstance(right_node, (ast.Set, ast.Tuple, ast.List)):
+                raise self.error(right_node, "'in' wants a set like {\"a\", \"b\"}")
+            members = [self.literal(e) for e in right_node.elts]
+            is_command = self.is_command(left_node)
+            if is_command:
+                members = [_command_name(m) if isinstance(m, str) else m for m in members]
+            eq = _COMPARE[ast.Eq]
+
+            def found(r: Record) -> bool:
+                return any(eq(v, m) for v in left(r) for m in members)
+
+            if isinstance(op, ast.In):
+                return found
+            return lambda r: bool(left(r)) and not found(r)
+        cmp = _COMPARE.get(type(op))
+        if cmp is None:
+            raise self.error(left_node, "unsupported comparison")
+        left, right = self.values(left_node), self.values(right_node)
+        if self.is_command(left_node) and isinstance(right_node, ast.Constant) and \
+                isinstance(right_node.value, str):
+            names = [_command_name(right_node.value)]
+
+            def right(r: Record) -> list[Any]:
+                return names
+
+        if isinstance(op, ast.NotEq):
+            # Wireshark: "a != b" is true when the field exists and no value equals b.
+            eq = _COMPARE[ast.Eq]
+            return lambda r: (lv := left(r)) != [] and not any(
+                eq(a, b) for a in lv for b in right(r))
+        return lambda r: any(cmp(a, b) for a in left(r) for b in right(r))
+
+    @staticmethod
+    def is_command(node: ast.expr) -> bool:
+        return isinstance(node, ast.Name) and node.id == "command"
+
+    def literal(self, node: ast.expr) -> Any:
+        if isinstance(node, ast.Constant) and isinstance(node.value, (str, int, float)):
+            return node.value
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and \
+                isinstance(node.operand, ast.Constant) and \
+                isinstance(node.operand.value, (int, float)):
+            return -node.operand.value
+        raise self.error(node, "expected a number or a quoted string")
+
+    # value level: each returns a function record -> list of values
+    def values(self, node: ast.expr) -> Values:
+        if isinstance(node, ast.Name):
+            name = node.id
+            if name not in KNOWN_NAMES:
+                raise self.error(node, f"unknown field {name!r}")
+            self.names.add(name)
+            return lambda r: _lookup(r, name)
+        if isinstance(node, ast.Attribute):
+            base = self.values(node.value)
+            attr = node.attr
+            if attr not in KNOWN_NAMES:
+                raise self.error(node, f"unknown field {attr!r}")
+            return lambda r: _member(base(r), attr)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+                node.func.id == "len" and len(node.args) == 1 and not node.keywords:
+            arg = node.args[0]
+            if not isinstance(arg, (ast.Name, ast.Attribute)):
+                raise self.error(arg, "len() wants a field")
+            inner = self.raw(arg)
+            return lambda r: [len(v) for v in inner(r) if hasattr(v, "__len__")]
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitAnd):
+            left = self.values(node.left)
+            mask = self.literal(node.right)
+            if not isinstance(mask, int):
+                raise self.error(node.right, "'&' wants an integer mask")
+            return lambda r: [v & mask for v in left(r) if isinstance(v, int)]
+        value = self.literal(node)
+        return lambda r: [value]
+
+    def raw(self, node: ast.Name | ast.Attribute) -> Values:
+        """Like :meth:`values` but a list-valued field stays one value (for ``len``)."""
+        if isinstance(node, ast.Name):
+            self.values(node)  # name check
+            name = node.id
+            return lambda r: [v for v in [r.get(name, r.get("fields", {}).get(name))]
+                              if v is not None]
+        return self.values(node)
+
+
+class DisplayFilter:
+    """A compiled filter: call it with a record dict."""
+
+    __slots__ = ("_test", "expression", "names")
+
+    def __init__(self, expression: str, test: Callable[[Record], bool],
+                 names: frozenset[str] = frozenset()) -> None:
+        self.expression = expression
+        self._test = test
+        self.names = names  # the field names the expression reads
+
+    @property
+    def needs_pairing(self) -> bool:
+        """True when a request's verdict depends on its response (e.g. ``latency_ms``)."""
+        return not self.names.isdisjoint(PAIRING_NAMES)
+
+    def __call__(self, record: Record) -> bool:
+        return self._test(record)
+
+    def __repr__(self) -> str:
+        return f"DisplayFilter({self.expression!r})"
+
+
+def compile_filter(expression: str) -> DisplayFilter:
+    """Parse and check ``expression``; raises :class:`FilterError` with the column at fault."""
+    if not expression.strip():
+        return DisplayFilter(expression, lambda r: True)
+    source, anchors = _translate(expression)
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+    except SyntaxError as exc:
+        offset = (exc.offset or 1) - 1 + (len(source) - len(source.lstrip()))
+        raise FilterError(_syntax_message(exc), _original_offset(
+            anchors, offset, len(expression))) from None
+    compiler = _Compiler(anchors, len(expression))
+    node = tree.body
+    _shift_offsets(tree, len(source) - len(source.lstrip()))
+    test = compiler.test(node)
+    return DisplayFilter(expression, test, frozenset(compiler.names))
+
+
+def _shift_offsets(tree: ast.AST, shift: int) -> None:
+    for node in ast.walk(tree):
+        if hasattr(node, "col_offset"):
+            node.col_offset += shift
+
+
+def _syntax_message(exc: SyntaxError) -> str:
+    msg = exc.msg or "syntax error"
+    if msg.startswith("invalid syntax"):
+        return "syntax error"
+    return msg
+
+
+__all__ = ["KNOWN_NAMES", "PAIRING_NAMES", "DisplayFilter", "FilterError", "compile_filter"]

@@ -1,0 +1,93 @@
+"""The -Y display-filter language over record dicts (core: no files, no sockets)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cmppdissect.analysis.dfilter import FilterError, compile_filter
+
+SUBMIT: dict[str, Any] = {
+    "frame": 6, "time": 1.5, "session": 0, "src": "192.0.2.10:40001",
+    "dst": "198.51.100.7:7890", "version": "2.0", "command": "CMPP_SUBMIT",
+    "command_id": 4, "sequence_id": 2, "total_length": 180,
+    "response_frame": 7, "latency_ms": 120.5,
+    "fields": {"Registered_Delivery": 1, "Msg_Fmt": 8, "Src_Id": "106571234",
+               "Dest_terminal_Id": ["13800138000", "13900139000"],
+               "text": "您的验证码是 482913 && more"},
+    "expert": [{"severity": "warn", "code": "sequence-reused", "message": "x"}],
+}
+REPORT: dict[str, Any] = {
+    "frame": 9, "command": "CMPP_DELIVER", "sequence_id": 3,
+    "fields": {"Registered_Delivery": 1, "report": {"Stat": "UNDELIV", "Msg_Id": 42}},
+    "expert": [],
+}
+RESP: dict[str, Any] = {"frame": 7, "command": "CMPP_SUBMIT_RESP", "request_frame": 6,
+                        "latency_ms": 3.0, "fields": {"Msg_Id": 42, "Result": 8}, "expert": []}
+
+
+@pytest.mark.parametrize(("expr", "submit", "report", "resp"), [
+    ('command == "CMPP_SUBMIT" and latency_ms > 100', True, False, False),
+    ('command == "submit"', True, False, False),
+    ('command eq "submit_resp"', False, False,
+     True),
+    ('command in {"CMPP_SUBMIT_RESP", "deliver"}', False, True, True),
+    ('command not in {"CMPP_SUBMIT_RESP", "deliver"}', True, False, False),
+    ("Registered_Delivery == 1 && !latency_ms", False, True, False),
+    ('report.Stat != "DELIVRD"', False, True, False),
+    ('Stat == "UNDELIV"', False, True, False),
+    ("Dest_terminal_Id == 13900139000", True, False, False),
+    ('Dest_terminal_Id matches "^1380"', True, False, False),
+    ('text contains "验证码"', True, False, False),
+    ('text contains "&&"', True, False, False),
+    ("len(Dest_terminal_Id) >= 2", True, False, False),
+    ("Msg_Fmt & 8", True, False, False),
+    ('expert.code == "sequence-reused"', True, False, False),
+    ("expert", True, False, False),
+    ("Result != 0 || Msg_Id == 42", False, True, True),
+    ("Msg_Id == 42", False, True, True),
+    ("3 <= latency_ms < 100", False, False, True),
+    ("not (frame > 6) and frame ge 6", True, False, False),
+    ("frame != 6", False, True, True),
+    ("", True, True, True),
+])
+def test_filter_semantics(expr: str, submit: bool, report: bool, resp: bool) -> None:
+    f = compile_filter(expr)
+    assert (f(SUBMIT), f(REPORT), f(RESP)) == (submit, report, resp)
+
+
+def test_absent_field_never_matches_a_comparison() -> None:
+    # Wireshark: "latency_ms != 5" is false when there is no latency at all.
+    assert not compile_filter("latency_ms != 5")(REPORT)
+    assert compile_filter("!(latency_ms == 5)")(REPORT)
+
+
+@pytest.mark.parametrize(("expr", "column", "words"), [
+    ("comand == 1", 1, "unknown field 'comand'"),
+    ("report.Stt == 1", 1, "unknown field 'Stt'"),
+    ('text matches "("', 14, "bad regular expression"),
+    ("frame == $", 10, "unexpected character '$'"),
+    ("frame = 5", 7, "syntax error"),
+    ("frame == 5 frame", 12, "syntax error"),
+    ('command in "CMPP_SUBMIT"', 12, "'in' wants a set"),
+])
+def test_errors_point_at_the_column(expr: str, column: int, words: str) -> None:
+    with pytest.raises(FilterError) as info:
+        compile_filter(expr)
+    assert words in info.value.message
+    assert info.value.position + 1 == column
+    assert f"column {column}" in str(info.value)
+
+
+def test_filter_reports_the_names_it_reads() -> None:
+    assert compile_filter("latency_ms > 1").needs_pairing
+    assert compile_filter("response_frame").needs_pairing
+    assert not compile_filter('command == "submit" and Result != 0').needs_pairing
+    assert compile_filter("report.Stat == 1 or frame > 2").names >= {"report", "frame"}
+
+
+def test_no_code_execution() -> None:
+    for expr in ("__import__('os').system('true')", "frame.__class__", "(lambda: 1)()"):
+        with pytest.raises(FilterError):
+            compile_filter(expr)
