@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from cmppdissect import __version__
 from cmppdissect.analysis.dfilter import FilterError, compile_filter
@@ -258,6 +258,8 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
     fmt = args.format or ("text" if args.display_filter else None)
     writer = _RecordWriter(fmt, out) if fmt else None
     shown = 0
+    # As tshark does: says when packets start being taken (scripts wait for this line).
+    print(f"Capturing on {capture.name}", file=sys.stderr, flush=True)
     with _stop_on_signals(capture):
         for rec in analysis.pdus(args.display_filter):
             if args.count is not None and shown >= args.count:
@@ -310,10 +312,21 @@ def _run_tui(path: str, args: argparse.Namespace) -> int:
     """The interactive app, when stdout is a terminal and no output format was asked for."""
     from cmppdissect.tui import run_file
 
-    kwargs = {"ports": tuple(args.ports), "version": args.cmpp_version,
-              "timeout_s": args.timeout, "secrets": _secrets(args.secret)}
-    status: int = run_file(path, analyzer_kwargs=kwargs)
+    status: int = run_file(path, analyzer_kwargs=_analyzer_kwargs(args))
     return status
+
+
+def _analyzer_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The engine's settings from the options (for the TUI, which builds its own engine)."""
+    from cmppdissect.protocol.commands import DEFAULT_PORTS
+    from cmppdissect.protocol.version import parse_version
+
+    try:
+        version = parse_version(args.cmpp_version)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return {"ports": (*DEFAULT_PORTS, *args.ports), "version": version,
+            "timeout_s": args.timeout, "secrets": _secrets(args.secret)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -74,9 +74,9 @@ def test_parts_out_of_order_and_split_characters_join(tmp_path: Path, version: V
 def test_parts_over_two_connections_of_one_sp_join(tmp_path: Path) -> None:
     payloads = ucs2_parts("第一部分。" * 20 + "第二部分。" * 20, 200)
     assert len(payloads) == 2
-    pdus = [submit(1, 7, 2, 1, payloads[0], Version.V3_0)], \
-        [submit(1, 7, 2, 2, payloads[1], Version.V3_0)]
-    records, an = run_engine(capture(tmp_path, list(pdus), Version.V3_0))
+    conns = [[submit(1, 7, 2, 1, payloads[0], Version.V3_0)],
+             [submit(1, 7, 2, 2, payloads[1], Version.V3_0)]]
+    records, _ = run_engine(capture(tmp_path, conns, Version.V3_0))
     done = [r for r in records if r.long_sms is not None]
     assert len(done) == 1 and done[0].session == 1
     assert done[0].long_sms.text() == "第一部分。" * 20 + "第二部分。" * 20

@@ -135,8 +135,8 @@ def _original_offset(anchors: list[tuple[int, int]], offset: int, default: int) 
 
 
 def _lookup(rec: Record, name: str) -> list[Any]:
-    if name in rec:
-        value = rec[name]
+    if name in rec or name in TOP_LEVEL:  # a record key never falls back to body fields
+        value = rec.get(name)
     else:
         fields = rec.get("fields", {})
         if name in fields:

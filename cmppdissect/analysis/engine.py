@@ -42,6 +42,7 @@ from cmppdissect.protocol.report import stat_class
 from cmppdissect.protocol.version import Version, version_from_byte
 
 _RESULT_FIELDS = ("Result", "Status", "Success_Id")
+_LOGIN = frozenset({CommandId.CMPP_CONNECT, CommandId.CMPP_CONNECT_RESP})
 
 
 @dataclass(slots=True)
@@ -109,6 +110,8 @@ class Session:
     # The finding that counts the bytes being skipped now, per direction, so that a run of
     # undecodable segments is one finding, not one per segment.
     skipping: dict[bool, ExpertItem | None] = field(default_factory=dict)
+    # Command_Id -> (its totals entry, this session's entry): two lookups saved per PDU.
+    entries: dict[int, tuple[CommandStats, CommandStats]] = field(default_factory=dict)
     framers: dict[bool, PduFramer] = field(default_factory=dict)
     pairer: Pairer = field(default_factory=Pairer)
     connect_auth: bytes | None = None  # AuthenticatorSource, to check CONNECT_RESP
@@ -159,7 +162,8 @@ class Analyzer:
         self.retired = Statistics()  # sessions dropped past ``max_sessions``, folded together
         self.retired_sessions = 0
         self._reports: dict[int, tuple[int, int]] = {}  # Msg_Id -> (SUBMIT frame, its time)
-        self._submits: dict[tuple[int, int], int] = {}  # (session, request frame) -> DestUsr_tl
+        # (session, SUBMIT Sequence_Id) -> DestUsr_tl; not the frame: one can carry several
+        self._submits: dict[tuple[int, int], int] = {}
         self._caps_hit: set[str] = set()
         self.last_ts = 0
 
@@ -296,16 +300,20 @@ class Analyzer:
         stats.pdu_rate.add(ts)
         sess.pdu_peak.add(ts)
         cmd = pdu.Command_Id
-        self._learn(sess, pdu, rec)
-        for exp in sess.pairer.expire(ts, self.timeout_ns):
+        if sess.version is None or cmd in _LOGIN:
+            self._learn(sess, pdu, rec)
+        pairer = sess.pairer
+        for exp in pairer.expire(ts, self.timeout_ns):
             self._unanswered(sess, exp.frame, exp.command_id, exp.sequence_id)
-        name = command_name(request_of(cmd))
-        entry = stats.command(name)
-        mine = sess.stats.command(name)
+        entries = sess.entries.get(cmd)
+        if entries is None:
+            name = command_name(request_of(cmd))
+            entries = sess.entries[cmd] = (stats.command(name), sess.stats.command(name))
+        entry, mine = entries
         if is_response(cmd):
             entry.responses += 1
             mine.responses += 1
-            paired = sess.pairer.response(from_client, cmd, pdu.Sequence_Id, ts)
+            paired = pairer.response(from_client, cmd, pdu.Sequence_Id, ts)
             if paired is None:
                 entry.orphan_responses += 1
                 mine.orphan_responses += 1
@@ -332,7 +340,7 @@ class Analyzer:
         else:
             entry.requests += 1
             mine.requests += 1
-            earlier = sess.pairer.request(from_client, cmd, pdu.Sequence_Id, framed.frame, ts)
+            earlier = pairer.request(from_client, cmd, pdu.Sequence_Id, framed.frame, ts)
             if earlier is not None:
                 entry.retransmitted += 1
                 mine.retransmitted += 1
@@ -340,15 +348,17 @@ class Analyzer:
                     Severity.WARN, "sequence-reused",
                     f"Sequence_Id {pdu.Sequence_Id} reused while frame {earlier.frame}'s "
                     f"{command_name(cmd)} is still unanswered (retransmission?)"))
-            window = sess.pairer.window[from_client]
+            window = pairer.window[from_client]
             if window == 17:
                 rec.expert.append(Finding(Severity.NOTE, "window",
                                           "more than 16 requests in flight (spec window W=16)"))
             if cmd == CommandId.CMPP_SUBMIT:
                 stats.submit_rate.add(ts)
                 sess.submit_peak.add(ts)
-                self._submits[(sess.id, framed.frame)] = max(
-                    1, len(pdu.fields.get("Dest_terminal_Id", ())))
+                if pdu.fields.get("Registered_Delivery"):
+                    # Only a SUBMIT that asked for reports has Msg_Ids worth remembering.
+                    self._submits[(sess.id, pdu.Sequence_Id)] = max(
+                        1, len(pdu.fields.get("Dest_terminal_Id", ())))
             if pdu.report is not None:
                 self._report(rec)
             elif pdu.fields.get("TP_udhi", 0) & UDHI_MASK and "Msg_Content" in pdu.fields:
@@ -357,7 +367,10 @@ class Analyzer:
             if finding.severity >= Severity.WARN:
                 self._note(finding.severity, rec.frame, sess.id, finding.code, finding.message)
         for finding in rec.expert:
-            self._note(finding.severity, rec.frame, sess.id, finding.code, finding.message)
+            if finding.severity > Severity.CHAT:
+                self._note(finding.severity, rec.frame, sess.id, finding.code, finding.message)
+            else:  # chats (a report matched, a login checked) stay on the record, counted here
+                self.expert_counts[(finding.severity, finding.code)] += 1
         return rec
 
     def _learn(self, sess: Session, pdu: DecodedPdu, rec: PduRecord) -> None:
@@ -394,7 +407,7 @@ class Analyzer:
     def _response_fields(self, sess: Session, rec: PduRecord, request_frame: int) -> None:
         pdu = rec.pdu
         if pdu.Command_Id == CommandId.CMPP_SUBMIT_RESP and pdu.fields.get("Result") == 0:
-            count = self._submits.pop((sess.id, request_frame), 1)
+            count = self._submits.pop((sess.id, pdu.Sequence_Id), 0)
             first = pdu.fields.get("Msg_Id", 0)
             reports = self._reports
             submitted_ns = rec.ts_ns - (rec.latency_ns or 0)  # the SUBMIT's time
@@ -405,8 +418,8 @@ class Analyzer:
                               f"more than {self.max_awaiting_reports} Msg_Ids await a status "
                               "report; the oldest are forgotten (their reports will not match)")
                 reports[(first + i) & 0xFFFFFFFFFFFFFFFF] = (request_frame, submitted_ns)
-        else:
-            self._submits.pop((sess.id, request_frame), None)
+        elif pdu.Command_Id == CommandId.CMPP_SUBMIT_RESP:
+            self._submits.pop((sess.id, pdu.Sequence_Id), None)
 
     def _report(self, rec: PduRecord) -> None:
         report = rec.pdu.report or {}
@@ -421,7 +434,8 @@ class Analyzer:
 
     def _unanswered(self, sess: Session, frame: int, cmd: int, seq: int) -> None:
         sess.unanswered += 1
-        self._submits.pop((sess.id, frame), None)
+        if request_of(cmd) == CommandId.CMPP_SUBMIT:
+            self._submits.pop((sess.id, seq), None)
         self.stats.command(command_name(request_of(cmd))).unanswered += 1
         sess.stats.command(command_name(request_of(cmd))).unanswered += 1
         self._note(Severity.WARN, frame, sess.id, "unanswered",

@@ -11,17 +11,23 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from cmppdissect.protocol.commands import HEADER_LEN, KNOWN_COMMANDS, MAX_PDU_LEN
 from cmppdissect.protocol.decode import PLAN_FOR
-from cmppdissect.protocol.layouts import VERSIONED_COMMANDS
+from cmppdissect.protocol.layouts import VERSIONED_COMMANDS, Kind
 from cmppdissect.protocol.version import Version
 
 _HEADER = struct.Struct(">II")
 
 
-@dataclass(frozen=True, slots=True)
-class FramedPdu:
+class FramedPdu(NamedTuple):
+    """One complete PDU's bytes.
+
+    A named tuple rather than a frozen dataclass: one is built per PDU, and a frozen
+    dataclass's ``__init__`` costs about 0.5 µs against 0.2 µs here (measured, 4 fields).
+    """
+
     data: bytes
     frame: int  # the frame that completed the PDU
     ts_ns: int
@@ -52,7 +58,10 @@ def _length_table() -> dict[int, tuple[frozenset[int], int]]:
             if plan.fixed is not None:
                 exact |= {HEADER_LEN + plan.fixed, HEADER_LEN + plan.fixed - plan.tail}
             else:
-                minimum = sum(f.size for f in plan.layout.fields) - plan.tail
+                # No recipients is illegal but still a PDU to show (DestUsr_tl 0): the
+                # least total counts no array element and no optional tail.
+                minimum = sum(f.size for f in plan.layout.fields
+                              if f.kind is not Kind.STR_ARRAY) - plan.tail
                 least = min(least, HEADER_LEN + minimum)
         table[cmd] = (frozenset(exact), least)
     return table
@@ -62,7 +71,10 @@ _LENGTHS = _length_table()
 
 
 def plausible_header(total: int, command_id: int) -> bool:
-    """Could a PDU with this Total_Length and Command_Id exist? (used to resynchronise)"""
+    """Could a PDU with this Total_Length and Command_Id exist? (used to resynchronise)
+
+    :meth:`PduFramer._take_whole` repeats this test inline for speed: change both together.
+    """
     entry = _LENGTHS.get(command_id)
     if entry is None or total > MAX_PDU_LEN:
         return False
@@ -119,9 +131,18 @@ class PduFramer:
     def _take_whole(self, data: bytes, frame: int, ts_ns: int, out: list[Event]) -> int:
         off = 0
         n = len(data)
+        header = _HEADER.unpack_from
+        lengths = _LENGTHS
         while n - off >= 8:
-            total, cmd = _HEADER.unpack_from(data, off)
-            if off + total > n or total < HEADER_LEN or not plausible_header(total, cmd):
+            total, cmd = header(data, off)
+            if off + total > n or total < HEADER_LEN:
+                break
+            # plausible_header() inlined: this loop runs once per PDU of the capture.
+            entry = lengths.get(cmd)
+            if entry is None or total > MAX_PDU_LEN:
+                break
+            exact, least = entry
+            if total not in exact and (exact or total < least):
                 break
             out.append(FramedPdu(data[off:off + total], frame, ts_ns, frame))
             off += total
@@ -146,6 +167,10 @@ class PduFramer:
                     out.append(Skipped(found - pos, frame, ts_ns, self._why))
                     self.skipped_bytes += found - pos
                 pos = found
+                if len(buf) - found < _HEADER.unpack_from(buf, found)[0]:
+                    # A candidate still incomplete: stay unsynced until it can be checked
+                    # whole, or how the stream was cut would decide what is a PDU.
+                    break
                 self.synced = True
                 continue
             if n < 8:

@@ -1,0 +1,190 @@
+"""The Textual application: three top-level screens over one model, fed by a worker thread.
+
+Sessions, PDUs and Statistics are Textual *modes*, each with its own stack (Detail and Ladder
+are pushed on top), so ``1``/``2``/``3`` switch between them without losing one's place. The
+indexer runs in a thread worker from the first frame on; a timer tells the visible screen when
+the model has published something new.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual.app import App, ScreenStackError, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from cmppdissect.analysis.engine import Analyzer
+from cmppdissect.tui.indexer import Indexer
+from cmppdissect.tui.model import NO_PAIR, CaptureModel
+from cmppdissect.tui.screens.base import CaptureScreen
+from cmppdissect.tui.screens.detail import DetailScreen
+from cmppdissect.tui.screens.help import HelpScreen
+from cmppdissect.tui.screens.ladder import LadderScreen
+from cmppdissect.tui.screens.pdus import PduScreen
+from cmppdissect.tui.screens.sessions import SessionsScreen
+from cmppdissect.tui.screens.stats import StatsScreen
+from cmppdissect.tui.source import SegmentSource
+from cmppdissect.tui.views import AllRows, RowSet, SessionRows
+from cmppdissect.tui.widgets.pdulist import PduList
+
+TICK_S = 0.1  # how often the visible screen looks for news (cheap when there is none)
+SWITCH_INTERVAL_S = 0.001  # GIL hand-over while indexing (bench/bench_tui.py measured 5 vs 1 ms)
+
+
+class CmppApp(App[int]):
+    CSS_PATH = Path(__file__).parent / "cmppdissect.tcss"
+    TITLE = "cmppdissect"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "mode('sessions')", "Sessions", show=True),
+        Binding("2", "mode('pdus')", "PDUs", show=True),
+        Binding("3", "mode('stats')", "Stats", show=True),
+        Binding("p", "pause", "Pause", show=True),
+        Binding("question_mark,f1", "help", "Help", show=True),
+        Binding("q", "quit", "Quit", show=True),
+    ]
+
+    def __init__(self, source: SegmentSource, *, analyzer: Analyzer | None = None,
+                 model: CaptureModel | None = None) -> None:
+        super().__init__()
+        self.source = source
+        self.analyzer = analyzer or Analyzer()
+        self.model = model or CaptureModel(name=Path(source.name).name)
+        self.model.pair_timeout_ns = self.analyzer.timeout_ns
+        self.indexer = Indexer(source, self.analyzer, self.model)
+        self.all_rows = AllRows(self.model)
+        model_ = self.model
+        self.add_mode("sessions", lambda: SessionsScreen(model_))
+        self.add_mode("pdus", lambda: PduScreen(model_, self.all_rows))
+        self.add_mode("stats", lambda: StatsScreen(model_))
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.switch_mode("sessions")
+        # The indexer shares the interpreter with the UI: let the first screen paint before
+        # it starts, and hand the GIL over more often than Python's default 5 ms so a key
+        # press waits for the indexer's slice less long.
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        self.call_after_refresh(self._start_indexer)
+        self.set_interval(TICK_S, self._tick)
+
+    def _start_indexer(self) -> None:
+        self.run_worker(self.indexer.run, thread=True, exclusive=True, group="index",
+                        name="indexer")
+
+    def _tick(self) -> None:
+        try:
+            screen = self.screen
+        except ScreenStackError:  # starting up or shutting down
+            return
+        if isinstance(screen, CaptureScreen):
+            screen.model_changed()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "index" and event.state in (WorkerState.SUCCESS,
+                                                              WorkerState.ERROR):
+            self._tick()
+
+    async def action_quit(self) -> None:
+        self.indexer.stop()
+        self.exit(0)
+
+    def on_unmount(self) -> None:
+        self.indexer.stop()
+        sys.setswitchinterval(self._switch_interval)
+
+    # -- navigation (screens call these) -----------------------------------------------------
+
+    async def action_mode(self, mode: str) -> None:
+        await self.switch_mode(mode)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_pause(self) -> None:
+        if self.model.progress.done:
+            self.notify("indexing has finished", timeout=2, markup=False)
+            return
+        if self.indexer.paused:
+            self.indexer.resume()
+            self.notify("resumed", timeout=1.5, markup=False)
+        else:
+            self.indexer.pause()
+            self.notify("paused: p resumes", timeout=2, markup=False)
+        self._tick()
+
+    def open_session(self, session: int) -> None:
+        self.push_screen(PduScreen(self.model, SessionRows(self.model, session),
+                                   show_session=False))
+
+    def open_ladder(self, session: int, row: int | None = None) -> None:
+        self.push_screen(LadderScreen(self.model, session, start_row=row))
+
+    def open_detail(self, view: RowSet, position: int) -> None:
+        if 0 <= position < len(view):
+            self.push_screen(DetailScreen(self.model, view, position))
+
+    def jump_to_frame(self, frame: int) -> None:
+        row = self.model.row_of_frame(frame)
+        if row is None:
+            self.notify(f"frame {frame} completed no CMPP PDU", timeout=2, markup=False)
+            return
+        self.push_screen(PduScreen(self.model, self.all_rows, start_row=row))
+
+    def jump_to_pair(self, rows: PduList) -> None:
+        row = rows.current_row()
+        if row is None:
+            return
+        pair = self.model.pair[row]
+        if pair == NO_PAIR:
+            self.notify("no paired request or response", timeout=2, markup=False)
+            return
+        position = rows.view.position(pair)
+        if position is None:
+            self.notify(f"frame {self.model.frame[pair]} is not in this view", timeout=2,
+                        markup=False)
+            return
+        rows.move_to(position, center=True)
+
+    # -- command palette ---------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Sessions", "Go to the sessions list",
+                            lambda: self.call_later(self.action_mode, "sessions"))
+        yield SystemCommand("PDUs", "Go to the list of all PDUs",
+                            lambda: self.call_later(self.action_mode, "pdus"))
+        yield SystemCommand("Statistics", "Response times, results, reports, findings",
+                            lambda: self.call_later(self.action_mode, "stats"))
+        yield SystemCommand("Pause / resume", "Pause or resume reading the capture",
+                            self.action_pause)
+        yield SystemCommand("Help", "Keys of every screen and filter examples",
+                            self.action_help)
+        if isinstance(screen, PduScreen):
+            yield SystemCommand("Filter", "Focus the display-filter bar", screen.action_filter)
+            yield SystemCommand("Search", "Search text in the rows", screen.action_search)
+            yield SystemCommand("Time format", "Relative, absolute or delta times",
+                                screen.action_time)
+            yield SystemCommand("Ladder", "Sequence diagram of this PDU's session",
+                                screen.action_ladder)
+        for info in self.model.sessions[:50]:
+            yield SystemCommand(f"Session {info.id}: {info.client} → {info.server}",
+                                "Open this session's PDUs",
+                                lambda sid=info.id: self.open_session(sid),
+                                discover=False)
+
+
+def make_app(source: SegmentSource, *, analyzer_kwargs: dict[str, Any] | None = None) -> CmppApp:
+    """The app for ``source``: the one factory the CLI, the tests and the benchmarks share."""
+    return CmppApp(source, analyzer=Analyzer(**(analyzer_kwargs or {})))
+
+
+__all__ = ["CmppApp", "make_app"]

@@ -1,0 +1,128 @@
+"""The indexing loop: segments from a source through the engine into the model.
+
+It runs in a worker thread so the first screen is up before the first PDU is read and the UI
+stays live while a million PDUs go by. It publishes snapshots a few times a second (not per
+PDU: the UI only repaints that often anyway), builds the statistics report only while someone
+looks at it, and honours pause and stop between batches.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from cmppdissect.analysis.engine import Analyzer, ExpertItem, PduRecord
+from cmppdissect.protocol.expert import Severity
+from cmppdissect.tui.model import CaptureModel, Progress
+from cmppdissect.tui.source import SegmentSource
+
+_BATCH = 256  # segments per batch handed to the model, and between checks of clock and stop
+
+
+class Indexer:
+    def __init__(self, source: SegmentSource, analyzer: Analyzer, model: CaptureModel, *,
+                 publish_every_s: float = 0.25, report_every_s: float = 1.0) -> None:
+        self.source = source
+        self.analyzer = analyzer
+        self.model = model
+        self.publish_every_s = publish_every_s
+        self.report_every_s = report_every_s
+        self._running = threading.Event()
+        self._running.set()
+        self._stop = threading.Event()
+        self._started = 0.0
+        self._last_report = -1e9
+        self.finished = threading.Event()
+
+    # -- control (any thread) -------------------------------------------------------------
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def pause(self) -> None:
+        self._running.clear()
+        self.model.set_progress(self._progress(done=False))
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()
+        self.source.stop()
+
+    # -- the loop (worker thread) ---------------------------------------------------------
+
+    def _progress(self, *, done: bool, error: str | None = None) -> Progress:
+        frac = 1.0 if done and not self.source.live else self.source.progress
+        counters = self.source.counters()
+        frames = dict(counters).get("frames", 0)
+        return Progress(frac, done, self.paused and not done, frames,
+                        time.perf_counter() - self._started, counters, error,
+                        live=self.source.live)
+
+    def _publish(self, *, done: bool = False, error: str | None = None) -> None:
+        now = time.perf_counter()
+        report = done or (self.model.want_report.is_set()
+                          and now - self._last_report >= self.report_every_s)
+        if report:
+            self._last_report = now
+        self.model.publish(self.analyzer, self._progress(done=done, error=error), report=report)
+
+    def run(self) -> None:
+        self._started = time.perf_counter()
+        model, feed = self.model, self.analyzer.feed
+        live = self.source.live
+        # A file is read in batches; a live capture hands each segment on at once (its next
+        # one may be seconds away) and publishes more often, since its rate is far lower.
+        per_batch = 1 if live else _BATCH
+        publish_every = min(self.publish_every_s, 0.05) if live else self.publish_every_s
+        last = 0.0
+        n = 0
+        try:
+            self._publish()
+            running = self._running
+            sessions = self.analyzer.sessions
+            known = 0
+            batch: list[PduRecord] = []
+            for seg in self.source:
+                if not running.is_set():
+                    model.add(batch)
+                    batch = []
+                    self._publish()
+                    running.wait()
+                    if self._stop.is_set():
+                        return
+                records = feed(seg)
+                if records:
+                    batch += records
+                n += 1
+                if n % per_batch:
+                    continue
+                if batch:
+                    model.add(batch)
+                    batch = []
+                    if live:
+                        model.touch()
+                now = time.perf_counter()
+                if now - last >= publish_every or len(sessions) != known:
+                    known = len(sessions)  # a new link shows at once: the first screen fills
+                    self._publish()
+                    last = now
+                if self._stop.is_set():
+                    return
+            model.add(batch + self.analyzer.finish())
+            for note in self.source.notes:
+                severity = Severity.__members__.get(note.severity.upper(), Severity.WARN)
+                self.analyzer.expert.append(
+                    ExpertItem(severity, note.frame, None, note.message, "capture"))
+            self._publish(done=True)
+        except OSError as exc:
+            self._publish(done=True, error=f"{self.source.name}: {exc.strerror or exc}")
+        finally:
+            self.source.close()
+            self.finished.set()
+
+
+__all__ = ["Indexer"]

@@ -1,0 +1,162 @@
+"""Detail: the decoded field tree beside the hex dump; the selected field's bytes light up."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from cmppdissect.protocol.commands import is_response
+from cmppdissect.protocol.expert import Severity
+from cmppdissect.tui.columns import TimeMode, format_ms, format_time
+from cmppdissect.tui.detail import Node, build_tree
+from cmppdissect.tui.model import NO_PAIR, CaptureModel
+from cmppdissect.tui.screens.base import CaptureScreen
+from cmppdissect.tui.views import RowSet
+from cmppdissect.tui.widgets.hexview import HexView
+
+Span = tuple[int, int] | None
+
+_SEVERITY_STYLE = {int(Severity.ERROR): "bold red", int(Severity.WARN): "yellow",
+                   int(Severity.NOTE): "cyan", int(Severity.CHAT): "dim"}
+
+
+class FieldTree(Tree[Span]):
+    DEFAULT_CSS = """
+    FieldTree { width: 1fr; min-width: 30; background: $surface; }
+    """
+
+
+class DetailScreen(CaptureScreen):
+    screen_title = "Detail"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", show=True),
+        Binding("r", "pair", "Req↔Resp", show=True),
+        Binding("left_square_bracket", "step(-1)", "Prev PDU", show=True),
+        Binding("right_square_bracket", "step(1)", "Next PDU", show=True),
+    ]
+
+    DEFAULT_CSS = """
+    DetailScreen {
+        & > #panes { height: 1fr; }
+        & HexView { width: 75; border-left: vkey $panel; }
+        &.-narrow HexView { width: 41; }
+    }
+    """
+
+    def __init__(self, model: CaptureModel, view: RowSet, position: int) -> None:
+        super().__init__(model)
+        self.view = view
+        self.position = position
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_title()
+        with Horizontal(id="panes"):
+            yield FieldTree("PDU", id="fields")
+            yield HexView(id="hex")
+        yield from self.compose_footer()
+
+    @property
+    def field_tree(self) -> FieldTree:
+        return self.query_one("#fields", FieldTree)
+
+    @property
+    def hex(self) -> HexView:
+        return self.query_one("#hex", HexView)
+
+    @property
+    def row(self) -> int:
+        return self.view[self.position]
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < 140, "-narrow")
+
+    def on_mount(self) -> None:
+        self.set_class(self.app.size.width < 140, "-narrow")
+        self.field_tree.show_root = False
+        self.field_tree.guide_depth = 2
+        self.load(self.position)
+        self.field_tree.focus()
+
+    def _capture_context(self, row: int) -> list[tuple[str, str]]:
+        m = self.model
+        src, dst = m.endpoints(row)
+        when = format_time(TimeMode.ABSOLUTE, m.ts_ns[row], 0, None)
+        rel = format_time(TimeMode.RELATIVE, m.ts_ns[row], m.first_ts_ns or 0, None)
+        out = [("Frame", str(m.frame[row])), ("Time", f"{when} (+{rel} s)"),
+               ("Session", str(m.session[row])),
+               ("Direction", f"{src} → {dst} "
+                             f"({'SP to ISMG' if m.from_client(row) else 'ISMG to SP'})")]
+        pair = m.pair[row]
+        if pair != NO_PAIR:
+            what = "request" if is_response(m.command_id[row]) else "response"
+            lat = m.latency_ns[row]
+            out.append((f"Paired {what}", f"frame {m.frame[pair]}, latency "
+                                          f"{format_ms(lat / 1e6) if lat >= 0 else '?'}"))
+        elif not is_response(m.command_id[row]) and m.progress.done:
+            out.append(("Paired response", "none seen"))
+        return out
+
+    def load(self, position: int) -> None:
+        self.position = position
+        row = self.row
+        pdu = self.model.pdu(row)
+        extra = self.model.extra(row)
+        nodes = build_tree(pdu, context=self._capture_context(row), findings=extra.findings,
+                           long_sms=dict(extra.long_sms) if extra.long_sms else None)
+        tree = self.field_tree
+        tree.clear()
+        for node in nodes:
+            self._add(tree.root, node)
+        self.hex.set_data(pdu.raw)
+        self.set_title_text(f"Detail  ·  frame {self.model.frame[row]}  ·  {pdu.command}")
+        tree.move_cursor_to_line(0)
+
+    def _add(self, parent: TreeNode[Span], node: Node) -> None:
+        label = Text(no_wrap=True)
+        label.append(node.name, style="bold")
+        if node.value:
+            label.append(": ")
+            severity = -1 if node.severity is None else node.severity
+            label.append(node.value, style=_SEVERITY_STYLE.get(severity, ""))
+        span = (node.start, node.end) if node.start is not None and node.end is not None \
+            else None
+        if node.children:
+            branch = parent.add(label, data=span, expand=node.expand)
+            for child in node.children:
+                self._add(branch, child)
+        else:
+            parent.add_leaf(label, data=span)
+
+    def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[Span]) -> None:
+        self.hex.span = event.node.data
+
+    def refresh_from_model(self) -> None:
+        pass  # a PDU never changes once indexed; its pair may, but the tree shows it on open
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_step(self, delta: int) -> None:
+        target = self.position + delta
+        if 0 <= target < len(self.view):
+            self.load(target)
+
+    def action_pair(self) -> None:
+        pair = self.model.pair[self.row]
+        if pair == NO_PAIR:
+            self.notify("this PDU has no paired request or response", timeout=2, markup=False)
+            return
+        position = self.view.position(pair)
+        if position is None:
+            self.notify(f"frame {self.model.frame[pair]} is not in this view", timeout=2,
+                        markup=False)
+            return
+        self.load(position)

@@ -1,0 +1,90 @@
+"""The help screen: every key of every screen, and the filter language at a glance."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("Everywhere", (
+        ("1 / 2 / 3", "Sessions / all PDUs / Statistics"),
+        ("?  F1", "this help"),
+        ("ctrl+p", "command palette"),
+        ("p", "pause or resume reading the capture"),
+        ("escape", "back to the previous screen"),
+        ("q", "quit"),
+    )),
+    ("Lists", (
+        ("↑ ↓  j k", "move"),
+        ("PgUp PgDn  space", "page"),
+        ("Home End  g G", "first / last row"),
+        ("enter", "open (a session's PDUs, a PDU's detail, a finding's PDU)"),
+    )),
+    ("Sessions", (("l", "ladder of the selected session"),)),
+    ("PDUs", (
+        ("f", "filter bar (same language as -Y; Enter applies, empty clears)"),
+        ("/", "search text in the rows; n / N next / previous match"),
+        ("r", "jump between a request and its response"),
+        ("t", "time: relative / absolute / delta"),
+        ("l", "ladder of this PDU's session"),
+    )),
+    ("Detail", (
+        ("↑ ↓ enter", "walk and fold the field tree; the hex view follows"),
+        ("[  ]", "previous / next PDU"),
+        ("r", "the paired request or response"),
+    )),
+    ("Ladder", (("r", "jump between a request and its response"), ("t", "time format"))),
+    ("Statistics", (("[  ]", "previous / next tab"),
+                    ("enter", "on an expert finding: the PDU list at its PDU"))),
+)
+
+FILTER_EXAMPLES = (
+    'command == "SUBMIT" and latency_ms > 100',
+    'Registered_Delivery == 1 && report.Stat != "DELIVRD"',
+    'text contains "验证码" || Dest_terminal_Id matches "^86138"',
+    'command in {"SUBMIT_RESP", "DELIVER_RESP"} and Result != 0',
+    'session == 2 and expert.severity == "warn"',
+)
+
+
+def help_table() -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for section, keys in KEYS:
+        table.add_row(Text(section, style="bold underline"), Text(""))
+        for key, what in keys:
+            table.add_row(Text(key), Text(what))
+        table.add_row(Text(""), Text(""))
+    table.add_row(Text("Filter examples", style="bold underline"), Text(""))
+    for example in FILTER_EXAMPLES:
+        table.add_row(Text(""), Text(example))
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark,f1", "dismiss", "Close", show=True),
+    ]
+
+    DEFAULT_CSS = """
+    HelpScreen {
+        align: center middle;
+        & > VerticalScroll {
+            width: 90%; max-width: 100; height: 90%;
+            border: thick $primary; background: $surface; padding: 0 1;
+        }
+    }
+    """
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(Text("cmppdissect: keys", style="bold"))
+            yield Static(help_table())

@@ -1,0 +1,64 @@
+"""Ladder: one session as a sequence diagram, responses joined to their requests."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+
+from cmppdissect.tui.model import CaptureModel
+from cmppdissect.tui.screens.base import CaptureScreen
+from cmppdissect.tui.views import SessionRows
+from cmppdissect.tui.widgets.ladderview import LadderView
+from cmppdissect.tui.widgets.rowlist import RowList
+
+
+class LadderScreen(CaptureScreen):
+    screen_title = "Ladder"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "pair", "Req↔Resp", show=True),
+        Binding("t", "time", "Time fmt", show=True),
+        Binding("escape", "back", "Back", show=True),
+    ]
+
+    def __init__(self, model: CaptureModel, session: int, *, start_row: int | None = None):
+        super().__init__(model)
+        self.view = SessionRows(model, session)
+        self.start_row = start_row
+
+    def title_text(self) -> str:
+        return f"Ladder  ·  {self.view.title}"
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_title()
+        yield LadderView(self.model, self.view, id="ladder")
+        yield from self.compose_footer()
+
+    @property
+    def ladder(self) -> LadderView:
+        return self.query_one("#ladder", LadderView)
+
+    def on_mount(self) -> None:
+        self.ladder.focus()
+        if self.start_row is not None:
+            self.ladder.sync()
+            self.ladder.move_to(self.view.nearest(self.start_row), center=True)
+
+    def refresh_from_model(self) -> None:
+        self.ladder.sync()
+
+    def on_row_list_selected(self, event: RowList.Selected) -> None:
+        event.stop()
+        self.capture_app.open_detail(self.view, event.position)
+
+    def action_pair(self) -> None:
+        self.capture_app.jump_to_pair(self.ladder)
+
+    def action_time(self) -> None:
+        self.ladder.time_mode = self.ladder.time_mode.next
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()

@@ -1,0 +1,185 @@
+"""Statistics: response times per command, result codes, status reports, rates over time and
+the expert findings (Enter on one opens the PDU list at its PDU).
+
+The numbers are the engine's own report (``--report json``), rebuilt by the indexing thread
+about once a second while this screen is shown, so the TUI and the CLI never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Label, Sparkline, Static, TabbedContent, TabPane
+
+from cmppdissect.output.sanitize import safe_text
+from cmppdissect.tui.columns import format_ms, format_number
+from cmppdissect.tui.model import CaptureModel
+from cmppdissect.tui.screens.base import CaptureScreen
+from cmppdissect.tui.summary import command_label
+from cmppdissect.tui.widgets.rowlist import RowList
+from cmppdissect.tui.widgets.tables import ExpertList
+
+_TABS = ("srt", "reports", "time", "expert")
+_LATENCY = ("min", "mean", "p50", "p90", "p99", "max")
+
+
+def _t(value: object, style: str = "", *, right: bool = False) -> Text:
+    return Text(safe_text(str(value)), style=style, justify="right" if right else "left")
+
+
+def _fill(table: DataTable[Text], columns: Sequence[tuple[str, bool]],
+          rows: Sequence[Sequence[Text]]) -> None:
+    table.clear(columns=True)
+    for title, right in columns:
+        table.add_column(Text(title, justify="right" if right else "left"))
+    table.add_rows(rows)
+
+
+class StatsScreen(CaptureScreen):
+    screen_title = "Statistics"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("left_square_bracket", "tab(-1)", "Prev tab", show=True),
+        Binding("right_square_bracket", "tab(1)", "Next tab", show=True),
+        Binding("escape", "back", "Back", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    StatsScreen {
+        & TabbedContent { height: 1fr; }
+        & DataTable { height: auto; max-height: 24; margin: 0 0 1 0; }
+        & .section { text-style: bold; color: $primary; margin: 1 0 0 0; }
+        & Sparkline { height: 3; margin: 0 1; }
+        & #expert-list { height: 1fr; }
+        &:nocolor .section { text-style: bold underline; }
+    }
+    """
+
+    def __init__(self, model: CaptureModel) -> None:
+        super().__init__(model)
+        self._report_seen = -1
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_title()
+        with TabbedContent(id="tabs", initial="srt"):
+            with TabPane("Response times", id="srt"), VerticalScroll():
+                yield Label("Service response time per request (ms)", classes="section")
+                yield DataTable[Text](id="srt-table", zebra_stripes=True, cursor_type="row")
+                yield Label("Result codes", classes="section")
+                yield DataTable[Text](id="results-table", cursor_type="row")
+            with TabPane("Reports", id="reports"), VerticalScroll():
+                yield Label("Status reports by Stat", classes="section")
+                yield DataTable[Text](id="stat-table", cursor_type="row")
+                yield Static("", id="report-delay")
+                yield Static("", id="long-sms")
+            with TabPane("Over time", id="time"), VerticalScroll():
+                yield Label("PDUs per second", classes="section", id="tps-label")
+                yield Sparkline([], id="tps")
+                yield Label("SUBMITs per second", classes="section", id="sps-label")
+                yield Sparkline([], id="sps")
+                yield Label("SUBMIT latency, mean per slot (ms)", classes="section",
+                            id="lat-label")
+                yield Sparkline([], id="latency")
+            with TabPane("Expert", id="expert"):
+                yield Static("", id="expert-counts")
+                yield ExpertList(self.model, id="expert-list")
+        yield from self.compose_footer()
+
+    def on_mount(self) -> None:
+        self.model.want_report.set()
+        self.call_after_refresh(self.refresh_from_model)
+
+    def on_screen_resume(self) -> None:
+        self.model.want_report.set()
+        super().on_screen_resume()
+
+    def on_screen_suspend(self) -> None:
+        self.model.want_report.clear()
+
+    def refresh_from_model(self) -> None:
+        if not self.query("#expert-list"):
+            return  # the tab panes mount after the screen
+        self.query_one("#expert-list", ExpertList).sync()
+        report = self.model.report
+        if report is None or self.model.report_generation == self._report_seen:
+            if report is None:
+                self.query_one("#report-delay", Static).update(
+                    Text("statistics appear within a second…"))
+            return
+        self._report_seen = self.model.report_generation
+        self._show(report)
+
+    def _show(self, report: dict[str, Any]) -> None:
+        rows = []
+        for name, c in report["commands"].items():
+            lat = c["latency_ms"]
+            rows.append([_t(command_label(name)), *(_t(c[k], right=True) for k in (
+                "requests", "responses", "paired", "unanswered", "orphan_responses")),
+                *(_t(format_number(lat[k]), "bold" if k == "p99" else "", right=True)
+                  for k in _LATENCY)])
+        _fill(self.query_one("#srt-table", DataTable),
+              [("Request", False), ("Req", True), ("Resp", True), ("Paired", True),
+               ("Unans", True), ("Orphan", True), *((k, True) for k in _LATENCY)], rows)
+        rows = [[_t(command_label(r["command"])), _t(r["code"], "red" if r["code"] else "",
+                                                      right=True),
+                 _t(r["name"] or ""), _t(r["count"], right=True)] for r in report["results"]]
+        _fill(self.query_one("#results-table", DataTable),
+              [("Response", False), ("Code", True), ("Meaning", False), ("Count", True)], rows)
+        reports = report["reports"]
+        rows = [[_t(stat), _t(info["class"], "red" if info["class"] == "failed" else ""),
+                 _t(info["count"], right=True)] for stat, info in reports["stat"].items()]
+        _fill(self.query_one("#stat-table", DataTable),
+              [("Stat", False), ("Class", False), ("Count", True)], rows)
+        delay = reports["submit_to_report_ms"]
+        self.query_one("#report-delay", Static).update(Text(
+            f"Submit → report delay: {reports['matched']} matched · "
+            + " · ".join(f"{k} {format_ms(delay[k])}" for k in _LATENCY)))
+        long_sms = report.get("long_sms")
+        if long_sms:
+            self.query_one("#long-sms", Static).update(Text(
+                f"Long SMS: {long_sms['complete']} complete · {long_sms['incomplete']} "
+                f"incomplete · {long_sms['parts']} parts"))
+        self._show_over_time(report.get("over_time") or {})
+        counts = report.get("expert_counts") or []
+        summary = " · ".join(f"{c['severity']} {c['code']} {c['count']}" for c in counts[:8])
+        self.query_one("#expert-counts", Static).update(
+            Text(safe_text(summary or "no findings"), no_wrap=True, overflow="ellipsis"))
+
+    def _show_over_time(self, over: dict[str, Any]) -> None:
+        bucket = over.get("bucket_s", 1)
+        per = f" ({bucket} s slots)" if bucket != 1 else ""
+        series = {"tps": over.get("pdus_per_s") or [], "sps": over.get("submits_per_s") or [],
+                  "latency": [v or 0.0 for v in over.get("submit_latency_ms") or []]}
+        for key, data in series.items():
+            self.query_one(f"#{key}", Sparkline).data = data
+        self.query_one("#tps-label", Label).update(Text(
+            f"PDUs per second{per}: peak {over.get('peak_pdus_per_s', 0)}"))
+        self.query_one("#sps-label", Label).update(Text(
+            f"SUBMITs per second{per}: peak {over.get('peak_submits_per_s', 0)}"))
+        lat = series["latency"]
+        self.query_one("#lat-label", Label).update(Text(
+            f"SUBMIT latency, mean per slot: max {format_ms(max(lat) if lat else None)}"))
+
+    def action_tab(self, delta: int) -> None:
+        tabs = self.query_one("#tabs", TabbedContent)
+        index = _TABS.index(tabs.active) if tabs.active in _TABS else 0
+        tabs.active = _TABS[(index + delta) % len(_TABS)]
+
+    def on_row_list_selected(self, event: RowList.Selected) -> None:
+        event.stop()
+        item = self.query_one("#expert-list", ExpertList).item(event.position)
+        if item is None:
+            return
+        if item.frame is None:
+            self.notify("this finding is not about one PDU", timeout=2, markup=False)
+            return
+        self.capture_app.jump_to_frame(item.frame)
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()

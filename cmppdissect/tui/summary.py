@@ -1,0 +1,151 @@
+"""One-line descriptions of a PDU for list rows: its key fields and its result.
+
+Everything returned here is display text that came off the wire, already made inert by
+:func:`~cmppdissect.output.sanitize.safe_text`; widgets still show it through ``rich.text.Text``
+so that brackets stay brackets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from cmppdissect.output.sanitize import safe_text, wire_str
+from cmppdissect.protocol.codes import code_name
+from cmppdissect.protocol.commands import CommandId
+from cmppdissect.protocol.decode import DecodedPdu
+from cmppdissect.protocol.layouts import Kind
+from cmppdissect.protocol.timefmt import format_timestamp
+
+RESULT_FIELDS = ("Result", "Status", "Success_Id")
+PREVIEW = 60  # characters of SMS text shown in a row
+
+
+def _s(value: Any) -> str:
+    if isinstance(value, bytes):
+        return wire_str(value)
+    return safe_text(str(value))
+
+
+def _quote(text: str | None, limit: int = PREVIEW) -> str:
+    if text is None:
+        return ""
+    text = safe_text(text)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return f"“{text}”"
+
+
+def _content(pdu: DecodedPdu) -> str:
+    content = pdu.content
+    if content is None:
+        return ""
+    part = ""
+    if content.udh is not None and content.udh.concat is not None:
+        c = content.udh.concat
+        part = f"[{c.part}/{c.total}] "
+    if content.text is None:
+        return f"{part}{len(content.payload)} bytes {content.encoding}"
+    return part + _quote(content.text)
+
+
+def _dests(values: list[bytes]) -> str:
+    if not values:
+        return "-"
+    more = f" +{len(values) - 1}" if len(values) > 1 else ""
+    return wire_str(values[0]) + more
+
+
+def _connect(f: dict[str, Any], pdu: DecodedPdu) -> str:
+    stamp = format_timestamp(f.get("Timestamp", 0)) or str(f.get("Timestamp", ""))
+    return f"SP {_s(f.get('Source_Addr', b''))} Version 0x{f.get('Version', 0):02X} at {stamp}"
+
+
+def _connect_resp(f: dict[str, Any], pdu: DecodedPdu) -> str:
+    return f"Version 0x{f.get('Version', 0):02X}"
+
+
+def _submit(f: dict[str, Any], pdu: DecodedPdu) -> str:
+    rd = " report" if f.get("Registered_Delivery") == 1 else ""
+    return (f"{_s(f.get('Src_Id', b''))} → {_dests(f.get('Dest_terminal_Id', []))}{rd} "
+            f"{_content(pdu)}")
+
+
+def _msg_id(f: dict[str, Any], pdu: DecodedPdu) -> str:
+    return f"Msg_Id {f['Msg_Id']}" if "Msg_Id" in f else ""
+
+
+def _deliver(f: dict[str, Any], pdu: DecodedPdu) -> str:
+    rep = pdu.report
+    if rep is not None:
+        return (f"report {_s(rep.get('Stat', b''))} for Msg_Id {rep.get('Msg_Id', '?')} "
+                f"{_s(rep.get('Dest_terminal_Id', b''))}")
+    return (f"{_s(f.get('Src_terminal_Id', b''))} → {_s(f.get('Dest_Id', b''))} "
+            f"{_content(pdu)}")
+
+
+def _fwd(f: dict[str, Any], pdu: DecodedPdu) -> str:
+    return (f"{_s(f.get('Source_Id', b''))} → {_s(f.get('Destination_Id', b''))} "
+            f"type {f.get('Msg_Fwd_Type', '?')} {_content(pdu)}")
+
+
+def _generic(f: dict[str, Any], pdu: DecodedPdu) -> str:
+    layout = pdu.layout
+    parts: list[str] = []
+    if layout is None:
+        body = f.get("body", b"")
+        return f"{len(body)} bytes: {body[:16].hex()}" if body else ""
+    for field in layout.fields:
+        if field.name in RESULT_FIELDS or field.name not in f or field.tail:
+            continue
+        value = f[field.name]
+        if field.kind is Kind.BIN:
+            continue
+        if field.kind is Kind.STR_ARRAY:
+            value = _dests(value)
+        parts.append(f"{field.name}={_s(value)}")
+        if len(parts) == 3:
+            break
+    return " ".join(parts)
+
+
+_INFO: dict[int, Callable[[dict[str, Any], DecodedPdu], str]] = {
+    CommandId.CMPP_CONNECT: _connect,
+    CommandId.CMPP_CONNECT_RESP: _connect_resp,
+    CommandId.CMPP_SUBMIT: _submit,
+    CommandId.CMPP_SUBMIT_RESP: _msg_id,
+    CommandId.CMPP_DELIVER: _deliver,
+    CommandId.CMPP_DELIVER_RESP: _msg_id,
+    CommandId.CMPP_CANCEL: _msg_id,
+    CommandId.CMPP_FWD: _fwd,
+    CommandId.CMPP_ACTIVE_TEST: lambda f, p: "",
+    CommandId.CMPP_ACTIVE_TEST_RESP: lambda f, p: "",
+    CommandId.CMPP_TERMINATE: lambda f, p: "",
+    CommandId.CMPP_TERMINATE_RESP: lambda f, p: "",
+}
+
+
+def info(pdu: DecodedPdu) -> str:
+    """The fields an engineer looks for first in this kind of PDU, on one line."""
+    return _INFO.get(pdu.Command_Id, _generic)(pdu.fields, pdu).strip()
+
+
+def result(pdu: DecodedPdu) -> tuple[int, str] | None:
+    """(code, name) of a response's Result/Status field, or None when it has none."""
+    layout = pdu.layout
+    for name in RESULT_FIELDS:
+        code = pdu.fields.get(name)
+        if code is None:
+            continue
+        label = ""
+        if layout is not None:
+            table = layout.field(name).codes
+            if table is not None:
+                label = code_name(table, code, pdu.version) or ""
+        return code, label
+    return None
+
+
+def command_label(name: str) -> str:
+    """``SUBMIT_RESP`` for ``CMPP_SUBMIT_RESP``: every command has the prefix, rows are narrow."""
+    return name[5:] if name.startswith("CMPP_") else name

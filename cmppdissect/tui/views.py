@@ -1,0 +1,143 @@
+"""Row sets the lists show: all PDUs, one session's, or those a display filter keeps.
+
+A view maps a position on screen to a row of the :class:`~cmppdissect.tui.model.CaptureModel`
+and back. Views grow while indexing (or a live capture) goes on, so their length is read
+fresh on every paint; a filtered view also grows as its scan catches up.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from array import array
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from cmppdissect.tui.model import CaptureModel
+
+
+class RowSet(Protocol):
+    title: str
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, position: int) -> int: ...
+
+    def position(self, row: int) -> int | None:
+        """Where model ``row`` sits in this view, or None if the view does not hold it."""
+        ...
+
+    def nearest(self, row: int) -> int:
+        """The position of ``row``, or of the first row after it that the view holds."""
+        ...
+
+
+class AllRows:
+    def __init__(self, model: CaptureModel) -> None:
+        self.model = model
+        self.title = "All PDUs"
+
+    def __len__(self) -> int:
+        return self.model.count
+
+    def __getitem__(self, position: int) -> int:
+        return position
+
+    def position(self, row: int) -> int | None:
+        return row if 0 <= row < self.model.count else None
+
+    def nearest(self, row: int) -> int:
+        return max(0, min(row, self.model.count - 1))
+
+
+class SessionRows:
+    def __init__(self, model: CaptureModel, session: int) -> None:
+        self.model = model
+        self.session = session
+        info = model.session_info(session)
+        self.title = f"Session {session}" + (
+            f"  {info.client} → {info.server}" if info is not None else "")
+
+    def _rows(self) -> array[int]:
+        return self.model.session_rows.get(self.session, array("I"))
+
+    def __len__(self) -> int:
+        rows = self._rows()
+        # The writer appends to a session's rows before it publishes the count.
+        return bisect.bisect_left(rows, self.model.count)
+
+    def __getitem__(self, position: int) -> int:
+        return self._rows()[position]
+
+    def position(self, row: int) -> int | None:
+        rows = self._rows()
+        i = bisect.bisect_left(rows, row, 0, len(self))
+        return i if i < len(self) and rows[i] == row else None
+
+    def nearest(self, row: int) -> int:
+        return max(0, min(bisect.bisect_left(self._rows(), row, 0, len(self)), len(self) - 1))
+
+
+class FilteredRows:
+    """The rows of ``base`` a predicate keeps, found by :meth:`advance` a slice at a time."""
+
+    def __init__(self, base: RowSet, predicate: Callable[[int], bool], expression: str, *,
+                 settled: Callable[[int], bool] | None = None) -> None:
+        self.base = base
+        self.predicate = predicate
+        self.settled = settled  # rows past the first unsettled one wait for a later pass
+        self.expression = expression
+        self.title = f"{base.title}  ·  filter: {expression}"
+        self.matched: array[int] = array("I")
+        self.scanned = 0
+        self.errors = 0
+        self._lock = threading.Lock()
+
+    def advance(self, budget: int) -> int:
+        """Test up to ``budget`` more rows of the base; returns how many were tested."""
+        with self._lock:
+            end = min(len(self.base), self.scanned + budget)
+            start = self.scanned
+            for pos in range(start, end):
+                row = self.base[pos]
+                if self.settled is not None and not self.settled(row):
+                    end = pos
+                    break
+                try:
+                    keep = self.predicate(row)
+                except Exception:  # a filter must never take the UI down: count and skip
+                    self.errors += 1
+                    keep = False
+                if keep:
+                    self.matched.append(row)
+            self.scanned = end
+            return end - start
+
+    @property
+    def caught_up(self) -> bool:
+        """Every row of the base tested (a wait for unsettled rows counts as caught up)."""
+        return self.scanned >= len(self.base) or (
+            self.settled is not None and not self.settled(self.base[self.scanned]))
+
+    def __len__(self) -> int:
+        return len(self.matched)
+
+    def __getitem__(self, position: int) -> int:
+        return self.matched[position]
+
+    def position(self, row: int) -> int | None:
+        n = len(self.matched)
+        i = bisect.bisect_left(self.matched, row, 0, n)
+        return i if i < n and self.matched[i] == row else None
+
+    def nearest(self, row: int) -> int:
+        n = len(self.matched)
+        return max(0, min(bisect.bisect_left(self.matched, row, 0, n), n - 1))
+
+
+def filter_predicate(model: CaptureModel, test: Callable[[Any], bool]) -> Callable[[int], bool]:
+    """A row predicate from a compiled display filter (which takes a record mapping)."""
+    return lambda row: bool(test(model.lazy_record(row)))
+
+
+__all__ = ["AllRows", "FilteredRows", "RowSet", "SessionRows", "filter_predicate"]

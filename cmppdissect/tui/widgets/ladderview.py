@@ -1,0 +1,103 @@
+"""The Ladder: one session as a sequence diagram between the SP (client) and the gateway.
+
+Each PDU is an arrow between the two lifelines; right of the server a lane line joins each
+response to its request, and the response row ends with the latency. It is a
+:class:`~cmppdissect.tui.widgets.pdulist.PduList` drawn differently, so cursor, Enter and the
+pair jump behave the same on both screens.
+"""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
+
+from cmppdissect.protocol.commands import command_name, is_response
+from cmppdissect.tui import summary
+from cmppdissect.tui.columns import TimeMode, cell, format_ms, format_time
+from cmppdissect.tui.ladder import MAX_LANES, LaneLayout
+from cmppdissect.tui.model import NO_PAIR, CaptureModel
+from cmppdissect.tui.views import SessionRows
+from cmppdissect.tui.widgets.pdulist import PduList
+
+_LAT_WIDTH = 9
+
+
+class LadderView(PduList):
+    def __init__(self, model: CaptureModel, view: SessionRows, *, id: str | None = None) -> None:
+        super().__init__(model, view, show_session=False, id=id)
+        self.lanes = LaneLayout(model, view)
+
+    def _geometry(self, width: int) -> tuple[int, int, int]:
+        time_width = 15 if self.time_mode is TimeMode.ABSOLUTE else 12
+        x0 = time_width + 1
+        x1 = max(x0 + 12, width - MAX_LANES * 2 - _LAT_WIDTH - 2)
+        return time_width, x0, x1
+
+    def render_header(self, width: int, style: Style) -> Strip:
+        time_width, x0, x1 = self._geometry(width)
+        info = self.model.session_info(getattr(self.view, "session", -1))
+        client = f"SP {info.client}" if info else "SP"
+        server = f"{info.server} ISMG" if info else "ISMG"
+        span = x1 - x0 + 1
+        middle = cell(client, max(1, span - len(server) - 1)) + " " + server
+        text = cell(self.time_mode.title, time_width) + " " + cell(middle, span)
+        return Strip([Segment(text, style)]).adjust_cell_length(width, style)
+
+    def render_row(self, position: int, width: int, style: Style) -> Strip:
+        m = self.model
+        row = self.view[position]
+        time_width, x0, x1 = self._geometry(width)
+        prev = m.ts_ns[self.view[position - 1]] if position else None
+        when = format_time(self.time_mode, m.ts_ns[row], m.first_ts_ns or 0, prev)
+        dim = style + self._style("rowlist--dim")
+        segments = [Segment(cell(when, time_width, right=True) + " ", style),
+                    Segment("│", dim)]
+        # the arrow
+        client = m.from_client(row)
+        cmd = m.command_id[row]
+        res = self.decoded(row)[1] if is_response(cmd) else None
+        label = f" {summary.command_label(command_name(cmd))} {m.sequence_id[row]} "
+        if res is not None and res[0]:
+            label += f"✗{res[0]} "
+        inner = x1 - x0 - 1
+        if len(label) > inner - 4:
+            label = cell(label, max(1, inner - 4))
+        fill = inner - 1 - len(label)
+        left = fill // 2
+        shaft = "─" * left + label + "─" * (fill - left)
+        arrow = shaft + "▶" if client else "◀" + shaft
+        klass = "rowlist--client" if client else "rowlist--server"
+        if res is not None and res[0]:
+            klass = "rowlist--error"
+        segments.append(Segment(arrow, style + self._style(klass)))
+        segments.append(Segment("│", dim))
+        # the lanes
+        top = round(self.scroll_y)
+        bottom = top + self.page_rows
+        gutter = [" "] * (MAX_LANES * 2)
+        corner = None
+        for link in self.lanes.links(top, bottom, self._generation):
+            if link.start < position < link.end:
+                gutter[link.lane * 2 + 1] = "│"
+            elif position in (link.start, link.end):
+                corner = link
+        if corner is not None:
+            col = corner.lane * 2 + 1
+            for i in range(col):
+                gutter[i] = "┼" if gutter[i] == "│" else "─"
+            gutter[col] = "┐" if position == corner.start else "┘"
+        segments.append(Segment("".join(gutter), style + self._style("rowlist--accent")))
+        # the latency, on the response
+        lat = m.latency_ns[row]
+        text = ""
+        if is_response(cmd) and lat >= 0:
+            text = format_ms(lat / 1e6)
+        elif not is_response(cmd) and m.pair[row] == NO_PAIR and m.progress.done:
+            text = "no resp"
+        segments.append(Segment(" " + cell(text, _LAT_WIDTH, right=True),
+                                style + self._style("rowlist--accent")))
+        return Strip(segments).adjust_cell_length(width, style)
+
+
+__all__ = ["LadderView"]

@@ -1,0 +1,139 @@
+"""The PDU list: one line per PDU of a view, a million of them if need be."""
+
+from __future__ import annotations
+
+from textual.cache import LRUCache
+from textual.reactive import reactive
+
+from cmppdissect.protocol.commands import command_name, is_response
+from cmppdissect.protocol.expert import Severity
+from cmppdissect.tui import summary
+from cmppdissect.tui.columns import Column, TimeMode, format_ms, format_time
+from cmppdissect.tui.model import NO_PAIR, CaptureModel
+from cmppdissect.tui.views import RowSet
+from cmppdissect.tui.widgets.rowlist import Cells, RowList
+
+_SEVERITY_CLASS = {int(Severity.ERROR): "rowlist--error", int(Severity.WARN): "rowlist--warn"}
+
+
+class PduList(RowList):
+    """Rows of a :class:`~cmppdissect.tui.views.RowSet`, drawn from the model's columns.
+
+    Number, time, direction, command and Sequence_Id come straight from the columns; the key
+    fields and the result need a decode, done for visible rows only and kept in a small cache
+    so moving the cursor does not decode again.
+    """
+
+    time_mode: reactive[TimeMode] = reactive(TimeMode.RELATIVE, repaint=False)
+    min_fill = 36
+
+    def __init__(self, model: CaptureModel, view: RowSet, *, show_session: bool = True,
+                 id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.model = model
+        self.view = view
+        self.show_session = show_session
+        self._decoded: LRUCache[int, tuple[str, tuple[int, str] | None]] = LRUCache(4096)
+
+    def set_view(self, view: RowSet, *, keep_row: bool = True) -> None:
+        row = self.current_row() if keep_row else None
+        self.view = view
+        self.sync()
+        if row is not None and len(view):
+            self.move_to(view.nearest(row), center=True)
+        else:
+            self.move_to(0)
+
+    def current_row(self) -> int | None:
+        """The model row under the cursor, or None for an empty view."""
+        if 0 <= self.cursor < len(self.view):
+            return self.view[self.cursor]
+        return None
+
+    def watch_time_mode(self) -> None:
+        self.forget_layout()  # the time column changes its title and width
+        self.sync()
+
+    def row_count(self) -> int:
+        return len(self.view)
+
+    def row_key(self, position: int) -> object:
+        return self.time_mode
+
+    def columns(self) -> list[Column]:
+        time_width = 15 if self.time_mode is TimeMode.ABSOLUTE else 12
+        cols = [
+            Column("no", "No.", 7, 0, right=True),
+            Column("time", self.time_mode.title, time_width, 4, right=True),
+            Column("dir", "", 1, 1),
+            Column("cmd", "Command", 14, 2),
+            Column("seq", "Seq", 10, 3, right=True),
+            Column("lat", "Latency", 8, 5, right=True),
+            Column("result", "Result", 10, 7),
+            Column("pair", "Pair", 7, 6, right=True),
+            Column("info", "Info", 0, 0, fill=True),
+            Column("len", "Len", 5, 9, right=True),
+        ]
+        if self.show_session:
+            cols.insert(1, Column("sess", "Sess", 5, 8, right=True))
+        return cols
+
+    def decoded(self, row: int) -> tuple[str, tuple[int, str] | None]:
+        """(key fields, result) of a model row, decoded once."""
+        hit = self._decoded.get(row)
+        if hit is None:
+            pdu = self.model.pdu(row)
+            hit = (summary.info(pdu), summary.result(pdu))
+            self._decoded[row] = hit
+        return hit
+
+    def row_cells(self, position: int, layout: list[tuple[Column, int]]) -> Cells:
+        m = self.model
+        row = self.view[position]
+        cells: Cells = []
+        worst = m.severity[row]
+        info_class = _SEVERITY_CLASS.get(worst, "")
+        for column, _width in layout:
+            key = column.key
+            if key == "no":
+                cells.append((str(m.frame[row]), ""))
+            elif key == "sess":
+                cells.append((str(m.session[row]), "rowlist--dim"))
+            elif key == "time":
+                prev = m.ts_ns[self.view[position - 1]] if position else None
+                cells.append((format_time(self.time_mode, m.ts_ns[row], m.first_ts_ns or 0,
+                                          prev), ""))
+            elif key == "dir":
+                client = m.from_client(row)
+                cells.append(("→" if client else "←",
+                              "rowlist--client" if client else "rowlist--server"))
+            elif key == "cmd":
+                cells.append((summary.command_label(command_name(m.command_id[row])), ""))
+            elif key == "seq":
+                cells.append((str(m.sequence_id[row]), ""))
+            elif key == "len":
+                cells.append((str(m.length[row]), "rowlist--dim"))
+            elif key == "lat":
+                lat = m.latency_ns[row]
+                cells.append((format_ms(lat / 1e6) if lat >= 0 else "", "rowlist--accent"))
+            elif key == "pair":
+                pair = m.pair[row]
+                if pair == NO_PAIR:
+                    missing = not is_response(m.command_id[row]) and m.progress.done
+                    cells.append(("none" if missing else "", "rowlist--dim"))
+                else:
+                    cells.append((f"#{m.frame[pair]}", "rowlist--dim"))
+            elif key == "result":
+                res = self.decoded(row)[1]
+                if res is None:
+                    cells.append(("", ""))
+                else:
+                    code, name = res
+                    cells.append((f"{code} {name}".strip() if code else "0",
+                                  "rowlist--error" if code else ""))
+            elif key == "info":
+                cells.append((self.decoded(row)[0], info_class))
+        return cells
+
+
+__all__ = ["PduList"]

@@ -1,0 +1,298 @@
+"""A virtual list: a header line and rows painted one line at a time (Textual's Line API).
+
+Only the lines on screen are ever built, so a list of a million PDUs costs what a list of forty
+does; each line is cached until the data under it changes (the model's generation) or the
+cursor moves onto or off it. Subclasses say how many rows there are and how one row reads.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from cmppdissect.tui.columns import Column, cell, fit
+
+Cells = list[tuple[str, str]]  # (text, component class or "") per column, already fitted
+
+
+class RowList(ScrollView, can_focus=True):
+    """Cursor, paging and caching; subclasses implement :meth:`row_count` and :meth:`row_cells`."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown,space", "page(1)", "Page down", show=False),
+        Binding("home,g", "jump(0)", "First", show=False),
+        Binding("end,G", "jump(-1)", "Last", show=False),
+        Binding("enter", "select", "Open", show=True),
+    ]
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "rowlist--header", "rowlist--cursor", "rowlist--dim", "rowlist--error",
+        "rowlist--warn", "rowlist--note", "rowlist--client", "rowlist--server", "rowlist--accent",
+    }
+
+    DEFAULT_CSS = """
+    RowList {
+        overflow-x: hidden;
+        overflow-y: scroll;
+        background: $surface;
+        scrollbar-size-vertical: 1;
+        & > .rowlist--header { text-style: bold; background: $panel; color: $text; }
+        & > .rowlist--cursor { background: $accent 40%; }
+        &:focus > .rowlist--cursor { background: $accent; color: $text; }
+        & > .rowlist--dim { color: $text-muted; }
+        & > .rowlist--error { color: $error; text-style: bold; }
+        & > .rowlist--warn { color: $warning; }
+        & > .rowlist--note { color: $primary; }
+        & > .rowlist--client { color: $success; }
+        & > .rowlist--server { color: $secondary; }
+        & > .rowlist--accent { color: $accent; }
+        &:nocolor > .rowlist--cursor { text-style: reverse; }
+        &:nocolor > .rowlist--header { text-style: bold underline; }
+        &:nocolor > .rowlist--error { text-style: bold; }
+    }
+    """
+
+    cursor: reactive[int] = reactive(0, repaint=False, always_update=True)
+
+    class Highlighted(Message):
+        """The cursor moved to ``position``."""
+
+        def __init__(self, source: RowList, position: int) -> None:
+            super().__init__()
+            self.source = source
+            self.position = position
+
+    class Selected(Message):
+        """Enter (or a double click) on ``position``."""
+
+        def __init__(self, source: RowList, position: int) -> None:
+            super().__init__()
+            self.source = source
+            self.position = position
+
+    def __init__(self, *, name: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._cache: LRUCache[tuple[object, ...], Strip] = LRUCache(512)
+        self._generation = 0
+        self._rows = 0
+        # Styles and the column layout, worked out once per paint rather than once per cell:
+        # Textual computes a component style by walking the CSS, which costs more than the row.
+        self._styles: dict[str, Style] = {}
+        self._layouts: dict[int, list[tuple[Column, int]]] = {}
+
+    # -- to implement ---------------------------------------------------------------------
+
+    min_fill = 16  # narrowest the free-text column may get before other columns go
+
+    def columns(self) -> list[Column]:
+        raise NotImplementedError
+
+    def row_count(self) -> int:
+        raise NotImplementedError
+
+    def row_cells(self, position: int, layout: list[tuple[Column, int]]) -> Cells:
+        raise NotImplementedError
+
+    def row_key(self, position: int) -> object:
+        """Anything besides position and width that changes how a row reads."""
+        return None
+
+    # -- state ----------------------------------------------------------------------------
+
+    def sync(self, *, changed: bool = True) -> None:
+        """Pick up new rows or changed data (called by the screen on every model update)."""
+        rows = self.row_count()
+        if changed:
+            self._generation += 1
+            self._cache.clear()
+        self._rows = rows
+        self._fit_virtual_size()
+        if rows and self.cursor >= rows:
+            self.cursor = rows - 1
+        self.refresh()
+
+    def _fit_virtual_size(self, *, force: bool = False) -> None:
+        """Tell the scroll bars how many rows there are, but not on every growth.
+
+        A new virtual size makes Textual lay out the whole screen again, which costs more than
+        painting the list. While indexing adds rows a few times a second, the size is updated
+        only when the view nears its end, shrank, or grew by a tenth; a jump past it forces it.
+        """
+        rows = self._rows
+        known = self.virtual_size.height - 1
+        near_end = round(self.scroll_y) + 2 * self.page_rows >= known
+        due = force or rows < known or near_end or rows > known + max(1000, known // 10)
+        if due and (rows != known or self.virtual_size.width != self.size.width):
+            self.virtual_size = Size(self.size.width, rows + 1)
+
+    def on_mount(self) -> None:
+        self.sync()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.virtual_size = Size(event.size.width, self._rows + 1)
+        self.forget_layout()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self.forget_layout()
+
+    def on_focus(self) -> None:
+        self.forget_layout()  # :focus changes the cursor style
+
+    def on_blur(self) -> None:
+        self.forget_layout()
+
+    def forget_layout(self) -> None:
+        """Drop cached lines, styles and column layouts (size, style or columns changed)."""
+        self._cache.clear()
+        self._styles.clear()
+        self._layouts.clear()
+        self.refresh()
+
+    @property
+    def page_rows(self) -> int:
+        return max(1, self.scrollable_content_region.height - 1)
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        self._scroll_to_cursor()
+        self.refresh()
+        self.post_message(self.Highlighted(self, new))
+
+    def _scroll_to_cursor(self) -> None:
+        top = round(self.scroll_y)
+        page = self.page_rows
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False)
+        elif self.cursor >= top + page:
+            self.scroll_to(y=self.cursor - page + 1, animate=False)
+
+    def move_to(self, position: int, *, center: bool = False) -> None:
+        rows = self.row_count()
+        if not rows:
+            return
+        if position >= self.virtual_size.height - 1 - self.page_rows:
+            self._rows = rows
+            self._fit_virtual_size(force=True)
+        position = max(0, min(position, rows - 1))
+        if center:
+            self.scroll_to(y=max(0, position - self.page_rows // 2), animate=False)
+        self.cursor = position
+
+    # -- actions --------------------------------------------------------------------------
+
+    def action_cursor(self, delta: int) -> None:
+        self.move_to(self.cursor + delta)
+
+    def action_page(self, direction: int) -> None:
+        rows = self.row_count()
+        if not rows:
+            return
+        page = self.page_rows
+        if self.cursor + 2 * page >= self.virtual_size.height - 1:
+            self._rows = rows
+            self._fit_virtual_size(force=True)
+        target = max(0, min(self.cursor + direction * page, rows - 1))
+        self.scroll_to(y=max(0, round(self.scroll_y) + direction * page), animate=False)
+        self.cursor = target
+
+    def action_jump(self, where: int) -> None:
+        rows = self.row_count()
+        if rows:
+            self.move_to(rows - 1 if where < 0 else where)
+
+    def action_select(self) -> None:
+        if self.row_count():
+            self.post_message(self.Selected(self, self.cursor))
+
+    def on_click(self, event: events.Click) -> None:
+        position = round(self.scroll_y) + event.y - 1
+        if event.y >= 1 and 0 <= position < self.row_count():
+            self.cursor = position
+            if event.chain >= 2:
+                self.action_select()
+
+    # -- painting -------------------------------------------------------------------------
+
+    def _style(self, name: str) -> Style:
+        style = self._styles.get(name)
+        if style is None:
+            if name == "":
+                style = Style()
+            elif name == "base":
+                style = self.rich_style
+            else:
+                style = self.get_component_rich_style(name, partial=True)
+            self._styles[name] = style
+        return style
+
+    def column_layout(self, width: int) -> list[tuple[Column, int]]:
+        layout = self._layouts.get(width)
+        if layout is None:
+            layout = fit(self.columns(), width, min_fill=min(self.min_fill, width // 4))
+            self._layouts[width] = layout
+        return layout
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width - self.styles.scrollbar_size_vertical
+        base = self._style("base")
+        if y == 0:
+            key: tuple[object, ...] = ("header", width, self._generation)
+            strip = self._cache.get(key)
+            if strip is None:
+                strip = self.render_header(width, base + self._style("rowlist--header"))
+                self._cache[key] = strip
+            return strip
+        position = round(self.scroll_y) + y - 1
+        if position >= self.row_count():
+            return Strip.blank(width, base)
+        selected = position == self.cursor
+        key = (position, width, selected, self._generation, self.row_key(position))
+        strip = self._cache.get(key)
+        if strip is None:
+            style = base + self._style("rowlist--cursor") if selected else base
+            strip = self.render_row(position, width, style)
+            self._cache[key] = strip
+        return strip
+
+    def render_header(self, width: int, style: Style) -> Strip:
+        layout = self.column_layout(width)
+        return self._strip([(c.title, "") for c, _w in layout], layout, width, style)
+
+    def render_row(self, position: int, width: int, style: Style) -> Strip:
+        layout = self.column_layout(width)
+        return self._strip(self.row_cells(position, layout), layout, width, style)
+
+    def _strip(self, cells: Cells, layout: list[tuple[Column, int]], width: int,
+               style: Style) -> Strip:
+        """Cells are cut to their exact widths, so the line length is known without measuring."""
+        segments: list[Segment] = []
+        used = 0
+        for i, ((text, klass), (column, w)) in enumerate(zip(cells, layout, strict=False)):
+            if i:
+                segments.append(Segment(" ", style))
+                used += 1
+            seg_style = style + self._style(klass) if klass else style
+            segments.append(Segment(cell(text, w, right=column.right), seg_style))
+            used += w
+        if used < width:
+            segments.append(Segment(" " * (width - used), style))
+        elif used > width:
+            return Strip(segments).crop(0, width)
+        return Strip(segments, width)
+
+
+__all__ = ["Cells", "RowList"]

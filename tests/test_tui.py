@@ -1,0 +1,809 @@
+"""The TUI end to end: the real app, driven by Textual's Pilot over real capture files.
+
+Every screen and key is exercised over ``samples/cmpp-basic.pcap`` (two sessions, 102 PDUs) and
+small captures built here from the project's encoder. Waiting for the background indexer is
+bounded by a number of polls, never by a clock, and nothing asserts on durations.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pcaputil import ACK, PSH, SYN, tcp_frame, write_pcap
+from rich.style import Style
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Static, TabbedContent
+
+from cmppdissect.analysis.dfilter import compile_filter
+from cmppdissect.capture.pcapsource import iter_segments
+from cmppdissect.capture.records import TcpSegment
+from cmppdissect.protocol.commands import CommandId as C
+from cmppdissect.protocol.encode import encode_pdu
+from cmppdissect.protocol.version import Version
+from cmppdissect.tui import run_file
+from cmppdissect.tui.app import CmppApp, make_app
+from cmppdissect.tui.blobs import ChunkedBlobs
+from cmppdissect.tui.columns import TimeMode
+from cmppdissect.tui.model import CaptureModel
+from cmppdissect.tui.screens.detail import DetailScreen, FieldTree
+from cmppdissect.tui.screens.help import HelpScreen
+from cmppdissect.tui.screens.ladder import LadderScreen
+from cmppdissect.tui.screens.pdus import PduScreen
+from cmppdissect.tui.screens.sessions import SessionsScreen
+from cmppdissect.tui.screens.stats import StatsScreen
+from cmppdissect.tui.source import FileSource
+from cmppdissect.tui.views import AllRows, FilteredRows, SessionRows, filter_predicate
+from cmppdissect.tui.widgets.filterbar import FilterBar
+from cmppdissect.tui.widgets.hexview import HexView
+from cmppdissect.tui.widgets.ladderview import LadderView
+from cmppdissect.tui.widgets.pdulist import PduList
+from cmppdissect.tui.widgets.rowlist import RowList
+from cmppdissect.tui.widgets.tables import ExpertList, SessionList
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "samples" / "cmpp-basic.pcap"
+V2, V3 = Version.V2_0, Version.V3_0
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def conversation(pdus: Sequence[tuple[bool, bytes]], *, client: tuple[str, int] = (
+        "10.0.0.1", 40000), server: tuple[str, int] = ("10.0.0.2", 7890)) -> list[bytes]:
+    """Frames of one TCP connection: a handshake, then each (from_client, PDU) in a segment."""
+    (cip, cport), (sip, sport) = client, server
+    seq = {True: 1000, False: 5000}
+    frames = [tcp_frame(cip, cport, sip, sport, 999, 0, SYN),
+              tcp_frame(sip, sport, cip, cport, 4999, 1000, SYN | ACK),
+              tcp_frame(cip, cport, sip, sport, 1000, 5000, ACK)]
+    for from_client, pdu in pdus:
+        a, b = ((cip, cport), (sip, sport)) if from_client else ((sip, sport), (cip, cport))
+        frames.append(tcp_frame(a[0], a[1], b[0], b[1], seq[from_client],
+                                seq[not from_client], PSH | ACK, pdu))
+        seq[from_client] += len(pdu)
+    return frames
+
+
+def submit(seq: int, content: bytes, *, fmt: int = 0, src: str = "1065712345",
+           dest: bytes = b"8613800000001", version: Version = V2, udhi: int = 0) -> bytes:
+    return encode_pdu(C.CMPP_SUBMIT, seq, {
+        "Pk_total": 1, "Pk_number": 1, "Msg_Fmt": fmt, "Src_Id": src, "TP_udhi": udhi,
+        "Dest_terminal_Id": [dest], "Msg_Content": content}, version)
+
+
+def submit_resp(seq: int, msg_id: int, result: int = 0, version: Version = V2) -> bytes:
+    return encode_pdu(C.CMPP_SUBMIT_RESP, seq, {"Msg_Id": msg_id, "Result": result}, version)
+
+
+HOSTILE = ("\x1b[31mRED\x1b[0m [bold red]X[/] [link=http://evil]y[/link] "
+           "\x9b2J \u202eevil")
+
+
+@pytest.fixture(scope="module")
+def hostile_pcap(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tui") / "hostile.pcap"
+    write_pcap(path, conversation([
+        (True, submit(1, HOSTILE.encode("utf-16-be"), fmt=8, src="[b]106[/b]")),
+        (False, submit_resp(1, 77)),
+    ]))
+    return path
+
+
+@pytest.fixture(scope="module")
+def long_pcap(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SP sending a two-part long SMS (UDH, 8-bit reference 0x42) and a group send."""
+    path = tmp_path_factory.mktemp("tui") / "long.pcap"
+    udh = bytes([5, 0, 3, 0x42, 2])
+    parts = ["第一部分".encode("utf-16-be"), "第二部分".encode("utf-16-be")]
+    pdus: list[tuple[bool, bytes]] = []
+    for i, text in enumerate(parts, start=1):
+        pdus.append((True, submit(i, udh + bytes([i]) + text, fmt=8, udhi=1)))
+        pdus.append((False, submit_resp(i, 1000 + i)))
+    pdus.append((True, encode_pdu(C.CMPP_SUBMIT, 3, {
+        "Msg_Fmt": 0, "Dest_terminal_Id": [b"8613800000001", b"8613800000002",
+                                           b"8613800000003"], "Msg_Content": b"group"}, V2)))
+    write_pcap(path, conversation(pdus))
+    return path
+
+
+async def indexed(pilot: Pilot[Any], polls: int = 400) -> CmppApp:
+    app = pilot.app
+    assert isinstance(app, CmppApp)
+    for _ in range(polls):
+        if app.model.progress.done:
+            break
+        await pilot.pause(0.02)
+    assert app.model.progress.done, "indexing did not finish"
+    await pilot.pause()
+    app._tick()
+    await pilot.pause()
+    return app
+
+
+def row_text(widget: RowList, y: int) -> str:
+    """The text painted on line ``y`` of a list (0 is the header)."""
+    return "".join(seg.text for seg in widget.render_line(y))
+
+
+def lines(widget: RowList) -> list[str]:
+    return [row_text(widget, y) for y in range(widget.scrollable_content_region.height)]
+
+
+def cursor_frame(pdus: PduList) -> int:
+    row = pdus.current_row()
+    assert row is not None
+    return pdus.model.frame[row]
+
+
+def app_for(path: Path, **kwargs: Any) -> CmppApp:
+    return make_app(FileSource(str(path)), analyzer_kwargs=kwargs)
+
+
+# -- entry point --------------------------------------------------------------------------------
+
+
+def test_run_file_bad_inputs_are_one_line_and_status_2(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_file(str(tmp_path / "missing.pcap"), analyzer_kwargs={}) == 2
+    junk = tmp_path / "junk.pcap"
+    junk.write_bytes(b"this is not a capture at all, not even close" * 4)
+    assert run_file(str(junk), analyzer_kwargs={}) == 2
+    assert run_file(str(tmp_path), analyzer_kwargs={}) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and all(line.startswith("cmppdissect: ") for line in err)
+    assert "no such file" in err[0] and "is a directory" in err[2]
+
+
+def test_tui_package_is_lazy_about_textual() -> None:
+    """``import cmppdissect.tui`` (what the CLI does) must not load Textual before run_file."""
+    code = ("import sys, cmppdissect.tui; "
+            "print(any(m.split('.')[0] == 'textual' for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout.strip()
+    assert out == "False"
+
+
+# -- the model ----------------------------------------------------------------------------------
+
+
+def test_chunked_blobs_round_trip_across_chunks() -> None:
+    blobs = ChunkedBlobs(per_chunk=4, cache_chunks=1)
+    items = [bytes([i]) * (i % 7) + b"\0" * 30 for i in range(23)]
+    for i, item in enumerate(items):
+        assert blobs.append(item) == i
+    assert [blobs[i] for i in range(len(items))] == items
+    assert [blobs[i] for i in reversed(range(len(items)))] == items[::-1]
+    assert blobs.stored_bytes < blobs.raw_bytes  # NUL padding deflates
+    with pytest.raises(IndexError):
+        blobs[len(items)]
+
+
+def _cli_records(path: Path) -> list[dict[str, Any]]:
+    """``-T jsonl``, with each answered request given its response as the TUI shows it (the
+    links a ``-Y`` on ``latency_ms`` makes: Wireshark's second pass)."""
+    out = subprocess.run([sys.executable, "-m", "cmppdissect", "-T", "jsonl", str(path)],
+                         capture_output=True, text=True, check=True, timeout=120).stdout
+    records = [json.loads(line) for line in out.splitlines()]
+    by_frame = {(r["session"], r["frame"], r["sequence_id"]): r for r in records}
+    for rec in records:
+        if "request_frame" in rec:
+            req = by_frame[(rec["session"], rec["request_frame"], rec["sequence_id"])]
+            req["response_frame"], req["latency_ms"] = rec["frame"], rec["latency_ms"]
+    return records
+
+
+def _model_of(path: Path) -> CaptureModel:
+    app = app_for(path)
+    app.indexer.run()  # the worker's body, run here in the test's thread
+    return app.model
+
+
+@pytest.mark.parametrize("name", ["sample", "long"])
+def test_model_rebuilds_exactly_what_the_cli_prints(name: str, long_pcap: Path) -> None:
+    """Rows are stored as columns plus deflated bytes; the rebuilt records are ``-T jsonl``."""
+    path = SAMPLE if name == "sample" else long_pcap
+    model = _model_of(path)
+    expected = _cli_records(path)
+    assert model.count == len(expected)
+    for row, want in enumerate(expected):
+        assert json.loads(json.dumps(model.record_dict(row), ensure_ascii=False)) == want
+        lazy = model.lazy_record(row)
+        for key in ("frame", "session", "src", "dst", "version", "command", "sequence_id",
+                    "total_length", "request_frame", "response_frame", "latency_ms"):
+            assert lazy[key] == want.get(key), (row, key)  # None is "absent" to the filter
+        assert lazy["fields"] == want["fields"]
+
+
+def test_lazy_record_filters_on_header_keys_without_decoding() -> None:
+    model = _model_of(SAMPLE)
+    test = compile_filter('command == "SUBMIT" and latency_ms > 4')
+    records = [model.lazy_record(row) for row in range(model.count)]
+    kept = [r["frame"] for r in records if test(r)]
+    assert kept and all(r._full is None for r in records)  # no row was decoded
+    cli = [r["frame"] for r in _cli_records(SAMPLE)
+           if r["command"] == "CMPP_SUBMIT" and r.get("latency_ms", 0) > 4]
+    assert kept == cli
+
+
+def test_filtered_view_waits_for_unsettled_requests() -> None:
+    model = _model_of(SAMPLE)
+    view = FilteredRows(AllRows(model), filter_predicate(model, compile_filter(
+        'command == "SUBMIT"')), "x", settled=lambda row: model.frame[row] < 30)
+    view.advance(10_000)
+    assert view.caught_up and len(view) > 0
+    assert all(model.frame[r] < 30 for r in view.matched)  # stopped at the first unsettled
+
+
+def test_session_rows_and_frame_lookup() -> None:
+    model = _model_of(SAMPLE)
+    first, second = (SessionRows(model, s.id) for s in model.sessions)
+    assert len(first) + len(second) == model.count == 102
+    row = second[5]
+    assert second.position(row) == 5 and first.position(row) is None
+    assert model.row_of_frame(model.frame[row]) == row
+    assert model.row_of_frame(1) is None  # a SYN completes no PDU
+
+
+# -- screens and keys ---------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_sessions_screen_is_first_and_lists_both_links() -> None:
+    app = app_for(SAMPLE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert isinstance(app.screen, SessionsScreen)  # up before indexing has finished
+        await indexed(pilot)
+        table = app.screen.query_one(SessionList)
+        text = lines(table)
+        assert "p50 ms" in text[0] and "SP id" in text[0]
+        assert "901234" in text[1] and "905678" in text[2]
+        assert "4.50" in text[1] and "7.00" in text[1]  # SUBMIT p50 / p99
+        status = str(app.screen.query_one("#status").render())
+        assert "102 PDUs" in status and "2 sessions" in status
+
+
+@pytest.mark.asyncio
+async def test_enter_opens_a_sessions_pdus_and_r_jumps_between_request_and_response() -> None:
+    app = app_for(SAMPLE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await indexed(pilot)
+        await pilot.press("down", "enter")
+        screen = app.screen
+        assert isinstance(screen, PduScreen) and isinstance(screen.pdus.view, SessionRows)
+        pdus = screen.pdus
+        assert len(pdus.view) == 51
+        assert "CONNECT" in row_text(pdus, 1) and "905678" in row_text(pdus, 1)
+        await pilot.press("down", "down")
+        assert cursor_frame(pdus) == app.model.frame[pdus.view[2]]
+        request = cursor_frame(pdus)
+        assert "SUBMIT" in row_text(pdus, 3)
+        await pilot.press("r")
+        response = cursor_frame(pdus)
+        assert response > request
+        assert app.model.command_id[pdus.current_row() or 0] == C.CMPP_SUBMIT_RESP
+        await pilot.press("r")
+        assert cursor_frame(pdus) == request
+        await pilot.press("escape")
+        assert isinstance(app.screen, SessionsScreen)
+
+
+@pytest.mark.asyncio
+async def test_time_key_cycles_relative_absolute_delta() -> None:
+    app = app_for(SAMPLE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await indexed(pilot)
+        await pilot.press("2")
+        pdus = app.screen.query_one(PduList)
+        assert pdus.time_mode is TimeMode.RELATIVE
+        assert "Time (s)" in row_text(pdus, 0) and "0.012000" in row_text(pdus, 2)
+        await pilot.press("t")
+        assert pdus.time_mode is TimeMode.ABSOLUTE
+        ts = app.model.ts_ns[1]
+        clock = time.strftime("%H:%M:%S", time.localtime(ts // 1_000_000_000))
+        assert clock in row_text(pdus, 2)
+        await pilot.press("t")
+        assert pdus.time_mode is TimeMode.DELTA and "Delta" in row_text(pdus, 0)
+        assert "0.002000" in row_text(pdus, 3)  # CONNECT_RESP to the first SUBMIT
+        await pilot.press("t")
+        assert pdus.time_mode is TimeMode.RELATIVE
+
+
+@pytest.mark.asyncio
+async def test_paging_and_ends_of_the_list() -> None:
+    app = app_for(SAMPLE)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await indexed(pilot)
+        await pilot.press("2")
+        pdus = app.screen.query_one(PduList)
+        page = pdus.page_rows
+        await pilot.press("pagedown")
+        assert pdus.cursor == page
+        await pilot.press("end")
+        assert pdus.cursor == 101 and round(pdus.scroll_y) == 102 - page
+        assert "TERMINATE" not in row_text(pdus, 1)
+        await pilot.press("home")
+        assert pdus.cursor == 0 and round(pdus.scroll_y) == 0
+        await pilot.press("pageup", "up")
+        assert pdus.cursor == 0
+
+
+@pytest.mark.asyncio
+async def test_detail_tree_hex_highlight_and_stepping() -> None:
+    app = app_for(SAMPLE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await indexed(pilot)
+        await pilot.press("2", "down", "down", "down", "enter")  # frame 7: SUBMIT_RESP (2.0)
+        screen = app.screen
+        assert isinstance(screen, DetailScreen)
+        tree = screen.query_one(FieldTree)
+        labels = {str(node.label): node for node in _walk(tree.root)}
+        msg_id = next(node for text, node in labels.items() if text.startswith("Msg_Id: "))
+        assert [str(c.label).split(":")[0] for c in msg_id.children] == [
+            "time", "gateway", "sequence"]
+        assert "Result: 0 (correct)" in labels
+        result = labels["Result: 0 (correct)"]
+        tree.move_cursor(result)
+        await pilot.pause()
+        hexview = screen.query_one(HexView)
+        assert hexview.span == (20, 21)  # 12-byte header, 8-byte Msg_Id, 1-byte 2.0 Result
+        assert hexview.line_text(2).startswith("0010  34 fd 00 64 00")
+        tree.move_cursor(msg_id)
+        await pilot.pause()
+        assert hexview.span == (12, 20)
+        await pilot.press("r")
+        assert "CMPP_SUBMIT " in str(screen.query_one("#title", Static).render()) + " "
+        await pilot.press("right_square_bracket")
+        assert "frame 7" in str(screen.query_one("#title", Static).render())
+        await pilot.press("escape")
+        assert isinstance(app.screen, PduScreen)
+
+
+def _walk(node: Any) -> list[Any]:
+    out = []
+    for child in node.children:
+        out.append(child)
+        out.extend(_walk(child))
+    return out
+
+
+@pytest.mark.asyncio
+async def test_detail_shows_content_report_udh_long_sms_and_arrays(long_pcap: Path) -> None:
+    app = app_for(SAMPLE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await indexed(pilot)
+        await pilot.press("2", "down", "down", "enter")  # frame 6: SUBMIT with UCS2 text
+        texts = [str(n.label) for n in _walk(app.screen.query_one(FieldTree).root)]
+        assert "text (utf-16-be): “您的验证码是 482913，5分钟内有效。”" in texts
+        assert any(t.startswith("Dest_terminal_Id: 1 of 1") for t in texts)
+        assert any(t.startswith("Msg_Fmt: 8 (") for t in texts)
+        await pilot.press("escape", "down", "down", "enter")  # frame 8: a status report
+        texts = [str(n.label) for n in _walk(app.screen.query_one(FieldTree).root)]
+        assert any(t.startswith("status report: CMPP_REPORT_60") for t in texts)
+        assert any(t.startswith("Stat: “UNDELIV”") for t in texts)
+    app = app_for(long_pcap)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await indexed(pilot)
+        await pilot.press("2", "down", "down", "enter")  # the second part completes the SMS
+        tree = app.screen.query_one(FieldTree)
+        texts = [str(n.label) for n in _walk(tree.root)]
+        assert "UDH: UDHL 5" in texts
+        assert "concatenation: part 2 of 2, reference 66 (8-bit)" in texts
+        assert "text: “第一部分第二部分”" in texts
+        udh = next(n for n in _walk(tree.root) if str(n.label) == "UDH: UDHL 5")
+        tree.move_cursor(udh)
+        await pilot.pause()
+        start, end = app.screen.query_one(HexView).span or (0, 0)
+        assert end - start == 6  # UDHL byte and its five bytes
+        await pilot.press("escape", "end", "enter")
+        texts = [str(n.label) for n in _walk(app.screen.query_one(FieldTree).root)]
+        assert "Dest_terminal_Id: 3 of 3" in texts and "[2]: “8613800000003”" in texts
+
+
+@pytest.mark.asyncio
+async def test_ladder_draws_arrows_lanes_and_latency() -> None:
+    app = app_for(SAMPLE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await indexed(pilot)
+        await pilot.press("l")
+        screen = app.screen
+        assert isinstance(screen, LadderScreen)
+        ladder = screen.query_one(LadderView)
+        text = lines(ladder)
+        assert "SP 192.0.2.10:40001" in text[0] and "198.51.100.7:7890 ISMG" in text[0]
+        assert " CONNECT 1 " in text[1] and "▶│" in text[1] and "┐" in text[1]
+        assert "│◀" in text[2] and "┘" in text[2] and text[2].rstrip().endswith("12.00ms")
+        await pilot.press("down", "down", "r")
+        assert ladder.cursor == 3  # SUBMIT 2 -> its SUBMIT_RESP
+        await pilot.press("enter")
+        assert isinstance(app.screen, DetailScreen)
+        await pilot.press("escape", "escape")
+        assert isinstance(app.screen, SessionsScreen)
+
+
+@pytest.mark.asyncio
+async def test_ladder_marks_an_error_result_and_an_unanswered_request() -> None:
+    app = app_for(SAMPLE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await indexed(pilot)
+        await pilot.press("2", "l")
+        ladder = app.screen.query_one(LadderView)
+        width = ladder.scrollable_content_region.width
+        rows = ["".join(seg.text for seg in ladder.render_row(pos, width, Style()))
+                for pos in range(len(ladder.view))]
+        assert any("SUBMIT_RESP 9 ✗8" in r for r in rows)
+        assert any(" SUBMIT 15 " in r and r.rstrip().endswith("no resp") for r in rows)
+
+
+@pytest.mark.asyncio
+async def test_statistics_tables_tabs_and_expert_jump() -> None:
+    app = app_for(SAMPLE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await indexed(pilot)
+        await pilot.press("3")
+        screen = app.screen
+        assert isinstance(screen, StatsScreen)
+        for _ in range(100):
+            if screen.query_one("#srt-table", DataTable).row_count:
+                break
+            await pilot.pause(0.02)
+        srt = screen.query_one("#srt-table", DataTable)
+        submit = next(srt.get_row_at(i) for i in range(srt.row_count)
+                      if str(srt.get_row_at(i)[0]) == "SUBMIT")
+        assert [str(c) for c in submit[1:5]] == ["26", "24", "24", "2"]
+        assert str(submit[8]) == "4.50"  # p50
+        results = screen.query_one("#results-table", DataTable)
+        assert any(str(results.get_row_at(i)[2]) == "flow control error"
+                   for i in range(results.row_count))
+        stat = screen.query_one("#stat-table", DataTable)
+        assert {str(stat.get_row_at(i)[0]): str(stat.get_row_at(i)[2])
+                for i in range(stat.row_count)} == {"DELIVRD": "12", "UNDELIV": "6"}
+        tabs = screen.query_one(TabbedContent)
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        assert tabs.active == "time"
+        await pilot.press("right_square_bracket")
+        assert tabs.active == "expert"
+        experts = screen.query_one(ExpertList)
+        experts.focus()
+        target = next(i for i in range(app.model.expert_count)
+                      if app.model.expert[i].code == "unanswered")
+        experts.move_to(target)
+        frame = app.model.expert[target].frame
+        await pilot.press("enter")
+        assert isinstance(app.screen, PduScreen)
+        assert cursor_frame(app.screen.pdus) == frame
+        await pilot.press("escape")
+        assert isinstance(app.screen, StatsScreen)
+
+
+@pytest.mark.asyncio
+async def test_statistics_report_matches_the_cli() -> None:
+    app = app_for(SAMPLE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await indexed(pilot)
+        await pilot.press("3")
+        report = app.model.report
+        assert report is not None
+        cli = json.loads(subprocess.run(
+            [sys.executable, "-m", "cmppdissect", "--report", "json", str(SAMPLE)],
+            capture_output=True, text=True, check=True, timeout=120).stdout)
+        assert report["commands"] == cli["commands"]
+        assert report["reports"] == cli["reports"]
+        stat = app.screen.query_one("#stat-table", DataTable)
+        shown = {str(stat.get_row_at(i)[0]): int(str(stat.get_row_at(i)[2]))
+                 for i in range(stat.row_count)}
+        assert shown == {k: v["count"] for k, v in cli["reports"]["stat"].items()}
+
+
+@pytest.mark.asyncio
+async def test_filter_bar_checks_as_you_type_and_applies() -> None:
+    app = app_for(SAMPLE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await indexed(pilot)
+        await pilot.press("2", "f")
+        bar = app.screen.query_one(FilterBar)
+        assert bar.input.has_focus
+        await pilot.press(*'command ==')
+        assert bar.error is not None
+        label = app.screen.query_one("#filter-label", Static)
+        assert label.has_class("-invalid") and "✗" in str(label.render())
+        error = str(app.screen.query_one("#filter-error", Static).render())
+        assert "^" in error and bar.error.message in error
+        await pilot.press("enter")  # an invalid filter is not applied
+        pdus = app.screen.query_one(PduList)
+        assert isinstance(pdus.view, AllRows)
+        await pilot.press(*' "submit" and latency_ms > 4')
+        assert bar.error is None and label.has_class("-valid")
+        await pilot.press("enter")
+        for _ in range(100):
+            if isinstance(pdus.view, FilteredRows) and pdus.view.caught_up:
+                break
+            await pilot.pause(0.02)
+        view = pdus.view
+        assert isinstance(view, FilteredRows) and view.caught_up
+        frames = [app.model.frame[view[i]] for i in range(len(view))]
+        expected = [r["frame"] for r in _cli_records(SAMPLE)
+                    if r["command"] == "CMPP_SUBMIT" and r.get("latency_ms", 0) > 4]
+        assert frames == expected and pdus.has_focus
+        assert "filter: command ==" in str(app.screen.query_one("#title", Static).render())
+        await pilot.press("f", *["backspace"] * 40, "enter")  # an empty filter clears
+        assert isinstance(pdus.view, AllRows) and len(pdus.view) == 102
+
+
+@pytest.mark.asyncio
+async def test_filter_on_a_body_field_in_a_session() -> None:
+    app = app_for(SAMPLE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await indexed(pilot)
+        await pilot.press("enter", "f", *'Dest_terminal_Id == "8613800000003"', "enter")
+        pdus = app.screen.query_one(PduList)
+        for _ in range(100):
+            if isinstance(pdus.view, FilteredRows) and pdus.view.caught_up:
+                break
+            await pilot.pause(0.02)
+        assert len(pdus.view) == 1 and "8613800000003" in row_text(pdus, 1)
+
+
+@pytest.mark.asyncio
+async def test_search_finds_next_and_previous_and_says_when_nothing_matches() -> None:
+    app = app_for(SAMPLE)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await indexed(pilot)
+        await pilot.press("2", "slash", *"flow control", "enter")
+        pdus = app.screen.query_one(PduList)
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if pdus.cursor:
+                break
+        first = cursor_frame(pdus)
+        assert app.model.command_id[pdus.current_row() or 0] == C.CMPP_SUBMIT_RESP
+        await pilot.press("n")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if cursor_frame(pdus) != first:
+                break
+        second = cursor_frame(pdus)
+        assert second > first
+        await pilot.press("N")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if cursor_frame(pdus) != second:
+                break
+        assert cursor_frame(pdus) == first
+        await pilot.press("slash", *"no such words", "enter")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if app._notifications:
+                break
+        assert any("not found" in n.message for n in app._notifications)
+        assert cursor_frame(pdus) == first
+
+
+@pytest.mark.asyncio
+async def test_help_palette_and_mode_keys() -> None:
+    app = app_for(SAMPLE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await indexed(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert isinstance(app.screen, SessionsScreen)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert {"Sessions", "PDUs", "Statistics", "Pause / resume", "Help"} <= set(titles)
+        assert any(t.startswith("Session 0: 192.0.2.10:40001") for t in titles)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Statistics")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        for _ in range(50):
+            await pilot.pause(0.02)
+            if isinstance(app.screen, StatsScreen):
+                break
+        assert isinstance(app.screen, StatsScreen)
+        await pilot.press("1")
+        assert isinstance(app.screen, SessionsScreen)
+        await pilot.press("2")
+        assert isinstance(app.screen, PduScreen)
+        await pilot.press("q")
+    assert app.return_value == 0
+
+
+@pytest.mark.asyncio
+async def test_pause_and_resume_indexing() -> None:
+    app = app_for(SAMPLE)
+    app.indexer.pause()  # paused before the first segment is indexed
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if app.model.progress.paused:
+                break
+        app._tick()
+        await pilot.pause()
+        assert app.model.count == 0 and not app.model.progress.done
+        assert "paused" in str(app.screen.query_one("#status").render())
+        await pilot.press("p")
+        await indexed(pilot)
+        assert app.model.count == 102
+        assert "indexed" in str(app.screen.query_one("#status").render())
+
+
+@pytest.mark.asyncio
+async def test_no_color_keeps_the_cursor_visible(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = app_for(SAMPLE)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await indexed(pilot)
+        assert app.no_color
+        await pilot.press("2")
+        pdus = app.screen.query_one(PduList)
+        cursor = pdus.render_line(1)
+        assert any(seg.style is not None and seg.style.reverse for seg in cursor)
+
+
+class DripSource:
+    """A live-like source: segments of a capture, handed out only as the test releases them,
+    and a quiet wire (a blocked iterator) in between, as a live capture behaves."""
+
+    live = True
+
+    def __init__(self, path: Path) -> None:
+        self.name = "drip0"
+        self.notes: list[Any] = []
+        self._segments = list(iter_segments(str(path)))
+        self._allowed = 0
+        self._sent = 0
+        self._stopped = False
+        self._cond = threading.Condition()
+
+    def release(self, count: int) -> None:
+        with self._cond:
+            self._allowed = min(len(self._segments), self._allowed + count)
+            self._cond.notify_all()
+
+    def __iter__(self) -> Iterator[TcpSegment]:
+        while True:
+            with self._cond:
+                while self._sent >= self._allowed and not self._stopped:
+                    self._cond.wait()
+                if self._sent >= self._allowed:
+                    return
+                seg = self._segments[self._sent]
+                self._sent += 1
+            yield seg
+
+    @property
+    def progress(self) -> float | None:
+        return None
+
+    def counters(self) -> tuple[tuple[str, int], ...]:
+        return (("frames", self._sent), ("dropped", 0))
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.asyncio
+async def test_live_source_updates_lists_as_traffic_arrives_and_quits_cleanly() -> None:
+    source = DripSource(SAMPLE)
+    app = make_app(source)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2")
+        pdus = app.screen.query_one(PduList)
+        source.release(60)
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if app.model.count and len(pdus.view) == app.model.count:
+                break
+        first = app.model.count
+        assert 0 < first < 102 and len(pdus.view) == first
+        for _ in range(50):
+            status = str(app.screen.query_one("#status").render())
+            if "60 frames" in status:
+                break
+            await pilot.pause(0.02)
+        assert "capturing" in status and "0 dropped" in status and "60 frames" in status
+        source.release(10_000)
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if len(pdus.view) == 102:
+                break
+        assert len(pdus.view) == 102 and not app.model.progress.done  # the wire is quiet
+        await pilot.press("q")
+    assert app.indexer.finished.wait(10)  # quitting stopped the blocked source
+
+
+# -- untrusted text -----------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_sms_with_escapes_and_markup_shows_as_inert_text(hostile_pcap: Path) -> None:
+    app = app_for(hostile_pcap)
+    async with app.run_test(size=(250, 30)) as pilot:
+        await indexed(pilot)
+        await pilot.press("2")
+        pdus = app.screen.query_one(PduList)
+        row = row_text(pdus, 1)
+        assert row.count("\\x1b") == 2, row
+        assert "“\\x1b[31mRED\\x1b[0m [bold red]X[/] [link=http://evil]y" in row
+        assert "[b]106[/b]" in row
+        painted = [seg for seg in pdus.render_line(1)]
+        assert not any(ch in seg.text for seg in painted for ch in "\x1b\x9b\u202e")
+        assert not any(seg.style is not None and (seg.style.link or seg.style.bold)
+                       for seg in painted if "X" in seg.text or "y[/link]" in seg.text)
+        await pilot.press("enter")
+        tree = app.screen.query_one(FieldTree)
+        texts = [str(n.label) for n in _walk(tree.root)]
+        text_node = next(t for t in texts if t.startswith("text (utf-16-be)"))
+        assert "\\x1b[31mRED" in text_node and "[bold red]X[/]" in text_node
+        assert "\\x9b2J" in text_node and "\\u202eevil" in text_node
+        assert "Src_Id: “[b]106[/b]”" in texts
+        svg = app.export_screenshot()
+        assert "\x1b" not in svg and "\x9b" not in svg and "\u202e" not in svg
+
+
+# -- snapshots ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Absolute times on screen are local times: pin the zone so snapshots do not move."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+
+
+async def _ready(pilot: Pilot[Any]) -> None:
+    await indexed(pilot)
+
+
+SNAPSHOTS = {
+    "sessions": [],
+    "pdus": ["enter", "down", "down"],
+    "detail": ["2", "down", "down", "enter", "down", "down", "down", "down", "down", "down",
+               "down", "down", "down", "down", "down", "down", "down"],
+    "ladder": ["l", "down", "down"],
+    "stats": ["3"],
+}
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)], ids=["120x40", "80x24"])
+@pytest.mark.parametrize("name", list(SNAPSHOTS))
+def test_snapshot(name: str, size: tuple[int, int], snap_compare: Any, utc: None) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await indexed(pilot)
+        await pilot.press(*SNAPSHOTS[name])
+        if name == "stats":
+            for _ in range(100):
+                if pilot.app.screen.query_one("#srt-table", DataTable).row_count:
+                    break
+                await pilot.pause(0.02)
+        await pilot.pause()
+
+    assert snap_compare(app_for(SAMPLE), terminal_size=size, run_before=run_before)
+
+
+def test_pdu_raw_bytes_survive_the_store_for_every_command(tmp_path: Path) -> None:
+    """Odd sizes, both versions, a malformed length: what goes in comes out byte for byte."""
+    pdus = [(True, encode_pdu(C.CMPP_CONNECT, 1, {"Source_Addr": "901234", "Version": 0x30},
+                              V3)),
+            (False, encode_pdu(C.CMPP_CONNECT_RESP, 1, {"Status": 3}, V3)),
+            (True, submit(2, b"x" * 140, version=V3)),
+            (False, submit_resp(2, 5, version=V3)),
+            (True, encode_pdu(C.CMPP_ACTIVE_TEST, 3)),
+            (False, encode_pdu(C.CMPP_DELIVER, 9, {"Registered_Delivery": 1,
+                                                   "Msg_Content": bytes(50)}, V3))]
+    path = write_pcap(tmp_path / "mixed.pcap", conversation(pdus))
+    model = _model_of(path)
+    assert [model.raw(r) for r in range(model.count)] == [p for _, p in pdus]
+    assert model.severity[5] == 3 and "report-size" in {f.code for f in model.extra(5).findings}
