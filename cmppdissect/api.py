@@ -81,13 +81,13 @@ class Analysis:
 
     def __init__(self, source: str | os.PathLike[str] | IO[bytes] | SegmentSource,
                  analyzer: Analyzer) -> None:
-        self._source: SegmentSource
+        self.source: SegmentSource
         if isinstance(source, SegmentSource):
             self.notes: list[CaptureNote] = source.notes
-            self._source = source
+            self.source = source
         else:
             self.notes = []
-            self._source = PcapSource(source, notes=self.notes)
+            self.source = PcapSource(source, notes=self.notes)
         self.analyzer = analyzer
         self._started = False
         self.done = False
@@ -108,7 +108,7 @@ class Analysis:
                   if test is not None and test.needs_pairing else None)
         feed = self.analyzer.feed
         try:
-            for seg in self._source:
+            for seg in self.source:
                 batch = feed(seg)
                 if batch:
                     yield from self._shown(batch, test, linker)
@@ -116,7 +116,7 @@ class Analysis:
             if linker is not None:
                 yield from self._shown(linker.flush(), test, None)
         finally:
-            self._source.close()
+            self.source.close()
         self._finish()
 
     @staticmethod
@@ -180,7 +180,7 @@ class Analysis:
     @property
     def progress(self) -> float | None:
         """Fraction of the file read so far (None for stdin or pipes)."""
-        return self._source.progress
+        return self.source.progress
 
     @property
     def sessions(self) -> list[Session]:

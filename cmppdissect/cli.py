@@ -196,7 +196,7 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
     from cmppdissect.output.progress import progress_bar
 
     shown = 0
-    src = analysis._source
+    src = analysis.source
     size = src.stats.file_size if isinstance(src, PcapSource) else None
     try:
         with progress_bar(lambda: analysis.progress, size, src.name):
@@ -249,6 +249,12 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
                               duration=args.duration)
     except LiveCaptureError as exc:
         raise UsageError(str(exc)) from None
+    if args.format is None and args.report is None and out.isatty():
+        # The same app as for files, updating as traffic flows (pause, captured/dropped shown).
+        from cmppdissect.tui import run_source
+
+        status: int = run_source(capture, analyzer_kwargs=_analyzer_kwargs(args))
+        return status
     try:
         analysis = analyze(capture, ports=tuple(args.ports), version=args.cmpp_version,
                            timeout_s=args.timeout, secrets=secrets)

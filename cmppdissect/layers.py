@@ -170,11 +170,16 @@ def _lenient(base: type) -> type:
     return cls
 
 
+class _CountField(_LenientGet, FieldLenField):
+    """DestUsr_tl / Msg_Length: absent (None) in a body that ends before it (a 12-byte SUBMIT)
+    instead of failing the dissection; a built packet still computes it from its list."""
+
+
 def _scapy_field(f: Field, layout: Layout, version: Version | None) -> AnyField:
     if f.count_of is not None:
-        return FieldLenField(f.name, None, count_of=f.count_of, fmt="B")
+        return _CountField(f.name, None, count_of=f.count_of, fmt="B")
     if f.length_of is not None:
-        return FieldLenField(f.name, None, length_of=f.length_of, fmt="B")
+        return _CountField(f.name, None, length_of=f.length_of, fmt="B")
     if f.kind is Kind.UINT:
         if f.display == "msg_id":
             return _MsgIdField(f.name, 0)

@@ -724,6 +724,32 @@ async def test_live_source_updates_lists_as_traffic_arrives_and_quits_cleanly() 
     assert app.indexer.finished.wait(10)  # quitting stopped the blocked source
 
 
+@pytest.mark.asyncio
+async def test_live_statistics_fill_in_while_the_wire_is_quiet() -> None:
+    """The engine is fed only when a packet arrives; the UI's tick still publishes what it has,
+    so Statistics opened after traffic stopped shows that traffic (not an empty table)."""
+    source = DripSource(SAMPLE)
+    app = make_app(source)
+    app.indexer.idle_publish_s = 0.05
+    async with app.run_test(size=(120, 40)) as pilot:
+        source.release(10_000)  # everything, then a quiet wire: the source blocks
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if app.model.count == 102:
+                break
+        await pilot.press("3")
+        for _ in range(200):
+            await pilot.pause(0.02)
+            report = app.model.report
+            if report is not None and report["pdus"] == 102:
+                break
+        assert report is not None and report["pdus"] == 102
+        assert report["commands"]["CMPP_SUBMIT"]["requests"] == 26
+        assert not app.model.progress.done  # still capturing: the report came from the tick
+        await pilot.press("q")
+    assert app.indexer.finished.wait(10)
+
+
 # -- untrusted text -----------------------------------------------------------------------------
 
 

@@ -8,7 +8,7 @@ no I/O itself, so a test drives it with records built in memory.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +19,7 @@ from cmppdissect.analysis.stats import CommandStats, PeakRate, Statistics, summa
 from cmppdissect.capture.records import (
     ConnectionClosed,
     ConnectionOpened,
+    ConnStats,
     StreamData,
     StreamGap,
     TcpSegment,
@@ -105,6 +106,7 @@ class Session:
     submit_peak: PeakRate = field(default_factory=PeakRate)
     saw_syn: bool = False
     not_cmpp: bool = False  # the stream did not start with a CMPP header: not decoded
+    tcp: ConnStats | None = None  # the TCP counters, once the connection has ended
     skipped_bytes: int = 0
     last_frame: int = 0
     # The finding that counts the bytes being skipped now, per direction, so that a run of
@@ -165,6 +167,7 @@ class Analyzer:
         # (session, SUBMIT Sequence_Id) -> DestUsr_tl; not the frame: one can carry several
         self._submits: dict[tuple[int, int], int] = {}
         self._caps_hit: set[str] = set()
+        self._ended: OrderedDict[int, None] = OrderedDict()  # ended sessions, oldest first
         self.last_ts = 0
 
     # -- input ------------------------------------------------------------------------------
@@ -271,12 +274,21 @@ class Analyzer:
         return None
 
     def _close_session(self, sess: Session, ev: ConnectionClosed | None) -> None:
+        if ev is not None and ev.stats is not None:
+            sess.tcp = ev.stats
+            if ev.stats.retransmissions:
+                dup = ev.stats.duplicates
+                self._note(Severity.NOTE, ev.frame, sess.id, "tcp-retransmission",
+                           f"{ev.stats.retransmissions} TCP segments carried bytes already seen"
+                           + (f" ({dup} exact duplicates, as a loopback capture holds every "
+                              "packet twice)" if dup else "") + "; each PDU was counted once")
         if ev is not None:
             sess.ended = ev.how
             if ev.ts_ns:
                 sess.end_ns = max(sess.end_ns, ev.ts_ns)
         elif sess.ended is None:
             sess.ended = "end-of-capture"
+        self._ended[sess.id] = None
         for direction, framer in sess.framers.items():
             for item in framer.close(ev.frame if ev and ev.frame else sess.last_frame,
                                      sess.end_ns):
@@ -340,7 +352,13 @@ class Analyzer:
         else:
             entry.requests += 1
             mine.requests += 1
-            earlier = pairer.request(from_client, cmd, pdu.Sequence_Id, framed.frame, ts)
+            earlier, evicted = pairer.request(from_client, cmd, pdu.Sequence_Id, framed.frame,
+                                              ts)
+            if evicted is not None:
+                self._cap("pending", framed.frame, sess.id,
+                          f"more than {pairer.max_pending} requests in flight in one session: "
+                          "the oldest are counted as unanswered and forgotten")
+                self._unanswered(sess, evicted.frame, evicted.command_id, evicted.sequence_id)
             if earlier is not None:
                 entry.retransmitted += 1
                 mine.retransmitted += 1
@@ -484,7 +502,11 @@ class Analyzer:
         """A state cap was reached: one finding the first time, so memory stays bounded."""
         if what not in self._caps_hit:
             self._caps_hit.add(what)
-            self._note(Severity.WARN, frame, session, f"cap-{what}", message)
+            if self._note(Severity.WARN, frame, session, f"cap-{what}", message) is None:
+                # Listed even past max_expert: there is one per kind of cap, and a cap that
+                # was hit must never go unseen.
+                self.expert.append(ExpertItem(Severity.WARN, frame, session, message,
+                                              f"cap-{what}"))
 
     # -- long SMS ---------------------------------------------------------------------------
 
@@ -536,7 +558,9 @@ class Analyzer:
 
     def _retire(self) -> None:
         """Drop the oldest ended session (or the oldest) from ``sessions``, keeping its totals."""
-        victim = next((s for s in self.sessions.values() if s.ended is not None), None)
+        victim = None
+        while self._ended and victim is None:  # the earliest ended, without scanning them all
+            victim = self.sessions.get(self._ended.popitem(last=False)[0])
         if victim is None:
             victim = next(iter(self.sessions.values()))
             self._close_session(victim, None)

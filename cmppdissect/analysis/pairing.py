@@ -58,22 +58,26 @@ class Pairer:
         self.evicted = 0
 
     def request(self, from_client: bool, command_id: int, sequence_id: int, frame: int,
-                ts_ns: int) -> Pending | None:
-        """Record a request; returns the earlier one if this reuses an in-flight Sequence_Id."""
+                ts_ns: int) -> tuple[Pending | None, Expired | None]:
+        """Record a request. Returns the earlier request if this one reuses an in-flight
+        Sequence_Id, and the oldest request given up if ``max_pending`` was reached (the
+        caller counts it as unanswered: memory stays bounded, nothing disappears silently)."""
         key = (from_client, pair_key(command_id, sequence_id))
         earlier = self._pending.get(key)
         if earlier is not None:
             earlier.sends += 1
-            return earlier
+            return earlier, None
+        evicted = None
         if len(self._pending) >= self.max_pending:
-            (old_dir, _), _old = self._pending.popitem(last=False)
+            (old_dir, _), old = self._pending.popitem(last=False)
             self.window[old_dir] -= 1
             self.evicted += 1
+            evicted = Expired(old.frame, old.ts_ns, old.command_id, old.sequence_id)
         self._pending[key] = Pending(frame, ts_ns, command_id, sequence_id)
         self.window[from_client] += 1
         if self.window[from_client] > self.max_window[from_client]:
             self.max_window[from_client] = self.window[from_client]
-        return None
+        return None, evicted
 
     def response(self, from_client: bool, command_id: int, sequence_id: int,
                  ts_ns: int) -> Paired | None:

@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from cmppdissect.analysis.engine import Analyzer, Session
 from cmppdissect.protocol.codes import code_name
+from cmppdissect.protocol.commands import command_id_of
+from cmppdissect.protocol.layouts import LAYOUTS
 from cmppdissect.protocol.report import stat_class
-
-_RESULT_TABLE = {
-    "CMPP_CONNECT_RESP": "connect_status", "CMPP_SUBMIT_RESP": "submit_result",
-    "CMPP_DELIVER_RESP": "deliver_result", "CMPP_CANCEL_RESP": "cancel_result",
-    "CMPP_FWD_RESP": "fwd_result",
-}
+from cmppdissect.protocol.version import Version
 
 
 def result_name(command: str, code: int) -> str | None:
-    table = _RESULT_TABLE.get(command)
-    return code_name(table, code) if table else None
+    """The name of a response's Result/Status code, from the code table its layout names."""
+    try:
+        command_id = command_id_of(command)
+    except (KeyError, ValueError):
+        return None
+    for version in (Version.V3_0, Version.V2_0):
+        layout = LAYOUTS.get((command_id, version))
+        if layout is None:
+            continue
+        for f in layout.fields:
+            if f.name in ("Result", "Status", "Success_Id") and f.codes:
+                return code_name(f.codes, code, version)
+    return None
 
 
 def _results(counter: dict[tuple[str, int], int]) -> list[dict[str, Any]]:
@@ -38,6 +47,7 @@ def session_dict(s: Session) -> dict[str, Any]:
         "peak_submits_per_s": s.submit_peak.peak,
         "errors": s.errors, "unanswered": s.unanswered, "ended": s.ended,
         "cmpp": not s.not_cmpp, "skipped_bytes": s.skipped_bytes,
+        "tcp": asdict(s.tcp) if s.tcp is not None else None,
         "max_window": max(s.pairer.max_window.values()),
         "expert": dict(s.expert),
         "commands": {name: c.as_dict() for name, c in sorted(s.stats.commands.items())},

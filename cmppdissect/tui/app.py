@@ -80,6 +80,7 @@ class CmppApp(App[int]):
                         name="indexer")
 
     def _tick(self) -> None:
+        self.indexer.idle_publish()
         try:
             screen = self.screen
         except ScreenStackError:  # starting up or shutting down

@@ -32,6 +32,9 @@ class Indexer:
         self._stop = threading.Event()
         self._started = 0.0
         self._last_report = -1e9
+        self._last_publish = 0.0
+        self.idle_publish_s = 1.0
+        self._lock = threading.Lock()  # held while the engine is fed, and while publishing
         self.finished = threading.Event()
 
     # -- control (any thread) -------------------------------------------------------------
@@ -64,6 +67,7 @@ class Indexer:
 
     def _publish(self, *, done: bool = False, error: str | None = None) -> None:
         now = time.perf_counter()
+        self._last_publish = now
         report = done or (self.model.want_report.is_set()
                           and now - self._last_report >= self.report_every_s)
         if report:
@@ -86,15 +90,18 @@ class Indexer:
             sessions = self.analyzer.sessions
             known = 0
             batch: list[PduRecord] = []
+            lock = self._lock
             for seg in self.source:
                 if not running.is_set():
-                    model.add(batch)
-                    batch = []
-                    self._publish()
+                    with lock:
+                        model.add(batch)
+                        batch = []
+                        self._publish()
                     running.wait()
                     if self._stop.is_set():
                         return
-                records = feed(seg)
+                with lock:
+                    records = feed(seg)
                 if records:
                     batch += records
                 n += 1
@@ -108,21 +115,41 @@ class Indexer:
                 now = time.perf_counter()
                 if now - last >= publish_every or len(sessions) != known:
                     known = len(sessions)  # a new link shows at once: the first screen fills
-                    self._publish()
+                    with lock:
+                        self._publish()
                     last = now
                 if self._stop.is_set():
                     return
-            model.add(batch + self.analyzer.finish())
-            for note in self.source.notes:
-                severity = Severity.__members__.get(note.severity.upper(), Severity.WARN)
-                self.analyzer.expert.append(
-                    ExpertItem(severity, note.frame, None, note.message, "capture"))
-            self._publish(done=True)
+            with lock:
+                model.add(batch + self.analyzer.finish())
+                for note in self.source.notes:
+                    severity = Severity.__members__.get(note.severity.upper(), Severity.WARN)
+                    self.analyzer.expert.append(
+                        ExpertItem(severity, note.frame, None, note.message, "capture"))
+                self._publish(done=True)
         except OSError as exc:
-            self._publish(done=True, error=f"{self.source.name}: {exc.strerror or exc}")
+            with self._lock:
+                self._publish(done=True, error=f"{self.source.name}: {exc.strerror or exc}")
         finally:
             self.source.close()
             self.finished.set()
+
+    def idle_publish(self) -> None:
+        """Publish from the UI's tick while a live capture waits for packets.
+
+        The indexer thread publishes only between segments, so on a quiet wire the sessions
+        and statistics would freeze with the last packet (a link's end, its final TPS). The
+        lock keeps this from running while the indexer is feeding the engine.
+        """
+        if not self.source.live or self.finished.is_set() or self.paused:
+            return
+        if time.perf_counter() - self._last_publish < self.idle_publish_s:
+            return
+        if self._lock.acquire(blocking=False):
+            try:
+                self._publish()
+            finally:
+                self._lock.release()
 
 
 __all__ = ["Indexer"]

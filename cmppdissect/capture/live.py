@@ -1,0 +1,552 @@
+"""Live capture on a Linux interface: the same :class:`TcpSegment` records as a capture file.
+
+This is the one capture module that does I/O on the network. It opens an ``AF_PACKET`` socket
+on the interface and turns what the kernel hands over into the bytes of a nanosecond pcap
+stream, which :class:`~cmppdissect.capture.pcapsource.PcapSource` then decodes exactly as it
+decodes a file. So there is one link/IP/TCP decoder for files and for the wire (with its fast
+path, IPv4 fragment reassembly and malformed-frame notes), frame numbers and timestamps are the
+same whether a capture is analysed live or written with ``-w`` and read back, and ``-w`` is a
+plain copy of that stream.
+
+Kernel-side work, so that Python sees as few packets as possible:
+
+* ``-f EXPR`` is compiled by libpcap (``pcap_compile`` through :mod:`ctypes`, loaded only when a
+  filter is given) and attached with ``SO_ATTACH_FILTER``; the filter is in place before the
+  socket is bound, so no unfiltered packet is ever queued (``any`` is not bound: what it
+  queued before the filter was attached is thrown away).
+* On the loopback interface every packet passes the capture point twice, once leaving and once
+  arriving. A short classic-BPF prologue drops the ``PACKET_OUTGOING`` copy in the kernel, so each
+  PDU is counted once (on ``any``, only loopback's outgoing copies are dropped).
+* ``PACKET_STATISTICS`` gives the packets the kernel passed to the socket and those it dropped
+  because we read too slowly; they are reported apart from anything the analyzer says.
+
+Use from Python, e.g. for a TUI that reads in a worker thread::
+
+    capture = LiveCapture("lo", bpf="tcp port 7890")   # LiveCaptureError: one line to show
+    for segment in capture:          # blocks while the wire is quiet; ends after stop()
+        rows = analyzer.feed(segment)
+    capture.stop()                   # from any thread or a signal handler
+    capture.refresh_stats()          # LiveStats: frames, bytes, kernel received/dropped
+    capture.counters()               # (("frames", n), ("dropped", d)) for a status line
+
+:class:`LiveCapture` has the shape of the TUI's ``SegmentSource`` (``name``, ``live``,
+``notes``, ``progress``, ``counters()``, ``close()``) and of what
+:class:`cmppdissect.api.Analysis` reads, so ``analyze(LiveCapture("lo"))`` works as for a file.
+``stop()`` ends the iteration once the packets already queued in the kernel are read (no new
+ones are accepted from that moment), so a test that stops after its traffic ended sees all of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import fcntl
+import os
+import select
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any, Final
+
+from .linklayer import LINKTYPE_ETHERNET, LINKTYPE_NAMES, LINKTYPE_RAW
+from .pcapsource import PcapSource
+from .records import CaptureNote, TcpSegment
+
+__all__ = ["LiveCapture", "LiveCaptureError", "LiveStats", "compile_bpf"]
+
+ETH_P_ALL: Final = 0x0003
+SOL_PACKET: Final = 263
+PACKET_STATISTICS: Final = 6
+PACKET_OUTGOING: Final = 4
+SO_ATTACH_FILTER: Final = 26
+SO_RCVBUFFORCE: Final = 33
+SO_TIMESTAMPNS: Final = 35  # also the control message type (SCM_TIMESTAMPNS)
+SIOCGIFHWADDR: Final = 0x8927
+ARPHRD_ETHER: Final = 1
+ARPHRD_LOOPBACK: Final = 772
+# Ancillary loads of classic BPF (linux/filter.h): SKF_AD_OFF + SKF_AD_PKTTYPE / IFINDEX.
+_SKF_PKTTYPE: Final = 0xFFFFF000 + 4
+_SKF_IFINDEX: Final = 0xFFFFF000 + 8
+_BPF_LD_W_ABS: Final = 0x20
+_BPF_JEQ_K: Final = 0x15
+_BPF_RET_K: Final = 0x06
+_DLT_RAW_LINUX: Final = 12  # libpcap's DLT_RAW on Linux (LINKTYPE_RAW, 101, in files)
+
+DEFAULT_SNAPLEN: Final = 262_144
+# The kernel queue absorbs bursts while Python decodes (libpcap's default is 2 MiB).
+DEFAULT_BUFFER: Final = 16 << 20
+_CHUNK: Final = 256 * 1024  # bytes of pcap records handed to the reader at a time
+_PCAP_NS_MAGIC: Final = 0xA1B23C4D
+_REC = struct.Struct("<IIII")  # ts seconds, ts nanoseconds, captured length, wire length
+_TIMESPEC = struct.Struct("qq").unpack_from
+_STATS = struct.Struct("II").unpack
+_ANC_SIZE: Final = socket.CMSG_SPACE(16)
+
+Insn = tuple[int, int, int, int]  # classic BPF: code, jt, jf, k
+
+
+class LiveCaptureError(Exception):
+    """The capture cannot start (no such interface, no permission, bad filter): one line."""
+
+
+@dataclass(slots=True)
+class LiveStats:
+    """Counters of a live capture.
+
+    ``frames``/``bytes`` are what this process read; ``kernel_received`` is what the kernel
+    passed the filter and tried to queue for us, ``kernel_dropped`` the part of it lost because
+    the queue was full (tcpdump's "received by filter" and "dropped by kernel").
+    """
+
+    interface: str
+    link_type: str
+    filter: str | None
+    frames: int = 0
+    bytes: int = 0
+    kernel_received: int = 0
+    kernel_dropped: int = 0
+    started: float = 0.0
+    stopped: float | None = None
+    written: str | None = None
+
+    @property
+    def duration_s(self) -> float:
+        end = self.stopped if self.stopped is not None else time.time()
+        return max(0.0, end - self.started)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"interface": self.interface, "link_type": self.link_type,
+                "filter": self.filter, "frames": self.frames, "bytes": self.bytes,
+                "kernel_received": self.kernel_received,
+                "kernel_dropped": self.kernel_dropped,
+                "duration_s": round(self.duration_s, 6), "written": self.written}
+
+    def describe(self) -> str:
+        """The one-line account printed after a capture."""
+        return (f"Capture on {self.interface}: {self.frames} frames ({self.bytes} bytes) in "
+                f"{self.duration_s:.1f} s; kernel: {self.kernel_received} received, "
+                f"{self.kernel_dropped} dropped")
+
+
+# -- BPF ----------------------------------------------------------------------------------------
+
+
+class _BpfInsn(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte),
+                ("k", ctypes.c_uint32)]
+
+
+class _BpfProgram(ctypes.Structure):
+    _fields_ = [("bf_len", ctypes.c_uint), ("bf_insns", ctypes.POINTER(_BpfInsn))]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_BpfInsn))]
+
+
+def _libpcap() -> Any:
+    names = [ctypes.util.find_library("pcap"), "libpcap.so.1", "libpcap.so.0.8", "libpcap.so"]
+    for name in names:
+        if not name:
+            continue
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        lib.pcap_open_dead.restype = ctypes.c_void_p
+        lib.pcap_open_dead.argtypes = [ctypes.c_int, ctypes.c_int]
+        lib.pcap_compile.restype = ctypes.c_int
+        lib.pcap_compile.argtypes = [ctypes.c_void_p, ctypes.POINTER(_BpfProgram),
+                                     ctypes.c_char_p, ctypes.c_int, ctypes.c_uint32]
+        lib.pcap_geterr.restype = ctypes.c_char_p
+        lib.pcap_geterr.argtypes = [ctypes.c_void_p]
+        lib.pcap_freecode.argtypes = [ctypes.POINTER(_BpfProgram)]
+        lib.pcap_close.argtypes = [ctypes.c_void_p]
+        return lib
+    raise LiveCaptureError("-f needs libpcap to compile the filter (install libpcap0.8)")
+
+
+def compile_bpf(expr: str, linktype: int = LINKTYPE_ETHERNET,
+                snaplen: int = DEFAULT_SNAPLEN) -> list[Insn]:
+    """Compile a tcpdump filter expression with libpcap, for frames of ``linktype``."""
+    lib = _libpcap()
+    dlt = _DLT_RAW_LINUX if linktype == LINKTYPE_RAW else linktype
+    handle = lib.pcap_open_dead(dlt, snaplen)
+    if not handle:
+        raise LiveCaptureError("-f: libpcap could not prepare a filter compiler")
+    prog = _BpfProgram()
+    try:
+        if lib.pcap_compile(handle, ctypes.byref(prog), expr.encode(), 1, 0xFFFFFFFF) != 0:
+            why = (lib.pcap_geterr(handle) or b"cannot compile").decode("utf-8", "replace")
+            raise LiveCaptureError(f"-f {expr!r}: {why}")
+        insns = [(i.code, i.jt, i.jf, i.k) for i in prog.bf_insns[: prog.bf_len]]
+        lib.pcap_freecode(ctypes.byref(prog))
+    finally:
+        lib.pcap_close(handle)
+    return insns
+
+
+def skip_outgoing(program: list[Insn] | None, snaplen: int, *, ifindex: int = 0) -> list[Insn]:
+    """Prefix ``program`` (``None``: accept all) with a drop of outgoing copies.
+
+    With ``ifindex`` 0 every ``PACKET_OUTGOING`` packet is dropped (the socket is bound to the
+    loopback interface); otherwise only those of interface ``ifindex`` (the ``any`` device).
+    Classic BPF jumps are relative and the programs libpcap emits start with a load, so the
+    user's program runs unchanged after the prologue.
+    """
+    body = program or [(_BPF_RET_K, 0, 0, snaplen)]
+    if ifindex:
+        head = [(_BPF_LD_W_ABS, 0, 0, _SKF_PKTTYPE), (_BPF_JEQ_K, 0, 3, PACKET_OUTGOING),
+                (_BPF_LD_W_ABS, 0, 0, _SKF_IFINDEX), (_BPF_JEQ_K, 0, 1, ifindex),
+                (_BPF_RET_K, 0, 0, 0)]
+    else:
+        head = [(_BPF_LD_W_ABS, 0, 0, _SKF_PKTTYPE), (_BPF_JEQ_K, 0, 1, PACKET_OUTGOING),
+                (_BPF_RET_K, 0, 0, 0)]
+    return head + body
+
+
+def _attach(sock: socket.socket, program: list[Insn]) -> None:
+    insns = (_BpfInsn * len(program))(*(_BpfInsn(*insn) for insn in program))
+    fprog = _SockFprog(len(program), ctypes.cast(insns, ctypes.POINTER(_BpfInsn)))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, bytes(fprog))  # the kernel copies it
+
+
+# -- the socket as a pcap byte stream -----------------------------------------------------------
+
+
+def _hardware_type(name: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        req = struct.pack("16s16x", name.encode())
+        res = fcntl.ioctl(probe.fileno(), SIOCGIFHWADDR, req)
+    return int(struct.unpack_from("H", res, 16)[0])
+
+
+class _PacketStream:
+    """``read1()`` gives pcap bytes: the file header, then batches of whole records.
+
+    It blocks while no packet is queued, and returns ``b""`` (end of file) once stopped and
+    drained, or when the duration is over. Everything it returns is also written to ``tee``.
+    """
+
+    def __init__(self, sock: socket.socket, linktype: int, snaplen: int, stats: LiveStats,
+                 tee: IO[bytes] | None, deadline: float | None, name: str) -> None:
+        self.name = name
+        self._sock = sock
+        self._snaplen = snaplen
+        self._stats = stats
+        self._tee = tee
+        self._deadline = deadline
+        self._buf = bytearray(_CHUNK + snaplen + _REC.size)
+        self._view = memoryview(self._buf)
+        self._header: bytes | None = struct.pack("<IHHiIII", _PCAP_NS_MAGIC, 2, 4, 0, 0,
+                                                 snaplen, linktype)
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._poll = select.poll()
+        self._poll.register(sock.fileno(), select.POLLIN)
+        self._poll.register(self._wake_r, select.POLLIN)
+        self.stopping = False
+        self._sealed = False
+        self.eof = False
+
+    def wake(self) -> None:
+        self.stopping = True
+        with contextlib.suppress(OSError):  # pipe full (already woken) or closed
+            os.write(self._wake_w, b"x")
+
+    def read1(self, size: int = -1) -> bytes:
+        if self._header is not None:
+            data, self._header = self._header, None
+            return self._out(data)
+        while not self.eof:
+            if self.stopping:
+                return self._out(self._final())
+            timeout_ms = -1
+            if self._deadline is not None:
+                left = self._deadline - time.monotonic()
+                if left <= 0:
+                    self.stopping = True
+                    continue
+                timeout_ms = max(1, int(left * 1000))
+            ready = self._poll.poll(timeout_ms)
+            if any(fd == self._sock.fileno() for fd, _ in ready):
+                chunk = self._drain()
+                if chunk:
+                    return self._out(chunk)
+        return b""
+
+    read = read1
+
+    def _final(self) -> bytes:
+        """After stop: refuse new packets in the kernel, then hand over what is queued."""
+        if not self._sealed:
+            self._sealed = True
+            with contextlib.suppress(OSError):
+                _attach(self._sock, [(_BPF_RET_K, 0, 0, 0)])
+        chunk = self._drain()
+        if not chunk:
+            self.eof = True
+        return chunk
+
+    def _drain(self) -> bytes:
+        """Read every queued packet (up to one chunk) into pcap records, without blocking."""
+        sock, view, snaplen = self._sock, self._view, self._snaplen
+        recv = sock.recvmsg_into
+        pack = _REC.pack_into
+        limit = _CHUNK
+        flags = socket.MSG_TRUNC | socket.MSG_DONTWAIT
+        pos = 0
+        frames = 0
+        while pos < limit:
+            start = pos + 16
+            try:
+                size, anc, _fl, _addr = recv([view[start : start + snaplen]], _ANC_SIZE, flags)
+            except (BlockingIOError, InterruptedError):
+                break
+            caplen = size if size < snaplen else snaplen
+            ts = 0
+            for level, kind, data in anc:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+                    sec, nsec = _TIMESPEC(data)
+                    ts = sec * 1_000_000_000 + nsec
+            if not ts:
+                ts = time.time_ns()
+            pack(self._buf, pos, ts // 1_000_000_000, ts % 1_000_000_000, caplen, size)
+            pos = start + caplen
+            frames += 1
+        st = self._stats
+        st.frames += frames
+        st.bytes += pos - 16 * frames
+        return bytes(view[:pos])
+
+    def _out(self, data: bytes) -> bytes:
+        if self._tee is not None and data:
+            self._tee.write(data)
+        return data
+
+    def close(self) -> None:
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+# -- the public source --------------------------------------------------------------------------
+
+
+class LiveCapture:
+    """TCP segments captured live on ``interface`` (``"any"`` for every interface).
+
+    Opening checks everything that can fail (interface, permission, filter, output file) and
+    raises :class:`LiveCaptureError` with a one-line message; the capture starts right then,
+    and packets queue in the kernel (up to ``buffer_bytes``) until they are read.
+    ``write`` names a pcap file that receives every captured frame. ``duration`` (seconds)
+    ends the iteration by itself.
+    """
+
+    live = True
+
+    def __init__(self, interface: str, *, bpf: str | None = None,
+                 write: str | os.PathLike[str] | None = None, duration: float | None = None,
+                 snaplen: int = DEFAULT_SNAPLEN, buffer_bytes: int = DEFAULT_BUFFER,
+                 notes: list[CaptureNote] | None = None) -> None:
+        self.notes: list[CaptureNote] = notes if notes is not None else []
+        self.name = interface
+        self._pcap: PcapSource | None = None
+        self._started = False
+        self._reader: threading.Thread | None = None  # the thread iterating, while it does
+        self._lock = threading.Lock()
+        self._closed = False
+        self._tee: IO[bytes] | None = None
+        sock, linktype, is_loopback, lo_index = self._open_socket(interface)
+        self._sock = sock
+        self.stats = LiveStats(interface, LINKTYPE_NAMES[linktype], bpf, started=time.time())
+        try:
+            program = compile_bpf(bpf, linktype, snaplen) if bpf else None
+            if interface == "any" and lo_index:
+                program = skip_outgoing(program, snaplen, ifindex=lo_index)
+            elif is_loopback:
+                program = skip_outgoing(program, snaplen)
+            if program is not None:
+                _attach(sock, program)
+            self._set_buffer(buffer_bytes)
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            if interface == "any":
+                self._flush_queue()  # the socket saw packets before the filter was attached
+            else:
+                sock.bind((interface, ETH_P_ALL))
+            self._kernel_counters()  # the counters start now
+            if write is not None:
+                self.stats.written = os.fspath(write)
+                self._tee = self._open_output(write)
+        except OSError as exc:
+            sock.close()
+            if exc.errno == errno.ENODEV:
+                raise LiveCaptureError(f"{interface}: no such interface") from None
+            raise LiveCaptureError(f"{interface}: {exc.strerror or exc}") from None
+        except BaseException:
+            sock.close()
+            raise
+        deadline = None if duration is None else time.monotonic() + duration
+        self._stream = _PacketStream(sock, linktype, snaplen, self.stats, self._tee, deadline,
+                                     f"live:{interface}")
+
+    # -- opening ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _open_socket(interface: str) -> tuple[socket.socket, int, bool, int]:
+        """The socket (not yet bound), its link type, whether it is loopback, lo's index."""
+        lo_index = 0
+        if interface == "any":
+            # No link header is common to all interfaces: ask the kernel for IP packets only.
+            kind, linktype, is_loopback = socket.SOCK_DGRAM, LINKTYPE_RAW, False
+            proto = ETH_P_ALL
+            for _index, name in socket.if_nameindex():
+                try:
+                    if _hardware_type(name) == ARPHRD_LOOPBACK:
+                        lo_index = _index
+                except OSError:
+                    continue
+        else:
+            if not interface or "/" in interface or len(interface.encode()) >= 16:
+                raise LiveCaptureError(f"{interface!r}: no such interface")
+            try:
+                socket.if_nametoindex(interface)
+                hwtype = _hardware_type(interface)
+            except OSError:
+                raise LiveCaptureError(f"{interface}: no such interface") from None
+            is_loopback = hwtype == ARPHRD_LOOPBACK
+            if hwtype in (ARPHRD_ETHER, ARPHRD_LOOPBACK):
+                kind, linktype = socket.SOCK_RAW, LINKTYPE_ETHERNET
+            else:  # tunnels, PPP, ...: their link header (if any) is left to the kernel
+                kind, linktype = socket.SOCK_DGRAM, LINKTYPE_RAW
+            proto = 0  # receive nothing until bind(), after the filter is in place
+        try:
+            sock = socket.socket(socket.AF_PACKET, kind, socket.htons(proto))
+        except PermissionError:
+            raise LiveCaptureError(
+                f"{interface}: no permission to capture (run as root, or give the Python "
+                "interpreter CAP_NET_RAW: see docs/live.md)") from None
+        except OSError as exc:
+            raise LiveCaptureError(f"{interface}: cannot open a packet socket: "
+                                   f"{exc.strerror or exc}") from None
+        return sock, linktype, is_loopback, lo_index
+
+    def _set_buffer(self, size: int) -> None:
+        try:
+            self._sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+        except OSError:  # not privileged for more than rmem_max: take what is allowed
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+
+    def _flush_queue(self) -> None:
+        while True:
+            try:
+                self._sock.recv(1, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                return
+
+    @staticmethod
+    def _open_output(path: str | os.PathLike[str]) -> IO[bytes]:
+        try:
+            return open(path, "wb", buffering=0)
+        except OSError as exc:
+            raise LiveCaptureError(f"-w {os.fspath(path)}: {exc.strerror or exc}") from None
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[TcpSegment]:
+        """The segments as they are captured; the first ``next()`` waits for the first packet."""
+        if self._started:
+            raise RuntimeError("a LiveCapture can be iterated only once")
+        self._started = True
+        return self._segments()
+
+    def _segments(self) -> Iterator[TcpSegment]:
+        self._reader = threading.current_thread()
+        try:
+            # The stream has the read1() and name of a binary file, not the whole IO API.
+            self._pcap = PcapSource(self._stream, notes=self.notes)  # type: ignore[arg-type]
+            yield from self._pcap
+        finally:
+            self._reader = None
+            self.close()
+
+    @property
+    def progress(self) -> float | None:
+        """A live capture has no end to measure against."""
+        return None
+
+    def counters(self) -> tuple[tuple[str, int], ...]:
+        st = self.refresh_stats()
+        return (("frames", st.frames), ("dropped", st.kernel_dropped))
+
+    @property
+    def segments(self) -> int:
+        """TCP segments decoded so far."""
+        return 0 if self._pcap is None else self._pcap.stats.tcp_segments
+
+    def refresh_stats(self) -> LiveStats:
+        """Fold the kernel's latest counters into :attr:`stats` and return it (thread-safe)."""
+        if not self._closed:
+            self._kernel_counters()
+        return self.stats
+
+    def _kernel_counters(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                received, dropped = _STATS(self._sock.getsockopt(SOL_PACKET, PACKET_STATISTICS,
+                                                                 8))
+            except OSError:
+                return
+            # The kernel resets its counters on each read and counts drops in both.
+            self.stats.kernel_received += received
+            self.stats.kernel_dropped += dropped
+
+    # -- stopping -----------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """End the capture: packets already queued are still read, no new ones are taken.
+
+        Safe from any thread and from a signal handler.
+        """
+        self._stream.wake()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stream.stopping
+
+    def close(self) -> None:
+        """Stop, release the socket and finish the ``-w`` file (the stats stay readable).
+
+        Called from another thread while one iterates, it only stops: the iterating thread
+        closes when its loop ends, so the socket is never closed under a blocked read.
+        """
+        if self._closed:
+            return
+        reader = self._reader
+        if reader is not None and reader is not threading.current_thread():
+            self.stop()
+            return
+        self._kernel_counters()
+        with self._lock:
+            self._closed = True
+        self.stats.stopped = time.time()
+        self._stream.wake()
+        self._sock.close()
+        self._stream.close()
+        if self._tee is not None:
+            self._tee.close()
+            self._tee = None
+
+    def __enter__(self) -> LiveCapture:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

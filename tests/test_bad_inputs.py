@@ -1,0 +1,646 @@
+"""The corpus of bad inputs (issue 6): each case is built here and has a stated behaviour.
+
+Every case runs end to end on real capture bytes: a pcap image written to ``tmp_path`` (or
+held in memory), read by the capture reader and analysed by the engine, the way the command
+line does it. The behaviour each test states is also what ``docs/robustness.md`` promises.
+
+The big cases (100,000 connections, a million requests) build their pcap images with
+``struct`` directly, a few microseconds per frame. None of them is timed: linear time is
+checked indirectly, by asserting that every state the engine keeps stays under its cap, and
+memory by ``tracemalloc`` peaks where a number means something.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import random
+import struct
+import tracemalloc
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from pcaputil import ACK, FIN, PSH, SYN, pcap_bytes, pcapng_bytes, tcp_frame, tcp_stream_frames
+
+from cmppdissect.analysis.engine import Analyzer, PduRecord
+from cmppdissect.capture.pcapsource import (
+    CaptureFormatError,
+    CaptureNote,
+    PcapSource,
+    iter_segments,
+)
+from cmppdissect.capture.tcp import TcpTracker
+from cmppdissect.protocol.commands import MAX_PDU_LEN
+from cmppdissect.protocol.commands import CommandId as C
+from cmppdissect.protocol.decode import decode_pdu
+from cmppdissect.protocol.encode import encode_pdu
+from cmppdissect.protocol.expert import Severity
+from cmppdissect.protocol.version import Version
+
+V2, V3 = Version.V2_0, Version.V3_0
+CLIENT, SERVER = ("192.0.2.10", 40001), ("198.51.100.7", 7890)
+T0 = 1_700_000_000
+
+
+# -- fast capture building ---------------------------------------------------------------------
+
+_ETH = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00"
+_IP_TCP = struct.Struct(">BBHHHBBH4s4sHHIIHHHH")
+
+
+def _checksum(header: bytes) -> int:
+    total: int = sum(struct.unpack(">10H", header))
+    total = (total & 0xFFFF) + (total >> 16)
+    total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def fast_frame(src: tuple[bytes, int], dst: tuple[bytes, int], seq: int, ack: int, flags: int,
+               payload: bytes = b"") -> bytes:
+    """Ethernet + IPv4 + TCP around ``payload``: one pack, one checksum, no objects."""
+    head = bytearray(_IP_TCP.pack(0x45, 0, 40 + len(payload), 1, 0, 64, 6, 0, src[0],
+                                  dst[0], src[1], dst[1], seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
+                                  0x5000 | flags, 65535, 0, 0))
+    struct.pack_into(">H", head, 10, _checksum(bytes(head[:20])))
+    return _ETH + bytes(head) + payload
+
+
+def addr(ip: str, port: int) -> tuple[bytes, int]:
+    return bytes(int(x) for x in ip.split(".")), port
+
+
+def pcap_image(frames: Iterable[bytes], *, snaplen: int = 65535, step_us: int = 1000) -> bytes:
+    """A little-endian microsecond pcap; frame i is stamped ``i * step_us`` after T0."""
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, 1)]
+    for i, frame in enumerate(frames):
+        sec, usec = divmod(i * step_us, 1_000_000)
+        out.append(struct.pack("<IIII", T0 + sec, usec, len(frame), len(frame)))
+        out.append(frame)
+    return b"".join(out)
+
+
+class Flow:
+    """Frames of one TCP connection with sequence numbers kept right (fast_frame based)."""
+
+    def __init__(self, client: tuple[str, int] = CLIENT, server: tuple[str, int] = SERVER,
+                 isn: tuple[int, int] = (1000, 5000)) -> None:
+        self.c, self.s = addr(*client), addr(*server)
+        self.nxt = {True: isn[0], False: isn[1]}
+
+    def handshake(self) -> list[bytes]:
+        syn = fast_frame(self.c, self.s, self.nxt[True], 0, SYN)
+        self.nxt[True] += 1
+        synack = fast_frame(self.s, self.c, self.nxt[False], self.nxt[True], SYN | ACK)
+        self.nxt[False] += 1
+        return [syn, synack, fast_frame(self.c, self.s, self.nxt[True], self.nxt[False], ACK)]
+
+    def send(self, from_client: bool, data: bytes) -> bytes:
+        src, dst = (self.c, self.s) if from_client else (self.s, self.c)
+        frame = fast_frame(src, dst, self.nxt[from_client], self.nxt[not from_client],
+                           PSH | ACK, data)
+        self.nxt[from_client] += len(data)
+        return frame
+
+    def close(self) -> list[bytes]:
+        out = []
+        for fc in (True, False):
+            src, dst = (self.c, self.s) if fc else (self.s, self.c)
+            out.append(fast_frame(src, dst, self.nxt[fc], self.nxt[not fc], FIN | ACK))
+            self.nxt[fc] += 1
+        return out
+
+
+@dataclass
+class Result:
+    analyzer: Analyzer
+    records: list[PduRecord]
+    notes: list[CaptureNote]
+    codes: Counter[str] = field(default_factory=Counter)
+
+    def commands(self) -> list[str]:
+        return [r.command for r in self.records]
+
+    def messages(self, code: str) -> list[str]:
+        return [e.message for e in self.analyzer.expert if e.code == code]
+
+    def skipped(self) -> int:
+        """Bytes the findings say were skipped or left incomplete ("N bytes ...")."""
+        return sum(int(m.split()[0]) for code in ("skipped-bytes", "incomplete-pdu")
+                   for m in self.messages(code))
+
+
+def analyze(source: Path | bytes, **kw: object) -> Result:
+    """Read and analyse a capture as the command line does (records kept for the checks)."""
+    notes: list[CaptureNote] = []
+    src = io.BytesIO(source) if isinstance(source, bytes) else source
+    an = Analyzer(**kw)  # type: ignore[arg-type]
+    records: list[PduRecord] = []
+    for seg in iter_segments(src, notes=notes):
+        records += an.feed(seg)
+    records += an.finish()
+    codes: Counter[str] = Counter()
+    for (_severity, code), n in an.expert_counts.items():  # chats are counted, not listed
+        codes[code] += n
+    return Result(an, records, notes, codes)
+
+
+def session(*pdus_per_direction: tuple[bool, bytes]) -> bytes:
+    """A whole capture: handshake, each (from_client, bytes) as one segment, FIN both ways."""
+    flow = Flow()
+    frames = flow.handshake()
+    frames += [flow.send(fc, data) for fc, data in pdus_per_direction]
+    frames += flow.close()
+    return pcap_image(frames)
+
+
+def active_test(seq: int, version: Version = V2) -> bytes:
+    return encode_pdu(C.CMPP_ACTIVE_TEST, seq, {}, version)
+
+
+def active_test_resp(seq: int, version: Version = V2) -> bytes:
+    return encode_pdu(C.CMPP_ACTIVE_TEST_RESP, seq, {}, version)
+
+
+def submit(seq: int, dests: int = 1) -> bytes:
+    return encode_pdu(C.CMPP_SUBMIT, seq, {"Dest_terminal_Id": [b"13800138000"] * dests,
+                                           "Msg_Content": b"hello", "Registered_Delivery": 1},
+                      V2)
+
+
+# -- files that are not captures, or damaged ones ----------------------------------------------
+
+
+def sample_pcap() -> bytes:
+    return pcap_bytes(tcp_stream_frames(CLIENT, SERVER, [active_test(1), active_test(2),
+                                                         b"A" * 300]))
+
+
+@pytest.mark.parametrize(("content", "words"), [
+    (b"", "empty"),
+    (b"\xd4\xc3\xb2\xa1\x02\x00\x04\x00", "pcap file header truncated"),
+    (b"\x00\x11\x22\x33" + bytes(40), "not a pcap or pcapng capture (starts with 00112233)"),
+    (b"\x89PNG\r\n\x1a\n" + bytes(40), "starts with 89504e47"),
+    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "starts with 47455420"),
+    (b"Hello, this is a text file\n", "looks like text"),
+    (b"\x0a\x0d\x0d\x0a\x1c\x00\x00\x00\xff\xff\xff\xff" + bytes(16), "bad byte-order magic"),
+    (gzip.compress(b"plain text, gzip-compressed", mtime=0), "inside the gzip data"),
+    (b"\x1f\x8b", "gzip"),
+])
+def test_wrong_magic_or_truncated_header_is_one_clear_error(content: bytes, words: str) -> None:
+    """Not a capture: CaptureFormatError at open (before any record), one line naming why."""
+    with pytest.raises(CaptureFormatError) as info:
+        PcapSource(io.BytesIO(content))
+    message = str(info.value)
+    assert words in message and "\n" not in message
+
+
+@pytest.mark.parametrize("cut", [30, 41, 47])
+def test_truncated_pcap_keeps_everything_before_the_cut(cut: int) -> None:
+    """A file cut short (full disk, interrupted copy): every whole record is read and one
+    warning says how many bytes of the last record were lost."""
+    data = sample_pcap()
+    result = analyze(data[:len(data) - cut])
+    assert [n.severity for n in result.notes] == ["warn"]
+    assert "file is truncated" in result.notes[0].message
+    assert result.commands()[:2] == ["CMPP_ACTIVE_TEST", "CMPP_ACTIVE_TEST"]
+
+
+def test_truncated_pcapng_and_gzip() -> None:
+    """pcapng cut inside a block and gzip cut inside the stream: the same, per container."""
+    frames = tcp_stream_frames(CLIENT, SERVER, [active_test(1), active_test(2), b"x" * 100])
+    ng = pcapng_bytes([(1, 6)], [(0, T0 * 10**9 + i * 1000, f) for i, f in enumerate(frames)])
+    result = analyze(ng[:-30])
+    assert any("last pcapng block is incomplete" in n.message for n in result.notes)
+    assert result.commands() == ["CMPP_ACTIVE_TEST", "CMPP_ACTIVE_TEST"]
+    gz = gzip.compress(pcap_image(frames), mtime=0)
+    result = analyze(gz[:-40])
+    assert any("gzip stream ends early" in n.message for n in result.notes)
+    assert result.commands()[:2] == ["CMPP_ACTIVE_TEST", "CMPP_ACTIVE_TEST"]
+
+
+def test_capture_ending_inside_a_pdu() -> None:
+    """The last segment holds only the start of a PDU: "incomplete-pdu" names the bytes."""
+    pdu = submit(7)
+    result = analyze(session((True, active_test(1)), (True, pdu[:50])))
+    assert result.commands() == ["CMPP_ACTIVE_TEST"]
+    assert result.codes["incomplete-pdu"] == 1
+    assert "50 bytes at the end of the client stream" in result.messages("incomplete-pdu")[0]
+
+
+@pytest.mark.parametrize("snaplen", [0, 0xFFFFFFFF, 0x7FFFFFFF])
+def test_zero_or_huge_snaplen_reads_normally(snaplen: int) -> None:
+    """Snaplen 0 means "no limit" (as in libpcap); a huge one is no reason to buffer more:
+    records are still bounded by MAX_CAPLEN."""
+    tracemalloc.start()
+    try:
+        flow = Flow()
+        result = analyze(pcap_image([*flow.handshake(), flow.send(True, active_test(1))],
+                                    snaplen=snaplen))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.notes == []
+    assert peak < 4 << 20  # measured: 15 KiB
+
+
+def test_records_longer_than_the_snaplen() -> None:
+    """A record above the file's snaplen: one warning, and reading goes on (writers lie about
+    the snaplen); a record above MAX_CAPLEN (256 KiB) means a corrupt header: one error and
+    reading stops there, without buffering the claimed size."""
+    flow = Flow()
+    frames = flow.handshake() + [flow.send(True, active_test(i)) for i in range(1, 4)]
+    result = analyze(pcap_image(frames, snaplen=60))
+    assert [n.severity for n in result.notes] == ["warn"]
+    assert "exceeds the snapshot length 60; reading on" in result.notes[0].message
+    assert result.commands() == ["CMPP_ACTIVE_TEST"] * 3
+
+    image = bytearray(pcap_image(frames))
+    # the 5th record header (the second ACTIVE_TEST) claims 1 GiB
+    pos = 24
+    for _ in range(4):
+        pos += 16 + struct.unpack_from("<I", image, pos + 8)[0]
+    struct.pack_into("<I", image, pos + 8, 1 << 30)
+    tracemalloc.start()
+    try:
+        result = analyze(bytes(image))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [n.severity for n in result.notes] == ["error"]
+    assert "not plausible" in result.notes[0].message and "reading stops" in result.notes[0].message
+    assert result.commands() == ["CMPP_ACTIVE_TEST"]
+    assert peak < 4 << 20
+
+
+def test_frames_cut_by_the_snaplen_become_gaps() -> None:
+    """Frames captured with a short snaplen lose the end of their payload: the reader notes
+    the truncated frames, the stream has a gap there, and the framer resynchronises."""
+    flow = Flow()
+    frames = flow.handshake()
+    frames += [flow.send(True, submit(1)), flow.send(True, active_test(2)),
+               flow.send(True, active_test(3))]
+    image = bytearray()
+    image += struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 96, 1)
+    for i, frame in enumerate(frames):
+        cap = frame[:96]
+        image += struct.pack("<IIII", T0, i, len(cap), len(frame)) + cap
+    result = analyze(bytes(image))
+    assert any("cut short by the snapshot length" in n.message for n in result.notes)
+    assert result.codes["capture-gap"] >= 1
+    assert result.commands() == ["CMPP_ACTIVE_TEST", "CMPP_ACTIVE_TEST"]
+
+
+def test_corrupt_pcapng_block_lengths() -> None:
+    """A block length below 12 or not a multiple of 4 ends reading with one error; one beyond
+    4 MiB is skipped without being buffered."""
+    frames = tcp_stream_frames(CLIENT, SERVER, [active_test(1), active_test(2)])
+    ng = pcapng_bytes([(1, 6)], [(0, T0 * 10**9 + i * 1000, f) for i, f in enumerate(frames)])
+    blocks = []
+    pos = 0
+    while pos < len(ng):
+        blocks.append(pos)
+        pos += struct.unpack_from("<I", ng, pos + 4)[0]
+    third_epb = blocks[2 + 2]
+    for length, severity in ((13, "error"), (8, "error"), (0x7FFFFFF0, "warn")):
+        bad = bytearray(ng)
+        struct.pack_into("<I", bad, third_epb + 4, length)
+        result = analyze(bytes(bad))
+        assert result.notes[0].severity == severity
+        assert len(result.notes) <= 2
+
+
+# -- PDUs that lie about their length ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("total", [0, 1, 11, 0xFFFFFFFF, 0x7FFFFFFF, MAX_PDU_LEN + 1])
+def test_total_length_impossible_in_the_stream(total: int) -> None:
+    """Total_Length 0, below 12, or beyond any legal PDU: no PDU is cut out of it, the bytes
+    are reported as skipped ("no CMPP header here (Total_Length N ...)"), nothing waits for
+    the claimed size, and the PDUs after it are found again."""
+    bogus = struct.pack(">III", total, C.CMPP_SUBMIT, 9) + b"\x00" * 20
+    result = analyze(session((True, active_test(1)), (True, bogus + active_test(2)),
+                             (False, active_test_resp(1) + active_test_resp(2))))
+    assert result.commands() == ["CMPP_ACTIVE_TEST", "CMPP_ACTIVE_TEST", "CMPP_ACTIVE_TEST_RESP",
+                                 "CMPP_ACTIVE_TEST_RESP"]
+    assert result.skipped() == len(bogus)
+    assert f"no CMPP header here (Total_Length {total}, " in result.messages("skipped-bytes")[0]
+    assert all(r.request_frame is not None for r in result.records if "RESP" in r.command)
+
+
+@pytest.mark.parametrize("total", [0, 5, 11, 0xFFFFFFFF])
+def test_total_length_impossible_in_one_pdu(total: int) -> None:
+    """Decoded on its own (the Scapy layer and the TUI do this), the same PDU gives findings."""
+    pdu = decode_pdu(struct.pack(">III", total, C.CMPP_ACTIVE_TEST, 1) + b"\x00")
+    codes = {f.code for f in pdu.findings}
+    assert ("total-length-short" if total < 12 else "pdu-truncated") in codes
+    assert all(f.severity >= Severity.ERROR for f in pdu.findings)
+
+
+def test_total_length_longer_than_the_body() -> None:
+    """A SUBMIT that claims 10 bytes more than its layout: the framer trusts Total_Length and
+    takes 10 bytes of the next PDU ("body-long"); the next PDU's remains are skipped and the
+    one after is found again."""
+    sub = submit(5)
+    lying = struct.pack(">I", len(sub) + 10) + sub[4:]
+    result = analyze(session((True, lying + active_test(6) + active_test(7))))
+    assert result.commands() == ["CMPP_SUBMIT", "CMPP_ACTIVE_TEST"]
+    assert result.records[0].pdu.Total_Length == len(sub) + 10
+    assert result.codes["body-long"] == 1
+    assert result.skipped() == 2
+    assert result.records[1].pdu.Sequence_Id == 7
+
+
+def test_total_length_shorter_than_the_body() -> None:
+    """A SUBMIT that claims fewer bytes than its fields need: decoded as far as it goes
+    ("body-short"), the rest of its bytes skipped, the next PDU found again."""
+    sub = submit(5)
+    lying = struct.pack(">I", len(sub) - 30) + sub[4:]
+    result = analyze(session((True, lying + active_test(6))))
+    assert result.commands() == ["CMPP_SUBMIT", "CMPP_ACTIVE_TEST"]
+    assert result.codes["body-short"] == 1
+    assert result.skipped() == 30
+
+
+def test_unknown_command_id() -> None:
+    """An unknown Command_Id inside a CMPP session is not framed (it cannot be told from
+    garbage): its bytes are skipped with the Command_Id named, and the next PDU is found.
+    decode_pdu alone keeps it as "unknown-command"."""
+    unknown = struct.pack(">III", 16, 0x0000_0042, 3) + b"abcd"
+    result = analyze(session((True, active_test(3) + unknown + active_test(4))))
+    assert result.commands() == ["CMPP_ACTIVE_TEST", "CMPP_ACTIVE_TEST"]
+    assert result.skipped() == 16
+    assert "Command_Id 0x00000042" in result.messages("skipped-bytes")[0]
+    pdu = decode_pdu(unknown)
+    assert [f.code for f in pdu.findings] == ["unknown-command"]
+    assert pdu.fields == {"body": b"abcd"}
+
+
+def test_active_test_resp_whose_length_disagrees_with_its_bytes() -> None:
+    """pycmpp's bug (reference D13): ACTIVE_TEST_RESP declares 13 bytes but sends the 4 ASCII
+    bytes b"0x00" as its Reserved. The first 13 bytes make the response (paired with its
+    request), the 3 stray bytes are skipped, and the stream goes on."""
+    bad_resp = struct.pack(">III", 13, C.CMPP_ACTIVE_TEST_RESP, 1) + b"0x00"
+    result = analyze(session((False, active_test(1)), (True, bad_resp + active_test(2)),
+                             (False, active_test_resp(2))))
+    assert result.commands() == ["CMPP_ACTIVE_TEST", "CMPP_ACTIVE_TEST_RESP", "CMPP_ACTIVE_TEST",
+                                 "CMPP_ACTIVE_TEST_RESP"]
+    resp = result.records[1]
+    assert resp.request_frame == result.records[0].frame
+    assert resp.pdu.fields["Reserved"] == b"0"
+    assert result.skipped() == 3
+    assert result.analyzer.stats.commands["CMPP_ACTIVE_TEST"].unanswered == 0
+
+
+def test_active_test_resp_of_12_bytes() -> None:
+    """The SMSGate variant (no Reserved at all): a PDU, paired, with a "missing-tail" note."""
+    short = struct.pack(">III", 12, C.CMPP_ACTIVE_TEST_RESP, 1)
+    result = analyze(session((True, active_test(1)), (False, short)))
+    assert result.commands() == ["CMPP_ACTIVE_TEST", "CMPP_ACTIVE_TEST_RESP"]
+    assert result.records[1].request_frame == result.records[0].frame
+    assert [f.code for f in result.records[1].pdu.findings] == ["missing-tail"]
+
+
+# -- traffic that is not CMPP on a CMPP port ---------------------------------------------------
+
+TLS_CLIENT_HELLO = bytes.fromhex(
+    "16030100a5010000a10303" + "00" * 32 + "00" + "0020" + "c02bc02fc02cc030cca9cca8c013c014"
+    "009c009d002f0035000a" + "0100" + "0058" + "00000014001200000f7777772e6578616d706c652e636f6d"
+    "000a000800060017001800190000000b00020100000d0012001004030804040105030805050108060601"
+    "ff01000100"
+)
+
+
+@pytest.mark.parametrize("with_syn", [True, False])
+def test_random_bytes_on_port_7890(with_syn: bool) -> None:
+    """A megabyte of random bytes on the CMPP port: no invented PDUs worth believing, every
+    byte accounted for as skipped, the framer's buffer small all along."""
+    rng = random.Random(7890)
+    flow = Flow()
+    frames = flow.handshake() if with_syn else []
+    count = 750 if with_syn else 150  # without the SYN every offset is a header candidate
+    chunks = [rng.randbytes(1400) for _ in range(count)]
+    frames += [flow.send(True, c) for c in chunks]
+    tracemalloc.start()
+    try:
+        result = analyze(pcap_image(frames))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    framed = sum(r.pdu.Total_Length for r in result.records)
+    assert result.skipped() + framed == 1400 * count
+    assert framed < 1400 * count // 100
+    assert peak < 8 << 20  # measured: 1 MiB with the SYN, 16 KiB without
+
+
+def test_tls_on_port_7890_and_on_another_port() -> None:
+    """TLS where CMPP was expected: the ClientHello is skipped bytes on 7890; on a port that
+    is not CMPP's it is not adopted as a session at all (the heuristic wants a CMPP header)."""
+    result = analyze(session((True, TLS_CLIENT_HELLO), (False, b"\x16\x03\x03" + bytes(60))))
+    assert result.records == []
+    assert result.skipped() == len(TLS_CLIENT_HELLO) + 63
+    assert "not CMPP" in result.messages("skipped-bytes")[0]
+    flow = Flow(server=("198.51.100.7", 443))
+    frames = [*flow.handshake(), flow.send(True, TLS_CLIENT_HELLO), *flow.close()]
+    result = analyze(pcap_image(frames))
+    assert result.analyzer.sessions == {} and result.analyzer.expert == []
+
+
+# -- floods: state stays under its caps --------------------------------------------------------
+
+
+def half_open_frames(count: int) -> Iterator[bytes]:
+    """``count`` clients that each send a SYN and a CONNECT, and are never heard of again."""
+    server = addr(*SERVER)
+    connect = encode_pdu(C.CMPP_CONNECT, 1, {"Source_Addr": b"901234", "Version": 0x20}, V2)
+    for i in range(count):
+        client = (bytes((10, (i >> 16) & 255, (i >> 8) & 255, i & 255)), 40000 + i % 20000)
+        yield fast_frame(client, server, 1000, 0, SYN)
+        if i % 2:
+            yield fast_frame(client, server, 1001, 0, PSH | ACK, connect)
+
+
+def test_100000_half_open_connections(tmp_path: Path) -> None:
+    """100,000 connections that never finish. The tracker keeps at most ``max_connections``
+    (evicting the least recently active) and the engine at most ``max_sessions`` sessions,
+    with one "cap-sessions" finding; every CONNECT is still counted."""
+    path = tmp_path / "half-open.pcap"
+    path.write_bytes(pcap_image(half_open_frames(100_000), step_us=10))
+    an = Analyzer()
+    tracker: TcpTracker = an.tracker
+    biggest = 0
+    for i, seg in enumerate(iter_segments(path)):
+        an.feed(seg)
+        if i % 1000 == 0:
+            biggest = max(biggest, len(an.sessions))
+            assert len(tracker._conns) <= tracker.max_connections
+    an.finish()
+    assert biggest <= an.max_sessions and len(an.sessions) <= an.max_sessions
+    assert an.stats.commands["CMPP_CONNECT"].requests == 50_000
+    assert [e.code for e in an.expert].count("cap-sessions") == 1
+
+
+def active_test_flood(count: int, per_frame: int) -> Iterator[bytes]:
+    """One session whose client sends ``count`` ACTIVE_TESTs (distinct Sequence_Ids, 1..count)
+    in frames of ``per_frame`` PDUs; the server never answers."""
+    flow = Flow()
+    yield from flow.handshake()
+    pack = struct.Struct(">III").pack
+    for first in range(1, count + 1, per_frame):
+        last = min(count, first + per_frame - 1)
+        yield flow.send(True, b"".join(pack(12, C.CMPP_ACTIVE_TEST, s)
+                                       for s in range(first, last + 1)))
+
+
+def test_a_million_requests_with_no_response(tmp_path: Path) -> None:
+    """A million ACTIVE_TESTs, none answered, over 1,000 s of capture time (1,000 a second, so
+    60,000 are within the 60 s timeout at any time): pending requests stay under the Pairer's
+    ``max_pending`` (65,536), each request is counted unanswered once its timeout has passed,
+    and the expert list stays under ``max_expert`` with one "cap-expert" item."""
+    path = tmp_path / "flood.pcap"
+    path.write_bytes(pcap_image(active_test_flood(1_000_000, 100), step_us=100_000))
+    an = Analyzer()
+    pdus = 0
+    for seg in iter_segments(path):
+        pdus += len(an.feed(seg))
+        sess = an.sessions.get(0)
+        if sess is not None:
+            assert len(sess.pairer) <= sess.pairer.max_pending
+        assert len(an.expert) <= an.max_expert + 1
+    pdus += len(an.finish())
+    assert pdus == 1_000_000
+    entry = an.stats.commands["CMPP_ACTIVE_TEST"]
+    assert (entry.requests, entry.responses, entry.unanswered) == (1_000_000, 0, 1_000_000)
+    assert [e.code for e in an.expert].count("cap-expert") == 1
+
+
+def test_requests_evicted_from_the_pairer_are_counted_and_reported() -> None:
+    """More requests in flight than ``max_pending`` within the timeout: each one evicted is an
+    unanswered request, and a "cap-pending" finding says the cap was hit."""
+    an = Analyzer()
+    for seg in iter_segments(io.BytesIO(pcap_image(active_test_flood(300, 50), step_us=1))):
+        an.feed(seg)
+        for sess in an.sessions.values():
+            sess.pairer.max_pending = 100  # the default is 65,536: too many for a unit test
+    an.finish()
+    assert an.stats.commands["CMPP_ACTIVE_TEST"].unanswered == 300
+    assert "cap-pending" in {e.code for e in an.expert}
+
+
+def submit_flood(count: int, per_frame: int, answer_every: int) -> Iterator[bytes]:
+    """SUBMITs with distinct Sequence_Ids, several per frame; every ``answer_every``-th gets a
+    SUBMIT_RESP (Result 0, a distinct Msg_Id), out of order, and no status report ever comes."""
+    flow = Flow()
+    yield from flow.handshake()
+    template = submit(0, dests=2)
+    head = struct.Struct(">III")
+    resp = struct.Struct(">IIIQB")
+    for first in range(1, count + 1, per_frame):
+        seqs = range(first, min(count, first + per_frame - 1) + 1)
+        yield flow.send(True, b"".join(head.pack(len(template), C.CMPP_SUBMIT, s) + template[12:]
+                                       for s in seqs))
+        answered = [s for s in reversed(seqs) if s % answer_every == 0]
+        if answered:
+            yield flow.send(False, b"".join(resp.pack(21, C.CMPP_SUBMIT_RESP, s, 10**9 + s, 0)
+                                            for s in answered))
+
+
+def test_many_distinct_sequence_ids_in_flight(tmp_path: Path) -> None:
+    """200,000 SUBMITs with distinct Sequence_Ids, a tenth of them answered: pending requests
+    stay under ``max_pending``, Msg_Ids awaiting a report under ``max_awaiting_reports`` with
+    one "cap-awaiting-reports" finding, and the answered ones are paired."""
+    path = tmp_path / "seqs.pcap"
+    path.write_bytes(pcap_image(submit_flood(200_000, 40, 10), step_us=100))
+    an = Analyzer(max_awaiting_reports=5_000)
+    for seg in iter_segments(path):
+        an.feed(seg)
+        sess = an.sessions.get(0)
+        if sess is not None:
+            assert len(sess.pairer) <= sess.pairer.max_pending
+        assert len(an._reports) <= an.max_awaiting_reports
+    an.finish()
+    entry = an.stats.commands["CMPP_SUBMIT"]
+    assert (entry.requests, entry.responses, entry.paired) == (200_000, 20_000, 20_000)
+    assert [e.code for e in an.expert].count("cap-awaiting-reports") == 1
+
+
+def test_unanswered_submits_leave_no_state_behind() -> None:
+    """The per-SUBMIT recipient count kept for Msg_Id matching is dropped with its request."""
+    an = Analyzer()
+    for seg in iter_segments(io.BytesIO(pcap_image(submit_flood(2_000, 1, 10**9)))):
+        an.feed(seg)
+        for s in an.sessions.values():
+            s.pairer.max_pending = 100
+    assert len(an._submits) <= 100
+
+
+def test_pipelined_submits_in_one_segment_keep_their_recipient_counts() -> None:
+    """Two SUBMITs in one segment (3 and 1 recipients), both accepted, then a status report
+    for the third Msg_Id of the first: it must match the first SUBMIT."""
+    first, second = submit(1, dests=3), submit(2, dests=1)
+    resp = struct.Struct(">IIIQB")
+    report = encode_pdu(C.CMPP_DELIVER, 9, {"Registered_Delivery": 1, "Msg_Content": {
+        "Msg_Id": 1002, "Stat": b"DELIVRD", "Dest_terminal_Id": b"13800138000"}}, V2)
+    result = analyze(session((True, first + second),
+                             (False, resp.pack(21, C.CMPP_SUBMIT_RESP, 1, 1000, 0)
+                              + resp.pack(21, C.CMPP_SUBMIT_RESP, 2, 2000, 0)),
+                             (False, report)))
+    assert result.codes["report-for"] == 1
+
+
+def thirty_sessions() -> bytes:
+    frames: list[bytes] = []
+    for i in range(30):
+        flow = Flow(client=(f"192.0.2.{i + 1}", 40000 + i))
+        frames += flow.handshake()
+        frames += [flow.send(True, active_test(s)) for s in range(1, 6)]
+        frames += flow.close()
+    return pcap_image(frames)
+
+
+def test_session_cap_with_a_small_limit() -> None:
+    """Past ``max_sessions`` the oldest sessions are retired from the session list (one
+    "cap-sessions" finding) and their PDUs still count in the totals."""
+    result = analyze(thirty_sessions(), max_sessions=8)
+    an = result.analyzer
+    assert len(an.sessions) <= 8
+    assert result.codes["cap-sessions"] == 1
+    assert an.stats.commands["CMPP_ACTIVE_TEST"].requests == 150
+    assert an.stats.commands["CMPP_ACTIVE_TEST"].unanswered == 150
+
+
+def test_expert_cap_with_a_small_limit() -> None:
+    """Past ``max_expert`` items only counts by kind are kept; one "cap-expert" item says so."""
+    result = analyze(thirty_sessions(), max_expert=20)
+    an = result.analyzer
+    assert len(an.expert) == 21 and an.expert[-1].code == "cap-expert"
+    assert sum(n for (_sev, code), n in an.expert_counts.items() if code == "unanswered") == 150
+
+
+def test_ip_fragment_flood_stays_bounded() -> None:
+    """Thousands of first fragments whose datagrams never complete: the reassembler keeps a
+    bounded number, and the loss is one warning at the end, not an exception or a leak."""
+    from pcaputil import ethernet, ipv4_packet
+
+    frames = []
+    for ident in range(5000):
+        frag = ipv4_packet("192.0.2.1", "198.51.100.2", 6, b"\x00" * 800, ident=ident,
+                           frag_offset=0, more_fragments=True)
+        frames.append(ethernet(frag))
+    tracemalloc.start()
+    try:
+        result = analyze(pcap_image(frames))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.records == []
+    assert any("incomplete" in n.message and "fragmented" in n.message for n in result.notes)
+    assert peak < 16 << 20  # measured: 2.4 MiB (the reassembler holds at most 8 MiB)
+
+
+def test_tcp_frame_helpers_agree() -> None:
+    """The fast frame builder makes the same bytes as the test helper (checksum included)."""
+    assert fast_frame(addr(*CLIENT), addr(*SERVER), 7, 9, PSH | ACK, b"xyz") == tcp_frame(
+        CLIENT[0], CLIENT[1], SERVER[0], SERVER[1], 7, 9, PSH | ACK, b"xyz")[:57]

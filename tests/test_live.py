@@ -1,0 +1,373 @@
+"""Live capture on loopback while the simulator talks: what we capture is what it sent.
+
+These tests open AF_PACKET sockets, so they need root (CI runs them as root) and skip otherwise.
+The simulator runs in this process (its Python API, with per-PDU event logs) or the capture runs
+as the real command line in a subprocess; traffic is told apart from anything else on ``lo`` by
+its port, with a kernel BPF filter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cmppdissect.analysis.engine import PduRecord
+from cmppdissect.api import Analysis, analyze
+from cmppdissect.capture.live import LiveCapture, LiveCaptureError
+from cmppdissect.capture.pcapsource import iter_segments
+from cmppdissect.output.records import record_dict
+from cmppdissect.protocol.commands import command_name, is_response
+from cmppdissect.protocol.version import Version
+from cmppdissect.sim.client import SpClient
+from cmppdissect.sim.ismg import IsmgConfig
+from cmppdissect.sim.log import ConnectionLog
+from cmppdissect.sim.messages import MessageMix
+from cmppdissect.sim.server import IsmgServer
+from cmppdissect.sim.sp import SpConfig
+
+
+def _why_not() -> str | None:
+    if os.geteuid() != 0:
+        return "live capture needs root (CI runs these tests as root)"
+    try:
+        socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
+    except (OSError, AttributeError) as exc:
+        return f"AF_PACKET sockets are not available here: {exc}"
+    return None
+
+
+pytestmark = pytest.mark.skipif(_why_not() is not None, reason=str(_why_not()))
+
+SP_ID, SECRET = "901234", "123456"
+
+
+# -- the simulator in this process, with a capture running in a thread ---------------------------
+
+
+@dataclass
+class Run:
+    port: int
+    sp: ConnectionLog
+    ismg: ConnectionLog
+    records: list[PduRecord]
+    analysis: Analysis
+    capture: LiveCapture
+
+
+def _sp_config(version: Version, count: int, **kw: Any) -> SpConfig:
+    mix = MessageMix(long_ratio=0.3, group_ratio=0.2, report_ratio=0.6)
+    return SpConfig(sp_id=SP_ID, secret=SECRET, version=version, rate=0, count=count, mix=mix,
+                    query_interval=0.02, cancel_ratio=0.2, linger=0.3, seed=7, **kw)
+
+
+def _ismg_config(version: Version) -> IsmgConfig:
+    return IsmgConfig(version=version, accounts={SP_ID: SECRET}, report_delay=0.02,
+                      mo_rate=40.0, seed=3)
+
+
+SIM_TIMEOUT = 60.0  # a simulator session that hangs fails the test instead of hanging it
+
+
+async def _exchange(host: str, port: int, config: SpConfig) -> ConnectionLog:
+    return await asyncio.wait_for(SpClient(config, max_events=10_000).run(host, port),
+                                  SIM_TIMEOUT)
+
+
+def run_captured(version: Version, *, count: int = 30, write: Path | None = None,
+                 bpf: str = "tcp port {port}") -> Run:
+    """One SP session against one ISMG on lo, analysed live as it happens."""
+    result: dict[str, Any] = {}
+
+    async def main() -> None:
+        server = IsmgServer(_ismg_config(version), max_events=10_000)
+        host, port = await server.start("127.0.0.1", 0)
+        capture = LiveCapture("lo", bpf=bpf.format(port=port), write=write)
+        analysis = analyze(capture, ports=(port,))
+        records: list[PduRecord] = []
+        reader = threading.Thread(target=lambda: records.extend(analysis.pdus()), daemon=True)
+        reader.start()
+        try:
+            sp = await _exchange(host, port, _sp_config(version, count))
+        finally:
+            await server.stop()
+            await asyncio.sleep(0.05)  # let the last FIN/ACK reach the capture point
+            capture.stop()
+            await asyncio.to_thread(reader.join, 30)
+        assert not reader.is_alive()
+        result.update(port=port, sp=sp, ismg=server.log.connections[0], records=records,
+                      analysis=analysis, capture=capture)
+
+    asyncio.run(main())
+    return Run(**result)
+
+
+@pytest.fixture(scope="module", params=[Version.V2_0, Version.V3_0], ids=["v2.0", "v3.0"])
+def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    out = tmp_path_factory.mktemp("live") / "captured.pcap"
+    return run_captured(request.param, write=out)
+
+
+def _sent(log: ConnectionLog) -> list[tuple[str, int]]:
+    return [(e.command, e.sequence_id) for e in log.events if e.direction == "sent"]
+
+
+def test_every_pdu_once_in_the_order_each_side_sent_it(run: Run) -> None:
+    client = [(r.command, r.pdu.Sequence_Id) for r in run.records if r.from_client]
+    server = [(r.command, r.pdu.Sequence_Id) for r in run.records if not r.from_client]
+    assert client == _sent(run.sp)
+    assert server == _sent(run.ismg)
+    # The mix really produced the traffic the comparison is about.
+    names = {name for name, _seq in client + server}
+    assert {"CMPP_CONNECT", "CMPP_SUBMIT", "CMPP_DELIVER", "CMPP_QUERY", "CMPP_CANCEL",
+            "CMPP_TERMINATE"} <= names
+    # Loopback shows each packet twice; the kernel filter kept one copy, so no duplicates.
+    assert run.capture.stats.frames == run.capture.stats.kernel_received
+    assert run.capture.stats.kernel_dropped == 0
+
+
+def test_pairing_and_session_match_the_simulator_log(run: Run) -> None:
+    summary = run.analysis.analyzer.command_summary()
+    sent = Counter({command_name(cmd): n for cmd, n in (run.sp.sent + run.ismg.sent).items()})
+    assert {"CMPP_SUBMIT", "CMPP_DELIVER", "CMPP_QUERY", "CMPP_CANCEL"} <= set(summary)
+    for name, entry in summary.items():
+        requests, responses = sent[name], sent[f"{name}_RESP"]
+        # No faults were injected: every response sent answers a request, and a request
+        # without one is one the session ended before answering.
+        assert (entry["requests"], entry["responses"]) == (requests, responses), name
+        assert entry["paired"] == responses and entry["orphan_responses"] == 0, name
+        assert entry["unanswered"] == requests - responses, name
+    # The requester logs a pair when it reads the response; one still on the wire when its
+    # session closed is on the capture but not in the log.
+    pairs = Counter(command_name(p.command_id) for log in (run.sp, run.ismg) for p in log.pairs)
+    assert all(0 <= summary[name]["paired"] - n <= 1 for name, n in pairs.items())
+    [session] = run.analysis.sessions
+    assert (session.sp_id, session.login) == (SP_ID, "ok")
+    assert session.version == run.sp.version and session.version_source == "CONNECT"
+    assert session.server == f"127.0.0.1:{run.port}"
+    reports = sum(run.sp.reports_received.values())
+    assert reports and len(run.analysis.analyzer.stats.submit_to_report) == reports
+
+
+def test_written_capture_reads_back_as_the_same_pdus(run: Run) -> None:
+    written = run.capture.stats.written
+    assert written is not None
+    again = list(analyze(written, ports=(run.port,)).pdus())
+    assert [record_dict(r) for r in again] == [record_dict(r) for r in run.records]
+    assert len(again) == len(_sent(run.sp)) + len(_sent(run.ismg))
+    # No segment twice: loopback's outgoing copies were dropped in the kernel.
+    segments = [(s.src, s.seq, s.ack, s.flags, s.payload) for s in iter_segments(written)]
+    assert len(segments) == len(set(segments)) == run.capture.stats.frames
+
+
+def test_capture_filter_keeps_other_traffic_out(tmp_path: Path) -> None:
+    """Two gateways talk at once; the filter names one port and only that one is seen."""
+
+    async def main() -> tuple[int, int, list[PduRecord], LiveCapture, ConnectionLog]:
+        wanted, other = IsmgServer(_ismg_config(Version.V3_0)), IsmgServer(
+            _ismg_config(Version.V3_0))
+        host, port_a = await wanted.start("127.0.0.1", 0)
+        _, port_b = await other.start("127.0.0.1", 0)
+        capture = LiveCapture("lo", bpf=f"tcp port {port_a}")
+        analysis = analyze(capture, ports=(port_a, port_b))
+        records: list[PduRecord] = []
+        reader = threading.Thread(target=lambda: records.extend(analysis.pdus()), daemon=True)
+        reader.start()
+        try:
+            sp_a, _sp_b = await asyncio.gather(
+                _exchange(host, port_a, _sp_config(Version.V3_0, 10)),
+                _exchange(host, port_b, _sp_config(Version.V3_0, 10)))
+        finally:
+            await wanted.stop()
+            await other.stop()
+            capture.stop()
+            await asyncio.to_thread(reader.join, 30)
+        return port_a, port_b, records, capture, sp_a
+
+    port_a, _port_b, records, capture, sp_a = asyncio.run(main())
+    assert records and {r.dst for r in records if r.from_client} == {f"127.0.0.1:{port_a}"}
+    assert sum(1 for r in records if r.from_client) == sum(sp_a.sent.values())
+    assert capture.stats.frames > 0
+
+
+def test_bad_filter_and_interface_are_one_line_errors() -> None:
+    with pytest.raises(LiveCaptureError, match="no such interface"):
+        LiveCapture("nosuchif0")
+    with pytest.raises(LiveCaptureError, match="-f 'tcp port'") as err:
+        LiveCapture("lo", bpf="tcp port")
+    assert "\n" not in str(err.value)
+
+
+def test_stop_before_any_packet_ends_iteration() -> None:
+    capture = LiveCapture("lo", bpf="tcp port 9")  # nothing listens on the discard port
+    capture.stop()
+    assert list(capture) == []
+    assert capture.stats.frames == 0 and capture.stats.stopped is not None
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def cli_procs() -> Iterator[list[subprocess.Popen[str]]]:
+    """Captures started by a test; any still running when it ends (a failure) are killed."""
+    procs: list[subprocess.Popen[str]] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def _start_cli(procs: list[subprocess.Popen[str]], *args: str) -> subprocess.Popen[str]:
+    """Start ``cmppdissect -i ...`` and wait until it says it is capturing."""
+    proc = subprocess.Popen([sys.executable, "-m", "cmppdissect", *args], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    procs.append(proc)
+    assert proc.stderr is not None
+    ready, _, _ = select.select([proc.stderr], [], [], 30)
+    line = proc.stderr.readline() if ready else ""
+    if not line.startswith("Capturing on"):
+        proc.kill()
+        pytest.fail(f"capture did not start: {line!r} {proc.communicate()}")
+    return proc
+
+
+def _traffic(port: int, count: int = 8) -> tuple[ConnectionLog, ConnectionLog]:
+    async def main() -> tuple[ConnectionLog, ConnectionLog]:
+        server = IsmgServer(_ismg_config(Version.V3_0), max_events=10_000)
+        host, _ = await server.start("127.0.0.1", port)
+        try:
+            sp = await _exchange(host, port, _sp_config(Version.V3_0, count))
+        finally:
+            await server.stop()
+        return sp, server.log.connections[0]
+
+    return asyncio.run(main())
+
+
+def _lines(stream: Any, n: int) -> list[str]:
+    """Read ``n`` lines, failing rather than hanging if they do not come.
+
+    Reads the pipe's file descriptor itself: a buffered reader may hold lines that
+    ``select`` cannot see.
+    """
+    data = b""
+    while (got := data.count(b"\n")) < n:
+        ready, _, _ = select.select([stream], [], [], 30)
+        assert ready, f"only {got} of {n} lines came"
+        more = os.read(stream.fileno(), 65536)
+        assert more, f"stream ended after {got} of {n} lines"
+        data += more
+    return data.decode().splitlines()
+
+
+def test_cli_streams_jsonl_while_capturing_and_sigterm_prints_the_summary(
+        cli_procs: list[subprocess.Popen[str]]) -> None:
+    port = _free_port()
+    proc = _start_cli(cli_procs, "-i", "lo", "-f", f"tcp port {port}", "-T", "jsonl",
+                      "-d", str(port))
+    sp, ismg = _traffic(port)
+    total = len(_sent(sp)) + len(_sent(ismg))
+    records = [json.loads(line) for line in _lines(proc.stdout, total)]
+    assert proc.poll() is None  # every record arrived while the capture was still running
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert out == ""  # nothing after the records: the summary went to stderr
+    assert Counter(r["command"] for r in records) == Counter(
+        name for name, _seq in _sent(sp) + _sent(ismg))
+    assert all(r["request_frame"] for r in records if is_response(r["command_id"]))
+    assert f"CMPP PDUs: {total}" in err and "Capture on lo:" in err and "Traceback" not in err
+
+
+def test_cli_sigint_prints_the_summary_and_exits_0(
+        cli_procs: list[subprocess.Popen[str]]) -> None:
+    port = _free_port()
+    proc = _start_cli(cli_procs, "-i", "lo", "-f", f"tcp port {port}", "-d", str(port))
+    sp, ismg = _traffic(port)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert f"CMPP PDUs: {len(_sent(sp)) + len(_sent(ismg))}" in out
+    assert "sessions: 1" in out and SP_ID in out
+    assert "Capture on lo:" in out and " 0 dropped" in out and "Traceback" not in err
+
+
+def test_cli_count_stops_and_display_filter_applies(
+        cli_procs: list[subprocess.Popen[str]]) -> None:
+    port = _free_port()
+    proc = _start_cli(cli_procs, "-i", "lo", "-f", f"tcp port {port}", "-d", str(port),
+                      "-T", "jsonl", "-Y", 'command == "CMPP_SUBMIT_RESP"', "-c", "3")
+    _traffic(port)
+    out, err = proc.communicate(timeout=30)  # no signal: -c ends it
+    assert proc.returncode == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["command"] for r in records] == ["CMPP_SUBMIT_RESP"] * 3
+    assert "CMPP PDUs:" in err
+
+
+def test_cli_duration_stops_with_a_report() -> None:
+    port = _free_port()
+    res = subprocess.run([sys.executable, "-m", "cmppdissect", "-i", "lo", "-f",
+                          f"tcp port {port}", "--duration", "0.3", "--report", "json"],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert report["pdus"] == 0
+    cap = report["capture"]
+    assert cap["interface"] == "lo" and cap["filter"] == f"tcp port {port}"
+    assert cap["kernel_dropped"] == 0 and cap["duration_s"] >= 0.3
+
+
+def _one_line_error(res: subprocess.CompletedProcess[str], needle: str) -> None:
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], res.stderr
+    assert res.stdout == ""
+
+
+def _cli(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cmppdissect", *args], capture_output=True,
+                          text=True, timeout=60, check=False, **kw)
+
+
+def test_cli_bad_interface_filter_and_options() -> None:
+    _one_line_error(_cli("-i", "nosuchif0"), "nosuchif0: no such interface")
+    _one_line_error(_cli("-i", "lo", "-f", "tcp port"), "-f 'tcp port'")
+    _one_line_error(_cli("-i", "lo", "-w", "/nonexistent/dir/x.pcap"), "/nonexistent/dir")
+    _one_line_error(_cli("-f", "tcp", "samples/cmpp-basic.pcap"), "-f needs a live capture")
+    _one_line_error(_cli("-i", "lo", "samples/cmpp-basic.pcap"), "not both")
+
+
+def _drop_cap_net_raw() -> None:
+    """In the child: remove CAP_NET_RAW from the bounding set, so the exec'd root lacks it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_capbset_drop, cap_net_raw = 24, 13
+    if libc.prctl(pr_capbset_drop, cap_net_raw, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def test_cli_without_cap_net_raw_is_a_one_line_error() -> None:
+    res = _cli("-i", "lo", preexec_fn=_drop_cap_net_raw)
+    _one_line_error(res, "no permission to capture")
