@@ -137,7 +137,8 @@ class Analysis:
         """Requests with their responses, in the order the exchanges complete.
 
         A request is held only until its response arrives or the timeout passes (then it
-        comes out with ``response=None``), so memory follows the requests in flight.
+        comes out with ``response=None``), so memory follows the requests in flight. A request
+        resent with the same Sequence_Id while in flight is part of the first one's exchange.
         """
         waiting: OrderedDict[Key, PduRecord] = OrderedDict()
         timeout = self.analyzer.timeout_ns
@@ -145,7 +146,7 @@ class Analysis:
             key = request_key(rec)
             if key is not None:
                 if rec.request_frame is None:
-                    waiting[key] = rec
+                    waiting.setdefault(key, rec)  # a resend belongs to the first send's exchange
                 else:
                     req = waiting.pop(key, None)
                     if req is not None:
@@ -158,6 +159,15 @@ class Analysis:
                 yield Transaction(oldest, None)
         for req in waiting.values():
             yield Transaction(req, None)
+
+    def stop(self) -> Analysis:
+        """Stop reading here (``-c N``): what was read is analysed as if the capture ended."""
+        if not self.done:
+            self._started = True
+            self.source.close()
+            self.analyzer.finish()
+            self._finish()
+        return self
 
     def run(self) -> Analysis:
         """Read the rest of the capture without keeping records (for the statistics)."""
@@ -174,6 +184,7 @@ class Analysis:
             severity = Severity.__members__.get(note.severity.upper(), Severity.WARN)
             self.analyzer.expert.append(
                 ExpertItem(severity, note.frame, None, note.message, "capture"))
+            self.analyzer.expert_counts[(severity, "capture")] += 1
 
     # -- results ----------------------------------------------------------------------------
 

@@ -83,7 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--report", choices=("json",), help="statistics as one JSON document")
     p.add_argument("-d", dest="ports", metavar="PORT", action="append", type=_port, default=[],
                    help="also decode TCP PORT as CMPP (repeatable)")
-    p.add_argument("--cmpp-version", default="auto", help="auto, 2.0 or 3.0")
+    p.add_argument("--cmpp-version", default="auto",
+                   help="auto, 2.0 (2.x: 2, 2.1) or 3.0, for sessions whose CONNECT was not "
+                   "captured (a captured CONNECT's Version byte wins)")
     p.add_argument("--secret", action="append", default=[], metavar="SP_ID=SECRET",
                    help="check CONNECT authenticators of SP_ID with SECRET")
     p.add_argument("-c", dest="count", type=_count, metavar="N", help="stop after N PDUs")
@@ -183,6 +185,8 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
             raise UsageError(f"{opt} needs a live capture (-i IFACE)")
     if path is None:
         raise UsageError("no capture given: cmppdissect FILE (or -r FILE)")
+    if args.read and args.file:
+        raise UsageError(f"two captures given ({args.read} and {args.file}): read one at a time")
     if args.display_filter:
         try:
             compile_filter(args.display_filter)
@@ -201,12 +205,13 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
     try:
         with progress_bar(lambda: analysis.progress, size, src.name):
             for rec in analysis.pdus(args.display_filter):
-                if writer is None:
-                    continue
-                if args.count is not None and shown >= args.count:
-                    break
                 shown += 1
-                writer.write(rec)
+                if writer is not None:
+                    writer.write(rec)
+                if args.count is not None and shown >= args.count:
+                    # As tshark -c: the statistics too cover only what was read so far.
+                    analysis.stop()
+                    break
     except OSError as exc:
         if isinstance(exc, BrokenPipeError):
             raise

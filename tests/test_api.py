@@ -156,3 +156,29 @@ def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
     # stderr not a terminal: nothing but the report, no bar
     res = run_cli("--report", "json", str(path))
     assert res.returncode == 0 and res.stderr == ""
+
+
+UNANSWERED = ROOT / "samples" / "unanswered.pcap"
+
+
+def test_resent_requests_are_linked_to_the_one_response() -> None:
+    """unanswered.pcap: SUBMITs resent after 0.2 s with the same Sequence_Id. A resend that got
+    the response is answered too; only the message that never got one is left."""
+    never = list(cmppdissect.analyze(UNANSWERED).pdus(
+        '!response_frame and command == "CMPP_SUBMIT"'))
+    seqs = {r.pdu.Sequence_Id for r in never}
+    assert len(seqs) == 1 and len(never) == 2  # one message, sent twice, never answered
+    flagged = list(cmppdissect.analyze(UNANSWERED).pdus('expert.code == "unanswered"'))
+    assert [r.frame for r in flagged] == [r.frame for r in never]
+    txs = list(cmppdissect.analyze(UNANSWERED).transactions())
+    submits = [t for t in txs if t.request.command == "CMPP_SUBMIT"]
+    report = cmppdissect.analyze(UNANSWERED).report()["commands"]["CMPP_SUBMIT"]
+    assert len(submits) == report["requests"] - report["retransmitted"]
+    assert sum(t.response is None for t in submits) == report["unanswered"] == 1
+
+
+def test_count_limits_the_statistics_too() -> None:
+    rep = json.loads(run_cli("-c", "5", "--report", "json", str(SAMPLE)).stdout)
+    assert rep["pdus"] == 5
+    res = run_cli("-r", str(SAMPLE), str(UNANSWERED))
+    assert res.returncode == 2 and "two captures given" in res.stderr

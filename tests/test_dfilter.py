@@ -91,3 +91,16 @@ def test_no_code_execution() -> None:
     for expr in ("__import__('os').system('true')", "frame.__class__", "(lambda: 1)()"):
         with pytest.raises(FilterError):
             compile_filter(expr)
+
+
+@pytest.mark.parametrize(("expr", "column", "words"), [
+    ("command == ", 11, "incomplete"),
+    ('command == "SUBMIT" and', 24, "incomplete"),
+    ('(command == "SUBMIT"', 1, "'(' is never closed"),
+    ('text contains "(" and (frame == 1', 23, "'(' is never closed"),
+])
+def test_unfinished_expressions_point_at_their_end_or_paren(expr: str, column: int,
+                                                             words: str) -> None:
+    with pytest.raises(FilterError) as info:
+        compile_filter(expr)
+    assert words in info.value.message and info.value.position + 1 == column

@@ -607,16 +607,18 @@ def test_version_from_connect_from_lengths_and_from_the_user(tmp_path: Path) -> 
     amb = one(records, f_amb)
     assert amb.pdu.version is V2 and amb.pdu.fields["DestUsr_tl"] == 1
     assert "version-ambiguous" in [f.code for f in amb.pdu.findings]
-    # the user knows better: the same bytes read as 3.0
+    # the user knows better where no CONNECT says so: the same bytes read as 3.0
     records, _, rep = run(tl, version=V3)
-    assert {(s["version"], s["version_source"]) for s in rep["sessions"]} == {("3.0", "user")}
+    assert [(s["version"], s["version_source"]) for s in rep["sessions"]] == [
+        ("3.0", "CONNECT"), ("3.0", "user"), ("3.0", "user")]
     amb = one(records, f_amb)
     assert amb.pdu.version is V3 and amb.pdu.fields["DestUsr_tl"] == 0
     path = tl.write(tmp_path / "versions.pcap")
     res = run_cli("--cmpp-version", "2.0", "--report", "json", str(path))
     assert res.returncode == 0, res.stderr
-    assert {(s["version"], s["version_source"]) for s in json.loads(res.stdout)["sessions"]} == {
-        ("2.0", "user")}
+    # ... but a CONNECT's Version byte outranks the option
+    assert [(s["version"], s["version_source"]) for s in json.loads(res.stdout)["sessions"]] == [
+        ("3.0", "CONNECT"), ("2.0", "user"), ("2.0", "user")]
     line = next(json.loads(x) for x in run_cli("-T", "jsonl", "--cmpp-version", "2.0",
                                                str(path)).stdout.splitlines()
                 if json.loads(x)["frame"] == f_amb)

@@ -366,6 +366,21 @@ async def test_detail_tree_hex_highlight_and_stepping() -> None:
         assert isinstance(app.screen, PduScreen)
 
 
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [(120, 24), (80, 24)])
+async def test_hex_lines_are_whole_when_the_dump_scrolls(size: tuple[int, int]) -> None:
+    app = app_for(SAMPLE)
+    async with app.run_test(size=size) as pilot:
+        await indexed(pilot)
+        await pilot.press("2", "down", "down", "enter")  # frame 6: a 201-byte SUBMIT
+        hexview = app.screen.query_one(HexView)
+        await pilot.pause()
+        assert hexview.max_scroll_y > 0  # a scrollbar takes its columns
+        for y in range(3):  # and every painted line still holds its whole ASCII column
+            painted = "".join(seg.text for seg in hexview.render_line(y)).rstrip()
+            assert painted == hexview.line_text(y).rstrip()
+
+
 def _walk(node: Any) -> list[Any]:
     out = []
     for child in node.children:
@@ -457,8 +472,9 @@ async def test_statistics_tables_tabs_and_expert_jump() -> None:
         srt = screen.query_one("#srt-table", DataTable)
         submit = next(srt.get_row_at(i) for i in range(srt.row_count)
                       if str(srt.get_row_at(i)[0]) == "SUBMIT")
-        assert [str(c) for c in submit[1:5]] == ["26", "24", "24", "2"]
-        assert str(submit[8]) == "4.50"  # p50
+        # Req, Resent, Resp, Paired, Unans
+        assert [str(c) for c in submit[1:6]] == ["26", "0", "24", "24", "2"]
+        assert str(submit[9]) == "4.50"  # p50
         results = screen.query_one("#results-table", DataTable)
         assert any(str(results.get_row_at(i)[2]) == "flow control error"
                    for i in range(results.row_count))
@@ -471,7 +487,8 @@ async def test_statistics_tables_tabs_and_expert_jump() -> None:
         await pilot.press("right_square_bracket")
         assert tabs.active == "expert"
         experts = screen.query_one(ExpertList)
-        experts.focus()
+        await pilot.pause()
+        assert experts.has_focus  # reached with ], the findings take the keys at once
         target = next(i for i in range(app.model.expert_count)
                       if app.model.expert[i].code == "unanswered")
         experts.move_to(target)

@@ -49,8 +49,9 @@ NESTED = frozenset({
     "severity", "code", "message", "field",  # expert items
     "frames",  # long_sms
 })
-#: Names whose value on a request is known only once its response arrives.
-PAIRING_NAMES = frozenset({"latency_ms", "response_frame"})
+#: Names whose value on a request is known only once its response arrives (or it times out:
+#: ``expert`` then holds its "unanswered" finding).
+PAIRING_NAMES = frozenset({"latency_ms", "response_frame", "expert"})
 
 
 def _spec_names() -> frozenset[str]:
@@ -93,6 +94,9 @@ def _translate(expr: str) -> tuple[str, list[tuple[int, int]]]:
         tokens = list(tokenize.generate_tokens(io.StringIO(_SYMBOL_RE.sub(
             lambda m: "\x00" * len(m.group()), expr)).readline))
     except (tokenize.TokenError, SyntaxError) as exc:
+        unclosed = _unclosed_paren(expr)
+        if unclosed is not None:
+            raise FilterError("'(' is never closed", unclosed) from None
         raise FilterError(f"cannot read the filter: {exc.args[0]}", len(expr)) from None
     for tok in tokens:
         if tok.type in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.INDENT,
@@ -121,6 +125,28 @@ def _translate(expr: str) -> tuple[str, list[tuple[int, int]]]:
         length += 1 + len(repl)
         pos = start + len(text)
     return "".join(out), anchors
+
+
+def _unclosed_paren(expr: str) -> int | None:
+    """Where the first parenthesis that is never closed opens (outside quotes), or None."""
+    opened: list[int] = []
+    quote = None
+    escaped = False
+    for i, ch in enumerate(expr):
+        if quote is not None:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "({[":
+            opened.append(i)
+        elif ch in ")}]" and opened:
+            opened.pop()
+    return opened[0] if opened else None
 
 
 def _original_offset(anchors: list[tuple[int, int]], offset: int, default: int) -> int:
@@ -369,7 +395,9 @@ def compile_filter(expression: str) -> DisplayFilter:
     try:
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as exc:
-        offset = (exc.offset or 1) - 1 + (len(source) - len(source.lstrip()))
+        if not exc.offset:  # Python's way of saying "ran out of input"
+            raise FilterError("the expression is incomplete", len(expression.rstrip())) from None
+        offset = exc.offset - 1 + (len(source) - len(source.lstrip()))
         raise FilterError(_syntax_message(exc), _original_offset(
             anchors, offset, len(expression))) from None
     compiler = _Compiler(anchors, len(expression))

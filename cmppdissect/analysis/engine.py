@@ -279,9 +279,9 @@ class Analyzer:
             if ev.stats.retransmissions:
                 dup = ev.stats.duplicates
                 self._note(Severity.NOTE, ev.frame, sess.id, "tcp-retransmission",
-                           f"{ev.stats.retransmissions} TCP segments carried bytes already seen"
-                           + (f" ({dup} exact duplicates, as a loopback capture holds every "
-                              "packet twice)" if dup else "") + "; each PDU was counted once")
+                           f"{ev.stats.retransmissions} TCP segment(s) of this connection "
+                           f"carried bytes already seen ({dup} an exact copy of the segment "
+                           "before, as in a loopback capture); each PDU was counted once")
         if ev is not None:
             sess.ended = ev.how
             if ev.ts_ns:
@@ -399,7 +399,9 @@ class Analyzer:
             sess.sp_id = src.decode("ascii", "backslashreplace")
             sess.connect_auth = fields.get("AuthenticatorSource")
             byte_version = version_from_byte(fields.get("Version", 0))
-            if byte_version is not None and sess.version_source != "user":
+            if byte_version is not None:
+                # What the peers agreed on outranks --cmpp-version, which is meant for
+                # sessions whose CONNECT was not captured.
                 sess.version, sess.version_source = byte_version, "CONNECT"
             secret = self.secrets.get(sess.sp_id)
             if secret is not None and sess.connect_auth is not None:

@@ -7,6 +7,15 @@ from typing import Any, TextIO
 from cmppdissect.output.sanitize import safe_text
 
 
+def _login(login: str | None) -> str:
+    """"failed (3: authentication error)" as "failed (3)": the table has 10 columns for it."""
+    if not login:
+        return "-"
+    if login.startswith("failed (") and ":" in login:
+        return login.split(":", 1)[0] + ")"
+    return safe_text(login)[:10]
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
@@ -22,7 +31,7 @@ def write_summary(report: dict[str, Any], out: TextIO, *, max_expert: int = 50) 
         sub = s["commands"].get("CMPP_SUBMIT", {}).get("latency_ms", {})
         w(f"  {s['id']:>3} {safe_text(s['client']):<22} {safe_text(s['server']):<22} "
           f"{safe_text(s['sp_id'] or '-'):<8} {s['version'] or '?':<4} "
-          f"{safe_text(s['login'] or '-')[:10]:<10} {s['duration_s']:>7.1f} {s['pdus']:>7} "
+          f"{_login(s['login']):<10} {s['duration_s']:>7.1f} {s['pdus']:>7} "
           f"{s['tps']:>6.1f} {_ms(sub.get('p50')):>7} {_ms(sub.get('p99')):>7} "
           f"{s['errors']:>5} {s['unanswered']:>5} {s['ended']}\n")
     if report.get("sessions_dropped"):
@@ -30,18 +39,18 @@ def write_summary(report: dict[str, Any], out: TextIO, *, max_expert: int = 50) 
     rate = report["over_time"]
     w(f"\nPeak rate: {rate['peak_pdus_per_s']} PDUs/s, {rate['peak_submits_per_s']} SUBMIT/s\n")
     w("\nService response time (ms)\n")
-    w(f"  {'command':<26} {'req':>7} {'resp':>7} {'paired':>7} {'unans':>6} {'orphan':>6} "
-      f"{'min':>8} {'mean':>8} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8}\n")
+    w(f"  {'command':<26} {'req':>7} {'resent':>6} {'resp':>7} {'paired':>7} {'unans':>6} "
+      f"{'orphan':>6} {'min':>8} {'mean':>8} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8}\n")
     for name, c in report["commands"].items():
         lat = c["latency_ms"]
-        w(f"  {name:<26} {c['requests']:>7} {c['responses']:>7} {c['paired']:>7} "
-          f"{c['unanswered']:>6} {c['orphan_responses']:>6} "
+        w(f"  {name:<26} {c['requests']:>7} {c['retransmitted']:>6} {c['responses']:>7} "
+          f"{c['paired']:>7} {c['unanswered']:>6} {c['orphan_responses']:>6} "
           + " ".join(f"{_ms(lat[k]):>8}" for k in ("min", "mean", "p50", "p90", "p99", "max"))
           + "\n")
     if report["results"]:
         w("\nResult codes\n")
         for r in report["results"]:
-            w(f"  {r['command']:<26} {r['code']:>5} {r['name'] or '':<32} {r['count']:>7}\n")
+            w(f"  {r['command']:<32} {r['code']:>5} {r['name'] or '':<32} {r['count']:>7}\n")
     reports = report["reports"]
     if reports["stat"]:
         w("\nStatus reports\n")

@@ -47,7 +47,7 @@ class DetailScreen(CaptureScreen):
     DetailScreen {
         & > #panes { height: 1fr; }
         & HexView { width: 75; border-left: vkey $panel; }
-        &.-narrow HexView { width: 41; }
+        &.-narrow HexView { width: 42; }  /* 39 columns of dump, a border, a scrollbar */
     }
     """
 

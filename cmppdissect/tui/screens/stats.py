@@ -14,13 +14,14 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Label, Sparkline, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Label, Static, TabbedContent, TabPane
 
 from cmppdissect.output.sanitize import safe_text
 from cmppdissect.tui.columns import format_ms, format_number
 from cmppdissect.tui.model import CaptureModel
 from cmppdissect.tui.screens.base import CaptureScreen
 from cmppdissect.tui.summary import command_label
+from cmppdissect.tui.widgets.bars import Bars
 from cmppdissect.tui.widgets.rowlist import RowList
 from cmppdissect.tui.widgets.tables import ExpertList
 
@@ -54,7 +55,7 @@ class StatsScreen(CaptureScreen):
         & TabbedContent { height: 1fr; }
         & DataTable { height: auto; max-height: 24; margin: 0 0 1 0; }
         & .section { text-style: bold; color: $primary; margin: 1 0 0 0; }
-        & Sparkline { height: 3; margin: 0 1; }
+        & Bars { height: 3; margin: 0 1; }
         & #expert-list { height: 1fr; }
         &:nocolor .section { text-style: bold underline; }
     }
@@ -79,12 +80,12 @@ class StatsScreen(CaptureScreen):
                 yield Static("", id="long-sms")
             with TabPane("Over time", id="time"), VerticalScroll():
                 yield Label("PDUs per second", classes="section", id="tps-label")
-                yield Sparkline([], id="tps")
+                yield Bars(id="tps")
                 yield Label("SUBMITs per second", classes="section", id="sps-label")
-                yield Sparkline([], id="sps")
+                yield Bars(id="sps")
                 yield Label("SUBMIT latency, mean per slot (ms)", classes="section",
                             id="lat-label")
-                yield Sparkline([], id="latency")
+                yield Bars(id="latency")
             with TabPane("Expert", id="expert"):
                 yield Static("", id="expert-counts")
                 yield ExpertList(self.model, id="expert-list")
@@ -119,11 +120,13 @@ class StatsScreen(CaptureScreen):
         for name, c in report["commands"].items():
             lat = c["latency_ms"]
             rows.append([_t(command_label(name)), *(_t(c[k], right=True) for k in (
-                "requests", "responses", "paired", "unanswered", "orphan_responses")),
+                "requests", "retransmitted", "responses", "paired", "unanswered",
+                "orphan_responses")),
                 *(_t(format_number(lat[k]), "bold" if k == "p99" else "", right=True)
                   for k in _LATENCY)])
         _fill(self.query_one("#srt-table", DataTable),
-              [("Request", False), ("Req", True), ("Resp", True), ("Paired", True),
+              [("Request", False), ("Req", True), ("Resent", True), ("Resp", True),
+               ("Paired", True),
                ("Unans", True), ("Orphan", True), *((k, True) for k in _LATENCY)], rows)
         rows = [[_t(command_label(r["command"])), _t(r["code"], "red" if r["code"] else "",
                                                       right=True),
@@ -156,7 +159,7 @@ class StatsScreen(CaptureScreen):
         series = {"tps": over.get("pdus_per_s") or [], "sps": over.get("submits_per_s") or [],
                   "latency": [v or 0.0 for v in over.get("submit_latency_ms") or []]}
         for key, data in series.items():
-            self.query_one(f"#{key}", Sparkline).data = data
+            self.query_one(f"#{key}", Bars).data = data
         self.query_one("#tps-label", Label).update(Text(
             f"PDUs per second{per}: peak {over.get('peak_pdus_per_s', 0)}"))
         self.query_one("#sps-label", Label).update(Text(
@@ -169,6 +172,12 @@ class StatsScreen(CaptureScreen):
         tabs = self.query_one("#tabs", TabbedContent)
         index = _TABS.index(tabs.active) if tabs.active in _TABS else 0
         tabs.active = _TABS[(index + delta) % len(_TABS)]
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        # Keys act on the list of the tab in view (Down/Enter on findings), however it was
+        # reached: ] / [ or a click on the tab.
+        if event.pane.id == "expert":
+            self.query_one("#expert-list", ExpertList).focus()
 
     def on_row_list_selected(self, event: RowList.Selected) -> None:
         event.stop()
