@@ -21,6 +21,7 @@ from cmppdissect.analysis.engine import PduRecord
 from cmppdissect.api import Analysis, analyze
 from cmppdissect.capture.pcapsource import PcapSource
 from cmppdissect.capture.records import CaptureFormatError
+from cmppdissect.options import parse_secrets
 
 if TYPE_CHECKING:
     from cmppdissect.capture.live import LiveCapture
@@ -96,13 +97,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _secrets(items: Sequence[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        sp, sep, secret = item.partition("=")
-        if not sep or not sp:
-            raise UsageError(f"--secret wants SP_ID=SECRET, got {item!r}")
-        out[sp] = secret
-    return out
+    try:
+        return parse_secrets(items)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _open(path: str, args: argparse.Namespace) -> Analysis:

@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
+from cmppdissect.options import parse_secrets
 from cmppdissect.protocol.version import Version, parse_version
 from cmppdissect.sim.behaviour import Behaviour, Faults
 from cmppdissect.sim.client import SpClient
@@ -108,13 +109,10 @@ def parse_hostport(text: str, *, default_host: str | None) -> tuple[str, int]:
 
 
 def _secrets(items: Sequence[str]) -> dict[str, str]:
-    accounts: dict[str, str] = {}
-    for item in items:
-        sp_id, sep, secret = item.partition("=")
-        if not sep or not sp_id:
-            raise UsageError(f"--secret wants SP_ID=SECRET, got {item!r}")
-        accounts[sp_id] = secret
-    return accounts
+    try:
+        return parse_secrets(items)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 # -- the parser ---------------------------------------------------------------------------------

@@ -127,14 +127,7 @@ class Endpoint:
         return self._flush(now)
 
     def connection_lost(self, now: float, reason: str) -> None:
-        if self.closed:
-            return
-        self.state = State.CLOSED
-        self.conn.abandon_all()
-        self.timeline.clear()
-        self.log.closed_at = now
-        self.log.close_reason = reason
-        self._on_closed(now)
+        self._shut(now, reason, close_socket=False)
 
     # -- hooks for the roles --------------------------------------------------------------------
 
@@ -246,6 +239,10 @@ class Endpoint:
         return 0
 
     def _close(self, reason: str, now: float) -> None:
+        self._shut(now, reason, close_socket=True)
+
+    def _shut(self, now: float, reason: str, *, close_socket: bool) -> None:
+        """The end of the session, whoever ended it; ``close_socket`` when we are closing."""
         if self.closed:
             return
         self.state = State.CLOSED
@@ -253,7 +250,8 @@ class Endpoint:
         self.timeline.clear()
         self.log.closed_at = now
         self.log.close_reason = reason
-        self._actions.append(Close(reason))
+        if close_socket:
+            self._actions.append(Close(reason))
         self._on_closed(now)
 
     def _terminate(self, now: float) -> None:
