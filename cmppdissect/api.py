@@ -21,7 +21,6 @@ from cmppdissect.analysis.linker import Key, ResponseLinker, request_key
 from cmppdissect.capture.pcapsource import PcapSource
 from cmppdissect.capture.records import CaptureNote, TcpSegment
 from cmppdissect.protocol.commands import DEFAULT_PORTS
-from cmppdissect.protocol.expert import Severity
 from cmppdissect.protocol.version import Version, parse_version
 
 
@@ -143,6 +142,14 @@ class Analysis:
         waiting: OrderedDict[Key, PduRecord] = OrderedDict()
         timeout = self.analyzer.timeout_ns
         for rec in self.pdus():
+            # Expire first: a request resent after the timeout starts a new exchange, which
+            # its response (paired with the resend by the engine) must find.
+            while waiting:
+                oldest = next(iter(waiting.values()))
+                if rec.ts_ns - oldest.ts_ns < timeout:
+                    break
+                waiting.popitem(last=False)
+                yield Transaction(oldest, None)
             key = request_key(rec)
             if key is not None:
                 if rec.request_frame is None:
@@ -151,12 +158,6 @@ class Analysis:
                     req = waiting.pop(key, None)
                     if req is not None:
                         yield Transaction(req, rec)
-            while waiting:
-                oldest = next(iter(waiting.values()))
-                if rec.ts_ns - oldest.ts_ns < timeout:
-                    break
-                waiting.popitem(last=False)
-                yield Transaction(oldest, None)
         for req in waiting.values():
             yield Transaction(req, None)
 
@@ -180,11 +181,7 @@ class Analysis:
         if self.done:
             return
         self.done = True
-        for note in self.notes:
-            severity = Severity.__members__.get(note.severity.upper(), Severity.WARN)
-            self.analyzer.expert.append(
-                ExpertItem(severity, note.frame, None, note.message, "capture"))
-            self.analyzer.expert_counts[(severity, "capture")] += 1
+        self.analyzer.add_capture_notes(self.notes)
 
     # -- results ----------------------------------------------------------------------------
 

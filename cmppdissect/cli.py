@@ -76,7 +76,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="with -i: capture filter in tcpdump syntax, e.g. 'tcp port 7890'")
     p.add_argument("-w", dest="write", metavar="OUT.pcap",
                    help="with -i: also write the captured frames to this pcap file")
-    p.add_argument("--duration", type=float, metavar="S", help="with -i: stop after S seconds")
+    p.add_argument("--duration", type=_seconds, metavar="S",
+                   help="with -i: stop after S seconds")
     p.add_argument("-T", dest="format", choices=("jsonl", "json", "csv", "text"),
                    help="one record per PDU in this format (never the TUI)")
     p.add_argument("-Y", dest="display_filter", metavar="EXPR",
@@ -161,7 +162,7 @@ class _RecordWriter:
         else:
             lat = ""
         text = d["fields"].get("text") if isinstance(d["fields"], dict) else None
-        body = f" {safe_text(text)!r}" if isinstance(text, str) else ""
+        body = f" “{safe_text(text)}”" if isinstance(text, str) else ""
         return (f"{d['frame']:>7} {d['time']:.6f} {d['src']} -> {d['dst']} "
                 f"{d['command']} seq={d['sequence_id']}{lat}{body}\n")
 
@@ -190,10 +191,10 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
             compile_filter(args.display_filter)
         except FilterError as exc:
             raise UsageError(f"-Y: {exc}") from None
-    analysis = _open(path, args)
     fmt = args.format or ("text" if args.display_filter else None)
     if fmt is None and args.report is None and out.isatty():
-        return _run_tui(path, args)
+        return _run_tui(path, args)  # it opens the file itself (errors: one line, exit 2)
+    analysis = _open(path, args)
     writer = _RecordWriter(fmt, out) if fmt else None
     from cmppdissect.output.progress import progress_bar
 
@@ -244,8 +245,6 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
             compile_filter(args.display_filter)
         except FilterError as exc:
             raise UsageError(f"-Y: {exc}") from None
-    if args.duration is not None and args.duration <= 0:
-        raise UsageError("--duration wants a positive number of seconds")
     secrets = _secrets(args.secret)
     try:
         capture = LiveCapture(args.interface, bpf=args.capture_filter, write=args.write,

@@ -182,3 +182,28 @@ def test_count_limits_the_statistics_too() -> None:
     assert rep["pdus"] == 5
     res = run_cli("-r", str(SAMPLE), str(UNANSWERED))
     assert res.returncode == 2 and "two captures given" in res.stderr
+
+
+def test_a_request_resent_after_the_timeout_is_a_new_exchange() -> None:
+    """SUBMIT at 0 s, unanswered past the 60 s timeout, resent at 61 s and answered at 61.5 s:
+    one unanswered transaction, then the resend with its response."""
+    import io
+
+    from cmppdissect.protocol.commands import CommandId as C
+    from cmppdissect.protocol.encode import encode_pdu
+    from tests.pcaputil import BASE_TS_NS, Conversation, pcap_bytes, stamped
+
+    conv = Conversation()
+    frames = conv.handshake()
+    submit = encode_pdu(C.CMPP_SUBMIT, 7, {"Dest_terminal_Id": [b"13800138000"],
+                                           "Msg_Content": b"hi"})
+    frames += conv.send(True, submit) + conv.send(True, submit)
+    frames += conv.send(False, encode_pdu(C.CMPP_SUBMIT_RESP, 7, {"Msg_Id": 9, "Result": 0}))
+    s = 1_000_000_000
+    times = [BASE_TS_NS, BASE_TS_NS + 1, BASE_TS_NS + 2, BASE_TS_NS + 3 * s // 1000,
+             BASE_TS_NS + 61 * s, BASE_TS_NS + 61 * s + s // 2]
+    data = pcap_bytes(stamped(frames, times))
+    txs = list(cmppdissect.analyze(io.BytesIO(data)).transactions())
+    assert [(t.request.frame, t.response.frame if t.response else None) for t in txs] == [
+        (4, None), (5, 6)]
+    assert txs[1].latency_ms == pytest.approx(500.0)

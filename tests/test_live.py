@@ -371,3 +371,34 @@ def _drop_cap_net_raw() -> None:
 def test_cli_without_cap_net_raw_is_a_one_line_error() -> None:
     res = _cli("-i", "lo", preexec_fn=_drop_cap_net_raw)
     _one_line_error(res, "no permission to capture")
+
+
+def test_cli_on_a_terminal_opens_the_tui_live() -> None:
+    """``cmppdissect -i lo`` with a terminal for stdout is the TUI, capturing, and q quits."""
+    import pty
+    import time
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "cmppdissect", "-i", "lo", "-f", "tcp port 1"],
+                            stdin=slave, stdout=slave, stderr=slave, close_fds=True,
+                            env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "100",
+                                 "LINES": "30"})
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + 30
+    try:
+        while b"capturing" not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    seen += os.read(master, 65536)
+                except OSError:
+                    break
+        assert b"Sessions" in seen and b"capturing" in seen  # the app, live on lo
+        os.write(master, b"q")
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)

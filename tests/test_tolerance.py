@@ -159,3 +159,12 @@ def test_unknown_command_is_kept_as_bytes() -> None:
     pdu = decode_pdu(wire)
     assert pdu.fields == {"body": b"abcd"} and "unknown-command" in codes(pdu)
     assert CMPP(wire).payload.body == b"abcd"
+
+
+@pytest.mark.parametrize("count", [0, 100])
+def test_recipient_count_outside_the_spec_is_noted(count: int) -> None:
+    pdu = decode_pdu(encode_pdu(C.CMPP_SUBMIT, 1, {
+        "Dest_terminal_Id": [b"13800138000"] * count, "Msg_Content": b"x"}))
+    assert pdu.fields["DestUsr_tl"] == count and len(pdu.fields["Dest_terminal_Id"]) == count
+    (finding,) = [f for f in pdu.findings if f.code == "destusr-tl"]
+    assert finding.field == "DestUsr_tl" and f"DestUsr_tl {count}" in finding.message

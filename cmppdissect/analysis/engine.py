@@ -17,6 +17,7 @@ from cmppdissect.analysis.longsms import Joiner, LongSms, Part
 from cmppdissect.analysis.pairing import Pairer
 from cmppdissect.analysis.stats import CommandStats, PeakRate, Statistics, summarize_ms
 from cmppdissect.capture.records import (
+    CaptureNote,
     ConnectionClosed,
     ConnectionOpened,
     ConnStats,
@@ -39,6 +40,7 @@ from cmppdissect.protocol.decode import DecodedPdu, decode_pdu
 from cmppdissect.protocol.expert import Finding, Severity
 from cmppdissect.protocol.framing import FramedPdu, PduFramer, plausible_header
 from cmppdissect.protocol.layouts import VERSIONED_COMMANDS
+from cmppdissect.protocol.msgid import MSG_ID_MAX, msg_id_range
 from cmppdissect.protocol.report import stat_class
 from cmppdissect.protocol.version import Version, version_from_byte
 
@@ -163,7 +165,8 @@ class Analyzer:
         self.max_awaiting_reports = max_awaiting_reports
         self.retired = Statistics()  # sessions dropped past ``max_sessions``, folded together
         self.retired_sessions = 0
-        self._reports: dict[int, tuple[int, int]] = {}  # Msg_Id -> (SUBMIT frame, its time)
+        # Msg_Id -> (SUBMIT frame, its time), oldest first: past the cap the oldest goes.
+        self._reports: OrderedDict[int, tuple[int, int]] = OrderedDict()
         # (session, SUBMIT Sequence_Id) -> DestUsr_tl; not the frame: one can carry several
         self._submits: dict[tuple[int, int], int] = {}
         self._caps_hit: set[str] = set()
@@ -238,8 +241,7 @@ class Analyzer:
                            f"{ev.missing} bytes not captured "
                            f"({'client' if ev.from_client else 'server'} side)")
                 for item in sess.framers[ev.from_client].gap(ev.missing, ev.frame, ev.ts_ns):
-                    self._note(Severity.WARN, item.frame, sess.id, "skipped-bytes",
-                               f"{item.size} bytes skipped: {item.reason}")
+                    self._skipped(sess, ev.from_client, item.size, item.frame, item.reason)
         elif isinstance(ev, ConnectionClosed):
             self._pending_conns.pop(ev.conn, None)
             sess = self.sessions.get(ev.conn)
@@ -308,7 +310,6 @@ class Analyzer:
         ts = framed.ts_ns
         stats = self.stats
         stats.pdus += 1
-        sess.stats.pdus += 1
         stats.pdu_rate.add(ts)
         sess.pdu_peak.add(ts)
         cmd = pdu.Command_Id
@@ -431,13 +432,13 @@ class Analyzer:
             first = pdu.fields.get("Msg_Id", 0)
             reports = self._reports
             submitted_ns = rec.ts_ns - (rec.latency_ns or 0)  # the SUBMIT's time
-            for i in range(count):
+            for msg_id in msg_id_range(first, count) if 0 <= first <= MSG_ID_MAX else ():
                 if len(reports) >= self.max_awaiting_reports:
-                    del reports[next(iter(reports))]
+                    reports.popitem(last=False)
                     self._cap("awaiting-reports", rec.frame, sess.id,
                               f"more than {self.max_awaiting_reports} Msg_Ids await a status "
                               "report; the oldest are forgotten (their reports will not match)")
-                reports[(first + i) & 0xFFFFFFFFFFFFFFFF] = (request_frame, submitted_ns)
+                reports[msg_id] = (request_frame, submitted_ns)
         elif pdu.Command_Id == CommandId.CMPP_SUBMIT_RESP:
             self._submits.pop((sess.id, pdu.Sequence_Id), None)
 
@@ -574,6 +575,12 @@ class Analyzer:
         self._cap("sessions", None, None,
                   f"more than {self.max_sessions} sessions: the oldest are dropped from the "
                   "session list (their PDUs still count in the totals)")
+
+    def add_capture_notes(self, notes: Iterable[CaptureNote]) -> None:
+        """The reader's findings (a truncated file, a damaged record), listed and counted."""
+        for note in notes:
+            severity = Severity.__members__.get(note.severity.upper(), Severity.WARN)
+            self._note(severity, note.frame, None, "capture", note.message)
 
     # -- views for outputs ----------------------------------------------------------------------
 

@@ -55,13 +55,16 @@ def session_dict(s: Session) -> dict[str, Any]:
     }
 
 
-def build_report(an: Analyzer) -> dict[str, Any]:
+def build_report(an: Analyzer, *, details: bool = True) -> dict[str, Any]:
+    """The whole report; ``details=False`` leaves out the per-session tables and the listed
+    findings (the TUI's statistics screen rebuilds the rest every second while it is open,
+    and those two parts cost the most with thousands of sessions)."""
     st = an.stats
     stats = {stat: {"count": n, "class": stat_class(stat)} for stat, n in sorted(st.stats.items())}
     joiner = an.long_sms
     return {
         "pdus": st.pdus,
-        "sessions": [session_dict(s) for s in an.sessions.values()],
+        "sessions": [session_dict(s) for s in an.sessions.values()] if details else [],
         "sessions_dropped": an.retired_sessions,
         "commands": an.command_summary(),
         "results": _results(st.results),
@@ -74,5 +77,5 @@ def build_report(an: Analyzer) -> dict[str, Any]:
                           for (sev, code), n in sorted(an.expert_counts.items(),
                                                        key=lambda kv: (-kv[1], kv[0][1]))],
         "expert": [{"severity": str(e.severity), "frame": e.frame, "session": e.session,
-                    "code": e.code, "message": e.message} for e in an.expert],
+                    "code": e.code, "message": e.message} for e in an.expert] if details else [],
     }

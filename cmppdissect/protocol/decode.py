@@ -467,10 +467,12 @@ def _check_fields(pdu: DecodedPdu, plan: Plan) -> None:
             Severity.WARN, "msg-length",
             f"Msg_Length {fields['Msg_Length']} exceeds {limit} for Msg_Fmt {fmt}",
             "Msg_Length"))
-    if fields.get("DestUsr_tl", 0) >= 100:
+    recipients = fields.get("DestUsr_tl")
+    if recipients is not None and not 1 <= recipients < 100:
         findings.append(Finding(
             Severity.NOTE, "destusr-tl",
-            f"DestUsr_tl {fields['DestUsr_tl']}: the spec says fewer than 100", "DestUsr_tl"))
+            f"DestUsr_tl {recipients}: the spec says at least 1 and fewer than 100",
+            "DestUsr_tl"))
     if (cmd == CommandId.CMPP_SUBMIT and pdu.version is Version.V3_0
             and fields.get("Registered_Delivery") == 2):
         findings.append(Finding(

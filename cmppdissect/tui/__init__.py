@@ -47,6 +47,8 @@ def run_source(source: SegmentSource, *, analyzer_kwargs: dict[str, Any]) -> int
         result = app.run()
     finally:
         source.stop()
+        # The indexer thread may still be inside the source: let it leave before closing.
+        app.indexer.finished.wait(5)
         source.close()
     return 0 if result is None else int(result)
 

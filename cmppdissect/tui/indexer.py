@@ -11,8 +11,7 @@ from __future__ import annotations
 import threading
 import time
 
-from cmppdissect.analysis.engine import Analyzer, ExpertItem, PduRecord
-from cmppdissect.protocol.expert import Severity
+from cmppdissect.analysis.engine import Analyzer, PduRecord
 from cmppdissect.tui.model import CaptureModel, Progress
 from cmppdissect.tui.source import SegmentSource
 
@@ -113,8 +112,10 @@ class Indexer:
                     if live:
                         model.touch()
                 now = time.perf_counter()
-                if now - last >= publish_every or len(sessions) != known:
-                    known = len(sessions)  # a new link shows at once: the first screen fills
+                if now - last >= publish_every or (len(sessions) != known and known < 64):
+                    # A new link shows at once while the first screen fills; past that, a
+                    # capture of short connections (one per message) must not publish per batch.
+                    known = len(sessions)
                     with lock:
                         self._publish()
                     last = now
@@ -122,10 +123,7 @@ class Indexer:
                     return
             with lock:
                 model.add(batch + self.analyzer.finish())
-                for note in self.source.notes:
-                    severity = Severity.__members__.get(note.severity.upper(), Severity.WARN)
-                    self.analyzer.expert.append(
-                        ExpertItem(severity, note.frame, None, note.message, "capture"))
+                self.analyzer.add_capture_notes(self.source.notes)
                 self._publish(done=True)
         except OSError as exc:
             with self._lock:

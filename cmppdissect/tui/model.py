@@ -19,6 +19,7 @@ import json
 import struct
 import threading
 from array import array
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -143,7 +144,7 @@ class CaptureModel:
         self.generation = 0  # bumped by every publish: the UI redraws when it changes
         self.want_report = threading.Event()
         self.pair_timeout_ns = 60_000_000_000  # the analyzer's --timeout; the app sets it
-        self._pending: dict[tuple[int, bool, int, int], int] = {}
+        self._pending: OrderedDict[tuple[int, bool, int, int], int] = OrderedDict()
         self._max_pending = max_pending_pairs
         self._known_sessions: dict[int, SessionInfo] = {}
         self._session_marks: dict[int, tuple[int, int, int, str | None]] = {}
@@ -216,7 +217,7 @@ class CaptureModel:
                 key = (sid, from_client, cmd, seq)
                 if key not in pending:  # a resend pairs with the first send, as the engine does
                     if len(pending) >= self._max_pending:
-                        del pending[next(iter(pending))]
+                        pending.popitem(last=False)
                     pending[key] = row
             pair_col.append(partner)
             latency_col.append(latency)
@@ -258,7 +259,7 @@ class CaptureModel:
         if report:
             from cmppdissect.output.report import build_report
 
-            self.report = build_report(analyzer)
+            self.report = build_report(analyzer, details=False)
             self.report_generation += 1
         self.progress = progress
         self.generation += 1
@@ -325,6 +326,8 @@ class CaptureModel:
     def settled(self, row: int) -> bool:
         """Whether ``row``'s pairing is final: a response, an answered request, or a request
         older than the pairing timeout at the newest PDU (or indexing has finished)."""
+        if self.session_info(self.session[row]) is None:
+            return False  # rows show before their session is published: src/dst not known yet
         if self.progress.done or self.pair[row] != NO_PAIR or is_response(self.command_id[row]):
             return True
         newest = self.ts_ns[self.count - 1] if self.count else 0
