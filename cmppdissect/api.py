@@ -21,6 +21,7 @@ from cmppdissect.analysis.linker import Key, ResponseLinker, request_key
 from cmppdissect.capture.pcapsource import PcapSource
 from cmppdissect.capture.records import CaptureNote, TcpSegment
 from cmppdissect.protocol.commands import DEFAULT_PORTS
+from cmppdissect.protocol.layouts import result_of
 from cmppdissect.protocol.version import Version, parse_version
 
 
@@ -39,12 +40,8 @@ class Transaction:
     def result(self) -> int | None:
         if self.response is None:
             return None
-        fields = self.response.pdu.fields
-        for name in ("Result", "Status", "Success_Id"):
-            if name in fields:
-                value: int = fields[name]
-                return value
-        return None
+        outcome = result_of(self.response.pdu.fields)
+        return None if outcome is None else outcome[1]
 
     def row(self) -> dict[str, Any]:
         """A flat dict, one row of a table (``pandas.DataFrame(rows)`` takes a list of them)."""

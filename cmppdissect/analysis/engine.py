@@ -39,12 +39,11 @@ from cmppdissect.protocol.content import UDHI_MASK, parse_udh
 from cmppdissect.protocol.decode import DecodedPdu, decode_pdu
 from cmppdissect.protocol.expert import Finding, Severity
 from cmppdissect.protocol.framing import FramedPdu, PduFramer, plausible_header
-from cmppdissect.protocol.layouts import VERSIONED_COMMANDS
+from cmppdissect.protocol.layouts import VERSIONED_COMMANDS, result_of
 from cmppdissect.protocol.msgid import MSG_ID_MAX, msg_id_range
 from cmppdissect.protocol.report import stat_class
 from cmppdissect.protocol.version import Version, version_from_byte
 
-_RESULT_FIELDS = ("Result", "Status", "Success_Id")
 _LOGIN = frozenset({CommandId.CMPP_CONNECT, CommandId.CMPP_CONNECT_RESP})
 
 
@@ -341,15 +340,13 @@ class Analyzer:
                 if cmd == CommandId.CMPP_SUBMIT_RESP:
                     stats.submit_latency.add(ts, paired.latency_ns)
                 self._response_fields(sess, rec, paired.request_frame)
-            for fname in _RESULT_FIELDS:
-                code = pdu.fields.get(fname)
-                if code is not None:
-                    key = (command_name(cmd), code)
-                    stats.results[key] += 1
-                    sess.stats.results[key] += 1
-                    if code != 0:
-                        sess.errors += 1
-                    break
+            outcome = result_of(pdu.fields)
+            if outcome is not None:
+                key = (command_name(cmd), outcome[1])
+                stats.results[key] += 1
+                sess.stats.results[key] += 1
+                if outcome[1] != 0:
+                    sess.errors += 1
         else:
             entry.requests += 1
             mine.requests += 1

@@ -8,7 +8,7 @@ from typing import Any
 from cmppdissect.analysis.engine import Analyzer, Session
 from cmppdissect.protocol.codes import code_name
 from cmppdissect.protocol.commands import command_id_of
-from cmppdissect.protocol.layouts import LAYOUTS
+from cmppdissect.protocol.layouts import LAYOUTS, RESULT_FIELDS
 from cmppdissect.protocol.report import stat_class
 from cmppdissect.protocol.version import Version
 
@@ -24,7 +24,7 @@ def result_name(command: str, code: int) -> str | None:
         if layout is None:
             continue
         for f in layout.fields:
-            if f.name in ("Result", "Status", "Success_Id") and f.codes:
+            if f.name in RESULT_FIELDS and f.codes:
                 return code_name(f.codes, code, version)
     return None
 

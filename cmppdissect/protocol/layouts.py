@@ -407,6 +407,19 @@ VERSIONED_COMMANDS: frozenset[int] = frozenset(
 """Commands whose 2.0 and 3.0 layouts differ: only these let lengths tell the version apart."""
 
 
+#: The fields that carry a response's outcome (one per response layout, reference §8).
+RESULT_FIELDS = ("Result", "Status", "Success_Id")
+
+
+def result_of(fields: Mapping[str, Any]) -> tuple[str, int] | None:
+    """The outcome field of a response and its value, or None for a PDU without one."""
+    for name in RESULT_FIELDS:
+        value = fields.get(name)
+        if isinstance(value, int):
+            return name, value
+    return None
+
+
 def layout_for(command_id: int, version: Version) -> Layout | None:
     return LAYOUTS.get((command_id, version))
 

@@ -23,6 +23,7 @@ from cmppdissect.protocol.commands import (
 from cmppdissect.protocol.decode import DecodedPdu, decode_pdu
 from cmppdissect.protocol.encode import encode_pdu
 from cmppdissect.protocol.framing import FramedPdu, PduFramer
+from cmppdissect.protocol.layouts import result_of as layout_result
 from cmppdissect.protocol.version import Version
 from cmppdissect.sim.log import ConnectionLog, Pair
 
@@ -35,7 +36,6 @@ WINDOWED: frozenset[int] = frozenset({
 })
 """Requests that carry traffic and so count against the window."""
 
-_RESULT_FIELDS = ("Result", "Status", "Success_Id")
 
 
 @dataclass(slots=True, eq=False)
@@ -74,11 +74,8 @@ Event = Incoming | Garbage
 
 
 def result_of(pdu: DecodedPdu) -> int | None:
-    for name in _RESULT_FIELDS:
-        value = pdu.fields.get(name)
-        if isinstance(value, int):
-            return value
-    return None
+    outcome = layout_result(pdu.fields)
+    return None if outcome is None else outcome[1]
 
 
 class Connection:

@@ -16,6 +16,7 @@ from typing import Any
 
 from cmppdissect.protocol.commands import CommandId, is_response, response_of
 from cmppdissect.protocol.decode import DecodedPdu
+from cmppdissect.protocol.layouts import result_of
 from cmppdissect.protocol.version import Version
 from cmppdissect.sim.behaviour import (
     WRONG_SEQ_OFFSET,
@@ -30,7 +31,6 @@ from cmppdissect.sim.timeline import Timeline
 C = CommandId
 Clock = Callable[[], datetime]
 
-_RESULT_FIELDS = ("Result", "Status", "Success_Id")
 _UNFAULTED = frozenset({C.CMPP_CONNECT_RESP, C.CMPP_TERMINATE_RESP})
 TERMINATE_GRACE = 2.0  # seconds to wait for TERMINATE_RESP before closing anyway
 
@@ -182,10 +182,9 @@ class Endpoint:
         """
         data = self.conn.response(request, fields)
         response_id = response_of(request.Command_Id)
-        for name in _RESULT_FIELDS:
-            if name in fields:
-                self.log.results_sent[(response_id, int(fields[name]))] += 1
-                break
+        outcome = result_of(fields)
+        if outcome is not None:
+            self.log.results_sent[(response_id, outcome[1])] += 1
         b = self.behaviour
         if response_id in _UNFAULTED:
             self.conn.answered(request)

@@ -14,10 +14,9 @@ from cmppdissect.output.sanitize import safe_text, wire_str
 from cmppdissect.protocol.codes import code_name
 from cmppdissect.protocol.commands import CommandId
 from cmppdissect.protocol.decode import DecodedPdu
-from cmppdissect.protocol.layouts import Kind
+from cmppdissect.protocol.layouts import RESULT_FIELDS, Kind, result_of
 from cmppdissect.protocol.timefmt import format_timestamp
 
-RESULT_FIELDS = ("Result", "Status", "Success_Id")
 PREVIEW = 60  # characters of SMS text shown in a row
 
 
@@ -132,18 +131,12 @@ def info(pdu: DecodedPdu) -> str:
 
 def result(pdu: DecodedPdu) -> tuple[int, str] | None:
     """(code, name) of a response's Result/Status field, or None when it has none."""
-    layout = pdu.layout
-    for name in RESULT_FIELDS:
-        code = pdu.fields.get(name)
-        if code is None:
-            continue
-        label = ""
-        if layout is not None:
-            table = layout.field(name).codes
-            if table is not None:
-                label = code_name(table, code, pdu.version) or ""
-        return code, label
-    return None
+    outcome = result_of(pdu.fields)
+    if outcome is None:
+        return None
+    name, code = outcome
+    table = pdu.layout.field(name).codes if pdu.layout is not None else None
+    return code, (code_name(table, code, pdu.version) or "") if table is not None else ""
 
 
 def command_label(name: str) -> str:
