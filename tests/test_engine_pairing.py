@@ -624,3 +624,26 @@ def test_version_from_connect_from_lengths_and_from_the_user(tmp_path: Path) -> 
                 if json.loads(x)["frame"] == f_amb)
     assert line["version"] == "2.0" and line["fields"]["Dest_terminal_Id"] == ["13800138000"]
     assert [f["code"] for f in line["expert"]] == []
+
+
+def test_a_gap_before_the_first_pdu_is_resynchronised_not_taken_for_other_traffic() -> None:
+    """The SYN was seen but the segment with the first half of the CONNECT was not: the
+    rest of that CONNECT is skipped and the stream picks up at the SUBMIT, instead of the
+    whole connection being written off as not CMPP."""
+    tl, conv = Timeline(), Conversation()
+    tl.at(0, conv.handshake())
+    connect = connect_pdu(V3)
+    lost, kept = conv.send(True, connect + submit_pdu(V3, 2), sizes=[20])
+    del lost  # never captured
+    f_submit = tl.at(2, [kept])
+    tl.at(3, conv.send(False, submit_resp_pdu(V3, 2, sample_msg_id(1))))
+    records, an, rep = run(tl)
+    # The tracker declares the gap when the server's ACK shows the lost bytes were sent, so
+    # the SUBMIT is released with that frame.
+    assert [(r.frame, r.command) for r in records] == [
+        (f_submit + 1, "CMPP_SUBMIT"), (f_submit + 1, "CMPP_SUBMIT_RESP")]
+    assert rep["sessions"][0]["cmpp"] is True
+    codes = [e.code for e in an.expert]
+    assert "capture-gap" in codes and "skipped-bytes" in codes
+    skipped = next(e for e in an.expert if e.code == "skipped-bytes")
+    assert "not CMPP" not in skipped.message and skipped.size == len(connect) - 20

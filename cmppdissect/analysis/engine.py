@@ -109,6 +109,7 @@ class Session:
     not_cmpp: bool = False  # the stream did not start with a CMPP header: not decoded
     tcp: ConnStats | None = None  # the TCP counters, once the connection has ended
     skipped_bytes: int = 0
+    gaps: int = 0  # capture gaps seen in either direction
     last_frame: int = 0
     # The finding that counts the bytes being skipped now, per direction, so that a run of
     # undecodable segments is one finding, not one per segment.
@@ -214,9 +215,10 @@ class Analyzer:
                 elif isinstance(item, FramedPdu):
                     sess.skipping[direction] = None
                     out.append(self._pdu(sess, direction, item))
-                elif sess.saw_syn and sess.total_pdus == 0:
+                elif sess.saw_syn and sess.total_pdus == 0 and not sess.gaps:
                     # The stream starts with something that is no CMPP header: other traffic
                     # on a CMPP port. Resynchronising would only find false headers in it.
+                    # (After a capture gap the start was lost, so nothing can be concluded.)
                     sess.not_cmpp = True
                     self._skipped(sess, direction, item.size, item.frame,
                                   f"{item.reason}; the connection is not CMPP, not decoded")
@@ -235,6 +237,7 @@ class Analyzer:
         elif isinstance(ev, StreamGap):
             sess = self.sessions.get(ev.conn)
             if sess is not None:
+                sess.gaps += 1
                 sess.skipping[ev.from_client] = None
                 self._note(Severity.WARN, ev.frame, sess.id, "capture-gap",
                            f"{ev.missing} bytes not captured "
