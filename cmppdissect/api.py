@@ -96,6 +96,12 @@ class Analysis:
         A filter that reads ``latency_ms`` or ``response_frame`` sees requests with their
         response already linked: records are then held back (in order) until that is known.
         """
+        return (rec for rec, _ in self.records(display_filter))
+
+    def records(self, display_filter: str | None = None
+                ) -> Iterator[tuple[PduRecord, dict[str, Any] | None]]:
+        """As :meth:`pdus`, each with the dict the filter was run on (None without a filter),
+        so that a writer of ``-T`` records does not build it a second time."""
         if self._started:
             raise RuntimeError("a capture is read once: call analyze() again to re-read it")
         self._started = True
@@ -117,17 +123,20 @@ class Analysis:
 
     @staticmethod
     def _shown(batch: list[PduRecord], test: DisplayFilter | None,
-               linker: ResponseLinker | None) -> Iterator[PduRecord]:
+               linker: ResponseLinker | None
+               ) -> Iterator[tuple[PduRecord, dict[str, Any] | None]]:
         if test is None:
-            yield from batch
+            for rec in batch:
+                yield rec, None
             return
         from cmppdissect.output.records import record_dict
 
         if linker is not None:
             batch = [ready for rec in batch for ready in linker.push(rec)]
         for rec in batch:
-            if test(record_dict(rec)):
-                yield rec
+            d = record_dict(rec)
+            if test(d):
+                yield rec, d
 
     def transactions(self) -> Iterator[Transaction]:
         """Requests with their responses, in the order the exchanges complete.

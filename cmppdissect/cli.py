@@ -139,8 +139,9 @@ class _RecordWriter:
         if self._csv is not None:
             self._csv.writerow(self.CSV_COLUMNS)
 
-    def write(self, rec: PduRecord) -> None:
-        d = self._record_dict(rec)
+    def write(self, rec: PduRecord, d: dict[str, Any] | None = None) -> None:
+        """``d``: the record's dict when the caller has it already (the -Y filter built it)."""
+        d = self._record_dict(rec) if d is None else d
         if self.fmt == "jsonl":
             self.out.write(self._dumps(d) + "\n")
         elif self.fmt == "json":
@@ -203,10 +204,10 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
     size = src.stats.file_size if isinstance(src, PcapSource) else None
     try:
         with progress_bar(lambda: analysis.progress, size, src.name):
-            for rec in analysis.pdus(args.display_filter):
+            for rec, as_dict in analysis.records(args.display_filter):
                 shown += 1
                 if writer is not None:
-                    writer.write(rec)
+                    writer.write(rec, as_dict)
                 if args.count is not None and shown >= args.count:
                     # As tshark -c: the statistics too cover only what was read so far.
                     analysis.stop()
@@ -269,12 +270,12 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
     # As tshark does: says when packets start being taken (scripts wait for this line).
     print(f"Capturing on {capture.name}", file=sys.stderr, flush=True)
     with _stop_on_signals(capture):
-        for rec in analysis.pdus(args.display_filter):
+        for rec, as_dict in analysis.records(args.display_filter):
             if args.count is not None and shown >= args.count:
                 continue  # stopping: the last queued packets still count in the summary
             shown += 1
             if writer is not None:
-                writer.write(rec)
+                writer.write(rec, as_dict)
                 out.flush()
             if args.count is not None and shown >= args.count:
                 capture.stop()
