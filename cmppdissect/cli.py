@@ -175,6 +175,11 @@ class _RecordWriter:
 def run(argv: Sequence[str] | None, out: TextIO) -> int:
     args = _parser().parse_args(argv)
     path = args.read or args.file
+    if args.display_filter:
+        try:
+            compile_filter(args.display_filter)
+        except FilterError as exc:
+            raise UsageError(f"-Y: {exc}") from None
     if args.interface is not None:
         if path is not None:
             raise UsageError("give either -i IFACE or a capture file, not both")
@@ -187,11 +192,6 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
         raise UsageError("no capture given: cmppdissect FILE (or -r FILE)")
     if args.read and args.file:
         raise UsageError(f"two captures given ({args.read} and {args.file}): read one at a time")
-    if args.display_filter:
-        try:
-            compile_filter(args.display_filter)
-        except FilterError as exc:
-            raise UsageError(f"-Y: {exc}") from None
     fmt = args.format or ("text" if args.display_filter else None)
     if fmt is None and args.report is None and out.isatty():
         return _run_tui(path, args)  # it opens the file itself (errors: one line, exit 2)
@@ -241,11 +241,6 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
     from cmppdissect.capture.live import LiveCapture, LiveCaptureError
     from cmppdissect.output.report import build_report
 
-    if args.display_filter:
-        try:
-            compile_filter(args.display_filter)
-        except FilterError as exc:
-            raise UsageError(f"-Y: {exc}") from None
     secrets = _secrets(args.secret)
     try:
         capture = LiveCapture(args.interface, bpf=args.capture_filter, write=args.write,

@@ -144,16 +144,21 @@ class CmppApp(App[int]):
         row = rows.current_row()
         if row is None:
             return
+        position = self.pair_position(rows.view, row)
+        if position is not None:
+            rows.move_to(position, center=True)
+
+    def pair_position(self, view: RowSet, row: int) -> int | None:
+        """Where ``row``'s request or response sits in ``view``; None (said why) if nowhere."""
         pair = self.model.pair[row]
         if pair == NO_PAIR:
-            self.notify("no paired request or response", timeout=2, markup=False)
-            return
-        position = rows.view.position(pair)
+            self.notify("this PDU has no paired request or response", timeout=2, markup=False)
+            return None
+        position = view.position(pair)
         if position is None:
             self.notify(f"frame {self.model.frame[pair]} is not in this view", timeout=2,
                         markup=False)
-            return
-        rows.move_to(position, center=True)
+        return position
 
     # -- command palette ---------------------------------------------------------------------
 

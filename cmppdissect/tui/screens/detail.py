@@ -150,13 +150,6 @@ class DetailScreen(CaptureScreen):
             self.load(target)
 
     def action_pair(self) -> None:
-        pair = self.model.pair[self.row]
-        if pair == NO_PAIR:
-            self.notify("this PDU has no paired request or response", timeout=2, markup=False)
-            return
-        position = self.view.position(pair)
-        if position is None:
-            self.notify(f"frame {self.model.frame[pair]} is not in this view", timeout=2,
-                        markup=False)
-            return
-        self.load(position)
+        position = self.capture_app.pair_position(self.view, self.row)
+        if position is not None:
+            self.load(position)
