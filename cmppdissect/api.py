@@ -78,15 +78,20 @@ class Analysis:
     def __init__(self, source: str | os.PathLike[str] | IO[bytes] | SegmentSource,
                  analyzer: Analyzer) -> None:
         self.source: SegmentSource
+        self._path: str | None = None  # a regular file: the fast lane may read it
         if isinstance(source, SegmentSource):
             self.notes: list[CaptureNote] = source.notes
             self.source = source
         else:
             self.notes = []
             self.source = PcapSource(source, notes=self.notes)
+            if isinstance(source, (str, os.PathLike)) and os.fspath(source) != "-":
+                path = os.fspath(source)
+                self._path = path if os.path.isfile(path) else None
         self.analyzer = analyzer
         self._started = False
         self.done = False
+        self._lane_progress: float | None = None
 
     # -- streaming --------------------------------------------------------------------------
 
@@ -177,11 +182,32 @@ class Analysis:
         return self
 
     def run(self) -> Analysis:
-        """Read the rest of the capture without keeping records (for the statistics)."""
+        """Read the rest of the capture without keeping records (for the statistics).
+
+        A capture file read from its start goes through the fast lane
+        (:mod:`cmppdissect.analysis.fastlane`) if it is regular enough; if not, or with
+        ``CMPPDISSECT_FASTLANE=0`` in the environment, through the per-segment path. Both give
+        the same statistics.
+        """
+        if not self._started and self._path is not None and _fast_lane_wanted():
+            from cmppdissect.analysis.fastlane import scan_file
+
+            self._started = True
+            lane = self.analyzer.fresh()
+            if scan_file(self._path, lane, progress=self._lane_step):
+                self.analyzer = lane
+                self.source.close()
+                self._finish()
+                return self
+            self._started = False
+            self._lane_progress = None
         if not self._started:
             for _ in self.pdus():
                 pass
         return self
+
+    def _lane_step(self, done: float) -> None:
+        self._lane_progress = done
 
     def _finish(self) -> None:
         if self.done:
@@ -194,6 +220,8 @@ class Analysis:
     @property
     def progress(self) -> float | None:
         """Fraction of the file read so far (None for stdin or pipes)."""
+        if self._lane_progress is not None:
+            return self._lane_progress
         return self.source.progress
 
     @property
@@ -217,6 +245,10 @@ class Analysis:
 
         self.run()
         return [session_dict(s) for s in self.analyzer.sessions.values()]
+
+
+def _fast_lane_wanted() -> bool:
+    return os.environ.get("CMPPDISSECT_FASTLANE", "1") != "0"
 
 
 def analyze(source: str | os.PathLike[str] | IO[bytes] | SegmentSource, *,

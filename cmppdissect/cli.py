@@ -204,7 +204,9 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
     size = src.stats.file_size if isinstance(src, PcapSource) else None
     try:
         with progress_bar(lambda: analysis.progress, size, src.name):
-            for rec, as_dict in analysis.records(args.display_filter):
+            if writer is None and not args.display_filter and args.count is None:
+                analysis.run()  # statistics only: no records needed (the fast lane, if it can)
+            for rec, as_dict in () if analysis.done else analysis.records(args.display_filter):
                 shown += 1
                 if writer is not None:
                     writer.write(rec, as_dict)

@@ -35,7 +35,7 @@ from cmppdissect.protocol.commands import (
     is_response,
     request_of,
 )
-from cmppdissect.protocol.content import UDHI_MASK, parse_udh
+from cmppdissect.protocol.content import UDHI_MASK
 from cmppdissect.protocol.decode import DecodedPdu, decode_pdu
 from cmppdissect.protocol.expert import Finding, Severity
 from cmppdissect.protocol.framing import FramedPdu, PduFramer, plausible_header
@@ -146,7 +146,12 @@ class Analyzer:
                  heuristic: bool = True, long_sms_timeout_s: float = 600.0,
                  max_sessions: int = 20_000, max_expert: int = 100_000,
                  max_awaiting_reports: int = 200_000) -> None:
-        self.ports = frozenset(ports)
+        self.settings: dict[str, Any] = {
+            "ports": tuple(ports), "version": version, "timeout_s": timeout_s,
+            "secrets": secrets, "heuristic": heuristic, "long_sms_timeout_s": long_sms_timeout_s,
+            "max_sessions": max_sessions, "max_expert": max_expert,
+            "max_awaiting_reports": max_awaiting_reports}
+        self.ports = frozenset(self.settings["ports"])
         self.forced_version = version
         self.timeout_ns = int(timeout_s * 1e9)
         self.secrets = dict(secrets or {})
@@ -172,6 +177,10 @@ class Analyzer:
         self._caps_hit: set[str] = set()
         self._ended: OrderedDict[int, None] = OrderedDict()  # ended sessions, oldest first
         self.last_ts = 0
+
+    def fresh(self) -> Analyzer:
+        """A new analyzer with the same settings (to start a capture again another way)."""
+        return Analyzer(**self.settings)
 
     # -- input ------------------------------------------------------------------------------
 
@@ -304,7 +313,10 @@ class Analyzer:
 
     # -- PDUs -------------------------------------------------------------------------------
 
-    def _pdu(self, sess: Session, from_client: bool, framed: FramedPdu) -> PduRecord:
+    def _pdu(self, sess: Session, from_client: bool, framed: FramedPdu, *,
+             rates: bool = True) -> PduRecord:
+        """Decode and account one PDU. ``rates=False``: the caller counts it into the
+        per-second rates itself (the fast lane does that for a whole batch at once)."""
         pdu = decode_pdu(framed.data, sess.version)
         src, dst = (sess.client, sess.server) if from_client else (sess.server, sess.client)
         rec = PduRecord(framed.frame, framed.ts_ns, sess.id, from_client, src, dst, pdu)
@@ -312,8 +324,9 @@ class Analyzer:
         ts = framed.ts_ns
         stats = self.stats
         stats.pdus += 1
-        stats.pdu_rate.add(ts)
-        sess.pdu_peak.add(ts)
+        if rates:
+            stats.pdu_rate.add(ts)
+            sess.pdu_peak.add(ts)
         cmd = pdu.Command_Id
         if sess.version is None or cmd in _LOGIN:
             self._learn(sess, pdu, rec)
@@ -372,8 +385,9 @@ class Analyzer:
                 rec.expert.append(Finding(Severity.NOTE, "window",
                                           "more than 16 requests in flight (spec window W=16)"))
             if cmd == CommandId.CMPP_SUBMIT:
-                stats.submit_rate.add(ts)
-                sess.submit_peak.add(ts)
+                if rates:
+                    stats.submit_rate.add(ts)
+                    sess.submit_peak.add(ts)
                 if pdu.fields.get("Registered_Delivery"):
                     # Only a SUBMIT that asked for reports has Msg_Ids worth remembering.
                     self._submits[(sess.id, pdu.Sequence_Id)] = max(
@@ -427,31 +441,53 @@ class Analyzer:
 
     def _response_fields(self, sess: Session, rec: PduRecord, request_frame: int) -> None:
         pdu = rec.pdu
-        if pdu.Command_Id == CommandId.CMPP_SUBMIT_RESP and pdu.fields.get("Result") == 0:
-            count = self._submits.pop((sess.id, pdu.Sequence_Id), 0)
-            first = pdu.fields.get("Msg_Id", 0)
-            reports = self._reports
-            submitted_ns = rec.ts_ns - (rec.latency_ns or 0)  # the SUBMIT's time
-            for msg_id in msg_id_range(first, count) if 0 <= first <= MSG_ID_MAX else ():
-                if len(reports) >= self.max_awaiting_reports:
-                    reports.popitem(last=False)
-                    self._cap("awaiting-reports", rec.frame, sess.id,
-                              f"more than {self.max_awaiting_reports} Msg_Ids await a status "
-                              "report; the oldest are forgotten (their reports will not match)")
-                reports[msg_id] = (request_frame, submitted_ns)
-        elif pdu.Command_Id == CommandId.CMPP_SUBMIT_RESP:
-            self._submits.pop((sess.id, pdu.Sequence_Id), None)
+        if pdu.Command_Id == CommandId.CMPP_SUBMIT_RESP:
+            self._submit_answered(sess, pdu.Sequence_Id, pdu.fields, rec.frame, rec.ts_ns,
+                                  rec.latency_ns or 0, request_frame)
+
+    def _submit_answered(self, sess: Session, seq: int, fields: Mapping[str, Any], frame: int,
+                         ts_ns: int, latency_ns: int, request_frame: int) -> None:
+        """A SUBMIT_RESP paired with its SUBMIT: remember its Msg_Ids if reports were asked."""
+        count = self._submits.pop((sess.id, seq), 0)
+        if fields.get("Result") == 0 and count:
+            self._await_reports(sess, fields.get("Msg_Id", 0), count, frame,
+                                ts_ns - latency_ns, request_frame)
+
+    def _await_reports(self, sess: Session, first: int, count: int, frame: int,
+                       submitted_ns: int, request_frame: int) -> None:
+        """The Msg_Ids of a SUBMIT that asked for status reports, oldest forgotten past the cap."""
+        reports = self._reports
+        for msg_id in msg_id_range(first, count) if 0 <= first <= MSG_ID_MAX else ():
+            if len(reports) >= self.max_awaiting_reports:
+                reports.popitem(last=False)
+                self._cap("awaiting-reports", frame, sess.id,
+                          f"more than {self.max_awaiting_reports} Msg_Ids await a status "
+                          "report; the oldest are forgotten (their reports will not match)")
+            reports[msg_id] = (request_frame, submitted_ns)
 
     def _report(self, rec: PduRecord) -> None:
-        report = rec.pdu.report or {}
-        stat = report.get("Stat", b"").decode("ascii", "backslashreplace")
-        self.stats.stats[stat] += 1
-        submitted = self._reports.pop(report.get("Msg_Id", -1), None)
+        found = self._match_report(rec.pdu.report or {}, rec.ts_ns)
+        if found is not None:
+            rec.expert.append(found)
+
+    def _match_report(self, report: Mapping[str, Any], ts_ns: int) -> Finding | None:
+        """Count a status report's Stat and match it to its SUBMIT (a chat finding if so)."""
+        stat = report.get("Stat", b"")
+        submitted = self._report_seen(report.get("Msg_Id", -1), stat, ts_ns)
+        if submitted is None:
+            return None
+        text = stat.decode("ascii", "backslashreplace")
+        return Finding(Severity.CHAT, "report-for",
+                       f"status report {text} ({stat_class(text)}) for the "
+                       f"SUBMIT in frame {submitted[0]}")
+
+    def _report_seen(self, msg_id: int, stat: bytes, ts_ns: int) -> tuple[int, int] | None:
+        """Count the Stat; the (frame, time) of the SUBMIT this report is for, if known."""
+        self.stats.stats[stat.decode("ascii", "backslashreplace")] += 1
+        submitted = self._reports.pop(msg_id, None)
         if submitted is not None:
-            self.stats.submit_to_report.add(rec.ts_ns - submitted[1])
-            rec.expert.append(Finding(Severity.CHAT, "report-for",
-                                      f"status report {stat} ({stat_class(stat)}) for the "
-                                      f"SUBMIT in frame {submitted[0]}"))
+            self.stats.submit_to_report.add(ts_ns - submitted[1])
+        return submitted
 
     def _unanswered(self, sess: Session, frame: int, cmd: int, seq: int) -> None:
         sess.unanswered += 1
@@ -515,7 +551,8 @@ class Analyzer:
 
     def _long_sms_part(self, rec: PduRecord) -> None:
         fields = rec.pdu.fields
-        udh = parse_udh(fields["Msg_Content"])
+        content = rec.pdu.content  # its UDH was parsed with it, since TP_udhi says there is one
+        udh = content.udh if content is not None else None
         if udh is None or udh.concat is None:
             return
         c = udh.concat
@@ -530,7 +567,6 @@ class Analyzer:
         else:
             sender = _text(fields.get("Src_terminal_Id", b""))
             recipients = (_text(fields.get("Dest_Id", b"")),)
-        content = rec.pdu.content
         payload = content.payload if content is not None else b""
         part = Part(rec.frame, rec.ts_ns, fields.get("Msg_Fmt", 0), payload,
                     content.text if content is not None else None)

@@ -87,6 +87,10 @@ class Rate:
     def add(self, ts_ns: int) -> None:
         self.per_second[ts_ns // 1_000_000_000] += 1
 
+    def add_runs(self, seconds: Iterable[int], counts: Iterable[int]) -> None:
+        for sec, n in zip(seconds, counts, strict=True):
+            self.per_second[sec] += n
+
     @property
     def peak(self) -> int:
         return max(self.per_second.values(), default=0)
@@ -121,6 +125,16 @@ class PeakRate:
         if self.count > self.peak:
             self.peak = self.count
 
+    def add_runs(self, seconds: Iterable[int], counts: Iterable[int]) -> None:
+        """As ``add`` for ``counts[i]`` events in each of ``seconds`` (ascending, distinct)."""
+        for sec, n in zip(seconds, counts, strict=True):
+            if sec == self.second:
+                self.count += n
+            else:
+                self.second, self.count = sec, n
+            if self.count > self.peak:
+                self.peak = self.count
+
 
 @dataclass(slots=True)
 class SecondLatency:
@@ -135,6 +149,25 @@ class SecondLatency:
         else:
             slot[0] += latency_ns
             slot[1] += 1
+
+    def add_many(self, ts_ns: list[int], latency_ns: list[int]) -> None:
+        """As ``add`` for each pair (times ascending), summed per second with numpy."""
+        if not ts_ns:
+            return
+        import numpy as np
+
+        secs = np.asarray(ts_ns, dtype=np.int64) // 1_000_000_000
+        lat = np.asarray(latency_ns, dtype=np.int64)
+        starts = np.flatnonzero(np.concatenate(([True], secs[1:] != secs[:-1])))
+        totals = np.add.reduceat(lat, starts).tolist()
+        counts = np.diff(np.append(starts, len(secs))).tolist()
+        for sec, total, n in zip(secs[starts].tolist(), totals, counts, strict=True):
+            slot = self.sums.get(sec)
+            if slot is None:
+                self.sums[sec] = [total, n]
+            else:
+                slot[0] += total
+                slot[1] += n
 
     def series_ms(self, start: int, end: int, bucket: int) -> list[float | None]:
         acc = [[0, 0] for _ in range((end - start) // bucket + 1)]

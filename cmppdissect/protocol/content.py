@@ -170,7 +170,7 @@ def parse_udh(content: bytes) -> Udh | None:
     return Udh(udhl, end, tuple(elements), concat, ports, findings)
 
 
-def _decode_text(payload: bytes, Msg_Fmt: int, findings: list[Finding]) -> tuple[str | None, str]:
+def decode_text(payload: bytes, Msg_Fmt: int, findings: list[Finding]) -> tuple[str | None, str]:
     """(text, encoding name) for the payload, appending a finding for whatever went wrong."""
     if Msg_Fmt == 0:
         if payload.isascii():
@@ -292,7 +292,7 @@ def decode_content(
             findings.extend(udh.findings)
             payload = content[udh.size :]
             _check_pk(udh.concat, Pk_total, Pk_number, findings)
-    text, encoding = _decode_text(payload, Msg_Fmt, findings)
+    text, encoding = decode_text(payload, Msg_Fmt, findings)
     return DecodedContent(udh, payload, text, payload.hex(), encoding, findings)
 
 

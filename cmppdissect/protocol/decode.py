@@ -304,6 +304,7 @@ class DecodedPdu:
     findings: list[Finding] = field(default_factory=list)
     layout: Layout | None = None
     raw: bytes = b""
+    _content: Any = field(default=None, repr=False, compare=False)  # decoded once, on demand
 
     @property
     def command(self) -> str:
@@ -315,9 +316,14 @@ class DecodedPdu:
         raw = self.fields.get("Msg_Content")
         if raw is None or self.report is not None:
             return None
-        return content_mod.decode_content(
-            raw, self.fields.get("Msg_Fmt", 4), self.fields.get("TP_udhi", 0),
-            Pk_total=self.fields.get("Pk_total"), Pk_number=self.fields.get("Pk_number"))
+        if self._content is None or self._content[0] is not raw:
+            # Cached with the bytes it was made from: a caller that edits ``fields`` gets a
+            # fresh decode.
+            self._content = (raw, content_mod.decode_content(
+                raw, self.fields.get("Msg_Fmt", 4), self.fields.get("TP_udhi", 0),
+                Pk_total=self.fields.get("Pk_total"), Pk_number=self.fields.get("Pk_number")))
+        decoded: content_mod.DecodedContent = self._content[1]
+        return decoded
 
 
 def decode_header(buf: bytes) -> tuple[int, int, int]:

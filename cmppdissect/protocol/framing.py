@@ -67,7 +67,7 @@ def _length_table() -> dict[int, tuple[frozenset[int], int]]:
     return table
 
 
-_LENGTHS = _length_table()
+LENGTHS = _length_table()
 
 
 # _scan's shortcut relies on this; a new command outside it would need the shortcut changed.
@@ -77,9 +77,11 @@ assert all((cmd >> 8) & 0xFFFF == 0 for cmd in KNOWN_COMMANDS)
 def plausible_header(total: int, command_id: int) -> bool:
     """Could a PDU with this Total_Length and Command_Id exist? (used to resynchronise)
 
-    :meth:`PduFramer._take_whole` repeats this test inline for speed: change both together.
+    :meth:`PduFramer._take_whole` and the fast lane's framing loop
+    (:mod:`cmppdissect.capture.columnar`) repeat this test inline for speed: change all three
+    together.
     """
-    entry = _LENGTHS.get(command_id)
+    entry = LENGTHS.get(command_id)
     if entry is None or total > MAX_PDU_LEN:
         return False
     exact, least = entry
@@ -136,7 +138,7 @@ class PduFramer:
         off = 0
         n = len(data)
         header = _HEADER.unpack_from
-        lengths = _LENGTHS
+        lengths = LENGTHS
         while n - off >= 8:
             total, cmd = header(data, off)
             if off + total > n or total < HEADER_LEN:

@@ -1,0 +1,440 @@
+"""The report's fast lane, front half: classic pcap bytes to framed PDUs, whole arrays at a time.
+
+Why a second front end: the statistics of a capture of millions of frames are wanted in seconds,
+and the per-segment path (reader, :class:`~cmppdissect.capture.tcp.TcpTracker`,
+:class:`~cmppdissect.protocol.framing.PduFramer`) costs about 3 µs of Python per frame. Most
+captures of a CMPP link are *regular*: Ethernet, IPv4, every connection opened by a handshake,
+every segment in order. For those, numpy parses all headers of a chunk of the file at once and
+each direction's bytes are joined and cut at Total_Length, with a Python step per PDU only.
+
+The lane knows its limits: anything the per-segment path would treat specially (a
+retransmission, a gap, a fragment, a connection picked up mid-stream, a header that is not
+plausible, bytes left over at the end, another link type...) raises
+:class:`IrregularCaptureError`, and the caller starts again on the per-segment path, which
+handles everything. So on a capture the lane accepts it must give exactly what that path
+gives: ``tests/test_fastlane.py`` compares the two on every sample, on generated busy links and
+on random conversations.
+
+Sans-IO: :meth:`ColumnScanner.feed` takes bytes of the file, in any chunks.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cmppdissect.capture.records import FIN, RST, SYN, ConnStats
+from cmppdissect.protocol.commands import MAX_PDU_LEN
+from cmppdissect.protocol.framing import LENGTHS as _LENGTHS
+
+_MASK = 0xFFFFFFFF
+_MAX_RECORD = 262_144  # a record longer than any snaplen: the file is damaged
+# magic -> (byte order, ns per sub-second unit)
+_MAGICS = {b"\xd4\xc3\xb2\xa1": ("<", 1000), b"\xa1\xb2\xc3\xd4": (">", 1000),
+           b"\x4d\x3c\xb2\xa1": ("<", 1), b"\xa1\xb2\x3c\x4d": (">", 1)}
+_LINKTYPE_ETHERNET = 1
+_LEN_CMD = struct.Struct(">II")
+
+
+class IrregularCaptureError(Exception):
+    """This capture needs the per-segment path; the message says why (for the curious)."""
+
+
+@dataclass(slots=True)
+class ConnEvent:
+    """A connection opening (its SYN) or closing, in frame order among the PDUs."""
+
+    frame: int
+    ts_ns: int | None
+    conn: int
+    opened: bool
+    client: str = ""
+    server: str = ""
+    how: str = ""
+    stats: ConnStats | None = None
+    last_data_ts: int | None = None  # closing: the time of the connection's last data
+
+
+@dataclass(slots=True)
+class Pdus:
+    """PDUs completed in one chunk, in capture order, as columns.
+
+    Their bytes are in ``blob`` (every direction's bytes of the chunk, joined once), PDU ``i``
+    at ``at[i]``; the header fields are read from there by whoever needs them.
+    """
+
+    blob: bytes = b""
+    at: np.ndarray[Any, Any] = field(default_factory=lambda: np.zeros(0, np.int64))
+    frame: np.ndarray[Any, Any] = field(default_factory=lambda: np.zeros(0, np.int64))
+    ts_ns: np.ndarray[Any, Any] = field(default_factory=lambda: np.zeros(0, np.int64))
+    conn: np.ndarray[Any, Any] = field(default_factory=lambda: np.zeros(0, np.int64))
+    from_client: np.ndarray[Any, Any] = field(default_factory=lambda: np.zeros(0, bool))
+
+    def __len__(self) -> int:
+        return len(self.at)
+
+
+@dataclass(slots=True)
+class Batch:
+    pdus: Pdus
+    events: list[ConnEvent]  # sorted by frame; an opening precedes, a closing follows, the PDUs
+    last_ts: int = 0
+
+
+class _Half:
+    __slots__ = ("carry", "conn", "fin_frame", "from_client", "isn", "nxt32", "peer", "pos",
+                 "syn_frame")
+
+    def __init__(self, conn: _Conn, from_client: bool) -> None:
+        self.conn = conn
+        self.from_client = from_client
+        self.isn: int | None = None
+        self.nxt32: int | None = None
+        self.pos = 0  # stream position of ``carry``'s first byte
+        self.carry = b""  # bytes of a PDU not yet complete
+        self.fin_frame: int | None = None
+        self.syn_frame: int | None = None  # the SYN (or SYN-ACK) that started this direction
+        self.peer: _Half | None = None
+
+
+class _Conn:
+    __slots__ = ("c2s", "client", "close_frame", "closed", "frames", "id", "last_data_ts",
+                 "rst_frame", "s2c", "server")
+
+    def __init__(self, ident: int, client: str, server: str) -> None:
+        self.id = ident
+        self.client = client
+        self.server = server
+        self.c2s = _Half(self, True)
+        self.s2c = _Half(self, False)
+        self.c2s.peer, self.s2c.peer = self.s2c, self.c2s
+        self.frames = 0
+        self.closed = False
+        self.close_frame: int | None = None
+        self.rst_frame: int | None = None
+        self.last_data_ts: int | None = None
+
+    def stats(self) -> ConnStats:
+        return ConnStats(frames=self.frames, bytes_from_client=self.c2s.pos + len(self.c2s.carry),
+                         bytes_from_server=self.s2c.pos + len(self.s2c.carry))
+
+
+def _u16be(a: np.ndarray[Any, Any], at: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    out: np.ndarray[Any, Any] = (a[at].astype(np.int64) << 8) | a[at + 1]
+    return out
+
+
+def _u32(a: np.ndarray[Any, Any], at: np.ndarray[Any, Any], little: bool) -> np.ndarray[Any, Any]:
+    b = [a[at + i].astype(np.int64) for i in range(4)]
+    if little:
+        b.reverse()
+    out: np.ndarray[Any, Any] = (b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]
+    return out
+
+
+def _addr(key: bytes, at: int) -> str:
+    return f"{key[at]}.{key[at + 1]}.{key[at + 2]}.{key[at + 3]}"
+
+
+class ColumnScanner:
+    """Classic pcap, Ethernet, IPv4, TCP: bytes in, :class:`Batch` es of PDUs out."""
+
+    def __init__(self, *, ports: frozenset[int]) -> None:
+        self.ports = ports
+        self._rest = b""
+        self._little: bool | None = None
+        self._unit = 1000
+        self._frame = 0  # frames before the current chunk
+        self._halves: dict[bytes, _Half] = {}  # directed 12-byte key -> receive half
+        self._conns: list[_Conn] = []
+        self._last_ts = 0
+
+    # -- input ------------------------------------------------------------------------------
+
+    def feed(self, chunk: bytes) -> Batch:
+        buf = self._rest + chunk if self._rest else chunk
+        start = 0
+        if self._little is None:
+            if len(buf) < 24:
+                self._rest = buf
+                return Batch(Pdus(), [])
+            magic = _MAGICS.get(bytes(buf[:4]))
+            if magic is None:
+                raise IrregularCaptureError("not a classic pcap file")
+            order, self._unit = magic
+            self._little = order == "<"
+            if struct.unpack_from(order + "I", buf, 20)[0] & 0x0FFFFFFF != _LINKTYPE_ETHERNET:
+                raise IrregularCaptureError("link type is not Ethernet")
+            start = 24
+        offsets = self._walk(buf, start)
+        return self._chunk(buf, offsets)
+
+    def finish(self) -> Batch:
+        if self._rest:
+            raise IrregularCaptureError("the file ends inside a record")
+        events: list[ConnEvent] = []
+        for conn in self._conns:
+            if not conn.closed:
+                for half in (conn.c2s, conn.s2c):
+                    if half.carry:
+                        raise IrregularCaptureError("a stream ends inside a PDU")
+                events.append(ConnEvent(0, None, conn.id, False, how="end-of-capture",
+                                        stats=conn.stats(), last_data_ts=conn.last_data_ts))
+        return Batch(Pdus(), events)
+
+    # -- frames -----------------------------------------------------------------------------
+
+    def _walk(self, buf: bytes, off: int) -> list[int]:
+        """Offsets of the complete records in ``buf``; the rest waits for the next chunk."""
+        unpack = struct.Struct("<I" if self._little else ">I").unpack_from
+        offsets: list[int] = []
+        add = offsets.append
+        n = len(buf)
+        while off + 16 <= n:
+            incl = unpack(buf, off + 8)[0]
+            if incl > _MAX_RECORD:
+                raise IrregularCaptureError("a record longer than any snapshot length")
+            end = off + 16 + incl
+            if end > n:
+                break
+            add(off)
+            off = end
+        self._rest = bytes(buf[off:])
+        return offsets
+
+    def _chunk(self, buf: bytes, offsets: list[int]) -> Batch:
+        first_frame = self._frame + 1
+        self._frame += len(offsets)
+        if not offsets:
+            return Batch(Pdus(), [])
+        a = np.frombuffer(buf, dtype=np.uint8)
+        rec = np.asarray(offsets, dtype=np.int64)
+        little = bool(self._little)
+        incl = _u32(a, rec + 8, little)
+        if np.any(incl != _u32(a, rec + 12, little)):
+            raise IrregularCaptureError("frames cut by the snapshot length")
+        if np.any(incl < 54):
+            raise IrregularCaptureError("a frame too short for Ethernet, IPv4 and TCP")
+        sub = _u32(a, rec + 4, little)
+        if np.any(sub * self._unit >= 1_000_000_000):
+            raise IrregularCaptureError("a time stamp's fraction is a second or more")
+        ts = _u32(a, rec, little) * 1_000_000_000 + sub * self._unit
+        if ts[0] < self._last_ts or np.any(ts[1:] < ts[:-1]):
+            raise IrregularCaptureError("time goes backwards")
+        self._last_ts = int(ts[-1])
+        ip = rec + 30
+        if np.any(_u16be(a, rec + 28) != 0x0800) or np.any(a[ip] != 0x45):
+            raise IrregularCaptureError("not all frames are IPv4 without options")
+        if np.any(_u16be(a, ip + 6) & 0x3FFF):
+            raise IrregularCaptureError("IPv4 fragments")
+        tcp_frames = np.flatnonzero(a[ip + 9] == 6)  # the reader passes over UDP and the like
+        rec, ip, ts, incl = rec[tcp_frames], ip[tcp_frames], ts[tcp_frames], incl[tcp_frames]
+        total = _u16be(a, ip + 2)
+        tcp = ip + 20
+        data = tcp + (a[tcp + 12] >> 4).astype(np.int64) * 4
+        if np.any((total < 40) | (total > incl - 14) | (data < ip + 40) | (data > ip + total)):
+            raise IrregularCaptureError("IPv4 or TCP lengths the reader would not take as they are")
+        plen = ip + total - data
+        flags = _u16be(a, tcp + 12) & 0x0FFF
+        seq = _u32(a, tcp + 4, False)
+        keys = a[np.concatenate([ip[:, None] + np.arange(12, 20), tcp[:, None] + np.arange(4)],
+                                axis=1)]
+        uniq, inverse = np.unique(np.ascontiguousarray(keys).view("V12").ravel(),
+                                  return_inverse=True)
+        frames = tcp_frames + first_frame
+        events = self._control(uniq, inverse, flags, seq, frames, ts)
+        out = _Collector()
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.searchsorted(inverse[order], np.arange(len(uniq) + 1))
+        for k, raw in enumerate(uniq):
+            idx = order[bounds[k]:bounds[k + 1]]
+            half = self._halves.get(bytes(raw))
+            if half is None:
+                raise IrregularCaptureError("a connection without its handshake")
+            self._direction(half, buf, idx, frames, ts, flags, seq, data, plen, out)
+        for conn in self._conns:
+            if conn.close_frame is not None and not conn.closed:
+                conn.closed = True
+                for half in (conn.c2s, conn.s2c):
+                    if half.carry:
+                        raise IrregularCaptureError("a connection closes inside a PDU")
+                how = "rst" if conn.close_frame == conn.rst_frame else "fin"
+                events.append(ConnEvent(conn.close_frame, self._ts_of(conn.close_frame, frames,
+                                                                      ts),
+                                        conn.id, False, how=how, stats=conn.stats(),
+                                        last_data_ts=conn.last_data_ts))
+        events.sort(key=lambda e: (e.frame, not e.opened))
+        return Batch(out.pdus(), events, int(ts[-1]) if len(ts) else 0)
+
+    @staticmethod
+    def _ts_of(frame: int, frames: np.ndarray[Any, Any], ts: np.ndarray[Any, Any]) -> int:
+        return int(ts[int(np.searchsorted(frames, frame))])
+
+    def _control(self, uniq: np.ndarray[Any, Any], inverse: np.ndarray[Any, Any],
+                 flags: np.ndarray[Any, Any], seq: np.ndarray[Any, Any],
+                 frames: np.ndarray[Any, Any], ts: np.ndarray[Any, Any]) -> list[ConnEvent]:
+        """SYN, FIN and RST segments in frame order, as the tracker would take them: a SYN
+        opens a connection, its SYN-ACK starts the other direction, a RST or the second FIN
+        closes it (later segments of a closed connection count for nothing)."""
+        events: list[ConnEvent] = []
+        for i in np.flatnonzero(flags & (SYN | FIN | RST)).tolist():
+            key = bytes(uniq[inverse[i]])
+            half = self._halves.get(key)
+            f = int(flags[i])
+            frame = int(frames[i])
+            if half is not None and half.conn.close_frame is not None:
+                if f & SYN:
+                    raise IrregularCaptureError("a connection's 4-tuple reused")
+                continue
+            if f & SYN:
+                half = self._syn(key, half, f, int(seq[i]), frame)
+                if half.from_client:
+                    conn = half.conn
+                    events.append(ConnEvent(frame, int(ts[i]), conn.id, True,
+                                            client=conn.client, server=conn.server))
+                if f & (FIN | RST):
+                    raise IrregularCaptureError("a SYN with FIN or RST")
+                continue
+            if half is None:
+                raise IrregularCaptureError("a connection without its handshake")
+            conn = half.conn
+            if f & RST:
+                conn.rst_frame = conn.close_frame = frame
+            elif half.fin_frame is None:
+                half.fin_frame = frame
+                peer = half.peer
+                if peer is not None and peer.fin_frame is not None:
+                    conn.close_frame = frame
+        return events
+
+    def _syn(self, key: bytes, half: _Half | None, flags: int, isn: int, frame: int) -> _Half:
+        if not flags & 0x10:  # a SYN: a new connection from its client
+            if half is not None:
+                raise IrregularCaptureError("a SYN for a connection already open (retransmitted?)")
+            sport, dport = struct.unpack_from(">HH", key, 8)
+            if dport not in self.ports or sport in self.ports:
+                raise IrregularCaptureError("a connection on a port that is not CMPP's")
+            conn = _Conn(len(self._conns), f"{_addr(key, 0)}:{sport}",
+                         f"{_addr(key, 4)}:{dport}")
+            self._conns.append(conn)
+            self._halves[key] = half = conn.c2s
+            self._halves[key[4:8] + key[0:4] + key[10:12] + key[8:10]] = conn.s2c
+        elif half is None or half.from_client or half.isn is not None:
+            raise IrregularCaptureError("a SYN-ACK out of place")
+        half.isn = isn
+        half.nxt32 = (isn + 1) & _MASK
+        half.syn_frame = frame
+        return half
+
+    def _direction(self, half: _Half, buf: bytes, idx: np.ndarray[Any, Any],
+                   frames: np.ndarray[Any, Any], ts: np.ndarray[Any, Any],
+                   flags: np.ndarray[Any, Any], seq: np.ndarray[Any, Any],
+                   data: np.ndarray[Any, Any], plen: np.ndarray[Any, Any],
+                   out: _Collector) -> None:
+        """One direction's segments of this chunk: check they are in order, frame the bytes."""
+        conn = half.conn
+        if conn.closed:
+            if np.any(flags[idx] & SYN):
+                raise IrregularCaptureError("a connection's 4-tuple reused")
+            return  # late ACKs of a finished connection: the tracker passes over them too
+        fl = flags[idx]
+        fr = frames[idx]
+        if half.syn_frame is None or int(fr[0]) < half.syn_frame:
+            raise IrregularCaptureError("a direction seen before its SYN")
+        if conn.close_frame is not None:
+            live = fr <= conn.close_frame
+            if not np.all(live):
+                if np.any(fl[~live] & SYN):
+                    raise IrregularCaptureError("a connection's 4-tuple reused")
+                idx, fl, fr = idx[live], fl[live], fr[live]
+        conn.frames += len(idx)
+        pl = plen[idx]
+        has = pl > 0
+        if not np.any(has):
+            return
+        didx = idx[has]
+        if np.any(fl[has] & (SYN | RST)):
+            raise IrregularCaptureError("data on a SYN or RST")
+        if half.fin_frame is not None and np.any(fr[has] > half.fin_frame):
+            raise IrregularCaptureError("data after a FIN")
+        sq = seq[didx]
+        ln = pl[has]
+        expected = np.empty_like(sq)
+        expected[0] = half.nxt32
+        expected[1:] = (sq[:-1] + ln[:-1]) & _MASK
+        if np.any(sq != expected):
+            raise IrregularCaptureError("segments out of order, retransmitted or missing")
+        half.nxt32 = int((sq[-1] + ln[-1]) & _MASK)
+        dframes = fr[has]
+        conn.last_data_ts = max(conn.last_data_ts or 0, int(ts[didx[-1]]))
+        starts = data[didx].tolist()
+        pieces = (buf[s:s + n] for s, n in zip(starts, ln.tolist(), strict=True))
+        stream = b"".join([half.carry, *pieces])
+        base = half.pos
+        ends = np.cumsum(ln) + (base + len(half.carry))  # stream position after each segment
+        self._frame_pdus(half, stream, base, ends, dframes, ts[didx], out)
+
+    @staticmethod
+    def _frame_pdus(half: _Half, stream: bytes, base: int, ends: np.ndarray[Any, Any],
+                    dframes: np.ndarray[Any, Any], dts: np.ndarray[Any, Any],
+                    out: _Collector) -> None:
+        """Cut ``stream`` at Total_Length; each PDU gets the frame that brought its last byte.
+
+        The framer's test of a header (:func:`plausible_header`) is made inline: this loop
+        runs once per PDU of the capture.
+        """
+        unpack = _LEN_CMD.unpack_from
+        lengths = _LENGTHS
+        n = len(stream)
+        pos = 0
+        starts: list[int] = []
+        add = starts.append
+        while pos + 8 <= n:
+            total, cmd = unpack(stream, pos)
+            entry = lengths.get(cmd)
+            if (entry is None or total > MAX_PDU_LEN
+                    or not (total in entry[0] or (not entry[0] and total >= entry[1]))):
+                raise IrregularCaptureError("a PDU header that is not plausible")
+            if pos + total > n:
+                break
+            add(pos)
+            pos += total
+        half.carry = stream[pos:]
+        half.pos = base + pos
+        if not starts:
+            return
+        at = np.asarray(starts, dtype=np.int64)
+        last = at + _u32(np.frombuffer(stream, np.uint8), at, False) + (base - 1)
+        seg = np.searchsorted(ends, last, side="right")
+        out.add(stream, at, dframes[seg], dts[seg], half.conn.id, half.from_client)
+
+
+class _Collector:
+    """The PDUs of one chunk, gathered per direction, then put in capture order."""
+
+    def __init__(self) -> None:
+        self.streams: list[bytes] = []
+        self.size = 0
+        self.parts: list[tuple[np.ndarray[Any, Any], ...]] = []
+
+    def add(self, stream: bytes, at: np.ndarray[Any, Any], frame: np.ndarray[Any, Any],
+            ts: np.ndarray[Any, Any], conn: int, from_client: bool) -> None:
+        n = len(at)
+        self.parts.append((at + self.size, frame, ts, np.full(n, conn, np.int64),
+                           np.full(n, from_client, bool)))
+        self.streams.append(stream)
+        self.size += len(stream)
+
+    def pdus(self) -> Pdus:
+        if not self.parts:
+            return Pdus()
+        cols = [np.concatenate(c) for c in zip(*self.parts, strict=True)]
+        # Capture order: by completing frame; a frame's PDUs are one direction's, in order.
+        order = np.argsort(cols[1], kind="stable")
+        return Pdus(b"".join(self.streams), *(c[order] for c in cols))
+
+
+__all__ = ["Batch", "ColumnScanner", "ConnEvent", "IrregularCaptureError", "Pdus"]
