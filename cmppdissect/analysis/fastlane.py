@@ -149,13 +149,16 @@ class _Prepared:
 
 
 def _prepared(path: str | os.PathLike[str], ports: frozenset[int],
-              chunk_size: int = _CHUNK) -> Generator[_Prepared, None, None]:
-    """The front half: chunks of the file to batches with their columns read."""
+              chunk_size: int = _CHUNK, first: int | None = None
+              ) -> Generator[_Prepared, None, None]:
+    """The front half: chunks of the file to batches with their columns read (a smaller
+    ``first`` chunk gets the accounting process going sooner)."""
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size or 1
         scanner = ColumnScanner(ports=ports)
         done = 0
-        while chunk := f.read(chunk_size):
+        while chunk := f.read(first or chunk_size):
+            first = None
             done += len(chunk)
             batch = scanner.feed(chunk)
             yield _Prepared(batch, _Columns(batch.pdus), done / size)
@@ -192,7 +195,7 @@ def _forked(path: str | os.PathLike[str], ports: frozenset[int]
 def _produce(path: str | os.PathLike[str], ports: frozenset[int], sender: Connection) -> None:
     """The child's work: small chunks, so that the parent starts early (a pipe carries them)."""
     try:
-        for item in _prepared(path, ports, _CHUNK // 4):
+        for item in _prepared(path, ports, _CHUNK // 4, first=_CHUNK // 32):
             sender.send(item)
         sender.send(None)
     except IrregularCaptureError as exc:
@@ -221,7 +224,8 @@ def _uint(b: np.ndarray[Any, Any], at: np.ndarray[Any, Any], size: int) -> np.nd
 
 
 class _Columns:
-    """What the loop needs of every PDU of a batch, for either version, as Python lists."""
+    """What the loop needs of every PDU of a batch, for either version (numpy arrays), and the
+    batch's per-second rates (they depend on no version): all made in the reading process."""
 
     def __init__(self, p: Pdus) -> None:
         b = np.frombuffer(p.blob, np.uint8)
@@ -234,6 +238,7 @@ class _Columns:
         blen = self.total - 12
         msg_id = _uint(b, body, 8)
         Array = np.ndarray[Any, Any]
+        self._rates(p, cmd)
         self.per_version: dict[Version, tuple[Array, Array, Array, Array]] = {}
         self.stat: dict[Version, tuple[Array, Array]] = {}  # reports: their rows, their Stat
         for v in Version:
@@ -280,6 +285,23 @@ class _Columns:
             stat = b[content[:, None] + np.arange(8, 15)].copy().view("S7").ravel()
             self.per_version[v] = (kind, x, y, text)
             self.stat[v] = (np.flatnonzero(m), stat)
+
+    def _rates(self, p: Pdus, cmd: np.ndarray[Any, Any]) -> None:
+        """PDUs and SUBMITs per second, overall and per session (runs in time order)."""
+        secs = p.ts_ns // _SEC
+        submit = cmd == _SUBMIT
+        self.rates: list[tuple[list[int], list[int]]] = []
+        for s in (secs, secs[submit]):
+            u, c = np.unique(s, return_counts=True)
+            self.rates.append((u.tolist(), c.tolist()))
+        self.peaks: list[tuple[int, tuple[list[int], list[int]], tuple[list[int], list[int]]]] = []
+        if not len(secs):
+            return
+        order = np.argsort(p.conn, kind="stable")
+        bounds = np.flatnonzero(np.diff(p.conn[order])) + 1
+        for part in np.split(order, bounds):
+            self.peaks.append((int(p.conn[part[0]]), _runs(secs[part]),
+                               _runs(secs[part[submit[part]]])))
 
     @staticmethod
     def _plain_text(b: np.ndarray[Any, Any], body: np.ndarray[Any, Any],
@@ -407,9 +429,11 @@ def feed_batch(an: Analyzer, batch: Batch, cols: _Columns | None = None) -> None
         used[i] = vcode
         # From here on: Analyzer._pdu for a PDU the decoder finds nothing wrong with; the
         # counters, rates and result codes are added for the whole batch below.
-        if pending and ts - next(iter(pending.values())).ts_ns >= timeout:
-            for exp in pairer.expire(ts, timeout):
-                unanswered(sess, exp.frame, exp.command_id, exp.sequence_id)
+        if ts >= pairer.deadline:
+            if pending and ts - next(iter(pending.values())).ts_ns >= timeout:
+                for exp in pairer.expire(ts, timeout):
+                    unanswered(sess, exp.frame, exp.command_id, exp.sequence_id)
+            pairer.deadline = (next(iter(pending.values())).ts_ns if pending else ts) + timeout
         entries = session_entries.get(cmd)
         if entries is None:
             name = command_name(request_of(cmd))
@@ -514,25 +538,19 @@ def _add_counts(an: Analyzer, p: Pdus, cols: _Columns, used: np.ndarray[Any, Any
             sess.stats.results[key] += count
             if result != 0:
                 sess.errors += count
-    secs = p.ts_ns // _SEC
-    submit = cmd == _SUBMIT
-    for rate, mask in ((stats.pdu_rate, None), (stats.submit_rate, submit)):
-        s = secs if mask is None else secs[mask]
-        if len(s):
-            u, c = np.unique(s, return_counts=True)
-            rate.add_runs(u.tolist(), c.tolist())
-    order = np.argsort(p.conn, kind="stable")
-    conns = p.conn[order]
-    bounds = np.flatnonzero(np.diff(conns)) + 1
-    for part in np.split(order, bounds):
-        sess = sessions[int(p.conn[part[0]])]
-        for peak, sub in ((sess.pdu_peak, part), (sess.submit_peak, part[submit[part]])):
-            if len(sub):
-                peak.add_runs(*_runs(secs[sub]))
+    for rate, (secs, counts) in zip((stats.pdu_rate, stats.submit_rate), cols.rates,
+                                    strict=True):
+        rate.add_runs(secs, counts)
+    for conn, pdu_runs, submit_runs in cols.peaks:
+        sess = sessions[conn]
+        sess.pdu_peak.add_runs(*pdu_runs)
+        sess.submit_peak.add_runs(*submit_runs)
 
 
 def _runs(values: np.ndarray[Any, Any]) -> tuple[list[int], list[int]]:
     """Runs of equal values in an ascending array: (value, length) each."""
+    if not len(values):
+        return [], []
     starts = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
     lengths = np.diff(np.append(starts, len(values)))
     return values[starts].tolist(), lengths.tolist()

@@ -56,6 +56,9 @@ class Pairer:
         self.window = {True: 0, False: 0}  # in flight now, per direction (True: from client)
         self.max_window = {True: 0, False: 0}
         self.evicted = 0
+        # No request expires before this time (a lower bound, for callers that check often:
+        # requests only ever join at the new end, so the oldest one's expiry never moves back).
+        self.deadline = 0
 
     def request(self, from_client: bool, command_id: int, sequence_id: int, frame: int,
                 ts_ns: int) -> tuple[Pending | None, Expired | None]:
