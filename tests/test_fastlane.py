@@ -33,16 +33,20 @@ from pcaputil import (
     connect_pdu,
     connect_resp_pdu,
     deliver_resp_pdu,
+    ethernet,
     mo_pdu,
     pcap_bytes,
     pcapng_bytes,
     report_pdu,
     run_engine,
     sample_msg_id,
+    sll,
+    sll2,
     stamped,
     submit_pdu,
     submit_resp_pdu,
     tcp_frame,
+    tcp_packet,
     write_pcap,
 )
 
@@ -95,10 +99,10 @@ def test_samples_same_report_or_declined() -> None:
             taken.append(path.name)
     # The regular recordings are taken (so this test compares something); the pcapng, the
     # damaged and the edited ones are not.
-    assert {"cmpp-basic.pcap", "cmpp30-sp-session.pcap", "failed-login.pcap",
-            "ismg-fwd-gns.pcap", "split-headers.pcap", "unanswered.pcap"} <= set(taken)
-    assert not {"tcp-gap.pcap", "tcp-retransmission.pcap", "tcp-midstream.pcap",
-                "cmpp20-sp-session.pcapng"} & set(taken)
+    assert {"cmpp-basic.pcap", "cmpp30-sp-session.pcap", "cmpp20-sp-session.pcapng",
+            "failed-login.pcap", "ismg-fwd-gns.pcap", "split-headers.pcap",
+            "unanswered.pcap"} <= set(taken)
+    assert not {"tcp-gap.pcap", "tcp-retransmission.pcap", "tcp-midstream.pcap"} & set(taken)
 
 
 BUSY = gen.Mix(unanswered=0.03, split=0.12, error_result=0.05, long_sms=0.08, group_send=0.08,
@@ -296,6 +300,50 @@ def test_random_conversations_reach_every_kind_of_pdu(tmp_path: Path) -> None:
     assert fastlane._CHECK_TEXT  # the GBK text was checked by decoding it
 
 
+def _link_frames(link: Any) -> list[bytes]:
+    conv = Conversation(link=link)
+    v = Version.V3_0
+    frames = conv.handshake()
+    for pdu, from_client in [(connect_pdu(v), True), (connect_resp_pdu(v), False),
+                             (submit(v, 2, "ucs2", dests=1, registered=1), True),
+                             (submit_resp_pdu(v, 2, sample_msg_id(2)), False),
+                             (report_pdu(v, 3, sample_msg_id(2)), False),
+                             (deliver_resp_pdu(v, 3), True)]:
+        frames += conv.send(from_client, pdu, [7])
+    return frames + conv.close()
+
+
+@pytest.mark.parametrize("name, linktype, wrap", [
+    ("vlan", 1, lambda pkt: ethernet(pkt, vlans=[0x8100])),
+    ("sll", 113, sll),
+    ("sll2", 276, sll2),
+    ("raw", 101, lambda pkt: pkt),
+    ("ipv4", 228, lambda pkt: pkt),
+])
+def test_link_types_the_reader_reads_inline(tmp_path: Path, name: str, linktype: int,
+                                            wrap: Any) -> None:
+    frames = _link_frames(lambda *a: wrap(tcp_packet(*a)))
+    path = tmp_path / f"{name}.pcap"
+    write_pcap(path, frames, linktype=linktype)
+    lane = lane_report(path)
+    assert lane is not None, name
+    assert lane == slow_report(path)
+    assert lane["reports"]["matched"] == 1 and lane["pdus"] == 6
+
+
+@pytest.mark.parametrize("resol, offset", [(6, 0), (9, 0), (3, 7200)])
+def test_pcapng_of_enhanced_packet_blocks(tmp_path: Path, resol: int, offset: int) -> None:
+    frames = _link_frames(tcp_frame)
+    packets = [(i % 2, BASE_TS_NS + i * 2_000_000, f) for i, f in enumerate(frames)]
+    path = tmp_path / "two-interfaces.pcapng"
+    path.write_bytes(pcapng_bytes([(1, resol), (1, resol)], packets, tsoffset_s=offset,
+                                  extra_blocks=[(4, bytes(8))]))  # a name resolution block
+    lane = lane_report(path)
+    assert lane is not None
+    assert lane == slow_report(path)
+    assert lane["reports"]["matched"] == 1
+
+
 # -- declined: the per-segment path takes over --------------------------------------------------
 
 
@@ -343,9 +391,17 @@ def test_declines_other_ports_and_formats(tmp_path: Path) -> None:
     frames = other.handshake() + other.send(True, submit_pdu(Version.V2_0, 2))
     _declined(tmp_path, pcap_bytes(frames), "smpp-port.pcap")
     _conv, frames = _session()
-    _declined(tmp_path, pcapng_bytes([(1, 6)], [(0, BASE_TS_NS + i * 1000, f)
-                                                for i, f in enumerate(frames)]), "x.pcapng")
+    packets = [(i % 2, BASE_TS_NS + i * 1000, f) for i, f in enumerate(frames)]
+    # Two interfaces with different link types, or clocks: the reader's business.
+    _declined(tmp_path, pcapng_bytes([(1, 6), (113, 6)], packets), "links.pcapng")
+    _declined(tmp_path, pcapng_bytes([(1, 6), (1, 9)], packets), "clocks.pcapng")
+    _declined(tmp_path, pcapng_bytes([(1, 0x80 | 20)], [(0, t, f) for _, t, f in packets]),
+              "binary-clock.pcapng")
     _declined(tmp_path, pcap_bytes(frames)[:-7], "truncated.pcap")
+    _declined(tmp_path, pcap_bytes(frames, snaplen=80), "snaplen.pcap")  # the reader notes it
+    ipv6 = Conversation(client=("2001:db8::10", 40001), server=("2001:db8::7", 7890))
+    _declined(tmp_path, pcap_bytes(ipv6.handshake() + ipv6.send(True, connect_pdu(
+        Version.V2_0))), "ipv6.pcap")
 
 
 def test_declines_time_going_backwards_and_a_reused_tuple(tmp_path: Path) -> None:

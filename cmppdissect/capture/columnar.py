@@ -26,17 +26,28 @@ from typing import Any
 
 import numpy as np
 
+from cmppdissect.capture.pcapsource import (
+    _EPB,
+    _IDB,
+    _PB,
+    _PCAPNG_BOM_BE,
+    _PCAPNG_BOM_LE,
+    _PCAPNG_SHB,
+    _SPB,
+    FAST_LINKS,
+    MAX_BLOCK,
+    MAX_CAPLEN,
+)
 from cmppdissect.capture.records import FIN, RST, SYN, ConnStats
 from cmppdissect.protocol.commands import MAX_PDU_LEN
 from cmppdissect.protocol.framing import LENGTHS as _LENGTHS
 
 _MASK = 0xFFFFFFFF
-_MAX_RECORD = 262_144  # a record longer than any snaplen: the file is damaged
 # magic -> (byte order, ns per sub-second unit)
 _MAGICS = {b"\xd4\xc3\xb2\xa1": ("<", 1000), b"\xa1\xb2\xc3\xd4": (">", 1000),
            b"\x4d\x3c\xb2\xa1": ("<", 1), b"\xa1\xb2\x3c\x4d": (">", 1)}
-_LINKTYPE_ETHERNET = 1
 _LEN_CMD = struct.Struct(">II")
+_PCAPNG_BOMS = (_PCAPNG_BOM_LE, _PCAPNG_BOM_BE)
 
 
 class IrregularCaptureError(Exception):
@@ -140,7 +151,8 @@ def _addr(key: bytes, at: int) -> str:
 
 
 class ColumnScanner:
-    """Classic pcap, Ethernet, IPv4, TCP: bytes in, :class:`Batch` es of PDUs out."""
+    """Classic pcap, IPv4, TCP (behind Ethernet with at most one VLAN tag, Linux cooked v1 or
+    v2, or raw IP): bytes in, :class:`Batch` es of PDUs out."""
 
     def __init__(self, *, ports: frozenset[int]) -> None:
         self.ports = ports
@@ -151,26 +163,51 @@ class ColumnScanner:
         self._halves: dict[bytes, _Half] = {}  # directed 12-byte key -> receive half
         self._conns: list[_Conn] = []
         self._last_ts = 0
+        self._limit = MAX_CAPLEN
+        self._format: str | None = None
+        self._at = 0  # where the first record or block of the next chunk starts
+        self._link: tuple[int, int, int] | None = None
+        self._sections = 0
+        self._interfaces = 0
+        self._offset_ns = 0  # pcapng if_tsoffset
 
     # -- input ------------------------------------------------------------------------------
 
     def feed(self, chunk: bytes) -> Batch:
         buf = self._rest + chunk if self._rest else chunk
-        start = 0
-        if self._little is None:
-            if len(buf) < 24:
+        if self._format is None:
+            if len(buf) < 28:
                 self._rest = buf
                 return Batch(Pdus(), [])
-            magic = _MAGICS.get(bytes(buf[:4]))
-            if magic is None:
-                raise IrregularCaptureError("not a classic pcap file")
+            self._header(buf)
+        walk = self._walk_pcap if self._format == "pcap" else self._walk_pcapng
+        return self._chunk(buf, *walk(buf))
+
+    def _header(self, buf: bytes) -> None:
+        magic = _MAGICS.get(bytes(buf[:4]))
+        if magic is not None:
             order, self._unit = magic
             self._little = order == "<"
-            if struct.unpack_from(order + "I", buf, 20)[0] & 0x0FFFFFFF != _LINKTYPE_ETHERNET:
-                raise IrregularCaptureError("link type is not Ethernet")
-            start = 24
-        offsets = self._walk(buf, start)
-        return self._chunk(buf, offsets)
+            snaplen, network = struct.unpack_from(order + "II", buf, 16)
+            self._set_link(network & 0xFFFF)  # as the reader reads it
+            # Longer records make the reader note it (or stop): the long way says so.
+            self._limit = snaplen if 0 < snaplen < MAX_CAPLEN else MAX_CAPLEN
+            self._format = "pcap"
+            self._at = 24
+        elif bytes(buf[:4]) == b"\x0a\x0d\x0d\x0a" and bytes(buf[8:12]) in _PCAPNG_BOMS:
+            self._little = bytes(buf[8:12]) == _PCAPNG_BOMS[0]
+            self._format = "pcapng"
+            self._at = 0
+        else:
+            raise IrregularCaptureError("not a pcap or pcapng file")
+
+    def _set_link(self, linktype: int) -> None:
+        link = FAST_LINKS.get(linktype)  # the link types the reader reads inline
+        if link is None or link[1] == -3:
+            raise IrregularCaptureError("a link type the lane does not read")
+        if self._link is not None and link != self._link:
+            raise IrregularCaptureError("interfaces of different link types")
+        self._link = link
 
     def finish(self) -> Batch:
         if self._rest:
@@ -187,55 +224,136 @@ class ColumnScanner:
 
     # -- frames -----------------------------------------------------------------------------
 
-    def _walk(self, buf: bytes, off: int) -> list[int]:
-        """Offsets of the complete records in ``buf``; the rest waits for the next chunk."""
+    def _walk_pcap(self, buf: bytes) -> tuple[np.ndarray[Any, Any], ...]:
+        """The complete records in ``buf``: where each frame starts, its captured and wire
+        lengths, its time; the rest of ``buf`` waits for the next chunk."""
         unpack = struct.Struct("<I" if self._little else ">I").unpack_from
         offsets: list[int] = []
         add = offsets.append
         n = len(buf)
+        off = self._at
+        self._at = 0
         while off + 16 <= n:
             incl = unpack(buf, off + 8)[0]
-            if incl > _MAX_RECORD:
-                raise IrregularCaptureError("a record longer than any snapshot length")
+            if incl > self._limit:
+                raise IrregularCaptureError("a record longer than the snapshot length")
             end = off + 16 + incl
             if end > n:
                 break
             add(off)
             off = end
         self._rest = bytes(buf[off:])
-        return offsets
-
-    def _chunk(self, buf: bytes, offsets: list[int]) -> Batch:
-        first_frame = self._frame + 1
-        self._frame += len(offsets)
-        if not offsets:
-            return Batch(Pdus(), [])
         a = np.frombuffer(buf, dtype=np.uint8)
         rec = np.asarray(offsets, dtype=np.int64)
         little = bool(self._little)
-        incl = _u32(a, rec + 8, little)
-        if np.any(incl != _u32(a, rec + 12, little)):
-            raise IrregularCaptureError("frames cut by the snapshot length")
-        if np.any(incl < 54):
-            raise IrregularCaptureError("a frame too short for Ethernet, IPv4 and TCP")
         sub = _u32(a, rec + 4, little)
         if np.any(sub * self._unit >= 1_000_000_000):
             raise IrregularCaptureError("a time stamp's fraction is a second or more")
         ts = _u32(a, rec, little) * 1_000_000_000 + sub * self._unit
+        return rec + 16, _u32(a, rec + 8, little), _u32(a, rec + 12, little), ts
+
+    def _walk_pcapng(self, buf: bytes) -> tuple[np.ndarray[Any, Any], ...]:
+        """As :meth:`_walk_pcap` for one pcapng section of Enhanced Packet Blocks (what
+        dumpcap and Wireshark write), on interfaces that agree on link type and clock."""
+        order = "<" if self._little else ">"
+        head = struct.Struct(order + "II").unpack_from
+        offsets: list[int] = []
+        add = offsets.append
+        n = len(buf)
+        off = self._at
+        self._at = 0
+        while off + 12 <= n:
+            btype, blen = head(buf, off)
+            if blen < 12 or blen & 3 or blen > MAX_BLOCK:
+                raise IrregularCaptureError("a pcapng block the reader would note")
+            if off + blen > n:
+                break
+            if btype == _EPB:
+                add(off)
+            elif btype == _PCAPNG_SHB:
+                if self._sections:
+                    raise IrregularCaptureError("a second pcapng section")
+                self._sections += 1
+            elif btype == _IDB:
+                self._interface(buf, off, blen, order)
+            elif btype in (_SPB, _PB):
+                raise IrregularCaptureError("simple or obsolete packet blocks")
+            off += blen
+        self._rest = bytes(buf[off:])
+        a = np.frombuffer(buf, dtype=np.uint8)
+        blk = np.asarray(offsets, dtype=np.int64)
+        little = bool(self._little)
+        incl = _u32(a, blk + 20, little)
+        if (np.any(incl + 32 > _u32(a, blk + 4, little))
+                or np.any(_u32(a, blk + 8, little) >= self._interfaces)):
+            raise IrregularCaptureError("a packet block the reader would take the long way")
+        raw = (_u32(a, blk + 12, little) << 32) | _u32(a, blk + 16, little)
+        return blk + 28, incl, _u32(a, blk + 24, little), raw * self._unit + self._offset_ns
+
+    def _interface(self, buf: bytes, block: int, blen: int, order: str) -> None:
+        """An Interface Description Block, read as the reader reads it (link type, clock)."""
+        if blen < 20:
+            raise IrregularCaptureError("an interface block too short")
+        linktype = struct.unpack_from(order + "H", buf, block + 8)[0]
+        resol, offset_s = 6, 0
+        at, stop = block + 16, block + blen - 4
+        while at + 4 <= stop:
+            code, length = struct.unpack_from(order + "HH", buf, at)
+            at += 4
+            if code == 0 or at + length > stop:
+                break
+            if code == 9 and length >= 1:
+                resol = buf[at]
+            elif code == 14 and length >= 8:
+                offset_s = struct.unpack_from(order + "q", buf, at)[0]
+            at += (length + 3) & ~3
+        if resol & 0x80 or resol > 9:
+            raise IrregularCaptureError("a clock resolution the lane does not convert")
+        clock = (10 ** (9 - resol), offset_s * 1_000_000_000)
+        if self._interfaces and clock != (self._unit, self._offset_ns):
+            raise IrregularCaptureError("interfaces with different clocks")
+        self._unit, self._offset_ns = clock
+        self._set_link(linktype)
+        self._interfaces += 1
+
+    def _chunk(self, buf: bytes, start: np.ndarray[Any, Any], incl: np.ndarray[Any, Any],
+               wire: np.ndarray[Any, Any], ts: np.ndarray[Any, Any]) -> Batch:
+        first_frame = self._frame + 1
+        self._frame += len(start)
+        if not len(start):
+            return Batch(Pdus(), [])
+        a = np.frombuffer(buf, dtype=np.uint8)
+        if np.any(incl != wire):
+            raise IrregularCaptureError("frames cut by the snapshot length")
+        assert self._link is not None
+        min_len, et_at, ip_at = self._link
+        if np.any(incl < min_len):
+            raise IrregularCaptureError("a frame too short for its link header, IPv4 and TCP")
         if ts[0] < self._last_ts or np.any(ts[1:] < ts[:-1]):
             raise IrregularCaptureError("time goes backwards")
         self._last_ts = int(ts[-1])
-        ip = rec + 30
-        if np.any(_u16be(a, rec + 28) != 0x0800) or np.any(a[ip] != 0x45):
+        if et_at >= 0:  # as the reader: IPv4 behind the EtherType, or behind one VLAN tag
+            ethertype = _u16be(a, start + et_at)
+            tagged = ethertype == 0x8100
+            if np.any(tagged):
+                ethertype[tagged] = _u16be(a, start[tagged] + et_at + 4)
+            ip = start + ip_at + tagged * 4
+        else:  # raw IP
+            version = a[start] >> 4 if et_at == -1 else np.full(len(start), 4)
+            ethertype = np.where(version == 4, 0x0800, 0)
+            ip = start + ip_at
+        if (np.any(ethertype != 0x0800) or np.any(a[ip] != 0x45)
+                or np.any(start + incl - ip < 40)):
             raise IrregularCaptureError("not all frames are IPv4 without options")
         if np.any(_u16be(a, ip + 6) & 0x3FFF):
             raise IrregularCaptureError("IPv4 fragments")
         tcp_frames = np.flatnonzero(a[ip + 9] == 6)  # the reader passes over UDP and the like
-        rec, ip, ts, incl = rec[tcp_frames], ip[tcp_frames], ts[tcp_frames], incl[tcp_frames]
+        ip, ts, incl, start = ip[tcp_frames], ts[tcp_frames], incl[tcp_frames], start[tcp_frames]
         total = _u16be(a, ip + 2)
         tcp = ip + 20
         data = tcp + (a[tcp + 12] >> 4).astype(np.int64) * 4
-        if np.any((total < 40) | (total > incl - 14) | (data < ip + 40) | (data > ip + total)):
+        if np.any((total < 40) | (total > start + incl - ip) | (data < ip + 40)
+                  | (data > ip + total)):
             raise IrregularCaptureError("IPv4 or TCP lengths the reader would not take as they are")
         plen = ip + total - data
         flags = _u16be(a, tcp + 12) & 0x0FFF

@@ -859,7 +859,7 @@ class PcapSource:
 
 
 _NO_FAST: Final = (1 << 62, 0, 0)
-_FAST_LINKS: Final[dict[int, tuple[int, int, int]]] = {
+FAST_LINKS: Final[dict[int, tuple[int, int, int]]] = {
     LINKTYPE_ETHERNET: (14 + 40, 12, 14),
     LINKTYPE_LINUX_SLL: (16 + 40, 14, 16),
     LINKTYPE_LINUX_SLL2: (20 + 40, 0, 20),
@@ -879,7 +879,7 @@ def _fast_link(linktype: int) -> tuple[int, int, int]:
     version nibble decides), -2 IPv4 only, -3 IPv6 only.
     Link types without an entry (and any unusual frame) go through the general decoder.
     """
-    return _FAST_LINKS.get(linktype, _NO_FAST)
+    return FAST_LINKS.get(linktype, _NO_FAST)
 
 
 def _convert_ts(raw: int, iface: _Interface) -> int:
