@@ -673,3 +673,20 @@ def test_sim_imports_neither_scapy_nor_textual() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.stdout.strip() == ""
+
+
+def test_latency_percentiles_interpolate_as_the_analyzer_does() -> None:
+    """The simulator's p50/p90 are numpy.percentile's (linear between ranks), as the report's."""
+    from cmppdissect.analysis.stats import summarize_ms
+    from cmppdissect.sim.log import Latencies
+
+    lat = Latencies()
+    samples_s = [0.001, 0.002, 0.003, 0.004, 0.010]
+    for value in samples_s:
+        lat.add(value)
+    assert lat.percentile(50) == pytest.approx(0.003)
+    assert lat.percentile(90) == pytest.approx(0.0076)  # nearest rank would say 0.010
+    from array import array
+
+    report = summarize_ms([array("q", [round(v * 1e9) for v in samples_s])])
+    assert lat.as_dict()["p90_ms"] == pytest.approx(report["p90"])

@@ -89,12 +89,14 @@ class Latencies:
         return self.total / self.count if self.count else None
 
     def percentile(self, p: float) -> float | None:
-        """Nearest-rank percentile over the kept samples (the latest 10,000)."""
+        """The percentile over the kept samples (the latest 10,000), interpolated linearly
+        between ranks as the analyzer's statistics are (``numpy.percentile``'s default), so
+        that the simulator's log and ``cmppdissect --report`` of its capture agree."""
         if not self._samples:
             return None
-        ordered = sorted(self._samples)
-        rank = max(1, math.ceil(p / 100 * len(ordered)))
-        return ordered[rank - 1]
+        import numpy as np
+
+        return float(np.percentile(np.fromiter(self._samples, dtype=float), p))
 
     def as_dict(self) -> dict[str, float | int | None]:
         return {
