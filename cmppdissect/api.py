@@ -181,20 +181,22 @@ class Analysis:
             self._finish()
         return self
 
-    def run(self) -> Analysis:
+    def run(self, *, parallel: bool | None = None) -> Analysis:
         """Read the rest of the capture without keeping records (for the statistics).
 
         A capture file read from its start goes through the fast lane
         (:mod:`cmppdissect.analysis.fastlane`) if it is regular enough; if not, or with
         ``CMPPDISSECT_FASTLANE=0`` in the environment, through the per-segment path. Both give
-        the same statistics.
+        the same statistics; the lane's go to a new :class:`Analyzer` with the same settings,
+        which replaces :attr:`analyzer`. ``parallel``: whether the lane may fork a reading
+        process (default: :func:`~cmppdissect.analysis.fastlane.can_fork`).
         """
         if not self._started and self._path is not None and _fast_lane_wanted():
             from cmppdissect.analysis.fastlane import scan_file
 
             self._started = True
             lane = self.analyzer.fresh()
-            if scan_file(self._path, lane, progress=self._lane_step):
+            if scan_file(self._lane_path(), lane, progress=self._lane_step, parallel=parallel):
                 self.analyzer = lane
                 self.source.close()
                 self._finish()
@@ -205,6 +207,14 @@ class Analysis:
             for _ in self.pdus():
                 pass
         return self
+
+    def _lane_path(self) -> str:
+        """The file the reader has open (not whatever has the name now), where Linux says."""
+        fd = self.source.fileno() if isinstance(self.source, PcapSource) else None
+        if fd is not None and os.path.exists(f"/proc/self/fd/{fd}"):
+            return f"/proc/self/fd/{fd}"  # a new open of the same file: its own read offset
+        assert self._path is not None
+        return self._path
 
     def _lane_step(self, done: float) -> None:
         self._lane_progress = done

@@ -90,12 +90,22 @@ def lane_report(path: Path, *, parallel: bool = False, **settings_: Any) -> Any 
 SAMPLES = sorted(p for p in (ROOT / "samples").iterdir() if p.suffix in (".pcap", ".pcapng"))
 
 
+def through_api(path: Path, lane: bool) -> Any:
+    """``analyze(path).report()``, the lane allowed or not: the reader's notes included."""
+    os.environ["CMPPDISSECT_FASTLANE"] = "1" if lane else "0"
+    try:
+        return normal(analyze(path).report())
+    finally:
+        del os.environ["CMPPDISSECT_FASTLANE"]
+
+
 def test_samples_same_report_or_declined() -> None:
     taken = []
     for path in SAMPLES:
         lane = lane_report(path)
         if lane is not None:
             assert lane == slow_report(path), path.name
+            assert through_api(path, True) == through_api(path, False), path.name
             taken.append(path.name)
     # The regular recordings are taken (so this test compares something); the pcapng, the
     # damaged and the edited ones are not.
@@ -119,6 +129,7 @@ def test_generated_links_same_report(tmp_path: Path, seed: int) -> None:
         assert lane is not None
         assert lane == slow_report(path, timeout_s=timeout)
         assert lane["pdus"] > 3000
+    assert through_api(path, True) == through_api(path, False)
 
 
 def test_parallel_and_in_process_agree(tmp_path: Path) -> None:
@@ -359,12 +370,32 @@ def _declined(tmp_path: Path, data: bytes, name: str = "x.pcap") -> None:
     path = tmp_path / name
     path.write_bytes(data)
     assert lane_report(path) is None
-    os.environ["CMPPDISSECT_FASTLANE"] = "0"
-    try:
-        slow = normal(analyze(path).report())
-    finally:
-        del os.environ["CMPPDISSECT_FASTLANE"]
-    assert normal(analyze(path).report()) == slow  # analyze() fell back to the long way
+    # analyze() falls back to the long way
+    assert through_api(path, True) == through_api(path, False)
+
+
+def test_declines_a_fin_past_the_bytes_seen(tmp_path: Path) -> None:
+    """The segment before the FIN was not captured: the tracker reports a gap at the close."""
+    for closing in ("fin", "half"):
+        conv, frames = _session()
+        conv.send(True, submit_pdu(Version.V2_0, 2))  # sent, not captured
+        frames.append(conv.fin(True))
+        if closing == "fin":
+            frames.append(conv.fin(False))
+        _declined(tmp_path, pcap_bytes(frames), f"{closing}.pcap")
+
+
+def test_declines_a_packet_before_its_interface(tmp_path: Path) -> None:
+    _conv, frames = _session()
+    image = pcapng_bytes([(1, 6)], [(0, BASE_TS_NS + i * 1000, f) for i, f in enumerate(frames)])
+    shb_len = int.from_bytes(image[4:8], "little")
+    idb_len = int.from_bytes(image[shb_len + 4:shb_len + 8], "little")
+    idb = image[shb_len:shb_len + idb_len]
+    rest = image[shb_len + idb_len:]
+    first_len = int.from_bytes(rest[4:8], "little")
+    # SHB, one packet, then the IDB: the reader skips that packet with a note.
+    _declined(tmp_path, image[:shb_len] + rest[:first_len] + idb + rest[first_len:],
+              "late-idb.pcapng")
 
 
 def test_declines_a_retransmission(tmp_path: Path) -> None:
@@ -470,3 +501,17 @@ def test_scanner_gives_the_same_pdus_whatever_the_chunks(tmp_path: Path) -> None
 def test_scanner_rejects_a_non_pcap() -> None:
     with pytest.raises(IrregularCaptureError):
         ColumnScanner(ports=frozenset({7890})).feed(b"\x0a\x0d\x0d\x0a" + bytes(40))
+
+
+@pytest.mark.parametrize("chunk", [700, 5000, 65536])
+def test_small_chunks_same_report(tmp_path: Path, chunk: int) -> None:
+    """Chunk edges fall inside records, PDUs, handshakes and closes: the report is the same."""
+    from cmppdissect.analysis.fastlane import _prepared, feed_batch
+
+    path = tmp_path / "busy.pcap"
+    gen.generate(path, frames=2500, seed=8, sessions=4, mix=BUSY)
+    an = Analyzer(timeout_s=0.5)
+    for item in _prepared(path, an.ports, chunk):
+        feed_batch(an, item.batch, item.columns)
+    an.finish()
+    assert normal(build_report(an)) == slow_report(path, timeout_s=0.5)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
+import signal
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Generator
@@ -120,10 +121,7 @@ def scan_file(path: str | os.PathLike[str], analyzer: Analyzer,
     pipe whose capacity bounds what waits in between.
     """
     if parallel is None:
-        # fork only from a single-threaded process (the CLI): forking one with threads (a
-        # notebook kernel, a GUI) can leave a lock held forever in the child.
-        parallel = ((os.cpu_count() or 1) > 1 and "fork" in mp.get_all_start_methods()
-                    and threading.active_count() == 1)
+        parallel = can_fork()
     ports = analyzer.ports
     source = _forked(path, ports) if parallel else _prepared(path, ports)
     try:
@@ -139,6 +137,14 @@ def scan_file(path: str | os.PathLike[str], analyzer: Analyzer,
         source.close()
     analyzer.finish()
     return True
+
+
+def can_fork() -> bool:
+    """Two cores, ``fork``, and no other thread: forking a process with threads (a notebook
+    kernel, a GUI) can leave a lock held forever in the child. A caller that is about to start
+    a thread of its own (the CLI's progress bar) asks first."""
+    return ((os.cpu_count() or 1) > 1 and "fork" in mp.get_all_start_methods()
+            and threading.active_count() == 1)
 
 
 @dataclass(slots=True)
@@ -170,7 +176,7 @@ def _forked(path: str | os.PathLike[str], ports: frozenset[int]
             ) -> Generator[_Prepared, None, None]:
     ctx = mp.get_context("fork")
     receiver, sender = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_produce, args=(path, ports, sender), daemon=True)
+    child = ctx.Process(target=_produce, args=(path, ports, sender, receiver), daemon=True)
     child.start()
     sender.close()
     try:
@@ -192,8 +198,15 @@ def _forked(path: str | os.PathLike[str], ports: frozenset[int]
             child.join()
 
 
-def _produce(path: str | os.PathLike[str], ports: frozenset[int], sender: Connection) -> None:
-    """The child's work: small chunks, so that the parent starts early (a pipe carries them)."""
+def _produce(path: str | os.PathLike[str], ports: frozenset[int], sender: Connection,
+             receiver: Connection) -> None:
+    """The child's work: small chunks, so that the parent starts early (a pipe carries them).
+
+    The child closes its copy of the pipe's reading end, so that a parent that stops reading
+    makes its next send fail at once; Ctrl-C is the parent's to handle.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    receiver.close()
     try:
         for item in _prepared(path, ports, _CHUNK // 4, first=_CHUNK // 32):
             sender.send(item)
@@ -203,7 +216,8 @@ def _produce(path: str | os.PathLike[str], ports: frozenset[int], sender: Connec
     except Exception as exc:  # the per-segment path will meet it again and say what it is
         _try_send(sender, f"{type(exc).__name__}: {exc}")
     finally:
-        sender.close()
+        with contextlib.suppress(OSError):
+            sender.close()
 
 
 def _try_send(sender: Connection, message: str) -> None:
@@ -558,7 +572,8 @@ def _runs(values: np.ndarray[Any, Any]) -> tuple[list[int], list[int]]:
 
 def _conn_event(an: Analyzer, ev: ConnEvent) -> None:
     if ev.opened:
-        if len(an.sessions) >= an.max_sessions:
+        if len(an.sessions) >= an.max_sessions or ev.conn >= an.tracker.max_connections:
+            # Past either cap the engine or the tracker starts dropping old connections.
             raise IrregularCaptureError("more connections than the session cap")
         assert ev.ts_ns is not None
         an._event(ConnectionOpened(ev.conn, ev.client, ev.server, ev.frame, ev.ts_ns, True),

@@ -96,8 +96,8 @@ class Batch:
 
 
 class _Half:
-    __slots__ = ("carry", "conn", "fin_frame", "from_client", "isn", "nxt32", "peer", "pos",
-                 "syn_frame")
+    __slots__ = ("carry", "conn", "fin_checked", "fin_frame", "from_client", "isn", "nxt32",
+                 "peer", "pos", "syn_frame")
 
     def __init__(self, conn: _Conn, from_client: bool) -> None:
         self.conn = conn
@@ -107,6 +107,7 @@ class _Half:
         self.pos = 0  # stream position of ``carry``'s first byte
         self.carry = b""  # bytes of a PDU not yet complete
         self.fin_frame: int | None = None
+        self.fin_checked = False
         self.syn_frame: int | None = None  # the SYN (or SYN-ACK) that started this direction
         self.peer: _Half | None = None
 
@@ -269,6 +270,8 @@ class ColumnScanner:
             if off + blen > n:
                 break
             if btype == _EPB:
+                if off + 12 <= n and head(buf, off + 8)[0] >= self._interfaces:
+                    raise IrregularCaptureError("a packet on an interface not described yet")
                 add(off)
             elif btype == _PCAPNG_SHB:
                 if self._sections:
@@ -336,7 +339,7 @@ class ColumnScanner:
             ethertype = _u16be(a, start + et_at)
             tagged = ethertype == 0x8100
             if np.any(tagged):
-                ethertype[tagged] = _u16be(a, start[tagged] + et_at + 4)
+                ethertype[tagged] = _u16be(a, start[tagged] + ip_at + 2)  # where the reader looks
             ip = start + ip_at + tagged * 4
         else:  # raw IP
             version = a[start] >> 4 if et_at == -1 else np.full(len(start), 4)
@@ -471,22 +474,35 @@ class ColumnScanner:
         conn.frames += len(idx)
         pl = plen[idx]
         has = pl > 0
-        if not np.any(has):
-            return
-        didx = idx[has]
-        if np.any(fl[has] & (SYN | RST)):
+        if np.any(has):
+            self._data(half, buf, idx[has], fl[has], fr[has], ts, seq, data, pl[has], out)
+        if (half.fin_frame is not None and len(fr) and half.fin_frame <= int(fr[-1])
+                and not half.fin_checked):
+            # The FIN must come right after the bytes seen: the tracker takes a FIN further on
+            # as bytes missing from the capture (a gap at the close).
+            j = int(idx[int(np.searchsorted(fr, half.fin_frame))])
+            if (int(seq[j]) + int(plen[j])) & _MASK != half.nxt32:
+                raise IrregularCaptureError("a FIN past the bytes seen")
+            half.fin_checked = True
+
+    def _data(self, half: _Half, buf: bytes, didx: np.ndarray[Any, Any],
+              fl: np.ndarray[Any, Any], fr: np.ndarray[Any, Any], ts: np.ndarray[Any, Any],
+              seq: np.ndarray[Any, Any], data: np.ndarray[Any, Any], ln: np.ndarray[Any, Any],
+              out: _Collector) -> None:
+        """The data segments of one direction in this chunk: in order, then framed."""
+        conn = half.conn
+        if np.any(fl & (SYN | RST)):
             raise IrregularCaptureError("data on a SYN or RST")
-        if half.fin_frame is not None and np.any(fr[has] > half.fin_frame):
+        if half.fin_frame is not None and np.any(fr > half.fin_frame):
             raise IrregularCaptureError("data after a FIN")
         sq = seq[didx]
-        ln = pl[has]
         expected = np.empty_like(sq)
         expected[0] = half.nxt32
         expected[1:] = (sq[:-1] + ln[:-1]) & _MASK
         if np.any(sq != expected):
             raise IrregularCaptureError("segments out of order, retransmitted or missing")
         half.nxt32 = int((sq[-1] + ln[-1]) & _MASK)
-        dframes = fr[has]
+        dframes = fr
         conn.last_data_ts = max(conn.last_data_ts or 0, int(ts[didx[-1]]))
         starts = data[didx].tolist()
         pieces = (buf[s:s + n] for s, n in zip(starts, ln.tolist(), strict=True))

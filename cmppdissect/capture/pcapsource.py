@@ -362,6 +362,10 @@ class PcapSource:
             return None
         return min(1.0, self.stats.bytes_read / size)
 
+    def fileno(self) -> int | None:
+        """The descriptor of the file this source opened itself (None for streams it was given)."""
+        return self._owned.fileno() if self._owned is not None else None
+
     def close(self) -> None:
         if self._owned is not None:
             self._owned.close()
