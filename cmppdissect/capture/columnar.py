@@ -37,6 +37,7 @@ from cmppdissect.capture.pcapsource import (
     FAST_LINKS,
     MAX_BLOCK,
     MAX_CAPLEN,
+    interface_fields,
 )
 from cmppdissect.capture.records import FIN, RST, SYN, ConnStats
 from cmppdissect.protocol.commands import MAX_PDU_LEN
@@ -297,19 +298,7 @@ class ColumnScanner:
         """An Interface Description Block, read as the reader reads it (link type, clock)."""
         if blen < 20:
             raise IrregularCaptureError("an interface block too short")
-        linktype = struct.unpack_from(order + "H", buf, block + 8)[0]
-        resol, offset_s = 6, 0
-        at, stop = block + 16, block + blen - 4
-        while at + 4 <= stop:
-            code, length = struct.unpack_from(order + "HH", buf, at)
-            at += 4
-            if code == 0 or at + length > stop:
-                break
-            if code == 9 and length >= 1:
-                resol = buf[at]
-            elif code == 14 and length >= 8:
-                offset_s = struct.unpack_from(order + "q", buf, at)[0]
-            at += (length + 3) & ~3
+        linktype, _snaplen, resol, offset_s = interface_fields(buf, block, blen, order)
         if resol & 0x80 or resol > 9:
             raise IrregularCaptureError("a clock resolution the lane does not convert")
         clock = (10 ** (9 - resol), offset_s * 1_000_000_000)

@@ -685,21 +685,7 @@ class PcapSource:
             self._note(None, f"interface {number}: description block too short", "error")
             ifaces.append(_Interface(-1, 0, 1000, 0, 1, 0))
             return
-        linktype, _reserved, snaplen = struct.unpack_from(order + "HHI", buf, block + 8)
-        resol = 6
-        offset_s = 0
-        at = block + 16
-        stop = block + blen - 4
-        while at + 4 <= stop:
-            code, length = struct.unpack_from(order + "HH", buf, at)
-            at += 4
-            if code == 0 or at + length > stop:
-                break
-            if code == 9 and length >= 1:
-                resol = buf[at]
-            elif code == 14 and length >= 8:
-                offset_s = struct.unpack_from(order + "q", buf, at)[0]
-            at += (length + 3) & ~3
+        linktype, snaplen, resol, offset_s = interface_fields(buf, block, blen, order)
         if resol & 0x80:
             mul, shift, div = 1_000_000_000, resol & 0x7F, 1
         elif resol <= 9:
@@ -873,6 +859,27 @@ FAST_LINKS: Final[dict[int, tuple[int, int, int]]] = {
     LINKTYPE_IPV4: (40, -2, 0),
     LINKTYPE_IPV6: (60, -3, 0),
 }
+
+
+def interface_fields(buf: bytes, block: int, blen: int, order: str) -> tuple[int, int, int, int]:
+    """An Interface Description Block of at least 20 bytes: link type, snapshot length, the
+    ``if_tsresol`` byte (6, microseconds, when absent) and ``if_tsoffset`` in seconds."""
+    linktype, _reserved, snaplen = struct.unpack_from(order + "HHI", buf, block + 8)
+    resol = 6
+    offset_s = 0
+    at = block + 16
+    stop = block + blen - 4
+    while at + 4 <= stop:
+        code, length = struct.unpack_from(order + "HH", buf, at)
+        at += 4
+        if code == 0 or at + length > stop:
+            break
+        if code == 9 and length >= 1:
+            resol = buf[at]
+        elif code == 14 and length >= 8:
+            offset_s = struct.unpack_from(order + "q", buf, at)[0]
+        at += (length + 3) & ~3
+    return linktype, snaplen, resol, offset_s
 
 
 def _fast_link(linktype: int) -> tuple[int, int, int]:
