@@ -42,7 +42,7 @@ from cmppdissect.capture.columnar import (
 from cmppdissect.capture.records import ConnectionClosed, ConnectionOpened
 from cmppdissect.protocol.commands import CommandId, command_name, request_of
 from cmppdissect.protocol.content import decode_text
-from cmppdissect.protocol.decode import PLAN_FOR
+from cmppdissect.protocol.decode import CONTENT_LIMIT, CONTENT_LIMIT_DEFAULT, PLAN_FOR
 from cmppdissect.protocol.expert import Finding, Severity
 from cmppdissect.protocol.framing import FramedPdu
 from cmppdissect.protocol.layouts import RESULT_FIELDS, Kind, Layout
@@ -326,8 +326,16 @@ class _Columns:
         rows: np.ndarray[Any, Any] = (
             (blen > max(g.count, g.msg_length))
             & (blen == at_len + 1 + length + g.after_content - body)
-            & (_u8(b, body + g.tp_udhi) == 0) & (length <= np.where(fmt == 0, 160, 140)))
+            & (_u8(b, body + g.tp_udhi) == 0) & (length <= _content_limits(fmt)))
         return rows
+
+
+def _content_limits(fmt: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """The decoder's Msg_Length limit (its ``msg-length`` finding) for each Msg_Fmt."""
+    limits = np.full(len(fmt), CONTENT_LIMIT_DEFAULT, np.int64)
+    for value, limit in CONTENT_LIMIT.items():
+        limits[fmt == value] = limit
+    return limits
 
 
 def _surely_clean(b: np.ndarray[Any, Any], text: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

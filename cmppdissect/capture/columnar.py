@@ -26,10 +26,12 @@ from typing import Any
 
 import numpy as np
 
+from cmppdissect.capture.linklayer import format_endpoint
 from cmppdissect.capture.pcapsource import (
     _EPB,
     _IDB,
     _PB,
+    _PCAP_MAGICS,
     _PCAPNG_BOM_BE,
     _PCAPNG_BOM_LE,
     _PCAPNG_SHB,
@@ -44,9 +46,6 @@ from cmppdissect.protocol.commands import MAX_PDU_LEN
 from cmppdissect.protocol.framing import LENGTHS as _LENGTHS
 
 _MASK = 0xFFFFFFFF
-# magic -> (byte order, ns per sub-second unit)
-_MAGICS = {b"\xd4\xc3\xb2\xa1": ("<", 1000), b"\xa1\xb2\xc3\xd4": (">", 1000),
-           b"\x4d\x3c\xb2\xa1": ("<", 1), b"\xa1\xb2\x3c\x4d": (">", 1)}
 _LEN_CMD = struct.Struct(">II")
 _PCAPNG_BOMS = (_PCAPNG_BOM_LE, _PCAPNG_BOM_BE)
 
@@ -148,10 +147,6 @@ def _u32(a: np.ndarray[Any, Any], at: np.ndarray[Any, Any], little: bool) -> np.
     return out
 
 
-def _addr(key: bytes, at: int) -> str:
-    return f"{key[at]}.{key[at + 1]}.{key[at + 2]}.{key[at + 3]}"
-
-
 class ColumnScanner:
     """Classic pcap, IPv4, TCP (behind Ethernet with at most one VLAN tag, Linux cooked v1 or
     v2, or raw IP): bytes in, :class:`Batch` es of PDUs out."""
@@ -186,9 +181,11 @@ class ColumnScanner:
         return self._chunk(buf, *walk(buf))
 
     def _header(self, buf: bytes) -> None:
-        magic = _MAGICS.get(bytes(buf[:4]))
+        magic = _PCAP_MAGICS.get(bytes(buf[:4]))
         if magic is not None:
-            order, self._unit = magic
+            order, self._unit, record_header = magic
+            if record_header != 16:
+                raise IrregularCaptureError("a patched-libpcap record header")
             self._little = order == "<"
             snaplen, network = struct.unpack_from(order + "II", buf, 16)
             self._set_link(network & 0xFFFF)  # as the reader reads it
@@ -427,8 +424,8 @@ class ColumnScanner:
             sport, dport = struct.unpack_from(">HH", key, 8)
             if dport not in self.ports or sport in self.ports:
                 raise IrregularCaptureError("a connection on a port that is not CMPP's")
-            conn = _Conn(len(self._conns), f"{_addr(key, 0)}:{sport}",
-                         f"{_addr(key, 4)}:{dport}")
+            conn = _Conn(len(self._conns), format_endpoint(key[0:4], sport),
+                         format_endpoint(key[4:8], dport))
             self._conns.append(conn)
             self._halves[key] = half = conn.c2s
             self._halves[key[4:8] + key[0:4] + key[10:12] + key[8:10]] = conn.s2c

@@ -421,7 +421,9 @@ def _check_extent(pdu: DecodedPdu, layout: Layout, version: Version | None, body
             f"({HEADER_LEN + result.end} bytes)"))
 
 
-_CONTENT_LIMIT = {0: 160}  # Msg_Fmt 0 may carry 160 ASCII bytes (D6); others 140
+# Msg_Length limits by Msg_Fmt: 0 may carry 160 ASCII bytes (D6); the others 140.
+CONTENT_LIMIT = {0: 160}
+CONTENT_LIMIT_DEFAULT = 140
 
 
 def _check_fields(pdu: DecodedPdu, plan: Plan) -> None:
@@ -467,7 +469,7 @@ def _check_fields(pdu: DecodedPdu, plan: Plan) -> None:
                     f"(spec: {expected}); decoded by Msg_Length (D3)", "Msg_Content"))
         return
     fmt = fields.get("Msg_Fmt", 0)
-    limit = _CONTENT_LIMIT.get(fmt, 140)
+    limit = CONTENT_LIMIT.get(fmt, CONTENT_LIMIT_DEFAULT)
     if fields.get("Msg_Length", 0) > limit:
         findings.append(Finding(
             Severity.WARN, "msg-length",
