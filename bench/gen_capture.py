@@ -81,6 +81,9 @@ class Mix:
     slow_response: float = 0.01  # a response takes 0.2-2 s instead of a few ms
     old_reports: int = 2  # reports for submits from before the capture, at each session start
     group_gap_ms: float = 30.0  # mean pause between activities of one link
+    # The first link of each client opens at a random time in [0, this) after the start; a
+    # wide spread lets a capture begin while some links are up and others not yet opened.
+    first_link_spread_ms: float = 200.0
 
 
 @dataclass
@@ -598,7 +601,7 @@ class _Session:
 def _slot(shared: _Shared, slot: int, sessions: int, per_slot: int, t0: int) -> Frames:
     """One client's links, one after the other, until the capture is long enough."""
     rng = shared.rng
-    t = t0 + rng.randrange(200_000)
+    t = t0 + rng.randrange(max(1, round(shared.mix.first_link_spread_ms * 1000)))
     index = slot
     while not shared.stop:
         version = Version.V3_0 if index % 2 == 0 else Version.V2_0

@@ -19,7 +19,7 @@ from cmppdissect.analysis.dfilter import DisplayFilter, compile_filter
 from cmppdissect.analysis.engine import Analyzer, ExpertItem, PduRecord, Session
 from cmppdissect.analysis.linker import Key, ResponseLinker, request_key
 from cmppdissect.capture.pcapsource import PcapSource
-from cmppdissect.capture.records import CaptureNote, TcpSegment
+from cmppdissect.core.records import CaptureNote, TcpSegment
 from cmppdissect.protocol.commands import DEFAULT_PORTS
 from cmppdissect.protocol.layouts import result_of
 from cmppdissect.protocol.version import Version, parse_version
@@ -78,20 +78,15 @@ class Analysis:
     def __init__(self, source: str | os.PathLike[str] | IO[bytes] | SegmentSource,
                  analyzer: Analyzer) -> None:
         self.source: SegmentSource
-        self._path: str | None = None  # a regular file: the fast lane may read it
         if isinstance(source, SegmentSource):
             self.notes: list[CaptureNote] = source.notes
             self.source = source
         else:
             self.notes = []
             self.source = PcapSource(source, notes=self.notes)
-            if isinstance(source, (str, os.PathLike)) and os.fspath(source) != "-":
-                path = os.fspath(source)
-                self._path = path if os.path.isfile(path) else None
         self.analyzer = analyzer
         self._started = False
         self.done = False
-        self._lane_progress: float | None = None
 
     # -- streaming --------------------------------------------------------------------------
 
@@ -181,43 +176,12 @@ class Analysis:
             self._finish()
         return self
 
-    def run(self, *, parallel: bool | None = None) -> Analysis:
-        """Read the rest of the capture without keeping records (for the statistics).
-
-        A capture file read from its start goes through the fast lane
-        (:mod:`cmppdissect.analysis.fastlane`) if it is regular enough; if not, or with
-        ``CMPPDISSECT_FASTLANE=0`` in the environment, through the per-segment path. Both give
-        the same statistics; the lane's go to a new :class:`Analyzer` with the same settings,
-        which replaces :attr:`analyzer`. ``parallel``: whether the lane may fork a reading
-        process (default: :func:`~cmppdissect.analysis.fastlane.can_fork`).
-        """
-        if not self._started and self._path is not None and _fast_lane_wanted():
-            from cmppdissect.analysis.fastlane import scan_file
-
-            self._started = True
-            lane = self.analyzer.fresh()
-            if scan_file(self._lane_path(), lane, progress=self._lane_step, parallel=parallel):
-                self.analyzer = lane
-                self.source.close()
-                self._finish()
-                return self
-            self._started = False
-            self._lane_progress = None
+    def run(self) -> Analysis:
+        """Read the rest of the capture without keeping records (for the statistics)."""
         if not self._started:
             for _ in self.pdus():
                 pass
         return self
-
-    def _lane_path(self) -> str:
-        """The file the reader has open (not whatever has the name now), where Linux says."""
-        fd = self.source.fileno() if isinstance(self.source, PcapSource) else None
-        if fd is not None and os.path.exists(f"/proc/self/fd/{fd}"):
-            return f"/proc/self/fd/{fd}"  # a new open of the same file: its own read offset
-        assert self._path is not None
-        return self._path
-
-    def _lane_step(self, done: float) -> None:
-        self._lane_progress = done
 
     def _finish(self) -> None:
         if self.done:
@@ -230,8 +194,6 @@ class Analysis:
     @property
     def progress(self) -> float | None:
         """Fraction of the file read so far (None for stdin or pipes)."""
-        if self._lane_progress is not None:
-            return self._lane_progress
         return self.source.progress
 
     @property
@@ -257,10 +219,6 @@ class Analysis:
         return [session_dict(s) for s in self.analyzer.sessions.values()]
 
 
-def _fast_lane_wanted() -> bool:
-    return os.environ.get("CMPPDISSECT_FASTLANE", "1") != "0"
-
-
 def analyze(source: str | os.PathLike[str] | IO[bytes] | SegmentSource, *,
             ports: tuple[int, ...] = (),
             version: str | Version | None = None, timeout_s: float = 60.0,
@@ -272,7 +230,7 @@ def analyze(source: str | os.PathLike[str] | IO[bytes] | SegmentSource, *,
 
     ``ports`` adds TCP ports to the four CMPP defaults; ``version`` forces "2.0"/"3.0" for
     captures without a CONNECT; ``secrets`` maps SP ids to shared secrets to check logins.
-    Raises :class:`~cmppdissect.capture.records.CaptureFormatError` for a non-capture and
+    Raises :class:`~cmppdissect.core.records.CaptureFormatError` for a non-capture and
     ``OSError`` for a file that cannot be opened, before anything is read.
     """
     analyzer = Analyzer(ports=(*DEFAULT_PORTS, *ports), version=parse_version(version),

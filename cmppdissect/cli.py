@@ -20,7 +20,7 @@ from cmppdissect.analysis.dfilter import FilterError, compile_filter
 from cmppdissect.analysis.engine import PduRecord
 from cmppdissect.api import Analysis, analyze
 from cmppdissect.capture.pcapsource import PcapSource
-from cmppdissect.capture.records import CaptureFormatError
+from cmppdissect.core.records import CaptureFormatError
 from cmppdissect.options import parse_secrets
 
 if TYPE_CHECKING:
@@ -202,16 +202,9 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
     shown = 0
     src = analysis.source
     size = src.stats.file_size if isinstance(src, PcapSource) else None
-    statistics_only = writer is None and not args.display_filter and args.count is None
-    if statistics_only:
-        from cmppdissect.analysis.fastlane import can_fork
-
-        parallel = can_fork()  # asked before the progress bar starts its thread
     try:
         with progress_bar(lambda: analysis.progress, size, src.name):
-            if statistics_only:
-                analysis.run(parallel=parallel)  # no records needed: the fast lane, if it can
-            for rec, as_dict in () if analysis.done else analysis.records(args.display_filter):
+            for rec, as_dict in analysis.records(args.display_filter):
                 shown += 1
                 if writer is not None:
                     writer.write(rec, as_dict)

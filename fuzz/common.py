@@ -93,7 +93,7 @@ BASE_TS_NS = 1_700_000_000_000_000_000
 
 def segments_from_bytes(data: bytes) -> list[Any]:
     """Decode a segment-stream input into :class:`TcpSegment` records (never raises)."""
-    from cmppdissect.capture.records import TcpSegment
+    from cmppdissect.core.records import TcpSegment
 
     segs: list[Any] = []
     nxt: dict[tuple[int, bool], int] = {}

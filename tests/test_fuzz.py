@@ -45,7 +45,7 @@ from strategies import ALL_PDUS, field_values
 
 from cmppdissect.analysis.engine import Analyzer, PduRecord
 from cmppdissect.capture.pcapsource import CaptureFormatError, CaptureNote, iter_segments
-from cmppdissect.capture.records import (
+from cmppdissect.core.records import (
     ConnectionClosed,
     ConnectionOpened,
     StreamData,

@@ -152,7 +152,7 @@ def test_engine_harness_format_round_trips_the_sample() -> None:
     common = _harness("common")
     from cmppdissect.analysis.engine import Analyzer
     from cmppdissect.capture.pcapsource import iter_segments
-    from cmppdissect.capture.records import TcpSegment
+    from cmppdissect.core.records import TcpSegment
 
     segs = list(iter_segments(ROOT / "samples" / "cmpp-basic.pcap"))
     replay = common.segments_from_bytes(common.segments_to_bytes(segs))

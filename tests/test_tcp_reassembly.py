@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cmppdissect.capture.records import (
+from cmppdissect.core.records import (
     ACK,
     FIN,
     PSH,

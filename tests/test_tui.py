@@ -24,7 +24,7 @@ from textual.widgets import DataTable, Static, TabbedContent
 
 from cmppdissect.analysis.dfilter import compile_filter
 from cmppdissect.capture.pcapsource import iter_segments
-from cmppdissect.capture.records import TcpSegment
+from cmppdissect.core.records import TcpSegment
 from cmppdissect.protocol.commands import CommandId as C
 from cmppdissect.protocol.encode import encode_pdu
 from cmppdissect.protocol.version import Version

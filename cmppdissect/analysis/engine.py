@@ -1,7 +1,7 @@
 """The analysis engine: TCP segments in, PDU records, sessions and statistics out (sans-IO).
 
 Readers (files, live sniffers) call :meth:`Analyzer.feed` with each
-:class:`~cmppdissect.capture.records.TcpSegment` and :meth:`Analyzer.finish` at the end;
+:class:`~cmppdissect.core.records.TcpSegment` and :meth:`Analyzer.finish` at the end;
 outputs (text, JSON, TUI) read the records it returns and its ``sessions``/``stats``. It does
 no I/O itself, so a test drives it with records built in memory.
 """
@@ -16,7 +16,7 @@ from typing import Any
 from cmppdissect.analysis.longsms import Joiner, LongSms, Part
 from cmppdissect.analysis.pairing import Pairer
 from cmppdissect.analysis.stats import CommandStats, PeakRate, Statistics, summarize_ms
-from cmppdissect.capture.records import (
+from cmppdissect.core.records import (
     CaptureNote,
     ConnectionClosed,
     ConnectionOpened,

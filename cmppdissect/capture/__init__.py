@@ -5,7 +5,7 @@ and work on the plain records of :mod:`.records`.
 """
 
 from .pcapsource import PcapSource, SourceStats, iter_segments
-from .records import (
+from cmppdissect.core.records import (
     CaptureFormatError,
     CaptureNote,
     ConnectionClosed,

@@ -53,9 +53,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any, Final
 
-from .linklayer import LINKTYPE_ETHERNET, LINKTYPE_NAMES, LINKTYPE_RAW
+from cmppdissect.core import LINKTYPE_NAMES
+
+LINKTYPE_ETHERNET: Final = 1
+LINKTYPE_RAW: Final = 101
 from .pcapsource import PcapSource
-from .records import CaptureNote, TcpSegment
+from cmppdissect.core.records import CaptureNote, TcpSegment
 
 __all__ = ["LiveCapture", "LiveCaptureError", "LiveStats", "compile_bpf"]
 

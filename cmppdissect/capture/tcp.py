@@ -17,7 +17,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from typing import Final
 
-from .records import (
+from cmppdissect.core.records import (
     ACK,
     FIN,
     RST,

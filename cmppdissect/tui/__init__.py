@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from cmppdissect.capture.records import CaptureFormatError
+from cmppdissect.core.records import CaptureFormatError
 
 if TYPE_CHECKING:
     from cmppdissect.tui.source import SegmentSource

@@ -1,6 +1,6 @@
 """Where the TUI's segments come from: a capture file now, a live interface later.
 
-The app only needs to iterate :class:`~cmppdissect.capture.records.TcpSegment` records and to
+The app only needs to iterate :class:`~cmppdissect.core.records.TcpSegment` records and to
 say how far it got, so any object with the :class:`SegmentSource` shape plugs in; a live
 sniffer reports captured/dropped counters instead of a fraction.
 """
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import IO, Protocol
 
 from cmppdissect.capture.pcapsource import PcapSource
-from cmppdissect.capture.records import CaptureNote, TcpSegment
+from cmppdissect.core.records import CaptureNote, TcpSegment
 
 
 class SegmentSource(Protocol):

@@ -13,6 +13,7 @@ instances about three times faster.
 from __future__ import annotations
 
 import dataclasses
+import socket
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeAlias
 
@@ -173,3 +174,17 @@ def new_segment(
     )
     obj.__class__ = TcpSegment
     return obj  # type: ignore[no-any-return]
+
+
+def format_ip(addr: bytes) -> str:
+    """Text form of a packed address (dotted quad or RFC 5952 IPv6)."""
+    if len(addr) == 4:
+        return socket.inet_ntoa(addr)
+    return socket.inet_ntop(socket.AF_INET6, addr)
+
+
+def format_endpoint(addr: bytes, port: int) -> str:
+    """``ip:port``, with IPv6 addresses in brackets so the port stays unambiguous."""
+    if len(addr) == 4:
+        return f"{socket.inet_ntoa(addr)}:{port}"
+    return f"[{socket.inet_ntop(socket.AF_INET6, addr)}]:{port}"

@@ -1,0 +1,44 @@
+"""The compiled core: the hot stages of the pipeline, in Cython compiled as C++.
+
+Bytes of a capture go in; segments, stream events, PDUs and their accounting come out, without
+a Python object per frame or PDU on the way. Each stage is a module of its own, and calls the
+next one through the C interfaces of :mod:`._types` (``.pxd``):
+
+=================  ============================================================================
+``_capture``       container walk (pcap, pcapng), link layers, IPv4 (fragments), IPv6
+``_tcp``           TCP reassembly: ordered byte streams, gaps, connection lifecycle
+``_framing``       CMPP framing by Total_Length, resynchronisation after damage
+``_pdu``           the light fields of a PDU, read at offsets derived from ``protocol/layouts``
+``_engine``        sessions, request/response pairing, counters, latency samples, rates
+=================  ============================================================================
+
+Everything here is sans-IO (no files, sockets, threads or global state). This package's Python
+modules are its typed interface: the records the stages' Python-facing methods return
+(:mod:`.records`).
+"""
+
+from __future__ import annotations
+
+from cmppdissect.core._capture import (
+    LINKTYPE_NAMES,
+    MAX_BLOCK,
+    MAX_CAPLEN,
+    MAX_FRAME_NOTES,
+    SUPPORTED_LINKTYPES,
+    CaptureReader,
+    Ipv4Reassembler,
+    SegmentList,
+    sniff,
+)
+
+__all__ = [
+    "LINKTYPE_NAMES",
+    "MAX_BLOCK",
+    "MAX_CAPLEN",
+    "MAX_FRAME_NOTES",
+    "SUPPORTED_LINKTYPES",
+    "CaptureReader",
+    "Ipv4Reassembler",
+    "SegmentList",
+    "sniff",
+]

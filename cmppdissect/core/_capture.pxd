@@ -1,0 +1,106 @@
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libcpp.string cimport string
+from libcpp.vector cimport vector
+from libcpp.map cimport map as cmap
+from libcpp.list cimport list as clist
+
+from cmppdissect.core._types cimport Segment, SegmentSink
+
+
+cdef struct Interface:
+    int linktype          # -1: the block was unusable
+    uint32_t snaplen
+    int64_t mul           # ts_ns = ((raw * mul) >> shift) / 10**div_exp + off_ns
+    int shift
+    int div_exp
+    int64_t off_ns
+    bint supported
+
+
+cdef struct FragPiece:
+    int64_t offset
+    string data
+
+
+cdef struct FragPending:
+    vector[FragPiece] pieces
+    int64_t size          # bytes held, for the memory bound
+    int64_t total         # payload length once the last fragment (MF=0) arrived, else -1
+    int64_t first_ts
+
+
+cdef class Ipv4Reassembler:
+    cdef public int64_t max_datagrams
+    cdef public int64_t max_bytes
+    cdef public int64_t timeout_ns
+    cdef readonly int64_t completed
+    cdef readonly int64_t dropped
+    cdef readonly int64_t malformed
+    cdef cmap[string, FragPending] pending
+    cdef clist[string] order          # keys, oldest first
+    cdef int64_t held
+    cdef string out                   # the last datagram completed (valid until the next add)
+
+    cdef int add_c(self, const string& key, int64_t offset, bint more, const uint8_t* p,
+                   Py_ssize_t n, int64_t ts) except -1
+    cdef void _drop(self, const string& key, bint malformed)
+    cdef void _unlink(self, const string& key)
+    cdef void _expire(self, int64_t now)
+    cdef void _enforce_bounds(self, const string& newest)
+    cdef int _try_complete(self, const string& key, FragPending* pend) except -1
+    cpdef int64_t flush(self)
+
+
+cdef class CaptureReader:
+    cdef SegmentSink sink
+    cdef public object notes
+    cdef readonly int64_t frames
+    cdef readonly int64_t tcp_segments
+    cdef readonly int64_t non_tcp
+    cdef readonly int64_t malformed
+    cdef readonly int64_t truncated_frames
+    cdef readonly int64_t unsupported_link
+    cdef readonly int64_t ip_fragments
+    cdef readonly int64_t reassembled
+    cdef readonly object format
+    cdef int fmt                      # 0 header not read yet, 1 pcap, 2 pcapng
+    cdef bint big                     # byte order of the file (pcap) or section (pcapng)
+    cdef bint stopped                 # the file is corrupt beyond repair: nothing more is read
+    cdef bint finished
+    cdef int64_t pcap_mul
+    cdef int rec_len
+    cdef int linktype
+    cdef bint supported
+    cdef uint32_t snaplen
+    cdef uint32_t limit
+    cdef vector[Interface] ifaces
+    cdef int64_t skip
+    cdef int64_t last_ts
+    cdef int64_t frame_notes
+    cdef string pending
+    cdef Ipv4Reassembler frag
+    cdef Segment seg
+
+    cdef Py_ssize_t _needed(self, const uint8_t* p, Py_ssize_t n)
+    cdef Py_ssize_t _step(self, const uint8_t* p, Py_ssize_t n, Py_ssize_t pos) except -3
+    cdef Py_ssize_t _step_pcapng(self, const uint8_t* p, Py_ssize_t n, Py_ssize_t pos) except -3
+    cdef int _header(self, const uint8_t* p, Py_ssize_t n) except -1
+    cdef int _interface_block(self, const uint8_t* p, Py_ssize_t block, Py_ssize_t blen) except -1
+    cdef int _frame(self, const uint8_t* p, Py_ssize_t start, Py_ssize_t end, int linktype,
+                    int64_t ts) except -1
+    cdef int _ip_error(self, int64_t frame, str why) except -1
+    cdef int _fragment(self, const uint8_t* p, Py_ssize_t ip, Py_ssize_t start, Py_ssize_t end,
+                       bint truncated, uint16_t ident, int64_t offset, bint more,
+                       int64_t ts) except -1
+    cdef int _tcp(self, const uint8_t* p, Py_ssize_t start, Py_ssize_t end, bint truncated,
+                  int version, const uint8_t* src, const uint8_t* dst, int64_t ts) except -1
+    cdef int _note(self, object frame, str message, str severity) except -1
+    cdef int _frame_note(self, int64_t frame, str message) except -1
+    cdef int _bad_block(self, str why) except -1
+
+
+cdef class SegmentList(SegmentSink):
+    cdef public list items
+
+
+cdef object segment_record(const Segment* seg)

@@ -1,0 +1,908 @@
+"""Stage 1 of the core: the container walk, link layers, IPv4/IPv6 and IPv4 fragments.
+
+Sans-IO: :meth:`CaptureReader.feed` takes the bytes of a pcap or pcapng capture in chunks of
+any size (files, pipes and live capture hand their bytes over the same way; gzip is undone
+before), and every TCP segment found goes to the next stage as a :c:type:`Segment` that
+points into the chunk. Nothing is copied unless a record straddles two chunks.
+
+Every length read from the input is checked against the bytes present before anything is read
+at it. A malformed frame is counted and noted (the first ``MAX_FRAME_NOTES`` individually), and
+only an input that cannot be walked any further stops the reading.
+"""
+
+from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcpy, memset
+from libcpp.algorithm cimport sort
+from libcpp.string cimport string
+from libcpp.utility cimport pair
+from libcpp.vector cimport vector
+from cython.operator cimport dereference as deref, preincrement as inc
+
+from cmppdissect.core._types cimport Segment, SegmentSink, endpoint_address
+
+from cmppdissect.core.records import CaptureNote, TcpSegment, format_endpoint, format_ip
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    static inline uint16_t cmpp_be16(const uint8_t* p) { return (uint16_t)((p[0] << 8) | p[1]); }
+    static inline uint32_t cmpp_be32(const uint8_t* p) {
+        return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+    }
+    static inline uint16_t cmpp_le16(const uint8_t* p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+    static inline uint32_t cmpp_le32(const uint8_t* p) {
+        return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+    }
+    static inline uint16_t cmpp_rd16(const uint8_t* p, int big) { return big ? cmpp_be16(p) : cmpp_le16(p); }
+    static inline uint32_t cmpp_rd32(const uint8_t* p, int big) { return big ? cmpp_be32(p) : cmpp_le32(p); }
+    static inline int64_t cmpp_rd64s(const uint8_t* p, int big) {
+        uint64_t v = 0;
+        for (int i = 0; i < 8; i++) v |= (uint64_t)p[big ? 7 - i : i] << (8 * i);
+        return (int64_t)v;
+    }
+    /* ((raw * mul) >> shift) / 10**div_exp + off_ns, exact in 128 bits, saturated to int64:
+       a pcapng timestamp may be anywhere in 64 bits and its resolution anything. */
+    static inline int64_t cmpp_ts_convert(uint64_t raw, int64_t mul, int shift, int div_exp,
+                                          int64_t off_ns) {
+        unsigned __int128 v = (unsigned __int128)raw * (uint64_t)mul;
+        if (shift >= 128) v = 0; else v >>= shift;
+        if (div_exp > 38) v = 0;
+        else for (int i = 0; i < div_exp; i++) v /= 10;
+        __int128 r = (__int128)(v > (unsigned __int128)INT64_MAX ? (unsigned __int128)INT64_MAX : v);
+        r += off_ns;
+        if (r > INT64_MAX) return INT64_MAX;
+        if (r < INT64_MIN) return INT64_MIN;
+        return (int64_t)r;
+    }
+    static inline int64_t cmpp_seconds_to_ns(int64_t s) {
+        __int128 r = (__int128)s * 1000000000;
+        if (r > INT64_MAX) return INT64_MAX;
+        if (r < INT64_MIN) return INT64_MIN;
+        return (int64_t)r;
+    }
+    """
+    uint16_t be16 "cmpp_be16"(const uint8_t* p) noexcept nogil
+    uint32_t be32 "cmpp_be32"(const uint8_t* p) noexcept nogil
+    uint32_t le32 "cmpp_le32"(const uint8_t* p) noexcept nogil
+    uint16_t rd16 "cmpp_rd16"(const uint8_t* p, int big) noexcept nogil
+    uint32_t rd32 "cmpp_rd32"(const uint8_t* p, int big) noexcept nogil
+    int64_t rd64s "cmpp_rd64s"(const uint8_t* p, int big) noexcept nogil
+    int64_t ts_convert "cmpp_ts_convert"(uint64_t raw, int64_t mul, int shift, int div_exp,
+                                          int64_t off_ns) noexcept nogil
+    int64_t seconds_to_ns "cmpp_seconds_to_ns"(int64_t s) noexcept nogil
+
+
+# -- constants (the Python interface re-exports them: cmppdissect.core) -------------------------
+
+LINKTYPE_NULL = 0
+LINKTYPE_ETHERNET = 1
+LINKTYPE_RAW_BSD = 12  # DLT_RAW as some BSDs numbered it in files
+LINKTYPE_RAW_OPENBSD = 14
+LINKTYPE_RAW = 101
+LINKTYPE_LOOP = 108
+LINKTYPE_LINUX_SLL = 113
+LINKTYPE_IPV4 = 228
+LINKTYPE_IPV6 = 229
+LINKTYPE_LINUX_SLL2 = 276
+
+LINKTYPE_NAMES = {
+    LINKTYPE_NULL: "BSD loopback",
+    LINKTYPE_ETHERNET: "Ethernet",
+    LINKTYPE_RAW_BSD: "raw IP",
+    LINKTYPE_RAW_OPENBSD: "raw IP",
+    LINKTYPE_RAW: "raw IP",
+    LINKTYPE_LOOP: "OpenBSD loopback",
+    LINKTYPE_LINUX_SLL: "Linux cooked (SLL)",
+    LINKTYPE_IPV4: "raw IPv4",
+    LINKTYPE_IPV6: "raw IPv6",
+    LINKTYPE_LINUX_SLL2: "Linux cooked v2 (SLL2)",
+}
+SUPPORTED_LINKTYPES = frozenset(LINKTYPE_NAMES)
+
+# No real link carries frames this large; a bigger length means a corrupt record header, and
+# honouring it would make us buffer arbitrary amounts of memory.
+MAX_CAPLEN = 256 * 1024
+# Non-packet pcapng blocks (name resolution, decryption secrets...) may legitimately be larger
+# than a frame; beyond this they are skipped without being buffered.
+MAX_BLOCK = 4 * 1024 * 1024
+# Per-frame findings past this many are only counted, so a damaged file cannot flood the user.
+MAX_FRAME_NOTES = 100
+# IPv4 fragments: the total length field caps a datagram at 65535 bytes with a 20-byte header;
+# a 64 KiB datagram over the smallest legal MTU needs about 1400 fragments.
+MAX_DATAGRAM = 65535 - 20
+MAX_PIECES = 1500
+
+cdef enum:
+    C_MAX_CAPLEN = 256 * 1024
+    C_MAX_BLOCK = 4 * 1024 * 1024
+    C_MAX_FRAME_NOTES = 100
+    C_MAX_DATAGRAM = 65535 - 20
+    C_MAX_PIECES = 1500
+    NEED = -1          # _step: the record is not complete in the bytes given
+    STOP = -2          # _step: reading stops here (noted)
+    SHB = 0x0A0D0D0A
+    IDB = 1
+    PB = 2
+    SPB = 3
+    EPB = 6
+    NOT_IP = 0
+    MALFORMED = -1
+    IPPROTO_TCP = 6
+
+PCAP_MAGICS = {
+    # stored magic -> (big endian, ns per fraction unit, record header length)
+    b"\xd4\xc3\xb2\xa1": (False, 1000, 16),
+    b"\xa1\xb2\xc3\xd4": (True, 1000, 16),
+    b"\x4d\x3c\xb2\xa1": (False, 1, 16),
+    b"\xa1\xb2\x3c\x4d": (True, 1, 16),
+    # Alexey Kuznetzov's patched libpcap: 8 more bytes per record header.
+    b"\x34\xcd\xb2\xa1": (False, 1000, 24),
+    b"\xa1\xb2\xcd\x34": (True, 1000, 24),
+}
+PCAPNG_BOM_LE = b"\x4d\x3c\x2b\x1a"
+PCAPNG_BOM_BE = b"\x1a\x2b\x3c\x4d"
+
+
+def sniff(bytes head):
+    """What a capture's first bytes (28 or all there are) say it is.
+
+    Returns ``("pcap" | "pcapng", None)``, or ``(None, reason)`` with reason one of
+    ``"empty"``, ``"pcap-truncated"``, ``"pcapng-bom"`` and ``"unknown"``: the caller words the
+    one-line error, since only it knows the file's name and whether it was compressed.
+    """
+    if not head:
+        return None, "empty"
+    if head[:4] in PCAP_MAGICS:
+        if len(head) < 24:
+            return None, "pcap-truncated"
+        return "pcap", None
+    if len(head) >= 4 and le32(head) == SHB:
+        if len(head) < 12 or head[8:12] not in (PCAPNG_BOM_LE, PCAPNG_BOM_BE):
+            return None, "pcapng-bom"
+        return "pcapng", None
+    return None, "unknown"
+
+
+cdef inline bint _vlan(uint16_t etype) noexcept nogil:
+    return etype == 0x8100 or etype == 0x88A8 or etype == 0x9100
+
+
+cdef inline bint _supported(int linktype) noexcept nogil:
+    return (linktype == 0 or linktype == 1 or linktype == 12 or linktype == 14
+            or linktype == 101 or linktype == 108 or linktype == 113 or linktype == 228
+            or linktype == 229 or linktype == 276)
+
+
+# -- IPv4 fragments -------------------------------------------------------------------------------
+
+
+cdef class Ipv4Reassembler:
+    """IPv4 fragment reassembly, per (src, dst, protocol, id), in bounded memory.
+
+    CMPP itself never needs fragmentation, but a gateway behind a small-MTU tunnel produces
+    fragmented TCP segments, and dropping them would make stream gaps that are not real. At most
+    ``max_datagrams`` datagrams and ``max_bytes`` bytes are pending; past either bound, or once a
+    datagram is older than ``timeout_ns`` of capture time, the oldest is dropped and counted (its
+    segment then shows as a TCP gap, which is the truth about what was captured). Overlapping
+    fragments keep the bytes of the lower offset, whatever the arrival order.
+    """
+
+    def __init__(self, *, max_datagrams=1024, max_bytes=8 << 20, timeout_ns=60_000_000_000):
+        self.max_datagrams = max_datagrams
+        self.max_bytes = max_bytes
+        self.timeout_ns = timeout_ns
+
+    def __len__(self):
+        return self.pending.size()
+
+    def add(self, key, int64_t offset, bint more, bytes data, int64_t ts_ns):
+        """Add one fragment's payload; the whole upper-layer payload when it completes.
+
+        ``key`` is ``(src, dst, protocol, identification)`` (addresses as packed bytes).
+        """
+        src, dst, proto, ident = key
+        cdef bytes k = bytes(src) + bytes(dst) + bytes([proto & 0xFF]) + int(ident).to_bytes(4, "big")
+        cdef const uint8_t* p = data
+        if self.add_c(k, offset, more, p, len(data), ts_ns):
+            return self.out
+        return None
+
+    cdef int add_c(self, const string& key, int64_t offset, bint more, const uint8_t* p,
+                   Py_ssize_t n, int64_t ts) except -1:
+        """1 when the datagram completed (its payload is in ``self.out``), else 0."""
+        cdef int64_t end = offset + n
+        if end > C_MAX_DATAGRAM or (more and n % 8):
+            # Only the last fragment may have a length that is not a multiple of 8.
+            self.malformed += 1
+            return 0
+        self._expire(ts)
+        cdef FragPending* pend
+        it = self.pending.find(key)
+        if it == self.pending.end():
+            pend = &self.pending[key]
+            pend.size = 0
+            pend.total = -1
+            pend.first_ts = ts
+            self.order.push_back(key)
+        else:
+            pend = &deref(it).second
+        if not more:
+            if pend.total >= 0 and pend.total != end:
+                # Two different "last" fragments: the datagram cannot be trusted.
+                self._drop(key, True)
+                return 0
+            pend.total = end
+        if <int64_t>pend.pieces.size() >= C_MAX_PIECES:
+            self._drop(key, True)
+            return 0
+        cdef FragPiece piece
+        piece.offset = offset
+        piece.data.assign(<const char*>p, n)
+        pend.pieces.push_back(piece)
+        pend.size += n
+        self.held += n
+        # Sorting the pieces is only worth it once they could possibly cover the datagram.
+        if 0 <= pend.total <= pend.size and self._try_complete(key, pend):
+            return 1
+        self._enforce_bounds(key)
+        return 0
+
+    cdef int _try_complete(self, const string& key, FragPending* pend) except -1:
+        # (offset, arrival index) pairs sort by offset and keep arrival order among equals,
+        # as Python's stable sorted() did.
+        cdef vector[pair[int64_t, Py_ssize_t]] idx
+        cdef Py_ssize_t i, k
+        cdef int64_t covered = 0, pos = 0, off, skip, take
+        for i in range(<Py_ssize_t>pend.pieces.size()):
+            idx.push_back(pair[int64_t, Py_ssize_t](pend.pieces[i].offset, i))
+        sort(idx.begin(), idx.end())
+        for i in range(<Py_ssize_t>idx.size()):
+            off = idx[i].first
+            if off > covered:
+                return 0  # a hole remains
+            covered = max(covered, off + <int64_t>pend.pieces[idx[i].second].data.size())
+        if covered < pend.total:
+            return 0
+        self.out.assign(<size_t>pend.total, <char>0)
+        for i in range(<Py_ssize_t>idx.size()):
+            off = idx[i].first
+            k = idx[i].second
+            if off + <int64_t>pend.pieces[k].data.size() <= pos:
+                continue
+            skip = pos - off if off < pos else 0
+            take = min(<int64_t>pend.pieces[k].data.size(), pend.total - off) - skip
+            if take > 0:
+                memcpy(&self.out[off + skip], pend.pieces[k].data.data() + skip, take)
+                pos = off + skip + take
+        self.held -= pend.size
+        self._unlink(key)
+        self.pending.erase(key)
+        self.completed += 1
+        return 1
+
+    cdef void _unlink(self, const string& key):
+        it = self.order.begin()
+        while it != self.order.end():
+            if deref(it) == key:
+                self.order.erase(it)
+                return
+            inc(it)
+
+    cdef void _drop(self, const string& key, bint malformed):
+        it = self.pending.find(key)
+        if it == self.pending.end():
+            return
+        self.held -= deref(it).second.size
+        self.pending.erase(it)
+        self._unlink(key)
+        if malformed:
+            self.malformed += 1
+        else:
+            self.dropped += 1
+
+    cdef void _expire(self, int64_t now):
+        cdef string key
+        while not self.order.empty():
+            key = self.order.front()
+            if now - self.pending[key].first_ts <= self.timeout_ns:
+                break
+            self._drop(key, False)
+
+    cdef void _enforce_bounds(self, const string& newest):
+        cdef string oldest
+        while not self.order.empty() and (
+                <int64_t>self.pending.size() > self.max_datagrams or self.held > self.max_bytes):
+            oldest = self.order.front()
+            self._drop(oldest, False)
+            if oldest == newest:
+                break
+
+    cpdef int64_t flush(self):
+        """Forget every incomplete datagram (end of capture); returns how many there were."""
+        cdef int64_t count = self.pending.size()
+        self.dropped += count
+        self.pending.clear()
+        self.order.clear()
+        self.held = 0
+        return count
+
+
+# -- the reader -----------------------------------------------------------------------------------
+
+
+cdef class CaptureReader:
+    """Walk a pcap/pcapng byte stream; every TCP segment goes to ``sink``.
+
+    ``notes`` collects :class:`~cmppdissect.core.records.CaptureNote` findings (a truncated
+    record, a damaged frame, an unsupported link type). The counters (``frames``,
+    ``tcp_segments``, ``malformed``...) are exact after every :meth:`feed`.
+    """
+
+    def __init__(self, SegmentSink sink, notes=None):
+        self.sink = sink
+        self.notes = notes if notes is not None else []
+        self.frag = Ipv4Reassembler()
+        self.format = None
+        self.limit = C_MAX_CAPLEN
+
+    # -- public surface -----------------------------------------------------------------------
+
+    def feed(self, data):
+        """Walk as many whole records of ``data`` (any bytes-like) as there are."""
+        cdef const uint8_t[::1] view = data
+        cdef Py_ssize_t n = view.shape[0]
+        cdef const uint8_t* p = &view[0] if n else <const uint8_t*>b""
+        cdef Py_ssize_t pos = 0, need, take, r
+        if self.stopped or self.finished or n == 0:
+            return
+        if self.skip:
+            take = min(self.skip, n)
+            self.skip -= take
+            pos = take
+        # A record that straddles chunks: complete it from the new bytes, then go on in place.
+        while self.pending.size() and not self.stopped:
+            need = self._needed(<const uint8_t*>self.pending.data(), self.pending.size())
+            if need > <Py_ssize_t>self.pending.size():
+                if pos == n:
+                    return
+                take = min(need - <Py_ssize_t>self.pending.size(), n - pos)
+                self.pending.append(<const char*>p + pos, take)
+                pos += take
+                if <Py_ssize_t>self.pending.size() < need:
+                    return
+                continue  # with the header complete, the record may need more
+            r = self._step(<const uint8_t*>self.pending.data(), self.pending.size(), 0)
+            if r == STOP:
+                self.pending.clear()
+                return
+            if r == NEED:
+                return  # (cannot happen: _needed asked for what _step wants) wait for more
+            if r >= <Py_ssize_t>self.pending.size():
+                if self.skip:  # an oversized block: the rest of it is skipped
+                    self.pending.clear()
+                    take = min(self.skip, n - pos)
+                    self.skip -= take
+                    pos += take
+                else:
+                    self.pending.clear()
+            else:
+                self.pending.erase(0, r)
+        if self.pending.size():
+            return
+        while not self.stopped:
+            r = self._step(p, n, pos)
+            if r == NEED or r == STOP:
+                break
+            pos = r
+            if self.skip:
+                take = min(self.skip, n - pos)
+                self.skip -= take
+                pos += take
+        if not self.stopped and pos < n:
+            self.pending.assign(<const char*>p + pos, n - pos)
+
+    def finish(self):
+        """End of input: note a truncated last record and what the walk dropped on the way."""
+        if self.finished:
+            return
+        self.finished = True
+        cdef Py_ssize_t left = self.pending.size()
+        if not self.stopped and self.fmt and (left or self.skip):
+            what = ("pcapng block" if self.fmt == 2 else
+                    "record header" if left < self.rec_len else "record")
+            self._note(self.frames + 1,
+                       f"file is truncated: the last {what} is incomplete ({left} bytes "
+                       "ignored); everything before it was read", "warn")
+        self.pending.clear()
+        if self.truncated_frames:
+            self._note(None, f"{self.truncated_frames} frame(s) were cut short by the snapshot "
+                       "length; their missing bytes show up as stream gaps", "warn")
+        if self.unsupported_link:
+            self._note(None, f"{self.unsupported_link} frame(s) on unsupported link types",
+                       "warn")
+        lost = self.frag.flush()
+        if lost or self.frag.malformed:
+            self._note(None, f"{lost} incomplete and {self.frag.malformed} malformed IPv4 "
+                       "fragmented datagram(s) dropped", "warn")
+        if self.frame_notes > C_MAX_FRAME_NOTES:
+            self._note(None, f"{self.frame_notes} malformed frames in all", "warn")
+
+    # -- records ------------------------------------------------------------------------------
+
+    cdef Py_ssize_t _needed(self, const uint8_t* p, Py_ssize_t n):
+        """How many bytes from ``p`` the next decision needs (a header, or the whole record)."""
+        cdef uint32_t caplen, blen
+        cdef bint big = self.big
+        if self.fmt == 0:
+            if n < 4:
+                return 24
+            return 24 if p[0] != 0x0A else 12
+        if self.fmt == 1:
+            if n < self.rec_len:
+                return self.rec_len
+            caplen = rd32(p + 8, big)
+            if caplen > C_MAX_CAPLEN or caplen > self.limit:
+                return self.rec_len
+            return self.rec_len + caplen
+        if n < 12:
+            return 12
+        if le32(p) == SHB:
+            if be32(p + 8) == 0x1A2B3C4D:
+                big = True
+            elif le32(p + 8) == 0x1A2B3C4D:
+                big = False
+            else:
+                return 12
+        blen = rd32(p + 4, big)
+        if blen < 12 or blen & 3 or blen > C_MAX_BLOCK:
+            return 12
+        return blen
+
+    cdef Py_ssize_t _step(self, const uint8_t* p, Py_ssize_t n, Py_ssize_t pos) except -3:
+        """Handle the record at ``pos``; where the next one starts, NEED or STOP."""
+        cdef uint32_t sec, frac, caplen
+        cdef Py_ssize_t start
+        cdef int64_t ts
+        if self.fmt == 0:
+            if n - pos < 24 and not (n - pos >= 12 and p[pos] == 0x0A):
+                return NEED
+            self._header(p + pos, n - pos)
+            if self.stopped:
+                return STOP
+            return pos + (24 if self.fmt == 1 else 0)
+        if self.fmt == 2:
+            return self._step_pcapng(p, n, pos)
+        if n - pos < self.rec_len:
+            return NEED
+        sec = rd32(p + pos, self.big)
+        frac = rd32(p + pos + 4, self.big)
+        caplen = rd32(p + pos + 8, self.big)
+        if pos + self.rec_len + <Py_ssize_t>caplen <= n and caplen <= self.limit:
+            start = pos + self.rec_len
+            self.frames += 1
+            ts = <int64_t>sec * 1000000000 + <int64_t>frac * self.pcap_mul
+            if self.supported:
+                self._frame(p, start, start + caplen, self.linktype, ts)
+            else:
+                self.unsupported_link += 1
+            return start + caplen
+        if caplen > C_MAX_CAPLEN:
+            self._note(self.frames + 1, f"record {self.frames + 1}: captured length {caplen} is "
+                       "not plausible; the file is corrupt from here on and reading stops",
+                       "error")
+            self.stopped = True
+            return STOP
+        if caplen > self.limit:
+            self._note(self.frames + 1, f"record {self.frames + 1}: captured length {caplen} "
+                       f"exceeds the snapshot length {self.snaplen}; reading on", "warn")
+            self.limit = C_MAX_CAPLEN
+            return pos
+        return NEED
+
+    cdef Py_ssize_t _step_pcapng(self, const uint8_t* p, Py_ssize_t n,
+                                 Py_ssize_t pos) except -3:
+        cdef Py_ssize_t avail = n - pos, block, start
+        cdef uint32_t btype, blen, ifid, caplen, wire
+        cdef uint64_t raw
+        cdef int64_t ts
+        cdef Interface* iface
+        cdef bint big = self.big
+        if avail < 12:
+            return NEED
+        btype = rd32(p + pos, big)
+        blen = rd32(p + pos + 4, big)
+        if btype == EPB and avail >= 28:
+            ifid = rd32(p + pos + 8, big)
+            caplen = rd32(p + pos + 20, big)
+            if (<uint64_t>caplen + 32 <= blen and blen <= avail
+                    and ifid < self.ifaces.size()):
+                start = pos + 28
+                self.frames += 1
+                iface = &self.ifaces[ifid]
+                raw = (<uint64_t>rd32(p + pos + 12, big) << 32) | rd32(p + pos + 16, big)
+                ts = ts_convert(raw, iface.mul, iface.shift, iface.div_exp, iface.off_ns)
+                self.last_ts = ts
+                if iface.supported:
+                    self._frame(p, start, start + caplen, iface.linktype, ts)
+                else:
+                    self.unsupported_link += 1
+                return pos + blen
+        # Any other block: rare, so decoded step by step.
+        if btype == SHB:
+            if be32(p + pos + 8) == 0x1A2B3C4D:
+                big = True
+            elif le32(p + pos + 8) == 0x1A2B3C4D:
+                big = False
+            else:
+                self._note(self.frames + 1, "corrupt pcapng section header; reading stops",
+                           "error")
+                self.stopped = True
+                return STOP
+            self.big = big
+            blen = rd32(p + pos + 4, big)
+            if blen <= avail:
+                self.ifaces.clear()  # a new section starts a new interface list
+        if blen < 12 or blen & 3:
+            self._note(self.frames + 1, f"corrupt pcapng block (length {blen}); reading stops",
+                       "error")
+            self.stopped = True
+            return STOP
+        if blen > C_MAX_BLOCK:
+            if btype == EPB or btype == SPB or btype == PB:
+                self.frames += 1
+                self.malformed += 1
+                self._frame_note(self.frames, f"frame {self.frames}: pcapng block of {blen} "
+                                 "bytes is not plausible; skipped")
+            self.skip = blen - min(<Py_ssize_t>blen, avail)
+            return pos + min(<Py_ssize_t>blen, avail)
+        if blen > avail:
+            return NEED
+        block = pos
+        if btype == IDB:
+            self._interface_block(p, block, blen)
+            return pos + blen
+        if not (btype == EPB or btype == SPB or btype == PB):
+            return pos + blen
+        self.frames += 1
+        if btype == SPB:
+            if blen < 16 or self.ifaces.empty():
+                self._bad_block("simple packet block without interface")
+                return pos + blen
+            iface = &self.ifaces[0]
+            wire = rd32(p + block + 8, big)
+            caplen = min(wire, blen - 16)
+            if iface.snaplen:
+                caplen = min(caplen, iface.snaplen)
+            start = block + 12
+            ts = self.last_ts  # SPBs carry no time; the previous frame's is the best guess
+        else:
+            if blen < 32:
+                self._bad_block("packet block too short")
+                return pos + blen
+            if btype == PB:
+                ifid = rd16(p + block + 8, big)
+                raw = (<uint64_t>rd32(p + block + 12, big) << 32) | rd32(p + block + 16, big)
+                caplen = rd32(p + block + 20, big)
+            else:
+                ifid = rd32(p + block + 8, big)
+                raw = (<uint64_t>rd32(p + block + 12, big) << 32) | rd32(p + block + 16, big)
+                caplen = rd32(p + block + 20, big)
+            if ifid >= self.ifaces.size():
+                self._bad_block(f"packet on undeclared interface {ifid}")
+                return pos + blen
+            if caplen > blen - 32:
+                self._bad_block(f"captured length {caplen} overruns its block")
+                return pos + blen
+            iface = &self.ifaces[ifid]
+            start = block + 28
+            ts = ts_convert(raw, iface.mul, iface.shift, iface.div_exp, iface.off_ns)
+        self.last_ts = ts
+        if iface.supported:
+            self._frame(p, start, start + caplen, iface.linktype, ts)
+        else:
+            self.unsupported_link += 1
+        return pos + blen
+
+    cdef int _header(self, const uint8_t* p, Py_ssize_t n) except -1:
+        head = p[:min(n, 28)]
+        kind, _reason = sniff(head)
+        if kind == "pcap":
+            big, mul, rec_len = PCAP_MAGICS[head[:4]]
+            self.big = big
+            self.pcap_mul = mul
+            self.rec_len = rec_len
+            self.snaplen = rd32(p + 16, big)
+            self.linktype = rd32(p + 20, big) & 0xFFFF  # the upper bits carry FCS information
+            self.supported = _supported(self.linktype)
+            self.limit = self.snaplen if 0 < self.snaplen < C_MAX_CAPLEN else C_MAX_CAPLEN
+            self.fmt = 1
+            self.format = "pcap"
+            if not self.supported:
+                self._note(None, f"link type {self.linktype} is not supported; its frames are "
+                           "skipped", "error")
+        elif kind == "pcapng":
+            self.fmt = 2
+            self.format = "pcapng"
+            self.rec_len = 16
+        else:
+            self._note(None, "not a pcap or pcapng capture; nothing read", "error")
+            self.stopped = True
+        return 0
+
+    cdef int _interface_block(self, const uint8_t* p, Py_ssize_t block,
+                              Py_ssize_t blen) except -1:
+        cdef Interface iface
+        cdef int number = self.ifaces.size()
+        cdef int resol = 6
+        cdef int64_t offset_s = 0
+        cdef Py_ssize_t at, stop
+        cdef uint16_t code, length
+        memset(&iface, 0, sizeof(Interface))
+        if blen < 20:
+            self._note(None, f"interface {number}: description block too short", "error")
+            iface.linktype = -1
+            iface.mul = 1000
+            self.ifaces.push_back(iface)
+            return 0
+        iface.linktype = rd16(p + block + 8, self.big)
+        iface.snaplen = rd32(p + block + 12, self.big)
+        at = block + 16
+        stop = block + blen - 4
+        while at + 4 <= stop:
+            code = rd16(p + at, self.big)
+            length = rd16(p + at + 2, self.big)
+            at += 4
+            if code == 0 or at + length > stop:
+                break
+            if code == 9 and length >= 1:
+                resol = p[at]
+            elif code == 14 and length >= 8:
+                offset_s = rd64s(p + at, self.big)
+            at += (length + 3) & ~3
+        if resol & 0x80:
+            iface.mul, iface.shift, iface.div_exp = 1000000000, resol & 0x7F, 0
+        elif resol <= 9:
+            iface.mul, iface.shift, iface.div_exp = 1, 0, 0
+            for _ in range(9 - resol):
+                iface.mul *= 10
+        else:
+            iface.mul, iface.shift, iface.div_exp = 1, 0, resol - 9
+        iface.off_ns = seconds_to_ns(offset_s)
+        iface.supported = _supported(iface.linktype)
+        self.ifaces.push_back(iface)
+        if not iface.supported:
+            self._note(None, f"interface {number}: link type {iface.linktype} is not supported; "
+                       "its frames are skipped", "error")
+        return 0
+
+    # -- frames -------------------------------------------------------------------------------
+
+    cdef int _frame(self, const uint8_t* p, Py_ssize_t off, Py_ssize_t end, int linktype,
+                    int64_t ts) except -1:
+        """One frame at p[off:end]: find IP, then TCP; anything else is counted and skipped."""
+        cdef int version = MALFORMED
+        cdef Py_ssize_t at = off, ip_end, start
+        cdef uint16_t etype
+        cdef uint32_t family
+        cdef uint8_t vihl, proto, nxt
+        cdef uint16_t total, ident, frag, plen
+        cdef int ihl, hlen
+        cdef bint truncated = False
+        cdef int64_t frame = self.frames
+        # Link layer.
+        if linktype == 1 or linktype == 113 or linktype == 276:
+            hlen = 14 if linktype == 1 else 16 if linktype == 113 else 20
+            if end - off < hlen:
+                version = MALFORMED
+            else:
+                # SLL2 puts the protocol first; Ethernet and SLL just before the payload.
+                etype = be16(p + off + (0 if linktype == 276 else hlen - 2))
+                at = off + hlen
+                while _vlan(etype):  # a stack of 802.1Q / 802.1ad tags (hostile ones are long)
+                    if end - at < 4:
+                        version = MALFORMED
+                        break
+                    etype = be16(p + at + 2)
+                    at += 4
+                else:
+                    version = 4 if etype == 0x0800 else 6 if etype == 0x86DD else NOT_IP
+        elif linktype == 0 or linktype == 108:
+            if end - off >= 4:
+                family = le32(p + off)
+                if family > 0xFFFF:  # written in the other byte order than we guessed
+                    family = be32(p + off)
+                at = off + 4
+                version = (4 if family == 2 else
+                           6 if family == 10 or family == 24 or family == 28 or family == 30
+                           else NOT_IP)
+        elif linktype == 101 or linktype == 12 or linktype == 14:
+            if end > off:
+                version = p[off] >> 4
+                if version != 4 and version != 6:
+                    version = NOT_IP
+        elif linktype == 228:
+            version = 4
+        elif linktype == 229:
+            version = 6
+        else:
+            version = NOT_IP
+        if version == NOT_IP:
+            self.non_tcp += 1
+            return 0
+        if version == MALFORMED:
+            self.malformed += 1
+            self._frame_note(frame, f"frame {frame}: link-layer header truncated")
+            return 0
+        # IP.
+        if end - at < 1 or p[at] >> 4 != version:
+            self.malformed += 1
+            found = str(p[at] >> 4) if end > at else "?"
+            self._frame_note(frame, f"frame {frame}: IPv{version} header expected, found "
+                             f"version {found}")
+            return 0
+        if version == 4:
+            if end - at < 20:
+                return self._ip_error(frame, "IPv4 header truncated")
+            vihl = p[at]
+            total = be16(p + at + 2)
+            ident = be16(p + at + 4)
+            frag = be16(p + at + 6)
+            proto = p[at + 9]
+            ihl = (vihl & 0x0F) * 4
+            if ihl < 20:
+                return self._ip_error(frame, f"IPv4 header length {ihl} < 20")
+            if at + ihl > end:
+                return self._ip_error(frame, "IPv4 options truncated")
+            if total == 0:
+                # TCP segmentation offload: the NIC fills the length in after the capture point.
+                ip_end = end
+            elif total < ihl:
+                return self._ip_error(frame, f"IPv4 total length {total} < header length {ihl}")
+            else:
+                ip_end = at + total
+                truncated = ip_end > end
+                if truncated:
+                    ip_end = end
+            if proto != IPPROTO_TCP:
+                self.non_tcp += 1
+                return 0
+            if frag & 0x3FFF:
+                return self._fragment(p, at, at + ihl, ip_end, truncated, ident,
+                                      (frag & 0x1FFF) * 8, bool(frag & 0x2000), ts)
+            return self._tcp(p, at + ihl, ip_end, truncated, 4, p + at + 12, p + at + 16, ts)
+        if end - at < 40:
+            return self._ip_error(frame, "IPv6 header truncated")
+        plen = be16(p + at + 4)
+        nxt = p[at + 6]
+        if plen == 0:  # jumbogram or offloaded length: trust the captured bytes
+            ip_end = end
+        else:
+            ip_end = at + 40 + plen
+            truncated = ip_end > end
+            if truncated:
+                ip_end = end
+        start = at + 40
+        while nxt == 0 or nxt == 43 or nxt == 60 or nxt == 51:
+            if start + 2 > ip_end:
+                return self._ip_error(frame, "IPv6 extension header truncated")
+            hlen = (p[start + 1] + 2) * 4 if nxt == 51 else (p[start + 1] + 1) * 8
+            nxt = p[start]
+            start += hlen
+            if start > ip_end:
+                return self._ip_error(frame, "IPv6 extension header truncated")
+        if nxt == 44:
+            return self._ip_error(frame, "IPv6 fragment (IPv6 reassembly is not supported)")
+        if nxt != IPPROTO_TCP:
+            self.non_tcp += 1
+            return 0
+        return self._tcp(p, start, ip_end, truncated, 6, p + at + 8, p + at + 24, ts)
+
+    cdef int _ip_error(self, int64_t frame, str why) except -1:
+        self.malformed += 1
+        self._frame_note(frame, f"frame {frame}: {why}")
+        return 0
+
+    cdef int _fragment(self, const uint8_t* p, Py_ssize_t ip, Py_ssize_t start, Py_ssize_t end,
+                       bint truncated, uint16_t ident, int64_t offset, bint more,
+                       int64_t ts) except -1:
+        cdef int64_t frame = self.frames
+        cdef string key
+        self.ip_fragments += 1
+        if truncated:
+            self.truncated_frames += 1
+            self._frame_note(frame, f"frame {frame}: IPv4 fragment cut by the snapshot length")
+            return 0
+        key.assign(<const char*>p + ip + 12, 8)
+        key.push_back(<char>IPPROTO_TCP)
+        key.push_back(<char>(ident >> 8))
+        key.push_back(<char>(ident & 0xFF))
+        if not self.frag.add_c(key, offset, more, p + start, end - start, ts):
+            return 0
+        self.reassembled += 1
+        cdef string whole = self.frag.out
+        return self._tcp(<const uint8_t*>whole.data(), 0, whole.size(), False, 4, p + ip + 12,
+                         p + ip + 16, ts)
+
+    cdef int _tcp(self, const uint8_t* p, Py_ssize_t start, Py_ssize_t end, bint truncated,
+                  int version, const uint8_t* src, const uint8_t* dst, int64_t ts) except -1:
+        cdef int64_t frame = self.frames
+        cdef Py_ssize_t data
+        cdef uint16_t offfl
+        cdef int alen = 4 if version == 4 else 16
+        if end - start < 20:
+            if truncated:
+                self.truncated_frames += 1
+            self.malformed += 1
+            self._frame_note(frame, f"frame {frame}: TCP header truncated")
+            return 0
+        offfl = be16(p + start + 12)
+        data = start + (offfl >> 12) * 4
+        if data < start + 20 or data > end:
+            if truncated:
+                self.truncated_frames += 1
+            self.malformed += 1
+            self._frame_note(frame, f"frame {frame}: bad TCP data offset {offfl >> 12}")
+            return 0
+        if truncated:
+            self.truncated_frames += 1
+        seg = &self.seg
+        seg.frame = frame
+        seg.ts = ts
+        seg.src.family = version
+        seg.dst.family = version
+        memset(seg.src.addr, 0, 16)
+        memset(seg.dst.addr, 0, 16)
+        memcpy(seg.src.addr, src, alen)
+        memcpy(seg.dst.addr, dst, alen)
+        seg.src.port = be16(p + start)
+        seg.dst.port = be16(p + start + 2)
+        seg.seq = be32(p + start + 4)
+        seg.ack = be32(p + start + 8)
+        seg.flags = offfl & 0x0FFF
+        seg.payload = p + data
+        seg.length = end - data
+        self.tcp_segments += 1
+        return self.sink.segment(seg)
+
+    # -- findings -----------------------------------------------------------------------------
+
+    cdef int _note(self, object frame, str message, str severity) except -1:
+        self.notes.append(CaptureNote(frame, message, severity))
+        return 0
+
+    cdef int _frame_note(self, int64_t frame, str message) except -1:
+        self.frame_notes += 1
+        if self.frame_notes <= C_MAX_FRAME_NOTES:
+            self._note(frame, message, "warn")
+        elif self.frame_notes == C_MAX_FRAME_NOTES + 1:
+            self._note(frame, "more malformed frames follow; only their count is kept", "note")
+        return 0
+
+    cdef int _bad_block(self, str why) except -1:
+        self.malformed += 1
+        self._frame_note(self.frames, f"frame {self.frames}: {why}; skipped")
+        return 0
+
+
+cdef class SegmentList(SegmentSink):
+    """A sink that keeps each segment as a :class:`~cmppdissect.core.records.TcpSegment`.
+
+    For tests and tools that look at the reader's output one segment at a time; the analysis
+    itself never builds these objects.
+    """
+
+    def __init__(self):
+        self.items = []
+
+    cdef int segment(self, const Segment* seg) except -1:
+        self.items.append(segment_record(seg))
+        return 0
+
+
+cdef object segment_record(const Segment* seg):
+    src = endpoint_address(&seg.src)
+    dst = endpoint_address(&seg.dst)
+    return TcpSegment(seg.frame, seg.ts, format_endpoint(src, seg.src.port),
+                      format_endpoint(dst, seg.dst.port), format_ip(src), seg.src.port,
+                      format_ip(dst), seg.dst.port, seg.seq, seg.ack, seg.flags,
+                      seg.payload[:seg.length])

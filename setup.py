@@ -1,0 +1,49 @@
+"""Build of the compiled core (Cython, C++): ``pip install .`` and ``pip install -e .`` run it.
+
+Everything else about the package is declared in ``pyproject.toml``. The core's stages are
+separate extension modules so that each has one job (see ``cmppdissect/core/__init__.py``);
+they call each other through the C interfaces their ``.pxd`` files declare.
+
+``CMPPDISSECT_SANITIZE=address`` builds the core with AddressSanitizer and
+UndefinedBehaviorSanitizer for the fuzzers (``fuzz/README.md``); ``CMPPDISSECT_CYTHON_TRACE=1``
+adds line tracing for coverage tools. Neither is used by a normal install.
+"""
+
+from __future__ import annotations
+
+import os
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+STAGES = ("_types", "_capture", "_tcp", "_framing", "_pdu", "_engine")
+
+compile_args = ["-std=c++17", "-O2", "-fno-strict-aliasing"]
+link_args: list[str] = []
+sanitize = os.environ.get("CMPPDISSECT_SANITIZE")
+if sanitize:
+    flags = [f"-fsanitize={sanitize},undefined", "-fno-omit-frame-pointer", "-g"]
+    compile_args += flags
+    link_args += flags
+
+macros: list[tuple[str, str | None]] = []
+directives = {
+    "language_level": 3,
+    "boundscheck": True,   # indexing a memoryview with a wire-derived index stays checked
+    "wraparound": False,
+    "cdivision": True,
+    "initializedcheck": True,
+    "embedsignature": True,
+}
+if os.environ.get("CMPPDISSECT_CYTHON_TRACE"):
+    directives["linetrace"] = True
+    macros.append(("CYTHON_TRACE_NOGIL", "1"))
+
+extensions = [
+    Extension(f"cmppdissect.core.{name}", [f"cmppdissect/core/{name}.pyx"], language="c++",
+              extra_compile_args=compile_args, extra_link_args=link_args, define_macros=macros)
+    for name in STAGES
+]
+
+setup(ext_modules=cythonize(extensions, compiler_directives=directives,
+                            include_path=["cmppdissect/core"]))
