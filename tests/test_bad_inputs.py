@@ -32,7 +32,7 @@ from cmppdissect.capture.pcapsource import (
     PcapSource,
     iter_segments,
 )
-from cmppdissect.capture.tcp import TcpTracker
+from cmppdissect.core import TcpTracker
 from cmppdissect.protocol.commands import MAX_PDU_LEN
 from cmppdissect.protocol.commands import CommandId as C
 from cmppdissect.protocol.decode import decode_pdu
@@ -475,7 +475,7 @@ def test_100000_half_open_connections(tmp_path: Path) -> None:
         an.feed(seg)
         if i % 1000 == 0:
             biggest = max(biggest, len(an.sessions))
-            assert len(tracker._conns) <= tracker.max_connections
+            assert tracker.tracked <= tracker.max_connections
     an.finish()
     assert biggest <= an.max_sessions and len(an.sessions) <= an.max_sessions
     assert an.stats.commands["CMPP_CONNECT"].requests == 50_000

@@ -53,7 +53,7 @@ from cmppdissect.core.records import (
     StreamGap,
     TcpSegment,
 )
-from cmppdissect.capture.tcp import TcpTracker
+from cmppdissect.core import TcpTracker
 from cmppdissect.layers import CMPP, CMPPv2, CMPPv3
 from cmppdissect.output.records import dumps, record_dict
 from cmppdissect.output.report import build_report
@@ -304,14 +304,7 @@ def seg(frame: int, src: tuple[str, int], dst: tuple[str, int], seq: int, ack: i
 
 def check_tracker_bounds(tracker: TcpTracker) -> None:
     """The caps the tracker promises, checked after every segment."""
-    conns = tracker._conns
-    assert len(conns) <= tracker.max_connections
-    for conn in conns.values():
-        for half in (conn.c2s, conn.s2c):
-            assert half.held <= tracker.max_buffered
-            assert len(half.starts) <= tracker.max_pieces
-            assert half.held == sum(len(p[1]) for p in half.pieces)
-            assert half.starts == sorted(half.starts)
+    tracker.check_invariants()
 
 
 def direction_view(events: list[StreamEvent], conn: int, from_client: bool) -> list[int | None]:
@@ -367,7 +360,7 @@ def test_tracker_reorder_duplicate_overlap_wrap(data: bytes, isn: int, seed: int
         events += tracker.feed(s)
         check_tracker_bounds(tracker)
     events += tracker.finish()
-    assert tracker._conns == {}
+    assert tracker.tracked == 0
     for conn in {e.conn for e in events if isinstance(e, ConnectionOpened)}:
         view = direction_view(events, conn, True)
         if syn:

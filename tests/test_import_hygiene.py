@@ -10,7 +10,7 @@ import pytest
 CORE = [
     "cmppdissect.protocol.decode", "cmppdissect.protocol.encode", "cmppdissect.protocol.framing",
     "cmppdissect.protocol.content", "cmppdissect.protocol.auth", "cmppdissect.protocol.codes",
-    "cmppdissect.capture.tcp", "cmppdissect.analysis.engine", "cmppdissect.cli",
+    "cmppdissect.core", "cmppdissect.analysis.engine", "cmppdissect.cli",
 ]
 
 

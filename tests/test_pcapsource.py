@@ -47,7 +47,7 @@ from cmppdissect.capture.pcapsource import (
     iter_segments,
 )
 from cmppdissect.core.records import StreamData, TcpSegment
-from cmppdissect.capture.tcp import TcpTracker
+from cmppdissect.core import TcpTracker
 
 C_IP, S_IP = "192.0.2.10", "198.51.100.20"
 C6, S6 = "2001:db8::10", "2001:db8:1::20"

@@ -16,7 +16,7 @@ from cmppdissect.analysis.engine import PduRecord
 from cmppdissect.api import Analysis, analyze
 from cmppdissect.capture.pcapsource import iter_segments
 from cmppdissect.core.records import ConnectionClosed
-from cmppdissect.capture.tcp import TcpTracker
+from cmppdissect.core import TcpTracker
 from cmppdissect.protocol.commands import DEFAULT_PORTS
 from cmppdissect.protocol.expert import Severity
 from cmppdissect.protocol.version import Version

@@ -23,7 +23,7 @@ from cmppdissect.core.records import (
     StreamGap,
     TcpSegment,
 )
-from cmppdissect.capture.tcp import TcpTracker
+from cmppdissect.core import TcpTracker
 
 CLIENT = ("10.0.0.1", 40001)
 SERVER = ("10.0.0.2", 7890)

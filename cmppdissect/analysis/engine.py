@@ -25,7 +25,7 @@ from cmppdissect.core.records import (
     StreamGap,
     TcpSegment,
 )
-from cmppdissect.capture.tcp import TcpTracker
+from cmppdissect.core import TcpTracker
 from cmppdissect.protocol import auth
 from cmppdissect.protocol.codes import code_name
 from cmppdissect.protocol.commands import (

@@ -16,7 +16,7 @@ from cmppdissect.core.records import (
     StreamGap,
     TcpSegment,
 )
-from .tcp import TcpTracker
+from cmppdissect.core import TcpTracker
 
 __all__ = [
     "CaptureFormatError",

@@ -30,6 +30,7 @@ from cmppdissect.core._capture import (
     SegmentList,
     sniff,
 )
+from cmppdissect.core._tcp import DEFAULT_SERVER_PORTS, TcpTracker
 
 __all__ = [
     "LINKTYPE_NAMES",
@@ -37,8 +38,10 @@ __all__ = [
     "MAX_CAPLEN",
     "MAX_FRAME_NOTES",
     "SUPPORTED_LINKTYPES",
+    "DEFAULT_SERVER_PORTS",
     "CaptureReader",
     "Ipv4Reassembler",
     "SegmentList",
+    "TcpTracker",
     "sniff",
 ]
