@@ -13,7 +13,7 @@ with instrumented():
     from cmppdissect.analysis.engine import PduRecord
     from cmppdissect.output.records import dumps, record_dict
     from cmppdissect.protocol.decode import decode_pdu
-    from cmppdissect.protocol.framing import FramedPdu, PduFramer
+    from cmppdissect.core import FramedPdu, PduFramer
     from cmppdissect.protocol.version import Version
 
 HINTS = (None, Version.V2_0, Version.V3_0, None)

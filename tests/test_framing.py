@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from cmppdissect.protocol.commands import CommandId as C
 from cmppdissect.protocol.encode import encode_pdu
-from cmppdissect.protocol.framing import FramedPdu, PduFramer, Skipped, plausible_header
+from cmppdissect.core import FramedPdu, PduFramer, Skipped, plausible_header
 from cmppdissect.protocol.version import Version
 
 V2 = Version.V2_0

@@ -64,7 +64,7 @@ from cmppdissect.protocol.content import decode_content
 from cmppdissect.protocol.decode import DecodedPdu, decode_pdu
 from cmppdissect.protocol.encode import encode_pdu
 from cmppdissect.protocol.expert import Finding, Severity
-from cmppdissect.protocol.framing import FramedPdu, PduFramer, Skipped, plausible_header
+from cmppdissect.core import FramedPdu, PduFramer, Skipped, plausible_header
 from cmppdissect.protocol.layouts import LAYOUTS
 from cmppdissect.protocol.version import Version
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 CORE = [
-    "cmppdissect.protocol.decode", "cmppdissect.protocol.encode", "cmppdissect.protocol.framing",
+    "cmppdissect.protocol.decode", "cmppdissect.protocol.encode",
     "cmppdissect.protocol.content", "cmppdissect.protocol.auth", "cmppdissect.protocol.codes",
     "cmppdissect.core", "cmppdissect.analysis.engine", "cmppdissect.cli",
 ]

@@ -19,7 +19,7 @@ from cmppdissect.layers import CMPP, CMPPv2, CMPPv3
 from cmppdissect.protocol.commands import CommandId as C
 from cmppdissect.protocol.decode import decode_pdu
 from cmppdissect.protocol.encode import encode_pdu
-from cmppdissect.protocol.framing import FramedPdu, PduFramer, Skipped, plausible_header
+from cmppdissect.core import FramedPdu, PduFramer, Skipped, plausible_header
 from cmppdissect.protocol.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]

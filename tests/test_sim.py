@@ -28,7 +28,7 @@ from cmppdissect.protocol.commands import CommandId as C
 from cmppdissect.protocol.decode import DecodedPdu, decode_pdu
 from cmppdissect.protocol.encode import encode_pdu
 from cmppdissect.protocol.expert import Severity
-from cmppdissect.protocol.framing import FramedPdu, PduFramer
+from cmppdissect.core import FramedPdu, PduFramer
 from cmppdissect.protocol.msgid import msg_id_range, split_msg_id
 from cmppdissect.protocol.version import Version
 from cmppdissect.sim import (

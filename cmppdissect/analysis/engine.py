@@ -38,7 +38,7 @@ from cmppdissect.protocol.commands import (
 from cmppdissect.protocol.content import UDHI_MASK
 from cmppdissect.protocol.decode import DecodedPdu, decode_pdu
 from cmppdissect.protocol.expert import Finding, Severity
-from cmppdissect.protocol.framing import FramedPdu, PduFramer, plausible_header
+from cmppdissect.core import FramedPdu, PduFramer, plausible_header
 from cmppdissect.protocol.layouts import VERSIONED_COMMANDS, result_of
 from cmppdissect.protocol.msgid import MSG_ID_MAX, msg_id_range
 from cmppdissect.protocol.report import stat_class

@@ -30,7 +30,12 @@ from cmppdissect.core._capture import (
     SegmentList,
     sniff,
 )
+from cmppdissect.core._framing import PduFramer, reason_text
+from cmppdissect.core._pdu import light
+from cmppdissect.core._pdu import plausible_header_py as plausible_header
+from cmppdissect.core._pdu import plausible_pdu_py as plausible_pdu
 from cmppdissect.core._tcp import DEFAULT_SERVER_PORTS, TcpTracker
+from cmppdissect.core.records import FramedPdu, Skipped
 
 __all__ = [
     "LINKTYPE_NAMES",
@@ -40,8 +45,15 @@ __all__ = [
     "SUPPORTED_LINKTYPES",
     "DEFAULT_SERVER_PORTS",
     "CaptureReader",
+    "FramedPdu",
     "Ipv4Reassembler",
+    "PduFramer",
     "SegmentList",
+    "Skipped",
     "TcpTracker",
+    "light",
+    "plausible_header",
+    "plausible_pdu",
+    "reason_text",
     "sniff",
 ]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import socket
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, NamedTuple, TypeAlias
 
 FIN: Final = 0x01
 SYN: Final = 0x02
@@ -188,3 +188,28 @@ def format_endpoint(addr: bytes, port: int) -> str:
     if len(addr) == 4:
         return f"{socket.inet_ntoa(addr)}:{port}"
     return f"[{socket.inet_ntop(socket.AF_INET6, addr)}]:{port}"
+
+
+class FramedPdu(NamedTuple):
+    """One complete PDU's bytes, as the framer cut them.
+
+    ``frame`` completed the PDU; ``first_frame`` brought its first byte.
+    """
+
+    data: bytes
+    frame: int
+    ts_ns: int
+    first_frame: int
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """Bytes that are not part of any PDU: how many, where the framer picked up again, why."""
+
+    size: int
+    frame: int
+    ts_ns: int
+    reason: str
+
+
+FramerEvent: TypeAlias = FramedPdu | Skipped

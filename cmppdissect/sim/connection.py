@@ -22,7 +22,7 @@ from cmppdissect.protocol.commands import (
 )
 from cmppdissect.protocol.decode import DecodedPdu, decode_pdu
 from cmppdissect.protocol.encode import encode_pdu
-from cmppdissect.protocol.framing import FramedPdu, PduFramer
+from cmppdissect.core import FramedPdu, PduFramer
 from cmppdissect.protocol.layouts import result_of as layout_result
 from cmppdissect.protocol.version import Version
 from cmppdissect.sim.log import ConnectionLog, Pair
