@@ -30,6 +30,7 @@ from cmppdissect.core._capture import (
     SegmentList,
     sniff,
 )
+from cmppdissect.core._engine import ROW_FIELDS, ROW_SIZE, Core
 from cmppdissect.core._framing import PduFramer, reason_text
 from cmppdissect.core._pdu import light
 from cmppdissect.core._pdu import plausible_header_py as plausible_header
@@ -44,7 +45,10 @@ __all__ = [
     "MAX_FRAME_NOTES",
     "SUPPORTED_LINKTYPES",
     "DEFAULT_SERVER_PORTS",
+    "ROW_FIELDS",
+    "ROW_SIZE",
     "CaptureReader",
+    "Core",
     "FramedPdu",
     "Ipv4Reassembler",
     "PduFramer",

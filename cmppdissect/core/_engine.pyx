@@ -1,1 +1,1079 @@
-"""(being written)"""
+"""Stage 5 of the core: sessions, request/response pairing, counters, latencies and rates.
+
+:class:`Core` is the whole compiled pipeline: capture bytes go in through :meth:`Core.feed`,
+and every PDU is accounted here, in C, as it is cut: sessions are opened and closed, requests
+paired with their responses (the one place pairing happens), results, status reports and
+long-SMS parts counted, latencies kept as exact samples and rates per second. What Python must
+see comes out per call of :meth:`Core.feed` as
+
+* ``events``: a list of tuples, in the order things happened (a session opened, a finding, a
+  PDU that Python must decode in full, a request linked to its response...). They are rare:
+  the common PDU of a busy link produces none.
+* rows (when ``keep_rows``): one fixed-size record per PDU (:data:`ROW_FIELDS`), for numpy,
+  and the PDUs' bytes in the same order.
+
+Findings are not worded here: an event carries a code and its numbers, and the Python engine
+(:mod:`cmppdissect.engine`) writes the sentence. The rules follow the analysis engine that
+came before this one, finding for finding and in the same order, which
+``tests/test_engine_oracle.py`` checks on the samples.
+
+Every state has a cap (sessions, requests in flight per session, Msg_Ids awaiting a report,
+long messages being assembled, and the TCP stage's own); past it the oldest entry is dropped,
+counted, and a ``cap-*`` finding says so the first time.
+"""
+
+from libc.stdint cimport INT64_MAX, int64_t, uint8_t, uint32_t, uint64_t
+from libc.string cimport memcpy, memset
+from libcpp.list cimport list as clist
+from libcpp.pair cimport pair
+from libcpp.string cimport string
+from libcpp.vector cimport vector
+from cython.operator cimport dereference as deref, predecrement as dec, preincrement as inc
+
+from cmppdissect.core._capture cimport CaptureReader
+from cmppdissect.core._framing cimport (
+    Framer,
+    PduSink,
+    framer_close,
+    framer_feed,
+    framer_gap,
+    framer_init,
+)
+from cmppdissect.core._pdu cimport (
+    LF_AMBIGUOUS,
+    LF_INEXACT,
+    LF_LOGIN,
+    LF_MISMATCH,
+    LF_MSG_LENGTH,
+    LF_REPORT_SIZE,
+    LF_TEXT,
+    LF_UDH,
+    N_DEST_ID,
+    N_DEST_TERMINAL_ID,
+    N_MSG_SRC,
+    N_SRC_ID,
+    N_SRC_TERMINAL_ID,
+    V_NONE,
+    V_20,
+    V_30,
+    Light,
+    is_versioned,
+    light_decode,
+    plausible_header,
+    version_of_byte,
+)
+from cmppdissect.core._tcp cimport TcpTracker
+from cmppdissect.core._types cimport (
+    CLOSE_END,
+    ConnStats,
+    Endpoint,
+    StreamSink,
+    endpoint_address,
+    sat_sub,
+)
+
+from cmppdissect.core.records import ConnStats as ConnStatsRecord
+
+# -- what the core tells Python (event kinds and their codes) -----------------------------------
+
+EV_SESSION = 1      # (kind, sid, client address, client port, server address, server port)
+EV_RETIRED = 2      # (kind, sid): dropped from the session list past max_sessions
+EV_NOTE = 3         # (kind, code, frame, sid, a, b, c): a finding for the expert list
+EV_SKIP = 4         # (kind, sid, from_client, size, frame, why, a, b, special)
+EV_SKIP_RESET = 5   # (kind, sid, from_client): the running skipped-bytes finding ends
+EV_DECODE = 6       # (kind, row, frame, ts, sid, from_client, pdu bytes, hint version)
+EV_RECORD = 7       # (kind, row, code, frame, sid, a, b, c): a finding on one PDU
+EV_LINK = 8         # (kind, request row, response row, latency ns)  [keep_rows only]
+EV_LONG_DONE = 9    # (kind, row, reference, total, part rows, part frames)  [keep_rows only]
+
+# EV_NOTE codes
+NOTE_UNANSWERED = 1       # a = Command_Id, b = Sequence_Id
+NOTE_CAPTURE_GAP = 2      # a = bytes missing, b = from client
+NOTE_RETRANSMISSION = 3   # a = retransmitted segments, b = exact duplicates
+NOTE_INCOMPLETE_PDU = 4   # a = bytes, b = from client, c = (why, why_a, why_b)
+NOTE_CAP = 5              # a = CAP_* kind
+NOTE_LONG_INCOMPLETE = 6  # a = when (0 timeout, 1 cap, 2 end), c = LongSms info tuple
+# EV_RECORD codes
+REC_ORPHAN = 1            # a = Command_Id, b = Sequence_Id
+REC_SEQUENCE_REUSED = 2   # a = frame of the earlier request, b = Command_Id, c = Sequence_Id
+REC_WINDOW = 3
+REC_REPORT_FOR = 4        # a = frame of the SUBMIT, c = Stat bytes  [keep_rows only]
+REC_LONG_DUPLICATE = 5    # a = duplicates, c = LongSms info tuple
+# caps
+CAP_PENDING = 0
+CAP_AWAITING = 1
+CAP_LONG_SMS = 2
+CAP_SESSIONS = 3
+CAP_NAMES = ("pending", "awaiting-reports", "long-sms", "sessions")
+
+VERSION_SOURCES = (None, "CONNECT", "lengths", "user")
+ENDED_NAMES = ("fin", "rst", "reused", "evicted", "end-of-capture", "evicted")
+
+cdef uint32_t RESPONSE_BIT = 0x80000000
+cdef uint32_t CMD_CONNECT = 1
+cdef uint32_t CMD_CONNECT_RESP = 0x80000001
+cdef uint32_t CMD_SUBMIT = 4
+cdef uint32_t CMD_SUBMIT_RESP = 0x80000004
+cdef uint32_t CMD_DELIVER = 5
+cdef int64_t NS = 1000000000
+cdef uint64_t MSG_ID_MAX = 0xFFFFFFFFFFFFFFFF
+
+# Flags that mean: Python's full decoder may find something worth listing.
+cdef int DECODE_FLAGS = (LF_INEXACT | LF_MISMATCH | LF_REPORT_SIZE | LF_MSG_LENGTH | LF_UDH
+                         | LF_TEXT | LF_LOGIN)
+
+# -- the rows ---------------------------------------------------------------------------------------
+
+cdef packed struct PduRow:
+    int64_t ts
+    int64_t frame
+    int64_t pair          # a response: its request's row; -1 (requests learn theirs by EV_LINK)
+    int64_t latency       # a paired response: ns since its request (may be < 0: clocks jump)
+    uint64_t msg_id
+    int64_t result        # the outcome field (Result/Status/Success_Id), -1: none
+    uint32_t session
+    uint32_t command_id
+    uint32_t sequence_id
+    uint32_t length
+    uint8_t from_client
+    uint8_t version       # the layout the PDU was read with: 0, 20 or 30
+    uint8_t hint          # the session's version when it was read (what decode_pdu is given)
+    uint8_t flags         # LF_* of the light decoder
+
+
+def _row_fields():
+    cdef PduRow r
+    cdef char* base = <char*>&r
+    return (
+        ("ts", "<i8", <char*>&r.ts - base), ("frame", "<i8", <char*>&r.frame - base),
+        ("pair", "<i8", <char*>&r.pair - base), ("latency", "<i8", <char*>&r.latency - base),
+        ("msg_id", "<u8", <char*>&r.msg_id - base), ("result", "<i8", <char*>&r.result - base),
+        ("session", "<u4", <char*>&r.session - base),
+        ("command_id", "<u4", <char*>&r.command_id - base),
+        ("sequence_id", "<u4", <char*>&r.sequence_id - base),
+        ("length", "<u4", <char*>&r.length - base),
+        ("from_client", "u1", <char*>&r.from_client - base),
+        ("version", "u1", <char*>&r.version - base), ("hint", "u1", <char*>&r.hint - base),
+        ("flags", "u1", <char*>&r.flags - base),
+    )
+
+
+ROW_FIELDS = _row_fields()
+"""(name, numpy type, offset) of each field of a row; ``ROW_SIZE`` bytes per row."""
+ROW_SIZE = sizeof(PduRow)
+
+
+cdef inline int64_t floor_sec(int64_t ts) noexcept nogil:
+    """ts // 1e9 rounded toward minus infinity, as Python's // (times before 1970 exist)."""
+    cdef int64_t q = ts / NS
+    if ts % NS < 0:
+        q -= 1
+    return q
+
+
+cdef inline void peak_add(PeakRate* r, int64_t ts) noexcept nogil:
+    cdef int64_t sec = floor_sec(ts)
+    if sec == r.second:
+        r.count += 1
+    else:
+        r.second = sec
+        r.count = 1
+    if r.count > r.peak:
+        r.peak = r.count
+
+
+cdef inline uint64_t pending_key(bint from_client, uint32_t cmd, uint32_t seq) noexcept nogil:
+    return ((<uint64_t>from_client) << 40) | ((<uint64_t>(cmd & 0xFF)) << 32) | seq
+
+
+cdef object _endpoint_tuple(const Endpoint* ep):
+    return endpoint_address(ep), ep.port
+
+
+cdef object _stats_record(const ConnStats* st):
+    return ConnStatsRecord(st.frames, st.bytes_from_client, st.bytes_from_server,
+                           st.retransmissions, st.duplicates, st.out_of_order, st.gaps,
+                           st.gap_bytes)
+
+
+cdef bytes _field(const uint8_t* p, int64_t off, int64_t size):
+    """An Octet String field without its NUL padding (the full decoder's bytes value)."""
+    if off < 0:
+        return b""
+    cdef int64_t k = size
+    while k > 0 and p[off + k - 1] == 0:
+        k -= 1
+    return p[off:off + k]
+
+
+cdef void _put(string& key, bytes value):
+    """Append a length-prefixed value, so that concatenated key parts cannot run together."""
+    cdef Py_ssize_t n = len(value)
+    key.push_back(<char>(n >> 8))
+    key.push_back(<char>(n & 0xFF))
+    key.append(<const char*>value, n)
+
+
+cdef object _long_info(LongMsg* msg):
+    """What the Python engine needs to describe a long message: (command, sender, Msg_src,
+    recipients, reference, total, ((part number, frame), ...) in part order)."""
+    return (msg.cmd, msg.sender, msg.msg_src, [r for r in msg.recipients], msg.reference,
+            msg.total, [(pr.first, pr.second.frame) for pr in msg.parts])
+
+
+cdef class _FramerSink(PduSink):
+    """Routes the framers' output to the core, with the session and direction being fed."""
+
+    cdef Core core
+    cdef Session* sess
+    cdef bint fc
+
+    cdef int pdu(self, const uint8_t* p, Py_ssize_t n, int64_t frame, int64_t ts,
+                 int64_t first_frame) except -1:
+        return self.core.on_pdu(self.sess, self.fc, p, n, frame, ts)
+
+    cdef int skipped(self, int64_t size, int64_t frame, int64_t ts, int why, int64_t a,
+                     int64_t b) except -1:
+        return self.core.on_skipped(self.sess, self.fc, size, frame, ts, why, a, b)
+
+
+cdef class Core(StreamSink):
+    """The compiled pipeline, from capture bytes to accounted PDUs (see the module docs).
+
+    Settings: ``ports`` are decoded as CMPP (other TCP streams only when ``heuristic`` and
+    they start with a plausible CMPP header); ``version`` (0, 20 or 30) is used for sessions
+    whose CONNECT was not captured; a request unanswered after ``timeout_ns`` counts as
+    unanswered; ``keep_rows`` makes the core hand out a row and the bytes of every PDU;
+    ``pdu_limit`` stops the analysis after that many PDUs (0: no limit).
+    """
+
+    def __init__(self, *, ports=(7890, 7900, 7930, 9168), int version=0,
+                 int64_t timeout_ns=60 * NS, bint heuristic=True,
+                 int64_t long_sms_timeout_ns=600 * NS, int64_t max_sessions=20_000,
+                 int64_t max_awaiting_reports=200_000, int64_t max_pending=65536,
+                 int64_t max_long_sms=50_000, bint keep_rows=False, int64_t pdu_limit=0,
+                 tracker_caps=None, notes=None):
+        self.ports = tuple(ports)
+        for port in self.ports:
+            self.port_set[port] = True
+        self.forced_version = version
+        self.timeout_ns = timeout_ns
+        self.heuristic = heuristic
+        self.long_sms_timeout_ns = long_sms_timeout_ns
+        self.max_sessions = max_sessions
+        self.max_awaiting_reports = max_awaiting_reports
+        self.max_pending = max_pending
+        self.max_long_sms = max_long_sms
+        self.keep_rows = keep_rows
+        self.pdu_limit = pdu_limit
+        self.events = []
+        sink = _FramerSink()
+        sink.core = self
+        self.framer_sink = sink
+        self.tracker = TcpTracker(self, server_ports=self.ports, **(tracker_caps or {}))
+        self.reader = CaptureReader(self.tracker, notes)
+        for i in range(32):
+            self.totals[i].request_id = i
+            self.retired[i].request_id = i
+
+    def __dealloc__(self):
+        for item in self.sessions:
+            del item.second
+        self.sessions.clear()
+
+    # -- input ----------------------------------------------------------------------------------
+
+    @property
+    def notes(self):
+        """The capture reader's findings (CaptureNote records)."""
+        return self.reader.notes
+
+    @property
+    def reader_stats(self):
+        r = self.reader
+        return {"frames": r.frames, "tcp_segments": r.tcp_segments, "non_tcp": r.non_tcp,
+                "malformed": r.malformed, "truncated_frames": r.truncated_frames,
+                "unsupported_link": r.unsupported_link, "ip_fragments": r.ip_fragments,
+                "reassembled": r.reassembled}
+
+    def feed(self, data):
+        """Analyse the next chunk of capture bytes (any size, any boundary)."""
+        if not self.stopped:
+            self.reader.feed(data)
+
+    def finish(self):
+        """End of the capture: close what is open and flush what is pending."""
+        self.finish_c()
+
+    def take(self):
+        """The events and, with ``keep_rows``, the rows and bytes since the last call:
+        ``(events, rows, raw)``; rows are ``ROW_SIZE`` bytes each (:data:`ROW_FIELDS`)."""
+        events = self.events
+        self.events = []
+        rows = b""
+        raw = b""
+        if self.keep_rows:
+            if self.row_bytes.size():
+                rows = (<char*>self.row_bytes.data())[:self.row_bytes.size()]
+                self.row_bytes.clear()
+            if self.raw.size():
+                raw = self.raw
+                self.raw.clear()
+        return events, rows, raw
+
+    # -- what the statistics are read from --------------------------------------------------------
+
+    def commands(self):
+        """Totals per request type seen: {request Command_Id: (requests, responses, paired,
+        unanswered, orphan responses, retransmitted)}."""
+        out = {}
+        for i in range(32):
+            if self.totals_seen[i]:
+                t = &self.totals[i]
+                out[i] = (t.requests, t.responses, t.paired, t.unanswered, t.orphans,
+                          t.retransmitted)
+        return out
+
+    def latency_samples(self, uint32_t request_id):
+        """Every latency (ns) of one request type, all sessions and the retired ones: bytes
+        of native int64 (numpy.frombuffer reads them)."""
+        cdef vector[int64_t] out
+        cdef Session* sess
+        cdef int i = request_id & 0x1F
+        for sid in self.session_order:
+            sess = self.sessions[sid]
+            if sess.slot[i] >= 0:
+                for v in sess.cmds[sess.slot[i]].latency:
+                    out.push_back(v)
+        for v in self.retired[i].latency:
+            out.push_back(v)
+        return (<char*>out.data())[:out.size() * sizeof(int64_t)] if out.size() else b""
+
+    def result_counts(self):
+        """{(response Command_Id, code): count} over the whole capture."""
+        return {(item.first.first, item.first.second): item.second for item in self.results}
+
+    def report_stats(self):
+        """{Stat bytes: count} of every status report."""
+        return {item.first: item.second for item in self.stat_counts}
+
+    def submit_to_report_samples(self):
+        cdef vector[int64_t]* v = &self.submit_to_report
+        return (<char*>v.data())[:v.size() * sizeof(int64_t)] if v.size() else b""
+
+    def rates(self):
+        """({second: PDUs}, {second: SUBMITs}, {second: (latency sum ns, count)})."""
+        return ({item.first: item.second for item in self.pdu_rate},
+                {item.first: item.second for item in self.submit_rate},
+                {item.first: (item.second.first, item.second.second)
+                 for item in self.submit_latency})
+
+    def long_sms(self):
+        return {"complete": self.long_complete, "incomplete": self.long_incomplete,
+                "parts": self.long_parts, "assembling": self.long_pending.size()}
+
+    def session_ids(self):
+        """Sessions in the list, in the order they were opened."""
+        return [sid for sid in self.session_order]
+
+    def session(self, int64_t sid):
+        """One session's numbers: a dict, or None once it was dropped past max_sessions."""
+        it = self.sessions.find(sid)
+        if it == self.sessions.end():
+            return None
+        cdef Session* s = deref(it).second
+        commands = {}
+        for k in range(<Py_ssize_t>s.cmds.size()):
+            c = &s.cmds[k]
+            lat = c.latency
+            commands[c.request_id] = (c.requests, c.responses, c.paired, c.unanswered,
+                                      c.orphans, c.retransmitted,
+                                      (<char*>c.latency.data())[:c.latency.size() * 8]
+                                      if c.latency.size() else b"")
+        return {
+            "id": s.id, "client": _endpoint_tuple(&s.client), "server": _endpoint_tuple(&s.server),
+            "start_ns": s.start_ns, "end_ns": s.end_ns,
+            "version": {V_NONE: None, V_20: "2.0", V_30: "3.0"}[s.version],
+            "version_source": VERSION_SOURCES[s.version_source],
+            "pdus_from_client": s.pdus_client, "pdus_from_server": s.pdus_server,
+            "errors": s.errors, "unanswered": s.unanswered,
+            "ended": None if s.ended < 0 else ENDED_NAMES[s.ended],
+            "saw_syn": s.saw_syn, "cmpp": not s.not_cmpp,
+            "tcp": _stats_record(&s.tcp) if s.has_tcp else None,
+            "skipped_bytes": s.skipped_bytes, "gaps": s.gaps, "last_frame": s.last_frame,
+            "max_window": max(s.max_window_client, s.max_window_server),
+            "peak_pdus_per_s": s.pdu_peak.peak, "peak_submits_per_s": s.submit_peak.peak,
+            "commands": commands,
+            "results": {(item.first.first, item.first.second): item.second
+                        for item in s.results},
+            "pending": s.pending.size(),
+        }
+
+    @property
+    def awaiting_reports(self):
+        """Msg_Ids awaiting a status report now (at most max_awaiting_reports)."""
+        return self.awaiting.size()
+
+    @property
+    def submits_remembered(self):
+        return self.submits.size()
+
+    @property
+    def long_sms_assembling(self):
+        return self.long_pending.size()
+
+    # -- stream events (from the TCP stage) ---------------------------------------------------------
+
+    cdef int opened(self, int64_t conn, const Endpoint* client, const Endpoint* server,
+                    int64_t frame, int64_t ts, bint saw_syn) except -1:
+        if self.stopped:
+            return 0
+        if self.port_set.count(server.port) or self.port_set.count(client.port):
+            self._new_session(conn, client, server, frame, ts, saw_syn)
+        else:
+            pc = &self.pending_conns[conn]
+            pc.client = client[0]
+            pc.server = server[0]
+            pc.frame = frame
+            pc.ts = ts
+            pc.saw_syn = saw_syn
+        return 0
+
+    cdef int data(self, int64_t conn, bint fc, const uint8_t* p, Py_ssize_t n, int64_t frame,
+                  int64_t ts) except -1:
+        if self.stopped:
+            return 0
+        cdef Session* sess
+        it = self.sessions.find(conn)
+        if it == self.sessions.end():
+            # A stream on a port we were not told about: CMPP if it starts with a header.
+            found = self.pending_conns.find(conn)
+            if found == self.pending_conns.end():
+                return 0
+            pc = deref(found).second
+            self.pending_conns.erase(found)
+            if not self.heuristic or n < 8 or not plausible_header(
+                    (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8)
+                    | p[3], (<uint32_t>p[4] << 24) | (<uint32_t>p[5] << 16)
+                    | (<uint32_t>p[6] << 8) | p[7]):
+                return 0
+            sess = self._new_session(conn, &pc.client, &pc.server, pc.frame, pc.ts,
+                                     pc.saw_syn)
+        else:
+            sess = deref(it).second
+        sess.end_ns = ts
+        sess.last_frame = frame
+        if sess.not_cmpp:
+            return self._skip(sess, fc, n, frame, 0, 0, 0, 2)
+        sink = <_FramerSink>self.framer_sink
+        sink.sess = sess
+        sink.fc = fc
+        framer_feed(&sess.f_client if fc else &sess.f_server, p, n, frame, ts, sink)
+        if sess.not_cmpp:
+            # Decided by an item of this very segment: what the framer holds is skipped too.
+            sink.sess = sess
+            sink.fc = fc
+            framer_close(&sess.f_client if fc else &sess.f_server, frame, ts, sink)
+        return 0
+
+    cdef int gap(self, int64_t conn, bint fc, int64_t missing, int64_t frame,
+                 int64_t ts) except -1:
+        if self.stopped:
+            return 0
+        it = self.sessions.find(conn)
+        if it == self.sessions.end():
+            return 0
+        cdef Session* sess = deref(it).second
+        sess.gaps += 1
+        self._reset_skip(sess, fc)
+        self.events.append((EV_NOTE, NOTE_CAPTURE_GAP, frame, sess.id, missing, fc, None))
+        sink = <_FramerSink>self.framer_sink
+        sink.sess = sess
+        sink.fc = fc
+        framer_gap(&sess.f_client if fc else &sess.f_server, missing, frame, ts, sink)
+        return 0
+
+    cdef int closed(self, int64_t conn, int how, int64_t frame, int64_t ts,
+                    const ConnStats* stats) except -1:
+        if self.stopped and not self.finished:
+            return 0
+        self.pending_conns.erase(conn)
+        it = self.sessions.find(conn)
+        if it != self.sessions.end() and deref(it).second.ended < 0:
+            self._close_session(deref(it).second, how, frame, ts, stats)
+        return 0
+
+    # -- sessions -------------------------------------------------------------------------------------
+
+    cdef Session* _new_session(self, int64_t conn, const Endpoint* client,
+                               const Endpoint* server, int64_t frame, int64_t ts,
+                               bint saw_syn) except NULL:
+        if <int64_t>self.sessions.size() >= self.max_sessions:
+            self._retire()
+        cdef Session* sess = new Session()
+        sess.id = conn
+        sess.client = client[0]
+        sess.server = server[0]
+        sess.start_ns = ts
+        sess.end_ns = ts
+        sess.version = V_NONE
+        sess.version_source = 0
+        sess.pdus_client = sess.pdus_server = sess.errors = sess.unanswered = 0
+        sess.saw_syn = saw_syn
+        sess.not_cmpp = False
+        sess.has_tcp = False
+        sess.skipped_bytes = sess.gaps = sess.last_frame = 0
+        sess.skip_client = sess.skip_server = False
+        sess.ended = -1
+        sess.window_client = sess.window_server = 0
+        sess.max_window_client = sess.max_window_server = 0
+        for i in range(32):
+            sess.slot[i] = -1
+        sess.pdu_peak.second = sess.submit_peak.second = -(1 << 62)
+        sess.pdu_peak.count = sess.pdu_peak.peak = 0
+        sess.submit_peak.count = sess.submit_peak.peak = 0
+        # Without the SYN the capture may start mid-stream: a header must be found first.
+        framer_init(&sess.f_client, saw_syn)
+        framer_init(&sess.f_server, saw_syn)
+        if self.forced_version:
+            sess.version = self.forced_version
+            sess.version_source = 3
+        self.sessions[conn] = sess
+        self.session_order.push_back(conn)
+        it = self.session_order.end()
+        dec(it)
+        self.session_pos[conn] = it
+        self.events.append((EV_SESSION, conn, *_endpoint_tuple(client),
+                            *_endpoint_tuple(server)))
+        return sess
+
+    cdef int _retire(self) except -1:
+        """Drop the earliest ended session (or the oldest) from the list, keeping its totals."""
+        cdef Session* victim = NULL
+        cdef int64_t sid
+        while not self.ended.empty() and victim == NULL:
+            sid = self.ended.front()
+            self.ended.pop_front()
+            self.ended_pos.erase(sid)
+            it = self.sessions.find(sid)
+            if it != self.sessions.end():
+                victim = deref(it).second
+        if victim == NULL:
+            victim = self.sessions[self.session_order.front()]
+            self._close_session(victim, -1, 0, 0, NULL)
+            victim.ended = 5
+        self.sessions.erase(victim.id)
+        pos = self.session_pos.find(victim.id)
+        if pos != self.session_pos.end():
+            self.session_order.erase(deref(pos).second)
+            self.session_pos.erase(pos)
+        self.retired_sessions += 1
+        cdef CmdStats* into
+        for k in range(<Py_ssize_t>victim.cmds.size()):
+            into = &self.retired[victim.cmds[k].request_id & 0x1F]
+            for v in victim.cmds[k].latency:
+                into.latency.push_back(v)
+        self.events.append((EV_RETIRED, victim.id))
+        del victim
+        self._cap(CAP_SESSIONS, 0, -1)
+        return 0
+
+    cdef int _mark_ended(self, Session* sess):
+        if self.ended_pos.count(sess.id) == 0:
+            self.ended.push_back(sess.id)
+            it = self.ended.end()
+            dec(it)
+            self.ended_pos[sess.id] = it
+        return 0
+
+    cdef int _close_session(self, Session* sess, int how, int64_t frame, int64_t ts,
+                            const ConnStats* stats) except -1:
+        """``how`` -1: no connection event (the end of the capture, or an eviction)."""
+        cdef Framer* f
+        cdef int64_t size
+        if stats != NULL:
+            sess.has_tcp = True
+            sess.tcp = stats[0]
+            if stats.retransmissions:
+                self.events.append((EV_NOTE, NOTE_RETRANSMISSION, frame, sess.id,
+                                    stats.retransmissions, stats.duplicates, None))
+        if how >= 0:
+            sess.ended = how
+            if ts and frame:
+                sess.end_ns = max(sess.end_ns, ts)
+        elif sess.ended < 0:
+            sess.ended = CLOSE_END
+        self._mark_ended(sess)
+        cdef int64_t close_frame = frame if how >= 0 and frame else sess.last_frame
+        for k in range(2):
+            f = &sess.f_client if k == 0 else &sess.f_server
+            if not f.buf.empty():
+                size = f.buf.size()
+                f.skipped_bytes += size
+                f.buf.clear()
+                if f.synced:
+                    why = (4, 0, 0)
+                else:
+                    why = (f.why, f.why_a, f.why_b)
+                self.events.append((EV_NOTE, NOTE_INCOMPLETE_PDU, close_frame, sess.id, size,
+                                    k == 0, why))
+        while not sess.pending.empty():
+            self._unanswered(sess, &sess.pending.front())
+            sess.pending_index.erase(sess.pending.front().key)
+            sess.pending.pop_front()
+        sess.window_client = sess.window_server = 0
+        return 0
+
+    # -- PDUs -------------------------------------------------------------------------------------------
+
+    cdef int on_skipped(self, Session* sess, bint fc, int64_t size, int64_t frame, int64_t ts,
+                        int why, int64_t a, int64_t b) except -1:
+        if sess.not_cmpp:
+            return self._skip(sess, fc, size, frame, 0, 0, 0, 2)
+        if sess.saw_syn and sess.pdus_client + sess.pdus_server == 0 and not sess.gaps:
+            # The stream starts with something that is no CMPP header: other traffic on a CMPP
+            # port. Resynchronising would only find false headers in it. (After a capture gap
+            # the start was lost, so nothing can be concluded.)
+            sess.not_cmpp = True
+            return self._skip(sess, fc, size, frame, why, a, b, 1)
+        return self._skip(sess, fc, size, frame, why, a, b, 0)
+
+    cdef int _skip(self, Session* sess, bint fc, int64_t size, int64_t frame, int why,
+                   int64_t a, int64_t b, int special) except -1:
+        """Bytes skipped. ``special`` 1: the run that shows the connection is not CMPP;
+        2: more of such a connection. The Python engine keeps one finding per run."""
+        sess.skipped_bytes += size
+        if fc:
+            sess.skip_client = True
+        else:
+            sess.skip_server = True
+        self.events.append((EV_SKIP, sess.id, fc, size, frame, why, a, b, special))
+        return 0
+
+    cdef int _reset_skip(self, Session* sess, bint fc) except -1:
+        if fc and sess.skip_client:
+            sess.skip_client = False
+            self.events.append((EV_SKIP_RESET, sess.id, True))
+        elif not fc and sess.skip_server:
+            sess.skip_server = False
+            self.events.append((EV_SKIP_RESET, sess.id, False))
+        return 0
+
+    cdef CmdStats* _mine(self, Session* sess, uint32_t request_id) except NULL:
+        cdef int i = request_id & 0x1F
+        cdef CmdStats* s
+        cdef CmdStats fresh
+        if sess.slot[i] < 0:
+            fresh.request_id = request_id
+            fresh.requests = fresh.responses = fresh.paired = fresh.unanswered = 0
+            fresh.orphans = fresh.retransmitted = 0
+            sess.slot[i] = sess.cmds.size()
+            sess.cmds.push_back(fresh)
+        self.totals_seen[i] = True
+        return &sess.cmds[sess.slot[i]]
+
+    cdef int on_pdu(self, Session* sess, bint fc, const uint8_t* p, Py_ssize_t n,
+                    int64_t frame, int64_t ts) except -1:
+        if sess.not_cmpp:  # decided by an earlier item of this same segment
+            return self._skip(sess, fc, n, frame, 0, 0, 0, 2)
+        if self.stopped:
+            return 0
+        self._reset_skip(sess, fc)
+        cdef Light* lt = &self.lt
+        cdef int hint = sess.version
+        light_decode(p, n, hint, lt)
+        cdef int64_t row = self.rows
+        self.rows += 1
+        cdef uint32_t cmd = lt.cmd
+        cdef uint32_t request_id = cmd & ~RESPONSE_BIT
+        cdef bint response = (cmd & RESPONSE_BIT) != 0
+        cdef int64_t sec = floor_sec(ts)
+        cdef list record = None   # this PDU's own findings, listed after its decode findings
+        cdef int64_t pair_row = -1, latency = 0, count
+        cdef CmdStats* entry
+        cdef CmdStats* mine
+        cdef PendingReq* req
+        cdef uint64_t key, skey
+        cdef clist[PendingReq].iterator pos
+        cdef pair[int64_t, int64_t]* slot
+        cdef int64_t window
+        if fc:
+            sess.pdus_client += 1
+        else:
+            sess.pdus_server += 1
+        self.pdus += 1
+        self.pdu_rate[sec] += 1
+        peak_add(&sess.pdu_peak, ts)
+        # Learn the session's version: what the peers agreed on (CONNECT's Version byte)
+        # outranks --cmpp-version; failing that, the first PDU whose lengths tell.
+        if cmd == CMD_CONNECT and lt.version_byte >= 0 and version_of_byte(lt.version_byte):
+            sess.version = version_of_byte(lt.version_byte)
+            sess.version_source = 1
+        if sess.version == V_NONE and lt.version != V_NONE and is_versioned(cmd):
+            sess.version = lt.version
+            sess.version_source = 2
+        self._expire(sess, ts)
+        entry = &self.totals[request_id & 0x1F]
+        mine = self._mine(sess, request_id)
+        if response:
+            entry.responses += 1
+            mine.responses += 1
+            key = pending_key(not fc, request_id, lt.seq)
+            found = sess.pending_index.find(key)
+            if found == sess.pending_index.end():
+                entry.orphans += 1
+                mine.orphans += 1
+                record = [(EV_RECORD, row, REC_ORPHAN, frame, sess.id, cmd, lt.seq, None)]
+            else:
+                pos = deref(found).second
+                req = &deref(pos)
+                if req.from_client:
+                    sess.window_client -= 1
+                else:
+                    sess.window_server -= 1
+                latency = sat_sub(ts, req.ts)
+                pair_row = req.row
+                entry.paired += 1
+                mine.paired += 1
+                mine.latency.push_back(latency)
+                if self.keep_rows:
+                    # Every send of the request is answered by this response (the resend
+                    # policy: a request resent with the same Sequence_Id while in flight is one
+                    # exchange; its statistics count from the first send).
+                    self.events.append((EV_LINK, req.row, row, latency))
+                    for resend in req.resends:
+                        self.events.append((EV_LINK, resend.first, row,
+                                            sat_sub(ts, resend.second)))
+                if cmd == CMD_SUBMIT_RESP:
+                    slot = &self.submit_latency[sec]
+                    slot.first += latency
+                    slot.second += 1
+                    # A SUBMIT that asked for reports: its Msg_Ids now await them.
+                    skey = (<uint64_t>(sess.id & 0xFFFFFFFF) << 32) | lt.seq
+                    count = 0
+                    sfound = self.submits.find(skey)
+                    if sfound != self.submits.end():
+                        count = deref(sfound).second
+                        self.submits.erase(sfound)
+                    if lt.result == 0 and count:
+                        self._await_reports(sess, lt.msg_id if lt.has_msg_id else 0, count,
+                                            req.frame, sat_sub(ts, latency))
+                sess.pending_index.erase(found)
+                sess.pending.erase(pos)
+            if lt.result >= 0:
+                self.results[pair[uint32_t, int64_t](cmd, lt.result)] += 1
+                sess.results[pair[uint32_t, int64_t](cmd, lt.result)] += 1
+                if lt.result != 0:
+                    sess.errors += 1
+        else:
+            entry.requests += 1
+            mine.requests += 1
+            key = pending_key(fc, request_id, lt.seq)
+            found = sess.pending_index.find(key)
+            if found != sess.pending_index.end():
+                req = &deref(deref(found).second)
+                req.sends += 1
+                if self.keep_rows:
+                    req.resends.push_back(pair[int64_t, int64_t](row, ts))
+                entry.retransmitted += 1
+                mine.retransmitted += 1
+                record = [(EV_RECORD, row, REC_SEQUENCE_REUSED, frame, sess.id, req.frame, cmd,
+                           lt.seq)]
+            else:
+                if <int64_t>sess.pending.size() >= self.max_pending:
+                    req = &sess.pending.front()
+                    if req.from_client:
+                        sess.window_client -= 1
+                    else:
+                        sess.window_server -= 1
+                    self._cap(CAP_PENDING, frame, sess.id)
+                    self._unanswered(sess, req)
+                    sess.pending_index.erase(req.key)
+                    sess.pending.pop_front()
+                sess.pending.push_back(self._fresh_req)
+                req = &sess.pending.back()
+                req.key = key
+                req.from_client = fc
+                req.frame = frame
+                req.ts = ts
+                req.row = row
+                req.cmd = cmd
+                req.seq = lt.seq
+                req.sends = 1
+                pos = sess.pending.end()
+                dec(pos)
+                sess.pending_index[key] = pos
+                if fc:
+                    sess.window_client += 1
+                    if sess.window_client > sess.max_window_client:
+                        sess.max_window_client = sess.window_client
+                else:
+                    sess.window_server += 1
+                    if sess.window_server > sess.max_window_server:
+                        sess.max_window_server = sess.window_server
+            window = sess.window_client if fc else sess.window_server
+            if window == 17:
+                if record is None:
+                    record = []
+                record.append((EV_RECORD, row, REC_WINDOW, frame, sess.id, None, None, None))
+            if cmd == CMD_SUBMIT:
+                self.submit_rate[sec] += 1
+                peak_add(&sess.submit_peak, ts)
+                if lt.registered_delivery > 0:
+                    # Only a SUBMIT that asked for reports has Msg_Ids worth remembering.
+                    self.submits[(<uint64_t>(sess.id & 0xFFFFFFFF) << 32) | lt.seq] = max(
+                        1, lt.recipients)
+            if lt.is_report:
+                record = self._report(sess, row, frame, ts, record)
+            elif lt.tp_udhi >= 0 and lt.tp_udhi & 0x41 and lt.has_content and lt.long_part:
+                record = self._long_part(sess, p, row, frame, ts, record)
+        if lt.flags & DECODE_FLAGS:
+            self.events.append((EV_DECODE, row, frame, ts, sess.id, fc, p[:n], hint))
+        if record is not None:
+            self.events.extend(record)
+        if self.keep_rows:
+            self._append_row(sess, fc, p, n, frame, ts, pair_row, latency, hint)
+        if self.pdu_limit and self.rows >= self.pdu_limit:
+            self.stopped = True
+        return 0
+
+    cdef int _append_row(self, Session* sess, bint fc, const uint8_t* p, Py_ssize_t n,
+                         int64_t frame, int64_t ts, int64_t pair_row, int64_t latency,
+                         int hint) except -1:
+        cdef PduRow r
+        cdef Light* lt = &self.lt
+        r.ts = ts
+        r.frame = frame
+        r.pair = pair_row
+        r.latency = latency if pair_row >= 0 else 0
+        r.msg_id = lt.msg_id
+        r.result = lt.result
+        r.session = <uint32_t>sess.id
+        r.command_id = lt.cmd
+        r.sequence_id = lt.seq
+        r.length = n
+        r.from_client = fc
+        r.version = lt.version
+        r.hint = hint
+        r.flags = lt.flags & 0xFF
+        cdef size_t at = self.row_bytes.size()
+        self.row_bytes.resize(at + sizeof(PduRow))
+        memcpy(&self.row_bytes[at], &r, sizeof(PduRow))
+        self.raw.append(<const char*>p, n)
+        return 0
+
+    # -- pairing ------------------------------------------------------------------------------------
+
+    cdef int _expire(self, Session* sess, int64_t now) except -1:
+        """Requests older than the timeout, in the order they were sent."""
+        cdef PendingReq* req
+        while not sess.pending.empty():
+            req = &sess.pending.front()
+            if sat_sub(now, req.ts) < self.timeout_ns:
+                break
+            if req.from_client:
+                sess.window_client -= 1
+            else:
+                sess.window_server -= 1
+            self._unanswered(sess, req)
+            sess.pending_index.erase(req.key)
+            sess.pending.pop_front()
+        return 0
+
+    cdef int _unanswered(self, Session* sess, PendingReq* req) except -1:
+        sess.unanswered += 1
+        if req.cmd == CMD_SUBMIT:
+            self.submits.erase((<uint64_t>(sess.id & 0xFFFFFFFF) << 32) | req.seq)
+        self.totals[req.cmd & 0x1F].unanswered += 1
+        self.totals_seen[req.cmd & 0x1F] = True
+        self._mine(sess, req.cmd).unanswered += 1
+        self.events.append((EV_NOTE, NOTE_UNANSWERED, req.frame, sess.id, req.cmd, req.seq,
+                            req.row))
+        return 0
+
+    cdef int _cap(self, int kind, int64_t frame, int64_t sid) except -1:
+        """A state cap was reached: one finding the first time, so memory stays bounded."""
+        if self.caps_hit & (1 << kind):
+            return 0
+        self.caps_hit |= 1 << kind
+        self.events.append((EV_NOTE, NOTE_CAP, frame, sid if sid >= 0 else None, kind, None,
+                            None))
+        return 0
+
+    # -- status reports ---------------------------------------------------------------------------
+
+    cdef int _await_reports(self, Session* sess, uint64_t first, int64_t count,
+                            int64_t request_frame, int64_t submitted) except -1:
+        """The Msg_Ids of a SUBMIT that asked for reports (one per recipient, consecutive),
+        the oldest forgotten past the cap."""
+        cdef uint64_t msg_id
+        cdef int64_t i
+        cdef AwaitReport* entry
+        cdef clist[AwaitReport].iterator last
+        for i in range(count):
+            msg_id = first + <uint64_t>i  # wraps past 2**64 - 1 as the wire field would
+            if <int64_t>self.awaiting.size() >= self.max_awaiting_reports:
+                self.awaiting_index.erase(self.awaiting.front().msg_id)
+                self.awaiting.pop_front()
+                self._cap(CAP_AWAITING, request_frame, sess.id)
+            found = self.awaiting_index.find(msg_id)
+            if found != self.awaiting_index.end():
+                # Seen again: the old entry keeps its place in line and takes the new values.
+                entry = &deref(deref(found).second)
+            else:
+                self.awaiting.push_back(self._fresh_await)
+                last = self.awaiting.end()
+                dec(last)
+                self.awaiting_index[msg_id] = last
+                entry = &deref(last)
+                entry.msg_id = msg_id
+            entry.frame = request_frame
+            entry.ts = submitted
+        return 0
+
+    cdef list _report(self, Session* sess, int64_t row, int64_t frame, int64_t ts, list record):
+        """Count a status report's Stat and match it to the SUBMIT it is for."""
+        cdef Light* lt = &self.lt
+        stat = (<char*>lt.stat)[:lt.stat_len]
+        self.stat_counts[stat] += 1
+        found = self.awaiting_index.find(lt.report_msg_id)
+        if found == self.awaiting_index.end():
+            return record
+        pos = deref(found).second
+        self.submit_to_report.push_back(sat_sub(ts, deref(pos).ts))
+        self.report_for += 1  # a chat: counted, and shown on the record only
+        if self.keep_rows:
+            if record is None:
+                record = []
+            record.append((EV_RECORD, row, REC_REPORT_FOR, frame, sess.id, deref(pos).frame,
+                           None, stat))
+        self.awaiting_index.erase(found)
+        self.awaiting.erase(pos)
+        return record
+
+    # -- long SMS -----------------------------------------------------------------------------------
+
+    cdef list _long_part(self, Session* sess, const uint8_t* p, int64_t row, int64_t frame,
+                         int64_t ts, list record):
+        """One part of a concatenated message. Parts may travel on different connections of
+        one SP, so a message is keyed by who sent it to whom (not by session), its UDH
+        reference and its part count."""
+        cdef Light* lt = &self.lt
+        cdef string key
+        cdef uint32_t cmd = lt.cmd
+        cdef bint submit = cmd == CMD_SUBMIT
+        cdef bytes sender, msg_src
+        cdef list recipients = []
+        cdef int64_t off, k
+        if submit or cmd != CMD_DELIVER:
+            sender = _field(p, lt.offsets[N_SRC_ID], lt.sizes[N_SRC_ID])
+            msg_src = _field(p, lt.offsets[N_MSG_SRC], lt.sizes[N_MSG_SRC])
+            off = lt.offsets[N_DEST_TERMINAL_ID]
+            for k in range(lt.recipients):
+                recipients.append(_field(p, off + k * lt.sizes[N_DEST_TERMINAL_ID],
+                                         lt.sizes[N_DEST_TERMINAL_ID]))
+        else:
+            sender = _field(p, lt.offsets[N_SRC_TERMINAL_ID], lt.sizes[N_SRC_TERMINAL_ID])
+            msg_src = b""
+            recipients.append(_field(p, lt.offsets[N_DEST_ID], lt.sizes[N_DEST_ID]))
+        key.append(<const char*>&cmd, 4)
+        _put(key, sender)
+        _put(key, msg_src)
+        for r in recipients:
+            _put(key, r)
+        key.push_back(<char>(lt.concat_ref >> 8))
+        key.push_back(<char>(lt.concat_ref & 0xFF))
+        key.push_back(<char>lt.concat_total)
+        self.long_parts += 1
+        cdef LongMsg* msg
+        cdef clist[LongMsg].iterator pos
+        found = self.long_index.find(key)
+        if found == self.long_index.end():
+            if <int64_t>self.long_pending.size() >= self.max_long_sms:
+                self.long_evicted += 1
+                self.long_incomplete += 1
+                self._cap(CAP_LONG_SMS, frame, sess.id)
+                self._long_incomplete(&self.long_pending.front(), 1)
+                self.long_index.erase(self.long_pending.front().key)
+                self.long_pending.pop_front()
+            self.long_pending.push_back(self._fresh_msg)
+            pos = self.long_pending.end()
+            dec(pos)
+            self.long_index[key] = pos
+            msg = &deref(pos)
+            msg.key = key
+            msg.first_ts = ts
+            msg.cmd = cmd
+            msg.sender = sender
+            msg.msg_src = msg_src
+            for r in recipients:
+                msg.recipients.push_back(r)
+            msg.reference = lt.concat_ref
+            msg.total = lt.concat_total
+            msg.duplicates = 0
+        else:
+            pos = deref(found).second
+            msg = &deref(pos)
+        cdef LongPart part
+        if msg.parts.count(lt.concat_part):
+            msg.duplicates += 1
+        else:
+            part.frame = frame
+            part.ts = ts
+            part.row = row
+            msg.parts[lt.concat_part] = part
+            if <int>msg.parts.size() == msg.total:
+                self.long_complete += 1
+                if msg.duplicates:
+                    if record is None:
+                        record = []
+                    record.append((EV_RECORD, row, REC_LONG_DUPLICATE, frame, sess.id,
+                                   msg.duplicates, None, _long_info(msg)))
+                if self.keep_rows:
+                    self.events.append((EV_LONG_DONE, row, msg.reference, msg.total,
+                                             [pr.second.row for pr in msg.parts],
+                                             [pr.second.frame for pr in msg.parts]))
+                self.long_index.erase(msg.key)
+                self.long_pending.erase(pos)
+        # Messages whose first part is older than the timeout are given up (oldest first).
+        cdef LongMsg* old
+        while not self.long_pending.empty():
+            old = &self.long_pending.front()
+            if sat_sub(ts, old.first_ts) < self.long_sms_timeout_ns:
+                break
+            self.long_incomplete += 1
+            self._long_incomplete(old, 0)
+            self.long_index.erase(old.key)
+            self.long_pending.pop_front()
+        return record
+
+    cdef int _long_incomplete(self, LongMsg* msg, int when) except -1:
+        cdef int64_t first = INT64_MAX
+        for pr in msg.parts:
+            if pr.second.frame < first:
+                first = pr.second.frame
+        self.events.append((EV_NOTE, NOTE_LONG_INCOMPLETE, first, None, when,
+                            self.long_sms_timeout_ns, _long_info(msg)))
+        return 0
+
+    # -- the end ------------------------------------------------------------------------------------
+
+    cdef int finish_c(self) except -1:
+        if self.finished:
+            return 0
+        self.reader.finish()
+        self.finished = True
+        self.tracker.finish_c()
+        cdef vector[int64_t] order
+        for sid in self.session_order:
+            order.push_back(sid)
+        for sid in order:
+            it = self.sessions.find(sid)
+            if it != self.sessions.end():
+                self._close_session(deref(it).second, -1, 0, 0, NULL)
+        while not self.long_pending.empty():
+            self.long_incomplete += 1
+            self._long_incomplete(&self.long_pending.front(), 2)
+            self.long_index.erase(self.long_pending.front().key)
+            self.long_pending.pop_front()
+        return 0

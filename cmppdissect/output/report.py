@@ -1,16 +1,23 @@
-"""The statistics of a capture as one JSON-ready document (``--report json``)."""
+"""The statistics of a capture as one JSON-ready document (``--report json``).
+
+Everything comes from the engine: the compiled core's counters, samples and rates, and the
+Python engine's session names and findings. Nothing here walks PDUs.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
-from cmppdissect.analysis.engine import Analyzer, Session
+from cmppdissect.engine import Engine
+from cmppdissect.engine.stats import over_time, summarize_ms
 from cmppdissect.protocol.codes import code_name
-from cmppdissect.protocol.commands import command_id_of
+from cmppdissect.protocol.commands import command_id_of, command_name
 from cmppdissect.protocol.layouts import LAYOUTS, RESULT_FIELDS
 from cmppdissect.protocol.report import stat_class
 from cmppdissect.protocol.version import Version
+
+_COUNTERS = ("requests", "responses", "paired", "unanswered", "orphan_responses",
+             "retransmitted")
 
 
 def result_name(command: str, code: int) -> str | None:
@@ -29,53 +36,97 @@ def result_name(command: str, code: int) -> str | None:
     return None
 
 
-def _results(counter: dict[tuple[str, int], int]) -> list[dict[str, Any]]:
+def _results(counter: dict[tuple[int, int], int]) -> list[dict[str, Any]]:
+    named = sorted(((command_name(cmd), code), n) for (cmd, code), n in counter.items())
     return [{"command": cmd, "code": code, "name": result_name(cmd, code), "count": n}
-            for (cmd, code), n in sorted(counter.items())]
+            for (cmd, code), n in named]
 
 
-def session_dict(s: Session) -> dict[str, Any]:
+def session_dict(engine: Engine, sid: int) -> dict[str, Any] | None:
     """One session with its own per-command table (the per-session view of the report)."""
+    s = engine.core.session(sid)
+    names = engine.sessions.get(sid)
+    if s is None or names is None:
+        return None
+    duration = (s["end_ns"] - s["start_ns"]) / 1e9
+    pdus = s["pdus_from_client"] + s["pdus_from_server"]
+    tcp = s["tcp"]
+    commands = {}
+    for request_id, (*counters, latency) in s["commands"].items():
+        commands[command_name(request_id)] = {**dict(zip(_COUNTERS, counters, strict=True)),
+                                              "latency_ms": summarize_ms((latency,))}
     return {
-        "id": s.id, "client": s.client, "server": s.server, "sp_id": s.sp_id,
-        "version": s.version.value if s.version else None,
-        "version_source": s.version_source, "login": s.login,
-        "start": s.start_ns / 1e9, "end": s.end_ns / 1e9, "duration_s": s.duration_s,
-        "pdus": s.total_pdus,
-        "pdus_from_client": s.pdus[True], "pdus_from_server": s.pdus[False],
-        "tps": s.tps, "peak_pdus_per_s": s.pdu_peak.peak,
-        "peak_submits_per_s": s.submit_peak.peak,
-        "errors": s.errors, "unanswered": s.unanswered, "ended": s.ended,
-        "cmpp": not s.not_cmpp, "skipped_bytes": s.skipped_bytes,
-        "tcp": asdict(s.tcp) if s.tcp is not None else None,
-        "max_window": max(s.pairer.max_window.values()),
-        "expert": dict(s.expert),
-        "commands": {name: c.as_dict() for name, c in sorted(s.stats.commands.items())},
-        "results": _results(s.stats.results),
+        "id": sid, "client": names.client, "server": names.server, "sp_id": names.sp_id,
+        "version": s["version"], "version_source": s["version_source"], "login": names.login,
+        "start": s["start_ns"] / 1e9, "end": s["end_ns"] / 1e9, "duration_s": duration,
+        "pdus": pdus, "pdus_from_client": s["pdus_from_client"],
+        "pdus_from_server": s["pdus_from_server"], "tps": pdus / max(duration, 1.0),
+        "peak_pdus_per_s": s["peak_pdus_per_s"], "peak_submits_per_s": s["peak_submits_per_s"],
+        "errors": s["errors"], "unanswered": s["unanswered"], "ended": s["ended"],
+        "cmpp": s["cmpp"], "skipped_bytes": s["skipped_bytes"],
+        "tcp": None if tcp is None else {
+            "frames": tcp.frames, "bytes_from_client": tcp.bytes_from_client,
+            "bytes_from_server": tcp.bytes_from_server, "retransmissions": tcp.retransmissions,
+            "duplicates": tcp.duplicates, "out_of_order": tcp.out_of_order, "gaps": tcp.gaps,
+            "gap_bytes": tcp.gap_bytes},
+        "max_window": s["max_window"],
+        "expert": dict(names.expert),
+        "commands": dict(sorted(commands.items())),
+        "results": _results(s["results"]),
     }
 
 
-def build_report(an: Analyzer, *, details: bool = True) -> dict[str, Any]:
+def session_dicts(engine: Engine) -> list[dict[str, Any]]:
+    out = []
+    for sid in engine.core.session_ids():
+        d = session_dict(engine, sid)
+        if d is not None:
+            out.append(d)
+    return out
+
+
+def command_summary(engine: Engine) -> dict[str, dict[str, Any]]:
+    """Per request type: the counters and the latency summary over every session."""
+    core = engine.core
+    out = {}
+    for request_id, counters in core.commands().items():
+        out[command_name(request_id)] = {
+            **dict(zip(_COUNTERS, counters, strict=True)),
+            "latency_ms": summarize_ms((core.latency_samples(request_id),))}
+    return dict(sorted(out.items()))
+
+
+def build_report(engine: Engine, *, details: bool = True) -> dict[str, Any]:
     """The whole report; ``details=False`` leaves out the per-session tables and the listed
     findings (the TUI's statistics screen rebuilds the rest every second while it is open,
     and those two parts cost the most with thousands of sessions)."""
-    st = an.stats
-    stats = {stat: {"count": n, "class": stat_class(stat)} for stat, n in sorted(st.stats.items())}
-    joiner = an.long_sms
+    core = engine.core
+    stats: dict[str, int] = {}
+    for stat, n in core.report_stats().items():
+        text = stat.decode("ascii", "backslashreplace")
+        stats[text] = stats.get(text, 0) + n
+    to_report = core.submit_to_report_samples()
+    counts = engine.expert.counts.copy()
+    if core.report_for:
+        from cmppdissect.protocol.expert import Severity
+
+        counts[(Severity.CHAT, "report-for")] += core.report_for
     return {
-        "pdus": st.pdus,
-        "sessions": [session_dict(s) for s in an.sessions.values()] if details else [],
-        "sessions_dropped": an.retired_sessions,
-        "commands": an.command_summary(),
-        "results": _results(st.results),
-        "reports": {"stat": stats, "submit_to_report_ms": st.submit_to_report.summary_ms(),
-                    "matched": len(st.submit_to_report)},
-        "long_sms": {"complete": joiner.complete, "incomplete": joiner.incomplete,
-                     "parts": joiner.parts, "assembling": len(joiner)},
-        "over_time": st.over_time(),
+        "pdus": core.pdus,
+        "sessions": session_dicts(engine) if details else [],
+        "sessions_dropped": core.retired_sessions,
+        "commands": command_summary(engine),
+        "results": _results(core.result_counts()),
+        "reports": {"stat": {stat: {"count": n, "class": stat_class(stat)}
+                             for stat, n in sorted(stats.items())},
+                    "submit_to_report_ms": summarize_ms((to_report,)),
+                    "matched": len(to_report) // 8},
+        "long_sms": core.long_sms(),
+        "over_time": over_time(*core.rates()),
         "expert_counts": [{"severity": str(sev), "code": code, "count": n}
-                          for (sev, code), n in sorted(an.expert_counts.items(),
+                          for (sev, code), n in sorted(counts.items(),
                                                        key=lambda kv: (-kv[1], kv[0][1]))],
         "expert": [{"severity": str(e.severity), "frame": e.frame, "session": e.session,
-                    "code": e.code, "message": e.message} for e in an.expert] if details else [],
+                    "code": e.code, "message": e.message}
+                   for e in engine.expert.items] if details else [],
     }

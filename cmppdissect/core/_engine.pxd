@@ -1,0 +1,204 @@
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libcpp.string cimport string
+from libcpp.vector cimport vector
+from libcpp.list cimport list as clist
+from libcpp.map cimport map as cmap
+from libcpp.pair cimport pair
+from libcpp.unordered_map cimport unordered_map
+
+from cmppdissect.core._capture cimport CaptureReader
+from cmppdissect.core._framing cimport Framer, PduSink
+from cmppdissect.core._pdu cimport Light
+from cmppdissect.core._tcp cimport TcpTracker
+from cmppdissect.core._types cimport ConnStats, Endpoint, StreamSink
+
+
+cdef cppclass CmdStats:
+    uint32_t request_id      # the request's Command_Id (a response counts under its request)
+    int64_t requests
+    int64_t responses
+    int64_t paired
+    int64_t unanswered
+    int64_t orphans
+    int64_t retransmitted
+    vector[int64_t] latency  # ns, one per paired response (sessions only)
+
+
+cdef cppclass PendingReq:
+    uint64_t key
+    bint from_client
+    int64_t frame
+    int64_t ts
+    int64_t row
+    uint32_t cmd
+    uint32_t seq
+    int64_t sends            # how often the same request was (re)sent while in flight
+    vector[pair[int64_t, int64_t]] resends  # (row, time) of each resend (with rows kept)
+
+
+cdef cppclass PeakRate:
+    int64_t second
+    int64_t count
+    int64_t peak
+
+
+cdef cppclass Session:
+    int64_t id
+    Endpoint client
+    Endpoint server
+    int64_t start_ns
+    int64_t end_ns
+    int version
+    int version_source       # 0 none, 1 CONNECT, 2 lengths, 3 user
+    int64_t pdus_client
+    int64_t pdus_server
+    int64_t errors
+    int64_t unanswered
+    bint saw_syn
+    bint not_cmpp
+    bint has_tcp
+    ConnStats tcp
+    int64_t skipped_bytes
+    int64_t gaps
+    int64_t last_frame
+    bint skip_client         # a skipped-bytes finding is running in this direction
+    bint skip_server
+    int ended                # -1 open, else the CloseHow; 5: evicted from the session list
+    Framer f_client
+    Framer f_server
+    clist[PendingReq] pending          # oldest first
+    unordered_map[uint64_t, clist[PendingReq].iterator] pending_index
+    int64_t window_client
+    int64_t window_server
+    int64_t max_window_client
+    int64_t max_window_server
+    int slot[32]             # request Command_Id low byte -> index into cmds, -1
+    vector[CmdStats] cmds
+    cmap[pair[uint32_t, int64_t], int64_t] results
+    PeakRate pdu_peak
+    PeakRate submit_peak
+
+
+cdef cppclass AwaitReport:
+    uint64_t msg_id
+    int64_t frame
+    int64_t ts
+
+
+cdef cppclass LongPart:
+    int64_t frame
+    int64_t ts
+    int64_t row
+
+
+cdef cppclass LongMsg:
+    string key
+    int64_t first_ts
+    uint32_t cmd
+    string sender
+    string msg_src
+    vector[string] recipients
+    int reference
+    int total
+    cmap[int, LongPart] parts
+    int64_t duplicates
+
+
+cdef cppclass OpenConn:
+    Endpoint client
+    Endpoint server
+    int64_t frame
+    int64_t ts
+    bint saw_syn
+
+
+cdef class Core(StreamSink):
+    cdef CaptureReader reader
+    cdef readonly TcpTracker tracker
+    cdef PduSink framer_sink
+    # settings
+    cdef readonly object ports
+    cdef int forced_version
+    cdef readonly int64_t timeout_ns
+    cdef bint heuristic
+    cdef readonly int64_t long_sms_timeout_ns
+    cdef readonly int64_t max_sessions
+    cdef readonly int64_t max_awaiting_reports
+    cdef public int64_t max_pending
+    cdef readonly int64_t max_long_sms
+    cdef readonly bint keep_rows
+    cdef public int64_t pdu_limit
+    cdef unordered_map[uint32_t, bint] port_set
+    # state
+    cdef readonly int64_t rows          # PDUs so far (the next PDU's row number)
+    cdef readonly bint stopped
+    cdef bint finished
+    cdef unordered_map[int64_t, Session*] sessions
+    cdef clist[int64_t] session_order
+    cdef unordered_map[int64_t, clist[int64_t].iterator] session_pos
+    cdef clist[int64_t] ended
+    cdef unordered_map[int64_t, clist[int64_t].iterator] ended_pos
+    cdef unordered_map[int64_t, OpenConn] pending_conns
+    cdef readonly int64_t retired_sessions
+    cdef int64_t caps_hit               # bit per cap kind
+    # statistics
+    cdef readonly int64_t pdus
+    cdef CmdStats totals[32]
+    cdef bint totals_seen[32]
+    cdef CmdStats retired[32]
+    cdef cmap[pair[uint32_t, int64_t], int64_t] results
+    cdef cmap[string, int64_t] stat_counts
+    cdef vector[int64_t] submit_to_report
+    cdef unordered_map[int64_t, int64_t] pdu_rate
+    cdef unordered_map[int64_t, int64_t] submit_rate
+    cdef unordered_map[int64_t, pair[int64_t, int64_t]] submit_latency
+    cdef readonly int64_t report_for    # chats counted, not listed
+    # status reports and long SMS
+    cdef clist[AwaitReport] awaiting
+    cdef unordered_map[uint64_t, clist[AwaitReport].iterator] awaiting_index
+    cdef unordered_map[uint64_t, int64_t] submits
+    cdef clist[LongMsg] long_pending
+    cdef unordered_map[string, clist[LongMsg].iterator] long_index
+    cdef readonly int64_t long_complete
+    cdef readonly int64_t long_incomplete
+    cdef readonly int64_t long_parts
+    cdef readonly int64_t long_evicted
+    # output of the current batch
+    cdef public list events
+    cdef vector[uint8_t] row_bytes
+    cdef string raw
+    # the PDU being accounted
+    cdef Light lt
+    # default-constructed values to copy into containers
+    cdef PendingReq _fresh_req
+    cdef AwaitReport _fresh_await
+    cdef LongMsg _fresh_msg
+
+    cdef Session* _new_session(self, int64_t conn, const Endpoint* client,
+                               const Endpoint* server, int64_t frame, int64_t ts,
+                               bint saw_syn) except NULL
+    cdef int _retire(self) except -1
+    cdef int _close_session(self, Session* sess, int how, int64_t frame, int64_t ts,
+                            const ConnStats* stats) except -1
+    cdef int _mark_ended(self, Session* sess)
+    cdef int on_pdu(self, Session* sess, bint fc, const uint8_t* p, Py_ssize_t n,
+                    int64_t frame, int64_t ts) except -1
+    cdef int on_skipped(self, Session* sess, bint fc, int64_t size, int64_t frame, int64_t ts,
+                        int why, int64_t a, int64_t b) except -1
+    cdef int _skip(self, Session* sess, bint fc, int64_t size, int64_t frame, int why,
+                   int64_t a, int64_t b, int special) except -1
+    cdef int _reset_skip(self, Session* sess, bint fc) except -1
+    cdef CmdStats* _mine(self, Session* sess, uint32_t request_id) except NULL
+    cdef int _expire(self, Session* sess, int64_t now) except -1
+    cdef int _unanswered(self, Session* sess, PendingReq* req) except -1
+    cdef int _cap(self, int kind, int64_t frame, int64_t sid) except -1
+    cdef int _await_reports(self, Session* sess, uint64_t first, int64_t count,
+                            int64_t request_frame, int64_t submitted) except -1
+    cdef list _report(self, Session* sess, int64_t row, int64_t frame, int64_t ts, list record)
+    cdef list _long_part(self, Session* sess, const uint8_t* p, int64_t row, int64_t frame,
+                         int64_t ts, list record)
+    cdef int _long_incomplete(self, LongMsg* msg, int when) except -1
+    cdef int _append_row(self, Session* sess, bint fc, const uint8_t* p, Py_ssize_t n,
+                         int64_t frame, int64_t ts, int64_t pair_row, int64_t latency,
+                         int hint) except -1
+    cdef int finish_c(self) except -1

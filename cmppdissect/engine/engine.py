@@ -1,0 +1,326 @@
+"""The analysis engine: the compiled core plus what only Python does, sans-IO.
+
+:class:`Engine` takes the bytes of a capture (:meth:`Engine.feed`, any chunking) and gives
+back, per call, a :class:`Batch`: the PDU rows the core kept (with ``keep_rows``), and the
+findings on them. Everything common happens in the core (:class:`cmppdissect.core.Core`);
+this class handles what the core hands up, which is rare by design:
+
+* the words of every finding, the bounded expert list (:mod:`.findings`),
+* logins: the SP id, the login result, authenticators checked against ``secrets``,
+* the full decode of a PDU the core could not vouch for, whose findings are listed,
+* per-session names and counts that the report shows besides the core's numbers.
+
+It does no I/O: a test drives it with bytes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cmppdissect.core import Core
+from cmppdissect.core._engine import (
+    CAP_NAMES,
+    EV_DECODE,
+    EV_LINK,
+    EV_LONG_DONE,
+    EV_NOTE,
+    EV_RECORD,
+    EV_RETIRED,
+    EV_SESSION,
+    EV_SKIP,
+    EV_SKIP_RESET,
+    NOTE_CAP,
+    NOTE_CAPTURE_GAP,
+    NOTE_INCOMPLETE_PDU,
+    NOTE_LONG_INCOMPLETE,
+    NOTE_RETRANSMISSION,
+    NOTE_UNANSWERED,
+    REC_LONG_DUPLICATE,
+    REC_ORPHAN,
+    REC_REPORT_FOR,
+    REC_SEQUENCE_REUSED,
+    REC_WINDOW,
+    ROW_FIELDS,
+    ROW_SIZE,
+)
+from cmppdissect.core.records import CaptureNote, format_endpoint
+from cmppdissect.engine import findings as words
+from cmppdissect.engine.findings import ExpertItem, ExpertList
+from cmppdissect.protocol import auth
+from cmppdissect.protocol.codes import code_name
+from cmppdissect.protocol.commands import DEFAULT_PORTS, CommandId
+from cmppdissect.protocol.decode import decode_pdu
+from cmppdissect.protocol.expert import Finding, Severity
+from cmppdissect.protocol.version import Version
+
+__all__ = ["ROW_DTYPE", "Batch", "Engine", "SessionNames"]
+
+ROW_DTYPE = np.dtype({"names": [n for n, _t, _o in ROW_FIELDS],
+                      "formats": [t for _n, t, _o in ROW_FIELDS],
+                      "offsets": [o for _n, _t, o in ROW_FIELDS], "itemsize": ROW_SIZE})
+"""The core's rows as numpy reads them (the layout is the core's own: one statement)."""
+
+_VERSIONS = {None: 0, Version.V2_0: 20, Version.V3_0: 30}
+_HINT = {0: None, 20: Version.V2_0, 30: Version.V3_0}
+
+
+@dataclass(slots=True)
+class SessionNames:
+    """What Python knows of a session besides the core's numbers."""
+
+    client: str
+    server: str
+    sp_id: str | None = None
+    login: str | None = None  # "ok", "failed (Status N: ...)", None: no CONNECT_RESP seen
+    connect_auth: bytes | None = None  # AuthenticatorSource, to check CONNECT_RESP
+    expert: Counter[str] = field(default_factory=Counter)  # findings by severity name
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one :meth:`Engine.feed` produced for a store (rows only with ``keep_rows``).
+
+    ``findings`` holds the engine's findings on rows (logins, pairing, long-SMS duplicates) in
+    the order they arose; ``report_for`` the rows that are status reports matched to a SUBMIT
+    (with that SUBMIT's frame: the finding is worded from the row's own bytes when shown);
+    ``links`` the requests answered in this batch (request row, response row, latency ns);
+    ``long_sms`` the rows that completed a long message (reference, total, part rows);
+    ``severity`` the worst finding known per row, where it is warn or worse.
+    """
+
+    first_row: int = 0
+    rows: np.ndarray = field(default_factory=lambda: np.empty(0, ROW_DTYPE))
+    raw: bytes = b""
+    findings: dict[int, list[Finding]] = field(default_factory=dict)
+    report_for: list[tuple[int, int]] = field(default_factory=list)
+    links: list[tuple[int, int, int]] = field(default_factory=list)
+    long_sms: dict[int, tuple[int, int, list[int]]] = field(default_factory=dict)
+    severity: dict[int, int] = field(default_factory=dict)
+    unanswered: list[int] = field(default_factory=list)
+
+
+class Engine:
+    """One capture being analysed (one instance per capture)."""
+
+    def __init__(self, *, ports: Iterable[int] = DEFAULT_PORTS, version: Version | None = None,
+                 timeout_s: float = 60.0, secrets: Mapping[str, str] | None = None,
+                 heuristic: bool = True, long_sms_timeout_s: float = 600.0,
+                 max_sessions: int = 20_000, max_expert: int = 100_000,
+                 max_awaiting_reports: int = 200_000, max_pending: int = 65536,
+                 max_long_sms: int = 50_000, keep_rows: bool = False, pdu_limit: int = 0,
+                 tracker_caps: Mapping[str, int] | None = None) -> None:
+        self.settings: dict[str, Any] = {
+            "ports": tuple(ports), "version": version, "timeout_s": timeout_s,
+            "secrets": secrets, "heuristic": heuristic, "long_sms_timeout_s": long_sms_timeout_s,
+            "max_sessions": max_sessions, "max_expert": max_expert,
+            "max_awaiting_reports": max_awaiting_reports, "max_pending": max_pending,
+            "max_long_sms": max_long_sms}
+        self.timeout_ns = int(timeout_s * 1e9)
+        self.secrets = dict(secrets or {})
+        self.notes: list[CaptureNote] = []
+        self.core = Core(ports=tuple(ports), version=_VERSIONS[version],
+                         timeout_ns=self.timeout_ns, heuristic=heuristic,
+                         long_sms_timeout_ns=int(long_sms_timeout_s * 1e9),
+                         max_sessions=max_sessions, max_awaiting_reports=max_awaiting_reports,
+                         max_pending=max_pending, max_long_sms=max_long_sms,
+                         keep_rows=keep_rows, pdu_limit=pdu_limit,
+                         tracker_caps=dict(tracker_caps or {}), notes=self.notes)
+        self.keep_rows = keep_rows
+        self.sessions: dict[int, SessionNames] = {}
+        self.expert = ExpertList(max_expert, self._session_note)
+        self._running: dict[tuple[int, bool], ExpertItem | None] = {}
+        self.finished = False
+        self._notes_added = 0
+
+    # -- input ------------------------------------------------------------------------------------
+
+    def feed(self, data: bytes | bytearray | memoryview) -> Batch:
+        """Analyse the next chunk of capture bytes; what it produced."""
+        self.core.feed(data)
+        return self._take()
+
+    def finish(self) -> Batch:
+        """The end of the capture: everything still open is closed and reported."""
+        if self.finished:
+            return Batch(first_row=self.core.rows)
+        self.finished = True
+        self.core.finish()
+        batch = self._take()
+        self.add_capture_notes()
+        return batch
+
+    def add_capture_notes(self) -> None:
+        """The reader's and the source's findings (a truncated file, a damaged record)."""
+        for note in self.notes[self._notes_added:]:
+            severity = Severity.__members__.get(note.severity.upper(), Severity.WARN)
+            self.expert.note(severity, note.frame, None, "capture", note.message)
+        self._notes_added = len(self.notes)
+
+    @property
+    def stopped(self) -> bool:
+        """True once ``pdu_limit`` PDUs were analysed (the rest of the input is not read)."""
+        return bool(self.core.stopped)
+
+    # -- events -----------------------------------------------------------------------------------
+
+    def _take(self) -> Batch:
+        events, rows, raw = self.core.take()
+        batch = Batch(first_row=self.core.rows)
+        if rows:
+            batch.rows = np.frombuffer(rows, ROW_DTYPE)
+            batch.first_row = self.core.rows - len(batch.rows)
+            batch.raw = raw
+        if events:
+            self._events(events, batch)
+        return batch
+
+    def _events(self, events: list[tuple[Any, ...]], batch: Batch) -> None:
+        note = self.expert.note
+        for ev in events:
+            kind = ev[0]
+            if kind == EV_NOTE:
+                self._note(ev, batch)
+            elif kind == EV_RECORD:
+                self._record(ev, batch)
+            elif kind == EV_DECODE:
+                self._decode(ev, batch)
+            elif kind == EV_SKIP:
+                self._skip(ev)
+            elif kind == EV_SKIP_RESET:
+                self._running[(ev[1], ev[2])] = None
+            elif kind == EV_LINK:
+                batch.links.append((ev[1], ev[2], ev[3]))
+            elif kind == EV_SESSION:
+                _, sid, caddr, cport, saddr, sport = ev
+                self.sessions[sid] = SessionNames(format_endpoint(caddr, cport),
+                                                  format_endpoint(saddr, sport))
+            elif kind == EV_RETIRED:
+                self.sessions.pop(ev[1], None)
+            elif kind == EV_LONG_DONE:
+                batch.long_sms[ev[1]] = (ev[2], ev[3], list(ev[4]))
+            else:  # pragma: no cover - the core has no other kinds
+                note(Severity.ERROR, None, None, "internal", f"unknown core event {ev!r}")
+
+    def _session_note(self, session: int, severity: Severity) -> None:
+        names = self.sessions.get(session)
+        if names is not None:
+            names.expert[severity.name] += 1
+
+    def _note(self, ev: tuple[Any, ...], batch: Batch) -> None:
+        _, code, frame, sid, a, b, c = ev
+        frame = frame or None
+        note = self.expert.note
+        if code == NOTE_UNANSWERED:
+            note(Severity.WARN, frame, sid, "unanswered", words.unanswered(a, b))
+            if self.keep_rows and c is not None and c >= 0:
+                batch.unanswered.append(c)
+        elif code == NOTE_CAPTURE_GAP:
+            note(Severity.WARN, frame, sid, "capture-gap", words.capture_gap(a, b))
+        elif code == NOTE_RETRANSMISSION:
+            note(Severity.NOTE, frame, sid, "tcp-retransmission", words.retransmission(a, b))
+        elif code == NOTE_INCOMPLETE_PDU:
+            note(Severity.WARN, frame, sid, "incomplete-pdu", words.incomplete_pdu(a, b, c))
+        elif code == NOTE_CAP:
+            what = CAP_NAMES[a]
+            self.expert.cap(what, frame, sid, words.cap_message(what, self.settings))
+        elif code == NOTE_LONG_INCOMPLETE:
+            note(Severity.WARN, frame, None, "long-sms-incomplete",
+                 words.long_sms_incomplete(c, a, b))
+
+    def _record(self, ev: tuple[Any, ...], batch: Batch) -> None:
+        _, row, code, frame, sid, a, b, c = ev
+        if code == REC_REPORT_FOR:  # a chat the core counted: the record shows it, nothing else
+            batch.report_for.append((row, a))
+            return
+        if code == REC_ORPHAN:
+            finding = Finding(Severity.WARN, "orphan-response", words.orphan_response(a, b))
+        elif code == REC_SEQUENCE_REUSED:
+            finding = Finding(Severity.WARN, "sequence-reused", words.sequence_reused(a, b, c))
+        elif code == REC_WINDOW:
+            finding = Finding(Severity.NOTE, "window", words.WINDOW)
+        elif code == REC_LONG_DUPLICATE:
+            finding = Finding(Severity.NOTE, "long-sms-duplicate",
+                              words.long_sms_duplicate(c, a))
+        else:  # pragma: no cover - the core has no other codes
+            return
+        self._on_record(row, frame, sid, finding, batch)
+
+    def _on_record(self, row: int, frame: int, sid: int, finding: Finding, batch: Batch) -> None:
+        if finding.severity > Severity.CHAT:
+            self.expert.note(finding.severity, frame, sid, finding.code, finding.message)
+        else:
+            self.expert.counts[(finding.severity, finding.code)] += 1
+        if self.keep_rows:
+            batch.findings.setdefault(row, []).append(finding)
+            if finding.severity >= Severity.WARN:
+                batch.severity[row] = max(batch.severity.get(row, -1), int(finding.severity))
+
+    def _skip(self, ev: tuple[Any, ...]) -> None:
+        """Skipped bytes: one running finding per run of them, its count kept up to date."""
+        _, sid, fc, size, frame, why, a, b, special = ev
+        key = (sid, fc)
+        running = self._running.get(key)
+        if running is None:
+            if special == 1:
+                reason = words.not_cmpp_reason(why, a, b)
+            elif special == 2:
+                reason = words.NOT_CMPP
+            else:
+                from cmppdissect.core import reason_text
+
+                reason = reason_text(why, a, b)
+            running = self.expert.note(Severity.WARN, frame, sid, "skipped-bytes", "")
+            if running is None:
+                return
+            self._running[key] = running
+            running.size = 0
+            running.reason = reason
+        running.size += size
+        running.message = words.skipped(running.size, running.reason)
+
+    def _decode(self, ev: tuple[Any, ...], batch: Batch) -> None:
+        """A PDU the core could not vouch for, or a login: decode it in full."""
+        _, row, frame, _ts, sid, _fc, raw, hint = ev
+        pdu = decode_pdu(raw, _HINT[hint])
+        worst = -1
+        for finding in pdu.findings:
+            if finding.severity >= Severity.WARN:
+                self.expert.note(finding.severity, frame, sid, finding.code, finding.message)
+                worst = max(worst, int(finding.severity))
+        if self.keep_rows and worst >= 0:
+            batch.severity[row] = max(batch.severity.get(row, -1), worst)
+        cmd = pdu.Command_Id
+        names = self.sessions.get(sid)
+        if names is None or cmd not in (CommandId.CMPP_CONNECT, CommandId.CMPP_CONNECT_RESP):
+            return
+        fields = pdu.fields
+        check: auth.AuthCheck | None = None
+        code = ""
+        if cmd == CommandId.CMPP_CONNECT:
+            src = fields.get("Source_Addr", b"")
+            names.sp_id = src.decode("ascii", "backslashreplace")
+            names.connect_auth = fields.get("AuthenticatorSource")
+            secret = self.secrets.get(names.sp_id)
+            if secret is not None and names.connect_auth is not None:
+                check = auth.check_connect(src, names.connect_auth, fields.get("Timestamp", 0),
+                                           secret)
+                code = "auth-source"
+        else:
+            status = fields.get("Status")
+            if status == 0:
+                names.login = "ok"
+            elif status is not None:
+                names.login = f"failed ({status}: {code_name('connect_status', status)})"
+            secret = self.secrets.get(names.sp_id or "")
+            if secret is not None and names.connect_auth is not None and status is not None:
+                check = auth.check_connect_resp(status, fields.get("AuthenticatorISMG", b""),
+                                                names.connect_auth, secret, pdu.version)
+                code = "auth-ismg"
+        if check is not None:
+            self._on_record(row, frame, sid, Finding(
+                Severity.CHAT if check.ok else Severity.ERROR, code, check.message), batch)

@@ -1,0 +1,177 @@
+"""Expert findings: the list a capture's analysis shows, and the words of each finding.
+
+The compiled core reports a finding as a code and its numbers; this module writes the sentence
+(one place for each finding's wording) and keeps the list bounded: the first ``max_expert``
+findings are listed, every finding is counted by severity and code, and a ``cap-*`` finding
+(a state cap was reached) is always listed, even past the bound, since a cap that was hit must
+never go unseen.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cmppdissect.core import reason_text
+from cmppdissect.protocol.commands import command_name
+from cmppdissect.protocol.expert import Finding, Severity
+
+__all__ = ["ExpertItem", "ExpertList", "describe_long_sms", "long_sms_incomplete"]
+
+
+@dataclass(slots=True)
+class ExpertItem:
+    """One listed finding. ``size``/``reason``: a skipped-bytes finding's running count."""
+
+    severity: Severity
+    frame: int | None
+    session: int | None
+    message: str
+    code: str
+    size: int = 0
+    reason: str = ""
+
+
+class ExpertList:
+    """The listed findings, the counts of all of them, and the per-session severity counts.
+
+    ``on_session_note`` is told the session and severity of every finding that names a
+    session, so the session table can show how many each session has.
+    """
+
+    def __init__(self, max_expert: int, on_session_note: Callable[[int, Severity], None]) -> None:
+        self.max_expert = max_expert
+        self.items: list[ExpertItem] = []
+        self.counts: Counter[tuple[Severity, str]] = Counter()
+        self._caps_listed = False
+        self._on_session_note = on_session_note
+
+    def note(self, severity: Severity, frame: int | None, session: int | None, code: str,
+             message: str) -> ExpertItem | None:
+        """Count a finding and list it while there is room; returns the listed item."""
+        self.counts[(severity, code)] += 1
+        if session is not None:
+            self._on_session_note(session, severity)
+        if len(self.items) < self.max_expert:
+            item = ExpertItem(severity, frame, session, message, code)
+            self.items.append(item)
+            return item
+        if not self._caps_listed:
+            self._caps_listed = True
+            self.counts[(Severity.NOTE, "cap-expert")] += 1
+            self.items.append(ExpertItem(
+                Severity.NOTE, frame, None, f"more than {self.max_expert} expert findings: "
+                "the rest are counted by kind but not listed", "cap-expert"))
+        return None
+
+    def cap(self, what: str, frame: int | None, session: int | None, message: str) -> None:
+        """A state cap was reached (the core says so once per kind): listed whatever the room."""
+        if self.note(Severity.WARN, frame, session, f"cap-{what}", message) is None:
+            self.items.append(ExpertItem(Severity.WARN, frame, session, message, f"cap-{what}"))
+
+
+# -- the words -----------------------------------------------------------------------------------
+
+
+def unanswered(command_id: int, sequence_id: int) -> str:
+    return f"{command_name(command_id)} Sequence_Id {sequence_id} got no response"
+
+
+def capture_gap(missing: int, from_client: bool) -> str:
+    return f"{missing} bytes not captured ({'client' if from_client else 'server'} side)"
+
+
+def retransmission(retransmitted: int, duplicates: int) -> str:
+    return (f"{retransmitted} TCP segment(s) of this connection carried bytes already seen "
+            f"({duplicates} an exact copy of the segment before, as in a loopback capture); "
+            "each PDU was counted once")
+
+
+def incomplete_pdu(size: int, from_client: bool, why: tuple[int, int, int]) -> str:
+    return (f"{size} bytes at the end of the {'client' if from_client else 'server'} stream: "
+            f"{reason_text(*why)}")
+
+
+def orphan_response(command_id: int, sequence_id: int) -> str:
+    return f"no request for this {command_name(command_id)} (Sequence_Id {sequence_id})"
+
+
+def sequence_reused(earlier_frame: int, command_id: int, sequence_id: int) -> str:
+    return (f"Sequence_Id {sequence_id} reused while frame {earlier_frame}'s "
+            f"{command_name(command_id)} is still unanswered (retransmission?)")
+
+
+WINDOW = "more than 16 requests in flight (spec window W=16)"
+
+
+def report_for(stat: bytes, submit_frame: int) -> str:
+    from cmppdissect.protocol.report import stat_class
+
+    text = stat.decode("ascii", "backslashreplace")
+    return (f"status report {text} ({stat_class(text)}) for the SUBMIT in frame "
+            f"{submit_frame}")
+
+
+def skipped(size: int, reason: str) -> str:
+    return f"{size} bytes skipped: {reason}"
+
+
+NOT_CMPP = "no CMPP header here: the connection is not CMPP, not decoded"
+
+
+def not_cmpp_reason(why: int, a: int, b: int) -> str:
+    return f"{reason_text(why, a, b)}; the connection is not CMPP, not decoded"
+
+
+def _text(value: bytes) -> str:
+    return value.decode("ascii", "backslashreplace")
+
+
+LongInfo = tuple[int, bytes, bytes, Sequence[bytes], int, int, Sequence[tuple[int, int]]]
+
+
+def describe_long_sms(info: LongInfo) -> str:
+    """``long SMS ref R (T parts) from SENDER to RECIPIENTS`` from the core's message info."""
+    _cmd, sender, msg_src, recipients, reference, total, _parts = info
+    who = _text(sender)
+    if msg_src:
+        who = f"{_text(msg_src)}/{who}"
+    names = [_text(r) for r in recipients]
+    to = ",".join(names[:3]) + ("..." if len(names) > 3 else "")
+    return f"long SMS ref {reference} ({total} parts) from {who} to {to}"
+
+
+def long_sms_incomplete(info: LongInfo, when: int, timeout_ns: int) -> str:
+    parts = info[6]
+    present = {n for n, _frame in parts}
+    missing = [n for n in range(1, info[5] + 1) if n not in present]
+    shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
+    frames = ", ".join(str(frame) for _n, frame in parts[:10])
+    phrase = (f"within {timeout_ns / 1e9:g} s" if when == 0 else
+              "when the assembly cap was reached" if when == 1 else "at the end of the capture")
+    return (f"{describe_long_sms(info)}: part(s) {shown} never seen {phrase} "
+            f"(have frames {frames})")
+
+
+def long_sms_duplicate(info: LongInfo, duplicates: int) -> str:
+    return f"{describe_long_sms(info)}: {duplicates} part(s) sent more than once"
+
+
+def cap_message(what: str, settings: dict[str, Any]) -> str:
+    if what == "pending":
+        return (f"more than {settings['max_pending']} requests in flight in one session: the "
+                "oldest are counted as unanswered and forgotten")
+    if what == "awaiting-reports":
+        return (f"more than {settings['max_awaiting_reports']} Msg_Ids await a status report; "
+                "the oldest are forgotten (their reports will not match)")
+    if what == "long-sms":
+        return (f"more than {settings['max_long_sms']} long SMS being assembled; the oldest "
+                "are given up")
+    return (f"more than {settings['max_sessions']} sessions: the oldest are dropped from the "
+            "session list (their PDUs still count in the totals)")
+
+
+def as_finding(item: ExpertItem) -> Finding:
+    return Finding(item.severity, item.code, item.message)

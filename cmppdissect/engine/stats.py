@@ -1,0 +1,75 @@
+"""Summaries of the core's statistics: latency percentiles and rates over time (sans-IO).
+
+The core keeps latencies as exact samples (8 bytes per paired response, in the session that saw
+it) and counts per capture second; numpy turns them into what the report shows, without a
+Python list of millions of ints. Percentiles are numpy's default (linear interpolation between
+ranks), so a file's figures are exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+SUMMARY_KEYS = ("min", "mean", "p50", "p90", "p99", "max")
+
+
+def samples(raw: bytes) -> np.ndarray:
+    """The core's samples (native int64 bytes) as an array, without a copy."""
+    return np.frombuffer(raw, dtype=np.int64)
+
+
+def summarize_ms(parts: Iterable[bytes | np.ndarray]) -> dict[str, float | None]:
+    """min/mean/p50/p90/p99/max in ms over the samples (ns) of several parts, in order."""
+    chunks = [samples(p) if isinstance(p, bytes) else p for p in parts if len(p)]
+    if not chunks:
+        return dict.fromkeys(SUMMARY_KEYS)
+    values = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+    p50, p90, p99 = np.percentile(values, [50, 90, 99])
+    ms = 1e6
+    return {"min": float(values.min()) / ms, "mean": float(values.mean()) / ms,
+            "p50": float(p50) / ms, "p90": float(p90) / ms, "p99": float(p99) / ms,
+            "max": float(values.max()) / ms}
+
+
+def bucket_for(seconds: int, max_points: int = 600) -> int:
+    """The bucket width (s) that keeps a series of ``seconds`` under ``max_points`` points."""
+    return max(1, -(-seconds // max_points))
+
+
+def _series(per_second: Mapping[int, int], start: int, end: int, bucket: int) -> list[float]:
+    """Mean events per second in each ``bucket``-second slot from ``start`` to ``end``."""
+    totals = [0] * ((end - start) // bucket + 1)
+    for sec, n in per_second.items():
+        if start <= sec <= end:
+            totals[(sec - start) // bucket] += n
+    return [t / bucket for t in totals]
+
+
+def _latency_series(sums: Mapping[int, tuple[int, int]], start: int, end: int,
+                    bucket: int) -> list[float | None]:
+    acc = [[0, 0] for _ in range((end - start) // bucket + 1)]
+    for sec, (total, n) in sums.items():
+        if start <= sec <= end:
+            a = acc[(sec - start) // bucket]
+            a[0] += total
+            a[1] += n
+    return [t / n / 1e6 if n else None for t, n in acc]
+
+
+def over_time(pdu_rate: Mapping[int, int], submit_rate: Mapping[int, int],
+              submit_latency: Mapping[int, tuple[int, int]]) -> dict[str, Any]:
+    """TPS and mean SUBMIT latency per bucket, for the report and the TUI's charts."""
+    if not pdu_rate:
+        return {"start": None, "bucket_s": 1, "pdus_per_s": [], "submits_per_s": [],
+                "submit_latency_ms": [], "peak_pdus_per_s": 0, "peak_submits_per_s": 0}
+    start, end = min(pdu_rate), max(pdu_rate)
+    bucket = bucket_for(end - start + 1)
+    return {"start": start, "bucket_s": bucket,
+            "pdus_per_s": _series(pdu_rate, start, end, bucket),
+            "submits_per_s": _series(submit_rate, start, end, bucket),
+            "submit_latency_ms": _latency_series(submit_latency, start, end, bucket),
+            "peak_pdus_per_s": max(pdu_rate.values(), default=0),
+            "peak_submits_per_s": max(submit_rate.values(), default=0)}
