@@ -16,8 +16,9 @@ What is measured, each in the same process and as medians over ``--runs`` runs:
   key event to the end of the repaint that shows its effect (a ``call_after_refresh`` hook; the
   headless driver skips only the final write to the terminal). Reference: the same keys once
   indexing has finished, so the ratio is the cost of sharing the interpreter with the indexer.
-* **indexing**: wall time to index the whole file in the TUI, against the same engine loop
-  with no UI (``Analyzer.feed`` over the file), and the model's memory per PDU.
+* **indexing**: wall time to index the whole file in the TUI, against the statistics alone
+  (``cmppdissect.analyze(path).run()``, what ``--report json`` does), and the store's memory
+  per PDU.
 """
 
 from __future__ import annotations
@@ -37,8 +38,7 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.widgets import Label
 
-from cmppdissect.analysis.engine import Analyzer
-from cmppdissect.capture.pcapsource import iter_segments
+import cmppdissect
 from cmppdissect.tui.app import CmppApp, make_app
 from cmppdissect.tui.screens.sessions import SessionsScreen
 from cmppdissect.tui.source import FileSource
@@ -160,21 +160,13 @@ async def tui_run(path: Path, keys: int, *, to_the_end: bool) -> dict[str, Any]:
 
 
 def model_bytes(app: CmppApp) -> int:
-    m = app.model
-    columns = (m.frame, m.ts_ns, m.session, m.flags, m.command_id, m.sequence_id, m.length,
-               m.pair, m.latency_ns, m.severity, m.version)
-    rows = sum(a.itemsize * len(a) for a in columns)
-    sessions = sum(a.itemsize * len(a) for a in m.session_rows.values())
-    return rows + sessions + m.blobs.stored_bytes
+    store = app.model.store
+    return round(store.bytes_per_pdu * store.count)
 
 
 def headless_index(path: Path) -> float:
     t0 = time.perf_counter()
-    an = Analyzer()
-    n = 0
-    for seg in iter_segments(str(path)):
-        n += len(an.feed(seg))
-    n += len(an.finish())
+    cmppdissect.analyze(path).run()
     return time.perf_counter() - t0
 
 

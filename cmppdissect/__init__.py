@@ -1,8 +1,12 @@
 """cmppdissect: a Wireshark-grade analyzer for CMPP 2.0/3.0, the China Mobile SMS-gateway protocol.
 
-The protocol core (:mod:`cmppdissect.protocol`) and the analysis engine
-(:mod:`cmppdissect.analysis`) contain no I/O and import neither Scapy nor Textual; Scapy layers
-live in :mod:`cmppdissect.layers` (``from cmppdissect.layers import CMPP``).
+The pipeline, one package a stage: :mod:`~cmppdissect.sources` (files, live capture) hand bytes
+to the compiled :mod:`~cmppdissect.core` (capture walk, TCP, framing, light fields, sessions,
+pairing, counters); :mod:`~cmppdissect.engine` words what it finds; :mod:`~cmppdissect.store`
+keeps the PDUs; :mod:`~cmppdissect.query` filters them; :mod:`~cmppdissect.output` and
+:mod:`~cmppdissect.tui` show them; :mod:`~cmppdissect.api` drives it all. The protocol
+knowledge (:mod:`~cmppdissect.protocol`), the core and the engine do no I/O and import neither
+Scapy nor Textual; Scapy layers live in :mod:`cmppdissect.layers`.
 """
 
 from __future__ import annotations

@@ -1,28 +1,49 @@
-"""The Python API: ``cmppdissect.analyze(path)`` for notebooks and scripts.
+"""The one driver: a capture source through the engine into the store, for every consumer.
 
-It is the command line without the printing: the same reader, engine and statistics, giving
-Python objects. A capture streams through once, so a file of millions of packets is never held in
-memory; iterate :meth:`Analysis.pdus` or :meth:`Analysis.transactions` to see each item as it
-completes, or ask for :meth:`Analysis.report` straight away to just get the statistics. Nothing
-here imports Scapy (use :mod:`cmppdissect.layers` for that).
+``cmppdissect.analyze(path)`` opens a capture; the :class:`Analysis` it returns feeds the
+source's bytes to the :class:`~cmppdissect.engine.Engine` and, when rows are wanted, keeps them
+in a :class:`~cmppdissect.store.PduStore`. The command line's ``-T``/``-Y``/``--report``, the
+TUI's indexer and notebooks all read a capture through this class, so they see the same PDUs,
+the same pairs and the same findings.
+
+A capture streams through once. Ask for :meth:`Analysis.report` straight away and no row is
+kept at all (the compiled core does the statistics); iterate :meth:`Analysis.pdus` or
+:meth:`Analysis.transactions` and each item comes out once its pairing is known (a request when
+its response arrived or it timed out). Nothing here imports Scapy or Textual.
 """
 
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any, Protocol, runtime_checkable
 
-from cmppdissect.analysis.dfilter import DisplayFilter, compile_filter
-from cmppdissect.analysis.engine import Analyzer, ExpertItem, PduRecord, Session
-from cmppdissect.analysis.linker import Key, ResponseLinker, request_key
-from cmppdissect.capture.pcapsource import PcapSource
-from cmppdissect.core.records import CaptureNote, TcpSegment
-from cmppdissect.protocol.commands import DEFAULT_PORTS
+from cmppdissect.core.records import CaptureNote
+from cmppdissect.engine import Batch, Engine, ExpertItem, SessionState
+from cmppdissect.protocol.commands import DEFAULT_PORTS, command_id_of
 from cmppdissect.protocol.layouts import result_of
 from cmppdissect.protocol.version import Version, parse_version
+from cmppdissect.query import DisplayFilter, compile_filter
+from cmppdissect.sources.file import FileSource
+from cmppdissect.store import RESEND, PduRecord, PduStore, RecordView, record_at
+
+__all__ = ["Analysis", "ByteSource", "Transaction", "analyze"]
+
+
+@runtime_checkable
+class ByteSource(Protocol):
+    """Where capture bytes come from: a file (:class:`FileSource`) or a live capture."""
+
+    name: str
+    notes: list[CaptureNote]
+
+    def chunks(self) -> Iterator[bytes]: ...
+
+    @property
+    def progress(self) -> float | None: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,189 +75,196 @@ class Transaction:
                 "latency_ms": self.latency_ms, "result": self.result}
 
 
-@runtime_checkable
-class SegmentSource(Protocol):
-    """Where segments come from: a file (:class:`PcapSource`) or a live capture.
-
-    :class:`cmppdissect.capture.live.LiveCapture` is one; reader findings go to ``notes``.
-    """
-
-    name: str
-    notes: list[CaptureNote]
-
-    def __iter__(self) -> Iterator[TcpSegment]: ...
-
-    @property
-    def progress(self) -> float | None: ...
-
-    def close(self) -> None: ...
-
-
 class Analysis:
     """One capture being analysed. Create it with :func:`analyze`."""
 
-    def __init__(self, source: str | os.PathLike[str] | IO[bytes] | SegmentSource,
-                 analyzer: Analyzer) -> None:
-        self.source: SegmentSource
-        if isinstance(source, SegmentSource):
-            self.notes: list[CaptureNote] = source.notes
-            self.source = source
-        else:
-            self.notes = []
-            self.source = PcapSource(source, notes=self.notes)
-        self.analyzer = analyzer
-        self._started = False
+    def __init__(self, source: ByteSource, settings: Mapping[str, Any]) -> None:
+        self.source = source
+        self.notes = source.notes
+        self.settings = dict(settings)
+        self.engine: Engine | None = None
+        self.store: PduStore | None = None
         self.done = False
+        self._started = False
 
-    # -- streaming --------------------------------------------------------------------------
+    # -- driving ------------------------------------------------------------------------------
 
-    def pdus(self, display_filter: str | None = None) -> Iterator[PduRecord]:
-        """Every PDU in capture order as it completes; ``display_filter`` as for ``-Y``.
-
-        A filter that reads ``latency_ms`` or ``response_frame`` sees requests with their
-        response already linked: records are then held back (in order) until that is known.
-        """
-        return (rec for rec, _ in self.records(display_filter))
-
-    def records(self, display_filter: str | None = None
-                ) -> Iterator[tuple[PduRecord, dict[str, Any] | None]]:
-        """As :meth:`pdus`, each with the dict the filter was run on (None without a filter),
-        so that a writer of ``-T`` records does not build it a second time."""
+    def start(self, *, keep_rows: bool, pdu_limit: int = 0) -> Engine:
+        """Create the engine (once): ``keep_rows`` when PDUs are to be shown, not only counted."""
         if self._started:
             raise RuntimeError("a capture is read once: call analyze() again to re-read it")
         self._started = True
-        test = compile_filter(display_filter) if display_filter else None
-        linker = (ResponseLinker(self.analyzer.timeout_ns)
-                  if test is not None and test.needs_pairing else None)
-        feed = self.analyzer.feed
+        self.engine = Engine(**self.settings, keep_rows=keep_rows, pdu_limit=pdu_limit,
+                             notes=self.notes)
+        if keep_rows:
+            self.store = PduStore()
+        return self.engine
+
+    def feed(self, chunk: bytes) -> Batch:
+        """Analyse the next chunk of the source (for drivers that read it themselves)."""
+        engine = self.engine
+        if engine is None:
+            raise RuntimeError("start() the analysis first")
+        batch = engine.feed(chunk)
+        if self.store is not None:
+            self.store.append(batch)
+        return batch
+
+    def finish(self) -> Batch:
+        """The source ended: close what is open, flush what is pending."""
+        engine = self.engine
+        if engine is None:
+            raise RuntimeError("start() the analysis first")
+        batch = engine.finish()
+        if self.store is not None:
+            self.store.append(batch)
+            self.store.finish()
+        self.done = True
+        return batch
+
+    def batches(self) -> Iterator[Batch]:
+        """Feed the whole source through the engine (into the store, when rows are kept)."""
+        engine = self.engine
+        if engine is None:
+            raise RuntimeError("start() the analysis first")
         try:
-            for seg in self.source:
-                batch = feed(seg)
-                if batch:
-                    yield from self._shown(batch, test, linker)
-            yield from self._shown(self.analyzer.finish(), test, linker)
-            if linker is not None:
-                yield from self._shown(linker.flush(), test, None)
+            for chunk in self.source.chunks():
+                yield self.feed(chunk)
+                if engine.stopped:
+                    break
+            yield self.finish()
         finally:
             self.source.close()
-        self._finish()
-
-    @staticmethod
-    def _shown(batch: list[PduRecord], test: DisplayFilter | None,
-               linker: ResponseLinker | None
-               ) -> Iterator[tuple[PduRecord, dict[str, Any] | None]]:
-        if test is None:
-            for rec in batch:
-                yield rec, None
-            return
-        from cmppdissect.output.records import record_dict
-
-        if linker is not None:
-            batch = [ready for rec in batch for ready in linker.push(rec)]
-        for rec in batch:
-            d = record_dict(rec)
-            if test(d):
-                yield rec, d
-
-    def transactions(self) -> Iterator[Transaction]:
-        """Requests with their responses, in the order the exchanges complete.
-
-        A request is held only until its response arrives or the timeout passes (then it
-        comes out with ``response=None``), so memory follows the requests in flight. A request
-        resent with the same Sequence_Id while in flight is part of the first one's exchange.
-        """
-        waiting: OrderedDict[Key, PduRecord] = OrderedDict()
-        timeout = self.analyzer.timeout_ns
-        for rec in self.pdus():
-            # Expire first: a request resent after the timeout starts a new exchange, which
-            # its response (paired with the resend by the engine) must find.
-            while waiting:
-                oldest = next(iter(waiting.values()))
-                if rec.ts_ns - oldest.ts_ns < timeout:
-                    break
-                waiting.popitem(last=False)
-                yield Transaction(oldest, None)
-            key = request_key(rec)
-            if key is not None:
-                if rec.request_frame is None:
-                    waiting.setdefault(key, rec)  # a resend belongs to the first send's exchange
-                else:
-                    req = waiting.pop(key, None)
-                    if req is not None:
-                        yield Transaction(req, rec)
-        for req in waiting.values():
-            yield Transaction(req, None)
-
-    def stop(self) -> Analysis:
-        """Stop reading here (``-c N``): what was read is analysed as if the capture ended."""
-        if not self.done:
-            self._started = True
-            self.source.close()
-            self.analyzer.finish()
-            self._finish()
-        return self
 
     def run(self) -> Analysis:
-        """Read the rest of the capture without keeping records (for the statistics)."""
+        """Read the rest of the capture for the statistics (no row is kept if none was)."""
         if not self._started:
-            for _ in self.pdus():
+            self.start(keep_rows=False)
+        if not self.done:
+            for _ in self.batches():
                 pass
         return self
 
-    def _finish(self) -> None:
-        if self.done:
-            return
-        self.done = True
-        self.analyzer.add_capture_notes(self.notes)
+    def stop(self) -> Analysis:
+        """Stop reading here (``-c N``): what was read is analysed as if the capture ended."""
+        if not self.done and self.engine is not None:
+            self.source.close()
+            self.finish()
+        return self
 
-    # -- results ----------------------------------------------------------------------------
+    # -- streaming ----------------------------------------------------------------------------
+
+    def pdus(self, display_filter: str | None = None) -> Iterator[PduRecord]:
+        """Every PDU in capture order, each once its pairing is known; ``display_filter`` as
+        for ``-Y``."""
+        return (rec for rec, _ in self.records(display_filter))
+
+    def records(self, display_filter: str | None = None, *, pdu_limit: int = 0
+                ) -> Iterator[tuple[PduRecord, dict[str, Any] | None]]:
+        """As :meth:`pdus`, each with the dict the filter read (None without a filter), so a
+        writer of ``-T`` records does not build it a second time."""
+        test = compile_filter(display_filter) if display_filter else None
+        self.start(keep_rows=True, pdu_limit=pdu_limit)
+        store = self.store
+        assert store is not None
+        shown = 0
+        for _ in self.batches():
+            settled = store.settled
+            while shown < settled:
+                yield from self._shown(store, shown, test)
+                shown += 1
+
+    @staticmethod
+    def _shown(store: PduStore, row: int, test: DisplayFilter | None
+               ) -> Iterator[tuple[PduRecord, dict[str, Any] | None]]:
+        if test is None:
+            yield record_at(store, row), None
+            return
+        view = RecordView(store, row)
+        if test(view):
+            yield record_at(store, row), view.full()
+
+    def transactions(self) -> Iterator[Transaction]:
+        """Requests with their responses, in request order, each once its fate is known.
+
+        A request resent with the same Sequence_Id while in flight is part of the first send's
+        exchange (the response answers every send; the exchange counts from the first).
+        """
+        self.start(keep_rows=True)
+        store = self.store
+        assert store is not None
+        done = 0
+        for _ in self.batches():
+            settled = store.settled
+            for row in range(done, settled):
+                if store.is_response(row) or store.flags[row] & RESEND:
+                    continue
+                pair = store.partner(row)
+                yield Transaction(record_at(store, row),
+                                  record_at(store, pair) if pair is not None else None)
+            done = max(done, settled)
+
+    # -- results ------------------------------------------------------------------------------
 
     @property
     def progress(self) -> float | None:
-        """Fraction of the file read so far (None for stdin or pipes)."""
+        """Fraction of the file read so far (None for stdin, pipes and live capture)."""
         return self.source.progress
 
     @property
-    def sessions(self) -> list[Session]:
-        return list(self.analyzer.sessions.values())
+    def expert(self) -> list[ExpertItem]:
+        return self.engine.expert.items if self.engine is not None else []
 
     @property
-    def expert(self) -> list[ExpertItem]:
-        return self.analyzer.expert
+    def sessions(self) -> list[SessionState]:
+        """The sessions, in the order they opened (reads the capture to the end first)."""
+        self.run()
+        assert self.engine is not None
+        return self.engine.session_states()
 
-    def report(self) -> dict[str, Any]:
+    def session_rows(self) -> list[dict[str, Any]]:
+        """One row per session, as in the report (for a DataFrame)."""
+        from cmppdissect.output.report import session_dicts
+
+        self.run()
+        assert self.engine is not None
+        return session_dicts(self.engine)
+
+    def latency_samples(self, command: str) -> Any:
+        """Every latency (ns) of one request type, as a numpy array (for your own statistics)."""
+        from cmppdissect.engine.stats import samples
+
+        self.run()
+        assert self.engine is not None
+        return samples(self.engine.core.latency_samples(command_id_of(command)))
+
+    def report(self, *, details: bool = True) -> dict[str, Any]:
         """The ``--report json`` document (reads the capture to the end first if needed)."""
         from cmppdissect.output.report import build_report
 
         self.run()
-        return build_report(self.analyzer)
-
-    def session_rows(self) -> list[dict[str, Any]]:
-        """One row per session, as in the report (for a DataFrame)."""
-        from cmppdissect.output.report import session_dict
-
-        self.run()
-        return [session_dict(s) for s in self.analyzer.sessions.values()]
+        assert self.engine is not None
+        return build_report(self.engine, details=details)
 
 
-def analyze(source: str | os.PathLike[str] | IO[bytes] | SegmentSource, *,
-            ports: tuple[int, ...] = (),
-            version: str | Version | None = None, timeout_s: float = 60.0,
-            secrets: Mapping[str, str] | None = None, heuristic: bool = True) -> Analysis:
+def analyze(source: str | os.PathLike[str] | IO[bytes] | ByteSource, *,
+            ports: tuple[int, ...] = (), version: str | Version | None = None,
+            timeout_s: float = 60.0, secrets: Mapping[str, str] | None = None,
+            heuristic: bool = True, **limits: Any) -> Analysis:
     """Open a pcap/pcapng capture (path, ``"-"`` or a binary file) for analysis.
 
-    ``source`` may also be a :class:`SegmentSource` such as a
-    :class:`~cmppdissect.capture.live.LiveCapture`, analysed as it is captured.
+    ``source`` may also be a :class:`ByteSource` such as a
+    :class:`~cmppdissect.sources.live.LiveCapture`, analysed as it is captured.
 
     ``ports`` adds TCP ports to the four CMPP defaults; ``version`` forces "2.0"/"3.0" for
-    captures without a CONNECT; ``secrets`` maps SP ids to shared secrets to check logins.
-    Raises :class:`~cmppdissect.core.records.CaptureFormatError` for a non-capture and
-    ``OSError`` for a file that cannot be opened, before anything is read.
+    captures without a CONNECT; ``secrets`` maps SP ids to shared secrets to check logins;
+    ``limits`` sets the engine's caps (``max_sessions``, ``max_expert``...).
+    Raises :class:`~cmppdissect.core.records.CaptureFormatError` for a non-capture,
+    ``OSError`` for a file that cannot be opened and ``ValueError`` for a bad version, before
+    anything is read.
     """
-    analyzer = Analyzer(ports=(*DEFAULT_PORTS, *ports), version=parse_version(version),
-                        timeout_s=timeout_s,
-                        secrets=secrets, heuristic=heuristic)
-    return Analysis(source, analyzer)
-
-
-__all__ = ["Analysis", "SegmentSource", "Transaction", "analyze"]
+    settings = {"ports": (*DEFAULT_PORTS, *ports), "version": parse_version(version),
+                "timeout_s": timeout_s, "secrets": secrets, "heuristic": heuristic, **limits}
+    if not isinstance(source, ByteSource):
+        source = FileSource(source)
+    return Analysis(source, settings)

@@ -16,15 +16,15 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from cmppdissect import __version__
-from cmppdissect.analysis.dfilter import FilterError, compile_filter
-from cmppdissect.analysis.engine import PduRecord
 from cmppdissect.api import Analysis, analyze
-from cmppdissect.capture.pcapsource import PcapSource
 from cmppdissect.core.records import CaptureFormatError
 from cmppdissect.options import parse_secrets
+from cmppdissect.query import FilterError, compile_filter
+from cmppdissect.sources.file import FileSource
+from cmppdissect.store.records import PduRecord
 
 if TYPE_CHECKING:
-    from cmppdissect.capture.live import LiveCapture
+    from cmppdissect.sources.live import LiveCapture
 
 
 class UsageError(Exception):
@@ -199,36 +199,51 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
     writer = _RecordWriter(fmt, out) if fmt else None
     from cmppdissect.output.progress import progress_bar
 
-    shown = 0
     src = analysis.source
-    size = src.stats.file_size if isinstance(src, PcapSource) else None
+    size = src.file_size if isinstance(src, FileSource) else None
     try:
         with progress_bar(lambda: analysis.progress, size, src.name):
-            for rec, as_dict in analysis.records(args.display_filter):
-                shown += 1
-                if writer is not None:
-                    writer.write(rec, as_dict)
-                if args.count is not None and shown >= args.count:
-                    # As tshark -c: the statistics too cover only what was read so far.
-                    analysis.stop()
-                    break
+            if writer is None and not args.display_filter:
+                # Statistics only: no row is kept; -c stops the core at that many PDUs.
+                analysis.start(keep_rows=False, pdu_limit=args.count or 0)
+                analysis.run()
+            else:
+                limit = args.count if not args.display_filter else 0
+                records = analysis.records(args.display_filter, pdu_limit=limit or 0)
+                for shown, (rec, as_dict) in enumerate(records, 1):
+                    if writer is not None:
+                        writer.write(rec, as_dict)
+                    if args.count is not None and shown >= args.count:
+                        # As tshark -c: the statistics too cover only what was read so far.
+                        analysis.stop()
+                        break
     except OSError as exc:
         if isinstance(exc, BrokenPipeError):
             raise
         raise UsageError(f"{path}: {exc.strerror or exc}") from None
     if writer is not None:
         writer.close()
+    _summary(analysis, args, fmt, out)
+    return 0
+
+
+def _summary(analysis: Analysis, args: argparse.Namespace, fmt: str | None, out: TextIO,
+             extra: dict[str, Any] | None = None, summary_to: TextIO | None = None) -> None:
+    """The statistics after the records: ``--report json``, or the text summary when no
+    record format was asked for (live capture with ``-T``: to ``summary_to``)."""
     from cmppdissect.output.report import build_report
 
+    report = build_report(analysis.run().engine)  # type: ignore[arg-type]
+    if extra:
+        report.update(extra)
     if args.report == "json":
         from cmppdissect.output.records import dumps
 
-        out.write(dumps(build_report(analysis.run().analyzer), indent=1) + "\n")
-    elif fmt is None:
+        out.write(dumps(report, indent=1) + "\n")
+    elif fmt is None or summary_to is not None:
         from cmppdissect.output.text import write_summary
 
-        write_summary(build_report(analysis.run().analyzer), out)
-    return 0
+        write_summary(report, summary_to or out)
 
 
 def _run_live(args: argparse.Namespace, out: TextIO) -> int:
@@ -238,8 +253,7 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
     the capture, and the summary or ``--report json`` follows with a ``capture`` section. With
     ``-T`` the text summary goes to stderr so that stdout stays machine-readable.
     """
-    from cmppdissect.capture.live import LiveCapture, LiveCaptureError
-    from cmppdissect.output.report import build_report
+    from cmppdissect.sources.live import LiveCapture, LiveCaptureError
 
     secrets = _secrets(args.secret)
     try:
@@ -276,18 +290,10 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
                 capture.stop()
     if writer is not None:
         writer.close()
-    report = build_report(analysis.run().analyzer)
-    report["capture"] = capture.refresh_stats().as_dict()
-    if args.report == "json":
-        from cmppdissect.output.records import dumps
-
-        out.write(dumps(report, indent=1) + "\n")
-    else:
-        from cmppdissect.output.text import write_summary
-
-        summary = out if fmt is None else sys.stderr
-        write_summary(report, summary)
-        summary.write(f"\n{capture.stats.describe()}\n")
+    _summary(analysis, args, fmt, out, {"capture": capture.refresh_stats().as_dict()},
+             summary_to=sys.stderr if fmt is not None else None)
+    if args.report != "json":
+        (out if fmt is None else sys.stderr).write(f"\n{capture.stats.describe()}\n")
     out.flush()
     return 0
 

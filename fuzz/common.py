@@ -141,6 +141,18 @@ def segments_to_bytes(segs: list[Any]) -> bytes:
     return b"".join(out)
 
 
+def segments_to_pcap(segs: list[Any]) -> bytes:
+    """Segments as a real capture (nanosecond pcap, Ethernet, IPv4, TCP): what the compiled
+    core reads."""
+    if str(ROOT / "tests") not in sys.path:
+        sys.path.insert(0, str(ROOT / "tests"))
+    from pcaputil import pcap_bytes, tcp_frame
+
+    return pcap_bytes([(s.ts_ns, tcp_frame(s.src_ip, s.src_port, s.dst_ip, s.dst_port, s.seq,
+                                           s.ack, s.flags, s.payload)) for s in segs],
+                      nano=True)
+
+
 def no_raw_escapes(text: str) -> None:
     """Wire text may reach a terminal only with its controls made visible."""
     if "\x1b" in text or "\x9b" in text or "\x07" in text:

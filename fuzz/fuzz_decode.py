@@ -10,11 +10,11 @@ from __future__ import annotations
 from common import instrumented, main, no_raw_escapes
 
 with instrumented():
-    from cmppdissect.analysis.engine import PduRecord
+    from cmppdissect.core import FramedPdu, PduFramer
     from cmppdissect.output.records import dumps, record_dict
     from cmppdissect.protocol.decode import decode_pdu
-    from cmppdissect.core import FramedPdu, PduFramer
     from cmppdissect.protocol.version import Version
+    from cmppdissect.store import PduRecord
 
 HINTS = (None, Version.V2_0, Version.V3_0, None)
 

@@ -11,7 +11,7 @@ import io
 from common import instrumented, main
 
 with instrumented():
-    from cmppdissect.capture.pcapsource import CaptureFormatError, PcapSource
+    from cmppdissect.sources.segments import CaptureFormatError, PcapSource
 
 
 def test_one_input(data: bytes) -> None:

@@ -21,11 +21,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 from pcaputil import pcapng_bytes
 from vectors import VECTORS
 
-from cmppdissect.capture.pcapsource import iter_segments
 from cmppdissect.protocol.commands import CommandId as C
 from cmppdissect.protocol.encode import encode_pdu
 from cmppdissect.protocol.layouts import LAYOUTS, Kind
 from cmppdissect.protocol.version import Version
+from cmppdissect.sources.segments import iter_segments
 
 SAMPLE = ROOT / "samples" / "cmpp-basic.pcap"
 

@@ -40,7 +40,6 @@ from typing import Any
 
 import dpkt
 
-from cmppdissect.capture.live import LiveCapture, LiveCaptureError
 from cmppdissect.protocol.auth import authenticator_ismg, authenticator_source
 from cmppdissect.protocol.commands import HEADER_LEN, CommandId, response_of
 from cmppdissect.protocol.decode import decode_pdu
@@ -55,6 +54,7 @@ from cmppdissect.sim.messages import MessageMix
 from cmppdissect.sim.msgids import connect_timestamp
 from cmppdissect.sim.server import IsmgServer
 from cmppdissect.sim.sp import SpConfig
+from cmppdissect.sources.live import LiveCapture, LiveCaptureError
 
 HERE = Path(__file__).resolve().parent
 C = CommandId

@@ -19,14 +19,15 @@ from typing import Any
 
 import dpkt
 
-from cmppdissect.analysis.engine import Analyzer
-from cmppdissect.capture.pcapsource import iter_segments
+from cmppdissect.api import Analysis
+from cmppdissect.engine import Engine
 from cmppdissect.protocol.auth import authenticator_ismg, authenticator_source
-from cmppdissect.protocol.commands import CommandId
+from cmppdissect.protocol.commands import DEFAULT_PORTS, CommandId
 from cmppdissect.protocol.encode import encode_fields, encode_pdu
 from cmppdissect.protocol.layouts import REPORT_60, REPORT_71
 from cmppdissect.protocol.msgid import make_msg_id
 from cmppdissect.protocol.version import Version
+from cmppdissect.sources.file import FileSource
 
 ETHERNET = 1
 
@@ -376,18 +377,17 @@ def stamped(frames: Sequence[bytes], times_ns: Sequence[int]) -> list[tuple[int,
     return list(zip(times_ns, frames, strict=True))
 
 
-def run_engine(source: Path | bytes, **analyzer_args: Any) -> tuple[list[Any], Analyzer]:
-    """Read a capture (a path, or pcap bytes) with the real reader into the real Analyzer.
+def run_engine(source: Path | bytes, **settings: Any) -> tuple[list[Any], Engine]:
+    """Read a capture (a path, or pcap bytes) through the one driver, rows kept.
 
-    Returns the PDU records in output order and the analyzer (sessions, stats, expert).
+    Returns the PDU records in output order and the engine (its ``expert`` list, the core's
+    counters; ``build_report(engine)`` gives the report). ``settings`` are the engine's.
     """
-    analyzer = Analyzer(**analyzer_args)
     src = io.BytesIO(source) if isinstance(source, bytes) else source
-    records = []
-    for seg in iter_segments(src):
-        records.extend(analyzer.feed(seg))
-    records.extend(analyzer.finish())
-    return records, analyzer
+    analysis = Analysis(FileSource(src), {"ports": DEFAULT_PORTS, **settings})
+    records = list(analysis.pdus())
+    assert analysis.engine is not None
+    return records, analysis.engine
 
 
 def run_cli(*args: str, timeout: float = 120) -> Any:

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 import cmppdissect
-from cmppdissect.analysis.linker import ResponseLinker
 from cmppdissect.protocol.commands import is_response
 from tests.pcaputil import run_cli
 
@@ -65,9 +64,8 @@ def test_report_matches_the_cli_and_per_session_tables_add_up() -> None:
         for key in ("requests", "responses", "paired", "unanswered", "orphan_responses"):
             assert sum(p[key] for p in per) == total[key], (name, key)
     # the totals' percentiles are numpy's over the samples of all sessions together
-    analysis = cmppdissect.analyze(SAMPLE).run()
-    samples = np.concatenate([np.frombuffer(s.stats.commands["CMPP_SUBMIT"].latency.samples_ns,
-                                            dtype=np.int64) for s in analysis.sessions])
+    samples = cmppdissect.analyze(SAMPLE).latency_samples("CMPP_SUBMIT")
+    assert len(samples) == api["commands"]["CMPP_SUBMIT"]["paired"]
     lat = api["commands"]["CMPP_SUBMIT"]["latency_ms"]
     assert lat["p90"] == pytest.approx(np.percentile(samples, 90) / 1e6)
     assert lat["p99"] == pytest.approx(np.percentile(samples, 99) / 1e6)
@@ -94,13 +92,18 @@ def test_filter_on_latency_holds_requests_until_answered() -> None:
     assert len(never) == 2
 
 
-def test_linker_releases_in_order_and_respects_the_cap() -> None:
+def test_records_come_in_capture_order_each_with_its_pair_linked() -> None:
+    """Every request comes out knowing its response (or that none came): the store's one pair
+    column, filled from the core's links, serves pdus(), -Y and the TUI alike."""
     records = list(cmppdissect.analyze(SAMPLE).pdus())
-    linker = ResponseLinker(timeout_ns=60 * 10**9, max_held=5)
-    out = [r for rec in records for r in linker.push(rec)] + linker.flush()
-    assert [r.frame for r in out] == [r.frame for r in records]
-    linked = [r for r in out if not is_response(r.pdu.Command_Id) and r.response_frame]
-    assert len(linked) > 30  # five held records are enough for this sample's exchanges
+    assert [r.frame for r in records] == sorted(r.frame for r in records)
+    by_frame = {r.frame: r for r in records}
+    requests = [r for r in records if not is_response(r.pdu.Command_Id)]
+    linked = [r for r in requests if r.response_frame is not None]
+    assert len(linked) == 50 and len(requests) - len(linked) == 2
+    for r in linked:
+        resp = by_frame[r.response_frame]
+        assert resp.request_frame == r.frame and resp.latency_ns == r.latency_ns
 
 
 def test_import_cmppdissect_stays_light() -> None:

@@ -7,7 +7,8 @@ line does it. The behaviour each test states is also what ``docs/robustness.md``
 The big cases (100,000 connections, a million requests) build their pcap images with
 ``struct`` directly, a few microseconds per frame. None of them is timed: linear time is
 checked indirectly, by asserting that every state the engine keeps stays under its cap, and
-memory by ``tracemalloc`` peaks where a number means something.
+memory by the core's own high-water marks of its buffers (``Core.memory_peaks``; the C++
+heap is invisible to ``tracemalloc``) where a number means something.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import gzip
 import io
 import random
 import struct
-import tracemalloc
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -25,20 +25,22 @@ from pathlib import Path
 import pytest
 from pcaputil import ACK, FIN, PSH, SYN, pcap_bytes, pcapng_bytes, tcp_frame, tcp_stream_frames
 
-from cmppdissect.analysis.engine import Analyzer, PduRecord
-from cmppdissect.capture.pcapsource import (
-    CaptureFormatError,
-    CaptureNote,
-    PcapSource,
-    iter_segments,
-)
-from cmppdissect.core import TcpTracker
-from cmppdissect.protocol.commands import MAX_PDU_LEN
+from cmppdissect.api import Analysis
+from cmppdissect.core import Ipv4Reassembler, TcpTracker
+from cmppdissect.engine import Engine
+from cmppdissect.protocol.commands import DEFAULT_PORTS, MAX_PDU_LEN
 from cmppdissect.protocol.commands import CommandId as C
 from cmppdissect.protocol.decode import decode_pdu
 from cmppdissect.protocol.encode import encode_pdu
 from cmppdissect.protocol.expert import Severity
 from cmppdissect.protocol.version import Version
+from cmppdissect.sources.file import FileSource
+from cmppdissect.sources.segments import (
+    CaptureFormatError,
+    CaptureNote,
+    PcapSource,
+)
+from cmppdissect.store import PduRecord
 
 V2, V3 = Version.V2_0, Version.V3_0
 CLIENT, SERVER = ("192.0.2.10", 40001), ("198.51.100.7", 7890)
@@ -115,7 +117,7 @@ class Flow:
 
 @dataclass
 class Result:
-    analyzer: Analyzer
+    analyzer: Engine
     records: list[PduRecord]
     notes: list[CaptureNote]
     codes: Counter[str] = field(default_factory=Counter)
@@ -134,17 +136,25 @@ class Result:
 
 def analyze(source: Path | bytes, **kw: object) -> Result:
     """Read and analyse a capture as the command line does (records kept for the checks)."""
-    notes: list[CaptureNote] = []
     src = io.BytesIO(source) if isinstance(source, bytes) else source
-    an = Analyzer(**kw)  # type: ignore[arg-type]
-    records: list[PduRecord] = []
-    for seg in iter_segments(src, notes=notes):
-        records += an.feed(seg)
-    records += an.finish()
+    analysis = Analysis(FileSource(src), {"ports": DEFAULT_PORTS, **kw})
+    records: list[PduRecord] = list(analysis.pdus())
+    an = analysis.engine
+    assert an is not None
     codes: Counter[str] = Counter()
     for (_severity, code), n in an.expert_counts.items():  # chats are counted, not listed
         codes[code] += n
-    return Result(an, records, notes, codes)
+    return Result(an, records, analysis.notes, codes)
+
+
+def feed_in_chunks(engine: Engine, path: Path, size: int = 1 << 16) -> Iterator[None]:
+    """Feed a capture file to the engine ``size`` bytes at a time, yielding after each chunk
+    so a test can check the engine's bounds while it runs."""
+    with path.open("rb") as f:
+        while chunk := f.read(size):
+            engine.feed(chunk)
+            yield
+    engine.finish()
 
 
 def session(*pdus_per_direction: tuple[bool, bytes]) -> bytes:
@@ -234,16 +244,11 @@ def test_capture_ending_inside_a_pdu() -> None:
 def test_zero_or_huge_snaplen_reads_normally(snaplen: int) -> None:
     """Snaplen 0 means "no limit" (as in libpcap); a huge one is no reason to buffer more:
     records are still bounded by MAX_CAPLEN."""
-    tracemalloc.start()
-    try:
-        flow = Flow()
-        result = analyze(pcap_image([*flow.handshake(), flow.send(True, active_test(1))],
-                                    snaplen=snaplen))
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    flow = Flow()
+    result = analyze(pcap_image([*flow.handshake(), flow.send(True, active_test(1))],
+                                snaplen=snaplen))
     assert result.notes == []
-    assert peak < 4 << 20  # measured: 15 KiB
+    assert result.analyzer.core.memory_peaks()["reader_pending"] < 1 << 16
 
 
 def test_records_longer_than_the_snaplen() -> None:
@@ -263,16 +268,11 @@ def test_records_longer_than_the_snaplen() -> None:
     for _ in range(4):
         pos += 16 + struct.unpack_from("<I", image, pos + 8)[0]
     struct.pack_into("<I", image, pos + 8, 1 << 30)
-    tracemalloc.start()
-    try:
-        result = analyze(bytes(image))
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    result = analyze(bytes(image))
     assert [n.severity for n in result.notes] == ["error"]
     assert "not plausible" in result.notes[0].message and "reading stops" in result.notes[0].message
     assert result.commands() == ["CMPP_ACTIVE_TEST"]
-    assert peak < 4 << 20
+    assert result.analyzer.core.memory_peaks()["reader_pending"] < 1 << 16  # not 1 GiB
 
 
 def test_frames_cut_by_the_snaplen_become_gaps() -> None:
@@ -391,7 +391,7 @@ def test_active_test_resp_whose_length_disagrees_with_its_bytes() -> None:
     assert resp.request_frame == result.records[0].frame
     assert resp.pdu.fields["Reserved"] == b"0"
     assert result.skipped() == 3
-    assert result.analyzer.stats.commands["CMPP_ACTIVE_TEST"].unanswered == 0
+    assert result.analyzer.core.commands()[C.CMPP_ACTIVE_TEST][3] == 0  # none unanswered
 
 
 def test_active_test_resp_of_12_bytes() -> None:
@@ -423,16 +423,12 @@ def test_random_bytes_on_port_7890(with_syn: bool) -> None:
     count = 750 if with_syn else 150  # without the SYN every offset is a header candidate
     chunks = [rng.randbytes(1400) for _ in range(count)]
     frames += [flow.send(True, c) for c in chunks]
-    tracemalloc.start()
-    try:
-        result = analyze(pcap_image(frames))
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    result = analyze(pcap_image(frames))
     framed = sum(r.pdu.Total_Length for r in result.records)
     assert result.skipped() + framed == 1400 * count
     assert framed < 1400 * count // 100
-    assert peak < 8 << 20  # measured: 1 MiB with the SYN, 16 KiB without
+    # The framer never holds more than a PDU can be long plus a segment.
+    assert result.analyzer.core.memory_peaks()["framer_buffer"] < MAX_PDU_LEN + 1400
 
 
 def test_tls_on_port_7890_and_on_another_port() -> None:
@@ -468,17 +464,14 @@ def test_100000_half_open_connections(tmp_path: Path) -> None:
     with one "cap-sessions" finding; every CONNECT is still counted."""
     path = tmp_path / "half-open.pcap"
     path.write_bytes(pcap_image(half_open_frames(100_000), step_us=10))
-    an = Analyzer()
-    tracker: TcpTracker = an.tracker
+    an = Engine(keep_rows=False)
+    tracker: TcpTracker = an.core.tracker
     biggest = 0
-    for i, seg in enumerate(iter_segments(path)):
-        an.feed(seg)
-        if i % 1000 == 0:
-            biggest = max(biggest, len(an.sessions))
-            assert tracker.tracked <= tracker.max_connections
-    an.finish()
-    assert biggest <= an.max_sessions and len(an.sessions) <= an.max_sessions
-    assert an.stats.commands["CMPP_CONNECT"].requests == 50_000
+    for _ in feed_in_chunks(an, path):
+        biggest = max(biggest, len(an.core.session_ids()))
+        assert tracker.tracked <= tracker.max_connections
+    assert biggest <= an.core.max_sessions and len(an.core.session_ids()) <= 20_000
+    assert an.core.commands()[C.CMPP_CONNECT][0] == 50_000  # requests
     assert [e.code for e in an.expert].count("cap-sessions") == 1
 
 
@@ -501,32 +494,28 @@ def test_a_million_requests_with_no_response(tmp_path: Path) -> None:
     and the expert list stays under ``max_expert`` with one "cap-expert" item."""
     path = tmp_path / "flood.pcap"
     path.write_bytes(pcap_image(active_test_flood(1_000_000, 100), step_us=100_000))
-    an = Analyzer()
-    pdus = 0
-    for seg in iter_segments(path):
-        pdus += len(an.feed(seg))
-        sess = an.sessions.get(0)
+    an = Engine()
+    for _ in feed_in_chunks(an, path, 1 << 20):
+        sess = an.core.session(0)
         if sess is not None:
-            assert len(sess.pairer) <= sess.pairer.max_pending
-        assert len(an.expert) <= an.max_expert + 1
-    pdus += len(an.finish())
-    assert pdus == 1_000_000
-    entry = an.stats.commands["CMPP_ACTIVE_TEST"]
-    assert (entry.requests, entry.responses, entry.unanswered) == (1_000_000, 0, 1_000_000)
+            assert sess["pending"] <= an.core.max_pending
+        assert len(an.expert) <= 100_000 + 1
+    assert an.core.pdus == 1_000_000
+    requests, responses, _paired, unanswered, *_ = an.core.commands()[C.CMPP_ACTIVE_TEST]
+    assert (requests, responses, unanswered) == (1_000_000, 0, 1_000_000)
     assert [e.code for e in an.expert].count("cap-expert") == 1
 
 
 def test_requests_evicted_from_the_pairer_are_counted_and_reported() -> None:
     """More requests in flight than ``max_pending`` within the timeout: each one evicted is an
     unanswered request, and a "cap-pending" finding says the cap was hit."""
-    an = Analyzer()
-    for seg in iter_segments(io.BytesIO(pcap_image(active_test_flood(300, 50), step_us=1))):
-        an.feed(seg)
-        for sess in an.sessions.values():
-            sess.pairer.max_pending = 100  # the default is 65,536: too many for a unit test
-    an.finish()
-    assert an.stats.commands["CMPP_ACTIVE_TEST"].unanswered == 300
-    assert "cap-pending" in {e.code for e in an.expert}
+    for cap in (100, 250):  # two sizes: the bound follows the setting
+        result = analyze(pcap_image(active_test_flood(300, 50), step_us=1), max_pending=cap)
+        assert result.analyzer.core.commands()[C.CMPP_ACTIVE_TEST][3] == 300  # unanswered
+        assert "cap-pending" in {e.code for e in result.analyzer.expert}
+        first_evicted = min(i for i, e in enumerate(result.analyzer.expert)
+                            if e.code == "unanswered")
+        assert result.analyzer.expert[first_evicted - 1].code == "cap-pending"
 
 
 def submit_flood(count: int, per_frame: int, answer_every: int) -> Iterator[bytes]:
@@ -553,27 +542,24 @@ def test_many_distinct_sequence_ids_in_flight(tmp_path: Path) -> None:
     one "cap-awaiting-reports" finding, and the answered ones are paired."""
     path = tmp_path / "seqs.pcap"
     path.write_bytes(pcap_image(submit_flood(200_000, 40, 10), step_us=100))
-    an = Analyzer(max_awaiting_reports=5_000)
-    for seg in iter_segments(path):
-        an.feed(seg)
-        sess = an.sessions.get(0)
-        if sess is not None:
-            assert len(sess.pairer) <= sess.pairer.max_pending
-        assert len(an._reports) <= an.max_awaiting_reports
-    an.finish()
-    entry = an.stats.commands["CMPP_SUBMIT"]
-    assert (entry.requests, entry.responses, entry.paired) == (200_000, 20_000, 20_000)
-    assert [e.code for e in an.expert].count("cap-awaiting-reports") == 1
+    for cap in (5_000, 20_000):  # two sizes: the bound follows the setting
+        an = Engine(max_awaiting_reports=cap)
+        for _ in feed_in_chunks(an, path):
+            sess = an.core.session(0)
+            if sess is not None:
+                assert sess["pending"] <= an.core.max_pending
+            assert an.core.awaiting_reports <= cap
+        requests, responses, paired, *_ = an.core.commands()[C.CMPP_SUBMIT]
+        assert (requests, responses, paired) == (200_000, 20_000, 20_000)
+        assert [e.code for e in an.expert].count("cap-awaiting-reports") == 1
 
 
 def test_unanswered_submits_leave_no_state_behind() -> None:
     """The per-SUBMIT recipient count kept for Msg_Id matching is dropped with its request."""
-    an = Analyzer()
-    for seg in iter_segments(io.BytesIO(pcap_image(submit_flood(2_000, 1, 10**9)))):
-        an.feed(seg)
-        for s in an.sessions.values():
-            s.pairer.max_pending = 100
-    assert len(an._submits) <= 100
+    for cap in (100, 400):
+        an = Engine(max_pending=cap)
+        an.feed(pcap_image(submit_flood(2_000, 1, 10**9)))
+        assert an.core.submits_remembered <= cap
 
 
 def test_pipelined_submits_in_one_segment_keep_their_recipient_counts() -> None:
@@ -603,20 +589,24 @@ def thirty_sessions() -> bytes:
 def test_session_cap_with_a_small_limit() -> None:
     """Past ``max_sessions`` the oldest sessions are retired from the session list (one
     "cap-sessions" finding) and their PDUs still count in the totals."""
-    result = analyze(thirty_sessions(), max_sessions=8)
-    an = result.analyzer
-    assert len(an.sessions) <= 8
-    assert result.codes["cap-sessions"] == 1
-    assert an.stats.commands["CMPP_ACTIVE_TEST"].requests == 150
-    assert an.stats.commands["CMPP_ACTIVE_TEST"].unanswered == 150
+    for cap in (8, 12):  # two sizes: the bound follows the setting
+        result = analyze(thirty_sessions(), max_sessions=cap)
+        an = result.analyzer
+        assert len(an.sessions) <= cap and len(an.core.session_ids()) <= cap
+        assert result.codes["cap-sessions"] == 1
+        assert an.core.retired_sessions == 30 - len(an.core.session_ids())
+        requests, _r, _p, unanswered, *_ = an.core.commands()[C.CMPP_ACTIVE_TEST]
+        assert (requests, unanswered) == (150, 150)
 
 
 def test_expert_cap_with_a_small_limit() -> None:
     """Past ``max_expert`` items only counts by kind are kept; one "cap-expert" item says so."""
-    result = analyze(thirty_sessions(), max_expert=20)
-    an = result.analyzer
-    assert len(an.expert) == 21 and an.expert[-1].code == "cap-expert"
-    assert sum(n for (_sev, code), n in an.expert_counts.items() if code == "unanswered") == 150
+    for cap in (20, 45):  # two sizes: the bound follows the setting
+        result = analyze(thirty_sessions(), max_expert=cap)
+        an = result.analyzer
+        assert len(an.expert) == cap + 1 and an.expert[-1].code == "cap-expert"
+        assert sum(n for (_sev, code), n in an.expert_counts.items()
+                   if code == "unanswered") == 150
 
 
 def test_ip_fragment_flood_stays_bounded() -> None:
@@ -629,15 +619,15 @@ def test_ip_fragment_flood_stays_bounded() -> None:
         frag = ipv4_packet("192.0.2.1", "198.51.100.2", 6, b"\x00" * 800, ident=ident,
                            frag_offset=0, more_fragments=True)
         frames.append(ethernet(frag))
-    tracemalloc.start()
-    try:
-        result = analyze(pcap_image(frames))
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    for cap in (1024, 100):  # the reassembler's datagram cap, two sizes
+        r = Ipv4Reassembler(max_datagrams=cap)
+        for ident in range(5000):
+            r.add((b"s" * 4, b"d" * 4, 6, ident), 0, True, b"\x00" * 800, 0)
+            assert len(r) <= cap
+        assert r.dropped == 5000 - cap
+    result = analyze(pcap_image(frames))
     assert result.records == []
     assert any("incomplete" in n.message and "fragmented" in n.message for n in result.notes)
-    assert peak < 16 << 20  # measured: 2.4 MiB (the reassembler holds at most 8 MiB)
 
 
 def test_tcp_frame_helpers_agree() -> None:

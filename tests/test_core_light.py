@@ -17,12 +17,12 @@ import struct
 from typing import Any
 
 import pytest
+from cmppdissect.core._pdu import light
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import ALL_PDUS, field_values, report_values
 from vectors import VECTORS
 
-from cmppdissect.core._pdu import light
 from cmppdissect.protocol.commands import CommandId as C
 from cmppdissect.protocol.content import UDHI_MASK
 from cmppdissect.protocol.decode import decode_pdu
@@ -45,7 +45,8 @@ def check(pdu: bytes, hint: Version | None) -> dict[str, Any]:
     assert lt["result"] == (None if outcome is None else outcome[1])
     assert lt["msg_id"] == fields.get("Msg_Id")
     assert lt["registered_delivery"] == fields.get("Registered_Delivery")
-    arrays = [f.name for f in (full.layout.fields if full.layout else ()) if f.kind is Kind.STR_ARRAY]
+    layout_fields = full.layout.fields if full.layout else ()
+    arrays = [f.name for f in layout_fields if f.kind is Kind.STR_ARRAY]
     if arrays:
         assert lt["recipients"] == len(fields.get(arrays[0], ()))
     assert lt["msg_fmt"] == fields.get("Msg_Fmt")

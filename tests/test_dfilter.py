@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from cmppdissect.analysis.dfilter import FilterError, compile_filter
+from cmppdissect.query.dfilter import FilterError, compile_filter
 
 SUBMIT: dict[str, Any] = {
     "frame": 6, "time": 1.5, "session": 0, "src": "192.0.2.10:40001",

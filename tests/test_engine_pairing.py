@@ -1,7 +1,7 @@
 """Request/response pairing, report matching, statistics, logins and detection, end to end.
 
 Every capture here is real pcap bytes with exact nanosecond times (so latencies are exact),
-read by the real reader into the real Analyzer; the statistics are checked as
+read by the real reader into the real engine; the statistics are checked as
 ``build_report`` gives them to ``--report json``, and a few cases go through the CLI itself.
 """
 

@@ -1,4 +1,4 @@
-"""TCP reassembly seen through the whole engine: real pcap bytes, the real reader, the Analyzer.
+"""TCP reassembly seen through the whole engine: real pcap bytes, the real reader, the engine.
 
 Each case of issue 3's "TCP reassembly" list is built as a capture file with correct TCP
 sequence numbers (``pcaputil.Conversation``), in both CMPP versions, and the test asserts what
@@ -149,9 +149,10 @@ def test_several_pdus_in_one_segment_each_direction(v: Version) -> None:
     assert records[5].pdu.fields["Msg_Id"] == msg_id(3)
     # responses pair with the requests of the same segment, 1 ms earlier
     assert [(r.request_frame, r.latency_ns) for r in records[3:]] == [(4, 1_000_000)] * 3
-    sess = an.sessions[0]
+    sess = an.session(0)
     assert (sess.sp_id, sess.version, sess.version_source) == (SP_ID, v, "CONNECT")
-    assert (sess.login, sess.ended, sess.pdus) == ("ok", "fin", {True: 3, False: 3})
+    assert (sess.login, sess.ended) == ("ok", "fin")
+    assert (sess.pdus_from_client, sess.pdus_from_server) == (3, 3)
     assert not [e for e in an.expert if e.severity >= 2]
 
 
@@ -317,7 +318,7 @@ def test_retransmitted_segments_count_once(v: Version) -> None:
     check_times(records)
     assert counters(build_report(an), "CMPP_SUBMIT") == (3, 3, 3, 0, 0)
     assert build_report(an)["commands"]["CMPP_SUBMIT"]["retransmitted"] == 0
-    assert an.tracker.stats(0).retransmissions >= 3
+    assert an.core.tracker.stats(0).retransmissions >= 3
     assert "sequence-reused" not in codes(an) and "skipped-bytes" not in codes(an)
 
 
@@ -340,7 +341,7 @@ def test_out_of_order_segments_complete_when_the_hole_fills(v: Version) -> None:
     check_submit(records[1], v, 2)
     check_times(records)
     assert [r.latency_ns for r in records[2:]] == [1_000_000, 1_000_000]
-    assert an.tracker.stats(0).out_of_order == 2
+    assert an.core.tracker.stats(0).out_of_order == 2
     assert an.expert == []
 
 
@@ -401,7 +402,7 @@ def test_sequence_numbers_wrap_in_both_directions(v: Version) -> None:
     assert conv.nxt[True] < 10_000 and conv.nxt[False] < 10_000  # both sides did wrap
     check_submit(records[2], v, 2)
     check_times(records)
-    assert an.sessions[0].ended == "fin"
+    assert an.session(0).ended == "fin"
     assert [e for e in an.expert if e.severity >= 2] == []
 
 
@@ -420,8 +421,8 @@ def test_fin_then_rst_on_a_reused_four_tuple_make_two_sessions(v: Version) -> No
     frames.append(second.rst(False))
     frames += second.send(True, submit(v, 9))  # after the reset: not part of any session
     records, an = run_engine(pcap_bytes(frames))
-    assert [s.id for s in an.sessions.values()] == [0, 1]
-    s0, s1 = an.sessions[0], an.sessions[1]
+    assert [s.id for s in an.session_states()] == [0, 1]
+    s0, s1 = an.session(0), an.session(1)
     assert s0.client == s1.client == "192.0.2.10:40001"
     assert s0.server == s1.server == "198.51.100.7:7890"
     assert (s0.sp_id, s0.ended, s0.login, s0.saw_syn) == (SP_ID, "fin", "ok", True)
@@ -448,7 +449,7 @@ def test_syn_on_an_open_four_tuple_ends_the_old_session(v: Version) -> None:
     frames += new.handshake() + new.send(True, connect(v, sp="906666"))  # frames 7..10
     frames += new.send(False, connect_resp(v))
     records, an = run_engine(pcap_bytes(frames))
-    s0, s1 = an.sessions[0], an.sessions[1]
+    s0, s1 = an.session(0), an.session(1)
     assert (s0.ended, s1.ended) == ("reused", "end-of-capture")
     assert (s0.sp_id, s1.sp_id) == (SP_ID, "906666")
     assert [(r.session, r.frame, r.command) for r in records] == [
@@ -510,7 +511,7 @@ def test_capture_starting_mid_stream(v: Version) -> None:
     check_submit(records[0], v, 42)
     assert records[1].request_frame == 2 and records[3].request_frame == 4
     check_times(records)
-    sess = an.sessions[0]
+    sess = an.session(0)
     assert sess.saw_syn is False
     assert (sess.client, sess.server) == ("192.0.2.10:40001", "198.51.100.7:7890")
     assert sess.version is v and sess.version_source == "lengths"

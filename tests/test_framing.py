@@ -7,9 +7,9 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cmppdissect.core import FramedPdu, PduFramer, Skipped, plausible_header
 from cmppdissect.protocol.commands import CommandId as C
 from cmppdissect.protocol.encode import encode_pdu
-from cmppdissect.core import FramedPdu, PduFramer, Skipped, plausible_header
 from cmppdissect.protocol.version import Version
 
 V2 = Version.V2_0

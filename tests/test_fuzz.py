@@ -43,8 +43,8 @@ from pcaputil import (
 )
 from strategies import ALL_PDUS, field_values
 
-from cmppdissect.analysis.engine import Analyzer, PduRecord
-from cmppdissect.capture.pcapsource import CaptureFormatError, CaptureNote, iter_segments
+from cmppdissect.api import Analysis
+from cmppdissect.core import FramedPdu, PduFramer, Skipped, TcpTracker, plausible_header
 from cmppdissect.core.records import (
     ConnectionClosed,
     ConnectionOpened,
@@ -53,20 +53,22 @@ from cmppdissect.core.records import (
     StreamGap,
     TcpSegment,
 )
-from cmppdissect.core import TcpTracker
+from cmppdissect.engine import Engine
 from cmppdissect.layers import CMPP, CMPPv2, CMPPv3
 from cmppdissect.output.records import dumps, record_dict
 from cmppdissect.output.report import build_report
 from cmppdissect.output.text import write_summary
-from cmppdissect.protocol.commands import HEADER_LEN, KNOWN_COMMANDS, MAX_PDU_LEN
+from cmppdissect.protocol.commands import DEFAULT_PORTS, HEADER_LEN, KNOWN_COMMANDS, MAX_PDU_LEN
 from cmppdissect.protocol.commands import CommandId as C
 from cmppdissect.protocol.content import decode_content
 from cmppdissect.protocol.decode import DecodedPdu, decode_pdu
 from cmppdissect.protocol.encode import encode_pdu
 from cmppdissect.protocol.expert import Finding, Severity
-from cmppdissect.core import FramedPdu, PduFramer, Skipped, plausible_header
 from cmppdissect.protocol.layouts import LAYOUTS
 from cmppdissect.protocol.version import Version
+from cmppdissect.sources.file import FileSource
+from cmppdissect.sources.segments import CaptureFormatError, CaptureNote, iter_segments
+from cmppdissect.store import PduRecord
 
 settings.register_profile(
     "cmpp-fuzz",
@@ -485,19 +487,21 @@ def test_reader_on_random_bytes_behind_a_valid_header(data: bytes) -> None:
 # -- the whole engine --------------------------------------------------------------------------
 
 
-def run_engine(segs: list[TcpSegment], **kw: Any) -> tuple[Analyzer, list[PduRecord]]:
-    an = Analyzer(**kw)
-    records: list[PduRecord] = []
-    for s in segs:
-        records += an.feed(s)
-    records += an.finish()
-    return an, records
+def run_engine(segs: list[TcpSegment], **kw: Any) -> tuple[Engine, list[PduRecord]]:
+    """The segments written as a real pcap (Ethernet, IPv4, TCP) and read by the one driver."""
+    frames = [(s.ts_ns, tcp_frame(s.src_ip, s.src_port, s.dst_ip, s.dst_port, s.seq, s.ack,
+                                  s.flags, s.payload)) for s in segs]
+    analysis = Analysis(FileSource(io.BytesIO(pcap_bytes(frames, nano=True))),
+                        {"ports": kw.pop("ports", DEFAULT_PORTS), **kw})
+    records = list(analysis.pdus())
+    assert analysis.engine is not None and analysis.store is not None
+    assert {r.session for r in records} <= set(analysis.store.endpoints)
+    return analysis.engine, records
 
 
-def check_outputs(an: Analyzer, records: list[PduRecord]) -> None:
+def check_outputs(an: Engine, records: list[PduRecord]) -> None:
     """Everything a user can ask for is built without raising and holds no raw escapes."""
     for rec in records:
-        assert rec.session in an.sessions
         text = dumps(record_dict(rec))
         assert "\x1b" not in text and "\x9b" not in text
     report = build_report(an)

@@ -7,11 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from cmppdissect.analysis.longsms import Joiner, Part
 from cmppdissect.protocol.commands import CommandId as C
 from cmppdissect.protocol.encode import encode_pdu
 from cmppdissect.protocol.version import Version
-from tests.pcaputil import Conversation, run_cli, run_engine, write_pcap
+from tests.pcaputil import (
+    BASE_TS_NS,
+    Conversation,
+    pcap_bytes,
+    run_cli,
+    run_engine,
+    stamped,
+    write_pcap,
+)
 
 TEXT = "您的订单 20261124-0042 已发货，预计明天送达。如有疑问请致电客服热线，回复TD退订。" * 2
 
@@ -67,7 +74,7 @@ def test_parts_out_of_order_and_split_characters_join(tmp_path: Path, version: V
     assert msg.reference == 0x5A and msg.total == total and msg.missing == []
     submits = [r.frame for r in records if r.pdu.Command_Id == C.CMPP_SUBMIT]
     assert msg.frames == [submits[order.index(n)] for n in range(total)]
-    assert (an.long_sms.complete, an.long_sms.incomplete) == (1, 0)
+    assert (an.core.long_sms()["complete"], an.core.long_sms()["incomplete"]) == (1, 0)
     assert not [e for e in an.expert if e.code.startswith("long-sms")]
 
 
@@ -106,7 +113,7 @@ def test_different_recipients_are_different_messages(tmp_path: Path) -> None:
             submit(2, 9, 2, 2, payloads[1], Version.V2_0, (b"13800000002",))]
     records, an = run_engine(capture(tmp_path, [pdus], Version.V2_0))
     assert not [r for r in records if r.long_sms is not None]
-    assert an.long_sms.incomplete == 2
+    assert an.core.long_sms()["incomplete"] == 2
 
 
 def test_jsonl_carries_the_joined_message_and_filter_finds_it(tmp_path: Path) -> None:
@@ -121,16 +128,28 @@ def test_jsonl_carries_the_joined_message_and_filter_finds_it(tmp_path: Path) ->
     assert len(rec["long_sms"]["frames"]) == len(payloads)
 
 
-def test_joiner_caps_and_duplicates() -> None:
-    joiner = Joiner(max_pending=2)
-    part = Part(1, 0, 0, b"a", "a")
-    for ref in (1, 2, 3):  # the third pushes out the first
-        done, given_up = joiner.add("CMPP_SUBMIT", "sp", ("x",), ref, 2, 1, part)
-        assert done is None
-        assert (given_up is not None) == (ref == 3)
-    assert len(joiner) == 2 and joiner.evicted == 1
-    joiner.add("CMPP_SUBMIT", "sp", ("x",), 2, 2, 1, part)  # a duplicate part
-    done, _ = joiner.add("CMPP_SUBMIT", "sp", ("x",), 2, 2, 2, Part(2, 5, 0, b"b", "b"))
-    assert done is not None and done.duplicates == 1 and done.text() == "ab"
-    expired = joiner.expire(now_ns=10**12, timeout_ns=1)
-    assert [m.reference for m in expired] == [3] and len(joiner) == 0
+def test_assembly_cap_duplicates_and_timeout() -> None:
+    """At most max_long_sms messages are assembled at once (the oldest is given up, with one
+    cap finding); a part sent twice is counted and named when its message completes; a
+    message whose first part is older than the timeout is given up when the next part comes."""
+    payload = "长".encode("utf-16-be")
+    conv = Conversation()
+    frames = conv.handshake()
+    parts = [(1, 1), (2, 1), (3, 1), (2, 1), (2, 2), (4, 1)]  # (reference, part) of 2-part SMS
+    for seq, (ref, n) in enumerate(parts, 1):
+        frames += conv.send(True, submit(seq, ref, 2, n, payload, Version.V3_0))
+    times = [BASE_TS_NS + i for i in range(len(frames))]
+    times[-1] = BASE_TS_NS + 700 * 10**9  # the last part comes after the 600 s timeout
+    records, an = run_engine(pcap_bytes(stamped(frames, times)), max_long_sms=2)
+    done = [r for r in records if r.long_sms is not None]
+    assert len(done) == 1 and done[0].long_sms.reference == 2
+    assert done[0].long_sms.text() == "长长"
+    (dup,) = [f for f in done[0].expert if f.code.startswith("long-sms")]
+    assert dup.code == "long-sms-duplicate" and "1 part(s) sent more than once" in dup.message
+    codes = [e.code for e in an.expert]
+    assert codes.count("cap-long-sms") == 1
+    incomplete = [e.message for e in an.expert if e.code == "long-sms-incomplete"]
+    assert len(incomplete) == 3  # ref 1 (cap), ref 3 (timeout), ref 4 (end of capture)
+    assert "when the assembly cap was reached" in incomplete[0]
+    assert "within 600 s" in incomplete[1] and "at the end of the capture" in incomplete[2]
+    assert an.core.long_sms() == {"complete": 1, "incomplete": 3, "parts": 6, "assembling": 0}

@@ -120,12 +120,21 @@ def check_record(rec: dict[str, Any], frames: set[int]) -> None:
         assert "text" not in fields
     elif "Msg_Content" in names:
         assert type(fields["text"]) is str
-    assert ("request_frame" in rec) == ("latency_ms" in rec)
+    # Every paired PDU names its partner, whatever the filter: a response its request, a
+    # request its response (records come out once their pairing is known).
+    assert ("request_frame" in rec or "response_frame" in rec) == ("latency_ms" in rec)
+    assert not ("request_frame" in rec and "response_frame" in rec)
     if "request_frame" in rec:
         assert is_response(rec["command_id"])
         assert type(rec["request_frame"]) is int and rec["request_frame"] in frames
         assert rec["request_frame"] <= rec["frame"]
         assert type(rec["latency_ms"]) is float and rec["latency_ms"] >= 0
+    if "response_frame" in rec:
+        assert not is_response(rec["command_id"])
+        assert type(rec["response_frame"]) is int and rec["response_frame"] in frames
+        assert rec["response_frame"] >= rec["frame"]
+    elif not is_response(rec["command_id"]):
+        assert "unanswered" in {f["code"] for f in rec["expert"]}
     assert isinstance(rec["expert"], list)
     for finding in rec["expert"]:
         assert finding["severity"] in SEVERITIES

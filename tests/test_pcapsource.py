@@ -38,16 +38,14 @@ from pcaputil import (
     write_pcap_dpkt,
 )
 
-from cmppdissect.core import Ipv4Reassembler
-from cmppdissect.core import MAX_CAPLEN
-from cmppdissect.capture.pcapsource import (
+from cmppdissect.core import MAX_CAPLEN, Ipv4Reassembler, TcpTracker
+from cmppdissect.core.records import StreamData, TcpSegment
+from cmppdissect.sources.segments import (
     CaptureFormatError,
     CaptureNote,
     PcapSource,
     iter_segments,
 )
-from cmppdissect.core.records import StreamData, TcpSegment
-from cmppdissect.core import TcpTracker
 
 C_IP, S_IP = "192.0.2.10", "198.51.100.20"
 C6, S6 = "2001:db8::10", "2001:db8:1::20"
@@ -216,7 +214,7 @@ def test_truncated_gzip_yields_what_it_has(tmp_path: Path) -> None:
 def test_stdin_dash_streams_through_a_pipe(tmp_path: Path) -> None:
     raw = gzip.compress(pcap_bytes(sample_frames(), nano=True))
     code = (
-        "from cmppdissect.capture.pcapsource import iter_segments\n"
+        "from cmppdissect.sources.segments import iter_segments\n"
         "for s in iter_segments('-'):\n"
         "    print(s.frame, s.src, s.seq, len(s.payload))\n"
     )

@@ -15,11 +15,11 @@ from types import ModuleType
 
 import pytest
 
+from cmppdissect.core import FramedPdu, PduFramer, Skipped, plausible_header
 from cmppdissect.layers import CMPP, CMPPv2, CMPPv3
 from cmppdissect.protocol.commands import CommandId as C
 from cmppdissect.protocol.decode import decode_pdu
 from cmppdissect.protocol.encode import encode_pdu
-from cmppdissect.core import FramedPdu, PduFramer, Skipped, plausible_header
 from cmppdissect.protocol.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,17 +150,18 @@ def test_harness_replays_its_seeds(seeds: Path, name: str) -> None:
 def test_engine_harness_format_round_trips_the_sample() -> None:
     """Seeds are real captures mapped to the harness format; the mapping must lose nothing."""
     common = _harness("common")
-    from cmppdissect.analysis.engine import Analyzer
-    from cmppdissect.capture.pcapsource import iter_segments
+    import io
+
+    from cmppdissect import analyze
     from cmppdissect.core.records import TcpSegment
+    from cmppdissect.sources.segments import iter_segments
 
     segs = list(iter_segments(ROOT / "samples" / "cmpp-basic.pcap"))
     replay = common.segments_from_bytes(common.segments_to_bytes(segs))
     assert [(s.payload, s.flags) for s in replay] == [(s.payload, s.flags) for s in segs]
 
     def pdus(items: list[TcpSegment]) -> int:
-        an = Analyzer()
-        count = sum(len(an.feed(s)) for s in items)
-        return count + len(an.finish())
+        capture = common.segments_to_pcap(items)
+        return int(analyze(io.BytesIO(capture)).report()["pdus"])
 
     assert pdus(replay) == pdus(segs) == 102

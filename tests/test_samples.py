@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from cmppdissect.analysis.engine import PduRecord
 from cmppdissect.api import Analysis, analyze
-from cmppdissect.capture.pcapsource import iter_segments
-from cmppdissect.core.records import ConnectionClosed
 from cmppdissect.core import TcpTracker
+from cmppdissect.core.records import ConnectionClosed
 from cmppdissect.protocol.commands import DEFAULT_PORTS
 from cmppdissect.protocol.expert import Severity
 from cmppdissect.protocol.version import Version
+from cmppdissect.sources.segments import iter_segments
+from cmppdissect.store import PduRecord
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 RECORDED = ["cmpp30-sp-session.pcap", "cmpp20-sp-session.pcapng", "ismg-fwd-gns.pcap",
@@ -61,16 +61,16 @@ def test_full_sp_session(name: str, version: Version) -> None:
     [session] = analysis.sessions
     assert (session.version, session.version_source, session.login) == (version, "CONNECT", "ok")
     assert {r.command for r in records} == SP_COMMANDS
-    summary = analysis.analyzer.command_summary()
+    summary = analysis.report()["commands"]
     assert all(c["requests"] == c["paired"] and not c["unanswered"] for c in summary.values())
     submits = [r.pdu.fields for r in records if r.command == "CMPP_SUBMIT"]
     assert {f["Msg_Fmt"] for f in submits} == {0, 8, 15}
     assert any(len(f["Dest_terminal_Id"]) > 1 for f in submits)  # group sends
-    assert analysis.analyzer.long_sms.complete >= 2
+    assert analysis.report()["long_sms"]["complete"] >= 2
     assert any(r.long_sms is not None for r in records)
     delivers = [r for r in records if r.command == "CMPP_DELIVER"]
     assert any(r.pdu.report is None for r in delivers)  # MO messages
-    assert len(analysis.analyzer.stats.submit_to_report) >= 5  # reports matched to SUBMITs
+    assert analysis.report()["reports"]["matched"] >= 5  # reports matched to SUBMITs
     assert not [e for e in analysis.expert if e.severity.name != "CHAT"]
 
 
@@ -87,7 +87,7 @@ def test_fwd_and_gns_messages() -> None:
     assert GNS_REQUESTS | {f"{n}_RESP" for n in GNS_REQUESTS} | {"CMPP_FWD_RESP"} <= names
     fwd_types = {r.pdu.fields["Msg_Fwd_Type"] for r in records if r.command == "CMPP_FWD"}
     assert fwd_types == {0, 1, 2}
-    summary = analysis.analyzer.command_summary()
+    summary = analysis.report()["commands"]
     assert all(c["requests"] == c["paired"] == 1 for n, c in summary.items() if n in GNS_REQUESTS)
     ports = Counter(s.server.rsplit(":", 1)[1] for s in analysis.sessions)
     assert ports == {"7930": 2, "9168": 8}
@@ -105,7 +105,7 @@ def test_unanswered_requests() -> None:
     analysis, _records = load("unanswered.pcap")
     found = codes(analysis)
     assert found["unanswered"] >= 1 and found["sequence-reused"] >= 1
-    submit = analysis.analyzer.command_summary()["CMPP_SUBMIT"]
+    submit = analysis.report()["commands"]["CMPP_SUBMIT"]
     assert submit["requests"] > submit["responses"] and submit["unanswered"] >= 1
 
 
@@ -115,7 +115,7 @@ def test_misbehaving_gateway() -> None:
     assert found["orphan-response"] >= 1 and found["skipped-bytes"] >= 1
     results = {r.pdu.fields["Result"] for r in records if r.command == "CMPP_SUBMIT_RESP"}
     assert {0, 7, 8} <= results
-    latency = analysis.analyzer.command_summary()["CMPP_SUBMIT"]["latency_ms"]
+    latency = analysis.report()["commands"]["CMPP_SUBMIT"]["latency_ms"]
     assert latency["max"] is not None and latency["max"] > 250  # the slow responses
 
 
@@ -124,7 +124,7 @@ def test_split_headers_reassemble_without_findings() -> None:
     sizes = [len(s.payload) for s in iter_segments(SAMPLES / "split-headers.pcap")]
     assert max(sizes) <= 5 and sum(1 for n in sizes if n) > 12 * len(records) / 5
     assert not set(codes(analysis)) & {"skipped-bytes", "incomplete-pdu", "capture-gap"}
-    summary = analysis.analyzer.command_summary()
+    summary = analysis.report()["commands"]
     assert all(c["requests"] == c["paired"] for c in summary.values())
 
 

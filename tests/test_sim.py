@@ -23,12 +23,12 @@ from typing import Any
 
 import pytest
 
+from cmppdissect.core import FramedPdu, PduFramer
 from cmppdissect.protocol.auth import authenticator_ismg, authenticator_source
 from cmppdissect.protocol.commands import CommandId as C
 from cmppdissect.protocol.decode import DecodedPdu, decode_pdu
 from cmppdissect.protocol.encode import encode_pdu
 from cmppdissect.protocol.expert import Severity
-from cmppdissect.core import FramedPdu, PduFramer
 from cmppdissect.protocol.msgid import msg_id_range, split_msg_id
 from cmppdissect.protocol.version import Version
 from cmppdissect.sim import (
@@ -677,7 +677,7 @@ def test_sim_imports_neither_scapy_nor_textual() -> None:
 
 def test_latency_percentiles_interpolate_as_the_analyzer_does() -> None:
     """The simulator's p50/p90 are numpy.percentile's (linear between ranks), as the report's."""
-    from cmppdissect.analysis.stats import summarize_ms
+    from cmppdissect.engine.stats import summarize_ms
     from cmppdissect.sim.log import Latencies
 
     lat = Latencies()

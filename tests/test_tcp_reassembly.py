@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cmppdissect.core import TcpTracker
 from cmppdissect.core.records import (
     ACK,
     FIN,
@@ -23,7 +24,6 @@ from cmppdissect.core.records import (
     StreamGap,
     TcpSegment,
 )
-from cmppdissect.core import TcpTracker
 
 CLIENT = ("10.0.0.1", 40001)
 SERVER = ("10.0.0.2", 7890)

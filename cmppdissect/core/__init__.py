@@ -39,14 +39,14 @@ from cmppdissect.core._tcp import DEFAULT_SERVER_PORTS, TcpTracker
 from cmppdissect.core.records import FramedPdu, Skipped
 
 __all__ = [
+    "DEFAULT_SERVER_PORTS",
     "LINKTYPE_NAMES",
     "MAX_BLOCK",
     "MAX_CAPLEN",
     "MAX_FRAME_NOTES",
-    "SUPPORTED_LINKTYPES",
-    "DEFAULT_SERVER_PORTS",
     "ROW_FIELDS",
     "ROW_SIZE",
+    "SUPPORTED_LINKTYPES",
     "CaptureReader",
     "Core",
     "FramedPdu",

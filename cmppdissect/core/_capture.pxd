@@ -78,6 +78,7 @@ cdef class CaptureReader:
     cdef int64_t last_ts
     cdef int64_t frame_notes
     cdef string pending
+    cdef readonly int64_t pending_peak   # the most bytes held for a record split over chunks
     cdef Ipv4Reassembler frag
     cdef Segment seg
 

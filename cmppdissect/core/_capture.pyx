@@ -368,6 +368,8 @@ cdef class CaptureReader:
                 take = min(need - <Py_ssize_t>self.pending.size(), n - pos)
                 self.pending.append(<const char*>p + pos, take)
                 pos += take
+                if <int64_t>self.pending.size() > self.pending_peak:
+                    self.pending_peak = self.pending.size()
                 if <Py_ssize_t>self.pending.size() < need:
                     return
                 continue  # with the header complete, the record may need more
@@ -400,6 +402,8 @@ cdef class CaptureReader:
                 pos += take
         if not self.stopped and pos < n:
             self.pending.assign(<const char*>p + pos, n - pos)
+            if <int64_t>self.pending.size() > self.pending_peak:
+                self.pending_peak = self.pending.size()
 
     def finish(self):
         """End of input: note a truncated last record and what the walk dropped on the way."""

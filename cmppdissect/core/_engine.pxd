@@ -153,6 +153,7 @@ cdef class Core(StreamSink):
     cdef unordered_map[int64_t, int64_t] submit_rate
     cdef unordered_map[int64_t, pair[int64_t, int64_t]] submit_latency
     cdef readonly int64_t report_for    # chats counted, not listed
+    cdef readonly int64_t framer_peak   # the most bytes one direction's framer held
     # status reports and long SMS
     cdef clist[AwaitReport] awaiting
     cdef unordered_map[uint64_t, clist[AwaitReport].iterator] awaiting_index
@@ -200,5 +201,5 @@ cdef class Core(StreamSink):
     cdef int _long_incomplete(self, LongMsg* msg, int when) except -1
     cdef int _append_row(self, Session* sess, bint fc, const uint8_t* p, Py_ssize_t n,
                          int64_t frame, int64_t ts, int64_t pair_row, int64_t latency,
-                         int hint) except -1
+                         int hint, bint resend) except -1
     cdef int finish_c(self) except -1

@@ -139,6 +139,7 @@ cdef packed struct PduRow:
     uint8_t version       # the layout the PDU was read with: 0, 20 or 30
     uint8_t hint          # the session's version when it was read (what decode_pdu is given)
     uint8_t flags         # LF_* of the light decoder
+    uint8_t resend        # a request sent again with the same Sequence_Id while in flight
 
 
 def _row_fields():
@@ -154,7 +155,7 @@ def _row_fields():
         ("length", "<u4", <char*>&r.length - base),
         ("from_client", "u1", <char*>&r.from_client - base),
         ("version", "u1", <char*>&r.version - base), ("hint", "u1", <char*>&r.hint - base),
-        ("flags", "u1", <char*>&r.flags - base),
+        ("flags", "u1", <char*>&r.flags - base), ("resend", "u1", <char*>&r.resend - base),
     )
 
 
@@ -409,6 +410,23 @@ cdef class Core(StreamSink):
             "pending": s.pending.size(),
         }
 
+    def memory_peaks(self):
+        """The most bytes each kind of buffer held at any time: a record split over chunks
+        (the reader), out-of-order TCP bytes of one direction, one direction's partial PDU.
+        Tests prove the bounds with these (C++ memory is invisible to tracemalloc)."""
+        return {"reader_pending": self.reader.pending_peak, "tcp_held": self.tracker.held_peak,
+                "framer_buffer": self.framer_peak}
+
+    def session_marks(self):
+        """{sid: (PDUs, errors, unanswered, ended)} of every listed session: cheap to ask
+        often, to see which sessions changed."""
+        out = {}
+        cdef Session* s
+        for sid in self.session_order:
+            s = self.sessions[sid]
+            out[sid] = (s.pdus_client + s.pdus_server, s.errors, s.unanswered, s.ended)
+        return out
+
     @property
     def awaiting_reports(self):
         """Msg_Ids awaiting a status report now (at most max_awaiting_reports)."""
@@ -468,7 +486,10 @@ cdef class Core(StreamSink):
         sink = <_FramerSink>self.framer_sink
         sink.sess = sess
         sink.fc = fc
-        framer_feed(&sess.f_client if fc else &sess.f_server, p, n, frame, ts, sink)
+        f = &sess.f_client if fc else &sess.f_server
+        framer_feed(f, p, n, frame, ts, sink)
+        if <int64_t>f.buf.size() > self.framer_peak:
+            self.framer_peak = f.buf.size()
         if sess.not_cmpp:
             # Decided by an item of this very segment: what the framer holds is skipped too.
             sink.sess = sess
@@ -690,6 +711,7 @@ cdef class Core(StreamSink):
         cdef int64_t sec = floor_sec(ts)
         cdef list record = None   # this PDU's own findings, listed after its decode findings
         cdef int64_t pair_row = -1, latency = 0, count
+        cdef bint resend = False
         cdef CmdStats* entry
         cdef CmdStats* mine
         cdef PendingReq* req
@@ -741,9 +763,9 @@ cdef class Core(StreamSink):
                     # policy: a request resent with the same Sequence_Id while in flight is one
                     # exchange; its statistics count from the first send).
                     self.events.append((EV_LINK, req.row, row, latency))
-                    for resend in req.resends:
-                        self.events.append((EV_LINK, resend.first, row,
-                                            sat_sub(ts, resend.second)))
+                    for again in req.resends:
+                        self.events.append((EV_LINK, again.first, row,
+                                            sat_sub(ts, again.second)))
                 if cmd == CMD_SUBMIT_RESP:
                     slot = &self.submit_latency[sec]
                     slot.first += latency
@@ -773,6 +795,7 @@ cdef class Core(StreamSink):
             if found != sess.pending_index.end():
                 req = &deref(deref(found).second)
                 req.sends += 1
+                resend = True
                 if self.keep_rows:
                     req.resends.push_back(pair[int64_t, int64_t](row, ts))
                 entry.retransmitted += 1
@@ -832,14 +855,14 @@ cdef class Core(StreamSink):
         if record is not None:
             self.events.extend(record)
         if self.keep_rows:
-            self._append_row(sess, fc, p, n, frame, ts, pair_row, latency, hint)
+            self._append_row(sess, fc, p, n, frame, ts, pair_row, latency, hint, resend)
         if self.pdu_limit and self.rows >= self.pdu_limit:
             self.stopped = True
         return 0
 
     cdef int _append_row(self, Session* sess, bint fc, const uint8_t* p, Py_ssize_t n,
                          int64_t frame, int64_t ts, int64_t pair_row, int64_t latency,
-                         int hint) except -1:
+                         int hint, bint resend) except -1:
         cdef PduRow r
         cdef Light* lt = &self.lt
         r.ts = ts
@@ -856,6 +879,7 @@ cdef class Core(StreamSink):
         r.version = lt.version
         r.hint = hint
         r.flags = lt.flags & 0xFF
+        r.resend = resend
         cdef size_t at = self.row_bytes.size()
         self.row_bytes.resize(at + sizeof(PduRow))
         memcpy(&self.row_bytes[at], &r, sizeof(PduRow))
@@ -887,8 +911,11 @@ cdef class Core(StreamSink):
         self.totals[req.cmd & 0x1F].unanswered += 1
         self.totals_seen[req.cmd & 0x1F] = True
         self._mine(sess, req.cmd).unanswered += 1
+        rows = req.row
+        if self.keep_rows and req.resends.size():
+            rows = (req.row, *[r.first for r in req.resends])
         self.events.append((EV_NOTE, NOTE_UNANSWERED, req.frame, sess.id, req.cmd, req.seq,
-                            req.row))
+                            rows))
         return 0
 
     cdef int _cap(self, int kind, int64_t frame, int64_t sid) except -1:

@@ -103,6 +103,7 @@ cdef class TcpTracker(SegmentSink):
     cdef unordered_map[int64_t, ConnStats] closed_stats
     cdef deque[int64_t] closed_order
     cdef int64_t next_id
+    cdef readonly int64_t held_peak    # the most out-of-order bytes one direction held
 
     cdef int _slow(self, const Segment* seg, IndexEntry* ent) except -1
     cdef Conn* _on_syn(self, const Segment* seg, IndexEntry* ent, bint* fc) except? NULL

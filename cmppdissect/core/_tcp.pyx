@@ -569,6 +569,8 @@ cdef class TcpTracker(SegmentSink):
             piece.ts = ts
             added += span.second - span.first
         d.held += added
+        if d.held > self.held_peak:
+            self.held_peak = d.held
         return added
 
     cdef int _deliver(self, Conn* conn, Half* d, bint fc, const uint8_t* p, Py_ssize_t n,

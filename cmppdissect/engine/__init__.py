@@ -6,7 +6,8 @@ Textual, no global state.
 
 from __future__ import annotations
 
-from cmppdissect.engine.engine import ROW_DTYPE, Batch, Engine, SessionNames
+from cmppdissect.engine.engine import ROW_DTYPE, Batch, Engine, SessionNames, SessionState
 from cmppdissect.engine.findings import ExpertItem, ExpertList
 
-__all__ = ["ROW_DTYPE", "Batch", "Engine", "ExpertItem", "ExpertList", "SessionNames"]
+__all__ = ["ROW_DTYPE", "Batch", "Engine", "ExpertItem", "ExpertList", "SessionNames",
+           "SessionState"]

@@ -58,7 +58,7 @@ from cmppdissect.protocol.decode import decode_pdu
 from cmppdissect.protocol.expert import Finding, Severity
 from cmppdissect.protocol.version import Version
 
-__all__ = ["ROW_DTYPE", "Batch", "Engine", "SessionNames"]
+__all__ = ["ROW_DTYPE", "Batch", "Engine", "SessionNames", "SessionState"]
 
 ROW_DTYPE = np.dtype({"names": [n for n, _t, _o in ROW_FIELDS],
                       "formats": [t for _n, t, _o in ROW_FIELDS],
@@ -81,6 +81,40 @@ class SessionNames:
     expert: Counter[str] = field(default_factory=Counter)  # findings by severity name
 
 
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    """One session as the engine sees it now (a snapshot: ask again for fresh numbers)."""
+
+    id: int
+    client: str
+    server: str
+    sp_id: str | None
+    version: Version | None
+    version_source: str | None  # "CONNECT", "lengths" or "user"
+    login: str | None
+    ended: str | None  # "fin", "rst", "reused", "evicted", "end-of-capture", None: open
+    start_ns: int
+    end_ns: int
+    pdus_from_client: int
+    pdus_from_server: int
+    errors: int
+    unanswered: int
+    saw_syn: bool
+    cmpp: bool  # False: the stream did not start with a CMPP header, so it was not decoded
+    tcp: Any  # the connection's TCP counters (ConnStats) once it ended, else None
+    skipped_bytes: int
+    gaps: int
+    max_window: int
+
+    @property
+    def total_pdus(self) -> int:
+        return self.pdus_from_client + self.pdus_from_server
+
+    @property
+    def duration_s(self) -> float:
+        return (self.end_ns - self.start_ns) / 1e9
+
+
 @dataclass(slots=True)
 class Batch:
     """What one :meth:`Engine.feed` produced for a store (rows only with ``keep_rows``).
@@ -90,7 +124,8 @@ class Batch:
     (with that SUBMIT's frame: the finding is worded from the row's own bytes when shown);
     ``links`` the requests answered in this batch (request row, response row, latency ns);
     ``long_sms`` the rows that completed a long message (reference, total, part rows);
-    ``severity`` the worst finding known per row, where it is warn or worse.
+    ``severity`` the worst finding known per row, where it is warn or worse; ``unanswered``
+    the request rows the core gave up on; ``sessions`` the sessions opened (their endpoints).
     """
 
     first_row: int = 0
@@ -102,6 +137,7 @@ class Batch:
     long_sms: dict[int, tuple[int, int, list[int]]] = field(default_factory=dict)
     severity: dict[int, int] = field(default_factory=dict)
     unanswered: list[int] = field(default_factory=list)
+    sessions: dict[int, tuple[str, str]] = field(default_factory=dict)  # opened: client, server
 
 
 class Engine:
@@ -113,7 +149,8 @@ class Engine:
                  max_sessions: int = 20_000, max_expert: int = 100_000,
                  max_awaiting_reports: int = 200_000, max_pending: int = 65536,
                  max_long_sms: int = 50_000, keep_rows: bool = False, pdu_limit: int = 0,
-                 tracker_caps: Mapping[str, int] | None = None) -> None:
+                 tracker_caps: Mapping[str, int] | None = None,
+                 notes: list[CaptureNote] | None = None) -> None:
         self.settings: dict[str, Any] = {
             "ports": tuple(ports), "version": version, "timeout_s": timeout_s,
             "secrets": secrets, "heuristic": heuristic, "long_sms_timeout_s": long_sms_timeout_s,
@@ -122,7 +159,8 @@ class Engine:
             "max_long_sms": max_long_sms}
         self.timeout_ns = int(timeout_s * 1e9)
         self.secrets = dict(secrets or {})
-        self.notes: list[CaptureNote] = []
+        # The reader's findings, and the source's (a read error): one list, in the order found.
+        self.notes: list[CaptureNote] = notes if notes is not None else []
         self.core = Core(ports=tuple(ports), version=_VERSIONS[version],
                          timeout_ns=self.timeout_ns, heuristic=heuristic,
                          long_sms_timeout_ns=int(long_sms_timeout_s * 1e9),
@@ -161,6 +199,36 @@ class Engine:
             self.expert.note(severity, note.frame, None, "capture", note.message)
         self._notes_added = len(self.notes)
 
+    def session(self, sid: int) -> SessionState | None:
+        """A session still in the list (None once dropped past ``max_sessions``)."""
+        s = self.core.session(sid)
+        names = self.sessions.get(sid)
+        if s is None or names is None:
+            return None
+        return SessionState(
+            sid, names.client, names.server, names.sp_id,
+            Version(s["version"]) if s["version"] else None, s["version_source"], names.login,
+            s["ended"], s["start_ns"], s["end_ns"], s["pdus_from_client"],
+            s["pdus_from_server"], s["errors"], s["unanswered"], s["saw_syn"], s["cmpp"],
+            s["tcp"], s["skipped_bytes"], s["gaps"], s["max_window"])
+
+    def session_states(self) -> list[SessionState]:
+        """Every session in the list, in the order they were opened."""
+        out = []
+        for sid in self.core.session_ids():
+            state = self.session(sid)
+            if state is not None:
+                out.append(state)
+        return out
+
+    @property
+    def expert_counts(self) -> Counter[tuple[Severity, str]]:
+        """Every finding by (severity, code), listed or not (the report's expert_counts)."""
+        counts = self.expert.counts.copy()
+        if self.core.report_for:
+            counts[(Severity.CHAT, "report-for")] += self.core.report_for
+        return counts
+
     @property
     def stopped(self) -> bool:
         """True once ``pdu_limit`` PDUs were analysed (the rest of the input is not read)."""
@@ -197,8 +265,9 @@ class Engine:
                 batch.links.append((ev[1], ev[2], ev[3]))
             elif kind == EV_SESSION:
                 _, sid, caddr, cport, saddr, sport = ev
-                self.sessions[sid] = SessionNames(format_endpoint(caddr, cport),
-                                                  format_endpoint(saddr, sport))
+                names = SessionNames(format_endpoint(caddr, cport), format_endpoint(saddr, sport))
+                self.sessions[sid] = names
+                batch.sessions[sid] = (names.client, names.server)
             elif kind == EV_RETIRED:
                 self.sessions.pop(ev[1], None)
             elif kind == EV_LONG_DONE:
@@ -217,8 +286,8 @@ class Engine:
         note = self.expert.note
         if code == NOTE_UNANSWERED:
             note(Severity.WARN, frame, sid, "unanswered", words.unanswered(a, b))
-            if self.keep_rows and c is not None and c >= 0:
-                batch.unanswered.append(c)
+            if self.keep_rows:
+                batch.unanswered.extend(c if isinstance(c, tuple) else (c,))
         elif code == NOTE_CAPTURE_GAP:
             note(Severity.WARN, frame, sid, "capture-gap", words.capture_gap(a, b))
         elif code == NOTE_RETRANSMISSION:

@@ -10,9 +10,9 @@ never go unseen.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from cmppdissect.core import reason_text
 from cmppdissect.protocol.commands import command_name
@@ -34,8 +34,9 @@ class ExpertItem:
     reason: str = ""
 
 
-class ExpertList:
-    """The listed findings, the counts of all of them, and the per-session severity counts.
+class ExpertList(Sequence[ExpertItem]):
+    """The listed findings (a sequence), the counts of all of them, and the per-session
+    severity counts.
 
     ``on_session_note`` is told the session and severity of every finding that names a
     session, so the session table can show how many each session has.
@@ -47,6 +48,30 @@ class ExpertList:
         self.counts: Counter[tuple[Severity, str]] = Counter()
         self._caps_listed = False
         self._on_session_note = on_session_note
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @overload
+    def __getitem__(self, index: int) -> ExpertItem: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[ExpertItem]: ...
+
+    def __getitem__(self, index: int | slice) -> ExpertItem | list[ExpertItem]:
+        return self.items[index]
+
+    def __iter__(self) -> Iterator[ExpertItem]:
+        return iter(self.items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ExpertList):
+            return self.items == other.items
+        if isinstance(other, list):
+            return self.items == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
 
     def note(self, severity: Severity, frame: int | None, session: int | None, code: str,
              message: str) -> ExpertItem | None:

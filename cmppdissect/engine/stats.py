@@ -9,21 +9,25 @@ ranks), so a file's figures are exact.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from array import array
+
 SUMMARY_KEYS = ("min", "mean", "p50", "p90", "p99", "max")
+Buffer: TypeAlias = "bytes | bytearray | memoryview | array[int]"  # int64 samples
 
 
-def samples(raw: bytes) -> np.ndarray:
-    """The core's samples (native int64 bytes) as an array, without a copy."""
+def samples(raw: Buffer) -> np.ndarray:
+    """The core's samples (native int64 bytes, or any int64 buffer) as an array, no copy."""
     return np.frombuffer(raw, dtype=np.int64)
 
 
-def summarize_ms(parts: Iterable[bytes | np.ndarray]) -> dict[str, float | None]:
+def summarize_ms(parts: Iterable[Buffer | np.ndarray]) -> dict[str, float | None]:
     """min/mean/p50/p90/p99/max in ms over the samples (ns) of several parts, in order."""
-    chunks = [samples(p) if isinstance(p, bytes) else p for p in parts if len(p)]
+    chunks = [p if isinstance(p, np.ndarray) else samples(p) for p in parts if len(p)]
     if not chunks:
         return dict.fromkeys(SUMMARY_KEYS)
     values = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]

@@ -1,4 +1,4 @@
-"""PDU records as plain JSON-ready dicts, named by the spec (the jsonl/json/csv schema)."""
+"""JSON text of records and reports, safe to show in a terminal."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import json
 import re
 from typing import Any
 
-from cmppdissect.analysis.engine import PduRecord
-from cmppdissect.protocol.layouts import Kind, Layout, report_layout
-from cmppdissect.protocol.msgid import split_msg_id
+from cmppdissect.store.schema import record_dict
+
+__all__ = ["dumps", "record_dict"]
 
 _C1_AND_BIDI = re.compile("[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 
@@ -21,72 +21,3 @@ def dumps(obj: Any, **kw: Any) -> str:
     """
     text = json.dumps(obj, ensure_ascii=False, **kw)
     return _C1_AND_BIDI.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-
-
-def _ascii(value: bytes) -> str:
-    return value.decode("ascii", "backslashreplace")
-
-
-def _fields(layout: Layout | None, fields: dict[str, Any]) -> dict[str, Any]:
-    if layout is None:
-        return {k: (v.hex() if isinstance(v, bytes) else v) for k, v in fields.items()}
-    out: dict[str, Any] = {}
-    for f in layout.fields:
-        if f.name not in fields:
-            continue
-        value = fields[f.name]
-        if f.kind is Kind.STR:
-            out[f.name] = _ascii(value)
-        elif f.kind is Kind.BIN or f.kind is Kind.CONTENT:
-            out[f.name] = value.hex()
-        elif f.kind is Kind.STR_ARRAY:
-            out[f.name] = [_ascii(v) for v in value]
-        else:
-            out[f.name] = value
-    if "trailing" in fields:
-        out["trailing"] = fields["trailing"].hex()
-    return out
-
-
-def record_dict(rec: PduRecord) -> dict[str, Any]:
-    pdu = rec.pdu
-    fields = _fields(pdu.layout, pdu.fields)
-    content = pdu.content
-    if content is not None:
-        fields["text"] = content.text
-        if content.udh is not None and content.udh.concat is not None:
-            c = content.udh.concat
-            fields["udh"] = {"reference": c.reference, "total": c.total, "part": c.part}
-    if pdu.report is not None and pdu.layout is not None:
-        rep = report_layout(pdu.layout, pdu.fields, len(pdu.fields["Msg_Content"]))
-        fields["report"] = _fields(rep, pdu.report)
-    if "Msg_Id" in pdu.fields:
-        mid = split_msg_id(pdu.fields["Msg_Id"])
-        fields["Msg_Id_parts"] = {"month": mid.month, "day": mid.day, "hour": mid.hour,
-                                  "minute": mid.minute, "second": mid.second,
-                                  "gateway": mid.gateway, "sequence": mid.sequence}
-    out: dict[str, Any] = {
-        "frame": rec.frame,
-        "time": rec.ts_ns / 1e9,
-        "session": rec.session,
-        "src": rec.src,
-        "dst": rec.dst,
-        "version": pdu.version.value if pdu.version else None,
-        "command": rec.command,
-        "command_id": pdu.Command_Id,
-        "sequence_id": pdu.Sequence_Id,
-        "total_length": pdu.Total_Length,
-        "fields": fields,
-    }
-    if rec.request_frame is not None:
-        out["request_frame"] = rec.request_frame
-        out["latency_ms"] = rec.latency_ms
-    elif rec.response_frame is not None:
-        out["response_frame"] = rec.response_frame
-        out["latency_ms"] = rec.latency_ms
-    if rec.long_sms is not None:
-        msg = rec.long_sms
-        out["long_sms"] = {"reference": msg.reference, "total": msg.total,
-                           "frames": msg.frames, "text": msg.text()}
-    out["expert"] = [f.as_dict() for f in (*pdu.findings, *rec.expert)]
-    return out

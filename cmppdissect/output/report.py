@@ -106,11 +106,7 @@ def build_report(engine: Engine, *, details: bool = True) -> dict[str, Any]:
         text = stat.decode("ascii", "backslashreplace")
         stats[text] = stats.get(text, 0) + n
     to_report = core.submit_to_report_samples()
-    counts = engine.expert.counts.copy()
-    if core.report_for:
-        from cmppdissect.protocol.expert import Severity
-
-        counts[(Severity.CHAT, "report-for")] += core.report_for
+    counts = engine.expert_counts
     return {
         "pdus": core.pdus,
         "sessions": session_dicts(engine) if details else [],

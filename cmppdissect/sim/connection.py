@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cmppdissect.core import FramedPdu, PduFramer
 from cmppdissect.protocol.commands import (
     CommandId,
     is_response,
@@ -22,7 +23,6 @@ from cmppdissect.protocol.commands import (
 )
 from cmppdissect.protocol.decode import DecodedPdu, decode_pdu
 from cmppdissect.protocol.encode import encode_pdu
-from cmppdissect.core import FramedPdu, PduFramer
 from cmppdissect.protocol.layouts import result_of as layout_result
 from cmppdissect.protocol.version import Version
 from cmppdissect.sim.log import ConnectionLog, Pair

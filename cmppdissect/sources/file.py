@@ -120,7 +120,7 @@ class FileSource:
                 head += more
         kind, reason = sniff(head[:_SNIFF])
         if kind is None:
-            raise CaptureFormatError(self._format_error(reason, head))
+            raise CaptureFormatError(self._format_error(reason or "unknown", head))
         self.format = kind
         return head
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from cmppdissect.core.records import CaptureFormatError
 
 if TYPE_CHECKING:
-    from cmppdissect.tui.source import SegmentSource
+    from cmppdissect.tui.source import CaptureSource
 
 
 def run_file(path: str, *, analyzer_kwargs: dict[str, Any]) -> int:
@@ -38,7 +38,7 @@ def run_file(path: str, *, analyzer_kwargs: dict[str, Any]) -> int:
     return run_source(source, analyzer_kwargs=analyzer_kwargs)
 
 
-def run_source(source: SegmentSource, *, analyzer_kwargs: dict[str, Any]) -> int:
+def run_source(source: CaptureSource, *, analyzer_kwargs: dict[str, Any]) -> int:
     """Run the TUI on any segment source (a live capture for ``-i``); returns the exit status."""
     from cmppdissect.tui.app import make_app
 

@@ -18,7 +18,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from cmppdissect.analysis.engine import Analyzer
+from cmppdissect.api import Analysis
+from cmppdissect.protocol.commands import DEFAULT_PORTS
 from cmppdissect.tui.indexer import Indexer
 from cmppdissect.tui.model import NO_PAIR, CaptureModel
 from cmppdissect.tui.screens.base import CaptureScreen
@@ -28,7 +29,7 @@ from cmppdissect.tui.screens.ladder import LadderScreen
 from cmppdissect.tui.screens.pdus import PduScreen
 from cmppdissect.tui.screens.sessions import SessionsScreen
 from cmppdissect.tui.screens.stats import StatsScreen
-from cmppdissect.tui.source import SegmentSource
+from cmppdissect.tui.source import CaptureSource
 from cmppdissect.tui.views import AllRows, RowSet, SessionRows
 from cmppdissect.tui.widgets.pdulist import PduList
 
@@ -49,14 +50,13 @@ class CmppApp(App[int]):
         Binding("q", "quit", "Quit", show=True),
     ]
 
-    def __init__(self, source: SegmentSource, *, analyzer: Analyzer | None = None,
+    def __init__(self, source: CaptureSource, *, settings: dict[str, Any] | None = None,
                  model: CaptureModel | None = None) -> None:
         super().__init__()
         self.source = source
-        self.analyzer = analyzer or Analyzer()
+        self.analysis = Analysis(source, {"ports": DEFAULT_PORTS, **(settings or {})})
         self.model = model or CaptureModel(name=Path(source.name).name)
-        self.model.pair_timeout_ns = self.analyzer.timeout_ns
-        self.indexer = Indexer(source, self.analyzer, self.model)
+        self.indexer = Indexer(source, self.analysis, self.model)
         self.all_rows = AllRows(self.model)
         model_ = self.model
         self.add_mode("sessions", lambda: SessionsScreen(model_))
@@ -188,9 +188,10 @@ class CmppApp(App[int]):
                                 discover=False)
 
 
-def make_app(source: SegmentSource, *, analyzer_kwargs: dict[str, Any] | None = None) -> CmppApp:
-    """The app for ``source``: the one factory the CLI, the tests and the benchmarks share."""
-    return CmppApp(source, analyzer=Analyzer(**(analyzer_kwargs or {})))
+def make_app(source: CaptureSource, *, analyzer_kwargs: dict[str, Any] | None = None) -> CmppApp:
+    """The app for ``source``: the one factory the CLI, the tests and the benchmarks share.
+    ``analyzer_kwargs`` are the engine's settings (ports, version, timeout_s, secrets)."""
+    return CmppApp(source, settings=analyzer_kwargs)
 
 
 __all__ = ["CmppApp", "make_app"]

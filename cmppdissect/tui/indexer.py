@@ -1,9 +1,10 @@
-"""The indexing loop: segments from a source through the engine into the model.
+"""The indexing loop: a capture through the one driver into the store the TUI shows.
 
 It runs in a worker thread so the first screen is up before the first PDU is read and the UI
-stays live while a million PDUs go by. It publishes snapshots a few times a second (not per
-PDU: the UI only repaints that often anyway), builds the statistics report only while someone
-looks at it, and honours pause and stop between batches.
+stays live while a million PDUs go by. It reads the capture with
+:class:`cmppdissect.api.Analysis`, as the command line does, publishes snapshots a few times a
+second (not per batch: the UI only repaints that often anyway), builds the statistics report
+only while someone looks at it, and honours pause and stop between batches.
 """
 
 from __future__ import annotations
@@ -11,19 +12,21 @@ from __future__ import annotations
 import threading
 import time
 
-from cmppdissect.analysis.engine import Analyzer, PduRecord
+from cmppdissect.api import Analysis
 from cmppdissect.tui.model import CaptureModel, Progress
-from cmppdissect.tui.source import SegmentSource
-
-_BATCH = 256  # segments per batch handed to the model, and between checks of clock and stop
+from cmppdissect.tui.source import CaptureSource
 
 
 class Indexer:
-    def __init__(self, source: SegmentSource, analyzer: Analyzer, model: CaptureModel, *,
+    def __init__(self, source: CaptureSource, analysis: Analysis, model: CaptureModel, *,
                  publish_every_s: float = 0.25, report_every_s: float = 1.0) -> None:
         self.source = source
-        self.analyzer = analyzer
+        self.analysis = analysis
+        self.engine = analysis.start(keep_rows=True)
+        assert analysis.store is not None
         self.model = model
+        model.store = analysis.store
+        model.pair_timeout_ns = self.engine.timeout_ns
         self.publish_every_s = publish_every_s
         self.report_every_s = report_every_s
         self._running = threading.Event()
@@ -58,8 +61,8 @@ class Indexer:
 
     def _progress(self, *, done: bool, error: str | None = None) -> Progress:
         frac = 1.0 if done and not self.source.live else self.source.progress
-        counters = self.source.counters()
-        frames = dict(counters).get("frames", 0)
+        frames = self.engine.core.reader_stats["frames"]
+        counters = self.source.counters() if self.source.live else (("frames", frames),)
         return Progress(frac, done, self.paused and not done, frames,
                         time.perf_counter() - self._started, counters, error,
                         live=self.source.live)
@@ -71,46 +74,33 @@ class Indexer:
                           and now - self._last_report >= self.report_every_s)
         if report:
             self._last_report = now
-        self.model.publish(self.analyzer, self._progress(done=done, error=error), report=report)
+        self.model.publish(self.engine, self._progress(done=done, error=error), report=report)
 
     def run(self) -> None:
         self._started = time.perf_counter()
-        model, feed = self.model, self.analyzer.feed
+        model = self.model
         live = self.source.live
-        # A file is read in batches; a live capture hands each segment on at once (its next
-        # one may be seconds away) and publishes more often, since its rate is far lower.
-        per_batch = 1 if live else _BATCH
+        # A live capture publishes more often: its rate is far lower, and a user watches it.
         publish_every = min(self.publish_every_s, 0.05) if live else self.publish_every_s
         last = 0.0
-        n = 0
+        known = 0
+        sessions = self.engine.sessions
+        running = self._running
+        lock = self._lock
+        analysis = self.analysis
         try:
             self._publish()
-            running = self._running
-            sessions = self.analyzer.sessions
-            known = 0
-            batch: list[PduRecord] = []
-            lock = self._lock
-            for seg in self.source:
+            for chunk in self.source.chunks():  # blocks while a live wire is quiet
                 if not running.is_set():
                     with lock:
-                        model.add(batch)
-                        batch = []
                         self._publish()
                     running.wait()
-                    if self._stop.is_set():
-                        return
+                if self._stop.is_set():
+                    return
                 with lock:
-                    records = feed(seg)
-                if records:
-                    batch += records
-                n += 1
-                if n % per_batch:
-                    continue
-                if batch:
-                    model.add(batch)
-                    batch = []
-                    if live:
-                        model.touch()
+                    analysis.feed(chunk)
+                if live:
+                    model.touch()
                 now = time.perf_counter()
                 if now - last >= publish_every or (len(sessions) != known and known < 64):
                     # A new link shows at once while the first screen fills; past that, a
@@ -119,11 +109,12 @@ class Indexer:
                     with lock:
                         self._publish()
                     last = now
-                if self._stop.is_set():
-                    return
+                if self.engine.stopped or self._stop.is_set():
+                    break
+            if self._stop.is_set():
+                return
             with lock:
-                model.add(batch + self.analyzer.finish())
-                self.analyzer.add_capture_notes(self.source.notes)
+                analysis.finish()
                 self._publish(done=True)
         except OSError as exc:
             with self._lock:
@@ -135,9 +126,9 @@ class Indexer:
     def idle_publish(self) -> None:
         """Publish from the UI's tick while a live capture waits for packets.
 
-        The indexer thread publishes only between segments, so on a quiet wire the sessions
-        and statistics would freeze with the last packet (a link's end, its final TPS). The
-        lock keeps this from running while the indexer is feeding the engine.
+        The indexer thread publishes only between batches, so on a quiet wire the sessions and
+        statistics would freeze with the last packet (a link's end, its final TPS). The lock
+        keeps this from running while the indexer is feeding the engine.
         """
         if not self.source.live or self.finished.is_set() or self.paused:
             return

@@ -1,8 +1,9 @@
-"""Where the TUI's segments come from: a capture file now, a live interface later.
+"""Where the TUI's capture comes from: a file, or a live interface.
 
-The app only needs to iterate :class:`~cmppdissect.core.records.TcpSegment` records and to
-say how far it got, so any object with the :class:`SegmentSource` shape plugs in; a live
-sniffer reports captured/dropped counters instead of a fraction.
+The app reads bytes through :class:`cmppdissect.api.Analysis` like everyone else; what it needs
+on top is to say how far it got and to stop a source blocked on a quiet wire, so any object
+with the :class:`CaptureSource` shape plugs in (a live capture reports captured/dropped
+counters instead of a fraction).
 """
 
 from __future__ import annotations
@@ -11,16 +12,16 @@ import os
 from collections.abc import Iterator
 from typing import IO, Protocol
 
-from cmppdissect.capture.pcapsource import PcapSource
-from cmppdissect.core.records import CaptureNote, TcpSegment
+from cmppdissect.core.records import CaptureNote
+from cmppdissect.sources.file import FileSource as _File
 
 
-class SegmentSource(Protocol):
+class CaptureSource(Protocol):
     name: str
     live: bool
     notes: list[CaptureNote]
 
-    def __iter__(self) -> Iterator[TcpSegment]: ...
+    def chunks(self) -> Iterator[bytes]: ...
 
     @property
     def progress(self) -> float | None:
@@ -28,43 +29,31 @@ class SegmentSource(Protocol):
         ...
 
     def counters(self) -> tuple[tuple[str, int], ...]:
-        """Named counters for the status line, e.g. (("frames", 10), ("dropped", 0))."""
+        """Named counters of the source itself for the status line, e.g. (("dropped", 0),)."""
         ...
 
     def stop(self) -> None:
-        """End the iteration soon, from another thread (a live capture blocks on a quiet
-        wire; the app calls this when it quits)."""
+        """End the reading soon, from another thread (a live capture blocks on a quiet wire;
+        the app calls this when it quits)."""
         ...
 
     def close(self) -> None: ...
 
 
-class FileSource:
+class FileSource(_File):
     """A pcap/pcapng file (gzip too). Opening it checks the header, so errors come early."""
 
     live = False
 
     def __init__(self, path: str | os.PathLike[str] | IO[bytes]) -> None:
-        self.notes: list[CaptureNote] = []
-        self._pcap = PcapSource(path, notes=self.notes)
-        self.name = self._pcap.name
-
-    def __iter__(self) -> Iterator[TcpSegment]:
-        return iter(self._pcap)
-
-    @property
-    def progress(self) -> float | None:
-        return self._pcap.progress
+        super().__init__(path)
 
     def counters(self) -> tuple[tuple[str, int], ...]:
-        return (("frames", self._pcap.stats.frames),)
+        return ()
 
     def stop(self) -> None:
         """Nothing to do: reading a file never blocks for long, and the indexer checks its
         own stop flag between batches."""
 
-    def close(self) -> None:
-        self._pcap.close()
 
-
-__all__ = ["FileSource", "SegmentSource"]
+__all__ = ["CaptureSource", "FileSource"]

@@ -13,6 +13,8 @@ from array import array
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import numpy as np
+
 from cmppdissect.tui.model import CaptureModel
 
 
@@ -58,24 +60,23 @@ class SessionRows:
         self.title = f"Session {session}" + (
             f"  {info.client} → {info.server}" if info is not None else "")
 
-    def _rows(self) -> array[int]:
-        return self.model.session_rows.get(self.session, array("I"))
+    def _rows(self) -> np.ndarray:
+        return self.model.session_rows(self.session)
 
     def __len__(self) -> int:
-        rows = self._rows()
-        # The writer appends to a session's rows before it publishes the count.
-        return bisect.bisect_left(rows, self.model.count)
+        return len(self._rows())
 
     def __getitem__(self, position: int) -> int:
-        return self._rows()[position]
+        return int(self._rows()[position])
 
     def position(self, row: int) -> int | None:
         rows = self._rows()
-        i = bisect.bisect_left(rows, row, 0, len(self))
-        return i if i < len(self) and rows[i] == row else None
+        i = int(np.searchsorted(rows, row))
+        return i if i < len(rows) and rows[i] == row else None
 
     def nearest(self, row: int) -> int:
-        return max(0, min(bisect.bisect_left(self._rows(), row, 0, len(self)), len(self) - 1))
+        rows = self._rows()
+        return max(0, min(int(np.searchsorted(rows, row)), len(rows) - 1))
 
 
 class FilteredRows:

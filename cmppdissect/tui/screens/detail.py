@@ -97,9 +97,9 @@ class DetailScreen(CaptureScreen):
         pair = m.pair[row]
         if pair != NO_PAIR:
             what = "request" if is_response(m.command_id[row]) else "response"
-            lat = m.latency_ns[row]
+            lat = m.latency(row)
             out.append((f"Paired {what}", f"frame {m.frame[pair]}, latency "
-                                          f"{format_ms(lat / 1e6) if lat >= 0 else '?'}"))
+                                          f"{format_ms(lat / 1e6) if lat is not None else '?'}"))
         elif not is_response(m.command_id[row]) and m.progress.done:
             out.append(("Paired response", "none seen"))
         return out

@@ -16,7 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Input, Static
 
-from cmppdissect.analysis.dfilter import DisplayFilter, FilterError, compile_filter
+from cmppdissect.query.dfilter import DisplayFilter, FilterError, compile_filter
 
 PLACEHOLDER = 'display filter, e.g. command == "SUBMIT" and latency_ms > 100 (Enter applies)'
 

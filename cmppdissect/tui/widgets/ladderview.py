@@ -89,9 +89,9 @@ class LadderView(PduList):
             gutter[col] = "┐" if position == corner.start else "┘"
         segments.append(Segment("".join(gutter), style + self._style("rowlist--accent")))
         # the latency, on the response
-        lat = m.latency_ns[row]
+        lat = m.latency(row)
         text = ""
-        if is_response(cmd) and lat >= 0:
+        if is_response(cmd) and lat is not None:
             text = format_ms(lat / 1e6)
         elif not is_response(cmd) and m.pair[row] == NO_PAIR and m.progress.done:
             text = "no resp"

@@ -114,8 +114,9 @@ class PduList(RowList):
             elif key == "len":
                 cells.append((str(m.length[row]), "rowlist--dim"))
             elif key == "lat":
-                lat = m.latency_ns[row]
-                cells.append((format_ms(lat / 1e6) if lat >= 0 else "", "rowlist--accent"))
+                lat = m.latency(row)
+                cells.append((format_ms(lat / 1e6) if lat is not None else "",
+                              "rowlist--accent"))
             elif key == "pair":
                 pair = m.pair[row]
                 if pair == NO_PAIR:

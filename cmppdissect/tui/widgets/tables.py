@@ -6,7 +6,7 @@ sessions and 100,000 findings), so both use the same line-by-line list as the PD
 
 from __future__ import annotations
 
-from cmppdissect.analysis.engine import ExpertItem
+from cmppdissect.engine import ExpertItem
 from cmppdissect.output.sanitize import safe_text
 from cmppdissect.protocol.expert import Severity
 from cmppdissect.tui.columns import Column, format_duration, format_number

@@ -1,12 +1,11 @@
-"""Live capture on a Linux interface: the same :class:`TcpSegment` records as a capture file.
+"""Live capture on a Linux interface: the same capture bytes as a file.
 
-This is the one capture module that does I/O on the network. It opens an ``AF_PACKET`` socket
-on the interface and turns what the kernel hands over into the bytes of a nanosecond pcap
-stream, which :class:`~cmppdissect.capture.pcapsource.PcapSource` then decodes exactly as it
-decodes a file. So there is one link/IP/TCP decoder for files and for the wire (with its fast
-path, IPv4 fragment reassembly and malformed-frame notes), frame numbers and timestamps are the
-same whether a capture is analysed live or written with ``-w`` and read back, and ``-w`` is a
-plain copy of that stream.
+This is the one source that does I/O on the network. It opens an ``AF_PACKET`` socket on the
+interface and turns what the kernel hands over into the bytes of a nanosecond pcap stream,
+which the compiled core then reads exactly as it reads a file. So there is one link/IP/TCP
+decoder for files and for the wire (IPv4 fragment reassembly and malformed-frame notes
+included), frame numbers and timestamps are the same whether a capture is analysed live or
+written with ``-w`` and read back, and ``-w`` is a plain copy of that stream.
 
 Kernel-side work, so that Python sees as few packets as possible:
 
@@ -23,15 +22,15 @@ Kernel-side work, so that Python sees as few packets as possible:
 Use from Python, e.g. for a TUI that reads in a worker thread::
 
     capture = LiveCapture("lo", bpf="tcp port 7890")   # LiveCaptureError: one line to show
-    for segment in capture:          # blocks while the wire is quiet; ends after stop()
-        rows = analyzer.feed(segment)
+    for chunk in capture.chunks():   # blocks while the wire is quiet; ends after stop()
+        batch = engine.feed(chunk)
     capture.stop()                   # from any thread or a signal handler
     capture.refresh_stats()          # LiveStats: frames, bytes, kernel received/dropped
     capture.counters()               # (("frames", n), ("dropped", d)) for a status line
 
-:class:`LiveCapture` has the shape of the TUI's ``SegmentSource`` (``name``, ``live``,
-``notes``, ``progress``, ``counters()``, ``close()``) and of what
-:class:`cmppdissect.api.Analysis` reads, so ``analyze(LiveCapture("lo"))`` works as for a file.
+:class:`LiveCapture` has the shape of a capture source (``name``, ``live``, ``notes``,
+``chunks()``, ``progress``, ``counters()``, ``stop()``, ``close()``), so
+``analyze(LiveCapture("lo"))`` works as for a file, and so does the TUI.
 ``stop()`` ends the iteration once the packets already queued in the kernel are read (no new
 ones are accepted from that moment), so a test that stops after its traffic ended sees all of it.
 """
@@ -54,11 +53,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Final
 
 from cmppdissect.core import LINKTYPE_NAMES
-
-LINKTYPE_ETHERNET: Final = 1
-LINKTYPE_RAW: Final = 101
-from .pcapsource import PcapSource
-from cmppdissect.core.records import CaptureNote, TcpSegment
+from cmppdissect.core.records import CaptureNote
 
 __all__ = ["LiveCapture", "LiveCaptureError", "LiveStats", "compile_bpf"]
 
@@ -89,6 +84,9 @@ _REC = struct.Struct("<IIII")  # ts seconds, ts nanoseconds, captured length, wi
 _TIMESPEC = struct.Struct("qq").unpack_from
 _STATS = struct.Struct("II").unpack
 _ANC_SIZE: Final = socket.CMSG_SPACE(16)
+
+LINKTYPE_ETHERNET: Final = 1
+LINKTYPE_RAW: Final = 101
 
 Insn = tuple[int, int, int, int]  # classic BPF: code, jt, jf, k
 
@@ -343,7 +341,7 @@ class _PacketStream:
 
 
 class LiveCapture:
-    """TCP segments captured live on ``interface`` (``"any"`` for every interface).
+    """Packets captured live on ``interface`` (``"any"`` for every interface), as pcap bytes.
 
     Opening checks everything that can fail (interface, permission, filter, output file) and
     raises :class:`LiveCaptureError` with a one-line message; the capture starts right then,
@@ -360,7 +358,6 @@ class LiveCapture:
                  notes: list[CaptureNote] | None = None) -> None:
         self.notes: list[CaptureNote] = notes if notes is not None else []
         self.name = interface
-        self._pcap: PcapSource | None = None
         self._started = False
         self._reader: threading.Thread | None = None  # the thread iterating, while it does
         self._lock = threading.Lock()
@@ -462,19 +459,20 @@ class LiveCapture:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def __iter__(self) -> Iterator[TcpSegment]:
-        """The segments as they are captured; the first ``next()`` waits for the first packet."""
+    def chunks(self) -> Iterator[bytes]:
+        """The capture's bytes as they arrive: the pcap header, then batches of records. The
+        first chunk after the header waits for the first packet; the iteration ends once the
+        capture is stopped (and what was queued is read) or its duration is over."""
         if self._started:
-            raise RuntimeError("a LiveCapture can be iterated only once")
+            raise RuntimeError("a LiveCapture can be read only once")
         self._started = True
-        return self._segments()
-
-    def _segments(self) -> Iterator[TcpSegment]:
         self._reader = threading.current_thread()
         try:
-            # The stream has the read1() and name of a binary file, not the whole IO API.
-            self._pcap = PcapSource(self._stream, notes=self.notes)  # type: ignore[arg-type]
-            yield from self._pcap
+            while True:
+                data = self._stream.read1()
+                if not data:
+                    return
+                yield data
         finally:
             self._reader = None
             self.close()
@@ -487,11 +485,6 @@ class LiveCapture:
     def counters(self) -> tuple[tuple[str, int], ...]:
         st = self.refresh_stats()
         return (("frames", st.frames), ("dropped", st.kernel_dropped))
-
-    @property
-    def segments(self) -> int:
-        """TCP segments decoded so far."""
-        return 0 if self._pcap is None else self._pcap.stats.tcp_segments
 
     def refresh_stats(self) -> LiveStats:
         """Fold the kernel's latest counters into :attr:`stats` and return it (thread-safe)."""

@@ -1,0 +1,76 @@
+"""Stage 1: container walk (pcap, pcapng), link layers, IPv4 (fragments), IPv6."""
+
+
+
+from cmppdissect.core._types import SegmentSink
+from cmppdissect.core.records import CaptureNote, TcpSegment
+
+LINKTYPE_NULL: int
+LINKTYPE_ETHERNET: int
+LINKTYPE_RAW_BSD: int
+LINKTYPE_RAW_OPENBSD: int
+LINKTYPE_RAW: int
+LINKTYPE_LOOP: int
+LINKTYPE_LINUX_SLL: int
+LINKTYPE_IPV4: int
+LINKTYPE_IPV6: int
+LINKTYPE_LINUX_SLL2: int
+LINKTYPE_NAMES: dict[int, str]
+SUPPORTED_LINKTYPES: frozenset[int]
+MAX_CAPLEN: int
+MAX_BLOCK: int
+MAX_FRAME_NOTES: int
+MAX_DATAGRAM: int
+MAX_PIECES: int
+PCAP_MAGICS: dict[bytes, tuple[bool, int, int]]
+PCAPNG_BOM_LE: bytes
+PCAPNG_BOM_BE: bytes
+
+def sniff(head: bytes) -> tuple[str | None, str | None]: ...
+
+class Ipv4Reassembler:
+    max_datagrams: int
+    max_bytes: int
+    timeout_ns: int
+    @property
+    def completed(self) -> int: ...
+    @property
+    def dropped(self) -> int: ...
+    @property
+    def malformed(self) -> int: ...
+    def __init__(self, *, max_datagrams: int = ..., max_bytes: int = ...,
+                 timeout_ns: int = ...) -> None: ...
+    def __len__(self) -> int: ...
+    def add(self, key: tuple[bytes, bytes, int, int], offset: int, more: bool, data: bytes,
+            ts_ns: int) -> bytes | None: ...
+    def flush(self) -> int: ...
+
+class CaptureReader:
+    notes: list[CaptureNote]
+    @property
+    def frames(self) -> int: ...
+    @property
+    def tcp_segments(self) -> int: ...
+    @property
+    def non_tcp(self) -> int: ...
+    @property
+    def malformed(self) -> int: ...
+    @property
+    def truncated_frames(self) -> int: ...
+    @property
+    def unsupported_link(self) -> int: ...
+    @property
+    def ip_fragments(self) -> int: ...
+    @property
+    def reassembled(self) -> int: ...
+    @property
+    def format(self) -> str | None: ...
+    @property
+    def pending_peak(self) -> int: ...
+    def __init__(self, sink: SegmentSink, notes: list[CaptureNote] | None = None) -> None: ...
+    def feed(self, data: bytes | bytearray | memoryview) -> None: ...
+    def finish(self) -> None: ...
+
+class SegmentList(SegmentSink):
+    items: list[TcpSegment]
+    def __init__(self) -> None: ...

@@ -1,0 +1,95 @@
+"""The raw bytes of every PDU, compressed in chunks (append-only).
+
+A store keeps a million PDUs so that any of them can be decoded again when a user opens it or
+a writer prints it. As ``bytes`` objects they would cost their size plus 33 bytes each and
+fragment the heap; concatenated in chunks of ``per_chunk`` PDUs and deflated (CMPP bodies are
+mostly NUL padding and digits) they take a tenth of their size. No offsets are kept: a PDU's
+length is a column of the store, and a chunk's offsets are its lengths summed when the chunk is
+opened. Reading one PDU decompresses its chunk; the last few chunks read stay cached, so
+scrolling decodes at most one chunk per page.
+
+One writer thread appends while another reads: the short critical sections take a lock, so a
+reader never sees a chunk half sealed.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from collections import OrderedDict
+
+import numpy as np
+
+__all__ = ["ChunkedBlobs"]
+
+
+class ChunkedBlobs:
+    """PDU bytes by row, sealed into zlib chunks of ``per_chunk`` rows."""
+
+    def __init__(self, *, per_chunk: int = 1024, level: int = 1, cache_chunks: int = 8) -> None:
+        self.per_chunk = per_chunk
+        self.level = level
+        self._chunks: list[bytes] = []
+        self._open = bytearray()
+        self._open_rows = 0
+        self._cache: OrderedDict[int, tuple[bytes, np.ndarray]] = OrderedDict()
+        self._cache_chunks = cache_chunks
+        self._lock = threading.Lock()
+        self._count = 0
+        self.raw_bytes = 0
+
+    def extend(self, raw: bytes, lengths: np.ndarray) -> None:
+        """Append the bytes of ``len(lengths)`` PDUs, concatenated in ``raw``."""
+        n = len(lengths)
+        if not n:
+            return
+        ends = np.cumsum(lengths, dtype=np.int64)
+        with self._lock:
+            pos = 0
+            i = 0
+            while i < n:
+                take = min(self.per_chunk - self._open_rows, n - i)
+                end = int(ends[i + take - 1])
+                self._open += raw[pos:end]
+                pos = end
+                i += take
+                self._open_rows += take
+                if self._open_rows == self.per_chunk:
+                    self._chunks.append(zlib.compress(self._open, self.level))
+                    self._open = bytearray()
+                    self._open_rows = 0
+            self._count += n
+            self.raw_bytes += len(raw)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def get(self, row: int, lengths: np.ndarray) -> bytes:
+        """The bytes of PDU ``row``; ``lengths`` is the store's length column."""
+        if not 0 <= row < self._count:
+            raise IndexError(row)
+        chunk, slot = divmod(row, self.per_chunk)
+        first = chunk * self.per_chunk
+        with self._lock:
+            if chunk < len(self._chunks):
+                hit = self._cache.get(chunk)
+                if hit is None:
+                    data = zlib.decompress(self._chunks[chunk])
+                    ends = np.cumsum(lengths[first:first + self.per_chunk], dtype=np.int64)
+                    hit = (data, ends)
+                    self._cache[chunk] = hit
+                    if len(self._cache) > self._cache_chunks:
+                        self._cache.popitem(last=False)
+                else:
+                    self._cache.move_to_end(chunk)
+                data, ends = hit
+                start = int(ends[slot - 1]) if slot else 0
+                return data[start:int(ends[slot])]
+            start = int(np.sum(lengths[first:row], dtype=np.int64))
+            return bytes(self._open[start:start + int(lengths[row])])
+
+    @property
+    def stored_bytes(self) -> int:
+        """Memory held by the bytes (compressed chunks and the open chunk)."""
+        with self._lock:
+            return sum(len(c) for c in self._chunks) + len(self._open)

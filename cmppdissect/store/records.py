@@ -1,0 +1,183 @@
+"""PDU records: one row of the store as Python objects, and the view display filters read.
+
+:class:`PduRecord` is what ``cmppdissect.analyze(...).pdus()`` yields and what ``-T`` writes
+(through :func:`cmppdissect.output.records.record_dict`); :class:`RecordView` is the mapping
+the display filter reads, which answers header questions from the columns and decodes the PDU
+only when a filter looks past them. Both read pairs from the store's one pair column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cmppdissect.protocol.commands import command_name
+from cmppdissect.protocol.content import decode_content
+from cmppdissect.protocol.decode import DecodedPdu
+from cmppdissect.protocol.expert import Finding
+from cmppdissect.store.store import NO_PAIR, PduStore
+
+__all__ = ["LongSms", "PduRecord", "RecordView", "long_sms_of", "record_at"]
+
+
+@dataclass(frozen=True, slots=True)
+class LongSms:
+    """A long message as completed by one of its parts: its parts' frames, and its text."""
+
+    reference: int
+    total: int
+    frames: list[int]
+    parts: tuple[tuple[int, bytes, str | None], ...] = ()  # (Msg_Fmt, payload, text) per part
+
+    @property
+    def missing(self) -> list[int]:
+        """Part numbers never seen (none: the store keeps completed messages only)."""
+        return list(range(len(self.frames) + 1, self.total + 1))
+
+    def text(self) -> str | None:
+        """The whole message. Payloads are joined before decoding when the parts agree on
+        Msg_Fmt, because a UCS2 or GBK character may be split across two parts (D15)."""
+        formats = {fmt for fmt, _payload, _text in self.parts}
+        if len(formats) == 1:
+            joined = decode_content(b"".join(p for _f, p, _t in self.parts), formats.pop(), 0)
+            if joined.text is not None:
+                return joined.text
+        texts = [t for _f, _p, t in self.parts]
+        return None if any(t is None for t in texts) else "".join(t or "" for t in texts)
+
+
+@dataclass(slots=True)
+class PduRecord:
+    """One decoded PDU in its capture context."""
+
+    frame: int
+    ts_ns: int
+    session: int
+    from_client: bool
+    src: str
+    dst: str
+    pdu: DecodedPdu
+    request_frame: int | None = None  # on a response: the request it answers
+    latency_ns: int | None = None
+    response_frame: int | None = None  # on a request: its response
+    expert: list[Finding] = field(default_factory=list)  # the engine's findings
+    long_sms: LongSms | None = None  # on the part that completed a long SMS
+    row: int = -1
+
+    @property
+    def command(self) -> str:
+        return command_name(self.pdu.Command_Id)
+
+    @property
+    def latency_ms(self) -> float | None:
+        return None if self.latency_ns is None else self.latency_ns / 1e6
+
+
+def long_sms_of(store: PduStore, row: int) -> LongSms | None:
+    found = store.long_sms.get(row)
+    if found is None:
+        return None
+    reference, total, part_rows = found
+    parts = []
+    frames = []
+    for part_row in part_rows:
+        frames.append(int(store.frame[part_row]))
+        content = store.pdu(part_row).content
+        if content is not None:
+            fmt = store.pdu(part_row).fields.get("Msg_Fmt", 0)
+            parts.append((fmt, content.payload, content.text))
+    return LongSms(reference, total, frames, tuple(parts))
+
+
+def record_at(store: PduStore, row: int) -> PduRecord:
+    """The record of one row, with its pair linked both ways."""
+    pdu = store.pdu(row)
+    src, dst = store.endpoints_of(row)
+    rec = PduRecord(int(store.frame[row]), int(store.ts_ns[row]), int(store.session[row]),
+                    store.from_client(row), src, dst, pdu,
+                    expert=store.engine_findings(row, pdu), long_sms=long_sms_of(store, row),
+                    row=row)
+    pair = int(store.pair[row])
+    if pair != NO_PAIR:
+        rec.latency_ns = int(store.latency_ns[row])
+        if store.is_response(row):
+            rec.request_frame = int(store.frame[pair])
+        else:
+            rec.response_frame = int(store.frame[pair])
+    return rec
+
+
+class RecordView(Mapping[str, Any]):
+    """What the display filter reads for a row: header keys from the columns, the rest from
+    one decode on first use.
+
+    Filters such as ``command == "CMPP_SUBMIT" and latency_ms > 100`` only touch header keys,
+    so filtering a million rows by them never decodes a body. The pairing keys
+    (``request_frame``, ``response_frame``, ``latency_ms``) are always present here, ``None``
+    when the row has no pair: the filter treats ``None`` exactly as an absent key.
+    """
+
+    __slots__ = ("_full", "_row", "_store")
+
+    _HEADER = ("frame", "time", "session", "src", "dst", "version", "command", "command_id",
+               "sequence_id", "total_length", "request_frame", "response_frame", "latency_ms")
+
+    def __init__(self, store: PduStore, row: int, full: dict[str, Any] | None = None) -> None:
+        self._store = store
+        self._row = row
+        self._full = full
+
+    def _paired(self, response: bool | None = None) -> bool:
+        s, row = self._store, self._row
+        if s.pair[row] == NO_PAIR:
+            return False
+        return response is None or s.is_response(row) == response
+
+    def __contains__(self, key: object) -> bool:
+        if key in self._HEADER or key in ("fields", "expert"):
+            return True
+        return key in self.full()
+
+    def __getitem__(self, key: str) -> Any:
+        s, row = self._store, self._row
+        if key == "frame":
+            return int(s.frame[row])
+        if key == "time":
+            return int(s.ts_ns[row]) / 1e9
+        if key == "session":
+            return int(s.session[row])
+        if key == "command_id":
+            return int(s.command_id[row])
+        if key == "command":
+            return command_name(int(s.command_id[row]))
+        if key == "sequence_id":
+            return int(s.sequence_id[row])
+        if key in ("src", "dst"):
+            return s.endpoints_of(row)[0 if key == "src" else 1]
+        if key == "version":
+            v = int(s.version[row])
+            return None if not v else f"{v // 10}.0"
+        if key == "total_length":
+            return int(s.length[row])
+        if key in ("request_frame", "response_frame"):
+            if self._paired(key == "request_frame"):
+                return int(s.frame[s.pair[row]])
+            return None
+        if key == "latency_ms":
+            return int(s.latency_ns[row]) / 1e6 if self._paired() else None
+        return self.full()[key]
+
+    def full(self) -> dict[str, Any]:
+        """The whole record as ``-T jsonl`` prints it (decoded once)."""
+        if self._full is None:
+            from cmppdissect.store.schema import record_dict
+
+            self._full = record_dict(record_at(self._store, self._row))
+        return self._full
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.full())
+
+    def __len__(self) -> int:
+        return len(self.full())

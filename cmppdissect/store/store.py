@@ -1,0 +1,259 @@
+"""The one PDU store: every PDU of a capture in columns, its bytes, and its pair.
+
+Filled from the engine's batches (:meth:`PduStore.append`), read by every consumer of rows:
+the ``-T``/``-Y``/``-w`` writers, :func:`cmppdissect.analyze`, and the TUI. A PDU costs about 42
+bytes of columns plus its bytes deflated in chunks (:mod:`.blobs`); everything else (fields,
+text) is decoded again from the bytes when a row is shown, which for the rows on a screen or a
+line of output costs less than printing it.
+
+Pairs come from the core's links (``pair``: a response's request row, a request's response
+row; a request resent while in flight links every send to the one response). A request row is
+*settled* once it is linked, or the core has given up on it (unanswered), or the capture ended:
+until then a writer that shows pairs waits (:attr:`PduStore.settled`).
+
+One writer thread appends while readers read: columns are written past :attr:`count` first and
+the count moves last, and arrays only ever grow (a reader holding an old array reads old rows
+correctly).
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from cmppdissect.engine import Batch
+from cmppdissect.protocol.decode import DecodedPdu, decode_pdu
+from cmppdissect.protocol.expert import Finding, Severity
+from cmppdissect.protocol.version import Version
+from cmppdissect.store.blobs import ChunkedBlobs
+
+__all__ = ["FROM_CLIENT", "NO_PAIR", "RESEND", "UNANSWERED", "PduStore"]
+
+NO_PAIR = -1
+FROM_CLIENT = 1
+UNANSWERED = 2  # a request the core gave up on (timed out, or still open at the end)
+RESEND = 4  # a request sent again with the same Sequence_Id while the first was in flight
+_VERSION = {0: None, 20: Version.V2_0, 30: Version.V3_0}
+_RESPONSE_BIT = 0x80000000
+
+_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("frame", "<u4"), ("ts_ns", "<i8"), ("session", "<u4"), ("flags", "u1"),
+    ("command_id", "<u4"), ("sequence_id", "<u4"), ("length", "<u2"), ("pair", "<i4"),
+    ("latency_ns", "<i8"), ("severity", "i1"), ("version", "u1"), ("hint", "u1"),
+)
+_FROM_BATCH = {"frame": "frame", "ts_ns": "ts", "session": "session",
+               "command_id": "command_id", "sequence_id": "sequence_id", "length": "length",
+               "version": "version", "hint": "hint"}
+
+
+class PduStore:
+    """Columns of PDUs plus what the engine found about them (one writer, many readers)."""
+
+    frame: np.ndarray
+    ts_ns: np.ndarray
+    session: np.ndarray
+    flags: np.ndarray
+    command_id: np.ndarray
+    sequence_id: np.ndarray
+    length: np.ndarray
+    pair: np.ndarray
+    latency_ns: np.ndarray
+    severity: np.ndarray
+    version: np.ndarray
+    hint: np.ndarray
+
+    def __init__(self, *, capacity: int = 4096) -> None:
+        self.count = 0
+        self._capacity = capacity
+        for name, dtype in _COLUMNS:
+            setattr(self, name, np.zeros(capacity, dtype))
+        self.blobs = ChunkedBlobs()
+        self.findings: dict[int, list[Finding]] = {}
+        self._report_rows: list[int] = []  # status reports matched to a SUBMIT (sorted)
+        self._report_frames: list[int] = []  # ... and that SUBMIT's frame
+        self.long_sms: dict[int, tuple[int, int, list[int]]] = {}
+        self.endpoints: dict[int, tuple[str, str]] = {}  # session -> (client, server)
+        self.first_ts_ns: int | None = None
+        self.frames_sorted = True
+        self.done = False
+        self._waiting: list[int] = []  # request rows not settled yet (a heap)
+        self._lock = threading.Lock()
+        self._session_rows: dict[int, tuple[int, np.ndarray]] = {}
+
+    # -- writing (one writer) ----------------------------------------------------------------------
+
+    def _grow(self, need: int) -> None:
+        if need <= self._capacity:
+            return
+        cap = self._capacity
+        while cap < need:
+            cap *= 2
+        for name, _dtype in _COLUMNS:
+            old = getattr(self, name)
+            new = np.zeros(cap, old.dtype)
+            new[:self.count] = old[:self.count]
+            setattr(self, name, new)
+        self._capacity = cap
+
+    def append(self, batch: Batch) -> None:
+        """Add a batch's rows and apply what it says about earlier rows (links, findings)."""
+        rows = batch.rows
+        self.endpoints.update(batch.sessions)
+        n = len(rows)
+        start = self.count
+        if n:
+            if batch.first_row != start:
+                raise ValueError(f"batch starts at row {batch.first_row}, store has {start}")
+            self._grow(start + n)
+            end = start + n
+            for name, source in _FROM_BATCH.items():
+                getattr(self, name)[start:end] = rows[source]
+            self.flags[start:end] = rows["from_client"] | (rows["resend"] * RESEND)
+            pair = rows["pair"]
+            self.pair[start:end] = pair
+            self.latency_ns[start:end] = np.where(pair >= 0, rows["latency"], 0)
+            self.severity[start:end] = -1
+            if self.first_ts_ns is None:
+                self.first_ts_ns = int(rows["ts"][0])
+            frames = rows["frame"]
+            if self.frames_sorted and (
+                    (start and frames[0] < self.frame[start - 1])
+                    or (n > 1 and bool(np.any(frames[1:] < frames[:-1])))):
+                self.frames_sorted = False
+            self.blobs.extend(batch.raw, rows["length"])
+        for req, resp, latency in batch.links:
+            self.pair[req] = resp
+            self.latency_ns[req] = latency
+        for row in batch.unanswered:
+            self.flags[row] |= UNANSWERED
+        if n:
+            # The requests of this batch still waiting for their fate (most were answered
+            # within it): the writers' cursor stops at the first of them.
+            end = start + n
+            open_ = ((self.command_id[start:end] & _RESPONSE_BIT) == 0) & (
+                self.pair[start:end] == NO_PAIR) & ((self.flags[start:end] & UNANSWERED) == 0)
+            with self._lock:
+                for row in (np.flatnonzero(open_) + start).tolist():
+                    heapq.heappush(self._waiting, row)
+        for row, worst in batch.severity.items():
+            if worst > self.severity[row]:
+                self.severity[row] = worst
+        for row, found in batch.findings.items():
+            self.findings.setdefault(row, []).extend(found)
+        for row, frame in batch.report_for:
+            self._report_rows.append(row)
+            self._report_frames.append(frame)
+        self.long_sms.update(batch.long_sms)
+        self.count = start + n
+
+    def finish(self) -> None:
+        """The capture ended: every request's fate is known."""
+        self.done = True
+        self._waiting.clear()
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    @property
+    def settled(self) -> int:
+        """Rows below this one all know their pair (or that they will never have one)."""
+        if self.done:
+            return self.count
+        waiting = self._waiting
+        with self._lock:
+            while waiting and (self.pair[waiting[0]] != NO_PAIR
+                               or self.flags[waiting[0]] & UNANSWERED):
+                heapq.heappop(waiting)
+            return waiting[0] if waiting else self.count
+
+    def is_settled(self, row: int) -> bool:
+        return row < self.settled
+
+    def from_client(self, row: int) -> bool:
+        return bool(self.flags[row] & FROM_CLIENT)
+
+    def is_response(self, row: int) -> bool:
+        return bool(int(self.command_id[row]) & _RESPONSE_BIT)
+
+    def raw(self, row: int) -> bytes:
+        return self.blobs.get(row, self.length)
+
+    def pdu(self, row: int) -> DecodedPdu:
+        """The PDU decoded again from its bytes, as the engine read it (same session version,
+        so the same findings)."""
+        return decode_pdu(self.raw(row), _VERSION.get(int(self.hint[row])))
+
+    def endpoints_of(self, row: int) -> tuple[str, str]:
+        """(src, dst) of a row."""
+        names = self.endpoints.get(int(self.session[row]))
+        if names is None:
+            return ("?", "?")
+        client, server = names
+        return (client, server) if self.from_client(row) else (server, client)
+
+    def partner(self, row: int) -> int | None:
+        pair = int(self.pair[row])
+        return None if pair == NO_PAIR else pair
+
+    def report_for(self, row: int) -> int | None:
+        """The frame of the SUBMIT a status report row was matched to."""
+        i = bisect.bisect_left(self._report_rows, row)
+        if i < len(self._report_rows) and self._report_rows[i] == row:
+            return self._report_frames[i]
+        return None
+
+    def engine_findings(self, row: int, pdu: DecodedPdu | None = None) -> list[Finding]:
+        """What the engine found about a row (not its decoding): logins, pairing, a matched
+        report, a long SMS sent twice, no response. In the order the engine found them."""
+        from cmppdissect.engine import findings as words
+
+        out = list(self.findings.get(row, ()))
+        submit = self.report_for(row)
+        if submit is not None:
+            pdu = pdu or self.pdu(row)
+            stat = (pdu.report or {}).get("Stat", b"")
+            out.append(Finding(Severity.CHAT, "report-for", words.report_for(stat, submit)))
+        if self.flags[row] & UNANSWERED or (
+                self.done and not self.is_response(row) and self.pair[row] == NO_PAIR):
+            out.append(Finding(Severity.WARN, "unanswered", words.unanswered(
+                int(self.command_id[row]), int(self.sequence_id[row]))))
+        return out
+
+    def row_of_frame(self, frame: int) -> int | None:
+        """The first PDU completed by ``frame`` (None if that frame completed none)."""
+        n = self.count
+        col = self.frame[:n]
+        if self.frames_sorted:
+            i = int(np.searchsorted(col, frame))
+            return i if i < n and int(col[i]) == frame else None
+        hits = np.flatnonzero(col == frame)
+        return int(hits[0]) if len(hits) else None
+
+    def session_rows(self, sid: int) -> np.ndarray:
+        """Rows of one session, ascending (computed when asked, cached until rows arrive)."""
+        n = self.count
+        hit = self._session_rows.get(sid)
+        if hit is not None and hit[0] == n:
+            return hit[1]
+        rows = np.flatnonzero(self.session[:n] == sid).astype(np.int64)
+        self._session_rows[sid] = (n, rows)
+        return rows
+
+    def rows(self, start: int = 0, stop: int | None = None) -> Iterator[int]:
+        return iter(range(start, self.count if stop is None else stop))
+
+    @property
+    def bytes_per_pdu(self) -> float:
+        """Memory per PDU: columns, compressed bytes, and the sparse findings."""
+        if not self.count:
+            return 0.0
+        columns = sum(int(getattr(self, name).itemsize) for name, _ in _COLUMNS)
+        return columns + self.blobs.stored_bytes / self.count
+
+    def info(self) -> dict[str, Any]:
+        return {"pdus": self.count, "bytes_per_pdu": self.bytes_per_pdu,
+                "raw_bytes": self.blobs.raw_bytes, "stored_bytes": self.blobs.stored_bytes}
