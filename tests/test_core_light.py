@@ -17,12 +17,12 @@ import struct
 from typing import Any
 
 import pytest
-from cmppdissect.core._pdu import light
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import ALL_PDUS, field_values, report_values
 from vectors import VECTORS
 
+from cmppdissect.core._pdu import light
 from cmppdissect.protocol.commands import CommandId as C
 from cmppdissect.protocol.content import UDHI_MASK
 from cmppdissect.protocol.decode import decode_pdu
