@@ -17,16 +17,19 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import IO, Any, Protocol, runtime_checkable
+from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from cmppdissect.core.records import CaptureNote
 from cmppdissect.engine import Batch, Engine, ExpertItem, SessionState
 from cmppdissect.protocol.commands import DEFAULT_PORTS, command_id_of
 from cmppdissect.protocol.layouts import result_of
 from cmppdissect.protocol.version import Version, parse_version
-from cmppdissect.query import DisplayFilter, compile_filter
 from cmppdissect.sources.file import FileSource
 from cmppdissect.store import RESEND, PduRecord, PduStore, RecordView, record_at
+from cmppdissect.store.records import RowSlice, records_between, row_slice
+
+if TYPE_CHECKING:
+    from cmppdissect.query import DisplayFilter
 
 __all__ = ["Analysis", "ByteSource", "Transaction", "analyze"]
 
@@ -163,26 +166,45 @@ class Analysis:
                 ) -> Iterator[tuple[PduRecord, dict[str, Any] | None]]:
         """As :meth:`pdus`, each with the dict the filter read (None without a filter), so a
         writer of ``-T`` records does not build it a second time."""
-        test = compile_filter(display_filter) if display_filter else None
+        test = None
+        if display_filter:
+            from cmppdissect.query import compile_filter
+
+            test = compile_filter(display_filter)
         self.start(keep_rows=True, pdu_limit=pdu_limit)
         store = self.store
         assert store is not None
         shown = 0
         for _ in self.batches():
             settled = store.settled
-            while shown < settled:
-                yield from self._shown(store, shown, test)
-                shown += 1
+            if shown < settled:
+                yield from self._shown(store, shown, settled, test)
+                shown = settled
+
+    def slices(self, *, pdu_limit: int = 0) -> Iterator[RowSlice]:
+        """The rows of the capture in slices, each as soon as its pairing is known: what a
+        writer turns into records (in this process, or in others: slices are plain values)."""
+        self.start(keep_rows=True, pdu_limit=pdu_limit)
+        store = self.store
+        assert store is not None
+        shown = 0
+        for _ in self.batches():
+            settled = store.settled
+            if shown < settled:
+                yield row_slice(store, shown, settled)
+                shown = settled
 
     @staticmethod
-    def _shown(store: PduStore, row: int, test: DisplayFilter | None
+    def _shown(store: PduStore, start: int, stop: int, test: DisplayFilter | None
                ) -> Iterator[tuple[PduRecord, dict[str, Any] | None]]:
         if test is None:
-            yield record_at(store, row), None
+            for rec in records_between(store, start, stop):
+                yield rec, None
             return
-        view = RecordView(store, row)
-        if test(view):
-            yield record_at(store, row), view.full()
+        for row in range(start, stop):
+            view = RecordView(store, row)
+            if test(view):
+                yield record_at(store, row), view.full()
 
     def transactions(self) -> Iterator[Transaction]:
         """Requests with their responses, in request order, each once its fate is known.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import signal
 import sys
 import threading
@@ -19,9 +18,7 @@ from cmppdissect import __version__
 from cmppdissect.api import Analysis, analyze
 from cmppdissect.core.records import CaptureFormatError
 from cmppdissect.options import parse_secrets
-from cmppdissect.query import FilterError, compile_filter
 from cmppdissect.sources.file import FileSource
-from cmppdissect.store.records import PduRecord
 
 if TYPE_CHECKING:
     from cmppdissect.sources.live import LiveCapture
@@ -123,59 +120,12 @@ def _open(path: str, args: argparse.Namespace) -> Analysis:
         raise UsageError(f"{path}: {exc.strerror or exc}") from None
 
 
-class _RecordWriter:
-    """Writes PDU records in one of the ``-T`` formats as they stream by."""
-
-    CSV_COLUMNS = ("frame", "time", "session", "src", "dst", "version", "command",
-                   "sequence_id", "total_length", "request_frame", "latency_ms")
-
-    def __init__(self, fmt: str, out: TextIO) -> None:
-        from cmppdissect.output.records import dumps, record_dict
-
-        self.fmt, self.out = fmt, out
-        self._dumps, self._record_dict = dumps, record_dict
-        self.kept: list[dict[str, object]] = []
-        self._csv = csv.writer(out) if fmt == "csv" else None
-        if self._csv is not None:
-            self._csv.writerow(self.CSV_COLUMNS)
-
-    def write(self, rec: PduRecord, d: dict[str, Any] | None = None) -> None:
-        """``d``: the record's dict when the caller has it already (the -Y filter built it)."""
-        d = self._record_dict(rec) if d is None else d
-        if self.fmt == "jsonl":
-            self.out.write(self._dumps(d) + "\n")
-        elif self.fmt == "json":
-            self.kept.append(d)
-        elif self._csv is not None:
-            self._csv.writerow([f"{d['time']:.6f}" if k == "time" else d.get(k, "")
-                                for k in self.CSV_COLUMNS])
-        else:
-            self.out.write(self._text_line(d))
-
-    @staticmethod
-    def _text_line(d: dict[str, object]) -> str:
-        from cmppdissect.output.sanitize import safe_text
-
-        if "request_frame" in d:
-            lat = f" [{d['latency_ms']:.2f} ms after #{d['request_frame']}]"
-        elif "response_frame" in d:
-            lat = f" [answered in #{d['response_frame']} after {d['latency_ms']:.2f} ms]"
-        else:
-            lat = ""
-        text = d["fields"].get("text") if isinstance(d["fields"], dict) else None
-        body = f" “{safe_text(text)}”" if isinstance(text, str) else ""
-        return (f"{d['frame']:>7} {d['time']:.6f} {d['src']} -> {d['dst']} "
-                f"{d['command']} seq={d['sequence_id']}{lat}{body}\n")
-
-    def close(self) -> None:
-        if self.fmt == "json":
-            self.out.write(self._dumps(self.kept, indent=1) + "\n")
-
-
 def run(argv: Sequence[str] | None, out: TextIO) -> int:
     args = _parser().parse_args(argv)
     path = args.read or args.file
     if args.display_filter:
+        from cmppdissect.query import FilterError, compile_filter
+
         try:
             compile_filter(args.display_filter)
         except FilterError as exc:
@@ -196,31 +146,33 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
     if fmt is None and args.report is None and out.isatty():
         return _run_tui(path, args)  # it opens the file itself (errors: one line, exit 2)
     analysis = _open(path, args)
-    writer = _RecordWriter(fmt, out) if fmt else None
     from cmppdissect.output.progress import progress_bar
+    from cmppdissect.output.writers import RecordWriter, workers_for
 
     src = analysis.source
     size = src.file_size if isinstance(src, FileSource) else None
+    # Created before the progress bar's thread: its workers are forked from this one.
+    writer = RecordWriter(fmt, out, workers=workers_for(size)) if fmt else None
     try:
         with progress_bar(lambda: analysis.progress, size, src.name):
-            if writer is None and not args.display_filter:
+            if writer is None:
                 # Statistics only: no row is kept; -c stops the core at that many PDUs.
                 analysis.start(keep_rows=False, pdu_limit=args.count or 0)
                 analysis.run()
             else:
-                limit = args.count if not args.display_filter else 0
-                records = analysis.records(args.display_filter, pdu_limit=limit or 0)
-                for shown, (rec, as_dict) in enumerate(records, 1):
-                    if writer is not None:
-                        writer.write(rec, as_dict)
-                    if args.count is not None and shown >= args.count:
-                        # As tshark -c: the statistics too cover only what was read so far.
-                        analysis.stop()
-                        break
+                # -c without -Y: the core stops after that many PDUs, so the statistics
+                # cover exactly those (as tshark -c); with -Y, after that many are shown.
+                slices = analysis.slices(pdu_limit=0 if args.display_filter else
+                                         args.count or 0)
+                writer.write_slices(slices, expression=args.display_filter, limit=args.count)
+                analysis.stop()
     except OSError as exc:
         if isinstance(exc, BrokenPipeError):
             raise
         raise UsageError(f"{path}: {exc.strerror or exc}") from None
+    finally:
+        if writer is not None:
+            writer.shutdown()
     if writer is not None:
         writer.close()
     _summary(analysis, args, fmt, out)
@@ -274,7 +226,9 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
         capture.close()
         raise UsageError(str(exc)) from None
     fmt = args.format or ("text" if args.display_filter else None)
-    writer = _RecordWriter(fmt, out) if fmt else None
+    from cmppdissect.output.writers import RecordWriter
+
+    writer = RecordWriter(fmt, out) if fmt else None
     shown = 0
     # As tshark does: says when packets start being taken (scripts wait for this line).
     print(f"Capturing on {capture.name}", file=sys.stderr, flush=True)
@@ -285,7 +239,7 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
             shown += 1
             if writer is not None:
                 writer.write(rec, as_dict)
-                out.flush()
+                writer.flush()
             if args.count is not None and shown >= args.count:
                 capture.stop()
     if writer is not None:

@@ -27,8 +27,9 @@ from libc.string cimport memcpy, memset
 from libcpp.vector cimport vector
 
 from cmppdissect.protocol.commands import HEADER_LEN, KNOWN_COMMANDS, MAX_PDU_LEN as _MAX_PDU_LEN
-from cmppdissect.protocol.decode import CONTENT_LIMIT, CONTENT_LIMIT_DEFAULT, PLAN_FOR
 from cmppdissect.protocol.layouts import (
+    CONTENT_LIMIT,
+    CONTENT_LIMIT_DEFAULT,
     LAYOUTS,
     MO_REPORT,
     RESULT_FIELDS,
@@ -100,9 +101,9 @@ def _load():
                 ref = fd.count_from or fd.length_from
                 f.count_slot = names.index(ref) if ref else -1
                 lay.fields.push_back(f)
-            plan = PLAN_FOR[(cmd, version)]
-            lay.fixed = -1 if plan.fixed is None else plan.fixed
-            lay.tail = plan.tail
+            fixed = layout.fixed_size
+            lay.fixed = -1 if fixed is None else fixed
+            lay.tail = layout.tail_size
             lay.rule = {None: 0, "deliver": 1, "fwd": 2}[layout.content_rule]
             for i in range(N_NAMES):
                 lay.named[i] = -1
@@ -127,14 +128,15 @@ def _load():
         exact = set()
         least = _MAX_PDU_LEN
         for version in Version:
-            plan = PLAN_FOR[(cmd, version)]
-            if plan.fixed is not None:
-                exact |= {HEADER_LEN + plan.fixed, HEADER_LEN + plan.fixed - plan.tail}
+            layout = LAYOUTS[(cmd, version)]
+            fixed = layout.fixed_size
+            if fixed is not None:
+                exact |= {HEADER_LEN + fixed, HEADER_LEN + fixed - layout.tail_size}
             else:
                 # No recipients is illegal but still a PDU to show (DestUsr_tl 0): the least
                 # total counts no array element and no optional tail.
-                minimum = sum(fd.size for fd in plan.layout.fields
-                              if fd.kind is not Kind.STR_ARRAY) - plan.tail
+                minimum = sum(fd.size for fd in layout.fields
+                              if fd.kind is not Kind.STR_ARRAY) - layout.tail_size
                 least = min(least, HEADER_LEN + minimum)
         EXACT[idx].clear()
         for total in sorted(exact):

@@ -1,21 +1,16 @@
-"""Plain records passed between the capture reader, the TCP tracker and the engine.
+"""The records the compiled stages hand to Python, as values.
 
-Everything here is an immutable value so that records can be queued, compared in tests and
-shared between layers without anyone worrying about who may change them.
-
-Construction speed matters: a frozen dataclass ``__init__`` goes through
-``object.__setattr__`` once per field, which costs about 1.4 µs for the twelve fields of a
-:class:`TcpSegment`, more than the whole per-frame budget of the reader. The hot paths therefore
-build records through mutable twins (see :func:`_mutable_twin`), which produce genuine frozen
-instances about three times faster.
+The hot path passes C structs between the stages and builds none of these: they are what the
+stages' Python-facing methods return (``TcpTracker.feed``, ``PduFramer.feed``, a segment list of
+the reader), for tests and tools, and the findings the reader notes. Each is an immutable value,
+so it can be queued, compared in tests and shared without anyone worrying who may change it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import socket
 from dataclasses import dataclass, field
-from typing import Any, Final, NamedTuple, TypeAlias
+from typing import Final, NamedTuple, TypeAlias
 
 FIN: Final = 0x01
 SYN: Final = 0x02
@@ -129,52 +124,6 @@ class ConnectionClosed:
 
 
 StreamEvent: TypeAlias = ConnectionOpened | StreamData | StreamGap | ConnectionClosed
-
-def _mutable_twin(cls: type[Any]) -> Any:
-    """Build a mutable twin of a frozen slotted dataclass, for the hot paths.
-
-    The twin has the very same ``__slots__`` (it is made by ``dataclasses`` from the same
-    field list) and a plain ``__init__``. Hot loops build ``twin(...)`` and then re-label it
-    with ``obj.__class__ = cls``: CPython allows ``__class__`` assignment between heap types of
-    identical layout, and the result is indistinguishable from a normally built instance
-    (equality, hashing, frozenness), at a third of the cost of the frozen ``__init__``.
-    """
-    names = [f.name for f in dataclasses.fields(cls)]
-    twin: Any = dataclasses.make_dataclass(
-        f"_Mutable{cls.__name__}", names, slots=True, eq=False, repr=False
-    )
-    probe = twin(*range(len(names)))
-    probe.__class__ = cls  # fails loudly at import if an interpreter refuses the re-labelling
-    if tuple(twin.__slots__) != tuple(cls.__slots__) or probe != cls(*range(len(names))):
-        raise RuntimeError(f"cannot build a fast constructor for {cls.__name__}")
-    return twin
-
-
-SegmentTwin: Final[Any] = _mutable_twin(TcpSegment)
-DataTwin: Final[Any] = _mutable_twin(StreamData)
-
-
-def new_segment(
-    frame: int,
-    ts_ns: int,
-    src: str,
-    dst: str,
-    src_ip: str,
-    src_port: int,
-    dst_ip: str,
-    dst_port: int,
-    seq: int,
-    ack: int,
-    flags: int,
-    payload: bytes,
-) -> TcpSegment:
-    """Build a :class:`TcpSegment` the fast way (same result as the normal constructor)."""
-    obj = SegmentTwin(
-        frame, ts_ns, src, dst, src_ip, src_port, dst_ip, dst_port, seq, ack, flags, payload
-    )
-    obj.__class__ = TcpSegment
-    return obj  # type: ignore[no-any-return]
-
 
 def format_ip(addr: bytes) -> str:
     """Text form of a packed address (dotted quad or RFC 5952 IPv6)."""

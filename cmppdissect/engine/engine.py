@@ -51,7 +51,6 @@ from cmppdissect.core._engine import (
 from cmppdissect.core.records import CaptureNote, format_endpoint
 from cmppdissect.engine import findings as words
 from cmppdissect.engine.findings import ExpertItem, ExpertList
-from cmppdissect.protocol import auth
 from cmppdissect.protocol.codes import code_name
 from cmppdissect.protocol.commands import DEFAULT_PORTS, CommandId
 from cmppdissect.protocol.decode import decode_pdu
@@ -367,6 +366,8 @@ class Engine:
         names = self.sessions.get(sid)
         if names is None or cmd not in (CommandId.CMPP_CONNECT, CommandId.CMPP_CONNECT_RESP):
             return
+        from cmppdissect.protocol import auth
+
         fields = pdu.fields
         check: auth.AuthCheck | None = None
         code = ""

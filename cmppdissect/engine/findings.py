@@ -139,6 +139,16 @@ def report_for(stat: bytes, submit_frame: int) -> str:
             f"{submit_frame}")
 
 
+def report_for_finding(stat: bytes, submit_frame: int) -> Finding:
+    """The chat a status report matched to its SUBMIT carries."""
+    return Finding(Severity.CHAT, "report-for", report_for(stat, submit_frame))
+
+
+def unanswered_finding(command_id: int, sequence_id: int) -> Finding:
+    """The warning a request that never got its response carries."""
+    return Finding(Severity.WARN, "unanswered", unanswered(command_id, sequence_id))
+
+
 def skipped(size: int, reason: str) -> str:
     return f"{size} bytes skipped: {reason}"
 

@@ -6,11 +6,17 @@ import json
 import re
 from typing import Any
 
+import orjson
+
 from cmppdissect.store.schema import record_dict
 
-__all__ = ["dumps", "record_dict"]
+__all__ = ["dumps", "dumps_line", "record_dict"]
 
-_C1_AND_BIDI = re.compile("[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+_UNSAFE = "[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]"
+_C1_AND_BIDI = re.compile(_UNSAFE)
+# The same characters as UTF-8 bytes, for lines orjson wrote: DEL, C1 (C2 80-9F), and the
+# bidi controls and line separators (E2 80 8E/8F/A8-AE, E2 81 A6-A9).
+_UNSAFE_UTF8 = re.compile(rb"\x7f|\xc2[\x80-\x9f]|\xe2\x80[\x8e\x8f\xa8-\xae]|\xe2\x81[\xa6-\xa9]")
 
 
 def dumps(obj: Any, **kw: Any) -> str:
@@ -21,3 +27,22 @@ def dumps(obj: Any, **kw: Any) -> str:
     """
     text = json.dumps(obj, ensure_ascii=False, **kw)
     return _C1_AND_BIDI.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _escape(match: re.Match[bytes]) -> bytes:
+    return f"\\u{ord(match.group().decode()):04x}".encode()
+
+
+def dumps_line(obj: Any) -> bytes:
+    """One JSON line (newline included) as UTF-8, with what :func:`dumps` escapes escaped.
+
+    orjson writes it in C; the escaping pass runs only on a line that has a byte that could
+    start such a character (DEL, or any non-ASCII byte), which a line without text never has.
+    """
+    try:
+        line = orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:  # a str orjson refuses (lone surrogates): the standard encoder's way
+        return (dumps(obj) + "\n").encode("utf-8", "backslashreplace")
+    if line.isascii() and b"\x7f" not in line:
+        return line
+    return _UNSAFE_UTF8.sub(_escape, line)

@@ -20,6 +20,8 @@ from cmppdissect.protocol import content as content_mod
 from cmppdissect.protocol.commands import HEADER_LEN, KNOWN_COMMANDS, CommandId, command_name
 from cmppdissect.protocol.expert import Finding, Severity
 from cmppdissect.protocol.layouts import (
+    CONTENT_LIMIT,
+    CONTENT_LIMIT_DEFAULT,
     LAYOUTS,
     VERSIONED_COMMANDS,
     Field,
@@ -177,7 +179,16 @@ def plan_for(layout: Layout) -> Plan:
     return plan
 
 
-PLAN_FOR: dict[tuple[int, Version], Plan] = {key: plan_for(lay) for key, lay in LAYOUTS.items()}
+class _Plans(dict[tuple[int, Version], Plan]):
+    """(Command_Id, Version) -> Plan, each compiled when first asked for: a run that meets six
+    commands compiles six plans, not sixty (start-up time is the CLI's time)."""
+
+    def __missing__(self, key: tuple[int, Version]) -> Plan:
+        plan = self[key] = plan_for(LAYOUTS[key])
+        return plan
+
+
+PLAN_FOR: dict[tuple[int, Version], Plan] = _Plans()
 
 
 @dataclass(slots=True)
@@ -421,9 +432,6 @@ def _check_extent(pdu: DecodedPdu, layout: Layout, version: Version | None, body
             f"({HEADER_LEN + result.end} bytes)"))
 
 
-# Msg_Length limits by Msg_Fmt: 0 may carry 160 ASCII bytes (D6); the others 140.
-CONTENT_LIMIT = {0: 160}
-CONTENT_LIMIT_DEFAULT = 140
 
 
 def _check_fields(pdu: DecodedPdu, plan: Plan) -> None:

@@ -407,6 +407,10 @@ VERSIONED_COMMANDS: frozenset[int] = frozenset(
 """Commands whose 2.0 and 3.0 layouts differ: only these let lengths tell the version apart."""
 
 
+# Msg_Length limits by Msg_Fmt: 0 may carry 160 ASCII bytes (D6); the others 140.
+CONTENT_LIMIT = {0: 160}
+CONTENT_LIMIT_DEFAULT = 140
+
 #: The fields that carry a response's outcome (one per response layout, reference §8).
 RESULT_FIELDS = ("Result", "Status", "Success_Id")
 

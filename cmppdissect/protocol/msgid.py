@@ -71,6 +71,12 @@ def split_msg_id(value: int) -> MsgId:
     return MsgId(raw=value, **parts)
 
 
+def msg_id_parts(value: int) -> dict[str, int]:
+    """The parts of a Msg_Id as a dict (what records show; :func:`split_msg_id` without the
+    object, for the writers that do this once per PDU)."""
+    return {name: (value >> shift) & ((1 << width) - 1) for name, shift, width in _LAYOUT}
+
+
 def make_msg_id(
     month: int, day: int, hour: int, minute: int, second: int, gateway: int, sequence: int
 ) -> int:

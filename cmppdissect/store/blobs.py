@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 import zlib
 from collections import OrderedDict
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -87,6 +88,27 @@ class ChunkedBlobs:
                 return data[start:int(ends[slot])]
             start = int(np.sum(lengths[first:row], dtype=np.int64))
             return bytes(self._open[start:start + int(lengths[row])])
+
+    def iter_range(self, start: int, stop: int, lengths: np.ndarray) -> Iterator[bytes]:
+        """The bytes of rows ``start`` to ``stop`` in order: each chunk opened once (the
+        writers' path, which reads every row)."""
+        row = start
+        while row < stop:
+            chunk = row // self.per_chunk
+            first = chunk * self.per_chunk
+            last = min(stop, first + self.per_chunk)
+            with self._lock:
+                if chunk < len(self._chunks):
+                    hit = self._cache.get(chunk)
+                    data = zlib.decompress(self._chunks[chunk]) if hit is None else hit[0]
+                else:
+                    data = bytes(self._open)
+            sizes = lengths[first:last].tolist()
+            pos = sum(sizes[:row - first])
+            for size in sizes[row - first:]:
+                yield data[pos:pos + size]
+                pos += size
+            row = last
 
     @property
     def stored_bytes(self) -> int:

@@ -12,13 +12,21 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cmppdissect.protocol.commands import command_name
+import numpy as np
+
+from cmppdissect.engine import findings as words
+from cmppdissect.protocol.commands import RESPONSE_BIT, command_name
 from cmppdissect.protocol.content import decode_content
 from cmppdissect.protocol.decode import DecodedPdu
 from cmppdissect.protocol.expert import Finding
-from cmppdissect.store.store import NO_PAIR, PduStore
+from cmppdissect.protocol.version import Version
+from cmppdissect.store.store import FROM_CLIENT, NO_PAIR, UNANSWERED, PduStore
 
-__all__ = ["LongSms", "PduRecord", "RecordView", "long_sms_of", "record_at"]
+_VERSION = {0: None, 20: Version.V2_0, 30: Version.V3_0}
+_NOWHERE = ("?", "?")
+
+__all__ = ["LongSms", "PduRecord", "RecordView", "RowSlice", "long_sms_of", "record_at",
+           "records_between", "records_of", "row_slice"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,20 +100,118 @@ def long_sms_of(store: PduStore, row: int) -> LongSms | None:
 
 def record_at(store: PduStore, row: int) -> PduRecord:
     """The record of one row, with its pair linked both ways."""
-    pdu = store.pdu(row)
-    src, dst = store.endpoints_of(row)
-    rec = PduRecord(int(store.frame[row]), int(store.ts_ns[row]), int(store.session[row]),
-                    store.from_client(row), src, dst, pdu,
-                    expert=store.engine_findings(row, pdu), long_sms=long_sms_of(store, row),
-                    row=row)
-    pair = int(store.pair[row])
-    if pair != NO_PAIR:
-        rec.latency_ns = int(store.latency_ns[row])
-        if store.is_response(row):
-            rec.request_frame = int(store.frame[pair])
-        else:
-            rec.response_frame = int(store.frame[pair])
-    return rec
+    return next(records_between(store, row, row + 1))
+
+
+def records_between(store: PduStore, start: int, stop: int) -> Iterator[PduRecord]:
+    """The records of rows ``start`` to ``stop``, in order."""
+    return records_of(row_slice(store, start, stop))
+
+
+@dataclass(slots=True)
+class RowSlice:
+    """Rows ``start`` onwards with everything their records need, in plain values.
+
+    What :func:`records_of` builds records from: a store's rows read once as lists (a writer
+    then pays per record only for decoding the PDU), and picklable, so that records can be
+    made in another process than the store's (``-T`` on several cores).
+    """
+
+    start: int
+    raw: bytes  # the PDUs' bytes, concatenated
+    length: list[int]
+    frame: list[int]
+    ts: list[int]
+    session: list[int]
+    flags: list[int]
+    latency: list[int]
+    hint: list[int]
+    partner_frame: list[int]  # the paired PDU's frame, -1 without one
+    endpoints: dict[int, tuple[str, str]]  # session -> (client, server)
+    findings: dict[int, list[Finding]]
+    report_for: dict[int, int]  # status report row -> the SUBMIT's frame
+    long_sms: dict[int, LongSms]
+    done: bool  # the capture has ended: a request without a pair never got one
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def split(self, rows: int) -> Iterator[RowSlice]:
+        """The same rows as slices of at most ``rows`` rows each."""
+        pos = 0
+        for lo in range(0, len(self), rows):
+            hi = min(len(self), lo + rows)
+            size = sum(self.length[lo:hi])
+            first, stop = self.start + lo, self.start + hi
+            yield RowSlice(
+                first, self.raw[pos:pos + size], self.length[lo:hi], self.frame[lo:hi],
+                self.ts[lo:hi], self.session[lo:hi], self.flags[lo:hi], self.latency[lo:hi],
+                self.hint[lo:hi], self.partner_frame[lo:hi],
+                {sid: self.endpoints[sid] for sid in set(self.session[lo:hi])},
+                {r: f for r, f in self.findings.items() if first <= r < stop},
+                {r: f for r, f in self.report_for.items() if first <= r < stop},
+                {r: m for r, m in self.long_sms.items() if first <= r < stop}, self.done)
+            pos += size
+
+
+def row_slice(store: PduStore, start: int, stop: int) -> RowSlice:
+    """Rows ``start`` to ``stop`` of ``store`` as a :class:`RowSlice`."""
+    pair = store.pair[start:stop]
+    paired = pair >= 0
+    partner = np.where(paired, store.frame[np.where(paired, pair, 0)].astype(np.int64), -1)
+    sessions = set(store.session[start:stop].tolist())
+    endpoints = {sid: store.endpoints.get(sid, _NOWHERE) for sid in sessions}
+    findings = {row: store.findings[row] for row in store.findings_between(start, stop)}
+    long_sms = {row: msg for row in range(start, stop)
+                if (msg := long_sms_of(store, row)) is not None} if store.long_sms else {}
+    return RowSlice(
+        start, b"".join(store.blobs.iter_range(start, stop, store.length)),
+        store.length[start:stop].tolist(), store.frame[start:stop].tolist(),
+        store.ts_ns[start:stop].tolist(), store.session[start:stop].tolist(),
+        store.flags[start:stop].tolist(), store.latency_ns[start:stop].tolist(),
+        store.hint[start:stop].tolist(), partner.tolist(), endpoints, findings,
+        store.report_for_between(start, stop), long_sms, store.done)
+
+
+def records_of(sl: RowSlice) -> Iterator[PduRecord]:
+    """The records of a slice, in order (the one place records are built)."""
+    from cmppdissect.protocol.decode import decode_pdu
+
+    versions = _VERSION
+    endpoints = sl.endpoints
+    findings = sl.findings
+    report_for = sl.report_for
+    long_sms = sl.long_sms
+    raw = sl.raw
+    pos = 0
+    for i, size in enumerate(sl.length):
+        row = sl.start + i
+        pdu = decode_pdu(raw[pos:pos + size], versions[sl.hint[i]])
+        pos += size
+        client, server = endpoints.get(sl.session[i], _NOWHERE)
+        flags = sl.flags[i]
+        fc = flags & FROM_CLIENT
+        rec = PduRecord(sl.frame[i], sl.ts[i], sl.session[i], bool(fc),
+                        client if fc else server, server if fc else client, pdu, row=row)
+        other = sl.partner_frame[i]
+        response = pdu.Command_Id & RESPONSE_BIT
+        if other >= 0:
+            rec.latency_ns = sl.latency[i]
+            if response:
+                rec.request_frame = other
+            else:
+                rec.response_frame = other
+        # The engine's findings: most rows have none, so each kind is looked for cheaply.
+        found = findings.get(row)
+        expert = list(found) if found is not None else []
+        if pdu.report is not None and row in report_for:
+            expert.append(words.report_for_finding(pdu.report.get("Stat", b""),
+                                                   report_for[row]))
+        if other < 0 and not response and (sl.done or flags & UNANSWERED):
+            expert.append(words.unanswered_finding(pdu.Command_Id, pdu.Sequence_Id))
+        rec.expert = expert
+        rec.long_sms = long_sms.get(row)
+        yield rec
 
 
 class RecordView(Mapping[str, Any]):

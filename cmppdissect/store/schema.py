@@ -10,35 +10,54 @@ from __future__ import annotations
 
 from typing import Any
 
+from cmppdissect.protocol.commands import command_name
 from cmppdissect.protocol.layouts import Kind, Layout, report_layout
-from cmppdissect.protocol.msgid import split_msg_id
+from cmppdissect.protocol.msgid import msg_id_parts
+from cmppdissect.protocol.version import Version
 from cmppdissect.store.records import PduRecord
 
 __all__ = ["record_dict"]
+
+_VERSION_TEXT = {None: None, Version.V2_0: "2.0", Version.V3_0: "3.0"}
 
 
 def _ascii(value: bytes) -> str:
     return value.decode("ascii", "backslashreplace")
 
 
+_AS_IS, _TEXT, _HEX, _TEXTS = 0, 1, 2, 3
+_PLANS: dict[int, tuple[tuple[str, int], ...]] = {}  # id(layout) -> (name, how) per field
+
+
+def _plan(layout: Layout) -> tuple[tuple[str, int], ...]:
+    """How each field of a layout is written: text, hex, a list of texts, or as it is."""
+    plan = _PLANS.get(id(layout))
+    if plan is None:
+        how = {Kind.STR: _TEXT, Kind.BIN: _HEX, Kind.CONTENT: _HEX, Kind.STR_ARRAY: _TEXTS}
+        plan = _PLANS[id(layout)] = tuple((f.name, how.get(f.kind, _AS_IS))
+                                          for f in layout.fields)
+    return plan
+
+
 def _fields(layout: Layout | None, fields: dict[str, Any]) -> dict[str, Any]:
     if layout is None:
         return {k: (v.hex() if isinstance(v, bytes) else v) for k, v in fields.items()}
     out: dict[str, Any] = {}
-    for f in layout.fields:
-        if f.name not in fields:
+    for name, how in _plan(layout):
+        value = fields.get(name)
+        if value is None:
             continue
-        value = fields[f.name]
-        if f.kind is Kind.STR:
-            out[f.name] = _ascii(value)
-        elif f.kind is Kind.BIN or f.kind is Kind.CONTENT:
-            out[f.name] = value.hex()
-        elif f.kind is Kind.STR_ARRAY:
-            out[f.name] = [_ascii(v) for v in value]
+        if how == _TEXT:
+            out[name] = value.decode("ascii", "backslashreplace")
+        elif how == _AS_IS:
+            out[name] = value
+        elif how == _HEX:
+            out[name] = value.hex()
         else:
-            out[f.name] = value
-    if "trailing" in fields:
-        out["trailing"] = fields["trailing"].hex()
+            out[name] = [v.decode("ascii", "backslashreplace") for v in value]
+    trailing = fields.get("trailing")
+    if trailing is not None:
+        out["trailing"] = trailing.hex()
     return out
 
 
@@ -54,19 +73,17 @@ def record_dict(rec: PduRecord) -> dict[str, Any]:
     if pdu.report is not None and pdu.layout is not None:
         rep = report_layout(pdu.layout, pdu.fields, len(pdu.fields["Msg_Content"]))
         fields["report"] = _fields(rep, pdu.report)
-    if "Msg_Id" in pdu.fields:
-        mid = split_msg_id(pdu.fields["Msg_Id"])
-        fields["Msg_Id_parts"] = {"month": mid.month, "day": mid.day, "hour": mid.hour,
-                                  "minute": mid.minute, "second": mid.second,
-                                  "gateway": mid.gateway, "sequence": mid.sequence}
+    msg_id = pdu.fields.get("Msg_Id")
+    if msg_id is not None:
+        fields["Msg_Id_parts"] = msg_id_parts(msg_id)
     out: dict[str, Any] = {
         "frame": rec.frame,
         "time": rec.ts_ns / 1e9,
         "session": rec.session,
         "src": rec.src,
         "dst": rec.dst,
-        "version": pdu.version.value if pdu.version else None,
-        "command": rec.command,
+        "version": _VERSION_TEXT[pdu.version],
+        "command": command_name(pdu.Command_Id),
         "command_id": pdu.Command_Id,
         "sequence_id": pdu.Sequence_Id,
         "total_length": pdu.Total_Length,
@@ -82,5 +99,6 @@ def record_dict(rec: PduRecord) -> dict[str, Any]:
         msg = rec.long_sms
         out["long_sms"] = {"reference": msg.reference, "total": msg.total,
                            "frames": msg.frames, "text": msg.text()}
-    out["expert"] = [f.as_dict() for f in (*pdu.findings, *rec.expert)]
+    out["expert"] = [f.as_dict() for f in (*pdu.findings, *rec.expert)] \
+        if pdu.findings or rec.expert else []
     return out

@@ -28,7 +28,7 @@ import numpy as np
 
 from cmppdissect.engine import Batch
 from cmppdissect.protocol.decode import DecodedPdu, decode_pdu
-from cmppdissect.protocol.expert import Finding, Severity
+from cmppdissect.protocol.expert import Finding
 from cmppdissect.protocol.version import Version
 from cmppdissect.store.blobs import ChunkedBlobs
 
@@ -206,21 +206,33 @@ class PduStore:
             return self._report_frames[i]
         return None
 
+    def report_for_between(self, start: int, stop: int) -> dict[int, int]:
+        """{row: SUBMIT frame} of the matched status reports among rows start to stop."""
+        lo = bisect.bisect_left(self._report_rows, start)
+        hi = bisect.bisect_left(self._report_rows, stop)
+        return dict(zip(self._report_rows[lo:hi], self._report_frames[lo:hi], strict=True))
+
+    def findings_between(self, start: int, stop: int) -> list[int]:
+        """Rows among start to stop with findings of the engine (few: a dict is scanned only
+        when it is smaller than the range)."""
+        if len(self.findings) < stop - start:
+            return sorted(row for row in self.findings if start <= row < stop)
+        return [row for row in range(start, stop) if row in self.findings]
+
     def engine_findings(self, row: int, pdu: DecodedPdu | None = None) -> list[Finding]:
         """What the engine found about a row (not its decoding): logins, pairing, a matched
         report, a long SMS sent twice, no response. In the order the engine found them."""
         from cmppdissect.engine import findings as words
 
         out = list(self.findings.get(row, ()))
-        submit = self.report_for(row)
-        if submit is not None:
-            pdu = pdu or self.pdu(row)
-            stat = (pdu.report or {}).get("Stat", b"")
-            out.append(Finding(Severity.CHAT, "report-for", words.report_for(stat, submit)))
-        if self.flags[row] & UNANSWERED or (
-                self.done and not self.is_response(row) and self.pair[row] == NO_PAIR):
-            out.append(Finding(Severity.WARN, "unanswered", words.unanswered(
-                int(self.command_id[row]), int(self.sequence_id[row]))))
+        pdu = pdu or self.pdu(row)
+        if pdu.report is not None:
+            submit = self.report_for(row)
+            if submit is not None:
+                out.append(words.report_for_finding(pdu.report.get("Stat", b""), submit))
+        if not pdu.Command_Id & _RESPONSE_BIT and self.pair[row] == NO_PAIR and (
+                self.done or self.flags[row] & UNANSWERED):
+            out.append(words.unanswered_finding(pdu.Command_Id, pdu.Sequence_Id))
         return out
 
     def row_of_frame(self, frame: int) -> int | None:

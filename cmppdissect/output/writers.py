@@ -1,0 +1,210 @@
+"""The ``-T`` writers: one record per PDU as JSON lines, one JSON array, CSV, or text.
+
+Making a record costs tens of microseconds in Python (the PDU decoded in full, its dict built,
+encoded) where the compiled core accounts for a PDU in about one. So when the input is big and
+the machine has cores to spare, records are made by worker processes from slices of the store
+(:class:`~cmppdissect.store.records.RowSlice`, plain values), a few slices in flight at a time
+and written in order; the main process reads the capture and writes. The records and their
+order are the same either way: both paths call :func:`format_slice`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import csv
+import io
+import multiprocessing
+import os
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator
+from typing import Any, BinaryIO, TextIO
+
+from cmppdissect.output.records import dumps, dumps_line
+from cmppdissect.store.records import PduRecord, RowSlice, records_of
+from cmppdissect.store.schema import record_dict
+
+__all__ = ["CSV_COLUMNS", "FORMATS", "RecordWriter", "format_slice", "text_line"]
+
+FORMATS = ("jsonl", "json", "csv", "text")
+CSV_COLUMNS = ("frame", "time", "session", "src", "dst", "version", "command", "sequence_id",
+               "total_length", "request_frame", "latency_ms")
+# Formats whose records are independent lines (json is one array: made in order, in process).
+_LINES = frozenset({"jsonl", "csv", "text"})
+SLICE_ROWS = 4096  # rows per slice handed to a worker
+
+
+def text_line(d: dict[str, Any]) -> str:
+    """One PDU as a line of ``-T text``."""
+    from cmppdissect.output.sanitize import safe_text
+
+    if "request_frame" in d:
+        lat = f" [{d['latency_ms']:.2f} ms after #{d['request_frame']}]"
+    elif "response_frame" in d:
+        lat = f" [answered in #{d['response_frame']} after {d['latency_ms']:.2f} ms]"
+    else:
+        lat = ""
+    text = d["fields"].get("text") if isinstance(d["fields"], dict) else None
+    body = f" “{safe_text(text)}”" if isinstance(text, str) else ""
+    return (f"{d['frame']:>7} {d['time']:.6f} {d['src']} -> {d['dst']} "
+            f"{d['command']} seq={d['sequence_id']}{lat}{body}\n")
+
+
+def _line(d: dict[str, Any], fmt: str) -> bytes:
+    if fmt == "jsonl":
+        return dumps_line(d)
+    if fmt == "text":
+        return text_line(d).encode()
+    out = io.StringIO()
+    csv.writer(out).writerow([f"{d['time']:.6f}" if k == "time" else d.get(k, "")
+                              for k in CSV_COLUMNS])
+    return out.getvalue().encode()
+
+
+def format_slice(sl: RowSlice, fmt: str, expression: str | None = None) -> list[bytes]:
+    """The lines of the slice's records that ``expression`` (a display filter) keeps."""
+    test = None
+    if expression:
+        from cmppdissect.query import compile_filter
+
+        test = compile_filter(expression)
+    out = []
+    for rec in records_of(sl):
+        d = record_dict(rec)
+        if test is None or test(d):
+            out.append(_line(d, fmt))
+    return out
+
+
+class RecordWriter:
+    """Writes records in one ``-T`` format, from records or from whole slices of rows."""
+
+    def __init__(self, fmt: str, out: TextIO, *, workers: int = 0) -> None:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown record format {fmt!r}")
+        self.fmt = fmt
+        self.out = out
+        self._bytes: BinaryIO | None = getattr(out, "buffer", None)
+        self.workers = workers if fmt in _LINES else 0
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        if self.workers and threading.active_count() == 1:
+            # Forked now, before the caller starts any thread (a progress bar): a fork copies
+            # one thread only, and the workers need nothing but the code already imported.
+            ctx = multiprocessing.get_context("fork")
+            self._pool = concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=ctx)
+            list(self._pool.map(_ready, range(self.workers)))
+        else:
+            self.workers = 0
+        self.kept: list[dict[str, Any]] = []
+        self.written = 0
+        if fmt == "csv":
+            header = io.StringIO()
+            csv.writer(header).writerow(CSV_COLUMNS)
+            self._write(header.getvalue().encode())
+
+    def _write(self, data: bytes) -> None:
+        if self._bytes is not None:
+            self._bytes.write(data)
+        else:
+            self.out.write(data.decode())
+
+    def write(self, rec: PduRecord, d: dict[str, Any] | None = None) -> None:
+        """One record; ``d`` is its dict when the caller has it already (a filter built it)."""
+        d = record_dict(rec) if d is None else d
+        self.written += 1
+        if self.fmt == "json":
+            self.kept.append(d)
+        else:
+            self._write(_line(d, self.fmt))
+
+    def write_slices(self, slices: Iterable[RowSlice], *, expression: str | None = None,
+                     limit: int | None = None) -> int:
+        """Write the records of every slice that ``expression`` keeps, in order, at most
+        ``limit`` of them; returns how many were written."""
+        pool = self._pool
+        if pool is None:
+            for sl in slices:
+                if self._write_lines(self._format(sl, expression), limit):
+                    break
+            return self.written
+        pending: deque[concurrent.futures.Future[list[bytes]]] = deque()
+        done = False
+        for part in _pieces(slices):
+            pending.append(pool.submit(format_slice, part, self.fmt, expression))
+            while len(pending) > 2 * self.workers:
+                if self._write_lines(pending.popleft().result(), limit):
+                    done = True
+                    break
+            if done:
+                break
+        while pending and not done:
+            done = self._write_lines(pending.popleft().result(), limit)
+        for future in pending:
+            future.cancel()
+        return self.written
+
+    def _format(self, sl: RowSlice, expression: str | None) -> list[bytes]:
+        if self.fmt != "json":
+            return format_slice(sl, self.fmt, expression)
+        test = None
+        if expression:
+            from cmppdissect.query import compile_filter
+
+            test = compile_filter(expression)
+        for rec in records_of(sl):
+            d = record_dict(rec)
+            if test is None or test(d):
+                self.kept.append(d)
+                self.written += 1
+        return []
+
+    def _write_lines(self, lines: list[bytes], limit: int | None) -> bool:
+        """Write lines (up to the limit); True once the limit is reached."""
+        if limit is not None:
+            lines = lines[:max(0, limit - self.written)]
+        if lines:
+            self._write(b"".join(lines))
+            self.written += len(lines)
+        return limit is not None and self.written >= limit
+
+    def flush(self) -> None:
+        if self._bytes is not None:
+            self._bytes.flush()
+        self.out.flush()
+
+    def shutdown(self) -> None:
+        """Stop the worker processes (whatever happened: call it in a ``finally``)."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def close(self) -> None:
+        self.shutdown()
+        self.flush()
+        if self.fmt == "json":
+            self.out.write(dumps(self.kept, indent=1) + "\n")
+            self.out.flush()
+
+
+def _ready(_: int) -> bool:
+    """A task that only proves a worker is up (the pool is started before any thread)."""
+    return True
+
+
+def _pieces(slices: Iterable[RowSlice]) -> Iterator[RowSlice]:
+    """Slices cut to at most SLICE_ROWS rows, so the workers' shares stay even."""
+    for sl in slices:
+        if len(sl) <= SLICE_ROWS:
+            yield sl
+            continue
+        yield from sl.split(SLICE_ROWS)
+
+
+def workers_for(size: int | None) -> int:
+    """How many worker processes make records for an input of ``size`` bytes: none for small
+    or unknown inputs (starting them costs more than they save), else one per core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+    if cores < 2 or size is None or size < 16 << 20:
+        return 0
+    return cores
