@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+
+# The command line does no linear algebra, but numpy's OpenBLAS starts a thread per core on
+# import that costs CPU time in every run: one is enough (set before numpy is first imported;
+# a library import of cmppdissect leaves the user's setting alone).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from cmppdissect import __version__
 from cmppdissect.api import Analysis, analyze

@@ -50,14 +50,41 @@ def test_workers_write_what_the_process_writes(capture: Path, fmt: str) -> None:
     assert lines(capture, fmt, 2) == alone
 
 
-def test_workers_with_a_filter_and_a_limit(capture: Path) -> None:
+def test_workers_with_a_filter(capture: Path) -> None:
     expression = 'command == "CMPP_DELIVER" and report.Stat == "DELIVRD"'
-    alone = lines(capture, "jsonl", 0, expression, limit=25)
-    assert lines(capture, "jsonl", 2, expression, limit=25) == alone
+    alone = lines(capture, "jsonl", 0, expression)
+    assert lines(capture, "jsonl", 2, expression) == alone
     records = [json.loads(line) for line in alone.splitlines()]
-    assert len(records) == 25
+    assert len(records) > 100
     assert all(r["fields"]["report"]["Stat"] == "DELIVRD" for r in records)
     assert [r["frame"] for r in records] == sorted(r["frame"] for r in records)
+
+
+def test_a_limit_keeps_the_first_matches(capture: Path) -> None:
+    expression = 'command == "CMPP_DELIVER" and report.Stat == "DELIVRD"'
+    every = lines(capture, "jsonl", 0, expression).splitlines(keepends=True)
+    for workers in (0, 2):
+        assert lines(capture, "jsonl", workers, expression, limit=25) == b"".join(every[:25])
+
+
+@pytest.mark.parametrize("rows", [1_000, 8_000])
+def test_formatting_a_slice_keeps_no_line_object_alive(capture: Path, rows: int) -> None:
+    """An encoder's buffer can be many times its line (orjson's is 4 KiB): a slice formats
+    into its output and a bounded overhead, not one buffer per record."""
+    import tracemalloc
+
+    from cmppdissect.output.writers import format_slice
+
+    sl = next(s for s in cmppdissect.analyze(capture).slices() if len(s) >= rows)
+    part = next(sl.split(rows))
+    tracemalloc.start()
+    try:
+        data, count = format_slice(part, "jsonl")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == rows == data.count(b"\n")
+    assert peak - 2 * len(data) < 3 << 20  # the output (and its join), plus ~1 MiB of lines
 
 
 def test_workers_only_for_big_inputs() -> None:

@@ -43,6 +43,7 @@ def dumps_line(obj: Any) -> bytes:
         line = orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
     except TypeError:  # a str orjson refuses (lone surrogates): the standard encoder's way
         return (dumps(obj) + "\n").encode("utf-8", "backslashreplace")
-    if line.isascii() and b"\x7f" not in line:
-        return line
+    if b"\x7f" not in line and (line.isascii() or (b"\xc2" not in line
+                                                   and b"\xe2" not in line)):
+        return line  # no byte that could start one: most lines, Chinese text included
     return _UNSAFE_UTF8.sub(_escape, line)

@@ -61,19 +61,38 @@ def _line(d: dict[str, Any], fmt: str) -> bytes:
     return out.getvalue().encode()
 
 
-def format_slice(sl: RowSlice, fmt: str, expression: str | None = None) -> list[bytes]:
-    """The lines of the slice's records that ``expression`` (a display filter) keeps."""
+def format_slice(sl: RowSlice, fmt: str, expression: str | None = None,
+                 limit: int | None = None) -> tuple[bytes, int]:
+    """The lines of the slice's records that ``expression`` (a display filter) keeps, at most
+    ``limit`` of them, joined; and how many there are.
+
+    Lines are joined every few hundred, not kept one object each: an encoder's output buffer
+    can be far bigger than its line (orjson's is 4 KiB), and a slice's worth of them would
+    cost hundreds of megabytes, and the page faults of taking them.
+    """
     test = None
     if expression:
         from cmppdissect.query import compile_filter
 
         test = compile_filter(expression)
-    out = []
+    chunks: list[bytes] = []
+    batch: list[bytes] = []
+    count = 0
     for rec in records_of(sl):
+        if limit is not None and count >= limit:
+            break
         d = record_dict(rec)
         if test is None or test(d):
-            out.append(_line(d, fmt))
-    return out
+            batch.append(_line(d, fmt))
+            count += 1
+            if len(batch) == _JOIN:
+                chunks.append(b"".join(batch))
+                batch.clear()
+    chunks.append(b"".join(batch))
+    return b"".join(chunks), count
+
+
+_JOIN = 256  # lines joined at a time
 
 
 class RecordWriter:
@@ -122,50 +141,47 @@ class RecordWriter:
         """Write the records of every slice that ``expression`` keeps, in order, at most
         ``limit`` of them; returns how many were written."""
         pool = self._pool
-        if pool is None:
-            for sl in slices:
-                if self._write_lines(self._format(sl, expression), limit):
+        if pool is None or limit is not None:
+            # In process (also with a limit: -c asks for few records, and a worker could not
+            # know how many the slices before its own will keep).
+            for part in _pieces(slices):
+                left = None if limit is None else limit - self.written
+                if left is not None and left <= 0:
                     break
+                self._emit(*self._format(part, expression, left))
             return self.written
-        pending: deque[concurrent.futures.Future[list[bytes]]] = deque()
-        done = False
+        pending: deque[concurrent.futures.Future[tuple[bytes, int]]] = deque()
         for part in _pieces(slices):
             pending.append(pool.submit(format_slice, part, self.fmt, expression))
             while len(pending) > 2 * self.workers:
-                if self._write_lines(pending.popleft().result(), limit):
-                    done = True
-                    break
-            if done:
-                break
-        while pending and not done:
-            done = self._write_lines(pending.popleft().result(), limit)
-        for future in pending:
-            future.cancel()
+                self._emit(*pending.popleft().result())
+        while pending:
+            self._emit(*pending.popleft().result())
         return self.written
 
-    def _format(self, sl: RowSlice, expression: str | None) -> list[bytes]:
+    def _format(self, sl: RowSlice, expression: str | None, limit: int | None
+                ) -> tuple[bytes, int]:
         if self.fmt != "json":
-            return format_slice(sl, self.fmt, expression)
+            return format_slice(sl, self.fmt, expression, limit)
         test = None
         if expression:
             from cmppdissect.query import compile_filter
 
             test = compile_filter(expression)
+        count = 0
         for rec in records_of(sl):
+            if limit is not None and count >= limit:
+                break
             d = record_dict(rec)
             if test is None or test(d):
                 self.kept.append(d)
-                self.written += 1
-        return []
+                count += 1
+        return b"", count
 
-    def _write_lines(self, lines: list[bytes], limit: int | None) -> bool:
-        """Write lines (up to the limit); True once the limit is reached."""
-        if limit is not None:
-            lines = lines[:max(0, limit - self.written)]
-        if lines:
-            self._write(b"".join(lines))
-            self.written += len(lines)
-        return limit is not None and self.written >= limit
+    def _emit(self, data: bytes, count: int) -> None:
+        if data:
+            self._write(data)
+        self.written += count
 
     def flush(self) -> None:
         if self._bytes is not None:

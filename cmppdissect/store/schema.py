@@ -39,9 +39,31 @@ def _plan(layout: Layout) -> tuple[tuple[str, int], ...]:
     return plan
 
 
+_WRITE = {_TEXT: "{v}.decode('ascii', 'backslashreplace')", _HEX: "{v}.hex()",
+          _TEXTS: "[x.decode('ascii', 'backslashreplace') for x in {v}]", _AS_IS: "{v}"}
+_WHOLE: dict[int, Any] = {}  # id(layout) -> its converter for bodies that hold every field
+
+
+def _whole(layout: Layout) -> Any:
+    """The converter of one layout for a body that holds all its fields and nothing more (the
+    decoder's everyday result), generated as one dict display: a record is written for every
+    PDU, and a loop over the plan costs several times more. Other bodies take the loop."""
+    convert = _WHOLE.get(id(layout))
+    if convert is None:
+        items = ", ".join(f"{name!r}: " + _WRITE[how].format(v=f"f[{name!r}]")
+                          for name, how in _plan(layout))
+        env: dict[str, Any] = {}
+        exec(compile(f"def convert(f):\n    return {{{items}}}\n",
+                     f"<record of {layout.name}>", "exec"), env)
+        convert = _WHOLE[id(layout)] = env["convert"]
+    return convert
+
+
 def _fields(layout: Layout | None, fields: dict[str, Any]) -> dict[str, Any]:
     if layout is None:
         return {k: (v.hex() if isinstance(v, bytes) else v) for k, v in fields.items()}
+    if len(fields) == len(layout.fields):
+        return _whole(layout)(fields)  # type: ignore[no-any-return]
     out: dict[str, Any] = {}
     for name, how in _plan(layout):
         value = fields.get(name)
