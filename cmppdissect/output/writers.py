@@ -1,11 +1,12 @@
 """The ``-T`` writers: one record per PDU as JSON lines, one JSON array, CSV, or text.
 
-Making a record costs tens of microseconds in Python (the PDU decoded in full, its dict built,
-encoded) where the compiled core accounts for a PDU in about one. So when the input is big and
-the machine has cores to spare, records are made by worker processes from slices of the store
-(:class:`~cmppdissect.store.records.RowSlice`, plain values), a few slices in flight at a time
-and written in order; the main process reads the capture and writes. The records and their
-order are the same either way: both paths call :func:`format_slice`.
+Making a record costs ten microseconds or more in Python (the PDU decoded in full, its dict
+built, encoded) where the compiled core accounts for a PDU in about one. So when the input is
+big and the machine has several cores, records are made by worker processes (one per core but
+this one) from slices of the store (:class:`~cmppdissect.store.records.RowSlice`, plain
+values), and by this process too, which reads the capture, formats a slice whenever the workers
+have enough in flight, and writes every slice's lines in order. The records and their order are
+the same either way: every path calls :func:`format_slice`.
 """
 
 from __future__ import annotations
@@ -150,14 +151,31 @@ class RecordWriter:
                     break
                 self._emit(*self._format(part, expression, left))
             return self.written
-        pending: deque[concurrent.futures.Future[tuple[bytes, int]]] = deque()
+        # In order: each piece is a worker's future or lines this process made itself. The
+        # workers get a piece while fewer than two each are in flight; otherwise this process
+        # formats it, so every core (this one too) makes records and none waits on another.
+        queue: deque[concurrent.futures.Future[tuple[bytes, int]] | tuple[bytes, int]] = deque()
+        in_flight = 0
         for part in _pieces(slices):
-            pending.append(pool.submit(format_slice, part, self.fmt, expression))
-            while len(pending) > 2 * self.workers:
-                self._emit(*pending.popleft().result())
-        while pending:
-            self._emit(*pending.popleft().result())
+            if in_flight < 2 * self.workers:
+                queue.append(pool.submit(format_slice, part, self.fmt, expression))
+                in_flight += 1
+            else:
+                queue.append(format_slice(part, self.fmt, expression))
+            while queue and (isinstance(queue[0], tuple) or queue[0].done()):
+                in_flight -= self._drain(queue.popleft())
+        while queue:
+            self._drain(queue.popleft())
         return self.written
+
+    def _drain(self, item: concurrent.futures.Future[tuple[bytes, int]] | tuple[bytes, int]
+               ) -> int:
+        """Write one piece's lines (waiting for its worker); 1 if a worker made them."""
+        if isinstance(item, tuple):
+            self._emit(*item)
+            return 0
+        self._emit(*item.result())
+        return 1
 
     def _format(self, sl: RowSlice, expression: str | None, limit: int | None
                 ) -> tuple[bytes, int]:
@@ -218,9 +236,10 @@ def _pieces(slices: Iterable[RowSlice]) -> Iterator[RowSlice]:
 
 def workers_for(size: int | None) -> int:
     """How many worker processes make records for an input of ``size`` bytes: none for small
-    or unknown inputs (starting them costs more than they save), else one per core."""
+    or unknown inputs (starting them costs more than they save), else one per core but this
+    process's."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
         os.cpu_count() or 1)
     if cores < 2 or size is None or size < 16 << 20:
         return 0
-    return cores
+    return cores - 1  # this process makes records too
