@@ -167,6 +167,8 @@ cdef class Core(StreamSink):
     # output of the current batch
     cdef public list events
     cdef vector[uint8_t] row_bytes
+    cdef vector[int64_t] link_bytes   # (request row, response row, latency) per link
+    cdef vector[int64_t] report_rows  # (report row, SUBMIT frame) per matched report
     cdef string raw
     # the PDU being accounted
     cdef Light lt

@@ -10,7 +10,10 @@ see comes out per call of :meth:`Core.feed` as
   PDU that Python must decode in full, a request linked to its response...). They are rare:
   the common PDU of a busy link produces none.
 * rows (when ``keep_rows``): one fixed-size record per PDU (:data:`ROW_FIELDS`), for numpy,
-  and the PDUs' bytes in the same order.
+  and the PDUs' bytes in the same order; and, packed as int64 for numpy too, the links (request
+  row, response row, latency ns: every answered request, so one per exchange) and the status
+  reports matched to their SUBMIT (report row, SUBMIT frame), which are as common as PDUs and
+  would cost a Python tuple each as events.
 
 Findings are not worded here: an event carries a code and its numbers, and the Python engine
 (:mod:`cmppdissect.engine`) writes the sentence. The rules follow the analysis engine that
@@ -83,7 +86,6 @@ EV_SKIP = 4         # (kind, sid, from_client, size, frame, why, a, b, special)
 EV_SKIP_RESET = 5   # (kind, sid, from_client): the running skipped-bytes finding ends
 EV_DECODE = 6       # (kind, row, frame, ts, sid, from_client, pdu bytes, hint version)
 EV_RECORD = 7       # (kind, row, code, frame, sid, a, b, c): a finding on one PDU
-EV_LINK = 8         # (kind, request row, response row, latency ns)  [keep_rows only]
 EV_LONG_DONE = 9    # (kind, row, reference, total, part rows, part frames)  [keep_rows only]
 
 # EV_NOTE codes
@@ -97,7 +99,6 @@ NOTE_LONG_INCOMPLETE = 6  # a = when (0 timeout, 1 cap, 2 end), c = LongSms info
 REC_ORPHAN = 1            # a = Command_Id, b = Sequence_Id
 REC_SEQUENCE_REUSED = 2   # a = frame of the earlier request, b = Command_Id, c = Sequence_Id
 REC_WINDOW = 3
-REC_REPORT_FOR = 4        # a = frame of the SUBMIT, c = Stat bytes  [keep_rows only]
 REC_LONG_DUPLICATE = 5    # a = duplicates, c = LongSms info tuple
 # caps
 CAP_PENDING = 0
@@ -308,19 +309,29 @@ cdef class Core(StreamSink):
 
     def take(self):
         """The events and, with ``keep_rows``, the rows and bytes since the last call:
-        ``(events, rows, raw)``; rows are ``ROW_SIZE`` bytes each (:data:`ROW_FIELDS`)."""
+        ``(events, rows, raw, links, reports)``; rows are ``ROW_SIZE`` bytes each
+        (:data:`ROW_FIELDS`), links native int64 triples (request row, response row, latency
+        ns), reports int64 pairs (status report row, the SUBMIT's frame)."""
         events = self.events
         self.events = []
         rows = b""
         raw = b""
+        links = b""
+        reports = b""
         if self.keep_rows:
+            if self.link_bytes.size():
+                links = (<char*>self.link_bytes.data())[:self.link_bytes.size() * 8]
+                self.link_bytes.clear()
+            if self.report_rows.size():
+                reports = (<char*>self.report_rows.data())[:self.report_rows.size() * 8]
+                self.report_rows.clear()
             if self.row_bytes.size():
                 rows = (<char*>self.row_bytes.data())[:self.row_bytes.size()]
                 self.row_bytes.clear()
             if self.raw.size():
                 raw = self.raw
                 self.raw.clear()
-        return events, rows, raw
+        return events, rows, raw, links, reports
 
     # -- what the statistics are read from --------------------------------------------------------
 
@@ -762,10 +773,13 @@ cdef class Core(StreamSink):
                     # Every send of the request is answered by this response (the resend
                     # policy: a request resent with the same Sequence_Id while in flight is one
                     # exchange; its statistics count from the first send).
-                    self.events.append((EV_LINK, req.row, row, latency))
+                    self.link_bytes.push_back(req.row)
+                    self.link_bytes.push_back(row)
+                    self.link_bytes.push_back(latency)
                     for again in req.resends:
-                        self.events.append((EV_LINK, again.first, row,
-                                            sat_sub(ts, again.second)))
+                        self.link_bytes.push_back(again.first)
+                        self.link_bytes.push_back(row)
+                        self.link_bytes.push_back(sat_sub(ts, again.second))
                 if cmd == CMD_SUBMIT_RESP:
                     slot = &self.submit_latency[sec]
                     slot.first += latency
@@ -970,10 +984,8 @@ cdef class Core(StreamSink):
         self.submit_to_report.push_back(sat_sub(ts, deref(pos).ts))
         self.report_for += 1  # a chat: counted, and shown on the record only
         if self.keep_rows:
-            if record is None:
-                record = []
-            record.append((EV_RECORD, row, REC_REPORT_FOR, frame, sess.id, deref(pos).frame,
-                           None, stat))
+            self.report_rows.push_back(row)
+            self.report_rows.push_back(deref(pos).frame)
         self.awaiting_index.erase(found)
         self.awaiting.erase(pos)
         return record

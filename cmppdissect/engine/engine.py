@@ -26,7 +26,6 @@ from cmppdissect.core import Core
 from cmppdissect.core._engine import (
     CAP_NAMES,
     EV_DECODE,
-    EV_LINK,
     EV_LONG_DONE,
     EV_NOTE,
     EV_RECORD,
@@ -42,7 +41,6 @@ from cmppdissect.core._engine import (
     NOTE_UNANSWERED,
     REC_LONG_DUPLICATE,
     REC_ORPHAN,
-    REC_REPORT_FOR,
     REC_SEQUENCE_REUSED,
     REC_WINDOW,
     ROW_FIELDS,
@@ -114,6 +112,10 @@ class SessionState:
         return (self.end_ns - self.start_ns) / 1e9
 
 
+_NO_LINKS = np.empty((0, 3), np.int64)
+_NO_PAIRS = np.empty((0, 2), np.int64)
+
+
 @dataclass(slots=True)
 class Batch:
     """What one :meth:`Engine.feed` produced for a store (rows only with ``keep_rows``).
@@ -131,8 +133,8 @@ class Batch:
     rows: np.ndarray = field(default_factory=lambda: np.empty(0, ROW_DTYPE))
     raw: bytes = b""
     findings: dict[int, list[Finding]] = field(default_factory=dict)
-    report_for: list[tuple[int, int]] = field(default_factory=list)
-    links: list[tuple[int, int, int]] = field(default_factory=list)
+    report_for: np.ndarray = field(default_factory=lambda: _NO_PAIRS)  # (row, frame) rows
+    links: np.ndarray = field(default_factory=lambda: _NO_LINKS)  # (request, response, ns)
     long_sms: dict[int, tuple[int, int, list[int]]] = field(default_factory=dict)
     severity: dict[int, int] = field(default_factory=dict)
     unanswered: list[int] = field(default_factory=list)
@@ -236,12 +238,16 @@ class Engine:
     # -- events -----------------------------------------------------------------------------------
 
     def _take(self) -> Batch:
-        events, rows, raw = self.core.take()
+        events, rows, raw, links, reports = self.core.take()
         batch = Batch(first_row=self.core.rows)
         if rows:
             batch.rows = np.frombuffer(rows, ROW_DTYPE)
             batch.first_row = self.core.rows - len(batch.rows)
             batch.raw = raw
+        if links:
+            batch.links = np.frombuffer(links, np.int64).reshape(-1, 3)
+        if reports:
+            batch.report_for = np.frombuffer(reports, np.int64).reshape(-1, 2)
         if events:
             self._events(events, batch)
         return batch
@@ -260,8 +266,6 @@ class Engine:
                 self._skip(ev)
             elif kind == EV_SKIP_RESET:
                 self._running[(ev[1], ev[2])] = None
-            elif kind == EV_LINK:
-                batch.links.append((ev[1], ev[2], ev[3]))
             elif kind == EV_SESSION:
                 _, sid, caddr, cport, saddr, sport = ev
                 names = SessionNames(format_endpoint(caddr, cport), format_endpoint(saddr, sport))
@@ -302,9 +306,6 @@ class Engine:
 
     def _record(self, ev: tuple[Any, ...], batch: Batch) -> None:
         _, row, code, frame, sid, a, b, c = ev
-        if code == REC_REPORT_FOR:  # a chat the core counted: the record shows it, nothing else
-            batch.report_for.append((row, a))
-            return
         if code == REC_ORPHAN:
             finding = Finding(Severity.WARN, "orphan-response", words.orphan_response(a, b))
         elif code == REC_SEQUENCE_REUSED:

@@ -8,6 +8,11 @@ length is a column of the store, and a chunk's offsets are its lengths summed wh
 opened. Reading one PDU decompresses its chunk; the last few chunks read stay cached, so
 scrolling decodes at most one chunk per page.
 
+Deflating is most of what keeping rows costs (a third of a second per 100 MB), and zlib
+releases the GIL while it works: so a sealed chunk is deflated by a helper thread while the
+engine goes on, and read as it is until then. At most ``max_pending`` chunks wait (then the
+appender waits for the oldest), so the memory this saves is never owed for long.
+
 One writer thread appends while another reads: the short critical sections take a lock, so a
 reader never sees a chunk half sealed.
 """
@@ -16,8 +21,9 @@ from __future__ import annotations
 
 import threading
 import zlib
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -27,10 +33,15 @@ __all__ = ["ChunkedBlobs"]
 class ChunkedBlobs:
     """PDU bytes by row, sealed into zlib chunks of ``per_chunk`` rows."""
 
-    def __init__(self, *, per_chunk: int = 1024, level: int = 1, cache_chunks: int = 8) -> None:
+    def __init__(self, *, per_chunk: int = 1024, level: int = 1, cache_chunks: int = 8,
+                 max_pending: int = 8) -> None:
         self.per_chunk = per_chunk
         self.level = level
-        self._chunks: list[bytes] = []
+        # Deflated chunks, and the last few sealed ones as they are while their deflating runs.
+        self._chunks: list[bytes | bytearray] = []
+        self._pending: deque[Future[None]] = deque()
+        self._max_pending = max_pending
+        self._deflater: ThreadPoolExecutor | None = None
         self._open = bytearray()
         self._open_rows = 0
         self._cache: OrderedDict[int, tuple[bytes, np.ndarray]] = OrderedDict()
@@ -56,11 +67,36 @@ class ChunkedBlobs:
                 i += take
                 self._open_rows += take
                 if self._open_rows == self.per_chunk:
-                    self._chunks.append(zlib.compress(self._open, self.level))
-                    self._open = bytearray()
-                    self._open_rows = 0
+                    self._seal()
             self._count += n
             self.raw_bytes += len(raw)
+        while len(self._pending) > self._max_pending:
+            self._pending.popleft().result()
+
+    def _seal(self) -> None:
+        """The open chunk is full: keep it as it is and have it deflated (lock held)."""
+        if self._deflater is None:
+            self._deflater = ThreadPoolExecutor(1, thread_name_prefix="cmppdissect-deflate")
+        index = len(self._chunks)
+        self._chunks.append(self._open)
+        self._pending.append(self._deflater.submit(self._deflate, index, self._open))
+        self._open = bytearray()
+        self._open_rows = 0
+
+    def _deflate(self, index: int, data: bytearray) -> None:
+        packed = zlib.compress(data, self.level)  # the GIL is released meanwhile
+        with self._lock:
+            self._chunks[index] = packed
+
+    def settle(self) -> None:
+        """Wait until every sealed chunk is deflated."""
+        while self._pending:
+            self._pending.popleft().result()
+
+    def _opened(self, chunk: int) -> bytes:
+        """The bytes of a sealed chunk (lock held)."""
+        data = self._chunks[chunk]
+        return bytes(data) if isinstance(data, bytearray) else zlib.decompress(data)
 
     def __len__(self) -> int:
         return self._count
@@ -75,7 +111,7 @@ class ChunkedBlobs:
             if chunk < len(self._chunks):
                 hit = self._cache.get(chunk)
                 if hit is None:
-                    data = zlib.decompress(self._chunks[chunk])
+                    data = self._opened(chunk)
                     ends = np.cumsum(lengths[first:first + self.per_chunk], dtype=np.int64)
                     hit = (data, ends)
                     self._cache[chunk] = hit
@@ -100,7 +136,7 @@ class ChunkedBlobs:
             with self._lock:
                 if chunk < len(self._chunks):
                     hit = self._cache.get(chunk)
-                    data = zlib.decompress(self._chunks[chunk]) if hit is None else hit[0]
+                    data = self._opened(chunk) if hit is None else hit[0]
                 else:
                     data = bytes(self._open)
             sizes = lengths[first:last].tolist()
@@ -112,6 +148,8 @@ class ChunkedBlobs:
 
     @property
     def stored_bytes(self) -> int:
-        """Memory held by the bytes (compressed chunks and the open chunk)."""
+        """Memory held by the bytes (compressed chunks and the open chunk), once every sealed
+        chunk is deflated."""
+        self.settle()
         with self._lock:
             return sum(len(c) for c in self._chunks) + len(self._open)

@@ -126,9 +126,10 @@ class PduStore:
                     or (n > 1 and bool(np.any(frames[1:] < frames[:-1])))):
                 self.frames_sorted = False
             self.blobs.extend(batch.raw, rows["length"])
-        for req, resp, latency in batch.links:
-            self.pair[req] = resp
-            self.latency_ns[req] = latency
+        links = batch.links
+        if len(links):
+            self.pair[links[:, 0]] = links[:, 1]
+            self.latency_ns[links[:, 0]] = links[:, 2]
         for row in batch.unanswered:
             self.flags[row] |= UNANSWERED
         if n:
@@ -145,9 +146,9 @@ class PduStore:
                 self.severity[row] = worst
         for row, found in batch.findings.items():
             self.findings.setdefault(row, []).extend(found)
-        for row, frame in batch.report_for:
-            self._report_rows.append(row)
-            self._report_frames.append(frame)
+        if len(batch.report_for):
+            self._report_rows.extend(batch.report_for[:, 0].tolist())
+            self._report_frames.extend(batch.report_for[:, 1].tolist())
         self.long_sms.update(batch.long_sms)
         self.count = start + n
 
