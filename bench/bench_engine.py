@@ -20,12 +20,14 @@ Issue 11 ("One engine, compiled where it is hot") asks for these, on every captu
   (``--big-frames``: the clean capture built at that size only).
 
 Each capture's contenders run in turn in every round (so a busy neighbour slows them alike):
-tshark (only in the first ``--tshark-runs`` rounds: 20-40 s per capture, ~250 s on
+tshark (only in the first ``--tshark-runs`` rounds: 15-30 s per capture, 110-250 s on
 ``loopback.pcap``, whose duplicated packets it handles badly), ``cat FILE > /dev/null`` (the
-floor: reading the bytes at all), ``--report json`` and ``-T jsonl`` with stdout to
-``/dev/null``, then the TUI in a child process: the app is built as ``bench/bench_tui.py``
-builds it, run headless at 120x40 until the indexer is done; it reports the time to the first
-paint of the Sessions screen with a row in it and the indexer's own elapsed time. Times are
+floor: reading the bytes at all, from the page cache: an untimed ``cat`` goes first),
+``--report json`` and ``-T jsonl`` with stdout to ``/dev/null``, then the TUI in a child
+process: the app is built as ``bench/bench_tui.py`` builds it, run headless at 120x40 until
+the indexer is done; it reports the time to the first paint of the Sessions screen with a row
+in it and the indexer's own elapsed time (from its thread's start, so without the interpreter's
+start-up and imports, which the ``--report json`` time includes). Times are
 medians of ``--runs`` rounds. Ratios between contenders of the same round (ours/cat, TUI/report)
 are medians of the per-round ratios; ratios to tshark are ratios of the medians, since tshark
 may have fewer rounds, or none in this invocation: ``--skip-tshark`` reuses the tshark timings
@@ -57,6 +59,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -234,21 +237,24 @@ async def _tui_measure(path: str, limit_s: float) -> dict[str, Any]:
     t0 = time.perf_counter()
     out: dict[str, Any] = {"import_s": t0 - t_import}
     app = make_app(FileSource(path))
-    async with app.run_test(size=SIZE):
-        await _until(lambda: isinstance(app.screen, SessionsScreen)
-                     and bool(app.screen.query(SessionList)), 60, 0.001)
-        await _until(lambda: app.screen.query_one(SessionList).row_count() > 0, 60, 0.001)
-        await repainted(app)
-        out["first_paint_s"] = time.perf_counter() - t0
-        # Poll gently: a tight poll would take the GIL from the indexer thread.
-        await _until(lambda: app.model.progress.done, limit_s, 0.05)
-        out["done_after_s"] = time.perf_counter() - t0
-        progress = app.model.progress
-        out["index_s"] = progress.elapsed_s
-        out["error"] = progress.error
-        out["pdus"] = app.model.store.count
-        out["bytes_per_pdu"] = app.model.store.bytes_per_pdu
-        app.indexer.stop()
+    try:
+        async with app.run_test(size=SIZE):
+            await _until(lambda: isinstance(app.screen, SessionsScreen)
+                         and bool(app.screen.query(SessionList)), 60, 0.001)
+            await _until(lambda: app.screen.query_one(SessionList).row_count() > 0, 60, 0.001)
+            await repainted(app)
+            out["first_paint_s"] = time.perf_counter() - t0
+            # Poll gently: a tight poll would take the GIL from the indexer thread.
+            await _until(lambda: app.model.progress.done, limit_s, 0.05)
+            out["done_after_s"] = time.perf_counter() - t0
+            progress = app.model.progress
+            out["index_s"] = progress.elapsed_s
+            out["error"] = progress.error
+            out["pdus"] = app.model.store.count
+            out["bytes_per_pdu"] = app.model.store.bytes_per_pdu
+            app.indexer.stop()
+    except Exception:  # the app failed (while indexing, or as it shut down): say so, keep going
+        out["app_exception"] = traceback.format_exc()[-3000:]
     with open("/proc/self/status") as fh:
         hwm = next((int(line.split()[1]) for line in fh if line.startswith("VmHWM:")), 0)
     out["peak_rss_mb"] = hwm / 1024
@@ -265,9 +271,12 @@ def tui_run(path: Path, scratch: Path, limit_s: float) -> dict[str, Any]:
     out_file = scratch / "tui.json"
     t = timed([sys.executable, str(Path(__file__).resolve()), "--tui-child", str(path),
                "--tui-timeout", str(limit_s)], stdout=str(out_file), timeout_s=limit_s + 60)
+    try:
+        result: dict[str, Any] = json.loads(out_file.read_text())
+    except ValueError:
+        result = {}
     if t.rc != 0:
-        raise RuntimeError(f"TUI child failed ({t.rc}): {t.err}")
-    result: dict[str, Any] = json.loads(out_file.read_text())
+        result["app_exception"] = f"child exited with {t.rc}: {t.err}"
     result["process_wall_s"] = t.wall_s
     result["process_cpu_s"] = t.cpu_s
     return result
@@ -335,7 +344,8 @@ class CaptureResult:
     report: list[Timing] = field(default_factory=list)
     jsonl: list[Timing] = field(default_factory=list)
     peaks: list[Peak] = field(default_factory=list)
-    tui: list[dict[str, Any]] = field(default_factory=list)
+    tui: list[dict[str, Any]] = field(default_factory=list)  # runs that finished indexing
+    tui_failures: list[dict[str, Any]] = field(default_factory=list)  # runs that raised
     load: list[float] = field(default_factory=list)  # 1-minute load average before each round
 
     # medians and ratios (None where a contender was skipped or failed)
@@ -362,6 +372,7 @@ class CaptureResult:
             "tui_index_s": statistics.median(tui_index) if tui_index else None,
             "tui_first_paint_s": (statistics.median([t["first_paint_s"] for t in self.tui])
                                   if self.tui else None),
+            "tui_failures": len(self.tui_failures),
             "tui_bytes_per_pdu": max((t["bytes_per_pdu"] for t in self.tui), default=None),
             "tui_peak_rss_mb": max((t["peak_rss_mb"] for t in self.tui), default=None),
             "report_peak_rss_mb": max((p.rss_mb for p in self.peaks), default=None),
@@ -378,6 +389,10 @@ class CaptureResult:
         }
 
 
+def indent(text: str, prefix: str = "      ") -> str:
+    return "\n".join(prefix + line for line in text.strip().splitlines())
+
+
 def check(label: str, t: Timing) -> Timing:
     if t.rc != 0 and not t.timed_out:
         print(f"    ! {label} exited with {t.rc}: {t.err[-300:]}", flush=True)
@@ -391,11 +406,12 @@ def measure(name: str, path: Path, args: argparse.Namespace, tshark: str | None,
     meta = json.loads((path.parent / f"{name}.json").read_text())
     res = CaptureResult(name, str(path), path.stat().st_size / 1e6, int(meta["frames"]))
     shark_rounds = min(args.tshark_runs, args.runs) if tshark and not args.skip_tshark else 0
-    if not shark_rounds:
+    if not shark_rounds or args.reuse_tshark:
         got = cached_tshark(cache, path.parent, name)
         if got is not None:
-            res.tshark, res.tshark_cached = got, True
-    timed(["cat", str(path)])  # warm the page cache: every contender reads a cached file
+            res.tshark, res.tshark_cached, shark_rounds = got, True, 0
+        elif not shark_rounds:
+            print("    (no cached tshark timings for this capture)")
     for i in range(args.runs):
         res.load.append(os.getloadavg()[0])
         parts: list[str] = []
@@ -404,6 +420,10 @@ def measure(name: str, path: Path, args: argparse.Namespace, tshark: str | None,
             res.tshark.append(check("tshark", timed([tshark, "-r", str(path), *TSHARK_ARGS],
                                                     timeout_s=args.tshark_timeout)))
             parts.append(f"tshark {res.tshark[-1].wall_s:6.1f} s")
+            store_tshark(path.parent, name, res.tshark, version)  # kept even if a later step fails
+        # Untimed first: on this VM the page cache gives up a file that went unread for a
+        # minute or two (loopback's tshark run), and every contender should read cached bytes.
+        timed(["cat", str(path)])
         res.cat.append(check("cat", timed(["cat", str(path)])))
         parts.append(f"cat {res.cat[-1].wall_s:5.2f} s")
         res.report.append(check("--report json", timed(ours("--report", "json", str(path)))))
@@ -412,14 +432,17 @@ def measure(name: str, path: Path, args: argparse.Namespace, tshark: str | None,
             res.jsonl.append(check("-T jsonl", timed(ours("-T", "jsonl", str(path)))))
             parts.append(f"jsonl {res.jsonl[-1].wall_s:5.1f} s")
         if not args.skip_tui:
-            res.tui.append(tui_run(path, scratch, args.tui_timeout))
-            parts.append(f"TUI index {res.tui[-1]['index_s']:5.2f} s")
+            tui = tui_run(path, scratch, args.tui_timeout)
+            if "app_exception" in tui:
+                res.tui_failures.append(tui)
+                print(f"    ! the TUI failed:\n{indent(tui['app_exception'])}", flush=True)
+            if "index_s" in tui:
+                res.tui.append(tui)
+                parts.append(f"TUI index {tui['index_s']:5.2f} s")
         res.peaks.append(peak_run(path, scratch))
         res.pdus = res.peaks[-1].pdus
         print(f"  {name} round {i + 1}/{args.runs} (load {res.load[-1]:.2f}): "
               + ", ".join(parts), flush=True)
-    if shark_rounds:
-        store_tshark(path.parent, name, res.tshark, version)
     for t in res.tui:
         if t.get("error"):
             print(f"    ! TUI indexing ended with an error: {t['error']}")
@@ -471,6 +494,9 @@ def print_tables(results: list[CaptureResult]) -> None:
               f"| {fmt(s['report_peak_rss_mb'], '.1f', ' MB')} "
               f"| {fmt(s['tui_bytes_per_pdu'], '.1f')} "
               f"| {fmt(s['tui_peak_rss_mb'], '.0f', ' MB')} |")
+    failed = [f"{r.name} {len(r.tui_failures)}" for r in results if r.tui_failures]
+    if failed:
+        print(f"\nTUI runs that raised (see the log above): {', '.join(failed)}")
     print("\n(report threads: the most seen in /proc while it ran, numpy's idle OpenBLAS thread "
           "included; report CPU/wall near 1 means one busy core. Ratios to tshark are ratios "
           "of medians; report/cat and TUI/report are medians of per-round ratios.)")
@@ -517,6 +543,24 @@ def verdicts(results: list[CaptureResult], big: Peak | None) -> dict[str, Any]:
     return out
 
 
+def code_state() -> str:
+    """The commit, whether cmppdissect/ differs from it, and when the compiled core was built
+    (read-only git commands: this script never changes the tree)."""
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, text=True,
+                              capture_output=True, timeout=30).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "cmppdissect"], cwd=repo,
+                               text=True, capture_output=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        head, dirty = "?", ""
+    built = max((p.stat().st_mtime for p in (repo / "cmppdissect" / "core").glob("*.so")),
+                default=0.0)
+    stamp = datetime.datetime.fromtimestamp(built).astimezone().isoformat(timespec="seconds")
+    return (f"commit {head or '?'}{' + uncommitted changes in cmppdissect/' if dirty else ''}, "
+            f"core built {stamp}")
+
+
 def now_iso() -> str:
     return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 
@@ -530,7 +574,8 @@ def load_str() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    first = (__doc__ or "").split("\n\n", 1)[0]
+    ap = argparse.ArgumentParser(description=" ".join(first.split()))
     ap.add_argument("--frames", type=int, default=600_000,
                     help="frames per suite capture (default 600,000)")
     ap.add_argument("--seed", type=int, default=1)
@@ -544,6 +589,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="rounds that also run tshark (default 1)")
     ap.add_argument("--skip-tshark", action="store_true",
                     help=f"do not run tshark: reuse the timings in DIR/{TSHARK_CACHE}")
+    ap.add_argument("--reuse-tshark", action="store_true",
+                    help="reuse cached tshark timings where there are some, run tshark for "
+                         "the other captures")
     ap.add_argument("--tshark-timeout", type=float, default=1800.0,
                     help="seconds before a tshark run is killed (default 1800)")
     ap.add_argument("--skip-jsonl", action="store_true", help="do not time -T jsonl")
@@ -575,8 +623,11 @@ def main(argv: list[str] | None = None) -> int:
         print("tshark not found: no tshark comparison (apt-get install tshark)")
     print(f"tshark: {version}; "
           + (f"timings reused from {directory / TSHARK_CACHE}" if args.skip_tshark
-             else f"{min(args.tshark_runs, args.runs)} run(s) per capture, cached in "
-                  f"{directory / TSHARK_CACHE}"), flush=True)
+             else f"{min(args.tshark_runs, args.runs)} run(s) per capture"
+                  + (" where not cached" if args.reuse_tshark else "")
+                  + f", cached in {directory / TSHARK_CACHE}"), flush=True)
+    code_before = code_state()
+    print(f"code: {code_before}", flush=True)
     cache = load_tshark_cache(directory)
 
     results: list[CaptureResult] = []
@@ -602,11 +653,15 @@ def main(argv: list[str] | None = None) -> int:
     verdict = verdicts(results, big)
     took = time.perf_counter() - started
     print(f"\nfinished {now_iso()} after {took / 60:.1f} min; load average {load_str()}")
+    code_after = code_state()
+    if code_after != code_before:
+        print(f"WARNING: the code changed during the run; now {code_after}")
     if args.json:
         doc = {
             "command": [Path(sys.argv[0]).name, *sys.argv[1:]], "finished": now_iso(),
             "machine": {"cores": os.cpu_count(), "python": platform.python_version(),
                         "load_avg_end": list(os.getloadavg())},
+            "code_before": code_before, "code_after": code_after,
             "tshark": version, "suite_dir": str(directory), "frames": args.frames,
             "seed": args.seed, "runs": args.runs, "tshark_runs": args.tshark_runs,
             "captures": {r.name: {"summary": r.summary(), **asdict(r)} for r in results},
