@@ -277,6 +277,20 @@ async def test_sessions_screen_is_first_and_lists_both_links() -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_tick_on_a_screen_being_torn_down_is_ignored() -> None:
+    """The indexer's last tick can arrive while the app shuts down and the screen's widgets are
+    gone (seen once in a benchmark: NoMatches from the Sessions screen): the app carries on."""
+    app = app_for(SAMPLE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await indexed(pilot)
+        await app.screen.query_one(SessionList).remove()
+        app.screen._seen_generation = -1  # as if the indexer had just published
+        app._tick()
+        await pilot.pause()
+        assert app.return_code is None and isinstance(app.screen, SessionsScreen)
+
+
+@pytest.mark.asyncio
 async def test_enter_opens_a_sessions_pdus_and_r_jumps_between_request_and_response() -> None:
     app = app_for(SAMPLE)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
@@ -86,7 +87,10 @@ class CmppApp(App[int]):
         except ScreenStackError:  # starting up or shutting down
             return
         if isinstance(screen, CaptureScreen):
-            screen.model_changed()
+            try:
+                screen.model_changed()
+            except NoMatches:  # the indexer finished while the screen was being torn down
+                return
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "index" and event.state in (WorkerState.SUCCESS,
