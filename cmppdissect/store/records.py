@@ -184,19 +184,21 @@ def records_of(sl: RowSlice) -> Iterator[PduRecord]:
     long_sms = sl.long_sms
     raw = sl.raw
     pos = 0
-    for i, size in enumerate(sl.length):
-        row = sl.start + i
-        pdu = decode_pdu(raw[pos:pos + size], versions[sl.hint[i]])
+    row = sl.start - 1
+    done = sl.done
+    for size, frame, ts, session, flags, latency, hint, other in zip(
+            sl.length, sl.frame, sl.ts, sl.session, sl.flags, sl.latency, sl.hint,
+            sl.partner_frame, strict=True):
+        row += 1
+        pdu = decode_pdu(raw[pos:pos + size], versions[hint])
         pos += size
-        client, server = endpoints.get(sl.session[i], _NOWHERE)
-        flags = sl.flags[i]
+        client, server = endpoints.get(session, _NOWHERE)
         fc = flags & FROM_CLIENT
-        rec = PduRecord(sl.frame[i], sl.ts[i], sl.session[i], bool(fc),
-                        client if fc else server, server if fc else client, pdu, row=row)
-        other = sl.partner_frame[i]
+        rec = PduRecord(frame, ts, session, bool(fc), client if fc else server,
+                        server if fc else client, pdu, row=row)
         response = pdu.Command_Id & RESPONSE_BIT
         if other >= 0:
-            rec.latency_ns = sl.latency[i]
+            rec.latency_ns = latency
             if response:
                 rec.request_frame = other
             else:
@@ -207,10 +209,11 @@ def records_of(sl: RowSlice) -> Iterator[PduRecord]:
         if pdu.report is not None and row in report_for:
             expert.append(words.report_for_finding(pdu.report.get("Stat", b""),
                                                    report_for[row]))
-        if other < 0 and not response and (sl.done or flags & UNANSWERED):
+        if other < 0 and not response and (done or flags & UNANSWERED):
             expert.append(words.unanswered_finding(pdu.Command_Id, pdu.Sequence_Id))
         rec.expert = expert
-        rec.long_sms = long_sms.get(row)
+        if long_sms:
+            rec.long_sms = long_sms.get(row)
         yield rec
 
 
