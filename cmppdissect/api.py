@@ -204,7 +204,7 @@ class Analysis:
         for row in range(start, stop):
             view = RecordView(store, row)
             if test(view):
-                yield record_at(store, row), view.full()
+                yield view.record(), view.full()
 
     def transactions(self) -> Iterator[Transaction]:
         """Requests with their responses, in request order, each once its fate is known.

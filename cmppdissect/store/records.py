@@ -227,7 +227,7 @@ class RecordView(Mapping[str, Any]):
     when the row has no pair: the filter treats ``None`` exactly as an absent key.
     """
 
-    __slots__ = ("_full", "_row", "_store")
+    __slots__ = ("_full", "_rec", "_row", "_store")
 
     _HEADER = ("frame", "time", "session", "src", "dst", "version", "command", "command_id",
                "sequence_id", "total_length", "request_frame", "response_frame", "latency_ms")
@@ -236,6 +236,7 @@ class RecordView(Mapping[str, Any]):
         self._store = store
         self._row = row
         self._full = full
+        self._rec: PduRecord | None = None
 
     def _paired(self, response: bool | None = None) -> bool:
         s, row = self._store, self._row
@@ -282,8 +283,14 @@ class RecordView(Mapping[str, Any]):
         if self._full is None:
             from cmppdissect.store.schema import record_dict
 
-            self._full = record_dict(record_at(self._store, self._row))
+            self._full = record_dict(self.record())
         return self._full
+
+    def record(self) -> PduRecord:
+        """The row's record (decoded once, shared with :meth:`full`)."""
+        if self._rec is None:
+            self._rec = record_at(self._store, self._row)
+        return self._rec
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.full())
