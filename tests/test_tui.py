@@ -179,15 +179,19 @@ def test_chunked_blobs_round_trip_across_chunks() -> None:
 
     from cmppdissect.store.blobs import ChunkedBlobs
 
-    blobs = ChunkedBlobs(per_chunk=4, cache_chunks=1)
     items = [bytes([i]) * (i % 7) + b"\0" * 30 for i in range(23)]
     lengths = np.array([len(i) for i in items], dtype=np.uint16)
-    for start, stop in ((0, 3), (3, 4), (4, 13), (13, 23)):
-        blobs.extend(b"".join(items[start:stop]), lengths[start:stop])
-    assert len(blobs) == 23
-    assert [blobs.get(i, lengths) for i in range(len(items))] == items
-    assert [blobs.get(i, lengths) for i in reversed(range(len(items)))] == items[::-1]
-    assert blobs.stored_bytes < blobs.raw_bytes  # NUL padding deflates
+    for keep_raw in (0, 1, 8):  # sealed chunks deflated at once, soon, or not yet
+        blobs = ChunkedBlobs(per_chunk=4, cache_chunks=1, keep_raw=keep_raw, max_pending=1)
+        for start, stop in ((0, 3), (3, 4), (4, 13), (13, 23)):
+            blobs.extend(b"".join(items[start:stop]), lengths[start:stop])
+        assert len(blobs) == 23
+        assert [blobs.get(i, lengths) for i in range(len(items))] == items
+        assert [blobs.get(i, lengths) for i in reversed(range(len(items)))] == items[::-1]
+        for start, stop in ((0, 23), (0, 1), (3, 9), (5, 21), (20, 23), (7, 7)):
+            assert blobs.range_bytes(start, stop, lengths) == b"".join(items[start:stop])
+        assert blobs.stored_bytes < blobs.raw_bytes  # NUL padding deflates
+        assert all(isinstance(c, bytes) for c in blobs._chunks)  # settled: all deflated
     with pytest.raises(IndexError):
         blobs.get(len(items), lengths)
 

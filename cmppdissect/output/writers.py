@@ -51,15 +51,22 @@ def text_line(d: dict[str, Any]) -> str:
             f"{d['command']} seq={d['sequence_id']}{lat}{body}\n")
 
 
-def _line(d: dict[str, Any], fmt: str) -> bytes:
-    if fmt == "jsonl":
-        return dumps_line(d)
-    if fmt == "text":
-        return text_line(d).encode()
+def _text_bytes(d: dict[str, Any]) -> bytes:
+    return text_line(d).encode()
+
+
+def _csv_line(d: dict[str, Any]) -> bytes:
     out = io.StringIO()
     csv.writer(out).writerow([f"{d['time']:.6f}" if k == "time" else d.get(k, "")
                               for k in CSV_COLUMNS])
     return out.getvalue().encode()
+
+
+_MAKERS = {"jsonl": dumps_line, "text": _text_bytes, "csv": _csv_line}
+
+
+def _line(d: dict[str, Any], fmt: str) -> bytes:
+    return _MAKERS[fmt](d)
 
 
 def format_slice(sl: RowSlice, fmt: str, expression: str | None = None,
@@ -76,15 +83,24 @@ def format_slice(sl: RowSlice, fmt: str, expression: str | None = None,
         from cmppdissect.query import compile_filter
 
         test = compile_filter(expression)
+    make = _MAKERS[fmt]
     chunks: list[bytes] = []
     batch: list[bytes] = []
+    if test is None and limit is None:  # every record: the -T loop at its simplest
+        for rec in records_of(sl):
+            batch.append(make(record_dict(rec)))
+            if len(batch) == _JOIN:
+                chunks.append(b"".join(batch))
+                batch.clear()
+        chunks.append(b"".join(batch))
+        return b"".join(chunks), len(sl)
     count = 0
     for rec in records_of(sl):
         if limit is not None and count >= limit:
             break
         d = record_dict(rec)
         if test is None or test(d):
-            batch.append(_line(d, fmt))
+            batch.append(make(d))
             count += 1
             if len(batch) == _JOIN:
                 chunks.append(b"".join(batch))

@@ -82,9 +82,13 @@ class DecodedContent:
     udh: Udh | None
     payload: bytes
     text: str | None
-    hex: str
     encoding: str  # "ascii", "latin-1", "utf-16-be", "gb18030" or "binary"
     findings: list[Finding]
+
+    @property
+    def hex(self) -> str:
+        """The payload in hex (made when asked: records carry Msg_Content's own hex)."""
+        return self.payload.hex()
 
 
 def _interpret(element: InformationElement, findings: list[Finding]) -> Concat | AppPorts | None:
@@ -293,7 +297,7 @@ def decode_content(
             payload = content[udh.size :]
             _check_pk(udh.concat, Pk_total, Pk_number, findings)
     text, encoding = decode_text(payload, Msg_Fmt, findings)
-    return DecodedContent(udh, payload, text, payload.hex(), encoding, findings)
+    return DecodedContent(udh, payload, text, encoding, findings)
 
 
 def _check_pk(

@@ -8,10 +8,12 @@ length is a column of the store, and a chunk's offsets are its lengths summed wh
 opened. Reading one PDU decompresses its chunk; the last few chunks read stay cached, so
 scrolling decodes at most one chunk per page.
 
-Deflating is most of what keeping rows costs (a third of a second per 100 MB), and zlib
-releases the GIL while it works: so a sealed chunk is deflated by a helper thread while the
-engine goes on, and read as it is until then. At most ``max_pending`` chunks wait (then the
-appender waits for the oldest), so the memory this saves is never owed for long.
+Deflating is most of what keeping rows costs (a third of a second per 100 MB), so it stays off
+the path that reads the capture: the last ``keep_raw`` sealed chunks are kept as they are (the
+writers read rows soon after they settle, from these, with nothing to inflate), and an older
+chunk is deflated by a helper thread (zlib releases the GIL meanwhile). At most
+``max_pending`` chunks wait for it, then the appender waits for the oldest: what this keeps
+raw is bounded, about ``keep_raw + max_pending`` chunks.
 
 One writer thread appends while another reads: the short critical sections take a lock, so a
 reader never sees a chunk half sealed.
@@ -22,7 +24,6 @@ from __future__ import annotations
 import threading
 import zlib
 from collections import OrderedDict, deque
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -34,11 +35,13 @@ class ChunkedBlobs:
     """PDU bytes by row, sealed into zlib chunks of ``per_chunk`` rows."""
 
     def __init__(self, *, per_chunk: int = 1024, level: int = 1, cache_chunks: int = 8,
-                 max_pending: int = 8) -> None:
+                 keep_raw: int = 8, max_pending: int = 8) -> None:
         self.per_chunk = per_chunk
         self.level = level
-        # Deflated chunks, and the last few sealed ones as they are while their deflating runs.
+        # Sealed chunks: deflated, or (the recent ones, and those being deflated) as they are.
         self._chunks: list[bytes | bytearray] = []
+        self._raw: deque[int] = deque()  # sealed chunks kept as they are, oldest first
+        self._keep_raw = keep_raw
         self._pending: deque[Future[None]] = deque()
         self._max_pending = max_pending
         self._deflater: ThreadPoolExecutor | None = None
@@ -67,36 +70,41 @@ class ChunkedBlobs:
                 i += take
                 self._open_rows += take
                 if self._open_rows == self.per_chunk:
-                    self._seal()
+                    self._chunks.append(self._open)
+                    self._raw.append(len(self._chunks) - 1)
+                    self._open = bytearray()
+                    self._open_rows = 0
             self._count += n
             self.raw_bytes += len(raw)
+            while len(self._raw) > self._keep_raw:
+                self._deflate_later(self._raw.popleft())
         while len(self._pending) > self._max_pending:
             self._pending.popleft().result()
 
-    def _seal(self) -> None:
-        """The open chunk is full: keep it as it is and have it deflated (lock held)."""
+    def _deflate_later(self, index: int) -> None:
+        """Have a sealed chunk deflated by the helper thread (lock held)."""
         if self._deflater is None:
             self._deflater = ThreadPoolExecutor(1, thread_name_prefix="cmppdissect-deflate")
-        index = len(self._chunks)
-        self._chunks.append(self._open)
-        self._pending.append(self._deflater.submit(self._deflate, index, self._open))
-        self._open = bytearray()
-        self._open_rows = 0
+        self._pending.append(self._deflater.submit(self._deflate, index, self._chunks[index]))
 
-    def _deflate(self, index: int, data: bytearray) -> None:
+    def _deflate(self, index: int, data: bytes | bytearray) -> None:
         packed = zlib.compress(data, self.level)  # the GIL is released meanwhile
         with self._lock:
             self._chunks[index] = packed
 
     def settle(self) -> None:
-        """Wait until every sealed chunk is deflated."""
+        """Deflate every sealed chunk now, and wait until it is done."""
+        with self._lock:
+            while self._raw:
+                self._deflate_later(self._raw.popleft())
         while self._pending:
             self._pending.popleft().result()
 
-    def _opened(self, chunk: int) -> bytes:
-        """The bytes of a sealed chunk (lock held)."""
+    def _opened(self, chunk: int) -> bytes | bytearray:
+        """The bytes of a sealed chunk (lock held; a chunk kept raw is not copied: chunks are
+        never changed once sealed, only replaced by their deflated form)."""
         data = self._chunks[chunk]
-        return bytes(data) if isinstance(data, bytearray) else zlib.decompress(data)
+        return data if isinstance(data, bytearray) else zlib.decompress(data)
 
     def __len__(self) -> int:
         return self._count
@@ -111,7 +119,7 @@ class ChunkedBlobs:
             if chunk < len(self._chunks):
                 hit = self._cache.get(chunk)
                 if hit is None:
-                    data = self._opened(chunk)
+                    data = bytes(self._opened(chunk))
                     ends = np.cumsum(lengths[first:first + self.per_chunk], dtype=np.int64)
                     hit = (data, ends)
                     self._cache[chunk] = hit
@@ -125,9 +133,10 @@ class ChunkedBlobs:
             start = int(np.sum(lengths[first:row], dtype=np.int64))
             return bytes(self._open[start:start + int(lengths[row])])
 
-    def iter_range(self, start: int, stop: int, lengths: np.ndarray) -> Iterator[bytes]:
-        """The bytes of rows ``start`` to ``stop`` in order: each chunk opened once (the
-        writers' path, which reads every row)."""
+    def range_bytes(self, start: int, stop: int, lengths: np.ndarray) -> bytes:
+        """The bytes of rows ``start`` to ``stop``, concatenated (the writers' path, which reads
+        every row): each chunk opened once, and cut once."""
+        parts: list[bytes | bytearray] = []
         row = start
         while row < stop:
             chunk = row // self.per_chunk
@@ -138,18 +147,16 @@ class ChunkedBlobs:
                     hit = self._cache.get(chunk)
                     data = self._opened(chunk) if hit is None else hit[0]
                 else:
-                    data = bytes(self._open)
-            sizes = lengths[first:last].tolist()
-            pos = sum(sizes[:row - first])
-            for size in sizes[row - first:]:
-                yield data[pos:pos + size]
-                pos += size
+                    data = self._open
+                lo = int(np.sum(lengths[first:row], dtype=np.int64))
+                hi = lo + int(np.sum(lengths[row:last], dtype=np.int64))
+                parts.append(data[lo:hi])
             row = last
+        return b"".join(parts)
 
     @property
     def stored_bytes(self) -> int:
-        """Memory held by the bytes (compressed chunks and the open chunk), once every sealed
-        chunk is deflated."""
+        """Memory the bytes take once every sealed chunk is deflated (this deflates them)."""
         self.settle()
         with self._lock:
             return sum(len(c) for c in self._chunks) + len(self._open)

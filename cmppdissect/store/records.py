@@ -91,10 +91,10 @@ def long_sms_of(store: PduStore, row: int) -> LongSms | None:
     frames = []
     for part_row in part_rows:
         frames.append(int(store.frame[part_row]))
-        content = store.pdu(part_row).content
+        part = store.pdu(part_row)
+        content = part.content
         if content is not None:
-            fmt = store.pdu(part_row).fields.get("Msg_Fmt", 0)
-            parts.append((fmt, content.payload, content.text))
+            parts.append((part.fields.get("Msg_Fmt", 0), content.payload, content.text))
     return LongSms(reference, total, frames, tuple(parts))
 
 
@@ -139,6 +139,18 @@ class RowSlice:
     def split(self, rows: int) -> Iterator[RowSlice]:
         """The same rows as slices of at most ``rows`` rows each."""
         pos = 0
+        # The per-row dicts cut by row range: each key is looked at once, whatever the pieces.
+        keyed = [sorted(d.items()) for d in (self.findings, self.report_for, self.long_sms)]
+        at = [0, 0, 0]
+
+        def upto(which: int, stop: int) -> dict[int, Any]:
+            items, i = keyed[which], at[which]
+            j = i
+            while j < len(items) and items[j][0] < stop:
+                j += 1
+            at[which] = j
+            return dict(items[i:j])
+
         for lo in range(0, len(self), rows):
             hi = min(len(self), lo + rows)
             size = sum(self.length[lo:hi])
@@ -148,9 +160,7 @@ class RowSlice:
                 self.ts[lo:hi], self.session[lo:hi], self.flags[lo:hi], self.latency[lo:hi],
                 self.hint[lo:hi], self.partner_frame[lo:hi],
                 {sid: self.endpoints[sid] for sid in set(self.session[lo:hi])},
-                {r: f for r, f in self.findings.items() if first <= r < stop},
-                {r: f for r, f in self.report_for.items() if first <= r < stop},
-                {r: m for r, m in self.long_sms.items() if first <= r < stop}, self.done)
+                upto(0, stop), upto(1, stop), upto(2, stop), self.done)
             pos += size
 
 
@@ -162,10 +172,10 @@ def row_slice(store: PduStore, start: int, stop: int) -> RowSlice:
     sessions = set(store.session[start:stop].tolist())
     endpoints = {sid: store.endpoints.get(sid, _NOWHERE) for sid in sessions}
     findings = {row: store.findings[row] for row in store.findings_between(start, stop)}
-    long_sms = {row: msg for row in range(start, stop)
-                if (msg := long_sms_of(store, row)) is not None} if store.long_sms else {}
+    long_sms = {row: msg for row in store.long_sms_between(start, stop)
+                if (msg := long_sms_of(store, row)) is not None}
     return RowSlice(
-        start, b"".join(store.blobs.iter_range(start, stop, store.length)),
+        start, store.blobs.range_bytes(start, stop, store.length),
         store.length[start:stop].tolist(), store.frame[start:stop].tolist(),
         store.ts_ns[start:stop].tolist(), store.session[start:stop].tolist(),
         store.flags[start:stop].tolist(), store.latency_ns[start:stop].tolist(),

@@ -77,6 +77,7 @@ class PduStore:
         self._report_rows: list[int] = []  # status reports matched to a SUBMIT (sorted)
         self._report_frames: list[int] = []  # ... and that SUBMIT's frame
         self.long_sms: dict[int, tuple[int, int, list[int]]] = {}
+        self._long_rows: list[int] = []  # the keys of long_sms, in order (rows only grow)
         self.endpoints: dict[int, tuple[str, str]] = {}  # session -> (client, server)
         self.first_ts_ns: int | None = None
         self.frames_sorted = True
@@ -149,7 +150,9 @@ class PduStore:
         if len(batch.report_for):
             self._report_rows.extend(batch.report_for[:, 0].tolist())
             self._report_frames.extend(batch.report_for[:, 1].tolist())
-        self.long_sms.update(batch.long_sms)
+        if batch.long_sms:
+            self.long_sms.update(batch.long_sms)
+            self._long_rows.extend(sorted(batch.long_sms))
         self.count = start + n
 
     def finish(self) -> None:
@@ -206,6 +209,11 @@ class PduStore:
         if i < len(self._report_rows) and self._report_rows[i] == row:
             return self._report_frames[i]
         return None
+
+    def long_sms_between(self, start: int, stop: int) -> list[int]:
+        """The rows from ``start`` to ``stop`` that completed a long message."""
+        rows = self._long_rows
+        return rows[bisect.bisect_left(rows, start):bisect.bisect_left(rows, stop)]
 
     def report_for_between(self, start: int, stop: int) -> dict[int, int]:
         """{row: SUBMIT frame} of the matched status reports among rows start to stop."""
