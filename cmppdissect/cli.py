@@ -23,15 +23,11 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from cmppdissect import __version__
 from cmppdissect.api import Analysis, analyze
 from cmppdissect.core.records import CaptureFormatError
-from cmppdissect.options import parse_secrets
+from cmppdissect.options import UsageError, parse_secrets
 from cmppdissect.sources.file import FileSource
 
 if TYPE_CHECKING:
     from cmppdissect.sources.live import LiveCapture
-
-
-class UsageError(Exception):
-    """A mistake on the command line or an input we cannot open: one line, exit 2."""
 
 
 class _Parser(argparse.ArgumentParser):

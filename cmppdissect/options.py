@@ -5,6 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 
+class UsageError(Exception):
+    """A mistake on the command line or an input that cannot be opened: one line on stderr
+    and exit status 2 (both commands), never a traceback."""
+
+
 def parse_secrets(items: Iterable[str]) -> dict[str, str]:
     """``--secret SP_ID=SECRET`` options as a mapping; ValueError names the bad one.
 

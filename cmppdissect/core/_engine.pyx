@@ -117,6 +117,8 @@ cdef uint32_t CMD_SUBMIT = 4
 cdef uint32_t CMD_SUBMIT_RESP = 0x80000004
 cdef uint32_t CMD_DELIVER = 5
 cdef int64_t NS = 1000000000
+from cmppdissect.protocol.commands import WINDOW as _SPEC_WINDOW
+cdef int64_t SPEC_WINDOW = _SPEC_WINDOW  # past it, the REC_WINDOW finding
 cdef uint64_t MSG_ID_MAX = 0xFFFFFFFFFFFFFFFF
 
 # Flags that mean: Python's full decoder may find something worth listing.
@@ -849,7 +851,7 @@ cdef class Core(StreamSink):
                     if sess.window_server > sess.max_window_server:
                         sess.max_window_server = sess.window_server
             window = sess.window_client if fc else sess.window_server
-            if window == 17:
+            if window == SPEC_WINDOW + 1:  # once per excursion past W
                 if record is None:
                     record = []
                 record.append((EV_RECORD, row, REC_WINDOW, frame, sess.id, None, None, None))

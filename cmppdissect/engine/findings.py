@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, overload
 
 from cmppdissect.core import reason_text
+from cmppdissect.protocol.commands import WINDOW as SPEC_WINDOW
 from cmppdissect.protocol.commands import command_name
 from cmppdissect.protocol.expert import Finding, Severity
 
@@ -128,7 +129,7 @@ def sequence_reused(earlier_frame: int, command_id: int, sequence_id: int) -> st
             f"{command_name(command_id)} is still unanswered (retransmission?)")
 
 
-WINDOW = "more than 16 requests in flight (spec window W=16)"
+WINDOW = f"more than {SPEC_WINDOW} requests in flight (spec window W={SPEC_WINDOW})"
 
 
 def report_for(stat: bytes, submit_frame: int) -> str:

@@ -15,6 +15,8 @@ RESPONSE_BIT = 0x80000000
 MAX_PDU_LEN = 12 + 151 + 32 * 255 + 255 + 1
 
 DEFAULT_PORTS: tuple[int, ...] = (7890, 7900, 7930, 9168)
+# The sliding window W of reference §9: requests a side may have unanswered on one connection.
+WINDOW = 16
 
 
 class CommandId(IntEnum):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from cmppdissect.protocol.commands import CommandId
+from cmppdissect.protocol.commands import WINDOW, CommandId
 
 WRONG_SEQ_OFFSET = 1_000_000
 """A response with a wrong Sequence_Id carries the request's Sequence_Id plus this (mod 2**32)."""
@@ -63,7 +63,7 @@ class Behaviour:
     heartbeat: float = 180.0  # idle seconds before ACTIVE_TEST; 0 = never
     timeout: float = 60.0
     retries: int = 2
-    window: int = 16
+    window: int = WINDOW
     chunk: int = 0  # write each PDU in pieces of at most this many bytes; 0 = whole
     chunk_gap: float = 0.0  # pause between pieces
     error_rate: float = 0.0  # share of Result-bearing responses with a non-zero Result

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
-from cmppdissect.options import parse_secrets
+from cmppdissect.options import UsageError, parse_secrets
 from cmppdissect.protocol.version import Version, parse_version
 from cmppdissect.sim.behaviour import Behaviour, Faults
 from cmppdissect.sim.client import SpClient
@@ -32,10 +32,6 @@ from cmppdissect.sim.summary import LiveSummary, final_summary
 
 PROG = "cmppdissect sim"
 _CLI_EVENTS = 0  # the command line keeps counters only, no per-PDU events
-
-
-class UsageError(Exception):
-    """A mistake on the command line: one line, exit 2."""
 
 
 class _Parser(argparse.ArgumentParser):

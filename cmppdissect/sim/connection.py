@@ -15,6 +15,7 @@ from typing import Any
 
 from cmppdissect.core import FramedPdu, PduFramer
 from cmppdissect.protocol.commands import (
+    WINDOW,
     CommandId,
     is_response,
     pair_key,
@@ -27,7 +28,6 @@ from cmppdissect.protocol.layouts import result_of as layout_result
 from cmppdissect.protocol.version import Version
 from cmppdissect.sim.log import ConnectionLog, Pair
 
-WINDOW = 16
 SEQUENCE_MAX = 0xFFFFFFFF
 
 WINDOWED: frozenset[int] = frozenset({
