@@ -19,6 +19,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+import numpy as np
+
 from cmppdissect.core.records import CaptureNote
 from cmppdissect.engine import Batch, Engine, ExpertItem, SessionState
 from cmppdissect.protocol.commands import DEFAULT_PORTS, command_id_of
@@ -272,19 +274,30 @@ class Analysis:
 
         return FrameFile(self.path, layout, identity=getattr(self.source, "identity", None))
 
-    def frame_records(self, rows: Iterable[int]) -> list[int]:
+    def frame_records(self, rows: Iterable[int]) -> np.ndarray:
         """The file offsets of every frame that carried the given rows, each once, in file
-        order (the fragments of a fragmented IPv4 datagram included): what ``-w`` writes."""
+        order (the fragments of a fragmented IPv4 datagram included): what ``-w`` writes. An
+        int64 array: 8 bytes a frame, whatever the capture's size."""
         store, engine = self.store, self.engine
         if store is None or engine is None:
-            return []
+            return np.empty(0, np.int64)
+        picked = np.fromiter(rows, np.int64)
+        own = store.offset[picked]
+        parts = [own[own >= 0]]
+        if store.carriers:  # split PDUs name their frames instead of their own one
+            split = np.fromiter(store.carriers, np.int64, len(store.carriers))
+            mine = np.isin(picked, split)
+            parts[0] = own[(own >= 0) & ~mine]
+            parts += [np.asarray(store.carriers[int(r)], np.int64) for r in picked[mine]]
+        out = np.unique(np.concatenate(parts))
         fragments = engine.core.fragment_records
-        out: set[int] = set()
-        for row in rows:
-            for record in store.frame_records(row):
-                out.add(record)
-                out.update(fragments.get(record, ()))
-        return sorted(out)
+        if fragments:
+            keys = np.fromiter(fragments, np.int64, len(fragments))
+            hits = out[np.isin(out, keys)]
+            if len(hits):
+                more = [np.asarray(fragments[int(o)], np.int64) for o in hits]
+                out = np.unique(np.concatenate([out, *more]))
+        return out
 
     # -- results ------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+from array import array
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO
 
@@ -209,6 +210,8 @@ def _run_write(path: str, args: argparse.Namespace, out: TextIO) -> int:
     kind = args.out_format or ("pcap" if target.lower().endswith(".pcap") else "pcapng")
     if target == "-" and (args.format or args.report):
         raise UsageError("-w - writes the frames to stdout: -T and --report cannot go there too")
+    if target == "-" and sys.stdout.isatty():
+        raise UsageError("-w -: stdout is a terminal; redirect it to a file or a pipe")
     analysis = _open(path, args)
     source_path = analysis.path
     if source_path is None:
@@ -255,13 +258,13 @@ def _run_write(path: str, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _write_rows(analysis: Analysis, args: argparse.Namespace,
-                records: RecordWriter | None) -> list[int]:
+                records: RecordWriter | None) -> array[int]:
     """The rows ``-Y`` keeps (``-c``: as for ``-T``, the core stops after N PDUs, or with
     ``-Y`` after N are kept), their records written on the way when ``-T`` asks."""
     from cmppdissect.store import RecordView, record_at
 
     limit = args.count
-    rows: list[int] = []
+    rows = array("q")  # 8 bytes a PDU: every PDU of a big capture may be kept
     for row in analysis.rows(args.display_filter, carriers=True,
                              pdu_limit=0 if args.display_filter else limit or 0):
         rows.append(row)
@@ -276,16 +279,17 @@ def _write_rows(analysis: Analysis, args: argparse.Namespace,
     return rows
 
 
-def _copy_frames(analysis: Analysis, rows: list[int], sink: BinaryIO, kind: str) -> int:
+def _copy_frames(analysis: Analysis, rows: array[int], sink: BinaryIO, kind: str) -> int:
     """Read the frames of ``rows`` from the capture file again and write them; how many."""
     from cmppdissect.sources.frames import FrameWriter
 
     frames = analysis.frame_file()
     if frames is None:  # not even a capture header was read
         return FrameWriter(sink, kind, []).frames
-    offsets = analysis.frame_records(rows)
+    offsets = analysis.frame_records(rows).tolist()
     with frames:
-        interfaces = [frames.interface_at(offset) for offset in offsets]
+        # The writer declares its interfaces first: those of the frames to write, in order.
+        interfaces = list(dict.fromkeys(frames.interface_at(offset) for offset in offsets))
         if not interfaces:  # nothing kept: an empty capture of the input's first interface
             interfaces = [s.interfaces[0] for s in frames.layout.sections if s.interfaces][:1]
         writer = FrameWriter(sink, kind, interfaces)

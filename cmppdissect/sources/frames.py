@@ -161,7 +161,7 @@ class FrameFile:
     def interface_at(self, offset: int) -> InterfaceLayout:
         """The interface a frame's record was captured on (reads its header only)."""
         section = self._section(offset)
-        if self.layout.format == "pcap":
+        if self.layout.format == "pcap" or len(section.interfaces) == 1:
             return self._interface(section, 0, offset)
         f = self._open()
         order = ">" if section.big_endian else "<"
