@@ -105,7 +105,7 @@ def core_rows(data: bytes, chunk: int | None = None, **kwargs: Any) -> tuple[np.
     for i in range(0, len(data), step):
         core.feed(data[i:i + step])
     core.finish()
-    events, rows, _raw = core.take()
+    events, rows, *_ = core.take()  # (events, rows, raw, ...): what comes after may grow
     return np.frombuffer(rows, ROW_DTYPE), core, events
 
 
