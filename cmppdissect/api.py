@@ -15,9 +15,11 @@ its response arrived or it timed out). Nothing here imports Scapy or Textual.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
 
 from cmppdissect.core.records import CaptureNote
 from cmppdissect.engine import Batch, Engine, ExpertItem, SessionState
@@ -30,6 +32,7 @@ from cmppdissect.store.records import RowSlice, records_between, row_slice
 
 if TYPE_CHECKING:
     from cmppdissect.query import DisplayFilter
+    from cmppdissect.sources.frames import FrameFile
 
 __all__ = ["Analysis", "ByteSource", "Transaction", "analyze"]
 
@@ -92,13 +95,19 @@ class Analysis:
 
     # -- driving ------------------------------------------------------------------------------
 
-    def start(self, *, keep_rows: bool, pdu_limit: int = 0) -> Engine:
-        """Create the engine (once): ``keep_rows`` when PDUs are to be shown, not only counted."""
+    def start(self, *, keep_rows: bool, pdu_limit: int = 0, carriers: bool = False) -> Engine:
+        """Create the engine (once): ``keep_rows`` when PDUs are to be shown, not only counted;
+        ``carriers`` when every frame of a PDU split over several is wanted (writing frames).
+
+        Rows know their frame's offset in the file when the source is a regular uncompressed
+        file (:attr:`FileSource.path`).
+        """
         if self._started:
             raise RuntimeError("a capture is read once: call analyze() again to re-read it")
         self._started = True
         self.engine = Engine(**self.settings, keep_rows=keep_rows, pdu_limit=pdu_limit,
-                             notes=self.notes)
+                             notes=self.notes, offsets=self.path is not None,
+                             carriers=carriers)
         if keep_rows:
             self.store = PduStore()
         return self.engine
@@ -181,6 +190,26 @@ class Analysis:
                 yield from self._shown(store, shown, settled, test)
                 shown = settled
 
+    def rows(self, display_filter: str | None = None, *, pdu_limit: int = 0,
+             carriers: bool = False) -> Iterator[int]:
+        """The store's row numbers of the PDUs ``display_filter`` keeps (all without one), in
+        capture order, each once its pairing is known; ``carriers`` as for :meth:`start`."""
+        test = None
+        if display_filter:
+            from cmppdissect.query import compile_filter
+
+            test = compile_filter(display_filter)
+        self.start(keep_rows=True, pdu_limit=pdu_limit, carriers=carriers)
+        store = self.store
+        assert store is not None
+        shown = 0
+        for _ in self.batches():
+            settled = store.settled
+            for row in range(shown, settled):
+                if test is None or test(RecordView(store, row)):
+                    yield row
+            shown = max(shown, settled)
+
     def slices(self, *, pdu_limit: int = 0) -> Iterator[RowSlice]:
         """The rows of the capture in slices, each as soon as its pairing is known: what a
         writer turns into records (in this process, or in others: slices are plain values)."""
@@ -225,6 +254,50 @@ class Analysis:
                 yield Transaction(record_at(store, row),
                                   record_at(store, pair) if pair is not None else None)
             done = max(done, settled)
+
+    # -- frames -------------------------------------------------------------------------------
+
+    @property
+    def path(self) -> str | None:
+        """The capture file's path when its frames can be read again (a regular, uncompressed
+        file opened by path), else None."""
+        path = getattr(self.source, "path", None)
+        return path if isinstance(path, str) else None
+
+    def frame_file(self) -> FrameFile | None:
+        """The capture file opened to read frames again at the store's offsets (None when
+        they are unknown, or before the capture's header was read)."""
+        layout = self.engine.capture_layout() if self.engine is not None else None
+        if self.path is None or layout is None:
+            return None
+        from cmppdissect.sources.frames import FrameFile  # dpkt: imported when needed
+
+        return FrameFile(self.path, layout, identity=getattr(self.source, "identity", None))
+
+    def frame_records(self, rows: Iterable[int]) -> np.ndarray:
+        """The file offsets of every frame that carried the given rows, each once, in file
+        order (the fragments of a fragmented IPv4 datagram included): what ``-w`` writes. An
+        int64 array: 8 bytes a frame, whatever the capture's size."""
+        store, engine = self.store, self.engine
+        if store is None or engine is None:
+            return np.empty(0, np.int64)
+        picked = np.fromiter(rows, np.int64)
+        own = store.offset[picked]
+        parts = [own[own >= 0]]
+        if store.carriers:  # split PDUs name their frames instead of their own one
+            split = np.fromiter(store.carriers, np.int64, len(store.carriers))
+            mine = np.isin(picked, split)
+            parts[0] = own[(own >= 0) & ~mine]
+            parts += [np.asarray(store.carriers[int(r)], np.int64) for r in picked[mine]]
+        out = np.unique(np.concatenate(parts))
+        fragments = engine.core.fragment_records
+        if fragments:
+            keys = np.fromiter(fragments, np.int64, len(fragments))
+            hits = out[np.isin(out, keys)]
+            if len(hits):
+                more = [np.asarray(fragments[int(o)], np.int64) for o in hits]
+                out = np.unique(np.concatenate([out, *more]))
+        return out
 
     # -- results ------------------------------------------------------------------------------
 

@@ -12,8 +12,9 @@ import os
 import signal
 import sys
 import threading
+from array import array
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO
 
 # The command line does no linear algebra, but numpy's OpenBLAS starts a thread per core on
 # import that costs CPU time in every run: one is enough (set before numpy is first imported;
@@ -27,6 +28,7 @@ from cmppdissect.options import UsageError, parse_secrets
 from cmppdissect.sources.file import FileSource
 
 if TYPE_CHECKING:
+    from cmppdissect.output.writers import RecordWriter
     from cmppdissect.sources.live import LiveCapture
 
 
@@ -73,8 +75,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="capture live on IFACE (lo, eth0, any); needs root or CAP_NET_RAW")
     p.add_argument("-f", dest="capture_filter", metavar="BPF",
                    help="with -i: capture filter in tcpdump syntax, e.g. 'tcp port 7890'")
-    p.add_argument("-w", dest="write", metavar="OUT.pcap",
-                   help="with -i: also write the captured frames to this pcap file")
+    p.add_argument("-w", dest="write", metavar="OUT",
+                   help="write the frames that carried the PDUs shown (-Y; all without it) to "
+                   "OUT, pcapng unless OUT ends in .pcap or -F pcap; with -i: every captured "
+                   "frame, as pcap; - is stdout")
+    p.add_argument("-F", dest="out_format", choices=("pcapng", "pcap"),
+                   help="the file format of -w OUT (default: pcapng, pcap for *.pcap)")
     p.add_argument("--duration", type=_seconds, metavar="S",
                    help="with -i: stop after S seconds")
     p.add_argument("-T", dest="format", choices=("jsonl", "json", "csv", "text"),
@@ -132,18 +138,24 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
             compile_filter(args.display_filter)
         except FilterError as exc:
             raise UsageError(f"-Y: {exc}") from None
+    if args.out_format is not None and args.write is None:
+        raise UsageError("-F sets the format of -w OUT: give -w too")
     if args.interface is not None:
         if path is not None:
             raise UsageError("give either -i IFACE or a capture file, not both")
+        if args.out_format == "pcapng":
+            raise UsageError("-w with -i writes the captured stream as classic pcap "
+                             "(-F pcapng is for frames copied from a capture file)")
         return _run_live(args, out)
-    for given, opt in ((args.capture_filter, "-f"), (args.write, "-w"),
-                       (args.duration, "--duration")):
+    for given, opt in ((args.capture_filter, "-f"), (args.duration, "--duration")):
         if given is not None:
             raise UsageError(f"{opt} needs a live capture (-i IFACE)")
     if path is None:
         raise UsageError("no capture given: cmppdissect FILE (or -r FILE)")
     if args.read and args.file:
         raise UsageError(f"two captures given ({args.read} and {args.file}): read one at a time")
+    if args.write is not None:
+        return _run_write(path, args, out)
     fmt = args.format or ("text" if args.display_filter else None)
     if fmt is None and args.report is None and out.isatty():
         return _run_tui(path, args)  # it opens the file itself (errors: one line, exit 2)
@@ -179,6 +191,119 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
         writer.close()
     _summary(analysis, args, fmt, out)
     return 0
+
+
+def _run_write(path: str, args: argparse.Namespace, out: TextIO) -> int:
+    """``-w OUT`` with a capture file: the frames that carried the PDUs ``-Y`` keeps.
+
+    The PDUs are found as for ``-T``; each row knows its frame's offset in the file (and, for a
+    PDU split over several frames, every frame that carried it), so the frames are then read
+    again from the file, each once and in file order, and written with their original
+    timestamps, link types and lengths. As with tshark, nothing is printed unless ``-T`` or
+    ``--report`` asks for it. A capture that is not a regular uncompressed file cannot be
+    read again, so it is refused before anything is read.
+    """
+    from cmppdissect.output.progress import progress_bar
+    from cmppdissect.output.writers import RecordWriter
+    from cmppdissect.sources.frames import FrameError
+
+    target = args.write
+    kind = args.out_format or ("pcap" if target.lower().endswith(".pcap") else "pcapng")
+    if target == "-" and (args.format or args.report):
+        raise UsageError("-w - writes the frames to stdout: -T and --report cannot go there too")
+    if target == "-" and sys.stdout.isatty():
+        raise UsageError("-w -: stdout is a terminal; redirect it to a file or a pipe")
+    analysis = _open(path, args)
+    source_path = analysis.path
+    if source_path is None:
+        src = analysis.source
+        src.close()
+        why = ("is gzip-compressed (gunzip it first)" if getattr(src, "compressed", False)
+               else "is not a regular file")
+        raise UsageError("-w: frames are copied from the capture file, which must be regular "
+                         f"and uncompressed: {src.name} {why}")
+    if target != "-" and _same_file(target, source_path):
+        analysis.source.close()
+        raise UsageError(f"-w {target}: that is the capture being read")
+    to_stdout = target == "-"
+    try:
+        sink: BinaryIO = sys.stdout.buffer if to_stdout else open(target, "wb")  # noqa: SIM115
+    except OSError as exc:
+        analysis.source.close()
+        raise UsageError(f"{target}: {exc.strerror or exc}") from None
+    records = RecordWriter(args.format, out) if args.format else None
+    try:
+        src = analysis.source
+        size = src.file_size if isinstance(src, FileSource) else None
+        with progress_bar(lambda: analysis.progress, size, src.name):
+            rows = _write_rows(analysis, args, records)
+        written = _copy_frames(analysis, rows, sink, kind)
+        sink.flush()
+    except FrameError as exc:
+        message = str(exc)
+        raise UsageError(message if message.startswith(source_path) else
+                         f"{target}: {message}") from None
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError):
+            raise
+        raise UsageError(f"{target}: {exc.strerror or exc}") from None
+    finally:
+        if not to_stdout:
+            with contextlib.suppress(OSError):
+                sink.close()
+    if records is not None:
+        records.close()
+    if args.report == "json":
+        _summary(analysis, args, args.format, out, {"frames_written": written})
+    return 0
+
+
+def _write_rows(analysis: Analysis, args: argparse.Namespace,
+                records: RecordWriter | None) -> array[int]:
+    """The rows ``-Y`` keeps (``-c``: as for ``-T``, the core stops after N PDUs, or with
+    ``-Y`` after N are kept), their records written on the way when ``-T`` asks."""
+    from cmppdissect.store import RecordView, record_at
+
+    limit = args.count
+    rows = array("q")  # 8 bytes a PDU: every PDU of a big capture may be kept
+    for row in analysis.rows(args.display_filter, carriers=True,
+                             pdu_limit=0 if args.display_filter else limit or 0):
+        rows.append(row)
+        if records is not None:
+            store = analysis.store
+            assert store is not None
+            records.write(record_at(store, row),
+                          RecordView(store, row).full() if args.display_filter else None)
+        if limit is not None and len(rows) >= limit:
+            break
+    analysis.stop()
+    return rows
+
+
+def _copy_frames(analysis: Analysis, rows: array[int], sink: BinaryIO, kind: str) -> int:
+    """Read the frames of ``rows`` from the capture file again and write them; how many."""
+    from cmppdissect.sources.frames import FrameWriter
+
+    frames = analysis.frame_file()
+    if frames is None:  # not even a capture header was read
+        return FrameWriter(sink, kind, []).frames
+    offsets = analysis.frame_records(rows).tolist()
+    with frames:
+        # The writer declares its interfaces first: those of the frames to write, in order.
+        interfaces = list(dict.fromkeys(frames.interface_at(offset) for offset in offsets))
+        if not interfaces:  # nothing kept: an empty capture of the input's first interface
+            interfaces = [s.interfaces[0] for s in frames.layout.sections if s.interfaces][:1]
+        writer = FrameWriter(sink, kind, interfaces)
+        for offset in offsets:
+            writer.write(frames.read(offset))
+        return writer.frames
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _summary(analysis: Analysis, args: argparse.Namespace, fmt: str | None, out: TextIO,

@@ -373,6 +373,24 @@ async def test_detail_tree_hex_highlight_and_stepping() -> None:
         assert [str(c.label).split(":")[0] for c in msg_id.children] == [
             "time", "gateway", "sequence"]
         assert "Result: 0 (correct)" in labels
+        # The frame's layers, read again from the file, sit between Capture and Header.
+        top = [str(node.label) for node in tree.root.children]
+        assert top[0] == "Capture" and top[5].startswith("Header")
+        assert top[1] == "Frame 7: 75 bytes on wire (600 bits), 75 bytes captured (600 bits)"
+        assert top[3] == "Internet Protocol Version 4, Src: 198.51.100.7, Dst: 192.0.2.10"
+        assert top[4].startswith("Transmission Control Protocol, Src Port: 7890, "
+                                 "Dst Port: 40001, Seq: 5031, Ack: 1241, Len: 21")
+        tcp = tree.root.children[4]
+        assert not tcp.is_expanded  # collapsed, as Wireshark shows the layers below CMPP
+        tcp_rows = [str(c.label) for c in tcp.children]
+        assert "Source port: 7890" in tcp_rows and "Destination port: 40001" in tcp_rows
+        assert "Flags: 0x018 (PSH, ACK)" in tcp_rows
+        ip_rows = [str(c.label) for c in tree.root.children[3].children]
+        assert "Source address: 198.51.100.7" in ip_rows
+        assert "Destination address: 192.0.2.10" in ip_rows
+        tree.move_cursor(tcp)
+        await pilot.pause()
+        assert screen.query_one(HexView).span is None  # no bytes of the PDU's dump
         result = labels["Result: 0 (correct)"]
         tree.move_cursor(result)
         await pilot.pause()
@@ -846,8 +864,11 @@ async def _ready(pilot: Pilot[Any]) -> None:
 SNAPSHOTS = {
     "sessions": [],
     "pdus": ["enter", "down", "down"],
+    # The frame's layers (Frame, Ethernet II, IPv4, TCP) sit collapsed between Capture and the
+    # header: four more lines down to the same CMPP field.
     "detail": ["2", "down", "down", "enter", "down", "down", "down", "down", "down", "down",
-               "down", "down", "down", "down", "down", "down", "down"],
+               "down", "down", "down", "down", "down", "down", "down", "down", "down", "down",
+               "down"],
     "ladder": ["l", "down", "down"],
     "stats": ["3"],
 }

@@ -20,6 +20,7 @@ cdef struct Interface:
 cdef struct FragPiece:
     int64_t offset
     string data
+    int64_t record        # where the fragment's frame record starts (-1: unknown)
 
 
 cdef struct FragPending:
@@ -40,9 +41,10 @@ cdef class Ipv4Reassembler:
     cdef clist[string] order          # keys, oldest first
     cdef int64_t held
     cdef string out                   # the last datagram completed (valid until the next add)
+    cdef vector[int64_t] out_records  # ... and the records of the frames its fragments came in
 
     cdef int add_c(self, const string& key, int64_t offset, bint more, const uint8_t* p,
-                   Py_ssize_t n, int64_t ts) except -1
+                   Py_ssize_t n, int64_t ts, int64_t record) except -1
     cdef void _drop(self, const string& key, bint malformed)
     cdef void _unlink(self, const string& key)
     cdef void _expire(self, int64_t now)
@@ -81,12 +83,28 @@ cdef class CaptureReader:
     cdef readonly int64_t pending_peak   # the most bytes held for a record split over chunks
     cdef Ipv4Reassembler frag
     cdef Segment seg
+    # Where records are in the capture bytes: the position of the first byte of the buffer
+    # being walked, of the held partial record, of all bytes fed, and of the current record.
+    cdef int64_t base
+    cdef int64_t pending_at
+    cdef int64_t fed
+    cdef int64_t record
+    # What a frame needs to be read again: sections and interfaces (capture_layout()).
+    cdef list layout_sections
+    cdef int64_t layout_entries
+    cdef int64_t layout_until
+    cdef object layout_cache
+    cdef public bint keep_fragments   # note which frames a reassembled datagram came in
+    cdef readonly dict fragment_records
 
     cdef Py_ssize_t _needed(self, const uint8_t* p, Py_ssize_t n)
     cdef Py_ssize_t _step(self, const uint8_t* p, Py_ssize_t n, Py_ssize_t pos) except -3
     cdef Py_ssize_t _step_pcapng(self, const uint8_t* p, Py_ssize_t n, Py_ssize_t pos) except -3
-    cdef int _header(self, const uint8_t* p, Py_ssize_t n) except -1
+    cdef int _header(self, const uint8_t* p, Py_ssize_t n, int64_t offset) except -1
     cdef int _interface_block(self, const uint8_t* p, Py_ssize_t block, Py_ssize_t blen) except -1
+    cdef int _layout_section(self, int64_t offset, bint keep) except -1
+    cdef int _layout_interface(self, int64_t offset, int linktype, uint32_t snaplen,
+                               int tsresol, int64_t tsoffset) except -1
     cdef int _frame(self, const uint8_t* p, Py_ssize_t start, Py_ssize_t end, int linktype,
                     int64_t ts) except -1
     cdef int _ip_error(self, int64_t frame, str why) except -1

@@ -3,7 +3,7 @@
 
 
 from cmppdissect.core._types import SegmentSink
-from cmppdissect.core.records import CaptureNote, TcpSegment
+from cmppdissect.core.records import CaptureLayout, CaptureNote, TcpSegment
 
 LINKTYPE_NULL: int
 LINKTYPE_ETHERNET: int
@@ -22,6 +22,7 @@ MAX_BLOCK: int
 MAX_FRAME_NOTES: int
 MAX_DATAGRAM: int
 MAX_PIECES: int
+MAX_LAYOUT_ENTRIES: int
 PCAP_MAGICS: dict[bytes, tuple[bool, int, int]]
 PCAPNG_BOM_LE: bytes
 PCAPNG_BOM_BE: bytes
@@ -47,6 +48,9 @@ class Ipv4Reassembler:
 
 class CaptureReader:
     notes: list[CaptureNote]
+    keep_fragments: bool
+    @property
+    def fragment_records(self) -> dict[int, tuple[int, ...]]: ...
     @property
     def frames(self) -> int: ...
     @property
@@ -70,6 +74,7 @@ class CaptureReader:
     def __init__(self, sink: SegmentSink, notes: list[CaptureNote] | None = None) -> None: ...
     def feed(self, data: bytes | bytearray | memoryview) -> None: ...
     def finish(self) -> None: ...
+    def capture_layout(self) -> CaptureLayout | None: ...
 
 class SegmentList(SegmentSink):
     items: list[TcpSegment]

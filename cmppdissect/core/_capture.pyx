@@ -8,6 +8,12 @@ points into the chunk. Nothing is copied unless a record straddles two chunks.
 Every length read from the input is checked against the bytes present before anything is read
 at it. A malformed frame is counted and noted (the first ``MAX_FRAME_NOTES`` individually), and
 only an input that cannot be walked any further stops the reading.
+
+Each segment carries the position of its frame's record in the bytes fed (the pcap record
+header, or the pcapng Enhanced/Simple Packet Block), and :meth:`CaptureReader.capture_layout`
+says what is needed to read such a record again (byte order, link types and timestamp
+resolutions per section and interface): for a regular uncompressed file, the position is the
+file offset, which is how a PDU points back to its frame.
 """
 
 from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
@@ -20,7 +26,15 @@ from cython.operator cimport dereference as deref, preincrement as inc
 
 from cmppdissect.core._types cimport Segment, SegmentSink, endpoint_address
 
-from cmppdissect.core.records import CaptureNote, TcpSegment, format_endpoint, format_ip
+from cmppdissect.core.records import (
+    CaptureLayout,
+    CaptureNote,
+    InterfaceLayout,
+    SectionLayout,
+    TcpSegment,
+    format_endpoint,
+    format_ip,
+)
 
 cdef extern from *:
     """
@@ -111,6 +125,9 @@ MAX_FRAME_NOTES = 100
 # a 64 KiB datagram over the smallest legal MTU needs about 1400 fragments.
 MAX_DATAGRAM = 65535 - 20
 MAX_PIECES = 1500
+# Sections plus interfaces kept for capture_layout(): a hostile pcapng may declare millions;
+# past this, frames further on have no known layout (CaptureLayout.known_until).
+MAX_LAYOUT_ENTRIES = 65536
 
 cdef enum:
     C_MAX_CAPLEN = 256 * 1024
@@ -118,6 +135,7 @@ cdef enum:
     C_MAX_FRAME_NOTES = 100
     C_MAX_DATAGRAM = 65535 - 20
     C_MAX_PIECES = 1500
+    C_MAX_LAYOUT_ENTRIES = 65536
     NEED = -1          # _step: the record is not complete in the bytes given
     STOP = -2          # _step: reading stops here (noted)
     SHB = 0x0A0D0D0A
@@ -203,12 +221,12 @@ cdef class Ipv4Reassembler:
         src, dst, proto, ident = key
         cdef bytes k = bytes(src) + bytes(dst) + bytes([proto & 0xFF]) + int(ident).to_bytes(4, "big")
         cdef const uint8_t* p = data
-        if self.add_c(k, offset, more, p, len(data), ts_ns):
+        if self.add_c(k, offset, more, p, len(data), ts_ns, -1):
             return self.out
         return None
 
     cdef int add_c(self, const string& key, int64_t offset, bint more, const uint8_t* p,
-                   Py_ssize_t n, int64_t ts) except -1:
+                   Py_ssize_t n, int64_t ts, int64_t record) except -1:
         """1 when the datagram completed (its payload is in ``self.out``), else 0."""
         cdef int64_t end = offset + n
         if end > C_MAX_DATAGRAM or (more and n % 8):
@@ -237,6 +255,7 @@ cdef class Ipv4Reassembler:
             return 0
         cdef FragPiece piece
         piece.offset = offset
+        piece.record = record
         piece.data.assign(<const char*>p, n)
         pend.pieces.push_back(piece)
         pend.size += n
@@ -264,6 +283,9 @@ cdef class Ipv4Reassembler:
         if covered < pend.total:
             return 0
         self.out.assign(<size_t>pend.total, <char>0)
+        self.out_records.clear()
+        for i in range(<Py_ssize_t>pend.pieces.size()):
+            self.out_records.push_back(pend.pieces[i].record)
         for i in range(<Py_ssize_t>idx.size()):
             off = idx[i].first
             k = idx[i].second
@@ -344,6 +366,9 @@ cdef class CaptureReader:
         self.frag = Ipv4Reassembler()
         self.format = None
         self.limit = C_MAX_CAPLEN
+        self.layout_sections = []
+        self.layout_until = -1
+        self.fragment_records = {}
 
     # -- public surface -----------------------------------------------------------------------
 
@@ -355,6 +380,8 @@ cdef class CaptureReader:
         cdef Py_ssize_t pos = 0, need, take, r
         if self.stopped or self.finished or n == 0:
             return
+        cdef int64_t start = self.fed  # where data[0] is in the capture bytes
+        self.fed += n
         if self.skip:
             take = min(self.skip, n)
             self.skip -= take
@@ -373,6 +400,7 @@ cdef class CaptureReader:
                 if <Py_ssize_t>self.pending.size() < need:
                     return
                 continue  # with the header complete, the record may need more
+            self.base = self.pending_at
             r = self._step(<const uint8_t*>self.pending.data(), self.pending.size(), 0)
             if r == STOP:
                 self.pending.clear()
@@ -389,8 +417,10 @@ cdef class CaptureReader:
                     self.pending.clear()
             else:
                 self.pending.erase(0, r)
+                self.pending_at += r
         if self.pending.size():
             return
+        self.base = start
         while not self.stopped:
             r = self._step(p, n, pos)
             if r == NEED or r == STOP:
@@ -402,6 +432,7 @@ cdef class CaptureReader:
                 pos += take
         if not self.stopped and pos < n:
             self.pending.assign(<const char*>p + pos, n - pos)
+            self.pending_at = start + pos
             if <int64_t>self.pending.size() > self.pending_peak:
                 self.pending_peak = self.pending.size()
 
@@ -470,7 +501,7 @@ cdef class CaptureReader:
         if self.fmt == 0:
             if n - pos < 24 and not (n - pos >= 12 and p[pos] == 0x0A):
                 return NEED
-            self._header(p + pos, n - pos)
+            self._header(p + pos, n - pos, self.base + pos)
             if self.stopped:
                 return STOP
             return pos + (24 if self.fmt == 1 else 0)
@@ -484,6 +515,7 @@ cdef class CaptureReader:
         if pos + self.rec_len + <Py_ssize_t>caplen <= n and caplen <= self.limit:
             start = pos + self.rec_len
             self.frames += 1
+            self.record = self.base + pos
             ts = <int64_t>sec * 1000000000 + <int64_t>frac * self.pcap_mul
             if self.supported:
                 self._frame(p, start, start + caplen, self.linktype, ts)
@@ -522,6 +554,7 @@ cdef class CaptureReader:
                     and ifid < self.ifaces.size()):
                 start = pos + 28
                 self.frames += 1
+                self.record = self.base + pos
                 iface = &self.ifaces[ifid]
                 raw = (<uint64_t>rd32(p + pos + 12, big) << 32) | rd32(p + pos + 16, big)
                 ts = ts_convert(raw, iface.mul, iface.shift, iface.div_exp, iface.off_ns)
@@ -546,6 +579,10 @@ cdef class CaptureReader:
             blen = rd32(p + pos + 4, big)
             if blen <= avail:
                 self.ifaces.clear()  # a new section starts a new interface list
+                self._layout_section(self.base + pos, False)
+            elif blen > C_MAX_BLOCK and not blen & 3:
+                # Skipped unread: the interfaces go on, in the new byte order.
+                self._layout_section(self.base + pos, True)
         if blen < 12 or blen & 3:
             self._note(self.frames + 1, f"corrupt pcapng block (length {blen}); reading stops",
                        "error")
@@ -568,6 +605,7 @@ cdef class CaptureReader:
         if not (btype == EPB or btype == SPB or btype == PB):
             return pos + blen
         self.frames += 1
+        self.record = self.base + pos
         if btype == SPB:
             if blen < 16 or self.ifaces.empty():
                 self._bad_block("simple packet block without interface")
@@ -607,7 +645,7 @@ cdef class CaptureReader:
             self.unsupported_link += 1
         return pos + blen
 
-    cdef int _header(self, const uint8_t* p, Py_ssize_t n) except -1:
+    cdef int _header(self, const uint8_t* p, Py_ssize_t n, int64_t offset) except -1:
         head = p[:min(n, 28)]
         kind, _reason = sniff(head)
         if kind == "pcap":
@@ -618,6 +656,9 @@ cdef class CaptureReader:
             self.snaplen = rd32(p + 16, big)
             self.linktype = rd32(p + 20, big) & 0xFFFF  # the upper bits carry FCS information
             self.supported = _supported(self.linktype)
+            self._layout_section(offset, False)
+            self._layout_interface(offset, self.linktype, self.snaplen, 9 if mul == 1 else 6,
+                                   0)
             self.limit = self.snaplen if 0 < self.snaplen < C_MAX_CAPLEN else C_MAX_CAPLEN
             self.fmt = 1
             self.format = "pcap"
@@ -647,6 +688,7 @@ cdef class CaptureReader:
             iface.linktype = -1
             iface.mul = 1000
             self.ifaces.push_back(iface)
+            self._layout_interface(self.base + block, -1, 0, 6, 0)
             return 0
         iface.linktype = rd16(p + block + 8, self.big)
         iface.snaplen = rd32(p + block + 12, self.big)
@@ -674,10 +716,55 @@ cdef class CaptureReader:
         iface.off_ns = seconds_to_ns(offset_s)
         iface.supported = _supported(iface.linktype)
         self.ifaces.push_back(iface)
+        self._layout_interface(self.base + block, iface.linktype, iface.snaplen, resol,
+                               offset_s)
         if not iface.supported:
             self._note(None, f"interface {number}: link type {iface.linktype} is not supported; "
                        "its frames are skipped", "error")
         return 0
+
+    # -- the layout: what re-reading a record needs ----------------------------------------------
+
+    cdef int _layout_section(self, int64_t offset, bint keep) except -1:
+        """A section starts at ``offset`` (pcap: the file header); ``keep``: its interfaces are
+        the previous section's."""
+        if self.layout_until >= 0:
+            return 0
+        if self.layout_entries >= C_MAX_LAYOUT_ENTRIES:
+            self.layout_until = offset
+            return 0
+        interfaces = list(self.layout_sections[-1][2]) if keep and self.layout_sections else []
+        self.layout_sections.append((offset, self.big, interfaces))
+        self.layout_entries += 1 + len(interfaces)
+        self.layout_cache = None
+        return 0
+
+    cdef int _layout_interface(self, int64_t offset, int linktype, uint32_t snaplen,
+                               int tsresol, int64_t tsoffset) except -1:
+        """The next interface of the current section, declared at ``offset``."""
+        if self.layout_until >= 0 or not self.layout_sections:
+            return 0
+        if self.layout_entries >= C_MAX_LAYOUT_ENTRIES:
+            # The interface numbers of this section would be wrong from here on.
+            self.layout_until = offset
+            return 0
+        self.layout_sections[-1][2].append(InterfaceLayout(linktype, snaplen, tsresol, tsoffset))
+        self.layout_entries += 1
+        self.layout_cache = None
+        return 0
+
+    def capture_layout(self):
+        """What reading a frame's record again needs (a small picklable value), or None
+        before the capture's header was read."""
+        if self.fmt == 0 or not self.layout_sections:
+            return None
+        if self.layout_cache is None:
+            self.layout_cache = CaptureLayout(
+                self.format, self.rec_len,
+                tuple(SectionLayout(off, big, tuple(ifaces))
+                      for off, big, ifaces in self.layout_sections),
+                None if self.layout_until < 0 else self.layout_until)
+        return self.layout_cache
 
     # -- frames -------------------------------------------------------------------------------
 
@@ -820,9 +907,12 @@ cdef class CaptureReader:
         key.push_back(<char>IPPROTO_TCP)
         key.push_back(<char>(ident >> 8))
         key.push_back(<char>(ident & 0xFF))
-        if not self.frag.add_c(key, offset, more, p + start, end - start, ts):
+        if not self.frag.add_c(key, offset, more, p + start, end - start, ts, self.record):
             return 0
         self.reassembled += 1
+        if self.keep_fragments:
+            # The segment is stamped with this frame; every fragment's frame carried it.
+            self.fragment_records[self.record] = tuple(sorted(set(self.frag.out_records)))
         cdef string whole = self.frag.out
         return self._tcp(<const uint8_t*>whole.data(), 0, whole.size(), False, 4, p + ip + 12,
                          p + ip + 16, ts)
@@ -852,6 +942,7 @@ cdef class CaptureReader:
         seg = &self.seg
         seg.frame = frame
         seg.ts = ts
+        seg.offset = self.record
         seg.src.family = version
         seg.dst.family = version
         memset(seg.src.addr, 0, 16)
@@ -909,4 +1000,4 @@ cdef object segment_record(const Segment* seg):
     return TcpSegment(seg.frame, seg.ts, format_endpoint(src, seg.src.port),
                       format_endpoint(dst, seg.dst.port), format_ip(src), seg.src.port,
                       format_ip(dst), seg.dst.port, seg.seq, seg.ack, seg.flags,
-                      seg.payload[:seg.length])
+                      seg.payload[:seg.length], seg.offset)

@@ -1,6 +1,7 @@
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libcpp.string cimport string
 from libcpp.vector cimport vector
+from libcpp.deque cimport deque
 from libcpp.list cimport list as clist
 from libcpp.map cimport map as cmap
 from libcpp.pair cimport pair
@@ -36,6 +37,14 @@ cdef cppclass PendingReq:
     vector[pair[int64_t, int64_t]] resends  # (row, time) of each resend (with rows kept)
 
 
+cdef struct CarrierSpan:
+    # Bytes [start, end) of one direction as fed to its framer came in the frame whose record
+    # starts at ``record``.
+    int64_t start
+    int64_t end
+    int64_t record
+
+
 cdef cppclass PeakRate:
     int64_t second
     int64_t count
@@ -66,6 +75,14 @@ cdef cppclass Session:
     int ended                # -1 open, else the CloseHow; 5: evicted from the session list
     Framer f_client
     Framer f_server
+    # With ``carriers``: which frames carried the bytes each framer holds, and how far each
+    # direction's bytes were fed to / cut by its framer.
+    deque[CarrierSpan] carry_client
+    deque[CarrierSpan] carry_server
+    int64_t fed_client
+    int64_t fed_server
+    int64_t cut_client
+    int64_t cut_server
     clist[PendingReq] pending          # oldest first
     unordered_map[uint64_t, clist[PendingReq].iterator] pending_index
     int64_t window_client
@@ -127,6 +144,8 @@ cdef class Core(StreamSink):
     cdef public int64_t max_pending
     cdef readonly int64_t max_long_sms
     cdef readonly bint keep_rows
+    cdef readonly bint offsets         # rows carry their frame's record offset (else -1)
+    cdef readonly bint carriers        # EV_CARRIERS: every frame a PDU's bytes came in
     cdef public int64_t pdu_limit
     cdef unordered_map[uint32_t, bint] port_set
     # state
@@ -172,6 +191,7 @@ cdef class Core(StreamSink):
     cdef string raw
     # the PDU being accounted
     cdef Light lt
+    cdef int64_t cur_offset             # the record of the frame of the data being cut
     # default-constructed values to copy into containers
     cdef PendingReq _fresh_req
     cdef AwaitReport _fresh_await
@@ -186,6 +206,7 @@ cdef class Core(StreamSink):
     cdef int _mark_ended(self, Session* sess)
     cdef int on_pdu(self, Session* sess, bint fc, const uint8_t* p, Py_ssize_t n,
                     int64_t frame, int64_t ts) except -1
+    cdef object _carried(self, Session* sess, bint fc, int64_t n)
     cdef int on_skipped(self, Session* sess, bint fc, int64_t size, int64_t frame, int64_t ts,
                         int why, int64_t a, int64_t b) except -1
     cdef int _skip(self, Session* sess, bint fc, int64_t size, int64_t frame, int why,

@@ -5,7 +5,7 @@ from typing import Any
 
 from cmppdissect.core._tcp import TcpTracker
 from cmppdissect.core._types import StreamSink
-from cmppdissect.core.records import CaptureNote
+from cmppdissect.core.records import CaptureLayout, CaptureNote
 
 EV_SESSION: int
 EV_RETIRED: int
@@ -15,6 +15,7 @@ EV_SKIP_RESET: int
 EV_DECODE: int
 EV_RECORD: int
 EV_LONG_DONE: int
+EV_CARRIERS: int
 NOTE_UNANSWERED: int
 NOTE_CAPTURE_GAP: int
 NOTE_RETRANSMISSION: int
@@ -56,6 +57,12 @@ class Core(StreamSink):
     @property
     def keep_rows(self) -> bool: ...
     @property
+    def offsets(self) -> bool: ...
+    @property
+    def carriers(self) -> bool: ...
+    @property
+    def fragment_records(self) -> dict[int, tuple[int, ...]]: ...
+    @property
     def rows(self) -> int: ...
     @property
     def stopped(self) -> bool: ...
@@ -91,7 +98,9 @@ class Core(StreamSink):
                  max_awaiting_reports: int = ..., max_pending: int = ...,
                  max_long_sms: int = ..., keep_rows: bool = False, pdu_limit: int = 0,
                  tracker_caps: Mapping[str, int] | None = None,
-                 notes: list[CaptureNote] | None = None) -> None: ...
+                 notes: list[CaptureNote] | None = None, offsets: bool = False,
+                 carriers: bool = False) -> None: ...
+    def capture_layout(self) -> CaptureLayout | None: ...
     def feed(self, data: bytes | bytearray | memoryview) -> None: ...
     def finish(self) -> None: ...
     def take(self) -> tuple[list[tuple[Any, ...]], bytes, bytes, bytes, bytes]: ...

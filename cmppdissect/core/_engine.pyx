@@ -87,6 +87,8 @@ EV_SKIP_RESET = 5   # (kind, sid, from_client): the running skipped-bytes findin
 EV_DECODE = 6       # (kind, row, frame, ts, sid, from_client, pdu bytes, hint version)
 EV_RECORD = 7       # (kind, row, code, frame, sid, a, b, c): a finding on one PDU
 EV_LONG_DONE = 9    # (kind, row, reference, total, part rows, part frames)  [keep_rows only]
+EV_CARRIERS = 10    # (kind, row, records): the frames that carried the PDU's bytes, when
+                    # they are not just the row's own  [carriers only]
 
 # EV_NOTE codes
 NOTE_UNANSWERED = 1       # a = Command_Id, b = Sequence_Id
@@ -130,6 +132,7 @@ cdef int DECODE_FLAGS = (LF_INEXACT | LF_MISMATCH | LF_REPORT_SIZE | LF_MSG_LENG
 cdef packed struct PduRow:
     int64_t ts
     int64_t frame
+    int64_t offset        # where the frame's record starts in the capture file, -1: unknown
     int64_t pair          # a response: its request's row; -1 (requests learn theirs by EV_LINK)
     int64_t latency       # a paired response: ns since its request (may be < 0: clocks jump)
     uint64_t msg_id
@@ -150,6 +153,7 @@ def _row_fields():
     cdef char* base = <char*>&r
     return (
         ("ts", "<i8", <char*>&r.ts - base), ("frame", "<i8", <char*>&r.frame - base),
+        ("offset", "<i8", <char*>&r.offset - base),
         ("pair", "<i8", <char*>&r.pair - base), ("latency", "<i8", <char*>&r.latency - base),
         ("msg_id", "<u8", <char*>&r.msg_id - base), ("result", "<i8", <char*>&r.result - base),
         ("session", "<u4", <char*>&r.session - base),
@@ -234,10 +238,20 @@ cdef class _FramerSink(PduSink):
 
     cdef int pdu(self, const uint8_t* p, Py_ssize_t n, int64_t frame, int64_t ts,
                  int64_t first_frame) except -1:
-        return self.core.on_pdu(self.sess, self.fc, p, n, frame, ts)
+        cdef Core core = self.core
+        if not core.carriers:
+            return core.on_pdu(self.sess, self.fc, p, n, frame, ts)
+        cdef int64_t row = core.rows
+        core.on_pdu(self.sess, self.fc, p, n, frame, ts)
+        records = core._carried(self.sess, self.fc, n)
+        if core.rows > row and records != (core.cur_offset,):
+            core.events.append((EV_CARRIERS, row, records))
+        return 0
 
     cdef int skipped(self, int64_t size, int64_t frame, int64_t ts, int why, int64_t a,
                      int64_t b) except -1:
+        if self.core.carriers:
+            self.core._carried(self.sess, self.fc, size)
         return self.core.on_skipped(self.sess, self.fc, size, frame, ts, why, a, b)
 
 
@@ -249,6 +263,11 @@ cdef class Core(StreamSink):
     whose CONNECT was not captured; a request unanswered after ``timeout_ns`` counts as
     unanswered; ``keep_rows`` makes the core hand out a row and the bytes of every PDU;
     ``pdu_limit`` stops the analysis after that many PDUs (0: no limit).
+
+    ``offsets``: the bytes fed are a regular file read from its start, so a row's ``offset`` is
+    the file offset of its frame's record (otherwise -1). ``carriers`` (with ``keep_rows`` and
+    ``offsets``): a PDU whose bytes did not all come in its own frame gets an ``EV_CARRIERS``
+    event naming every frame that carried them, which is what writing its frames out needs.
     """
 
     def __init__(self, *, ports=(7890, 7900, 7930, 9168), int version=0,
@@ -256,7 +275,7 @@ cdef class Core(StreamSink):
                  int64_t long_sms_timeout_ns=600 * NS, int64_t max_sessions=20_000,
                  int64_t max_awaiting_reports=200_000, int64_t max_pending=65536,
                  int64_t max_long_sms=50_000, bint keep_rows=False, int64_t pdu_limit=0,
-                 tracker_caps=None, notes=None):
+                 tracker_caps=None, notes=None, bint offsets=False, bint carriers=False):
         self.ports = tuple(ports)
         for port in self.ports:
             self.port_set[port] = True
@@ -269,6 +288,9 @@ cdef class Core(StreamSink):
         self.max_pending = max_pending
         self.max_long_sms = max_long_sms
         self.keep_rows = keep_rows
+        self.offsets = offsets
+        self.carriers = carriers and keep_rows and offsets
+        self.cur_offset = -1
         self.pdu_limit = pdu_limit
         self.events = []
         sink = _FramerSink()
@@ -276,6 +298,7 @@ cdef class Core(StreamSink):
         self.framer_sink = sink
         self.tracker = TcpTracker(self, server_ports=self.ports, **(tracker_caps or {}))
         self.reader = CaptureReader(self.tracker, notes)
+        self.reader.keep_fragments = self.carriers
         for i in range(32):
             self.totals[i].request_id = i
             self.retired[i].request_id = i
@@ -291,6 +314,17 @@ cdef class Core(StreamSink):
     def notes(self):
         """The capture reader's findings (CaptureNote records)."""
         return self.reader.notes
+
+    def capture_layout(self):
+        """What reading a frame's record again needs (a
+        :class:`~cmppdissect.core.records.CaptureLayout`; None before the header was read)."""
+        return self.reader.capture_layout()
+
+    @property
+    def fragment_records(self):
+        """With ``carriers``: {record of a frame that completed a fragmented IPv4 datagram:
+        the records of all its fragments' frames}."""
+        return self.reader.fragment_records
 
     @property
     def reader_stats(self):
@@ -471,7 +505,7 @@ cdef class Core(StreamSink):
         return 0
 
     cdef int data(self, int64_t conn, bint fc, const uint8_t* p, Py_ssize_t n, int64_t frame,
-                  int64_t ts) except -1:
+                  int64_t ts, int64_t offset) except -1:
         if self.stopped:
             return 0
         cdef Session* sess
@@ -496,6 +530,26 @@ cdef class Core(StreamSink):
         sess.last_frame = frame
         if sess.not_cmpp:
             return self._skip(sess, fc, n, frame, 0, 0, 0, 2)
+        self.cur_offset = offset if self.offsets else -1
+        cdef CarrierSpan span
+        cdef deque[CarrierSpan]* carry
+        cdef int64_t* fed
+        if self.carriers:
+            carry = &sess.carry_client if fc else &sess.carry_server
+            fed = &sess.fed_client if fc else &sess.fed_server
+            if self.tracker.spans.size():
+                for item in self.tracker.spans:
+                    span.start = fed[0]
+                    span.end = fed[0] + item.first
+                    span.record = item.second
+                    carry.push_back(span)
+                    fed[0] = span.end
+            else:
+                span.start = fed[0]
+                span.end = fed[0] + n
+                span.record = offset
+                carry.push_back(span)
+                fed[0] = span.end
         sink = <_FramerSink>self.framer_sink
         sink.sess = sess
         sink.fc = fc
@@ -557,6 +611,7 @@ cdef class Core(StreamSink):
         sess.not_cmpp = False
         sess.has_tcp = False
         sess.skipped_bytes = sess.gaps = sess.last_frame = 0
+        sess.fed_client = sess.fed_server = sess.cut_client = sess.cut_server = 0
         sess.skip_client = sess.skip_server = False
         sess.ended = -1
         sess.window_client = sess.window_server = 0
@@ -651,6 +706,10 @@ cdef class Core(StreamSink):
                     why = (f.why, f.why_a, f.why_b)
                 self.events.append((EV_NOTE, NOTE_INCOMPLETE_PDU, close_frame, sess.id, size,
                                     k == 0, why))
+        sess.carry_client.clear()
+        sess.carry_server.clear()
+        sess.cut_client = sess.fed_client
+        sess.cut_server = sess.fed_server
         while not sess.pending.empty():
             self._unanswered(sess, &sess.pending.front())
             sess.pending_index.erase(sess.pending.front().key)
@@ -659,6 +718,24 @@ cdef class Core(StreamSink):
         return 0
 
     # -- PDUs -------------------------------------------------------------------------------------------
+
+    cdef object _carried(self, Session* sess, bint fc, int64_t n):
+        """The framer cut the next ``n`` bytes of a direction (a PDU, or skipped bytes): the
+        records of the frames that carried them, in stream order, each once."""
+        cdef deque[CarrierSpan]* carry = &sess.carry_client if fc else &sess.carry_server
+        cdef int64_t* cut = &sess.cut_client if fc else &sess.cut_server
+        cdef int64_t a = cut[0]
+        cdef int64_t b = a + n
+        cut[0] = b
+        out = []
+        for span in carry[0]:
+            if span.start >= b:
+                break
+            if span.end > a and (not out or out[-1] != span.record):
+                out.append(span.record)
+        while not carry.empty() and carry.front().end <= b:
+            carry.pop_front()
+        return tuple(dict.fromkeys(out))
 
     cdef int on_skipped(self, Session* sess, bint fc, int64_t size, int64_t frame, int64_t ts,
                         int why, int64_t a, int64_t b) except -1:
@@ -883,6 +960,7 @@ cdef class Core(StreamSink):
         cdef Light* lt = &self.lt
         r.ts = ts
         r.frame = frame
+        r.offset = self.cur_offset
         r.pair = pair_row
         r.latency = latency if pair_row >= 0 else 0
         r.msg_id = lt.msg_id

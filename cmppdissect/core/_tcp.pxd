@@ -1,5 +1,7 @@
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libcpp.string cimport string
+from libcpp.pair cimport pair
+from libcpp.vector cimport vector
 from libcpp.map cimport map as cmap
 from libcpp.deque cimport deque
 from libcpp.unordered_map cimport unordered_map
@@ -47,6 +49,7 @@ cdef cppclass Piece:
     string data
     int64_t frame
     int64_t ts
+    int64_t offset       # the record of the frame that carried the bytes
 
 
 cdef cppclass Half:
@@ -104,6 +107,10 @@ cdef class TcpTracker(SegmentSink):
     cdef deque[int64_t] closed_order
     cdef int64_t next_id
     cdef readonly int64_t held_peak    # the most out-of-order bytes one direction held
+    cdef int64_t cur_offset            # the record of the segment being handled
+    # During a data event that joins buffered pieces: (bytes, record of the frame that carried
+    # them) per piece, in stream order; empty when the event's bytes all came in its own frame.
+    cdef vector[pair[int64_t, int64_t]] spans
 
     cdef int _slow(self, const Segment* seg, IndexEntry* ent) except -1
     cdef Conn* _on_syn(self, const Segment* seg, IndexEntry* ent, bint* fc) except? NULL
@@ -117,7 +124,7 @@ cdef class TcpTracker(SegmentSink):
     cdef int64_t _insert(self, Half* d, int64_t start, const uint8_t* p, Py_ssize_t n,
                          int64_t frame, int64_t ts) except -1
     cdef int _deliver(self, Conn* conn, Half* d, bint fc, const uint8_t* p, Py_ssize_t n,
-                      int64_t frame, int64_t ts) except -1
+                      int64_t frame, int64_t ts, int64_t offset) except -1
     cdef int _release(self, Conn* conn, Half* d, bint fc, int64_t frame, int64_t ts) except -1
     cdef int _ack_releases(self, Conn* conn, Half* d, bint fc, uint32_t ack, int64_t frame,
                            int64_t ts) except -1

@@ -17,7 +17,9 @@ sixteenth of the cap so the sort that chooses them is amortised).
 Frame numbers in events: in-order data carries the frame that brought it; data released by a
 hole being filled, or by a gap being declared, carries the frame whose arrival released it; only
 :meth:`finish` and eviction, which have no such frame, fall back to the frame that carried the
-bytes.
+bytes. A data event also carries the record offset of its frame, and while a sink handles an
+event that joined buffered pieces, :attr:`TcpTracker.spans` says which frame carried which of
+its bytes (so a PDU can name every frame it came in).
 """
 
 import socket
@@ -131,8 +133,8 @@ cdef class EventList(StreamSink):
         return 0
 
     cdef int data(self, int64_t conn, bint from_client, const uint8_t* p, Py_ssize_t n,
-                  int64_t frame, int64_t ts) except -1:
-        self.items.append(StreamData(conn, from_client, p[:n], frame, ts))
+                  int64_t frame, int64_t ts, int64_t offset) except -1:
+        self.items.append(StreamData(conn, from_client, p[:n], frame, ts, offset))
         return 0
 
     cdef int gap(self, int64_t conn, bint from_client, int64_t missing, int64_t frame,
@@ -198,6 +200,7 @@ cdef class TcpTracker(SegmentSink):
         cdef bytes payload = seg.payload
         s.frame = seg.frame
         s.ts = seg.ts_ns
+        s.offset = seg.offset
         s.src.family = _pack(seg.src_ip, s.src.addr)
         s.dst.family = _pack(seg.dst_ip, s.dst.addr)
         s.src.port = seg.src_port
@@ -291,6 +294,7 @@ cdef class TcpTracker(SegmentSink):
         cdef Half* d
         cdef Half* o
         cdef bint fc
+        self.cur_offset = seg.offset
         if ent != NULL and not flags & (TCP_SYN | TCP_FIN | TCP_RST) and not ent.conn.closed:
             # An established connection, an ACK and/or in-order data: the common case.
             conn = ent.conn
@@ -310,7 +314,8 @@ cdef class TcpTracker(SegmentSink):
                     d.nxt32 = seg.seq + <uint32_t>seg.length
                     d.last_seq = seg.seq
                     d.delivered += seg.length
-                    self.out.data(conn.id, fc, seg.payload, seg.length, seg.frame, seg.ts)
+                    self.out.data(conn.id, fc, seg.payload, seg.length, seg.frame, seg.ts,
+                                  seg.offset)
                 else:
                     self._data(conn, d, fc, seg.seq, seg.payload, seg.length, seg.frame, seg.ts)
             return 0
@@ -519,7 +524,7 @@ cdef class TcpTracker(SegmentSink):
             n -= d.nxt - start
             start = d.nxt
         if start == d.nxt and d.pieces.empty():
-            self._deliver(conn, d, fc, p, n, frame, ts)
+            self._deliver(conn, d, fc, p, n, frame, ts, self.cur_offset)
             d.last_seq = seq
             return 0
         cdef int64_t added = self._insert(d, start, p, n, frame, ts)
@@ -567,6 +572,7 @@ cdef class TcpTracker(SegmentSink):
             piece.data.assign(<const char*>p + (span.first - start), span.second - span.first)
             piece.frame = frame
             piece.ts = ts
+            piece.offset = self.cur_offset
             added += span.second - span.first
         d.held += added
         if d.held > self.held_peak:
@@ -574,11 +580,11 @@ cdef class TcpTracker(SegmentSink):
         return added
 
     cdef int _deliver(self, Conn* conn, Half* d, bint fc, const uint8_t* p, Py_ssize_t n,
-                      int64_t frame, int64_t ts) except -1:
+                      int64_t frame, int64_t ts, int64_t offset) except -1:
         d.nxt += n
         d.nxt32 += <uint32_t>n
         d.delivered += n
-        return self.out.data(conn.id, fc, p, n, frame, ts)
+        return self.out.data(conn.id, fc, p, n, frame, ts, offset)
 
     cdef int _release(self, Conn* conn, Half* d, bint fc, int64_t frame, int64_t ts) except -1:
         """Deliver the buffered pieces that now continue the stream.
@@ -599,12 +605,18 @@ cdef class TcpTracker(SegmentSink):
             if piece.end > pos:
                 if frame == 0:
                     self._deliver(conn, d, fc, <const uint8_t*>piece.data.data() + skip,
-                                  piece.data.size() - skip, piece.frame, piece.ts)
+                                  piece.data.size() - skip, piece.frame, piece.ts, piece.offset)
                 else:
                     joined.append(piece.data.data() + skip, piece.data.size() - skip)
+                    self.spans.push_back(pair[int64_t, int64_t](
+                        piece.data.size() - skip, piece.offset))
                 pos = piece.end
         if joined.size():
-            self._deliver(conn, d, fc, <const uint8_t*>joined.data(), joined.size(), frame, ts)
+            try:
+                self._deliver(conn, d, fc, <const uint8_t*>joined.data(), joined.size(), frame,
+                              ts, self.cur_offset)
+            finally:
+                self.spans.clear()
         return 0
 
     cdef int _ack_releases(self, Conn* conn, Half* d, bint fc, uint32_t ack, int64_t frame,

@@ -30,6 +30,7 @@ cdef struct Endpoint:
 cdef struct Segment:
     int64_t frame
     int64_t ts
+    int64_t offset      # where the frame's record starts in the capture bytes (-1: unknown)
     Endpoint src
     Endpoint dst
     uint32_t seq
@@ -58,12 +59,13 @@ cdef class StreamSink:
     """Receives ordered byte-stream events from the TCP stage.
 
     ``frame == 0`` means "no frame" (a connection closed at the end of the capture or evicted),
-    and then ``ts`` means nothing either.
+    and then ``ts`` means nothing either. ``offset`` (data only) is where the record of
+    ``frame`` starts in the capture bytes, -1 when unknown.
     """
     cdef int opened(self, int64_t conn, const Endpoint* client, const Endpoint* server,
                     int64_t frame, int64_t ts, bint saw_syn) except -1
     cdef int data(self, int64_t conn, bint from_client, const uint8_t* p, Py_ssize_t n,
-                  int64_t frame, int64_t ts) except -1
+                  int64_t frame, int64_t ts, int64_t offset) except -1
     cdef int gap(self, int64_t conn, bint from_client, int64_t missing, int64_t frame,
                  int64_t ts) except -1
     cdef int closed(self, int64_t conn, int how, int64_t frame, int64_t ts,

@@ -14,7 +14,7 @@ cdef class StreamSink:
         return 0
 
     cdef int data(self, int64_t conn, bint from_client, const uint8_t* p, Py_ssize_t n,
-                  int64_t frame, int64_t ts) except -1:
+                  int64_t frame, int64_t ts, int64_t offset) except -1:
         return 0
 
     cdef int gap(self, int64_t conn, bint from_client, int64_t missing, int64_t frame,

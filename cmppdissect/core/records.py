@@ -8,6 +8,7 @@ so it can be queued, compared in tests and shared without anyone worrying who ma
 
 from __future__ import annotations
 
+import bisect
 import socket
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple, TypeAlias
@@ -28,7 +29,11 @@ class CaptureFormatError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class TcpSegment:
-    """One TCP segment as captured; ``payload`` may be empty (pure ACK, SYN, FIN, RST)."""
+    """One TCP segment as captured; ``payload`` may be empty (pure ACK, SYN, FIN, RST).
+
+    ``offset`` is where the frame's record starts in the capture bytes (-1: unknown); it says
+    where the segment came from, not what it is, so comparisons leave it out.
+    """
 
     frame: int
     ts_ns: int
@@ -42,6 +47,61 @@ class TcpSegment:
     ack: int
     flags: int
     payload: bytes
+    offset: int = field(default=-1, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class InterfaceLayout:
+    """One interface of a capture as its records need it to be read again.
+
+    ``tsresol`` is the pcapng ``if_tsresol`` byte as stored (6: microseconds, 9: nanoseconds,
+    ``0x80 | n``: units of 2**-n s); a pcap file has 6 or 9 by its magic. ``tsoffset`` is
+    ``if_tsoffset``, seconds added to every timestamp. ``linktype`` is -1 for an interface
+    description block too short to use.
+    """
+
+    linktype: int
+    snaplen: int
+    tsresol: int = 6
+    tsoffset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SectionLayout:
+    """A pcapng section (a pcap file has one): where it starts, its byte order, and its
+    interfaces in declaration order (an Enhanced Packet Block names one by index)."""
+
+    offset: int
+    big_endian: bool
+    interfaces: tuple[InterfaceLayout, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureLayout:
+    """What reading a frame's record again needs, given where the record starts.
+
+    ``record_header`` is the pcap record header's length (16, or 24 in the format of Alexey
+    Kuznetzov's patched libpcap). Sections are in file order; a record belongs to the last
+    section that starts before it. Past ``known_until`` (a capture declaring more sections and
+    interfaces than the reader keeps) no record's layout is known.
+    """
+
+    format: str  # "pcap" or "pcapng"
+    record_header: int
+    sections: tuple[SectionLayout, ...]
+    known_until: int | None = None
+
+    def section_at(self, offset: int) -> SectionLayout | None:
+        """The section a record at ``offset`` belongs to (None: before the first, or past
+        ``known_until``)."""
+        if self.known_until is not None and offset >= self.known_until:
+            return None
+        i = bisect.bisect_right(self.sections, offset, key=_section_offset) - 1
+        return self.sections[i] if i >= 0 else None
+
+
+def _section_offset(section: SectionLayout) -> int:
+    return section.offset
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,13 +148,15 @@ class ConnectionOpened:
 
 @dataclass(frozen=True, slots=True)
 class StreamData:
-    """In-order bytes of one direction; ``frame`` is the frame that made them deliverable."""
+    """In-order bytes of one direction; ``frame`` is the frame that made them deliverable,
+    ``offset`` where that frame's record starts (-1: unknown; left out of comparisons)."""
 
     conn: int
     from_client: bool
     data: bytes
     frame: int
     ts_ns: int
+    offset: int = field(default=-1, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

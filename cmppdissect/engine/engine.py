@@ -25,6 +25,7 @@ import numpy as np
 from cmppdissect.core import Core
 from cmppdissect.core._engine import (
     CAP_NAMES,
+    EV_CARRIERS,
     EV_DECODE,
     EV_LONG_DONE,
     EV_NOTE,
@@ -46,7 +47,7 @@ from cmppdissect.core._engine import (
     ROW_FIELDS,
     ROW_SIZE,
 )
-from cmppdissect.core.records import CaptureNote, format_endpoint
+from cmppdissect.core.records import CaptureLayout, CaptureNote, format_endpoint
 from cmppdissect.engine import findings as words
 from cmppdissect.engine.findings import ExpertItem, ExpertList
 from cmppdissect.protocol.codes import code_name
@@ -126,7 +127,9 @@ class Batch:
     ``links`` the requests answered in this batch (request row, response row, latency ns);
     ``long_sms`` the rows that completed a long message (reference, total, part rows);
     ``severity`` the worst finding known per row, where it is warn or worse; ``unanswered``
-    the request rows the core gave up on; ``sessions`` the sessions opened (their endpoints).
+    the request rows the core gave up on; ``sessions`` the sessions opened (their endpoints);
+    ``carriers`` (engine made with ``carriers``) the record offsets of every frame that carried
+    bytes of a row, for the rows whose bytes did not all come in the row's own frame.
     """
 
     first_row: int = 0
@@ -139,10 +142,16 @@ class Batch:
     severity: dict[int, int] = field(default_factory=dict)
     unanswered: list[int] = field(default_factory=list)
     sessions: dict[int, tuple[str, str]] = field(default_factory=dict)  # opened: client, server
+    carriers: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
 
 class Engine:
-    """One capture being analysed (one instance per capture)."""
+    """One capture being analysed (one instance per capture).
+
+    ``offsets``: the bytes fed are a regular uncompressed file read from its start, so each
+    row can name where its frame's record is (the store's ``offset``); ``carriers`` adds, for
+    the PDUs split over several frames, every frame that carried them (what ``-w`` writes).
+    """
 
     def __init__(self, *, ports: Iterable[int] = DEFAULT_PORTS, version: Version | None = None,
                  timeout_s: float = 60.0, secrets: Mapping[str, str] | None = None,
@@ -151,7 +160,8 @@ class Engine:
                  max_awaiting_reports: int = 200_000, max_pending: int = 65536,
                  max_long_sms: int = 50_000, keep_rows: bool = False, pdu_limit: int = 0,
                  tracker_caps: Mapping[str, int] | None = None,
-                 notes: list[CaptureNote] | None = None) -> None:
+                 notes: list[CaptureNote] | None = None, offsets: bool = False,
+                 carriers: bool = False) -> None:
         self.settings: dict[str, Any] = {
             "ports": tuple(ports), "version": version, "timeout_s": timeout_s,
             "secrets": secrets, "heuristic": heuristic, "long_sms_timeout_s": long_sms_timeout_s,
@@ -168,7 +178,8 @@ class Engine:
                          max_sessions=max_sessions, max_awaiting_reports=max_awaiting_reports,
                          max_pending=max_pending, max_long_sms=max_long_sms,
                          keep_rows=keep_rows, pdu_limit=pdu_limit,
-                         tracker_caps=dict(tracker_caps or {}), notes=self.notes)
+                         tracker_caps=dict(tracker_caps or {}), notes=self.notes,
+                         offsets=offsets, carriers=carriers)
         self.keep_rows = keep_rows
         self.sessions: dict[int, SessionNames] = {}
         self.expert = ExpertList(max_expert, self._session_note)
@@ -230,6 +241,10 @@ class Engine:
             counts[(Severity.CHAT, "report-for")] += self.core.report_for
         return counts
 
+    def capture_layout(self) -> CaptureLayout | None:
+        """What re-reading a frame's record needs (None before the capture's header)."""
+        return self.core.capture_layout()
+
     @property
     def stopped(self) -> bool:
         """True once ``pdu_limit`` PDUs were analysed (the rest of the input is not read)."""
@@ -275,6 +290,8 @@ class Engine:
                 self.sessions.pop(ev[1], None)
             elif kind == EV_LONG_DONE:
                 batch.long_sms[ev[1]] = (ev[2], ev[3], list(ev[4]))
+            elif kind == EV_CARRIERS:
+                batch.carriers[ev[1]] = ev[2]
             else:  # pragma: no cover - the core has no other kinds
                 note(Severity.ERROR, None, None, "internal", f"unknown core event {ev!r}")
 

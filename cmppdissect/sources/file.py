@@ -7,6 +7,10 @@ so the core only ever sees pcap/pcapng bytes. A pipe is read with ``read1``, whi
 the pipe has now instead of waiting for a full chunk, so ``tcpdump -w - | cmppdissect -`` stays
 responsive.
 
+A capture read from a regular file this module opened by its path, not compressed, has a
+:attr:`FileSource.path`: the core's frame offsets are then offsets in that file, and a frame
+can be read again from it (:mod:`cmppdissect.sources.frames`).
+
 Opening reads the first bytes and checks them: an input that is not a capture raises
 :class:`~cmppdissect.core.records.CaptureFormatError` with a one-line message, before anything
 is read further. Read errors and damaged gzip data later on become
@@ -21,17 +25,26 @@ import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, Final, NamedTuple
 
 from cmppdissect.core import sniff
 from cmppdissect.core.records import CaptureFormatError, CaptureNote
 
-__all__ = ["CHUNK_SIZE", "FileSource"]
+__all__ = ["CHUNK_SIZE", "FileIdentity", "FileSource"]
 
 CHUNK_SIZE: Final = 256 * 1024
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _GZIP_OUT_MAX: Final = 4 * CHUNK_SIZE
 _SNIFF: Final = 28  # enough for a pcap file header, or a pcapng section header's byte order
+
+
+class FileIdentity(NamedTuple):
+    """What a file was when it was opened, to tell later whether it is still that file."""
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
 
 
 class FileSource:
@@ -50,6 +63,8 @@ class FileSource:
         self.bytes_read = 0
         self.compressed = False
         self.error: OSError | None = None  # the read error that ended the input, if any
+        self.identity: FileIdentity | None = None  # a regular file: what it was when opened
+        self._path: str | None = None
         self._chunk = chunk_size
         self._owned: IO[bytes] | None = None
         self._dec: zlib._Decompress | None = None
@@ -83,6 +98,9 @@ class FileSource:
         try:
             st = os.fstat(fileobj.fileno())
             if stat.S_ISREG(st.st_mode):
+                self.identity = FileIdentity(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+                if self._owned is not None:
+                    self._path = self.name
                 # A file object may already be past its start; progress counts from there.
                 try:
                     here = fileobj.tell() if fileobj.seekable() else 0
@@ -218,6 +236,13 @@ class FileSource:
             yield data
 
     # -- public surface ------------------------------------------------------------------------
+
+    @property
+    def path(self) -> str | None:
+        """The capture's path when frames can be read again from it at the core's offsets: a
+        regular file this source opened by its path, not gzip-compressed (None for stdin,
+        pipes, file objects handed in and gzip)."""
+        return None if self.compressed else self._path
 
     @property
     def progress(self) -> float | None:

@@ -1,10 +1,15 @@
 """The one PDU store: every PDU of a capture in columns, its bytes, and its pair.
 
 Filled from the engine's batches (:meth:`PduStore.append`), read by every consumer of rows:
-the ``-T``/``-Y``/``-w`` writers, :func:`cmppdissect.analyze`, and the TUI. A PDU costs about 42
+the ``-T``/``-Y``/``-w`` writers, :func:`cmppdissect.analyze`, and the TUI. A PDU costs 50
 bytes of columns plus its bytes deflated in chunks (:mod:`.blobs`); everything else (fields,
 text) is decoded again from the bytes when a row is shown, which for the rows on a screen or a
 line of output costs less than printing it.
+
+``offset`` is where the record of a row's frame starts in the capture file (-1 when the input
+was not a regular uncompressed file: stdin, gzip, a live capture), so the frame can be read
+again (:mod:`cmppdissect.sources.frames`). A PDU split over several frames names them all in
+the sparse ``carriers`` when the analysis was asked for them (``-w``).
 
 Pairs come from the core's links (``pair``: a response's request row, a request's response
 row; a request resent while in flight links every send to the one response). A request row is
@@ -42,11 +47,11 @@ _VERSION = {0: None, 20: Version.V2_0, 30: Version.V3_0}
 _RESPONSE_BIT = 0x80000000
 
 _COLUMNS: tuple[tuple[str, str], ...] = (
-    ("frame", "<u4"), ("ts_ns", "<i8"), ("session", "<u4"), ("flags", "u1"),
+    ("frame", "<u4"), ("offset", "<i8"), ("ts_ns", "<i8"), ("session", "<u4"), ("flags", "u1"),
     ("command_id", "<u4"), ("sequence_id", "<u4"), ("length", "<u2"), ("pair", "<i4"),
     ("latency_ns", "<i8"), ("severity", "i1"), ("version", "u1"), ("hint", "u1"),
 )
-_FROM_BATCH = {"frame": "frame", "ts_ns": "ts", "session": "session",
+_FROM_BATCH = {"frame": "frame", "offset": "offset", "ts_ns": "ts", "session": "session",
                "command_id": "command_id", "sequence_id": "sequence_id", "length": "length",
                "version": "version", "hint": "hint"}
 
@@ -55,6 +60,7 @@ class PduStore:
     """Columns of PDUs plus what the engine found about them (one writer, many readers)."""
 
     frame: np.ndarray
+    offset: np.ndarray
     ts_ns: np.ndarray
     session: np.ndarray
     flags: np.ndarray
@@ -78,6 +84,7 @@ class PduStore:
         self._report_frames: list[int] = []  # ... and that SUBMIT's frame
         self.long_sms: dict[int, tuple[int, int, list[int]]] = {}
         self._long_rows: list[int] = []  # the keys of long_sms, in order (rows only grow)
+        self.carriers: dict[int, tuple[int, ...]] = {}  # row -> records of its frames, if split
         self.endpoints: dict[int, tuple[str, str]] = {}  # session -> (client, server)
         self.first_ts_ns: int | None = None
         self.frames_sorted = True
@@ -153,6 +160,8 @@ class PduStore:
         if batch.long_sms:
             self.long_sms.update(batch.long_sms)
             self._long_rows.extend(sorted(batch.long_sms))
+        if batch.carriers:
+            self.carriers.update(batch.carriers)
         self.count = start + n
 
     def finish(self) -> None:
@@ -190,6 +199,16 @@ class PduStore:
         """The PDU decoded again from its bytes, as the engine read it (same session version,
         so the same findings)."""
         return decode_pdu(self.raw(row), _VERSION.get(int(self.hint[row])))
+
+    def frame_records(self, row: int) -> tuple[int, ...]:
+        """Where the records of the frames that carried a row's bytes start in the capture
+        file, in stream order: the row's own frame, or with ``carriers`` every frame of a PDU
+        split over several; () when offsets are unknown."""
+        carried = self.carriers.get(row)
+        if carried is not None:
+            return carried
+        offset = int(self.offset[row])
+        return (offset,) if offset >= 0 else ()
 
     def endpoints_of(self, row: int) -> tuple[str, str]:
         """(src, dst) of a row."""

@@ -4,12 +4,16 @@ Offsets are found by walking the PDU's layout from :mod:`cmppdissect.protocol.la
 the decoded values (array counts and Msg_Length say how far the variable parts reach), so the
 tree and the decoder can never disagree about where a field is: there is no second table.
 Every value string is inert (``safe_text``); the widget adds only styling.
+
+Above the CMPP tree, as Wireshark shows Frame/Ethernet/IP/TCP above a protocol, come the layers
+of the frame that completed the PDU when it can be read again from the capture file
+(:func:`cmppdissect.sources.frames.frame_layers`); they have no bytes in the PDU's dump.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cmppdissect.output.sanitize import safe_text, wire_str
 from cmppdissect.protocol.codes import code_name
@@ -23,12 +27,15 @@ from cmppdissect.protocol.content import (
     parse_udh,
 )
 from cmppdissect.protocol.decode import DecodedPdu
-from cmppdissect.protocol.expert import Finding
+from cmppdissect.protocol.expert import Finding, Severity
 from cmppdissect.protocol.layouts import Field, Kind, Layout, report_layout
 from cmppdissect.protocol.msgid import split_msg_id
 from cmppdissect.protocol.report import stat_meaning
 from cmppdissect.protocol.timefmt import describe_smpp_time, format_timestamp
 from cmppdissect.protocol.version import version_from_byte
+
+if TYPE_CHECKING:
+    from cmppdissect.sources.frames import Layer
 
 _IE_NAMES = {IEI_CONCAT_8: "concatenated SM, 8-bit reference",
              IEI_CONCAT_16: "concatenated SM, 16-bit reference",
@@ -161,10 +168,25 @@ def _content(layout: Layout, fields: dict[str, Any], value: bytes, start: int, e
         node.add(Node(label, f"“{safe_text(content.text)}”", text_start, end))
 
 
+def layer_node(layer: Layer) -> Node:
+    """One layer of the frame, titled as Wireshark titles it (collapsed, as Wireshark shows
+    the layers below a protocol); a malformed one says why in red."""
+    if layer.malformed:
+        node = Node(safe_text(layer.name), safe_text(layer.summary),
+                    severity=int(Severity.ERROR))
+    else:
+        node = Node(safe_text(layer.title))
+    for name, value in layer.rows:
+        node.add(Node(safe_text(name), safe_text(value)))
+    return node
+
+
 def build_tree(pdu: DecodedPdu, *, context: list[tuple[str, str]] | None = None,
                findings: tuple[Finding, ...] = (),
-               long_sms: dict[str, Any] | None = None) -> list[Node]:
-    """The top-level nodes for one PDU: capture context, header, body, long SMS, expert."""
+               long_sms: dict[str, Any] | None = None,
+               frame_layers: list[Layer] | None = None) -> list[Node]:
+    """The top-level nodes for one PDU: capture context, the frame's layers, header, body,
+    long SMS, expert."""
     raw = pdu.raw
     limit = len(raw)
     out: list[Node] = []
@@ -173,6 +195,7 @@ def build_tree(pdu: DecodedPdu, *, context: list[tuple[str, str]] | None = None,
         for name, value in context:
             frame.add(Node(name, safe_text(value)))
         out.append(frame)
+    out.extend(layer_node(layer) for layer in frame_layers or ())
     header = Node("Header", f"{pdu.Total_Length} bytes", 0, min(HEADER_LEN, limit), expand=True)
     header.add(Node("Total_Length", str(pdu.Total_Length), 0, min(4, limit)))
     header.add(Node("Command_Id", f"0x{pdu.Command_Id:08X} ({command_name(pdu.Command_Id)})",
@@ -218,4 +241,4 @@ def _span_of(node: Node, name: str) -> tuple[int | None, int | None]:
     return None, None
 
 
-__all__ = ["Node", "build_tree"]
+__all__ = ["Node", "build_tree", "layer_node"]

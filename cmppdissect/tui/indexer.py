@@ -27,6 +27,8 @@ class Indexer:
         self.model = model
         model.store = analysis.store
         model.pair_timeout_ns = self.engine.timeout_ns
+        model.capture_path = analysis.path
+        model.capture_identity = getattr(source, "identity", None)
         self.publish_every_s = publish_every_s
         self.report_every_s = report_every_s
         self._running = threading.Event()

@@ -11,15 +11,20 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cmppdissect.core.records import CaptureLayout
 from cmppdissect.engine import Engine, ExpertItem
 from cmppdissect.protocol.decode import DecodedPdu
 from cmppdissect.protocol.expert import Finding
+from cmppdissect.sources.file import FileIdentity
 from cmppdissect.store import NO_PAIR, PduRecord, PduStore, RecordView, record_at
 from cmppdissect.store.records import long_sms_of
+
+if TYPE_CHECKING:
+    from cmppdissect.sources.frames import Layer
 
 __all__ = ["NO_PAIR", "CaptureModel", "Extra", "Progress", "SessionInfo"]
 
@@ -88,6 +93,11 @@ class CaptureModel:
         self.pair_timeout_ns = 60_000_000_000  # the engine's --timeout; the app sets it
         self._known_sessions: dict[int, SessionInfo] = {}
         self._session_marks: dict[int, tuple[int, int, int, int]] = {}
+        # The capture file, when its frames can be read again (a regular uncompressed file),
+        # and what reading them needs as of the last publish.
+        self.capture_path: str | None = None
+        self.capture_identity: FileIdentity | None = None
+        self.capture_layout: CaptureLayout | None = None
 
     # -- the store's columns (read by the lists at every paint) ------------------------------
 
@@ -169,6 +179,8 @@ class CaptureModel:
                 s["start_ns"], s["end_ns"], mark[0], mark[0] / max(duration, 1.0),
                 latency["p50"], latency["p99"], s["errors"], s["unanswered"], s["ended"])
         self.sessions = tuple(self._known_sessions.values())
+        if self.capture_path is not None:
+            self.capture_layout = engine.capture_layout()
         items = engine.expert.items
         if len(items) > len(self.expert):
             self.expert.extend(items[len(self.expert):])
@@ -212,6 +224,24 @@ class CaptureModel:
 
     def endpoints(self, row: int) -> tuple[str, str]:
         return self.store.endpoints_of(row)
+
+    def frame_layers(self, row: int) -> list[Layer] | None:
+        """The layers of the frame that completed ``row`` (Frame, link, IP, TCP), read again
+        from the capture file; None when the file cannot be read again (stdin, gzip, live).
+        A frame that cannot be read is one malformed layer saying why."""
+        offset = int(self.store.offset[row])
+        layout = self.capture_layout
+        if self.capture_path is None or layout is None or offset < 0:
+            return None
+        from cmppdissect.sources.frames import FrameError, FrameFile, Layer, frame_layers
+
+        try:
+            with FrameFile(self.capture_path, layout, identity=self.capture_identity) as frames:
+                frame = frames.read(offset)
+        except FrameError as exc:
+            return [Layer(f"Frame {self.store.frame[row]}", f"cannot be read again: {exc}",
+                          malformed=True)]
+        return frame_layers(frame, int(self.store.frame[row]))
 
     def session_info(self, sid: int) -> SessionInfo | None:
         return self._known_sessions.get(int(sid))

@@ -23,7 +23,7 @@ SHOTS: dict[str, tuple[str, ...]] = {
     "sessions": (),
     "pdus": ("enter", "down", "down"),
     "filter": ("2", "f", *'command == "SUBMIT" and latency_ms > 4', "enter"),
-    "detail": ("2", "down", "down", "enter", *("down",) * 35),
+    "detail": ("2", "down", "down", "enter", *("down",) * 39),
     "ladder": ("l", "down", "down"),
     "stats": ("3",),
     "stats-time": ("3", "right_square_bracket", "right_square_bracket"),

@@ -110,7 +110,8 @@ class DetailScreen(CaptureScreen):
         pdu = self.model.pdu(row)
         extra = self.model.extra(row)
         nodes = build_tree(pdu, context=self._capture_context(row), findings=extra.findings,
-                           long_sms=dict(extra.long_sms) if extra.long_sms else None)
+                           long_sms=dict(extra.long_sms) if extra.long_sms else None,
+                           frame_layers=self.model.frame_layers(row))
         tree = self.field_tree
         tree.clear()
         for node in nodes:
