@@ -9,6 +9,7 @@ replaced whole and never changed in place, so the UI thread reads them without l
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,8 @@ from cmppdissect.protocol.expert import Finding
 from cmppdissect.sources.file import FileIdentity
 from cmppdissect.store import NO_PAIR, PduRecord, PduStore, RecordView, record_at
 from cmppdissect.store.records import long_sms_of
+
+LATENCY_EVERY_S = 1.0  # how often a busy session's response-time percentiles are redone
 
 if TYPE_CHECKING:
     from cmppdissect.sources.frames import Layer
@@ -93,6 +96,7 @@ class CaptureModel:
         self.pair_timeout_ns = 60_000_000_000  # the engine's --timeout; the app sets it
         self._known_sessions: dict[int, SessionInfo] = {}
         self._session_marks: dict[int, tuple[int, int, int, int]] = {}
+        self._latency_at: dict[int, float] = {}  # sid -> when its percentiles were worked out
         # The capture file, when its frames can be read again (a regular uncompressed file),
         # and what reading them needs as of the last publish.
         self.capture_path: str | None = None
@@ -172,12 +176,21 @@ class CaptureModel:
             if s is None:
                 continue
             self._session_marks[sid] = mark
-            latency = summarize_ms((s["commands"][4][6],) if 4 in s["commands"] else ())
+            # Percentiles sort every sample of the session: while indexing, a busy session's
+            # are worked out again once a second, not at every publish (the rest is cheap).
+            now = time.monotonic()
+            if (known is None or progress.done or s["ended"]
+                    or now - self._latency_at.get(sid, 0.0) >= LATENCY_EVERY_S):
+                latency = summarize_ms((s["commands"][4][6],) if 4 in s["commands"] else ())
+                p50, p99 = latency["p50"], latency["p99"]
+                self._latency_at[sid] = now
+            else:
+                p50, p99 = known.submit_p50_ms, known.submit_p99_ms
             duration = (s["end_ns"] - s["start_ns"]) / 1e9
             self._known_sessions[sid] = SessionInfo(
                 sid, names.client, names.server, names.sp_id, s["version"], names.login,
                 s["start_ns"], s["end_ns"], mark[0], mark[0] / max(duration, 1.0),
-                latency["p50"], latency["p99"], s["errors"], s["unanswered"], s["ended"])
+                p50, p99, s["errors"], s["unanswered"], s["ended"])
         self.sessions = tuple(self._known_sessions.values())
         if self.capture_path is not None:
             self.capture_layout = engine.capture_layout()
