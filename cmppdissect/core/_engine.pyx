@@ -69,6 +69,7 @@ from cmppdissect.core._types cimport (
     Endpoint,
     StreamSink,
     endpoint_address,
+    sat_add,
     sat_sub,
 )
 
@@ -254,6 +255,12 @@ cdef class Core(StreamSink):
                  int64_t max_awaiting_reports=200_000, int64_t max_pending=65536,
                  int64_t max_long_sms=50_000, bint keep_rows=False, int64_t pdu_limit=0,
                  tracker_caps=None, notes=None):
+        # Each cap drops the oldest entry once reached, so a cap below 1 has nothing to drop.
+        for name, cap in (("max_sessions", max_sessions), ("max_pending", max_pending),
+                          ("max_awaiting_reports", max_awaiting_reports),
+                          ("max_long_sms", max_long_sms)):
+            if cap < 1:
+                raise ValueError(f"{name} must be >= 1, not {cap}")
         self.ports = tuple(ports)
         for port in self.ports:
             self.port_set[port] = True
@@ -768,7 +775,8 @@ cdef class Core(StreamSink):
                                             sat_sub(ts, again.second)))
                 if cmd == CMD_SUBMIT_RESP:
                     slot = &self.submit_latency[sec]
-                    slot.first += latency
+                    # Saturated: with a timeout of centuries, latencies near 2**63 ns pair.
+                    slot.first = sat_add(slot.first, latency)
                     slot.second += 1
                     # A SUBMIT that asked for reports: its Msg_Ids now await them.
                     skey = (<uint64_t>(sess.id & 0xFFFFFFFF) << 32) | lt.seq
