@@ -295,7 +295,7 @@ def long_sms_flood() -> Iterator[bytes]:
         reqs.append(encode_pdu(C.CMPP_SUBMIT, i + 1, {
             "TP_udhi": 1, "Pk_total": 3, "Pk_number": 1, "Msg_Fmt": 0,
             "Dest_terminal_Id": [f"138{i:08d}".encode()], "Msg_Content": udh + b"hello"}, V3))
-    batches = [b"".join(reqs[i:i + 500]) for i in range(0, len(reqs), 500)]
+    batches = [b"".join(reqs[i:i + 250]) for i in range(0, len(reqs), 250)]
     yield raw(pcap_bytes(conversation(batches, [b""] * len(batches))), 7)
 
 
