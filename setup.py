@@ -5,8 +5,9 @@ separate extension modules so that each has one job (see ``cmppdissect/core/__in
 they call each other through the C interfaces their ``.pxd`` files declare.
 
 ``CMPPDISSECT_SANITIZE=address`` builds the core with AddressSanitizer and
-UndefinedBehaviorSanitizer for the fuzzers (``fuzz/README.md``); ``CMPPDISSECT_CYTHON_TRACE=1``
-adds line tracing for coverage tools. Neither is used by a normal install.
+UndefinedBehaviorSanitizer for the fuzzers (``fuzz/README.md`` says how to run Python with
+it); ``CMPPDISSECT_CYTHON_TRACE=1`` adds line tracing for coverage tools. Neither is used by
+a normal install.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ compile_args = ["-std=c++17", "-O2", "-fno-strict-aliasing"]
 link_args: list[str] = []
 sanitize = os.environ.get("CMPPDISSECT_SANITIZE")
 if sanitize:
+    # -O1 keeps the reports' stacks readable; -fno-wrapv undoes the -fwrapv of Python's own
+    # CFLAGS, so that UBSan reports a signed overflow instead of letting it wrap silently.
     flags = [f"-fsanitize={sanitize},undefined", "-fno-omit-frame-pointer", "-g"]
-    compile_args += flags
+    compile_args += [*flags, "-O1", "-fno-wrapv"]
     link_args += flags
 
 macros: list[tuple[str, str | None]] = []

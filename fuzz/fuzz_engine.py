@@ -11,7 +11,14 @@ from __future__ import annotations
 
 import io
 
-from common import instrumented, main, no_raw_escapes, segments_from_bytes, segments_to_pcap
+from common import (
+    feedback,
+    instrumented,
+    main,
+    no_raw_escapes,
+    segments_from_bytes,
+    segments_to_pcap,
+)
 
 with instrumented():
     from cmppdissect.engine import Engine
@@ -33,6 +40,8 @@ def test_one_input(data: bytes) -> None:
     for row in range(store.count):
         no_raw_escapes(dumps(record_dict(record_at(store, row))))
     report = build_report(an)
+    feedback(an.core.pdus, len(report["sessions"]), len(report["expert_counts"]),
+             len(report["results"]), report["long_sms"]["parts"], store.count)
     no_raw_escapes(dumps(report))
     out = io.StringIO()
     write_summary(report, out)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 
-from common import instrumented, main
+from common import feedback, instrumented, main
 
 with instrumented():
     from cmppdissect.sources.segments import CaptureFormatError, PcapSource
@@ -26,6 +26,9 @@ def test_one_input(data: bytes) -> None:
         if seg.frame <= last:
             raise AssertionError("frame numbers must increase")
         last = seg.frame
+    st = src.stats
+    feedback(st.frames, st.tcp_segments, st.non_tcp, st.malformed, st.truncated_frames,
+             st.ip_fragments, st.reassembled, len(src.notes))
     if len(src.notes) > 150:
         raise AssertionError(f"{len(src.notes)} notes: a damaged file floods the user")
 

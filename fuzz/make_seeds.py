@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import struct
 import sys
 from pathlib import Path
 
@@ -75,7 +76,29 @@ def build(out: Path) -> dict[str, int]:
     write(out / "reader", [pcap, gzip.compress(pcap, mtime=0), ng, pcap[:4000], ng[:4000]])
     stream = segments_to_bytes(segs)
     write(out / "engine", [stream, segments_to_bytes(segs[:40]), segments_to_bytes(segs[40:])])
+    write(out / "capture", capture_seeds(pdus, frames))
     return {d.name: len(list(d.iterdir())) for d in sorted(out.iterdir()) if d.is_dir()}
+
+
+def capture_seeds(pdus: list[bytes], frames: list[bytes]) -> list[bytes]:
+    """Inputs of fuzz_capture (byte 0: how the rest becomes a capture, byte 1: the chunk size
+    of the second reading): every sample as it is, the first sample's frames as the records of
+    a pcap and as the blocks of a pcapng, and PDU streams as one connection's bytes."""
+    seeds = [bytes([0, chunk]) + path.read_bytes()
+             for path in sorted((ROOT / "samples").glob("*.pcap*")) for chunk in (0, 3)]
+    records = SAMPLE.read_bytes()[24:]
+    seeds += [bytes([1, 3]) + records, bytes([1 | 1 << 5, 5]) + b"".join(
+        struct.pack("<IIII", 1_700_000_000 + i, 0, len(f) - 14, len(f) - 14) + f[14:]
+        for i, f in enumerate(frames))]  # link type 101: the same frames as raw IP
+    blocks = pcapng_bytes([(1, 6)], [(0, 1_700_000_000_000_000_000 + i * 1000, f)
+                                     for i, f in enumerate(frames)])
+    pos = 0
+    while struct.unpack_from("<I", blocks, pos)[0] != 6:  # its packet blocks only
+        pos += struct.unpack_from("<I", blocks, pos + 4)[0]
+    blocks = blocks[pos:]
+    seeds += [bytes([2 | 0 << 2, 4]) + blocks, bytes([2 | 1 << 2 | 32, 6]) + blocks]
+    seeds += [bytes([3 | 63 << 2, 0]) + b"".join(pdus[:20]), bytes([3 | 6 << 2, 2]) + pdus[-1]]
+    return seeds
 
 
 def pcap_frames(pcap: bytes) -> list[bytes]:

@@ -137,7 +137,7 @@ def seeds(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("name", ["decode", "layers", "reader", "engine"])
+@pytest.mark.parametrize("name", ["decode", "layers", "reader", "engine", "capture"])
 def test_harness_replays_its_seeds(seeds: Path, name: str) -> None:
     harness = _harness(f"fuzz_{name}")
     files = sorted((seeds / name).iterdir())
@@ -165,3 +165,27 @@ def test_engine_harness_format_round_trips_the_sample() -> None:
         return int(analyze(io.BytesIO(capture)).report()["pdus"])
 
     assert pdus(replay) == pdus(segs) == 102
+
+
+HEAVY_HOSTILE = {"million_tiny_pdus", "many_sessions", "tcp_out_of_order_flood", "long_sms_flood"}
+
+
+@pytest.mark.parametrize("case", ["pcapng_block_lengths", "pcapng_caplen_past_block",
+                                  "pcapng_timestamps", "ip_fragments_at_extreme_times",
+                                  "ip_headers", "tcp_headers", "sequence_wrap", "total_length",
+                                  "responses_before_requests"])
+def test_hostile_case_survives(case: str) -> None:
+    """The light cases of fuzz/hostile.py through fuzz_capture (the heavy ones, a million
+    PDUs or tens of thousands of sessions, are run by hand: fuzz/README.md)."""
+    hostile = _harness("hostile")
+    for data in hostile.CASES[case]():
+        hostile.test_one_input(data)
+
+
+def test_every_light_hostile_case_is_tested() -> None:
+    hostile = _harness("hostile")
+    light = set(hostile.CASES) - HEAVY_HOSTILE
+    params = {"pcapng_block_lengths", "pcapng_caplen_past_block", "pcapng_timestamps",
+              "ip_fragments_at_extreme_times", "ip_headers", "tcp_headers", "sequence_wrap",
+              "total_length", "responses_before_requests"}
+    assert light == params

@@ -24,7 +24,7 @@ from libcpp.utility cimport pair
 from libcpp.vector cimport vector
 from cython.operator cimport dereference as deref, preincrement as inc
 
-from cmppdissect.core._types cimport Segment, SegmentSink, endpoint_address
+from cmppdissect.core._types cimport Segment, SegmentSink, endpoint_address, sat_sub
 
 from cmppdissect.core.records import (
     CaptureLayout,
@@ -326,7 +326,8 @@ cdef class Ipv4Reassembler:
         cdef string key
         while not self.order.empty():
             key = self.order.front()
-            if now - self.pending[key].first_ts <= self.timeout_ns:
+            # Saturated: pcapng times may lie at both ends of the int64 range.
+            if sat_sub(now, self.pending[key].first_ts) <= self.timeout_ns:
                 break
             self._drop(key, False)
 

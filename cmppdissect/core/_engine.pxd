@@ -141,7 +141,7 @@ cdef class Core(StreamSink):
     cdef readonly int64_t long_sms_timeout_ns
     cdef readonly int64_t max_sessions
     cdef readonly int64_t max_awaiting_reports
-    cdef public int64_t max_pending
+    cdef readonly int64_t max_pending
     cdef readonly int64_t max_long_sms
     cdef readonly bint keep_rows
     cdef readonly bint offsets         # rows carry their frame's record offset (else -1)

@@ -38,7 +38,8 @@ ROW_SIZE: int
 
 class Core(StreamSink):
     events: list[tuple[Any, ...]]
-    max_pending: int
+    @property
+    def max_pending(self) -> int: ...
     pdu_limit: int
     @property
     def tracker(self) -> TcpTracker: ...

@@ -72,6 +72,7 @@ from cmppdissect.core._types cimport (
     Endpoint,
     StreamSink,
     endpoint_address,
+    sat_add,
     sat_sub,
 )
 
@@ -119,6 +120,7 @@ cdef uint32_t CMD_SUBMIT = 4
 cdef uint32_t CMD_SUBMIT_RESP = 0x80000004
 cdef uint32_t CMD_DELIVER = 5
 cdef int64_t NS = 1000000000
+from cmppdissect.protocol.commands import DEFAULT_PORTS
 from cmppdissect.protocol.commands import WINDOW as _SPEC_WINDOW
 cdef int64_t SPEC_WINDOW = _SPEC_WINDOW  # past it, the REC_WINDOW finding
 cdef uint64_t MSG_ID_MAX = 0xFFFFFFFFFFFFFFFF
@@ -270,12 +272,18 @@ cdef class Core(StreamSink):
     event naming every frame that carried them, which is what writing its frames out needs.
     """
 
-    def __init__(self, *, ports=(7890, 7900, 7930, 9168), int version=0,
+    def __init__(self, *, ports=DEFAULT_PORTS, int version=0,
                  int64_t timeout_ns=60 * NS, bint heuristic=True,
                  int64_t long_sms_timeout_ns=600 * NS, int64_t max_sessions=20_000,
                  int64_t max_awaiting_reports=200_000, int64_t max_pending=65536,
                  int64_t max_long_sms=50_000, bint keep_rows=False, int64_t pdu_limit=0,
                  tracker_caps=None, notes=None, bint offsets=False, bint carriers=False):
+        # Each cap drops the oldest entry once reached, so a cap below 1 has nothing to drop.
+        for name, cap in (("max_sessions", max_sessions), ("max_pending", max_pending),
+                          ("max_awaiting_reports", max_awaiting_reports),
+                          ("max_long_sms", max_long_sms)):
+            if cap < 1:
+                raise ValueError(f"{name} must be >= 1, not {cap}")
         self.ports = tuple(ports)
         for port in self.ports:
             self.port_set[port] = True
@@ -731,7 +739,7 @@ cdef class Core(StreamSink):
         for span in carry[0]:
             if span.start >= b:
                 break
-            if span.end > a and (not out or out[-1] != span.record):
+            if span.end > a and (not out or out[len(out) - 1] != span.record):
                 out.append(span.record)
         while not carry.empty() and carry.front().end <= b:
             carry.pop_front()
@@ -861,7 +869,8 @@ cdef class Core(StreamSink):
                         self.link_bytes.push_back(sat_sub(ts, again.second))
                 if cmd == CMD_SUBMIT_RESP:
                     slot = &self.submit_latency[sec]
-                    slot.first += latency
+                    # Saturated: with a timeout of centuries, latencies near 2**63 ns pair.
+                    slot.first = sat_add(slot.first, latency)
                     slot.second += 1
                     # A SUBMIT that asked for reports: its Msg_Ids now await them.
                     skey = (<uint64_t>(sess.id & 0xFFFFFFFF) << 32) | lt.seq

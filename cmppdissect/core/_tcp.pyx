@@ -58,7 +58,8 @@ from cmppdissect.core.records import (
     format_endpoint,
 )
 
-DEFAULT_SERVER_PORTS = (7890, 7900, 7930, 9168)
+from cmppdissect.protocol.commands import DEFAULT_PORTS as DEFAULT_SERVER_PORTS  # the one list
+
 CLOSE_NAMES = ("fin", "rst", "reused", "evicted", "end-of-capture")
 
 cdef int64_t NO_LIMIT = INT64_MAX
