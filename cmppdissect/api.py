@@ -166,6 +166,28 @@ class Analysis:
 
     # -- streaming ----------------------------------------------------------------------------
 
+    def _settling(self, *, pdu_limit: int = 0, carriers: bool = False
+                  ) -> Iterator[tuple[PduStore, int, int]]:
+        """Read the capture keeping rows; after each batch, the rows that just settled (their
+        pairing known) as ``(store, start, stop)``: what every streaming reader walks."""
+        self.start(keep_rows=True, pdu_limit=pdu_limit, carriers=carriers)
+        store = self.store
+        assert store is not None
+        shown = 0
+        for _ in self.batches():
+            settled = store.settled
+            if shown < settled:
+                yield store, shown, settled
+                shown = settled
+
+    @staticmethod
+    def _filter(display_filter: str | None) -> DisplayFilter | None:
+        if not display_filter:
+            return None
+        from cmppdissect.query import compile_filter
+
+        return compile_filter(display_filter)
+
     def pdus(self, display_filter: str | None = None) -> Iterator[PduRecord]:
         """Every PDU in capture order, each once its pairing is known; ``display_filter`` as
         for ``-Y``."""
@@ -175,53 +197,25 @@ class Analysis:
                 ) -> Iterator[tuple[PduRecord, dict[str, Any] | None]]:
         """As :meth:`pdus`, each with the dict the filter read (None without a filter), so a
         writer of ``-T`` records does not build it a second time."""
-        test = None
-        if display_filter:
-            from cmppdissect.query import compile_filter
-
-            test = compile_filter(display_filter)
-        self.start(keep_rows=True, pdu_limit=pdu_limit)
-        store = self.store
-        assert store is not None
-        shown = 0
-        for _ in self.batches():
-            settled = store.settled
-            if shown < settled:
-                yield from self._shown(store, shown, settled, test)
-                shown = settled
+        test = self._filter(display_filter)
+        for store, start, stop in self._settling(pdu_limit=pdu_limit):
+            yield from self._shown(store, start, stop, test)
 
     def rows(self, display_filter: str | None = None, *, pdu_limit: int = 0,
              carriers: bool = False) -> Iterator[int]:
         """The store's row numbers of the PDUs ``display_filter`` keeps (all without one), in
         capture order, each once its pairing is known; ``carriers`` as for :meth:`start`."""
-        test = None
-        if display_filter:
-            from cmppdissect.query import compile_filter
-
-            test = compile_filter(display_filter)
-        self.start(keep_rows=True, pdu_limit=pdu_limit, carriers=carriers)
-        store = self.store
-        assert store is not None
-        shown = 0
-        for _ in self.batches():
-            settled = store.settled
-            for row in range(shown, settled):
+        test = self._filter(display_filter)
+        for store, start, stop in self._settling(pdu_limit=pdu_limit, carriers=carriers):
+            for row in range(start, stop):
                 if test is None or test(RecordView(store, row)):
                     yield row
-            shown = max(shown, settled)
 
     def slices(self, *, pdu_limit: int = 0) -> Iterator[RowSlice]:
         """The rows of the capture in slices, each as soon as its pairing is known: what a
         writer turns into records (in this process, or in others: slices are plain values)."""
-        self.start(keep_rows=True, pdu_limit=pdu_limit)
-        store = self.store
-        assert store is not None
-        shown = 0
-        for _ in self.batches():
-            settled = store.settled
-            if shown < settled:
-                yield row_slice(store, shown, settled)
-                shown = settled
+        for store, start, stop in self._settling(pdu_limit=pdu_limit):
+            yield row_slice(store, start, stop)
 
     @staticmethod
     def _shown(store: PduStore, start: int, stop: int, test: DisplayFilter | None
@@ -241,19 +235,13 @@ class Analysis:
         A request resent with the same Sequence_Id while in flight is part of the first send's
         exchange (the response answers every send; the exchange counts from the first).
         """
-        self.start(keep_rows=True)
-        store = self.store
-        assert store is not None
-        done = 0
-        for _ in self.batches():
-            settled = store.settled
-            for row in range(done, settled):
+        for store, start, stop in self._settling():
+            for row in range(start, stop):
                 if store.is_response(row) or store.flags[row] & RESEND:
                     continue
                 pair = store.partner(row)
                 yield Transaction(record_at(store, row),
                                   record_at(store, pair) if pair is not None else None)
-            done = max(done, settled)
 
     # -- frames -------------------------------------------------------------------------------
 
