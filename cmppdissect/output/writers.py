@@ -63,6 +63,7 @@ def _csv_line(d: dict[str, Any]) -> bytes:
 
 
 _MAKERS = {"jsonl": dumps_line, "text": _text_bytes, "csv": _csv_line}
+_JOIN = 256  # lines joined at a time (see format_slice)
 
 
 def _line(d: dict[str, Any], fmt: str) -> bytes:
@@ -86,14 +87,6 @@ def format_slice(sl: RowSlice, fmt: str, expression: str | None = None,
     make = _MAKERS[fmt]
     chunks: list[bytes] = []
     batch: list[bytes] = []
-    if test is None and limit is None:  # every record: the -T loop at its simplest
-        for rec in records_of(sl):
-            batch.append(make(record_dict(rec)))
-            if len(batch) == _JOIN:
-                chunks.append(b"".join(batch))
-                batch.clear()
-        chunks.append(b"".join(batch))
-        return b"".join(chunks), len(sl)
     count = 0
     for rec in records_of(sl):
         if limit is not None and count >= limit:
@@ -107,9 +100,6 @@ def format_slice(sl: RowSlice, fmt: str, expression: str | None = None,
                 batch.clear()
     chunks.append(b"".join(batch))
     return b"".join(chunks), count
-
-
-_JOIN = 256  # lines joined at a time
 
 
 class RecordWriter:
