@@ -205,11 +205,19 @@ class Analysis:
              carriers: bool = False) -> Iterator[int]:
         """The store's row numbers of the PDUs ``display_filter`` keeps (all without one), in
         capture order, each once its pairing is known; ``carriers`` as for :meth:`start`."""
+        return (view.row for view in self.views(display_filter, pdu_limit=pdu_limit,
+                                                 carriers=carriers))
+
+    def views(self, display_filter: str | None = None, *, pdu_limit: int = 0,
+              carriers: bool = False) -> Iterator[RecordView]:
+        """As :meth:`rows`, each row as the view the filter read: a caller that wants the
+        record too gets the one decode the filter already made (``view.record()``)."""
         test = self._filter(display_filter)
         for store, start, stop in self._settling(pdu_limit=pdu_limit, carriers=carriers):
             for row in range(start, stop):
-                if test is None or test(RecordView(store, row)):
-                    yield row
+                view = RecordView(store, row)
+                if test is None or test(view):
+                    yield view
 
     def slices(self, *, pdu_limit: int = 0) -> Iterator[RowSlice]:
         """The rows of the capture in slices, each as soon as its pairing is known: what a

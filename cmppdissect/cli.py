@@ -262,18 +262,13 @@ def _write_rows(analysis: Analysis, args: argparse.Namespace,
                 records: RecordWriter | None) -> array[int]:
     """The rows ``-Y`` keeps (``-c``: as for ``-T``, the core stops after N PDUs, or with
     ``-Y`` after N are kept), their records written on the way when ``-T`` asks."""
-    from cmppdissect.store import RecordView, record_at
-
     limit = args.count
     rows = array("q")  # 8 bytes a PDU: every PDU of a big capture may be kept
-    for row in analysis.rows(args.display_filter, carriers=True,
-                             pdu_limit=0 if args.display_filter else limit or 0):
-        rows.append(row)
-        if records is not None:
-            store = analysis.store
-            assert store is not None
-            records.write(record_at(store, row),
-                          RecordView(store, row).full() if args.display_filter else None)
+    for view in analysis.views(args.display_filter, carriers=True,
+                               pdu_limit=0 if args.display_filter else limit or 0):
+        rows.append(view.row)
+        if records is not None:  # the record the filter decoded, not a second decode
+            records.write(view.record(), view.full() if args.display_filter else None)
         if limit is not None and len(rows) >= limit:
             break
     analysis.stop()

@@ -296,6 +296,10 @@ class RecordView(Mapping[str, Any]):
             self._full = record_dict(self.record())
         return self._full
 
+    @property
+    def row(self) -> int:
+        return self._row
+
     def record(self) -> PduRecord:
         """The row's record (decoded once, shared with :meth:`full`)."""
         if self._rec is None:
