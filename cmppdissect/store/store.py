@@ -200,16 +200,6 @@ class PduStore:
         so the same findings)."""
         return decode_pdu(self.raw(row), _VERSION.get(int(self.hint[row])))
 
-    def frame_records(self, row: int) -> tuple[int, ...]:
-        """Where the records of the frames that carried a row's bytes start in the capture
-        file, in stream order: the row's own frame, or with ``carriers`` every frame of a PDU
-        split over several; () when offsets are unknown."""
-        carried = self.carriers.get(row)
-        if carried is not None:
-            return carried
-        offset = int(self.offset[row])
-        return (offset,) if offset >= 0 else ()
-
     def endpoints_of(self, row: int) -> tuple[str, str]:
         """(src, dst) of a row."""
         names = self.endpoints.get(int(self.session[row]))
