@@ -47,6 +47,10 @@ extensions = [
               extra_compile_args=compile_args, extra_link_args=link_args, define_macros=macros)
     for name in STAGES
 ]
+# The compiled ``-T jsonl`` writer (an output, beside the core: it reads the core's layouts).
+extensions.append(Extension(
+    "cmppdissect.output._jsonl", ["cmppdissect/output/_jsonl.pyx"], language="c++",
+    extra_compile_args=compile_args, extra_link_args=link_args, define_macros=macros))
 
 setup(ext_modules=cythonize(extensions, compiler_directives=directives,
                             include_path=["cmppdissect/core"]))

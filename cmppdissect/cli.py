@@ -166,7 +166,8 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
     src = analysis.source
     size = src.file_size if isinstance(src, FileSource) else None
     # Created before the progress bar's thread: its workers are forked from this one.
-    writer = RecordWriter(fmt, out, workers=workers_for(size)) if fmt else None
+    writer = (RecordWriter(fmt, out, workers=workers_for(size, fmt, args.display_filter))
+              if fmt else None)
     try:
         with progress_bar(lambda: analysis.progress, size, src.name):
             if writer is None:

@@ -19,7 +19,8 @@ Byte 1 picks the chunk size of a second reading (``CHUNKS``): the capture is rea
 the two reports must be equal: how the input was cut must not change what it means. Fails on
 any exception (but ``CaptureFormatError`` in mode 0), on a raw terminal control in any output,
 on reports that differ between the two readings, and on a reader that held more than a record
-for a record split over chunks.
+for a record split over chunks, and on a ``-T jsonl`` line of the compiled writer that is not
+byte for byte the record schema's.
 """
 
 from __future__ import annotations
@@ -40,10 +41,11 @@ with instrumented():
     from cmppdissect.api import Analysis, analyze
     from cmppdissect.core import MAX_BLOCK, MAX_CAPLEN
     from cmppdissect.core.records import CaptureFormatError
-    from cmppdissect.output.records import dumps
+    from cmppdissect.output.records import dumps, dumps_line, record_dict
     from cmppdissect.output.text import write_summary
     from cmppdissect.output.writers import format_slice
     from cmppdissect.sources.file import FileSource
+    from cmppdissect.store.records import records_of
 
 LINKTYPES = (1, 101, 113, 276, 0, 228, 229, 147)  # 147: a user link type (unsupported)
 NG_LINKTYPES = (1, 101, 276, 147)
@@ -105,6 +107,8 @@ def read(capture: bytes, chunk: int) -> tuple[Analysis, bytes]:
     digest = hashlib.sha256()
     for sl in an.slices():
         jsonl = _text(format_slice(sl, "jsonl"))
+        if jsonl.encode() != b"".join(dumps_line(record_dict(r)) for r in records_of(sl)):
+            raise AssertionError("the compiled -T jsonl writer disagrees with the schema")
         no_raw_escapes(jsonl)
         digest.update(jsonl.encode())
         no_raw_escapes(_text(format_slice(sl, "text")))

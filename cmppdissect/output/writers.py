@@ -1,12 +1,15 @@
 """The ``-T`` writers: one record per PDU as JSON lines, one JSON array, CSV, or text.
 
-Making a record costs ten microseconds or more in Python (the PDU decoded in full, its dict
-built, encoded) where the compiled core accounts for a PDU in about one. So when the input is
-big and the machine has several cores, records are made by worker processes (one per core but
-this one) from slices of the store (:class:`~cmppdissect.store.records.RowSlice`, plain
-values), and by this process too, which reads the capture, formats a slice whenever the workers
-have enough in flight, and writes every slice's lines in order. The records and their order are
-the same either way: every path calls :func:`format_slice`.
+``-T jsonl`` without a filter is written by the compiled writer (``_jsonl.pyx``) for every
+plain PDU, at about a tenth of the Python cost, and through the record schema for the rest.
+Everything else makes records in Python, ten microseconds or more each (the PDU decoded in
+full, its dict built, encoded), where the compiled core accounts for a PDU in about one. So
+when the input is big and the machine has several cores, those records are made by worker
+processes (one per core but this one) from slices of the store
+(:class:`~cmppdissect.store.records.RowSlice`, plain values), and by this process too, which
+reads the capture, formats a slice whenever the workers have enough in flight, and writes
+every slice's lines in order. The records and their order are the same either way: every
+path calls :func:`format_slice`.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO, TextIO
 
-from cmppdissect.output.records import dumps, dumps_line
+from cmppdissect.output.records import dumps, dumps_line, jsonl_slice
 from cmppdissect.store.records import PduRecord, RowSlice, records_of
 from cmppdissect.store.schema import record_dict
 
@@ -79,6 +82,8 @@ def format_slice(sl: RowSlice, fmt: str, expression: str | None = None,
     can be far bigger than its line (orjson's is 4 KiB), and a slice's worth of them would
     cost hundreds of megabytes, and the page faults of taking them.
     """
+    if fmt == "jsonl" and not expression:
+        return jsonl_slice(sl, limit)  # compiled for plain PDUs
     test = None
     if expression:
         from cmppdissect.query import compile_filter
@@ -240,10 +245,14 @@ def _pieces(slices: Iterable[RowSlice]) -> Iterator[RowSlice]:
         yield from sl.split(SLICE_ROWS)
 
 
-def workers_for(size: int | None) -> int:
-    """How many worker processes make records for an input of ``size`` bytes: none for small
-    or unknown inputs (starting them costs more than they save), else one per core but this
-    process's."""
+def workers_for(size: int | None, fmt: str | None = None,
+                expression: str | None = None) -> int:
+    """How many worker processes make ``fmt`` records for an input of ``size`` bytes: none for
+    small or unknown inputs (starting them costs more than they save), none where the compiled
+    writer makes them (unfiltered ``jsonl``: handing rows to another process would cost more
+    CPU than making their lines here), else one per core but this process's."""
+    if fmt == "jsonl" and not expression:
+        return 0
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
         os.cpu_count() or 1)
     if cores < 2 or size is None or size < 16 << 20:

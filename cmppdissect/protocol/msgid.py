@@ -24,6 +24,9 @@ _LAYOUT: tuple[tuple[str, int, int], ...] = (
     ("sequence", 0, 16),
 )
 
+MSG_ID_LAYOUT = _LAYOUT
+"""(part, shift, width) of each part of a Msg_Id, most significant first (§7.1)."""
+
 _GATEWAY_MAX = 999_999  # ISMG_Id is six decimal digits (0XYZnn)
 
 

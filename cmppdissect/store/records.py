@@ -25,8 +25,8 @@ from cmppdissect.store.store import FROM_CLIENT, NO_PAIR, UNANSWERED, PduStore
 _VERSION = {0: None, 20: Version.V2_0, 30: Version.V3_0}
 _NOWHERE = ("?", "?")
 
-__all__ = ["LongSms", "PduRecord", "RecordView", "RowSlice", "long_sms_of", "record_at",
-           "records_between", "records_of", "row_slice"]
+__all__ = ["LongSms", "PduRecord", "RecordView", "RowSlice", "engine_findings", "long_sms_of",
+           "record_at", "record_in", "records_between", "records_of", "row_slice"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,47 +184,55 @@ def row_slice(store: PduStore, start: int, stop: int) -> RowSlice:
 
 
 def records_of(sl: RowSlice) -> Iterator[PduRecord]:
-    """The records of a slice, in order (the one place records are built)."""
+    """The records of a slice, in order."""
+    pos = 0
+    for index, size in enumerate(sl.length):
+        yield record_in(sl, index, pos)
+        pos += size
+
+
+def record_in(sl: RowSlice, index: int, pos: int) -> PduRecord:
+    """The record of the slice's row ``index``, whose bytes start at ``pos`` of ``sl.raw``
+    (the one place records are built)."""
     from cmppdissect.protocol.decode import decode_pdu
 
-    versions = _VERSION
-    endpoints = sl.endpoints
-    findings = sl.findings
-    report_for = sl.report_for
-    long_sms = sl.long_sms
-    raw = sl.raw
-    pos = 0
-    row = sl.start - 1
-    done = sl.done
-    for size, frame, ts, session, flags, latency, hint, other in zip(
-            sl.length, sl.frame, sl.ts, sl.session, sl.flags, sl.latency, sl.hint,
-            sl.partner_frame, strict=True):
-        row += 1
-        pdu = decode_pdu(raw[pos:pos + size], versions[hint])
-        pos += size
-        client, server = endpoints.get(session, _NOWHERE)
-        fc = flags & FROM_CLIENT
-        rec = PduRecord(frame, ts, session, bool(fc), client if fc else server,
-                        server if fc else client, pdu, row=row)
-        response = pdu.Command_Id & RESPONSE_BIT
-        if other >= 0:
-            rec.latency_ns = latency
-            if response:
-                rec.request_frame = other
-            else:
-                rec.response_frame = other
-        # The engine's findings: most rows have none, so each kind is looked for cheaply.
-        found = findings.get(row)
-        expert = list(found) if found is not None else []
-        if pdu.report is not None and row in report_for:
-            expert.append(words.report_for_finding(pdu.report.get("Stat", b""),
-                                                   report_for[row]))
-        if other < 0 and not response and (done or flags & UNANSWERED):
-            expert.append(words.unanswered_finding(pdu.Command_Id, pdu.Sequence_Id))
-        rec.expert = expert
-        if long_sms:
-            rec.long_sms = long_sms.get(row)
-        yield rec
+    row = sl.start + index
+    flags = sl.flags[index]
+    other = sl.partner_frame[index]
+    session = sl.session[index]
+    pdu = decode_pdu(sl.raw[pos:pos + sl.length[index]], _VERSION[sl.hint[index]])
+    client, server = sl.endpoints.get(session, _NOWHERE)
+    fc = flags & FROM_CLIENT
+    rec = PduRecord(sl.frame[index], sl.ts[index], session, bool(fc),
+                    client if fc else server, server if fc else client, pdu, row=row)
+    if other >= 0:
+        rec.latency_ns = sl.latency[index]
+        if pdu.Command_Id & RESPONSE_BIT:
+            rec.request_frame = other
+        else:
+            rec.response_frame = other
+    # The engine's findings: most rows have none, so each kind is looked for cheaply.
+    if row in sl.findings or other < 0 or (pdu.report is not None and row in sl.report_for):
+        rec.expert = engine_findings(
+            sl, row, pdu.Command_Id, pdu.Sequence_Id,
+            None if pdu.report is None else pdu.report.get("Stat", b""), other, flags)
+    if sl.long_sms:
+        rec.long_sms = sl.long_sms.get(row)
+    return rec
+
+
+def engine_findings(sl: RowSlice, row: int, command_id: int, sequence_id: int,
+                    stat: bytes | None, partner_frame: int, flags: int) -> list[Finding]:
+    """The findings the engine adds to a row's record (the one place they are chosen):
+    its own, the SUBMIT a status report (with ``stat``) answers, and an unanswered request."""
+    found = sl.findings.get(row)
+    expert = list(found) if found is not None else []
+    if stat is not None and row in sl.report_for:
+        expert.append(words.report_for_finding(stat, sl.report_for[row]))
+    if (partner_frame < 0 and not command_id & RESPONSE_BIT
+            and (sl.done or flags & UNANSWERED)):
+        expert.append(words.unanswered_finding(command_id, sequence_id))
+    return expert
 
 
 class RecordView(Mapping[str, Any]):

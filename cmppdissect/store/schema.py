@@ -8,15 +8,18 @@ fields as hex, integers as integers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from cmppdissect.protocol.commands import command_name
+from cmppdissect.protocol.content import DecodedContent
+from cmppdissect.protocol.expert import Finding
 from cmppdissect.protocol.layouts import Kind, Layout, report_layout
 from cmppdissect.protocol.msgid import msg_id_parts
 from cmppdissect.protocol.version import Version
-from cmppdissect.store.records import PduRecord
+from cmppdissect.store.records import LongSms, PduRecord
 
-__all__ = ["record_dict"]
+__all__ = ["content_items", "record_dict", "tail_items"]
 
 _VERSION_TEXT = {None: None, Version.V2_0: "2.0", Version.V3_0: "3.0"}
 
@@ -83,15 +86,31 @@ def _fields(layout: Layout | None, fields: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def content_items(content: DecodedContent) -> dict[str, Any]:
+    """What a record's ``fields`` show of decoded content, after the layout's fields."""
+    items: dict[str, Any] = {"text": content.text}
+    if content.udh is not None and content.udh.concat is not None:
+        c = content.udh.concat
+        items["udh"] = {"reference": c.reference, "total": c.total, "part": c.part}
+    return items
+
+
+def tail_items(long_sms: LongSms | None, expert: Sequence[Finding]) -> dict[str, Any]:
+    """A record's last keys: the long message a part completed, and every finding."""
+    items: dict[str, Any] = {}
+    if long_sms is not None:
+        items["long_sms"] = {"reference": long_sms.reference, "total": long_sms.total,
+                             "frames": long_sms.frames, "text": long_sms.text()}
+    items["expert"] = [f.as_dict() for f in expert] if expert else []
+    return items
+
+
 def record_dict(rec: PduRecord) -> dict[str, Any]:
     pdu = rec.pdu
     fields = _fields(pdu.layout, pdu.fields)
     content = pdu.content
     if content is not None:
-        fields["text"] = content.text
-        if content.udh is not None and content.udh.concat is not None:
-            c = content.udh.concat
-            fields["udh"] = {"reference": c.reference, "total": c.total, "part": c.part}
+        fields.update(content_items(content))
     if pdu.report is not None and pdu.layout is not None:
         rep = report_layout(pdu.layout, pdu.fields, len(pdu.fields["Msg_Content"]))
         fields["report"] = _fields(rep, pdu.report)
@@ -117,10 +136,5 @@ def record_dict(rec: PduRecord) -> dict[str, Any]:
     elif rec.response_frame is not None:
         out["response_frame"] = rec.response_frame
         out["latency_ms"] = rec.latency_ms
-    if rec.long_sms is not None:
-        msg = rec.long_sms
-        out["long_sms"] = {"reference": msg.reference, "total": msg.total,
-                           "frames": msg.frames, "text": msg.text()}
-    out["expert"] = [f.as_dict() for f in (*pdu.findings, *rec.expert)] \
-        if pdu.findings or rec.expert else []
+    out.update(tail_items(rec.long_sms, (*pdu.findings, *rec.expert)))
     return out

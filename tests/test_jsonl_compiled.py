@@ -1,0 +1,279 @@
+"""The compiled ``-T jsonl`` writer against the record schema, byte for byte.
+
+``cmppdissect/output/_jsonl.pyx`` writes the line of a plain PDU straight from its bytes; every
+other PDU's line comes from :func:`record_dict` and :func:`dumps_line`. Both must give the
+same bytes for every PDU type of both versions, hostile text, every content and report shape,
+any timestamp, and every kind of finding the engine adds; and the compiled path must really
+serve the everyday PDUs (a writer that fell back on everything would pass the rest).
+These are core tests: the rows are built in memory, no capture file is read.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import ALL_PDUS, field_values, report_values
+
+from cmppdissect.api import analyze
+from cmppdissect.engine import findings as words
+from cmppdissect.output import _jsonl
+from cmppdissect.output.records import _text_keys, dumps_line, jsonl_slice
+from cmppdissect.protocol.commands import CommandId as C
+from cmppdissect.protocol.encode import encode_fields, encode_pdu
+from cmppdissect.protocol.layouts import LAYOUTS, MO_REPORT, REPORT_60, REPORT_71
+from cmppdissect.protocol.version import Version
+from cmppdissect.store.records import LongSms, RowSlice, records_of
+from cmppdissect.store.schema import record_dict
+from cmppdissect.store.store import FROM_CLIENT, UNANSWERED
+
+SAMPLES = sorted(Path(__file__).resolve().parent.parent.joinpath("samples").glob("*.pcap*"))
+HINTS = (20, 30, 0)
+V = {Version.V2_0: 20, Version.V3_0: 30}
+
+
+def make_slice(pdus: list[bytes], hints: list[int] | int, **kw: Any) -> RowSlice:
+    n = len(pdus)
+    values: dict[str, Any] = {
+        "start": 100, "raw": b"".join(pdus), "length": [len(p) for p in pdus],
+        "frame": [10 + i for i in range(n)], "ts": [1_764_000_000_123_456_789 + i * 997_001
+                                                    for i in range(n)],
+        "session": [i % 2 for i in range(n)], "flags": [FROM_CLIENT * (i % 3 != 0)
+                                                        for i in range(n)],
+        "latency": [1_234_567 + i for i in range(n)], "partner_frame": [-1] * n,
+        "hint": hints if isinstance(hints, list) else [hints] * n,
+        "endpoints": {0: ("192.0.2.1:40000", "198.51.100.7:7890"),
+                      1: ("[2001:db8::1]:40001", "[2001:db8::2]:7890")},
+        "findings": {}, "report_for": {}, "long_sms": {}, "done": False,
+    }
+    values.update(kw)
+    return RowSlice(**values)
+
+
+def python_lines(sl: RowSlice) -> bytes:
+    return b"".join(dumps_line(record_dict(rec)) for rec in records_of(sl))
+
+
+def compiled_lines(sl: RowSlice) -> tuple[bytes, int]:
+    """The compiled writer's lines, and how many rows it left to the Python path."""
+    fallbacks = 0
+    lines, _count = jsonl_slice(sl)
+
+    def fallback(index: int, pos: int) -> bytes:
+        nonlocal fallbacks
+        fallbacks += 1
+        return b"<fallback>\n"
+
+    def tail(*args: Any) -> bytes:
+        return b'"expert":[]'
+
+    _jsonl.emit(sl, _text_keys, tail, fallback)
+    return lines, fallbacks
+
+
+def same(sl: RowSlice) -> int:
+    """Assert both writers agree on ``sl``; return how many rows the compiled one handed back."""
+    lines, fallbacks = compiled_lines(sl)
+    expected = python_lines(sl)
+    if lines != expected:
+        for mine, theirs in zip(lines.splitlines(), expected.splitlines(), strict=True):
+            assert mine == theirs
+    assert lines.count(b"\n") == len(sl)
+    return fallbacks
+
+
+@pytest.mark.parametrize(("command_id", "version"), ALL_PDUS,
+                         ids=[f"{C(c).name}-{v}" for c, v in ALL_PDUS])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_every_layout_with_random_fields(command_id: int, version: Version,
+                                         data: st.DataObject) -> None:
+    """Random field values (any byte in any string) under every session version."""
+    pdus = [encode_pdu(command_id, data.draw(st.integers(0, 2**32 - 1)),
+                       data.draw(field_values(LAYOUTS[(command_id, version)])), version)
+            for _ in range(3)]
+    for hint in HINTS:
+        same(make_slice(pdus, hint))
+
+
+@pytest.mark.parametrize(("command_id", "version"), ALL_PDUS,
+                         ids=[f"{C(c).name}-{v}" for c, v in ALL_PDUS])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_cut_short_too_long_and_lying(command_id: int, version: Version,
+                                      data: st.DataObject) -> None:
+    """Bodies cut at any length, with extra bytes, or with a Total_Length that lies."""
+    pdu = encode_pdu(command_id, 1, data.draw(field_values(LAYOUTS[(command_id, version)])),
+                     version)
+    body = pdu[12:]
+    cut = data.draw(st.integers(0, len(body)))
+    extra = data.draw(st.binary(max_size=40))
+    lie = data.draw(st.integers(0, 2**32 - 1))
+    pdus = [struct.pack(">III", 12 + len(b), command_id, 1) + b for b in (body[:cut], body + extra)]
+    pdus.append(struct.pack(">III", lie, command_id, 1) + body)
+    pdus.append(pdu[:data.draw(st.integers(0, 11))])
+    for hint in HINTS:
+        same(make_slice(pdus, hint))
+
+
+def test_every_byte_in_every_kind_of_string() -> None:
+    """Each byte value in an Octet String, a number, a recipient and a report: control
+    characters, quotes, backslashes, DEL, bytes above 0x7F; numbers with and without their
+    NUL; NULs inside a value."""
+    pdus = []
+    for b in range(256):
+        byte = bytes([b])
+        for version in Version:
+            pdus.append(encode_pdu(C.CMPP_SUBMIT, b, {
+                "Service_Id": b"a" + byte + b"z", "Msg_src": byte * 6,
+                "Src_Id": b"1065" + byte, "FeeCode": byte + b"\0" + byte,
+                "Dest_terminal_Id": [b"139" + byte, b"x" * (21 if version is Version.V2_0
+                                                            else 32)],
+                "Msg_Fmt": 0, "Msg_Content": b"hello"}, version))
+            report = {"Stat": b"DELIV" + byte, "Submit_time": byte * 10,
+                      "Dest_terminal_Id": b"138" + byte,
+                      "_size": 60 if version is Version.V2_0 else 71}
+            pdus.append(encode_pdu(C.CMPP_DELIVER, b, {
+                "Registered_Delivery": 1, "Src_terminal_Id": b"139" + byte,
+                "Msg_Content": report}, version))
+    for hint in HINTS:
+        same(make_slice(pdus, hint))
+
+
+@settings(max_examples=200, deadline=None)
+@given(version=st.sampled_from(list(Version)), fmt=st.sampled_from([0, 3, 4, 8, 15, 0xF5, 25]),
+       udhi=st.sampled_from([0, 1, 0x40, 0x41, 2]), content=st.binary(max_size=200),
+       dests=st.integers(0, 3), pk=st.tuples(st.integers(0, 4), st.integers(0, 4)),
+       rd=st.integers(0, 3),
+       udh=st.one_of(st.none(), st.tuples(st.sampled_from([0, 8, 4, 5, 0x24]),
+                                          st.integers(0, 5), st.binary(max_size=6))))
+def test_submit_and_deliver_contents(version: Version, fmt: int, udhi: int, content: bytes,
+                                     dests: int, pk: tuple[int, int], rd: int,
+                                     udh: tuple[int, int, bytes] | None) -> None:
+    """Every text format, UDH shape, Pk_* value, recipient count and Registered_Delivery the
+    decoder has a finding for (and Msg_Length over its limit)."""
+    if udh is not None:
+        iei, iedl, data = udh
+        content = bytes([2 + len(data), iei, iedl]) + data + content
+    content = content[:255]
+    submit = encode_pdu(C.CMPP_SUBMIT, 7, {
+        "Msg_Fmt": fmt, "TP_udhi": udhi, "Msg_Content": content, "Pk_total": pk[0],
+        "Pk_number": pk[1], "Registered_Delivery": rd,
+        "Dest_terminal_Id": [b"1380013800%d" % i for i in range(dests)]}, version)
+    deliver = encode_pdu(C.CMPP_DELIVER, 8, {
+        "Msg_Fmt": fmt, "TP_udhi": udhi, "Msg_Content": content, "Registered_Delivery": 0,
+        "Src_terminal_Id": b"13900139000"}, version)
+    for hint in HINTS:
+        same(make_slice([submit, deliver], hint))
+
+
+@pytest.mark.parametrize("text", ["plain", "中文短信", "\u202eevil\u202c", "a\x85b\x7fc",
+                                  "line\u2028sep", "\U0001F600 emoji", "tab\tnew\nline"])
+@pytest.mark.parametrize("fmt", [8, 15, 0])
+def test_text_that_must_be_escaped(text: str, fmt: int) -> None:
+    """Content whose text holds C1, bidi or separator characters: escaped alike."""
+    codec = {8: "utf-16-be", 15: "gb18030", 0: "latin-1"}[fmt]
+    try:
+        raw = text.encode(codec)
+    except UnicodeEncodeError:
+        pytest.skip(f"{text!r} has no {codec} form")
+    pdu = encode_pdu(C.CMPP_DELIVER, 1, {"Msg_Fmt": fmt, "Msg_Content": raw[:140],
+                                         "Src_terminal_Id": b"1390"}, Version.V3_0)
+    same(make_slice([pdu, b"\x00\x00\x00\x0c\x00\x00\x00\x08\x00\x00\x00\x01"], 30))
+
+
+@settings(max_examples=150, deadline=None)
+@given(version=st.sampled_from(list(Version)), size=st.sampled_from([60, 71, 65]),
+       data=st.data(), registered=st.sampled_from([0, 1, 2]), fwd_type=st.integers(0, 4))
+def test_status_reports_of_every_size(version: Version, size: int, data: st.DataObject,
+                                      registered: int, fwd_type: int) -> None:
+    """Reports of both sizes in both versions (D3), odd sizes, FWD's report kinds."""
+    layout = REPORT_60 if size == 60 else REPORT_71
+    report = encode_fields(layout, data.draw(report_values(min(size, 71) if size != 65
+                                                           else 60)))
+    report = (report + b"\0" * size)[:size]
+    deliver = encode_pdu(C.CMPP_DELIVER, 3, {"Registered_Delivery": registered,
+                                             "Msg_Content": report}, version)
+    mo = encode_fields(MO_REPORT, {"Stat": b"DELIVRD", "Dest_Id": b"1065"})
+    fwds = [encode_pdu(C.CMPP_FWD, 4, {"Msg_Fwd_Type": fwd_type, "DestUsr_tl": 1,
+                                       "Dest_Id": [b"139"], "Msg_Content": body}, version)
+            for body in (report, mo)]
+    for hint in HINTS:
+        same(make_slice([deliver, *fwds], hint))
+
+
+@settings(max_examples=300, deadline=None)
+@given(ts=st.integers(-(2**63), 2**63 - 1), latency=st.integers(-(2**63), 2**63 - 1),
+       small=st.integers(-10**9, 10**9))
+def test_any_time_and_latency(ts: int, latency: int, small: int) -> None:
+    """Timestamps and latencies anywhere in 64 bits: the same digits as orjson writes."""
+    req = encode_pdu(C.CMPP_ACTIVE_TEST, 5, {}, Version.V2_0)
+    resp = encode_pdu(C.CMPP_ACTIVE_TEST_RESP, 5, {}, Version.V2_0)
+    sl = make_slice([req, resp, req, resp], 20, ts=[ts, small, ts // 7, small * 1013],
+                    latency=[latency, latency, small, 0], partner_frame=[11, 10, 13, 12])
+    assert same(sl) == 0
+
+
+def test_engine_findings_unanswered_reports_and_long_sms() -> None:
+    """Rows with the engine's own findings, a matched report, a completed long message and
+    requests left unanswered (at the end, and given up on before it)."""
+    v = Version.V3_0
+    report = {"Stat": b"DELIVRD", "Dest_terminal_Id": b"13800138000", "_size": 71}
+    pdus = [
+        encode_pdu(C.CMPP_SUBMIT, 1, {"Msg_Fmt": 8, "Msg_Content": "你好".encode("utf-16-be"),
+                                      "Dest_terminal_Id": [b"13800138000"]}, v),
+        encode_pdu(C.CMPP_DELIVER, 2, {"Registered_Delivery": 1, "Msg_Content": report}, v),
+        encode_pdu(C.CMPP_ACTIVE_TEST, 3, {}, v),
+        encode_pdu(C.CMPP_ACTIVE_TEST, 4, {}, v),
+        encode_pdu(C.CMPP_SUBMIT_RESP, 9, {"Result": 8}, v),
+    ]
+    long_msg = LongSms(7, 2, [10, 11], ((8, "长".encode("utf-16-be"), "长"),
+                                          (8, "信".encode("utf-16-be"), "信")))
+    found = words.report_for_finding(b"X", 3)
+    for done in (False, True):
+        sl = make_slice(pdus, 30, findings={104: [found]}, report_for={101: 10},
+                        long_sms={100: long_msg}, done=done,
+                        flags=[FROM_CLIENT, 0, FROM_CLIENT | UNANSWERED, FROM_CLIENT, 0])
+        assert same(sl) == 0
+        lines = jsonl_slice(sl)[0].splitlines()
+        assert b'"long_sms":{"reference":7,"total":2,"frames":[10,11],"text":"\xe9\x95\xbf' \
+            in lines[0]
+        assert b'"code":"report-for"' in lines[1]
+        assert b'"code":"unanswered"' in lines[2]
+        assert (b'"code":"unanswered"' in lines[3]) is done
+        assert b'"code":"report-for"' in lines[4]
+
+
+def test_limit_and_count() -> None:
+    pdus = [encode_pdu(C.CMPP_ACTIVE_TEST, i, {}, Version.V2_0) for i in range(10)]
+    lines, count = jsonl_slice(make_slice(pdus, 20), limit=4)
+    assert count == 4
+    assert lines == b"".join(python_lines(make_slice(pdus, 20)).splitlines(True)[:4])
+
+
+def test_lengths_beyond_the_bytes_are_refused() -> None:
+    """A slice whose lengths claim more bytes than it holds is an error, not a read."""
+    pdu = encode_pdu(C.CMPP_ACTIVE_TEST, 1, {}, Version.V2_0)
+    sl = make_slice([pdu], 20, length=[len(pdu) + 1])
+    with pytest.raises(ValueError, match="exceed"):
+        jsonl_slice(sl)
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=[p.name for p in SAMPLES])
+def test_samples(path: Path) -> None:
+    """Every sample capture: the same lines, and the compiled writer serves the plain PDUs
+    (only logins, PDUs of a session whose version is not known yet and PDUs with a finding
+    of their own go back to Python)."""
+    rows = handed_back = rich = 0
+    for sl in analyze(path).slices():
+        handed_back += same(sl)
+        rows += len(sl)
+        rich += sum(1 for hint, rec in zip(sl.hint, records_of(sl), strict=True)
+                    if not hint or rec.pdu.Command_Id == C.CMPP_CONNECT or rec.pdu.findings
+                    or (rec.pdu.content and rec.pdu.content.findings))
+    assert rows > 0
+    assert handed_back <= rich
