@@ -295,6 +295,45 @@ async def test_a_tick_on_a_screen_being_torn_down_is_ignored() -> None:
 
 
 @pytest.mark.asyncio
+async def test_redraws_while_a_file_is_indexed_come_at_most_twice_a_second() -> None:
+    """A file being indexed redraws the screen at most every INDEXING_REDRAW_S (a redraw takes
+    the GIL from the indexer); the first rows, a pause, the end and live captures at once."""
+    import dataclasses
+
+    from cmppdissect.tui.screens import base
+
+    app = app_for(SAMPLE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await indexed(pilot)
+        screen = app.screen
+        assert isinstance(screen, SessionsScreen)
+        redraws: list[int] = []
+        screen.refresh_from_model = lambda: redraws.append(app.model.generation)  # type: ignore
+        model = app.model
+        finished = model.progress
+
+        def publish(**changes: Any) -> None:
+            model.progress = dataclasses.replace(finished, **changes)
+            model.generation += 1
+            screen.model_changed()
+
+        screen._redrawn_at = time.monotonic()
+        publish(done=False)
+        assert redraws == []  # indexing, redrawn a moment ago: later
+        screen._redrawn_at -= base.INDEXING_REDRAW_S
+        screen.model_changed()
+        assert redraws == [model.generation]  # the interval passed: the news shows
+        for changes in ({"done": False, "paused": True}, {"done": True},
+                        {"done": False, "live": True}):
+            publish(**changes)
+            assert redraws[-1] == model.generation, changes
+        screen._redrawn_rows = 0
+        publish(done=False)
+        assert redraws[-1] == model.generation  # nothing shown yet: the first rows at once
+        await pilot.pause()
+
+
+@pytest.mark.asyncio
 async def test_enter_opens_a_sessions_pdus_and_r_jumps_between_request_and_response() -> None:
     app = app_for(SAMPLE)
     async with app.run_test(size=(120, 40)) as pilot:

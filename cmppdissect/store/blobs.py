@@ -13,7 +13,10 @@ the path that reads the capture: the last ``keep_raw`` sealed chunks are kept as
 writers read rows soon after they settle, from these, with nothing to inflate), and an older
 chunk is deflated by a helper thread (zlib releases the GIL meanwhile). At most
 ``max_pending`` chunks wait for it, then the appender waits for the oldest: what this keeps
-raw is bounded, about ``keep_raw + max_pending`` chunks.
+raw is bounded, about ``keep_raw + max_pending`` chunks. Chunks hold 4,096 PDUs: each one
+handed to the helper wakes it, and it then takes the GIL from the reader for a moment, so
+fewer, bigger chunks interfere less (1,024 woke it four times as often); inflating one for a
+random read still takes under a millisecond.
 
 One writer thread appends while another reads: the short critical sections take a lock, so a
 reader never sees a chunk half sealed.
@@ -34,7 +37,7 @@ __all__ = ["ChunkedBlobs"]
 class ChunkedBlobs:
     """PDU bytes by row, sealed into zlib chunks of ``per_chunk`` rows."""
 
-    def __init__(self, *, per_chunk: int = 1024, level: int = 1, cache_chunks: int = 8,
+    def __init__(self, *, per_chunk: int = 4096, level: int = 1, cache_chunks: int = 8,
                  keep_raw: int = 8, max_pending: int = 8) -> None:
         self.per_chunk = per_chunk
         self.level = level

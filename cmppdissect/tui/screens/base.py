@@ -3,10 +3,16 @@
 The app calls :meth:`CaptureScreen.model_changed` on the active screen whenever the model
 publishes (a few times a second while indexing); screens redraw from the model then, and
 catch up when they come back to the top of the stack.
+
+While a file is being indexed, a screen redraws from the model at most every
+``INDEXING_REDRAW_S``: a redraw holds the GIL the indexer thread needs, and at every publish the
+redraws cost the indexing a quarter of its time (bench/bench_engine.py). A live capture, the
+first rows, a pause and the end of the file redraw at once.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -20,6 +26,9 @@ from cmppdissect.tui.widgets.status import StatusLine
 
 if TYPE_CHECKING:
     from cmppdissect.tui.app import CmppApp
+
+
+INDEXING_REDRAW_S = 0.5
 
 
 class CaptureScreen(Screen[None]):
@@ -38,6 +47,8 @@ class CaptureScreen(Screen[None]):
         super().__init__(name=name)
         self.model = model
         self._seen_generation = -1
+        self._redrawn_at = 0.0
+        self._redrawn_rows = 0  # rows the last redraw showed (the first rows redraw at once)
         self._ready = False  # composed and mounted: the app's timer may fire before that
 
     @property
@@ -79,6 +90,13 @@ class CaptureScreen(Screen[None]):
                 for status in self.query(StatusLine):
                     status.update_from()
             return
+        progress = self.model.progress
+        now = time.monotonic()
+        if (self._redrawn_rows and not progress.done and not progress.live
+                and not progress.paused and now - self._redrawn_at < INDEXING_REDRAW_S):
+            return  # a file being indexed: the next tick after the interval catches up
+        self._redrawn_at = now
+        self._redrawn_rows = self.model.count
         self._seen_generation = generation
         self.refresh_from_model()
         for status in self.query(StatusLine):
