@@ -173,9 +173,13 @@ def test_written_capture_reads_back_as_the_same_pdus(run: Run) -> None:
     again = list(analyze(written, ports=(run.port,)).pdus())
     assert [record_dict(r) for r in again] == [record_dict(r) for r in run.records]
     assert len(again) == len(_sent(run.sp)) + len(_sent(run.ismg))
-    # No segment twice: loopback's outgoing copies were dropped in the kernel.
+    # No loopback doubles: the outgoing copy of each packet was dropped in the kernel (kept,
+    # every segment would be there twice). A loaded machine can make TCP itself send a
+    # segment again (a tail loss probe fires after a few ms), so a few may repeat.
     segments = [(s.src, s.seq, s.ack, s.flags, s.payload) for s in iter_segments(written)]
-    assert len(segments) == len(set(segments)) == run.capture.stats.frames
+    assert len(segments) == run.capture.stats.frames
+    repeats = len(segments) - len(set(segments))
+    assert repeats <= max(2, len(segments) // 10), f"{repeats} of {len(segments)} twice"
 
 
 def test_capture_filter_keeps_other_traffic_out(tmp_path: Path) -> None:
