@@ -389,7 +389,7 @@ def test_active_test_resp_whose_length_disagrees_with_its_bytes() -> None:
                                  "CMPP_ACTIVE_TEST_RESP"]
     resp = result.records[1]
     assert resp.request_frame == result.records[0].frame
-    assert resp.pdu.fields["Reserved"] == b"0"
+    assert resp.pdu.fields["Reserved"] == ord("0")  # an Unsigned Integer: the byte "0" is 48
     assert result.skipped() == 3
     assert result.analyzer.core.commands()[C.CMPP_ACTIVE_TEST][3] == 0  # none unanswered
 

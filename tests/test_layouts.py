@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
 from cmppdissect.protocol.commands import CommandId as C
 from cmppdissect.protocol.encode import encode_pdu
-from cmppdissect.protocol.layouts import LAYOUTS, MO_REPORT, REPORT_60, REPORT_71, layout_for
+from cmppdissect.protocol.layouts import (
+    LAYOUTS,
+    MO_REPORT,
+    REPORT_60,
+    REPORT_71,
+    Kind,
+    layout_for,
+)
 from cmppdissect.protocol.version import Version
 
 V2, V3 = Version.V2_0, Version.V3_0
@@ -91,3 +101,82 @@ def test_deliver_and_fwd_offsets_match_reference() -> None:
     assert (f2["TP_pid"], f2["Src_Id"], f2["DestUsr_tl"]) == (58, 109, 130)
     assert (f3["Fee_terminal_Pseudo"], f3["TP_pid"], f3["Src_Pseudo"], f3["Src_type"],
             f3["DestUsr_tl"]) == (58, 91, 163, 196, 197)
+
+
+# The type the reference (§5) gives every field: "UInt" (Unsigned Integer), "Int" (the one
+# signed field) or "OStr" (Octet String, text or binary). Transcribed by field name; a name
+# typed differently in two messages is keyed by (message, field).
+REFERENCE_TYPES: dict[str, str] = {
+    **dict.fromkeys((
+        "DestUsr_tl", "Dest_UserType", "Dest_terminal_type", "End_code", "Fee_UserType",
+        "Fee_terminal_UserType", "Fee_terminal_type", "Gateway_port", "MO_FL", "MO_Scs",
+        "MO_WT", "MT_FL", "MT_Scs", "MT_TLMsg", "MT_Tlusr", "MT_WT", "Msg_Fmt",
+        "Msg_Fwd_Type", "Msg_Id", "Msg_Length", "Msg_level", "NodesCount", "Pk_number",
+        "Pk_total", "Query_Type", "Registered_Delivery", "Result", "Route_Id", "Route_number",
+        "Route_total", "SMSC_sequence", "SP_AcessType", "Service_Code", "Src_UserType",
+        "Src_terminal_type", "Src_type", "Start_code", "Status", "Success_Id", "TP_pId",
+        "TP_pid", "TP_udhi", "Timestamp", "Update_type", "User_type", "Version"), "UInt"),
+    "Last_route_Id": "Int",
+    **dict.fromkeys((
+        "Area_code", "At_Time", "AuthenticatorISMG", "AuthenticatorSource",
+        "CMPP_DELIVER_RESP_time", "CMPP_DELIVER_time", "Dest_Id", "Dest_Pseudo",
+        "Dest_terminal_Id", "Destination_Id", "Done_time", "End_Id", "FeeCode", "FeeType",
+        "Fee_terminal_Id", "Fee_terminal_Pseudo", "Gateway_IP", "LinkID", "Msg_Content",
+        "Msg_src", "Query_Code", "Reserve", "Reserved", "Route_type", "SP_Code", "SP_Id",
+        "Service_Id", "Source_Addr", "Source_Id", "Src_Id", "Src_Pseudo", "Src_terminal_Id",
+        "Start_Id", "Stat", "Submit_time", "Terminal_Id", "Time", "Time_stamp", "ValId_Time",
+        "Valid_Time"), "OStr"),
+    "CMPP_ACTIVE_TEST_RESP.Reserved": "UInt",  # §5.11: 1 byte, normally 0
+}
+
+
+def _all_layouts() -> list[Any]:
+    seen: dict[int, Any] = {}
+    for layout in (*LAYOUTS.values(), REPORT_60, REPORT_71, MO_REPORT):
+        seen.setdefault(id(layout), layout)
+    return list(seen.values())
+
+
+def test_every_field_has_the_type_the_reference_gives_it() -> None:
+    """Unsigned Integers are integers, the one signed field is signed, the rest are strings
+    or bytes; and every field of every layout is typed here (a new one must be too)."""
+    kinds = {"UInt": {Kind.UINT}, "Int": {Kind.INT},
+             "OStr": {Kind.STR, Kind.BIN, Kind.STR_ARRAY, Kind.CONTENT}}
+    for layout in _all_layouts():
+        for f in layout.fields:
+            typ = REFERENCE_TYPES.get(f"{layout.name}.{f.name}", REFERENCE_TYPES.get(f.name))
+            assert typ is not None, f"{layout.name}.{f.name} is not in REFERENCE_TYPES"
+            assert f.kind in kinds[typ], f"{layout.name}.{f.name}: {f.kind} but §5 says {typ}"
+
+
+@pytest.mark.parametrize(("command_id", "version"), sorted(LAYOUTS),
+                         ids=[f"{C(c).name}-{v}" for c, v in sorted(LAYOUTS)])
+def test_unsigned_integers_are_integers_in_every_output(command_id: int,
+                                                        version: Version) -> None:
+    """Every UInt field decodes as an int: the fast decoder, the -T jsonl record (both
+    writers), and the Scapy layer's value and show()."""
+    from cmppdissect.layers import CMPP
+    from cmppdissect.output.records import dumps_line, jsonl_slice
+    from cmppdissect.protocol.decode import decode_pdu
+    from cmppdissect.store.records import RowSlice, records_of
+    from cmppdissect.store.schema import record_dict
+
+    layout = LAYOUTS[(command_id, version)]
+    uints = [f for f in layout.fields if f.kind is Kind.UINT]
+    values = {f.name: 1 for f in uints if not (f.count_of or f.length_of)}
+    pdu = encode_pdu(command_id, 9, values, version)
+    decoded = decode_pdu(pdu, version)
+    hint = 20 if version is Version.V2_0 else 30
+    sl = RowSlice(0, pdu, [len(pdu)], [1], [0], [0], [1], [0], [hint], [-1],
+                  {0: ("a", "b")}, {}, {}, {}, False)
+    record = record_dict(next(records_of(sl)))
+    compiled = json.loads(jsonl_slice(sl)[0])
+    assert json.loads(dumps_line(record)) == compiled
+    layer = CMPP(pdu)
+    shown = layer.show(dump=True)
+    for f in uints:
+        assert type(decoded.fields[f.name]) is int, f.name
+        assert type(record["fields"][f.name]) is int, f.name
+        assert type(compiled["fields"][f.name]) is int, f.name
+        assert isinstance(layer.payload.getfieldval(f.name), int), f.name
+        assert f"{f.name}" in shown

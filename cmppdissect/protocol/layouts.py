@@ -263,7 +263,8 @@ _QUERY_RESP = Layout("CMPP_QUERY_RESP", (
 _CANCEL = Layout("CMPP_CANCEL", (msg_id(),))
 _EMPTY = {name: Layout(name, ()) for name in (
     "CMPP_TERMINATE", "CMPP_TERMINATE_RESP", "CMPP_ACTIVE_TEST")}
-_ACTIVE_TEST_RESP = Layout("CMPP_ACTIVE_TEST_RESP", (reserve("Reserved", 1),))
+# Reserved is an Unsigned Integer (normally 0), not an Octet String: shown as a number.
+_ACTIVE_TEST_RESP = Layout("CMPP_ACTIVE_TEST_RESP", (Field("Reserved", Kind.UINT, 1, tail=True),))
 
 
 def _cancel_resp(v: Version) -> Layout:
