@@ -107,10 +107,11 @@ def _coded_repr(table: str, version: Version | None) -> Any:
 
 
 class CMPPStrField(_Lenient, StrFixedLenField):
-    """Octet String: NUL padding stripped on dissection (lossless, the padding is all NUL)."""
+    """Octet String: the value ends at its first NUL (D21); what follows it is not part of the
+    value (the fast decoder's findings show it)."""
 
     def m2i(self, pkt: Packet | None, x: bytes) -> bytes:
-        return x.rstrip(b"\0")
+        return x.partition(b"\0")[0]
 
 
 class _MsgIdField(_Lenient, LongField):

@@ -54,9 +54,15 @@ def test_build_dissect_agree(command: int, version: Version) -> None:
         fast = decode_pdu(wire, version)
         assert (fast.Total_Length, fast.Command_Id, fast.Sequence_Id) == (len(wire), command, seq)
         assert not [f for f in fast.findings if f.code in ("body-short", "body-long")]
+        kinds = {f.name: f.kind for f in layout.fields}
         for name, value in values.items():
             if name == "Msg_Content" and fast.report is not None:
                 continue  # a 60/71-byte DELIVER/FWD content is read as a report, checked below
+            # A string's value ends at its first NUL (D21); what followed is a finding.
+            if kinds[name] is Kind.STR:
+                value = value.partition(b"\0")[0]
+            elif kinds[name] is Kind.STR_ARRAY:
+                value = [v.partition(b"\0")[0] for v in value]
             assert fast.fields[name] == value, name
 
         pkt = HEADERS[version](wire)

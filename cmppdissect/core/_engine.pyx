@@ -49,6 +49,7 @@ from cmppdissect.core._pdu cimport (
     LF_MISMATCH,
     LF_MSG_LENGTH,
     LF_REPORT_SIZE,
+    LF_STRAY,
     LF_TEXT,
     LF_UDH,
     N_DEST_ID,
@@ -127,7 +128,7 @@ cdef uint64_t MSG_ID_MAX = 0xFFFFFFFFFFFFFFFF
 
 # Flags that mean: Python's full decoder may find something worth listing.
 cdef int DECODE_FLAGS = (LF_INEXACT | LF_MISMATCH | LF_REPORT_SIZE | LF_MSG_LENGTH | LF_UDH
-                         | LF_TEXT | LF_LOGIN)
+                         | LF_TEXT | LF_LOGIN | LF_STRAY)
 
 # -- the rows ---------------------------------------------------------------------------------------
 

@@ -47,6 +47,7 @@ cdef enum:
     LF_UDH = 32             # a UDH that does not parse cleanly (or disagrees with Pk_*)
     LF_TEXT = 64            # content that may not decode cleanly by its Msg_Fmt
     LF_LOGIN = 128          # CONNECT / CONNECT_RESP: logins and authenticators are Python's
+    LF_STRAY = 256          # a recipient with bytes after its NUL (D21): maybe another number
 
 cdef struct LField:
     int kind

@@ -482,6 +482,11 @@ cdef int light_decode(const uint8_t* p, int64_t n, int hint, Light* out) noexcep
         out.version_byte = p[out.offsets[N_VERSION]]
     if out.offsets[N_DEST_TERMINAL_ID] >= 0:
         out.recipients = items
+        fi = lay.named[N_DEST_TERMINAL_ID]
+        for i in range(items):
+            if _stray(body + offs[fi] + i * lay.fields[fi].size, lay.fields[fi].size):
+                out.flags |= LF_STRAY  # the decoder warns: bytes after a recipient's NUL
+                break
     if out.offsets[N_MSG_CONTENT] < 0:
         return 0
     out.has_content = True
@@ -534,15 +539,27 @@ cdef int light_decode(const uint8_t* p, int64_t n, int hint, Light* out) noexcep
     return 0
 
 
+cdef bint _stray(const uint8_t* p, int size) noexcept nogil:
+    """Whether an Octet String holds bytes after its first NUL (the decoder's cut_at_nul)."""
+    cdef int k = 0
+    while k < size and p[k] != 0:
+        k += 1
+    while k < size:
+        if p[k] != 0:
+            return True
+        k += 1
+    return False
+
+
 cdef int _report(const uint8_t* content, Light* out) noexcept nogil:
     """The report's Msg_Id and Stat (at the same offsets in all three report layouts)."""
     cdef int k
     if not out.is_report:
         return 0
     out.report_msg_id = be_uint(content, 8)
-    k = 7
-    while k > 0 and content[8 + k - 1] == 0:
-        k -= 1
+    k = 0
+    while k < 7 and content[8 + k] != 0:  # a string ends at its first NUL (D21)
+        k += 1
     out.stat_len = k
     memcpy(out.stat, content + 8, 7)
     return 0
@@ -584,4 +601,4 @@ def light(bytes pdu, version=None):
 
 LF_NAMES = {LF_INEXACT: "inexact", LF_MISMATCH: "mismatch", LF_AMBIGUOUS: "ambiguous",
             LF_REPORT_SIZE: "report-size", LF_MSG_LENGTH: "msg-length", LF_UDH: "udh",
-            LF_TEXT: "text", LF_LOGIN: "login"}
+            LF_TEXT: "text", LF_LOGIN: "login", LF_STRAY: "stray"}

@@ -220,13 +220,11 @@ cdef inline void put_hex(string& out, const uint8_t* p, int64_t n) noexcept nogi
 
 
 cdef inline void put_text(string& out, const uint8_t* p, int64_t n) noexcept nogil:
-    """An Octet String as the record shows it: NUL padding stripped, decoded as ASCII with
-    undecodable bytes as ``\\xNN`` (backslashreplace), in JSON as orjson spells it, with DEL
-    escaped as :func:`cmppdissect.output.records.dumps_line` escapes it."""
+    """An Octet String's value as the record shows it: decoded as ASCII with undecodable bytes
+    as ``\\xNN`` (backslashreplace), in JSON as orjson spells it, with DEL escaped as
+    :func:`cmppdissect.output.records.dumps_line` escapes it."""
     cdef int64_t i
     cdef uint8_t c
-    while n > 0 and p[n - 1] == 0:
-        n -= 1
     out.push_back(b'"')
     for i in range(n):
         c = p[i]
@@ -281,17 +279,25 @@ cdef inline void put_bytes(string& out, bytes b):
     out.append(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
 
 
-cdef inline bint nul_ended(const uint8_t* p, int size) noexcept nogil:
-    """Whether a number field keeps a NUL at its end (the decoder's no-nul test: the
-    stripped value is shorter than the field)."""
-    return size > 0 and p[size - 1] == 0
+cdef inline int64_t string_end(const uint8_t* p, int size, bint nul_expected) noexcept nogil:
+    """Where an Octet String's value ends (its first NUL, D21), or -1 where the decoder has
+    something to say about it: bytes after that NUL, or a number with no NUL at all."""
+    cdef const uint8_t* cut = <const uint8_t*>memchr(p, 0, size)
+    cdef int64_t k
+    if cut == NULL:
+        return -1 if nul_expected else size
+    k = cut - p
+    for i in range(k + 1, size):
+        if p[i] != 0:
+            return -1
+    return k
 
 
 cdef bint put_fields(string& out, ELayout* lay, const uint8_t* body, int64_t n,
                      int64_t* offs, uint64_t* vals, bint check_nul) noexcept nogil:
     """The layout's fields as a record shows them; False where the full decoder would find
     something (a number without its NUL), and nothing is then worth keeping of ``out``."""
-    cdef int64_t off = 0, k, count
+    cdef int64_t off = 0, k, count, end
     cdef Py_ssize_t i, nf = lay.fields.size()
     cdef EField* f
     for i in range(nf):
@@ -313,10 +319,12 @@ cdef bint put_fields(string& out, ELayout* lay, const uint8_t* body, int64_t n,
             put_int(out, <int64_t>(<int>(<uint32_t>be_uint(body + off, 4))))
             off += f.size
         elif f.kind == K_STR:
-            if off + f.size > n or (check_nul and f.nul_expected
-                                     and not nul_ended(body + off, f.size)):
+            if off + f.size > n:
                 return False
-            put_text(out, body + off, f.size)
+            end = string_end(body + off, f.size, check_nul and f.nul_expected)
+            if end < 0:
+                return False
+            put_text(out, body + off, end)
             off += f.size
         elif f.kind == K_BIN:
             if off + f.size > n:
@@ -329,11 +337,12 @@ cdef bint put_fields(string& out, ELayout* lay, const uint8_t* body, int64_t n,
                 return False
             out.push_back(b'[')
             for k in range(count):
-                if check_nul and f.nul_expected and not nul_ended(body + off, f.size):
+                end = string_end(body + off, f.size, check_nul and f.nul_expected)
+                if end < 0:
                     return False
                 if k:
                     out.push_back(b',')
-                put_text(out, body + off, f.size)
+                put_text(out, body + off, end)
                 off += f.size
             out.push_back(b']')
         else:  # K_CONTENT
@@ -490,13 +499,14 @@ cdef bint _put_record(string& out, ELayout* lay, const uint8_t* p, int64_t n,
                 return False
         if rep != NULL:
             out.append(b',"report":{')
-            # The decoder checks the NULs of the PDU's own numbers, not of its report's.
+            # The decoder checks the PDU's own numbers for a NUL, not its report's (both for
+            # bytes after one).
             if not put_fields(out, rep, content, content_len, rep_offs, rep_vals, False):
                 return False
             out.push_back(b'}')
             if rep.stat >= 0:
                 stat = PyBytes_FromStringAndSize(<const char*>content + rep_offs[rep.stat],
-                                                 rep.fields[rep.stat].size).rstrip(b"\0")
+                                                 rep.fields[rep.stat].size).partition(b"\0")[0]
             else:
                 stat = b""
         else:

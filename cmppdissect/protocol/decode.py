@@ -149,16 +149,26 @@ def _generate(layout: Layout, steps: list[Any]) -> Any:
             lines += [f"    if off + {step.unpacker.size} > n: return None",
                       f"    {', '.join(names)}, = U{i}(body, off)",
                       f"    off += {step.unpacker.size}"]
+            strs = []
             for j, (name, f) in enumerate(zip(step.names, step.fields, strict=True)):
                 var[name] = names[j]
-                value = f"{names[j]}.rstrip(b'\\0')" if f.kind is Kind.STR else names[j]
-                items.append(f"{name!r}: {value}")
+                if f.kind is Kind.STR:
+                    lines.append(f"    s{i}_{j} = {names[j]}.rstrip(b'\\0')")
+                    strs.append(f"b'\\0' in s{i}_{j}")
+                    items.append(f"{name!r}: s{i}_{j}")
+                else:
+                    items.append(f"{name!r}: {names[j]}")
+            if strs:
+                # A NUL left inside after the padding is gone: bytes after the terminator
+                # (D21), which run_plan cuts off and reports.
+                lines.append(f"    if {' or '.join(strs)}: return None")
         elif step[0] == _ARRAY:
             _, name, size, count_name, _f = step
             lines += [f"    end = off + {size} * {var[count_name]}",
                       "    if end > n: return None",
                       f"    a{i} = [body[k:k + {size}].rstrip(b'\\0') "
                       f"for k in range(off, end, {size})]",
+                      f"    if any(b'\\0' in x for x in a{i}): return None",
                       "    off = end"]
             items.append(f"{name!r}: a{i}")
         else:
@@ -199,11 +209,25 @@ class BodyResult:
     fields: dict[str, Any]
     end: int  # body offset where decoding stopped
     stopped_at: Field | None  # the field the body ended inside/before, if it ended early
+    # Octet Strings with bytes after their NUL terminator (D21): (field, element of an array
+    # or None, offset of those bytes in the field, the bytes, NULs around them stripped).
+    strays: list[tuple[Field, int | None, int, bytes]] = field(default_factory=list)
+
+
+def cut_at_nul(raw: bytes) -> tuple[bytes, int, bytes]:
+    """An Octet String's value (up to its first NUL, D21) and what else the field holds after
+    it: (value, offset of the first stray byte, the stray bytes without NUL padding)."""
+    head, _sep, rest = raw.partition(b"\0")
+    stray = rest.strip(b"\0")
+    if not stray:
+        return head, -1, b""
+    return head, len(head) + 1 + rest.index(stray[:1]), stray
 
 
 def run_plan(plan: Plan, body: bytes) -> BodyResult:
     """Decode ``body`` with ``plan`` as far as the bytes go."""
     fields: dict[str, Any] = {}
+    strays: list[tuple[Field, int | None, int, bytes]] = []
     off = 0
     n = len(body)
     for step in plan.steps:
@@ -213,23 +237,23 @@ def run_plan(plan: Plan, body: bytes) -> BodyResult:
                 vals = st.unpack_from(body, off)
                 fields.update(zip(step.names, vals, strict=True))
                 for i in step.strs:
-                    fields[step.names[i]] = vals[i].rstrip(b"\0")
+                    fields[step.names[i]] = _string(vals[i], step.fields[i], None, strays)
                 off += st.size
                 continue
             for f, single in zip(step.fields, step.singles, strict=True):
                 if off + single.size > n:
-                    return BodyResult(fields, off, f)
+                    return BodyResult(fields, off, f, strays)
                 (val,) = single.unpack_from(body, off)
-                fields[f.name] = val.rstrip(b"\0") if f.kind is Kind.STR else val
+                fields[f.name] = _string(val, f, None, strays) if f.kind is Kind.STR else val
                 off += single.size
         elif step[0] == _ARRAY:
             _, name, size, count_name, f = step
             items: list[bytes] = []
-            for _i in range(fields[count_name]):
+            for i in range(fields[count_name]):
                 if off + size > n:
                     fields[name] = items
-                    return BodyResult(fields, off, f)
-                items.append(body[off:off + size].rstrip(b"\0"))
+                    return BodyResult(fields, off, f, strays)
+                items.append(_string(body[off:off + size], f, i, strays))
                 off += size
             fields[name] = items
         else:
@@ -237,9 +261,17 @@ def run_plan(plan: Plan, body: bytes) -> BodyResult:
             length = fields[length_name]
             fields[name] = body[off:off + length]
             if off + length > n:
-                return BodyResult(fields, n, f)
+                return BodyResult(fields, n, f, strays)
             off += length
-    return BodyResult(fields, off, None)
+    return BodyResult(fields, off, None, strays)
+
+
+def _string(raw: bytes, f: Field, index: int | None,
+            strays: list[tuple[Field, int | None, int, bytes]]) -> bytes:
+    value, at, stray = cut_at_nul(raw)
+    if stray:
+        strays.append((f, index, at, stray))
+    return value
 
 
 # -- version choice -----------------------------------------------------------------------------
@@ -403,9 +435,27 @@ def decode_pdu(buf: bytes, hint: Version | None = None) -> DecodedPdu:
         pdu = DecodedPdu(total, cmd, seq, version, result.fields, None, findings, plan.layout,
                          raw)
         _check_extent(pdu, plan.layout, version, body, result)
+        _stray_findings(pdu.findings, result.strays, version, "")
     if plan.nul_fields or plan.has_content or cmd == _CONNECT:
         _check_fields(pdu, plan)
     return pdu
+
+
+def _stray_findings(findings: list[Finding], strays: list[tuple[Field, int | None, int, bytes]],
+                    version: Version | None, where: str) -> None:
+    """What followed a string's NUL terminator (D21): not part of its value, shown here. In
+    an array of numbers it may be a number of its own (a warning): a 32-byte 3.0 slot whose
+    stray bytes start at 21 is the 2.0 spacing, as one client library lays out group sends."""
+    for f, index, at, stray in strays:
+        name = f.name if index is None else f"{f.name}[{index}]"
+        text = stray.decode("ascii", "backslashreplace")
+        message = (f"{where}{name} ends at its NUL terminator; {len(stray)} more byte(s) follow "
+                   f"at offset {at} of its {f.size}: '{text}' ({stray.hex()})")
+        if index is not None and f.size == 32 and at == 21:
+            message += (": recipients laid out 21 bytes apart, as in 2.0, in a 3.0 PDU "
+                        "(a client library's bug): this may be another recipient")
+        findings.append(Finding(Severity.WARN if index is not None else Severity.NOTE,
+                                "bytes-after-nul", message, f.name))
 
 
 def _check_extent(pdu: DecodedPdu, layout: Layout, version: Version | None, body: bytes,
@@ -471,7 +521,12 @@ def _check_fields(pdu: DecodedPdu, plan: Plan) -> None:
         else:
             rep_plan = plan_for(rep)
             quick = rep_plan.fast(content)
-            pdu.report = quick[0] if quick is not None else run_plan(rep_plan, content).fields
+            if quick is not None:
+                pdu.report = quick[0]
+            else:
+                result = run_plan(rep_plan, content)
+                pdu.report = result.fields
+                _stray_findings(findings, result.strays, pdu.version, "the status report's ")
             expected = 60 if pdu.version is _V2 else 71
             if layout.content_rule == "deliver" and pdu.version and len(content) != expected:
                 findings.append(Finding(
