@@ -10,6 +10,7 @@ These are core tests: the rows are built in memory, no capture file is read.
 
 from __future__ import annotations
 
+import json
 import struct
 from pathlib import Path
 from typing import Any
@@ -288,3 +289,41 @@ def test_samples(path: Path) -> None:
                     or (rec.pdu.content and rec.pdu.content.findings))
     assert rows > 0
     assert handed_back <= rich
+
+
+def test_endpoints_limits_and_callbacks_are_held_to_the_schema() -> None:
+    """Endpoint text goes through the same escaping as the rest of a line (and one orjson
+    refuses falls back); a limit below one writes nothing, as the Python path; a callback
+    that returns no bytes is an error, not a read of random memory."""
+    at = encode_pdu(C.CMPP_ACTIVE_TEST, 1, {}, Version.V2_0)
+    hostile = make_slice([at], 20, session=[0], endpoints={0: ("\u202eevil:1", "a\x85b\u061c:2")})
+    lines, fallbacks = compiled_lines(hostile)
+    assert fallbacks == 0 and lines == python_lines(hostile)
+    assert b"\\u202e" in lines and b"\\u0085" in lines and b"\\u061c" in lines
+    surrogate = make_slice([at], 20, session=[0], endpoints={0: ("\ud800:1", "b:2")})
+    assert jsonl_slice(surrogate)[0] == python_lines(surrogate)
+    for limit in (0, -1):
+        assert jsonl_slice(make_slice([at, at], 20), limit=limit) == (b"", 0)
+    with pytest.raises(TypeError):
+        _jsonl.emit(make_slice([b"\0" * 12], 20), _text_keys, lambda *a: None,
+                    lambda i, pos: None)  # type: ignore[arg-type,return-value]
+
+
+@pytest.mark.parametrize("char", ["\u061c", "\u200b", "\u00ad", "\u2060", "\ufeff", "\ufff9",
+                                  "\U000e0041", "\u180e", "\u202e", "\x9b", "\x7f"])
+def test_invisible_format_characters_are_escaped_in_every_json(char: str) -> None:
+    """Bidi marks and invisible format characters in SMS text (UCS2 from the wire) are
+    escaped by both writers (a JSON reader gets the same text back) and by safe_text."""
+    from cmppdissect.output.records import dumps
+    from cmppdissect.output.sanitize import safe_text
+
+    text = f"pay{char}now"
+    pdu = encode_pdu(C.CMPP_DELIVER, 1, {"Msg_Fmt": 8, "Msg_Content": text.encode("utf-16-be"),
+                                         "Src_terminal_Id": b"1390"}, Version.V3_0)
+    sl = make_slice([pdu], 30)
+    lines, _ = compiled_lines(sl)
+    assert lines == python_lines(sl)
+    assert char.encode() not in lines
+    assert json.loads(lines)["fields"]["text"] == text
+    assert char not in dumps({"t": text}) and json.loads(dumps({"t": text}))["t"] == text
+    assert char not in safe_text(text)

@@ -53,6 +53,7 @@ from cmppdissect.protocol.layouts import (
     Kind,
 )
 from cmppdissect.protocol.msgid import MSG_ID_LAYOUT
+from cmppdissect.output.records import safe_json
 from cmppdissect.protocol.version import Version
 from cmppdissect.store.store import FROM_CLIENT as _FROM_CLIENT
 
@@ -275,8 +276,11 @@ cdef int put_float(string& out, double x) except -1:
     return 0
 
 
-cdef inline void put_bytes(string& out, bytes b):
+cdef inline int put_bytes(string& out, bytes b) except -1:
+    if b is None:
+        raise TypeError("a callback of the jsonl writer returned None where bytes were due")
     out.append(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
+    return 0
 
 
 cdef inline int64_t string_end(const uint8_t* p, int size, bint nul_expected) noexcept nogil:
@@ -387,7 +391,7 @@ def emit(sl, text, tail, fallback, limit=None):
     cdef dict endpoints = sl.endpoints, findings = sl.findings, report_for = sl.report_for
     cdef dict long_sms = sl.long_sms
     cdef Py_ssize_t rows = len(frame), i
-    cdef int64_t cap = -1 if limit is None else limit
+    cdef int64_t cap = -1 if limit is None else max(limit, 0)
     cdef int64_t pos = 0, n, other, start_row = sl.start, row, count = 0
     cdef int version
     cdef size_t mark
@@ -429,8 +433,7 @@ def emit(sl, text, tail, fallback, limit=None):
                                 findings, report_for, long_sms, text, tail)
         if not plain:
             out.resize(mark)
-            got = fallback(i, pos)
-            out.append(PyBytes_AS_STRING(got), PyBytes_GET_SIZE(got))
+            put_bytes(out, fallback(i, pos))
         pos += n
         count += 1
     return PyBytes_FromStringAndSize(out.data(), out.size()), count
@@ -468,7 +471,11 @@ cdef bint _put_record(string& out, ELayout* lay, const uint8_t* p, int64_t n,
     pair = sides.get(session)
     if pair is None:
         client, server = endpoints.get(session, ("?", "?"))
-        pair = sides[session] = (orjson.dumps(client), orjson.dumps(server))
+        try:
+            pair = (safe_json(orjson.dumps(client)), safe_json(orjson.dumps(server)))
+        except TypeError:  # not for orjson (a lone surrogate): the schema's way
+            return False
+        sides[session] = pair
     out.append(b',"src":')
     put_bytes(out, pair[0] if flags & FROM_CLIENT else pair[1])
     out.append(b',"dst":')

@@ -8,17 +8,32 @@ from typing import Any
 
 import orjson
 
+from cmppdissect.output.sanitize import UNSAFE_RANGES, char_class
 from cmppdissect.protocol.content import decode_content
 from cmppdissect.store.records import RowSlice, engine_findings, record_in
 from cmppdissect.store.schema import content_items, record_dict, tail_items
 
-__all__ = ["dumps", "dumps_line", "jsonl_slice", "record_dict"]
+__all__ = ["dumps", "dumps_line", "jsonl_slice", "record_dict", "safe_json"]
 
-_UNSAFE = "[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]"
-_C1_AND_BIDI = re.compile(_UNSAFE)
-# The same characters as UTF-8 bytes, for lines orjson wrote: DEL, C1 (C2 80-9F), and the
-# bidi controls and line separators (E2 80 8E/8F/A8-AE, E2 81 A6-A9).
-_UNSAFE_UTF8 = re.compile(rb"\x7f|\xc2[\x80-\x9f]|\xe2\x80[\x8e\x8f\xa8-\xae]|\xe2\x81[\xa6-\xa9]")
+# What a terminal must not get raw (sanitize.UNSAFE_RANGES) past the C0 controls, which JSON
+# escapes itself; as text, and as the UTF-8 of each character for lines orjson wrote.
+_RANGES = tuple((max(a, 0x7F), b) for a, b in UNSAFE_RANGES if b >= 0x7F)
+_C1_AND_BIDI = re.compile(char_class(_RANGES))
+_UNSAFE_UTF8 = re.compile(b"|".join(re.escape(chr(c).encode()) for a, b in _RANGES
+                                    for c in range(a, b + 1)))
+# Their first bytes: a line with none of them (most lines, Chinese text included) is not
+# searched further.
+_LEAD_BYTES = re.compile(b"[" + b"".join(re.escape(bytes([lead])) for lead in sorted(
+    {chr(c).encode()[0] for a, b in _RANGES for c in range(a, b + 1)})) + b"]")
+
+
+def _json_escape(char: str) -> str:
+    """``\\uXXXX`` for one character (a surrogate pair beyond the BMP, as JSON has it)."""
+    code = ord(char)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 def dumps(obj: Any, **kw: Any) -> str:
@@ -28,11 +43,11 @@ def dumps(obj: Any, **kw: Any) -> str:
     reader turns back into the same string, while a terminal that shows the line stays safe.
     """
     text = json.dumps(obj, ensure_ascii=False, **kw)
-    return _C1_AND_BIDI.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return _C1_AND_BIDI.sub(lambda m: _json_escape(m.group()), text)
 
 
 def _escape(match: re.Match[bytes]) -> bytes:
-    return f"\\u{ord(match.group().decode()):04x}".encode()
+    return _json_escape(match.group().decode()).encode()
 
 
 def dumps_line(obj: Any) -> bytes:
@@ -45,20 +60,20 @@ def dumps_line(obj: Any) -> bytes:
         line = orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
     except TypeError:  # a str orjson refuses (lone surrogates): the standard encoder's way
         return (dumps(obj) + "\n").encode("utf-8", "backslashreplace")
-    return _safe(line)
+    return safe_json(line)
 
 
-def _safe(line: bytes) -> bytes:
-    if b"\x7f" not in line and (line.isascii() or (b"\xc2" not in line
-                                                   and b"\xe2" not in line)):
-        return line  # no byte that could start one: most lines, Chinese text included
+def safe_json(line: bytes) -> bytes:
+    """JSON bytes with what a terminal must not get raw escaped (see :func:`dumps`)."""
+    if _LEAD_BYTES.search(line) is None:
+        return line  # no byte that could start one
     return _UNSAFE_UTF8.sub(_escape, line)
 
 
 def _keys(items: dict[str, Any]) -> bytes | None:
     """``items`` as the keys they are inside a record's line (None: not for orjson)."""
     try:
-        return _safe(orjson.dumps(items))[1:-1]
+        return safe_json(orjson.dumps(items))[1:-1]
     except TypeError:
         return None
 

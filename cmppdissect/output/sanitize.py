@@ -10,13 +10,30 @@ from __future__ import annotations
 
 import re
 
-# C0 controls but keep none, DEL, C1 controls, bidi embeddings/overrides/isolates, LS/PS.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+# Code points that never reach a terminal raw (the one list: the JSON writers escape the same):
+# C0 and C1 controls, DEL, and the invisible format characters that reorder or hide text:
+# soft hyphen, Arabic letter mark, Mongolian vowel separator, zero-width characters, LRM/RLM,
+# line/paragraph separators, bidi embeddings, overrides and isolates, word joiner and the
+# invisible operators, byte order mark, interlinear annotation marks, tag characters.
+UNSAFE_RANGES: tuple[tuple[int, int], ...] = (
+    (0x00, 0x1F), (0x7F, 0x9F), (0xAD, 0xAD), (0x61C, 0x61C), (0x180E, 0x180E),
+    (0x200B, 0x200F), (0x2028, 0x202E), (0x2060, 0x206F), (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFB), (0xE0001, 0xE007F))
+
+
+def char_class(ranges: tuple[tuple[int, int], ...]) -> str:
+    """A regular-expression character class of the code point ranges."""
+    return "[" + "".join(f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges) + "]"
+
+
+_UNSAFE = re.compile(char_class(UNSAFE_RANGES))
 
 
 def _escape(m: re.Match[str]) -> str:
     code = ord(m.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def safe_text(text: str) -> str:
