@@ -103,3 +103,4 @@ cdef bint plausible_pdu(const uint8_t* p, int64_t n) noexcept nogil
 cdef int light_decode(const uint8_t* p, int64_t n, int hint, Light* out) noexcept nogil
 cdef bint is_versioned(uint32_t cmd) noexcept nogil
 cdef int version_of_byte(int value) noexcept nogil
+cdef bint has_stray(const uint8_t* p, int size) noexcept nogil

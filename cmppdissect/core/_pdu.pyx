@@ -484,7 +484,7 @@ cdef int light_decode(const uint8_t* p, int64_t n, int hint, Light* out) noexcep
         out.recipients = items
         fi = lay.named[N_DEST_TERMINAL_ID]
         for i in range(items):
-            if _stray(body + offs[fi] + i * lay.fields[fi].size, lay.fields[fi].size):
+            if has_stray(body + offs[fi] + i * lay.fields[fi].size, lay.fields[fi].size):
                 out.flags |= LF_STRAY  # the decoder warns: bytes after a recipient's NUL
                 break
     if out.offsets[N_MSG_CONTENT] < 0:
@@ -539,7 +539,7 @@ cdef int light_decode(const uint8_t* p, int64_t n, int hint, Light* out) noexcep
     return 0
 
 
-cdef bint _stray(const uint8_t* p, int size) noexcept nogil:
+cdef bint has_stray(const uint8_t* p, int size) noexcept nogil:
     """Whether an Octet String holds bytes after its first NUL (the decoder's cut_at_nul)."""
     cdef int k = 0
     while k < size and p[k] != 0:

@@ -36,6 +36,7 @@ from cmppdissect.core._pdu cimport (
     V_20,
     V_30,
     LLayout,
+    has_stray,
     layout_of,
     measure,
 )
@@ -287,14 +288,9 @@ cdef inline int64_t string_end(const uint8_t* p, int size, bint nul_expected) no
     """Where an Octet String's value ends (its first NUL, D21), or -1 where the decoder has
     something to say about it: bytes after that NUL, or a number with no NUL at all."""
     cdef const uint8_t* cut = <const uint8_t*>memchr(p, 0, size)
-    cdef int64_t k
     if cut == NULL:
         return -1 if nul_expected else size
-    k = cut - p
-    for i in range(k + 1, size):
-        if p[i] != 0:
-            return -1
-    return k
+    return -1 if has_stray(p, size) else cut - p
 
 
 cdef bint put_fields(string& out, ELayout* lay, const uint8_t* body, int64_t n,
