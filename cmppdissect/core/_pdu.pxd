@@ -96,6 +96,7 @@ cdef struct Light:
     int64_t sizes[17]       # N_* -> field size (arrays: element size)
 
 
+cdef LLayout* new_layout(object layout) except NULL
 cdef LLayout* layout_of(uint32_t cmd, int version) noexcept nogil
 cdef int64_t measure(LLayout* lay, const uint8_t* body, int64_t n) noexcept nogil
 cdef bint plausible_header(uint32_t total, uint32_t cmd) noexcept nogil

@@ -77,13 +77,44 @@ cdef inline uint64_t be_uint(const uint8_t* p, int size) noexcept nogil:
     return v
 
 
-def _load():
-    """Fill the C tables from protocol.layouts (run once, at import)."""
+cdef LLayout* new_layout(object layout) except NULL:
+    """One layout of :mod:`cmppdissect.protocol.layouts` as the C tables hold it (the core's
+    stages read these, and so does the compiled ``-T jsonl`` writer)."""
     kinds = {Kind.UINT: K_UINT, Kind.INT: K_INT, Kind.STR: K_STR, Kind.BIN: K_BIN,
              Kind.STR_ARRAY: K_ARRAY, Kind.CONTENT: K_CONTENT}
+    cdef LLayout* lay = new LLayout()
+    cdef LField f
+    names = [fd.name for fd in layout.fields]
+    for fd in layout.fields:
+        f.kind = kinds[fd.kind]
+        f.size = fd.size
+        f.tail = fd.tail
+        ref = fd.count_from or fd.length_from
+        f.count_slot = names.index(ref) if ref else -1
+        lay.fields.push_back(f)
+    fixed = layout.fixed_size
+    lay.fixed = -1 if fixed is None else fixed
+    lay.tail = layout.tail_size
+    lay.rule = {None: 0, "deliver": 1, "fwd": 2}[layout.content_rule]
+    for i in range(N_NAMES):
+        lay.named[i] = -1
+    for i, name in enumerate(NAMED_FIELDS):
+        if name is not None and name in names:
+            lay.named[i] = names.index(name)
+    for name in RESULT_FIELDS:
+        if name in names:
+            lay.named[N_RESULT] = names.index(name)
+            break
+    for i, fd in enumerate(layout.fields):
+        if fd.kind is Kind.STR_ARRAY:
+            lay.named[N_DEST_TERMINAL_ID] = i
+    return lay
+
+
+def _load():
+    """Fill the C tables from protocol.layouts (run once, at import)."""
     loaded = {}
     cdef LLayout* lay
-    cdef LField f
     cdef int idx
     for (cmd, version), layout in LAYOUTS.items():
         idx = cmd_index(cmd)
@@ -92,31 +123,7 @@ def _load():
         if id(layout) in loaded:
             lay = <LLayout*><size_t>loaded[id(layout)]
         else:
-            lay = new LLayout()
-            names = [fd.name for fd in layout.fields]
-            for fd in layout.fields:
-                f.kind = kinds[fd.kind]
-                f.size = fd.size
-                f.tail = fd.tail
-                ref = fd.count_from or fd.length_from
-                f.count_slot = names.index(ref) if ref else -1
-                lay.fields.push_back(f)
-            fixed = layout.fixed_size
-            lay.fixed = -1 if fixed is None else fixed
-            lay.tail = layout.tail_size
-            lay.rule = {None: 0, "deliver": 1, "fwd": 2}[layout.content_rule]
-            for i in range(N_NAMES):
-                lay.named[i] = -1
-            for i, name in enumerate(NAMED_FIELDS):
-                if name is not None and name in names:
-                    lay.named[i] = names.index(name)
-            for name in RESULT_FIELDS:
-                if name in names:
-                    lay.named[N_RESULT] = names.index(name)
-                    break
-            for i, fd in enumerate(layout.fields):
-                if fd.kind is Kind.STR_ARRAY:
-                    lay.named[N_DEST_TERMINAL_ID] = i
+            lay = new_layout(layout)
             loaded[id(layout)] = <size_t>lay
         TABLE[idx][0 if version is Version.V2_0 else 1] = lay
         KNOWN[idx] = True

@@ -13,9 +13,10 @@ What is rich stays Python's, asked for through three callbacks: the text of Msg_
 line of any PDU that is not plain (``fallback``). So the record schema, content decoding and
 findings keep one source each; this module only knows how JSON spells a layout's fields.
 
-The layouts are not restated: field kinds and sizes come from
-:mod:`cmppdissect.protocol.layouts` at import, and a body's size is measured by the core's
-own :func:`measure`. Every read is inside a body whose size that measure has matched.
+The layouts are not restated: their kinds, sizes, counts and the fields read by name are the
+core's own C tables of :mod:`cmppdissect.protocol.layouts` (``new_layout``), to which this
+module adds only each field's JSON key; a body's size is measured by the core's
+:func:`measure`. Every read is inside a body whose size that measure has matched.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -34,11 +35,23 @@ from cmppdissect.core._pdu cimport (
     K_STR,
     K_UINT,
     V_20,
+    N_DESTUSR_TL,
+    N_MSG_CONTENT,
+    N_MSG_FMT,
+    N_MSG_FWD_TYPE,
+    N_MSG_ID,
+    N_MSG_LENGTH,
+    N_PK_NUMBER,
+    N_PK_TOTAL,
+    N_REGISTERED_DELIVERY,
+    N_TP_UDHI,
     V_30,
+    LField,
     LLayout,
     has_stray,
     layout_of,
     measure,
+    new_layout,
 )
 
 import orjson
@@ -51,7 +64,6 @@ from cmppdissect.protocol.layouts import (
     MO_REPORT,
     REPORT_60,
     REPORT_71,
-    Kind,
 )
 from cmppdissect.protocol.msgid import MSG_ID_LAYOUT
 from cmppdissect.output.records import safe_json
@@ -70,8 +82,7 @@ cdef extern from *:
     int shortest_fixed "cmppdissect_shortest_fixed" (double x, char* buf, int size) noexcept nogil
 
 cdef enum:
-    RULE_NONE = 0
-    RULE_DELIVER = 1
+    RULE_DELIVER = 1    # LLayout.rule: Msg_Content may be a report (DELIVER's rule, FWD's)
     RULE_FWD = 2
     MAX_FIELDS = 64
 
@@ -82,27 +93,13 @@ cdef uint32_t CMD_SUBMIT = int(CommandId.CMPP_SUBMIT)
 
 
 cdef struct EField:
-    int kind
-    int size
-    int count_slot      # ARRAY: the count field's index; CONTENT: the length field's
     bint nul_expected   # a number whose senders NUL-terminate it: full means a finding
     string key          # '"Name":'
 
 
 cdef cppclass ELayout:
-    vector[EField] fields
-    int rule            # Msg_Content may be a report: RULE_*
-    bint content        # has Msg_Content
-    int msg_id          # index of the top-level Msg_Id (its parts are shown), else -1
-    int registered_delivery
-    int msg_fwd_type
-    int msg_fmt
-    int tp_udhi
-    int pk_total
-    int pk_number
-    int destusr_tl
-    int msg_length
-    int msg_content
+    LLayout* core       # kinds, sizes, counts, the fields the core reads by name (N_*)
+    vector[EField] fields  # what JSON needs besides, field by field
     int stat            # in a report layout: index of Stat, else -1
 
 
@@ -118,39 +115,20 @@ cdef vector[uint64_t] PART_MASKS
 COMMANDS = {}  # Command_Id -> '"command":"NAME","command_id":N,'
 
 
-cdef ELayout* _load_layout(layout) except NULL:
-    kinds = {Kind.UINT: K_UINT, Kind.INT: K_INT, Kind.STR: K_STR, Kind.BIN: K_BIN,
-             Kind.STR_ARRAY: K_ARRAY, Kind.CONTENT: K_CONTENT}
+cdef ELayout* _load_layout(layout, LLayout* core) except NULL:
+    """A layout's JSON keys beside the core's own tables of it (``core``; made here for the
+    report layouts, which the core reads by offset only)."""
     names = [fd.name for fd in layout.fields]
     if len(names) > MAX_FIELDS:
         raise RuntimeError(f"{layout.name} has more than {MAX_FIELDS} fields")
     cdef ELayout* lay = new ELayout()
     cdef EField f
+    lay.core = core if core != NULL else new_layout(layout)
     for fd in layout.fields:
-        f.kind = kinds[fd.kind]
-        f.size = fd.size
-        ref = fd.count_from or fd.length_from
-        f.count_slot = names.index(ref) if ref else -1
         f.nul_expected = fd.nul_expected
         f.key = orjson.dumps(fd.name) + b":"
         lay.fields.push_back(f)
-    lay.rule = {None: RULE_NONE, "deliver": RULE_DELIVER, "fwd": RULE_FWD}[layout.content_rule]
-
-    def at(name):
-        return names.index(name) if name in names else -1
-
-    lay.msg_id = at("Msg_Id")
-    lay.registered_delivery = at("Registered_Delivery")
-    lay.msg_fwd_type = at("Msg_Fwd_Type")
-    lay.msg_fmt = at("Msg_Fmt")
-    lay.tp_udhi = at("TP_udhi")
-    lay.pk_total = at("Pk_total")
-    lay.pk_number = at("Pk_number")
-    lay.destusr_tl = at("DestUsr_tl")
-    lay.msg_length = at("Msg_Length")
-    lay.msg_content = at("Msg_Content")
-    lay.content = lay.msg_content >= 0
-    lay.stat = at("Stat")
+    lay.stat = names.index("Stat") if "Stat" in names else -1
     return lay
 
 
@@ -164,13 +142,13 @@ def _load():
         if core == NULL:
             raise RuntimeError(f"the core has no layout for 0x{cmd:08X} {version}")
         if id(layout) not in loaded:
-            loaded[id(layout)] = <size_t>_load_layout(layout)
+            loaded[id(layout)] = <size_t>_load_layout(layout, core)
         BY_CORE[<size_t>core] = <ELayout*><size_t>loaded[id(layout)]
         COMMANDS[cmd] = (b'"command":' + orjson.dumps(command_name(cmd))
                          + b',"command_id":' + str(cmd).encode() + b",")
-    REPORT60 = _load_layout(REPORT_60)
-    REPORT71 = _load_layout(REPORT_71)
-    MOREPORT = _load_layout(MO_REPORT)
+    REPORT60 = _load_layout(REPORT_60, NULL)
+    REPORT71 = _load_layout(REPORT_71, NULL)
+    MOREPORT = _load_layout(MO_REPORT, NULL)
     for fmt in range(256):
         CONTENT_LIMITS[fmt] = CONTENT_LIMIT.get(fmt, CONTENT_LIMIT_DEFAULT)
     for name, shift, width in MSG_ID_LAYOUT:
@@ -299,14 +277,16 @@ cdef bint put_fields(string& out, ELayout* lay, const uint8_t* body, int64_t n,
     something (a number without its NUL), and nothing is then worth keeping of ``out``."""
     cdef int64_t off = 0, k, count, end
     cdef Py_ssize_t i, nf = lay.fields.size()
-    cdef EField* f
+    cdef LField* f
+    cdef EField* e
     for i in range(nf):
-        f = &lay.fields[i]
+        f = &lay.core.fields[i]
+        e = &lay.fields[i]
         offs[i] = off
         vals[i] = 0
         if i:
             out.push_back(b',')
-        out.append(f.key)
+        out.append(e.key)
         if f.kind == K_UINT:
             if off + f.size > n:
                 return False
@@ -321,7 +301,7 @@ cdef bint put_fields(string& out, ELayout* lay, const uint8_t* body, int64_t n,
         elif f.kind == K_STR:
             if off + f.size > n:
                 return False
-            end = string_end(body + off, f.size, check_nul and f.nul_expected)
+            end = string_end(body + off, f.size, check_nul and e.nul_expected)
             if end < 0:
                 return False
             put_text(out, body + off, end)
@@ -337,7 +317,7 @@ cdef bint put_fields(string& out, ELayout* lay, const uint8_t* body, int64_t n,
                 return False
             out.push_back(b'[')
             for k in range(count):
-                end = string_end(body + off, f.size, check_nul and f.nul_expected)
+                end = string_end(body + off, f.size, check_nul and e.nul_expected)
                 if end < 0:
                     return False
                 if k:
@@ -400,7 +380,6 @@ def emit(sl, text, tail, fallback, limit=None):
     out.reserve(<size_t>size_all * 3 + 4096)
     cdef bint plain
     cdef dict sides = {}
-    cdef object got
     for i in range(rows):
         if cap >= 0 and count >= cap:
             break
@@ -485,15 +464,15 @@ cdef bint _put_record(string& out, ELayout* lay, const uint8_t* p, int64_t n,
     out.append(b',"fields":{')
     if not put_fields(out, lay, body, body_len, offs, vals, True):
         return False
-    if lay.content:
-        content_len = <int64_t>vals[lay.msg_length]
-        content = body + offs[lay.msg_content]
-        if lay.rule == RULE_DELIVER and vals[lay.registered_delivery] == 1:
+    if lay.core.named[N_MSG_CONTENT] >= 0:
+        content_len = <int64_t>vals[lay.core.named[N_MSG_LENGTH]]
+        content = body + offs[lay.core.named[N_MSG_CONTENT]]
+        if lay.core.rule == RULE_DELIVER and vals[lay.core.named[N_REGISTERED_DELIVERY]] == 1:
             rep = REPORT60 if content_len == 60 else REPORT71 if content_len == 71 else NULL
             if rep == NULL or content_len != (60 if version == V_20 else 71):
                 return False  # report-size, or report-version (D3)
-        elif lay.rule == RULE_FWD and vals[lay.msg_fwd_type] in (2, 3):
-            kind = vals[lay.msg_fwd_type]
+        elif lay.core.rule == RULE_FWD and vals[lay.core.named[N_MSG_FWD_TYPE]] in (2, 3):
+            kind = vals[lay.core.named[N_MSG_FWD_TYPE]]
             if kind == 2:
                 rep = REPORT60 if content_len == 60 else REPORT71 if content_len == 71 else NULL
             elif content_len == MO_REPORT_SIZE:
@@ -509,28 +488,28 @@ cdef bint _put_record(string& out, ELayout* lay, const uint8_t* p, int64_t n,
             out.push_back(b'}')
             if rep.stat >= 0:
                 stat = PyBytes_FromStringAndSize(<const char*>content + rep_offs[rep.stat],
-                                                 rep.fields[rep.stat].size).partition(b"\0")[0]
+                                                 rep.core.fields[rep.stat].size).partition(b"\0")[0]
             else:
                 stat = b""
         else:
-            fmt = <int>vals[lay.msg_fmt] if lay.msg_fmt >= 0 else 0
+            fmt = <int>vals[lay.core.named[N_MSG_FMT]] if lay.core.named[N_MSG_FMT] >= 0 else 0
             if content_len > CONTENT_LIMITS[fmt]:
                 return False  # msg-length
-            if lay.destusr_tl >= 0 and not 1 <= vals[lay.destusr_tl] < 100:
+            if lay.core.named[N_DESTUSR_TL] >= 0 and not 1 <= vals[lay.core.named[N_DESTUSR_TL]] < 100:
                 return False  # destusr-tl
-            if (cmd == CMD_SUBMIT and version == V_30 and lay.registered_delivery >= 0
-                    and vals[lay.registered_delivery] == 2):
+            if (cmd == CMD_SUBMIT and version == V_30 and lay.core.named[N_REGISTERED_DELIVERY] >= 0
+                    and vals[lay.core.named[N_REGISTERED_DELIVERY]] == 2):
                 return False  # registered-delivery-2
             got = text(PyBytes_FromStringAndSize(<const char*>content, content_len),
-                       vals[lay.msg_fmt] if lay.msg_fmt >= 0 else 4,
-                       vals[lay.tp_udhi] if lay.tp_udhi >= 0 else 0,
-                       vals[lay.pk_total] if lay.pk_total >= 0 else None,
-                       vals[lay.pk_number] if lay.pk_number >= 0 else None)
+                       vals[lay.core.named[N_MSG_FMT]] if lay.core.named[N_MSG_FMT] >= 0 else 4,
+                       vals[lay.core.named[N_TP_UDHI]] if lay.core.named[N_TP_UDHI] >= 0 else 0,
+                       vals[lay.core.named[N_PK_TOTAL]] if lay.core.named[N_PK_TOTAL] >= 0 else None,
+                       vals[lay.core.named[N_PK_NUMBER]] if lay.core.named[N_PK_NUMBER] >= 0 else None)
             if got is None:
                 return False
             put_bytes(out, got)
-    if lay.msg_id >= 0:
-        put_msg_id_parts(out, vals[lay.msg_id])
+    if lay.core.named[N_MSG_ID] >= 0:
+        put_msg_id_parts(out, vals[lay.core.named[N_MSG_ID]])
     out.push_back(b'}')
     if other >= 0:
         out.append(b',"request_frame":' if response else b',"response_frame":')
