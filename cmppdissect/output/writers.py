@@ -82,8 +82,8 @@ def format_slice(sl: RowSlice, fmt: str, expression: str | None = None,
     can be far bigger than its line (orjson's is 4 KiB), and a slice's worth of them would
     cost hundreds of megabytes, and the page faults of taking them.
     """
-    if fmt == "jsonl" and not expression:
-        return jsonl_slice(sl, limit)  # compiled for plain PDUs
+    if compiled(fmt, expression):
+        return jsonl_slice(sl, limit)
     test = None
     if expression:
         from cmppdissect.query import compile_filter
@@ -245,13 +245,19 @@ def _pieces(slices: Iterable[RowSlice]) -> Iterator[RowSlice]:
         yield from sl.split(SLICE_ROWS)
 
 
+def compiled(fmt: str | None, expression: str | None) -> bool:
+    """Whether the compiled writer makes these records (unfiltered ``jsonl``; a filter reads
+    the records' dicts, which only the record schema builds)."""
+    return fmt == "jsonl" and not expression
+
+
 def workers_for(size: int | None, fmt: str | None = None,
                 expression: str | None = None) -> int:
     """How many worker processes make ``fmt`` records for an input of ``size`` bytes: none for
     small or unknown inputs (starting them costs more than they save), none where the compiled
     writer makes them (unfiltered ``jsonl``: handing rows to another process would cost more
     CPU than making their lines here), else one per core but this process's."""
-    if fmt == "jsonl" and not expression:
+    if compiled(fmt, expression):
         return 0
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
         os.cpu_count() or 1)
