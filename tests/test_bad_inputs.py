@@ -378,13 +378,25 @@ def test_unknown_command_id() -> None:
     assert pdu.fields == {"body": b"abcd"}
 
 
-def test_active_test_resp_whose_length_disagrees_with_its_bytes() -> None:
+@pytest.mark.parametrize("version", [V2, V3])
+@pytest.mark.parametrize("split", ["same-segment", "stray-alone", "stray-with-next"])
+def test_active_test_resp_whose_length_disagrees_with_its_bytes(version: Version,
+                                                                split: str) -> None:
     """pycmpp's bug (reference D13): ACTIVE_TEST_RESP declares 13 bytes but sends the 4 ASCII
     bytes b"0x00" as its Reserved. The first 13 bytes make the response (paired with its
-    request), the 3 stray bytes are skipped, and the stream goes on."""
+    request), the 3 stray bytes are skipped, and the stream goes on. The finding sits on the
+    frame that carried the stray bytes, however the sender's segments cut them, names the PDU
+    and the length it declared, counts the bytes up to the next header and shows them."""
     bad_resp = struct.pack(">III", 13, C.CMPP_ACTIVE_TEST_RESP, 1) + b"0x00"
-    result = analyze(session((False, active_test(1)), (True, bad_resp + active_test(2)),
-                             (False, active_test_resp(2))))
+    after = active_test(2, version)
+    if split == "same-segment":
+        client = [bad_resp + after]
+    elif split == "stray-alone":
+        client = [bad_resp, after]
+    else:  # the sender wrote 13 bytes, then the stray bytes with the next PDU
+        client = [bad_resp[:13], bad_resp[13:] + after]
+    result = analyze(session((False, active_test(1, version)), *((True, c) for c in client),
+                             (False, active_test_resp(2, version))))
     assert result.commands() == ["CMPP_ACTIVE_TEST", "CMPP_ACTIVE_TEST_RESP", "CMPP_ACTIVE_TEST",
                                  "CMPP_ACTIVE_TEST_RESP"]
     resp = result.records[1]
@@ -392,6 +404,27 @@ def test_active_test_resp_whose_length_disagrees_with_its_bytes() -> None:
     assert resp.pdu.fields["Reserved"] == ord("0")  # an Unsigned Integer: the byte "0" is 48
     assert result.skipped() == 3
     assert result.analyzer.core.commands()[C.CMPP_ACTIVE_TEST][3] == 0  # none unanswered
+    [item] = [e for e in result.analyzer.expert if e.code == "skipped-bytes"]
+    stray_frame = resp.frame if split != "stray-with-next" else result.records[2].frame
+    assert item.frame == stray_frame
+    assert item.message.startswith("3 bytes skipped: ")
+    assert f"after the CMPP_ACTIVE_TEST_RESP of frame {resp.frame}, which declared " \
+           "Total_Length 13" in item.message
+    assert item.message.endswith("the bytes: 'x00' (78 30 30)")
+    assert result.records[2].pdu.findings == []  # the next PDU decodes as it was sent
+
+
+def test_bytes_after_a_pdu_shown_up_to_32() -> None:
+    """A long run of junk after a PDU: the count is the whole run, the bytes shown are its
+    first 32 and say that more follow."""
+    junk = bytes(range(0x41, 0x41 + 40))
+    result = analyze(session((True, active_test(1) + junk + active_test(2)),
+                             (False, active_test_resp(1) + active_test_resp(2))))
+    assert result.commands().count("CMPP_ACTIVE_TEST") == 2
+    [message] = result.messages("skipped-bytes")
+    assert message.startswith("40 bytes skipped: no CMPP header here (Total_Length 1094861636, "
+                              "Command_Id 0x45464748) after the CMPP_ACTIVE_TEST of frame")
+    assert message.endswith(f"the bytes: '{junk[:32].decode()}…' ({junk[:32].hex(' ')}…)")
 
 
 def test_active_test_resp_of_12_bytes() -> None:

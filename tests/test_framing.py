@@ -89,6 +89,17 @@ def test_active_test_resp_whose_length_lies() -> None:
     got, skipped = run(PduFramer(), [bad + nxt])
     assert [p.data for p in got] == [bad[:13], nxt]
     assert [s.size for s in skipped] == [3]
+    assert skipped[0].head == b"x00"
+    assert "after the CMPP_ACTIVE_TEST_RESP of frame 1, which declared Total_Length 13" \
+        in skipped[0].reason
+    # Cut by the sender after 13 bytes, the stray bytes arrive (frame 2) with the next PDU
+    # (frame 2 too) or alone (frame 2, the next PDU in frame 3): the run starts in frame 2.
+    for pieces in ([bad[:13], bad[13:] + nxt], [bad[:13], bad[13:], nxt]):
+        framer = PduFramer()
+        events = [e for i, piece in enumerate(pieces, 1) for e in framer.feed(piece, i, i)]
+        [skip] = [e for e in events if isinstance(e, Skipped)]
+        assert (skip.size, skip.first_frame, skip.head) == (3, 2, b"x00")
+        assert "of frame 1, which declared Total_Length 13" in skip.reason
 
 
 def test_garbage_on_a_cmpp_port_is_skipped_not_decoded() -> None:

@@ -208,9 +208,10 @@ cdef class Core(StreamSink):
                     int64_t frame, int64_t ts) except -1
     cdef object _carried(self, Session* sess, bint fc, int64_t n)
     cdef int on_skipped(self, Session* sess, bint fc, int64_t size, int64_t frame, int64_t ts,
-                        int why, int64_t a, int64_t b) except -1
+                        int why, int64_t a, int64_t b, const Framer* f,
+                        const uint8_t* data) except -1
     cdef int _skip(self, Session* sess, bint fc, int64_t size, int64_t frame, int why,
-                   int64_t a, int64_t b, int special) except -1
+                   int64_t a, int64_t b, int special, object after=*, object head=*) except -1
     cdef int _reset_skip(self, Session* sess, bint fc) except -1
     cdef CmdStats* _mine(self, Session* sess, uint32_t request_id) except NULL
     cdef int _expire(self, Session* sess, int64_t now) except -1

@@ -35,8 +35,11 @@ from cython.operator cimport dereference as deref, predecrement as dec, preincre
 
 from cmppdissect.core._capture cimport CaptureReader
 from cmppdissect.core._framing cimport (
+    SKIP_SHOWN,
+    WHY_NO_HEADER,
     Framer,
     PduSink,
+    after_of,
     framer_close,
     framer_feed,
     framer_gap,
@@ -84,7 +87,9 @@ from cmppdissect.core.records import ConnStats as ConnStatsRecord
 EV_SESSION = 1      # (kind, sid, client address, client port, server address, server port)
 EV_RETIRED = 2      # (kind, sid): dropped from the session list past max_sessions
 EV_NOTE = 3         # (kind, code, frame, sid, a, b, c): a finding for the expert list
-EV_SKIP = 4         # (kind, sid, from_client, size, frame, why, a, b, special)
+EV_SKIP = 4         # (kind, sid, from_client, size, frame, why, a, b, special, after, head):
+                    # at a run's start, frame brought its first byte and head is its first
+                    # bytes; after: (Command_Id, Total_Length, frame) of the PDU before it
 EV_SKIP_RESET = 5   # (kind, sid, from_client): the running skipped-bytes finding ends
 EV_DECODE = 6       # (kind, row, frame, ts, sid, from_client, pdu bytes, hint version)
 EV_RECORD = 7       # (kind, row, code, frame, sid, a, b, c): a finding on one PDU
@@ -252,10 +257,10 @@ cdef class _FramerSink(PduSink):
         return 0
 
     cdef int skipped(self, int64_t size, int64_t frame, int64_t ts, int why, int64_t a,
-                     int64_t b) except -1:
+                     int64_t b, const Framer* f, const uint8_t* data) except -1:
         if self.core.carriers:
             self.core._carried(self.sess, self.fc, size)
-        return self.core.on_skipped(self.sess, self.fc, size, frame, ts, why, a, b)
+        return self.core.on_skipped(self.sess, self.fc, size, frame, ts, why, a, b, f, data)
 
 
 cdef class Core(StreamSink):
@@ -747,7 +752,8 @@ cdef class Core(StreamSink):
         return tuple(dict.fromkeys(out))
 
     cdef int on_skipped(self, Session* sess, bint fc, int64_t size, int64_t frame, int64_t ts,
-                        int why, int64_t a, int64_t b) except -1:
+                        int why, int64_t a, int64_t b, const Framer* f,
+                        const uint8_t* data) except -1:
         if sess.not_cmpp:
             return self._skip(sess, fc, size, frame, 0, 0, 0, 2)
         if sess.saw_syn and sess.pdus_client + sess.pdus_server == 0 and not sess.gaps:
@@ -756,10 +762,17 @@ cdef class Core(StreamSink):
             # the start was lost, so nothing can be concluded.)
             sess.not_cmpp = True
             return self._skip(sess, fc, size, frame, why, a, b, 1)
-        return self._skip(sess, fc, size, frame, why, a, b, 0)
+        if sess.skip_client if fc else sess.skip_server:
+            return self._skip(sess, fc, size, frame, why, a, b, 0)
+        # A run starts: its finding belongs to the frame that brought its first byte. Where no
+        # header followed a PDU, it names that PDU and shows the bytes (D13).
+        return self._skip(sess, fc, size, f.first_frame if f.first_frame > 0 else frame, why,
+                          a, b, 0, after_of(f, why),
+                          data[:min(size, SKIP_SHOWN)] if why == WHY_NO_HEADER else None)
 
     cdef int _skip(self, Session* sess, bint fc, int64_t size, int64_t frame, int why,
-                   int64_t a, int64_t b, int special) except -1:
+                   int64_t a, int64_t b, int special, object after=None,
+                   object head=None) except -1:
         """Bytes skipped. ``special`` 1: the run that shows the connection is not CMPP;
         2: more of such a connection. The Python engine keeps one finding per run."""
         sess.skipped_bytes += size
@@ -767,7 +780,7 @@ cdef class Core(StreamSink):
             sess.skip_client = True
         else:
             sess.skip_server = True
-        self.events.append((EV_SKIP, sess.id, fc, size, frame, why, a, b, special))
+        self.events.append((EV_SKIP, sess.id, fc, size, frame, why, a, b, special, after, head))
         return 0
 
     cdef int _reset_skip(self, Session* sess, bint fc) except -1:

@@ -1,4 +1,4 @@
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int64_t, uint8_t, uint32_t
 from libcpp.string cimport string
 
 # Why bytes were skipped (formatted by reason_text).
@@ -8,6 +8,9 @@ cdef enum:
     WHY_GAP_RESYNC = 2      # a = bytes the capture lost before the search
     WHY_GAP_PARTIAL = 3     # a = bytes lost; the partial PDU before the gap is dropped
     WHY_STREAM_END = 4      # the stream ended inside a PDU
+
+cdef enum:
+    SKIP_SHOWN = 32         # the first bytes of a skipped run that its finding shows
 
 
 cdef cppclass Framer:
@@ -19,6 +22,11 @@ cdef cppclass Framer:
     int64_t why_a
     int64_t why_b
     int64_t skipped_bytes
+    # The last PDU cut from this direction: when no header follows it, its Total_Length is
+    # the likely liar (reference D13), and the finding names it.
+    uint32_t last_cmd
+    uint32_t last_total
+    int64_t last_frame      # 0: none yet
 
 
 cdef class PduSink:
@@ -26,9 +34,10 @@ cdef class PduSink:
     cdef int pdu(self, const uint8_t* p, Py_ssize_t n, int64_t frame, int64_t ts,
                  int64_t first_frame) except -1
     cdef int skipped(self, int64_t size, int64_t frame, int64_t ts, int why, int64_t a,
-                     int64_t b) except -1
+                     int64_t b, const Framer* f, const uint8_t* data) except -1
 
 
+cdef object after_of(const Framer* f, int why)
 cdef void framer_init(Framer* f, bint synced) noexcept nogil
 cdef int framer_feed(Framer* f, const uint8_t* p, Py_ssize_t n, int64_t frame, int64_t ts,
                      PduSink sink) except -1

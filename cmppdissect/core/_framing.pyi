@@ -10,7 +10,8 @@ WHY_GAP_RESYNC: int
 WHY_GAP_PARTIAL: int
 WHY_STREAM_END: int
 
-def reason_text(why: int, a: int = 0, b: int = 0) -> str: ...
+def reason_text(why: int, a: int = 0, b: int = 0,
+                after: tuple[int, int, int] | None = None) -> str: ...
 
 class PduSink:
     """Receives the framer's output (a C interface; no Python methods)."""

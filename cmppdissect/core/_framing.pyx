@@ -17,7 +17,7 @@ from libcpp.string cimport string
 
 from cmppdissect.core._pdu cimport plausible_header, plausible_pdu
 
-from cmppdissect.protocol.commands import HEADER_LEN
+from cmppdissect.protocol.commands import HEADER_LEN, command_name
 
 from cmppdissect.core.records import FramedPdu, Skipped
 
@@ -26,11 +26,19 @@ cdef inline uint32_t be32(const uint8_t* p) noexcept nogil:
     return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | p[3]
 
 
-def reason_text(int why, int64_t a=0, int64_t b=0):
-    """The words for a WHY_* code, as findings show them."""
+def reason_text(int why, int64_t a=0, int64_t b=0, after=None):
+    """The words for a WHY_* code, as findings show them. ``after``: the last PDU cut before
+    the bytes, as (Command_Id, Total_Length, frame), when no header followed it: its
+    Total_Length disagrees with the bytes on the wire (reference D13), so the words name it."""
     if why == WHY_MIDSTREAM:
         return "capture starts mid-stream"
     if why == WHY_NO_HEADER:
+        if after is not None:
+            cmd, total, frame = after
+            return (f"no CMPP header here (Total_Length {a}, Command_Id 0x{b:08X}) after the "
+                    f"{command_name(cmd)} of frame {frame}, which declared Total_Length "
+                    f"{total} (does it disagree with the bytes sent?); skipped to the next "
+                    "plausible header")
         return (f"no CMPP header here (Total_Length {a}, Command_Id 0x{b:08X}); skipped to the "
                 "next plausible header")
     if why == WHY_GAP_RESYNC:
@@ -40,13 +48,21 @@ def reason_text(int why, int64_t a=0, int64_t b=0):
     return "stream ended inside a PDU"
 
 
+cdef object after_of(const Framer* f, int why):
+    """The PDU the skipped bytes came after, for :func:`reason_text` (None when it is not the
+    reason: a gap, or a stream that never framed a PDU)."""
+    if why != WHY_NO_HEADER or f.last_frame <= 0:
+        return None
+    return (f.last_cmd, f.last_total, f.last_frame)
+
+
 cdef class PduSink:
     cdef int pdu(self, const uint8_t* p, Py_ssize_t n, int64_t frame, int64_t ts,
                  int64_t first_frame) except -1:
         return 0
 
     cdef int skipped(self, int64_t size, int64_t frame, int64_t ts, int why, int64_t a,
-                     int64_t b) except -1:
+                     int64_t b, const Framer* f, const uint8_t* data) except -1:
         return 0
 
 
@@ -58,6 +74,8 @@ cdef void framer_init(Framer* f, bint synced) noexcept nogil:
     f.why_a = 0
     f.why_b = 0
     f.skipped_bytes = 0
+    f.last_cmd = f.last_total = 0
+    f.last_frame = 0
 
 
 cdef int framer_feed(Framer* f, const uint8_t* p, Py_ssize_t n, int64_t frame, int64_t ts,
@@ -74,6 +92,9 @@ cdef int framer_feed(Framer* f, const uint8_t* p, Py_ssize_t n, int64_t frame, i
             if off + <Py_ssize_t>total > n or total < 12 or not plausible_header(total, cmd):
                 break
             sink.pdu(p + off, total, frame, ts, frame)
+            f.last_cmd = cmd
+            f.last_total = total
+            f.last_frame = frame
             off += total
         if off == n:
             return 0
@@ -128,12 +149,12 @@ cdef int _drain(Framer* f, int64_t frame, int64_t ts, PduSink sink) except -1:
                 keep = max(pos, length - (HEADER_LEN - 1))
                 if keep > pos:
                     f.skipped_bytes += keep - pos
-                    sink.skipped(keep - pos, frame, ts, f.why, f.why_a, f.why_b)
+                    sink.skipped(keep - pos, frame, ts, f.why, f.why_a, f.why_b, f, buf + pos)
                 pos = keep
                 break
             if found > pos:
                 f.skipped_bytes += found - pos
-                sink.skipped(found - pos, frame, ts, f.why, f.why_a, f.why_b)
+                sink.skipped(found - pos, frame, ts, f.why, f.why_a, f.why_b, f, buf + pos)
             pos = found
             if length - found < <Py_ssize_t>be32(buf + found):
                 # A candidate still incomplete: stay unsynced until it can be checked whole,
@@ -154,6 +175,9 @@ cdef int _drain(Framer* f, int64_t frame, int64_t ts, PduSink sink) except -1:
         if n < <Py_ssize_t>total:
             break
         sink.pdu(buf + pos, total, frame, ts, f.first_frame)
+        f.last_cmd = cmd
+        f.last_total = total
+        f.last_frame = frame
         f.first_frame = frame
         pos += total
     if pos:
@@ -169,8 +193,9 @@ cdef int framer_gap(Framer* f, int64_t missing, int64_t frame, int64_t ts,
     cdef int64_t size = f.buf.size()
     if size:
         f.skipped_bytes += size
+        sink.skipped(size, frame, ts, WHY_GAP_PARTIAL, missing, 0, f,
+                     <const uint8_t*>f.buf.data())
         f.buf.clear()
-        sink.skipped(size, frame, ts, WHY_GAP_PARTIAL, missing, 0)
     f.synced = False
     f.why = WHY_GAP_RESYNC
     f.why_a = missing
@@ -183,11 +208,12 @@ cdef int framer_close(Framer* f, int64_t frame, int64_t ts, PduSink sink) except
     cdef int64_t size = f.buf.size()
     if size:
         f.skipped_bytes += size
-        f.buf.clear()
         if f.synced:
-            sink.skipped(size, frame, ts, WHY_STREAM_END, 0, 0)
+            sink.skipped(size, frame, ts, WHY_STREAM_END, 0, 0, f, <const uint8_t*>f.buf.data())
         else:
-            sink.skipped(size, frame, ts, f.why, f.why_a, f.why_b)
+            sink.skipped(size, frame, ts, f.why, f.why_a, f.why_b, f,
+                         <const uint8_t*>f.buf.data())
+        f.buf.clear()
     return 0
 
 
@@ -200,8 +226,9 @@ cdef class _Collect(PduSink):
         return 0
 
     cdef int skipped(self, int64_t size, int64_t frame, int64_t ts, int why, int64_t a,
-                     int64_t b) except -1:
-        self.items.append(Skipped(size, frame, ts, reason_text(why, a, b)))
+                     int64_t b, const Framer* f, const uint8_t* data) except -1:
+        self.items.append(Skipped(size, frame, ts, reason_text(why, a, b, after_of(f, why)),
+                                  f.first_frame, data[:min(size, SKIP_SHOWN)]))
         return 0
 
 

@@ -215,12 +215,18 @@ class FramedPdu(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    """Bytes that are not part of any PDU: how many, where the framer picked up again, why."""
+    """Bytes that are not part of any PDU: how many, where the framer picked up again, why.
+
+    ``first_frame`` brought the run's first byte (where a finding about them belongs) and
+    ``head`` holds its first bytes (at most 32), for the finding to show.
+    """
 
     size: int
     frame: int
     ts_ns: int
     reason: str
+    first_frame: int = 0
+    head: bytes = b""
 
 
 FramerEvent: TypeAlias = FramedPdu | Skipped

@@ -347,8 +347,9 @@ class Engine:
                 batch.severity[row] = max(batch.severity.get(row, -1), int(finding.severity))
 
     def _skip(self, ev: tuple[Any, ...]) -> None:
-        """Skipped bytes: one running finding per run of them, its count kept up to date."""
-        _, sid, fc, size, frame, why, a, b, special = ev
+        """Skipped bytes: one running finding per run of them, its count kept up to date. It
+        sits on the frame that brought the run's first byte and shows those bytes."""
+        _, sid, fc, size, frame, why, a, b, special, after, head = ev
         key = (sid, fc)
         running = self._running.get(key)
         if running is None:
@@ -359,15 +360,16 @@ class Engine:
             else:
                 from cmppdissect.core import reason_text
 
-                reason = reason_text(why, a, b)
+                reason = reason_text(why, a, b, after)
             running = self.expert.note(Severity.WARN, frame, sid, "skipped-bytes", "")
             if running is None:
                 return
             self._running[key] = running
             running.size = 0
             running.reason = reason
+            running.head = head or b""
         running.size += size
-        running.message = words.skipped(running.size, running.reason)
+        running.message = words.skipped(running.size, running.reason, running.head)
 
     def _decode(self, ev: tuple[Any, ...], batch: Batch) -> None:
         """A PDU the core could not vouch for, or a login: decode it in full."""

@@ -24,7 +24,8 @@ __all__ = ["ExpertItem", "ExpertList", "describe_long_sms", "long_sms_incomplete
 
 @dataclass(slots=True)
 class ExpertItem:
-    """One listed finding. ``size``/``reason``: a skipped-bytes finding's running count."""
+    """One listed finding. ``size``/``reason``/``head``: a skipped-bytes finding's running
+    count, why, and the run's first bytes."""
 
     severity: Severity
     frame: int | None
@@ -33,6 +34,7 @@ class ExpertItem:
     code: str
     size: int = 0
     reason: str = ""
+    head: bytes = b""
 
 
 class ExpertList(Sequence[ExpertItem]):
@@ -150,8 +152,14 @@ def unanswered_finding(command_id: int, sequence_id: int) -> Finding:
     return Finding(Severity.WARN, "unanswered", unanswered(command_id, sequence_id))
 
 
-def skipped(size: int, reason: str) -> str:
-    return f"{size} bytes skipped: {reason}"
+def skipped(size: int, reason: str, head: bytes = b"") -> str:
+    """A run of skipped bytes, and its first bytes as text and hex (what a lying Total_Length
+    left behind is best recognised by eye: pycmpp's ``x00``)."""
+    if not head:
+        return f"{size} bytes skipped: {reason}"
+    more = "…" if size > len(head) else ""
+    return (f"{size} bytes skipped: {reason}; the bytes: '{_text(head)}{more}' "
+            f"({head.hex(' ')}{more})")
 
 
 NOT_CMPP = "no CMPP header here: the connection is not CMPP, not decoded"
