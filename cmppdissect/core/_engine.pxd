@@ -51,6 +51,19 @@ cdef cppclass PeakRate:
     int64_t peak
 
 
+cdef cppclass Heartbeats:
+    # One side's ACTIVE_TESTs (reference D23: a peer that never answers them).
+    int64_t sent
+    int64_t answered
+    int64_t unanswered
+    int64_t in_row           # unanswered in a row, now
+    int64_t max_in_row
+    int64_t first_ts
+    int64_t last_ts
+    int64_t last_frame
+    int64_t max_interval
+
+
 cdef cppclass Session:
     int64_t id
     Endpoint client
@@ -94,6 +107,16 @@ cdef cppclass Session:
     cmap[pair[uint32_t, int64_t], int64_t] results
     PeakRate pdu_peak
     PeakRate submit_peak
+    # Per direction (0: from the client, 1: from the server).
+    Heartbeats beats[2]
+    # Sequence_Id order and use (D25, D26): the last request's, whether going backwards was
+    # noted, and how many requests in flight have each Sequence_Id modulo 32 (a cheap test
+    # before looking for the same value in flight the other way).
+    uint32_t last_seq[2]
+    uint32_t last_seq_cmd[2]
+    int64_t last_seq_frame[2]
+    bint noted_backwards[2]
+    uint32_t in_flight_seq[64]
 
 
 cdef cppclass AwaitReport:
@@ -216,6 +239,8 @@ cdef class Core(StreamSink):
     cdef CmdStats* _mine(self, Session* sess, uint32_t request_id) except NULL
     cdef int _expire(self, Session* sess, int64_t now) except -1
     cdef int _unanswered(self, Session* sess, PendingReq* req) except -1
+    cdef list _sequence(self, Session* sess, bint fc, int64_t row, int64_t frame, int64_t ts,
+                        list record)
     cdef int _cap(self, int kind, int64_t frame, int64_t sid) except -1
     cdef int _await_reports(self, Session* sess, uint64_t first, int64_t count,
                             int64_t request_frame, int64_t submitted) except -1

@@ -51,6 +51,7 @@ from cmppdissect.core._pdu cimport (
     LF_LOGIN,
     LF_MISMATCH,
     LF_MSG_LENGTH,
+    LF_MSGID_ORDER,
     LF_REPORT_SIZE,
     LF_STRAY,
     LF_TEXT,
@@ -104,11 +105,17 @@ NOTE_RETRANSMISSION = 3   # a = retransmitted segments, b = exact duplicates
 NOTE_INCOMPLETE_PDU = 4   # a = bytes, b = from client, c = (why, why_a, why_b)
 NOTE_CAP = 5              # a = CAP_* kind
 NOTE_LONG_INCOMPLETE = 6  # a = when (0 timeout, 1 cap, 2 end), c = LongSms info tuple
+NOTE_HEARTBEAT_MISSED = 7  # a = unanswered in a row, b = sent from the client
+NOTE_HEARTBEAT_NEVER = 8   # a = ACTIVE_TESTs sent, none answered, b = sent from the client
 # EV_RECORD codes
 REC_ORPHAN = 1            # a = Command_Id, b = Sequence_Id
 REC_SEQUENCE_REUSED = 2   # a = frame of the earlier request, b = Command_Id, c = Sequence_Id
 REC_WINDOW = 3
 REC_LONG_DUPLICATE = 5    # a = duplicates, c = LongSms info tuple
+REC_SEQUENCE_BACKWARDS = 6  # a = frame, b = Command_Id of the request before it from this
+                            # side, c = (its Sequence_Id, this Command_Id, this Sequence_Id)
+REC_SEQUENCE_BOTH_WAYS = 7  # a = frame, b = Command_Id of the request in flight the other way
+                            # with this Sequence_Id, c = (Sequence_Id, this Command_Id)
 # caps
 CAP_PENDING = 0
 CAP_AWAITING = 1
@@ -125,6 +132,8 @@ cdef uint32_t CMD_CONNECT_RESP = 0x80000001
 cdef uint32_t CMD_SUBMIT = 4
 cdef uint32_t CMD_SUBMIT_RESP = 0x80000004
 cdef uint32_t CMD_DELIVER = 5
+cdef uint32_t CMD_ACTIVE_TEST = 8
+cdef int HEARTBEATS_MISSED = 3  # the spec's C: a peer that misses three should be dropped
 cdef int64_t NS = 1000000000
 from cmppdissect.protocol.commands import DEFAULT_PORTS
 from cmppdissect.protocol.commands import WINDOW as _SPEC_WINDOW
@@ -133,7 +142,7 @@ cdef uint64_t MSG_ID_MAX = 0xFFFFFFFFFFFFFFFF
 
 # Flags that mean: Python's full decoder may find something worth listing.
 cdef int DECODE_FLAGS = (LF_INEXACT | LF_MISMATCH | LF_REPORT_SIZE | LF_MSG_LENGTH | LF_UDH
-                         | LF_TEXT | LF_LOGIN | LF_STRAY)
+                         | LF_TEXT | LF_LOGIN | LF_STRAY | LF_MSGID_ORDER)
 
 # -- the rows ---------------------------------------------------------------------------------------
 
@@ -261,6 +270,23 @@ cdef class _FramerSink(PduSink):
         if self.core.carriers:
             self.core._carried(self.sess, self.fc, size)
         return self.core.on_skipped(self.sess, self.fc, size, frame, ts, why, a, b, f, data)
+
+
+cdef tuple _beats_tuple(const Heartbeats* b):
+    """(sent, answered, unanswered, max unanswered in a row, first ns, last ns, longest
+    interval ns) of one side's ACTIVE_TESTs."""
+    return (b.sent, b.answered, b.unanswered, b.max_in_row, b.first_ts, b.last_ts,
+            b.max_interval)
+
+
+cdef inline void _out_of_flight(Session* sess, PendingReq* req) noexcept nogil:
+    """A request leaves the in-flight list (answered, given up, or evicted)."""
+    if req.from_client:
+        sess.window_client -= 1
+        sess.in_flight_seq[req.seq & 31] -= 1
+    else:
+        sess.window_server -= 1
+        sess.in_flight_seq[32 + (req.seq & 31)] -= 1
 
 
 cdef class Core(StreamSink):
@@ -469,6 +495,7 @@ cdef class Core(StreamSink):
             "results": {(item.first.first, item.first.second): item.second
                         for item in s.results},
             "pending": s.pending.size(),
+            "heartbeats": tuple(_beats_tuple(&s.beats[k]) for k in range(2)),
         }
 
     def memory_peaks(self):
@@ -632,6 +659,12 @@ cdef class Core(StreamSink):
         sess.max_window_client = sess.max_window_server = 0
         for i in range(32):
             sess.slot[i] = -1
+        memset(sess.beats, 0, sizeof(sess.beats))
+        memset(sess.in_flight_seq, 0, sizeof(sess.in_flight_seq))
+        for i in range(2):
+            sess.last_seq[i] = sess.last_seq_cmd[i] = 0
+            sess.last_seq_frame[i] = 0
+            sess.noted_backwards[i] = False
         sess.pdu_peak.second = sess.submit_peak.second = -(1 << 62)
         sess.pdu_peak.count = sess.pdu_peak.peak = 0
         sess.submit_peak.count = sess.submit_peak.peak = 0
@@ -693,7 +726,9 @@ cdef class Core(StreamSink):
                             const ConnStats* stats) except -1:
         """``how`` -1: no connection event (the end of the capture, or an eviction)."""
         cdef Framer* f
+        cdef Heartbeats* beats
         cdef int64_t size
+        cdef bint first = sess.ended < 0  # the end of the capture closes every session again
         if stats != NULL:
             sess.has_tcp = True
             sess.tcp = stats[0]
@@ -729,6 +764,12 @@ cdef class Core(StreamSink):
             sess.pending_index.erase(sess.pending.front().key)
             sess.pending.pop_front()
         sess.window_client = sess.window_server = 0
+        memset(sess.in_flight_seq, 0, sizeof(sess.in_flight_seq))
+        for k in range(2 if first else 0):
+            beats = &sess.beats[k]
+            if beats.sent >= 2 and beats.answered == 0:
+                self.events.append((EV_NOTE, NOTE_HEARTBEAT_NEVER, beats.last_frame, sess.id,
+                                    beats.sent, k == 0, None))
         return 0
 
     # -- PDUs -------------------------------------------------------------------------------------------
@@ -827,6 +868,7 @@ cdef class Core(StreamSink):
         cdef CmdStats* entry
         cdef CmdStats* mine
         cdef PendingReq* req
+        cdef Heartbeats* beats
         cdef uint64_t key, skey
         cdef clist[PendingReq].iterator pos
         cdef pair[int64_t, int64_t]* slot
@@ -861,12 +903,13 @@ cdef class Core(StreamSink):
             else:
                 pos = deref(found).second
                 req = &deref(pos)
-                if req.from_client:
-                    sess.window_client -= 1
-                else:
-                    sess.window_server -= 1
+                _out_of_flight(sess, req)
                 latency = sat_sub(ts, req.ts)
                 pair_row = req.row
+                if request_id == CMD_ACTIVE_TEST:
+                    beats = &sess.beats[0 if req.from_client else 1]
+                    beats.answered += 1
+                    beats.in_row = 0
                 entry.paired += 1
                 mine.paired += 1
                 mine.latency.push_back(latency)
@@ -921,10 +964,7 @@ cdef class Core(StreamSink):
             else:
                 if <int64_t>sess.pending.size() >= self.max_pending:
                     req = &sess.pending.front()
-                    if req.from_client:
-                        sess.window_client -= 1
-                    else:
-                        sess.window_server -= 1
+                    _out_of_flight(sess, req)
                     self._cap(CAP_PENDING, frame, sess.id)
                     self._unanswered(sess, req)
                     sess.pending_index.erase(req.key)
@@ -942,6 +982,7 @@ cdef class Core(StreamSink):
                 pos = sess.pending.end()
                 dec(pos)
                 sess.pending_index[key] = pos
+                sess.in_flight_seq[(0 if fc else 32) + (lt.seq & 31)] += 1
                 if fc:
                     sess.window_client += 1
                     if sess.window_client > sess.max_window_client:
@@ -950,6 +991,8 @@ cdef class Core(StreamSink):
                     sess.window_server += 1
                     if sess.window_server > sess.max_window_server:
                         sess.max_window_server = sess.window_server
+            if not resend:
+                record = self._sequence(sess, fc, row, frame, ts, record)
             window = sess.window_client if fc else sess.window_server
             if window == SPEC_WINDOW + 1:  # once per excursion past W
                 if record is None:
@@ -975,6 +1018,52 @@ cdef class Core(StreamSink):
         if self.pdu_limit and self.rows >= self.pdu_limit:
             self.stopped = True
         return 0
+
+    cdef list _sequence(self, Session* sess, bint fc, int64_t row, int64_t frame, int64_t ts,
+                        list record):
+        """A request (not a resend): its side's heartbeats, and what its Sequence_Id says.
+        Pairing goes by command, direction and value, so neither a Sequence_Id lower than the
+        one before (D26) nor the same value in flight both ways (D25) can mispair; each is
+        noted on the PDU: going backwards once per side (a NOTE), the same value both ways
+        each time (a CHAT)."""
+        cdef Light* lt = &self.lt
+        cdef int d = 0 if fc else 1
+        cdef Heartbeats* beats
+        cdef uint32_t seq = lt.seq
+        cdef uint32_t request_id = lt.cmd
+        if request_id == CMD_ACTIVE_TEST:
+            beats = &sess.beats[d]
+            if beats.sent:
+                if sat_sub(ts, beats.last_ts) > beats.max_interval:
+                    beats.max_interval = sat_sub(ts, beats.last_ts)
+            else:
+                beats.first_ts = ts
+            beats.sent += 1
+            beats.last_ts = ts
+            beats.last_frame = frame
+        if (sess.last_seq_frame[d] and not sess.noted_backwards[d]
+                and seq != sess.last_seq[d] and <uint32_t>(sess.last_seq[d] - seq) < 0x80000000u):
+            sess.noted_backwards[d] = True
+            if record is None:
+                record = []
+            record.append((EV_RECORD, row, REC_SEQUENCE_BACKWARDS, frame, sess.id,
+                           sess.last_seq_frame[d], sess.last_seq_cmd[d],
+                           (sess.last_seq[d], request_id, seq)))
+        sess.last_seq[d] = seq
+        sess.last_seq_cmd[d] = request_id
+        sess.last_seq_frame[d] = frame
+        if sess.in_flight_seq[(32 if fc else 0) + (seq & 31)]:
+            for k in range(<Py_ssize_t>sess.cmds.size()):
+                found = sess.pending_index.find(
+                    pending_key(not fc, sess.cmds[k].request_id, seq))
+                if found != sess.pending_index.end():
+                    if record is None:
+                        record = []
+                    record.append((EV_RECORD, row, REC_SEQUENCE_BOTH_WAYS, frame, sess.id,
+                                   deref(deref(found).second).frame, sess.cmds[k].request_id,
+                                   (seq, request_id)))
+                    break
+        return record
 
     cdef int _append_row(self, Session* sess, bint fc, const uint8_t* p, Py_ssize_t n,
                          int64_t frame, int64_t ts, int64_t pair_row, int64_t latency,
@@ -1012,10 +1101,7 @@ cdef class Core(StreamSink):
             req = &sess.pending.front()
             if sat_sub(now, req.ts) < self.timeout_ns:
                 break
-            if req.from_client:
-                sess.window_client -= 1
-            else:
-                sess.window_server -= 1
+            _out_of_flight(sess, req)
             self._unanswered(sess, req)
             sess.pending_index.erase(req.key)
             sess.pending.pop_front()
@@ -1023,6 +1109,16 @@ cdef class Core(StreamSink):
 
     cdef int _unanswered(self, Session* sess, PendingReq* req) except -1:
         sess.unanswered += 1
+        cdef Heartbeats* beats
+        if req.cmd == CMD_ACTIVE_TEST:
+            beats = &sess.beats[0 if req.from_client else 1]
+            beats.unanswered += 1
+            beats.in_row += 1
+            if beats.in_row > beats.max_in_row:
+                beats.max_in_row = beats.in_row
+            if beats.in_row == HEARTBEATS_MISSED:
+                self.events.append((EV_NOTE, NOTE_HEARTBEAT_MISSED, req.frame, sess.id,
+                                    beats.in_row, req.from_client, None))
         if req.cmd == CMD_SUBMIT:
             self.submits.erase((<uint64_t>(sess.id & 0xFFFFFFFF) << 32) | req.seq)
         self.totals[req.cmd & 0x1F].unanswered += 1

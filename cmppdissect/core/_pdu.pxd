@@ -48,6 +48,7 @@ cdef enum:
     LF_TEXT = 64            # content that may not decode cleanly by its Msg_Fmt
     LF_LOGIN = 128          # CONNECT / CONNECT_RESP: logins and authenticators are Python's
     LF_STRAY = 256          # a recipient with bytes after its NUL (D21): maybe another number
+    LF_MSGID_ORDER = 512    # a Msg_Id that reads right only byte-reversed (D22)
 
 cdef struct LField:
     int kind
@@ -105,3 +106,4 @@ cdef int light_decode(const uint8_t* p, int64_t n, int hint, Light* out) noexcep
 cdef bint is_versioned(uint32_t cmd) noexcept nogil
 cdef int version_of_byte(int value) noexcept nogil
 cdef bint has_stray(const uint8_t* p, int size) noexcept nogil
+cdef bint msgid_byte_order(uint64_t value) noexcept nogil

@@ -36,6 +36,7 @@ from cmppdissect.protocol.layouts import (
     VERSIONED_COMMANDS,
     Kind,
 )
+from cmppdissect.protocol.msgid import MSG_ID_LAYOUT, PLAUSIBLE, TIME_PARTS
 from cmppdissect.protocol.version import Version
 
 cdef enum:
@@ -56,6 +57,14 @@ cdef uint32_t LEAST[TABLE_SIZE]
 cdef bint KNOWN[TABLE_SIZE]
 cdef uint32_t MAX_PDU_LEN = _MAX_PDU_LEN
 cdef int CONTENT_LIMITS[256]
+# The Msg_Id parts the byte-order test reads (protocol.msgid's layout and ranges): the time
+# parts first, then the gateway.
+cdef int MSGID_PARTS = 0
+cdef int MSGID_TIME_PARTS = 0
+cdef int MSGID_SHIFT[8]
+cdef uint64_t MSGID_MASK[8]
+cdef uint64_t MSGID_LOW[8]
+cdef uint64_t MSGID_HIGH[8]
 cdef int64_t MO_REPORT_SIZE = MO_REPORT.fixed_size
 
 
@@ -151,9 +160,48 @@ def _load():
         LEAST[idx] = least
     for fmt in range(256):
         CONTENT_LIMITS[fmt] = CONTENT_LIMIT.get(fmt, CONTENT_LIMIT_DEFAULT)
+    global MSGID_PARTS, MSGID_TIME_PARTS
+    shifts = {name: (shift, width) for name, shift, width in MSG_ID_LAYOUT}
+    order = [*TIME_PARTS, "gateway"]
+    for i, name in enumerate(order):
+        MSGID_SHIFT[i] = shifts[name][0]
+        MSGID_MASK[i] = (1 << shifts[name][1]) - 1
+        MSGID_LOW[i], MSGID_HIGH[i] = PLAUSIBLE[name]
+    MSGID_TIME_PARTS = len(TIME_PARTS)
+    MSGID_PARTS = len(order)
 
 
 _load()
+
+
+cdef extern from *:
+    uint64_t bswap64 "__builtin_bswap64"(uint64_t) noexcept nogil
+
+
+cdef bint msgid_byte_order(uint64_t value) noexcept nogil:
+    """Whether a Msg_Id reads right only byte-reversed (reference D22): the test of
+    :func:`cmppdissect.protocol.msgid.byte_reversed`, proven equal by the tests."""
+    cdef int i
+    cdef uint64_t part
+    cdef bint impossible = False
+    for i in range(MSGID_TIME_PARTS):
+        part = (value >> MSGID_SHIFT[i]) & MSGID_MASK[i]
+        if part < MSGID_LOW[i] or part > MSGID_HIGH[i]:
+            impossible = True
+            break
+    if not impossible:
+        return False
+    value = bswap64(value)
+    for i in range(MSGID_PARTS):
+        part = (value >> MSGID_SHIFT[i]) & MSGID_MASK[i]
+        if part < MSGID_LOW[i] or part > MSGID_HIGH[i]:
+            return False
+    return ((value >> MSGID_SHIFT[MSGID_TIME_PARTS]) & MSGID_MASK[MSGID_TIME_PARTS]) != 0
+
+
+def msgid_byte_order_py(uint64_t value):
+    """The compiled byte-order test, for the tests that prove it equal to Python's."""
+    return msgid_byte_order(value)
 
 
 def plausible_header_py(uint32_t total, uint32_t cmd):
@@ -477,6 +525,8 @@ cdef int light_decode(const uint8_t* p, int64_t n, int hint, Light* out) noexcep
     if out.offsets[N_MSG_ID] >= 0:
         out.has_msg_id = True
         out.msg_id = be_uint(p + out.offsets[N_MSG_ID], 8)
+        if msgid_byte_order(out.msg_id):
+            out.flags |= LF_MSGID_ORDER
     if out.offsets[N_RESULT] >= 0:
         out.result = <int64_t>be_uint(p + out.offsets[N_RESULT], out.sizes[N_RESULT])
     if out.offsets[N_REGISTERED_DELIVERY] >= 0:
@@ -564,6 +614,8 @@ cdef int _report(const uint8_t* content, Light* out) noexcept nogil:
     if not out.is_report:
         return 0
     out.report_msg_id = be_uint(content, 8)
+    if msgid_byte_order(out.report_msg_id):
+        out.flags |= LF_MSGID_ORDER
     k = 0
     while k < 7 and content[8 + k] != 0:  # a string ends at its first NUL (D21)
         k += 1
@@ -608,4 +660,5 @@ def light(bytes pdu, version=None):
 
 LF_NAMES = {LF_INEXACT: "inexact", LF_MISMATCH: "mismatch", LF_AMBIGUOUS: "ambiguous",
             LF_REPORT_SIZE: "report-size", LF_MSG_LENGTH: "msg-length", LF_UDH: "udh",
-            LF_TEXT: "text", LF_LOGIN: "login", LF_STRAY: "stray"}
+            LF_TEXT: "text", LF_LOGIN: "login", LF_STRAY: "stray",
+            LF_MSGID_ORDER: "msgid-order"}

@@ -36,12 +36,16 @@ from cmppdissect.core._engine import (
     EV_SKIP_RESET,
     NOTE_CAP,
     NOTE_CAPTURE_GAP,
+    NOTE_HEARTBEAT_MISSED,
+    NOTE_HEARTBEAT_NEVER,
     NOTE_INCOMPLETE_PDU,
     NOTE_LONG_INCOMPLETE,
     NOTE_RETRANSMISSION,
     NOTE_UNANSWERED,
     REC_LONG_DUPLICATE,
     REC_ORPHAN,
+    REC_SEQUENCE_BACKWARDS,
+    REC_SEQUENCE_BOTH_WAYS,
     REC_SEQUENCE_REUSED,
     REC_WINDOW,
     ROW_FIELDS,
@@ -320,6 +324,10 @@ class Engine:
         elif code == NOTE_LONG_INCOMPLETE:
             note(Severity.WARN, frame, None, "long-sms-incomplete",
                  words.long_sms_incomplete(c, a, b))
+        elif code == NOTE_HEARTBEAT_MISSED:
+            note(Severity.WARN, frame, sid, "heartbeat-missed", words.heartbeat_missed(a, b))
+        elif code == NOTE_HEARTBEAT_NEVER:
+            note(Severity.WARN, frame, sid, "heartbeat-never", words.heartbeat_never(a, b))
 
     def _record(self, ev: tuple[Any, ...], batch: Batch) -> None:
         _, row, code, frame, sid, a, b, c = ev
@@ -332,6 +340,12 @@ class Engine:
         elif code == REC_LONG_DUPLICATE:
             finding = Finding(Severity.NOTE, "long-sms-duplicate",
                               words.long_sms_duplicate(c, a))
+        elif code == REC_SEQUENCE_BACKWARDS:
+            finding = Finding(Severity.NOTE, "sequence-backwards",
+                              words.sequence_backwards(a, b, *c))
+        elif code == REC_SEQUENCE_BOTH_WAYS:
+            finding = Finding(Severity.CHAT, "sequence-both-ways",
+                              words.sequence_both_ways(a, b, *c))
         else:  # pragma: no cover - the core has no other codes
             return
         self._on_record(row, frame, sid, finding, batch)

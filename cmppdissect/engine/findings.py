@@ -131,6 +131,35 @@ def sequence_reused(earlier_frame: int, command_id: int, sequence_id: int) -> st
             f"{command_name(command_id)} is still unanswered (retransmission?)")
 
 
+def _side(from_client: bool) -> str:
+    return "client" if from_client else "server"
+
+
+def heartbeat_missed(in_row: int, from_client: bool) -> str:
+    return (f"{in_row} ACTIVE_TESTs in a row from the {_side(from_client)} got no response: "
+            f"the spec drops a link after {in_row} (C={in_row})")
+
+
+def heartbeat_never(sent: int, from_client: bool) -> str:
+    return (f"the {_side(not from_client)} answered none of the {sent} ACTIVE_TESTs from the "
+            f"{_side(from_client)} (a peer that never sends ACTIVE_TEST_RESP; reference D23)")
+
+
+def sequence_backwards(earlier_frame: int, earlier_command: int, earlier_sequence: int,
+                       command_id: int, sequence_id: int) -> str:
+    return (f"{command_name(command_id)} Sequence_Id {sequence_id} is lower than the "
+            f"{earlier_sequence} of the {command_name(earlier_command)} before it from this side "
+            f"(frame {earlier_frame}): Sequence_Ids need not grow, responses are paired by value "
+            "(reference D26)")
+
+
+def sequence_both_ways(other_frame: int, other_command: int, sequence_id: int,
+                       command_id: int) -> str:
+    return (f"Sequence_Id {sequence_id} of this {command_name(command_id)} is also in flight the "
+            f"other way (the {command_name(other_command)} of frame {other_frame}): responses "
+            "are paired by command and direction as well as Sequence_Id (reference D25)")
+
+
 WINDOW = f"more than {SPEC_WINDOW} requests in flight (spec window W={SPEC_WINDOW})"
 
 

@@ -51,6 +51,7 @@ from cmppdissect.core._pdu cimport (
     has_stray,
     layout_of,
     measure,
+    msgid_byte_order,
     new_layout,
 )
 
@@ -89,6 +90,7 @@ cdef enum:
 cdef uint32_t RESPONSE_BIT = 0x80000000
 cdef int64_t FROM_CLIENT = _FROM_CLIENT
 cdef uint32_t CMD_CONNECT = int(CommandId.CMPP_CONNECT)
+cdef uint32_t CMD_CONNECT_RESP = int(CommandId.CMPP_CONNECT_RESP)
 cdef uint32_t CMD_SUBMIT = int(CommandId.CMPP_SUBMIT)
 
 
@@ -395,7 +397,9 @@ def emit(sl, text, tail, fallback, limit=None):
             total = <uint32_t>be_uint(p, 4)
             cmd = <uint32_t>be_uint(p + 4, 4)
             seq = <uint32_t>be_uint(p + 8, 4)
-            core = layout_of(cmd, version) if cmd != CMD_CONNECT else NULL
+            # Logins are Python's (the Version byte, an authenticator of zeros: D24).
+            core = (layout_of(cmd, version) if cmd != CMD_CONNECT and cmd != CMD_CONNECT_RESP
+                    else NULL)
             body = p + 12
             body_len = n - 12
             if total == n and core != NULL and measure(core, body, body_len) == body_len:
@@ -485,6 +489,8 @@ cdef bint _put_record(string& out, ELayout* lay, const uint8_t* p, int64_t n,
             # bytes after one).
             if not put_fields(out, rep, content, content_len, rep_offs, rep_vals, False):
                 return False
+            if msgid_byte_order(be_uint(content, 8)):
+                return False  # msgid-byte-order (D22): every report layout starts with Msg_Id
             out.push_back(b'}')
             if rep.stat >= 0:
                 stat = PyBytes_FromStringAndSize(<const char*>content + rep_offs[rep.stat],
@@ -509,6 +515,8 @@ cdef bint _put_record(string& out, ELayout* lay, const uint8_t* p, int64_t n,
                 return False
             put_bytes(out, got)
     if lay.core.named[N_MSG_ID] >= 0:
+        if msgid_byte_order(vals[lay.core.named[N_MSG_ID]]):
+            return False  # msgid-byte-order (D22)
         put_msg_id_parts(out, vals[lay.core.named[N_MSG_ID]])
     out.push_back(b'}')
     if other >= 0:

@@ -42,6 +42,16 @@ def _results(counter: dict[tuple[int, int], int]) -> list[dict[str, Any]]:
             for (cmd, code), n in named]
 
 
+def heartbeats(beats: tuple[int, int, int, int, int, int, int]) -> dict[str, Any]:
+    """One side's ACTIVE_TESTs: how many were sent and answered, the most that went
+    unanswered in a row (the spec drops a link at C=3), and how often they were sent."""
+    sent, answered, unanswered, in_row, first_ns, last_ns, max_gap_ns = beats
+    return {"sent": sent, "answered": answered, "unanswered": unanswered,
+            "max_unanswered_in_row": in_row,
+            "interval_s": (last_ns - first_ns) / (sent - 1) / 1e9 if sent > 1 else None,
+            "max_interval_s": max_gap_ns / 1e9 if sent > 1 else None}
+
+
 def session_dict(engine: Engine, sid: int) -> dict[str, Any] | None:
     """One session with its own per-command table (the per-session view of the report)."""
     s = engine.core.session(sid)
@@ -70,6 +80,8 @@ def session_dict(engine: Engine, sid: int) -> dict[str, Any] | None:
             "duplicates": tcp.duplicates, "out_of_order": tcp.out_of_order, "gaps": tcp.gaps,
             "gap_bytes": tcp.gap_bytes},
         "max_window": s["max_window"],
+        "heartbeats": {"from_client": heartbeats(s["heartbeats"][0]),
+                       "from_server": heartbeats(s["heartbeats"][1])},
         "expert": dict(names.expert),
         "commands": dict(sorted(commands.items())),
         "results": _results(s["results"]),

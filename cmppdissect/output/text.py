@@ -20,6 +20,27 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _heartbeats(sessions: list[dict[str, Any]], w: Any) -> None:
+    """ACTIVE_TEST per session and side, when any was sent: answered, unanswered in a row
+    (three is the spec's C), and the interval."""
+    rows = [(s["id"], side, b) for s in sessions for side, b in
+            (("client", s["heartbeats"]["from_client"]), ("server", s["heartbeats"]["from_server"]))
+            if b["sent"]]
+    if not rows:
+        return
+    w("\nHeartbeats (ACTIVE_TEST)\n")
+    w(f"  {'id':>3} {'from':<6} {'sent':>6} {'answered':>8} {'unans':>6} {'in a row':>8} "
+      f"{'every s':>8} {'max gap s':>9}\n")
+    for sid, side, b in rows:
+        w(f"  {sid:>3} {side:<6} {b['sent']:>6} {b['answered']:>8} {b['unanswered']:>6} "
+          f"{b['max_unanswered_in_row']:>8} {_seconds(b['interval_s']):>8} "
+          f"{_seconds(b['max_interval_s']):>9}\n")
+
+
 def write_summary(report: dict[str, Any], out: TextIO, *, max_expert: int = 50) -> None:
     w = out.write
     w(f"CMPP PDUs: {report['pdus']}   sessions: {len(report['sessions'])}\n\n")
@@ -36,6 +57,7 @@ def write_summary(report: dict[str, Any], out: TextIO, *, max_expert: int = 50) 
           f"{s['errors']:>5} {s['unanswered']:>5} {s['ended']}\n")
     if report.get("sessions_dropped"):
         w(f"  ... and {report['sessions_dropped']} older sessions (session cap reached)\n")
+    _heartbeats(report["sessions"], w)
     rate = report["over_time"]
     w(f"\nPeak rate: {rate['peak_pdus_per_s']} PDUs/s, {rate['peak_submits_per_s']} SUBMIT/s\n")
     w("\nService response time (ms)\n")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cmppdissect.protocol import content as content_mod
+from cmppdissect.protocol.auth import AUTHENTICATOR_LEN
 from cmppdissect.protocol.commands import HEADER_LEN, KNOWN_COMMANDS, CommandId, command_name
 from cmppdissect.protocol.expert import Finding, Severity
 from cmppdissect.protocol.layouts import (
@@ -30,6 +31,7 @@ from cmppdissect.protocol.layouts import (
     expects_report,
     report_layout,
 )
+from cmppdissect.protocol.msgid import byte_reversed, split_msg_id
 from cmppdissect.protocol.version import Version, version_from_byte
 
 _HEADER = struct.Struct(">III")
@@ -39,6 +41,8 @@ _FMT = {(Kind.UINT, 1): "B", (Kind.UINT, 2): "H", (Kind.UINT, 4): "I", (Kind.UIN
 _FIXED, _ARRAY, _CONTENT = 0, 1, 2
 # Plain ints for the per-PDU comparisons: reading an IntEnum member costs ~0.1 µs each time.
 _CONNECT, _SUBMIT = int(CommandId.CMPP_CONNECT), int(CommandId.CMPP_SUBMIT)
+_CONNECT_RESP = int(CommandId.CMPP_CONNECT_RESP)
+_LOGIN_LAYOUTS = frozenset({"CMPP_CONNECT", "CMPP_CONNECT_RESP"})
 _V2, _V3 = Version.V2_0, Version.V3_0
 
 
@@ -69,6 +73,13 @@ class Plan:
     nul_fields: tuple[Field, ...]  # fields checked for a missing NUL terminator
     fast: Any  # compiled decoder for complete bodies: body -> (fields, end) | None
     has_content: bool
+    msg_ids: tuple[str, ...]  # the Msg_Id fields, checked for a byte order gone wrong (D22)
+
+    @property
+    def checks(self) -> bool:
+        """Whether :func:`_check_fields` has anything to look at in this layout."""
+        return bool(self.nul_fields or self.has_content or self.msg_ids
+                    or self.layout.name in _LOGIN_LAYOUTS)
 
     def measure(self, body: bytes) -> int | None:
         """Body size this layout implies for these bytes, or None if a count is unreadable."""
@@ -129,7 +140,8 @@ def compile_layout(layout: Layout) -> Plan:
     flush()
     return Plan(layout, tuple(steps), layout.fixed_size, layout.tail_size,
                 tuple(f for f in layout.fields if f.nul_expected), _generate(layout, steps),
-                any(f.kind is Kind.CONTENT for f in layout.fields))
+                any(f.kind is Kind.CONTENT for f in layout.fields),
+                tuple(f.name for f in layout.fields if f.display == "msg_id"))
 
 
 def _generate(layout: Layout, steps: list[Any]) -> Any:
@@ -420,7 +432,7 @@ def decode_pdu(buf: bytes, hint: Version | None = None) -> DecodedPdu:
         quick = plan.fast(body)
         if quick is not None and quick[1] == size:
             pdu = DecodedPdu(total, cmd, seq, hint, quick[0], None, findings, plan.layout, raw)
-            if plan.nul_fields or plan.has_content or cmd == _CONNECT:
+            if plan.checks:
                 _check_fields(pdu, plan)
             return pdu
     version, _layout, chosen = choose_layout(cmd, body, hint)
@@ -436,7 +448,7 @@ def decode_pdu(buf: bytes, hint: Version | None = None) -> DecodedPdu:
                          raw)
         _check_extent(pdu, plan.layout, version, body, result)
         _stray_findings(pdu.findings, result.strays, version, "")
-    if plan.nul_fields or plan.has_content or cmd == _CONNECT:
+    if plan.checks:
         _check_fields(pdu, plan)
     return pdu
 
@@ -487,10 +499,29 @@ def _check_extent(pdu: DecodedPdu, layout: Layout, version: Version | None, body
 
 
 
+def _byte_order(findings: list[Finding], name: str, value: int, where: str) -> None:
+    """A Msg_Id whose bytes came in the wrong order (D22): said, with the reading that makes
+    sense; the value stays the spec's big-endian reading."""
+    reversed_id = byte_reversed(value)
+    if reversed_id is None:
+        return
+    impossible = ", ".join(split_msg_id(value).impossible_time)
+    findings.append(Finding(
+        Severity.WARN, "msgid-byte-order",
+        f"{where}{name} {value} read big-endian as the spec says has impossible time parts "
+        f"({impossible}); read little-endian it is {reversed_id.raw} ({reversed_id}): the "
+        "sender writes body integers little-endian (reference D22). Reports are matched by "
+        "the bytes as sent", name))
+
+
 def _check_fields(pdu: DecodedPdu, plan: Plan) -> None:
     fields = pdu.fields
     findings = pdu.findings
     layout = plan.layout
+    for name in plan.msg_ids:
+        value = fields.get(name)
+        if value is not None:
+            _byte_order(findings, name, value, "")
     for f in plan.nul_fields:
         value = fields.get(f.name)
         if value is not None:
@@ -509,6 +540,13 @@ def _check_fields(pdu: DecodedPdu, plan: Plan) -> None:
             f"Version byte 0x{fields['Version']:02X} names no CMPP version (Huawei API "
             f"sends 0x01, SMSGate accepts 0x00 and 0x7F); version inferred from lengths",
             "Version"))
+    if (cmd == _CONNECT_RESP and fields.get("Status") == 0
+            and fields.get("AuthenticatorISMG") == bytes(AUTHENTICATOR_LEN)):
+        findings.append(Finding(
+            Severity.WARN, "auth-ismg-zero",
+            "AuthenticatorISMG is all zero although Status is 0: the ISMG did not authenticate "
+            "itself, so the client cannot tell it from an impostor (reference D24)",
+            "AuthenticatorISMG"))
     content = fields.get("Msg_Content")
     if content is None:
         return
@@ -527,6 +565,9 @@ def _check_fields(pdu: DecodedPdu, plan: Plan) -> None:
                 result = run_plan(rep_plan, content)
                 pdu.report = result.fields
                 _stray_findings(findings, result.strays, pdu.version, "the status report's ")
+            for name in rep_plan.msg_ids:
+                if name in pdu.report:
+                    _byte_order(findings, name, pdu.report[name], "the status report's ")
             expected = 60 if pdu.version is _V2 else 71
             if layout.content_rule == "deliver" and pdu.version and len(content) != expected:
                 findings.append(Finding(

@@ -29,6 +29,15 @@ MSG_ID_LAYOUT = _LAYOUT
 
 _GATEWAY_MAX = 999_999  # ISMG_Id is six decimal digits (0XYZnn)
 
+PLAUSIBLE: dict[str, tuple[int, int]] = {
+    "month": (1, 12), "day": (1, 31), "hour": (0, 23), "minute": (0, 59), "second": (0, 59),
+    "gateway": (0, _GATEWAY_MAX),
+}
+"""The range of each part of a Msg_Id that follows the spec layout (the sequence is free).
+The compiled core loads the same table for its byte-order test (reference D22)."""
+
+TIME_PARTS = ("month", "day", "hour", "minute", "second")
+
 
 @dataclass(frozen=True, slots=True)
 class MsgId:
@@ -50,14 +59,14 @@ class MsgId:
         Day 31 is accepted in every month: the id carries no year, so February 29 cannot be
         told from an error anyway, and a plausibility check is all this is.
         """
-        return (
-            1 <= self.month <= 12
-            and 1 <= self.day <= 31
-            and self.hour < 24
-            and self.minute < 60
-            and self.second < 60
-            and self.gateway <= _GATEWAY_MAX
-        )
+        return all(low <= getattr(self, name) <= high for name, (low, high) in PLAUSIBLE.items())
+
+    @property
+    def impossible_time(self) -> list[str]:
+        """The time parts no clock shows ("month 14", "day 0"): another gateway's scheme (D20),
+        or bytes in the wrong order if the reversed reading is plausible."""
+        return [f"{name} {getattr(self, name)}" for name in TIME_PARTS
+                if not PLAUSIBLE[name][0] <= getattr(self, name) <= PLAUSIBLE[name][1]]
 
     def __str__(self) -> str:
         return (
@@ -73,6 +82,19 @@ def split_msg_id(value: int) -> MsgId:
         raise ValueError(f"Msg_Id {value} does not fit in 64 bits")
     parts = {name: (value >> shift) & ((1 << width) - 1) for name, shift, width in _LAYOUT}
     return MsgId(raw=value, **parts)
+
+
+def byte_reversed(value: int) -> MsgId | None:
+    """The reading of a Msg_Id written little-endian by its sender (reference D22: a C
+    library writes body integers little-endian), when that is the likely story: the
+    big-endian reading has impossible time parts and the byte-reversed one fits the layout.
+    None otherwise. The reversed reading must also name a gateway (not 0): a small counter
+    used as an id (D20) reversed fits every range with gateway 0. The value itself stays the
+    big-endian reading the spec defines, and reports still match by the 8 bytes as echoed."""
+    if not split_msg_id(value).impossible_time:
+        return None
+    reversed_id = split_msg_id(int.from_bytes(value.to_bytes(8, "big"), "little"))
+    return reversed_id if reversed_id.looks_valid and reversed_id.gateway else None
 
 
 def msg_id_parts(value: int) -> dict[str, int]:
