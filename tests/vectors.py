@@ -26,6 +26,11 @@ them), same keys; ``expect`` uses the §5.7 names.
 ``LONG_SMS_VECTORS`` -- multi-part messages whose source asserts the reassembled text.
 
 ``AUTH_VECTORS`` -- authenticator inputs/outputs (only gocmpp has any; it is the §7.2 one).
+
+``DEVIATION_VECTORS`` -- not collected: PDUs written here from the descriptions of real
+traffic in reference §11 (D13, D21, D22, D24, D25), with the values and the finding codes the
+analyzer owes them. ``stream`` vectors are bytes as a sender wrote them on the TCP stream
+(``pdus``: the lengths the framer must cut, ``skipped``: the stray bytes between them).
 """
 
 VECTORS = [
@@ -846,5 +851,74 @@ AUTH_VECTORS = [
             b"\x79\x42\x97\x72\x74\x09\x8c\xf2"
             b"\x10\xab\x0c\x16\xc3\x67\xbc\x8d"
         ),
+    },
+]
+
+DEVIATION_VECTORS = [
+    {
+        "id": "d13-active-test-resp-declares-13-sends-16",
+        "source": "reference §11 D13: pycmpp sends b'0x00' as the body while declaring 13",
+        "version": "2.0",
+        "stream": "0000000d800000080000000730783030",
+        "pdus": [13],
+        "skipped": "783030",
+        "expect": {"Total_Length": 13, "Command_Id": 0x80000008, "Sequence_Id": 7,
+                   "Reserved": 0x30},
+        "findings": [],
+    },
+    {
+        "id": "d21-submit-v30-recipients-21-bytes-apart",
+        "source": "reference §11 D21: a 2.0-style client lays group-send recipients 21 bytes "
+                  "apart in a 3.0 SUBMIT",
+        "version": "3.0",
+        "hex": (
+            "000000e800000004000000150000000000000000010101004d56455249465900000000000000"
+            "0000000000000000000000000000000000000000000000000000000000000000003930313233"
+            "3430313030303030300000000000000000000000000000000000000000000000000000000000"
+            "0000000000313036353731323334350000000000000000000000023133393030313339303030"
+            "0000000000000000000031333730303133373030300000000000000000000000000000000000"
+            "000000000000000000000000000000000568656c6c6f00000000000000000000000000000000"
+            "00000000"
+        ),
+        "expect": {"Total_Length": 232, "Command_Id": 0x00000004, "Sequence_Id": 21,
+                   "DestUsr_tl": 2, "Dest_terminal_Id": [b"13900139000", b""],
+                   "Msg_Content": b"hello"},
+        "findings": ["bytes-after-nul"],
+    },
+    {
+        "id": "d22-submit-resp-v20-msg-id-little-endian",
+        "source": "reference §11 D22: a C library writes body integers little-endian; the id "
+                  "is 11-24 10:15:49 gateway 079101 sequence 261",
+        "version": "2.0",
+        "hex": "0000001580000004000000160501fd3441fc28bc00",
+        "expect": {"Total_Length": 21, "Command_Id": 0x80000004, "Sequence_Id": 22,
+                   "Msg_Id": 360847846053521596, "Result": 0},
+        "findings": ["msgid-byte-order"],
+    },
+    {
+        "id": "d24-connect-resp-v20-all-zero-authenticator",
+        "source": "reference §11 D24: Status 0 with 16 zero bytes and Version 0x20",
+        "version": "2.0",
+        "hex": "0000001e8000000100000018000000000000000000000000000000000020",
+        "expect": {"Total_Length": 30, "Command_Id": 0x80000001, "Sequence_Id": 24,
+                   "Status": 0, "AuthenticatorISMG": bytes(16), "Version": 0x20},
+        "findings": ["auth-ismg-zero"],
+    },
+    {
+        "id": "d25-submit-v20-filler",
+        "source": "reference §11 D25: ValId_Time and At_Time sent as \"0\" and NULs, "
+                  "Service_Id cut to 10 characters",
+        "version": "2.0",
+        "hex": (
+            "000000a800000004000000190000000000000000010101004d564552494659434f4400000000"
+            "0000000000000000000000000000000000000000003930313233343031303030303030300000"
+            "0000000000000000000000000000300000000000000000000000000000000031303635373132"
+            "3334350000000000000000000000013133393030313339303030000000000000000000000963"
+            "6f646520313233340000000000000000"
+        ),
+        "expect": {"Total_Length": 168, "Command_Id": 0x00000004, "Sequence_Id": 25,
+                   "Service_Id": b"MVERIFYCOD", "ValId_Time": b"0", "At_Time": b"0",
+                   "Msg_Content": b"code 1234"},
+        "findings": [],
     },
 ]
