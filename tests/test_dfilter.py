@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from cmppdissect.query.dfilter import FilterError, compile_filter
+from cmppdissect.query.dfilter import MAX_DEPTH, FilterError, compile_filter
 
 SUBMIT: dict[str, Any] = {
     "frame": 6, "time": 1.5, "session": 0, "src": "192.0.2.10:40001",
@@ -104,3 +104,27 @@ def test_unfinished_expressions_point_at_their_end_or_paren(expr: str, column: i
     with pytest.raises(FilterError) as info:
         compile_filter(expr)
     assert words in info.value.message and info.value.position + 1 == column
+
+
+@pytest.mark.parametrize("expr", [
+    "!" * 1000 + "command",
+    "not " * 1000 + "command",
+    "not " * 100_000 + "command",
+    "-" * 5000 + "latency_ms > 1",
+])
+def test_a_filter_deeper_than_the_limit_is_a_clear_error(expr: str) -> None:
+    """Issue 13: a thousand chained ``!`` raised RecursionError. A filter nesting deeper than
+    MAX_DEPTH is refused with words that say so, whatever part of Python would give up."""
+    with pytest.raises(FilterError, match=f"nests deeper than {MAX_DEPTH} levels"):
+        compile_filter(expr)
+
+
+def test_a_filter_at_the_limit_works() -> None:
+    """An odd number of negations under the limit negates; parentheses do not nest the test
+    (Python's own parser stops at 200 of them, also a clear error)."""
+    deep = compile_filter("!" * (MAX_DEPTH - 3) + 'command == "CMPP_SUBMIT"')
+    assert deep(SUBMIT) is False and deep(REPORT) is True
+    parens = compile_filter("(" * 150 + 'command == "CMPP_SUBMIT"' + ")" * 150)
+    assert parens(SUBMIT) is True and parens(REPORT) is False
+    with pytest.raises(FilterError, match="too many nested parentheses"):
+        compile_filter("(" * 250 + "command" + ")" * 250)

@@ -636,6 +636,32 @@ async def test_filter_bar_checks_as_you_type_and_applies() -> None:
 
 
 @pytest.mark.asyncio
+async def test_filter_bar_refuses_a_filter_too_deep() -> None:
+    """Issue 13: a thousand chained ``!`` in the filter bar killed the TUI (RecursionError).
+    It is an invalid filter like any other: said under the bar, not applied, the app alive."""
+    app = app_for(SAMPLE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await indexed(pilot)
+        await pilot.press("2", "f")
+        bar = app.screen.query_one(FilterBar)
+        bar.input.value = "!" * 1000 + "command"
+        await pilot.pause()
+        assert bar.error is not None and "nests deeper than" in bar.error.message
+        await pilot.press("enter")
+        assert isinstance(app.screen.query_one(PduList).view, AllRows)
+        bar.input.value = 'command == "CMPP_SUBMIT"'
+        await pilot.pause()
+        assert bar.error is None
+        await pilot.press("enter")
+        pdus = app.screen.query_one(PduList)
+        for _ in range(100):
+            if isinstance(pdus.view, FilteredRows) and pdus.view.caught_up:
+                break
+            await pilot.pause(0.02)
+        assert isinstance(pdus.view, FilteredRows) and len(pdus.view) > 0
+
+
+@pytest.mark.asyncio
 async def test_filter_on_a_body_field_in_a_session() -> None:
     app = app_for(SAMPLE)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -394,17 +394,40 @@ def compile_filter(expression: str) -> DisplayFilter:
     source, anchors = _translate(expression)
     try:
         tree = ast.parse(source.strip(), mode="eval")
+    except (RecursionError, MemoryError):  # Python's parser gives up before our limit
+        raise FilterError(_TOO_DEEP, 0) from None
     except SyntaxError as exc:
         if not exc.offset:  # Python's way of saying "ran out of input"
             raise FilterError("the expression is incomplete", len(expression.rstrip())) from None
         offset = exc.offset - 1 + (len(source) - len(source.lstrip()))
         raise FilterError(_syntax_message(exc), _original_offset(
             anchors, offset, len(expression))) from None
+    if _depth(tree.body) > MAX_DEPTH:
+        raise FilterError(_TOO_DEEP, 0)
     compiler = _Compiler(anchors, len(expression))
     node = tree.body
     _shift_offsets(tree, len(source) - len(source.lstrip()))
     test = compiler.test(node)
     return DisplayFilter(expression, test, frozenset(compiler.names))
+
+
+MAX_DEPTH = 100
+"""How deeply a filter may nest (parentheses, ``not``, operators): its test is a tree of
+closures evaluated recursively, so a deeper one would exhaust Python's stack on every PDU."""
+_TOO_DEEP = f"the filter nests deeper than {MAX_DEPTH} levels"
+
+
+def _depth(node: ast.AST) -> int:
+    """How many expressions deep a tree nests (operators and contexts do not count), walked
+    without recursion."""
+    deepest = 0
+    stack = [(node, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in ast.iter_child_nodes(item)
+                     if isinstance(child, ast.expr))
+    return deepest
 
 
 def _shift_offsets(tree: ast.AST, shift: int) -> None:
@@ -420,4 +443,5 @@ def _syntax_message(exc: SyntaxError) -> str:
     return msg
 
 
-__all__ = ["KNOWN_NAMES", "PAIRING_NAMES", "DisplayFilter", "FilterError", "compile_filter"]
+__all__ = ["KNOWN_NAMES", "MAX_DEPTH", "PAIRING_NAMES", "DisplayFilter", "FilterError",
+           "compile_filter"]
