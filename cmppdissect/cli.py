@@ -117,7 +117,9 @@ def _open(path: str, args: argparse.Namespace) -> Analysis:
     except ValueError as exc:  # a bad --cmpp-version
         raise UsageError(str(exc)) from None
     except CaptureFormatError as exc:
-        raise UsageError(str(exc) if path in str(exc) else f"{path}: {exc}") from None
+        # The reader names its input ("<stdin>" for "-"); the user knows it by what they typed.
+        why = str(exc).removeprefix(f"{'<stdin>' if path == '-' else path}: ")
+        raise UsageError(f"{path}: {why}") from None
     except IsADirectoryError:
         raise UsageError(f"{path}: is a directory") from None
     except FileNotFoundError:

@@ -127,7 +127,12 @@ def test_not_a_capture(tmp_path: Path, content: bytes, words: str) -> None:
 
 
 def test_not_a_capture_on_stdin() -> None:
-    assert_one_line_error(cli("-", stdin=b"GET / HTTP/1.1\r\n\r\n"), "not a pcap or pcapng")
+    res = cli("-", stdin=b"GET / HTTP/1.1\r\n\r\n")
+    assert_one_line_error(res, "not a pcap or pcapng")
+    # Named as the user typed it, once (issue 13: "cmppdissect: -: <stdin>: ...").
+    assert res.stderr.startswith(b"cmppdissect: -: not a pcap or pcapng capture")
+    res = cli("-", stdin=b"\xd4\xc3\xb2\xa1\x02\x00")
+    assert res.stderr == b"cmppdissect: -: pcap file header truncated\n"
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
