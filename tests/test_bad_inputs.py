@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import random
 import struct
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -310,6 +313,66 @@ def test_corrupt_pcapng_block_lengths() -> None:
         result = analyze(bytes(bad))
         assert result.notes[0].severity == severity
         assert len(result.notes) <= 2
+
+
+# -- time at the edges of its range (issue 13) ---------------------------------------------------
+
+
+def _edge_capture(stamps: list[int], *, tsoffset_s: int = 0) -> bytes:
+    """CONNECT, CONNECT_RESP, SUBMIT, SUBMIT_RESP after a handshake, stamped ``stamps`` (ns,
+    one per frame, if_tsoffset included) in a nanosecond pcapng."""
+    flow = Flow()
+    frames = flow.handshake()
+    frames += [flow.send(True, encode_pdu(C.CMPP_CONNECT, 1, {"Source_Addr": "901234",
+                                                             "Version": 0x20}, V2)),
+               flow.send(False, encode_pdu(C.CMPP_CONNECT_RESP, 1, {"Version": 0x20}, V2)),
+               flow.send(True, encode_pdu(C.CMPP_SUBMIT, 2, {
+                   "Msg_src": "901234", "Dest_terminal_Id": [b"13900139000"],
+                   "Msg_Content": b"hi"}, V2)),
+               flow.send(False, encode_pdu(C.CMPP_SUBMIT_RESP, 2, {"Msg_Id": 5}, V2))]
+    assert len(stamps) == len(frames)
+    return pcapng_bytes([(1, 9)], list(zip([0] * len(frames), stamps, frames, strict=True)),
+                        tsoffset_s=tsoffset_s)
+
+
+@pytest.mark.parametrize("mode", [(), ("-T", "jsonl"), ("-T", "json"), ("-T", "text"),
+                                  ("-T", "csv"), ("--report", "json"),
+                                  ("-Y", "latency_ms < 0", "-T", "jsonl")])
+def test_a_response_stamped_centuries_before_its_request(mode: tuple[str, ...],
+                                                         tmp_path: Path) -> None:
+    """Issue 13: a response stamped more than 2**63 ns before its request (the request past
+    2262, clamped; the response in 1970) made every mode print a traceback. Every mode reads
+    it; the report says the stamps were clamped and that time went backwards."""
+    n = 7
+    stamps = [2**64 - 100 + i for i in range(n - 1)] + [0]
+    path = tmp_path / "edges.pcapng"
+    path.write_bytes(_edge_capture(stamps))
+    res = subprocess.run([sys.executable, "-m", "cmppdissect", str(path), *mode],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 0 and res.stderr == "" and res.stdout
+    if mode == ("--report", "json"):
+        expert = [e["message"] for e in json.loads(res.stdout)["expert"]]
+        assert any("clamped to that range" in m for m in expert)
+        assert any(m.startswith("time goes backwards by more than a second 1 time(s), the "
+                                f"first at frame {n} (the largest step back: 292 years)")
+                   for m in expert)
+    if mode[:1] == ("-Y",):  # the pair whose latency went negative: both sides carry it
+        assert [json.loads(line)["command"] for line in res.stdout.splitlines()] == [
+            "CMPP_SUBMIT", "CMPP_SUBMIT_RESP"]
+
+
+def test_a_negative_offset_brings_raw_stamps_past_2_63_back() -> None:
+    """if_tsoffset is added before the stamp is clamped: raw values beyond 2**63 ns with an
+    offset of -10**10 s are times in 1970, exact; a raw 0 with that offset is before 1677,
+    clamped, and said."""
+    n = 7
+    result = analyze(_edge_capture([10**19 - 10**19 + i * 1000 for i in range(n)],
+                                   tsoffset_s=-(10**10)))
+    assert [r.ts_ns for r in result.records] == [i * 1000 for i in range(3, n)]
+    assert result.notes == []
+    result = analyze(_edge_capture([-(10**19) + i for i in range(n)], tsoffset_s=-(10**10)))
+    assert {r.ts_ns for r in result.records} == {-(2**63)}
+    assert [n.message.split(",")[0] for n in result.notes] == [f"{n} frame(s)"]
 
 
 # -- PDUs that lie about their length ----------------------------------------------------------

@@ -13,12 +13,25 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pcaputil import ACK, PSH, SYN, tcp_frame, write_pcap
+from pcaputil import (
+    ACK,
+    PSH,
+    SYN,
+    Conversation,
+    connect_pdu,
+    connect_resp_pdu,
+    pcapng_bytes,
+    submit_pdu,
+    submit_resp_pdu,
+    tcp_frame,
+    write_pcap,
+)
 from rich.style import Style
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static, TabbedContent
@@ -633,6 +646,47 @@ async def test_filter_bar_checks_as_you_type_and_applies() -> None:
         assert "filter: command ==" in str(app.screen.query_one("#title", Static).render())
         await pilot.press("f", *["backspace"] * 40, "enter")  # an empty filter clears
         assert isinstance(pdus.view, AllRows) and len(pdus.view) == 102
+
+
+def _times_at_the_edges(kind: str) -> bytes:
+    """A short SP session whose stamps are at the edges of time (issue 13): past 2262
+    (clamped), stepping back from there to 1970 for the last frame, or before 1677 through a
+    negative if_tsoffset."""
+    flow = Conversation()
+    frames = flow.handshake()
+    frames += flow.send(True, connect_pdu(V2, 1)) + flow.send(False, connect_resp_pdu(V2, 1))
+    frames += flow.send(True, submit_pdu(V2, 2)) + flow.send(False, submit_resp_pdu(V2, 2, 7))
+    if kind == "negative-offset":  # raw i µs, offset -10**10 s: before 1677
+        return pcapng_bytes([(1, 9)], [(0, i * 1000 - 10**19, f) for i, f in enumerate(frames)],
+                            tsoffset_s=-(10**10))
+    stamps = [2**64 - 100 + i for i in range(len(frames))]
+    if kind == "backwards":
+        stamps[-1] = 0
+    return pcapng_bytes([(1, 9)], list(zip([0] * len(frames), stamps, frames, strict=True)))
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("kind", ["year-2554", "backwards", "negative-offset"])
+async def test_times_at_the_edges_of_the_range(kind: str, tmp_path: Path) -> None:
+    """Issue 13: the TUI died on a timestamp outside the 64-bit nanosecond range (year 2286,
+    a negative offset) on a capture the CLI reads. Every screen and time format shows it,
+    with no exception and no numpy overflow; the capture's finding says what happened."""
+    path = tmp_path / f"{kind}.pcapng"
+    path.write_bytes(_times_at_the_edges(kind))
+    app = app_for(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await indexed(pilot)
+            assert app.model.count == 4
+            for key in ("enter", "t", "t", "t", "l", "t", "t", "escape", "2", "enter", "]",
+                        "]", "escape", "t", "3", "]", "]", "]", "escape", "1"):
+                await pilot.press(key)
+                await pilot.pause(0.02)
+            assert app.is_running
+            messages = [e.message for e in app.model.expert]
+    assert any("clamped" in m for m in messages)
+    assert any("time goes backwards" in m for m in messages) == (kind == "backwards")
 
 
 @pytest.mark.asyncio

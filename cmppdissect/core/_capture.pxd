@@ -10,10 +10,10 @@ from cmppdissect.core._types cimport Segment, SegmentSink
 cdef struct Interface:
     int linktype          # -1: the block was unusable
     uint32_t snaplen
-    int64_t mul           # ts_ns = ((raw * mul) >> shift) / 10**div_exp + off_ns
+    int64_t mul           # ts_ns = ((raw * mul) >> shift) / 10**div_exp + off_s * 10**9
     int shift
     int div_exp
-    int64_t off_ns
+    int64_t off_s
     bint supported
 
 
@@ -78,6 +78,14 @@ cdef class CaptureReader:
     cdef vector[Interface] ifaces
     cdef int64_t skip
     cdef int64_t last_ts
+    # Time as the frames say it: stamps clamped to the int64 ns range, steps back by more than
+    # a second (clocks of two interfaces, a capture merged badly); noted once at the end.
+    cdef int64_t prev_ts
+    cdef int64_t clamped_ts
+    cdef int64_t clamped_first
+    cdef int64_t backwards
+    cdef int64_t backwards_first
+    cdef int64_t backwards_most
     cdef int64_t frame_notes
     cdef string pending
     cdef readonly int64_t pending_peak   # the most bytes held for a record split over chunks

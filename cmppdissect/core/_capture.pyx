@@ -54,22 +54,17 @@ cdef extern from *:
         for (int i = 0; i < 8; i++) v |= (uint64_t)p[big ? 7 - i : i] << (8 * i);
         return (int64_t)v;
     }
-    /* ((raw * mul) >> shift) / 10**div_exp + off_ns, exact in 128 bits, saturated to int64:
-       a pcapng timestamp may be anywhere in 64 bits and its resolution anything. */
+    /* ((raw * mul) >> shift) / 10**div_exp + off_s * 10**9, exact in 128 bits, saturated to
+       int64 only at the end: a pcapng timestamp may be anywhere in 64 bits, its resolution
+       anything, and a negative if_tsoffset brings a raw value past 2**63 back into range. */
     static inline int64_t cmpp_ts_convert(uint64_t raw, int64_t mul, int shift, int div_exp,
-                                          int64_t off_ns) {
+                                          int64_t off_s) {
         unsigned __int128 v = (unsigned __int128)raw * (uint64_t)mul;
         if (shift >= 128) v = 0; else v >>= shift;
         if (div_exp > 38) v = 0;
         else for (int i = 0; i < div_exp; i++) v /= 10;
-        __int128 r = (__int128)(v > (unsigned __int128)INT64_MAX ? (unsigned __int128)INT64_MAX : v);
-        r += off_ns;
-        if (r > INT64_MAX) return INT64_MAX;
-        if (r < INT64_MIN) return INT64_MIN;
-        return (int64_t)r;
-    }
-    static inline int64_t cmpp_seconds_to_ns(int64_t s) {
-        __int128 r = (__int128)s * 1000000000;
+        /* v < 2**64 * mul <= 2**94 and |off_s * 10**9| < 2**93: the sum fits in 128 bits. */
+        __int128 r = (__int128)v + (__int128)off_s * 1000000000;
         if (r > INT64_MAX) return INT64_MAX;
         if (r < INT64_MIN) return INT64_MIN;
         return (int64_t)r;
@@ -82,8 +77,7 @@ cdef extern from *:
     uint32_t rd32 "cmpp_rd32"(const uint8_t* p, int big) noexcept nogil
     int64_t rd64s "cmpp_rd64s"(const uint8_t* p, int big) noexcept nogil
     int64_t ts_convert "cmpp_ts_convert"(uint64_t raw, int64_t mul, int shift, int div_exp,
-                                          int64_t off_ns) noexcept nogil
-    int64_t seconds_to_ns "cmpp_seconds_to_ns"(int64_t s) noexcept nogil
+                                          int64_t off_s) noexcept nogil
 
 
 # -- constants (the Python interface re-exports them: cmppdissect.core) -------------------------
@@ -128,6 +122,8 @@ MAX_PIECES = 1500
 # Sections plus interfaces kept for capture_layout(): a hostile pcapng may declare millions;
 # past this, frames further on have no known layout (CaptureLayout.known_until).
 MAX_LAYOUT_ENTRIES = 65536
+
+cdef int64_t NS_PER_S = 1000000000
 
 cdef enum:
     C_MAX_CAPLEN = 256 * 1024
@@ -353,6 +349,16 @@ cdef class Ipv4Reassembler:
 # -- the reader -----------------------------------------------------------------------------------
 
 
+def _span(int64_t ns):
+    """A length of time in the unit that reads best (a step back of years, or of seconds)."""
+    seconds = ns / 1e9
+    if seconds >= 2 * 365.25 * 86400:
+        return f"{seconds / (365.25 * 86400):,.0f} years"
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:,.0f} days"
+    return f"{seconds:,.3f} s"
+
+
 cdef class CaptureReader:
     """Walk a pcap/pcapng byte stream; every TCP segment goes to ``sink``.
 
@@ -462,6 +468,16 @@ cdef class CaptureReader:
                        "fragmented datagram(s) dropped", "warn")
         if self.frame_notes > C_MAX_FRAME_NOTES:
             self._note(None, f"{self.frame_notes} malformed frames in all", "warn")
+        if self.clamped_ts:
+            self._note(self.clamped_first, f"{self.clamped_ts} frame(s), the first frame "
+                       f"{self.clamped_first}, are stamped outside what 64-bit nanoseconds since "
+                       "1970 can hold (1677 to 2262): their times are clamped to that range",
+                       "warn")
+        if self.backwards:
+            self._note(self.backwards_first, f"time goes backwards by more than a second "
+                       f"{self.backwards} time(s), the first at frame {self.backwards_first} "
+                       f"(the largest step back: {_span(self.backwards_most)}): latencies "
+                       "across such a step are not true", "warn")
 
     # -- records ------------------------------------------------------------------------------
 
@@ -558,7 +574,7 @@ cdef class CaptureReader:
                 self.record = self.base + pos
                 iface = &self.ifaces[ifid]
                 raw = (<uint64_t>rd32(p + pos + 12, big) << 32) | rd32(p + pos + 16, big)
-                ts = ts_convert(raw, iface.mul, iface.shift, iface.div_exp, iface.off_ns)
+                ts = ts_convert(raw, iface.mul, iface.shift, iface.div_exp, iface.off_s)
                 self.last_ts = ts
                 if iface.supported:
                     self._frame(p, start, start + caplen, iface.linktype, ts)
@@ -638,7 +654,7 @@ cdef class CaptureReader:
                 return pos + blen
             iface = &self.ifaces[ifid]
             start = block + 28
-            ts = ts_convert(raw, iface.mul, iface.shift, iface.div_exp, iface.off_ns)
+            ts = ts_convert(raw, iface.mul, iface.shift, iface.div_exp, iface.off_s)
         self.last_ts = ts
         if iface.supported:
             self._frame(p, start, start + caplen, iface.linktype, ts)
@@ -714,7 +730,7 @@ cdef class CaptureReader:
                 iface.mul *= 10
         else:
             iface.mul, iface.shift, iface.div_exp = 1, 0, resol - 9
-        iface.off_ns = seconds_to_ns(offset_s)
+        iface.off_s = offset_s
         iface.supported = _supported(iface.linktype)
         self.ifaces.push_back(iface)
         self._layout_interface(self.base + block, iface.linktype, iface.snaplen, resol,
@@ -781,6 +797,20 @@ cdef class CaptureReader:
         cdef int ihl, hlen
         cdef bint truncated = False
         cdef int64_t frame = self.frames
+        cdef int64_t back
+        if ts == INT64_MAX or ts == INT64_MIN:
+            self.clamped_ts += 1
+            if not self.clamped_first:
+                self.clamped_first = frame
+        if frame > 1:
+            back = sat_sub(self.prev_ts, ts)
+            if back > NS_PER_S:
+                self.backwards += 1
+                if not self.backwards_first:
+                    self.backwards_first = frame
+                if back > self.backwards_most:
+                    self.backwards_most = back
+        self.prev_ts = ts
         # Link layer.
         if linktype == 1 or linktype == 113 or linktype == 276:
             hlen = 14 if linktype == 1 else 16 if linktype == 113 else 20

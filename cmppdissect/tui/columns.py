@@ -71,10 +71,18 @@ class TimeMode(Enum):
 
 
 def format_time(mode: TimeMode, ts_ns: int, first_ns: int, prev_ns: int | None) -> str:
+    """The Time cell. Stamps come from the store's int64 columns: they are made Python ints
+    first, since two stamps at opposite ends of the range (a pcapng if_tsoffset, a clock
+    years off) overflow as numpy scalars; a time the platform's calendar cannot show is
+    written as seconds since 1970."""
+    ts_ns = int(ts_ns)
     if mode is TimeMode.ABSOLUTE:
         seconds, rest = divmod(ts_ns, 1_000_000_000)
-        return time.strftime("%H:%M:%S", time.localtime(seconds)) + f".{rest // 1000:06d}"
-    base = first_ns if mode is TimeMode.RELATIVE else (ts_ns if prev_ns is None else prev_ns)
+        try:
+            return time.strftime("%H:%M:%S", time.localtime(seconds)) + f".{rest // 1000:06d}"
+        except (OverflowError, OSError, ValueError):
+            return f"{ts_ns / 1e9:.6f}"
+    base = int(first_ns if mode is TimeMode.RELATIVE else (ts_ns if prev_ns is None else prev_ns))
     return f"{(ts_ns - base) / 1e9:.6f}"
 
 
