@@ -25,7 +25,7 @@ from cmppdissect import __version__
 from cmppdissect.api import Analysis, analyze
 from cmppdissect.core.records import CaptureFormatError
 from cmppdissect.options import UsageError, parse_secrets
-from cmppdissect.sources.file import FileSource
+from cmppdissect.sources.file import FileSource, open_error
 
 if TYPE_CHECKING:
     from cmppdissect.output.writers import RecordWriter
@@ -116,18 +116,8 @@ def _open(path: str, args: argparse.Namespace) -> Analysis:
                        secrets=_secrets(args.secret))
     except ValueError as exc:  # a bad --cmpp-version
         raise UsageError(str(exc)) from None
-    except CaptureFormatError as exc:
-        # The reader names its input ("<stdin>" for "-"); the user knows it by what they typed.
-        why = str(exc).removeprefix(f"{'<stdin>' if path == '-' else path}: ")
-        raise UsageError(f"{path}: {why}") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a directory") from None
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except PermissionError:
-        raise UsageError(f"{path}: permission denied") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror or exc}") from None
+    except (CaptureFormatError, OSError) as exc:
+        raise UsageError(open_error(path, exc) or str(exc)) from None
 
 
 def run(argv: Sequence[str] | None, out: TextIO) -> int:

@@ -47,6 +47,24 @@ class FileIdentity(NamedTuple):
     mtime_ns: int
 
 
+def open_error(path: str, exc: BaseException) -> str | None:
+    """The one line (after ``cmppdissect: ``) for an input that cannot be opened as a capture,
+    or None when ``exc`` is no such failure. The input is named as the user typed it, once: the
+    reader's own name for it (``<stdin>`` for ``-``) is not repeated."""
+    if isinstance(exc, CaptureFormatError):
+        why = str(exc).removeprefix(f"{'<stdin>' if path == '-' else path}: ")
+        return f"{path}: {why}"
+    if isinstance(exc, IsADirectoryError):
+        return f"{path}: is a directory"
+    if isinstance(exc, FileNotFoundError):
+        return f"{path}: no such file"
+    if isinstance(exc, PermissionError):
+        return f"{path}: permission denied"
+    if isinstance(exc, OSError):
+        return f"{path}: {exc.strerror or exc}"
+    return None
+
+
 class FileSource:
     """One capture input, read once as chunks of (decompressed) capture bytes.
 
@@ -56,7 +74,8 @@ class FileSource:
     """
 
     def __init__(self, source: str | os.PathLike[str] | IO[bytes], *,
-                 notes: list[CaptureNote] | None = None, chunk_size: int = CHUNK_SIZE) -> None:
+                 notes: list[CaptureNote] | None = None, chunk_size: int = CHUNK_SIZE,
+                 name: str | None = None) -> None:
         self.notes: list[CaptureNote] = notes if notes is not None else []
         self.name: str
         self.file_size: int | None = None
@@ -73,6 +92,8 @@ class FileSource:
         self._done = False
         self._started = False
         fileobj = self._open(source)
+        if name is not None:
+            self.name = name
         read1 = getattr(fileobj, "read1", None)
         self._raw_read = read1 if callable(read1) else fileobj.read
         try:

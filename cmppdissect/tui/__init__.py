@@ -6,8 +6,9 @@ no ``-T``/``--report`` was asked for.
 
 from __future__ import annotations
 
+import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from cmppdissect.core.records import CaptureFormatError
 
@@ -21,21 +22,39 @@ def run_file(path: str, *, analyzer_kwargs: dict[str, Any]) -> int:
     The capture is opened before the app starts, so a missing or foreign file is one line on
     stderr and status 2, as on the headless path, instead of a screen that opens and dies.
     """
+    from cmppdissect.sources.file import open_error
     from cmppdissect.tui.source import FileSource
 
     try:
-        source = FileSource(sys.stdin.buffer if path == "-" else path)
-    except CaptureFormatError as exc:
-        return _fail(str(exc) if path in str(exc) else f"{path}: {exc}")
-    except IsADirectoryError:
-        return _fail(f"{path}: is a directory")
-    except FileNotFoundError:
-        return _fail(f"{path}: no such file")
-    except PermissionError:
-        return _fail(f"{path}: permission denied")
-    except OSError as exc:
-        return _fail(f"{path}: {exc.strerror or exc}")
+        source = FileSource(_stdin_capture(), name="<stdin>") if path == "-" else FileSource(path)
+    except (CaptureFormatError, OSError) as exc:
+        return _fail(open_error(path, exc) or str(exc))
+    except _NoTerminalError as exc:
+        return _fail(str(exc))
     return run_source(source, analyzer_kwargs=analyzer_kwargs)
+
+
+class _NoTerminalError(Exception):
+    """The capture comes on standard input and there is no terminal to read keys from."""
+
+
+def _stdin_capture() -> IO[bytes]:
+    """The capture on standard input, moved off file descriptor 0 so that the app reads its
+    keys from the terminal: Textual reads fd 0, which was the capture pipe (``cat f.pcap |
+    cmppdissect -`` then lost the keys or choked on the capture's bytes)."""
+    if os.isatty(0):
+        raise _NoTerminalError("-: standard input is the terminal, not a capture: pipe one in "
+                          "(cat capture.pcap | cmppdissect -) or name the file")
+    capture = os.fdopen(os.dup(0), "rb", buffering=0)
+    try:
+        terminal = os.open("/dev/tty", os.O_RDONLY)
+    except OSError:
+        capture.close()
+        raise _NoTerminalError("-: the TUI reads keys from the terminal and there is none; "
+                          "use -T or --report to read a capture from standard input") from None
+    os.dup2(terminal, 0)
+    os.close(terminal)
+    return capture
 
 
 def run_source(source: CaptureSource, *, analyzer_kwargs: dict[str, Any]) -> int:

@@ -45,8 +45,9 @@ class FileSource(_File):
 
     live = False
 
-    def __init__(self, path: str | os.PathLike[str] | IO[bytes]) -> None:
-        super().__init__(path)
+    def __init__(self, path: str | os.PathLike[str] | IO[bytes], *,
+                 name: str | None = None) -> None:
+        super().__init__(path, name=name)
 
     def counters(self) -> tuple[tuple[str, int], ...]:
         return ()

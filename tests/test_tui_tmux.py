@@ -1,0 +1,97 @@
+"""The TUI in a real terminal: tmux runs the program as a user would, and the test reads the
+screen back with ``capture-pane`` and types with ``send-keys``.
+
+Pilot drives the app inside the test process; what it cannot show is what only a terminal
+has: which file descriptor the keys come from, and what is left on the screen at the end.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "samples" / "cmpp-basic.pcap"
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None,
+                                reason="tmux is not installed (.ci/run installs it)")
+
+
+class Terminal:
+    """One tmux session running one shell command in a 120x40 terminal."""
+
+    def __init__(self, command: str) -> None:
+        self.name = f"cmpp-{uuid.uuid4().hex[:8]}"
+        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", "120", "-y", "40",
+                        f"cd {shlex.quote(str(ROOT))} && {command}; echo EXIT=$?; sleep 60"],
+                       check=True, timeout=30)
+
+    def screen(self) -> str:
+        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name],
+                              capture_output=True, text=True, check=True, timeout=30).stdout
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True, timeout=30)
+
+    def wait_for(self, test: Callable[[str], bool], timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if test(screen):
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the screen never showed it:\n{screen}")
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.name], check=False, timeout=30)
+
+
+@pytest.fixture
+def terminal() -> Iterator[Callable[[str], Terminal]]:
+    opened: list[Terminal] = []
+
+    def start(command: str) -> Terminal:
+        opened.append(Terminal(command))
+        return opened[-1]
+
+    yield start
+    for t in opened:
+        t.close()
+
+
+def test_a_capture_piped_in_reads_keys_from_the_terminal(
+        terminal: Callable[[str], Terminal]) -> None:
+    """Issue 13: ``cat capture.pcap | cmppdissect -`` on a terminal opened the TUI, whose
+    keyboard reader then read the capture pipe. Keys come from the terminal: 2 shows the PDU
+    list, Enter a PDU's detail, q quits with status 0."""
+    python = shlex.quote(sys.executable)
+    t = terminal(f"cat {shlex.quote(str(SAMPLE))} | {python} -m cmppdissect -")
+    screen = t.wait_for(lambda s: "192.0.2.10:40001" in s and "905678" in s)
+    assert "Sessions" in screen and "<stdin>" in screen
+    t.keys("2")
+    t.wait_for(lambda s: "All PDUs" in s and "SUBMIT_RESP" in s and "indexed  102 PDUs" in s)
+    t.keys("Enter")
+    t.wait_for(lambda s: "Total_Length" in s)
+    t.keys("Escape")
+    t.wait_for(lambda s: "All PDUs" in s)
+    t.keys("q")
+    screen = t.wait_for(lambda s: "EXIT=" in s)
+    assert "EXIT=0" in screen and "Traceback" not in screen
+
+
+def test_dash_on_a_terminal_is_a_clear_error(terminal: Callable[[str], Terminal]) -> None:
+    """``cmppdissect -`` typed with nothing piped in: standard input is the keyboard, not a
+    capture. One line, status 2, instead of a TUI waiting for a capture that never comes."""
+    t = terminal(f"{shlex.quote(sys.executable)} -m cmppdissect -")
+    screen = t.wait_for(lambda s: "EXIT=" in s)
+    assert "cmppdissect: -: standard input is the terminal, not a capture" in screen
+    assert "EXIT=2" in screen and "Traceback" not in screen
