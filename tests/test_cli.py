@@ -43,7 +43,7 @@ def test_jsonl_records_schema_and_pairing() -> None:
     req = by_frame[resp["request_frame"]]
     assert req["command"] == "CMPP_SUBMIT" and req["sequence_id"] == resp["sequence_id"]
     assert resp["latency_ms"] == pytest.approx((resp["time"] - req["time"]) * 1000, abs=1e-3)
-    assert isinstance(resp["fields"]["Msg_Id"], int)
+    assert resp["fields"]["Msg_Id"] == "13558350566173507684"  # 64-bit: a decimal string
     assert req["fields"]["text"] == "您的验证码是 482913，5分钟内有效。"
     report = next(r for r in recs if "report" in r["fields"])
     assert report["fields"]["report"]["Stat"] in ("DELIVRD", "UNDELIV")

@@ -287,7 +287,7 @@ def test_loopback_capture_through_the_cli(tmp_path: Path, v: Version) -> None:
     assert all(r["frame"] % 2 == 1 for r in recs)
     reports = [r["fields"]["report"] for r in recs if "report" in r["fields"]]
     assert [(rep["Stat"], rep["Msg_Id"]) for rep in reports] == [
-        ("DELIVRD", msg_id(2)), ("EXPIRED", msg_id(3))]
+        ("DELIVRD", str(msg_id(2))), ("EXPIRED", str(msg_id(3)))]  # JSON: 64-bit as text
     assert all(r["expert"] == [] or all(f["severity"] == "chat" for f in r["expert"])
                for r in recs)
 

@@ -26,7 +26,15 @@ from cmppdissect.output import _jsonl
 from cmppdissect.output.records import _text_keys, dumps_line, jsonl_slice
 from cmppdissect.protocol.commands import CommandId as C
 from cmppdissect.protocol.encode import encode_fields, encode_pdu
-from cmppdissect.protocol.layouts import LAYOUTS, MO_REPORT, REPORT_60, REPORT_71
+from cmppdissect.protocol.layouts import (
+    LAYOUTS,
+    MO_REPORT,
+    REPORT_60,
+    REPORT_71,
+    REPORT_LAYOUTS,
+    Kind,
+    Layout,
+)
 from cmppdissect.protocol.version import Version
 from cmppdissect.store.records import LongSms, RowSlice, records_of
 from cmppdissect.store.schema import record_dict
@@ -216,6 +224,85 @@ def test_status_reports_of_every_size(version: Version, size: int, data: st.Data
             for body in (report, mo)]
     for hint in HINTS:
         same(make_slice([deliver, *fwds], hint))
+
+
+def wide(layout: Layout) -> list[str]:
+    """The layout's 64-bit fields: Unsigned Integers of 8 bytes (read off the layout here, not
+    asked of the code under test)."""
+    return [f.name for f in layout.fields if f.kind is Kind.UINT and f.size == 8]
+
+
+WIDE = sorted(key for key, layout in LAYOUTS.items() if wide(layout))
+U64_VALUES = (0, 1, 2**53 + 1, 13558350566173507684, 2**64 - 1)
+
+
+def test_the_64_bit_layouts_are_those_of_the_msg_ids() -> None:
+    """What the parametrisation below covers: every command that carries a Msg_Id, in both
+    versions, and every report layout (each carries one too)."""
+    assert {(C(c).name, v) for c, v in WIDE} == {
+        (name, v) for name in ("CMPP_SUBMIT", "CMPP_SUBMIT_RESP", "CMPP_DELIVER",
+                               "CMPP_DELIVER_RESP", "CMPP_CANCEL", "CMPP_FWD", "CMPP_FWD_RESP")
+        for v in Version}
+    assert all(wide(layout) == ["Msg_Id"] for layout in REPORT_LAYOUTS)
+
+
+@pytest.mark.parametrize(("command_id", "version"), WIDE,
+                         ids=[f"{C(c).name}-{v}" for c, v in WIDE])
+def test_64_bit_values_are_decimal_strings_in_both_writers(command_id: int,
+                                                            version: Version) -> None:
+    """Every layout with an 8-byte UInt, in both versions, and the reports inside DELIVER and
+    FWD: both writers give the same lines, the compiled one serves them all, and each 64-bit
+    value is its decimal string whatever its size (0 too), which a reader that turns every
+    number into a double still reads exactly; the Msg_Id parts stay numbers."""
+    layout = LAYOUTS[(command_id, version)]
+    names = wide(layout)
+    pdus: list[bytes] = []
+    expected: list[tuple[int, str | None]] = []  # (value, the report's Msg_Id or None)
+    reports_seen: set[str] = set()
+    for value in U64_VALUES:
+        fields: dict[str, Any] = {name: value for name in names}
+        fields["Msg_Content"] = b"hi"
+        for f in layout.fields:  # numbers NUL-terminated, one recipient: no finding
+            if f.kind is Kind.STR_ARRAY:
+                fields[f.name] = [b"13800138000"]
+            elif f.nul_expected:
+                fields[f.name] = b"13900139000"
+        variants: list[tuple[dict[str, Any], Layout | None]] = [({}, None)]
+        if layout.content_rule == "deliver":
+            rep = REPORT_60 if version is Version.V2_0 else REPORT_71  # no report-version
+            variants.append(({"Registered_Delivery": 1}, rep))
+        elif layout.content_rule == "fwd":
+            variants += [({"Msg_Fwd_Type": 2}, REPORT_60), ({"Msg_Fwd_Type": 2}, REPORT_71),
+                         ({"Msg_Fwd_Type": 3}, MO_REPORT)]
+        for extra, rep in variants:
+            body = dict(fields, **extra)
+            if rep is not None:
+                report_value = U64_VALUES[-1] - value  # not the PDU's own value
+                body["Msg_Content"] = encode_fields(rep, {
+                    "Msg_Id": report_value, "Stat": b"DELIVRD",
+                    "Dest_terminal_Id": b"13800138000", "Dest_Id": b"1065"})
+                reports_seen.add(rep.name)
+            pdus.append(encode_pdu(command_id, len(pdus) + 1, body, version))
+            expected.append((value, None if rep is None else str(report_value)))
+    sl = make_slice(pdus, V[version])
+    assert same(sl) == 0  # equal lines, every one from the compiled writer
+    lines = jsonl_slice(sl)[0].splitlines()
+    assert lines == python_lines(sl).splitlines()
+    for line, (value, report_id) in zip(lines, expected, strict=True):
+        for name in names:
+            assert f'"{name}":"{value}"'.encode() in line
+        rec = json.loads(line, parse_int=float)  # a reader that holds numbers as doubles
+        assert all(rec["fields"][name] == str(value) for name in names)
+        assert all(type(n) is float for n in rec["fields"]["Msg_Id_parts"].values())
+        if report_id is None:
+            assert "report" not in rec["fields"]
+        else:
+            assert rec["fields"]["report"]["Msg_Id"] == report_id
+            assert b'"report":{"Msg_Id":"%s",' % report_id.encode() in line
+    if layout.content_rule == "deliver":
+        assert len(reports_seen) == 1
+    elif layout.content_rule == "fwd":
+        assert reports_seen == {rep.name for rep in REPORT_LAYOUTS}
 
 
 @settings(max_examples=300, deadline=None)

@@ -108,15 +108,18 @@ def check_record(rec: dict[str, Any], frames: set[int]) -> None:
     names = {f.name for f in layout.fields}
     assert set(fields) <= names | FIELD_EXTRAS, set(fields) - names
     for f in layout.fields:
-        if f.name in fields and f.kind is Kind.UINT:
-            assert type(fields[f.name]) is int, f.name
+        if f.name in fields and f.kind is Kind.UINT:  # 64-bit ones as decimal strings
+            want = str if f.size == 8 else int
+            assert type(fields[f.name]) is want, f.name
     if "Msg_Id" in fields:
-        assert type(fields["Msg_Id"]) is int
+        assert type(fields["Msg_Id"]) is str and fields["Msg_Id"].isdigit()
+        assert int(fields["Msg_Id"]) < 2**64
     assert not any("\x00" in s for s in strings_in(fields))  # no NUL padding left
     if "report" in fields:
         report = fields["report"]
         assert set(report) <= {f.name for f in (*REPORT_60.fields, *REPORT_71.fields)}
-        assert type(report["Msg_Id"]) is int and type(report["Stat"]) is str
+        assert type(report["Msg_Id"]) is str and report["Msg_Id"].isdigit()
+        assert type(report["Stat"]) is str
         assert "text" not in fields
     elif "Msg_Content" in names:
         assert type(fields["text"]) is str
@@ -168,7 +171,7 @@ def test_jsonl_values_of_our_capture(mixed: Path) -> None:
     assert [m["fields"]["text"] for m in mo] == ["退订", "退订"]
     reports = [r["fields"]["report"] for r in recs if "report" in r["fields"]]
     assert [(x["Stat"], x["Msg_Id"]) for x in reports] == [
-        ("DELIVRD", sample_msg_id(2)), ("MA:0001", sample_msg_id(3))] * 2
+        ("DELIVRD", str(sample_msg_id(2))), ("MA:0001", str(sample_msg_id(3)))] * 2
     orphans = [r for r in recs if r["sequence_id"] == 77]
     assert all("request_frame" not in r for r in orphans)
     assert all([f["code"] for f in r["expert"]] == ["orphan-response"] for r in orphans)

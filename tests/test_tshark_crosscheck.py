@@ -235,9 +235,10 @@ def test_same_pdu_boundaries_and_header_fields(both: Any) -> None:
 # -- body fields --------------------------------------------------------------------------------
 
 
-def msg_id_checks(tree: dict[str, Any], ours_id: int, parts: dict[str, int]) -> None:
-    """Msg_Id, its time stamp and its sequence agree; the gateway code is Wireshark's D9."""
-    assert int(tree["cmpp.Msg_Id"], 16) == ours_id
+def msg_id_checks(tree: dict[str, Any], ours_id: str, parts: dict[str, int]) -> None:
+    """Msg_Id (a decimal string in our JSON), its time stamp and its sequence agree; the
+    gateway code is Wireshark's D9."""
+    assert type(ours_id) is str and int(tree["cmpp.Msg_Id"], 16) == int(ours_id)
     sub = tree["cmpp.Msg_Id_tree"]
     assert sub["cmpp.Msg_Id.timestamp"] == (
         f"{parts['month']:02d}/{parts['day']:02d} "
@@ -315,7 +316,7 @@ def test_body_fields_tshark_decodes_agree(both: Any) -> None:
             assert len(tree["cmpp.submit.Src_Id"]) == min(17, len(fields["Src_Id"]))
         if cmd == "CMPP_DELIVER" and "report" in fields:
             rep, sub = fields["report"], tree["cmpp.deliver.Report"]
-            msg_id_checks(sub, rep["Msg_Id"], parts_of(rep["Msg_Id"]))
+            msg_id_checks(sub, rep["Msg_Id"], parts_of(int(rep["Msg_Id"])))
             assert sub["cmpp.deliver.Report.Status"] == rep["Stat"]
             assert sub["cmpp.deliver.Report.Submit_time"] == rep["Submit_time"]
             assert sub["cmpp.deliver.Report.Done_time"] == rep["Done_time"]

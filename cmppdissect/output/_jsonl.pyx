@@ -15,8 +15,10 @@ findings keep one source each; this module only knows how JSON spells a layout's
 
 The layouts are not restated: their kinds, sizes, counts and the fields read by name are the
 core's own C tables of :mod:`cmppdissect.protocol.layouts` (``new_layout``), to which this
-module adds only each field's JSON key; a body's size is measured by the core's
-:func:`measure`. Every read is inside a body whose size that measure has matched.
+module adds only each field's JSON key, its NUL rule and whether JSON writes it as a string
+(a 64-bit value: :func:`cmppdissect.store.schema.json_string` decides, for both writers); a
+body's size is measured by the core's :func:`measure`. Every read is inside a body whose size
+that measure has matched.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -69,6 +71,7 @@ from cmppdissect.protocol.layouts import (
 from cmppdissect.protocol.msgid import MSG_ID_LAYOUT
 from cmppdissect.output.records import safe_json
 from cmppdissect.protocol.version import Version
+from cmppdissect.store.schema import json_string
 from cmppdissect.store.store import FROM_CLIENT as _FROM_CLIENT
 
 cdef extern from *:
@@ -96,6 +99,7 @@ cdef uint32_t CMD_SUBMIT = int(CommandId.CMPP_SUBMIT)
 
 cdef struct EField:
     bint nul_expected   # a number whose senders NUL-terminate it: full means a finding
+    bint quoted         # a 64-bit value: written as a decimal string, as the record schema's
     string key          # '"Name":'
 
 
@@ -128,6 +132,7 @@ cdef ELayout* _load_layout(layout, LLayout* core) except NULL:
     lay.core = core if core != NULL else new_layout(layout)
     for fd in layout.fields:
         f.nul_expected = fd.nul_expected
+        f.quoted = json_string(fd)
         f.key = orjson.dumps(fd.name) + b":"
         lay.fields.push_back(f)
     lay.stat = names.index("Stat") if "Stat" in names else -1
@@ -293,7 +298,12 @@ cdef bint put_fields(string& out, ELayout* lay, const uint8_t* body, int64_t n,
             if off + f.size > n:
                 return False
             vals[i] = be_uint(body + off, f.size)
-            put_uint(out, vals[i])
+            if e.quoted:
+                out.push_back(b'"')
+                put_uint(out, vals[i])
+                out.push_back(b'"')
+            else:
+                put_uint(out, vals[i])
             off += f.size
         elif f.kind == K_INT:
             if off + f.size > n:

@@ -1,4 +1,9 @@
-"""JSON text of records and reports, safe to show in a terminal."""
+"""JSON text of records and reports, safe to show in a terminal.
+
+Every JSON writer goes through here (or writes what this module writes, ``_jsonl.pyx``), so
+the record schema's 64-bit values (:class:`~cmppdissect.store.schema.U64`) are decimal strings
+in every JSON output, and ints everywhere else.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import orjson
 from cmppdissect.output.sanitize import UNSAFE_RANGES, char_class
 from cmppdissect.protocol.content import decode_content
 from cmppdissect.store.records import RowSlice, engine_findings, record_in
-from cmppdissect.store.schema import content_items, record_dict, tail_items
+from cmppdissect.store.schema import U64, content_items, record_dict, tail_items
 
 __all__ = ["dumps", "dumps_line", "jsonl_slice", "record_dict", "safe_json"]
 
@@ -36,13 +41,70 @@ def _json_escape(char: str) -> str:
     return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
+def _builtin_of(obj: Any) -> Any:
+    """A subclass of a builtin type as JSON writes it: a :class:`U64` as its decimal string
+    (the one place that spells it), any other as the builtin it extends. orjson's ``default``
+    with OPT_PASSTHROUGH_SUBCLASS, which hands over every subclass of str, int, dict and list."""
+    if isinstance(obj, U64):
+        return int.__str__(obj)
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, str):
+        return str.__str__(obj)
+    if isinstance(obj, dict):
+        return dict(obj)
+    if isinstance(obj, list):
+        return list(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def _u64_as_text(obj: Any) -> Any:
+    """``obj`` with every :class:`U64` in it as its decimal string, for the standard encoder,
+    which writes any int subclass as a number and has no hook for one.
+
+    Records and reports are plain dicts, lists and scalars, and ``-T json`` walks every
+    record, so types are told apart by identity (several times faster than ``isinstance``)
+    and only containers are descended into. What holds no U64 is returned as it is: the
+    caller's dicts are never changed, and are copied only where one sits.
+    """
+    kind = type(obj)
+    if kind is U64:
+        return _builtin_of(obj)
+    if kind is dict:
+        items: Any = obj.items()
+    elif kind is list or kind is tuple:
+        items = enumerate(obj)
+    else:
+        return obj
+    out = None
+    for key, value in items:
+        kind = type(value)
+        if kind is U64:
+            new = _builtin_of(value)
+        elif kind is dict or kind is list or kind is tuple:
+            new = _u64_as_text(value)
+            if new is value:
+                continue
+        else:
+            continue
+        if out is None:
+            out = obj.copy() if type(obj) is dict else list(obj)
+        out[key] = new
+    return obj if out is None else out
+
+
+_ORJSON = orjson.OPT_PASSTHROUGH_SUBCLASS
+_ORJSON_LINE = _ORJSON | orjson.OPT_APPEND_NEWLINE
+
+
 def dumps(obj: Any, **kw: Any) -> str:
-    """JSON with real Unicode text but no C1 control or bidi override left raw.
+    """JSON with real Unicode text but no C1 control or bidi override left raw, and every
+    64-bit value (:class:`U64`) as a decimal string.
 
     ``json`` escapes C0 controls itself; the rest is escaped as ``\\uXXXX``, which any JSON
     reader turns back into the same string, while a terminal that shows the line stays safe.
     """
-    text = json.dumps(obj, ensure_ascii=False, **kw)
+    text = json.dumps(_u64_as_text(obj), ensure_ascii=False, **kw)
     return _C1_AND_BIDI.sub(lambda m: _json_escape(m.group()), text)
 
 
@@ -55,9 +117,10 @@ def dumps_line(obj: Any) -> bytes:
 
     orjson writes it in C; the escaping pass runs only on a line that has a byte that could
     start such a character (DEL, or any non-ASCII byte), which a line without text never has.
+    A 64-bit value (:class:`U64`) is written as a decimal string, as :func:`dumps` does.
     """
     try:
-        line = orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
+        line = orjson.dumps(obj, default=_builtin_of, option=_ORJSON_LINE)
     except TypeError:  # a str orjson refuses (lone surrogates): the standard encoder's way
         return (dumps(obj) + "\n").encode("utf-8", "backslashreplace")
     return safe_json(line)
@@ -73,7 +136,7 @@ def safe_json(line: bytes) -> bytes:
 def _keys(items: dict[str, Any]) -> bytes | None:
     """``items`` as the keys they are inside a record's line (None: not for orjson)."""
     try:
-        return safe_json(orjson.dumps(items))[1:-1]
+        return safe_json(orjson.dumps(items, default=_builtin_of, option=_ORJSON))[1:-1]
     except TypeError:
         return None
 

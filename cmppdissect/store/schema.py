@@ -3,7 +3,9 @@
 What ``-T json``/``jsonl``/``csv`` write, what the display filter reads (``-Y`` and the TUI's
 filter bar), and what the TUI's detail rebuilds: one function, so the three cannot drift apart.
 Values are plain JSON types: Octet Strings as text (ASCII, undecodable bytes escaped), binary
-fields as hex, integers as integers.
+fields as hex, integers as integers. The one exception is a 64-bit value (an Unsigned Integer of
+8 bytes, the Msg_Ids): it is a :class:`U64`, an int to Python and to the display filter, which
+every JSON writer writes as a decimal string (:func:`json_string` says which fields).
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from typing import Any
 from cmppdissect.protocol.commands import command_name
 from cmppdissect.protocol.content import DecodedContent
 from cmppdissect.protocol.expert import Finding
-from cmppdissect.protocol.layouts import Kind, Layout, report_layout
+from cmppdissect.protocol.layouts import Field, Kind, Layout, report_layout
 from cmppdissect.protocol.msgid import msg_id_parts
 from cmppdissect.protocol.version import Version
 from cmppdissect.store.records import LongSms, PduRecord
 
-__all__ = ["content_items", "record_dict", "tail_items"]
+__all__ = ["U64", "content_items", "json_string", "record_dict", "tail_items"]
 
 _VERSION_TEXT = {None: None, Version.V2_0: "2.0", Version.V3_0: "3.0"}
 
@@ -28,22 +30,44 @@ def _ascii(value: bytes) -> str:
     return value.decode("ascii", "backslashreplace")
 
 
-_AS_IS, _TEXT, _HEX, _TEXTS = 0, 1, 2, 3
+class U64(int):
+    """A 64-bit value of a record (a Msg_Id): the int it holds, for Python, the display filter
+    and the TUI alike, marked so that JSON writes it as a decimal string.
+
+    A JSON number is read as a double by jq, JavaScript and many other readers, which keep 53
+    bits: 13558350566173507684 comes back as 13558350566173508000, another id. As a string
+    (what tshark's ``-T ek`` does) every reader gets the id exactly. The mark travels with the
+    value, so the writers need not know where in a record such values sit.
+    """
+
+    __slots__ = ()
+
+
+def json_string(field: Field) -> bool:
+    """Whether JSON writes ``field``'s value as a decimal string: an Unsigned Integer of 8
+    bytes, whatever its value, so that its type never depends on it. The one rule; the
+    record schema marks these values :class:`U64` and the compiled jsonl writer quotes them."""
+    return field.kind is Kind.UINT and field.size == 8
+
+
+_AS_IS, _TEXT, _HEX, _TEXTS, _U64 = 0, 1, 2, 3, 4
 _PLANS: dict[int, tuple[tuple[str, int], ...]] = {}  # id(layout) -> (name, how) per field
 
 
 def _plan(layout: Layout) -> tuple[tuple[str, int], ...]:
-    """How each field of a layout is written: text, hex, a list of texts, or as it is."""
+    """How each field of a layout is written: text, hex, a list of texts, a 64-bit value, or
+    as it is."""
     plan = _PLANS.get(id(layout))
     if plan is None:
         how = {Kind.STR: _TEXT, Kind.BIN: _HEX, Kind.CONTENT: _HEX, Kind.STR_ARRAY: _TEXTS}
-        plan = _PLANS[id(layout)] = tuple((f.name, how.get(f.kind, _AS_IS))
-                                          for f in layout.fields)
+        plan = _PLANS[id(layout)] = tuple(
+            (f.name, _U64 if json_string(f) else how.get(f.kind, _AS_IS)) for f in layout.fields)
     return plan
 
 
 _WRITE = {_TEXT: "{v}.decode('ascii', 'backslashreplace')", _HEX: "{v}.hex()",
-          _TEXTS: "[x.decode('ascii', 'backslashreplace') for x in {v}]", _AS_IS: "{v}"}
+          _TEXTS: "[x.decode('ascii', 'backslashreplace') for x in {v}]", _AS_IS: "{v}",
+          _U64: "U64({v})"}
 _WHOLE: dict[int, Any] = {}  # id(layout) -> its converter for bodies that hold every field
 
 
@@ -55,7 +79,7 @@ def _whole(layout: Layout) -> Any:
     if convert is None:
         items = ", ".join(f"{name!r}: " + _WRITE[how].format(v=f"f[{name!r}]")
                           for name, how in _plan(layout))
-        env: dict[str, Any] = {}
+        env: dict[str, Any] = {"U64": U64}
         exec(compile(f"def convert(f):\n    return {{{items}}}\n",
                      f"<record of {layout.name}>", "exec"), env)
         convert = _WHOLE[id(layout)] = env["convert"]
@@ -78,6 +102,8 @@ def _fields(layout: Layout | None, fields: dict[str, Any]) -> dict[str, Any]:
             out[name] = value
         elif how == _HEX:
             out[name] = value.hex()
+        elif how == _U64:
+            out[name] = U64(value)
         else:
             out[name] = [v.decode("ascii", "backslashreplace") for v in value]
     trailing = fields.get("trailing")
