@@ -220,7 +220,9 @@ def _run_write(path: str, args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError(f"-w {target}: that is the capture being read")
     to_stdout = target == "-"
     try:
-        sink: BinaryIO = sys.stdout.buffer if to_stdout else open(target, "wb")  # noqa: SIM115
+        # Unbuffered: the frame writer gathers records itself, and knows what reached the file.
+        sink: BinaryIO = (sys.stdout.buffer if to_stdout
+                          else open(target, "wb", buffering=0))  # noqa: SIM115
     except OSError as exc:
         analysis.source.close()
         raise UsageError(f"{target}: {exc.strerror or exc}") from None
@@ -274,7 +276,9 @@ def _copy_frames(analysis: Analysis, rows: array[int], sink: BinaryIO, kind: str
 
     frames = analysis.frame_file()
     if frames is None:  # not even a capture header was read
-        return FrameWriter(sink, kind, []).frames
+        writer = FrameWriter(sink, kind, [])
+        writer.flush()
+        return writer.frames
     offsets = analysis.frame_records(rows).tolist()
     with frames:
         # The writer declares its interfaces first: those of the frames to write, in order.
@@ -284,6 +288,7 @@ def _copy_frames(analysis: Analysis, rows: array[int], sink: BinaryIO, kind: str
         writer = FrameWriter(sink, kind, interfaces)
         for offset in offsets:
             writer.write(frames.read(offset))
+        writer.flush()
         return writer.frames
 
 

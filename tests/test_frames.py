@@ -10,6 +10,7 @@ samples and read what it wrote back, with our own reader and with tshark when it
 from __future__ import annotations
 
 import dataclasses
+import errno
 import gzip
 import io
 import json
@@ -591,6 +592,7 @@ def test_pcapng_output_keeps_interfaces_timestamps_and_wire_lengths(tmp_path: Pa
         writer = FrameWriter(out, "pcapng", [ff.interface_at(o) for o in offsets])
         for frame in source:
             writer.write(dataclasses.replace(frame, wire_length=frame.wire_length + 3))
+        writer.flush()
     assert writer.frames == len(source)
     written = out.getvalue()
     # dpkt reads it, and so does our own core (interfaces, resolutions, offsets kept).
@@ -617,6 +619,7 @@ def test_pcap_output_picks_the_precision_and_refuses_several_link_types(tmp_path
         writer = FrameWriter(out, "pcap", [ff.interface_at(o) for o in offsets])
         for o in offsets:
             writer.write(ff.read(o))
+        writer.flush()
     written = out.getvalue()
     assert written[:4] == struct.pack("<I", 0xA1B23C4D)  # nanosecond magic
     assert pcap_offsets(written) == pcap_offsets(pcap_bytes(frames, nano=True))
@@ -624,13 +627,94 @@ def test_pcap_output_picks_the_precision_and_refuses_several_link_types(tmp_path
     assert reader.datalink() == 1
     assert [bytes(b) for _t, b in reader] == [f for _t, f in frames]
     micro = io.BytesIO()
-    FrameWriter(micro, "pcap", [InterfaceLayout(1, 1500, 6, 0)]).write(
-        Frame(1, b"abc", 3, BASE_TS_NS + 999))
+    one = FrameWriter(micro, "pcap", [InterfaceLayout(1, 1500, 6, 0)])
+    one.write(Frame(1, b"abc", 3, BASE_TS_NS + 999))
+    one.flush()
     sec, usec, caplen, wire = struct.unpack("<IIII", micro.getvalue()[24:40])
     assert (sec * 10**6 + usec, caplen, wire) == ((BASE_TS_NS + 999) // 1000, 3, 3)
     with pytest.raises(FrameError, match=r"several link types \(Ethernet \(1\), Linux cooked "
                                          r"\(SLL\) \(113\)\) and classic pcap holds one"):
         FrameWriter(io.BytesIO(), "pcap", [InterfaceLayout(1, 0), InterfaceLayout(113, 0)])
+
+
+class _DiskFillsUp(io.RawIOBase):
+    """A real file that takes ``room`` bytes and then fails as a full disk does: a write
+    that fits in part writes that part, the next one raises ENOSPC."""
+
+    def __init__(self, path: Path, room: int) -> None:
+        self.file = open(path, "wb", buffering=0)  # noqa: SIM115 - closed in close()
+        self.room = room
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self.file.fileno()
+
+    def write(self, data: Any) -> int:
+        if self.room <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        n = self.file.write(bytes(data)[:self.room])
+        assert n is not None
+        self.room -= n
+        return n
+
+    def close(self) -> None:
+        self.file.close()
+        super().close()
+
+
+@pytest.mark.parametrize("fmt", ["pcapng", "pcap"])
+@pytest.mark.parametrize("room", [30, 4096, 50_000, 70_001])
+def test_a_full_disk_leaves_a_file_of_whole_records(tmp_path: Path, fmt: str,
+                                                    room: int) -> None:
+    """Issue 13: ``-w`` on a full disk left a file cut mid-record. The writer cuts the file
+    back to the last whole record and says how many frames it holds; the file reads back."""
+    frames = [Frame(1, bytes([i % 256]) * (60 + i % 900), 60 + i % 900, BASE_TS_NS + i * 1000)
+              for i in range(400)]  # about 200 KB: several batches
+    path = tmp_path / f"out.{fmt}"
+    sink = _DiskFillsUp(path, room)
+    writer = FrameWriter(sink, fmt, [InterfaceLayout(1, 0, 6, 0)])
+    with pytest.raises(FrameError, match=r"No space left on device: the file ends with the "
+                                         r"last whole frame written \((\d+) frames\)") as err:
+        for frame in frames:
+            writer.write(frame)
+        writer.flush()
+    sink.close()
+    kept = int(err.value.args[0].rsplit("(", 1)[1].split()[0])
+    data = path.read_bytes()
+    assert len(data) <= room
+    reader = dpkt.pcapng.Reader if fmt == "pcapng" else dpkt.pcap.Reader
+    got = [bytes(buf) for _ts, buf in reader(io.BytesIO(data))] if kept or fmt == "pcap" \
+        else []
+    assert got == [f.data for f in frames[:kept]]
+    if kept == 0 and fmt == "pcapng" and len(data):
+        assert struct.unpack("<I", data[:4])[0] == 0x0A0D0D0A  # the header, whole
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_w_on_a_full_disk_end_to_end(tmp_path: Path) -> None:
+    """The command line on a real full file system (a 64 KiB tmpfs, 12 KiB of it free):
+    one line naming the file and ENOSPC, status 2, and a file of whole records."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+                      capture_output=True, check=False).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        (mount / "fill").write_bytes(bytes(52 * 1024))
+        out = mount / "o.pcapng"
+        res = run_cli("-w", str(out), str(SAMPLES / "split-headers.pcap"))
+        assert res.returncode == 2
+        assert res.stderr.startswith(f"cmppdissect: {out}: No space left on device: the file "
+                                     "ends with the last whole frame written (")
+        assert res.stderr.count("\n") == 1
+        kept = int(res.stderr.rsplit("(", 1)[1].split()[0])
+        data = out.read_bytes()
+        assert kept > 0
+        assert len(list(dpkt.pcapng.Reader(io.BytesIO(data)))) == kept
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
 
 
 def test_timestamp_conversions_are_exact_where_they_can_be() -> None:

@@ -18,8 +18,10 @@ This module does file I/O on the capture file it is given; it knows nothing of C
 
 from __future__ import annotations
 
+import io
 import os
 import socket
+import stat
 import struct
 import sys
 from collections.abc import Sequence
@@ -610,7 +612,14 @@ class FrameWriter:
     the stored timestamps are copied unchanged; classic pcap holds one link type, so frames of
     several raise :class:`FrameError` before anything is written, and its timestamps are in
     microseconds, or nanoseconds when any frame's resolution is finer.
+
+    The file only ever ends on a whole record: records are gathered here and handed to ``out``
+    (best unbuffered) in batches, and when a write fails (a full disk) a regular file is cut
+    back to the last record that reached it whole, and :class:`FrameError` says how many
+    frames it holds. :meth:`flush` writes what is gathered.
     """
+
+    BATCH = 1 << 16  # bytes gathered before they are written
 
     def __init__(self, out: IO[bytes], fmt: str, interfaces: Sequence[InterfaceLayout]) -> None:
         if fmt not in ("pcap", "pcapng"):
@@ -619,6 +628,12 @@ class FrameWriter:
         self.fmt = fmt
         self.frames = 0
         self._last_ns = 0
+        self._buf = bytearray()
+        self._ends: list[tuple[int, int]] = []  # (end in _buf, frames) of each record gathered
+        self._written = 0  # bytes ``out`` took
+        self._frames_written = 0
+        header = io.BytesIO()  # dpkt's writers put the file header here, then it is a record
+        self.out = header
         self._ids: dict[tuple[int, int, int, int], int] = {}
         unique: list[InterfaceLayout] = []
         for iface in interfaces:
@@ -629,6 +644,53 @@ class FrameWriter:
             self._start_pcap(unique)
         else:
             self._start_pcapng(unique)
+        self.out = out
+        self._record(header.getvalue())
+
+    def _record(self, data: bytes | bytearray) -> None:
+        self._buf += data
+        self._ends.append((len(self._buf), self.frames))
+        if len(self._buf) >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every record gathered (and flush ``out``)."""
+        done = 0
+        batch = bytes(self._buf)
+        try:
+            while done < len(batch):
+                n = self.out.write(batch[done:] if done else batch)
+                done = len(batch) if n is None else done + n
+            self.out.flush()
+        except BrokenPipeError:  # the reader went away: not an error of the file
+            raise
+        except OSError as exc:
+            raise self._cut(exc, done) from None
+        self._written += done
+        if self._ends:
+            self._frames_written = self._ends[-1][1]
+        self._buf.clear()
+        self._ends.clear()
+
+    def _cut(self, exc: OSError, done: int) -> FrameError:
+        """A write failed after ``done`` bytes of the batch: cut a regular file back to the last
+        whole record, and say what it holds."""
+        end, frames = self._written, self._frames_written
+        for record_end, count in self._ends:
+            if record_end > done:
+                break
+            end, frames = self._written + record_end, count
+        try:
+            fd = self.out.fileno()
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                os.ftruncate(fd, end)
+                os.lseek(fd, end, os.SEEK_SET)
+        except (OSError, ValueError, io.UnsupportedOperation):
+            pass
+        self._buf.clear()
+        self._ends.clear()
+        return FrameError(f"{exc.strerror or exc}: the file ends with the last whole frame "
+                          f"written ({frames} frames)")
 
     def _start_pcap(self, interfaces: list[InterfaceLayout]) -> None:
         linktypes = sorted({i.linktype for i in interfaces})
@@ -675,7 +737,8 @@ class FrameWriter:
             sec = min(max(sec, 0), 0xFFFFFFFF)  # pcap's seconds are unsigned 32-bit
             head = self._pkthdr(tv_sec=sec, tv_usec=frac, caplen=len(frame.data),
                                 len=max(frame.wire_length, len(frame.data)))
-            self.out.write(bytes(head) + frame.data)
+            self.frames += 1
+            self._record(bytes(head) + frame.data)
         else:
             index = self._ids.get(_key(iface))
             if index is None:
@@ -690,5 +753,5 @@ class FrameWriter:
             # dpkt sets the original length to the captured one: put the wire length back.
             struct.pack_into(self._order + "I", block, 24,
                              max(frame.wire_length, len(frame.data)))
-            self.out.write(block)
-        self.frames += 1
+            self.frames += 1
+            self._record(block)
