@@ -164,8 +164,10 @@ def test_damaged_capture_is_not_an_error(tmp_path: Path) -> None:
 
 # -- hostile wire text -------------------------------------------------------------------------
 
-ESC_TEXT = "\x1b[31mRED\x1b[0m \x9b2J \x07 \u202eevil\u202c [bold]B[/bold] \u2066x\u2069"
-UNSAFE = ("\x1b", "\x9b", "\x07", "\u202e", "\u202c", "\u2066", "\u2069")
+ESC_TEXT = ("\x1b[31mRED\x1b[0m \x9b2J \x07 \u202eevil\u202c [bold]B[/bold] \u2066x\u2069"
+            " \u061c\u200b\u0600\U000110bd\U0001d173")
+UNSAFE = ("\x1b", "\x9b", "\x07", "\u202e", "\u202c", "\u2066", "\u2069", "\u061c", "\u200b",
+          "\u0600", "\U000110bd", "\U0001d173")
 STAT = b"\x1b[5m\x07"  # 7 bytes fill the report's Stat
 SP_ID = b"\x1b]0;x"  # 6 bytes: Source_Addr, shown as the session's SP id
 

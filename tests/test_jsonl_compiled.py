@@ -400,7 +400,9 @@ def test_endpoints_limits_and_callbacks_are_held_to_the_schema() -> None:
 
 
 @pytest.mark.parametrize("char", ["\u061c", "\u200b", "\u00ad", "\u2060", "\ufeff", "\ufff9",
-                                  "\U000e0041", "\u180e", "\u202e", "\x9b", "\x7f"])
+                                  "\U000e0041", "\u180e", "\u202e", "\x9b", "\x7f", "\u0600",
+                                  "\u06dd", "\u08e2", "\U000110bd", "\U00013430",
+                                  "\U0001d173", "\u2028"])
 def test_invisible_format_characters_are_escaped_in_every_json(char: str) -> None:
     """Bidi marks and invisible format characters in SMS text (UCS2 from the wire) are
     escaped by both writers (a JSON reader gets the same text back) and by safe_text."""

@@ -356,3 +356,27 @@ def test_unreadable_input_is_one_line_and_exit_2(tmp_path: Path, kind: str,
 ])
 def test_bad_options_are_one_line_and_exit_2(args: list[str]) -> None:
     one_line_error([*args, str(SAMPLE)] if args else args)
+
+
+def test_every_control_and_format_character_is_unsafe() -> None:
+    """Issue 13: U+0600, U+110BD and other format characters (category Cf) reached the
+    terminal raw. The one list of unsafe code points covers every Cc, Cf, Zl and Zp code point
+    this Python's unicodedata knows, and safe_text and the JSON writers escape each of them
+    while a JSON reader gets the text back."""
+    import sys
+    import unicodedata
+
+    from cmppdissect.output.records import dumps, dumps_line
+    from cmppdissect.output.sanitize import UNSAFE_RANGES, safe_text
+
+    unsafe = [c for c in range(sys.maxunicode + 1)
+              if unicodedata.category(chr(c)) in ("Cc", "Cf", "Zl", "Zp")]
+    assert len(unsafe) > 150
+    missing = [f"U+{c:04X}" for c in unsafe if not any(a <= c <= b for a, b in UNSAFE_RANGES)]
+    assert missing == []
+    for c in unsafe:
+        text = f"a{chr(c)}b"
+        assert chr(c) not in safe_text(text)
+        assert chr(c) not in dumps({"t": text}) and json.loads(dumps({"t": text}))["t"] == text
+        line = dumps_line({"t": text})
+        assert chr(c).encode() not in line[:-1] and json.loads(line)["t"] == text

@@ -11,14 +11,19 @@ from __future__ import annotations
 import re
 
 # Code points that never reach a terminal raw (the one list: the JSON writers escape the same):
-# C0 and C1 controls, DEL, and the invisible format characters that reorder or hide text:
-# soft hyphen, Arabic letter mark, Mongolian vowel separator, zero-width characters, LRM/RLM,
-# line/paragraph separators, bidi embeddings, overrides and isolates, word joiner and the
-# invisible operators, byte order mark, interlinear annotation marks, tag characters.
+# every control (Unicode category Cc), every format character (Cf: soft hyphen, the Arabic and
+# Syriac number signs and letter mark, zero-width characters, LRM/RLM, bidi embeddings,
+# overrides and isolates, word joiner and the invisible operators, byte order mark, the
+# interlinear annotation marks, shorthand and musical format controls, tags) and the line and
+# paragraph separators (Zl, Zp). Blocks of format controls are taken whole, so code points
+# a later Unicode assigns there are covered too. tests/test_output_schema.py checks the list
+# against the running Python's unicodedata.
 UNSAFE_RANGES: tuple[tuple[int, int], ...] = (
-    (0x00, 0x1F), (0x7F, 0x9F), (0xAD, 0xAD), (0x61C, 0x61C), (0x180E, 0x180E),
-    (0x200B, 0x200F), (0x2028, 0x202E), (0x2060, 0x206F), (0xFEFF, 0xFEFF),
-    (0xFFF9, 0xFFFB), (0xE0001, 0xE007F))
+    (0x00, 0x1F), (0x7F, 0x9F), (0xAD, 0xAD), (0x600, 0x605), (0x61C, 0x61C), (0x6DD, 0x6DD),
+    (0x70F, 0x70F), (0x890, 0x891), (0x8E2, 0x8E2), (0x180E, 0x180E), (0x200B, 0x200F),
+    (0x2028, 0x202E), (0x2060, 0x206F), (0xFEFF, 0xFEFF), (0xFFF9, 0xFFFB), (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD), (0x13430, 0x1343F), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+    (0xE0001, 0xE007F))
 
 
 def char_class(ranges: tuple[tuple[int, int], ...]) -> str:
