@@ -12,7 +12,8 @@ integers before dividing, which may change a last bit).
 Changes made on purpose since are written into the fixtures after reading the difference:
 issue 12 put a skipped-bytes finding on the frame that brought the run's first byte, and names
 the PDU whose Total_Length it followed (reference D13), notes a Sequence_Id in flight both
-ways (a chat, D25), and gives each session its heartbeats (D23).
+ways (a chat, D25), and gives each session its heartbeats (D23); issue 13 counts long-SMS
+parts resent after their message completed (``long_sms.resent``).
 """
 
 from __future__ import annotations

@@ -104,7 +104,7 @@ def test_missing_part_is_a_finding_with_the_part_numbers(tmp_path: Path) -> None
     assert missing[0].frame == first_submit
     rep = json.loads(run_cli("--report", "json", str(path)).stdout)
     assert rep["long_sms"] == {"complete": 0, "incomplete": 1, "parts": total - 1,
-                               "assembling": 0}
+                               "assembling": 0, "resent": 0}
 
 
 def test_different_recipients_are_different_messages(tmp_path: Path) -> None:
@@ -152,4 +152,79 @@ def test_assembly_cap_duplicates_and_timeout() -> None:
     assert len(incomplete) == 3  # ref 1 (cap), ref 3 (timeout), ref 4 (end of capture)
     assert "when the assembly cap was reached" in incomplete[0]
     assert "within 600 s" in incomplete[1] and "at the end of the capture" in incomplete[2]
-    assert an.core.long_sms() == {"complete": 1, "incomplete": 3, "parts": 6, "assembling": 0}
+    assert an.core.long_sms() == {"complete": 1, "incomplete": 3, "parts": 6, "assembling": 0,
+                                  "resent": 0}
+
+
+def _messages_with_resends(count: int, resend: set[int], version: Version,
+                           step_ns: int = 10**6) -> bytes:
+    """``count`` three-part messages, each part answered; for the messages in ``resend``, part
+    2 is sent again afterwards with the Sequence_Id it had (its response was late, say) and
+    answered again."""
+    payload = "长".encode("utf-16-be")
+    conv = Conversation()
+    frames = conv.handshake()
+    seq = 0
+    for m in range(count):
+        first = seq + 1
+        for part in (1, 2, 3):
+            seq += 1
+            frames += conv.send(True, submit(seq, m % 256, 3, part, payload, version))
+            frames += conv.send(False, encode_pdu(C.CMPP_SUBMIT_RESP, seq,
+                                                  {"Msg_Id": 1000 + seq, "Result": 0}, version))
+        if m in resend:
+            frames += conv.send(True, submit(first + 1, m % 256, 3, 2, payload, version))
+            frames += conv.send(False, encode_pdu(C.CMPP_SUBMIT_RESP, first + 1,
+                                                  {"Msg_Id": 1000 + first + 1, "Result": 0},
+                                                  version))
+    frames += conv.close()
+    return pcap_bytes(stamped(frames, [BASE_TS_NS + i * step_ns for i in range(len(frames))]))
+
+
+@pytest.mark.parametrize("version", [Version.V2_0, Version.V3_0])
+def test_a_part_resent_after_its_message_completed_is_a_resend(version: Version) -> None:
+    """Issue 13: a run of 23 messages, all complete, reported 25 complete and 4 incomplete,
+    because parts resent with the same Sequence_Id after their message completed were taken
+    for new messages. They are resends: counted as such, noted on the PDU."""
+    records, an = run_engine(_messages_with_resends(23, {4, 16}, version))
+    assert an.core.long_sms() == {"complete": 23, "incomplete": 0, "parts": 71,
+                                  "assembling": 0, "resent": 2}
+    notes = [(r.frame, f) for r in records for f in r.expert if f.code == "long-sms-resent"]
+    assert len(notes) == 2
+    frame, note = notes[0]
+    first, again = [r.frame for r in records
+                    if r.command == "CMPP_SUBMIT" and r.pdu.Sequence_Id == 14]
+    assert frame == again
+    assert note.message == ("long SMS ref 4 (3 parts) from 901234/106571234 to 13800138000: "
+                            "part 2 sent again with Sequence_Id 14 after the message was "
+                            f"complete (first sent in frame {first}): a resend, not a new "
+                            "message")
+    assert not [e for e in an.expert if e.code == "long-sms-incomplete"]
+
+
+def test_a_reused_reference_with_new_sequence_ids_is_a_new_message() -> None:
+    """The same reference and part sent again with another Sequence_Id is a new message (a
+    reference is 8 bits, senders wrap it): not a resend."""
+    payload = "长".encode("utf-16-be")
+    conv = Conversation()
+    frames = conv.handshake()
+    for seq, part in ((1, 1), (2, 2), (3, 1), (4, 2)):  # ref 9 twice, new Sequence_Ids
+        frames += conv.send(True, submit(seq, 9, 2, part, payload, Version.V3_0))
+    records, an = run_engine(pcap_bytes(frames))
+    assert an.core.long_sms()["complete"] == 2 and an.core.long_sms()["resent"] == 0
+    assert len([r for r in records if r.long_sms is not None]) == 2
+
+
+@pytest.mark.parametrize("count", [400, 800])
+def test_completed_messages_are_remembered_within_their_caps(count: int) -> None:
+    """What completed is kept for the long-SMS timeout and at most max_long_sms messages: the
+    memory stays flat whatever the count, and a resend of a forgotten message is a new
+    (incomplete) one, as before."""
+    _, an = run_engine(_messages_with_resends(count, {count - 1}, Version.V2_0),
+                       max_long_sms=50)
+    assert an.core.long_sms_remembered() == 50
+    assert an.core.long_sms()["resent"] == 1
+    # Past the timeout a completed message is forgotten: 2 s between frames, 30 s timeout.
+    _, an = run_engine(_messages_with_resends(count // 4, {0}, Version.V2_0, step_ns=2 * 10**9),
+                       long_sms_timeout_s=30)
+    assert an.core.long_sms_remembered() <= 3

@@ -129,6 +129,15 @@ cdef cppclass LongPart:
     int64_t frame
     int64_t ts
     int64_t row
+    uint32_t seq
+
+
+cdef cppclass DoneMsg:
+    # A long message that completed: each part's Sequence_Id and frame, kept for the long-SMS
+    # timeout so that a part sent again with the same Sequence_Id is known as a resend.
+    string key
+    int64_t done_ts
+    cmap[int, pair[uint32_t, int64_t]] parts
 
 
 cdef cppclass LongMsg:
@@ -202,6 +211,9 @@ cdef class Core(StreamSink):
     cdef unordered_map[uint64_t, int64_t] submits
     cdef clist[LongMsg] long_pending
     cdef unordered_map[string, clist[LongMsg].iterator] long_index
+    cdef clist[DoneMsg] long_done
+    cdef unordered_map[string, clist[DoneMsg].iterator] long_done_index
+    cdef readonly int64_t long_resent
     cdef readonly int64_t long_complete
     cdef readonly int64_t long_incomplete
     cdef readonly int64_t long_parts
@@ -248,6 +260,8 @@ cdef class Core(StreamSink):
     cdef list _long_part(self, Session* sess, const uint8_t* p, int64_t row, int64_t frame,
                          int64_t ts, list record)
     cdef int _long_incomplete(self, LongMsg* msg, int when) except -1
+    cdef int _remember_done(self, LongMsg* msg, int64_t ts) except -1
+    cdef int _forget_done(self, int64_t ts) except -1
     cdef int _append_row(self, Session* sess, bint fc, const uint8_t* p, Py_ssize_t n,
                          int64_t frame, int64_t ts, int64_t pair_row, int64_t latency,
                          int hint, bint resend) except -1

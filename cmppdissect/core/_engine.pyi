@@ -28,6 +28,7 @@ REC_ORPHAN: int
 REC_SEQUENCE_REUSED: int
 REC_WINDOW: int
 REC_LONG_DUPLICATE: int
+REC_LONG_RESENT: int
 REC_SEQUENCE_BACKWARDS: int
 REC_SEQUENCE_BOTH_WAYS: int
 CAP_PENDING: int
@@ -97,6 +98,7 @@ class Core(StreamSink):
     def submits_remembered(self) -> int: ...
     @property
     def long_sms_assembling(self) -> int: ...
+    def long_sms_remembered(self) -> int: ...
     def __init__(self, *, ports: Iterable[int] = ..., version: int = 0,
                  timeout_ns: int = ..., heuristic: bool = True,
                  long_sms_timeout_ns: int = ..., max_sessions: int = ...,

@@ -116,6 +116,8 @@ REC_SEQUENCE_BACKWARDS = 6  # a = frame, b = Command_Id of the request before it
                             # side, c = (its Sequence_Id, this Command_Id, this Sequence_Id)
 REC_SEQUENCE_BOTH_WAYS = 7  # a = frame, b = Command_Id of the request in flight the other way
                             # with this Sequence_Id, c = (Sequence_Id, this Command_Id)
+REC_LONG_RESENT = 8       # a = frame of the first send, b = Sequence_Id, c = LongSms info tuple
+                          # (its parts: the one part sent again)
 # caps
 CAP_PENDING = 0
 CAP_AWAITING = 1
@@ -458,7 +460,8 @@ cdef class Core(StreamSink):
 
     def long_sms(self):
         return {"complete": self.long_complete, "incomplete": self.long_incomplete,
-                "parts": self.long_parts, "assembling": self.long_pending.size()}
+                "parts": self.long_parts, "assembling": self.long_pending.size(),
+                "resent": self.long_resent}
 
     def session_ids(self):
         """Sessions in the list, in the order they were opened."""
@@ -527,6 +530,10 @@ cdef class Core(StreamSink):
     @property
     def long_sms_assembling(self):
         return self.long_pending.size()
+
+    def long_sms_remembered(self):
+        """Completed messages kept to know their parts' resends (bounded: max_long_sms)."""
+        return self.long_done.size()
 
     # -- stream events (from the TCP stage) ---------------------------------------------------------
 
@@ -1225,8 +1232,26 @@ cdef class Core(StreamSink):
         self.long_parts += 1
         cdef LongMsg* msg
         cdef clist[LongMsg].iterator pos
+        cdef DoneMsg* done
+        self._forget_done(ts)
         found = self.long_index.find(key)
         if found == self.long_index.end():
+            # A part of a message that already completed, sent again with the Sequence_Id it
+            # had: a resend (the sender saw no response in time), not a new message.
+            done_at = self.long_done_index.find(key)
+            if done_at != self.long_done_index.end():
+                done = &deref(deref(done_at).second)
+                sent = done.parts.find(lt.concat_part)
+                if sent != done.parts.end() and deref(sent).second.first == lt.seq:
+                    self.long_resent += 1
+                    if record is None:
+                        record = []
+                    record.append((EV_RECORD, row, REC_LONG_RESENT, frame, sess.id,
+                                   deref(sent).second.second, lt.seq,
+                                   (cmd, sender, msg_src, recipients, lt.concat_ref,
+                                    lt.concat_total,
+                                    [(lt.concat_part, deref(sent).second.second)])))
+                    return record
             if <int64_t>self.long_pending.size() >= self.max_long_sms:
                 self.long_evicted += 1
                 self.long_incomplete += 1
@@ -1259,6 +1284,7 @@ cdef class Core(StreamSink):
             part.frame = frame
             part.ts = ts
             part.row = row
+            part.seq = lt.seq
             msg.parts[lt.concat_part] = part
             if <int>msg.parts.size() == msg.total:
                 self.long_complete += 1
@@ -1271,6 +1297,7 @@ cdef class Core(StreamSink):
                     self.events.append((EV_LONG_DONE, row, msg.reference, msg.total,
                                              [pr.second.row for pr in msg.parts],
                                              [pr.second.frame for pr in msg.parts]))
+                self._remember_done(msg, ts)
                 self.long_index.erase(msg.key)
                 self.long_pending.erase(pos)
         # Messages whose first part is older than the timeout are given up (oldest first).
@@ -1284,6 +1311,36 @@ cdef class Core(StreamSink):
             self.long_index.erase(old.key)
             self.long_pending.pop_front()
         return record
+
+    cdef int _remember_done(self, LongMsg* msg, int64_t ts) except -1:
+        """Keep a completed message's parts (Sequence_Id, frame) for the long-SMS timeout, at
+        most max_long_sms of them (the oldest forgotten first, as pending ones are evicted)."""
+        cdef DoneMsg* done
+        cdef DoneMsg fresh
+        old = self.long_done_index.find(msg.key)
+        if old != self.long_done_index.end():  # the same key completed before: the newer wins
+            self.long_done.erase(deref(old).second)
+            self.long_done_index.erase(old)
+        if <int64_t>self.long_done.size() >= self.max_long_sms:
+            self.long_done_index.erase(self.long_done.front().key)
+            self.long_done.pop_front()
+        self.long_done.push_back(fresh)
+        pos = self.long_done.end()
+        dec(pos)
+        done = &deref(pos)
+        done.key = msg.key
+        done.done_ts = ts
+        for item in msg.parts:
+            done.parts[item.first] = pair[uint32_t, int64_t](item.second.seq, item.second.frame)
+        self.long_done_index[msg.key] = pos
+        return 0
+
+    cdef int _forget_done(self, int64_t ts) except -1:
+        while (not self.long_done.empty()
+               and sat_sub(ts, self.long_done.front().done_ts) >= self.long_sms_timeout_ns):
+            self.long_done_index.erase(self.long_done.front().key)
+            self.long_done.pop_front()
+        return 0
 
     cdef int _long_incomplete(self, LongMsg* msg, int when) except -1:
         cdef int64_t first = INT64_MAX

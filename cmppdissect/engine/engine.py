@@ -43,6 +43,7 @@ from cmppdissect.core._engine import (
     NOTE_RETRANSMISSION,
     NOTE_UNANSWERED,
     REC_LONG_DUPLICATE,
+    REC_LONG_RESENT,
     REC_ORPHAN,
     REC_SEQUENCE_BACKWARDS,
     REC_SEQUENCE_BOTH_WAYS,
@@ -340,6 +341,8 @@ class Engine:
         elif code == REC_LONG_DUPLICATE:
             finding = Finding(Severity.NOTE, "long-sms-duplicate",
                               words.long_sms_duplicate(c, a))
+        elif code == REC_LONG_RESENT:
+            finding = Finding(Severity.NOTE, "long-sms-resent", words.long_sms_resent(c, a, b))
         elif code == REC_SEQUENCE_BACKWARDS:
             finding = Finding(Severity.NOTE, "sequence-backwards",
                               words.sequence_backwards(a, b, *c))

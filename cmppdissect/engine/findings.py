@@ -228,6 +228,13 @@ def long_sms_incomplete(info: LongInfo, when: int, timeout_ns: int) -> str:
             f"(have frames {frames})")
 
 
+def long_sms_resent(info: LongInfo, first_frame: int, sequence_id: int) -> str:
+    part = info[6][0][0]
+    return (f"{describe_long_sms(info)}: part {part} sent again with Sequence_Id {sequence_id} "
+            f"after the message was complete (first sent in frame {first_frame}): a resend, "
+            "not a new message")
+
+
 def long_sms_duplicate(info: LongInfo, duplicates: int) -> str:
     return f"{describe_long_sms(info)}: {duplicates} part(s) sent more than once"
 
