@@ -463,6 +463,7 @@ def run_in_memory(client: SpSession, gateway: IsmgSession, limit: float = 60.0) 
         for action in actions:
             if isinstance(action, Write):
                 inbox[peer[source]].append(action.data)
+                source.sent(action)  # the in-memory wire takes every write
 
     now = 0.0
     route(client, client.start(now))
@@ -690,3 +691,66 @@ def test_latency_percentiles_interpolate_as_the_analyzer_does() -> None:
 
     report = summarize_ms([array("q", [round(v * 1e9) for v in samples_s])])
     assert lat.as_dict()["p90_ms"] == pytest.approx(report["p90"])
+
+
+# -- the log lists what reached the socket ------------------------------------------------------
+
+
+class _FakeTransport:
+    def __init__(self, closing: bool, behind: int) -> None:
+        self.closing = closing
+        self.behind = behind  # bytes of a write the "kernel" does not take at once
+        self.buffer = 0
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffer
+
+
+class _FakeWriter:
+    """A StreamWriter whose connection the peer resets while the last bytes wait."""
+
+    def __init__(self, closing: bool = False, behind: int = 0) -> None:
+        self.transport = _FakeTransport(closing, behind)
+        self.written = b""
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+        self.transport.buffer += min(self.transport.behind, len(data))
+
+    async def drain(self) -> None:
+        if self.transport.buffer:
+            raise ConnectionResetError(104, "Connection reset by peer")
+
+
+def _endpoint_with_writes(n: int) -> tuple[SpSession, list[Write]]:
+    session = SpSession(sp(count=n), ConnectionLog("sp"))
+    writes = [Write(encode_pdu(C.CMPP_ACTIVE_TEST, i + 1, {}), float(i)) for i in range(n)]
+    return session, writes
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("closing", "behind", "logged"), [
+    (False, 0, 4),    # all written: all four logged
+    (False, 12, 3),   # the last 12 bytes (the 4th ACTIVE_TEST) never left: three logged
+    (False, 20, 2),   # the last 20 bytes: the 3rd is cut too
+    (True, 0, 0),     # the peer had reset it already: nothing goes out, nothing is logged
+])
+async def test_the_log_lists_only_what_reached_the_socket(closing: bool, behind: int,
+                                                          logged: int) -> None:
+    """Issue 13: the simulator's log counted a PDU as sent when its write failed (the peer
+    reset the connection). A PDU is logged as sent once the transport took all its bytes."""
+    from cmppdissect.sim.transport import _Wire
+
+    session, writes = _endpoint_with_writes(4)
+    writer = _FakeWriter(closing, behind)
+    wire = _Wire(session, writer)  # type: ignore[arg-type]
+    if logged == 4:
+        await wire.apply(writes)
+    else:
+        with pytest.raises(ConnectionResetError):
+            await wire.apply(writes)
+    assert session.log.sent[C.CMPP_ACTIVE_TEST] == logged
+    assert session.log.sent_bytes == 12 * logged

@@ -37,7 +37,12 @@ TERMINATE_GRACE = 2.0  # seconds to wait for TERMINATE_RESP before closing anywa
 
 @dataclass(frozen=True, slots=True)
 class Write:
+    """PDU bytes to send. ``at`` and ``fault`` are for the log, which records the PDU as sent
+    only once the transport says it reached the socket (:meth:`Endpoint.sent`)."""
+
     data: bytes
+    at: float = 0.0
+    fault: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +169,12 @@ class Endpoint:
         return actions
 
     def _emit(self, data: bytes, now: float, fault: str | None = None) -> None:
-        self.log.record_pdu("sent", data, now, fault)
-        self._actions.append(Write(data))
+        self._actions.append(Write(data, now, fault))
+
+    def sent(self, write: Write) -> None:
+        """The transport handed ``write`` to the socket: only now is it logged as sent (a
+        write that failed, the peer having reset the connection, never was)."""
+        self.log.record_pdu("sent", write.data, write.at, write.fault)
 
     def _request(self, command_id: int, fields: dict[str, Any], now: float, *,
                  context: Any = None) -> Outstanding:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import socket
 import time
 from collections.abc import Sequence
@@ -42,21 +43,51 @@ class _Wire:
         self.gap = endpoint.behaviour.chunk_gap
 
     async def apply(self, actions: Sequence[Action]) -> None:
+        """Write the actions' PDUs, and log as sent those that reached the socket."""
         if not actions:
             return
         writer = self.writer
+        transport = writer.transport
         if not self.chunk:
             # One write (one send() at most) for all PDUs of this batch: at thousands of
             # PDUs per second the system calls, not the encoding, would cost the most.
-            data = [a.data for a in actions if isinstance(a, Write)]
-            if data:
-                writer.write(b"".join(data))
+            writes = [a for a in actions if isinstance(a, Write)]
+            if not writes:
+                await writer.drain()
+                return
+            if transport.is_closing():  # reset or closed: nothing of this batch goes out
+                raise ConnectionResetError(errno.ECONNRESET, "connection closed")
+            data = b"".join(w.data for w in writes)
+            queued = transport.get_write_buffer_size()
+            writer.write(data)
+            # What the kernel did not take at once waits in the transport's buffer; if the
+            # connection fails before it drains, those bytes (the batch's last) never left.
+            behind = max(0, transport.get_write_buffer_size() - queued)
+            try:
+                await writer.drain()
+            except OSError:
+                self._log_sent(writes, len(data) - behind)
+                raise
+            self._log_sent(writes, len(data))
         else:
             for action in actions:
                 if isinstance(action, Close):
                     break
+                if transport.is_closing():
+                    raise ConnectionResetError(errno.ECONNRESET, "connection closed")
                 await self._chunked(action.data)
-        await writer.drain()
+                await writer.drain()
+                self.endpoint.sent(action)
+            await writer.drain()
+
+    def _log_sent(self, writes: Sequence[Write], reached: int) -> None:
+        """Log the writes whose every byte is within the first ``reached`` of the batch."""
+        end = 0
+        for write in writes:
+            end += len(write.data)
+            if end > reached:
+                break
+            self.endpoint.sent(write)
 
     async def _chunked(self, data: bytes) -> None:
         if len(data) <= self.chunk:
