@@ -350,9 +350,10 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
 
     writer = RecordWriter(fmt, out) if fmt else None
     shown = 0
-    # As tshark does: says when packets start being taken (scripts wait for this line).
-    print(f"Capturing on {capture.name}", file=sys.stderr, flush=True)
     with _stop_on_signals(capture):
+        # As tshark does: says when packets start being taken (scripts wait for this line,
+        # then may stop the capture at once: the signal handlers are in place before it).
+        print(f"Capturing on {capture.name}", file=sys.stderr, flush=True)
         for rec, as_dict in analysis.records(args.display_filter):
             if args.count is not None and shown >= args.count:
                 continue  # stopping: the last queued packets still count in the summary

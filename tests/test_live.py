@@ -322,6 +322,19 @@ def test_cli_sigint_prints_the_summary_and_exits_0(
     assert "Capture on lo:" in out and " 0 dropped" in out and "Traceback" not in err
 
 
+def test_cli_sigint_right_after_it_starts_is_a_clean_stop(
+        cli_procs: list[subprocess.Popen[str]]) -> None:
+    """A script that waits for "Capturing on" and stops the capture at once: the signal
+    handlers are in place before that line (a SIGINT just after it once met the default
+    handler under load: a traceback instead of the summary)."""
+    for _ in range(3):
+        proc = _start_cli(cli_procs, "-i", "lo", "-f", f"tcp port {_free_port()}")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert "CMPP PDUs: 0" in out and "Traceback" not in err
+
+
 def test_cli_count_stops_and_display_filter_applies(
         cli_procs: list[subprocess.Popen[str]]) -> None:
     port = _free_port()
