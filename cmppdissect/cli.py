@@ -370,6 +370,8 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
     if args.report != "json":
         (out if fmt is None else sys.stderr).write(f"\n{capture.stats.describe()}\n")
     out.flush()
+    if capture.write_error is not None:  # the capture stopped there: say so, and fail
+        raise UsageError(f"{args.write}: {capture.write_error}")
     return 0
 
 

@@ -15,6 +15,7 @@ import os
 import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -333,6 +334,43 @@ def test_cli_sigint_right_after_it_starts_is_a_clean_stop(
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
         assert "CMPP PDUs: 0" in out and "Traceback" not in err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_cli_w_on_a_full_disk_stops_with_whole_records(
+        cli_procs: list[subprocess.Popen[str]], tmp_path: Path) -> None:
+    """Issue 13: ``-i lo -w FILE`` on a full disk said "read error", exited 0 and left a pcap
+    cut mid-record. Now: the file is cut back to its last whole record, the capture stops,
+    the summary of what was read is printed, and one line names the file and ENOSPC (exit
+    2)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+                      capture_output=True, check=False).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        (mount / "fill").write_bytes(bytes(56 * 1024))  # 8 KiB left
+        out_file = mount / "live.pcap"
+        port = _free_port()
+        proc = _start_cli(cli_procs, "-i", "lo", "-f", f"tcp port {port}", "-d", str(port),
+                          "-w", str(out_file))
+        _traffic(port, count=60)
+        out, err = proc.communicate(timeout=30)  # the full disk stops it: no signal
+        assert proc.returncode == 2, err
+        last = err.strip().splitlines()[-1]
+        assert last.startswith(f"cmppdissect: {out_file}: No space left on device: the file "
+                               "ends with the last whole frame written (")
+        kept = int(last.rsplit("(", 1)[1].split()[0])
+        assert "CMPP PDUs:" in out and "Traceback" not in err
+        data = out_file.read_bytes()
+        at, frames = 24, 0
+        while at < len(data):
+            caplen = struct.unpack_from("<I", data, at + 8)[0]
+            at += 16 + caplen
+            frames += 1
+        assert at == len(data) and frames == kept > 0
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
 
 
 def test_cli_count_stops_and_display_filter_applies(

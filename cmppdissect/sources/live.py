@@ -255,6 +255,9 @@ class _PacketStream:
         self.stopping = False
         self._sealed = False
         self.eof = False
+        self._tee_at = 0  # bytes of the -w file written whole
+        self.tee_frames = 0
+        self.write_error: str | None = None  # why writing the -w file stopped
 
     def wake(self) -> None:
         self.stopping = True
@@ -328,8 +331,49 @@ class _PacketStream:
 
     def _out(self, data: bytes) -> bytes:
         if self._tee is not None and data:
-            self._tee.write(data)
+            self._write_tee(data)
         return data
+
+    def _write_tee(self, data: bytes) -> None:
+        """Append whole records to ``tee``. When a write fails (a full disk), the file is cut
+        back to its last whole record, writing stops, the capture stops, and ``write_error``
+        says why; the analysis of what was read goes on to its summary."""
+        tee = self._tee
+        assert tee is not None
+        done = 0
+        try:
+            while done < len(data):
+                n = tee.write(data[done:] if done else data)
+                done = len(data) if n is None else done + n
+        except OSError as exc:
+            whole, frames = 0, 0
+            if self._tee_at:  # past the file header: count the records that fit in ``done``
+                at = 0
+                while at + _REC.size <= done:
+                    end = at + _REC.size + _REC.unpack_from(data, at)[2]
+                    if end > done:
+                        break
+                    at, frames = end, frames + 1
+                whole = at
+            with contextlib.suppress(OSError, ValueError):
+                os.ftruncate(tee.fileno(), self._tee_at + whole)
+            self.tee_frames += frames
+            self.write_error = (f"{exc.strerror or exc}: the file ends with the last whole "
+                                f"frame written ({self.tee_frames} frames)")
+            self._tee = None
+            self.wake()
+            return
+        if self._tee_at:
+            self.tee_frames += self._count_records(data)
+        self._tee_at += len(data)
+
+    @staticmethod
+    def _count_records(data: bytes) -> int:
+        at = frames = 0
+        while at + _REC.size <= len(data):
+            at += _REC.size + _REC.unpack_from(data, at)[2]
+            frames += 1
+        return frames
 
     def close(self) -> None:
         for fd in (self._wake_r, self._wake_w):
@@ -504,6 +548,12 @@ class LiveCapture:
             # The kernel resets its counters on each read and counts drops in both.
             self.stats.kernel_received += received
             self.stats.kernel_dropped += dropped
+
+    @property
+    def write_error(self) -> str | None:
+        """Why writing the ``write`` file stopped (a full disk), or None: the capture then
+        stopped, and the file ends with its last whole record."""
+        return self._stream.write_error
 
     # -- stopping -----------------------------------------------------------------------------
 
