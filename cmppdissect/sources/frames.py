@@ -21,7 +21,6 @@ from __future__ import annotations
 import io
 import os
 import socket
-import stat
 import struct
 import sys
 from collections.abc import Sequence
@@ -34,6 +33,7 @@ import dpkt
 from cmppdissect.core import LINKTYPE_NAMES, MAX_BLOCK, MAX_CAPLEN
 from cmppdissect.core.records import CaptureLayout, InterfaceLayout, SectionLayout
 from cmppdissect.sources.file import FileIdentity
+from cmppdissect.sources.wholefile import RecordsCutError, WholeRecords
 
 __all__ = ["Frame", "FrameError", "FrameFile", "FrameWriter", "Layer", "frame_layers"]
 
@@ -629,9 +629,10 @@ class FrameWriter:
         self.frames = 0
         self._last_ns = 0
         self._buf = bytearray()
-        self._ends: list[tuple[int, int]] = []  # (end in _buf, frames) of each record gathered
-        self._written = 0  # bytes ``out`` took
+        self._ends: list[int] = []  # where each record gathered ends in _buf
+        self._frames_at: list[int] = []  # frames written through each of them
         self._frames_written = 0
+        self._file = WholeRecords(out)
         header = io.BytesIO()  # dpkt's writers put the file header here, then it is a record
         self.out = header
         self._ids: dict[tuple[int, int, int, int], int] = {}
@@ -649,48 +650,25 @@ class FrameWriter:
 
     def _record(self, data: bytes | bytearray) -> None:
         self._buf += data
-        self._ends.append((len(self._buf), self.frames))
+        self._ends.append(len(self._buf))
+        self._frames_at.append(self.frames)
         if len(self._buf) >= self.BATCH:
             self.flush()
 
     def flush(self) -> None:
         """Write every record gathered (and flush ``out``)."""
-        done = 0
-        batch = bytes(self._buf)
         try:
-            while done < len(batch):
-                n = self.out.write(batch[done:] if done else batch)
-                done = len(batch) if n is None else done + n
-            self.out.flush()
-        except BrokenPipeError:  # the reader went away: not an error of the file
-            raise
-        except OSError as exc:
-            raise self._cut(exc, done) from None
-        self._written += done
-        if self._ends:
-            self._frames_written = self._ends[-1][1]
-        self._buf.clear()
-        self._ends.clear()
-
-    def _cut(self, exc: OSError, done: int) -> FrameError:
-        """A write failed after ``done`` bytes of the batch: cut a regular file back to the last
-        whole record, and say what it holds."""
-        end, frames = self._written, self._frames_written
-        for record_end, count in self._ends:
-            if record_end > done:
-                break
-            end, frames = self._written + record_end, count
-        try:
-            fd = self.out.fileno()
-            if stat.S_ISREG(os.fstat(fd).st_mode):
-                os.ftruncate(fd, end)
-                os.lseek(fd, end, os.SEEK_SET)
-        except (OSError, ValueError, io.UnsupportedOperation):
-            pass
-        self._buf.clear()
-        self._ends.clear()
-        return FrameError(f"{exc.strerror or exc}: the file ends with the last whole frame "
-                          f"written ({frames} frames)")
+            self._file.write(bytes(self._buf), self._ends)
+        except RecordsCutError as cut:
+            frames = self._frames_at[cut.kept - 1] if cut.kept else self._frames_written
+            raise FrameError(f"{cut}: the file ends with the last whole frame written "
+                             f"({frames} frames)") from None
+        finally:
+            frames_at, self._frames_at = self._frames_at, []
+            self._buf.clear()
+            self._ends.clear()
+        if frames_at:
+            self._frames_written = frames_at[-1]
 
     def _start_pcap(self, interfaces: list[InterfaceLayout]) -> None:
         linktypes = sorted({i.linktype for i in interfaces})

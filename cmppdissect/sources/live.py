@@ -54,6 +54,7 @@ from typing import IO, Any, Final
 
 from cmppdissect.core import LINKTYPE_NAMES
 from cmppdissect.core.records import CaptureNote
+from cmppdissect.sources.wholefile import RecordsCutError, WholeRecords
 
 __all__ = ["LiveCapture", "LiveCaptureError", "LiveStats", "compile_bpf"]
 
@@ -240,7 +241,7 @@ class _PacketStream:
         self._sock = sock
         self._snaplen = snaplen
         self._stats = stats
-        self._tee = tee
+        self._tee = WholeRecords(tee) if tee is not None else None
         self._deadline = deadline
         self._buf = bytearray(_CHUNK + snaplen + _REC.size)
         self._view = memoryview(self._buf)
@@ -255,8 +256,7 @@ class _PacketStream:
         self.stopping = False
         self._sealed = False
         self.eof = False
-        self._tee_at = 0  # bytes of the -w file written whole
-        self.tee_frames = 0
+        self.tee_frames = 0  # frames in the -w file
         self.write_error: str | None = None  # why writing the -w file stopped
 
     def wake(self) -> None:
@@ -335,45 +335,33 @@ class _PacketStream:
         return data
 
     def _write_tee(self, data: bytes) -> None:
-        """Append whole records to ``tee``. When a write fails (a full disk), the file is cut
-        back to its last whole record, writing stops, the capture stops, and ``write_error``
-        says why; the analysis of what was read goes on to its summary."""
-        tee = self._tee
-        assert tee is not None
-        done = 0
+        """Append whole records to the ``-w`` file. When a write fails (a full disk), the file
+        ends with its last whole record, writing stops, the capture stops, and
+        ``write_error`` says why; the analysis of what was read goes on to its summary."""
+        assert self._tee is not None
+        header = self._tee.size == 0  # the first batch is the file header, one record
+        ends = [len(data)] if header else self._record_ends(data)
         try:
-            while done < len(data):
-                n = tee.write(data[done:] if done else data)
-                done = len(data) if n is None else done + n
-        except OSError as exc:
-            whole, frames = 0, 0
-            if self._tee_at:  # past the file header: count the records that fit in ``done``
-                at = 0
-                while at + _REC.size <= done:
-                    end = at + _REC.size + _REC.unpack_from(data, at)[2]
-                    if end > done:
-                        break
-                    at, frames = end, frames + 1
-                whole = at
-            with contextlib.suppress(OSError, ValueError):
-                os.ftruncate(tee.fileno(), self._tee_at + whole)
-            self.tee_frames += frames
-            self.write_error = (f"{exc.strerror or exc}: the file ends with the last whole "
-                                f"frame written ({self.tee_frames} frames)")
+            self._tee.write(data, ends)
+        except RecordsCutError as cut:
+            self.tee_frames += cut.kept if not header else 0
+            self.write_error = (f"{cut}: the file ends with the last whole frame written "
+                                f"({self.tee_frames} frames)")
             self._tee = None
             self.wake()
             return
-        if self._tee_at:
-            self.tee_frames += self._count_records(data)
-        self._tee_at += len(data)
+        if not header:
+            self.tee_frames += len(ends)
 
     @staticmethod
-    def _count_records(data: bytes) -> int:
-        at = frames = 0
+    def _record_ends(data: bytes) -> list[int]:
+        """Where each pcap record of a batch ends (a batch holds whole records only)."""
+        ends = []
+        at = 0
         while at + _REC.size <= len(data):
             at += _REC.size + _REC.unpack_from(data, at)[2]
-            frames += 1
-        return frames
+            ends.append(at)
+        return ends
 
     def close(self) -> None:
         for fd in (self._wake_r, self._wake_w):
