@@ -95,3 +95,17 @@ def test_dash_on_a_terminal_is_a_clear_error(terminal: Callable[[str], Terminal]
     screen = t.wait_for(lambda s: "EXIT=" in s)
     assert "cmppdissect: -: standard input is the terminal, not a capture" in screen
     assert "EXIT=2" in screen and "Traceback" not in screen
+
+
+def test_the_screen_draws_with_stderr_redirected(terminal: Callable[[str], Terminal],
+                                                 tmp_path: Path) -> None:
+    """``cmppdissect f.pcap 2>err.log`` on a terminal: the TUI draws on the terminal (Textual
+    writes to stderr, which is the log here), and the log gets no screen bytes."""
+    log = tmp_path / "err.log"
+    t = terminal(f"{shlex.quote(sys.executable)} -m cmppdissect {shlex.quote(str(SAMPLE))} "
+                 f"2>{shlex.quote(str(log))}")
+    t.wait_for(lambda s: "192.0.2.10:40001" in s and "905678" in s)
+    t.keys("q")
+    screen = t.wait_for(lambda s: "EXIT=" in s)
+    assert "EXIT=0" in screen
+    assert b"\x1b[" not in log.read_bytes()

@@ -6,8 +6,10 @@ no ``-T``/``--report`` was asked for.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
 
 from cmppdissect.core.records import CaptureFormatError
@@ -63,13 +65,31 @@ def run_source(source: CaptureSource, *, analyzer_kwargs: dict[str, Any]) -> int
 
     app = make_app(source, analyzer_kwargs=analyzer_kwargs)
     try:
-        result = app.run()
+        with _screen_on_the_terminal():
+            result = app.run()
     finally:
         source.stop()
         # The indexer thread may still be inside the source: let it leave before closing.
         app.indexer.finished.wait(5)
         source.close()
     return 0 if result is None else int(result)
+
+
+@contextlib.contextmanager
+def _screen_on_the_terminal() -> Iterator[None]:
+    """Textual draws on stderr. With stderr redirected (``cmppdissect f.pcap 2>err.log``) and
+    stdout the terminal, the screen would go to the log: file descriptor 2 is the terminal
+    for the app's life, and the log again after it."""
+    if os.isatty(2) or not os.isatty(1):
+        yield
+        return
+    saved = os.dup(2)
+    os.dup2(1, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _fail(message: str) -> int:
