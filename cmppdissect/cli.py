@@ -148,9 +148,10 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
         raise UsageError(f"two captures given ({args.read} and {args.file}): read one at a time")
     if args.write is not None:
         return _run_write(path, args, out)
+    if args.format is None and args.report is None and out.isatty():
+        # The TUI opens the file itself (errors: one line, exit 2); -Y opens it filtered.
+        return _run_tui(path, args)
     fmt = args.format or ("text" if args.display_filter else None)
-    if fmt is None and args.report is None and out.isatty():
-        return _run_tui(path, args)  # it opens the file itself (errors: one line, exit 2)
     analysis = _open(path, args)
     from cmppdissect.output.progress import progress_bar
     from cmppdissect.output.writers import RecordWriter, workers_for
@@ -337,7 +338,8 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
         # The same app as for files, updating as traffic flows (pause, captured/dropped shown).
         from cmppdissect.tui import run_source
 
-        status: int = run_source(capture, analyzer_kwargs=_analyzer_kwargs(args))
+        status: int = run_source(capture, analyzer_kwargs=_analyzer_kwargs(args),
+                                 display_filter=args.display_filter)
         return status
     try:
         analysis = analyze(capture, ports=tuple(args.ports), version=args.cmpp_version,
@@ -399,7 +401,8 @@ def _run_tui(path: str, args: argparse.Namespace) -> int:
     """The interactive app, when stdout is a terminal and no output format was asked for."""
     from cmppdissect.tui import run_file
 
-    status: int = run_file(path, analyzer_kwargs=_analyzer_kwargs(args))
+    status: int = run_file(path, analyzer_kwargs=_analyzer_kwargs(args),
+                           display_filter=args.display_filter)
     return status
 
 

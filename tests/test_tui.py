@@ -695,6 +695,30 @@ async def test_times_at_the_edges_of_the_range(kind: str, tmp_path: Path) -> Non
 
 
 @pytest.mark.asyncio
+async def test_display_filter_given_opens_the_pdu_list_filtered() -> None:
+    """``-Y EXPR`` on a terminal (issue 14): the app opens on the PDU list with the filter in
+    its bar and applied, as termshark does; clearing it shows every PDU."""
+    app = make_app(FileSource(str(SAMPLE)), analyzer_kwargs={},
+                   display_filter='command == "CMPP_SUBMIT_RESP"')
+    async with app.run_test(size=(120, 40)) as pilot:
+        await indexed(pilot)
+        assert isinstance(app.screen, PduScreen)
+        bar = app.screen.query_one(FilterBar)
+        assert bar.input.value == 'command == "CMPP_SUBMIT_RESP"'
+        pdus = app.screen.query_one(PduList)
+        for _ in range(100):
+            if isinstance(pdus.view, FilteredRows) and pdus.view.caught_up:
+                break
+            await pilot.pause(0.02)
+        frames = [app.model.frame[pdus.view[i]] for i in range(len(pdus.view))]
+        expected = [r["frame"] for r in _cli_records(SAMPLE)
+                    if r["command"] == "CMPP_SUBMIT_RESP"]
+        assert frames == expected and len(frames) > 5
+        await pilot.press("f", *["backspace"] * 40, "enter")
+        assert isinstance(pdus.view, AllRows) and len(pdus.view) == 102
+
+
+@pytest.mark.asyncio
 async def test_filter_bar_refuses_a_filter_too_deep() -> None:
     """Issue 13: a thousand chained ``!`` in the filter bar killed the TUI (RecursionError).
     It is an invalid filter like any other: said under the bar, not applied, the app alive."""

@@ -109,3 +109,18 @@ def test_the_screen_draws_with_stderr_redirected(terminal: Callable[[str], Termi
     screen = t.wait_for(lambda s: "EXIT=" in s)
     assert "EXIT=0" in screen
     assert b"\x1b[" not in log.read_bytes()
+
+
+def test_display_filter_on_a_terminal_opens_the_tui_filtered(
+        terminal: Callable[[str], Terminal]) -> None:
+    """``cmppdissect -Y EXPR f.pcap`` on a terminal opens the TUI on the filtered PDU list
+    (it used to print text records)."""
+    expr = shlex.quote('command == "CMPP_SUBMIT_RESP"')
+    t = terminal(f"{shlex.quote(sys.executable)} -m cmppdissect -Y {expr} "
+                 f"{shlex.quote(str(SAMPLE))}")
+    screen = t.wait_for(lambda s: "← SUBMIT_RESP" in s and "filter ✓" in s)
+    assert 'filter: command == "CMPP_SUBMIT_RESP"' in screen
+    rows = [line for line in screen.splitlines() if "→" in line or "←" in line]
+    assert len(rows) >= 5 and all("← SUBMIT_RESP" in line for line in rows)
+    t.keys("q")
+    assert "EXIT=0" in t.wait_for(lambda s: "EXIT=" in s)

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from cmppdissect.tui.source import CaptureSource
 
 
-def run_file(path: str, *, analyzer_kwargs: dict[str, Any]) -> int:
+def run_file(path: str, *, analyzer_kwargs: dict[str, Any],
+             display_filter: str | None = None) -> int:
     """Open ``path`` and run the TUI on it; returns the exit status.
 
     The capture is opened before the app starts, so a missing or foreign file is one line on
@@ -33,7 +34,7 @@ def run_file(path: str, *, analyzer_kwargs: dict[str, Any]) -> int:
         return _fail(open_error(path, exc) or str(exc))
     except _NoTerminalError as exc:
         return _fail(str(exc))
-    return run_source(source, analyzer_kwargs=analyzer_kwargs)
+    return run_source(source, analyzer_kwargs=analyzer_kwargs, display_filter=display_filter)
 
 
 class _NoTerminalError(Exception):
@@ -59,11 +60,12 @@ def _stdin_capture() -> IO[bytes]:
     return capture
 
 
-def run_source(source: CaptureSource, *, analyzer_kwargs: dict[str, Any]) -> int:
+def run_source(source: CaptureSource, *, analyzer_kwargs: dict[str, Any],
+               display_filter: str | None = None) -> int:
     """Run the TUI on any segment source (a live capture for ``-i``); returns the exit status."""
     from cmppdissect.tui.app import make_app
 
-    app = make_app(source, analyzer_kwargs=analyzer_kwargs)
+    app = make_app(source, analyzer_kwargs=analyzer_kwargs, display_filter=display_filter)
     try:
         with _screen_on_the_terminal():
             result = app.run()

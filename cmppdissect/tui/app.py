@@ -52,22 +52,25 @@ class CmppApp(App[int]):
     ]
 
     def __init__(self, source: CaptureSource, *, settings: dict[str, Any] | None = None,
-                 model: CaptureModel | None = None) -> None:
+                 model: CaptureModel | None = None, display_filter: str | None = None) -> None:
         super().__init__()
         self.source = source
+        # -Y on a terminal: the app opens on the PDU list with this filter applied.
+        self.display_filter = display_filter
         self.analysis = Analysis(source, {"ports": DEFAULT_PORTS, **(settings or {})})
         self.model = model or CaptureModel(name=Path(source.name).name)
         self.indexer = Indexer(source, self.analysis, self.model)
         self.all_rows = AllRows(self.model)
         model_ = self.model
         self.add_mode("sessions", lambda: SessionsScreen(model_))
-        self.add_mode("pdus", lambda: PduScreen(model_, self.all_rows))
+        self.add_mode("pdus", lambda: PduScreen(model_, self.all_rows,
+                                                display_filter=self.display_filter))
         self.add_mode("stats", lambda: StatsScreen(model_))
 
     # -- lifecycle --------------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self.switch_mode("sessions")
+        self.switch_mode("pdus" if self.display_filter else "sessions")
         # The indexer shares the interpreter with the UI: let the first screen paint before
         # it starts, and hand the GIL over more often than Python's default 5 ms so a key
         # press waits for the indexer's slice less long.
@@ -192,10 +195,12 @@ class CmppApp(App[int]):
                                 discover=False)
 
 
-def make_app(source: CaptureSource, *, analyzer_kwargs: dict[str, Any] | None = None) -> CmppApp:
+def make_app(source: CaptureSource, *, analyzer_kwargs: dict[str, Any] | None = None,
+             display_filter: str | None = None) -> CmppApp:
     """The app for ``source``: the one factory the CLI, the tests and the benchmarks share.
-    ``analyzer_kwargs`` are the engine's settings (ports, version, timeout_s, secrets)."""
-    return CmppApp(source, settings=analyzer_kwargs)
+    ``analyzer_kwargs`` are the engine's settings (ports, version, timeout_s, secrets);
+    ``display_filter`` opens it on the PDU list with that filter applied (``-Y``)."""
+    return CmppApp(source, settings=analyzer_kwargs, display_filter=display_filter)
 
 
 __all__ = ["CmppApp", "make_app"]

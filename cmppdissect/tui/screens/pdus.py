@@ -56,11 +56,12 @@ class PduScreen(CaptureScreen):
     """
 
     def __init__(self, model: CaptureModel, view: RowSet, *, start_row: int | None = None,
-                 show_session: bool = True) -> None:
+                 show_session: bool = True, display_filter: str | None = None) -> None:
         super().__init__(model)
         self.base_view = view
         self.start_row = start_row
         self.show_session = show_session
+        self.display_filter = display_filter  # applied when the screen first opens
         self.needle = ""
         self.filtered: FilteredRows | None = None
 
@@ -90,6 +91,8 @@ class PduScreen(CaptureScreen):
             self.pdus.sync()
             self.pdus.move_to(self.pdus.view.nearest(self.start_row), center=True)
         self.set_title_text(self.title_text())
+        if self.display_filter:
+            self.query_one(FilterBar).apply(self.display_filter)
 
     def refresh_from_model(self) -> None:
         self.pdus.sync()

@@ -98,11 +98,18 @@ class FilterBar(Vertical):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        compiled = self.check(event.value)
+        self.apply(event.value)
+
+    def apply(self, expression: str) -> None:
+        """Show ``expression`` in the bar and apply it, as Enter does (``-Y`` on a terminal
+        opens the TUI this way)."""
+        if self.input.value != expression:
+            self.input.value = expression
+        compiled = self.check(expression)
         if compiled is None:
             self.app.bell()
             return
-        expression = event.value.strip()
+        expression = expression.strip()
         self.post_message(self.Applied(self, compiled if expression else None, expression))
 
     def action_leave(self) -> None:
