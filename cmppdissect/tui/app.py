@@ -47,8 +47,9 @@ class CmppApp(App[int]):
         Binding("2", "mode('pdus')", "PDUs", show=True),
         Binding("3", "mode('stats')", "Stats", show=True),
         Binding("p", "pause", "Pause", show=True),
-        Binding("question_mark,f1", "help", "Help", show=True),
-        Binding("q", "quit", "Quit", show=True),
+        # Shown at the footer's right end on every screen (widgets/footer.py), not listed.
+        Binding("question_mark,f1", "help", "Help", show=False),
+        Binding("q", "quit", "Quit", show=False),
     ]
 
     def __init__(self, source: CaptureSource, *, settings: dict[str, Any] | None = None,

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from cmppdissect.output.sanitize import safe_text
 from cmppdissect.tui.model import CaptureModel
+from cmppdissect.tui.widgets.footer import KeysFooter
 from cmppdissect.tui.widgets.status import StatusLine
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ class CaptureScreen(Screen[None]):
 
     def compose_footer(self) -> ComposeResult:
         yield StatusLine(self.model, counters=self.capture_app.source.counters, id="status")
-        yield Footer()
+        yield KeysFooter()
 
     def title_text(self) -> str:
         name = self.model.name
