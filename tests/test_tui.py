@@ -718,6 +718,48 @@ async def test_display_filter_given_opens_the_pdu_list_filtered() -> None:
         assert isinstance(pdus.view, AllRows) and len(pdus.view) == 102
 
 
+def _unreadable(strip: Any) -> list[str]:
+    """The texts of a strip's segments drawn in their own background colour."""
+    return [seg.text for seg in strip
+            if seg.text.strip() and seg.style is not None and seg.style.color is not None
+            and seg.style.color == seg.style.bgcolor]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("theme", ["textual-dark", "textual-light", "nord", "gruvbox",
+                                   "dracula", "solarized-light", "monokai"])
+async def test_every_cell_of_the_cursor_row_is_readable(theme: str) -> None:
+    """Issue 14: the selected row hid its own latency (orange on the orange cursor). On the
+    cursor row of the PDU list and of the ladder no text has its background's colour, in any
+    theme, focused or not."""
+    app = app_for(SAMPLE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.theme = theme
+        await indexed(pilot)
+        await pilot.press("2")
+        pdus = app.screen.query_one(PduList)
+        await pilot.press("down", "down", "down")  # a SUBMIT_RESP: latency, result, pair
+        await pilot.pause()
+        for focused in (True, False):
+            strip = pdus.render_line(pdus.cursor - round(pdus.scroll_y) + 1)
+            assert "SUBMIT_RESP" in "".join(seg.text for seg in strip)
+            assert _unreadable(strip) == []
+            if focused:
+                app.screen.query_one(FilterBar).input.focus()
+                await pilot.pause()
+        pdus.focus()
+        await pilot.press("l")
+        ladder = app.screen.query_one(LadderView)
+        for _ in range(6):  # to a response: it carries the latency
+            await pilot.press("down")
+            await pilot.pause()
+            strip = ladder.render_line(ladder.cursor - round(ladder.scroll_y) + 1)
+            if "ms" in "".join(seg.text for seg in strip):
+                break
+        assert "ms" in "".join(seg.text for seg in strip)
+        assert _unreadable(strip) == []
+
+
 @pytest.mark.asyncio
 async def test_filter_bar_refuses_a_filter_too_deep() -> None:
     """Issue 13: a thousand chained ``!`` in the filter bar killed the TUI (RecursionError).

@@ -44,13 +44,14 @@ class LadderView(PduList):
         text = cell(self.time_mode.title, time_width) + " " + cell(middle, span)
         return Strip([Segment(text, style)]).adjust_cell_length(width, style)
 
-    def render_row(self, position: int, width: int, style: Style) -> Strip:
+    def render_row(self, position: int, width: int, style: Style, *,
+                   selected: bool = False) -> Strip:
         m = self.model
         row = self.view[position]
         time_width, x0, x1 = self._geometry(width)
         prev = m.ts_ns[self.view[position - 1]] if position else None
         when = format_time(self.time_mode, m.ts_ns[row], m.first_ts_ns or 0, prev)
-        dim = style + self._style("rowlist--dim")
+        dim = self.cell_style(style, "rowlist--dim", selected)
         segments = [Segment(cell(when, time_width, right=True) + " ", style),
                     Segment("│", dim)]
         # the arrow
@@ -70,7 +71,7 @@ class LadderView(PduList):
         klass = "rowlist--client" if client else "rowlist--server"
         if res is not None and res[0]:
             klass = "rowlist--error"
-        segments.append(Segment(arrow, style + self._style(klass)))
+        segments.append(Segment(arrow, self.cell_style(style, klass, selected)))
         segments.append(Segment("│", dim))
         # the lanes
         top = round(self.scroll_y)
@@ -87,7 +88,8 @@ class LadderView(PduList):
             for i in range(col):
                 gutter[i] = "┼" if gutter[i] == "│" else "─"
             gutter[col] = "┐" if position == corner.start else "┘"
-        segments.append(Segment("".join(gutter), style + self._style("rowlist--accent")))
+        accent = self.cell_style(style, "rowlist--accent", selected)
+        segments.append(Segment("".join(gutter), accent))
         # the latency, on the response
         lat = m.latency(row)
         text = ""
@@ -95,8 +97,7 @@ class LadderView(PduList):
             text = format_ms(lat / 1e6)
         elif not is_response(cmd) and m.pair[row] == NO_PAIR and m.progress.done:
             text = "no resp"
-        segments.append(Segment(" " + cell(text, _LAT_WIDTH, right=True),
-                                style + self._style("rowlist--accent")))
+        segments.append(Segment(" " + cell(text, _LAT_WIDTH, right=True), accent))
         return Strip(segments).adjust_cell_length(width, style)
 
 

@@ -239,6 +239,21 @@ class RowList(ScrollView, can_focus=True):
             self._styles[name] = style
         return style
 
+    def cell_style(self, style: Style, klass: str, selected: bool) -> Style:
+        """``style`` with a cell class on top; on the cursor row only the class's emphasis
+        (bold, italic, underline), never its colours, which may be the cursor's own."""
+        if not klass:
+            return style
+        if not selected:
+            return style + self._style(klass)
+        key = f"{klass}:emphasis"
+        emphasis = self._styles.get(key)
+        if emphasis is None:
+            full = self._style(klass)
+            emphasis = self._styles[key] = Style(bold=full.bold, italic=full.italic,
+                                                 underline=full.underline)
+        return style + emphasis
+
     def column_layout(self, width: int) -> list[tuple[Column, int]]:
         layout = self._layouts.get(width)
         if layout is None:
@@ -264,7 +279,7 @@ class RowList(ScrollView, can_focus=True):
         strip = self._cache.get(key)
         if strip is None:
             style = base + self._style("rowlist--cursor") if selected else base
-            strip = self.render_row(position, width, style)
+            strip = self.render_row(position, width, style, selected=selected)
             self._cache[key] = strip
         return strip
 
@@ -272,20 +287,26 @@ class RowList(ScrollView, can_focus=True):
         layout = self.column_layout(width)
         return self._strip([(c.title, "") for c, _w in layout], layout, width, style)
 
-    def render_row(self, position: int, width: int, style: Style) -> Strip:
+    def render_row(self, position: int, width: int, style: Style, *,
+                   selected: bool = False) -> Strip:
         layout = self.column_layout(width)
-        return self._strip(self.row_cells(position, layout), layout, width, style)
+        return self._strip(self.row_cells(position, layout), layout, width, style,
+                           selected=selected)
 
     def _strip(self, cells: Cells, layout: list[tuple[Column, int]], width: int,
-               style: Style) -> Strip:
-        """Cells are cut to their exact widths, so the line length is known without measuring."""
+               style: Style, *, selected: bool = False) -> Strip:
+        """Cells are cut to their exact widths, so the line length is known without measuring.
+
+        On the cursor row every cell takes the cursor's colours (:meth:`cell_style`): a cell
+        coloured like the cursor (latency in the accent colour on the accent cursor, grey on
+        grey with NO_COLOR) would vanish from the row the user looks at."""
         segments: list[Segment] = []
         used = 0
         for i, ((text, klass), (column, w)) in enumerate(zip(cells, layout, strict=False)):
             if i:
                 segments.append(Segment(" ", style))
                 used += 1
-            seg_style = style + self._style(klass) if klass else style
+            seg_style = self.cell_style(style, klass, selected)
             segments.append(Segment(cell(text, w, right=column.right), seg_style))
             used += w
         if used < width:
