@@ -36,6 +36,16 @@ if TYPE_CHECKING:
 
 __all__ = ["Analysis", "ByteSource", "Transaction", "analyze"]
 
+PIECE_ROWS = 4096  # the most rows a streaming reader is handed at once (see Analysis._settling)
+PIECE_BYTES = 1 << 20  # ... and the most PDU bytes, unless one PDU is longer
+
+
+def _piece_end(store: PduStore, start: int, settled: int) -> int:
+    """Where the piece of settled rows that starts at ``start`` ends."""
+    stop = min(settled, start + PIECE_ROWS)
+    ends = np.cumsum(store.length[start:stop], dtype=np.int64)
+    return start + max(1, int(np.searchsorted(ends, PIECE_BYTES, side="right")))
+
 
 @runtime_checkable
 class ByteSource(Protocol):
@@ -169,16 +179,21 @@ class Analysis:
     def _settling(self, *, pdu_limit: int = 0, carriers: bool = False
                   ) -> Iterator[tuple[PduStore, int, int]]:
         """Read the capture keeping rows; after each batch, the rows that just settled (their
-        pairing known) as ``(store, start, stop)``: what every streaming reader walks."""
+        pairing known) as ``(store, start, stop)``: what every streaming reader walks. A run
+        of settled rows comes in pieces of at most ``PIECE_ROWS`` rows and ``PIECE_BYTES``
+        bytes (or one PDU), so that a reader that copies a piece's bytes (a slice, a worker's
+        share) holds a bounded amount however many rows settle at once (every request behind
+        one that waits for its response or its timeout)."""
         self.start(keep_rows=True, pdu_limit=pdu_limit, carriers=carriers)
         store = self.store
         assert store is not None
         shown = 0
         for _ in self.batches():
             settled = store.settled
-            if shown < settled:
-                yield store, shown, settled
-                shown = settled
+            while shown < settled:
+                stop = _piece_end(store, shown, settled)
+                yield store, shown, stop
+                shown = stop
 
     @staticmethod
     def _filter(display_filter: str | None) -> DisplayFilter | None:

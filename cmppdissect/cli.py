@@ -310,9 +310,10 @@ def _summary(analysis: Analysis, args: argparse.Namespace, fmt: str | None, out:
     if extra:
         report.update(extra)
     if args.report == "json":
-        from cmppdissect.output.records import dumps
+        from cmppdissect.output.records import dump
 
-        out.write(dumps(report, indent=1) + "\n")
+        dump(report, out, indent=1)
+        out.write("\n")
     elif fmt is None or summary_to is not None:
         from cmppdissect.output.text import write_summary
 

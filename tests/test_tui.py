@@ -195,11 +195,18 @@ def test_chunked_blobs_round_trip_across_chunks() -> None:
 
     items = [bytes([i]) * (i % 7) + b"\0" * 30 for i in range(23)]
     lengths = np.array([len(i) for i in items], dtype=np.uint16)
-    for keep_raw in (0, 1, 8):  # sealed chunks deflated at once, soon, or not yet
-        blobs = ChunkedBlobs(per_chunk=4, cache_chunks=1, keep_raw=keep_raw, max_pending=1)
+    # Chunks sealed by rows (4), by bytes (70: two PDUs; 20: each PDU alone), or both.
+    for keep_raw, chunk_bytes in ((0, 1 << 20), (1, 1 << 20), (8, 1 << 20), (1, 70), (8, 20),
+                                  (0, 100)):
+        blobs = ChunkedBlobs(per_chunk=4, chunk_bytes=chunk_bytes, cache_chunks=1,
+                             keep_raw=keep_raw, max_pending=1)
         for start, stop in ((0, 3), (3, 4), (4, 13), (13, 23)):
             blobs.extend(b"".join(items[start:stop]), lengths[start:stop])
+            # No chunk holds more than 4 PDUs, nor more than chunk_bytes but for a lone PDU.
+            sizes = [len(c) for c in blobs._chunks if isinstance(c, bytearray)]
+            assert all(size <= max(chunk_bytes, 36) for size in sizes)
         assert len(blobs) == 23
+        assert len(blobs._chunks) >= 23 // min(4, max(1, chunk_bytes // 30)) - 1
         assert [blobs.get(i, lengths) for i in range(len(items))] == items
         assert [blobs.get(i, lengths) for i in reversed(range(len(items)))] == items[::-1]
         for start, stop in ((0, 23), (0, 1), (3, 9), (5, 21), (20, 23), (7, 7)):

@@ -76,9 +76,13 @@ def test_formatting_a_slice_keeps_no_line_object_alive(capture: Path, rows: int)
     import tracemalloc
 
     from cmppdissect.output.writers import format_slice
+    from cmppdissect.store.records import row_slice
 
-    sl = next(s for s in cmppdissect.analyze(capture).slices() if len(s) >= rows)
-    part = next(sl.split(rows))
+    analysis = cmppdissect.analyze(capture)
+    for _ in analysis.slices():  # pieces of at most 4,096 rows: one of ``rows`` is made here
+        pass
+    assert analysis.store is not None and analysis.store.count >= rows
+    part = row_slice(analysis.store, 0, rows)
     tracemalloc.start()
     try:
         data, count = format_slice(part, "jsonl")

@@ -205,6 +205,7 @@ cdef class Core(StreamSink):
     cdef unordered_map[int64_t, pair[int64_t, int64_t]] submit_latency
     cdef readonly int64_t report_for    # chats counted, not listed
     cdef readonly int64_t framer_peak   # the most bytes one direction's framer held
+    cdef readonly int64_t framer_kept_peak  # the most it kept allocated between segments
     # status reports and long SMS
     cdef clist[AwaitReport] awaiting
     cdef unordered_map[uint64_t, clist[AwaitReport].iterator] awaiting_index

@@ -72,6 +72,7 @@ from cmppdissect.core._pdu cimport (
 )
 from cmppdissect.core._tcp cimport TcpTracker
 from cmppdissect.core._types cimport (
+    CAPPED_CONNECTIONS,
     CLOSE_END,
     ConnStats,
     Endpoint,
@@ -123,7 +124,10 @@ CAP_PENDING = 0
 CAP_AWAITING = 1
 CAP_LONG_SMS = 2
 CAP_SESSIONS = 3
-CAP_NAMES = ("pending", "awaiting-reports", "long-sms", "sessions")
+CAP_CONNECTIONS = 4
+CAP_TCP_HELD = 5
+CAP_NAMES = ("pending", "awaiting-reports", "long-sms", "sessions", "connections",
+             "tcp-buffered")
 
 VERSION_SOURCES = (None, "CONNECT", "lengths", "user")
 ENDED_NAMES = ("fin", "rst", "reused", "evicted", "end-of-capture", "evicted")
@@ -506,7 +510,24 @@ cdef class Core(StreamSink):
         (the reader), out-of-order TCP bytes of one direction, one direction's partial PDU.
         Tests prove the bounds with these (C++ memory is invisible to tracemalloc)."""
         return {"reader_pending": self.reader.pending_peak, "tcp_held": self.tracker.held_peak,
-                "framer_buffer": self.framer_peak}
+                "tcp_held_total": self.tracker.held_total_peak,
+                "tcp_pieces_total": self.tracker.pieces_total_peak,
+                "framer_buffer": self.framer_peak, "framer_kept": self.framer_kept_peak}
+
+    def table_sizes(self):
+        """How many entries each table of the core holds now: tracked TCP connections and
+        the closed ones whose counters are remembered, connections on other ports waiting for
+        their first bytes, sessions listed, requests in flight (all sessions), Msg_Ids awaiting
+        a report, SUBMITs whose recipients are remembered, long SMS being assembled."""
+        cdef int64_t pending = 0
+        for item in self.sessions:
+            pending += item.second.pending.size()
+        return {"connections": self.tracker.tracked,
+                "closed_connections": self.tracker.remembered,
+                "pending_connections": self.pending_conns.size(),
+                "sessions": self.sessions.size(), "pending": pending,
+                "awaiting_reports": self.awaiting.size(), "submits": self.submits.size(),
+                "long_sms": self.long_pending.size()}
 
     def session_marks(self):
         """{sid: (PDUs, errors, unanswered, ended)} of every listed session: cheap to ask
@@ -605,6 +626,8 @@ cdef class Core(StreamSink):
         framer_feed(f, p, n, frame, ts, sink)
         if <int64_t>f.buf.size() > self.framer_peak:
             self.framer_peak = f.buf.size()
+        if <int64_t>f.buf.capacity() > self.framer_kept_peak:
+            self.framer_kept_peak = f.buf.capacity()
         if sess.not_cmpp:
             # Decided by an item of this very segment: what the framer holds is skipped too.
             sink.sess = sess
@@ -629,11 +652,17 @@ cdef class Core(StreamSink):
         framer_gap(&sess.f_client if fc else &sess.f_server, missing, frame, ts, sink)
         return 0
 
+    cdef int capped(self, int what, int64_t frame) except -1:
+        if self.stopped:
+            return 0
+        return self._cap(CAP_CONNECTIONS if what == CAPPED_CONNECTIONS else CAP_TCP_HELD, frame,
+                         -1)
+
     cdef int closed(self, int64_t conn, int how, int64_t frame, int64_t ts,
                     const ConnStats* stats) except -1:
+        self.pending_conns.erase(conn)  # also once stopped: nothing else would forget it
         if self.stopped and not self.finished:
             return 0
-        self.pending_conns.erase(conn)
         it = self.sessions.find(conn)
         if it != self.sessions.end() and deref(it).second.ended < 0:
             self._close_session(deref(it).second, how, frame, ts, stats)
@@ -756,6 +785,7 @@ cdef class Core(StreamSink):
                 size = f.buf.size()
                 f.skipped_bytes += size
                 f.buf.clear()
+                f.buf.shrink_to_fit()
                 if f.synced:
                     why = (4, 0, 0)
                 else:

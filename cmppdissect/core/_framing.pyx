@@ -17,9 +17,22 @@ from libcpp.string cimport string
 
 from cmppdissect.core._pdu cimport plausible_header, plausible_pdu
 
-from cmppdissect.protocol.commands import HEADER_LEN, command_name
+from cmppdissect.protocol.commands import HEADER_LEN, MAX_PDU_LEN, command_name
 
 from cmppdissect.core.records import FramedPdu, Skipped
+
+
+# The most a direction's buffer keeps allocated between segments. What it holds then is at most
+# one partial PDU (below MAX_PDU_LEN), but a segment appended to it may be far longer (the
+# bytes released when a TCP hole is filled or given up: up to a megabyte), and a string keeps
+# its capacity when emptied: without trimming, every session that once saw such a release
+# would keep a megabyte per direction.
+cdef size_t KEEP_CAPACITY = 2 * MAX_PDU_LEN
+
+
+cdef inline void _trim(Framer* f) noexcept:
+    if f.buf.capacity() > KEEP_CAPACITY:
+        f.buf.shrink_to_fit()
 
 
 cdef inline uint32_t be32(const uint8_t* p) noexcept nogil:
@@ -182,6 +195,7 @@ cdef int _drain(Framer* f, int64_t frame, int64_t ts, PduSink sink) except -1:
         pos += total
     if pos:
         f.buf.erase(0, pos)
+    _trim(f)
     if not f.buf.empty() and not f.first_frame:
         f.first_frame = frame
     return 0
@@ -196,6 +210,7 @@ cdef int framer_gap(Framer* f, int64_t missing, int64_t frame, int64_t ts,
         sink.skipped(size, frame, ts, WHY_GAP_PARTIAL, missing, 0, f,
                      <const uint8_t*>f.buf.data())
         f.buf.clear()
+        _trim(f)
     f.synced = False
     f.why = WHY_GAP_RESYNC
     f.why_a = missing
@@ -214,6 +229,7 @@ cdef int framer_close(Framer* f, int64_t frame, int64_t ts, PduSink sink) except
             sink.skipped(size, frame, ts, f.why, f.why_a, f.why_b, f,
                          <const uint8_t*>f.buf.data())
         f.buf.clear()
+        _trim(f)
     return 0
 
 

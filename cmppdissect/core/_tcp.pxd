@@ -70,6 +70,7 @@ cdef cppclass Half:
     uint32_t isn         # sequence number of this direction's SYN
     int64_t last_seq     # seq of the latest in-order segment (-1: none): tells exact duplicates
     int64_t delivered
+    int64_t hole         # while pieces are held: the key of this direction in TcpTracker.holes
 
 
 cdef cppclass Conn:
@@ -101,12 +102,25 @@ cdef class TcpTracker(SegmentSink):
     cdef readonly int64_t max_buffered
     cdef readonly int64_t max_pieces
     cdef readonly int64_t max_connections
+    cdef readonly int64_t max_buffered_total
+    cdef readonly int64_t max_pieces_total
     cdef unordered_map[FlowKey, IndexEntry] index
     cdef cmap[int64_t, Conn*] conns   # by id: ids grow, so this is also creation order
     cdef unordered_map[int64_t, ConnStats] closed_stats
     cdef deque[int64_t] closed_order
     cdef int64_t next_id
     cdef readonly int64_t held_peak    # the most out-of-order bytes one direction held
+    # Out-of-order bytes and pieces held by all directions together, and the directions that
+    # hold any, by when their holding began (the oldest first: the first given up past the
+    # total caps).
+    cdef readonly int64_t held_total
+    cdef readonly int64_t pieces_total
+    cdef readonly int64_t held_total_peak
+    cdef readonly int64_t pieces_total_peak
+    cdef readonly int64_t holes_given_up   # directions whose holes became gaps past the total
+    cdef readonly int64_t evicted          # connections evicted past max_connections
+    cdef cmap[int64_t, IndexEntry] holes
+    cdef int64_t next_hole
     cdef int64_t cur_offset            # the record of the segment being handled
     # During a data event that joins buffered pieces: (bytes, record of the frame that carried
     # them) per piece, in stream order; empty when the event's bytes all came in its own frame.
@@ -115,7 +129,7 @@ cdef class TcpTracker(SegmentSink):
     cdef int _slow(self, const Segment* seg, IndexEntry* ent) except -1
     cdef Conn* _on_syn(self, const Segment* seg, IndexEntry* ent, bint* fc) except? NULL
     cdef Conn* _open(self, const Segment* seg, bint src_is_client, bint saw_syn) except? NULL
-    cdef int _evict(self) except -1
+    cdef int _evict(self, int64_t frame) except -1
     cdef void _forget(self, Conn* conn)
     cdef void _remember(self, Conn* conn)
     cdef int _close(self, Conn* conn, int how, int64_t frame, int64_t ts) except -1
@@ -130,6 +144,7 @@ cdef class TcpTracker(SegmentSink):
                            int64_t ts) except -1
     cdef int _declare_gaps(self, Conn* conn, Half* d, bint fc, int64_t limit, int64_t frame,
                            int64_t ts) except -1
+    cdef int _over_total(self, int64_t frame, int64_t ts) except -1
     cdef int _gap(self, Conn* conn, Half* d, bint fc, int64_t missing, int64_t frame,
                   int64_t ts) except -1
     cdef int finish_c(self) except -1

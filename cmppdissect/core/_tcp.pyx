@@ -10,9 +10,13 @@ makes the 32-bit wrap a non-event everywhere except in the one conversion. Out-o
 are kept as sorted, non-overlapping pieces; a byte is stored at most once.
 
 Memory is bounded by ``max_buffered`` bytes and ``max_pieces`` pieces of out-of-order data per
-direction (past either, the first hole becomes a gap) and by ``max_connections`` tracked
-connections (past it the least recently active are evicted, closed ones first, in batches of a
-sixteenth of the cap so the sort that chooses them is amortised).
+direction (past either, the first hole becomes a gap), by ``max_buffered_total`` bytes and
+``max_pieces_total`` pieces of it over all connections together (past either, the direction
+that has held bytes the longest gives up its holes: each becomes a gap, and what was held is
+delivered), and by ``max_connections`` tracked connections (past it the least recently active
+are evicted, closed ones first, in batches of a sixteenth of the cap so the sort that chooses
+them is amortised). The sink's ``capped`` is told the first time each total cap and the
+connection cap are hit, so the loss is reported once.
 
 Frame numbers in events: in-order data carries the frame that brought it; data released by a
 hole being filled, or by a gap being declared, carries the frame whose arrival released it; only
@@ -33,6 +37,8 @@ from libcpp.vector cimport vector
 from cython.operator cimport dereference as deref, preincrement as inc, predecrement as dec
 
 from cmppdissect.core._types cimport (
+    CAPPED_CONNECTIONS,
+    CAPPED_TCP_HELD,
     CLOSE_END,
     CLOSE_EVICTED,
     CLOSE_FIN,
@@ -99,6 +105,7 @@ cdef void _reset_half(Half* d) noexcept nogil:
     d.isn = 0
     d.last_seq = -1
     d.delivered = 0
+    d.hole = 0
 
 
 cdef void _start_with_syn(Half* d, uint32_t isn) noexcept nogil:
@@ -172,8 +179,10 @@ cdef class TcpTracker(SegmentSink):
     """
 
     def __init__(self, StreamSink out=None, *, server_ports=DEFAULT_SERVER_PORTS,
-                 max_buffered=1 << 20, max_pieces=8192, max_connections=65536):
-        if max_connections < 1 or max_buffered < 0 or max_pieces < 0:
+                 max_buffered=1 << 20, max_pieces=8192, max_connections=65536,
+                 max_buffered_total=64 << 20, max_pieces_total=1 << 18):
+        if (max_connections < 1 or max_buffered < 0 or max_pieces < 0
+                or max_buffered_total < 0 or max_pieces_total < 0):
             raise ValueError("max_connections must be >= 1, the buffer caps >= 0")
         if out is None:
             self._collector = EventList()
@@ -185,6 +194,9 @@ cdef class TcpTracker(SegmentSink):
         self.max_buffered = max_buffered
         self.max_pieces = max_pieces
         self.max_connections = max_connections
+        self.max_buffered_total = max_buffered_total
+        self.max_pieces_total = max_pieces_total
+        self.next_hole = 1
 
     def __dealloc__(self):
         it = self.conns.begin()
@@ -259,12 +271,18 @@ cdef class TcpTracker(SegmentSink):
         overlap and start past the delivered position, and the caps are respected."""
         cdef Conn* conn
         cdef Half* d
-        cdef int64_t total, last_end
+        cdef int64_t total, last_end, all_bytes = 0, all_pieces = 0, holding = 0
         assert <int64_t>self.conns.size() <= self.max_connections, "too many connections"
         for item in self.conns:
             conn = item.second
             for k in range(2):
                 d = &conn.c2s if k == 0 else &conn.s2c
+                all_bytes += d.held
+                all_pieces += d.pieces.size()
+                assert (d.hole != 0) == (not d.pieces.empty()), "a holding direction unlisted"
+                if d.hole:
+                    holding += 1
+                    assert self.holes.count(d.hole), "a holding direction unlisted"
                 total = 0
                 last_end = d.nxt
                 for piece in d.pieces:
@@ -275,11 +293,21 @@ cdef class TcpTracker(SegmentSink):
                 assert total == d.held, "held bytes disagree with the pieces"
                 assert d.held <= self.max_buffered, "more bytes held than max_buffered"
                 assert <int64_t>d.pieces.size() <= self.max_pieces, "more pieces than max_pieces"
+        assert all_bytes == self.held_total and all_pieces == self.pieces_total, "totals disagree"
+        assert holding == <int64_t>self.holes.size(), "a direction listed that holds nothing"
+        assert self.held_total <= self.max_buffered_total, "more bytes held than the total cap"
+        assert self.pieces_total <= self.max_pieces_total, "more pieces than the total cap"
 
     @property
     def tracked(self):
         """Connections held now, open or closed (at most ``max_connections``)."""
         return self.conns.size()
+
+    @property
+    def remembered(self):
+        """Connections no longer tracked whose counters :meth:`stats` still gives (at most
+        ``max_connections``)."""
+        return self.closed_stats.size()
 
     # -- segments -----------------------------------------------------------------------------
 
@@ -409,7 +437,7 @@ cdef class TcpTracker(SegmentSink):
 
     cdef Conn* _open(self, const Segment* seg, bint src_is_client, bint saw_syn) except? NULL:
         if <int64_t>self.conns.size() >= self.max_connections:
-            self._evict()
+            self._evict(seg.frame)
         cdef Conn* conn = new Conn()
         conn.id = self.next_id
         self.next_id += 1
@@ -432,7 +460,7 @@ cdef class TcpTracker(SegmentSink):
         self.out.opened(conn.id, &conn.client, &conn.server, seg.frame, seg.ts, saw_syn)
         return conn
 
-    cdef int _evict(self) except -1:
+    cdef int _evict(self, int64_t frame) except -1:
         """Drop a batch of the least recently active connections, closed ones first."""
         cdef int64_t batch = max(1, self.max_connections // 16)
         cdef vector[pair[int64_t, int64_t]] order  # ((open, last_frame) packed, id)
@@ -449,7 +477,8 @@ cdef class TcpTracker(SegmentSink):
             if not conn.closed:
                 self._close(conn, CLOSE_EVICTED, 0, 0)
             self._forget(conn)
-        return 0
+            self.evicted += 1
+        return self.out.capped(CAPPED_CONNECTIONS, frame)
 
     cdef void _forget(self, Conn* conn):
         cdef FlowKey key
@@ -529,6 +558,13 @@ cdef class TcpTracker(SegmentSink):
             d.last_seq = seq
             return 0
         cdef int64_t added = self._insert(d, start, p, n, frame, ts)
+        cdef IndexEntry holder
+        if d.hole == 0 and not d.pieces.empty():
+            d.hole = self.next_hole
+            self.next_hole += 1
+            holder.conn = conn
+            holder.from_client = fc
+            self.holes[d.hole] = holder
         if start > d.nxt:
             if added:
                 conn.ooo += 1
@@ -542,7 +578,24 @@ cdef class TcpTracker(SegmentSink):
         while not d.pieces.empty() and (d.held > self.max_buffered
                                         or <int64_t>d.pieces.size() > self.max_pieces):
             self._declare_gaps(conn, d, fc, deref(d.pieces.begin()).first, frame, ts)
+        if self.held_total > self.max_buffered_total or self.pieces_total > self.max_pieces_total:
+            self._over_total(frame, ts)
         return 0
+
+    cdef int _over_total(self, int64_t frame, int64_t ts) except -1:
+        """Past a total cap: the directions that have held bytes the longest give up their
+        holes (each becomes a gap, and the bytes after it are delivered), the oldest first."""
+        cdef IndexEntry ent
+        cdef Half* d
+        while not self.holes.empty() and (self.held_total > self.max_buffered_total
+                                          or self.pieces_total > self.max_pieces_total):
+            ent = deref(self.holes.begin()).second
+            d = &ent.conn.c2s if ent.from_client else &ent.conn.s2c
+            last = d.pieces.end()
+            dec(last)
+            self.holes_given_up += 1
+            self._declare_gaps(ent.conn, d, ent.from_client, deref(last).second.end, frame, ts)
+        return self.out.capped(CAPPED_TCP_HELD, frame)
 
     cdef int64_t _insert(self, Half* d, int64_t start, const uint8_t* p, Py_ssize_t n,
                          int64_t frame, int64_t ts) except -1:
@@ -578,6 +631,12 @@ cdef class TcpTracker(SegmentSink):
         d.held += added
         if d.held > self.held_peak:
             self.held_peak = d.held
+        self.held_total += added
+        self.pieces_total += new.size()
+        if self.held_total > self.held_total_peak:
+            self.held_total_peak = self.held_total
+        if self.pieces_total > self.pieces_total_peak:
+            self.pieces_total_peak = self.pieces_total
         return added
 
     cdef int _deliver(self, Conn* conn, Half* d, bint fc, const uint8_t* p, Py_ssize_t n,
@@ -603,6 +662,11 @@ cdef class TcpTracker(SegmentSink):
             piece = deref(it).second
             d.pieces.erase(it)
             d.held -= piece.data.size()
+            self.held_total -= piece.data.size()
+            self.pieces_total -= 1
+            if d.pieces.empty():
+                self.holes.erase(d.hole)
+                d.hole = 0
             if piece.end > pos:
                 if frame == 0:
                     self._deliver(conn, d, fc, <const uint8_t*>piece.data.data() + skip,

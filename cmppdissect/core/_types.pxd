@@ -22,6 +22,11 @@ cdef enum CloseHow:
     CLOSE_EVICTED = 3
     CLOSE_END = 4
 
+# What a stage's cap dropped (StreamSink.capped).
+cdef enum Capped:
+    CAPPED_CONNECTIONS = 0  # connections evicted past max_connections
+    CAPPED_TCP_HELD = 1     # held out-of-order bytes given up past the total caps
+
 cdef struct Endpoint:
     uint8_t family      # 4 or 6
     uint8_t addr[16]    # IPv4 in the first 4 bytes, the rest zero
@@ -70,6 +75,7 @@ cdef class StreamSink:
                  int64_t ts) except -1
     cdef int closed(self, int64_t conn, int how, int64_t frame, int64_t ts,
                     const ConnStats* stats) except -1
+    cdef int capped(self, int what, int64_t frame) except -1
 
 
 cdef object endpoint_address(const Endpoint* ep)

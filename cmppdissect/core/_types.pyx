@@ -25,6 +25,10 @@ cdef class StreamSink:
                     const ConnStats* stats) except -1:
         return 0
 
+    cdef int capped(self, int what, int64_t frame) except -1:
+        """A cap of the TCP stage dropped something (a ``Capped`` kind); ``frame`` 0: none."""
+        return 0
+
 
 cdef object endpoint_address(const Endpoint* ep):
     """The packed address bytes (4 or 16) of an endpoint."""

@@ -132,7 +132,8 @@ class Batch:
     ``links`` the requests answered in this batch (request row, response row, latency ns);
     ``long_sms`` the rows that completed a long message (reference, total, part rows);
     ``severity`` the worst finding known per row, where it is warn or worse; ``unanswered``
-    the request rows the core gave up on; ``sessions`` the sessions opened (their endpoints);
+    the request rows the core gave up on; ``sessions`` the sessions opened (their endpoints),
+    ``retired`` those dropped from the session list past ``max_sessions``;
     ``carriers`` (engine made with ``carriers``) the record offsets of every frame that carried
     bytes of a row, for the rows whose bytes did not all come in the row's own frame.
     """
@@ -147,6 +148,7 @@ class Batch:
     severity: dict[int, int] = field(default_factory=dict)
     unanswered: list[int] = field(default_factory=list)
     sessions: dict[int, tuple[str, str]] = field(default_factory=dict)  # opened: client, server
+    retired: list[int] = field(default_factory=list)  # sessions dropped past max_sessions
     carriers: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
 
@@ -285,7 +287,7 @@ class Engine:
             elif kind == EV_SKIP:
                 self._skip(ev)
             elif kind == EV_SKIP_RESET:
-                self._running[(ev[1], ev[2])] = None
+                self._running.pop((ev[1], ev[2]), None)
             elif kind == EV_SESSION:
                 _, sid, caddr, cport, saddr, sport = ev
                 names = SessionNames(format_endpoint(caddr, cport), format_endpoint(saddr, sport))
@@ -293,6 +295,9 @@ class Engine:
                 batch.sessions[sid] = (names.client, names.server)
             elif kind == EV_RETIRED:
                 self.sessions.pop(ev[1], None)
+                batch.retired.append(ev[1])
+                self._running.pop((ev[1], True), None)
+                self._running.pop((ev[1], False), None)
             elif kind == EV_LONG_DONE:
                 batch.long_sms[ev[1]] = (ev[2], ev[3], list(ev[4]))
             elif kind == EV_CARRIERS:
@@ -321,7 +326,11 @@ class Engine:
             note(Severity.WARN, frame, sid, "incomplete-pdu", words.incomplete_pdu(a, b, c))
         elif code == NOTE_CAP:
             what = CAP_NAMES[a]
-            self.expert.cap(what, frame, sid, words.cap_message(what, self.settings))
+            tracker = self.core.tracker
+            settings = {**self.settings, "max_connections": tracker.max_connections,
+                        "max_buffered_total": tracker.max_buffered_total,
+                        "max_pieces_total": tracker.max_pieces_total}
+            self.expert.cap(what, frame, sid, words.cap_message(what, settings))
         elif code == NOTE_LONG_INCOMPLETE:
             note(Severity.WARN, frame, None, "long-sms-incomplete",
                  words.long_sms_incomplete(c, a, b))

@@ -249,6 +249,15 @@ def cap_message(what: str, settings: dict[str, Any]) -> str:
     if what == "long-sms":
         return (f"more than {settings['max_long_sms']} long SMS being assembled; the oldest "
                 "are given up")
+    if what == "connections":
+        return (f"more than {settings['max_connections']} TCP connections at once: the least "
+                "recently active are no longer followed (their sessions end as evicted; a "
+                "connection seen again counts as a new one)")
+    if what == "tcp-buffered":
+        return (f"more than {settings['max_buffered_total']} bytes (or "
+                f"{settings['max_pieces_total']} pieces) of out-of-order TCP data held by all "
+                "connections together: the connections that held theirs the longest gave up "
+                "their holes as capture gaps")
     return (f"more than {settings['max_sessions']} sessions: the oldest are dropped from the "
             "session list (their PDUs still count in the totals)")
 

@@ -7,9 +7,11 @@ in every JSON output, and ints everywhere else.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, TextIO
 
 import orjson
 
@@ -18,7 +20,7 @@ from cmppdissect.protocol.content import decode_content
 from cmppdissect.store.records import RowSlice, engine_findings, record_in
 from cmppdissect.store.schema import U64, content_items, record_dict, tail_items
 
-__all__ = ["dumps", "dumps_line", "jsonl_slice", "record_dict", "safe_json"]
+__all__ = ["dump", "dumps", "dumps_line", "jsonl_slice", "record_dict", "safe_json"]
 
 # What a terminal must not get raw (sanitize.UNSAFE_RANGES) past the C0 controls, which JSON
 # escapes itself; as text, and as the UTF-8 of each character for lines orjson wrote.
@@ -106,6 +108,59 @@ def dumps(obj: Any, **kw: Any) -> str:
     """
     text = json.dumps(_u64_as_text(obj), ensure_ascii=False, **kw)
     return _C1_AND_BIDI.sub(lambda m: _json_escape(m.group()), text)
+
+
+def dump(obj: Any, out: TextIO, *, indent: int | None = None) -> None:
+    """:func:`dumps` written to ``out`` as it is made, a piece at a time: the same text, but a
+    report of 20,000 sessions and 100,000 findings never exists whole, neither as one string
+    nor as the million little strings the standard encoder joins into it with an indent (280
+    MB), nor as a copy of every dict that holds a 64-bit value."""
+    pieces: list[str] = []
+    size = 0
+    for piece in _dump_pieces(obj, 0, indent):
+        pieces.append(piece)
+        size += len(piece)
+        if size >= 1 << 16:
+            out.write(_C1_AND_BIDI.sub(lambda m: _json_escape(m.group()), "".join(pieces)))
+            pieces.clear()
+            size = 0
+    out.write(_C1_AND_BIDI.sub(lambda m: _json_escape(m.group()), "".join(pieces)))
+
+
+def _dump_pieces(obj: Any, depth: int, indent: int | None) -> Iterator[str]:
+    """The text of ``obj`` at nesting ``depth``: the outer container item by item, and so the
+    lists in it (the report's sessions and findings; ``-T json``'s records), the rest whole,
+    its lines indented to the depth (all that nesting changes: JSON text has no raw newline
+    inside a string)."""
+    kind = type(obj)
+    if indent is not None and obj and (
+            (depth == 0 and (kind is dict or kind is list or kind is tuple))
+            or (depth == 1 and (kind is list or kind is tuple))):
+        inner = "\n" + " " * (indent * (depth + 1))
+        sep = "," + inner
+        if kind is dict:
+            yield "{"
+            for i, (key, value) in enumerate(obj.items()):
+                # the key as the standard encoder writes it (an int key as a string...)
+                yield (sep if i else inner) + json.dumps({key: None}, ensure_ascii=False)[1:-7]
+                yield ": "
+                yield from _dump_pieces(value, depth + 1, indent)
+            yield "\n" + " " * (indent * depth) + "}"
+        else:
+            yield "["
+            for i, value in enumerate(obj):
+                yield sep if i else inner
+                yield from _dump_pieces(value, depth + 1, indent)
+            yield "\n" + " " * (indent * depth) + "]"
+        return
+    text = _encoder(indent).encode(_u64_as_text(obj))
+    yield text.replace("\n", "\n" + " " * (indent * depth)) if depth and indent else text
+
+
+@functools.cache
+def _encoder(indent: int | None) -> json.JSONEncoder:
+    """What ``json.dumps(..., ensure_ascii=False, indent=indent)`` makes at every call."""
+    return json.JSONEncoder(ensure_ascii=False, indent=indent)
 
 
 def _escape(match: re.Match[bytes]) -> bytes:

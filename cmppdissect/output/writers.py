@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO, TextIO
 
-from cmppdissect.output.records import dumps, dumps_line, jsonl_slice
+from cmppdissect.output.records import dump, dumps_line, jsonl_slice
 from cmppdissect.store.records import PduRecord, RowSlice, records_of
 from cmppdissect.store.schema import record_dict
 
@@ -227,7 +227,8 @@ class RecordWriter:
         self.shutdown()
         self.flush()
         if self.fmt == "json":
-            self.out.write(dumps(self.kept, indent=1) + "\n")
+            dump(self.kept, self.out, indent=1)
+            self.out.write("\n")
             self.out.flush()
 
 

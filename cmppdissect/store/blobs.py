@@ -12,11 +12,15 @@ Deflating is most of what keeping rows costs (a third of a second per 100 MB), s
 the path that reads the capture: the last ``keep_raw`` sealed chunks are kept as they are (the
 writers read rows soon after they settle, from these, with nothing to inflate), and an older
 chunk is deflated by a helper thread (zlib releases the GIL meanwhile). At most
-``max_pending`` chunks wait for it, then the appender waits for the oldest: what this keeps
-raw is bounded, about ``keep_raw + max_pending`` chunks. Chunks hold 4,096 PDUs: each one
-handed to the helper wakes it, and it then takes the GIL from the reader for a moment, so
-fewer, bigger chunks interfere less (1,024 woke it four times as often); inflating one for a
-random read still takes under a millisecond.
+``max_pending`` chunks wait for it, then the appender waits for the oldest. Chunks hold 4,096
+PDUs: each one handed to the helper wakes it, and it then takes the GIL from the reader for a
+moment, so fewer, bigger chunks interfere less (1,024 woke it four times as often); inflating
+one for a random read still takes under a millisecond. A chunk is also sealed once it holds
+``chunk_bytes`` (1 MiB; 4,096 everyday PDUs take about 700 KB), so that what is held as it is
+stays bounded in bytes, not only in chunks, whatever the PDUs' size: the open chunk, ``keep_raw
++ max_pending`` sealed ones and ``cache_chunks`` inflated ones, about 25 MiB at most
+(``held_raw`` and ``held_raw_peak`` count the first two kinds). 4,096 SUBMITs of 255
+recipients (8.6 KB each) would otherwise make a chunk of 35 MB, and 25 of them 880 MB.
 
 One writer thread appends while another reads: the short critical sections take a lock, so a
 reader never sees a chunk half sealed.
@@ -24,6 +28,7 @@ reader never sees a chunk half sealed.
 
 from __future__ import annotations
 
+import bisect
 import threading
 import zlib
 from collections import OrderedDict, deque
@@ -35,26 +40,32 @@ __all__ = ["ChunkedBlobs"]
 
 
 class ChunkedBlobs:
-    """PDU bytes by row, sealed into zlib chunks of ``per_chunk`` rows."""
+    """PDU bytes by row, sealed into zlib chunks of at most ``per_chunk`` rows and about
+    ``chunk_bytes`` bytes."""
 
-    def __init__(self, *, per_chunk: int = 4096, level: int = 1, cache_chunks: int = 8,
-                 keep_raw: int = 8, max_pending: int = 8) -> None:
+    def __init__(self, *, per_chunk: int = 4096, chunk_bytes: int = 1 << 20, level: int = 1,
+                 cache_chunks: int = 8, keep_raw: int = 8, max_pending: int = 8) -> None:
         self.per_chunk = per_chunk
+        self.chunk_bytes = chunk_bytes
         self.level = level
         # Sealed chunks: deflated, or (the recent ones, and those being deflated) as they are.
         self._chunks: list[bytes | bytearray] = []
+        self._firsts: list[int] = []  # the first row of each sealed chunk
         self._raw: deque[int] = deque()  # sealed chunks kept as they are, oldest first
         self._keep_raw = keep_raw
         self._pending: deque[Future[None]] = deque()
         self._max_pending = max_pending
         self._deflater: ThreadPoolExecutor | None = None
         self._open = bytearray()
+        self._open_first = 0  # the first row of the open chunk
         self._open_rows = 0
         self._cache: OrderedDict[int, tuple[bytes, np.ndarray]] = OrderedDict()
         self._cache_chunks = cache_chunks
         self._lock = threading.Lock()
         self._count = 0
         self.raw_bytes = 0
+        self.held_raw = 0  # bytes held as they are (the open chunk and sealed raw ones)
+        self.held_raw_peak = 0
 
     def extend(self, raw: bytes, lengths: np.ndarray) -> None:
         """Append the bytes of ``len(lengths)`` PDUs, concatenated in ``raw``."""
@@ -66,23 +77,47 @@ class ChunkedBlobs:
             pos = 0
             i = 0
             while i < n:
-                take = min(self.per_chunk - self._open_rows, n - i)
+                # The rows that fit in the open chunk, by count and by bytes.
+                fit = int(np.searchsorted(ends, pos + self.chunk_bytes - len(self._open),
+                                          side="right")) - i
+                take = min(self.per_chunk - self._open_rows, n - i, fit)
+                if take <= 0:
+                    if self._open_rows:
+                        self._seal()
+                        continue
+                    take = 1  # a PDU longer than a chunk: a chunk of its own
                 end = int(ends[i + take - 1])
                 self._open += raw[pos:end]
                 pos = end
                 i += take
                 self._open_rows += take
-                if self._open_rows == self.per_chunk:
-                    self._chunks.append(self._open)
-                    self._raw.append(len(self._chunks) - 1)
-                    self._open = bytearray()
-                    self._open_rows = 0
+                if (self._open_rows == self.per_chunk or len(self._open) >= self.chunk_bytes
+                        or (i < n and take == fit)):
+                    self._seal()
             self._count += n
             self.raw_bytes += len(raw)
+            self.held_raw += len(raw)
+            if self.held_raw > self.held_raw_peak:
+                self.held_raw_peak = self.held_raw
             while len(self._raw) > self._keep_raw:
                 self._deflate_later(self._raw.popleft())
         while len(self._pending) > self._max_pending:
             self._pending.popleft().result()
+
+    def _seal(self) -> None:
+        """The open chunk becomes a sealed one, kept as it is for now (lock held)."""
+        self._chunks.append(self._open)
+        self._firsts.append(self._open_first)
+        self._raw.append(len(self._chunks) - 1)
+        self._open = bytearray()
+        self._open_first += self._open_rows
+        self._open_rows = 0
+
+    def _span(self, chunk: int) -> tuple[int, int]:
+        """The rows of a sealed chunk (lock held)."""
+        first = self._firsts[chunk]
+        return first, (self._firsts[chunk + 1] if chunk + 1 < len(self._firsts)
+                       else self._open_first)
 
     def _deflate_later(self, index: int) -> None:
         """Have a sealed chunk deflated by the helper thread (lock held)."""
@@ -94,6 +129,7 @@ class ChunkedBlobs:
         packed = zlib.compress(data, self.level)  # the GIL is released meanwhile
         with self._lock:
             self._chunks[index] = packed
+            self.held_raw -= len(data)
 
     def settle(self) -> None:
         """Deflate every sealed chunk now, and wait until it is done."""
@@ -116,14 +152,14 @@ class ChunkedBlobs:
         """The bytes of PDU ``row``; ``lengths`` is the store's length column."""
         if not 0 <= row < self._count:
             raise IndexError(row)
-        chunk, slot = divmod(row, self.per_chunk)
-        first = chunk * self.per_chunk
         with self._lock:
-            if chunk < len(self._chunks):
+            if row < self._open_first:
+                chunk = bisect.bisect_right(self._firsts, row) - 1
                 hit = self._cache.get(chunk)
                 if hit is None:
+                    first, stop = self._span(chunk)
                     data = bytes(self._opened(chunk))
-                    ends = np.cumsum(lengths[first:first + self.per_chunk], dtype=np.int64)
+                    ends = np.cumsum(lengths[first:stop], dtype=np.int64)
                     hit = (data, ends)
                     self._cache[chunk] = hit
                     if len(self._cache) > self._cache_chunks:
@@ -131,9 +167,10 @@ class ChunkedBlobs:
                 else:
                     self._cache.move_to_end(chunk)
                 data, ends = hit
+                slot = row - self._firsts[chunk]
                 start = int(ends[slot - 1]) if slot else 0
                 return data[start:int(ends[slot])]
-            start = int(np.sum(lengths[first:row], dtype=np.int64))
+            start = int(np.sum(lengths[self._open_first:row], dtype=np.int64))
             return bytes(self._open[start:start + int(lengths[row])])
 
     def range_bytes(self, start: int, stop: int, lengths: np.ndarray) -> bytes:
@@ -142,15 +179,15 @@ class ChunkedBlobs:
         parts: list[bytes | bytearray] = []
         row = start
         while row < stop:
-            chunk = row // self.per_chunk
-            first = chunk * self.per_chunk
-            last = min(stop, first + self.per_chunk)
             with self._lock:
-                if chunk < len(self._chunks):
+                if row < self._open_first:
+                    chunk = bisect.bisect_right(self._firsts, row) - 1
+                    first, last = self._span(chunk)
                     hit = self._cache.get(chunk)
                     data = self._opened(chunk) if hit is None else hit[0]
                 else:
-                    data = self._open
+                    first, last, data = self._open_first, stop, self._open
+                last = min(stop, last)
                 lo = int(np.sum(lengths[first:row], dtype=np.int64))
                 hi = lo + int(np.sum(lengths[row:last], dtype=np.int64))
                 parts.append(data[lo:hi])

@@ -86,6 +86,7 @@ class PduStore:
         self._long_rows: list[int] = []  # the keys of long_sms, in order (rows only grow)
         self.carriers: dict[int, tuple[int, ...]] = {}  # row -> records of its frames, if split
         self.endpoints: dict[int, tuple[str, str]] = {}  # session -> (client, server)
+        self._with_rows: set[int] = set()  # sessions that have rows (their endpoints stay)
         self.first_ts_ns: int | None = None
         self.frames_sorted = True
         self.done = False
@@ -134,6 +135,12 @@ class PduStore:
                     or (n > 1 and bool(np.any(frames[1:] < frames[:-1])))):
                 self.frames_sorted = False
             self.blobs.extend(batch.raw, rows["length"])
+            self._with_rows.update(np.unique(rows["session"]).tolist())
+        for sid in batch.retired:
+            # A session dropped past max_sessions gets no more rows: its endpoints are kept
+            # only if rows name them (a flood of connections that send nothing costs nothing).
+            if sid not in self._with_rows:
+                self.endpoints.pop(sid, None)
         links = batch.links
         if len(links):
             self.pair[links[:, 0]] = links[:, 1]
