@@ -13,6 +13,7 @@ heap is invisible to ``tracemalloc``) where a number means something.
 
 from __future__ import annotations
 
+import gc
 import gzip
 import io
 import json
@@ -764,19 +765,23 @@ def test_one_sequence_id_sent_again_and_again_costs_linear_time() -> None:
     """Issue 13 item 8: ``-Y`` on ``latency_ms`` over thousands of unanswered SUBMITs that all
     reuse Sequence_Id 1 (one exchange, sent again and again while in flight) was quadratic.
     Each row is settled once, when the exchange is given up, and filtered once."""
-    times = {}
+    times: dict[int, float] = {}
     for count in (8_000, 16_000):
         image = pcap_image(submits_one_by_one(count, same_seq=True))
-        analysis = Analysis(FileSource(io.BytesIO(image)), {"ports": DEFAULT_PORTS})
-        shown: list[RecordView] = []
-        times[count] = cpu_seconds(
-            lambda a=analysis, out=shown: out.extend(a.views("latency_ms > 0")))
-        assert shown == []  # nothing was answered
-        store = analysis.store
-        assert store is not None and store.count == count
-        assert analysis.engine is not None
-        requests, _r, _p, unanswered, _o, resent = analysis.engine.core.commands()[C.CMPP_SUBMIT]
-        assert (requests, unanswered, resent) == (count, 1, count - 1)
+        for _ in range(2):  # the better of two: one run may share its core with other work
+            analysis = Analysis(FileSource(io.BytesIO(image)), {"ports": DEFAULT_PORTS})
+            shown: list[RecordView] = []
+            gc.collect()
+            took = cpu_seconds(
+                lambda a=analysis, out=shown: out.extend(a.views("latency_ms > 0")))
+            times[count] = min(times.get(count, took), took)
+            assert shown == []  # nothing was answered
+            store = analysis.store
+            assert store is not None and store.count == count
+            assert analysis.engine is not None
+            requests, _r, _p, unanswered, _o, resent = (
+                analysis.engine.core.commands()[C.CMPP_SUBMIT])
+            assert (requests, unanswered, resent) == (count, 1, count - 1)
     assert times[16_000] < 3 * times[8_000], times
 
 
