@@ -61,6 +61,7 @@ from cmppdissect.tui.widgets.rowlist import RowList
 from cmppdissect.tui.widgets.tables import ExpertList, SessionList
 
 ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples"
 SAMPLE = ROOT / "samples" / "cmpp-basic.pcap"
 V2, V3 = Version.V2_0, Version.V3_0
 
@@ -421,6 +422,34 @@ async def test_paging_and_ends_of_the_list() -> None:
         assert pdus.cursor == 0 and round(pdus.scroll_y) == 0
         await pilot.press("pageup", "up")
         assert pdus.cursor == 0
+
+
+@pytest.mark.asyncio
+async def test_an_unanswered_request_is_marked_on_its_row_and_in_its_detail() -> None:
+    """Issue 14: a request that got no response is marked on its own row (Pair "none") and
+    carries an Expert node in its Detail, without any filter."""
+    app = app_for(SAMPLES / "unanswered.pcap")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await indexed(pilot)
+        await pilot.press("2")
+        pdus = app.screen.query_one(PduList)
+        await pilot.pause()
+        rows = lines(pdus)
+        [unanswered] = [line for line in rows if line.split()[:1] == ["20"]]
+        assert "SUBMIT" in unanswered and " none " in unanswered
+        y = rows.index(unanswered)
+        for _ in range(y - 1):
+            await pilot.press("down")
+        await pilot.press("enter")
+        screen = app.screen
+        assert isinstance(screen, DetailScreen)
+        tree = screen.query_one(FieldTree)
+        expert = next(node for node in tree.root.children
+                      if str(node.label).startswith("Expert"))
+        assert [str(c.label) for c in expert.children] == [
+            "warn: CMPP_SUBMIT Sequence_Id 6 got no response"]
+        context = next(node for node in tree.root.children if str(node.label) == "Capture")
+        assert "Paired response: none seen" in [str(c.label) for c in context.children]
 
 
 @pytest.mark.asyncio
