@@ -127,9 +127,11 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
         from cmppdissect.query import FilterError, compile_filter
 
         try:
-            compile_filter(args.display_filter)
+            checked = compile_filter(args.display_filter)
         except FilterError as exc:
             raise UsageError(f"-Y: {exc}") from None
+        for warning in checked.warnings:
+            print(f"cmppdissect: -Y: warning: {warning}", file=sys.stderr)
     if args.out_format is not None and args.write is None:
         raise UsageError("-F sets the format of -w OUT: give -w too")
     if args.interface is not None:

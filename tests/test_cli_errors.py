@@ -259,3 +259,16 @@ def test_csv_stays_parseable(hostile: Path) -> None:
     rows = list(csv.reader(io.StringIO(assert_inert(cli("-T", "csv", str(hostile)).stdout))))
     assert rows[0][:2] == ["frame", "time"] and len(rows) == 1 + 7
     assert {len(r) for r in rows} == {len(rows[0])}
+
+
+def test_a_string_compared_with_a_number_warns_on_stderr() -> None:
+    """Issue 14: a numeric field compared with a quoted string is a warning line on stderr;
+    the records are what the filter selects, as before."""
+    sample = ROOT / "samples" / "cmpp-basic.pcap"
+    res = cli("-Y", 'Result == "8"', "-T", "text", str(sample))
+    assert res.returncode == 0
+    assert res.stderr.decode() == ('cmppdissect: -Y: warning: Result is a number: "8" is '
+                                   'compared as text; write 8 without quotes (at column 11)\n')
+    assert len(res.stdout.decode().splitlines()) == 2
+    quiet = cli("-Y", "Result == 8", "-T", "text", str(sample))
+    assert quiet.stderr == b"" and quiet.stdout == res.stdout

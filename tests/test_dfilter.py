@@ -128,3 +128,27 @@ def test_a_filter_at_the_limit_works() -> None:
     assert parens(SUBMIT) is True and parens(REPORT) is False
     with pytest.raises(FilterError, match="too many nested parentheses"):
         compile_filter("(" * 250 + "command" + ")" * 250)
+
+
+@pytest.mark.parametrize(("expr", "column", "words"), [
+    ('Msg_Id_parts.gateway == "079101"', 25,
+     'gateway is a number: "079101" is compared as text; write 79101 without quotes'),
+    ('Result in {"8", 0}', 12, 'Result is a number: "8" is compared as text'),
+    ('"5" < latency_ms', 1, 'latency_ms is a number: "5" is compared as text'),
+    ('sequence_id != "x1"', 16, 'sequence_id is a number: "x1" is compared as text'),
+])
+def test_a_string_compared_with_a_number_is_a_warning(expr: str, column: int,
+                                                      words: str) -> None:
+    """Issue 14: ``gateway == "079101"`` compared "79101" with "079101" as text and matched
+    nothing, silently. The filter still compiles (Wireshark's users quote freely), with a
+    warning that points at the string."""
+    compiled = compile_filter(expr)
+    [warning] = compiled.warnings
+    assert warning.message == words or warning.message.startswith(words)
+    assert warning.position + 1 == column
+
+
+def test_strings_with_string_fields_and_commands_are_no_warning() -> None:
+    for expr in ('Src_Id == "106571234"', 'command == "SUBMIT"', 'report.Stat != "DELIVRD"',
+                 'text contains "8"', 'version == "3.0"', 'gateway == 79101'):
+        assert compile_filter(expr).warnings == ()

@@ -797,6 +797,27 @@ async def test_every_cell_of_the_cursor_row_is_readable(theme: str) -> None:
 
 
 @pytest.mark.asyncio
+async def test_filter_bar_warns_of_a_string_compared_with_a_number() -> None:
+    """Issue 14: the filter bar says that ``gateway == "079101"`` compares text, under the
+    bar, while the filter stays valid and can be applied."""
+    app = app_for(SAMPLE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await indexed(pilot)
+        await pilot.press("2", "f")
+        bar = app.screen.query_one(FilterBar)
+        bar.input.value = 'Msg_Id_parts.gateway == "079101"'
+        await pilot.pause()
+        assert bar.error is None
+        label = app.screen.query_one("#filter-label", Static)
+        assert label.has_class("-valid")
+        shown = str(app.screen.query_one("#filter-error", Static).render())
+        assert "^ warning: gateway is a number" in shown and "79101 without quotes" in shown
+        bar.input.value = "Msg_Id_parts.gateway == 79101"
+        await pilot.pause()
+        assert str(app.screen.query_one("#filter-error", Static).render()) == ""
+
+
+@pytest.mark.asyncio
 async def test_filter_bar_refuses_a_filter_too_deep() -> None:
     """Issue 13: a thousand chained ``!`` in the filter bar killed the TUI (RecursionError).
     It is an invalid filter like any other: said under the bar, not applied, the app alive."""

@@ -64,6 +64,25 @@ def _spec_names() -> frozenset[str]:
 KNOWN_NAMES = TOP_LEVEL | EXTRA_FIELDS | NESTED | _spec_names()
 
 
+def _numeric_names() -> frozenset[str]:
+    """Fields whose values are numbers in every layout that has them: a quoted string
+    compared with one of them is compared as text, which is rarely what was meant."""
+    from cmppdissect.protocol.layouts import Kind
+
+    kinds: dict[str, set[Kind]] = {}
+    for layout in (*LAYOUTS.values(), REPORT_60, REPORT_71, MO_REPORT):
+        for f in layout.fields:
+            kinds.setdefault(f.name, set()).add(f.kind)
+    spec = {name for name, found in kinds.items() if found <= {Kind.UINT, Kind.INT}}
+    return frozenset(spec | {
+        "frame", "time", "session", "command_id", "sequence_id", "total_length",
+        "request_frame", "response_frame", "latency_ms", "reference", "total", "part",
+        "month", "day", "hour", "minute", "second", "gateway", "sequence", "frames"})
+
+
+NUMERIC_NAMES = _numeric_names()
+
+
 class FilterError(ValueError):
     """A filter that does not parse or names an unknown field. ``position`` is 0-based."""
 
@@ -226,6 +245,21 @@ class _Compiler:
         self.anchors = anchors
         self.source_len = source_len
         self.names: set[str] = set()
+        self.warnings: list[FilterError] = []
+
+    def check_types(self, field: ast.expr, literal: ast.expr) -> None:
+        """Warn when a numeric field meets a quoted string (``gateway == "079101"`` is
+        compared as text, "79101" against "079101", and never matches)."""
+        name = field.id if isinstance(field, ast.Name) else \
+            field.attr if isinstance(field, ast.Attribute) else None
+        if name is None or name not in NUMERIC_NAMES or name == "command_id":
+            return
+        if not (isinstance(literal, ast.Constant) and isinstance(literal.value, str)):
+            return
+        text = literal.value
+        hint = f"; write {int(text)} without quotes" if text.isdigit() else ""
+        self.warnings.append(self.error(literal, f"{name} is a number: \"{text}\" is "
+                                                 f"compared as text{hint}"))
 
     def error(self, node: ast.AST, message: str) -> FilterError:
         col = getattr(node, "col_offset", 0)
@@ -282,6 +316,8 @@ class _Compiler:
             if not isinstance(right_node, (ast.Set, ast.Tuple, ast.List)):
                 raise self.error(right_node, "'in' wants a set like {\"a\", \"b\"}")
             members = [self.literal(e) for e in right_node.elts]
+            for element in right_node.elts:
+                self.check_types(left_node, element)
             is_command = self.is_command(left_node)
             if is_command:
                 members = [_command_name(m) if isinstance(m, str) else m for m in members]
@@ -297,6 +333,8 @@ class _Compiler:
         if cmp is None:
             raise self.error(left_node, "unsupported comparison")
         left, right = self.values(left_node), self.values(right_node)
+        self.check_types(left_node, right_node)
+        self.check_types(right_node, left_node)
         if self.is_command(left_node) and isinstance(right_node, ast.Constant) and \
                 isinstance(right_node.value, str):
             names = [_command_name(right_node.value)]
@@ -367,13 +405,15 @@ class _Compiler:
 class DisplayFilter:
     """A compiled filter: call it with a record dict."""
 
-    __slots__ = ("_test", "expression", "names")
+    __slots__ = ("_test", "expression", "names", "warnings")
 
     def __init__(self, expression: str, test: Callable[[Record], bool],
-                 names: frozenset[str] = frozenset()) -> None:
+                 names: frozenset[str] = frozenset(),
+                 warnings: tuple[FilterError, ...] = ()) -> None:
         self.expression = expression
         self._test = test
         self.names = names  # the field names the expression reads
+        self.warnings = warnings  # valid, but likely not what was meant (with the column)
 
     @property
     def needs_pairing(self) -> bool:
@@ -408,7 +448,7 @@ def compile_filter(expression: str) -> DisplayFilter:
     node = tree.body
     _shift_offsets(tree, len(source) - len(source.lstrip()))
     test = compiler.test(node)
-    return DisplayFilter(expression, test, frozenset(compiler.names))
+    return DisplayFilter(expression, test, frozenset(compiler.names), tuple(compiler.warnings))
 
 
 MAX_DEPTH = 100

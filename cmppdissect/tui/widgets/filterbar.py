@@ -88,6 +88,13 @@ class FilterBar(Vertical):
             return None
         self.error = None
         self._mark("valid" if expression.strip() else "")
+        if compiled.warnings:  # valid, but likely not what was meant: said, not refused
+            warning = compiled.warnings[0]
+            caret = Text(" " * (warning.position + 10) + "^ warning: ", no_wrap=True)
+            caret.append(warning.message)
+            message.update(caret)
+            message.set_class(True, "-shown")
+            return compiled
         message.update("")
         message.set_class(False, "-shown")
         return compiled
