@@ -98,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-c", dest="count", type=_count, metavar="N", help="stop after N PDUs")
     p.add_argument("--timeout", type=_seconds, default=60.0,
                    help="seconds after which a request counts as unanswered (default 60)")
+    p.add_argument("--list-fields", action="store_true",
+                   help="list every field name of the display filter (-Y) with its type, "
+                        "both versions, and exit (as tshark -G fields)")
     p.add_argument("-V", "--version", action="version", version=f"cmppdissect {__version__}")
     return p
 
@@ -122,6 +125,12 @@ def _open(path: str, args: argparse.Namespace) -> Analysis:
 
 def run(argv: Sequence[str] | None, out: TextIO) -> int:
     args = _parser().parse_args(argv)
+    if args.list_fields:
+        from cmppdissect.query.dfilter import field_list
+
+        for name, kind, where in field_list():
+            out.write(f"{name}\t{kind}\t{where}\n")
+        return 0
     path = args.read or args.file
     if args.display_filter:
         from cmppdissect.query import FilterError, compile_filter

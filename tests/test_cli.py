@@ -95,3 +95,16 @@ def test_wire_text_cannot_inject_escapes(tmp_path: Path) -> None:
         assert "\x1b" not in out and "\u009b" not in out and "\x07" not in out, args
     rec = json.loads(cli("-T", "jsonl", str(path)).stdout)
     assert rec["fields"]["text"] == evil  # the JSON value itself is exact
+
+
+def test_list_fields() -> None:
+    """``--list-fields`` prints one tab-separated line per field (name, type, where) and
+    exits 0, with nothing to read."""
+    res = cli("--list-fields")
+    assert res.returncode == 0 and res.stderr == ""
+    rows = [line.split("\t") for line in res.stdout.splitlines()]
+    assert all(len(r) == 3 for r in rows)
+    names = {r[0]: r for r in rows}
+    assert names["Dest_terminal_Id"][1] == "str/str_array"
+    assert "SUBMIT 2.0" in names["Dest_terminal_Id"][2]
+    assert names["latency_ms"][1].startswith("float") and "ip.src" in names

@@ -152,3 +152,56 @@ def test_strings_with_string_fields_and_commands_are_no_warning() -> None:
     for expr in ('Src_Id == "106571234"', 'command == "SUBMIT"', 'report.Stat != "DELIVRD"',
                  'text contains "8"', 'version == "3.0"', 'gateway == 79101'):
         assert compile_filter(expr).warnings == ()
+
+
+ENDPOINTS: dict[str, Any] = {**SUBMIT, "src": "192.0.2.10:40001", "dst": "[2001:db8::7]:7890"}
+
+
+@pytest.mark.parametrize(("expr", "matches"), [
+    ("cmpp.Command_Id == 4", True),
+    ("Command_Id == 4 and Sequence_Id == 2 and Total_Length == 180", True),
+    ("cmpp.command == SUBMIT", True),
+    ("command == SUBMIT", True),
+    ("command == DELIVER", False),
+    ("command in {DELIVER, SUBMIT}", True),
+    ("tcp.port == 7890", True),
+    ("tcp.port == 40001 && tcp.dstport == 7890 && tcp.srcport == 40001", True),
+    ("tcp.srcport == 7890", False),
+    ('ip.src == "192.0.2.10"', True),
+    ('ip.dst == "2001:db8::7" and ipv6.dst == "2001:db8::7"', True),
+    ('ip.addr == "2001:db8::7"', True),
+    ('ip.addr == "198.51.100.7"', False),
+    ("cmpp.Registered_Delivery == 1", True),
+])
+def test_names_a_wireshark_user_types(expr: str, matches: bool) -> None:
+    """Issue 14: the cmpp. prefix, the header's spec names, bare command names and ip/tcp
+    fields are understood, as Wireshark's filter bar understands them."""
+    assert compile_filter(expr)(ENDPOINTS) is matches
+
+
+@pytest.mark.parametrize(("expr", "words"), [
+    ("Dest_terminal == 1", "unknown field 'Dest_terminal'; did you mean 'Dest_terminal_Id'?"),
+    ("ip.foo == 1", "unknown field 'ip.foo'; ip has ip.src, ip.dst, ip.addr"),
+    ("command == NOPE and lantency_ms > 1", "unknown field 'lantency_ms'; did you mean "
+                                            "'latency_ms'?"),
+])
+def test_an_unknown_name_is_answered_with_a_hint(expr: str, words: str) -> None:
+    with pytest.raises(FilterError) as err:
+        compile_filter(expr)
+    assert err.value.message.startswith(words)
+    assert err.value.message.endswith("(cmppdissect --list-fields lists them)")
+
+
+def test_the_field_list_names_every_field_the_language_takes() -> None:
+    """--list-fields (as tshark -G fields): every name it lists compiles, and every name the
+    language knows is listed."""
+    from cmppdissect.query.dfilter import KNOWN_NAMES, NESTED, field_list
+
+    listed = {name: (kind, where) for name, kind, where in field_list()}
+    assert set(KNOWN_NAMES) - NESTED <= set(listed)
+    for name in listed:
+        compile_filter(f"{name} == 1")
+    assert listed["Msg_Id"][0] == "uint64"
+    assert listed["Msg_Id"][1].startswith("CANCEL 2.0, CANCEL 3.0, DELIVER 2.0, DELIVER 3.0")
+    assert listed["Command_Id"] == ("uint", "header (= command_id)")
+    assert listed["tcp.port"][0] == "uint"

@@ -64,6 +64,36 @@ def _spec_names() -> frozenset[str]:
 KNOWN_NAMES = TOP_LEVEL | EXTRA_FIELDS | NESTED | _spec_names()
 
 
+#: Header fields by their spec names, as a Wireshark user types them (``cmpp.Command_Id``).
+HEADER_ALIASES = {"Total_Length": "total_length", "Command_Id": "command_id",
+                  "Sequence_Id": "sequence_id"}
+
+
+def _host(endpoint: str) -> str:
+    """``192.0.2.10`` of ``192.0.2.10:40001``, ``::1`` of ``[::1]:7890``."""
+    host = endpoint.rsplit(":", 1)[0]
+    return host[1:-1] if host.startswith("[") else host
+
+
+def _port(endpoint: str) -> int | None:
+    tail = endpoint.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+#: Transport fields of Wireshark's filter language, from a record's ``src``/``dst``.
+TRANSPORT: dict[str, Callable[[Record], list[Any]]] = {
+    "ip.src": lambda r: [_host(r["src"])] if r.get("src") else [],
+    "ip.dst": lambda r: [_host(r["dst"])] if r.get("dst") else [],
+    "ip.addr": lambda r: [_host(r[k]) for k in ("src", "dst") if r.get(k)],
+    "tcp.srcport": lambda r: [p for p in [_port(r.get("src") or "")] if p is not None],
+    "tcp.dstport": lambda r: [p for p in [_port(r.get("dst") or "")] if p is not None],
+    "tcp.port": lambda r: [p for k in ("src", "dst") for p in [_port(r.get(k) or "")]
+                           if p is not None],
+}
+TRANSPORT["ipv6.src"], TRANSPORT["ipv6.dst"] = TRANSPORT["ip.src"], TRANSPORT["ip.dst"]
+TRANSPORT["ipv6.addr"] = TRANSPORT["ip.addr"]
+
+
 def _numeric_names() -> frozenset[str]:
     """Fields whose values are numbers in every layout that has them: a quoted string
     compared with one of them is compared as text, which is rarely what was meant."""
@@ -238,6 +268,72 @@ _COMPARE: dict[type[ast.AST], Callable[[Any, Any], bool]] = {
 }
 
 
+_TOP_TYPES = {
+    "frame": "uint", "time": "float (s since 1970)", "session": "uint", "src": "string (ip:port)",
+    "dst": "string (ip:port)", "version": 'string ("2.0", "3.0")',
+    "command": 'string (CMPP_SUBMIT; SUBMIT and bare SUBMIT work too)', "command_id": "uint",
+    "sequence_id": "uint", "total_length": "uint", "request_frame": "uint (on a response)",
+    "response_frame": "uint (on a request)", "latency_ms": "float (both sides of a pair)",
+    "expert": "list (severity, code, message, field)", "fields": "the body", "long_sms":
+    "on the part that completed it (reference, total, frames, text)",
+}
+_EXTRA_TYPES = {"text": "string (decoded content)", "udh": "reference, total, part",
+                "report": "the status report in a DELIVER (its fields)",
+                "Msg_Id_parts": "month, day, hour, minute, second, gateway, sequence",
+                "trailing": "hex (bytes past the layout)"}
+
+
+def field_list() -> list[tuple[str, str, str]]:
+    """Every name the language knows, as (name, type, where): what ``--list-fields`` prints,
+    after ``tshark -G fields``."""
+    out = [(name, kind, "record") for name, kind in _TOP_TYPES.items()]
+    out += [(alias, "uint", f"header (= {name})") for alias, name in HEADER_ALIASES.items()]
+    out += [(name, kind, "fields") for name, kind in _EXTRA_TYPES.items()]
+    seen: dict[str, tuple[set[str], set[str]]] = {}
+    placed = [(layout, f"{layout.name.removeprefix('CMPP_')} {version.value}")
+              for (_command_id, version), layout in sorted(LAYOUTS.items(),
+                                                           key=lambda kv: kv[0][0])]
+    placed += [(layout, f"report ({layout.name})") for layout in (REPORT_60, REPORT_71, MO_REPORT)]
+    for layout, place in placed:
+        for f in layout.fields:
+            kinds, where = seen.setdefault(f.name, (set(), set()))
+            kinds.add(f"{f.kind.value}{f.size * 8 if f.kind.value in ('uint', 'int') else ''}")
+            where.add(place)
+    for name in sorted(seen):
+        kinds, where = seen[name]
+        shown = sorted(where)
+        listed = ", ".join(shown[:4]) + (f" and {len(shown) - 4} more" if len(shown) > 4 else "")
+        out.append((name, "/".join(sorted(kinds)), listed))
+    out += [(name, "string" if name.startswith("ip") else "uint", "transport (from src/dst)")
+            for name in TRANSPORT]
+    return out
+
+
+def _dotted(node: ast.expr) -> str | None:
+    """``ip.src`` for the attribute chain ip → src (None for anything else)."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name) or not parts:
+        return None
+    return ".".join([node.id, *reversed(parts)])
+
+
+def _unknown(name: str) -> str:
+    """The error for a name the language does not know, with the nearest known one."""
+    import difflib
+
+    prefix = name.split(".", 1)[0]
+    family = [t for t in TRANSPORT if t.split(".", 1)[0] == prefix] if "." in name else []
+    near = difflib.get_close_matches(name, sorted(KNOWN_NAMES | set(TRANSPORT)), n=1)
+    if family:
+        hint = f"; {prefix} has {', '.join(family)}"
+    else:
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+    return f"unknown field {name!r}{hint} (cmppdissect --list-fields lists them)"
+
+
 class _Compiler:
     """Turns the checked Python AST into closures over a record (no ``eval``)."""
 
@@ -315,8 +411,11 @@ class _Compiler:
             left = self.values(left_node)
             if not isinstance(right_node, (ast.Set, ast.Tuple, ast.List)):
                 raise self.error(right_node, "'in' wants a set like {\"a\", \"b\"}")
-            members = [self.literal(e) for e in right_node.elts]
-            for element in right_node.elts:
+            elements = [ast.copy_location(ast.Constant(value=e.id), e)
+                        if self.is_command(left_node) and isinstance(e, ast.Name) else e
+                        for e in right_node.elts]  # command in {SUBMIT, DELIVER}
+            members = [self.literal(e) for e in elements]
+            for element in elements:
                 self.check_types(left_node, element)
             is_command = self.is_command(left_node)
             if is_command:
@@ -332,6 +431,9 @@ class _Compiler:
         cmp = _COMPARE.get(type(op))
         if cmp is None:
             raise self.error(left_node, "unsupported comparison")
+        if self.is_command(left_node) and isinstance(right_node, ast.Name) and \
+                right_node.id not in KNOWN_NAMES:  # command == SUBMIT: a bare command name
+            right_node = ast.copy_location(ast.Constant(value=right_node.id), right_node)
         left, right = self.values(left_node), self.values(right_node)
         self.check_types(left_node, right_node)
         self.check_types(right_node, left_node)
@@ -351,7 +453,8 @@ class _Compiler:
 
     @staticmethod
     def is_command(node: ast.expr) -> bool:
-        return isinstance(node, ast.Name) and node.id == "command"
+        return (isinstance(node, ast.Name) and node.id == "command") or \
+            _dotted(node) == "cmpp.command"
 
     def literal(self, node: ast.expr) -> Any:
         if isinstance(node, ast.Constant) and isinstance(node.value, (str, int, float)):
@@ -365,16 +468,24 @@ class _Compiler:
     # value level: each returns a function record -> list of values
     def values(self, node: ast.expr) -> Values:
         if isinstance(node, ast.Name):
-            name = node.id
+            name = HEADER_ALIASES.get(node.id, node.id)
             if name not in KNOWN_NAMES:
-                raise self.error(node, f"unknown field {name!r}")
+                raise self.error(node, _unknown(node.id))
             self.names.add(name)
             return lambda r: _lookup(r, name)
+        dotted = _dotted(node)
+        if dotted is not None and dotted.startswith("cmpp."):  # Wireshark's protocol prefix
+            return self.values(ast.copy_location(ast.Name(id=dotted[5:], ctx=ast.Load()), node))
+        if dotted in TRANSPORT:
+            self.names.update(("src", "dst"))
+            return TRANSPORT[dotted]
+        if dotted is not None and dotted.split(".", 1)[0] not in KNOWN_NAMES:
+            raise self.error(node, _unknown(dotted))
         if isinstance(node, ast.Attribute):
             base = self.values(node.value)
             attr = node.attr
             if attr not in KNOWN_NAMES:
-                raise self.error(node, f"unknown field {attr!r}")
+                raise self.error(node, _unknown(attr))
             return lambda r: _member(base(r), attr)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
                 node.func.id == "len" and len(node.args) == 1 and not node.keywords:

@@ -29,7 +29,8 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     )),
     ("Sessions", (("l", "ladder of the selected session"),)),
     ("PDUs", (
-        ("f", "filter bar (same language as -Y; Enter applies, empty clears)"),
+        ("f", "filter bar (same language as -Y; Enter applies, empty clears; "
+               "cmppdissect --list-fields lists every field)"),
         ("/", "search text in the rows; n / N next / previous match"),
         ("r", "jump between a request and its response"),
         ("t", "time: relative / absolute / delta"),
