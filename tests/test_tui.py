@@ -684,7 +684,10 @@ async def test_filter_bar_checks_as_you_type_and_applies() -> None:
         expected = [r["frame"] for r in _cli_records(SAMPLE)
                     if r["command"] == "CMPP_SUBMIT" and r.get("latency_ms", 0) > 4]
         assert frames == expected and pdus.has_focus
-        assert "filter: command ==" in str(app.screen.query_one("#title", Static).render())
+        title = str(app.screen.query_one("#title", Static).render())
+        assert "filter: command ==" in title
+        # Wireshark's "Displayed N of M": the share of the rows the filter ran over.
+        assert f"Displayed {len(expected)} of 102 ({len(expected) * 100 / 102:.1f}%)" in title
         await pilot.press("f", *["backspace"] * 40, "enter")  # an empty filter clears
         assert isinstance(pdus.view, AllRows) and len(pdus.view) == 102
 

@@ -13,6 +13,7 @@ from textual.worker import Worker, get_current_worker
 
 from cmppdissect.protocol.commands import command_name
 from cmppdissect.tui import summary
+from cmppdissect.tui.columns import format_count
 from cmppdissect.tui.model import CaptureModel
 from cmppdissect.tui.screens.base import CaptureScreen
 from cmppdissect.tui.views import FilteredRows, RowSet, filter_predicate
@@ -66,11 +67,17 @@ class PduScreen(CaptureScreen):
         self.filtered: FilteredRows | None = None
 
     def title_text(self) -> str:
+        """The view's title; filtered, "Displayed N of M (x%)" as Wireshark's status bar says
+        it (M: the rows the filter runs over), kept up to date as rows arrive."""
         view = self.pdus.view if self.is_mounted else self.base_view
         extra = ""
-        if isinstance(view, FilteredRows) and not view.caught_up:
-            total = max(1, len(view.base))
-            extra = f"  ·  filtering {view.scanned * 100 // total}%"
+        if isinstance(view, FilteredRows):
+            total = len(view.base)
+            share = f"{len(view) * 100 / total:.1f}" if total else "0.0"
+            extra = (f"  ·  Displayed {format_count(len(view))} of {format_count(total)} "
+                     f"({share}%)")
+            if not view.caught_up:
+                extra += f"  ·  filtering {view.scanned * 100 // max(1, total)}%"
         return f"{view.title}{extra}"
 
     def compose(self) -> ComposeResult:
