@@ -128,17 +128,17 @@ def test_display_filter_on_a_terminal_opens_the_tui_filtered(
 
 def test_the_footer_always_shows_help_and_quit(terminal: Callable[[str], Terminal]) -> None:
     """Issue 14: the footer cut ``? Help`` and ``q Quit`` off on the PDU list at 120 columns.
-    They end the footer on every screen, at 120 and at 80 columns."""
+    They end the footer on every screen, at 120 and at 80 columns, with the palette's key."""
     t = terminal(f"{shlex.quote(sys.executable)} -m cmppdissect {shlex.quote(str(SAMPLE))}")
     t.wait_for(lambda s: "905678" in s)
     for keys in ((), ("2",), ("Enter",), ("Escape", "3")):
         if keys:
             t.keys(*keys)
         screen = t.wait_for(lambda s: s.rstrip().splitlines()[-1].rstrip().endswith(
-            "? Help  q Quit"))
+            "? Help  q Quit  ^p palette"))
         assert "Traceback" not in screen
     subprocess.run(["tmux", "resize-window", "-t", t.name, "-x", "80", "-y", "24"],
                    check=True, timeout=30)
     t.keys("2")
     t.wait_for(lambda s: len(s.splitlines()[0]) <= 80
-               and s.rstrip().splitlines()[-1].rstrip().endswith("? Help  q Quit"))
+               and s.rstrip().splitlines()[-1].rstrip().endswith("? Help  q Quit  ^p palette"))

@@ -1,4 +1,4 @@
-"""The footer: the keys in reach, and always the two a new user needs.
+"""The footer: the keys in reach, and always the two a new user needs (and the palette's).
 
 Textual's footer lists the focused widget's bindings first and the app's last, so on a busy
 screen (the PDU list at 120 columns) ``?`` Help and ``q`` Quit were cut off the end. They are
@@ -12,7 +12,9 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Footer, Static
 
-ALWAYS = (("?", "Help"), ("q", "Quit"))
+# The command palette's key is Textual's own footer item, docked at the same right edge:
+# it is said here too, or it would be hidden under these.
+ALWAYS = (("?", "Help"), ("q", "Quit"), ("^p", "palette"))
 
 
 def always_text() -> Text:
@@ -24,7 +26,8 @@ def always_text() -> Text:
 
 
 class KeysFooter(Footer):
-    """:class:`Footer` with ``? Help  q Quit`` at its right end on every screen."""
+    """:class:`Footer` with ``? Help  q Quit  ^p palette`` at its right end on every
+    screen."""
 
     DEFAULT_CSS = """
     KeysFooter > .always-keys {
