@@ -8,16 +8,19 @@ is checked against an independent writer.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import ipaddress
+import os
 import struct
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import dpkt
+import pytest
 
 from cmppdissect.api import Analysis
 from cmppdissect.engine import Engine
@@ -481,3 +484,21 @@ def deliver_resp_pdu(v: Any, seq: int, result: int = 0) -> bytes:
 def bare_pdu(command_id: int, seq: int, v: Any = None, **fields: Any) -> bytes:
     """Any PDU from spec-named fields (ACTIVE_TEST, TERMINATE, ...); 2.0 unless ``v``."""
     return encode_pdu(command_id, seq, fields, v or Version.V2_0)
+
+
+@contextlib.contextmanager
+def small_disk(tmp_path: Path, free: int) -> Iterator[Path]:
+    """A 64 KiB tmpfs mounted under ``tmp_path`` with ``free`` bytes left (a file fills the
+    rest): a real full disk for the writers. Skips the test where mounting is not allowed."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+                      capture_output=True, check=False).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        (mount / "fill").write_bytes(bytes(64 * 1024 - free))
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)

@@ -43,6 +43,7 @@ from pcaputil import (
     run_cli,
     sll,
     sll2,
+    small_disk,
     submit_pdu,
     submit_resp_pdu,
     tcp_frame,
@@ -692,17 +693,10 @@ def test_a_full_disk_leaves_a_file_of_whole_records(tmp_path: Path, fmt: str,
         assert struct.unpack("<I", data[:4])[0] == 0x0A0D0D0A  # the header, whole
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
 def test_w_on_a_full_disk_end_to_end(tmp_path: Path) -> None:
     """The command line on a real full file system (a 64 KiB tmpfs, 12 KiB of it free):
     one line naming the file and ENOSPC, status 2, and a file of whole records."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
-                      capture_output=True, check=False).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
-        (mount / "fill").write_bytes(bytes(52 * 1024))
+    with small_disk(tmp_path, 12 * 1024) as mount:
         out = mount / "o.pcapng"
         res = run_cli("-w", str(out), str(SAMPLES / "split-headers.pcap"))
         assert res.returncode == 2
@@ -713,8 +707,6 @@ def test_w_on_a_full_disk_end_to_end(tmp_path: Path) -> None:
         data = out.read_bytes()
         assert kept > 0
         assert len(list(dpkt.pcapng.Reader(io.BytesIO(data)))) == kept
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
 
 
 def test_timestamp_conversions_are_exact_where_they_can_be() -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pcaputil import small_disk
 
 from cmppdissect.api import Analysis, analyze
 from cmppdissect.output.records import record_dict
@@ -336,20 +337,13 @@ def test_cli_sigint_right_after_it_starts_is_a_clean_stop(
         assert "CMPP PDUs: 0" in out and "Traceback" not in err
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
 def test_cli_w_on_a_full_disk_stops_with_whole_records(
         cli_procs: list[subprocess.Popen[str]], tmp_path: Path) -> None:
     """Issue 13: ``-i lo -w FILE`` on a full disk said "read error", exited 0 and left a pcap
     cut mid-record. Now: the file is cut back to its last whole record, the capture stops,
     the summary of what was read is printed, and one line names the file and ENOSPC (exit
     2)."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
-                      capture_output=True, check=False).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
-        (mount / "fill").write_bytes(bytes(56 * 1024))  # 8 KiB left
+    with small_disk(tmp_path, 8 * 1024) as mount:
         out_file = mount / "live.pcap"
         port = _free_port()
         proc = _start_cli(cli_procs, "-i", "lo", "-f", f"tcp port {port}", "-d", str(port),
@@ -369,8 +363,6 @@ def test_cli_w_on_a_full_disk_stops_with_whole_records(
             at += 16 + caplen
             frames += 1
         assert at == len(data) and frames == kept > 0
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
 
 
 def test_cli_count_stops_and_display_filter_applies(
