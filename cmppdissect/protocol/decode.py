@@ -74,12 +74,7 @@ class Plan:
     fast: Any  # compiled decoder for complete bodies: body -> (fields, end) | None
     has_content: bool
     msg_ids: tuple[str, ...]  # the Msg_Id fields, checked for a byte order gone wrong (D22)
-
-    @property
-    def checks(self) -> bool:
-        """Whether :func:`_check_fields` has anything to look at in this layout."""
-        return bool(self.nul_fields or self.has_content or self.msg_ids
-                    or self.layout.name in _LOGIN_LAYOUTS)
+    checks: bool = False  # whether _check_fields has anything to look at (set once, below)
 
     def measure(self, body: bytes) -> int | None:
         """Body size this layout implies for these bytes, or None if a count is unreadable."""
@@ -141,7 +136,9 @@ def compile_layout(layout: Layout) -> Plan:
     return Plan(layout, tuple(steps), layout.fixed_size, layout.tail_size,
                 tuple(f for f in layout.fields if f.nul_expected), _generate(layout, steps),
                 any(f.kind is Kind.CONTENT for f in layout.fields),
-                tuple(f.name for f in layout.fields if f.display == "msg_id"))
+                tuple(f.name for f in layout.fields if f.display == "msg_id"),
+                checks=any(f.nul_expected or f.kind is Kind.CONTENT or f.display == "msg_id"
+                           for f in layout.fields) or layout.name in _LOGIN_LAYOUTS)
 
 
 def _generate(layout: Layout, steps: list[Any]) -> Any:
