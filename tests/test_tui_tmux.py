@@ -26,20 +26,28 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None,
 
 
 class Terminal:
-    """One tmux session running one shell command in a 120x40 terminal."""
+    """One tmux server of its own, running one shell command in a 120x40 terminal.
+
+    Each terminal has its own server (``-L``): on a shared default server, one test's
+    ``kill-session`` of the last session stops the server while another test (pytest-xdist
+    runs two at once) is attaching to it, and that test's ``new-session`` fails with "server
+    exited unexpectedly" (it did, once, in CI).
+    """
 
     def __init__(self, command: str) -> None:
         self.name = f"cmpp-{uuid.uuid4().hex[:8]}"
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", "120", "-y", "40",
-                        f"cd {shlex.quote(str(ROOT))} && {command}; echo EXIT=$?; sleep 60"],
-                       check=True, timeout=30)
+        self._tmux(["new-session", "-d", "-s", self.name, "-x", "120", "-y", "40",
+                    f"cd {shlex.quote(str(ROOT))} && {command}; echo EXIT=$?; sleep 60"])
+
+    def _tmux(self, args: list[str], check: bool = True) -> str:
+        return subprocess.run(["tmux", "-L", self.name, "-f", "/dev/null", *args],
+                              capture_output=True, text=True, check=check, timeout=30).stdout
 
     def screen(self) -> str:
-        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name],
-                              capture_output=True, text=True, check=True, timeout=30).stdout
+        return self._tmux(["capture-pane", "-p", "-t", self.name])
 
     def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True, timeout=30)
+        self._tmux(["send-keys", "-t", self.name, *keys])
 
     def wait_for(self, test: Callable[[str], bool], timeout: float = 60) -> str:
         deadline = time.monotonic() + timeout
@@ -51,8 +59,11 @@ class Terminal:
                 raise AssertionError(f"the screen never showed it:\n{screen}")
             time.sleep(0.1)
 
+    def resize(self, width: int, height: int) -> None:
+        self._tmux(["resize-window", "-t", self.name, "-x", str(width), "-y", str(height)])
+
     def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], check=False, timeout=30)
+        self._tmux(["kill-server"], check=False)
 
 
 @pytest.fixture
@@ -137,8 +148,7 @@ def test_the_footer_always_shows_help_and_quit(terminal: Callable[[str], Termina
         screen = t.wait_for(lambda s: s.rstrip().splitlines()[-1].rstrip().endswith(
             "? Help  q Quit  ^p palette"))
         assert "Traceback" not in screen
-    subprocess.run(["tmux", "resize-window", "-t", t.name, "-x", "80", "-y", "24"],
-                   check=True, timeout=30)
+    t.resize(80, 24)
     t.keys("2")
     t.wait_for(lambda s: len(s.splitlines()[0]) <= 80
                and s.rstrip().splitlines()[-1].rstrip().endswith("? Help  q Quit  ^p palette"))
