@@ -24,7 +24,9 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("Lists", (
         ("↑ ↓  j k", "move"),
         ("PgUp PgDn  space", "page"),
-        ("Home End  g G", "first / last row"),
+        ("Home End  g G", "first / last row; End also turns follow mode on"),
+        ("A", "follow mode on / off: the cursor stays on the newest row as rows arrive "
+              "(on by default for a live capture; any move turns it off)"),
         ("enter", "open (a session's PDUs, a PDU's detail, a finding's PDU)"),
     )),
     ("Sessions", (("l", "ladder of the selected session"),)),

@@ -29,7 +29,8 @@ class LadderScreen(CaptureScreen):
         self.start_row = start_row
 
     def title_text(self) -> str:
-        return f"Ladder  ·  {self.view.title}"
+        following = "  ·  following (A)" if self.is_mounted and self.ladder.follow else ""
+        return f"Ladder  ·  {self.view.title}{following}"
 
     def compose(self) -> ComposeResult:
         yield from self.compose_title()
@@ -42,12 +43,16 @@ class LadderScreen(CaptureScreen):
 
     def on_mount(self) -> None:
         self.ladder.focus()
+        self.ladder.follow = self.capture_app.source.live and self.start_row is None
         if self.start_row is not None:
             self.ladder.sync()
             self.ladder.move_to(self.view.nearest(self.start_row), center=True)
 
     def refresh_from_model(self) -> None:
         self.ladder.sync()
+
+    def on_row_list_follow_changed(self, event: RowList.FollowChanged) -> None:
+        self.set_title_text(self.title_text())
 
     def on_row_list_selected(self, event: RowList.Selected) -> None:
         event.stop()

@@ -78,6 +78,8 @@ class PduScreen(CaptureScreen):
                      f"({share}%)")
             if not view.caught_up:
                 extra += f"  ·  filtering {view.scanned * 100 // max(1, total)}%"
+        if self.is_mounted and self.pdus.follow:
+            extra += "  ·  following (A)"
         return f"{view.title}{extra}"
 
     def compose(self) -> ComposeResult:
@@ -94,6 +96,8 @@ class PduScreen(CaptureScreen):
 
     def on_mount(self) -> None:
         self.pdus.focus()
+        # A live capture opens following the newest PDU, as sngrep does; a jump to a row does not.
+        self.pdus.follow = self.capture_app.source.live and self.start_row is None
         if self.start_row is not None:
             self.pdus.sync()
             self.pdus.move_to(self.pdus.view.nearest(self.start_row), center=True)
@@ -103,6 +107,9 @@ class PduScreen(CaptureScreen):
 
     def refresh_from_model(self) -> None:
         self.pdus.sync()
+        self.set_title_text(self.title_text())
+
+    def on_row_list_follow_changed(self, event: RowList.FollowChanged) -> None:
         self.set_title_text(self.title_text())
 
     # -- detail, pair, ladder, time -------------------------------------------------------

@@ -36,6 +36,9 @@ class PduList(RowList):
         self._decoded: LRUCache[int, tuple[str, tuple[int, str] | None]] = LRUCache(4096)
 
     def set_view(self, view: RowSet, *, keep_row: bool = True) -> None:
+        """Show ``view`` (a filter applied or cleared), keeping the cursor's row, or the
+        newest row while following."""
+        following = self.follow
         row = self.current_row() if keep_row else None
         self.view = view
         self.sync()
@@ -43,6 +46,7 @@ class PduList(RowList):
             self.move_to(view.nearest(row), center=True)
         else:
             self.move_to(0)
+        self.follow = following
 
     def current_row(self) -> int | None:
         """The model row under the cursor, or None for an empty view."""
