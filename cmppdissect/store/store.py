@@ -37,13 +37,14 @@ from cmppdissect.protocol.expert import Finding
 from cmppdissect.protocol.version import Version
 from cmppdissect.store.blobs import ChunkedBlobs
 
-__all__ = ["FROM_CLIENT", "NO_PAIR", "RESEND", "UNANSWERED", "PduStore"]
+__all__ = ["FROM_CLIENT", "NO_PAIR", "RESEND", "UNANSWERED", "VERSION_OF_HINT", "PduStore"]
 
 NO_PAIR = -1
 FROM_CLIENT = 1
 UNANSWERED = 2  # a request the core gave up on (timed out, or still open at the end)
 RESEND = 4  # a request sent again with the same Sequence_Id while the first was in flight
-_VERSION = {0: None, 20: Version.V2_0, 30: Version.V3_0}
+# The ``hint`` column: the session's version the engine decoded a row with (0: not known).
+VERSION_OF_HINT = {0: None, 20: Version.V2_0, 30: Version.V3_0}
 _RESPONSE_BIT = 0x80000000
 
 _COLUMNS: tuple[tuple[str, str], ...] = (
@@ -205,7 +206,7 @@ class PduStore:
     def pdu(self, row: int) -> DecodedPdu:
         """The PDU decoded again from its bytes, as the engine read it (same session version,
         so the same findings)."""
-        return decode_pdu(self.raw(row), _VERSION.get(int(self.hint[row])))
+        return decode_pdu(self.raw(row), VERSION_OF_HINT.get(int(self.hint[row])))
 
     def endpoints_of(self, row: int) -> tuple[str, str]:
         """(src, dst) of a row."""
