@@ -137,6 +137,10 @@ class CmppApp(App[int]):
     def open_ladder(self, session: int, row: int | None = None) -> None:
         self.push_screen(LadderScreen(self.model, session, start_row=row))
 
+    def open_stats(self, scope: RowSet) -> None:
+        """Statistics of one list: a filter's PDUs, a session's (tshark's -z over a -Y)."""
+        self.push_screen(StatsScreen(self.model, scope))
+
     def open_detail(self, view: RowSet, position: int) -> None:
         if 0 <= position < len(view):
             self.push_screen(DetailScreen(self.model, view, position))
@@ -189,6 +193,9 @@ class CmppApp(App[int]):
                                 screen.action_time)
             yield SystemCommand("Ladder", "Sequence diagram of this PDU's session",
                                 screen.action_ladder)
+            yield SystemCommand("Statistics of this list",
+                                "Response times, results, reports and rates of the rows shown",
+                                screen.action_stats)
         for info in self.model.sessions[:50]:
             yield SystemCommand(f"Session {info.id}: {info.client} → {info.server}",
                                 "Open this session's PDUs",

@@ -29,7 +29,8 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
               "(on by default for a live capture; any move turns it off)"),
         ("enter", "open (a session's PDUs, a PDU's detail, a finding's PDU)"),
     )),
-    ("Sessions", (("l", "ladder of the selected session"),)),
+    ("Sessions", (("l", "ladder of the selected session"),
+                  ("z", "statistics of the selected session"))),
     ("PDUs", (
         ("f", "filter bar (same language as -Y; Enter applies, empty clears; "
                "cmppdissect --list-fields lists every field)"),
@@ -37,13 +38,15 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("r", "jump between a request and its response"),
         ("t", "time: relative / absolute / delta"),
         ("l", "ladder of this PDU's session"),
+        ("z", "statistics of the rows this list shows (its filter's, its session's)"),
     )),
     ("Detail", (
         ("↑ ↓ enter", "walk and fold the field tree; the hex view follows"),
         ("[  ]", "previous / next PDU"),
         ("r", "the paired request or response"),
     )),
-    ("Ladder", (("r", "jump between a request and its response"), ("t", "time format"))),
+    ("Ladder", (("r", "jump between a request and its response"), ("t", "time format"),
+                ("z", "statistics of this session"))),
     ("Statistics", (("[  ]", "previous / next tab"),
                     ("enter", "on an expert finding: the PDU list at its PDU"))),
 )

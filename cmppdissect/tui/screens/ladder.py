@@ -20,6 +20,7 @@ class LadderScreen(CaptureScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "pair", "Req↔Resp", show=True),
         Binding("t", "time", "Time fmt", show=True),
+        Binding("z", "stats", "Stats of session", show=True),
         Binding("escape", "back", "Back", show=True),
     ]
 
@@ -63,6 +64,9 @@ class LadderScreen(CaptureScreen):
 
     def action_time(self) -> None:
         self.ladder.time_mode = self.ladder.time_mode.next
+
+    def action_stats(self) -> None:
+        self.capture_app.open_stats(self.view)
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:

@@ -46,6 +46,7 @@ class PduScreen(CaptureScreen):
         Binding("r", "pair", "Req↔Resp", show=True),
         Binding("t", "time", "Time fmt", show=True),
         Binding("l", "ladder", "Ladder", show=True),
+        Binding("z", "stats", "Stats of list", show=True),
         Binding("escape", "back", "Back", show=True),
     ]
 
@@ -129,6 +130,10 @@ class PduScreen(CaptureScreen):
         row = self.pdus.current_row()
         if row is not None:
             self.capture_app.open_ladder(self.model.session[row], row)
+
+    def action_stats(self) -> None:
+        """Statistics of the rows this list shows: its filter's, or its session's."""
+        self.capture_app.open_stats(self.pdus.view)
 
     def action_back(self) -> None:
         box = self.query_one("#search", Input)

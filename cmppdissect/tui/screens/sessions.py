@@ -8,6 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 
 from cmppdissect.tui.screens.base import CaptureScreen
+from cmppdissect.tui.views import SessionRows
 from cmppdissect.tui.widgets.rowlist import RowList
 from cmppdissect.tui.widgets.tables import SessionList
 
@@ -17,6 +18,7 @@ class SessionsScreen(CaptureScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("l", "ladder", "Ladder", show=True),
+        Binding("z", "stats", "Stats of session", show=True),
     ]
 
     def compose(self) -> ComposeResult:
@@ -46,6 +48,11 @@ class SessionsScreen(CaptureScreen):
         sid = self._selected()
         if sid is not None:
             self.capture_app.open_session(sid)
+
+    def action_stats(self) -> None:
+        sid = self._selected()
+        if sid is not None:
+            self.capture_app.open_stats(SessionRows(self.model, sid))
 
     def action_ladder(self) -> None:
         sid = self._selected()

@@ -74,21 +74,33 @@ class SessionList(RowList):
 
 
 class ExpertList(RowList):
-    """Findings in capture order; Enter jumps to the PDU of the selected one."""
+    """Findings in capture order; Enter jumps to the PDU of the selected one.
+
+    Scoped statistics show only the findings of their scope: :meth:`set_positions` gives
+    the positions (in the model's list) to show, worked out by the screen's worker."""
 
     min_fill = 30
 
     def __init__(self, model: CaptureModel, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.model = model
+        self.positions: list[int] | None = None
+
+    def set_positions(self, positions: list[int] | None) -> None:
+        self.positions = positions
+        self.sync()
 
     def row_count(self) -> int:
+        if self.positions is not None:
+            return len(self.positions)
         return self.model.expert_count
 
     def item(self, position: int) -> ExpertItem | None:
-        if 0 <= position < self.model.expert_count:
-            return self.model.expert[position]
-        return None
+        if not 0 <= position < self.row_count():
+            return None
+        if self.positions is not None:
+            position = self.positions[position]
+        return self.model.expert[position]
 
     def columns(self) -> list[Column]:
         return [
@@ -100,7 +112,8 @@ class ExpertList(RowList):
         ]
 
     def row_cells(self, position: int, layout: list[tuple[Column, int]]) -> Cells:
-        e = self.model.expert[position]
+        e = self.item(position)
+        assert e is not None
         values = {
             "sev": (str(e.severity), _SEVERITY_CLASS.get(e.severity, "")),
             "frame": ("-" if e.frame is None else str(e.frame), ""),
