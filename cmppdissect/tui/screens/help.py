@@ -30,7 +30,9 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("enter", "open (a session's PDUs, a PDU's detail, a finding's PDU)"),
     )),
     ("Sessions", (("l", "ladder of the selected session"),
-                  ("z", "statistics of the selected session"))),
+                  ("z", "statistics of the selected session"),
+                  ("s  S", "sort by the next column / turn the order round (or click a title)"),
+                  ("f", "show only the sessions whose row contains some text"))),
     ("PDUs", (
         ("f", "filter bar (same language as -Y; Enter applies, empty clears; "
                "cmppdissect --list-fields lists every field)"),
