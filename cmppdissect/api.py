@@ -132,15 +132,16 @@ class Analysis:
             self.store.append(batch)
         return batch
 
-    def finish(self) -> Batch:
-        """The source ended: close what is open, flush what is pending."""
+    def finish(self, *, cut: bool = False) -> Batch:
+        """The source ended (``cut``: reading stopped before its end, as ``-c`` does): close
+        what is open, flush what is pending."""
         engine = self.engine
         if engine is None:
             raise RuntimeError("start() the analysis first")
-        batch = engine.finish()
+        batch = engine.finish(cut=cut)
         if self.store is not None:
             self.store.append(batch)
-            self.store.finish()
+            self.store.finish(cut=engine.core.cut_short)
         self.done = True
         return batch
 
@@ -168,10 +169,12 @@ class Analysis:
         return self
 
     def stop(self) -> Analysis:
-        """Stop reading here (``-c N``): what was read is analysed as if the capture ended."""
+        """Stop reading here (``-c N``): what was read is analysed as if the capture ended,
+        except that requests still waiting for a response are in flight, not unanswered (the
+        response may well be in the part not read)."""
         if not self.done and self.engine is not None:
             self.source.close()
-            self.finish()
+            self.finish(cut=True)
         return self
 
     # -- streaming ----------------------------------------------------------------------------

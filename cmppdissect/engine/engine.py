@@ -201,12 +201,14 @@ class Engine:
         self.core.feed(data)
         return self._take()
 
-    def finish(self) -> Batch:
-        """The end of the capture: everything still open is closed and reported."""
+    def finish(self, *, cut: bool = False) -> Batch:
+        """The end of the capture: everything still open is closed and reported. ``cut``:
+        reading stopped before the end (``-c``), so requests still waiting are in flight, not
+        unanswered (``core.in_flight_at_stop`` counts them)."""
         if self.finished:
             return Batch(first_row=self.core.rows)
         self.finished = True
-        self.core.finish()
+        self.core.finish(cut)
         batch = self._take()
         self.add_capture_notes()
         return batch

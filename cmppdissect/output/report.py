@@ -121,8 +121,12 @@ def build_report(engine: Engine, *, details: bool = True) -> dict[str, Any]:
         stats[text] = stats.get(text, 0) + n
     to_report = core.submit_to_report_samples()
     counts = engine.expert_counts
+    stopped = ({"stopped_early": {"pdus": core.pdus,
+                                  "requests_in_flight": core.in_flight_at_stop}}
+               if core.cut_short else {})
     return {
         "pdus": core.pdus,
+        **stopped,
         "sessions": session_dicts(engine) if details else [],
         "sessions_dropped": core.retired_sessions,
         "commands": command_summary(engine),

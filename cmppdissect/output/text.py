@@ -43,7 +43,12 @@ def _heartbeats(sessions: list[dict[str, Any]], w: Any) -> None:
 
 def write_summary(report: dict[str, Any], out: TextIO, *, max_expert: int = 50) -> None:
     w = out.write
-    w(f"CMPP PDUs: {report['pdus']}   sessions: {len(report['sessions'])}\n\n")
+    w(f"CMPP PDUs: {report['pdus']}   sessions: {len(report['sessions'])}\n")
+    stopped = report.get("stopped_early")
+    if stopped:
+        w(f"Reading stopped after {stopped['pdus']} PDUs (-c): {stopped['requests_in_flight']} "
+          "requests were still in flight (their responses were not read; not unanswered)\n")
+    w("\n")
     w("Sessions\n")
     w(f"  {'id':>3} {'client':<22} {'server':<22} {'SP id':<8} {'ver':<4} {'login':<10} "
       f"{'dur s':>7} {'PDUs':>7} {'TPS':>6} {'SUB p50':>7} {'SUB p99':>7} {'err':>5} "

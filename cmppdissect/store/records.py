@@ -129,7 +129,7 @@ class RowSlice:
     findings: dict[int, list[Finding]]
     report_for: dict[int, int]  # status report row -> the SUBMIT's frame
     long_sms: dict[int, LongSms]
-    done: bool  # the capture has ended: a request without a pair never got one
+    done: bool  # the capture has ended (not cut short by -c): an unpaired request never got one
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -178,7 +178,7 @@ def row_slice(store: PduStore, start: int, stop: int) -> RowSlice:
         store.ts_ns[start:stop].tolist(), store.session[start:stop].tolist(),
         store.flags[start:stop].tolist(), store.latency_ns[start:stop].tolist(),
         store.hint[start:stop].tolist(), partner.tolist(), endpoints, findings,
-        store.report_for_between(start, stop), long_sms, store.done)
+        store.report_for_between(start, stop), long_sms, store.done and not store.cut)
 
 
 def records_of(sl: RowSlice) -> Iterator[PduRecord]:

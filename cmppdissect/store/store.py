@@ -91,6 +91,7 @@ class PduStore:
         self.first_ts_ns: int | None = None
         self.frames_sorted = True
         self.done = False
+        self.cut = False  # reading stopped before the end (-c): see finish()
         self._waiting: list[int] = []  # request rows not settled yet (a heap)
         self._lock = threading.Lock()
         self._session_rows: dict[int, tuple[int, np.ndarray]] = {}
@@ -172,9 +173,11 @@ class PduStore:
             self.carriers.update(batch.carriers)
         self.count = start + n
 
-    def finish(self) -> None:
-        """The capture ended: every request's fate is known."""
+    def finish(self, *, cut: bool = False) -> None:
+        """The capture ended: every request's fate is known (``cut``: reading stopped before
+        its end, and a request without a response is in flight, not unanswered)."""
         self.done = True
+        self.cut = cut
         self._waiting.clear()
 
     # -- reading -----------------------------------------------------------------------------------
@@ -257,7 +260,7 @@ class PduStore:
             if submit is not None:
                 out.append(words.report_for_finding(pdu.report.get("Stat", b""), submit))
         if not pdu.Command_Id & _RESPONSE_BIT and self.pair[row] == NO_PAIR and (
-                self.done or self.flags[row] & UNANSWERED):
+                (self.done and not self.cut) or self.flags[row] & UNANSWERED):
             out.append(words.unanswered_finding(pdu.Command_Id, pdu.Sequence_Id))
         return out
 
