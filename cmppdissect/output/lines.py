@@ -103,7 +103,8 @@ def _seconds(ns: int) -> str:
 
 
 def _ts_ns(d: dict[str, Any]) -> int:
-    return round(d["time"] * 1_000_000_000)
+    seconds: float = d["time"]
+    return round(seconds * 1_000_000_000)
 
 
 # -- -T text -----------------------------------------------------------------------------------
