@@ -44,7 +44,7 @@ class LineFormat:
     """How records become lines: the ``-T`` format and the options that shape its lines."""
 
     fmt: str
-    time: str = "r"
+    time: str | None = None  # -t; None: text counts from the first PDU, csv/fields epoch
     fields: tuple[str, ...] = ()  # -e, in order (csv and fields)
     header: bool = False  # -E header=y (csv always has one)
     separator: str = "\t"  # -E separator
@@ -102,15 +102,10 @@ def _seconds(ns: int) -> str:
     return f"{sign}{whole}.{rest // 1000:06d}"
 
 
-def _ts_ns(d: dict[str, Any]) -> int:
-    seconds: float = d["time"]
-    return round(seconds * 1_000_000_000)
-
-
 # -- -T text -----------------------------------------------------------------------------------
 
 
-def text_line(d: dict[str, Any], clock: TimeFormat | None = None) -> str:
+def text_line(d: dict[str, Any], ts_ns: int, clock: TimeFormat | None = None) -> str:
     """One PDU as a line of ``-T text``: number, time, who to whom, the command and
     Sequence_Id, then what one filters on: the Result with its name, a report's Stat, and the
     answer (``answered in #19 after 6.00 ms``, ``6.00 ms after #18``, ``no response``), then
@@ -120,7 +115,7 @@ def text_line(d: dict[str, Any], clock: TimeFormat | None = None) -> str:
 
     fields = d["fields"] if isinstance(d.get("fields"), dict) else {}
     codes = {e.get("code") for e in d.get("expert") or () if isinstance(e, dict)}
-    parts = [f"{d['frame']:>7} {(clock or TimeFormat('r', _ts_ns(d)))(_ts_ns(d))} "
+    parts = [f"{d['frame']:>7} {(clock or TimeFormat('r', ts_ns))(ts_ns)} "
              f"{safe_text(d['src'])} -> {safe_text(d['dst'])} {d['command']} "
              f"seq={d['sequence_id']}"]
     for name in RESULT_FIELDS:
@@ -188,16 +183,13 @@ def field_getters(names: tuple[str, ...]) -> tuple[Callable[[dict[str, Any]], li
     return tuple(compile_field(name) for name in names)
 
 
-def _time_cell(d: dict[str, Any], clock: TimeFormat | None) -> str:
-    return clock(_ts_ns(d)) if clock is not None else f"{d['time']:.6f}"
-
-
-def fields_line(d: dict[str, Any], spec: LineFormat, clock: TimeFormat | None = None) -> str:
+def fields_line(d: dict[str, Any], ts_ns: int, spec: LineFormat,
+                clock: TimeFormat | None = None) -> str:
     """One record as ``-T fields`` (or ``-T csv``) cells in ``spec``'s columns."""
     cells: list[str] = []
     for name, get in zip(spec.columns, field_getters(spec.columns), strict=True):
         if name == "time":
-            cells.append(_time_cell(d, clock))
+            cells.append(clock(ts_ns) if clock is not None else _seconds(ts_ns))
         else:
             cells.append(csv_cell(get(d), spec.aggregator, spec.occurrence))
     if spec.fmt == "csv":
