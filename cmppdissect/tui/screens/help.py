@@ -27,7 +27,8 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("Home End  g G", "first / last row"),
         ("enter", "open (a session's PDUs, a PDU's detail, a finding's PDU)"),
     )),
-    ("Sessions", (("l", "ladder of the selected session"),)),
+    ("Sessions", (("l", "ladder of the selected session"),
+                  ("w", "save: the session's frames (pcapng), its ladder as text, marked rows"))),
     ("PDUs", (
         ("f", "filter bar (same language as -Y; Enter applies, empty clears; "
                "cmppdissect --list-fields lists every field)"),
@@ -35,13 +36,22 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("r", "jump between a request and its response"),
         ("t", "time: relative / absolute / delta"),
         ("l", "ladder of this PDU's session"),
+        ("m", "mark / unmark the row (the cursor moves on); w can save the marked rows"),
+        ("w", "save frames as pcapng: the rows displayed, this session, the marked rows"),
+        ("x", "show / hide the SMS text column"),
+        ("R", "from a status report to its SUBMIT; from a SUBMIT (or its RESP) to its report"),
+        ("J", "a long SMS part: the joined message (all parts and the text)"),
     )),
     ("Detail", (
         ("↑ ↓ enter", "walk and fold the field tree; the hex view follows"),
         ("[  ]", "previous / next PDU"),
         ("r", "the paired request or response"),
+        ("R  J", "status report ↔ SUBMIT; the long SMS this part belongs to"),
+        ("enter", "on a finding that names another frame: that PDU"),
     )),
-    ("Ladder", (("r", "jump between a request and its response"), ("t", "time format"))),
+    ("Ladder", (("r", "jump between a request and its response"), ("t", "time format"),
+                ("m  x  R  J", "as on the PDU list (x: SMS text on the arrows)"),
+                ("w", "save: this ladder as text, the session's frames, marked rows"))),
     ("Statistics", (("[  ]", "previous / next tab"),
                     ("enter", "on an expert finding: the PDU list at its PDU"))),
 )

@@ -1,4 +1,5 @@
-"""The start screen: one row per CMPP link. Enter opens its PDUs, ``l`` its ladder."""
+"""The start screen: one row per CMPP link. Enter opens its PDUs, ``l`` its ladder, ``w``
+saves its frames or its ladder."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ class SessionsScreen(CaptureScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("l", "ladder", "Ladder", show=True),
+        Binding("w", "save", "Save", show=True),
     ]
 
     def compose(self) -> ComposeResult:
@@ -51,3 +53,12 @@ class SessionsScreen(CaptureScreen):
         sid = self._selected()
         if sid is not None:
             self.capture_app.open_ladder(sid)
+
+    def action_save(self) -> None:
+        """Ask what to save: the session's frames, its ladder as text, the marked rows."""
+        from cmppdissect.tui.screens.save import marked, session_frames, session_ladder
+
+        sid = self._selected()
+        m = self.model
+        choices = [] if sid is None else [session_frames(m, sid), session_ladder(m, sid)]
+        self.capture_app.open_save([*choices, marked(m)])
