@@ -313,6 +313,36 @@ class Analysis:
                 out = np.unique(np.concatenate([out, *more]))
         return out
 
+    def write_frames(self, rows: Iterable[int], sink: IO[bytes], fmt: str = "pcapng") -> int:
+        """Read the frames that carried ``rows`` from the capture file again and write them to
+        ``sink`` with :class:`~cmppdissect.sources.frames.FrameWriter` (``fmt``: ``"pcapng"``
+        or ``"pcap"``); returns how many. What ``-w`` and the TUI's save both do, so a saved
+        file holds the same frames whichever wrote it.
+
+        Without a capture header read yet, an empty capture; with no frame to write, an empty
+        capture of the input's first interface. A frame that cannot be read or written raises
+        :class:`~cmppdissect.sources.frames.FrameError` (the file then ends on a whole frame).
+        """
+        from cmppdissect.sources.frames import FrameWriter  # dpkt: imported when needed
+
+        frames = self.frame_file()
+        if frames is None:  # not even a capture header was read
+            writer = FrameWriter(sink, fmt, [])
+            writer.flush()
+            return writer.frames
+        offsets = self.frame_records(rows).tolist()
+        with frames:
+            # The writer declares its interfaces first: those of the frames to write, in order.
+            interfaces = list(dict.fromkeys(frames.interface_at(offset) for offset in offsets))
+            if not interfaces:  # nothing kept: an empty capture of the input's first interface
+                interfaces = [s.interfaces[0] for s in frames.layout.sections
+                              if s.interfaces][:1]
+            writer = FrameWriter(sink, fmt, interfaces)
+            for offset in offsets:
+                writer.write(frames.read(offset))
+            writer.flush()
+            return writer.frames
+
     # -- results ------------------------------------------------------------------------------
 
     @property

@@ -244,7 +244,7 @@ def _run_write(path: str, args: argparse.Namespace, out: TextIO) -> int:
         size = src.file_size if isinstance(src, FileSource) else None
         with progress_bar(lambda: analysis.progress, size, src.name):
             rows = _write_rows(analysis, args, records)
-        written = _copy_frames(analysis, rows, sink, kind)
+        written = analysis.write_frames(rows, sink, kind)
         sink.flush()
     except FrameError as exc:
         message = str(exc)
@@ -280,28 +280,6 @@ def _write_rows(analysis: Analysis, args: argparse.Namespace,
             break
     analysis.stop()
     return rows
-
-
-def _copy_frames(analysis: Analysis, rows: array[int], sink: BinaryIO, kind: str) -> int:
-    """Read the frames of ``rows`` from the capture file again and write them; how many."""
-    from cmppdissect.sources.frames import FrameWriter
-
-    frames = analysis.frame_file()
-    if frames is None:  # not even a capture header was read
-        writer = FrameWriter(sink, kind, [])
-        writer.flush()
-        return writer.frames
-    offsets = analysis.frame_records(rows).tolist()
-    with frames:
-        # The writer declares its interfaces first: those of the frames to write, in order.
-        interfaces = list(dict.fromkeys(frames.interface_at(offset) for offset in offsets))
-        if not interfaces:  # nothing kept: an empty capture of the input's first interface
-            interfaces = [s.interfaces[0] for s in frames.layout.sections if s.interfaces][:1]
-        writer = FrameWriter(sink, kind, interfaces)
-        for offset in offsets:
-            writer.write(frames.read(offset))
-        writer.flush()
-        return writer.frames
 
 
 def _same_file(a: str, b: str) -> bool:

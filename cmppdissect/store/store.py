@@ -83,6 +83,8 @@ class PduStore:
         self.findings: dict[int, list[Finding]] = {}
         self._report_rows: list[int] = []  # status reports matched to a SUBMIT (sorted)
         self._report_frames: list[int] = []  # ... and that SUBMIT's frame
+        self._reports_by_frame: dict[int, list[int]] = {}  # SUBMIT frame -> reports (lazy)
+        self._reports_indexed = 0
         self.long_sms: dict[int, tuple[int, int, list[int]]] = {}
         self._long_rows: list[int] = []  # the keys of long_sms, in order (rows only grow)
         self.carriers: dict[int, tuple[int, ...]] = {}  # row -> records of its frames, if split
@@ -230,6 +232,19 @@ class PduStore:
             return self._report_frames[i]
         return None
 
+    def reports_for_frame(self, frame: int) -> list[int]:
+        """The status report rows matched to the SUBMIT of ``frame`` (the reverse of
+        :meth:`report_for`; an index kept up to date as matches arrive)."""
+        index = self._reports_by_frame
+        known = len(self._report_rows)
+        if self._reports_indexed < known:
+            for row, submit in zip(self._report_rows[self._reports_indexed:known],
+                                   self._report_frames[self._reports_indexed:known],
+                                   strict=True):
+                index.setdefault(submit, []).append(row)
+            self._reports_indexed = known
+        return list(index.get(frame, ()))
+
     def long_sms_between(self, start: int, stop: int) -> list[int]:
         """The rows from ``start`` to ``stop`` that completed a long message."""
         rows = self._long_rows
@@ -273,6 +288,15 @@ class PduStore:
             return i if i < n and int(col[i]) == frame else None
         hits = np.flatnonzero(col == frame)
         return int(hits[0]) if len(hits) else None
+
+    def rows_of_frame(self, frame: int) -> np.ndarray:
+        """Every PDU completed by ``frame``, ascending (a segment may complete several)."""
+        n = self.count
+        col = self.frame[:n]
+        if self.frames_sorted:
+            lo, hi = np.searchsorted(col, [frame, frame + 1])
+            return np.arange(int(lo), int(hi), dtype=np.int64)
+        return np.flatnonzero(col == frame).astype(np.int64)
 
     def session_rows(self, sid: int) -> np.ndarray:
         """Rows of one session, ascending (computed when asked, cached until rows arrive)."""

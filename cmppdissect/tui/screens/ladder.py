@@ -21,6 +21,9 @@ class LadderScreen(CaptureScreen):
         Binding("r", "pair", "Req↔Resp", show=True),
         Binding("t", "time", "Time fmt", show=True),
         Binding("z", "stats", "Stats of session", show=True),
+        Binding("w", "save", "Save", show=True),
+        Binding("R", "report", "Report↔SUBMIT", show=False),
+        Binding("J", "long_sms", "Long SMS", show=False),
         Binding("escape", "back", "Back", show=True),
     ]
 
@@ -67,6 +70,26 @@ class LadderScreen(CaptureScreen):
 
     def action_stats(self) -> None:
         self.capture_app.open_stats(self.view)
+    def action_report(self) -> None:
+        self.capture_app.jump_report(self.ladder.current_row(), self.ladder)
+
+    def action_long_sms(self) -> None:
+        self.capture_app.open_long_sms(self.ladder.current_row())
+
+    def action_mark(self) -> None:
+        self.ladder.action_mark()
+
+    def action_toggle_text(self) -> None:
+        self.ladder.action_toggle_text()
+
+    def action_save(self) -> None:
+        """Ask what to save: this ladder as text, the session's frames, the marked rows."""
+        from cmppdissect.tui.screens.save import marked, session_frames, session_ladder
+
+        m, sid = self.model, self.view.session
+        self.capture_app.open_save([
+            session_ladder(m, sid, time_mode=self.ladder.time_mode, sms=self.ladder.show_text),
+            session_frames(m, sid), marked(m)])
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:

@@ -47,6 +47,9 @@ class PduScreen(CaptureScreen):
         Binding("t", "time", "Time fmt", show=True),
         Binding("l", "ladder", "Ladder", show=True),
         Binding("z", "stats", "Stats of list", show=True),
+        Binding("w", "save", "Save", show=True),
+        Binding("R", "report", "Report↔SUBMIT", show=False),
+        Binding("J", "long_sms", "Long SMS", show=False),
         Binding("escape", "back", "Back", show=True),
     ]
 
@@ -134,6 +137,29 @@ class PduScreen(CaptureScreen):
     def action_stats(self) -> None:
         """Statistics of the rows this list shows: its filter's, or its session's."""
         self.capture_app.open_stats(self.pdus.view)
+    def action_report(self) -> None:
+        self.capture_app.jump_report(self.pdus.current_row(), self.pdus)
+
+    def action_long_sms(self) -> None:
+        self.capture_app.open_long_sms(self.pdus.current_row())
+
+    def action_mark(self) -> None:
+        self.pdus.action_mark()
+
+    def action_toggle_text(self) -> None:
+        self.pdus.action_toggle_text()
+
+    def action_save(self) -> None:
+        """Ask what to save: the rows displayed, the cursor's session, the marked rows."""
+        from cmppdissect.tui.screens.save import displayed, marked, session_frames
+
+        m = self.model
+        choices = [displayed(m, self.pdus.view)]
+        row = self.pdus.current_row()
+        if row is not None:
+            choices.append(session_frames(m, int(m.session[row])))
+        choices.append(marked(m))
+        self.capture_app.open_save(choices, initial=len(choices) - 1 if m.marks else 0)
 
     def action_back(self) -> None:
         box = self.query_one("#search", Input)

@@ -1,5 +1,6 @@
 """The start screen: one row per CMPP link. Enter opens its PDUs, ``l`` its ladder, ``z`` its
-statistics; ``s``/``S`` sort by any column and ``f`` keeps the rows containing some text."""
+statistics, ``w`` saves its frames or its ladder; ``s``/``S`` sort by any column and ``f``
+keeps the rows containing some text."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class SessionsScreen(CaptureScreen):
         Binding("S", "reverse", "Reverse", show=False),
         Binding("f", "filter", "Filter", show=True),
         Binding("escape", "close_filter", "Back", show=False),
+        Binding("w", "save", "Save", show=True),
     ]
 
     DEFAULT_CSS = """
@@ -135,3 +137,11 @@ class SessionsScreen(CaptureScreen):
             self.sessions.focus()
         elif len(self.app.screen_stack) > 1:
             self.app.pop_screen()
+    def action_save(self) -> None:
+        """Ask what to save: the session's frames, its ladder as text, the marked rows."""
+        from cmppdissect.tui.screens.save import marked, session_frames, session_ladder
+
+        sid = self._selected()
+        m = self.model
+        choices = [] if sid is None else [session_frames(m, sid), session_ladder(m, sid)]
+        self.capture_app.open_save([*choices, marked(m)])
