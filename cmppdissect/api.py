@@ -237,6 +237,19 @@ class Analysis:
                 if test is None or test(view):
                     yield view
 
+    def matching_rows(self, display_filter: str | None = None) -> np.ndarray:
+        """The rows of the store (read already) that ``display_filter`` keeps, ascending:
+        what a report or a ``-z`` table over a filter counts."""
+        store = self.store
+        if store is None:
+            raise RuntimeError("the rows were not kept: start(keep_rows=True) first")
+        if not display_filter:
+            return np.arange(store.count, dtype=np.int64)
+        test = self._filter(display_filter)
+        assert test is not None
+        return np.fromiter((row for row in range(store.count) if test(RecordView(store, row))),
+                           dtype=np.int64)
+
     def slices(self, *, pdu_limit: int = 0) -> Iterator[RowSlice]:
         """The rows of the capture in slices, each as soon as its pairing is known: what a
         writer turns into records (in this process, or in others: slices are plain values)."""

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from cmppdissect.core._pdu import light
+from cmppdissect.engine import Engine
 from cmppdissect.engine.stats import over_time, summarize_ms
 from cmppdissect.output.report import COUNTERS, result_list
 from cmppdissect.protocol.commands import CommandId, command_name
@@ -30,7 +31,7 @@ from cmppdissect.protocol.report import stat_class
 from cmppdissect.store import NO_PAIR, PduStore
 from cmppdissect.store.store import RESEND, UNANSWERED, VERSION_OF_HINT
 
-__all__ = ["rows_report"]
+__all__ = ["filtered_report", "rows_report"]
 
 _RESPONSE_BIT = 0x80000000
 _NS = 1_000_000_000
@@ -129,3 +130,32 @@ def _report_delays(store: PduStore, rows: np.ndarray) -> tuple[int, np.ndarray]:
     submit_ts = store.ts_ns[first_rows[where[found]]]
     delays = store.ts_ns[report_rows[found]] - submit_ts
     return len(report_rows), delays.astype(np.int64)
+
+
+def filtered_report(engine: Engine, store: PduStore, rows: np.ndarray,
+                    expression: str) -> dict[str, Any]:
+    """``--report json -Y EXPR``: the report's statistics over the PDUs the filter keeps, with
+    the filter named, the sessions they belong to (how many of each session's PDUs matched),
+    and the findings about them."""
+    counted = rows_report(store, rows)
+    assert counted is not None  # no progress callback: never abandoned
+    frames = set(np.unique(store.frame[rows]).tolist())
+    items = [e for e in engine.expert.items if e.frame is not None and e.frame in frames]
+    counts = Counter((str(e.severity), e.code) for e in items)
+    per_session = Counter(store.session[rows].tolist())
+    sessions = []
+    for sid, matched in sorted(per_session.items()):
+        names = engine.sessions.get(sid)
+        sessions.append({"id": sid, "client": names.client if names else None,
+                         "server": names.server if names else None,
+                         "sp_id": names.sp_id if names else None, "pdus": matched})
+    return {
+        "display_filter": expression,
+        **counted,
+        "sessions": sessions,
+        "expert_counts": [{"severity": sev, "code": code, "count": n}
+                          for (sev, code), n in sorted(counts.items(),
+                                                       key=lambda kv: (-kv[1], kv[0][1]))],
+        "expert": [{"severity": str(e.severity), "frame": e.frame, "session": e.session,
+                    "code": e.code, "message": e.message} for e in items],
+    }
