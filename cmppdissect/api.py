@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from cmppdissect.query import DisplayFilter
     from cmppdissect.sources.frames import FrameFile
 
-__all__ = ["Analysis", "ByteSource", "Transaction", "analyze"]
+__all__ = ["Analysis", "ByteSource", "Transaction", "analyze", "compare"]
 
 PIECE_ROWS = 4096  # the most rows a streaming reader is handed at once (see Analysis._settling)
 PIECE_BYTES = 1 << 20  # ... and the most PDU bytes, unless one PDU is longer
@@ -420,3 +420,29 @@ def analyze(source: str | os.PathLike[str] | IO[bytes] | ByteSource, *,
     if not isinstance(source, ByteSource):
         source = FileSource(source)
     return Analysis(source, settings)
+
+
+def compare(a: str | os.PathLike[str] | IO[bytes] | ByteSource,
+            b: str | os.PathLike[str] | IO[bytes] | ByteSource, **settings: Any
+            ) -> dict[str, Any]:
+    """Two captures side by side (``cmppdissect diff A B``): response-time percentiles,
+    Result codes, report Stats and delay, and rates, for the whole of each and per SP, with
+    the change from A to B. ``settings`` as for :func:`analyze`, applied to both."""
+    from cmppdissect.output.diff import capture_figures
+    from cmppdissect.output.diff import compare as side_by_side
+
+    sides = []
+    for source in (a, b):
+        analysis = analyze(source, **settings)
+        analysis.start(keep_rows=True)
+        analysis.run()
+        store, engine = analysis.store, analysis.engine
+        assert store is not None and engine is not None
+        n = store.count
+        sp_of = {}
+        for sid in np.unique(store.session[:n]).tolist():
+            names = engine.sessions.get(sid)
+            sp_of[sid] = names.sp_id if names is not None else None
+        duration = (int(store.ts_ns[:n].max()) - int(store.ts_ns[:n].min())) / 1e9 if n else 0.0
+        sides.append(capture_figures(store, sp_of, duration))
+    return side_by_side(sides[0], sides[1])

@@ -69,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="cmppdissect",
         description="Analyze CMPP 2.0/3.0 (China Mobile SMS gateway) traffic in a capture.",
-        epilog="Also: cmppdissect sim {server,client,demo} ... (a CMPP simulator).")
+        epilog="Also: cmppdissect diff A B (two captures side by side); cmppdissect sim "
+        "{server,client,demo} ... (a CMPP simulator).")
     p.add_argument("file", nargs="?", help="pcap/pcapng file (gzip ok), or - for stdin")
     p.add_argument("-r", dest="read", metavar="FILE", help="read this capture (as tshark -r)")
     p.add_argument("-i", dest="interface", metavar="IFACE",
@@ -553,8 +554,53 @@ def _analyzer_kwargs(args: argparse.Namespace) -> dict[str, Any]:
             "timeout_s": args.timeout, "secrets": _secrets(args.secret)}
 
 
+def _run_diff(argv: Sequence[str], out: TextIO) -> int:
+    """``cmppdissect diff A B``: two captures side by side (output/diff.py)."""
+    p = _Parser(prog="cmppdissect diff",
+                description="Compare two captures: response times, Result codes, status "
+                "reports and rates, for the whole of each and per SP.")
+    p.add_argument("a", help="the first capture (A: before, or gateway 1)")
+    p.add_argument("b", help="the second capture (B: after, or gateway 2)")
+    p.add_argument("--report", choices=("json",), help="the comparison as one JSON document")
+    p.add_argument("-d", dest="ports", metavar="PORT", action="append", type=_port, default=[],
+                   help="also decode TCP PORT as CMPP (repeatable)")
+    p.add_argument("--cmpp-version", default="auto", help="as for cmppdissect")
+    p.add_argument("--timeout", type=_seconds, default=60.0, help="as for cmppdissect")
+    args = p.parse_args(argv)
+    from cmppdissect.api import compare
+    from cmppdissect.output.diff import write_comparison
+
+    for path in (args.a, args.b):
+        if path == "-":
+            raise UsageError("diff reads two files: - (stdin) is not one")
+    try:
+        result = compare(args.a, args.b, ports=tuple(args.ports), version=args.cmpp_version,
+                         timeout_s=args.timeout)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except (CaptureFormatError, OSError) as exc:
+        name = getattr(exc, "filename", None) or ""
+        raise UsageError(open_error(str(name), exc) or str(exc)) from None
+    if args.report == "json":
+        from cmppdissect.output.records import dump
+
+        dump(result, out, indent=1)
+        out.write("\n")
+    else:
+        write_comparison(result, (args.a, args.b), out)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["diff"]:
+        try:
+            return _run_diff(argv[1:], sys.stdout)
+        except UsageError as exc:
+            print(f"cmppdissect diff: {exc}", file=sys.stderr)
+            return 2
+        except BrokenPipeError:
+            return 0
     if argv[:1] == ["sim"]:
         from cmppdissect.sim.cli import main as sim_main
 
