@@ -101,6 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--list-fields", action="store_true",
                    help="list every field name of the display filter (-Y) with its type, "
                         "both versions, and exit (as tshark -G fields)")
+    p.add_argument("--parquet", metavar="DIR",
+                   help="write pdus.parquet (-Y: the PDUs it keeps), transactions.parquet and "
+                   "sessions.parquet into DIR, as the capture streams")
     p.add_argument("-V", "--version", action="version", version=f"cmppdissect {__version__}")
     return p
 
@@ -157,6 +160,14 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
         raise UsageError("no capture given: cmppdissect FILE (or -r FILE)")
     if args.read and args.file:
         raise UsageError(f"two captures given ({args.read} and {args.file}): read one at a time")
+    if args.parquet is not None:  # files only; --report json still goes to stdout
+        analysis = _open(path, args)
+        try:
+            analysis.write_parquet(args.parquet, args.display_filter)
+        except OSError as exc:
+            raise UsageError(f"--parquet {args.parquet}: {exc.strerror or exc}") from None
+        _summary(analysis, args, "parquet", out)
+        return 0
     if args.write is not None:
         return _run_write(path, args, out)
     if args.format is None and args.report is None and out.isatty():
