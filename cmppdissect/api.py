@@ -302,23 +302,26 @@ class Analysis:
         yield from builder.finish(self.engine)
 
     def write_parquet(self, directory: str | os.PathLike[str],
-                      display_filter: str | None = None) -> dict[str, int]:
+                      display_filter: str | None = None, *,
+                      row_group_rows: int | None = None) -> dict[str, int]:
         """Write ``pdus.parquet``, ``transactions.parquet`` and ``sessions.parquet`` into
         ``directory`` (made if missing) as the capture streams; the rows of each.
 
         ``display_filter`` (``-Y``) keeps only the PDUs it matches in ``pdus.parquet``. What
-        is held at once is a row group per table, whatever the capture's size. Raises
+        is held at once is a row group per table (``row_group_rows``, 65,536 by default),
+        whatever the capture's size; :attr:`parquet_stats` says how much it was. Raises
         ``OSError`` when the directory or a file cannot be written (before reading anything
         when it cannot be made or opened).
         """
-        from cmppdissect.output.parquet import ParquetSink
+        from cmppdissect.output.parquet import ROW_GROUP_ROWS, ParquetSink
         from cmppdissect.output.tables import TableBuilder, counts
 
         builder = TableBuilder(self._filter(display_filter))
-        with ParquetSink(directory) as sink:
+        with ParquetSink(directory, row_group_rows=row_group_rows or ROW_GROUP_ROWS) as sink:
             for table, batch in self._built(builder):
                 sink.write(table, batch)
         self.parquet_stats = {"max_buffered_rows": sink.max_buffered_rows,
+                              "max_arrow_bytes": sink.max_arrow_bytes,
                               "max_held_transactions": builder.held}
         return counts(builder.rows)
 

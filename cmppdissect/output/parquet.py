@@ -29,8 +29,9 @@ ROW_GROUP_ROWS = 65_536
 class ParquetSink:
     """Three Parquet files in ``directory``, each written in row groups of ``row_group_rows``.
 
-    ``max_buffered_rows`` is the most rows held for any table at once (what bounds the
-    memory of a write, checked by the tests at two capture sizes).
+    ``max_buffered_rows`` is the most rows held for any table at once, and
+    ``max_arrow_bytes`` the most bytes Arrow's memory pool held when a batch came in: what
+    bounds the memory of a write, checked by the tests at two capture sizes.
     """
 
     def __init__(self, directory: str | os.PathLike[str], *,
@@ -38,6 +39,7 @@ class ParquetSink:
         self.directory = Path(directory)
         self.row_group_rows = row_group_rows
         self.max_buffered_rows = 0
+        self.max_arrow_bytes = 0
         self._buffers: dict[str, list[pa.RecordBatch]] = {name: [] for name in TABLES}
         self._buffered = dict.fromkeys(TABLES, 0)
         self._files: dict[str, IO[bytes]] = {}
@@ -57,6 +59,7 @@ class ParquetSink:
         self._buffers[table].append(batch)
         self._buffered[table] += batch.num_rows
         self.max_buffered_rows = max(self.max_buffered_rows, self._buffered[table])
+        self.max_arrow_bytes = max(self.max_arrow_bytes, pa.total_allocated_bytes())
         if self._buffered[table] >= self.row_group_rows:
             self._flush(table)
 

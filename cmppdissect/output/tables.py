@@ -15,7 +15,6 @@ report (at most ``max_waiting``; past that the oldest is written without one).
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -249,27 +248,30 @@ def pdu_batch(store: PduStore, rows: np.ndarray,
 
 
 class _Waiting:
-    """A transaction row not written yet: a SUBMIT that asked for status reports and was
-    accepted waits for its first report (``ids``: the Msg_Ids it may come with)."""
+    """A SUBMIT's transaction row waiting for its first status report (``ids``: the Msg_Ids
+    a report for it may carry, one per recipient)."""
 
-    __slots__ = ("ids", "row", "waiting")
+    __slots__ = ("frame", "ids", "row")
 
-    def __init__(self, row: list[Any], ids: range | None) -> None:
+    def __init__(self, row: list[Any], frame: int, ids: range) -> None:
         self.row = row
+        self.frame = frame
         self.ids = ids
-        self.waiting = ids is not None
 
 
 _SUBMIT = int(CommandId.CMPP_SUBMIT)
 
 
 class _Transactions:
-    """Transaction rows in request order, each released once complete."""
+    """Transaction rows, each released as soon as it is complete: at once, or for a SUBMIT
+    accepted with Registered_Delivery = 1, when its first status report comes (or, past
+    ``max_waiting`` such SUBMITs, the oldest without one; all at the end). So rows come in
+    the order they completed, not always in request order (``ORDER BY request_frame``)."""
 
     def __init__(self, max_waiting: int) -> None:
         self.max_waiting = max_waiting
-        self.queue: deque[_Waiting] = deque()
-        self.by_frame: dict[int, list[_Waiting]] = {}  # SUBMIT frame -> rows awaiting reports
+        self.waiting: dict[int, _Waiting] = {}  # id() -> row, oldest first
+        self.by_frame: dict[int, list[_Waiting]] = {}  # SUBMIT frame -> its waiting rows
         self.ready: list[list[Any]] = []
         self.peak_held = 0
 
@@ -281,7 +283,9 @@ class _Transactions:
             self._request(store, row)
         for row, frame in store.report_for_between(start, stop).items():
             self._report(store, row, frame)
-        self._release()
+        self.peak_held = max(self.peak_held, len(self.waiting))
+        while len(self.waiting) > self.max_waiting:
+            self._forget(next(iter(self.waiting.values())))
 
     def _request(self, store: PduStore, row: int) -> None:
         from cmppdissect.output.report import result_name
@@ -289,63 +293,54 @@ class _Transactions:
         cid = int(store.command_id[row])
         name = command_name(cid)
         pair = store.partner(row)
-        ts = int(store.ts_ns[row])
+        frame = int(store.frame[row])
         values: list[Any] = [int(store.session[row]), name, int(store.sequence_id[row]),
-                             int(store.frame[row]), ts]
-        ids = None
+                             frame, int(store.ts_ns[row])]
         if pair is None:
-            values += [None] * 9
-        else:
-            response = store.pdu(pair).fields
-            outcome = result_of(response)
-            code = None if outcome is None else outcome[1]
-            msg_id = response.get("Msg_Id") if cid == _SUBMIT else None
-            values += [int(store.frame[pair]), int(store.ts_ns[pair]),
-                       int(store.latency_ns[row]) / 1e6, code,
-                       None if code is None else result_name(name, code), msg_id,
-                       None, None, None]
-            if code == 0 and isinstance(msg_id, int):
-                request = store.pdu(row).fields
-                if request.get("Registered_Delivery") == 1:
-                    ids = range(msg_id, msg_id + max(1, int(request.get("DestUsr_tl") or 1)))
-        held = _Waiting(values, ids)
-        self.queue.append(held)
-        if ids is not None:
-            self.by_frame.setdefault(int(store.frame[row]), []).append(held)
+            self.ready.append(values + [None] * 9)
+            return
+        response = store.pdu(pair).fields
+        outcome = result_of(response)
+        code = None if outcome is None else outcome[1]
+        msg_id = response.get("Msg_Id") if cid == _SUBMIT else None
+        values += [int(store.frame[pair]), int(store.ts_ns[pair]),
+                   int(store.latency_ns[row]) / 1e6, code,
+                   None if code is None else result_name(name, code), msg_id, None, None, None]
+        if code == 0 and isinstance(msg_id, int):
+            request = store.pdu(row).fields
+            if request.get("Registered_Delivery") == 1:
+                ids = range(msg_id, msg_id + max(1, int(request.get("DestUsr_tl") or 1)))
+                held = _Waiting(values, frame, ids)
+                self.waiting[id(held)] = held
+                self.by_frame.setdefault(frame, []).append(held)
+                return
+        self.ready.append(values)
 
     def _report(self, store: PduStore, row: int, frame: int) -> None:
-        """A status report matched to the SUBMIT of ``frame``: its first report."""
+        """A status report the engine matched to the SUBMIT of ``frame``: its first one."""
         candidates = self.by_frame.get(frame)
         if not candidates:
             return
         report = store.pdu(row).report or {}
-        msg_id = report.get("Msg_Id")
-        held = next((h for h in candidates if h.ids is not None and msg_id in h.ids),
-                    candidates[0])
-        candidates.remove(held)
-        if not candidates:
-            del self.by_frame[frame]
-        held.waiting = False
+        held = next((h for h in candidates if report.get("Msg_Id") in h.ids), candidates[0])
         held.row[11:14] = [int(store.frame[row]), octet_text(report.get("Stat", b"")),
                            (int(store.ts_ns[row]) - held.row[4]) / 1e6]
+        self._forget(held)
 
-    def _release(self, everything: bool = False) -> None:
-        queue = self.queue
-        self.peak_held = max(self.peak_held, len(queue))
-        while queue and (everything or not queue[0].waiting or len(queue) > self.max_waiting):
-            held = queue.popleft()
-            if held.waiting:  # given up on (or the capture ended): no report
-                frame = held.row[3]
-                rest = [h for h in self.by_frame.get(frame, ()) if h is not held]
-                if rest:
-                    self.by_frame[frame] = rest
-                else:
-                    self.by_frame.pop(frame, None)
-            self.ready.append(held.row)
+    def _forget(self, held: _Waiting) -> None:
+        """Stop waiting for ``held``'s report: its row is complete as it is."""
+        del self.waiting[id(held)]
+        rest = self.by_frame[held.frame]
+        rest.remove(held)
+        if not rest:
+            del self.by_frame[held.frame]
+        self.ready.append(held.row)
 
     def take(self, everything: bool = False) -> pa.RecordBatch | None:
+        """The complete rows as a batch (``everything``: the waiting ones too)."""
         if everything:
-            self._release(everything=True)
+            for held in list(self.waiting.values()):
+                self._forget(held)
         rows, self.ready = self.ready, []
         if not rows:
             return None
@@ -362,8 +357,8 @@ class TableBuilder:
     """Turns the store's settled rows into batches of the three tables.
 
     ``display_filter`` keeps only the PDUs it matches in the PDU table (transactions and
-    sessions are whole). ``max_waiting`` bounds the transactions held back waiting for a
-    status report.
+    sessions are whole). ``max_waiting`` bounds the SUBMITs held back waiting for their
+    status report (the engine itself waits for at most ``max_awaiting_reports``).
     """
 
     def __init__(self, display_filter: DisplayFilter | None = None, *,
@@ -412,7 +407,7 @@ class TableBuilder:
 
     @property
     def held(self) -> int:
-        """The most transaction rows held back at once so far."""
+        """The most SUBMITs held back at once so far, waiting for a report."""
         return self.transactions.peak_held
 
 
