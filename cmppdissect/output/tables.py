@@ -36,6 +36,7 @@ from cmppdissect.store.schema import (
 
 if TYPE_CHECKING:
     from cmppdissect.engine import Engine
+    from cmppdissect.protocol.decode import DecodedPdu
     from cmppdissect.query import DisplayFilter
 
 __all__ = ["SESSION_SCHEMA", "TABLES", "TRANSACTION_SCHEMA", "TableBuilder", "arrow_type",
@@ -274,8 +275,20 @@ class _Transactions:
         self.by_frame: dict[int, list[_Waiting]] = {}  # SUBMIT frame -> its waiting rows
         self.ready: list[list[Any]] = []
         self.peak_held = 0
+        self._decoded: Sequence[DecodedPdu] = ()
+        self._start = 0
 
-    def add(self, store: PduStore, start: int, stop: int) -> None:
+    def _pdu(self, store: PduStore, row: int) -> DecodedPdu:
+        index = row - self._start
+        if 0 <= index < len(self._decoded):
+            return self._decoded[index]
+        return store.pdu(row)
+
+    def add(self, store: PduStore, start: int, stop: int,
+            decoded: Sequence[DecodedPdu] = ()) -> None:
+        """Rows ``start`` to ``stop`` (settled); ``decoded`` their PDUs when already decoded
+        (for the PDU table), so that a request and its response are not decoded twice."""
+        self._decoded, self._start = decoded, start
         command = store.command_id[start:stop]
         requests = np.flatnonzero(((command & RESPONSE_BIT) == 0)
                                   & ((store.flags[start:stop] & RESEND) == 0)) + start
@@ -299,7 +312,7 @@ class _Transactions:
         if pair is None:
             self.ready.append(values + [None] * 9)
             return
-        response = store.pdu(pair).fields
+        response = self._pdu(store, pair).fields
         outcome = result_of(response)
         code = None if outcome is None else outcome[1]
         msg_id = response.get("Msg_Id") if cid == _SUBMIT else None
@@ -307,7 +320,7 @@ class _Transactions:
                    int(store.latency_ns[row]) / 1e6, code,
                    None if code is None else result_name(name, code), msg_id, None, None, None]
         if code == 0 and isinstance(msg_id, int):
-            request = store.pdu(row).fields
+            request = self._pdu(store, row).fields
             if request.get("Registered_Delivery") == 1:
                 ids = range(msg_id, msg_id + max(1, int(request.get("DestUsr_tl") or 1)))
                 held = _Waiting(values, frame, ids)
@@ -321,7 +334,7 @@ class _Transactions:
         candidates = self.by_frame.get(frame)
         if not candidates:
             return
-        report = store.pdu(row).report or {}
+        report = self._pdu(store, row).report or {}
         held = next((h for h in candidates if report.get("Msg_Id") in h.ids), candidates[0])
         held.row[11:14] = [int(store.frame[row]), octet_text(report.get("Stat", b"")),
                            (int(store.ts_ns[row]) - held.row[4]) / 1e6]
@@ -369,11 +382,11 @@ class TableBuilder:
 
     def add(self, store: PduStore, start: int, stop: int) -> Iterator[tuple[str, pa.RecordBatch]]:
         """The batches that rows ``start`` to ``stop`` (settled) complete."""
-        batch = self._pdus(store, start, stop)
+        batch, decoded = self._pdus(store, start, stop)
         if batch is not None and batch.num_rows:
             self.rows["pdus"] += batch.num_rows
             yield "pdus", batch
-        self.transactions.add(store, start, stop)
+        self.transactions.add(store, start, stop, decoded)
         done = self.transactions.take()
         if done is not None:
             self.rows["transactions"] += done.num_rows
@@ -389,11 +402,14 @@ class TableBuilder:
         self.rows["sessions"] += sessions.num_rows
         yield "sessions", sessions
 
-    def _pdus(self, store: PduStore, start: int, stop: int) -> pa.RecordBatch | None:
+    def _pdus(self, store: PduStore, start: int, stop: int
+              ) -> tuple[pa.RecordBatch | None, list[DecodedPdu]]:
+        """The PDU table's batch of the rows, and (without a filter) every row's PDU."""
         if self.test is None:
             records = [(rec, record_dict(rec)) for rec in records_between(store, start, stop)]
-            return pdu_batch(store, np.arange(start, stop), records,
-                             _raw_column(store, start, stop))
+            return (pdu_batch(store, np.arange(start, stop), records,
+                              _raw_column(store, start, stop)),
+                    [rec.pdu for rec, _ in records])
         kept: list[int] = []
         shown: list[tuple[PduRecord, dict[str, Any]]] = []
         for row in range(start, stop):
@@ -402,8 +418,8 @@ class TableBuilder:
                 kept.append(row)
                 shown.append((view.record(), view.full()))
         if not kept:
-            return None
-        return pdu_batch(store, np.asarray(kept, np.int64), shown)
+            return None, []
+        return pdu_batch(store, np.asarray(kept, np.int64), shown), []
 
     @property
     def held(self) -> int:
