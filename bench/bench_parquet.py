@@ -31,7 +31,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from suite import build_suite  # noqa: E402
+from suite import build_suite
 
 
 def _timed(command: list[str]) -> float:
