@@ -31,6 +31,10 @@ from cmppdissect.store import RESEND, PduRecord, PduStore, RecordView, record_at
 from cmppdissect.store.records import RowSlice, records_between, row_slice
 
 if TYPE_CHECKING:
+    import pandas
+    import pyarrow
+
+    from cmppdissect.output.tables import TableBuilder
     from cmppdissect.query import DisplayFilter
     from cmppdissect.sources.frames import FrameFile
 
@@ -102,6 +106,16 @@ class Analysis:
         self.store: PduStore | None = None
         self.done = False
         self._started = False
+        self._tables: dict[str, pyarrow.Table] | None = None
+        self.parquet_stats: dict[str, int] = {}  # write_parquet's most rows held at once
+
+    def __repr__(self) -> str:
+        """One line, whatever the capture's size (a notebook shows it after every cell)."""
+        state = "done" if self.done else "reading" if self._started else "not read"
+        pdus = self.engine.core.pdus if self.engine is not None else 0
+        sessions = len(self.engine.core.session_ids()) if self.engine is not None else 0
+        return (f"<Analysis {self.source.name!r}: {state}, {pdus} PDUs, "
+                f"{sessions} sessions>")
 
     # -- driving ------------------------------------------------------------------------------
 
@@ -281,6 +295,91 @@ class Analysis:
                 pair = store.partner(row)
                 yield Transaction(record_at(store, row),
                                   record_at(store, pair) if pair is not None else None)
+
+    # -- tables ---------------------------------------------------------------------------------
+
+    def _built(self, builder: TableBuilder, display_filter: str | None = None
+               ) -> Iterator[tuple[str, pyarrow.RecordBatch]]:
+        """The three tables' batches as the capture streams (or, when it was read already
+        with rows kept, from the store), in pieces as :meth:`_settling` hands them."""
+        if self._started:
+            store = self.store
+            if store is None or not self.done:
+                raise RuntimeError("a capture is read once: call analyze() again to re-read it")
+            start = 0
+            while start < store.count:
+                stop = _piece_end(store, start, store.count)
+                yield from builder.add(store, start, stop)
+                start = stop
+        else:
+            for store, start, stop in self._settling():
+                yield from builder.add(store, start, stop)
+        assert self.engine is not None
+        yield from builder.finish(self.engine)
+
+    def write_parquet(self, directory: str | os.PathLike[str],
+                      display_filter: str | None = None, *,
+                      row_group_rows: int | None = None) -> dict[str, int]:
+        """Write ``pdus.parquet``, ``transactions.parquet`` and ``sessions.parquet`` into
+        ``directory`` (made if missing) as the capture streams; the rows of each.
+
+        ``display_filter`` (``-Y``) keeps only the PDUs it matches in ``pdus.parquet``. What
+        is held at once is a row group per table (``row_group_rows``, 65,536 by default),
+        whatever the capture's size; :attr:`parquet_stats` says how much it was. Raises
+        ``OSError`` when the directory or a file cannot be written (before reading anything
+        when it cannot be made or opened).
+        """
+        from cmppdissect.output.parquet import ROW_GROUP_ROWS, ParquetSink
+        from cmppdissect.output.tables import TableBuilder, counts
+
+        builder = TableBuilder(self._filter(display_filter))
+        with ParquetSink(directory, row_group_rows=row_group_rows or ROW_GROUP_ROWS) as sink:
+            for table, batch in self._built(builder):
+                sink.write(table, batch)
+        self.parquet_stats = {"max_buffered_rows": sink.max_buffered_rows,
+                              "max_arrow_bytes": sink.max_arrow_bytes,
+                              "max_held_transactions": builder.held}
+        return counts(builder.rows)
+
+    def tables(self) -> dict[str, pyarrow.Table]:
+        """The three tables (``pdus``, ``transactions``, ``sessions``) as Arrow tables, the
+        same as :meth:`write_parquet` writes. Built once, in one pass over the capture (or
+        from the store when the capture was read already with rows kept), then kept."""
+        if self._tables is None:
+            import pyarrow as pa
+
+            from cmppdissect.output.tables import TABLES, TableBuilder, schema_of
+
+            builder = TableBuilder()
+            batches: dict[str, list[pa.RecordBatch]] = {name: [] for name in TABLES}
+            for table, batch in self._built(builder):
+                batches[table].append(batch)
+            self._tables = {name: pa.Table.from_batches(found, schema=schema_of(name))
+                            for name, found in batches.items()}
+        return self._tables
+
+    def to_arrow(self, table: str = "pdus") -> pyarrow.Table:
+        """One of :meth:`tables` (``"pdus"``, ``"transactions"`` or ``"sessions"``)."""
+        tables = self.tables()
+        if table not in tables:
+            raise ValueError(f"no table {table!r}: one of {', '.join(tables)}")
+        return tables[table]
+
+    def to_pandas(self, table: str = "pdus") -> pandas.DataFrame:
+        """:meth:`to_arrow` as a pandas DataFrame. Integer columns keep their width and
+        nulls (pandas' nullable dtypes): a Msg_Id above 2**53 stays exact, never a float."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("to_pandas() needs pandas: pip install pandas") from None
+        import pyarrow as pa
+
+        nullable = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(),
+                    pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype(),
+                    pa.uint8(): pd.UInt8Dtype(), pa.uint16(): pd.UInt16Dtype(),
+                    pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype()}
+        frame: pandas.DataFrame = self.to_arrow(table).to_pandas(types_mapper=nullable.get)
+        return frame
 
     # -- frames -------------------------------------------------------------------------------
 

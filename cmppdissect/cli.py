@@ -129,6 +129,9 @@ def _parser() -> argparse.ArgumentParser:
                         "both versions, and exit (as tshark -G fields)")
     p.add_argument("-G", dest="glossary", choices=("fields",),
                    help="fields: the same list as --list-fields (as tshark -G fields)")
+    p.add_argument("--parquet", metavar="DIR",
+                   help="write pdus.parquet (-Y: the PDUs it keeps), transactions.parquet and "
+                   "sessions.parquet into DIR, as the capture streams")
     p.add_argument("-V", "--version", action="version", version=f"cmppdissect {__version__}")
     return p
 
@@ -200,6 +203,17 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
         raise UsageError("no capture given: cmppdissect FILE (or -r FILE)")
     if args.read and args.file:
         raise UsageError(f"two captures given ({args.read} and {args.file}): read one at a time")
+    if args.parquet is not None:  # files only; --report json or -z still go to stdout
+        if args.format or args.write is not None or args.count is not None:
+            raise UsageError("--parquet writes its own files: give -T, -w or -c in a separate "
+                             "run")
+        analysis = _open(path, args)
+        try:
+            analysis.write_parquet(args.parquet, args.display_filter)
+        except OSError as exc:
+            raise UsageError(f"--parquet {args.parquet}: {exc.strerror or exc}") from None
+        _summary(analysis, args, "parquet", out)
+        return 0
     if args.write is not None:
         return _run_write(path, args, out)
     if args.format is None and args.report is None and out.isatty():
