@@ -317,6 +317,28 @@ class Analysis:
         assert self.engine is not None
         yield from builder.finish(self.engine)
 
+    def transaction_rows(self) -> Iterator[dict[str, Any]]:
+        """The rows of the transactions table (``-T transactions``) as the capture streams,
+        one dict per request with its response, latency and result, and for a SUBMIT its
+        Msg_Id and status report: times in seconds since 1970, a Msg_Id as a
+        :class:`~cmppdissect.store.schema.U64` (JSON writes it as a decimal string)."""
+        import pyarrow.compute as pc
+
+        from cmppdissect.output.tables import TableBuilder
+        from cmppdissect.store.schema import U64
+
+        for table, batch in self._built(TableBuilder(pdus=False)):
+            if table != "transactions":
+                continue
+            columns = batch.to_pydict()
+            for name in ("request_time", "response_time"):  # ns, exactly, then seconds
+                ns = pc.cast(batch.column(name), "int64").to_pylist()
+                columns[name] = [None if v is None else v / 1e9 for v in ns]
+            columns["Msg_Id"] = [None if v is None else U64(v) for v in columns["Msg_Id"]]
+            names = list(columns)
+            for values in zip(*columns.values(), strict=True):
+                yield dict(zip(names, values, strict=True))
+
     def write_parquet(self, directory: str | os.PathLike[str],
                       display_filter: str | None = None, *,
                       row_group_rows: int | None = None) -> dict[str, int]:

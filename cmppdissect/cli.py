@@ -85,9 +85,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="the file format of -w OUT (default: pcapng, pcap for *.pcap)")
     p.add_argument("--duration", type=_seconds, metavar="S",
                    help="with -i: stop after S seconds")
-    p.add_argument("-T", dest="format", choices=("jsonl", "json", "csv", "text", "fields"),
+    p.add_argument("-T", dest="format",
+                   choices=("jsonl", "json", "csv", "text", "fields", "transactions"),
                    help="one record per PDU in this format (never the TUI); fields: the -e "
-                   "columns only")
+                   "columns only; transactions: a JSON line per request with its response, "
+                   "latency, result and status report (CSV of the -e columns with -e)")
     p.add_argument("-e", dest="fields", action="append", default=[], metavar="FIELD",
                    help="with -T fields or csv: a column, any field name of -Y (repeatable; "
                    "as tshark -e), e.g. -e frame -e Msg_Id -e report.Stat")
@@ -216,6 +218,8 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
         return 0
     if args.write is not None:
         return _run_write(path, args, out)
+    if args.format == "transactions":
+        return _run_transactions(path, args, out)
     if args.format is None and args.report is None and out.isatty():
         # The TUI opens the file itself (errors: one line, exit 2); -Y opens it filtered.
         return _run_tui(path, args)
@@ -258,6 +262,43 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
     return 0
 
 
+def _run_transactions(path: str, args: argparse.Namespace, out: TextIO) -> int:
+    """``-T transactions``: one line per request (a Zeek-style log), JSON, or CSV of the
+    ``-e`` columns; the rows of the Parquet/Arrow transactions table, as they complete."""
+    if args.display_filter or args.count is not None:
+        raise UsageError("-T transactions lists every request: -Y and -c choose PDUs, not "
+                         "transactions")
+    analysis = _open(path, args)
+    from cmppdissect.output.lines import csv_cell, csv_row
+    from cmppdissect.output.records import dumps_line
+
+    columns = args.line.fields
+    sink = getattr(out, "buffer", None)
+
+    def write(line: bytes) -> None:
+        if sink is not None:
+            sink.write(line)
+        else:
+            out.write(line.decode())
+
+    if columns:
+        write(csv_row(columns).encode())
+    try:
+        for row in analysis.transaction_rows():
+            if columns:
+                write(csv_row([csv_cell(row[c]) for c in columns]).encode())
+            else:
+                write(dumps_line(row))
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError):
+            raise
+        raise UsageError(f"{path}: {exc.strerror or exc}") from None
+    out.flush()
+    if args.report == "json" or args.zstat:
+        _summary(analysis, args, "transactions", out)
+    return 0
+
+
 def _records_format(args: argparse.Namespace) -> str | None:
     """The ``-T`` format of the records on stdout, or None: ``-q`` leaves them out, and so do
     ``--report``/``-z`` without ``-T`` (``-Y`` alone shows text records, as tshark does)."""
@@ -274,6 +315,17 @@ def _line_format(args: argparse.Namespace) -> LineFormat:
     """``-T`` with ``-e``, ``-E`` and ``-t``, checked: a field name the filter language does
     not know, or an option that the format does not take, is a usage error."""
     fmt = args.format or "text"
+    if fmt == "transactions":
+        from cmppdissect.output.tables import TRANSACTION_SCHEMA
+
+        known = TRANSACTION_SCHEMA.names
+        for name in args.fields:
+            if name not in known:
+                raise UsageError(f"-e {name}: not a transactions column (one of: "
+                                 f"{', '.join(known)})")
+        if args.field_options or args.time_format:
+            raise UsageError("-E and -t shape -T text, fields and csv lines, not transactions")
+        return LineFormat(fmt, fields=tuple(args.fields))
     if args.fields and fmt not in ("fields", "csv"):
         raise UsageError("-e FIELD sets the columns of -T fields or -T csv")
     if fmt == "fields" and not args.fields:

@@ -318,7 +318,8 @@ class _Transactions:
         msg_id = response.get("Msg_Id") if cid == _SUBMIT else None
         values += [int(store.frame[pair]), int(store.ts_ns[pair]),
                    int(store.latency_ns[row]) / 1e6, code,
-                   None if code is None else result_name(name, code), msg_id, None, None, None]
+                   None if code is None else result_name(command_name(cid | RESPONSE_BIT), code),
+                   msg_id, None, None, None]
         if code == 0 and isinstance(msg_id, int):
             request = self._pdu(store, row).fields
             if request.get("Registered_Delivery") == 1:
@@ -375,14 +376,15 @@ class TableBuilder:
     """
 
     def __init__(self, display_filter: DisplayFilter | None = None, *,
-                 max_waiting: int = 65536) -> None:
+                 max_waiting: int = 65536, pdus: bool = True) -> None:
         self.test = display_filter
         self.transactions = _Transactions(max_waiting)
         self.rows = {name: 0 for name in TABLES}
+        self.pdus = pdus  # False: no PDU table (-T transactions wants the transactions only)
 
     def add(self, store: PduStore, start: int, stop: int) -> Iterator[tuple[str, pa.RecordBatch]]:
         """The batches that rows ``start`` to ``stop`` (settled) complete."""
-        batch, decoded = self._pdus(store, start, stop)
+        batch, decoded = self._pdus(store, start, stop) if self.pdus else (None, [])
         if batch is not None and batch.num_rows:
             self.rows["pdus"] += batch.num_rows
             yield "pdus", batch
