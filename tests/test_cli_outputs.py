@@ -305,3 +305,18 @@ def test_transactions_are_one_line_per_request_with_answer_result_and_report() -
     assert len(picked) - 1 == len(rows)
     assert ["CMPP_SUBMIT", "correct", "DELIVRD"] in picked
     assert "not a transactions column" in usage_error("-T", "transactions", "-e", "nope", V30)
+
+
+@pytest.mark.parametrize("expr", ["frame > 0", "expert", "latency_ms >= 0 or not latency_ms",
+                                  "command contains \"SUBMIT\""])
+def test_a_records_content_never_depends_on_the_filter(expr: str) -> None:
+    """The same PDU reads the same with any filter that keeps it (an unanswered request's
+    finding used to appear only when the filter mentioned ``expert``)."""
+    plain = {(r["frame"], r["sequence_id"], r["command"]): r for r in jsonl(UNANSWERED)}
+    kept = jsonl("-Y", expr, UNANSWERED)
+    assert kept
+    for rec in kept:
+        assert rec == plain[(rec["frame"], rec["sequence_id"], rec["command"])]
+    assert any(e["code"] == "unanswered" for r in kept for e in r["expert"]) == any(
+        e["code"] == "unanswered" for r in plain.values() for e in r["expert"]
+        if r in kept)
