@@ -127,6 +127,22 @@ def long_pcap(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def names_pcap(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The longest names a list column must hold whole: ``ACTIVE_TEST_RESP``, Result 8
+    (``flow control error``) and a login refused with Status 3 (authentication)."""
+    path = tmp_path_factory.mktemp("tui") / "names.pcap"
+    served = conversation([
+        (True, connect_pdu(V2)), (False, connect_resp_pdu(V2)),
+        (True, submit(2, b"hello")), (False, submit_resp(2, 77, result=8)),
+        (True, encode_pdu(C.CMPP_ACTIVE_TEST, 3)),
+        (False, encode_pdu(C.CMPP_ACTIVE_TEST_RESP, 3))])
+    refused = conversation([(True, connect_pdu(V2)), (False, connect_resp_pdu(V2, status=3))],
+                           client=("10.0.0.3", 40001))
+    write_pcap(path, served + refused)
+    return path
+
+
 async def indexed(pilot: Pilot[Any], polls: int = 400) -> CmppApp:
     app = pilot.app
     assert isinstance(app, CmppApp)
@@ -426,17 +442,28 @@ async def test_paging_and_ends_of_the_list() -> None:
 
 @pytest.mark.asyncio
 async def test_an_unanswered_request_is_marked_on_its_row_and_in_its_detail() -> None:
-    """Issue 14: a request that got no response is marked on its own row (Pair "none") and
-    carries an Expert node in its Detail, without any filter."""
+    """Issue 14: a request that got no response is marked on its own row ("no resp" in the
+    Latency column, which no width drops; "none" in Pair when that is shown) and carries an
+    Expert node in its Detail, without any filter."""
     app = app_for(SAMPLES / "unanswered.pcap")
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(160, 40)) as pilot:
         await indexed(pilot)
         await pilot.press("2")
         pdus = app.screen.query_one(PduList)
         await pilot.pause()
         rows = lines(pdus)
         [unanswered] = [line for line in rows if line.split()[:1] == ["20"]]
-        assert "SUBMIT" in unanswered and " none " in unanswered
+        assert "SUBMIT" in unanswered and " no resp " in unanswered and " none " in unanswered
+        # The two marks agree row by row, and answered rows carry neither.
+        assert [" no resp " in line for line in rows] == [" none " in line for line in rows]
+        assert sum(" no resp " in line for line in rows) < len(rows) // 4
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        narrow_rows = lines(pdus)
+        [narrow] = [line for line in narrow_rows if line.split()[:1] == ["20"]]
+        assert " no resp " in narrow and "Pair" not in narrow_rows[0]
+        await pilot.resize_terminal(160, 40)
+        await pilot.pause()
         y = rows.index(unanswered)
         for _ in range(y - 1):
             await pilot.press("down")
@@ -1095,6 +1122,114 @@ async def test_sms_with_escapes_and_markup_shows_as_inert_text(hostile_pcap: Pat
         assert "Src_Id: “[b]106[/b]”" in texts
         svg = app.export_screenshot()
         assert "\x1b" not in svg and "\x9b" not in svg and "\u202e" not in svg
+
+
+# -- readable at any width ----------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [(80, 24), (90, 24), (100, 24), (120, 40)])
+async def test_pdu_list_keeps_command_latency_and_result_whole(size: tuple[int, int],
+                                                              names_pcap: Path) -> None:
+    """Issue 14: what a user filters on stays in view; Pair and Time give way first, and the
+    columns hold the longest CMPP names a list shows."""
+    app = app_for(names_pcap)
+    async with app.run_test(size=size) as pilot:
+        await indexed(pilot)
+        await pilot.press("2")
+        pdus = app.screen.query_one(PduList)
+        await pilot.pause()
+        text = lines(pdus)
+        header = text[0].split()
+        assert {"No.", "Command", "Latency", "Result", "Info"} <= set(header), text[0]
+        assert "Pair" not in header  # outranked, and reachable sideways
+        assert any(" ACTIVE_TEST_RESP " in line for line in text)
+        assert any(" 8 flow control error " in line for line in text)
+        assert any("12.00ms" in line or "ms " in line for line in text[1:])
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_sessions_keep_version_login_and_errors(size: tuple[int, int],
+                                                     names_pcap: Path) -> None:
+    app = app_for(names_pcap)
+    async with app.run_test(size=size) as pilot:
+        await indexed(pilot)
+        text = lines(app.screen.query_one(SessionList))
+        assert {"Id", "Client", "SP", "Ver", "Login", "Err", "Unans"} <= set(text[0].split())
+        refused = next(line for line in text if "10.0.0.3:40001" in line)
+        assert " failed (3 authentication) " in refused and " 2.0 " in refused
+        served = next(line for line in text if "10.0.0.1:40000" in line)
+        assert " ok " in served
+
+
+async def _views_right(pilot: Pilot[Any], widget: RowList) -> list[list[str]]:
+    """The list as shown, then after each **right** until a press changes nothing."""
+    views = [lines(widget)]
+    for _ in range(30):
+        await pilot.press("right")
+        now = lines(widget)
+        if now == views[-1]:
+            return views
+        views.append(now)
+    raise AssertionError("right never stopped scrolling")
+
+
+@pytest.mark.asyncio
+async def test_wide_lists_scroll_sideways_with_a_hint(names_pcap: Path) -> None:
+    """Columns that do not fit come into view with right / left; the header says how many are
+    out of view and which way they are, and the rows follow the header (the line cache is
+    keyed by the scroll)."""
+    app = app_for(names_pcap)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await indexed(pilot)
+        await pilot.press("2")
+        pdus = app.screen.query_one(PduList)
+        await pilot.pause()
+        views = await _views_right(pilot, pdus)
+        first, last = views[0], views[-1]
+        assert first[0].rstrip().endswith("▶ 5 more columns") and "◀" not in first[0]
+        assert "◀" in last[0] and "▶" not in last[0]
+        assert all("◀ ▶" in view[0] for view in views[1:-1])
+        seen = "\n".join(view[0] for view in views)
+        assert all(c.title in seen for c in pdus.columns())  # every column, some time
+        # SUBMIT_RESP (frame 7) pairs with frame 6: its Pair cell shows once Pair does.
+        with_pair = next(view for view in views if "Pair" in view[0].split())
+        assert any(line.split()[:1] == ["7"] and " #6 " in line for line in with_pair)
+        assert not any(" #6 " in line for line in first)
+        for _ in range(len(views) + 2):
+            await pilot.press("left")
+        assert lines(pdus) == first
+        # Wide enough for everything: no hint, and right / left change nothing.
+        await pilot.resize_terminal(200, 30)
+        await pilot.pause()
+        wide = lines(pdus)
+        assert "more column" not in wide[0] and "Pair" in wide[0] and "Len" in wide[0]
+        await pilot.press("right")
+        assert lines(pdus) == wide
+        # The same on Sessions: its dropped columns come into view.
+        await pilot.resize_terminal(80, 24)
+        await pilot.press("1")
+        await pilot.pause()
+        sessions = app.screen.query_one(SessionList)
+        views = await _views_right(pilot, sessions)
+        assert "▶ +" in views[0][0] and "Server" not in views[0][0]
+        assert any("Server" in view[0] for view in views)
+        assert any("Duration" in view[0] for view in views)
+
+
+@pytest.mark.asyncio
+async def test_ladder_leaves_left_and_right_alone() -> None:
+    """The ladder is drawn as arrows, not columns: it has no sideways scroll nor hint."""
+    app = app_for(SAMPLE)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await indexed(pilot)
+        await pilot.press("l")
+        ladder = app.screen.query_one(LadderView)
+        before = lines(ladder)
+        assert "more column" not in before[0]
+        await pilot.press("right")
+        assert lines(ladder) == before
 
 
 # -- snapshots ----------------------------------------------------------------------------------

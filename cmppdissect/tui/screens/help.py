@@ -25,6 +25,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("↑ ↓  j k", "move"),
         ("PgUp PgDn  space", "page"),
         ("Home End  g G", "first / last row"),
+        ("← →", "scroll sideways when the header says more columns are out of view"),
         ("enter", "open (a session's PDUs, a PDU's detail, a finding's PDU)"),
     )),
     ("Sessions", (("l", "ladder of the selected session"),)),
