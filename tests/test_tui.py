@@ -543,6 +543,39 @@ async def test_hex_lines_are_whole_when_the_dump_scrolls(size: tuple[int, int]) 
             assert painted == hexview.line_text(y).rstrip()
 
 
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("size", "stacked", "per_line"), [
+    ((80, 24), True, 16), ((120, 40), False, 8), ((160, 40), False, 16)])
+async def test_detail_stacks_when_narrow_and_its_values_are_whole(
+        size: tuple[int, int], stacked: bool, per_line: int) -> None:
+    """Issue 14: narrow, the tree sits above the dump and has the width (at 80x24 the side by
+    side tree cut ``CMPP_SUBMI``); the dump has sixteen bytes a line when there is room."""
+    app = app_for(SAMPLE)
+    async with app.run_test(size=size) as pilot:
+        await indexed(pilot)
+        await pilot.press("2", "down", "down", "enter")  # frame 6: a 201-byte SUBMIT
+        screen = app.screen
+        assert isinstance(screen, DetailScreen)
+        await pilot.pause()
+        tree, hexview = screen.query_one(FieldTree), screen.query_one(HexView)
+        assert screen.has_class("-stacked") is stacked
+        if stacked:
+            assert hexview.region.y >= tree.region.bottom and hexview.region.x == tree.region.x
+            assert tree.region.width == size[0]
+        else:
+            assert hexview.region.x >= tree.region.right and hexview.region.y == tree.region.y
+        assert hexview.per_line == per_line
+        painted = ["".join(seg.text for seg in hexview.render_line(y)) for y in range(2)]
+        assert painted[1].startswith(f"{per_line:04x}  ")
+        assert painted[0].rstrip() == hexview.line_text(0).rstrip()  # the ASCII column too
+        label = "Command_Id: 0x00000004 (CMPP_SUBMIT)"
+        tree.move_cursor(next(n for n in _walk(tree.root) if str(n.label) == label))
+        await pilot.pause()
+        shown = ["".join(seg.text for seg in tree.render_line(y))
+                 for y in range(tree.scrollable_content_region.height)]
+        assert any(label in line for line in shown), shown
+
+
 def _walk(node: Any) -> list[Any]:
     out = []
     for child in node.children:
