@@ -34,7 +34,7 @@ from pcaputil import (
 )
 from rich.style import Style
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Static, TabbedContent
+from textual.widgets import DataTable, Label, Static, TabbedContent
 
 from cmppdissect.output.records import dumps
 from cmppdissect.protocol.commands import CommandId as C
@@ -53,6 +53,7 @@ from cmppdissect.tui.screens.sessions import SessionsScreen
 from cmppdissect.tui.screens.stats import StatsScreen
 from cmppdissect.tui.source import FileSource
 from cmppdissect.tui.views import AllRows, FilteredRows, SessionRows, filter_predicate
+from cmppdissect.tui.widgets.bars import Bars
 from cmppdissect.tui.widgets.filterbar import FilterBar
 from cmppdissect.tui.widgets.hexview import HexView
 from cmppdissect.tui.widgets.ladderview import LadderView
@@ -667,9 +668,13 @@ async def test_statistics_tables_tabs_and_expert_jump() -> None:
         srt = screen.query_one("#srt-table", DataTable)
         submit = next(srt.get_row_at(i) for i in range(srt.row_count)
                       if str(srt.get_row_at(i)[0]) == "SUBMIT")
-        # Req, Resent, Resp, Paired, Unans
-        assert [str(c) for c in submit[1:6]] == ["26", "0", "24", "24", "2"]
-        assert str(submit[9]) == "4.50"  # p50
+        assert [str(c) for c in submit[1:]] == ["24", "3.00", "4.75", "4.50", "7.00", "7.00",
+                                                "7.00"]  # Paired, min mean p50 p90 p99 max
+        counts = screen.query_one("#counts-table", DataTable)
+        submit = next(counts.get_row_at(i) for i in range(counts.row_count)
+                      if str(counts.get_row_at(i)[0]) == "SUBMIT")
+        # Req, Resent, Resp, Paired, Unans, Orphan
+        assert [str(c) for c in submit[1:]] == ["26", "0", "24", "24", "2", "0"]
         results = screen.query_one("#results-table", DataTable)
         assert any(str(results.get_row_at(i)[2]) == "flow control error"
                    for i in range(results.row_count))
@@ -693,6 +698,66 @@ async def test_statistics_tables_tabs_and_expert_jump() -> None:
         assert cursor_frame(app.screen.pdus) == frame
         await pilot.press("escape")
         assert isinstance(app.screen, StatsScreen)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_statistics_tables_fit_the_width(size: tuple[int, int]) -> None:
+    """Issue 14: at 80x24 the response-time table stopped at p50; every column of every table
+    is now in view without scrolling sideways."""
+    app = app_for(SAMPLE)
+    async with app.run_test(size=size) as pilot:
+        await indexed(pilot)
+        await pilot.press("3")
+        screen = app.screen
+        for _ in range(100):
+            if screen.query_one("#srt-table", DataTable).row_count:
+                break
+            await pilot.pause(0.02)
+        await pilot.pause()
+        srt = screen.query_one("#srt-table", DataTable)
+        assert [str(c.label) for c in srt.columns.values()][-4:] == ["p50", "p90", "p99", "max"]
+        for name in ("srt-table", "counts-table", "results-table"):
+            table = screen.query_one(f"#{name}", DataTable)
+            assert table.row_count
+            assert table.virtual_size.width <= table.scrollable_content_region.width, name
+            assert table.region.right <= size[0], name
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_over_time_has_a_time_axis_the_slot_and_the_peak_time(
+        size: tuple[int, int], utc: None) -> None:
+    """Issue 14: each chart has its start and end time and the length of a bar under it, and
+    its title says when the peak was; all three charts are on screen at 80x24."""
+    app = app_for(SAMPLE)
+    async with app.run_test(size=size) as pilot:
+        await indexed(pilot)
+        await pilot.press("3", "right_square_bracket", "right_square_bracket")
+        screen = app.screen
+        for _ in range(100):
+            if screen.query_one("#tps", Bars).data:
+                break
+            await pilot.pause(0.02)
+        await pilot.pause()
+        over = app.model.report["over_time"]  # type: ignore[index]
+        start = over["start"]
+        points = len(over["pdus_per_s"])
+        assert over["bucket_s"] == 1 and points == 12  # two sessions ten seconds apart
+        first = time.strftime("%H:%M:%S", time.gmtime(start))
+        last = time.strftime("%H:%M:%S", time.gmtime(start + points))
+        peak = over["pdus_per_s"].index(max(over["pdus_per_s"]))
+        assert over["peak_pdus_per_s"] == max(over["pdus_per_s"])
+        title = str(screen.query_one("#tps-label", Label).render())
+        assert title == (f"PDUs per second: peak {over['peak_pdus_per_s']} at "
+                         f"{time.strftime('%H:%M:%S', time.gmtime(start + peak))}")
+        assert " at " in str(screen.query_one("#latency-label", Label).render())
+        for name in ("tps", "sps", "latency"):
+            bars = screen.query_one(f"#{name}", Bars)
+            height = bars.content_region.height
+            axis = "".join(seg.text for seg in bars.render_line(height - 1)).strip()
+            assert axis.startswith(first) and axis.endswith(last) and " 1 s per bar " in axis
+            assert bars.region.bottom <= size[1] - 2  # above the status line and footer
 
 
 @pytest.mark.asyncio

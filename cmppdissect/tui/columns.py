@@ -130,6 +130,16 @@ def format_time(mode: TimeMode, ts_ns: int, first_ns: int, prev_ns: int | None) 
     return f"{(ts_ns - base) / 1e9:.6f}"
 
 
+def format_clock(seconds: float, *, date: bool = False) -> str:
+    """Local wall-clock time of ``seconds`` since 1970 (with the date for spans over a day),
+    as the absolute Time column reads; seconds since 1970 when the calendar cannot say."""
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S" if date else "%H:%M:%S",
+                             time.localtime(seconds))
+    except (OverflowError, OSError, ValueError):
+        return f"{seconds:.0f}"
+
+
 def format_ms(value: float | None) -> str:
     if value is None:
         return "-"
