@@ -1354,7 +1354,9 @@ SNAPSHOTS = {
                "down"],
     "ladder": ["l", "down", "down"],
     "stats": ["3"],
+    "stats-time": ["3"],  # then ] ] once the report is in (AFTER_REPORT)
 }
+AFTER_REPORT = {"stats-time": ["right_square_bracket", "right_square_bracket"]}
 
 
 @pytest.mark.parametrize("size", [(120, 40), (80, 24)], ids=["120x40", "80x24"])
@@ -1363,11 +1365,12 @@ def test_snapshot(name: str, size: tuple[int, int], snap_compare: Any, utc: None
     async def run_before(pilot: Pilot[Any]) -> None:
         await indexed(pilot)
         await pilot.press(*SNAPSHOTS[name])
-        if name == "stats":
+        if name.startswith("stats"):
             for _ in range(100):
                 if pilot.app.screen.query_one("#srt-table", DataTable).row_count:
                     break
                 await pilot.pause(0.02)
+        await pilot.press(*AFTER_REPORT.get(name, []))
         await pilot.pause()
 
     assert snap_compare(app_for(SAMPLE), terminal_size=size, run_before=run_before)
