@@ -132,15 +132,16 @@ class Analysis:
             self.store.append(batch)
         return batch
 
-    def finish(self) -> Batch:
-        """The source ended: close what is open, flush what is pending."""
+    def finish(self, *, cut: bool = False) -> Batch:
+        """The source ended (``cut``: reading stopped before its end, as ``-c`` does): close
+        what is open, flush what is pending."""
         engine = self.engine
         if engine is None:
             raise RuntimeError("start() the analysis first")
-        batch = engine.finish()
+        batch = engine.finish(cut=cut)
         if self.store is not None:
             self.store.append(batch)
-            self.store.finish()
+            self.store.finish(cut=engine.core.cut_short)
         self.done = True
         return batch
 
@@ -168,10 +169,12 @@ class Analysis:
         return self
 
     def stop(self) -> Analysis:
-        """Stop reading here (``-c N``): what was read is analysed as if the capture ended."""
+        """Stop reading here (``-c N``): what was read is analysed as if the capture ended,
+        except that requests still waiting for a response are in flight, not unanswered (the
+        response may well be in the part not read)."""
         if not self.done and self.engine is not None:
             self.source.close()
-            self.finish()
+            self.finish(cut=True)
         return self
 
     # -- streaming ----------------------------------------------------------------------------
@@ -233,6 +236,19 @@ class Analysis:
                 view = RecordView(store, row)
                 if test is None or test(view):
                     yield view
+
+    def matching_rows(self, display_filter: str | None = None) -> np.ndarray:
+        """The rows of the store (read already) that ``display_filter`` keeps, ascending:
+        what a report or a ``-z`` table over a filter counts."""
+        store = self.store
+        if store is None:
+            raise RuntimeError("the rows were not kept: start(keep_rows=True) first")
+        if not display_filter:
+            return np.arange(store.count, dtype=np.int64)
+        test = self._filter(display_filter)
+        assert test is not None
+        return np.fromiter((row for row in range(store.count) if test(RecordView(store, row))),
+                           dtype=np.int64)
 
     def slices(self, *, pdu_limit: int = 0) -> Iterator[RowSlice]:
         """The rows of the capture in slices, each as soon as its pairing is known: what a
@@ -309,6 +325,36 @@ class Analysis:
                 more = [np.asarray(fragments[int(o)], np.int64) for o in hits]
                 out = np.unique(np.concatenate([out, *more]))
         return out
+
+    def write_frames(self, rows: Iterable[int], sink: IO[bytes], fmt: str = "pcapng") -> int:
+        """Read the frames that carried ``rows`` from the capture file again and write them to
+        ``sink`` with :class:`~cmppdissect.sources.frames.FrameWriter` (``fmt``: ``"pcapng"``
+        or ``"pcap"``); returns how many. What ``-w`` and the TUI's save both do, so a saved
+        file holds the same frames whichever wrote it.
+
+        Without a capture header read yet, an empty capture; with no frame to write, an empty
+        capture of the input's first interface. A frame that cannot be read or written raises
+        :class:`~cmppdissect.sources.frames.FrameError` (the file then ends on a whole frame).
+        """
+        from cmppdissect.sources.frames import FrameWriter  # dpkt: imported when needed
+
+        frames = self.frame_file()
+        if frames is None:  # not even a capture header was read
+            writer = FrameWriter(sink, fmt, [])
+            writer.flush()
+            return writer.frames
+        offsets = self.frame_records(rows).tolist()
+        with frames:
+            # The writer declares its interfaces first: those of the frames to write, in order.
+            interfaces = list(dict.fromkeys(frames.interface_at(offset) for offset in offsets))
+            if not interfaces:  # nothing kept: an empty capture of the input's first interface
+                interfaces = [s.interfaces[0] for s in frames.layout.sections
+                              if s.interfaces][:1]
+            writer = FrameWriter(sink, fmt, interfaces)
+            for offset in offsets:
+                writer.write(frames.read(offset))
+            writer.flush()
+            return writer.frames
 
     # -- results ------------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from cmppdissect import __version__
 from cmppdissect.api import Analysis, analyze
 from cmppdissect.core.records import CaptureFormatError
 from cmppdissect.options import UsageError, parse_secrets
+from cmppdissect.output.lines import TIME_FORMATS, LineFormat
 from cmppdissect.sources.file import FileSource, open_error
 
 if TYPE_CHECKING:
@@ -83,11 +84,35 @@ def _parser() -> argparse.ArgumentParser:
                    help="the file format of -w OUT (default: pcapng, pcap for *.pcap)")
     p.add_argument("--duration", type=_seconds, metavar="S",
                    help="with -i: stop after S seconds")
-    p.add_argument("-T", dest="format", choices=("jsonl", "json", "csv", "text"),
-                   help="one record per PDU in this format (never the TUI)")
+    p.add_argument("-T", dest="format", choices=("jsonl", "json", "csv", "text", "fields"),
+                   help="one record per PDU in this format (never the TUI); fields: the -e "
+                   "columns only")
+    p.add_argument("-e", dest="fields", action="append", default=[], metavar="FIELD",
+                   help="with -T fields or csv: a column, any field name of -Y (repeatable; "
+                   "as tshark -e), e.g. -e frame -e Msg_Id -e report.Stat")
+    p.add_argument("-E", dest="field_options", action="append", default=[],
+                   metavar="KEY=VALUE",
+                   help="with -T fields: header=y|n, separator=/t|/s|CHAR, quote=d|s|n, "
+                   "occurrence=f|l|a, aggregator=,|/s|CHAR (as tshark -E)")
+    p.add_argument("-t", dest="time_format", choices=TIME_FORMATS,
+                   help="the time of -T text (and of fields/csv): r seconds since the first "
+                   "PDU (text's default), a local time of day, ad local date and time, u/ud "
+                   "the same in UTC, e seconds since 1970 (fields/csv default), d since the "
+                   "previous line")
     p.add_argument("-Y", dest="display_filter", metavar="EXPR",
-                   help='display filter, e.g. \'command == "CMPP_SUBMIT" and latency_ms > 100\'')
+                   help='display filter, e.g. \'command == "CMPP_SUBMIT" and latency_ms > '
+                   '100\'; with --report, -q or -z alone the statistics cover what it keeps')
+    p.add_argument("-q", dest="quiet", action="store_true",
+                   help="no records: only the statistics (-z, --report, or the summary), as "
+                   "tshark -q")
+    p.add_argument("-z", dest="zstats", action="append", default=[], metavar="STAT",
+                   help="statistics after the records (repeatable): srt[,FILTER], "
+                   "results[,FILTER], reports[,FILTER], conv[,FILTER], "
+                   "io,stat,INTERVAL[,FILTER], expert[,FILTER]")
     p.add_argument("--report", choices=("json",), help="statistics as one JSON document")
+    p.add_argument("--report-file", metavar="FILE",
+                   help="write the --report json document to FILE instead of stdout (so that "
+                   "records can go to stdout)")
     p.add_argument("-d", dest="ports", metavar="PORT", action="append", type=_port, default=[],
                    help="also decode TCP PORT as CMPP (repeatable)")
     p.add_argument("--cmpp-version", default="auto",
@@ -101,6 +126,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--list-fields", action="store_true",
                    help="list every field name of the display filter (-Y) with its type, "
                         "both versions, and exit (as tshark -G fields)")
+    p.add_argument("-G", dest="glossary", choices=("fields",),
+                   help="fields: the same list as --list-fields (as tshark -G fields)")
     p.add_argument("-V", "--version", action="version", version=f"cmppdissect {__version__}")
     return p
 
@@ -125,7 +152,7 @@ def _open(path: str, args: argparse.Namespace) -> Analysis:
 
 def run(argv: Sequence[str] | None, out: TextIO) -> int:
     args = _parser().parse_args(argv)
-    if args.list_fields:
+    if args.list_fields or args.glossary == "fields":
         from cmppdissect.query.dfilter import field_list
 
         for name, kind, where in field_list():
@@ -141,6 +168,21 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
             raise UsageError(f"-Y: {exc}") from None
         for warning in checked.warnings:
             print(f"cmppdissect: -Y: warning: {warning}", file=sys.stderr)
+    args.line = _line_format(args)
+    args.zstat = _zstats(args.zstats)
+    if args.report_file is not None:
+        args.report = "json"
+        try:  # said before anything is read, not after the records went out
+            with open(args.report_file, "a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            raise UsageError(f"--report-file {args.report_file}: {exc.strerror or exc}"
+                             ) from None
+    if args.report == "json" and args.report_file is None and (
+            args.zstat or (args.format and not args.quiet)):
+        # stdout carries one format: a JSON document after text lines reads as neither.
+        raise UsageError("--report json and the records (-T) or -z tables would share "
+                         "stdout: give --report-file FILE, or -q to leave the records out")
     if args.out_format is not None and args.write is None:
         raise UsageError("-F sets the format of -w OUT: give -w too")
     if args.interface is not None:
@@ -162,7 +204,7 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
     if args.format is None and args.report is None and out.isatty():
         # The TUI opens the file itself (errors: one line, exit 2); -Y opens it filtered.
         return _run_tui(path, args)
-    fmt = args.format or ("text" if args.display_filter else None)
+    fmt = _records_format(args)
     analysis = _open(path, args)
     from cmppdissect.output.progress import progress_bar
     from cmppdissect.output.writers import RecordWriter, workers_for
@@ -170,13 +212,16 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
     src = analysis.source
     size = src.file_size if isinstance(src, FileSource) else None
     # Created before the progress bar's thread: its workers are forked from this one.
-    writer = (RecordWriter(fmt, out, workers=workers_for(size, fmt, args.display_filter))
+    writer = (RecordWriter(args.line, out,
+                           workers=workers_for(size, fmt, args.display_filter))
               if fmt else None)
     try:
         with progress_bar(lambda: analysis.progress, size, src.name):
             if writer is None:
-                # Statistics only: no row is kept; -c stops the core at that many PDUs.
-                analysis.start(keep_rows=False, pdu_limit=args.count or 0)
+                # Statistics only: -c stops the core at that many PDUs. Rows are kept only
+                # when a filter (-Y for the report, a -z table's) must read them.
+                analysis.start(keep_rows=bool(args.display_filter or args.zstat),
+                               pdu_limit=args.count or 0)
                 analysis.run()
             else:
                 # -c without -Y: the core stops after that many PDUs, so the statistics
@@ -196,6 +241,79 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
         writer.close()
     _summary(analysis, args, fmt, out)
     return 0
+
+
+def _records_format(args: argparse.Namespace) -> str | None:
+    """The ``-T`` format of the records on stdout, or None: ``-q`` leaves them out, and so do
+    ``--report``/``-z`` without ``-T`` (``-Y`` alone shows text records, as tshark does)."""
+    if args.quiet:
+        return None
+    if args.format:
+        return str(args.format)
+    if args.display_filter and args.report is None and not args.zstat:
+        return "text"
+    return None
+
+
+def _line_format(args: argparse.Namespace) -> LineFormat:
+    """``-T`` with ``-e``, ``-E`` and ``-t``, checked: a field name the filter language does
+    not know, or an option that the format does not take, is a usage error."""
+    fmt = args.format or "text"
+    if args.fields and fmt not in ("fields", "csv"):
+        raise UsageError("-e FIELD sets the columns of -T fields or -T csv")
+    if fmt == "fields" and not args.fields:
+        raise UsageError("-T fields needs at least one -e FIELD (cmppdissect -G fields lists "
+                         "them)")
+    if args.field_options and fmt != "fields":
+        raise UsageError("-E sets how -T fields writes its lines")
+    if args.time_format and fmt in ("json", "jsonl"):
+        raise UsageError("-t sets the time of -T text, fields and csv lines (JSON records "
+                         "have seconds since 1970)")
+    from cmppdissect.query import FilterError
+    from cmppdissect.query.dfilter import compile_field
+
+    for name in args.fields:
+        try:
+            compile_field(name)
+        except FilterError as exc:
+            raise UsageError(f"-e {name}: {exc.args[0]}") from None
+    options: dict[str, Any] = {}
+    for item in args.field_options:
+        key, sep, value = item.partition("=")
+        options.update(_field_option(key.strip(), value, bool(sep)))
+    return LineFormat(fmt, time=args.time_format, fields=tuple(args.fields), **options)
+
+
+_SPECIAL = {"/t": "\t", "/s": " "}
+
+
+def _field_option(key: str, value: str, given: bool) -> dict[str, Any]:
+    """One ``-E key=value`` as LineFormat's keyword."""
+    if not given:
+        raise UsageError(f"-E {key}: give it as KEY=VALUE, e.g. -E header=y")
+    if key == "header" and value in ("y", "n"):
+        return {"header": value == "y"}
+    if key in ("separator", "aggregator") and (value in _SPECIAL or len(value) == 1):
+        return {key: _SPECIAL.get(value, value)}
+    if key == "quote" and value in ("d", "s", "n"):
+        return {"quote": value}
+    if key == "occurrence" and value in ("f", "l", "a"):
+        return {"occurrence": value}
+    raise UsageError(f"-E {key}={value}: header=y|n, separator=/t|/s|CHAR, quote=d|s|n, "
+                     "occurrence=f|l|a, aggregator=,|/s|CHAR")
+
+
+def _zstats(items: Sequence[str]) -> list[Any]:
+    from cmppdissect.output.zstats import parse_zstat
+
+    out = []
+    for item in items:
+        try:
+            out.append(parse_zstat(item))
+        except ValueError as exc:
+            raise UsageError(f"-z {item}: {exc}" if not str(exc).startswith("-z")
+                             else str(exc)) from None
+    return out
 
 
 def _run_write(path: str, args: argparse.Namespace, out: TextIO) -> int:
@@ -238,13 +356,13 @@ def _run_write(path: str, args: argparse.Namespace, out: TextIO) -> int:
     except OSError as exc:
         analysis.source.close()
         raise UsageError(f"{target}: {exc.strerror or exc}") from None
-    records = RecordWriter(args.format, out) if args.format else None
+    records = RecordWriter(args.line, out) if args.format and not args.quiet else None
     try:
         src = analysis.source
         size = src.file_size if isinstance(src, FileSource) else None
         with progress_bar(lambda: analysis.progress, size, src.name):
             rows = _write_rows(analysis, args, records)
-        written = _copy_frames(analysis, rows, sink, kind)
+        written = analysis.write_frames(rows, sink, kind)
         sink.flush()
     except FrameError as exc:
         message = str(exc)
@@ -260,7 +378,7 @@ def _run_write(path: str, args: argparse.Namespace, out: TextIO) -> int:
                 sink.close()
     if records is not None:
         records.close()
-    if args.report == "json":
+    if args.report == "json" or args.zstat:
         _summary(analysis, args, args.format, out, {"frames_written": written})
     return 0
 
@@ -282,28 +400,6 @@ def _write_rows(analysis: Analysis, args: argparse.Namespace,
     return rows
 
 
-def _copy_frames(analysis: Analysis, rows: array[int], sink: BinaryIO, kind: str) -> int:
-    """Read the frames of ``rows`` from the capture file again and write them; how many."""
-    from cmppdissect.sources.frames import FrameWriter
-
-    frames = analysis.frame_file()
-    if frames is None:  # not even a capture header was read
-        writer = FrameWriter(sink, kind, [])
-        writer.flush()
-        return writer.frames
-    offsets = analysis.frame_records(rows).tolist()
-    with frames:
-        # The writer declares its interfaces first: those of the frames to write, in order.
-        interfaces = list(dict.fromkeys(frames.interface_at(offset) for offset in offsets))
-        if not interfaces:  # nothing kept: an empty capture of the input's first interface
-            interfaces = [s.interfaces[0] for s in frames.layout.sections if s.interfaces][:1]
-        writer = FrameWriter(sink, kind, interfaces)
-        for offset in offsets:
-            writer.write(frames.read(offset))
-        writer.flush()
-        return writer.frames
-
-
 def _same_file(a: str, b: str) -> bool:
     try:
         return os.path.samefile(a, b)
@@ -313,19 +409,45 @@ def _same_file(a: str, b: str) -> bool:
 
 def _summary(analysis: Analysis, args: argparse.Namespace, fmt: str | None, out: TextIO,
              extra: dict[str, Any] | None = None, summary_to: TextIO | None = None) -> None:
-    """The statistics after the records: ``--report json``, or the text summary when no
-    record format was asked for (live capture with ``-T``: to ``summary_to``)."""
+    """The statistics after the records: the ``-z`` tables, then ``--report json`` (to
+    ``--report-file`` when given) or the text summary when neither records nor tables were
+    asked for (live capture with ``-T``: to ``summary_to``). With ``-Y`` the report covers
+    the PDUs the filter keeps, and says so."""
     from cmppdissect.output.report import build_report
 
-    report = build_report(analysis.run().engine)  # type: ignore[arg-type]
+    analysis.run()
+    engine, store = analysis.engine, analysis.store
+    assert engine is not None
+    if args.zstat:
+        from cmppdissect.output.zstats import zstat_text
+
+        assert store is not None  # -z keeps the rows
+        for stat in args.zstat:
+            out.write(zstat_text(stat, store, engine, analysis.matching_rows))
+    if args.display_filter and store is not None:
+        from cmppdissect.output.scoped import filtered_report
+
+        expression = args.display_filter
+        report = filtered_report(engine, store, analysis.matching_rows(expression), expression)
+    else:
+        report = build_report(engine)
     if extra:
         report.update(extra)
     if args.report == "json":
         from cmppdissect.output.records import dump
 
-        dump(report, out, indent=1)
-        out.write("\n")
-    elif fmt is None or summary_to is not None:
+        if args.report_file is None:
+            dump(report, out, indent=1)
+            out.write("\n")
+            return
+        try:
+            with open(args.report_file, "w", encoding="utf-8") as sink:
+                dump(report, sink, indent=1)
+                sink.write("\n")
+        except OSError as exc:
+            raise UsageError(f"--report-file {args.report_file}: {exc.strerror or exc}"
+                             ) from None
+    elif (fmt is None and not args.zstat) or summary_to is not None:
         from cmppdissect.output.text import write_summary
 
         write_summary(report, summary_to or out)
@@ -359,10 +481,10 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
     except ValueError as exc:  # a bad --cmpp-version
         capture.close()
         raise UsageError(str(exc)) from None
-    fmt = args.format or ("text" if args.display_filter else None)
+    fmt = _records_format(args)
     from cmppdissect.output.writers import RecordWriter
 
-    writer = RecordWriter(fmt, out) if fmt else None
+    writer = RecordWriter(args.line, out) if fmt else None
     shown = 0
     with _stop_on_signals(capture):
         # As tshark does: says when packets start being taken (scripts wait for this line,

@@ -186,11 +186,17 @@ def test_report_json_carries_no_number_a_double_rounds(capture: Path) -> None:
     assert BIG_TEXT not in json.dumps(rep)
 
 
-def test_csv_and_text_are_unchanged(capture: Path) -> None:
-    """No Msg_Id column in CSV, none in the text lines: both as before."""
+def test_csv_has_msg_id_exact_and_text_leaves_it_out(capture: Path) -> None:
+    """CSV's Msg_Id column (issue 15) holds the id's decimal digits exactly, never a rounded
+    float a spreadsheet would make of a number; the text lines do not show it."""
+    import csv
+    import io
+
     csv_out = cli_out("-T", "csv", str(capture))
-    assert "Msg_Id" not in csv_out and BIG_TEXT not in csv_out
+    rows = list(csv.DictReader(io.StringIO(csv_out)))
     assert csv_out.splitlines()[0].startswith("frame,time,session,")
+    assert BIG_TEXT in {r["Msg_Id"] for r in rows}
+    assert all(r["Msg_Id"] == "" or r["Msg_Id"].isdigit() for r in rows)
     assert BIG_TEXT not in cli_out("-T", "text", str(capture))
 
 

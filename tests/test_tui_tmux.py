@@ -152,3 +152,32 @@ def test_the_footer_always_shows_help_and_quit(terminal: Callable[[str], Termina
     t.keys("2")
     t.wait_for(lambda s: len(s.splitlines()[0]) <= 80
                and s.rstrip().splitlines()[-1].rstrip().endswith("? Help  q Quit  ^p palette"))
+
+
+def test_a_live_capture_follows_the_newest_pdu_until_a_key_moves(
+        terminal: Callable[[str], Terminal]) -> None:
+    """Issue 14: ``cmppdissect -i lo`` in a real terminal opens following (sngrep's autoscroll):
+    while the simulator talks, the PDU list keeps its newest row on screen; Home turns follow
+    off and the screen stays at the top while more traffic arrives."""
+    from test_live import _free_port, _traffic, _why_not
+
+    if _why_not() is not None:
+        pytest.skip(str(_why_not()))
+    port = _free_port()
+    t = terminal(f"{shlex.quote(sys.executable)} -m cmppdissect -i lo -f 'tcp port {port}' "
+                 f"-d {port}")
+    t.wait_for(lambda s: "capturing" in s)
+    t.keys("2")
+    t.wait_for(lambda s: "All PDUs" in s and "following (A)" in s)
+    _traffic(port, count=40)  # about a hundred PDUs: more than the 40-line screen holds
+    screen = t.wait_for(lambda s: "TERMINATE_RESP" in s)
+    assert "CONNECT " not in screen  # scrolled with the traffic, past the login
+    t.keys("Home")
+    screen = t.wait_for(lambda s: "following" not in s and "CONNECT " in s)
+    _traffic(port, count=40)
+    time.sleep(1.0)
+    screen = t.wait_for(lambda s: "CONNECT " in s)
+    assert "following" not in screen and screen.count("TERMINATE") == 0
+    t.keys("q")
+    screen = t.wait_for(lambda s: "EXIT=" in s)
+    assert "EXIT=0" in screen and "Traceback" not in screen

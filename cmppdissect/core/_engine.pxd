@@ -184,6 +184,10 @@ cdef class Core(StreamSink):
     cdef readonly int64_t rows          # PDUs so far (the next PDU's row number)
     cdef readonly bint stopped
     cdef bint finished
+    # Reading stopped before the capture's end (-c): requests still in flight are not called
+    # unanswered, their responses were simply not read; counted here instead.
+    cdef readonly bint cut_short
+    cdef readonly int64_t in_flight_at_stop
     cdef unordered_map[int64_t, Session*] sessions
     cdef clist[int64_t] session_order
     cdef unordered_map[int64_t, clist[int64_t].iterator] session_pos
@@ -266,4 +270,4 @@ cdef class Core(StreamSink):
     cdef int _append_row(self, Session* sess, bint fc, const uint8_t* p, Py_ssize_t n,
                          int64_t frame, int64_t ts, int64_t pair_row, int64_t latency,
                          int hint, bint resend) except -1
-    cdef int finish_c(self) except -1
+    cdef int finish_c(self, bint cut=*) except -1

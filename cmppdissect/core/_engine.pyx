@@ -385,9 +385,11 @@ cdef class Core(StreamSink):
         if not self.stopped:
             self.reader.feed(data)
 
-    def finish(self):
-        """End of the capture: close what is open and flush what is pending."""
-        self.finish_c()
+    def finish(self, cut=False):
+        """End of the capture: close what is open and flush what is pending. ``cut``: reading
+        stopped before the capture's end (``-c``; reaching ``pdu_limit`` implies it), so the
+        requests still waiting are in flight, not unanswered (:attr:`in_flight_at_stop`)."""
+        self.finish_c(cut)
 
     def take(self):
         """The events and, with ``keep_rows``, the rows and bytes since the last call:
@@ -797,7 +799,13 @@ cdef class Core(StreamSink):
         sess.cut_client = sess.fed_client
         sess.cut_server = sess.fed_server
         while not sess.pending.empty():
-            self._unanswered(sess, &sess.pending.front())
+            if self.cut_short and how < 0:
+                self.in_flight_at_stop += 1  # its response was not read, not missing
+                if sess.pending.front().cmd == CMD_SUBMIT:
+                    self.submits.erase((<uint64_t>(sess.id & 0xFFFFFFFF) << 32)
+                                       | sess.pending.front().seq)
+            else:
+                self._unanswered(sess, &sess.pending.front())
             sess.pending_index.erase(sess.pending.front().key)
             sess.pending.pop_front()
         sess.window_client = sess.window_server = 0
@@ -1383,9 +1391,10 @@ cdef class Core(StreamSink):
 
     # -- the end ------------------------------------------------------------------------------------
 
-    cdef int finish_c(self) except -1:
+    cdef int finish_c(self, bint cut=False) except -1:
         if self.finished:
             return 0
+        self.cut_short = cut or self.stopped
         self.reader.finish()
         self.finished = True
         self.tracker.finish_c()

@@ -625,8 +625,10 @@ cdef int _report(const uint8_t* content, Light* out) noexcept nogil:
 
 
 def light(bytes pdu, version=None):
-    """The light fields of one PDU as a dict (for tests: they are proven equal to the full
-    decoder's fields). ``version`` is the session's: None, "2.0" or "3.0"."""
+    """The light fields of one PDU as a dict: the tests prove them equal to the full decoder's
+    fields, and the statistics of a scope (output/scoped.py) count Results and report Stats
+    with them, as the core counted the whole capture. ``version`` is the session's: None,
+    "2.0" or "3.0" (a Version works too)."""
     cdef Light lt
     cdef int hint = V_NONE if version is None else (V_20 if str(version) == "2.0" else V_30)
     if len(pdu) < 12:

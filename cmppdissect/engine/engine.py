@@ -201,12 +201,14 @@ class Engine:
         self.core.feed(data)
         return self._take()
 
-    def finish(self) -> Batch:
-        """The end of the capture: everything still open is closed and reported."""
+    def finish(self, *, cut: bool = False) -> Batch:
+        """The end of the capture: everything still open is closed and reported. ``cut``:
+        reading stopped before the end (``-c``), so requests still waiting are in flight, not
+        unanswered (``core.in_flight_at_stop`` counts them)."""
         if self.finished:
             return Batch(first_row=self.core.rows)
         self.finished = True
-        self.core.finish()
+        self.core.finish(cut)
         batch = self._take()
         self.add_capture_notes()
         return batch
@@ -344,20 +346,22 @@ class Engine:
         if code == REC_ORPHAN:
             finding = Finding(Severity.WARN, "orphan-response", words.orphan_response(a, b))
         elif code == REC_SEQUENCE_REUSED:
-            finding = Finding(Severity.WARN, "sequence-reused", words.sequence_reused(a, b, c))
+            finding = Finding(Severity.WARN, "sequence-reused", words.sequence_reused(a, b, c),
+                              frame=a)
         elif code == REC_WINDOW:
             finding = Finding(Severity.NOTE, "window", words.WINDOW)
         elif code == REC_LONG_DUPLICATE:
             finding = Finding(Severity.NOTE, "long-sms-duplicate",
                               words.long_sms_duplicate(c, a))
         elif code == REC_LONG_RESENT:
-            finding = Finding(Severity.NOTE, "long-sms-resent", words.long_sms_resent(c, a, b))
+            finding = Finding(Severity.NOTE, "long-sms-resent", words.long_sms_resent(c, a, b),
+                              frame=a)
         elif code == REC_SEQUENCE_BACKWARDS:
             finding = Finding(Severity.NOTE, "sequence-backwards",
-                              words.sequence_backwards(a, b, *c))
+                              words.sequence_backwards(a, b, *c), frame=a)
         elif code == REC_SEQUENCE_BOTH_WAYS:
             finding = Finding(Severity.CHAT, "sequence-both-ways",
-                              words.sequence_both_ways(a, b, *c))
+                              words.sequence_both_ways(a, b, *c), frame=a)
         else:  # pragma: no cover - the core has no other codes
             return
         self._on_record(row, frame, sid, finding, batch)

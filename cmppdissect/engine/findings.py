@@ -173,7 +173,8 @@ def report_for(stat: bytes, submit_frame: int) -> str:
 
 def report_for_finding(stat: bytes, submit_frame: int) -> Finding:
     """The chat a status report matched to its SUBMIT carries."""
-    return Finding(Severity.CHAT, "report-for", report_for(stat, submit_frame))
+    return Finding(Severity.CHAT, "report-for", report_for(stat, submit_frame),
+                   frame=submit_frame)
 
 
 def unanswered_finding(command_id: int, sequence_id: int) -> Finding:

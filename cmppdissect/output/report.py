@@ -6,6 +6,7 @@ Python engine's session names and findings. Nothing here walks PDUs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from cmppdissect.engine import Engine
@@ -16,7 +17,7 @@ from cmppdissect.protocol.layouts import LAYOUTS, RESULT_FIELDS
 from cmppdissect.protocol.report import stat_class
 from cmppdissect.protocol.version import Version
 
-_COUNTERS = ("requests", "responses", "paired", "unanswered", "orphan_responses",
+COUNTERS = ("requests", "responses", "paired", "unanswered", "orphan_responses",
              "retransmitted")
 
 
@@ -36,7 +37,8 @@ def result_name(command: str, code: int) -> str | None:
     return None
 
 
-def _results(counter: dict[tuple[int, int], int]) -> list[dict[str, Any]]:
+def result_list(counter: Mapping[tuple[int, int], int]) -> list[dict[str, Any]]:
+    """{(response Command_Id, code): count} as the report lists them, with the code's name."""
     named = sorted(((command_name(cmd), code), n) for (cmd, code), n in counter.items())
     return [{"command": cmd, "code": code, "name": result_name(cmd, code), "count": n}
             for (cmd, code), n in named]
@@ -63,7 +65,7 @@ def session_dict(engine: Engine, sid: int) -> dict[str, Any] | None:
     tcp = s["tcp"]
     commands = {}
     for request_id, (*counters, latency) in s["commands"].items():
-        commands[command_name(request_id)] = {**dict(zip(_COUNTERS, counters, strict=True)),
+        commands[command_name(request_id)] = {**dict(zip(COUNTERS, counters, strict=True)),
                                               "latency_ms": summarize_ms((latency,))}
     return {
         "id": sid, "client": names.client, "server": names.server, "sp_id": names.sp_id,
@@ -84,7 +86,7 @@ def session_dict(engine: Engine, sid: int) -> dict[str, Any] | None:
                        "from_server": heartbeats(s["heartbeats"][1])},
         "expert": dict(names.expert),
         "commands": dict(sorted(commands.items())),
-        "results": _results(s["results"]),
+        "results": result_list(s["results"]),
     }
 
 
@@ -103,7 +105,7 @@ def command_summary(engine: Engine) -> dict[str, dict[str, Any]]:
     out = {}
     for request_id, counters in core.commands().items():
         out[command_name(request_id)] = {
-            **dict(zip(_COUNTERS, counters, strict=True)),
+            **dict(zip(COUNTERS, counters, strict=True)),
             "latency_ms": summarize_ms((core.latency_samples(request_id),))}
     return dict(sorted(out.items()))
 
@@ -119,12 +121,16 @@ def build_report(engine: Engine, *, details: bool = True) -> dict[str, Any]:
         stats[text] = stats.get(text, 0) + n
     to_report = core.submit_to_report_samples()
     counts = engine.expert_counts
+    stopped = ({"stopped_early": {"pdus": core.pdus,
+                                  "requests_in_flight": core.in_flight_at_stop}}
+               if core.cut_short else {})
     return {
         "pdus": core.pdus,
+        **stopped,
         "sessions": session_dicts(engine) if details else [],
         "sessions_dropped": core.retired_sessions,
         "commands": command_summary(engine),
-        "results": _results(core.result_counts()),
+        "results": result_list(core.result_counts()),
         "reports": {"stat": {stat: {"count": n, "class": stat_class(stat)}
                              for stat, n in sorted(stats.items())},
                     "submit_to_report_ms": summarize_ms((to_report,)),

@@ -41,9 +41,7 @@ def _heartbeats(sessions: list[dict[str, Any]], w: Any) -> None:
           f"{_seconds(b['max_interval_s']):>9}\n")
 
 
-def write_summary(report: dict[str, Any], out: TextIO, *, max_expert: int = 50) -> None:
-    w = out.write
-    w(f"CMPP PDUs: {report['pdus']}   sessions: {len(report['sessions'])}\n\n")
+def _sessions(report: dict[str, Any], w: Any) -> None:
     w("Sessions\n")
     w(f"  {'id':>3} {'client':<22} {'server':<22} {'SP id':<8} {'ver':<4} {'login':<10} "
       f"{'dur s':>7} {'PDUs':>7} {'TPS':>6} {'SUB p50':>7} {'SUB p99':>7} {'err':>5} "
@@ -58,6 +56,32 @@ def write_summary(report: dict[str, Any], out: TextIO, *, max_expert: int = 50) 
     if report.get("sessions_dropped"):
         w(f"  ... and {report['sessions_dropped']} older sessions (session cap reached)\n")
     _heartbeats(report["sessions"], w)
+
+
+def _filtered_sessions(report: dict[str, Any], w: Any) -> None:
+    """With -Y: the filter, and how many PDUs of each session it kept (the tables below
+    count those PDUs only)."""
+    w(f"Display filter: {safe_text(report['display_filter'])}\n\n")
+    w("Sessions with matching PDUs\n")
+    w(f"  {'id':>3} {'client':<22} {'server':<22} {'SP id':<8} {'PDUs':>7}\n")
+    for s in report["sessions"]:
+        w(f"  {s['id']:>3} {safe_text(s['client'] or '?'):<22} "
+          f"{safe_text(s['server'] or '?'):<22} {safe_text(s['sp_id'] or '-'):<8} "
+          f"{s['pdus']:>7}\n")
+
+
+def write_summary(report: dict[str, Any], out: TextIO, *, max_expert: int = 50) -> None:
+    w = out.write
+    w(f"CMPP PDUs: {report['pdus']}   sessions: {len(report['sessions'])}\n")
+    stopped = report.get("stopped_early")
+    if stopped:
+        w(f"Reading stopped after {stopped['pdus']} PDUs (-c): {stopped['requests_in_flight']} "
+          "requests were still in flight (their responses were not read; not unanswered)\n")
+    w("\n")
+    if "display_filter" in report:
+        _filtered_sessions(report, w)
+    else:
+        _sessions(report, w)
     rate = report["over_time"]
     w(f"\nPeak rate: {rate['peak_pdus_per_s']} PDUs/s, {rate['peak_submits_per_s']} SUBMIT/s\n")
     w("\nService response time (ms)\n")
@@ -81,8 +105,8 @@ def write_summary(report: dict[str, Any], out: TextIO, *, max_expert: int = 50) 
         lat = reports["submit_to_report_ms"]
         w(f"  submit-to-report (ms): matched {reports['matched']}  p50 {_ms(lat['p50'])}  "
           f"p90 {_ms(lat['p90'])}  max {_ms(lat['max'])}\n")
-    long_sms = report["long_sms"]
-    if long_sms["parts"]:
+    long_sms = report.get("long_sms")
+    if long_sms and long_sms["parts"]:
         w(f"\nLong SMS: {long_sms['complete']} complete, {long_sms['incomplete']} incomplete "
           f"({long_sms['parts']} parts)\n")
     expert = report["expert"]

@@ -15,81 +15,73 @@ path calls :func:`format_slice`.
 from __future__ import annotations
 
 import concurrent.futures
-import csv
-import io
 import multiprocessing
 import os
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO, TextIO
 
+from cmppdissect.output.lines import (
+    CSV_COLUMNS,
+    LineFormat,
+    TimeFormat,
+    fields_line,
+    header_line,
+    text_line,
+)
 from cmppdissect.output.records import dump, dumps_line, jsonl_slice
 from cmppdissect.store.records import PduRecord, RowSlice, records_of
 from cmppdissect.store.schema import record_dict
 
-__all__ = ["CSV_COLUMNS", "FORMATS", "RecordWriter", "format_slice", "text_line"]
+__all__ = ["CSV_COLUMNS", "FORMATS", "LineFormat", "RecordWriter", "format_slice", "text_line"]
 
-FORMATS = ("jsonl", "json", "csv", "text")
-CSV_COLUMNS = ("frame", "time", "session", "src", "dst", "version", "command", "sequence_id",
-               "total_length", "request_frame", "latency_ms")
+FORMATS = ("jsonl", "json", "csv", "text", "fields")
 # Formats whose records are independent lines (json is one array: made in order, in process).
-_LINES = frozenset({"jsonl", "csv", "text"})
+_LINES = frozenset({"jsonl", "csv", "text", "fields"})
 SLICE_ROWS = 4096  # rows per slice handed to a worker
 
 
-def text_line(d: dict[str, Any]) -> str:
-    """One PDU as a line of ``-T text``."""
-    from cmppdissect.output.sanitize import safe_text
-
-    if "request_frame" in d:
-        lat = f" [{d['latency_ms']:.2f} ms after #{d['request_frame']}]"
-    elif "response_frame" in d:
-        lat = f" [answered in #{d['response_frame']} after {d['latency_ms']:.2f} ms]"
-    else:
-        lat = ""
-    text = d["fields"].get("text") if isinstance(d["fields"], dict) else None
-    body = f" “{safe_text(text)}”" if isinstance(text, str) else ""
-    return (f"{d['frame']:>7} {d['time']:.6f} {d['src']} -> {d['dst']} "
-            f"{d['command']} seq={d['sequence_id']}{lat}{body}\n")
+Maker = Callable[[dict[str, Any], int], bytes]  # (record dict, its time in ns) -> line
 
 
-def _text_bytes(d: dict[str, Any]) -> bytes:
-    return text_line(d).encode()
+def line_maker(spec: LineFormat) -> Maker:
+    """What turns a record dict into its line, for one stream of lines in order (a ``-t d``
+    clock remembers the previous line)."""
+    if spec.fmt == "jsonl":
+        return lambda d, _ts: dumps_line(d)
+    clock = None
+    if spec.fmt == "text" or spec.time is not None:
+        clock = TimeFormat(spec.time or "r", spec.base_ns)
+    if spec.fmt == "text":
+        return lambda d, ts: text_line(d, ts, clock).encode()
+    return lambda d, ts: fields_line(d, ts, spec, clock).encode()
 
 
-def _csv_line(d: dict[str, Any]) -> bytes:
-    out = io.StringIO()
-    csv.writer(out).writerow([f"{d['time']:.6f}" if k == "time" else d.get(k, "")
-                              for k in CSV_COLUMNS])
-    return out.getvalue().encode()
-
-
-_MAKERS = {"jsonl": dumps_line, "text": _text_bytes, "csv": _csv_line}
 _JOIN = 256  # lines joined at a time (see format_slice)
 
 
-def _line(d: dict[str, Any], fmt: str) -> bytes:
-    return _MAKERS[fmt](d)
-
-
-def format_slice(sl: RowSlice, fmt: str, expression: str | None = None,
-                 limit: int | None = None) -> tuple[bytes, int]:
+def format_slice(sl: RowSlice, spec: LineFormat | str, expression: str | None = None,
+                 limit: int | None = None, *,
+                 make: Maker | None = None) -> tuple[bytes, int]:
     """The lines of the slice's records that ``expression`` (a display filter) keeps, at most
-    ``limit`` of them, joined; and how many there are.
+    ``limit`` of them, joined; and how many there are. ``make``: the line maker of a stream
+    made in this process (its ``-t d`` clock runs on across slices); a worker makes its own.
 
     Lines are joined every few hundred, not kept one object each: an encoder's output buffer
     can be far bigger than its line (orjson's is 4 KiB), and a slice's worth of them would
     cost hundreds of megabytes, and the page faults of taking them.
     """
-    if compiled(fmt, expression):
+    if isinstance(spec, str):
+        spec = LineFormat(spec)
+    if compiled(spec.fmt, expression):
         return jsonl_slice(sl, limit)
     test = None
     if expression:
         from cmppdissect.query import compile_filter
 
         test = compile_filter(expression)
-    make = _MAKERS[fmt]
+    make = make or line_maker(spec)
     chunks: list[bytes] = []
     batch: list[bytes] = []
     count = 0
@@ -98,7 +90,7 @@ def format_slice(sl: RowSlice, fmt: str, expression: str | None = None,
             break
         d = record_dict(rec)
         if test is None or test(d):
-            batch.append(make(d))
+            batch.append(make(d, rec.ts_ns))
             count += 1
             if len(batch) == _JOIN:
                 chunks.append(b"".join(batch))
@@ -110,13 +102,18 @@ def format_slice(sl: RowSlice, fmt: str, expression: str | None = None,
 class RecordWriter:
     """Writes records in one ``-T`` format, from records or from whole slices of rows."""
 
-    def __init__(self, fmt: str, out: TextIO, *, workers: int = 0) -> None:
-        if fmt not in FORMATS:
-            raise ValueError(f"unknown record format {fmt!r}")
-        self.fmt = fmt
+    def __init__(self, fmt: str | LineFormat, out: TextIO, *, workers: int = 0) -> None:
+        spec = fmt if isinstance(fmt, LineFormat) else LineFormat(fmt)
+        if spec.fmt not in FORMATS:
+            raise ValueError(f"unknown record format {spec.fmt!r}")
+        self.spec = spec
+        self.fmt = spec.fmt
         self.out = out
         self._bytes: BinaryIO | None = getattr(out, "buffer", None)
-        self.workers = workers if fmt in _LINES else 0
+        self._make: Maker | None = None
+        # -t d: each line's time is the previous line's and so made in order, in process.
+        sequential = spec.time == "d"
+        self.workers = workers if self.fmt in _LINES and not sequential else 0
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         if self.workers and threading.active_count() == 1:
             # Forked now, before the caller starts any thread (a progress bar): a fork copies
@@ -128,10 +125,14 @@ class RecordWriter:
             self.workers = 0
         self.kept: list[dict[str, Any]] = []
         self.written = 0
-        if fmt == "csv":
-            header = io.StringIO()
-            csv.writer(header).writerow(CSV_COLUMNS)
-            self._write(header.getvalue().encode())
+        if self.fmt == "csv" or (self.fmt == "fields" and spec.header):
+            self._write(header_line(spec).encode())
+
+    def _started(self, ts_ns: int) -> None:
+        """The first record's time: ``-t r`` counts from it, in this process and in the
+        workers (which get the format with it)."""
+        if self.spec.base_ns is None:
+            self.spec = self.spec.with_base(ts_ns)
 
     def _write(self, data: bytes) -> None:
         if self._bytes is not None:
@@ -145,13 +146,17 @@ class RecordWriter:
         self.written += 1
         if self.fmt == "json":
             self.kept.append(d)
-        else:
-            self._write(_line(d, self.fmt))
+            return
+        if self._make is None:
+            self._started(rec.ts_ns)
+            self._make = line_maker(self.spec)
+        self._write(self._make(d, rec.ts_ns))
 
     def write_slices(self, slices: Iterable[RowSlice], *, expression: str | None = None,
                      limit: int | None = None) -> int:
         """Write the records of every slice that ``expression`` keeps, in order, at most
         ``limit`` of them; returns how many were written."""
+        slices = self._first_time(slices)
         pool = self._pool
         if pool is None or limit is not None:
             # In process (also with a limit: -c asks for few records, and a worker could not
@@ -169,10 +174,10 @@ class RecordWriter:
         in_flight = 0
         for part in _pieces(slices):
             if in_flight < 2 * self.workers:
-                queue.append(pool.submit(format_slice, part, self.fmt, expression))
+                queue.append(pool.submit(format_slice, part, self.spec, expression))
                 in_flight += 1
             else:
-                queue.append(format_slice(part, self.fmt, expression))
+                queue.append(format_slice(part, self.spec, expression))
             while queue and (isinstance(queue[0], tuple) or queue[0].done()):
                 in_flight -= self._drain(queue.popleft())
         while queue:
@@ -188,10 +193,18 @@ class RecordWriter:
         self._emit(*item.result())
         return 1
 
+    def _first_time(self, slices: Iterable[RowSlice]) -> Iterator[RowSlice]:
+        for sl in slices:
+            if len(sl):
+                self._started(sl.ts[0])
+            yield sl
+
     def _format(self, sl: RowSlice, expression: str | None, limit: int | None
                 ) -> tuple[bytes, int]:
         if self.fmt != "json":
-            return format_slice(sl, self.fmt, expression, limit)
+            if self._make is None:
+                self._make = line_maker(self.spec)
+            return format_slice(sl, self.spec, expression, limit, make=self._make)
         test = None
         if expression:
             from cmppdissect.query import compile_filter

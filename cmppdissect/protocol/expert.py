@@ -6,6 +6,7 @@ and attaches findings. The four severities are Wireshark's, so users map them at
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -30,6 +31,10 @@ class Finding:
     code: str
     message: str
     field: str | None = None
+    # The frame of the other PDU the finding is about (the earlier request whose Sequence_Id
+    # was reused, the SUBMIT a report answers): where the TUI's Detail jumps from it. Not in
+    # as_dict(): the message names the frame already.
+    frame: int | None = dataclasses.field(default=None, compare=False)
 
     def as_dict(self) -> dict[str, str | None]:
         return {

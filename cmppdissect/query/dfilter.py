@@ -596,3 +596,21 @@ def _syntax_message(exc: SyntaxError) -> str:
 
 __all__ = ["KNOWN_NAMES", "MAX_DEPTH", "PAIRING_NAMES", "DisplayFilter", "FilterError",
            "compile_filter"]
+
+
+def compile_field(name: str) -> Callable[[Record], list[Any]]:
+    """A getter of one field's values from a record, for ``-T fields -e NAME``: any name the
+    filter language knows (``Msg_Id``, ``cmpp.Result``, ``report.Stat``, ``ip.src``), by the
+    same rules as a filter reads it. Raises :class:`FilterError` for an unknown name."""
+    text = name.strip()
+    if not text:
+        raise FilterError("an empty field name", 0)
+    source, anchors = _translate(text)
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+    except SyntaxError:
+        raise FilterError(f"{name!r} is not a field name", 0) from None
+    node = tree.body
+    if not isinstance(node, (ast.Name, ast.Attribute)):
+        raise FilterError(f"{name!r} is not a field name", 0)
+    return _Compiler(anchors, len(text)).values(node)

@@ -19,10 +19,8 @@ from cmppdissect.protocol.commands import RESPONSE_BIT, command_name
 from cmppdissect.protocol.content import decode_content
 from cmppdissect.protocol.decode import DecodedPdu
 from cmppdissect.protocol.expert import Finding
-from cmppdissect.protocol.version import Version
-from cmppdissect.store.store import FROM_CLIENT, NO_PAIR, UNANSWERED, PduStore
+from cmppdissect.store.store import FROM_CLIENT, NO_PAIR, UNANSWERED, VERSION_OF_HINT, PduStore
 
-_VERSION = {0: None, 20: Version.V2_0, 30: Version.V3_0}
 _NOWHERE = ("?", "?")
 
 __all__ = ["LongSms", "PduRecord", "RecordView", "RowSlice", "engine_findings", "long_sms_of",
@@ -131,7 +129,7 @@ class RowSlice:
     findings: dict[int, list[Finding]]
     report_for: dict[int, int]  # status report row -> the SUBMIT's frame
     long_sms: dict[int, LongSms]
-    done: bool  # the capture has ended: a request without a pair never got one
+    done: bool  # the capture has ended (not cut short by -c): an unpaired request never got one
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -180,7 +178,7 @@ def row_slice(store: PduStore, start: int, stop: int) -> RowSlice:
         store.ts_ns[start:stop].tolist(), store.session[start:stop].tolist(),
         store.flags[start:stop].tolist(), store.latency_ns[start:stop].tolist(),
         store.hint[start:stop].tolist(), partner.tolist(), endpoints, findings,
-        store.report_for_between(start, stop), long_sms, store.done)
+        store.report_for_between(start, stop), long_sms, store.done and not store.cut)
 
 
 def records_of(sl: RowSlice) -> Iterator[PduRecord]:
@@ -200,7 +198,7 @@ def record_in(sl: RowSlice, index: int, pos: int) -> PduRecord:
     flags = sl.flags[index]
     other = sl.partner_frame[index]
     session = sl.session[index]
-    pdu = decode_pdu(sl.raw[pos:pos + sl.length[index]], _VERSION[sl.hint[index]])
+    pdu = decode_pdu(sl.raw[pos:pos + sl.length[index]], VERSION_OF_HINT[sl.hint[index]])
     client, server = sl.endpoints.get(session, _NOWHERE)
     fc = flags & FROM_CLIENT
     rec = PduRecord(sl.frame[index], sl.ts[index], session, bool(fc),

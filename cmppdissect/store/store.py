@@ -37,13 +37,14 @@ from cmppdissect.protocol.expert import Finding
 from cmppdissect.protocol.version import Version
 from cmppdissect.store.blobs import ChunkedBlobs
 
-__all__ = ["FROM_CLIENT", "NO_PAIR", "RESEND", "UNANSWERED", "PduStore"]
+__all__ = ["FROM_CLIENT", "NO_PAIR", "RESEND", "UNANSWERED", "VERSION_OF_HINT", "PduStore"]
 
 NO_PAIR = -1
 FROM_CLIENT = 1
 UNANSWERED = 2  # a request the core gave up on (timed out, or still open at the end)
 RESEND = 4  # a request sent again with the same Sequence_Id while the first was in flight
-_VERSION = {0: None, 20: Version.V2_0, 30: Version.V3_0}
+# The ``hint`` column: the session's version the engine decoded a row with (0: not known).
+VERSION_OF_HINT = {0: None, 20: Version.V2_0, 30: Version.V3_0}
 _RESPONSE_BIT = 0x80000000
 
 _COLUMNS: tuple[tuple[str, str], ...] = (
@@ -82,6 +83,8 @@ class PduStore:
         self.findings: dict[int, list[Finding]] = {}
         self._report_rows: list[int] = []  # status reports matched to a SUBMIT (sorted)
         self._report_frames: list[int] = []  # ... and that SUBMIT's frame
+        self._reports_by_frame: dict[int, list[int]] = {}  # SUBMIT frame -> reports (lazy)
+        self._reports_indexed = 0
         self.long_sms: dict[int, tuple[int, int, list[int]]] = {}
         self._long_rows: list[int] = []  # the keys of long_sms, in order (rows only grow)
         self.carriers: dict[int, tuple[int, ...]] = {}  # row -> records of its frames, if split
@@ -90,6 +93,7 @@ class PduStore:
         self.first_ts_ns: int | None = None
         self.frames_sorted = True
         self.done = False
+        self.cut = False  # reading stopped before the end (-c): see finish()
         self._waiting: list[int] = []  # request rows not settled yet (a heap)
         self._lock = threading.Lock()
         self._session_rows: dict[int, tuple[int, np.ndarray]] = {}
@@ -171,9 +175,11 @@ class PduStore:
             self.carriers.update(batch.carriers)
         self.count = start + n
 
-    def finish(self) -> None:
-        """The capture ended: every request's fate is known."""
+    def finish(self, *, cut: bool = False) -> None:
+        """The capture ended: every request's fate is known (``cut``: reading stopped before
+        its end, and a request without a response is in flight, not unanswered)."""
         self.done = True
+        self.cut = cut
         self._waiting.clear()
 
     # -- reading -----------------------------------------------------------------------------------
@@ -205,7 +211,7 @@ class PduStore:
     def pdu(self, row: int) -> DecodedPdu:
         """The PDU decoded again from its bytes, as the engine read it (same session version,
         so the same findings)."""
-        return decode_pdu(self.raw(row), _VERSION.get(int(self.hint[row])))
+        return decode_pdu(self.raw(row), VERSION_OF_HINT.get(int(self.hint[row])))
 
     def endpoints_of(self, row: int) -> tuple[str, str]:
         """(src, dst) of a row."""
@@ -225,6 +231,19 @@ class PduStore:
         if i < len(self._report_rows) and self._report_rows[i] == row:
             return self._report_frames[i]
         return None
+
+    def reports_for_frame(self, frame: int) -> list[int]:
+        """The status report rows matched to the SUBMIT of ``frame`` (the reverse of
+        :meth:`report_for`; an index kept up to date as matches arrive)."""
+        index = self._reports_by_frame
+        known = len(self._report_rows)
+        if self._reports_indexed < known:
+            for row, submit in zip(self._report_rows[self._reports_indexed:known],
+                                   self._report_frames[self._reports_indexed:known],
+                                   strict=True):
+                index.setdefault(submit, []).append(row)
+            self._reports_indexed = known
+        return list(index.get(frame, ()))
 
     def long_sms_between(self, start: int, stop: int) -> list[int]:
         """The rows from ``start`` to ``stop`` that completed a long message."""
@@ -256,7 +275,7 @@ class PduStore:
             if submit is not None:
                 out.append(words.report_for_finding(pdu.report.get("Stat", b""), submit))
         if not pdu.Command_Id & _RESPONSE_BIT and self.pair[row] == NO_PAIR and (
-                self.done or self.flags[row] & UNANSWERED):
+                (self.done and not self.cut) or self.flags[row] & UNANSWERED):
             out.append(words.unanswered_finding(pdu.Command_Id, pdu.Sequence_Id))
         return out
 
@@ -269,6 +288,15 @@ class PduStore:
             return i if i < n and int(col[i]) == frame else None
         hits = np.flatnonzero(col == frame)
         return int(hits[0]) if len(hits) else None
+
+    def rows_of_frame(self, frame: int) -> np.ndarray:
+        """Every PDU completed by ``frame``, ascending (a segment may complete several)."""
+        n = self.count
+        col = self.frame[:n]
+        if self.frames_sorted:
+            lo, hi = np.searchsorted(col, [frame, frame + 1])
+            return np.arange(int(lo), int(hi), dtype=np.int64)
+        return np.flatnonzero(col == frame).astype(np.int64)
 
     def session_rows(self, sid: int) -> np.ndarray:
         """Rows of one session, ascending (computed when asked, cached until rows arrive)."""

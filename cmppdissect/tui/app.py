@@ -9,7 +9,8 @@ the model has published something new.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,17 +18,19 @@ from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from cmppdissect.api import Analysis
-from cmppdissect.protocol.commands import DEFAULT_PORTS
+from cmppdissect.protocol.commands import DEFAULT_PORTS, CommandId
 from cmppdissect.tui.indexer import Indexer
 from cmppdissect.tui.model import NO_PAIR, CaptureModel
+from cmppdissect.tui.save import Saved, SaveError, save_frames, save_text
 from cmppdissect.tui.screens.base import CaptureScreen
 from cmppdissect.tui.screens.detail import DetailScreen
 from cmppdissect.tui.screens.help import HelpScreen
 from cmppdissect.tui.screens.ladder import LadderScreen
 from cmppdissect.tui.screens.pdus import PduScreen
+from cmppdissect.tui.screens.save import SaveChoice, SaveScreen
 from cmppdissect.tui.screens.sessions import SessionsScreen
 from cmppdissect.tui.screens.stats import StatsScreen
 from cmppdissect.tui.source import CaptureSource
@@ -100,6 +103,9 @@ class CmppApp(App[int]):
         if event.worker.group == "index" and event.state in (WorkerState.SUCCESS,
                                                               WorkerState.ERROR):
             self._tick()
+        elif event.worker.group == "save" and event.state in (WorkerState.SUCCESS,
+                                                               WorkerState.ERROR):
+            self._save_done(event.worker)
 
     async def action_quit(self) -> None:
         self.indexer.stop()
@@ -130,12 +136,23 @@ class CmppApp(App[int]):
             self.notify("paused: p resumes", timeout=2, markup=False)
         self._tick()
 
+    def action_clear_marks(self) -> None:
+        self.model.clear_marks()
+        self.refresh(repaint=True)
+        for widget in self.screen.query(PduList):
+            widget.refresh()
+        self.notify("marks cleared", timeout=1.5, markup=False)
+
     def open_session(self, session: int) -> None:
         self.push_screen(PduScreen(self.model, SessionRows(self.model, session),
                                    show_session=False))
 
     def open_ladder(self, session: int, row: int | None = None) -> None:
         self.push_screen(LadderScreen(self.model, session, start_row=row))
+
+    def open_stats(self, scope: RowSet) -> None:
+        """Statistics of one list: a filter's PDUs, a session's (tshark's -z over a -Y)."""
+        self.push_screen(StatsScreen(self.model, scope))
 
     def open_detail(self, view: RowSet, position: int) -> None:
         if 0 <= position < len(view):
@@ -168,6 +185,117 @@ class CmppApp(App[int]):
                         markup=False)
         return position
 
+    def go_to_row(self, target: int, rows: PduList | None = None) -> None:
+        """Show model row ``target``: under the cursor of ``rows`` when its view holds it,
+        else in the list of all PDUs, opened at it."""
+        if rows is not None:
+            position = rows.view.position(target)
+            if position is not None:
+                rows.move_to(position, center=True)
+                return
+        self.push_screen(PduScreen(self.model, self.all_rows, start_row=target))
+
+    def report_link(self, row: int) -> int | None:
+        """Where ``R`` goes from ``row``: from a status report to the SUBMIT it answers,
+        from a SUBMIT or its SUBMIT_RESP to its first report. None (said why) if nowhere."""
+        m = self.model
+        submit = m.submit_of_report(row)
+        if submit is not None:
+            return submit
+        reports = m.reports_of(row)
+        if reports:
+            if len(reports) > 1:
+                frames = ", ".join(str(m.frame[r]) for r in reports[:8])
+                self.notify(f"{len(reports)} status reports for this SUBMIT (frames {frames})",
+                            timeout=4, markup=False)
+            return reports[0]
+        pdu = m.pdu(row)
+        if pdu.report is not None:
+            why = "no SUBMIT in this capture got this report's Msg_Id"
+        elif pdu.Command_Id in (CommandId.CMPP_SUBMIT, CommandId.CMPP_SUBMIT_RESP):
+            why = "no status report for this SUBMIT in the capture"
+            if not m.progress.done:
+                why += " yet"
+        else:
+            why = "R goes from a status report to its SUBMIT and back: this PDU is neither"
+        self.notify(why, timeout=3, markup=False)
+        return None
+
+    def jump_report(self, row: int | None, rows: PduList | None = None) -> None:
+        if row is None:
+            return
+        target = self.report_link(row)
+        if target is not None:
+            self.go_to_row(target, rows)
+
+    def open_long_sms(self, row: int | None) -> None:
+        """The long SMS ``row`` is a part of, joined: its text and all its parts."""
+        from cmppdissect.tui.screens.longsms import LongSmsScreen
+
+        if row is None:
+            return
+        home = self.model.long_sms_home(row)
+        if home is not None:
+            self.push_screen(LongSmsScreen(self.model, home, start_row=row))
+            return
+        content = self.model.pdu(row).content
+        concat = content.udh.concat if content is not None and content.udh is not None \
+            else None
+        if concat is None:
+            why = "this PDU is no part of a long SMS"
+        else:
+            why = (f"part {concat.part} of {concat.total} (reference {concat.reference}): its "
+                   "message was not completed in this capture"
+                   + ("" if self.model.progress.done else " yet"))
+        self.notify(why, timeout=3, markup=False)
+
+    # -- saving --------------------------------------------------------------------------------
+
+    def open_save(self, choices: Sequence[SaveChoice], *, initial: int = 0) -> None:
+        """Ask what to save and where; the save itself runs in a worker thread."""
+        if isinstance(self.screen, SaveScreen) or not choices:
+            return
+        self.push_screen(SaveScreen(choices, capture_path=self.model.capture_path,
+                                    initial=initial), self._save_chosen)
+
+    def _save_chosen(self, chosen: tuple[SaveChoice, str] | None) -> None:
+        if chosen is None:
+            return
+        choice, path = chosen
+        self.notify(f"saving to {path}…", timeout=2, markup=False)
+        self.run_worker(partial(self._save, choice, path), thread=True, group="save",
+                        name=f"save {path}", exit_on_error=False)
+
+    def _save(self, choice: SaveChoice, path: str) -> Saved | str:
+        """The worker's body: what was saved, or the one line saying why not."""
+        worker = get_current_worker()
+
+        def cancelled() -> bool:
+            return worker.is_cancelled
+
+        try:
+            if choice.text is not None:
+                return save_text(choice.text(cancelled), path)
+            assert choice.rows is not None
+            return save_frames(self.model, self.analysis.settings, choice.rows, path,
+                               cancelled=cancelled)
+        except SaveError as exc:
+            return str(exc)
+        except InterruptedError:
+            return "saving was cancelled"
+
+    def _save_done(self, worker: Worker[Any]) -> None:
+        if worker.state is WorkerState.ERROR:  # a bug: still one line, not a traceback
+            self.notify(f"could not save: {worker.error}", severity="error", timeout=10,
+                        markup=False)
+            return
+        result = worker.result
+        if isinstance(result, Saved):
+            self.notify(result.message(), timeout=4, markup=False)
+        elif result is not None:
+            self.notify(f"could not save: {result}", severity="error", timeout=10,
+                        markup=False)
+
     # -- command palette ---------------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
@@ -189,6 +317,29 @@ class CmppApp(App[int]):
                                 screen.action_time)
             yield SystemCommand("Ladder", "Sequence diagram of this PDU's session",
                                 screen.action_ladder)
+            yield SystemCommand("Statistics of this list",
+                                "Response times, results, reports and rates of the rows shown",
+                                screen.action_stats)
+        if isinstance(screen, PduScreen | LadderScreen):
+            yield SystemCommand("Mark / unmark row (m)", "Mark the PDU under the cursor",
+                                screen.action_mark)
+            yield SystemCommand("Clear marks", "Unmark every PDU", self.action_clear_marks)
+            yield SystemCommand("SMS text (x)", "Show or hide the SMS text",
+                                screen.action_toggle_text)
+            yield SystemCommand("Status report ↔ SUBMIT (R)",
+                                "From a status report to its SUBMIT, or back",
+                                screen.action_report)
+            yield SystemCommand("Long SMS (J)", "The whole message this part belongs to",
+                                screen.action_long_sms)
+        if isinstance(screen, DetailScreen):
+            yield SystemCommand("Status report ↔ SUBMIT (R)",
+                                "From a status report to its SUBMIT, or back",
+                                screen.action_report)
+            yield SystemCommand("Long SMS (J)", "The whole message this part belongs to",
+                                screen.action_long_sms)
+        if isinstance(screen, PduScreen | LadderScreen | SessionsScreen):
+            yield SystemCommand("Save… (w)", "Frames as pcapng (session, displayed, marked) "
+                                "or a ladder as text", screen.action_save)
         for info in self.model.sessions[:50]:
             yield SystemCommand(f"Session {info.id}: {info.client} → {info.server}",
                                 "Open this session's PDUs",

@@ -53,6 +53,7 @@ class Node:
     children: list[Node] = field(default_factory=list)
     severity: int | None = None  # for expert findings: colours the line
     expand: bool = False
+    frame: int | None = None  # a finding about another PDU: its frame (enter goes there)
 
     def add(self, child: Node) -> Node:
         self.children.append(child)
@@ -226,7 +227,7 @@ def build_tree(pdu: DecodedPdu, *, context: list[tuple[str, str]] | None = None,
         for f in findings:
             where = _span_of(body, f.field) if f.field else (None, None)
             expert.add(Node(str(f.severity), safe_text(f.message), where[0], where[1],
-                            severity=int(f.severity)))
+                            severity=int(f.severity), frame=f.frame))
         out.append(expert)
     return out
 

@@ -1,4 +1,5 @@
-"""Where the Ladder screen draws the line from each response back to its request.
+"""The Ladder's drawing: the arrows, the lanes joining responses to requests, and the ladder
+as plain text for a file.
 
 Links are laid out in a few vertical lanes right of the server's lifeline, greedily, lowest
 free lane first, as a sequence diagram would. Lanes are computed for the window on screen
@@ -9,9 +10,15 @@ latency label, which is what a reader needs from a response a thousand lines awa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from cmppdissect.protocol.commands import is_response
+from rich.cells import cell_len
+
+from cmppdissect.output.sanitize import safe_text
+from cmppdissect.protocol.commands import command_name, is_response
+from cmppdissect.tui import summary
+from cmppdissect.tui.columns import TimeMode, cell, format_ms, format_time
 from cmppdissect.tui.model import NO_PAIR, CaptureModel
 from cmppdissect.tui.views import RowSet
 
@@ -65,4 +72,83 @@ class LaneLayout:
         return out
 
 
-__all__ = ["MAX_LANES", "MAX_SPAN", "LaneLayout", "Link"]
+def arrow_label(model: CaptureModel, row: int, result: tuple[int, str] | None,
+                text: str | None = None) -> str:
+    """What an arrow says: command, Sequence_Id, an error Result as ``✗code``, and the SMS
+    text when asked (already inert: :func:`cmppdissect.tui.summary.sms_text`)."""
+    label = f" {summary.command_label(command_name(model.command_id[row]))} " \
+            f"{model.sequence_id[row]} "
+    if result is not None and result[0]:
+        label += f"✗{result[0]} "
+    if text:
+        label += f"“{text}” "
+    return label
+
+
+def arrow(label: str, inner: int, client: bool) -> str:
+    """An arrow ``inner`` cells long with ``label`` in its middle (cut to fit), pointing at
+    the ISMG when the SP sent it, at the SP otherwise."""
+    if cell_len(label) > inner - 4:
+        label = cell(label, max(1, inner - 4))
+    fill = max(0, inner - 1 - cell_len(label))
+    left = fill // 2
+    shaft = "─" * left + label + "─" * (fill - left)
+    return shaft + "▶" if client else "◀" + shaft
+
+
+def response_note(model: CaptureModel, row: int) -> str:
+    """Right of an arrow: the latency on a response, ``no resp`` on a request that never got
+    one."""
+    cmd = model.command_id[row]
+    lat = model.latency(row)
+    if is_response(cmd) and lat is not None:
+        return format_ms(lat / 1e6)
+    if not is_response(cmd) and model.pair[row] == NO_PAIR and model.progress.done:
+        return "no resp"
+    return ""
+
+
+TEXT_ARROW = 48  # cells of arrow in a ladder written to a file (wider with SMS text)
+
+
+def ladder_text(model: CaptureModel, view: RowSet, title: str, *,
+                time_mode: TimeMode = TimeMode.RELATIVE, sms: bool = False,
+                cancelled: Callable[[], bool] = lambda: False) -> str:
+    """A session's ladder as plain text: a line per PDU with its time, its arrow between the
+    SP and the ISMG, the latency, its frame and the frame of its pair. Everything that came
+    off the wire is inert (``safe_text``); lanes are left out, the pair's frame says it."""
+    rows = [view[i] for i in range(len(view))]
+    labels: list[tuple[str, bool]] = []
+    for row in rows:
+        if cancelled():
+            raise InterruptedError("cancelled")
+        pdu = model.pdu(row)
+        res = summary.result(pdu) if is_response(model.command_id[row]) else None
+        labels.append((arrow_label(model, row, res, summary.sms_text(pdu) if sms else None),
+                       model.from_client(row)))
+    inner = TEXT_ARROW
+    if sms and labels:
+        inner = min(120, max(inner, max(cell_len(label) for label, _c in labels) + 6))
+    info = model.session_info(getattr(view, "session", -1))
+    client = f"SP {safe_text(info.client)}" if info else "SP"
+    server = f"{safe_text(info.server)} ISMG" if info else "ISMG"
+    middle = cell(client, max(1, inner + 2 - cell_len(server) - 1)) + " " + server
+    time_width = 15 if time_mode is TimeMode.ABSOLUTE else 12
+    out = [safe_text(title), "",
+           f"{cell(time_mode.title, time_width, right=True)} {middle} "
+           f"{cell('Latency', 9, right=True)}  Frame  Pair"]
+    previous: int | None = None
+    for row, (label, from_client) in zip(rows, labels, strict=True):
+        when = format_time(time_mode, model.ts_ns[row], model.first_ts_ns or 0, previous)
+        previous = int(model.ts_ns[row])
+        pair = model.pair[row]
+        paired = f"#{model.frame[pair]}" if pair != NO_PAIR else ""
+        line = (f"{cell(when, time_width, right=True)} │{arrow(label, inner, from_client)}│ "
+                f"{cell(response_note(model, row), 9, right=True)}  "
+                f"{cell(str(model.frame[row]), 5, right=True)}  {paired}")
+        out.append(line.rstrip())
+    return "\n".join(out) + "\n"
+
+
+__all__ = ["MAX_LANES", "MAX_SPAN", "TEXT_ARROW", "LaneLayout", "Link", "arrow", "arrow_label",
+           "ladder_text", "response_note"]

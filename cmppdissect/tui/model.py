@@ -18,11 +18,15 @@ import numpy as np
 
 from cmppdissect.core.records import CaptureLayout
 from cmppdissect.engine import Engine, ExpertItem
+from cmppdissect.protocol.commands import CommandId
 from cmppdissect.protocol.decode import DecodedPdu
 from cmppdissect.protocol.expert import Finding
 from cmppdissect.sources.file import FileIdentity
 from cmppdissect.store import NO_PAIR, PduRecord, PduStore, RecordView, record_at
 from cmppdissect.store.records import long_sms_of
+
+_SUBMIT = int(CommandId.CMPP_SUBMIT)
+_SUBMIT_RESP = int(CommandId.CMPP_SUBMIT_RESP)
 
 LATENCY_EVERY_S = 1.0  # how often a busy session's response-time percentiles are redone
 
@@ -102,6 +106,11 @@ class CaptureModel:
         self.capture_path: str | None = None
         self.capture_identity: FileIdentity | None = None
         self.capture_layout: CaptureLayout | None = None
+        # Rows the user marked (the PDU lists and the ladder show them; a save can keep them).
+        self.marks: set[int] = set()
+        self.marks_generation = 0  # bumped by every change: lists repaint the rows
+        self._long_parts: dict[int, int] = {}  # part row -> row that completed its message
+        self._long_scanned = 0
 
     # -- the store's columns (read by the lists at every paint) ------------------------------
 
@@ -283,3 +292,87 @@ class CaptureModel:
 
     def session_ids(self) -> list[int]:
         return [s.id for s in self.sessions]
+
+    # -- marks (UI thread) -----------------------------------------------------------------
+
+    def toggle_mark(self, row: int) -> bool:
+        """Mark ``row``, or unmark it if it was; whether it is marked now."""
+        row = int(row)
+        self.marks_generation += 1
+        if row in self.marks:
+            self.marks.discard(row)
+            return False
+        self.marks.add(row)
+        return True
+
+    def clear_marks(self) -> None:
+        self.marks.clear()
+        self.marks_generation += 1
+
+    def marked_rows(self) -> np.ndarray:
+        """The marked rows, ascending (capture order: what a save writes)."""
+        return np.array(sorted(self.marks), dtype=np.int64)
+
+    # -- links between rows beyond request and response ----------------------------------
+
+    def submit_of_report(self, row: int) -> int | None:
+        """The SUBMIT a status report answers, as the engine matched it (by Msg_Id); None
+        if ``row`` is no report or its SUBMIT is not in the capture.
+
+        The engine keeps the SUBMIT's frame; when that segment carried several SUBMITs, the
+        one whose SUBMIT_RESP gave out the report's Msg_Id (one Msg_Id per recipient) is it.
+        """
+        store = self.store
+        frame = store.report_for(int(row))
+        if frame is None:
+            return None
+        submits = [int(r) for r in store.rows_of_frame(frame)
+                   if int(store.command_id[r]) == _SUBMIT]
+        if len(submits) <= 1:
+            return submits[0] if submits else None
+        report = self.pdu(row).report or {}
+        wanted = report.get("Msg_Id")
+        for candidate in submits:
+            resp = store.partner(candidate)
+            if resp is None:
+                continue
+            first = self.pdu(resp).fields.get("Msg_Id")
+            count = max(1, int(self.pdu(candidate).fields.get("DestUsr_tl", 1) or 1))
+            if isinstance(first, int) and isinstance(wanted, int) \
+                    and 0 <= wanted - first < count:
+                return candidate
+        return submits[0]
+
+    def reports_of(self, row: int) -> list[int]:
+        """The status reports matched to a SUBMIT (or to the SUBMIT a SUBMIT_RESP answers),
+        in capture order: one per recipient that was reported on."""
+        store = self.store
+        row = int(row)
+        cmd = int(store.command_id[row])
+        if cmd == _SUBMIT_RESP:
+            partner = store.partner(row)
+            if partner is None:
+                return []
+            row = partner
+        elif cmd != _SUBMIT:
+            return []
+        return [r for r in store.reports_for_frame(int(store.frame[row]))
+                if self.submit_of_report(r) == row]
+
+    def long_sms_home(self, row: int) -> int | None:
+        """The row that completed the long SMS ``row`` is a part of (where the joined
+        message is kept), or None if it is no part of a completed message."""
+        store = self.store
+        count = store.count
+        if self._long_scanned < count:
+            for done in store.long_sms_between(self._long_scanned, count):
+                for part in store.long_sms[done][2]:
+                    self._long_parts[int(part)] = int(done)
+            self._long_scanned = count
+        return self._long_parts.get(int(row))
+
+    def long_sms_parts(self, home: int) -> list[int]:
+        """The part rows of the long SMS completed at ``home``, in part order."""
+        found = self.store.long_sms.get(int(home))
+        return [] if found is None else [int(r) for r in found[2]]
+

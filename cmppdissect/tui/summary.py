@@ -139,6 +139,18 @@ def result(pdu: DecodedPdu) -> tuple[int, str] | None:
     return code, (code_name(table, code, pdu.version) or "") if table is not None else ""
 
 
+def sms_text(pdu: DecodedPdu) -> str:
+    """The SMS text a SUBMIT, DELIVER or FWD carries, inert and whole (the optional Text
+    column and the ladder's arrows cut it to fit); a binary payload says its size; "" for
+    a status report or a PDU with no message."""
+    content = pdu.content
+    if content is None or pdu.report is not None:
+        return ""
+    if content.text is None:
+        return f"({len(content.payload)} bytes {content.encoding})"
+    return safe_text(content.text)
+
+
 def command_label(name: str) -> str:
     """``SUBMIT_RESP`` for ``CMPP_SUBMIT_RESP``: every command has the prefix, rows are narrow."""
     return name[5:] if name.startswith("CMPP_") else name

@@ -23,6 +23,10 @@ class RowSet(Protocol):
 
     def __len__(self) -> int: ...
 
+    def rows(self) -> np.ndarray:
+        """Every model row of the view so far, ascending (what its statistics count)."""
+        ...
+
     def __getitem__(self, position: int) -> int: ...
 
     def position(self, row: int) -> int | None:
@@ -44,6 +48,9 @@ class AllRows:
 
     def __getitem__(self, position: int) -> int:
         return position
+
+    def rows(self) -> np.ndarray:
+        return np.arange(self.model.count, dtype=np.int64)
 
     def position(self, row: int) -> int | None:
         return row if 0 <= row < self.model.count else None
@@ -68,6 +75,9 @@ class SessionRows:
 
     def __getitem__(self, position: int) -> int:
         return int(self._rows()[position])
+
+    def rows(self) -> np.ndarray:
+        return self._rows()
 
     def position(self, row: int) -> int | None:
         rows = self._rows()
@@ -125,6 +135,10 @@ class FilteredRows:
 
     def __getitem__(self, position: int) -> int:
         return self.matched[position]
+
+    def rows(self) -> np.ndarray:
+        with self._lock:
+            return np.array(self.matched, dtype=np.int64)
 
     def position(self, row: int) -> int | None:
         n = len(self.matched)

@@ -47,6 +47,8 @@ class DetailScreen(CaptureScreen):
         Binding("r", "pair", "Req↔Resp", show=True),
         Binding("left_square_bracket", "step(-1)", "Prev PDU", show=True),
         Binding("right_square_bracket", "step(1)", "Next PDU", show=True),
+        Binding("R", "report", "Report↔SUBMIT", show=False),
+        Binding("J", "long_sms", "Long SMS", show=False),
     ]
 
     DEFAULT_CSS = """
@@ -70,6 +72,7 @@ class DetailScreen(CaptureScreen):
         super().__init__(model)
         self.view = view
         self.position = position
+        self._frames: dict[TreeNode[Span], int] = {}  # a finding's node -> the frame it names
 
     def compose(self) -> ComposeResult:
         yield from self.compose_title()
@@ -133,6 +136,7 @@ class DetailScreen(CaptureScreen):
                            frame_layers=self.model.frame_layers(row))
         tree = self.field_tree
         tree.clear()
+        self._frames.clear()
         for node in nodes:
             self._add(tree.root, node)
         self.hex.set_data(pdu.raw)
@@ -153,10 +157,42 @@ class DetailScreen(CaptureScreen):
             for child in node.children:
                 self._add(branch, child)
         else:
-            parent.add_leaf(label, data=span)
+            leaf = parent.add_leaf(label, data=span)
+            if node.frame is not None:
+                self._frames[leaf] = node.frame
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[Span]) -> None:
         self.hex.span = event.node.data
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected[Span]) -> None:
+        """Enter on a finding about another PDU (the SUBMIT a report answers, the request
+        whose Sequence_Id was reused) opens that PDU."""
+        frame = self._frames.get(event.node)
+        if frame is None:
+            return
+        event.stop()
+        target = self.model.submit_of_report(self.row) if self.model.store.report_for(
+            self.row) == frame else None  # a frame may complete several PDUs: the SUBMIT
+        self.go_to(target if target is not None else self.model.row_of_frame(frame))
+
+    def go_to(self, target: int | None) -> None:
+        """Show model row ``target`` here when this list holds it, else in a Detail of its
+        own over all PDUs (escape comes back)."""
+        if target is None:
+            return
+        position = self.view.position(target)
+        if position is not None:
+            self.load(position)
+        else:
+            self.capture_app.open_detail(self.capture_app.all_rows, target)
+
+    def action_report(self) -> None:
+        target = self.capture_app.report_link(self.row)
+        if target is not None:
+            self.go_to(target)
+
+    def action_long_sms(self) -> None:
+        self.capture_app.open_long_sms(self.row)
 
     def refresh_from_model(self) -> None:
         pass  # a PDU never changes once indexed; its pair may, but the tree shows it on open

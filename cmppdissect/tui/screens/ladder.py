@@ -20,6 +20,10 @@ class LadderScreen(CaptureScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "pair", "Req↔Resp", show=True),
         Binding("t", "time", "Time fmt", show=True),
+        Binding("z", "stats", "Stats of session", show=True),
+        Binding("w", "save", "Save", show=True),
+        Binding("R", "report", "Report↔SUBMIT", show=False),
+        Binding("J", "long_sms", "Long SMS", show=False),
         Binding("escape", "back", "Back", show=True),
     ]
 
@@ -29,7 +33,8 @@ class LadderScreen(CaptureScreen):
         self.start_row = start_row
 
     def title_text(self) -> str:
-        return f"Ladder  ·  {self.view.title}"
+        following = "  ·  following (A)" if self.is_mounted and self.ladder.follow else ""
+        return f"Ladder  ·  {self.view.title}{following}"
 
     def compose(self) -> ComposeResult:
         yield from self.compose_title()
@@ -42,12 +47,16 @@ class LadderScreen(CaptureScreen):
 
     def on_mount(self) -> None:
         self.ladder.focus()
+        self.ladder.follow = self.capture_app.source.live and self.start_row is None
         if self.start_row is not None:
             self.ladder.sync()
             self.ladder.move_to(self.view.nearest(self.start_row), center=True)
 
     def refresh_from_model(self) -> None:
         self.ladder.sync()
+
+    def on_row_list_follow_changed(self, event: RowList.FollowChanged) -> None:
+        self.set_title_text(self.title_text())
 
     def on_row_list_selected(self, event: RowList.Selected) -> None:
         event.stop()
@@ -58,6 +67,29 @@ class LadderScreen(CaptureScreen):
 
     def action_time(self) -> None:
         self.ladder.time_mode = self.ladder.time_mode.next
+
+    def action_stats(self) -> None:
+        self.capture_app.open_stats(self.view)
+    def action_report(self) -> None:
+        self.capture_app.jump_report(self.ladder.current_row(), self.ladder)
+
+    def action_long_sms(self) -> None:
+        self.capture_app.open_long_sms(self.ladder.current_row())
+
+    def action_mark(self) -> None:
+        self.ladder.action_mark()
+
+    def action_toggle_text(self) -> None:
+        self.ladder.action_toggle_text()
+
+    def action_save(self) -> None:
+        """Ask what to save: this ladder as text, the session's frames, the marked rows."""
+        from cmppdissect.tui.screens.save import marked, session_frames, session_ladder
+
+        m, sid = self.model, self.view.session
+        self.capture_app.open_save([
+            session_ladder(m, sid, time_mode=self.ladder.time_mode, sms=self.ladder.show_text),
+            session_frames(m, sid), marked(m)])
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:

@@ -46,6 +46,10 @@ class PduScreen(CaptureScreen):
         Binding("r", "pair", "Req↔Resp", show=True),
         Binding("t", "time", "Time fmt", show=True),
         Binding("l", "ladder", "Ladder", show=True),
+        Binding("z", "stats", "Stats of list", show=True),
+        Binding("w", "save", "Save", show=True),
+        Binding("R", "report", "Report↔SUBMIT", show=False),
+        Binding("J", "long_sms", "Long SMS", show=False),
         Binding("escape", "back", "Back", show=True),
     ]
 
@@ -78,6 +82,8 @@ class PduScreen(CaptureScreen):
                      f"({share}%)")
             if not view.caught_up:
                 extra += f"  ·  filtering {view.scanned * 100 // max(1, total)}%"
+        if self.is_mounted and self.pdus.follow:
+            extra += "  ·  following (A)"
         return f"{view.title}{extra}"
 
     def compose(self) -> ComposeResult:
@@ -94,6 +100,8 @@ class PduScreen(CaptureScreen):
 
     def on_mount(self) -> None:
         self.pdus.focus()
+        # A live capture opens following the newest PDU, as sngrep does; a jump to a row does not.
+        self.pdus.follow = self.capture_app.source.live and self.start_row is None
         if self.start_row is not None:
             self.pdus.sync()
             self.pdus.move_to(self.pdus.view.nearest(self.start_row), center=True)
@@ -103,6 +111,9 @@ class PduScreen(CaptureScreen):
 
     def refresh_from_model(self) -> None:
         self.pdus.sync()
+        self.set_title_text(self.title_text())
+
+    def on_row_list_follow_changed(self, event: RowList.FollowChanged) -> None:
         self.set_title_text(self.title_text())
 
     # -- detail, pair, ladder, time -------------------------------------------------------
@@ -122,6 +133,33 @@ class PduScreen(CaptureScreen):
         row = self.pdus.current_row()
         if row is not None:
             self.capture_app.open_ladder(self.model.session[row], row)
+
+    def action_stats(self) -> None:
+        """Statistics of the rows this list shows: its filter's, or its session's."""
+        self.capture_app.open_stats(self.pdus.view)
+    def action_report(self) -> None:
+        self.capture_app.jump_report(self.pdus.current_row(), self.pdus)
+
+    def action_long_sms(self) -> None:
+        self.capture_app.open_long_sms(self.pdus.current_row())
+
+    def action_mark(self) -> None:
+        self.pdus.action_mark()
+
+    def action_toggle_text(self) -> None:
+        self.pdus.action_toggle_text()
+
+    def action_save(self) -> None:
+        """Ask what to save: the rows displayed, the cursor's session, the marked rows."""
+        from cmppdissect.tui.screens.save import displayed, marked, session_frames
+
+        m = self.model
+        choices = [displayed(m, self.pdus.view)]
+        row = self.pdus.current_row()
+        if row is not None:
+            choices.append(session_frames(m, int(m.session[row])))
+        choices.append(marked(m))
+        self.capture_app.open_save(choices, initial=len(choices) - 1 if m.marks else 0)
 
     def action_back(self) -> None:
         box = self.query_one("#search", Input)

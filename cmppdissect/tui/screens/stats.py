@@ -1,8 +1,12 @@
 """Statistics: response times per command, result codes, status reports, rates over time and
 the expert findings (Enter on one opens the PDU list at its PDU).
 
-The numbers are the engine's own report (``--report json``), rebuilt by the indexing thread
-about once a second while this screen is shown, so the TUI and the CLI never disagree.
+For the whole capture (``3``) the numbers are the engine's own report (``--report json``),
+rebuilt by the indexing thread about once a second while this screen is shown, so the TUI and
+the CLI never disagree. Scoped to a list (``z`` on a filtered PDU list, a session's PDUs, a
+ladder or a session row), they are :func:`cmppdissect.output.scoped.rows_report` over the
+list's rows, counted in a worker thread, the scope named in the title; that function gives the
+report's numbers over every row (tests/test_scoped_report.py).
 
 Response times are two tables, the latencies and the request/response counts, each narrow
 enough for 80 columns: as one table of thirteen columns it stopped at p50 there.
@@ -10,26 +14,34 @@ enough for 80 columns: as one table of thirteen columns it stopped at p50 there.
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+import numpy as np
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Label, Static, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from cmppdissect.output.sanitize import safe_text
+from cmppdissect.output.scoped import rows_report
 from cmppdissect.tui.columns import format_clock, format_ms, format_number
 from cmppdissect.tui.model import CaptureModel
 from cmppdissect.tui.screens.base import CaptureScreen
 from cmppdissect.tui.summary import command_label
+from cmppdissect.tui.views import RowSet, SessionRows
 from cmppdissect.tui.widgets.bars import Bars
 from cmppdissect.tui.widgets.rowlist import RowList
 from cmppdissect.tui.widgets.tables import ExpertList
 
 _TABS = ("srt", "reports", "time", "expert")
 _LATENCY = ("min", "mean", "p50", "p90", "p99", "max")
+SCOPE_EVERY_S = 1.0  # a growing scope is counted again at most this often
 
 
 def _t(value: object, style: str = "", *, right: bool = False) -> Text:
@@ -64,9 +76,22 @@ class StatsScreen(CaptureScreen):
     }
     """
 
-    def __init__(self, model: CaptureModel) -> None:
+    def __init__(self, model: CaptureModel, scope: RowSet | None = None) -> None:
         super().__init__(model)
+        self.scope = scope
         self._report_seen = -1
+        self._scope_rows = -1  # rows of the scope counted last (the scope grows while indexing)
+        self._scope_at = 0.0
+        self._scope_report: dict[str, Any] | None = None
+
+    def title_text(self) -> str:
+        """The whole capture's, or the scope's name and size: a user comparing two sessions
+        must see which one the numbers are of."""
+        if self.scope is None:
+            return super().title_text()
+        rows = len(self.scope)
+        counted = "" if self._scope_rows == rows else "  ·  counting…"
+        return (f"Statistics  ·  {self.scope.title}  ·  {rows:,} PDUs{counted}")
 
     def compose(self) -> ComposeResult:
         yield from self.compose_title()
@@ -97,20 +122,26 @@ class StatsScreen(CaptureScreen):
         yield from self.compose_footer()
 
     def on_mount(self) -> None:
-        self.model.want_report.set()
+        if self.scope is None:
+            self.model.want_report.set()
         self.call_after_refresh(self.refresh_from_model)
 
     def on_screen_resume(self) -> None:
-        self.model.want_report.set()
+        if self.scope is None:
+            self.model.want_report.set()
         super().on_screen_resume()
 
     def on_screen_suspend(self) -> None:
-        self.model.want_report.clear()
+        if self.scope is None:
+            self.model.want_report.clear()
 
     def refresh_from_model(self) -> None:
         if not self.query("#expert-list"):
             return  # the tab panes mount after the screen
         self.query_one("#expert-list", ExpertList).sync()
+        if self.scope is not None:
+            self._count_scope()
+            return
         report = self.model.report
         if report is None or self.model.report_generation == self._report_seen:
             if report is None:
@@ -119,6 +150,59 @@ class StatsScreen(CaptureScreen):
             return
         self._report_seen = self.model.report_generation
         self._show(report)
+
+    # -- a scope's statistics ---------------------------------------------------------------
+
+    def _count_scope(self) -> None:
+        """Count the scope again when it grew, at most every SCOPE_EVERY_S (a worker does it:
+        half a million rows take a second or two)."""
+        assert self.scope is not None
+        rows = len(self.scope)
+        now = time.monotonic()
+        if rows == self._scope_rows or (self._scope_report is not None
+                                        and now - self._scope_at < SCOPE_EVERY_S):
+            return
+        if any(w.group == "scope" and not w.is_finished for w in self.workers):
+            return
+        self._scope_at = now
+        self._scope_worker(self.scope.rows())
+
+    @work(thread=True, exclusive=True, group="scope")
+    def _scope_worker(self, rows: np.ndarray) -> tuple[int, dict[str, Any] | None, list[int]]:
+        worker = get_current_worker()
+        report = rows_report(self.model.store, rows,
+                             progress=lambda _fraction: not worker.is_cancelled)
+        return len(rows), report, self._scope_findings(rows)
+
+    def _scope_findings(self, rows: np.ndarray) -> list[int]:
+        """Positions of the findings about the scope: a session's (by session), a list's (by
+        the frames of its PDUs). Counted in the worker: there may be 100,000 findings."""
+        items = self.model.expert[:self.model.expert_count]
+        if isinstance(self.scope, SessionRows):
+            sid = self.scope.session
+            return [i for i, e in enumerate(items) if e.session == sid]
+        frames = set(np.unique(self.model.store.frame[rows]).tolist())
+        return [i for i, e in enumerate(items) if e.frame is not None and e.frame in frames]
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group != "scope" or event.state is not WorkerState.SUCCESS:
+            return
+        result: Any = worker.result
+        rows, report, findings = result
+        if report is None:
+            return
+        self._scope_rows = rows
+        self._scope_report = report
+        counts = Counter((str(self.model.expert[i].severity), self.model.expert[i].code)
+                         for i in findings)
+        report["expert_counts"] = [{"severity": sev, "code": code, "count": n}
+                                   for (sev, code), n in counts.most_common()]
+        self.query_one("#expert-list", ExpertList).set_positions(findings)
+        self._show(report)
+        self.set_title_text(self.title_text())
+        if self.scope is not None and len(self.scope) != rows:
+            self.call_later(self._count_scope)
 
     def _show(self, report: dict[str, Any]) -> None:
         commands = report["commands"]

@@ -1,7 +1,8 @@
 """The Ladder: one session as a sequence diagram between the SP (client) and the gateway.
 
 Each PDU is an arrow between the two lifelines; right of the server a lane line joins each
-response to its request, and the response row ends with the latency. It is a
+response to its request, and the response row ends with the latency (arrows and latency are
+drawn by :mod:`cmppdissect.tui.ladder`, which also writes the ladder to a file). It is a
 :class:`~cmppdissect.tui.widgets.pdulist.PduList` drawn differently, so cursor, Enter and the
 pair jump behave the same on both screens.
 """
@@ -12,13 +13,12 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
 
-from cmppdissect.protocol.commands import command_name, is_response
-from cmppdissect.tui import summary
-from cmppdissect.tui.columns import TimeMode, cell, format_ms, format_time
-from cmppdissect.tui.ladder import MAX_LANES, LaneLayout
-from cmppdissect.tui.model import NO_PAIR, CaptureModel
+from cmppdissect.protocol.commands import is_response
+from cmppdissect.tui.columns import TimeMode, cell, format_time
+from cmppdissect.tui.ladder import MAX_LANES, LaneLayout, arrow, arrow_label, response_note
+from cmppdissect.tui.model import CaptureModel
 from cmppdissect.tui.views import SessionRows
-from cmppdissect.tui.widgets.pdulist import PduList
+from cmppdissect.tui.widgets.pdulist import MARK, PduList
 
 _LAT_WIDTH = 9
 
@@ -54,26 +54,22 @@ class LadderView(PduList):
         prev = m.ts_ns[self.view[position - 1]] if position else None
         when = format_time(self.time_mode, m.ts_ns[row], m.first_ts_ns or 0, prev)
         dim = self.cell_style(style, "rowlist--dim", selected)
-        segments = [Segment(cell(when, time_width, right=True) + " ", style),
+        if row in m.marks:  # the mark's glyph where the time has room to spare
+            time_cell = MARK + cell(when, time_width - 1, right=True)
+        else:
+            time_cell = cell(when, time_width, right=True)
+        segments = [Segment(time_cell + " ", self.mark_style(style, row, selected)),
                     Segment("│", dim)]
         # the arrow
         client = m.from_client(row)
         cmd = m.command_id[row]
         res = self.decoded(row)[1] if is_response(cmd) else None
-        label = f" {summary.command_label(command_name(cmd))} {m.sequence_id[row]} "
-        if res is not None and res[0]:
-            label += f"✗{res[0]} "
-        inner = x1 - x0 - 1
-        if len(label) > inner - 4:
-            label = cell(label, max(1, inner - 4))
-        fill = inner - 1 - len(label)
-        left = fill // 2
-        shaft = "─" * left + label + "─" * (fill - left)
-        arrow = shaft + "▶" if client else "◀" + shaft
+        text = self.decoded(row)[2] if self.show_text else None
+        shaft = arrow(arrow_label(m, row, res, text), x1 - x0 - 1, client)
         klass = "rowlist--client" if client else "rowlist--server"
         if res is not None and res[0]:
             klass = "rowlist--error"
-        segments.append(Segment(arrow, self.cell_style(style, klass, selected)))
+        segments.append(Segment(shaft, self.cell_style(style, klass, selected)))
         segments.append(Segment("│", dim))
         # the lanes
         top = round(self.scroll_y)
@@ -93,13 +89,8 @@ class LadderView(PduList):
         accent = self.cell_style(style, "rowlist--accent", selected)
         segments.append(Segment("".join(gutter), accent))
         # the latency, on the response
-        lat = m.latency(row)
-        text = ""
-        if is_response(cmd) and lat is not None:
-            text = format_ms(lat / 1e6)
-        elif not is_response(cmd) and m.pair[row] == NO_PAIR and m.progress.done:
-            text = "no resp"
-        segments.append(Segment(" " + cell(text, _LAT_WIDTH, right=True), accent))
+        segments.append(Segment(" " + cell(response_note(m, row), _LAT_WIDTH, right=True),
+                                accent))
         return Strip(segments).adjust_cell_length(width, style)
 
 

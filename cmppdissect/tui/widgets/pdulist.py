@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from rich.style import Style
+from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
 from textual.reactive import reactive
+from textual.strip import Strip
 
 from cmppdissect.protocol.commands import command_name, is_response
 from cmppdissect.protocol.expert import Severity
 from cmppdissect.tui import summary
-from cmppdissect.tui.columns import Column, TimeMode, format_ms, format_time
+from cmppdissect.tui.columns import Column, TimeMode, cell, format_ms, format_time
 from cmppdissect.tui.model import NO_PAIR, CaptureModel
 from cmppdissect.tui.views import RowSet
 from cmppdissect.tui.widgets.rowlist import Cells, RowList
 
 _SEVERITY_CLASS = {int(Severity.ERROR): "rowlist--error", int(Severity.WARN): "rowlist--warn"}
+
+MARK = "●"  # before the frame number of a marked row (and its time on the ladder)
+TEXT_WIDTH = 24  # the optional SMS text column
 
 
 class PduList(RowList):
@@ -24,7 +32,23 @@ class PduList(RowList):
     so moving the cursor does not decode again.
     """
 
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("m", "mark", "Mark", show=False),
+        Binding("x", "toggle_text", "SMS text", show=False),
+    ]
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {*RowList.COMPONENT_CLASSES, "pdulist--mark"}
+
+    DEFAULT_CSS = """
+    PduList {
+        & > .pdulist--mark { background: $warning 25%; text-style: bold; }
+        &:nocolor > .pdulist--mark { text-style: bold underline; }
+    }
+    """
+
     time_mode: reactive[TimeMode] = reactive(TimeMode.RELATIVE, repaint=False)
+    # The SMS text of SUBMIT, DELIVER and FWD as a column (on the ladder: on the arrows).
+    show_text: reactive[bool] = reactive(False, repaint=False)
     min_fill = 36
 
     def __init__(self, model: CaptureModel, view: RowSet, *, show_session: bool = True,
@@ -33,9 +57,12 @@ class PduList(RowList):
         self.model = model
         self.view = view
         self.show_session = show_session
-        self._decoded: LRUCache[int, tuple[str, tuple[int, str] | None]] = LRUCache(4096)
+        self._decoded: LRUCache[int, tuple[str, tuple[int, str] | None, str]] = LRUCache(4096)
 
     def set_view(self, view: RowSet, *, keep_row: bool = True) -> None:
+        """Show ``view`` (a filter applied or cleared), keeping the cursor's row, or the
+        newest row while following."""
+        following = self.follow
         row = self.current_row() if keep_row else None
         self.view = view
         self.sync()
@@ -43,6 +70,7 @@ class PduList(RowList):
             self.move_to(view.nearest(row), center=True)
         else:
             self.move_to(0)
+        self.follow = following
 
     def current_row(self) -> int | None:
         """The model row under the cursor, or None for an empty view."""
@@ -54,11 +82,42 @@ class PduList(RowList):
         self.forget_layout()  # the time column changes its title and width
         self.sync()
 
+    def watch_show_text(self) -> None:
+        self.forget_layout()  # a column comes or goes
+        self.sync()
+
+    def action_mark(self) -> None:
+        """Mark the row under the cursor (or unmark it), then move on, as Wireshark's
+        Ctrl+M (which a terminal reads as Enter, hence ``m``)."""
+        row = self.current_row()
+        if row is None:
+            return
+        self.model.toggle_mark(row)
+        self.refresh()
+        self.action_cursor(1)
+
+    def action_toggle_text(self) -> None:
+        self.show_text = not self.show_text
+        self.notify(f"SMS text {'shown' if self.show_text else 'hidden'}", timeout=1.5,
+                    markup=False)
+
+    def mark_style(self, style: Style, row: int, selected: bool) -> Style:
+        """``style`` with the mark's on top for a marked row (the cursor's wins)."""
+        if selected or row not in self.model.marks:
+            return style
+        return style + self._style("pdulist--mark")
+
+    def render_row(self, position: int, width: int, style: Style, *,
+                   selected: bool = False) -> Strip:
+        return super().render_row(position, width,
+                                  self.mark_style(style, self.view[position], selected),
+                                  selected=selected)
+
     def row_count(self) -> int:
         return len(self.view)
 
     def row_key(self, position: int) -> object:
-        return self.time_mode
+        return (self.time_mode, self.view[position] in self.model.marks)
 
     def columns(self) -> list[Column]:
         """Command fits ``ACTIVE_TEST_RESP`` and Result ``8 flow control error``; what a user
@@ -75,6 +134,7 @@ class PduList(RowList):
             Column("lat", "Latency", 7, 2, right=True),
             Column("result", "Result", 20, 2),
             Column("pair", "Pair", 7, 6, right=True),
+            *([Column("text", "Text", TEXT_WIDTH, 3)] if self.show_text else []),
             Column("info", "Info", 0, 0, fill=True),
             Column("len", "Len", 5, 7, right=True),
         ]
@@ -82,12 +142,12 @@ class PduList(RowList):
             cols.insert(1, Column("sess", "Sess", 5, 4, right=True))
         return cols
 
-    def decoded(self, row: int) -> tuple[str, tuple[int, str] | None]:
-        """(key fields, result) of a model row, decoded once."""
+    def decoded(self, row: int) -> tuple[str, tuple[int, str] | None, str]:
+        """(key fields, result, SMS text) of a model row, decoded once."""
         hit = self._decoded.get(row)
         if hit is None:
             pdu = self.model.pdu(row)
-            hit = (summary.info(pdu), summary.result(pdu))
+            hit = (summary.info(pdu), summary.result(pdu), summary.sms_text(pdu))
             self._decoded[row] = hit
         return hit
 
@@ -106,7 +166,10 @@ class PduList(RowList):
         for column, _width in layout:
             key = column.key
             if key == "no":
-                cells.append((str(m.frame[row]), ""))
+                number = str(m.frame[row])
+                if row in m.marks and len(number) < _width:
+                    number = MARK + cell(number, _width - 1, right=True)
+                cells.append((number, ""))
             elif key == "sess":
                 cells.append((str(m.session[row]), "rowlist--dim"))
             elif key == "time":
@@ -145,9 +208,11 @@ class PduList(RowList):
                     code, name = res
                     cells.append((f"{code} {name}".strip() if code else "0",
                                   "rowlist--error" if code else ""))
+            elif key == "text":
+                cells.append((self.decoded(row)[2], ""))
             elif key == "info":
                 cells.append((self.decoded(row)[0], info_class))
         return cells
 
 
-__all__ = ["PduList"]
+__all__ = ["MARK", "TEXT_WIDTH", "PduList"]

@@ -45,6 +45,7 @@ class RowList(ScrollView, can_focus=True):
         Binding("end,G", "jump(-1)", "Last", show=False),
         Binding("left", "scroll_columns(-1)", "Columns left", show=False),
         Binding("right", "scroll_columns(1)", "Columns right", show=False),
+        Binding("A", "toggle_follow", "Follow", show=False),
         Binding("enter", "select", "Open", show=True),
     ]
 
@@ -78,6 +79,9 @@ class RowList(ScrollView, can_focus=True):
     """
 
     cursor: reactive[int] = reactive(0, repaint=False, always_update=True)
+    # Follow mode (sngrep's autoscroll): the cursor stays on the newest row as rows arrive.
+    # Any move of the user's turns it off; End (or ``A``) turns it on.
+    follow: reactive[bool] = reactive(False, repaint=False)
 
     class Highlighted(Message):
         """The cursor moved to ``position``."""
@@ -86,6 +90,14 @@ class RowList(ScrollView, can_focus=True):
             super().__init__()
             self.source = source
             self.position = position
+
+    class FollowChanged(Message):
+        """Follow mode went on or off (the screen says so in its title)."""
+
+        def __init__(self, source: RowList, follow: bool) -> None:
+            super().__init__()
+            self.source = source
+            self.follow = follow
 
     class Selected(Message):
         """Enter (or a double click) on ``position``."""
@@ -137,10 +149,23 @@ class RowList(ScrollView, can_focus=True):
             self._generation += 1
             self._cache.clear()
         self._rows = rows
-        self._fit_virtual_size()
-        if rows and self.cursor >= rows:
-            self.cursor = rows - 1
+        self._fit_virtual_size(force=self.follow)
+        if rows and (self.cursor >= rows or (self.follow and self.cursor != rows - 1)):
+            self._to_end(rows)
         self.refresh()
+
+    def _to_end(self, rows: int) -> None:
+        """Cursor on the last row, scrolled into view, follow mode left as it is."""
+        self.scroll_to(y=max(0, rows - self.page_rows), animate=False)
+        self.cursor = rows - 1
+
+    def watch_follow(self, follow: bool) -> None:
+        if follow:
+            rows = self._rows = self.row_count()
+            if rows:
+                self._fit_virtual_size(force=True)
+                self._to_end(rows)
+        self.post_message(self.FollowChanged(self, follow))
 
     def _fit_virtual_size(self, *, force: bool = False) -> None:
         """Tell the scroll bars how many rows there are, but not on every growth.
@@ -199,6 +224,8 @@ class RowList(ScrollView, can_focus=True):
             self.scroll_to(y=self.cursor - page + 1, animate=False)
 
     def move_to(self, position: int, *, center: bool = False) -> None:
+        """Put the cursor on ``position`` (a move of the user's: it ends follow mode)."""
+        self.follow = False
         rows = self.row_count()
         if not rows:
             return
@@ -216,6 +243,7 @@ class RowList(ScrollView, can_focus=True):
         self.move_to(self.cursor + delta)
 
     def action_page(self, direction: int) -> None:
+        self.follow = False
         rows = self.row_count()
         if not rows:
             return
@@ -228,9 +256,16 @@ class RowList(ScrollView, can_focus=True):
         self.cursor = target
 
     def action_jump(self, where: int) -> None:
+        """Home: the first row. End: the last row, and follow mode on (as sngrep's autoscroll:
+        the list keeps to the newest row while a capture grows)."""
         rows = self.row_count()
         if rows:
             self.move_to(rows - 1 if where < 0 else where)
+        if where < 0:
+            self.follow = True
+
+    def action_toggle_follow(self) -> None:
+        self.follow = not self.follow
 
     def action_scroll_columns(self, delta: int) -> None:
         """Scroll sideways to the next view that differs (see
@@ -270,9 +305,13 @@ class RowList(ScrollView, can_focus=True):
         if self.row_count():
             self.post_message(self.Selected(self, self.cursor))
 
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self.follow = False  # reading back: the next row would pull the view down again
+
     def on_click(self, event: events.Click) -> None:
         position = round(self.scroll_y) + event.y - 1
         if event.y >= 1 and 0 <= position < self.row_count():
+            self.follow = False
             self.cursor = position
             if event.chain >= 2:
                 self.action_select()
