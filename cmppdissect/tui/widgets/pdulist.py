@@ -134,8 +134,11 @@ class PduList(RowList):
             Column("lat", "Latency", 7, 2, right=True),
             Column("result", "Result", 20, 2),
             Column("pair", "Pair", 7, 6, right=True),
-            *([Column("text", "Text", TEXT_WIDTH, 3)] if self.show_text else []),
-            Column("info", "Info", 0, 0, fill=True),
+            # x asked for the SMS text: it takes the width left (the key fields go before it
+            # at 80 columns, reached by scrolling sideways), so pressing x shows it at once.
+            *([Column("text", "Text", 0, 0, fill=True),
+               Column("info", "Info", TEXT_WIDTH, 3)] if self.show_text
+              else [Column("info", "Info", 0, 0, fill=True)]),
             Column("len", "Len", 5, 7, right=True),
         ]
         if self.show_session:
