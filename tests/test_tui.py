@@ -1355,6 +1355,9 @@ SNAPSHOTS = {
     "ladder": ["l", "down", "down"],
     "stats": ["3"],
     "stats-time": ["3"],  # then ] ] once the report is in (AFTER_REPORT)
+    "stats-session": ["z"],  # the first session's statistics (counted in a worker)
+    "help": ["question_mark"],
+    "save": ["2", "w"],
 }
 AFTER_REPORT = {"stats-time": ["right_square_bracket", "right_square_bracket"]}
 
@@ -1366,8 +1369,11 @@ def test_snapshot(name: str, size: tuple[int, int], snap_compare: Any, utc: None
         await indexed(pilot)
         await pilot.press(*SNAPSHOTS[name])
         if name.startswith("stats"):
-            for _ in range(100):
-                if pilot.app.screen.query_one("#srt-table", DataTable).row_count:
+            for _ in range(200):
+                screen = pilot.app.screen
+                if screen.query_one("#srt-table", DataTable).row_count and (
+                        not isinstance(screen, StatsScreen) or screen.scope is None
+                        or screen._scope_report is not None):
                     break
                 await pilot.pause(0.02)
         await pilot.press(*AFTER_REPORT.get(name, []))
