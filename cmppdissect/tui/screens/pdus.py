@@ -16,13 +16,13 @@ from cmppdissect.tui import summary
 from cmppdissect.tui.columns import format_count
 from cmppdissect.tui.model import CaptureModel
 from cmppdissect.tui.screens.base import CaptureScreen
-from cmppdissect.tui.views import FilteredRows, RowSet, filter_predicate
+from cmppdissect.tui.views import FilteredRows, RowSet, filtered_view
 from cmppdissect.tui.widgets.filterbar import FilterBar
 from cmppdissect.tui.widgets.pdulist import PduList
 from cmppdissect.tui.widgets.rowlist import RowList
 from cmppdissect.tui.widgets.status import StatusLine
 
-_FILTER_SLICE = 5000  # rows tested between checks for cancellation
+_FILTER_SLICE = 20_000  # rows tested between checks for cancellation (most by the columns)
 
 
 def search_text(model: CaptureModel, row: int) -> str:
@@ -147,10 +147,8 @@ class PduScreen(CaptureScreen):
             self.filtered = None
             self.pdus.set_view(self.base_view)
         else:
-            settled = self.model.settled if event.compiled.needs_pairing else None
-            self.filtered = FilteredRows(self.base_view,
-                                         filter_predicate(self.model, event.compiled),
-                                         event.expression, settled=settled)
+            self.filtered = filtered_view(self.model, self.base_view, event.compiled,
+                                          event.expression)
             self.pdus.set_view(self.filtered)
             self._run_filter(self.filtered)
         self.set_title_text(self.title_text())
