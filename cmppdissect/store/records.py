@@ -19,6 +19,7 @@ from cmppdissect.protocol.commands import RESPONSE_BIT, command_name
 from cmppdissect.protocol.content import decode_content
 from cmppdissect.protocol.decode import DecodedPdu
 from cmppdissect.protocol.expert import Finding
+from cmppdissect.protocol.layouts import Kind
 from cmppdissect.protocol.version import Version
 from cmppdissect.store.store import FROM_CLIENT, NO_PAIR, UNANSWERED, PduStore
 
@@ -321,6 +322,14 @@ class RecordView(Mapping[str, Any]):
         return len(self.full())
 
 
+def _uints(whole: np.ndarray, at: np.ndarray, size: int) -> np.ndarray:
+    """The big-endian unsigned integers of ``size`` bytes at offsets ``at`` of ``whole``."""
+    number = np.zeros(len(at), dtype=np.uint64)
+    for k in range(size):
+        number = (number << np.uint64(8)) | whole[at + k].astype(np.uint64)
+    return number
+
+
 class RecordColumns:
     """Rows of a store as the display filter's column path reads them
     (:class:`cmppdissect.query.dfilter.FilterColumns`): header keys from the columns, with
@@ -445,17 +454,20 @@ class RecordColumns:
             starts = ends - s.length[int(rows[0]):int(rows[-1]) + 1]
             for offset, spec, when in spots:
                 held = which[lengths[which] >= offset + spec.size]
+                whole = np.frombuffer(data, dtype=np.uint8)
                 for at_, size, allowed in when:  # a report is read only where these hold
                     held = held[lengths[held] >= at_ + size]
-                    base = starts[rows[held] - int(rows[0])] + at_
-                    got = np.array([int.from_bytes(data[b:b + size], "big")
-                                    for b in base.tolist()], dtype=np.int64)
-                    held = held[np.isin(got, list(allowed))]
+                    got = _uints(whole, starts[rows[held] - int(rows[0])] + at_, size)
+                    held = held[np.isin(got, np.array(sorted(allowed), dtype=np.uint64))]
                 if not len(held):
                     continue
                 at = starts[rows[held] - int(rows[0])] + offset
-                values = np.empty(len(held), dtype=object)
-                values[:] = [spot_value(spec, data[a:a + spec.size]) for a in at.tolist()]
+                if spec.kind is Kind.UINT:
+                    number = _uints(whole, at, spec.size)
+                    values = number if spec.size == 8 else number.astype(np.int64)
+                else:
+                    values = np.empty(len(held), dtype=object)
+                    values[:] = [spot_value(spec, data[a:a + spec.size]) for a in at.tolist()]
                 found.append((held, values))
         return unknown, found
 
