@@ -30,7 +30,8 @@ NEEDLES = [
     "msg_id", "msg_id 1", "x81", "81", "\\x", "x1b", "u202e", "report", "report for",
     "+2", "[1/2]", "bytes", "utf-16-be", "没有这段话", "zzzz", "correct", "k", "i", "istanbul",
     "kelvin k", "σοφια", "àbc", "“", "…", " ", "  ", "0 ", "→", "mverify", "1065712345",
-    "106571234", "other error", "version", "?", "message number 21",
+    "106571234", "other error", "version", "?", "message number 21", "”", "latin-1", "ascii",
+    "bytes utf-16-be", "1 bytes", "13999999999",
 ]
 
 TRICKY = "İSTANBUL Kelvin \u212a ΣΟΦΙΑ \x1b[31m \u202eevil\u202c 验证码 42 and the rest past sixty"
@@ -110,7 +111,7 @@ def test_msg_ids_and_result_codes_are_found_by_number(
 
 @pytest.mark.parametrize(("needle", "most"), [
     ("没有这段话", 0.01), ("zzzz", 0.01), ("8613800138000", 0.5), ("验证码", 0.2),
-    ("submit", 0.01), ("submit_resp", 0.01),
+    ("submit", 0.01), ("submit_resp", 0.01), ("13999999999", 0.01),
 ])
 def test_column_path_decodes_few_rows(needle: str, most: float,
                                       captures: dict[str, CaptureModel]) -> None:

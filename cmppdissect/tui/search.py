@@ -181,6 +181,13 @@ def _head_texts(model: CaptureModel, rows: np.ndarray) -> np.ndarray:
     return out
 
 
+def _overlaps_end(needle: str, word: str) -> bool:
+    """:func:`_overlaps` for a word that ends the line but for a space: a needle that does
+    not end with a space cannot go on past it (the line's spaces are said by summary.JOINS)."""
+    return needle in word or word in needle or any(
+        word.startswith(needle[-k:]) for k in range(1, len(needle)))
+
+
 def _heads(model: CaptureModel, rows: np.ndarray, needle: str) -> np.ndarray:
     """Which rows' column part of the line holds ``needle``, exactly."""
     if " " in needle:  # it may span parts: the heads are built (numpy's strings), then searched
@@ -238,7 +245,8 @@ def search_masks(model: CaptureModel, needle: str) -> Masks:
             which = codes == i
             derived = summary.DERIVED.get(command)
             if derived is None or plan is None or spaced or any(
-                    _overlaps(needle, word.lower()) for word in derived.texts):
+                    _overlaps(needle, word.lower()) for word in derived.texts) or any(
+                    _overlaps_end(needle, word.lower()) for word in derived.ends):
                 maybe |= which
                 continue
             if needle.isdigit() and len(needle) <= derived.digits:

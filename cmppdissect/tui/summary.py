@@ -161,14 +161,16 @@ class Derived:
     numbers: tuple[tuple[str, bool], ...] = ()
     result: str | None = None
     digits: int = 0
+    ends: tuple[str, ...] = ()  # words only ever at the end of the line (then its space)
 
 
 #: Where the line has a space that no word of :class:`Derived` holds: between the parts of
 #: the search line, and (in :func:`info`) between a number or a text copied from the PDU and
 #: what follows. So a needle with a space at either end or next to a digit may span them.
 JOINS = "a space at either end of a needle or next to a digit"
-_CONTENT_TEXTS = ("[", "/", "] ", "“", "”", "…", *(
-    f" bytes {codec}" for codec in ("ascii", "latin-1", "utf-16-be", "gb18030", "binary")))
+_CONTENT_TEXTS = ("[", "/", "] ", "“", "…")
+_CONTENT_ENDS = ("”", *(f" bytes {codec}"
+                        for codec in ("ascii", "latin-1", "utf-16-be", "gb18030", "binary")))
 
 
 def result_texts(command_id: int, code: int) -> frozenset[str]:
@@ -193,11 +195,11 @@ def _derived() -> dict[int, Derived]:
     empty = Derived(())
     return {
         CommandId.CMPP_SUBMIT: Derived(
-            (" → ", " report", "-", " +", *_CONTENT_TEXTS), digits=3),
+            (" → ", " report", "-", " +", *_CONTENT_TEXTS), digits=3, ends=_CONTENT_ENDS),
         CommandId.CMPP_SUBMIT_RESP: Derived(("Msg_Id ",), (("Msg_Id", False),), "Result"),
         CommandId.CMPP_DELIVER: Derived(
             ("report ", " for Msg_Id ", "?", " → ", *_CONTENT_TEXTS), (("Msg_Id", True),),
-            digits=3),
+            digits=3, ends=_CONTENT_ENDS),
         CommandId.CMPP_DELIVER_RESP: Derived(("Msg_Id ",), (("Msg_Id", False),), "Result"),
         CommandId.CMPP_ACTIVE_TEST: empty, CommandId.CMPP_ACTIVE_TEST_RESP: empty,
         CommandId.CMPP_TERMINATE: empty, CommandId.CMPP_TERMINATE_RESP: empty,
