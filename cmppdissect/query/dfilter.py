@@ -636,12 +636,13 @@ class FilterColumns(Protocol):
         none can be)."""
         ...
 
-    def readings(self, name: str, in_report: bool) -> tuple[
+    def readings(self, name: str, in_report: bool, among: np.ndarray | None = None) -> tuple[
             np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
         """The values body field ``name`` (of ``fields.report`` only, if ``in_report``) may
-        have on each row, read from the bytes at the offsets it may come from: rows where this
-        cannot be said, and (row indices, value of each) per place. A row's record holds the
-        field with one of those values, or not at all."""
+        have on each row (of the rows ``among``, a mask, if given), read from the bytes at the
+        offsets it may come from: rows where this cannot be said, and (row indices, value of
+        each) per place. A row's record holds the field with one of those values, or not at
+        all."""
         ...
 
 
@@ -685,15 +686,18 @@ def _leaf_masks(leaf: Node, cols: FilterColumns) -> tuple[np.ndarray, np.ndarray
         maybe &= held
     if len(leaf.paths) == 1 and leaf.paths[0][0] in ("field", "report") and (
             body == {leaf.paths[0][1]} or (leaf.paths[0][0] == "report" and body == {"report"})):
-        maybe &= _by_readings(leaf, cols, n)
+        maybe &= _by_readings(leaf, cols, maybe)
     return maybe, np.zeros(n, dtype=bool)
 
 
-def _by_readings(leaf: Node, cols: FilterColumns, n: int) -> np.ndarray:
-    """Rows where the leaf is true for one of the values its one body field may have there,
-    each distinct value tested once, by the leaf's own test on a record holding just it."""
+def _by_readings(leaf: Node, cols: FilterColumns, among: np.ndarray) -> np.ndarray:
+    """Rows (of ``among``) where the leaf is true for one of the values its one body field
+    may have there, each distinct value tested once, by the leaf's own test on a record
+    holding just it."""
     where, name = leaf.paths[0]
-    unknown, found = cols.readings(name, where == "report")
+    if not among.any():
+        return among
+    unknown, found = cols.readings(name, where == "report", among)
     possible = unknown.copy()
     for rows, values in found:
         distinct, codes = np.unique(values, return_inverse=True)
