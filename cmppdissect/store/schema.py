@@ -10,6 +10,7 @@ every JSON writer writes as a decimal string (:func:`json_string` says which fie
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -280,6 +281,7 @@ def _spec_fields() -> frozenset[str]:
 SPEC_FIELDS = _spec_fields()
 
 
+@functools.cache
 def field_spots(command_id: int, name: str, in_report: bool) -> list[Spot] | None:
     """Where in a PDU's bytes a record of this command may have taken field ``name`` from,
     under any version and report layout: from the body, unless ``in_report``, and from a

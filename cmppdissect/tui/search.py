@@ -257,14 +257,14 @@ def search_masks(model: CaptureModel, needle: str) -> Masks:
             maybe |= which & held
             if needle.isdigit():
                 for name, in_report in derived.numbers:
-                    unknown, found = cols.readings(name, in_report)
+                    unknown, found = cols.readings(name, in_report, which & ~maybe)
                     maybe |= which & unknown
                     for at, values in found:
                         shown = holds_digits(values, needle) if values.dtype != object else \
                             np.array([needle in str(v) for v in values.tolist()], dtype=bool)
                         maybe[at[shown & which[at]]] = True
             if derived.result is not None:
-                unknown, found = cols.readings(derived.result, False)
+                unknown, found = cols.readings(derived.result, False, which & ~maybe)
                 maybe |= which & unknown
                 for at, values in found:
                     distinct, back = np.unique(values, return_inverse=True)

@@ -7,6 +7,7 @@ so that brackets stay brackets.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -173,6 +174,7 @@ _CONTENT_ENDS = ("”", *(f" bytes {codec}"
                         for codec in ("ascii", "latin-1", "utf-16-be", "gb18030", "binary")))
 
 
+@functools.cache
 def result_texts(command_id: int, code: int) -> frozenset[str]:
     """What :func:`result` may show for a response of this command holding ``code`` in its
     result field ("code name"), whichever version's layout decoded it."""
