@@ -19,6 +19,12 @@ What is measured, each in the same process and as medians over ``--runs`` runs:
 * **indexing**: wall time to index the whole file in the TUI, against the statistics alone
   (``cmppdissect.analyze(path).run()``, what ``--report json`` does), and the store's memory
   per PDU.
+* **filter and search** (issue 14): on the indexed capture, the time the PDU list's filter
+  (a header-key filter, body-field filters) and ``/`` search (a text present, one absent)
+  take to go through every row, as the TUI's worker does (slices of 20,000 rows, the column
+  path first, the decode for the rows it leaves open); medians of ``--runs``, with the rows
+  decoded. Reference: the row-by-row path of the same filter or search (what the TUI did
+  before), timed over the first ``--ref-rows`` rows and scaled to the whole capture.
 """
 
 from __future__ import annotations
@@ -39,9 +45,13 @@ from textual.app import App, ComposeResult
 from textual.widgets import Label
 
 import cmppdissect
+from cmppdissect.query.dfilter import compile_filter
 from cmppdissect.tui.app import CmppApp, make_app
+from cmppdissect.tui.model import CaptureModel
 from cmppdissect.tui.screens.sessions import SessionsScreen
+from cmppdissect.tui.search import search_masks, search_predicate
 from cmppdissect.tui.source import FileSource
+from cmppdissect.tui.views import AllRows, FilteredRows, filter_predicate, filtered_view
 from cmppdissect.tui.widgets.pdulist import PduList
 from cmppdissect.tui.widgets.tables import SessionList
 
@@ -170,6 +180,66 @@ def headless_index(path: Path) -> float:
     return time.perf_counter() - t0
 
 
+def indexed_model(path: Path) -> CaptureModel:
+    app = make_app(FileSource(str(path)))
+    app.indexer.run()  # the indexer's body, in this thread
+    return app.model
+
+
+def scan(view: FilteredRows) -> float:
+    """The worker's loop over every row of the view: seconds until it has caught up."""
+    t0 = time.perf_counter()
+    while not view.caught_up:
+        view.advance(20_000)
+    return time.perf_counter() - t0
+
+
+def row_by_row(model: CaptureModel, predicate: Callable[[int], bool], rows: int) -> float:
+    """The reference: the predicate on each of the first ``rows`` rows, scaled to all."""
+    rows = min(rows, model.count)
+    t0 = time.perf_counter()
+    for row in range(rows):
+        predicate(row)
+    return (time.perf_counter() - t0) * model.count / rows
+
+
+def filter_and_search(path: Path, runs: int, ref_rows: int) -> list[tuple[str, float, int, int,
+                                                                         float]]:
+    """(what, median seconds, rows decoded, rows kept, reference seconds) per measure."""
+    model = indexed_model(path)
+    first_submit = next(r for r in range(model.count) if model.command_id[r] == 4)
+    dest = model.record_dict(first_submit)["fields"]["Dest_terminal_Id"][0]
+    filters = [("filter, header keys", "command == SUBMIT_RESP and latency_ms > 10"),
+               ("filter, body field (number)", "Result != 0"),
+               ("filter, body field (string)", f'Dest_terminal_Id == "{dest}"'),
+               ("filter, report field", 'Registered_Delivery == 1 && report.Stat != "DELIVRD"')]
+    needles = [("search, present (a result name)", "flow control"),
+               ("search, present (a recipient)", dest),
+               ("search, absent", "13999999999")]
+    out = []
+    for what, expression in filters:
+        compiled = compile_filter(expression)
+        times, view = [], None
+        for _ in range(runs):
+            view = filtered_view(model, AllRows(model), compiled, expression)
+            times.append(scan(view))
+        assert view is not None
+        ref = row_by_row(model, filter_predicate(model, compiled), ref_rows)
+        out.append((f"{what}: {expression}", statistics.median(times), view.decoded, len(view),
+                    ref))
+    for what, needle in needles:
+        times, view = [], None
+        for _ in range(runs):
+            view = FilteredRows(AllRows(model), search_predicate(model, needle), needle,
+                                masks=search_masks(model, needle))
+            times.append(scan(view))
+        assert view is not None
+        ref = row_by_row(model, search_predicate(model, needle), ref_rows)
+        out.append((f"{what}: /{needle}", statistics.median(times), view.decoded, len(view),
+                    ref))
+    return out
+
+
 def ms(values: list[float]) -> str:
     return f"{statistics.median(values) * 1000:.1f} ms"
 
@@ -181,9 +251,22 @@ def main(argv: list[str] | None = None) -> int:
                     help="frames of the generated capture (1.15M frames hold ~1M PDUs)")
     ap.add_argument("--runs", type=int, default=5, help="start-up runs (median)")
     ap.add_argument("--keys", type=int, default=20, help="key presses of each kind per run")
+    ap.add_argument("--ref-rows", type=int, default=20_000,
+                    help="rows the row-by-row reference of filter and search is timed over")
+    ap.add_argument("--only-filter", action="store_true",
+                    help="measure filter and search only (not start-up, keys, indexing)")
     args = ap.parse_args(argv)
     path = args.file or capture(args.frames)
     print(f"capture: {path} ({path.stat().st_size / 1e6:.0f} MB)", flush=True)
+
+    found = filter_and_search(path, args.runs, args.ref_rows)
+    print(f"\nfilter and search over every row (median of {args.runs}; reference: row by row, "
+          f"the first {args.ref_rows:,} rows scaled to the capture):")
+    for what, median, decoded, kept, ref in found:
+        print(f"  {what}\n    {median:.2f} s, {decoded:,} rows decoded, {kept:,} kept; "
+              f"row by row {ref:.1f} s; ratio {ref / median:.0f}x")
+    if args.only_filter:
+        return 0
 
     bare = [asyncio.run(bare_first_screen()) for _ in range(args.runs)]
     runs = [asyncio.run(tui_run(path, args.keys, to_the_end=False)) for _ in range(args.runs)]

@@ -29,9 +29,13 @@ import operator
 import re
 import tokenize
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
 
 from cmppdissect.protocol.layouts import LAYOUTS, MO_REPORT, REPORT_60, REPORT_71
+from cmppdissect.protocol.recordkeys import HEADER_KEYS as RECORD_HEADER_KEYS
 
 Record = Mapping[str, Any]
 Values = Callable[[Record], list[Any]]
@@ -268,6 +272,13 @@ _COMPARE: dict[type[ast.AST], Callable[[Any, Any], bool]] = {
 }
 
 
+_OP_TEXT: dict[type[ast.AST], str] = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=",
+                                      ast.Gt: ">", ast.GtE: ">="}
+_NUMPY_OP: dict[str, Callable[[Any, Any], Any]] = {
+    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
+    ">=": operator.ge}
+
+
 _TOP_TYPES = {
     "frame": "uint", "time": "float (s since 1970)", "session": "uint", "src": "string (ip:port)",
     "dst": "string (ip:port)", "version": 'string ("2.0", "3.0")',
@@ -342,6 +353,10 @@ class _Compiler:
         self.source_len = source_len
         self.names: set[str] = set()
         self.warnings: list[FilterError] = []
+        self._leaf_names: set[str] | None = None  # names read by the leaf being compiled
+        self._leaf_hint: tuple[str, str, tuple[Any, ...]] | None = None
+        self._leaf_paths: list[tuple[str, str]] = []  # its field operands: (field|report, name)
+        self._steps = 0  # comparisons in the Compare being compiled
 
     def check_types(self, field: ast.expr, literal: ast.expr) -> None:
         """Warn when a numeric field meets a quoted string (``gateway == "079101"`` is
@@ -363,14 +378,36 @@ class _Compiler:
 
     # boolean level
     def test(self, node: ast.expr) -> Callable[[Record], bool]:
+        return self.node(node).fn
+
+    def node(self, node: ast.expr) -> Node:
+        """The test of ``node`` with its shape kept (for :meth:`DisplayFilter.masks`)."""
         if isinstance(node, ast.BoolOp):
-            parts = [self.test(v) for v in node.values]
+            parts = tuple(self.node(v) for v in node.values)
+            fns = [p.fn for p in parts]
             if isinstance(node.op, ast.And):
-                return lambda r: all(p(r) for p in parts)
-            return lambda r: any(p(r) for p in parts)
+                return Node("and", lambda r: all(p(r) for p in fns), parts)
+            return Node("or", lambda r: any(p(r) for p in fns), parts)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-            inner = self.test(node.operand)
-            return lambda r: not inner(r)
+            inner = self.node(node.operand)
+            fn = inner.fn
+            return Node("not", lambda r: not fn(r), (inner,))
+        return self.leaf(node)
+
+    def leaf(self, node: ast.expr) -> Node:
+        """A test no further split into and/or/not, with the names it reads."""
+        self._leaf_names = set()
+        self._leaf_hint = None
+        self._leaf_paths = []
+        try:
+            fn = self.leaf_test(node)
+            names = frozenset(self._leaf_names)
+        finally:
+            self.names |= self._leaf_names
+            self._leaf_names = None
+        return Node("leaf", fn, (), names, self._leaf_hint, tuple(self._leaf_paths))
+
+    def leaf_test(self, node: ast.expr) -> Callable[[Record], bool]:
         if isinstance(node, ast.Compare):
             return self.compare(node)
         if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.RShift, ast.LShift)):
@@ -383,6 +420,25 @@ class _Compiler:
             return lambda r: bool(values(r))  # a bare field tests presence, as in Wireshark
         return lambda r: any(v != 0 for v in values(r))
 
+    def hint(self, op: str, field: ast.expr, literals: tuple[Any, ...]) -> None:
+        """Note what a one-step leaf compares (``op`` one of ==, <, contains...), for the
+        column path: a header name and a number, or a body field and strings it must hold."""
+        name = self.field_name(field)
+        if name is not None:
+            self._leaf_hint = (op, name, literals)
+
+    @staticmethod
+    def field_name(node: ast.expr) -> str | None:
+        """The record name a plain field operand reads (``Stat`` for ``report.Stat``)."""
+        dotted = _dotted(node)
+        if isinstance(node, ast.Name):
+            return HEADER_ALIASES.get(node.id, node.id)
+        if dotted is not None and dotted.startswith("cmpp.") and dotted.count(".") == 1:
+            return HEADER_ALIASES.get(dotted[5:], dotted[5:])
+        if dotted is not None and dotted.startswith("report.") and dotted.count(".") == 1:
+            return dotted[7:]
+        return None
+
     def text_match(self, node: ast.BinOp) -> Callable[[Record], bool]:
         left = self.values(node.left)
         right = node.right
@@ -390,6 +446,7 @@ class _Compiler:
             raise self.error(right, "contains/matches want a string after them")
         if isinstance(node.op, ast.RShift):
             needle = str(right.value)
+            self.hint("contains", node.left, (needle,))
             return lambda r: any(_contains(v, needle) for v in left(r))
         try:
             pattern = re.compile(str(right.value))
@@ -401,6 +458,7 @@ class _Compiler:
     def compare(self, node: ast.Compare) -> Callable[[Record], bool]:
         operands = [node.left, *node.comparators]
         steps: list[Callable[[Record], bool]] = []
+        self._steps = len(node.ops)
         for op, left_node, right_node in zip(node.ops, operands, operands[1:], strict=False):
             steps.append(self.one_comparison(op, left_node, right_node))
         return lambda r: all(s(r) for s in steps)
@@ -426,6 +484,8 @@ class _Compiler:
                 return any(eq(v, m) for v in left(r) for m in members)
 
             if isinstance(op, ast.In):
+                if self._steps == 1 and not is_command:
+                    self.hint("in", left_node, tuple(members))
                 return found
             return lambda r: bool(left(r)) and not found(r)
         cmp = _COMPARE.get(type(op))
@@ -444,6 +504,11 @@ class _Compiler:
             def right(r: Record) -> list[Any]:
                 return names
 
+        if self._steps == 1 and not self.is_command(left_node) and \
+                isinstance(right_node, ast.Constant) and \
+                isinstance(right_node.value, (str, int, float)) and \
+                not isinstance(right_node.value, bool):
+            self.hint(_OP_TEXT[type(op)], left_node, (right_node.value,))
         if isinstance(op, ast.NotEq):
             # Wireshark: "a != b" is true when the field exists and no value equals b.
             eq = _COMPARE[ast.Eq]
@@ -472,12 +537,18 @@ class _Compiler:
             if name not in KNOWN_NAMES:
                 raise self.error(node, _unknown(node.id))
             self.names.add(name)
+            if self._leaf_names is not None:
+                self._leaf_names.add(name)
+                self._leaf_paths.append(("field", name))
             return lambda r: _lookup(r, name)
         dotted = _dotted(node)
         if dotted is not None and dotted.startswith("cmpp."):  # Wireshark's protocol prefix
             return self.values(ast.copy_location(ast.Name(id=dotted[5:], ctx=ast.Load()), node))
         if dotted in TRANSPORT:
             self.names.update(("src", "dst"))
+            if self._leaf_names is not None:
+                self._leaf_names.update(("src", "dst"))
+                self._leaf_paths.append(("other", dotted))
             return TRANSPORT[dotted]
         if dotted is not None and dotted.split(".", 1)[0] not in KNOWN_NAMES:
             raise self.error(node, _unknown(dotted))
@@ -486,6 +557,10 @@ class _Compiler:
             attr = node.attr
             if attr not in KNOWN_NAMES:
                 raise self.error(node, _unknown(attr))
+            if self._leaf_names is not None:
+                last = self._leaf_paths.pop() if self._leaf_paths else ("other", "")
+                self._leaf_paths.append(("report", attr) if last == ("field", "report")
+                                        else ("other", attr))
             return lambda r: _member(base(r), attr)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
                 node.func.id == "len" and len(node.args) == 1 and not node.keywords:
@@ -513,18 +588,171 @@ class _Compiler:
         return self.values(node)
 
 
-class DisplayFilter:
-    """A compiled filter: call it with a record dict."""
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One test of a compiled filter with its shape: ``and``/``or``/``not`` over ``parts``, or
+    a ``leaf`` (a comparison, a match, a presence test) reading ``names``. ``hint`` says what a
+    one-step leaf compares: (op, name, literals), op one of == != < <= > >= in contains."""
 
-    __slots__ = ("_test", "expression", "names", "warnings")
+    kind: str
+    fn: Callable[[Record], bool]
+    parts: tuple[Node, ...] = ()
+    names: frozenset[str] = frozenset()
+    hint: tuple[str, str, tuple[Any, ...]] | None = None
+    paths: tuple[tuple[str, str], ...] = ()  # its field operands: ("field"|"report", name)
+
+
+#: Record keys a store answers from its columns (:class:`FilterColumns`), whatever the row.
+HEADER_KEYS = frozenset(RECORD_HEADER_KEYS)
+#: Header keys with a number (or nothing) on every row, compared by numpy when a leaf compares
+#: one of them with a number.
+NUMERIC_KEYS = frozenset({"frame", "time", "session", "command_id", "sequence_id",
+                          "total_length", "request_frame", "response_frame", "latency_ms"})
+
+
+class FilterColumns(Protocol):
+    """What :meth:`DisplayFilter.masks` reads of a set of rows, answered by a store from its
+    columns and raw bytes without decoding (``cmppdissect.store.RecordColumns``)."""
+
+    def __len__(self) -> int: ...
+
+    def numbers(self, name: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """A numeric header key of each row (int64 or float64) and which rows have it (None:
+        all), the values being exactly those of the row's record."""
+        ...
+
+    def groups(self, names: frozenset[str]) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """The rows grouped by the values of header keys ``names``: each row's group, and for
+        each group a dict of those keys as the record has them."""
+        ...
+
+    def may_have(self, name: str) -> np.ndarray:
+        """Rows whose record may hold body field ``name`` (False: it cannot)."""
+        ...
+
+    def may_contain(self, name: str, text: str) -> np.ndarray:
+        """Rows where a value of body field ``name`` may be a string holding ``text`` (False:
+        none can be)."""
+        ...
+
+    def readings(self, name: str, in_report: bool, among: np.ndarray | None = None) -> tuple[
+            np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+        """The values body field ``name`` (of ``fields.report`` only, if ``in_report``) may
+        have on each row (of the rows ``among``, a mask, if given), read from the bytes at the
+        offsets it may come from: rows where this cannot be said, and (row indices, value of
+        each) per place. A row's record holds the field with one of those values, or not at
+        all."""
+        ...
+
+
+#: A leaf whose names are all absent from a record is false: each operand that names a field
+#: yields no value then, and comparisons, matches and presence tests over no values are false.
+#: The column path relies on this to rule out rows that cannot hold a leaf's body fields.
+_CONTAINING_OPS = frozenset({"==", "contains", "in"})
+
+
+def _leaf_masks(leaf: Node, cols: FilterColumns) -> tuple[np.ndarray, np.ndarray]:
+    """(may be true, is surely true) of one leaf for every row of ``cols``."""
+    n = len(cols)
+    names = leaf.names
+    if not names:
+        value = bool(leaf.fn({}))
+        return np.full(n, value), np.full(n, value)
+    if names <= HEADER_KEYS:
+        hint = leaf.hint
+        if hint is not None and hint[0] in _NUMPY_OP and hint[1] in NUMERIC_KEYS:
+            (literal,) = hint[2]
+            if isinstance(literal, float) or (isinstance(literal, int)
+                                              and abs(literal) < 2 ** 53):
+                values, present = cols.numbers(hint[1])
+                exact = np.asarray(_NUMPY_OP[hint[0]](values, literal), dtype=bool)
+                if present is not None:
+                    exact &= present
+                return exact, exact
+        codes, groups = cols.groups(names)
+        table = np.array([bool(leaf.fn(g)) for g in groups] + [False], dtype=bool)
+        exact = table[codes]
+        return exact, exact
+    body = names - HEADER_KEYS
+    maybe = np.ones(n, dtype=bool)
+    for name in body:  # absent, any one of them makes the leaf false
+        maybe &= cols.may_have(name)
+    hint = leaf.hint
+    if hint is not None and hint[0] in _CONTAINING_OPS and hint[1] in body:
+        held = np.zeros(n, dtype=bool)
+        for literal in hint[2]:
+            held |= cols.may_contain(hint[1], str(literal))
+        maybe &= held
+    if len(leaf.paths) == 1 and leaf.paths[0][0] in ("field", "report") and (
+            body == {leaf.paths[0][1]} or (leaf.paths[0][0] == "report" and body == {"report"})):
+        maybe &= _by_readings(leaf, cols, maybe)
+    return maybe, np.zeros(n, dtype=bool)
+
+
+def _by_readings(leaf: Node, cols: FilterColumns, among: np.ndarray) -> np.ndarray:
+    """Rows (of ``among``) where the leaf is true for one of the values its one body field
+    may have there, each distinct value tested once, by the leaf's own test on a record
+    holding just it."""
+    where, name = leaf.paths[0]
+    if not among.any():
+        return among
+    unknown, found = cols.readings(name, where == "report", among)
+    possible = unknown.copy()
+    for rows, values in found:
+        distinct, codes = np.unique(values, return_inverse=True)
+        # The value may sit in the body or in the report: either placement may be the real one.
+        verdict = np.array([leaf.fn({"fields": {"report": {name: v}}})
+                            or (where == "field" and leaf.fn({"fields": {name: v}}))
+                            for v in distinct.tolist()], dtype=bool)
+        possible[rows] |= verdict[codes.reshape(-1)]
+    return possible
+
+
+def _masks(node: Node, cols: FilterColumns) -> tuple[np.ndarray, np.ndarray]:
+    if node.kind == "leaf":
+        return _leaf_masks(node, cols)
+    if node.kind == "not":
+        maybe, sure = _masks(node.parts[0], cols)
+        return ~sure, ~maybe
+    results = [_masks(p, cols) for p in node.parts]
+    maybe, sure = results[0]
+    for m, s in results[1:]:
+        if node.kind == "and":
+            maybe, sure = maybe & m, sure & s
+        else:
+            maybe, sure = maybe | m, sure | s
+    return maybe, sure
+
+
+class DisplayFilter:
+    """A compiled filter: call it with a record dict, or ask :meth:`masks` over columns."""
+
+    __slots__ = ("_test", "expression", "names", "tree", "warnings")
 
     def __init__(self, expression: str, test: Callable[[Record], bool],
                  names: frozenset[str] = frozenset(),
-                 warnings: tuple[FilterError, ...] = ()) -> None:
+                 warnings: tuple[FilterError, ...] = (), tree: Node | None = None) -> None:
         self.expression = expression
         self._test = test
         self.names = names  # the field names the expression reads
         self.warnings = warnings  # valid, but likely not what was meant (with the column)
+        self.tree = tree  # the test's shape, for the column path (None: always true)
+
+    def masks(self, cols: FilterColumns) -> tuple[np.ndarray, np.ndarray]:
+        """Which rows of ``cols`` the filter may keep and which it surely keeps, from the
+        columns alone: rows in neither need no decode, rows in both none either; only the
+        rows between need the record (``self(record)`` decides them).
+
+        Why it is the same answer as the record's: a leaf on header keys is evaluated on the
+        record's own values (numpy for a number compared with a number, else the leaf's own
+        test once per distinct value); a leaf on body fields is "maybe" where the row may hold
+        them (and may hold the text it compares with) and "no" elsewhere, which the leaf's
+        test would also say; ``and``/``or``/``not`` combine both bounds.
+        """
+        n = len(cols)
+        if self.tree is None:
+            return np.ones(n, dtype=bool), np.ones(n, dtype=bool)
+        return _masks(self.tree, cols)
 
     @property
     def needs_pairing(self) -> bool:
@@ -558,8 +786,9 @@ def compile_filter(expression: str) -> DisplayFilter:
     compiler = _Compiler(anchors, len(expression))
     node = tree.body
     _shift_offsets(tree, len(source) - len(source.lstrip()))
-    test = compiler.test(node)
-    return DisplayFilter(expression, test, frozenset(compiler.names), tuple(compiler.warnings))
+    shape = compiler.node(node)
+    return DisplayFilter(expression, shape.fn, frozenset(compiler.names),
+                         tuple(compiler.warnings), shape)
 
 
 MAX_DEPTH = 100
@@ -594,7 +823,8 @@ def _syntax_message(exc: SyntaxError) -> str:
     return msg
 
 
-__all__ = ["KNOWN_NAMES", "MAX_DEPTH", "PAIRING_NAMES", "DisplayFilter", "FilterError",
+__all__ = ["HEADER_KEYS", "KNOWN_NAMES", "MAX_DEPTH", "NUMERIC_KEYS", "PAIRING_NAMES",
+           "DisplayFilter", "FilterColumns", "FilterError", "Node", "compile_field",
            "compile_filter"]
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cmppdissect.store.records import LongSms, PduRecord, RecordView, record_at
+from cmppdissect.store.records import LongSms, PduRecord, RecordColumns, RecordView, record_at
 from cmppdissect.store.store import FROM_CLIENT, NO_PAIR, RESEND, UNANSWERED, PduStore
 
 __all__ = ["FROM_CLIENT", "NO_PAIR", "RESEND", "UNANSWERED", "LongSms", "PduRecord", "PduStore",
-           "RecordView", "record_at"]
+           "RecordColumns", "RecordView", "record_at"]

@@ -19,12 +19,14 @@ from cmppdissect.protocol.commands import RESPONSE_BIT, command_name
 from cmppdissect.protocol.content import decode_content
 from cmppdissect.protocol.decode import DecodedPdu
 from cmppdissect.protocol.expert import Finding
+from cmppdissect.protocol.layouts import Kind
+from cmppdissect.protocol.recordkeys import HEADER_KEYS
 from cmppdissect.store.store import FROM_CLIENT, NO_PAIR, UNANSWERED, VERSION_OF_HINT, PduStore
 
 _NOWHERE = ("?", "?")
 
-__all__ = ["LongSms", "PduRecord", "RecordView", "RowSlice", "engine_findings", "long_sms_of",
-           "record_at", "record_in", "records_between", "records_of", "row_slice"]
+__all__ = ["LongSms", "PduRecord", "RecordColumns", "RecordView", "RowSlice", "engine_findings",
+           "long_sms_of", "record_at", "record_in", "records_between", "records_of", "row_slice"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,8 +247,7 @@ class RecordView(Mapping[str, Any]):
 
     __slots__ = ("_full", "_rec", "_row", "_store")
 
-    _HEADER = ("frame", "time", "session", "src", "dst", "version", "command", "command_id",
-               "sequence_id", "total_length", "request_frame", "response_frame", "latency_ms")
+    _HEADER = HEADER_KEYS
 
     def __init__(self, store: PduStore, row: int, full: dict[str, Any] | None = None) -> None:
         self._store = store
@@ -317,3 +318,186 @@ class RecordView(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self.full())
+
+
+def _uints(whole: np.ndarray, at: np.ndarray, size: int) -> np.ndarray:
+    """The big-endian unsigned integers of ``size`` bytes at offsets ``at`` of ``whole``."""
+    number = np.zeros(len(at), dtype=np.uint64)
+    for k in range(size):
+        number = (number << np.uint64(8)) | whole[at + k].astype(np.uint64)
+    return number
+
+
+class RecordColumns:
+    """Rows of a store as the display filter's column path reads them
+    (:class:`cmppdissect.query.dfilter.FilterColumns`): header keys from the columns, with
+    exactly the values :class:`RecordView` gives, and what a row's bytes may hold, without
+    decoding. ``rows`` ascend."""
+
+    __slots__ = ("_lower", "_raw", "rows", "store")
+
+    def __init__(self, store: PduStore, rows: np.ndarray) -> None:
+        self.store = store
+        self.rows = rows
+        self._raw: tuple[bytes, np.ndarray] | None = None
+        self._lower: bytes | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def _pairing(self) -> tuple[np.ndarray, np.ndarray]:
+        s, rows = self.store, self.rows
+        paired = s.pair[rows] != NO_PAIR
+        response = (s.command_id[rows] & RESPONSE_BIT) != 0
+        return paired, response
+
+    def numbers(self, name: str) -> tuple[np.ndarray, np.ndarray | None]:
+        s, rows = self.store, self.rows
+        if name == "time":
+            return s.ts_ns[rows].astype(np.float64) / 1e9, None
+        if name == "latency_ms":
+            paired, _response = self._pairing()
+            return s.latency_ns[rows].astype(np.float64) / 1e6, paired
+        if name in ("request_frame", "response_frame"):
+            paired, response = self._pairing()
+            present = paired & (response if name == "request_frame" else ~response)
+            partner = np.where(paired, s.pair[rows], 0)
+            return s.frame[partner].astype(np.int64), present
+        column = {"frame": s.frame, "session": s.session, "command_id": s.command_id,
+                  "sequence_id": s.sequence_id, "total_length": s.length}[name]
+        return column[rows].astype(np.int64), None
+
+    def groups(self, names: frozenset[str]) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        s, rows = self.store, self.rows
+        keys: list[np.ndarray] = []
+        for name in sorted(names):
+            if name in ("src", "dst"):
+                keys += [s.session[rows], s.flags[rows] & FROM_CLIENT]
+            elif name in ("request_frame", "response_frame", "latency_ms"):
+                paired, response = self._pairing()
+                keys += [paired, response, np.where(paired, s.pair[rows], -1),
+                         np.where(paired, s.latency_ns[rows], 0)]
+            else:
+                keys.append({"frame": s.frame, "time": s.ts_ns, "session": s.session,
+                             "version": s.version, "command": s.command_id,
+                             "command_id": s.command_id, "sequence_id": s.sequence_id,
+                             "total_length": s.length}[name][rows])
+        if not len(rows):
+            return np.zeros(0, np.int64), []
+        if len(keys) == 1:  # one column: numpy's 1-d unique, several times faster
+            _keys, first, codes = np.unique(keys[0], return_index=True, return_inverse=True)
+        else:
+            stacked = np.stack([k.astype(np.int64) for k in keys], axis=1)
+            _keys, first, codes = np.unique(stacked, axis=0, return_index=True,
+                                            return_inverse=True)
+        groups = []
+        for i in first.tolist():
+            view = RecordView(s, int(rows[i]))
+            groups.append({name: view[name] for name in names})
+        return codes.reshape(-1), groups
+
+    def may_have(self, name: str) -> np.ndarray:
+        from cmppdissect.store.schema import body_names
+
+        s, rows = self.store, self.rows
+        if name in ("fields", "expert"):
+            return np.ones(len(rows), dtype=bool)
+        if name == "long_sms":
+            return np.isin(rows, s.long_sms_between(int(rows[0]), int(rows[-1]) + 1)) \
+                if len(rows) else np.zeros(0, dtype=bool)
+        commands, codes = np.unique(s.command_id[rows], return_inverse=True)
+        table = np.array([(names is None or name in names)
+                          for names in map(body_names, commands.tolist())], dtype=bool)
+        return table[codes.reshape(-1)] if len(rows) else np.zeros(0, dtype=bool)
+
+    def may_contain(self, name: str, text: str) -> np.ndarray:
+        from cmppdissect.store.schema import raw_patterns
+
+        patterns = raw_patterns(name, text)
+        if patterns is None:
+            return self.may_have(name)
+        held: np.ndarray = self.may_have(name) & self.raw_holds(patterns)
+        return held
+
+    def _bytes(self) -> tuple[bytes, np.ndarray]:
+        """The rows' bytes (from the first row to the last) and each row's end offset."""
+        if self._raw is None:
+            s, rows = self.store, self.rows
+            lo, hi = int(rows[0]), int(rows[-1]) + 1
+            ends = np.cumsum(s.length[lo:hi], dtype=np.int64)
+            self._raw = (s.blobs.range_bytes(lo, hi, s.length), ends)
+        return self._raw
+
+    def readings(self, name: str, in_report: bool, among: np.ndarray | None = None) -> tuple[
+            np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+        """What body field ``name`` (of the status report only, if ``in_report``) may be on
+        each row, read at its fixed offsets (:func:`~cmppdissect.store.schema.field_spots`):
+        the rows offsets cannot say for, and (row indices, their values) per spot. A row's
+        record holds the field with one of its values, or not at all. With ``among`` (a mask
+        of the rows), only those rows are read."""
+        from cmppdissect.store.schema import field_spots, spot_value
+
+        s, rows = self.store, self.rows
+        unknown = np.zeros(len(rows), dtype=bool)
+        found: list[tuple[np.ndarray, np.ndarray]] = []
+        if not len(rows):
+            return unknown, found
+        commands, codes = np.unique(s.command_id[rows], return_inverse=True)
+        codes = codes.reshape(-1)
+        lengths = s.length[rows].astype(np.int64)
+        for i, command in enumerate(commands.tolist()):
+            spots = field_spots(command, name, in_report)
+            which = np.flatnonzero((codes == i) if among is None else (codes == i) & among)
+            if spots is None:
+                unknown[which] = True
+                continue
+            if not spots:
+                continue
+            data, ends = self._bytes()
+            starts = ends - s.length[int(rows[0]):int(rows[-1]) + 1]
+            for offset, spec, when in spots:
+                held = which[lengths[which] >= offset + spec.size]
+                whole = np.frombuffer(data, dtype=np.uint8)
+                for at_, size, allowed in when:  # a report is read only where these hold
+                    held = held[lengths[held] >= at_ + size]
+                    got = _uints(whole, starts[rows[held] - int(rows[0])] + at_, size)
+                    held = held[np.isin(got, np.array(sorted(allowed), dtype=np.uint64))]
+                if not len(held):
+                    continue
+                at = starts[rows[held] - int(rows[0])] + offset
+                if spec.kind is Kind.UINT:
+                    number = _uints(whole, at, spec.size)
+                    values = number if spec.size == 8 else number.astype(np.int64)
+                else:  # each distinct run of bytes made a value once
+                    block = np.ascontiguousarray(whole[at[:, None] + np.arange(spec.size)])
+                    distinct, back = np.unique(block.view(f"V{spec.size}").reshape(-1),
+                                               return_inverse=True)
+                    made = np.empty(len(distinct), dtype=object)
+                    made[:] = [spot_value(spec, bytes(d)) for d in distinct.tolist()]
+                    values = made[back.reshape(-1)]
+                found.append((held, values))
+        return unknown, found
+
+    def raw_holds(self, patterns: list[bytes], *, lower: bool = False) -> np.ndarray:
+        """Rows whose bytes hold one of ``patterns`` (``lower``: the bytes with ASCII letters
+        in lower case). One search over the rows' bytes concatenated; a hit that straddles
+        two rows marks the first, which at worst costs it a decode."""
+        rows = self.rows
+        hits = np.zeros(len(rows), dtype=bool)
+        if not len(rows) or not patterns:
+            return hits
+        lo = int(rows[0])
+        data, ends = self._bytes()
+        if lower:
+            if self._lower is None:
+                self._lower = data.lower()
+            data = self._lower
+        found = np.zeros(len(ends), dtype=bool)
+        for pattern in patterns:
+            pos = data.find(pattern)
+            while pos >= 0:
+                local = int(np.searchsorted(ends, pos, side="right"))
+                found[local] = True
+                pos = data.find(pattern, int(ends[local]))
+        picked: np.ndarray = found[rows - lo]
+        return picked

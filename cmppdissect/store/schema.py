@@ -10,6 +10,7 @@ every JSON writer writes as a decimal string (:func:`json_string` says which fie
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,20 +27,29 @@ from cmppdissect.protocol.layouts import (
     report_layout,
 )
 from cmppdissect.protocol.msgid import msg_id_parts
+from cmppdissect.protocol.recordkeys import HEADER_KEYS
 from cmppdissect.protocol.version import Version
 from cmppdissect.store.records import LongSms, PduRecord
 
 __all__ = [
     "HEADER_KEYS",
     "REPORT_PREFIX",
+    "SPEC_FIELDS",
+    "STRING_FIELDS",
+    "TEXT_CODECS",
     "U64",
     "FlatColumn",
+    "Spot",
+    "body_names",
     "content_items",
+    "field_spots",
     "flat_columns",
     "flat_plan",
     "json_string",
     "octet_text",
+    "raw_patterns",
     "record_dict",
+    "spot_value",
     "tail_items",
 ]
 
@@ -189,9 +199,6 @@ def record_dict(rec: PduRecord) -> dict[str, Any]:
 
 # -- the flat form: one column per field name (Parquet, Arrow, DataFrames) -----------------------
 
-HEADER_KEYS = ("frame", "time", "session", "src", "dst", "version", "command", "command_id",
-               "sequence_id", "total_length", "request_frame", "response_frame", "latency_ms")
-"""A record's header keys, in :func:`record_dict`'s order: the first columns of a flat table."""
 
 REPORT_PREFIX = "report_"
 """Prefix of the columns of a status report's fields (``report_Stat``), which share names with
@@ -278,3 +285,180 @@ def flat_plan(layout: Layout, report: bool = False) -> tuple[tuple[str, int, boo
             (f.name, index[(f.name.lower(), f.kind, report)], f.kind in (Kind.BIN, Kind.CONTENT))
             for f in layout.fields)
     return plan
+
+# -- what a record may hold, said without decoding (the display filter's column path) ---------
+
+_MAY_HOLD: dict[int, frozenset[str] | None] = {}
+
+
+def body_names(command_id: int) -> frozenset[str] | None:
+    """Every name a record of this command may have under ``fields`` or ``fields.report``
+    (what the display filter looks a body name up in), whichever version decoded it; None when
+    that cannot be said (an unknown command: its body is shown as bytes)."""
+    if command_id in _MAY_HOLD:
+        return _MAY_HOLD[command_id]
+    from cmppdissect.protocol.commands import KNOWN_COMMANDS
+    from cmppdissect.protocol.layouts import LAYOUTS, MO_REPORT, REPORT_60, REPORT_71
+
+    layouts = [LAYOUTS.get((command_id, v)) for v in Version]
+    names: set[str] | None = None
+    if command_id in KNOWN_COMMANDS and all(layout is not None for layout in layouts):
+        names = {"trailing"}  # bytes past the layout, on any command
+        for layout in layouts:
+            assert layout is not None
+            names.update(f.name for f in layout.fields)
+            if any(f.kind is Kind.CONTENT for f in layout.fields):
+                names.update(("text", "udh"))
+            if layout.content_rule is not None:  # Msg_Content may be a status report
+                names.add("report")
+                for rep in (REPORT_60, REPORT_71, MO_REPORT):
+                    names.update(f.name for f in rep.fields)
+        if "Msg_Id" in names:
+            names.add("Msg_Id_parts")
+    found = None if names is None else frozenset(names)
+    _MAY_HOLD[command_id] = found
+    return found
+
+
+def _string_fields() -> frozenset[str]:
+    """Names that are an Octet String (or an array of them) wherever they occur: a record
+    holds them as ``bytes.decode("ascii", "backslashreplace")`` of the field's bytes."""
+    from cmppdissect.protocol.layouts import LAYOUTS, MO_REPORT, REPORT_60, REPORT_71
+
+    kinds: dict[str, set[Kind]] = {}
+    for layout in (*LAYOUTS.values(), REPORT_60, REPORT_71, MO_REPORT):
+        for f in layout.fields:
+            kinds.setdefault(f.name, set()).add(f.kind)
+    return frozenset(name for name, found in kinds.items()
+                     if found <= {Kind.STR, Kind.STR_ARRAY})
+
+
+STRING_FIELDS = _string_fields()
+_ESCAPE_TAIL = frozenset("x0123456789abcdef")  # what follows the backslash of \\xNN
+TEXT_CODECS = ("latin-1", "utf-16-be", "gb18030")  # every codec decode_text may use
+
+
+def raw_patterns(name: str, text: str) -> list[bytes] | None:
+    """Byte strings of which a PDU's bytes hold at least one when its record's ``name`` is a
+    string that contains ``text``; [] when no record's can, None when this cannot be said.
+
+    An Octet String is its bytes read as ASCII with each other byte written ``\\xNN``: a value
+    holding ``text`` (with no backslash) holds it in ASCII bytes, but for up to three first
+    characters that may be the tail of an escape. Message text is decoded by one of
+    :data:`TEXT_CODECS`, each of which decodes a character from bytes that encode it back
+    (save U+FFFD, which stands for bytes that failed).
+    """
+    if not text:
+        return None
+    if name == "text":
+        if "\ufffd" in text:
+            return None
+        found: list[bytes] = []
+        for codec in TEXT_CODECS:
+            try:
+                pattern = text.encode(codec)
+            except UnicodeEncodeError:
+                continue
+            if pattern not in found:
+                found.append(pattern)
+        return found
+    if name not in STRING_FIELDS or "\\" in text:
+        return None
+    if not text.isascii():
+        return []
+    needle = text[3:] if text[0] in _ESCAPE_TAIL else text
+    return [needle.encode("ascii")] if needle else None
+
+
+_FIXED_KINDS = frozenset({Kind.UINT, Kind.INT, Kind.STR, Kind.BIN})
+
+
+def _offsets(layout: Layout) -> dict[str, tuple[int, Field]]:
+    """Fields at a fixed offset of the body (every field before them has a fixed size)."""
+    out: dict[str, tuple[int, Field]] = {}
+    off = 0
+    for f in layout.fields:
+        out[f.name] = (off, f)
+        if f.kind not in _FIXED_KINDS:
+            break
+        off += f.size
+    return out
+
+
+Spot = tuple[int, Field, tuple[tuple[int, int, frozenset[int]], ...]]
+
+
+def _spec_fields() -> frozenset[str]:
+    from cmppdissect.protocol.layouts import LAYOUTS, MO_REPORT, REPORT_60, REPORT_71
+
+    return frozenset(f.name for layout in (*LAYOUTS.values(), REPORT_60, REPORT_71, MO_REPORT)
+                     for f in layout.fields)
+
+
+SPEC_FIELDS = _spec_fields()
+
+
+@functools.cache
+def field_spots(command_id: int, name: str, in_report: bool) -> list[Spot] | None:
+    """Where in a PDU's bytes a record of this command may have taken field ``name`` from,
+    under any version and report layout: from the body, unless ``in_report``, and from a
+    status report. Each spot is (offset from the PDU's first byte, the field, conditions):
+    a report is read only where its conditions hold, (offset, size, allowed values) of header
+    bytes (Registered_Delivery or Msg_Fwd_Type, and a Msg_Length that leaves room for the
+    report, as :func:`~cmppdissect.protocol.layouts.report_layout` chooses). [] when a record never
+    holds the field; None when offsets cannot say (an unknown command, a field after a
+    variable one, or a name that is not a spec field).
+
+    A value read there is what the record shows (:func:`spot_value`); a body too short for a
+    spot does not hold the field there.
+    """
+    from cmppdissect.protocol.commands import HEADER_LEN
+    from cmppdissect.protocol.layouts import LAYOUTS, MO_REPORT, REPORT_60, REPORT_71
+
+    if body_names(command_id) is None or name not in SPEC_FIELDS:
+        return None
+    spots: set[Spot] = set()
+    for version in Version:
+        layout = LAYOUTS[(command_id, version)]
+        offsets = _offsets(layout)
+        if not in_report and any(f.name == name for f in layout.fields):
+            if name not in offsets or offsets[name][1].kind not in _FIXED_KINDS:
+                return None
+            spots.add((HEADER_LEN + offsets[name][0], offsets[name][1], ()))
+        if layout.content_rule is None:
+            continue
+        content = next(f for f in layout.fields if f.kind is Kind.CONTENT)
+        kinds = {"deliver": ("Registered_Delivery", {REPORT_60: 1, REPORT_71: 1}),
+                 "fwd": ("Msg_Fwd_Type", {REPORT_60: 2, REPORT_71: 2, MO_REPORT: 3})}
+        switch, wants = kinds[layout.content_rule]
+        for rep, value in wants.items():
+            if not any(f.name == name for f in rep.fields):
+                continue
+            inner = _offsets(rep)
+            if content.name not in offsets or switch not in offsets or \
+                    content.length_from not in offsets or name not in inner or \
+                    inner[name][1].kind not in _FIXED_KINDS:
+                return None
+            length = offsets[content.length_from]
+            # Msg_Length may say more than the bytes hold: the report is chosen by the
+            # length of Msg_Content as cut, so any Msg_Length from the report's size up.
+            when = ((HEADER_LEN + offsets[switch][0], offsets[switch][1].size,
+                     frozenset({value})),
+                    (HEADER_LEN + length[0], length[1].size,
+                     frozenset(range(rep.fixed_size or 0, 1 << (8 * length[1].size)))))
+            spots.add((HEADER_LEN + offsets[content.name][0] + inner[name][0], inner[name][1],
+                       when))
+    return sorted(spots, key=lambda spot: (spot[0], spot[1].size, spot[2]))
+
+
+def spot_value(field: Field, raw: bytes) -> Any:
+    """A fixed field's value in a record, from its ``field.size`` bytes (what the decoder and
+    :func:`record_dict` make of them)."""
+    if field.kind is Kind.UINT:
+        value = int.from_bytes(raw, "big")
+        return U64(value) if json_string(field) else value
+    if field.kind is Kind.INT:
+        return int.from_bytes(raw, "big", signed=True)
+    if field.kind is Kind.BIN:
+        return raw.hex()
+    return octet_text(raw.partition(b"\0")[0])

@@ -22,7 +22,7 @@ from cmppdissect.protocol.commands import CommandId
 from cmppdissect.protocol.decode import DecodedPdu
 from cmppdissect.protocol.expert import Finding
 from cmppdissect.sources.file import FileIdentity
-from cmppdissect.store import NO_PAIR, PduRecord, PduStore, RecordView, record_at
+from cmppdissect.store import NO_PAIR, PduRecord, PduStore, RecordColumns, RecordView, record_at
 from cmppdissect.store.records import long_sms_of
 
 _SUBMIT = int(CommandId.CMPP_SUBMIT)
@@ -286,6 +286,21 @@ class CaptureModel:
 
     def lazy_record(self, row: int) -> RecordView:
         return RecordView(self.store, row)
+
+    def columns(self, rows: np.ndarray) -> RecordColumns:
+        """Rows (ascending) as the display filter's column path reads them."""
+        return RecordColumns(self.store, rows)
+
+    def settled_prefix(self, rows: np.ndarray) -> int:
+        """How many of ``rows`` (ascending), from the first, are :meth:`settled`."""
+        if not len(rows):
+            return 0
+        known = np.fromiter((s.id for s in self.sessions), np.int64)
+        ok = np.isin(self.store.session[rows], known)
+        if not self.progress.done:
+            ok &= rows < self.store.settled
+        bad = np.flatnonzero(~ok)
+        return int(bad[0]) if len(bad) else len(rows)
 
     def row_of_frame(self, frame: int) -> int | None:
         return self.store.row_of_frame(frame)

@@ -7,7 +7,9 @@ so that brackets stay brackets.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from cmppdissect.output.sanitize import safe_text, wire_str
@@ -154,3 +156,70 @@ def sms_text(pdu: DecodedPdu) -> str:
 def command_label(name: str) -> str:
     """``SUBMIT_RESP`` for ``CMPP_SUBMIT_RESP``: every command has the prefix, rows are narrow."""
     return name[5:] if name.startswith("CMPP_") else name
+
+
+# -- what a row's line adds to the wire's text (for the search's column path) -----------------
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    """What :func:`info` and :func:`result` write for a command besides text copied from the
+    PDU's bytes: literal ``texts`` (words, punctuation; the spaces that join them are said by
+    :data:`JOINS`), the decimal values of fields ``numbers`` ((name, of the status report)),
+    the result of field ``result`` (:func:`result_texts`), other numbers of at most ``digits``
+    digits, and the escapes of :func:`~cmppdissect.output.sanitize.safe_text`. A search needle
+    that overlaps none of these can only be found where the PDU's bytes hold it."""
+
+    texts: tuple[str, ...]
+    numbers: tuple[tuple[str, bool], ...] = ()
+    result: str | None = None
+    digits: int = 0
+    ends: tuple[str, ...] = ()  # words only ever at the end of the line (then its space)
+
+
+#: Where the line has a space that no word of :class:`Derived` holds: between the parts of
+#: the search line, and (in :func:`info`) between a number or a text copied from the PDU and
+#: what follows. So a needle with a space at either end or next to a digit may span them.
+JOINS = "a space at either end of a needle or next to a digit"
+_CONTENT_TEXTS = ("[", "/", "] ", "“", "…")
+_CONTENT_ENDS = ("”", *(f" bytes {codec}"
+                        for codec in ("ascii", "latin-1", "utf-16-be", "gb18030", "binary")))
+
+
+@functools.cache
+def result_texts(command_id: int, code: int) -> frozenset[str]:
+    """What :func:`result` may show for a response of this command holding ``code`` in its
+    result field ("code name"), whichever version's layout decoded it."""
+    from cmppdissect.protocol.layouts import LAYOUTS
+    from cmppdissect.protocol.version import Version
+
+    out: set[str] = set()
+    for version in Version:
+        layout = LAYOUTS.get((command_id, version))
+        if layout is None:
+            continue
+        for f in layout.fields:
+            if f.name in RESULT_FIELDS:
+                name = code_name(f.codes, code, version) if f.codes is not None else None
+                out.add(f"{code} {name or ''}")
+    return frozenset(out)
+
+
+def _derived() -> dict[int, Derived]:
+    empty = Derived(())
+    return {
+        CommandId.CMPP_SUBMIT: Derived(
+            (" → ", " report", "-", " +", *_CONTENT_TEXTS), digits=3, ends=_CONTENT_ENDS),
+        CommandId.CMPP_SUBMIT_RESP: Derived(("Msg_Id ",), (("Msg_Id", False),), "Result"),
+        CommandId.CMPP_DELIVER: Derived(
+            ("report ", " for Msg_Id ", "?", " → ", *_CONTENT_TEXTS), (("Msg_Id", True),),
+            digits=3, ends=_CONTENT_ENDS),
+        CommandId.CMPP_DELIVER_RESP: Derived(("Msg_Id ",), (("Msg_Id", False),), "Result"),
+        CommandId.CMPP_ACTIVE_TEST: empty, CommandId.CMPP_ACTIVE_TEST_RESP: empty,
+        CommandId.CMPP_TERMINATE: empty, CommandId.CMPP_TERMINATE_RESP: empty,
+    }
+
+
+#: Per command, what its line may add to the PDU's own text; a command not here may show
+#: anything (the login's times, a FWD's type, the generic ``name=value`` line): search decodes.
+DERIVED: dict[int, Derived] = _derived()

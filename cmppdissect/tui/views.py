@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from cmppdissect.query.dfilter import DisplayFilter
 from cmppdissect.tui.model import CaptureModel
 
 
@@ -89,19 +90,43 @@ class SessionRows:
         return max(0, min(int(np.searchsorted(rows, row)), len(rows) - 1))
 
 
+Masks = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def base_rows(view: RowSet, start: int, stop: int) -> np.ndarray:
+    """Rows ``start`` to ``stop`` of a view as an array (no loop for all rows or a session)."""
+    if isinstance(view, AllRows):
+        return np.arange(start, stop, dtype=np.int64)
+    if isinstance(view, SessionRows):
+        return view._rows()[start:stop].astype(np.int64)
+    if isinstance(view, FilteredRows):
+        return np.array(view.matched[start:stop], dtype=np.int64)  # a copy: it still grows
+    return np.fromiter((view[p] for p in range(start, stop)), np.int64, stop - start)
+
+
 class FilteredRows:
-    """The rows of ``base`` a predicate keeps, found by :meth:`advance` a slice at a time."""
+    """The rows of ``base`` a predicate keeps, found by :meth:`advance` a slice at a time.
+
+    With ``masks`` (rows -> (may keep, surely keeps), from the columns) a slice is decided
+    from the store's columns first and the predicate, which decodes, runs only on the rows the
+    columns leave open: the same rows are kept, and ``decoded`` counts the predicate's calls.
+    ``settled_prefix`` is ``settled`` for an array of rows (how many lead, settled).
+    """
 
     def __init__(self, base: RowSet, predicate: Callable[[int], bool], expression: str, *,
-                 settled: Callable[[int], bool] | None = None) -> None:
+                 settled: Callable[[int], bool] | None = None, masks: Masks | None = None,
+                 settled_prefix: Callable[[np.ndarray], int] | None = None) -> None:
         self.base = base
         self.predicate = predicate
         self.settled = settled  # rows past the first unsettled one wait for a later pass
+        self.masks = masks
+        self.settled_prefix = settled_prefix
         self.expression = expression
         self.title = f"{base.title}  ·  filter: {expression}"
         self.matched: array[int] = array("I")
         self.scanned = 0
         self.errors = 0
+        self.decoded = 0  # rows the predicate was asked about
         self._lock = threading.Lock()
 
     def advance(self, budget: int) -> int:
@@ -109,20 +134,55 @@ class FilteredRows:
         with self._lock:
             end = min(len(self.base), self.scanned + budget)
             start = self.scanned
+            if self.masks is not None:
+                end = self._advance_masked(start, end)
+                self.scanned = end
+                return end - start
             for pos in range(start, end):
                 row = self.base[pos]
                 if self.settled is not None and not self.settled(row):
                     end = pos
                     break
-                try:
-                    keep = self.predicate(row)
-                except Exception:  # a filter must never take the UI down: count and skip
-                    self.errors += 1
-                    keep = False
-                if keep:
-                    self.matched.append(row)
+                self._test(row)
             self.scanned = end
             return end - start
+
+    def _test(self, row: int) -> None:
+        self.decoded += 1
+        try:
+            keep = self.predicate(row)
+        except Exception:  # a filter must never take the UI down: count and skip
+            self.errors += 1
+            keep = False
+        if keep:
+            self.matched.append(row)
+
+    def _advance_masked(self, start: int, end: int) -> int:
+        """One slice by the columns, then the predicate on the rows they leave open."""
+        assert self.masks is not None
+        rows = base_rows(self.base, start, end)
+        if self.settled is not None:
+            if self.settled_prefix is not None:
+                ready = self.settled_prefix(rows)
+            else:
+                ready = next((i for i, row in enumerate(rows.tolist())
+                              if not self.settled(row)), len(rows))
+            rows = rows[:ready]
+            end = start + ready
+        if not len(rows):
+            return end
+        try:
+            maybe, sure = self.masks(rows)
+        except Exception:  # the columns could not say: every row asks the predicate
+            self.errors += 1
+            maybe, sure = np.ones(len(rows), dtype=bool), np.zeros(len(rows), dtype=bool)
+        for i in np.flatnonzero(maybe).tolist():
+            row = int(rows[i])
+            if sure[i]:
+                self.matched.append(row)
+            else:
+                self._test(row)
+        return end
 
     @property
     def caught_up(self) -> bool:
@@ -155,4 +215,21 @@ def filter_predicate(model: CaptureModel, test: Callable[[Any], bool]) -> Callab
     return lambda row: bool(test(model.lazy_record(row)))
 
 
-__all__ = ["AllRows", "FilteredRows", "RowSet", "SessionRows", "filter_predicate"]
+def filter_masks(model: CaptureModel, compiled: DisplayFilter) -> Masks:
+    """The column path of a compiled display filter over the model's rows."""
+    return lambda rows: compiled.masks(model.columns(rows))
+
+
+def filtered_view(model: CaptureModel, base: RowSet, compiled: DisplayFilter,
+                  expression: str) -> FilteredRows:
+    """The view of ``base`` a display filter keeps, decided from the columns where they can;
+    a filter that reads pairing waits for unsettled rows."""
+    waits = compiled.needs_pairing
+    return FilteredRows(base, filter_predicate(model, compiled), expression,
+                        settled=model.settled if waits else None,
+                        masks=filter_masks(model, compiled),
+                        settled_prefix=model.settled_prefix if waits else None)
+
+
+__all__ = ["AllRows", "FilteredRows", "RowSet", "SessionRows", "base_rows", "filter_masks",
+           "filter_predicate", "filtered_view"]

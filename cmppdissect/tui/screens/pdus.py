@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import time
 from typing import ClassVar
 
@@ -9,30 +10,22 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Input
-from textual.worker import Worker, get_current_worker
+from textual.worker import get_current_worker
 
-from cmppdissect.protocol.commands import command_name
-from cmppdissect.tui import summary
+from cmppdissect.output.sanitize import safe_text
 from cmppdissect.tui.columns import format_count
 from cmppdissect.tui.model import CaptureModel
 from cmppdissect.tui.screens.base import CaptureScreen
-from cmppdissect.tui.views import FilteredRows, RowSet, filter_predicate
+from cmppdissect.tui.search import search_masks, search_predicate, search_text
+from cmppdissect.tui.views import FilteredRows, RowSet, filtered_view
 from cmppdissect.tui.widgets.filterbar import FilterBar
 from cmppdissect.tui.widgets.pdulist import PduList
 from cmppdissect.tui.widgets.rowlist import RowList
 from cmppdissect.tui.widgets.status import StatusLine
 
-_FILTER_SLICE = 5000  # rows tested between checks for cancellation
+_FILTER_SLICE = 20_000  # rows tested between checks for cancellation (most by the columns)
 
-
-def search_text(model: CaptureModel, row: int) -> str:
-    """What ``/`` searches in a row: the columns a user reads, in lower case."""
-    pdu = model.pdu(row)
-    src, dst = model.endpoints(row)
-    res = summary.result(pdu)
-    parts = [str(model.frame[row]), command_name(pdu.Command_Id), str(pdu.Sequence_Id), src,
-             dst, summary.info(pdu), "" if res is None else f"{res[0]} {res[1]}"]
-    return " ".join(parts).lower()
+__all__ = ["PduScreen", "search_text"]
 
 
 class PduScreen(CaptureScreen):
@@ -69,6 +62,8 @@ class PduScreen(CaptureScreen):
         self.display_filter = display_filter  # applied when the screen first opens
         self.needle = ""
         self.filtered: FilteredRows | None = None
+        self.matches: FilteredRows | None = None  # the rows of the view the search finds
+        self._pending: int | None = None  # a find (1 next, -1 previous) waiting for the scan
 
     def title_text(self) -> str:
         """The view's title; filtered, "Displayed N of M (x%)" as Wireshark's status bar says
@@ -99,6 +94,7 @@ class PduScreen(CaptureScreen):
         return self.query_one("#pdus", PduList)
 
     def on_mount(self) -> None:
+        self.watch(self.pdus, "cursor", lambda _old, _new: self._show_search(), init=False)
         self.pdus.focus()
         # A live capture opens following the newest PDU, as sngrep does; a jump to a row does not.
         self.pdus.follow = self.capture_app.source.live and self.start_row is None
@@ -112,6 +108,7 @@ class PduScreen(CaptureScreen):
     def refresh_from_model(self) -> None:
         self.pdus.sync()
         self.set_title_text(self.title_text())
+        self._show_search()
 
     def on_row_list_follow_changed(self, event: RowList.FollowChanged) -> None:
         self.set_title_text(self.title_text())
@@ -185,12 +182,12 @@ class PduScreen(CaptureScreen):
             self.filtered = None
             self.pdus.set_view(self.base_view)
         else:
-            settled = self.model.settled if event.compiled.needs_pairing else None
-            self.filtered = FilteredRows(self.base_view,
-                                         filter_predicate(self.model, event.compiled),
-                                         event.expression, settled=settled)
+            self.filtered = filtered_view(self.model, self.base_view, event.compiled,
+                                          event.expression)
             self.pdus.set_view(self.filtered)
             self._run_filter(self.filtered)
+        if self.needle:
+            self._start_search()
         self.set_title_text(self.title_text())
         self.pdus.focus()
 
@@ -230,44 +227,98 @@ class PduScreen(CaptureScreen):
         box = self.query_one("#search", Input)
         box.set_class(False, "-shown")
         self.pdus.focus()
+        self._start_search()
         self.action_find(1)
+
+    def _start_search(self) -> None:
+        """Find every row of the view that holds the needle, in a worker, as the filter
+        does (columns first, decoding only what they leave open), and go on as rows arrive."""
+        self.workers.cancel_group(self, "search")
+        self.matches = None
+        if not self.needle:
+            self._show_search()
+            return
+        self.matches = FilteredRows(self.pdus.view, search_predicate(self.model, self.needle),
+                                    self.needle, masks=search_masks(self.model, self.needle))
+        self._run_search(self.matches)
 
     def action_find(self, direction: int) -> None:
         if not self.needle:
             self.action_search()
             return
-        self._search(self.needle, self.pdus.cursor, direction)
+        if self.matches is None or self.matches.base is not self.pdus.view:
+            self._start_search()
+        self._pending = direction
+        self._find_pending()
 
-    @work(thread=True, exclusive=True, group="search")
-    def _search(self, needle: str, start: int, direction: int) -> int | None:
-        worker = get_current_worker()
+    def _find_pending(self) -> None:
+        """Move to the match after (before) the cursor once the scan has seen it; say "not
+        found" when the scan has seen every row without one."""
+        matches, direction = self.matches, self._pending
+        if matches is None or direction is None:
+            return
         view = self.pdus.view
-        total = len(view)
-        pos = start + direction
-        last = time.perf_counter()
-        while 0 <= pos < total and not worker.is_cancelled:
-            if needle in search_text(self.model, view[pos]):
-                return pos
-            pos += direction
-            now = time.perf_counter()
-            if now - last > 0.25:
-                last = now
-                done = abs(pos - start) * 100 // max(1, total)
-                self.app.call_from_thread(self._search_status, f"searching “{needle}” {done}%")
-        return None
-
-    def _search_status(self, text: str) -> None:
-        self.query_one("#status", StatusLine).update_from(text)
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        worker = event.worker
-        if worker.group != "search" or not worker.is_finished:
-            return
-        self._search_status("")
-        if worker.is_cancelled:
-            return
-        if worker.result is None:
+        row = self.pdus.current_row() if len(view) else None
+        found = matches.matched
+        n = len(found)
+        if row is None:
+            target = found[0] if n and direction > 0 else None
+        elif direction > 0:
+            i = bisect.bisect_right(found, row, 0, n)
+            target = found[i] if i < n else None
+        else:
+            i = bisect.bisect_left(found, row, 0, n)
+            target = found[i - 1] if i > 0 else None
+        if target is not None:
+            self._pending = None
+            position = view.position(target)
+            if position is not None:
+                self.pdus.move_to(position, center=True)
+        elif direction < 0 or matches.caught_up:
+            self._pending = None
             self.notify(f"“{self.needle}” not found", severity="warning", timeout=2,
                         markup=False)
-        else:
-            self.pdus.move_to(worker.result, center=True)
+        self._show_search()
+
+    @work(thread=True, exclusive=True, group="search")
+    def _run_search(self, matches: FilteredRows) -> None:
+        worker = get_current_worker()
+        last = 0.0
+        while not worker.is_cancelled:
+            tested = matches.advance(_FILTER_SLICE)
+            now = time.perf_counter()
+            if now - last > 0.2 or (matches.caught_up and tested) or (
+                    self._pending is not None and len(matches)):
+                last = now
+                self.app.call_from_thread(self._search_progress, matches)
+            if matches.caught_up:
+                if self.model.progress.done:
+                    break
+                time.sleep(0.1)
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._search_progress, matches)
+
+    def _search_progress(self, matches: FilteredRows) -> None:
+        if matches is self.matches and self.is_mounted:
+            self._find_pending()
+            self._show_search()
+
+    def search_status(self) -> str:
+        """ "“needle”: match k of n" on a match (else "n matches"), counted over the rows
+        searched so far, with the progress while the search still runs."""
+        matches = self.matches
+        if matches is None or not self.needle:
+            return ""
+        n = len(matches)
+        row = self.pdus.current_row() if len(self.pdus.view) else None
+        at = None if row is None else matches.position(row)
+        words = (f"match {at + 1} of {format_count(n)}" if at is not None
+                 else f"{format_count(n)} match{'es' if n != 1 else ''}")
+        total = len(matches.base)
+        if not matches.caught_up:
+            words += f", searching {matches.scanned * 100 // max(1, total)}%"
+        return f"“{safe_text(self.needle)}”: {words}"
+
+    def _show_search(self) -> None:
+        if self.is_mounted:
+            self.query_one("#status", StatusLine).update_from(self.search_status())

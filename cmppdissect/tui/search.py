@@ -1,0 +1,282 @@
+"""Search (``/``): the rows of a view whose line holds a text, without decoding most of them.
+
+What a row's line is, for search, is :func:`search_text`: frame, command, Sequence_Id, the
+endpoints (all from the store's columns), then the key fields and the result (decoded), in
+lower case. Deciding that for every row by decoding it took 10 s on 500,000 PDUs, so
+:func:`search_masks` decides from the columns and the bytes first, as the display filter's
+column path does (:meth:`~cmppdissect.query.dfilter.DisplayFilter.masks`):
+
+* the part from the columns is matched as it is, so a needle found there is a sure match;
+* the rest of the line is the PDU's own text (strings as ASCII, message text in one of the
+  content codecs) plus what :data:`~cmppdissect.tui.summary.DERIVED` says the line adds
+  (words, code names, numbers, escapes). A needle that overlaps none of the added words can
+  only be found where the PDU's bytes (ASCII letters in lower case) hold it in one of the
+  codecs, past an escape's tail at most; a needle of digits can also be a field's number,
+  read from the bytes at its offsets. Any other row is left to the decode.
+
+The same rows as the row-by-row search, by construction and by test
+(``tests/test_search_columns.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from cmppdissect.output.sanitize import UNSAFE_RANGES
+from cmppdissect.protocol.commands import command_name
+from cmppdissect.store.schema import TEXT_CODECS
+from cmppdissect.tui import summary
+from cmppdissect.tui.model import CaptureModel
+from cmppdissect.tui.views import Masks
+
+__all__ = ["holds_digits", "search_masks", "search_predicate", "search_text"]
+
+
+def line_head(model: CaptureModel, row: int) -> str:
+    """The part of a row's search line that the columns give (lower case)."""
+    src, dst = model.endpoints(row)
+    return (f"{model.frame[row]} {command_name(int(model.command_id[row]))} "
+            f"{model.sequence_id[row]} {src} {dst}").lower()
+
+
+def search_text(model: CaptureModel, row: int) -> str:
+    """What ``/`` searches in a row: the columns a user reads, in lower case."""
+    pdu = model.pdu(row)
+    res = summary.result(pdu)
+    tail = f"{summary.info(pdu)} {'' if res is None else f'{res[0]} {res[1]}'}".lower()
+    return f"{line_head(model, row)} {tail}"
+
+
+def search_predicate(model: CaptureModel, needle: str) -> Callable[[int], bool]:
+    """The row-by-row search: decodes the row."""
+    return lambda row: needle in search_text(model, row)
+
+
+@functools.cache
+def _lowering() -> tuple[frozenset[str], dict[str, frozenset[str]]]:
+    """Characters some other character lowers into, and for each ASCII one the non-ASCII
+    characters that lower into it (``İ`` into ``i``, the Kelvin sign into ``k``). Every code
+    point lowered in one string: only ``İ`` lowers into two characters, so the rest line up."""
+    expands = "\u0130"
+    codes = np.arange(0x110000, dtype=np.uint32)
+    codes = codes[((codes < 0xD800) | (codes >= 0xE000)) & (codes != ord(expands))]
+    every = codes.tobytes().decode("utf-32-le")
+    lowered = every.lower()
+    if len(lowered) != len(every):  # pragma: no cover - a Unicode with another expansion
+        raise RuntimeError("lower() expands more than U+0130")
+    before = np.frombuffer(every.encode("utf-32-le"), dtype=np.uint32)
+    after = np.frombuffer(lowered.encode("utf-32-le"), dtype=np.uint32)
+    changed = before != after
+    targets = {chr(c) for c in np.unique(after[changed]).tolist()} | set(expands.lower())
+    ascii_from: dict[str, set[str]] = {c: {expands} for c in expands.lower() if c.isascii()}
+    for low, high in zip(after[changed & (after < 0x80) & (before >= 0x80)].tolist(),
+                         before[changed & (after < 0x80) & (before >= 0x80)].tolist(),
+                         strict=True):
+        ascii_from.setdefault(chr(low), set()).add(chr(high))
+    return frozenset(targets), {c: frozenset(s) for c, s in ascii_from.items()}
+
+
+def holds_digits(values: np.ndarray, needle: str) -> np.ndarray:
+    """Which of unsigned ``values`` show the digits ``needle`` in decimal (``str(v)``), in
+    numpy: a window of ``len(needle)`` digits at each place that is inside the number."""
+    width = len(needle)
+    numbers = values.astype(np.uint64)
+    hit = np.zeros(len(numbers), dtype=bool)
+    if width > 20:
+        return hit
+    want = np.uint64(int(needle))
+    for place in range(0, 21 - width):
+        if place + width - 1 > 19:
+            break
+        shifted = numbers // np.uint64(10 ** place)
+        window = shifted if width == 20 else shifted % np.uint64(10 ** width)
+        inside = numbers >= np.uint64(10 ** (place + width - 1)) if place + width > 1 else \
+            np.ones(len(numbers), dtype=bool)
+        hit |= (window == want) & inside
+    return hit
+
+
+@functools.cache
+def _escape_tails() -> frozenset[str]:
+    """Every tail of an escape the line may hold, lower case and without its backslash:
+    ``x81`` and ``81`` and ``1`` of ``\\x81`` (safe_text's escapes, and the ASCII reading's
+    of bytes above 0x7F)."""
+    codes = [c for lo, hi in UNSAFE_RANGES for c in range(lo, hi + 1)] + list(range(0x80, 0x100))
+    tails: set[str] = set()
+    for code in codes:
+        text = (f"x{code:02x}" if code < 0x100 else
+                f"u{code:04x}" if code < 0x10000 else f"u{code:08x}")
+        tails.update(text[j:] for j in range(len(text)))
+    return frozenset(tails)
+
+
+@dataclass(frozen=True, slots=True)
+class _Needle:
+    text: str
+    patterns: tuple[bytes, ...]  # one of them is in a row's lowered bytes if the text is
+
+
+def _needle(text: str) -> _Needle | None:
+    """The byte patterns of a needle, or None when bytes cannot rule a row out (a backslash,
+    a character lowering can make from another, or a needle an escape's tail could be)."""
+    targets, ascii_from = _lowering()
+    if not text or "\\" in text or "\ufffd" in text:
+        return None
+    if any(not c.isascii() and c in targets for c in text):
+        return None
+    if any(lo <= ord(c) <= hi for c in text for lo, hi in UNSAFE_RANGES):
+        return None
+    tails = _escape_tails()
+    rests = [text]
+    for k in range(1, min(len(text), 10) + 1):
+        if text[:k] in tails:
+            if k == len(text):
+                return None
+            rests.append(text[k:])
+    found: set[bytes] = set()
+    for rest in rests:
+        # A letter some non-ASCII character lowers into (i, k) may stand for it in the line:
+        # the longest run of the needle without one is then what the bytes must hold.
+        pieces = re.split(f"[{''.join(sorted(ascii_from))}]", rest)
+        longest = max(pieces, key=len)
+        if longest != rest and len(longest) < 2:
+            return None
+        for codec in TEXT_CODECS:
+            try:
+                found.add(longest.encode(codec).lower())
+            except UnicodeEncodeError:
+                continue
+    return _Needle(text, tuple(sorted(found)))
+
+
+def _overlaps(needle: str, word: str) -> bool:
+    """Whether ``needle``, found in a line, may share a character with ``word`` there."""
+    if needle in word or word in needle:
+        return True
+    return any(word.endswith(needle[:k]) or word.startswith(needle[-k:])
+               for k in range(1, len(needle)))
+
+
+def _head_texts(model: CaptureModel, rows: np.ndarray) -> np.ndarray:
+    """:func:`line_head` of every row, as one array of strings."""
+    store = model.store
+    commands, codes = np.unique(store.command_id[rows], return_inverse=True)
+    names = np.array([command_name(c).lower() for c in commands.tolist()], dtype=np.str_)
+    ends = (store.session[rows].astype(np.int64) << 1) | (store.flags[rows] & 1)
+    pairs, where = np.unique(ends, return_inverse=True)
+    pair_text = []
+    for key in pairs.tolist():
+        row = int(rows[int(np.flatnonzero(ends == key)[0])])
+        src, dst = model.endpoints(row)
+        pair_text.append(f"{src} {dst}".lower())
+    out: np.ndarray = store.frame[rows].astype(np.str_)
+    for part in (names[codes.reshape(-1)], store.sequence_id[rows].astype(np.str_),
+                 np.array(pair_text, dtype=np.str_)[where.reshape(-1)]):
+        out = np.strings.add(np.strings.add(out, " "), part)
+    return out
+
+
+def _overlaps_end(needle: str, word: str) -> bool:
+    """:func:`_overlaps` for a word that ends the line but for a space: a needle that does
+    not end with a space cannot go on past it (the line's spaces are said by summary.JOINS)."""
+    return needle in word or word in needle or any(
+        word.startswith(needle[-k:]) for k in range(1, len(needle)))
+
+
+def _heads(model: CaptureModel, rows: np.ndarray, needle: str) -> np.ndarray:
+    """Which rows' column part of the line holds ``needle``, exactly."""
+    if " " in needle:  # it may span parts: the heads are built (numpy's strings), then searched
+        return np.strings.find(_head_texts(model, rows), needle) >= 0
+    store = model.store
+    hit = np.zeros(len(rows), dtype=bool)
+    commands, codes = np.unique(store.command_id[rows], return_inverse=True)
+    named = np.array([needle in command_name(c).lower() for c in commands.tolist()] + [False])
+    hit |= named[codes.reshape(-1)]
+    ends = (store.session[rows].astype(np.int64) << 1) | (store.flags[rows] & 1)
+    pairs, codes = np.unique(ends, return_inverse=True)
+    seen = []
+    for key in pairs.tolist():
+        row = int(rows[int(np.flatnonzero(ends == key)[0])])
+        src, dst = model.endpoints(row)
+        seen.append(needle in src.lower() or needle in dst.lower())
+    hit |= np.array([*seen, False], dtype=bool)[codes.reshape(-1)]
+    if needle.isdigit():
+        for column in (store.frame, store.sequence_id):
+            hit |= holds_digits(column[rows], needle)
+    return hit
+
+
+def _crossing(model: CaptureModel, rows: np.ndarray, needle: str) -> np.ndarray:
+    """Rows where the needle may begin in the columns' part of the line and go on past its
+    end: that part ends with the needle's text up to one of its spaces (rows whose
+    destination ends with what comes just before that space, a superset)."""
+    store = model.store
+    ends = (store.session[rows].astype(np.int64) << 1) | (store.flags[rows] & 1)
+    pairs, codes = np.unique(ends, return_inverse=True)
+    befores = [needle[:i].rsplit(" ", 1)[-1] for i, c in enumerate(needle) if c == " "]
+    table = []
+    for key in pairs.tolist():
+        row = int(rows[int(np.flatnonzero(ends == key)[0])])
+        dst = model.endpoints(row)[1].lower()
+        table.append(any(dst.endswith(b) for b in befores))
+    crossing: np.ndarray = np.array([*table, False], dtype=bool)[codes.reshape(-1)]
+    return crossing
+
+
+def search_masks(model: CaptureModel, needle: str) -> Masks:
+    """The column path of a search for ``needle`` (lower case) over a view's rows."""
+    plan = _needle(needle)
+
+    def masks(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        sure = _heads(model, rows, needle)
+        maybe = sure.copy()
+        cols = model.columns(rows)
+        commands, codes = np.unique(model.store.command_id[rows], return_inverse=True)
+        codes = codes.reshape(-1)
+        held: np.ndarray | None = None
+        spaced = " " in needle and (needle[0] == " " or needle[-1] == " " or re.search(
+            r"\d | \d", needle) is not None)  # summary.JOINS
+        for i, command in enumerate(commands.tolist()):
+            which = codes == i
+            derived = summary.DERIVED.get(command)
+            if derived is None or plan is None or spaced or any(
+                    _overlaps(needle, word.lower()) for word in derived.texts) or any(
+                    _overlaps_end(needle, word.lower()) for word in derived.ends):
+                maybe |= which
+                continue
+            if needle.isdigit() and len(needle) <= derived.digits:
+                maybe |= which
+                continue
+            if held is None:
+                held = cols.raw_holds(list(plan.patterns), lower=True)
+            maybe |= which & held
+            if needle.isdigit():
+                for name, in_report in derived.numbers:
+                    unknown, found = cols.readings(name, in_report, which & ~maybe)
+                    maybe |= which & unknown
+                    for at, values in found:
+                        shown = holds_digits(values, needle) if values.dtype != object else \
+                            np.array([needle in str(v) for v in values.tolist()], dtype=bool)
+                        maybe[at[shown & which[at]]] = True
+            if derived.result is not None:
+                unknown, found = cols.readings(derived.result, False, which & ~maybe)
+                maybe |= which & unknown
+                for at, values in found:
+                    distinct, back = np.unique(values, return_inverse=True)
+                    # "code name" ends the line after a space: with no space next to a
+                    # digit in it, a needle that meets it lies inside it.
+                    hit = np.array([any(needle in t.lower()
+                                        for t in summary.result_texts(command, int(v)))
+                                    for v in distinct.tolist()], dtype=bool)
+                    shown = hit[back.reshape(-1)]
+                    maybe[at[shown & which[at]]] = True
+        if " " in needle:  # the needle may start in the columns' part and end past it
+            maybe |= _crossing(model, rows, needle)
+        return maybe, sure
+
+    return masks

@@ -1,0 +1,319 @@
+"""The display filter's column path keeps exactly the rows the record path keeps.
+
+The TUI filters a view by asking the filter first what the store's columns and raw bytes say
+(:meth:`DisplayFilter.masks`), and decodes only the rows they leave open. These tests run both
+ways over every sample, a generated capture and a capture of odd PDUs (bytes past a layout,
+the other version's responses, reports of the other version's size, a Msg_Length that says
+more than the bytes hold, non-ASCII bytes in strings), for expressions of every shape, and
+compare the rows kept; they also count the decodes the column path saved.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pcaputil import (
+    SP_ID,
+    bare_pdu,
+    connect_pdu,
+    connect_resp_pdu,
+    deliver_resp_pdu,
+    mo_pdu,
+    report_pdu,
+    sample_msg_id,
+    submit_pdu,
+    submit_resp_pdu,
+    write_pcap,
+)
+
+from cmppdissect.protocol.commands import CommandId as C
+from cmppdissect.protocol.encode import encode_pdu
+from cmppdissect.protocol.version import Version
+from cmppdissect.query.dfilter import compile_filter
+from cmppdissect.store.schema import field_spots, raw_patterns
+from cmppdissect.tui.app import make_app
+from cmppdissect.tui.model import CaptureModel
+from cmppdissect.tui.source import FileSource
+from cmppdissect.tui.views import (
+    AllRows,
+    FilteredRows,
+    SessionRows,
+    filter_predicate,
+    filtered_view,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = sorted((ROOT / "samples").glob("*.pcap*"))
+V2, V3 = Version.V2_0, Version.V3_0
+
+_SPEC = importlib.util.spec_from_file_location("gen_capture", ROOT / "bench" / "gen_capture.py")
+assert _SPEC is not None and _SPEC.loader is not None
+gen = importlib.util.module_from_spec(_SPEC)
+sys.modules.setdefault("gen_capture", gen)
+_SPEC.loader.exec_module(gen)
+
+EXPRESSIONS = [
+    # header keys only
+    'command == "SUBMIT" and latency_ms > 1',
+    "command in {SUBMIT_RESP, DELIVER_RESP} and not latency_ms < 0.5",
+    "session == 1 or frame < 40",
+    "sequence_id >= 3 && sequence_id != 7",
+    "time > 0 and total_length > 100",
+    'version == "3.0"',
+    "request_frame",
+    "not response_frame",
+    "latency_ms",
+    "latency_ms == 0",
+    'src contains "10.0.0.1"',
+    "tcp.port == 7890",
+    'ip.dst == "10.0.0.2"',
+    "cmpp.Command_Id == 4",
+    'session == "1"',
+    "frame == 12.0",
+    'ip.src != "10.0.0.2" and tcp.srcport > 40000',
+    "frame < 1e30",
+    # body fields, numbers
+    "Result != 0",
+    "Result == 8 or Status != 0",
+    "not Result == 0",
+    "Registered_Delivery == 1 && report.Stat != \"DELIVRD\"",
+    "Msg_Fmt == 8",
+    "Msg_Id",
+    "Msg_Id > 0 and command == DELIVER",
+    "DestUsr_tl > 1",
+    "Result & 8",
+    # body fields, strings
+    'Dest_terminal_Id == "8613800138000"',
+    'Dest_terminal_Id contains "00138"',
+    'Dest_terminal_Id matches "^86139"',
+    "Src_terminal_Id == 8613900000001",
+    'Src_Id contains "x81"',
+    'Src_Id contains "8113800"',
+    'Src_Id == "\\x811380"',
+    'Stat == "UNDELIV"',
+    'report.Stat in {"EXPIRED", "REJECTD"}',
+    'not report.Stat == "DELIVRD"',
+    'Stat matches "^D"',
+    'Service_Id == "MVERIFY" and not Msg_Fmt == 0',
+    'Source_Addr contains "90"',
+    "len(Dest_terminal_Id) > 1",
+    # text, extras, missing names
+    'text contains "验证码"',
+    'text contains "TD" or text == "STOP"',
+    'text matches "[0-9]{4}"',
+    'text contains "好的"',
+    "udh.total > 1",
+    "udh",
+    "Msg_Id_parts.gateway == 79101",
+    "trailing",
+    "long_sms",
+    "expert",
+    'expert.code == "unanswered"',
+    "reference",
+    "not Dest_terminal_Id",
+    "Pk_total == 1 or sequence_id == 2",
+]
+
+
+def _conversation(pdus: list[tuple[bool, bytes]], client: tuple[str, int],
+                  server: tuple[str, int] = ("10.0.0.2", 7890)) -> list[bytes]:
+    from pcaputil import ACK, PSH, SYN, tcp_frame
+
+    (cip, cport), (sip, sport) = client, server
+    seq = {True: 1000, False: 5000}
+    frames = [tcp_frame(cip, cport, sip, sport, 999, 0, SYN),
+              tcp_frame(sip, sport, cip, cport, 4999, 1000, SYN | ACK),
+              tcp_frame(cip, cport, sip, sport, 1000, 5000, ACK)]
+    for from_client, pdu in pdus:
+        a, b = ((cip, cport), (sip, sport)) if from_client else ((sip, sport), (cip, cport))
+        frames.append(tcp_frame(a[0], a[1], b[0], b[1], seq[from_client],
+                                seq[not from_client], PSH | ACK, pdu))
+        seq[from_client] += len(pdu)
+    return frames
+
+
+def _odd_pcap(path: Path) -> Path:
+    """Two sessions (2.0 and 3.0) of PDUs that bend the layouts."""
+    frames: list[bytes] = []
+    for n, v in enumerate((V2, V3)):
+        high = encode_pdu(C.CMPP_SUBMIT, 20, {
+            "Msg_Fmt": 15, "Src_Id": b"\x811380013800", "Dest_terminal_Id": [b"8613900000009"],
+            "Msg_Content": "验证码 1234".encode("gb18030")}, v)
+        group = submit_pdu(v, 21, dests=3)
+        resp = submit_resp_pdu(v, 20, sample_msg_id(20), result=8)
+        # the other version's SUBMIT_RESP (a Result of 1 byte in 3.0, of 4 in 2.0)
+        other_resp = submit_resp_pdu(V3 if v is V2 else V2, 21, sample_msg_id(21), result=9)
+        trailing = group + b"\x01\x02"  # bytes past the layout
+        trailing = struct.pack(">I", len(trailing)) + trailing[4:]
+        other = report_pdu(v, 30, sample_msg_id(21), "EXPIRED", size=71 if v is V2 else 60)
+        # a report whose Msg_Length says more than the bytes hold: the PDU ends with it
+        loose = bytearray(report_pdu(v, 31, sample_msg_id(22), "UNDELIV"))
+        loose[12 + (64 if v is V2 else 76)] = 200  # Msg_Length
+        del loose[len(loose) - (8 if v is V2 else 20):]  # Reserve / LinkID
+        loose[:4] = struct.pack(">I", len(loose))
+        frames += _conversation([
+            (True, connect_pdu(v)), (False, connect_resp_pdu(v)),
+            (True, high), (True, trailing), (False, resp), (False, other_resp),
+            (True, group), (False, other), (False, bytes(loose)),
+            (True, deliver_resp_pdu(v, 30)), (False, mo_pdu(v, 32, "好的，收到")),
+            (False, mo_pdu(v, 33, "STOP")), (True, bare_pdu(C.CMPP_ACTIVE_TEST, 41, v)),
+            (True, bare_pdu(C.CMPP_TERMINATE, 42, v)),
+        ], client=(f"10.0.0.{n + 1}", 40000 + n))
+    write_pcap(path, frames)
+    return path
+
+
+def model_of(path: Path) -> CaptureModel:
+    app = make_app(FileSource(str(path)))
+    app.indexer.run()  # the worker's body, in this thread
+    return app.model
+
+
+@pytest.fixture(scope="module")
+def captures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CaptureModel]:
+    tmp = tmp_path_factory.mktemp("columns")
+    generated = tmp / "generated.pcap"
+    gen.generate(generated, frames=3000, sessions=4,
+                 mix=gen.Mix(unanswered=0.03, error_result=0.05, long_sms=0.08,
+                             group_send=0.08))
+    paths = {p.name: p for p in SAMPLES}
+    paths["generated"] = generated
+    paths["odd"] = _odd_pcap(tmp / "odd.pcap")
+    return {name: model_of(path) for name, path in paths.items()}
+
+
+def slow_rows(model: CaptureModel, expression: str) -> list[int]:
+    """The record path: the filter on each row's record, row by row."""
+    test = filter_predicate(model, compile_filter(expression))
+    return [row for row in range(model.count) if test(row)]
+
+
+def fast_view(model: CaptureModel, expression: str, base: object = None,
+              budget: int = 997) -> FilteredRows:
+    view = filtered_view(model, base or AllRows(model), compile_filter(expression), expression)
+    while not view.caught_up:
+        view.advance(budget)
+    return view
+
+
+def test_odd_capture_has_what_the_tests_need(captures: dict[str, CaptureModel]) -> None:
+    model = captures["odd"]
+    assert slow_rows(model, "trailing") and slow_rows(model, 'Stat == "EXPIRED"')
+    assert slow_rows(model, 'Src_Id contains "x81"') and slow_rows(model, 'Stat == "UNDELIV"')
+    assert slow_rows(model, "Result == 9")  # the other version's SUBMIT_RESP
+
+
+@pytest.mark.parametrize("expression", EXPRESSIONS)
+def test_column_path_keeps_the_rows_the_record_path_keeps(
+        expression: str, captures: dict[str, CaptureModel]) -> None:
+    for name, model in captures.items():
+        view = fast_view(model, expression)
+        assert list(view.matched) == slow_rows(model, expression), (name, expression)
+        assert view.errors == 0
+
+
+@pytest.mark.parametrize("expression", EXPRESSIONS[::3])
+def test_column_path_over_a_session(expression: str,
+                                    captures: dict[str, CaptureModel]) -> None:
+    model = captures["generated"]
+    sid = model.sessions[1].id
+    keep = set(slow_rows(model, expression))
+    view = fast_view(model, expression, SessionRows(model, sid), budget=101)
+    assert list(view.matched) == [int(r) for r in model.session_rows(sid) if r in keep]
+
+
+@pytest.mark.parametrize(("expression", "most"), [
+    ('command == "SUBMIT" and latency_ms > 1', 0),
+    ("Result != 0", 0.1),
+    ('Registered_Delivery == 1 && report.Stat != "DELIVRD"', 0.1),
+    ('Dest_terminal_Id == "8613999999999"', 0),
+    ('text contains "没有这段话"', 0),
+    ('Src_terminal_Id contains "1390"', 0.25),
+])
+def test_column_path_decodes_only_what_the_columns_cannot_answer(
+        expression: str, most: float, captures: dict[str, CaptureModel]) -> None:
+    """Each decode is a row the record path needs: the column path asks for a small share
+    (at most ``most`` of the rows, and never more than it keeps plus a few)."""
+    model = captures["generated"]
+    view = fast_view(model, expression)
+    assert view.decoded <= most * model.count
+    assert view.decoded <= len(view) + 0.02 * model.count
+    slow = FilteredRows(AllRows(model), filter_predicate(model, compile_filter(expression)),
+                        expression)
+    slow.advance(model.count)
+    assert slow.decoded == model.count and list(slow.matched) == list(view.matched)
+
+
+def test_filtered_view_still_waits_for_unsettled_rows(
+        captures: dict[str, CaptureModel]) -> None:
+    model = captures["cmpp-basic.pcap"]
+    view = FilteredRows(AllRows(model), filter_predicate(model, compile_filter(
+        "latency_ms > 0")), "x", settled=lambda row: model.frame[row] < 30,
+        masks=lambda rows: compile_filter("latency_ms > 0").masks(model.columns(rows)))
+    view.advance(10_000)
+    assert view.caught_up and len(view) > 0 and view.scanned < model.count
+    assert all(model.frame[r] < 30 for r in view.matched)
+
+
+def test_settled_prefix_agrees_with_settled(captures: dict[str, CaptureModel]) -> None:
+    model = captures["generated"]
+    rows = np.arange(model.count, dtype=np.int64)
+    assert model.settled_prefix(rows) == model.count  # indexing is over
+    model.progress = type(model.progress)(None, False, False, 0, 0.0)
+    try:
+        model.store.done = False
+        ahead = model.settled_prefix(rows)
+        assert ahead == next((r for r in range(model.count) if not model.settled(r)),
+                             model.count)
+    finally:
+        model.store.done = True
+
+
+def test_a_growing_view_matches_as_rows_arrive(captures: dict[str, CaptureModel]) -> None:
+    """The base grows between slices (indexing): rows found are those of the whole set."""
+    model = captures["generated"]
+    expression = 'Result != 0 or text contains "验证码"'
+    shown = [model.count // 3]
+
+    class Growing(AllRows):
+        def __len__(self) -> int:
+            return shown[0]
+
+    view = FilteredRows(Growing(model), filter_predicate(model, compile_filter(expression)),
+                        expression, masks=lambda rows: compile_filter(expression).masks(
+                            model.columns(rows)))
+    while shown[0] < model.count:
+        view.advance(500)
+        if view.caught_up:
+            shown[0] = min(model.count, shown[0] + 777)
+    while not view.caught_up:
+        view.advance(500)
+    assert list(view.matched) == slow_rows(model, expression)
+
+
+def test_raw_patterns_and_spots() -> None:
+    assert raw_patterns("Dest_terminal_Id", "13800") == [b"00"]  # may start inside \x..
+    assert raw_patterns("Dest_terminal_Id", "+13800") == [b"+13800"]
+    assert raw_patterns("Dest_terminal_Id", "中") == []  # an Octet String is ASCII
+    assert raw_patterns("Dest_terminal_Id", "a\\x81") is None
+    assert raw_patterns("Msg_Id", "1") is None  # a number
+    assert set(raw_patterns("text", "验") or []) == {"验".encode("utf-16-be"),
+                                                    "验".encode("gb18030")}
+    assert raw_patterns("text", "\ufffd") is None
+    assert field_spots(C.CMPP_SUBMIT, "Dest_terminal_Id", False) is None  # after a count
+    assert field_spots(C.CMPP_SUBMIT, "Stat", False) == []  # a SUBMIT holds no report
+    assert field_spots(0x99, "Result", False) is None
+    assert field_spots(C.CMPP_SUBMIT_RESP, "text", False) is None
+    assert {(o, f.size) for o, f, _when in
+            field_spots(C.CMPP_SUBMIT_RESP, "Result", False) or []} == {(20, 1), (20, 4)}
+
+
+def test_sp_id_in_the_odd_capture(captures: dict[str, CaptureModel]) -> None:
+    model = captures["odd"]
+    expression = f'Source_Addr == "{SP_ID}"'
+    assert fast_view(model, expression).matched.tolist() == slow_rows(model, expression) != []
