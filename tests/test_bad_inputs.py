@@ -934,26 +934,31 @@ def test_a_connection_flood_on_another_port() -> None:
     for good, at a cost growing faster than their number. Every table stays under its cap (the
     tracker's, and the core's list of connections waiting for their first bytes, which is never
     longer than the tracker's), one "cap-connections" says connections were dropped, nothing
-    becomes a session; at 100,000 and 200,000 connections the same."""
+    becomes a session; at 50,000 and 200,000 connections the same, in time that grows as
+    their number does (sizes four times apart: linear 4x, quadratic 16x; the bound, 8x, holds
+    on a busy machine, where 2x apart with a 3x bound once failed; each time the best of two)."""
     cap = 2_000
     times = {}
-    for count in (100_000, 200_000):
+    for count in (50_000, 200_000):
         image = pcap_image(other_port_flood(count), step_us=10)
-        an = Engine(tracker_caps={"max_connections": cap})
+        best = float("inf")
+        for _ in range(2):
+            an = Engine(tracker_caps={"max_connections": cap})
 
-        def feed(an: Engine = an, image: bytes = image) -> None:
-            for start in range(0, len(image), 1 << 20):
-                an.feed(image[start:start + (1 << 20)])
-                sizes = an.core.table_sizes()
-                assert sizes["connections"] <= cap and sizes["closed_connections"] <= cap
-                assert sizes["pending_connections"] <= sizes["connections"]
-            an.finish()
+            def feed(an: Engine = an, image: bytes = image) -> None:
+                for start in range(0, len(image), 1 << 20):
+                    an.feed(image[start:start + (1 << 20)])
+                    sizes = an.core.table_sizes()
+                    assert sizes["connections"] <= cap and sizes["closed_connections"] <= cap
+                    assert sizes["pending_connections"] <= sizes["connections"]
+                an.finish()
 
-        times[count] = cpu_seconds(feed)
-        assert an.core.tracker.evicted >= count - cap
-        assert an.sessions == {} and an.core.table_sizes()["pending_connections"] == 0
-        assert [e.code for e in an.expert] == ["cap-connections"]
-    assert times[200_000] < 3 * times[100_000], times
+            best = min(best, cpu_seconds(feed))
+            assert an.core.tracker.evicted >= count - cap
+            assert an.sessions == {} and an.core.table_sizes()["pending_connections"] == 0
+            assert [e.code for e in an.expert] == ["cap-connections"]
+        times[count] = best
+    assert times[200_000] < 8 * times[50_000], times
 
 
 def junk_then_cmpp(count: int) -> Iterator[bytes]:

@@ -320,5 +320,7 @@ class PduScreen(CaptureScreen):
         return f"“{safe_text(self.needle)}”: {words}"
 
     def _show_search(self) -> None:
-        if self.is_mounted:
-            self.query_one("#status", StatusLine).update_from(self.search_status())
+        # query, not query_one: a worker's news may come while the screen is composed or torn
+        # down, with no status line to show it on.
+        for status in self.query("#status").results(StatusLine):
+            status.update_from(self.search_status())
