@@ -113,3 +113,24 @@ async def test_search_count_grows_as_rows_arrive() -> None:
         assert f"of {later}" in await settle(pilot, f"of {later}")
         await pilot.press("q")
     assert app.indexer.finished.wait(10)
+
+
+@pytest.mark.asyncio
+async def test_search_goes_round_from_the_end_of_the_list() -> None:
+    """At the last row (where follow mode keeps a live list) the next match is the first one,
+    as in less and Wireshark's Find; N at the first row goes round to the last."""
+    app = app_for(SAMPLE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await indexed(pilot)
+        await pilot.press("2", "end")
+        pdus = app.screen.query_one(PduList)
+        first = next(r for r in range(app.model.count)
+                     if app.model.command_id[r] == C.CMPP_SUBMIT_RESP)
+        last = max(r for r in range(app.model.count)
+                   if app.model.command_id[r] == C.CMPP_SUBMIT_RESP)
+        await pilot.press("slash", *"submit_resp", "enter")
+        await settle(pilot, "match 1 of")
+        assert pdus.current_row() == first
+        await pilot.press("N")
+        await settle(pilot, "match 24 of 24")
+        assert pdus.current_row() == last

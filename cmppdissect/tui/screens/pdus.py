@@ -269,12 +269,18 @@ class PduScreen(CaptureScreen):
         else:
             i = bisect.bisect_left(found, row, 0, n)
             target = found[i - 1] if i > 0 else None
+        if target is None and n and matches.caught_up:
+            # None past the cursor (at the end of a live list, say): go round, as less and
+            # Wireshark's Find do, and say so.
+            target = found[0] if direction > 0 else found[n - 1]
+            self.notify("search went round to the " + ("top" if direction > 0 else "bottom"),
+                        timeout=1.5, markup=False)
         if target is not None:
             self._pending = None
             position = view.position(target)
             if position is not None:
                 self.pdus.move_to(position, center=True)
-        elif direction < 0 or matches.caught_up:
+        elif matches.caught_up:
             self._pending = None
             self.notify(f"“{self.needle}” not found", severity="warning", timeout=2,
                         markup=False)
