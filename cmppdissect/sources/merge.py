@@ -52,6 +52,8 @@ _SPB: Final = 3
 _EPB: Final = 6
 _BOM: Final = 0x1A2B3C4D
 _EPB_HEAD: Final = struct.Struct("<IIIIIII")
+_TRAILER: Final = struct.Struct("<I")
+_NS: Final = 1_000_000_000
 _PAD: Final = (b"", b"\0\0\0", b"\0\0", b"\0")
 
 
@@ -62,9 +64,11 @@ class _Walk:
     A damaged record ends the input with a note (what was read before it is merged).
     """
 
-    def __init__(self, source: FileSource, notes: list[CaptureNote]) -> None:
+    def __init__(self, source: FileSource, notes: list[CaptureNote],
+                 declare: Callable[[InterfaceLayout], int]) -> None:
         self.source = source
         self.notes = notes
+        self._declare = declare  # the merged stream's number for one of this input's interfaces
         self._chunks = source.chunks()
         self._buf = b""
         self._at = 0  # where the next record starts in _buf
@@ -132,7 +136,7 @@ class _Walk:
 
     # -- records ------------------------------------------------------------------------------
 
-    def __iter__(self) -> Iterator[Frame]:
+    def __iter__(self) -> Iterator[_Item]:
         try:
             if self.format == "pcap":
                 yield from self._pcap()
@@ -141,7 +145,7 @@ class _Walk:
         finally:
             self.source.close()
 
-    def _pcap(self) -> Iterator[Frame]:
+    def _pcap(self) -> Iterator[_Item]:
         if not self._have(24):
             self._note("pcap file header truncated", "error")
             return
@@ -156,6 +160,8 @@ class _Walk:
         self._at += 24
         size = self._record_header
         header = struct.Struct(order + "IIII")
+        ifid = -1
+        epb_head, trailer = _EPB_HEAD.pack, _TRAILER.pack
         while self._have(size):
             sec, frac, caplen, wire = header.unpack_from(self._buf, self._at)
             if caplen > MAX_CAPLEN:
@@ -170,15 +176,20 @@ class _Walk:
             self._at = start + caplen
             self.records += 1
             raw = sec * unit + frac
-            ts = ts_to_ns(raw, iface.tsresol)
-            self.last_ns = ts
-            yield Frame(iface.linktype, self._buf[start:start + caplen], max(wire, caplen),
-                        ts, offset, iface, raw)
+            ts = sec * _NS + frac * mul
+            if ifid < 0:  # declared with the first frame: an input without any declares none
+                ifid = self._declare(iface)
+            pad = _PAD[caplen & 3]
+            blen = 32 + caplen + len(pad)
+            yield ts, b"".join((epb_head(_EPB, blen, ifid, raw >> 32, raw & 0xFFFFFFFF, caplen,
+                                         max(wire, caplen)),
+                                self._buf[start:start + caplen], pad, trailer(blen))), offset
         self._truncated()
 
-    def _pcapng(self) -> Iterator[Frame]:
+    def _pcapng(self) -> Iterator[_Item]:
         order = "<"
         interfaces: list[InterfaceLayout] = []
+        ids: dict[InterfaceLayout, int] = {}
         while self._have(12):
             at = self._at
             btype = struct.unpack_from("<I", self._buf, at)[0]
@@ -225,7 +236,12 @@ class _Walk:
                 self.records += 1
                 frame = self._packet(buf, at, blen, btype, order, interfaces, offset)
                 if frame is not None:
-                    yield frame
+                    on = frame.interface
+                    assert on is not None
+                    ifid = ids.get(on)
+                    if ifid is None:
+                        ifid = ids[on] = self._declare(on)
+                    yield frame.ts or 0, _epb(ifid, frame), offset
         self._truncated()
 
     def _packet(self, buf: bytes, at: int, blen: int, btype: int, order: str,
@@ -322,6 +338,9 @@ def _epb(ifid: int, frame: Frame) -> bytes:
                                      frame.wire_length), data, pad, struct.pack("<I", blen)))
 
 
+_Item = tuple[int, bytes, int]  # a frame of one input: time (ns), its merged-stream block, offset
+
+
 class _Block(NamedTuple):
     data: bytes
     input: int  # which input the frame came from (-1: not a frame)
@@ -358,36 +377,54 @@ class MergedSource:
     def _blocks(self, sources: Sequence[FileSource], notes: list[CaptureNote],
                 walks: list[_Walk] | None = None) -> Iterator[_Block]:
         """The merged stream as blocks: the section header, then each frame (after the
-        description of its interface, the first time that interface is seen). ``walks``
-        receives each input's walk (for its layout)."""
+        description of its interface, declared when its input's first frame on it is read).
+        ``walks`` receives each input's walk (for its layout).
+
+        A k-way merge on the inputs' next frames; the input that comes first keeps going while
+        its frames come before every other input's next one, without touching the heap (files
+        rotated by tcpdump follow each other: a file is one run)."""
         yield _Block(_shb(), -1, -1)
-        if walks is None:
-            walks = []
-        walks.extend(_Walk(source, notes) for source in sources)
-        frames = [iter(walk) for walk in walks]
         ids: dict[tuple[int, InterfaceLayout], int] = {}
-        heap: list[tuple[int, int, Frame]] = []
-        try:
-            for index, it in enumerate(frames):
-                first = next(it, None)
-                if first is not None:
-                    heap.append((first.ts or 0, index, first))
-            heapq.heapify(heap)
-            while heap and not self._stopped:
-                _ts, index, frame = heap[0]
-                iface = frame.interface
-                assert iface is not None
+        declared: list[bytes] = []  # interface descriptions not yet in the stream
+
+        def declarer(index: int) -> Callable[[InterfaceLayout], int]:
+            def declare(iface: InterfaceLayout) -> int:
                 key = (index, iface)
                 ifid = ids.get(key)
                 if ifid is None:
                     ifid = ids[key] = len(ids)
-                    yield _Block(_idb_block(iface), -1, -1)
-                yield _Block(_epb(ifid, frame), index, frame.offset)
-                following = next(frames[index], None)
-                if following is None:
-                    heapq.heappop(heap)
-                else:
-                    heapq.heapreplace(heap, (following.ts or 0, index, following))
+                    declared.append(_idb_block(iface))
+                return ifid
+            return declare
+
+        made = [_Walk(source, notes, declarer(i)) for i, source in enumerate(sources)]
+        if walks is not None:
+            walks.extend(made)
+        frames = [iter(walk) for walk in made]
+        heap: list[tuple[int, int, bytes, int]] = []
+        try:
+            for index, it in enumerate(frames):
+                first = next(it, None)
+                if first is not None:
+                    heap.append((first[0], index, first[1], first[2]))
+            heapq.heapify(heap)
+            while heap and not self._stopped:
+                ts, index, block, offset = heapq.heappop(heap)
+                bound = heap[0][:2] if heap else None
+                it = frames[index]
+                while True:
+                    while declared:
+                        yield _Block(declared.pop(0), -1, -1)
+                    yield _Block(block, index, offset)
+                    item = next(it, None)
+                    if item is None:
+                        break
+                    ts, block, offset = item
+                    if bound is not None and (ts, index) > bound:
+                        heapq.heappush(heap, (ts, index, block, offset))
+                        break
+                    if self._stopped:
+                        break
         finally:
             for it in frames:
                 close = getattr(it, "close", None)
