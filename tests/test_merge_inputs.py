@@ -354,3 +354,51 @@ def test_merging_memory_is_bounded_by_the_inputs_not_their_size(tmp_path: Path) 
     many, _ = _peak_merging(_inputs(tmp_path, 8, 2_000))
     # A chunk and a record or so per input, and the chunk being built: not the 4 MB read.
     assert many < 8 * 3 * 256 * 1024
+
+
+def test_the_same_file_twice_is_one_conversation_with_duplicates(
+        capture: tuple[Path, list[tuple[int, bytes]], int]) -> None:
+    single = str(capture[0])
+    once, twice = report(single), report(single, single)
+    assert twice["pdus"] == once["pdus"]
+    tcp = twice["sessions"][0]["tcp"]  # type: ignore[index]
+    # Every copy of a frame of the connection is its frame too (the last ACK's copy comes
+    # after the connection closed).
+    assert tcp["frames"] >= 2 * once["sessions"][0]["tcp"]["frames"] - 1  # type: ignore[index]
+    assert tcp["duplicates"] > 0
+
+
+# -- the TUI ---------------------------------------------------------------------------------------
+
+
+def test_the_tui_opens_a_merge_and_names_a_bad_input(
+        capture: tuple[Path, list[tuple[int, bytes]], int], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    from cmppdissect.tui import run_file
+    from cmppdissect.tui.app import make_app
+
+    single, frames, split_at = capture
+    a, b = tmp_path / "a.pcap", tmp_path / "b.pcap"
+    a.write_bytes(pcap_bytes(frames[:split_at + 1]))
+    b.write_bytes(pcap_bytes(frames[split_at + 1:]))
+    assert run_file([str(a), str(tmp_path / "gone.pcap")], analyzer_kwargs={}) == 2
+    assert capsys.readouterr().err.strip() == f"cmppdissect: {tmp_path / 'gone.pcap'}: no such file"
+
+    app = make_app(MergedSource([FileSource(b), FileSource(a)]), analyzer_kwargs={})
+    pdus = len(jsonl(str(single)))
+
+    async def run() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            for _ in range(400):
+                if app.model.progress.done:
+                    break
+                await pilot.pause(0.02)
+            assert app.model.progress.done
+            await pilot.pause()
+            status = str(app.screen.query_one("#status").render())
+            assert f"{pdus} PDUs" in status and "1 session" in status
+            assert app.model.frame_layers(0) is None  # the merged stream is no file
+
+    asyncio.run(run())

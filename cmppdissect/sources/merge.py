@@ -530,14 +530,17 @@ class MergedSource:
             pick = iter(wanted)
             target = next(pick, None)
             stream = self._blocks(sources, notes, walks)
-            for block in stream:
-                if target is None:
-                    break
-                if position == target:
-                    found[position] = (block.input, block.offset)
-                    target = next(pick, None)
-                position += len(block.data)
-            layouts = [walk.layout() for walk in walks]
+            try:
+                for block in stream:
+                    if target is None:
+                        break
+                    if position == target:
+                        found[position] = (block.input, block.offset)
+                        target = next(pick, None)
+                    position += len(block.data)
+                layouts = [walk.layout() for walk in walks]
+            finally:
+                stream.close()
         finally:
             for source in sources:
                 source.close()
