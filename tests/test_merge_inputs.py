@@ -402,3 +402,66 @@ def test_the_tui_opens_a_merge_and_names_a_bad_input(
             assert app.model.frame_layers(0) is None  # the merged stream is no file
 
     asyncio.run(run())
+
+
+# -- what each input may hold ----------------------------------------------------------------------
+
+
+def test_pcapng_inputs_with_sections_interfaces_and_odd_blocks(tmp_path: Path) -> None:
+    """Big-endian, two interfaces, a block of another type, a Simple Packet Block (the time of
+    the frame before it), a second section that declares its interfaces again."""
+    from pcaputil import _block
+
+    e1 = tcp_frame("10.0.0.1", 1, "10.0.0.2", 7890, 1, 1, PSH | ACK, b"e1")
+    s2 = sll(tcp_frame("10.0.0.1", 1, "10.0.0.2", 7890, 3, 1, PSH | ACK, b"s2")[14:])
+    spb = tcp_frame("10.0.0.1", 1, "10.0.0.2", 7890, 5, 1, PSH | ACK, b"sp")
+    e4 = tcp_frame("10.0.0.1", 1, "10.0.0.2", 7890, 7, 1, PSH | ACK, b"e4")
+    p0 = tcp_frame("10.0.0.9", 1, "10.0.0.2", 7890, 1, 1, PSH | ACK, b"p0")
+    t0 = BASE_TS_NS // US  # microseconds: if_tsresol 6, the default
+    o = ">"
+
+    def epb(ifid: int, us: int, data: bytes) -> bytes:
+        return _block(o, 6, struct.pack(o + "IIIII", ifid, us >> 32, us & 0xFFFFFFFF,
+                                        len(data), len(data)) + data)
+
+    shb = _block(o, 0x0A0D0D0A, struct.pack(o + "IHHq", 0x1A2B3C4D, 1, 0, -1))
+    idb_eth = _block(o, 1, struct.pack(o + "HHI", 1, 0, 0))
+    idb_sll = _block(o, 1, struct.pack(o + "HHI", 113, 0, 0))
+    data = b"".join((shb, idb_eth, idb_sll, _block(o, 4, b"\0" * 8), epb(0, t0 + 10, e1),
+                     epb(1, t0 + 20, s2), _block(o, 3, struct.pack(o + "I", len(spb)) + spb),
+                     shb, idb_eth, epb(0, t0 + 40, e4)))
+    a, b = tmp_path / "a.pcapng", tmp_path / "b.pcap"
+    a.write_bytes(data)
+    b.write_bytes(pcap_bytes([(BASE_TS_NS + 25 * US, p0)]))
+    src = MergedSource([FileSource(a), FileSource(b)])
+    merged = b"".join(src.chunks())
+    got = [(frame, raw) for _, raw, frame in _epbs(merged)]
+    assert got == [(e1, t0 + 10), (s2, t0 + 20), (spb, t0 + 20), (p0, t0 + 25), (e4, t0 + 40)]
+    assert sorted(_linktypes(merged)) == [1, 1, 113]  # a's two, b's one: same Ethernet twice
+    assert src.notes == []
+
+
+def test_damaged_inputs_end_with_a_note_never_an_exception(tmp_path: Path) -> None:
+    import random
+
+    frames, _ = conversation()
+    good = pcapng_bytes([(1, 9)], [(0, ts, f) for ts, f in frames])
+    rng = random.Random(15)
+    other = tmp_path / "other.pcap"
+    other.write_bytes(pcap_bytes(frames[:3]))
+    noted = 0
+    for i in range(60):
+        data = bytearray(good)
+        for _ in range(rng.randint(1, 6)):
+            at = rng.randrange(28, len(data))  # past the section header's byte order
+            data[at] = rng.randrange(256)
+        if i % 3 == 0:
+            data = data[:rng.randrange(28, len(data))]
+        path = tmp_path / f"bad{i}.pcapng"
+        path.write_bytes(bytes(data))
+        src = MergedSource([FileSource(path), FileSource(other)])
+        merged = b"".join(src.chunks())
+        assert _epbs(merged)  # what could be read is there (``other`` at least)
+        noted += bool(src.notes)
+        assert all(n.message.startswith(str(path)) for n in src.notes)
+    assert noted > 10
