@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from cmppdissect.api import Analysis, Transaction, analyze
+    from cmppdissect.api import Analysis, Transaction, analyze, compare
 
 
 def __getattr__(name: str) -> Any:
     """``cmppdissect.analyze`` without importing the engine for ``import cmppdissect.layers``."""
-    if name in ("analyze", "Analysis", "Transaction"):
+    if name in ("analyze", "Analysis", "Transaction", "compare"):
         from cmppdissect import api
 
         return getattr(api, name)
     raise AttributeError(f"module 'cmppdissect' has no attribute {name!r}")
 
 
-__all__ = ["Analysis", "Transaction", "__version__", "analyze"]
+__all__ = ["Analysis", "Transaction", "__version__", "analyze", "compare"]

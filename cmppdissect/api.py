@@ -31,11 +31,15 @@ from cmppdissect.store import RESEND, PduRecord, PduStore, RecordView, record_at
 from cmppdissect.store.records import RowSlice, records_between, row_slice
 
 if TYPE_CHECKING:
+    import pandas
+    import pyarrow
+
+    from cmppdissect.output.tables import TableBuilder
     from cmppdissect.query import DisplayFilter
     from cmppdissect.sources.frames import FrameFile
     from cmppdissect.sources.merge import MergedFrames
 
-__all__ = ["Analysis", "ByteSource", "Transaction", "analyze"]
+__all__ = ["Analysis", "ByteSource", "Transaction", "analyze", "compare"]
 
 PIECE_ROWS = 4096  # the most rows a streaming reader is handed at once (see Analysis._settling)
 PIECE_BYTES = 1 << 20  # ... and the most PDU bytes, unless one PDU is longer
@@ -103,6 +107,16 @@ class Analysis:
         self.store: PduStore | None = None
         self.done = False
         self._started = False
+        self._tables: dict[str, pyarrow.Table] | None = None
+        self.parquet_stats: dict[str, int] = {}  # write_parquet's most rows held at once
+
+    def __repr__(self) -> str:
+        """One line, whatever the capture's size (a notebook shows it after every cell)."""
+        state = "done" if self.done else "reading" if self._started else "not read"
+        pdus = self.engine.core.pdus if self.engine is not None else 0
+        sessions = len(self.engine.core.session_ids()) if self.engine is not None else 0
+        return (f"<Analysis {self.source.name!r}: {state}, {pdus} PDUs, "
+                f"{sessions} sessions>")
 
     # -- driving ------------------------------------------------------------------------------
 
@@ -282,6 +296,113 @@ class Analysis:
                 pair = store.partner(row)
                 yield Transaction(record_at(store, row),
                                   record_at(store, pair) if pair is not None else None)
+
+    # -- tables ---------------------------------------------------------------------------------
+
+    def _built(self, builder: TableBuilder, display_filter: str | None = None
+               ) -> Iterator[tuple[str, pyarrow.RecordBatch]]:
+        """The three tables' batches as the capture streams (or, when it was read already
+        with rows kept, from the store), in pieces as :meth:`_settling` hands them."""
+        if self._started:
+            store = self.store
+            if store is None or not self.done:
+                raise RuntimeError("a capture is read once: call analyze() again to re-read it")
+            start = 0
+            while start < store.count:
+                stop = _piece_end(store, start, store.count)
+                yield from builder.add(store, start, stop)
+                start = stop
+        else:
+            for store, start, stop in self._settling():
+                yield from builder.add(store, start, stop)
+        assert self.engine is not None
+        yield from builder.finish(self.engine)
+
+    def transaction_rows(self) -> Iterator[dict[str, Any]]:
+        """The rows of the transactions table (``-T transactions``) as the capture streams,
+        one dict per request with its response, latency and result, and for a SUBMIT its
+        Msg_Id and status report: times in seconds since 1970, a Msg_Id as a
+        :class:`~cmppdissect.store.schema.U64` (JSON writes it as a decimal string)."""
+        import pyarrow.compute as pc
+
+        from cmppdissect.output.tables import TableBuilder
+        from cmppdissect.store.schema import U64
+
+        for table, batch in self._built(TableBuilder(pdus=False)):
+            if table != "transactions":
+                continue
+            columns = batch.to_pydict()
+            for name in ("request_time", "response_time"):  # ns, exactly, then seconds
+                ns = pc.cast(batch.column(name), "int64").to_pylist()
+                columns[name] = [None if v is None else v / 1e9 for v in ns]
+            columns["Msg_Id"] = [None if v is None else U64(v) for v in columns["Msg_Id"]]
+            names = list(columns)
+            for values in zip(*columns.values(), strict=True):
+                yield dict(zip(names, values, strict=True))
+
+    def write_parquet(self, directory: str | os.PathLike[str],
+                      display_filter: str | None = None, *,
+                      row_group_rows: int | None = None) -> dict[str, int]:
+        """Write ``pdus.parquet``, ``transactions.parquet`` and ``sessions.parquet`` into
+        ``directory`` (made if missing) as the capture streams; the rows of each.
+
+        ``display_filter`` (``-Y``) keeps only the PDUs it matches in ``pdus.parquet``. What
+        is held at once is a row group per table (``row_group_rows``, 65,536 by default),
+        whatever the capture's size; :attr:`parquet_stats` says how much it was. Raises
+        ``OSError`` when the directory or a file cannot be written (before reading anything
+        when it cannot be made or opened).
+        """
+        from cmppdissect.output.parquet import ROW_GROUP_ROWS, ParquetSink
+        from cmppdissect.output.tables import TableBuilder, counts
+
+        builder = TableBuilder(self._filter(display_filter))
+        with ParquetSink(directory, row_group_rows=row_group_rows or ROW_GROUP_ROWS) as sink:
+            for table, batch in self._built(builder):
+                sink.write(table, batch)
+        self.parquet_stats = {"max_buffered_rows": sink.max_buffered_rows,
+                              "max_arrow_bytes": sink.max_arrow_bytes,
+                              "max_held_transactions": builder.held}
+        return counts(builder.rows)
+
+    def tables(self) -> dict[str, pyarrow.Table]:
+        """The three tables (``pdus``, ``transactions``, ``sessions``) as Arrow tables, the
+        same as :meth:`write_parquet` writes. Built once, in one pass over the capture (or
+        from the store when the capture was read already with rows kept), then kept."""
+        if self._tables is None:
+            import pyarrow as pa
+
+            from cmppdissect.output.tables import TABLES, TableBuilder, schema_of
+
+            builder = TableBuilder()
+            batches: dict[str, list[pa.RecordBatch]] = {name: [] for name in TABLES}
+            for table, batch in self._built(builder):
+                batches[table].append(batch)
+            self._tables = {name: pa.Table.from_batches(found, schema=schema_of(name))
+                            for name, found in batches.items()}
+        return self._tables
+
+    def to_arrow(self, table: str = "pdus") -> pyarrow.Table:
+        """One of :meth:`tables` (``"pdus"``, ``"transactions"`` or ``"sessions"``)."""
+        tables = self.tables()
+        if table not in tables:
+            raise ValueError(f"no table {table!r}: one of {', '.join(tables)}")
+        return tables[table]
+
+    def to_pandas(self, table: str = "pdus") -> pandas.DataFrame:
+        """:meth:`to_arrow` as a pandas DataFrame. Integer columns keep their width and
+        nulls (pandas' nullable dtypes): a Msg_Id above 2**53 stays exact, never a float."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("to_pandas() needs pandas: pip install pandas") from None
+        import pyarrow as pa
+
+        nullable = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(),
+                    pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype(),
+                    pa.uint8(): pd.UInt8Dtype(), pa.uint16(): pd.UInt16Dtype(),
+                    pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype()}
+        frame: pandas.DataFrame = self.to_arrow(table).to_pandas(types_mapper=nullable.get)
+        return frame
 
     # -- frames -------------------------------------------------------------------------------
 
@@ -473,3 +594,29 @@ def _merged(paths: Sequence[Any]) -> ByteSource:
             done.close()
         raise
     return MergedSource(opened)
+
+
+def compare(a: str | os.PathLike[str] | IO[bytes] | ByteSource,
+            b: str | os.PathLike[str] | IO[bytes] | ByteSource, **settings: Any
+            ) -> dict[str, Any]:
+    """Two captures side by side (``cmppdissect diff A B``): response-time percentiles,
+    Result codes, report Stats and delay, and rates, for the whole of each and per SP, with
+    the change from A to B. ``settings`` as for :func:`analyze`, applied to both."""
+    from cmppdissect.output.diff import capture_figures
+    from cmppdissect.output.diff import compare as side_by_side
+
+    sides = []
+    for source in (a, b):
+        analysis = analyze(source, **settings)
+        analysis.start(keep_rows=True)
+        analysis.run()
+        store, engine = analysis.store, analysis.engine
+        assert store is not None and engine is not None
+        n = store.count
+        sp_of = {}
+        for sid in np.unique(store.session[:n]).tolist():
+            names = engine.sessions.get(sid)
+            sp_of[sid] = names.sp_id if names is not None else None
+        duration = (int(store.ts_ns[:n].max()) - int(store.ts_ns[:n].min())) / 1e9 if n else 0.0
+        sides.append(capture_figures(store, sp_of, duration))
+    return side_by_side(sides[0], sides[1])

@@ -69,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="cmppdissect",
         description="Analyze CMPP 2.0/3.0 (China Mobile SMS gateway) traffic in a capture.",
-        epilog="Also: cmppdissect sim {server,client,demo} ... (a CMPP simulator).")
+        epilog="Also: cmppdissect diff A B (two captures side by side); cmppdissect sim "
+        "{server,client,demo} ... (a CMPP simulator).")
     p.add_argument("file", nargs="*", help="pcap/pcapng file (gzip ok), or - for stdin; "
                    "several are merged by time, as mergecap does")
     p.add_argument("-r", dest="read", metavar="FILE", action="append", default=[],
@@ -86,9 +87,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="the file format of -w OUT (default: pcapng, pcap for *.pcap)")
     p.add_argument("--duration", type=_seconds, metavar="S",
                    help="with -i: stop after S seconds")
-    p.add_argument("-T", dest="format", choices=("jsonl", "json", "csv", "text", "fields"),
+    p.add_argument("-T", dest="format",
+                   choices=("jsonl", "json", "csv", "text", "fields", "transactions"),
                    help="one record per PDU in this format (never the TUI); fields: the -e "
-                   "columns only")
+                   "columns only; transactions: a JSON line per request with its response, "
+                   "latency, result and status report (CSV of the -e columns with -e)")
     p.add_argument("-e", dest="fields", action="append", default=[], metavar="FIELD",
                    help="with -T fields or csv: a column, any field name of -Y (repeatable; "
                    "as tshark -e), e.g. -e frame -e Msg_Id -e report.Stat")
@@ -130,6 +133,9 @@ def _parser() -> argparse.ArgumentParser:
                         "both versions, and exit (as tshark -G fields)")
     p.add_argument("-G", dest="glossary", choices=("fields",),
                    help="fields: the same list as --list-fields (as tshark -G fields)")
+    p.add_argument("--parquet", metavar="DIR",
+                   help="write pdus.parquet (-Y: the PDUs it keeps), transactions.parquet and "
+                   "sessions.parquet into DIR, as the capture streams")
     p.add_argument("-V", "--version", action="version", version=f"cmppdissect {__version__}")
     return p
 
@@ -226,8 +232,21 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
             raise UsageError(f"{opt} needs a live capture (-i IFACE)")
     if not paths:
         raise UsageError("no capture given: cmppdissect FILE... (or -r FILE)")
+    if args.parquet is not None:  # files only; --report json or -z still go to stdout
+        if args.format or args.write is not None or args.count is not None:
+            raise UsageError("--parquet writes its own files: give -T, -w or -c in a separate "
+                             "run")
+        analysis = _open(paths, args)
+        try:
+            analysis.write_parquet(args.parquet, args.display_filter)
+        except OSError as exc:
+            raise UsageError(f"--parquet {args.parquet}: {exc.strerror or exc}") from None
+        _summary(analysis, args, "parquet", out)
+        return 0
     if args.write is not None:
         return _run_write(paths, args, out)
+    if args.format == "transactions":
+        return _run_transactions(paths, args, out)
     if args.format is None and args.report is None and out.isatty():
         # The TUI opens the files itself (errors: one line, exit 2); -Y opens them filtered.
         return _run_tui(paths, args)
@@ -270,6 +289,43 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
     return 0
 
 
+def _run_transactions(paths: Sequence[str], args: argparse.Namespace, out: TextIO) -> int:
+    """``-T transactions``: one line per request (a Zeek-style log), JSON, or CSV of the
+    ``-e`` columns; the rows of the Parquet/Arrow transactions table, as they complete."""
+    if args.display_filter or args.count is not None:
+        raise UsageError("-T transactions lists every request: -Y and -c choose PDUs, not "
+                         "transactions")
+    analysis = _open(paths, args)
+    from cmppdissect.output.lines import csv_cell, csv_row
+    from cmppdissect.output.records import dumps_line
+
+    columns = args.line.fields
+    sink = getattr(out, "buffer", None)
+
+    def write(line: bytes) -> None:
+        if sink is not None:
+            sink.write(line)
+        else:
+            out.write(line.decode())
+
+    if columns:
+        write(csv_row(columns).encode())
+    try:
+        for row in analysis.transaction_rows():
+            if columns:
+                write(csv_row([csv_cell(row[c]) for c in columns]).encode())
+            else:
+                write(dumps_line(row))
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError):
+            raise
+        raise UsageError(f"{analysis.source.name}: {exc.strerror or exc}") from None
+    out.flush()
+    if args.report == "json" or args.zstat:
+        _summary(analysis, args, "transactions", out)
+    return 0
+
+
 def _records_format(args: argparse.Namespace) -> str | None:
     """The ``-T`` format of the records on stdout, or None: ``-q`` leaves them out, and so do
     ``--report``/``-z`` without ``-T`` (``-Y`` alone shows text records, as tshark does)."""
@@ -286,6 +342,17 @@ def _line_format(args: argparse.Namespace) -> LineFormat:
     """``-T`` with ``-e``, ``-E`` and ``-t``, checked: a field name the filter language does
     not know, or an option that the format does not take, is a usage error."""
     fmt = args.format or "text"
+    if fmt == "transactions":
+        from cmppdissect.output.tables import TRANSACTION_SCHEMA
+
+        known = TRANSACTION_SCHEMA.names
+        for name in args.fields:
+            if name not in known:
+                raise UsageError(f"-e {name}: not a transactions column (one of: "
+                                 f"{', '.join(known)})")
+        if args.field_options or args.time_format:
+            raise UsageError("-E and -t shape -T text, fields and csv lines, not transactions")
+        return LineFormat(fmt, fields=tuple(args.fields))
     if args.fields and fmt not in ("fields", "csv"):
         raise UsageError("-e FIELD sets the columns of -T fields or -T csv")
     if fmt == "fields" and not args.fields:
@@ -584,8 +651,53 @@ def _analyzer_kwargs(args: argparse.Namespace) -> dict[str, Any]:
             "timeout_s": args.timeout, "secrets": _secrets(args.secret)}
 
 
+def _run_diff(argv: Sequence[str], out: TextIO) -> int:
+    """``cmppdissect diff A B``: two captures side by side (output/diff.py)."""
+    p = _Parser(prog="cmppdissect diff",
+                description="Compare two captures: response times, Result codes, status "
+                "reports and rates, for the whole of each and per SP.")
+    p.add_argument("a", help="the first capture (A: before, or gateway 1)")
+    p.add_argument("b", help="the second capture (B: after, or gateway 2)")
+    p.add_argument("--report", choices=("json",), help="the comparison as one JSON document")
+    p.add_argument("-d", dest="ports", metavar="PORT", action="append", type=_port, default=[],
+                   help="also decode TCP PORT as CMPP (repeatable)")
+    p.add_argument("--cmpp-version", default="auto", help="as for cmppdissect")
+    p.add_argument("--timeout", type=_seconds, default=60.0, help="as for cmppdissect")
+    args = p.parse_args(argv)
+    from cmppdissect.api import compare
+    from cmppdissect.output.diff import write_comparison
+
+    for path in (args.a, args.b):
+        if path == "-":
+            raise UsageError("diff reads two files: - (stdin) is not one")
+    try:
+        result = compare(args.a, args.b, ports=tuple(args.ports), version=args.cmpp_version,
+                         timeout_s=args.timeout)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except (CaptureFormatError, OSError) as exc:
+        name = getattr(exc, "filename", None) or ""
+        raise UsageError(open_error(str(name), exc) or str(exc)) from None
+    if args.report == "json":
+        from cmppdissect.output.records import dump
+
+        dump(result, out, indent=1)
+        out.write("\n")
+    else:
+        write_comparison(result, (args.a, args.b), out)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["diff"]:
+        try:
+            return _run_diff(argv[1:], sys.stdout)
+        except UsageError as exc:
+            print(f"cmppdissect diff: {exc}", file=sys.stderr)
+            return 2
+        except BrokenPipeError:
+            return 0
     if argv[:1] == ["sim"]:
         from cmppdissect.sim.cli import main as sim_main
 

@@ -262,3 +262,61 @@ def test_z_tables_follow_the_records_and_add_up() -> None:
     assert "unknown statistic" in usage_error("-z", "nope", BASIC)
     assert "needs an interval" in usage_error("-z", "io,stat", BASIC)
     assert "-z srt,command ==" in usage_error("-z", "srt,command ==", BASIC)
+
+
+# -- -T transactions (issue 16, part 2) ----------------------------------------------------------
+
+
+def test_transactions_are_one_line_per_request_with_answer_result_and_report() -> None:
+    rows = jq(".", ok("-T", "transactions", V30), slurp=True)
+    report = jq(".", ok("--report", "json", V30))
+    requests = sum(c["requests"] - c["retransmitted"] for c in report["commands"].values())
+    assert len(rows) == requests
+    by_frame: dict[int, list[dict[str, Any]]] = {}
+    for rec in jsonl(V30):
+        by_frame.setdefault(rec["frame"], []).append(rec)
+
+    def find(frame: int, command: str, seq: int) -> dict[str, Any]:
+        return next(r for r in by_frame[frame]
+                    if r["command"] == command and r["sequence_id"] == seq)
+
+    for row in rows:
+        request = find(row["request_frame"], row["command"], row["sequence_id"])
+        assert request.get("response_frame") == row["response_frame"]
+        if row["response_frame"] is not None:
+            response = find(row["response_frame"], row["command"] + "_RESP",
+                            row["sequence_id"])["fields"]
+            code = next((response[k] for k in ("Result", "Status", "Success_Id")
+                         if k in response), None)
+            assert row["result"] == code and row["latency_ms"] == request["latency_ms"]
+    submits = [r for r in rows if r["command"] == "CMPP_SUBMIT" and r["report_stat"]]
+    assert submits and all(isinstance(r["Msg_Id"], str) and r["Msg_Id"].isdigit()
+                           for r in submits)  # a 64-bit id as its digits, as jq keeps it
+    for r in submits:
+        rep = next(x for x in by_frame[r["report_frame"]] if "report" in x["fields"])
+        assert rep["fields"]["report"]["Stat"] == r["report_stat"]
+        # a group SUBMIT's recipients have consecutive ids; the row holds the first report
+        assert 0 <= int(rep["fields"]["report"]["Msg_Id"]) - int(r["Msg_Id"]) < 100
+        assert r["report_delay_ms"] == pytest.approx((rep["time"] - r["request_time"]) * 1000,
+                                                     abs=0.01)
+    picked = list(csv.reader(io.StringIO(ok("-T", "transactions", "-e", "command",
+                                            "-e", "result_name", "-e", "report_stat", V30))))
+    assert picked[0] == ["command", "result_name", "report_stat"]
+    assert len(picked) - 1 == len(rows)
+    assert ["CMPP_SUBMIT", "correct", "DELIVRD"] in picked
+    assert "not a transactions column" in usage_error("-T", "transactions", "-e", "nope", V30)
+
+
+@pytest.mark.parametrize("expr", ["frame > 0", "expert", "latency_ms >= 0 or not latency_ms",
+                                  "command contains \"SUBMIT\""])
+def test_a_records_content_never_depends_on_the_filter(expr: str) -> None:
+    """The same PDU reads the same with any filter that keeps it (an unanswered request's
+    finding used to appear only when the filter mentioned ``expert``)."""
+    plain = {(r["frame"], r["sequence_id"], r["command"]): r for r in jsonl(UNANSWERED)}
+    kept = jsonl("-Y", expr, UNANSWERED)
+    assert kept
+    for rec in kept:
+        assert rec == plain[(rec["frame"], rec["sequence_id"], rec["command"])]
+    assert any(e["code"] == "unanswered" for r in kept for e in r["expert"]) == any(
+        e["code"] == "unanswered" for r in plain.values() for e in r["expert"]
+        if r in kept)

@@ -34,7 +34,7 @@ from pcaputil import (
 )
 from rich.style import Style
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Static, TabbedContent
+from textual.widgets import DataTable, Label, Static, TabbedContent
 
 from cmppdissect.output.records import dumps
 from cmppdissect.protocol.commands import CommandId as C
@@ -53,6 +53,7 @@ from cmppdissect.tui.screens.sessions import SessionsScreen
 from cmppdissect.tui.screens.stats import StatsScreen
 from cmppdissect.tui.source import FileSource
 from cmppdissect.tui.views import AllRows, FilteredRows, SessionRows, filter_predicate
+from cmppdissect.tui.widgets.bars import Bars
 from cmppdissect.tui.widgets.filterbar import FilterBar
 from cmppdissect.tui.widgets.hexview import HexView
 from cmppdissect.tui.widgets.ladderview import LadderView
@@ -124,6 +125,22 @@ def long_pcap(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "Msg_Fmt": 0, "Dest_terminal_Id": [b"8613800000001", b"8613800000002",
                                            b"8613800000003"], "Msg_Content": b"group"}, V2)))
     write_pcap(path, conversation(pdus))
+    return path
+
+
+@pytest.fixture(scope="module")
+def names_pcap(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The longest names a list column must hold whole: ``ACTIVE_TEST_RESP``, Result 8
+    (``flow control error``) and a login refused with Status 3 (authentication)."""
+    path = tmp_path_factory.mktemp("tui") / "names.pcap"
+    served = conversation([
+        (True, connect_pdu(V2)), (False, connect_resp_pdu(V2)),
+        (True, submit(2, b"hello")), (False, submit_resp(2, 77, result=8)),
+        (True, encode_pdu(C.CMPP_ACTIVE_TEST, 3)),
+        (False, encode_pdu(C.CMPP_ACTIVE_TEST_RESP, 3))])
+    refused = conversation([(True, connect_pdu(V2)), (False, connect_resp_pdu(V2, status=3))],
+                           client=("10.0.0.3", 40001))
+    write_pcap(path, served + refused)
     return path
 
 
@@ -426,17 +443,28 @@ async def test_paging_and_ends_of_the_list() -> None:
 
 @pytest.mark.asyncio
 async def test_an_unanswered_request_is_marked_on_its_row_and_in_its_detail() -> None:
-    """Issue 14: a request that got no response is marked on its own row (Pair "none") and
-    carries an Expert node in its Detail, without any filter."""
+    """Issue 14: a request that got no response is marked on its own row ("no resp" in the
+    Latency column, which no width drops; "none" in Pair when that is shown) and carries an
+    Expert node in its Detail, without any filter."""
     app = app_for(SAMPLES / "unanswered.pcap")
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(160, 40)) as pilot:
         await indexed(pilot)
         await pilot.press("2")
         pdus = app.screen.query_one(PduList)
         await pilot.pause()
         rows = lines(pdus)
         [unanswered] = [line for line in rows if line.split()[:1] == ["20"]]
-        assert "SUBMIT" in unanswered and " none " in unanswered
+        assert "SUBMIT" in unanswered and " no resp " in unanswered and " none " in unanswered
+        # The two marks agree row by row, and answered rows carry neither.
+        assert [" no resp " in line for line in rows] == [" none " in line for line in rows]
+        assert sum(" no resp " in line for line in rows) < len(rows) // 4
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        narrow_rows = lines(pdus)
+        [narrow] = [line for line in narrow_rows if line.split()[:1] == ["20"]]
+        assert " no resp " in narrow and "Pair" not in narrow_rows[0]
+        await pilot.resize_terminal(160, 40)
+        await pilot.pause()
         y = rows.index(unanswered)
         for _ in range(y - 1):
             await pilot.press("down")
@@ -514,6 +542,39 @@ async def test_hex_lines_are_whole_when_the_dump_scrolls(size: tuple[int, int]) 
         for y in range(3):  # and every painted line still holds its whole ASCII column
             painted = "".join(seg.text for seg in hexview.render_line(y)).rstrip()
             assert painted == hexview.line_text(y).rstrip()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("size", "stacked", "per_line"), [
+    ((80, 24), True, 16), ((120, 40), False, 8), ((160, 40), False, 16)])
+async def test_detail_stacks_when_narrow_and_its_values_are_whole(
+        size: tuple[int, int], stacked: bool, per_line: int) -> None:
+    """Issue 14: narrow, the tree sits above the dump and has the width (at 80x24 the side by
+    side tree cut ``CMPP_SUBMI``); the dump has sixteen bytes a line when there is room."""
+    app = app_for(SAMPLE)
+    async with app.run_test(size=size) as pilot:
+        await indexed(pilot)
+        await pilot.press("2", "down", "down", "enter")  # frame 6: a 201-byte SUBMIT
+        screen = app.screen
+        assert isinstance(screen, DetailScreen)
+        await pilot.pause()
+        tree, hexview = screen.query_one(FieldTree), screen.query_one(HexView)
+        assert screen.has_class("-stacked") is stacked
+        if stacked:
+            assert hexview.region.y >= tree.region.bottom and hexview.region.x == tree.region.x
+            assert tree.region.width == size[0]
+        else:
+            assert hexview.region.x >= tree.region.right and hexview.region.y == tree.region.y
+        assert hexview.per_line == per_line
+        painted = ["".join(seg.text for seg in hexview.render_line(y)) for y in range(2)]
+        assert painted[1].startswith(f"{per_line:04x}  ")
+        assert painted[0].rstrip() == hexview.line_text(0).rstrip()  # the ASCII column too
+        label = "Command_Id: 0x00000004 (CMPP_SUBMIT)"
+        tree.move_cursor(next(n for n in _walk(tree.root) if str(n.label) == label))
+        await pilot.pause()
+        shown = ["".join(seg.text for seg in tree.render_line(y))
+                 for y in range(tree.scrollable_content_region.height)]
+        assert any(label in line for line in shown), shown
 
 
 def _walk(node: Any) -> list[Any]:
@@ -607,9 +668,13 @@ async def test_statistics_tables_tabs_and_expert_jump() -> None:
         srt = screen.query_one("#srt-table", DataTable)
         submit = next(srt.get_row_at(i) for i in range(srt.row_count)
                       if str(srt.get_row_at(i)[0]) == "SUBMIT")
-        # Req, Resent, Resp, Paired, Unans
-        assert [str(c) for c in submit[1:6]] == ["26", "0", "24", "24", "2"]
-        assert str(submit[9]) == "4.50"  # p50
+        assert [str(c) for c in submit[1:]] == ["24", "3.00", "4.75", "4.50", "7.00", "7.00",
+                                                "7.00"]  # Paired, min mean p50 p90 p99 max
+        counts = screen.query_one("#counts-table", DataTable)
+        submit = next(counts.get_row_at(i) for i in range(counts.row_count)
+                      if str(counts.get_row_at(i)[0]) == "SUBMIT")
+        # Req, Resent, Resp, Paired, Unans, Orphan
+        assert [str(c) for c in submit[1:]] == ["26", "0", "24", "24", "2", "0"]
         results = screen.query_one("#results-table", DataTable)
         assert any(str(results.get_row_at(i)[2]) == "flow control error"
                    for i in range(results.row_count))
@@ -633,6 +698,66 @@ async def test_statistics_tables_tabs_and_expert_jump() -> None:
         assert cursor_frame(app.screen.pdus) == frame
         await pilot.press("escape")
         assert isinstance(app.screen, StatsScreen)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_statistics_tables_fit_the_width(size: tuple[int, int]) -> None:
+    """Issue 14: at 80x24 the response-time table stopped at p50; every column of every table
+    is now in view without scrolling sideways."""
+    app = app_for(SAMPLE)
+    async with app.run_test(size=size) as pilot:
+        await indexed(pilot)
+        await pilot.press("3")
+        screen = app.screen
+        for _ in range(100):
+            if screen.query_one("#srt-table", DataTable).row_count:
+                break
+            await pilot.pause(0.02)
+        await pilot.pause()
+        srt = screen.query_one("#srt-table", DataTable)
+        assert [str(c.label) for c in srt.columns.values()][-4:] == ["p50", "p90", "p99", "max"]
+        for name in ("srt-table", "counts-table", "results-table"):
+            table = screen.query_one(f"#{name}", DataTable)
+            assert table.row_count
+            assert table.virtual_size.width <= table.scrollable_content_region.width, name
+            assert table.region.right <= size[0], name
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_over_time_has_a_time_axis_the_slot_and_the_peak_time(
+        size: tuple[int, int], utc: None) -> None:
+    """Issue 14: each chart has its start and end time and the length of a bar under it, and
+    its title says when the peak was; all three charts are on screen at 80x24."""
+    app = app_for(SAMPLE)
+    async with app.run_test(size=size) as pilot:
+        await indexed(pilot)
+        await pilot.press("3", "right_square_bracket", "right_square_bracket")
+        screen = app.screen
+        for _ in range(100):
+            if screen.query_one("#tps", Bars).data:
+                break
+            await pilot.pause(0.02)
+        await pilot.pause()
+        over = app.model.report["over_time"]  # type: ignore[index]
+        start = over["start"]
+        points = len(over["pdus_per_s"])
+        assert over["bucket_s"] == 1 and points == 12  # two sessions ten seconds apart
+        first = time.strftime("%H:%M:%S", time.gmtime(start))
+        last = time.strftime("%H:%M:%S", time.gmtime(start + points))
+        peak = over["pdus_per_s"].index(max(over["pdus_per_s"]))
+        assert over["peak_pdus_per_s"] == max(over["pdus_per_s"])
+        title = str(screen.query_one("#tps-label", Label).render())
+        assert title == (f"PDUs per second: peak {over['peak_pdus_per_s']} at "
+                         f"{time.strftime('%H:%M:%S', time.gmtime(start + peak))}")
+        assert " at " in str(screen.query_one("#latency-label", Label).render())
+        for name in ("tps", "sps", "latency"):
+            bars = screen.query_one(f"#{name}", Bars)
+            height = bars.content_region.height
+            axis = "".join(seg.text for seg in bars.render_line(height - 1)).strip()
+            assert axis.startswith(first) and axis.endswith(last) and " 1 s per bar " in axis
+            assert bars.region.bottom <= size[1] - 2  # above the status line and footer
 
 
 @pytest.mark.asyncio
@@ -1097,6 +1222,114 @@ async def test_sms_with_escapes_and_markup_shows_as_inert_text(hostile_pcap: Pat
         assert "\x1b" not in svg and "\x9b" not in svg and "\u202e" not in svg
 
 
+# -- readable at any width ----------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [(80, 24), (90, 24), (100, 24), (120, 40)])
+async def test_pdu_list_keeps_command_latency_and_result_whole(size: tuple[int, int],
+                                                              names_pcap: Path) -> None:
+    """Issue 14: what a user filters on stays in view; Pair and Time give way first, and the
+    columns hold the longest CMPP names a list shows."""
+    app = app_for(names_pcap)
+    async with app.run_test(size=size) as pilot:
+        await indexed(pilot)
+        await pilot.press("2")
+        pdus = app.screen.query_one(PduList)
+        await pilot.pause()
+        text = lines(pdus)
+        header = text[0].split()
+        assert {"No.", "Command", "Latency", "Result", "Info"} <= set(header), text[0]
+        assert "Pair" not in header  # outranked, and reachable sideways
+        assert any(" ACTIVE_TEST_RESP " in line for line in text)
+        assert any(" 8 flow control error " in line for line in text)
+        assert any("12.00ms" in line or "ms " in line for line in text[1:])
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_sessions_keep_version_login_and_errors(size: tuple[int, int],
+                                                     names_pcap: Path) -> None:
+    app = app_for(names_pcap)
+    async with app.run_test(size=size) as pilot:
+        await indexed(pilot)
+        text = lines(app.screen.query_one(SessionList))
+        assert {"Id", "Client", "SP", "Ver", "Login", "Err", "Unans"} <= set(text[0].split())
+        refused = next(line for line in text if "10.0.0.3:40001" in line)
+        assert " failed (3 authentication) " in refused and " 2.0 " in refused
+        served = next(line for line in text if "10.0.0.1:40000" in line)
+        assert " ok " in served
+
+
+async def _views_right(pilot: Pilot[Any], widget: RowList) -> list[list[str]]:
+    """The list as shown, then after each **right** until a press changes nothing."""
+    views = [lines(widget)]
+    for _ in range(30):
+        await pilot.press("right")
+        now = lines(widget)
+        if now == views[-1]:
+            return views
+        views.append(now)
+    raise AssertionError("right never stopped scrolling")
+
+
+@pytest.mark.asyncio
+async def test_wide_lists_scroll_sideways_with_a_hint(names_pcap: Path) -> None:
+    """Columns that do not fit come into view with right / left; the header says how many are
+    out of view and which way they are, and the rows follow the header (the line cache is
+    keyed by the scroll)."""
+    app = app_for(names_pcap)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await indexed(pilot)
+        await pilot.press("2")
+        pdus = app.screen.query_one(PduList)
+        await pilot.pause()
+        views = await _views_right(pilot, pdus)
+        first, last = views[0], views[-1]
+        assert first[0].rstrip().endswith("▶ 5 more columns") and "◀" not in first[0]
+        assert "◀" in last[0] and "▶" not in last[0]
+        assert all("◀ ▶" in view[0] for view in views[1:-1])
+        seen = "\n".join(view[0] for view in views)
+        assert all(c.title in seen for c in pdus.columns())  # every column, some time
+        # SUBMIT_RESP (frame 7) pairs with frame 6: its Pair cell shows once Pair does.
+        with_pair = next(view for view in views if "Pair" in view[0].split())
+        assert any(line.split()[:1] == ["7"] and " #6 " in line for line in with_pair)
+        assert not any(" #6 " in line for line in first)
+        for _ in range(len(views) + 2):
+            await pilot.press("left")
+        assert lines(pdus) == first
+        # Wide enough for everything: no hint, and right / left change nothing.
+        await pilot.resize_terminal(200, 30)
+        await pilot.pause()
+        wide = lines(pdus)
+        assert "more column" not in wide[0] and "Pair" in wide[0] and "Len" in wide[0]
+        await pilot.press("right")
+        assert lines(pdus) == wide
+        # The same on Sessions: its dropped columns come into view.
+        await pilot.resize_terminal(80, 24)
+        await pilot.press("1")
+        await pilot.pause()
+        sessions = app.screen.query_one(SessionList)
+        views = await _views_right(pilot, sessions)
+        assert "▶ +" in views[0][0] and "Server" not in views[0][0]
+        assert any("Server" in view[0] for view in views)
+        assert any("Duration" in view[0] for view in views)
+
+
+@pytest.mark.asyncio
+async def test_ladder_leaves_left_and_right_alone() -> None:
+    """The ladder is drawn as arrows, not columns: it has no sideways scroll nor hint."""
+    app = app_for(SAMPLE)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await indexed(pilot)
+        await pilot.press("l")
+        ladder = app.screen.query_one(LadderView)
+        before = lines(ladder)
+        assert "more column" not in before[0]
+        await pilot.press("right")
+        assert lines(ladder) == before
+
+
 # -- snapshots ----------------------------------------------------------------------------------
 
 
@@ -1121,7 +1354,12 @@ SNAPSHOTS = {
                "down"],
     "ladder": ["l", "down", "down"],
     "stats": ["3"],
+    "stats-time": ["3"],  # then ] ] once the report is in (AFTER_REPORT)
+    "stats-session": ["z"],  # the first session's statistics (counted in a worker)
+    "help": ["question_mark"],
+    "save": ["2", "w"],
 }
+AFTER_REPORT = {"stats-time": ["right_square_bracket", "right_square_bracket"]}
 
 
 @pytest.mark.parametrize("size", [(120, 40), (80, 24)], ids=["120x40", "80x24"])
@@ -1130,11 +1368,15 @@ def test_snapshot(name: str, size: tuple[int, int], snap_compare: Any, utc: None
     async def run_before(pilot: Pilot[Any]) -> None:
         await indexed(pilot)
         await pilot.press(*SNAPSHOTS[name])
-        if name == "stats":
-            for _ in range(100):
-                if pilot.app.screen.query_one("#srt-table", DataTable).row_count:
+        if name.startswith("stats"):
+            for _ in range(200):
+                screen = pilot.app.screen
+                if screen.query_one("#srt-table", DataTable).row_count and (
+                        not isinstance(screen, StatsScreen) or screen.scope is None
+                        or screen._scope_report is not None):
                     break
                 await pilot.pause(0.02)
+        await pilot.press(*AFTER_REPORT.get(name, []))
         await pilot.pause()
 
     assert snap_compare(app_for(SAMPLE), terminal_size=size, run_before=run_before)

@@ -445,6 +445,23 @@ async def test_sms_text_column_and_ladder_arrows_show_hostile_text_inert(
         assert not any(ch in arrow for ch in "\x1b\x9b\u202e")
 
 
+@pytest.mark.asyncio
+async def test_x_shows_the_text_at_80_columns(hostile_pcap: Path) -> None:  # noqa: F811
+    """At 80 columns the Text column takes the width left when x asks for it (the key
+    fields move out to the right, where sideways scrolling reaches them)."""
+    app = app_for(hostile_pcap)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await indexed(pilot)
+        await pilot.press("2", "x")
+        pdus = app.screen.query_one(PduList)
+        header = row_text(pdus, 0)
+        assert "Text" in header.split() and "Info" not in header.split()
+        assert "Result" in header and "Latency" in header
+        assert "\\x1b[31mRED" in row_text(pdus, 1)
+        await pilot.press("x")
+        assert "Info" in row_text(pdus, 0).split()
+
+
 # -- discoverable -------------------------------------------------------------------------------
 
 

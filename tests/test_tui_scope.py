@@ -56,8 +56,9 @@ async def test_z_on_a_filtered_list_counts_only_its_rows() -> None:
         assert f"{shown:,} PDUs" in head and "counting" not in head
         report = screen._scope_report
         assert report is not None and report["pdus"] == shown
-        # only SUBMITs: one row in the response-time table, its requests and responses
-        rows = table(app, "srt-table")
+        # only SUBMITs: one row in the response-time tables, its requests and responses
+        assert [r[0] for r in table(app, "srt-table")] == ["SUBMIT"]
+        rows = table(app, "counts-table")
         assert [r[0] for r in rows] == ["SUBMIT"]
         submit = report["commands"]["CMPP_SUBMIT"]
         assert rows[0][1] == str(submit["requests"]) and rows[0][3] == str(submit["responses"])

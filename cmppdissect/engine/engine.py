@@ -117,6 +117,16 @@ class SessionState:
     def duration_s(self) -> float:
         return (self.end_ns - self.start_ns) / 1e9
 
+    def __repr__(self) -> str:
+        """One line (a notebook shows a list of them): id, endpoints, version, SP, counts.
+        Wire text (the SP id) is shown by ``repr``, so a control character stays escaped."""
+        version = "?" if self.version is None else self.version.value
+        sp = "" if self.sp_id is None else f" sp={self.sp_id!r}"
+        ended = "open" if self.ended is None else self.ended
+        return (f"<Session {self.id} {self.client} -> {self.server} CMPP {version}{sp}: "
+                f"{self.total_pdus} PDUs, {self.errors} errors, {self.unanswered} unanswered, "
+                f"{ended}>")
+
 
 _NO_LINKS = np.empty((0, 3), np.int64)
 _NO_PAIRS = np.empty((0, 2), np.int64)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import heapq
 import struct
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Final, NamedTuple
 
 from cmppdissect.core import MAX_BLOCK, MAX_CAPLEN
@@ -375,7 +375,7 @@ class MergedSource:
     # -- the merged stream --------------------------------------------------------------------
 
     def _blocks(self, sources: Sequence[FileSource], notes: list[CaptureNote],
-                walks: list[_Walk] | None = None) -> Iterator[_Block]:
+                walks: list[_Walk] | None = None) -> Generator[_Block, None, None]:
         """The merged stream as blocks: the section header, then each frame (after the
         description of its interface, declared when its input's first frame on it is read).
         ``walks`` receives each input's walk (for its layout).

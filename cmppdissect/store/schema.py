@@ -11,22 +11,43 @@ every JSON writer writes as a decimal string (:func:`json_string` says which fie
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from cmppdissect.protocol.commands import command_name
 from cmppdissect.protocol.content import DecodedContent
 from cmppdissect.protocol.expert import Finding
-from cmppdissect.protocol.layouts import Field, Kind, Layout, report_layout
+from cmppdissect.protocol.layouts import (
+    LAYOUTS,
+    REPORT_LAYOUTS,
+    Field,
+    Kind,
+    Layout,
+    report_layout,
+)
 from cmppdissect.protocol.msgid import msg_id_parts
 from cmppdissect.protocol.version import Version
 from cmppdissect.store.records import LongSms, PduRecord
 
-__all__ = ["U64", "content_items", "json_string", "record_dict", "tail_items"]
+__all__ = [
+    "HEADER_KEYS",
+    "REPORT_PREFIX",
+    "U64",
+    "FlatColumn",
+    "content_items",
+    "flat_columns",
+    "flat_plan",
+    "json_string",
+    "octet_text",
+    "record_dict",
+    "tail_items",
+]
 
 _VERSION_TEXT = {None: None, Version.V2_0: "2.0", Version.V3_0: "3.0"}
 
 
-def _ascii(value: bytes) -> str:
+def octet_text(value: bytes) -> str:
+    """An Octet String as a record shows it: ASCII, any other byte escaped (``\\xNN``)."""
     return value.decode("ascii", "backslashreplace")
 
 
@@ -164,3 +185,96 @@ def record_dict(rec: PduRecord) -> dict[str, Any]:
         out["latency_ms"] = rec.latency_ms
     out.update(tail_items(rec.long_sms, (*pdu.findings, *rec.expert)))
     return out
+
+
+# -- the flat form: one column per field name (Parquet, Arrow, DataFrames) -----------------------
+
+HEADER_KEYS = ("frame", "time", "session", "src", "dst", "version", "command", "command_id",
+               "sequence_id", "total_length", "request_frame", "response_frame", "latency_ms")
+"""A record's header keys, in :func:`record_dict`'s order: the first columns of a flat table."""
+
+REPORT_PREFIX = "report_"
+"""Prefix of the columns of a status report's fields (``report_Stat``), which share names with
+body fields (``Msg_Id``) but not values."""
+
+
+@dataclass(frozen=True, slots=True)
+class FlatColumn:
+    """One body column of the flat form: the fields named ``field`` (ignoring case) of kind
+    ``kind`` (in a layout, or in a status report with ``report``), ``size`` the widest."""
+
+    name: str
+    field: str
+    kind: Kind
+    size: int
+    report: bool = False
+
+
+def _union(layouts: Sequence[Layout], prefix: str, taken: set[str]) -> list[FlatColumn]:
+    """Every field of ``layouts`` once per (name, kind), in first-seen order.
+
+    Names are compared ignoring case, as SQL engines such as DuckDB compare them: the spec's
+    ``TP_pId`` (SUBMIT) and ``TP_pid`` (DELIVER) are one column, named as first seen. A name
+    that two kinds share (``Reserved``: 8 bytes in DELIVER, a number in ACTIVE_TEST_RESP), or
+    that a header column has (``Version`` and ``version``), gets the kind as a suffix for the
+    second: ``Reserved_uint``, ``Version_uint``.
+    """
+    found: dict[tuple[str, Kind], list[int]] = {}
+    first: dict[tuple[str, Kind], str] = {}
+    for layout in layouts:
+        for f in layout.fields:
+            key = (f.name.lower(), f.kind)
+            if key not in found:
+                found[key] = []
+                first[key] = f.name
+            found[key].append(f.size)
+    out = []
+    for key, name in first.items():
+        column = prefix + name
+        if column.lower() in taken:
+            column = f"{column}_{key[1].value}"
+        if column.lower() in taken:  # not today: a third kind of one name
+            raise ValueError(f"two flat columns named {column}")
+        taken.add(column.lower())
+        out.append(FlatColumn(column, name, key[1], max(found[key]), bool(prefix)))
+    return out
+
+
+def flat_columns() -> tuple[FlatColumn, ...]:
+    """The body columns of the flat form: the union of every field of every layout of both
+    versions (by Command_Id, 2.0 before 3.0), then every field of the status reports.
+
+    Derived here from :data:`~cmppdissect.protocol.layouts.LAYOUTS`, so a field added to a
+    layout is a column of every table without another list to edit.
+    """
+    global _FLAT
+    if _FLAT is None:
+        taken = {key.lower() for key in (*HEADER_KEYS, *CONTENT_KEYS)}
+        layouts = [LAYOUTS[key] for key in sorted(LAYOUTS, key=lambda k: (k[0], k[1].value))]
+        _FLAT = (*_union(layouts, "", taken), *_union(list(REPORT_LAYOUTS), REPORT_PREFIX,
+                                                      taken))
+    return _FLAT
+
+
+CONTENT_KEYS = ("text", "udh_reference", "udh_total", "udh_part", "trailing", "long_sms_text",
+                "expert", "raw")
+"""The flat form's columns after the header that no layout states: Msg_Content's decoded text
+and UDH, bytes past the layout (``trailing``), the long message a part completed, the
+findings, and the whole PDU's bytes."""
+
+_FLAT: tuple[FlatColumn, ...] | None = None
+_FLAT_PLANS: dict[tuple[int, bool], tuple[tuple[str, int, bool], ...]] = {}
+
+
+def flat_plan(layout: Layout, report: bool = False) -> tuple[tuple[str, int, bool], ...]:
+    """Where a layout's fields go in the flat form: ``(field, column index, raw)`` per field,
+    the index into :func:`flat_columns`; ``raw`` for the bytes of binary fields and
+    Msg_Content, which the flat form keeps as bytes rather than the record's hex."""
+    key = (id(layout), report)
+    plan = _FLAT_PLANS.get(key)
+    if plan is None:
+        index = {(c.field.lower(), c.kind, c.report): i for i, c in enumerate(flat_columns())}
+        plan = _FLAT_PLANS[key] = tuple(
+            (f.name, index[(f.name.lower(), f.kind, report)], f.kind in (Kind.BIN, Kind.CONTENT))
+            for f in layout.fields)
+    return plan

@@ -1,4 +1,10 @@
-"""Detail: the decoded field tree beside the hex dump; the selected field's bytes light up."""
+"""Detail: the decoded field tree and the hex dump; the selected field's bytes light up.
+
+Side by side on a wide terminal; on a narrow one the tree sits above the dump and has the whole
+width, so values (``Command_Id: 0x00000004 (CMPP_SUBMIT)``, the frame's addresses) are not cut,
+and the dump below has room for sixteen bytes a line. The screen only says which shape it is
+in (a class); the shapes themselves are CSS.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
+from textual.containers import Container
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -47,11 +53,20 @@ class DetailScreen(CaptureScreen):
 
     DEFAULT_CSS = """
     DetailScreen {
-        & > #panes { height: 1fr; }
-        & HexView { width: 75; border-left: vkey $panel; }
+        & > #panes { height: 1fr; layout: horizontal; }
+        & HexView { width: 75; border-left: vkey $panel; }  /* 16 bytes a line */
         &.-narrow HexView { width: 42; }  /* 39 columns of dump, a border, a scrollbar */
+        &.-stacked > #panes { layout: vertical; }
+        &.-stacked FieldTree { width: 1fr; height: 1fr; min-width: 0; }
+        &.-stacked HexView {
+            width: 1fr; height: 45%; min-height: 4;
+            border-left: none; border-top: hkey $panel;
+        }
     }
     """
+
+    STACK_BELOW = 110  # narrower than this, the tree goes above the dump
+    WIDE_FROM = 140  # from this width the dump beside the tree has 16 bytes a line
 
     def __init__(self, model: CaptureModel, view: RowSet, position: int) -> None:
         super().__init__(model)
@@ -61,7 +76,7 @@ class DetailScreen(CaptureScreen):
 
     def compose(self) -> ComposeResult:
         yield from self.compose_title()
-        with Horizontal(id="panes"):
+        with Container(id="panes"):
             yield FieldTree("PDU", id="fields")
             yield HexView(id="hex")
         yield from self.compose_footer()
@@ -78,11 +93,15 @@ class DetailScreen(CaptureScreen):
     def row(self) -> int:
         return self.view[self.position]
 
+    def _shape(self, width: int) -> None:
+        self.set_class(width < self.STACK_BELOW, "-stacked")
+        self.set_class(self.STACK_BELOW <= width < self.WIDE_FROM, "-narrow")
+
     def on_resize(self, event: events.Resize) -> None:
-        self.set_class(event.size.width < 140, "-narrow")
+        self._shape(event.size.width)
 
     def on_mount(self) -> None:
-        self.set_class(self.app.size.width < 140, "-narrow")
+        self._shape(self.app.size.width)
         self.field_tree.show_root = False
         self.field_tree.guide_depth = 2
         self.load(self.position)

@@ -27,6 +27,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("Home End  g G", "first / last row; End also turns follow mode on"),
         ("A", "follow mode on / off: the cursor stays on the newest row as rows arrive "
               "(on by default for a live capture; any move turns it off)"),
+        ("← →", "scroll sideways when the header says more columns are out of view"),
         ("enter", "open (a session's PDUs, a PDU's detail, a finding's PDU)"),
     )),
     ("Sessions", (("l", "ladder of the selected session"),

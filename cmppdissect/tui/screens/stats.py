@@ -7,6 +7,9 @@ the CLI never disagree. Scoped to a list (``z`` on a filtered PDU list, a sessio
 ladder or a session row), they are :func:`cmppdissect.output.scoped.rows_report` over the
 list's rows, counted in a worker thread, the scope named in the title; that function gives the
 report's numbers over every row (tests/test_scoped_report.py).
+
+Response times are two tables, the latencies and the request/response counts, each narrow
+enough for 80 columns: as one table of thirteen columns it stopped at p50 there.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from cmppdissect.output.sanitize import safe_text
 from cmppdissect.output.scoped import rows_report
-from cmppdissect.tui.columns import format_ms, format_number
+from cmppdissect.tui.columns import format_clock, format_ms, format_number
 from cmppdissect.tui.model import CaptureModel
 from cmppdissect.tui.screens.base import CaptureScreen
 from cmppdissect.tui.summary import command_label
@@ -67,7 +70,7 @@ class StatsScreen(CaptureScreen):
         & TabbedContent { height: 1fr; }
         & DataTable { height: auto; max-height: 24; margin: 0 0 1 0; }
         & .section { text-style: bold; color: $primary; margin: 1 0 0 0; }
-        & Bars { height: 3; margin: 0 1; }
+        & Bars { height: 4; margin: 0 1; }  /* three rows of bars, the time axis */
         & #expert-list { height: 1fr; }
         &:nocolor .section { text-style: bold underline; }
     }
@@ -96,6 +99,8 @@ class StatsScreen(CaptureScreen):
             with TabPane("Response times", id="srt"), VerticalScroll():
                 yield Label("Service response time per request (ms)", classes="section")
                 yield DataTable[Text](id="srt-table", zebra_stripes=True, cursor_type="row")
+                yield Label("Requests and responses", classes="section")
+                yield DataTable[Text](id="counts-table", zebra_stripes=True, cursor_type="row")
                 yield Label("Result codes", classes="section")
                 yield DataTable[Text](id="results-table", cursor_type="row")
             with TabPane("Reports", id="reports"), VerticalScroll():
@@ -109,7 +114,7 @@ class StatsScreen(CaptureScreen):
                 yield Label("SUBMITs per second", classes="section", id="sps-label")
                 yield Bars(id="sps")
                 yield Label("SUBMIT latency, mean per slot (ms)", classes="section",
-                            id="lat-label")
+                            id="latency-label")
                 yield Bars(id="latency")
             with TabPane("Expert", id="expert"):
                 yield Static("", id="expert-counts")
@@ -200,18 +205,18 @@ class StatsScreen(CaptureScreen):
             self.call_later(self._count_scope)
 
     def _show(self, report: dict[str, Any]) -> None:
-        rows = []
-        for name, c in report["commands"].items():
-            lat = c["latency_ms"]
-            rows.append([_t(command_label(name)), *(_t(c[k], right=True) for k in (
-                "requests", "retransmitted", "responses", "paired", "unanswered",
-                "orphan_responses")),
-                *(_t(format_number(lat[k]), "bold" if k == "p99" else "", right=True)
-                  for k in _LATENCY)])
+        commands = report["commands"]
+        rows = [[_t(command_label(name)), _t(c["paired"], right=True),
+                 *(_t(format_number(c["latency_ms"][k]), "bold" if k == "p99" else "",
+                      right=True) for k in _LATENCY)] for name, c in commands.items()]
         _fill(self.query_one("#srt-table", DataTable),
+              [("Request", False), ("Paired", True), *((k, True) for k in _LATENCY)], rows)
+        rows = [[_t(command_label(name)), *(_t(c[k], right=True) for k in (
+            "requests", "retransmitted", "responses", "paired", "unanswered",
+            "orphan_responses"))] for name, c in commands.items()]
+        _fill(self.query_one("#counts-table", DataTable),
               [("Request", False), ("Req", True), ("Resent", True), ("Resp", True),
-               ("Paired", True),
-               ("Unans", True), ("Orphan", True), *((k, True) for k in _LATENCY)], rows)
+               ("Paired", True), ("Unans", True), ("Orphan", True)], rows)
         rows = [[_t(command_label(r["command"])), _t(r["code"], "red" if r["code"] else "",
                                                       right=True),
                  _t(r["name"] or ""), _t(r["count"], right=True)] for r in report["results"]]
@@ -238,19 +243,32 @@ class StatsScreen(CaptureScreen):
             Text(safe_text(summary or "no findings"), no_wrap=True, overflow="ellipsis"))
 
     def _show_over_time(self, over: dict[str, Any]) -> None:
+        """Each chart with its time axis; each title with its peak and when it was.
+
+        With one-second slots the busiest slot is the peak second. Longer slots hold a mean
+        per second, so the title gives the engine's peak second and, apart, when the busiest
+        slot began (the peak second is somewhere in the capture, not necessarily there)."""
         bucket = over.get("bucket_s", 1)
-        per = f" ({bucket} s slots)" if bucket != 1 else ""
+        start = over.get("start")
         series = {"tps": over.get("pdus_per_s") or [], "sps": over.get("submits_per_s") or [],
                   "latency": [v or 0.0 for v in over.get("submit_latency_ms") or []]}
         for key, data in series.items():
-            self.query_one(f"#{key}", Bars).data = data
-        self.query_one("#tps-label", Label).update(Text(
-            f"PDUs per second{per}: peak {over.get('peak_pdus_per_s', 0)}"))
-        self.query_one("#sps-label", Label).update(Text(
-            f"SUBMITs per second{per}: peak {over.get('peak_submits_per_s', 0)}"))
+            self.query_one(f"#{key}", Bars).show(data, start=start, slot_s=bucket)
+
+        def when(data: list[float]) -> str:
+            if start is None or not data or max(data) <= 0:
+                return ""
+            at = format_clock(start + data.index(max(data)) * bucket)
+            return f" at {at}" if bucket == 1 else f", busiest {bucket} s from {at}"
+
+        for key, label, peak in (("tps", "PDUs per second", "peak_pdus_per_s"),
+                                 ("sps", "SUBMITs per second", "peak_submits_per_s")):
+            self.query_one(f"#{key}-label", Label).update(Text(
+                f"{label}: peak {over.get(peak, 0)}{when(series[key])}"))
         lat = series["latency"]
-        self.query_one("#lat-label", Label).update(Text(
-            f"SUBMIT latency, mean per slot: max {format_ms(max(lat) if lat else None)}"))
+        self.query_one("#latency-label", Label).update(Text(
+            f"SUBMIT latency, mean per {bucket} s: max "
+            f"{format_ms(max(lat) if lat else None)}{when(lat)}"))
 
     def action_tab(self, delta: int) -> None:
         tabs = self.query_one("#tabs", TabbedContent)

@@ -24,6 +24,8 @@ _LAT_WIDTH = 9
 
 
 class LadderView(PduList):
+    scrolls_columns = False  # drawn as arrows, not columns: its width adapts instead
+
     def __init__(self, model: CaptureModel, view: SessionRows, *, id: str | None = None) -> None:
         super().__init__(model, view, show_session=False, id=id)
         self.lanes = LaneLayout(model, view)

@@ -120,22 +120,29 @@ class PduList(RowList):
         return (self.time_mode, self.view[position] in self.model.marks)
 
     def columns(self) -> list[Column]:
+        """Command fits ``ACTIVE_TEST_RESP`` and Result ``8 flow control error``; what a user
+        filters on (command, latency, result, the key fields) goes last, Pair and Time early:
+        at 80 columns a row keeps number, direction, command, latency, result and key fields;
+        Sequence_Id comes back at 90, the session at 100 (the rest by scrolling sideways)."""
         time_width = 15 if self.time_mode is TimeMode.ABSOLUTE else 12
         cols = [
-            Column("no", "No.", 7, 0, right=True),
-            Column("time", self.time_mode.title, time_width, 4, right=True),
+            Column("no", "No.", 7, 0, right=True, frozen=True),
+            Column("time", self.time_mode.title, time_width, 5, right=True),
             Column("dir", "", 1, 1),
-            Column("cmd", "Command", 14, 2),
+            Column("cmd", "Command", 16, 1),
             Column("seq", "Seq", 10, 3, right=True),
-            Column("lat", "Latency", 8, 5, right=True),
-            Column("result", "Result", 10, 7),
+            Column("lat", "Latency", 7, 2, right=True),
+            Column("result", "Result", 20, 2),
             Column("pair", "Pair", 7, 6, right=True),
-            *([Column("text", "Text", TEXT_WIDTH, 3)] if self.show_text else []),
-            Column("info", "Info", 0, 0, fill=True),
-            Column("len", "Len", 5, 9, right=True),
+            # x asked for the SMS text: it takes the width left (the key fields go before it
+            # at 80 columns, reached by scrolling sideways), so pressing x shows it at once.
+            *([Column("text", "Text", 0, 0, fill=True),
+               Column("info", "Info", TEXT_WIDTH, 3)] if self.show_text
+              else [Column("info", "Info", 0, 0, fill=True)]),
+            Column("len", "Len", 5, 7, right=True),
         ]
         if self.show_session:
-            cols.insert(1, Column("sess", "Sess", 5, 8, right=True))
+            cols.insert(1, Column("sess", "Sess", 5, 4, right=True))
         return cols
 
     def decoded(self, row: int) -> tuple[str, tuple[int, str] | None, str]:
@@ -146,6 +153,12 @@ class PduList(RowList):
             hit = (summary.info(pdu), summary.result(pdu), summary.sms_text(pdu))
             self._decoded[row] = hit
         return hit
+
+    def _unanswered(self, row: int) -> bool:
+        """A request that got no response (known once the capture is read to the end)."""
+        m = self.model
+        return m.pair[row] == NO_PAIR and not is_response(m.command_id[row]) \
+            and m.progress.done
 
     def row_cells(self, position: int, layout: list[tuple[Column, int]]) -> Cells:
         m = self.model
@@ -178,13 +191,16 @@ class PduList(RowList):
                 cells.append((str(m.length[row]), "rowlist--dim"))
             elif key == "lat":
                 lat = m.latency(row)
-                cells.append((format_ms(lat / 1e6) if lat is not None else "",
-                              "rowlist--accent"))
+                if lat is not None:
+                    cells.append((format_ms(lat / 1e6), "rowlist--accent"))
+                elif self._unanswered(row):  # as the ladder says it; Pair may be out of view
+                    cells.append(("no resp", "rowlist--warn"))
+                else:
+                    cells.append(("", ""))
             elif key == "pair":
                 pair = m.pair[row]
                 if pair == NO_PAIR:
-                    missing = not is_response(m.command_id[row]) and m.progress.done
-                    cells.append(("none" if missing else "", "rowlist--dim"))
+                    cells.append(("none" if self._unanswered(row) else "", "rowlist--dim"))
                 else:
                     cells.append((f"#{m.frame[pair]}", "rowlist--dim"))
             elif key == "result":

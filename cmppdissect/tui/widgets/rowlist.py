@@ -1,14 +1,20 @@
 """A virtual list: a header line and rows painted one line at a time (Textual's Line API).
 
 Only the lines on screen are ever built, so a list of a million PDUs costs what a list of forty
-does; each line is cached until the data under it changes (the model's generation) or the
-cursor moves onto or off it. Subclasses say how many rows there are and how one row reads.
+does; each line is cached until the data under it changes (the model's generation), the
+cursor moves onto or off it, or the list scrolls sideways. Subclasses say how many rows there
+are and how one row reads.
+
+Columns that do not fit are not lost: **left** / **right** scroll the list a column at a time
+(:func:`~cmppdissect.tui.columns.scrolled`), and the header ends with a hint such as
+``◀ ▶ 3 more columns`` whenever some are out of view.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -20,9 +26,11 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from cmppdissect.tui.columns import Column, cell, fit
+from cmppdissect.tui.columns import Column, Layout, cell, fit, scroll_limit, scrolled
 
 Cells = list[tuple[str, str]]  # (text, component class or "") per column, already fitted
+
+HINT_ROOM = 8  # the end of the header kept for "◀ ▶ +12" when some columns are out of view
 
 
 class RowList(ScrollView, can_focus=True):
@@ -35,6 +43,8 @@ class RowList(ScrollView, can_focus=True):
         Binding("pagedown,space", "page(1)", "Page down", show=False),
         Binding("home,g", "jump(0)", "First", show=False),
         Binding("end,G", "jump(-1)", "Last", show=False),
+        Binding("left", "scroll_columns(-1)", "Columns left", show=False),
+        Binding("right", "scroll_columns(1)", "Columns right", show=False),
         Binding("A", "toggle_follow", "Follow", show=False),
         Binding("enter", "select", "Open", show=True),
     ]
@@ -42,6 +52,7 @@ class RowList(ScrollView, can_focus=True):
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "rowlist--header", "rowlist--cursor", "rowlist--dim", "rowlist--error",
         "rowlist--warn", "rowlist--note", "rowlist--client", "rowlist--server", "rowlist--accent",
+        "rowlist--hint",
     }
 
     DEFAULT_CSS = """
@@ -60,6 +71,7 @@ class RowList(ScrollView, can_focus=True):
         & > .rowlist--client { color: $success; }
         & > .rowlist--server { color: $secondary; }
         & > .rowlist--accent { color: $accent; }
+        & > .rowlist--hint { color: $text-accent; text-style: bold; }
         &:nocolor > .rowlist--cursor { text-style: reverse; }
         &:nocolor > .rowlist--header { text-style: bold underline; }
         &:nocolor > .rowlist--error { text-style: bold; }
@@ -104,11 +116,16 @@ class RowList(ScrollView, can_focus=True):
         # Styles and the column layout, worked out once per paint rather than once per cell:
         # Textual computes a component style by walking the CSS, which costs more than the row.
         self._styles: dict[str, Style] = {}
-        self._layouts: dict[int, list[tuple[Column, int]]] = {}
+        self._layouts: dict[tuple[int, int], Layout] = {}
+        self._limits: dict[int, int] = {}
+        # Sideways scroll, in columns (see columns.scrolled); what is shown is this clamped
+        # to what the width allows, so a wider terminal simply shows more.
+        self.column_offset = 0
 
     # -- to implement ---------------------------------------------------------------------
 
     min_fill = 16  # narrowest the free-text column may get before other columns go
+    scrolls_columns: ClassVar[bool] = True  # False for lists not drawn from columns()
 
     def columns(self) -> list[Column]:
         raise NotImplementedError
@@ -186,6 +203,7 @@ class RowList(ScrollView, can_focus=True):
         self._cache.clear()
         self._styles.clear()
         self._layouts.clear()
+        self._limits.clear()
         self.refresh()
 
     @property
@@ -249,6 +267,40 @@ class RowList(ScrollView, can_focus=True):
     def action_toggle_follow(self) -> None:
         self.follow = not self.follow
 
+    def action_scroll_columns(self, delta: int) -> None:
+        """Scroll sideways to the next view that differs (see
+        :func:`~cmppdissect.tui.columns.scrolled`): a step whose left edge is a column already
+        shown, with nothing left of it, would change nothing on screen."""
+        width = self.content_width
+        limit = self.column_limit(width)
+
+        def keys(offset: int) -> list[str]:
+            return [c.key for c, _w in self.layout_at(width, offset)]
+
+        offset = self.shown_offset(width)
+        shown = keys(offset)
+        while 0 <= offset + delta <= limit:
+            offset += delta
+            if keys(offset) != shown:
+                # Going left, on to the first offset of that view (which may be 0).
+                while delta < 0 and offset > 0 and keys(offset - 1) == keys(offset):
+                    offset -= 1
+                self.column_offset = offset
+                self.refresh()
+                return
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # A list that draws no columns leaves left/right to the screen.
+        return self.scrolls_columns or action != "scroll_columns"
+
+    def on_mouse_scroll_right(self, event: events.MouseScrollRight) -> None:
+        event.stop()
+        self.action_scroll_columns(1)
+
+    def on_mouse_scroll_left(self, event: events.MouseScrollLeft) -> None:
+        event.stop()
+        self.action_scroll_columns(-1)
+
     def action_select(self) -> None:
         if self.row_count():
             self.post_message(self.Selected(self, self.cursor))
@@ -293,18 +345,75 @@ class RowList(ScrollView, can_focus=True):
                                                  underline=full.underline)
         return style + emphasis
 
-    def column_layout(self, width: int) -> list[tuple[Column, int]]:
-        layout = self._layouts.get(width)
+    @property
+    def content_width(self) -> int:
+        """Cells a line has: the widget less its vertical scrollbar."""
+        return self.size.width - self.styles.scrollbar_size_vertical
+
+    def _min_fill(self, width: int) -> int:
+        return min(self.min_fill, width // 4)
+
+    def column_limit(self, width: int) -> int:
+        """How many steps right the list can scroll at ``width`` (0: every column fits)."""
+        if not self.scrolls_columns:
+            return 0
+        limit = self._limits.get(width)
+        if limit is None:
+            columns, min_fill = self.columns(), self._min_fill(width)
+            if len(fit(columns, width, min_fill=min_fill)) == len(columns):
+                limit = 0
+            else:
+                limit = scroll_limit(columns, width - HINT_ROOM,
+                                     min_fill=max(1, min_fill - HINT_ROOM))
+            self._limits[width] = limit
+        return limit
+
+    def shown_offset(self, width: int) -> int:
+        """The sideways scroll in effect at ``width``."""
+        return min(self.column_offset, self.column_limit(width))
+
+    def column_layout(self, width: int) -> Layout:
+        """The columns shown at ``width`` and the current sideways scroll."""
+        return self.layout_at(width, self.shown_offset(width))
+
+    def layout_at(self, width: int, offset: int) -> Layout:
+        """The columns shown at ``width`` scrolled ``offset`` steps.
+
+        When some do not fit, the last ``HINT_ROOM`` cells are the hint's, so it never covers
+        a title: the columns fit the rest, and a free-text column that ends the line takes
+        those cells back on the rows (its title is short and leaves room)."""
+        layout = self._layouts.get((width, offset))
         if layout is None:
-            layout = fit(self.columns(), width, min_fill=min(self.min_fill, width // 4))
-            self._layouts[width] = layout
+            columns, min_fill = self.columns(), self._min_fill(width)
+            if not self.column_limit(width):
+                layout = fit(columns, width, min_fill=min_fill)
+            else:
+                layout = scrolled(columns, width - HINT_ROOM, offset,
+                                  min_fill=max(1, min_fill - HINT_ROOM))
+                if layout and layout[-1][0].fill:
+                    last, w = layout[-1]
+                    layout[-1] = (last, w + HINT_ROOM)
+            self._layouts[(width, offset)] = layout
         return layout
 
+    def column_hint(self, width: int) -> list[str]:
+        """What the header says of the columns out of view, longest wording first; none when
+        every column is shown."""
+        limit = self.column_limit(width)
+        if not limit:
+            return []
+        offset = self.shown_offset(width)
+        hidden = len(self.columns()) - len(self.column_layout(width))
+        arrows = " ".join(a for a, on in (("◀", offset > 0), ("▶", offset < limit)) if on)
+        more = f"{hidden} more column{'s' if hidden != 1 else ''}"
+        return [f"{arrows} {more}", f"{arrows} +{hidden}"] if hidden else [arrows]
+
     def render_line(self, y: int) -> Strip:
-        width = self.size.width - self.styles.scrollbar_size_vertical
+        width = self.content_width
         base = self._style("base")
+        offset = self.shown_offset(width)
         if y == 0:
-            key: tuple[object, ...] = ("header", width, self._generation)
+            key: tuple[object, ...] = ("header", width, offset, self._generation)
             strip = self._cache.get(key)
             if strip is None:
                 strip = self.render_header(width, base + self._style("rowlist--header"))
@@ -314,7 +423,7 @@ class RowList(ScrollView, can_focus=True):
         if position >= self.row_count():
             return Strip.blank(width, base)
         selected = position == self.cursor
-        key = (position, width, selected, self._generation, self.row_key(position))
+        key = (position, width, offset, selected, self._generation, self.row_key(position))
         strip = self._cache.get(key)
         if strip is None:
             style = base + self._style("rowlist--cursor") if selected else base
@@ -323,8 +432,19 @@ class RowList(ScrollView, can_focus=True):
         return strip
 
     def render_header(self, width: int, style: Style) -> Strip:
+        """Column titles, and at the right end the hint of columns out of view: in the blank
+        after the last title when it fits there, over the last titles when it does not."""
         layout = self.column_layout(width)
-        return self._strip([(c.title, "") for c, _w in layout], layout, width, style)
+        titles = " ".join(cell(c.title, w, right=c.right) for c, w in layout)
+        hints = self.column_hint(width)
+        if not hints:
+            return Strip([Segment(set_cell_size(titles, width), style)], width)
+        used = cell_len(titles.rstrip())
+        hint = next((h for h in hints if used + 1 + cell_len(h) <= width), hints[-1])
+        room = max(0, width - cell_len(hint) - 1)
+        return Strip([Segment(set_cell_size(titles, room) + " ", style),
+                      Segment(set_cell_size(hint, width - room - 1),
+                              style + self._style("rowlist--hint"))], width)
 
     def render_row(self, position: int, width: int, style: Style, *,
                    selected: bool = False) -> Strip:

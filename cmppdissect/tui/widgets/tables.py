@@ -6,10 +6,12 @@ sessions and 100,000 findings), so both use the same line-by-line list as the PD
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from rich.cells import cell_len
 from textual import events
 
 from cmppdissect.engine import ExpertItem
@@ -21,6 +23,20 @@ from cmppdissect.tui.widgets.rowlist import Cells, RowList
 
 _SEVERITY_CLASS = {Severity.ERROR: "rowlist--error", Severity.WARN: "rowlist--warn",
                    Severity.NOTE: "rowlist--note", Severity.CHAT: "rowlist--dim"}
+_LOGIN_MAX = 25  # "failed (3 authentication)"; longer ones are cut, their code still shows
+_FAILED = re.compile(r"failed \((\d+): (.*)\)", re.DOTALL)
+
+
+def login_label(login: str | None) -> str:
+    """The engine's ``failed (3: authentication error)`` as ``failed (3 authentication)``:
+    the word "error" says nothing a failed login does not, and the column is narrow."""
+    if not login:
+        return "-"
+    match = _FAILED.fullmatch(login)
+    if match is not None:
+        code, name = match.groups()
+        login = f"failed ({code} {name.removesuffix(' error')})"
+    return safe_text(login)
 
 
 def _sort_value(s: SessionInfo, key: str) -> tuple[int, Any]:
@@ -67,6 +83,7 @@ class SessionList(RowList):
     def __init__(self, model: CaptureModel, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.model = model
+        self._login_width = 6
         self.sort_key: str | None = None
         self.descending = False
         self.needle = ""
@@ -119,21 +136,25 @@ class SessionList(RowList):
             x -= width + 1
 
     def columns(self) -> list[Column]:
+        """Who (client, SP id, version) and how it went (login, p50, errors, unanswered) go
+        last: at 80 columns those stay, the server, duration and rates go first. Login is as
+        wide as the longest result in the capture (``failed (3 authentication)``), so a
+        capture where every login is ok does not give it 25 empty cells."""
         return self._mark_sorted([
-            Column("id", "Id", 3, 0, right=True),
+            Column("id", "Id", 3, 0, right=True, frozen=True),
             Column("client", "Client", 17, 1),
             Column("server", "Server", 0, 6, fill=True),
             Column("sp", "SP id", 7, 2),
-            Column("ver", "Ver", 3, 6),
-            Column("login", "Login", 10, 9),
-            Column("dur", "Duration", 8, 10, right=True),
-            Column("pdus", "PDUs", 7, 0, right=True),
+            Column("ver", "Ver", 3, 1),
+            Column("login", "Login", self._login_width, 1),
+            Column("dur", "Duration", 8, 8, right=True),
+            Column("pdus", "PDUs", 7, 4, right=True),
             Column("tps", "TPS", 7, 7, right=True),
-            Column("p50", "p50 ms", 7, 4, right=True),
+            Column("p50", "p50 ms", 7, 3, right=True),
             Column("p99", "p99 ms", 7, 5, right=True),
             Column("err", "Err", 4, 2, right=True),
-            Column("unans", "Unans", 5, 3, right=True),
-            Column("ended", "Ended", 6, 11),
+            Column("unans", "Unans", 5, 2, right=True),
+            Column("ended", "Ended", 6, 9),
         ])
 
     def _mark_sorted(self, columns: list[Column]) -> list[Column]:
@@ -141,6 +162,15 @@ class SessionList(RowList):
         arrow = "▼" if self.descending else "▲"
         return [replace(c, title=f"{c.title}{arrow}") if c.key == self.sort_key else c
                 for c in columns]
+
+    def sync(self, *, changed: bool = True) -> None:
+        width = max((cell_len(login_label(s.login)) for s in self.model.sessions
+                     if s.login and s.login != "ok"), default=0)
+        width = min(_LOGIN_MAX, max(len("Login▲"), width))  # its title, sorted
+        if width != self._login_width:
+            self._login_width = width
+            self.forget_layout()
+        super().sync(changed=changed)
 
     def row_cells(self, position: int, layout: list[tuple[Column, int]]) -> Cells:
         s = self.session_at(position)
@@ -151,7 +181,7 @@ class SessionList(RowList):
             "server": (safe_text(s.server), "rowlist--server"),
             "sp": (safe_text(s.sp_id or "-"), ""),
             "ver": (s.version or "?", ""),
-            "login": (safe_text(s.login or "-"),
+            "login": (login_label(s.login),
                       "rowlist--error" if s.login and s.login != "ok" else ""),
             "dur": (format_duration(s.duration_s), "rowlist--dim"),
             "pdus": (f"{s.pdus:,}", ""),
@@ -216,4 +246,4 @@ class ExpertList(RowList):
         return [values[c.key] for c, _w in layout]
 
 
-__all__ = ["ExpertList", "SessionList"]
+__all__ = ["ExpertList", "SessionList", "login_label"]

@@ -1,0 +1,434 @@
+"""The three tables of a capture as Arrow record batches: PDUs, transactions, sessions.
+
+What ``--parquet DIR`` writes and what ``Analysis.to_arrow()``/``to_pandas()`` return, built
+here once. The PDU table's columns are the record schema's flat form
+(:func:`cmppdissect.store.schema.flat_columns`, derived from the layouts), typed from each
+field's Kind and size; its values come from the store's numpy columns (frame, time, session,
+pairs: whole arrays, no row loop) and from :func:`~cmppdissect.store.schema.record_dict` (text,
+numbers), with the raw bytes of binary fields and of each PDU.
+
+The builder is fed the store's settled rows piece by piece (:meth:`TableBuilder.add`) and hands
+back batches as soon as they are complete, so a writer can stream them to disk: it holds at
+most one piece of PDUs, and of transactions only those whose SUBMIT still waits for its status
+report (at most ``max_waiting``; past that the oldest is written without one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from cmppdissect.protocol.commands import RESPONSE_BIT, CommandId, command_name
+from cmppdissect.protocol.layouts import Kind, report_layout, result_of
+from cmppdissect.store import RESEND, PduRecord, PduStore, RecordView
+from cmppdissect.store.records import records_between
+from cmppdissect.store.schema import (
+    CONTENT_KEYS,
+    HEADER_KEYS,
+    flat_columns,
+    flat_plan,
+    octet_text,
+    record_dict,
+)
+
+if TYPE_CHECKING:
+    from cmppdissect.engine import Engine
+    from cmppdissect.protocol.decode import DecodedPdu
+    from cmppdissect.query import DisplayFilter
+
+__all__ = ["SESSION_SCHEMA", "TABLES", "TRANSACTION_SCHEMA", "TableBuilder", "arrow_type",
+           "pdu_schema", "schema_of", "session_batch"]
+
+TABLES = ("pdus", "transactions", "sessions")
+
+_UINT = {1: pa.uint8(), 2: pa.uint16(), 4: pa.uint32(), 8: pa.uint64()}
+_INT = {1: pa.int8(), 2: pa.int16(), 4: pa.int32(), 8: pa.int64()}
+_TIME = pa.timestamp("ns", tz="UTC")
+_EXPERT = pa.list_(pa.struct([("severity", pa.string()), ("code", pa.string()),
+                              ("message", pa.string()), ("field", pa.string())]))
+
+
+def arrow_type(kind: Kind, size: int) -> pa.DataType:
+    """The Arrow type of a field of ``kind`` and ``size`` bytes: numbers as wide as the field,
+    Octet Strings as their text, binary fields and Msg_Content as bytes."""
+    if kind is Kind.UINT:
+        return _UINT[size]
+    if kind is Kind.INT:
+        return _INT[size]
+    if kind is Kind.STR:
+        return pa.string()
+    if kind is Kind.STR_ARRAY:
+        return pa.list_(pa.string())
+    return pa.binary()
+
+
+_HEADER_TYPES: dict[str, pa.DataType] = {
+    "frame": pa.uint32(), "time": _TIME, "session": pa.uint32(), "src": pa.string(),
+    "dst": pa.string(), "version": pa.string(), "command": pa.string(),
+    "command_id": pa.uint32(), "sequence_id": pa.uint32(), "total_length": pa.uint32(),
+    "request_frame": pa.uint32(), "response_frame": pa.uint32(), "latency_ms": pa.float64()}
+_CONTENT_TYPES: dict[str, pa.DataType] = {
+    "text": pa.string(), "udh_reference": pa.uint16(), "udh_total": pa.uint8(),
+    "udh_part": pa.uint8(), "trailing": pa.binary(), "long_sms_text": pa.string(),
+    "expert": _EXPERT, "raw": pa.binary()}
+_PDU_SCHEMA: pa.Schema | None = None
+
+
+def pdu_schema() -> pa.Schema:
+    """The PDU table: the record's header keys, every field of every layout (the flat form),
+    then decoded content, findings and the PDU's bytes."""
+    global _PDU_SCHEMA
+    if _PDU_SCHEMA is None:
+        _PDU_SCHEMA = pa.schema(
+            [(key, _HEADER_TYPES[key]) for key in HEADER_KEYS]
+            + [(c.name, arrow_type(c.kind, c.size)) for c in flat_columns()]
+            + [(key, _CONTENT_TYPES[key]) for key in CONTENT_KEYS])
+    return _PDU_SCHEMA
+
+
+TRANSACTION_SCHEMA = pa.schema([
+    ("session", pa.uint32()), ("command", pa.string()), ("sequence_id", pa.uint32()),
+    ("request_frame", pa.uint32()), ("request_time", _TIME),
+    ("response_frame", pa.uint32()), ("response_time", _TIME), ("latency_ms", pa.float64()),
+    ("result", pa.uint32()), ("result_name", pa.string()),
+    # SUBMIT: the Msg_Id its response gave, and the first status report for it.
+    ("Msg_Id", pa.uint64()), ("report_frame", pa.uint32()), ("report_stat", pa.string()),
+    ("report_delay_ms", pa.float64()),
+])
+"""One row per request (a resend is part of the first send's row), as
+:meth:`cmppdissect.api.Transaction.row` with times as timestamps and more columns."""
+
+_SUMMARY = pa.struct([(k, pa.float64()) for k in ("min", "mean", "p50", "p90", "p99", "max")])
+_BEATS = pa.struct([("sent", pa.int64()), ("answered", pa.int64()), ("unanswered", pa.int64()),
+                    ("max_unanswered_in_row", pa.int64()), ("interval_s", pa.float64()),
+                    ("max_interval_s", pa.float64())])
+_COUNTERS = [("requests", pa.int64()), ("responses", pa.int64()), ("paired", pa.int64()),
+             ("unanswered", pa.int64()), ("orphan_responses", pa.int64()),
+             ("retransmitted", pa.int64())]
+SESSION_SCHEMA = pa.schema([
+    ("id", pa.uint32()), ("client", pa.string()), ("server", pa.string()),
+    ("sp_id", pa.string()), ("version", pa.string()), ("version_source", pa.string()),
+    ("login", pa.string()), ("start", pa.float64()), ("end", pa.float64()),
+    ("duration_s", pa.float64()), ("pdus", pa.int64()), ("pdus_from_client", pa.int64()),
+    ("pdus_from_server", pa.int64()), ("tps", pa.float64()), ("peak_pdus_per_s", pa.int64()),
+    ("peak_submits_per_s", pa.int64()), ("errors", pa.int64()), ("unanswered", pa.int64()),
+    ("ended", pa.string()), ("cmpp", pa.bool_()), ("skipped_bytes", pa.int64()),
+    ("tcp", pa.struct([(k, pa.int64()) for k in (
+        "frames", "bytes_from_client", "bytes_from_server", "retransmissions", "duplicates",
+        "out_of_order", "gaps", "gap_bytes")])),
+    ("max_window", pa.int64()),
+    ("heartbeats", pa.struct([("from_client", _BEATS), ("from_server", _BEATS)])),
+    ("expert", pa.map_(pa.string(), pa.int64())),
+    ("commands", pa.list_(pa.struct([("command", pa.string()), *_COUNTERS,
+                                     ("latency_ms", _SUMMARY)]))),
+    ("results", pa.list_(pa.struct([("command", pa.string()), ("code", pa.int64()),
+                                    ("name", pa.string()), ("count", pa.int64())]))),
+])
+"""One row per session: the report's ``sessions`` (:func:`~cmppdissect.output.report.session_dict`),
+its per-command table as a list."""
+
+
+def schema_of(table: str) -> pa.Schema:
+    """The Arrow schema of one of the three :data:`TABLES`."""
+    if table == "pdus":
+        return pdu_schema()
+    return {"transactions": TRANSACTION_SCHEMA, "sessions": SESSION_SCHEMA}[table]
+
+
+def session_batch(engine: Engine) -> pa.RecordBatch:
+    """The sessions table, from the report's own session dicts."""
+    from cmppdissect.output.report import session_dicts
+
+    rows = session_dicts(engine)
+    for row in rows:
+        row["expert"] = list(row["expert"].items())
+        row["commands"] = [{"command": name, **table} for name, table in row["commands"].items()]
+    return pa.RecordBatch.from_pylist(rows, schema=SESSION_SCHEMA)
+
+
+# -- PDUs ---------------------------------------------------------------------------------------
+
+
+def _optional(values: np.ndarray, present: np.ndarray, kind: pa.DataType) -> pa.Array:
+    """A numpy column as Arrow, null where ``present`` is False."""
+    return pa.array(values, type=kind, mask=~present)
+
+
+def _header(store: PduStore, rows: np.ndarray) -> dict[str, pa.Array]:
+    """The header columns the store has, from its numpy columns (whole arrays at once)."""
+    pair = store.pair[rows]
+    paired = pair >= 0
+    response = (store.command_id[rows] & RESPONSE_BIT) != 0
+    partner = store.frame[np.where(paired, pair, 0)]
+    return {
+        "frame": pa.array(store.frame[rows], pa.uint32()),
+        "time": pa.array(store.ts_ns[rows], pa.int64()).view(_TIME),
+        "session": pa.array(store.session[rows], pa.uint32()),
+        "command_id": pa.array(store.command_id[rows], pa.uint32()),
+        "sequence_id": pa.array(store.sequence_id[rows], pa.uint32()),
+        "total_length": pa.array(store.length[rows].astype(np.uint32), pa.uint32()),
+        "request_frame": _optional(partner, paired & response, pa.uint32()),
+        "response_frame": _optional(partner, paired & ~response, pa.uint32()),
+        "latency_ms": _optional(store.latency_ns[rows] / 1e6, paired, pa.float64()),
+    }
+
+
+def _raw_column(store: PduStore, start: int, stop: int) -> pa.Array:
+    """Every PDU's bytes of rows ``start`` to ``stop``, as one Arrow buffer cut by offsets
+    (the store's bytes read once, no per-row copy)."""
+    data = store.blobs.range_bytes(start, stop, store.length)
+    offsets = np.zeros(stop - start + 1, np.int32)
+    np.cumsum(store.length[start:stop], out=offsets[1:])
+    return pa.Array.from_buffers(pa.binary(), stop - start,
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
+def pdu_batch(store: PduStore, rows: np.ndarray,
+              records: Sequence[tuple[PduRecord, dict[str, Any]]],
+              raw: pa.Array | None = None) -> pa.RecordBatch:
+    """The PDU table's rows for ``rows`` of the store, whose records (and their
+    :func:`record_dict`) are ``records``; ``raw`` their bytes when already cut."""
+    columns = flat_columns()
+    n = len(records)
+    body: list[list[Any]] = [[None] * n for _ in columns]
+    extra: dict[str, list[Any]] = {key: [None] * n for key in (*CONTENT_KEYS, "src", "dst",
+                                                                "version", "command")}
+    text, ref, total, part = (extra[k] for k in ("text", "udh_reference", "udh_total",
+                                                  "udh_part"))
+    for i, (rec, d) in enumerate(records):
+        pdu = rec.pdu
+        fields = d["fields"]
+        extra["src"][i], extra["dst"][i] = d["src"], d["dst"]
+        extra["version"][i], extra["command"][i] = d["version"], d["command"]
+        layout = pdu.layout
+        if layout is not None:
+            raw_fields = pdu.fields
+            for name, column, as_bytes in flat_plan(layout):
+                value = (raw_fields if as_bytes else fields).get(name)
+                if value is not None:
+                    body[column][i] = value
+            report = pdu.report
+            if report is not None:
+                rep = report_layout(layout, raw_fields, len(raw_fields["Msg_Content"]))
+                shown = fields["report"]
+                if rep is not None:
+                    for name, column, as_bytes in flat_plan(rep, True):
+                        value = (report if as_bytes else shown).get(name)
+                        if value is not None:
+                            body[column][i] = value
+            trailing = raw_fields.get("trailing")
+            if trailing is not None:
+                extra["trailing"][i] = trailing
+        if "text" in fields:
+            text[i] = fields["text"]
+            udh = fields.get("udh")
+            if udh is not None:
+                ref[i], total[i], part[i] = udh["reference"], udh["total"], udh["part"]
+        long_sms = d.get("long_sms")
+        if long_sms is not None:
+            extra["long_sms_text"][i] = long_sms["text"]
+        if d["expert"]:
+            extra["expert"][i] = d["expert"]
+    schema = pdu_schema()
+    arrays = _header(store, rows)
+    for c, values in zip(columns, body, strict=True):
+        arrays[c.name] = pa.array(values, schema.field(c.name).type)
+    for key, values in extra.items():
+        if key == "raw":
+            continue
+        arrays[key] = pa.array(values, schema.field(key).type)
+    arrays["raw"] = raw if raw is not None else pa.array(
+        [rec.pdu.raw for rec, _ in records], pa.binary())
+    return pa.RecordBatch.from_arrays([arrays[f.name] for f in schema], schema=schema)
+
+
+# -- transactions -------------------------------------------------------------------------------
+
+
+class _Waiting:
+    """A SUBMIT's transaction row waiting for its first status report (``ids``: the Msg_Ids
+    a report for it may carry, one per recipient)."""
+
+    __slots__ = ("frame", "ids", "row")
+
+    def __init__(self, row: list[Any], frame: int, ids: range) -> None:
+        self.row = row
+        self.frame = frame
+        self.ids = ids
+
+
+_SUBMIT = int(CommandId.CMPP_SUBMIT)
+
+
+class _Transactions:
+    """Transaction rows, each released as soon as it is complete: at once, or for a SUBMIT
+    accepted with Registered_Delivery = 1, when its first status report comes (or, past
+    ``max_waiting`` such SUBMITs, the oldest without one; all at the end). So rows come in
+    the order they completed, not always in request order (``ORDER BY request_frame``)."""
+
+    def __init__(self, max_waiting: int) -> None:
+        self.max_waiting = max_waiting
+        self.waiting: dict[int, _Waiting] = {}  # id() -> row, oldest first
+        self.by_frame: dict[int, list[_Waiting]] = {}  # SUBMIT frame -> its waiting rows
+        self.ready: list[list[Any]] = []
+        self.peak_held = 0
+        self._decoded: Sequence[DecodedPdu] = ()
+        self._start = 0
+
+    def _pdu(self, store: PduStore, row: int) -> DecodedPdu:
+        index = row - self._start
+        if 0 <= index < len(self._decoded):
+            return self._decoded[index]
+        return store.pdu(row)
+
+    def add(self, store: PduStore, start: int, stop: int,
+            decoded: Sequence[DecodedPdu] = ()) -> None:
+        """Rows ``start`` to ``stop`` (settled); ``decoded`` their PDUs when already decoded
+        (for the PDU table), so that a request and its response are not decoded twice."""
+        self._decoded, self._start = decoded, start
+        command = store.command_id[start:stop]
+        requests = np.flatnonzero(((command & RESPONSE_BIT) == 0)
+                                  & ((store.flags[start:stop] & RESEND) == 0)) + start
+        for row in requests.tolist():
+            self._request(store, row)
+        for row, frame in store.report_for_between(start, stop).items():
+            self._report(store, row, frame)
+        self.peak_held = max(self.peak_held, len(self.waiting))
+        while len(self.waiting) > self.max_waiting:
+            self._forget(next(iter(self.waiting.values())))
+
+    def _request(self, store: PduStore, row: int) -> None:
+        from cmppdissect.output.report import result_name
+
+        cid = int(store.command_id[row])
+        name = command_name(cid)
+        pair = store.partner(row)
+        frame = int(store.frame[row])
+        values: list[Any] = [int(store.session[row]), name, int(store.sequence_id[row]),
+                             frame, int(store.ts_ns[row])]
+        if pair is None:
+            self.ready.append(values + [None] * 9)
+            return
+        response = self._pdu(store, pair).fields
+        outcome = result_of(response)
+        code = None if outcome is None else outcome[1]
+        msg_id = response.get("Msg_Id") if cid == _SUBMIT else None
+        values += [int(store.frame[pair]), int(store.ts_ns[pair]),
+                   int(store.latency_ns[row]) / 1e6, code,
+                   None if code is None else result_name(command_name(cid | RESPONSE_BIT), code),
+                   msg_id, None, None, None]
+        if code == 0 and isinstance(msg_id, int):
+            request = self._pdu(store, row).fields
+            if request.get("Registered_Delivery") == 1:
+                ids = range(msg_id, msg_id + max(1, int(request.get("DestUsr_tl") or 1)))
+                held = _Waiting(values, frame, ids)
+                self.waiting[id(held)] = held
+                self.by_frame.setdefault(frame, []).append(held)
+                return
+        self.ready.append(values)
+
+    def _report(self, store: PduStore, row: int, frame: int) -> None:
+        """A status report the engine matched to the SUBMIT of ``frame``: its first one."""
+        candidates = self.by_frame.get(frame)
+        if not candidates:
+            return
+        report = self._pdu(store, row).report or {}
+        held = next((h for h in candidates if report.get("Msg_Id") in h.ids), candidates[0])
+        held.row[11:14] = [int(store.frame[row]), octet_text(report.get("Stat", b"")),
+                           (int(store.ts_ns[row]) - held.row[4]) / 1e6]
+        self._forget(held)
+
+    def _forget(self, held: _Waiting) -> None:
+        """Stop waiting for ``held``'s report: its row is complete as it is."""
+        del self.waiting[id(held)]
+        rest = self.by_frame[held.frame]
+        rest.remove(held)
+        if not rest:
+            del self.by_frame[held.frame]
+        self.ready.append(held.row)
+
+    def take(self, everything: bool = False) -> pa.RecordBatch | None:
+        """The complete rows as a batch (``everything``: the waiting ones too)."""
+        if everything:
+            for held in list(self.waiting.values()):
+                self._forget(held)
+        rows, self.ready = self.ready, []
+        if not rows:
+            return None
+        columns = list(zip(*rows, strict=True))
+        return pa.RecordBatch.from_arrays(
+            [pa.array(col, f.type) for col, f in zip(columns, TRANSACTION_SCHEMA, strict=True)],
+            schema=TRANSACTION_SCHEMA)
+
+
+# -- the builder --------------------------------------------------------------------------------
+
+
+class TableBuilder:
+    """Turns the store's settled rows into batches of the three tables.
+
+    ``display_filter`` keeps only the PDUs it matches in the PDU table (transactions and
+    sessions are whole). ``max_waiting`` bounds the SUBMITs held back waiting for their
+    status report (the engine itself waits for at most ``max_awaiting_reports``).
+    """
+
+    def __init__(self, display_filter: DisplayFilter | None = None, *,
+                 max_waiting: int = 65536, pdus: bool = True) -> None:
+        self.test = display_filter
+        self.transactions = _Transactions(max_waiting)
+        self.rows = {name: 0 for name in TABLES}
+        self.pdus = pdus  # False: no PDU table (-T transactions wants the transactions only)
+
+    def add(self, store: PduStore, start: int, stop: int) -> Iterator[tuple[str, pa.RecordBatch]]:
+        """The batches that rows ``start`` to ``stop`` (settled) complete."""
+        batch, decoded = self._pdus(store, start, stop) if self.pdus else (None, [])
+        if batch is not None and batch.num_rows:
+            self.rows["pdus"] += batch.num_rows
+            yield "pdus", batch
+        self.transactions.add(store, start, stop, decoded)
+        done = self.transactions.take()
+        if done is not None:
+            self.rows["transactions"] += done.num_rows
+            yield "transactions", done
+
+    def finish(self, engine: Engine) -> Iterator[tuple[str, pa.RecordBatch]]:
+        """The capture ended: the transactions still held, and the sessions."""
+        done = self.transactions.take(everything=True)
+        if done is not None:
+            self.rows["transactions"] += done.num_rows
+            yield "transactions", done
+        sessions = session_batch(engine)
+        self.rows["sessions"] += sessions.num_rows
+        yield "sessions", sessions
+
+    def _pdus(self, store: PduStore, start: int, stop: int
+              ) -> tuple[pa.RecordBatch | None, list[DecodedPdu]]:
+        """The PDU table's batch of the rows, and (without a filter) every row's PDU."""
+        if self.test is None:
+            records = [(rec, record_dict(rec)) for rec in records_between(store, start, stop)]
+            return (pdu_batch(store, np.arange(start, stop), records,
+                              _raw_column(store, start, stop)),
+                    [rec.pdu for rec, _ in records])
+        kept: list[int] = []
+        shown: list[tuple[PduRecord, dict[str, Any]]] = []
+        for row in range(start, stop):
+            view = RecordView(store, row)
+            if self.test(view):
+                kept.append(row)
+                shown.append((view.record(), view.full()))
+        if not kept:
+            return None, []
+        return pdu_batch(store, np.asarray(kept, np.int64), shown), []
+
+    @property
+    def held(self) -> int:
+        """The most SUBMITs held back at once so far, waiting for a report."""
+        return self.transactions.peak_held
+
+
+def counts(rows: Mapping[str, int]) -> dict[str, int]:
+    """Rows written per table, in the tables' order."""
+    return {name: rows.get(name, 0) for name in TABLES}
