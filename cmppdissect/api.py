@@ -15,9 +15,9 @@ its response arrived or it timed out). Nothing here imports Scapy or Textual.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import IO, TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 import numpy as np
 
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from cmppdissect.output.tables import TableBuilder
     from cmppdissect.query import DisplayFilter
     from cmppdissect.sources.frames import FrameFile
+    from cmppdissect.sources.merge import MergedFrames
 
 __all__ = ["Analysis", "ByteSource", "Transaction", "analyze", "compare"]
 
@@ -130,7 +131,7 @@ class Analysis:
             raise RuntimeError("a capture is read once: call analyze() again to re-read it")
         self._started = True
         self.engine = Engine(**self.settings, keep_rows=keep_rows, pdu_limit=pdu_limit,
-                             notes=self.notes, offsets=self.path is not None,
+                             notes=self.notes, offsets=self._rereadable(),
                              carriers=carriers)
         if keep_rows:
             self.store = PduStore()
@@ -424,6 +425,23 @@ class Analysis:
         path = getattr(self.source, "path", None)
         return path if isinstance(path, str) else None
 
+    def _rereadable(self) -> bool:
+        """Whether frames can be read again at the core's offsets: a file's (:attr:`path`), or
+        a merge of several files' (its ``frame_reader`` maps offsets back to them)."""
+        return self.path is not None or callable(getattr(self.source, "frame_reader", None))
+
+    def _frame_reader(self, offsets: list[int]) -> FrameFile | MergedFrames | None:
+        """What reads the frames at ``offsets`` again: the capture file, or for several inputs
+        merged, the inputs (merged again to find them); None before a header was read."""
+        reader = getattr(self.source, "frame_reader", None)
+        if not callable(reader):
+            return self.frame_file()
+        layout = self.engine.capture_layout() if self.engine is not None else None
+        if layout is None:
+            return None
+        frames: MergedFrames = reader(offsets, layout)
+        return frames
+
     def frame_file(self) -> FrameFile | None:
         """The capture file opened to read frames again at the store's offsets (None when
         they are unknown, or before the capture's header was read)."""
@@ -471,12 +489,12 @@ class Analysis:
         """
         from cmppdissect.sources.frames import FrameWriter  # dpkt: imported when needed
 
-        frames = self.frame_file()
+        offsets = self.frame_records(rows).tolist()
+        frames = self._frame_reader(offsets)
         if frames is None:  # not even a capture header was read
             writer = FrameWriter(sink, fmt, [])
             writer.flush()
             return writer.frames
-        offsets = self.frame_records(rows).tolist()
         with frames:
             # The writer declares its interfaces first: those of the frames to write, in order.
             interfaces = list(dict.fromkeys(frames.interface_at(offset) for offset in offsets))
@@ -532,7 +550,10 @@ class Analysis:
         return build_report(self.engine, details=details)
 
 
-def analyze(source: str | os.PathLike[str] | IO[bytes] | ByteSource, *,
+Input = str | os.PathLike[str]
+
+
+def analyze(source: Input | IO[bytes] | ByteSource | Sequence[Input], *more: Input,
             ports: tuple[int, ...] = (), version: str | Version | None = None,
             timeout_s: float = 60.0, secrets: Mapping[str, str] | None = None,
             heuristic: bool = True, **limits: Any) -> Analysis:
@@ -540,6 +561,11 @@ def analyze(source: str | os.PathLike[str] | IO[bytes] | ByteSource, *,
 
     ``source`` may also be a :class:`ByteSource` such as a
     :class:`~cmppdissect.sources.live.LiveCapture`, analysed as it is captured.
+
+    Several paths (``analyze([a, b])`` or ``analyze(a, b)``) are merged by time as mergecap
+    does (:class:`~cmppdissect.sources.merge.MergedSource`): a connection that continues from
+    one file to the next is one session, and frames are numbered over the merged stream.
+    Each input is checked when it is opened; ``"-"`` (standard input) can only come alone.
 
     ``ports`` adds TCP ports to the four CMPP defaults; ``version`` forces "2.0"/"3.0" for
     captures without a CONNECT; ``secrets`` maps SP ids to shared secrets to check logins;
@@ -550,9 +576,36 @@ def analyze(source: str | os.PathLike[str] | IO[bytes] | ByteSource, *,
     """
     settings = {"ports": (*DEFAULT_PORTS, *ports), "version": parse_version(version),
                 "timeout_s": timeout_s, "secrets": secrets, "heuristic": heuristic, **limits}
+    if isinstance(source, (list, tuple)) or more:
+        paths = [*(source if isinstance(source, (list, tuple)) else [source]), *more]
+        return Analysis(_merged(paths), settings)
     if not isinstance(source, ByteSource):
-        source = FileSource(source)
+        source = FileSource(cast("str | os.PathLike[str] | IO[bytes]", source))
     return Analysis(source, settings)
+
+
+def _merged(paths: Sequence[Any]) -> ByteSource:
+    """One source over several capture files (one path alone is that file)."""
+    if not paths:
+        raise ValueError("no capture given")
+    for path in paths:
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"several captures are given by path, not {type(path).__name__}")
+        if len(paths) > 1 and os.fspath(path) == "-":
+            raise ValueError("- (standard input) can only be read alone, not merged")
+    if len(paths) == 1:
+        return FileSource(paths[0])
+    from cmppdissect.sources.merge import MergedSource
+
+    opened: list[FileSource] = []
+    try:
+        for path in paths:
+            opened.append(FileSource(path))
+    except BaseException:
+        for done in opened:
+            done.close()
+        raise
+    return MergedSource(opened)
 
 
 def compare(a: str | os.PathLike[str] | IO[bytes] | ByteSource,

@@ -71,8 +71,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Analyze CMPP 2.0/3.0 (China Mobile SMS gateway) traffic in a capture.",
         epilog="Also: cmppdissect diff A B (two captures side by side); cmppdissect sim "
         "{server,client,demo} ... (a CMPP simulator).")
-    p.add_argument("file", nargs="?", help="pcap/pcapng file (gzip ok), or - for stdin")
-    p.add_argument("-r", dest="read", metavar="FILE", help="read this capture (as tshark -r)")
+    p.add_argument("file", nargs="*", help="pcap/pcapng file (gzip ok), or - for stdin; "
+                   "several are merged by time, as mergecap does")
+    p.add_argument("-r", dest="read", metavar="FILE", action="append", default=[],
+                   help="read this capture (as tshark -r; repeatable: merged by time)")
     p.add_argument("-i", dest="interface", metavar="IFACE",
                    help="capture live on IFACE (lo, eth0, any); needs root or CAP_NET_RAW")
     p.add_argument("-f", dest="capture_filter", metavar="BPF",
@@ -145,26 +147,53 @@ def _secrets(items: Sequence[str]) -> dict[str, str]:
         raise UsageError(str(exc)) from None
 
 
-def _open(path: str, args: argparse.Namespace) -> Analysis:
+def _open(paths: Sequence[str], args: argparse.Namespace) -> Analysis:
+    """The analysis of one capture, or of several merged by time (each input opened and
+    checked in turn: the first that cannot be read is named in the one-line error)."""
+    source: Any = sys.stdin.buffer if paths == ["-"] else paths[0]
+    merged = None
+    if len(paths) > 1:
+        from cmppdissect.sources.merge import MergedSource
+
+        opened: list[FileSource] = []
+        for path in paths:
+            try:
+                opened.append(FileSource(path))
+            except (CaptureFormatError, OSError) as exc:
+                for done in opened:
+                    done.close()
+                raise UsageError(open_error(path, exc) or str(exc)) from None
+        source = merged = MergedSource(opened)
     try:
-        return analyze(sys.stdin.buffer if path == "-" else path, ports=tuple(args.ports),
-                       version=args.cmpp_version, timeout_s=args.timeout,
-                       secrets=_secrets(args.secret))
+        return analyze(source, ports=tuple(args.ports), version=args.cmpp_version,
+                       timeout_s=args.timeout, secrets=_secrets(args.secret))
     except ValueError as exc:  # a bad --cmpp-version
+        if merged is not None:
+            merged.close()
         raise UsageError(str(exc)) from None
     except (CaptureFormatError, OSError) as exc:
-        raise UsageError(open_error(path, exc) or str(exc)) from None
+        raise UsageError(open_error(paths[0], exc) or str(exc)) from None
+
+
+def _inputs(args: argparse.Namespace) -> list[str]:
+    """The captures to read: every ``-r FILE``, then the files named without it."""
+    paths = [*args.read, *args.file]
+    if len(paths) > 1 and "-" in paths:
+        raise UsageError("- (standard input) can only be read alone, not merged with other "
+                         "captures")
+    return paths
 
 
 def run(argv: Sequence[str] | None, out: TextIO) -> int:
-    args = _parser().parse_args(argv)
+    # Intermixed: files may come before and after options (cmppdissect a.pcap -Y X b.pcap).
+    args = _parser().parse_intermixed_args(argv)
     if args.list_fields or args.glossary == "fields":
         from cmppdissect.query.dfilter import field_list
 
         for name, kind, where in field_list():
             out.write(f"{name}\t{kind}\t{where}\n")
         return 0
-    path = args.read or args.file
+    paths = _inputs(args)
     if args.display_filter:
         from cmppdissect.query import FilterError, compile_filter
 
@@ -192,7 +221,7 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
     if args.out_format is not None and args.write is None:
         raise UsageError("-F sets the format of -w OUT: give -w too")
     if args.interface is not None:
-        if path is not None:
+        if paths:
             raise UsageError("give either -i IFACE or a capture file, not both")
         if args.out_format == "pcapng":
             raise UsageError("-w with -i writes the captured stream as classic pcap "
@@ -201,15 +230,13 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
     for given, opt in ((args.capture_filter, "-f"), (args.duration, "--duration")):
         if given is not None:
             raise UsageError(f"{opt} needs a live capture (-i IFACE)")
-    if path is None:
-        raise UsageError("no capture given: cmppdissect FILE (or -r FILE)")
-    if args.read and args.file:
-        raise UsageError(f"two captures given ({args.read} and {args.file}): read one at a time")
+    if not paths:
+        raise UsageError("no capture given: cmppdissect FILE... (or -r FILE)")
     if args.parquet is not None:  # files only; --report json or -z still go to stdout
         if args.format or args.write is not None or args.count is not None:
             raise UsageError("--parquet writes its own files: give -T, -w or -c in a separate "
                              "run")
-        analysis = _open(path, args)
+        analysis = _open(paths, args)
         try:
             analysis.write_parquet(args.parquet, args.display_filter)
         except OSError as exc:
@@ -217,19 +244,19 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
         _summary(analysis, args, "parquet", out)
         return 0
     if args.write is not None:
-        return _run_write(path, args, out)
+        return _run_write(paths, args, out)
     if args.format == "transactions":
-        return _run_transactions(path, args, out)
+        return _run_transactions(paths, args, out)
     if args.format is None and args.report is None and out.isatty():
-        # The TUI opens the file itself (errors: one line, exit 2); -Y opens it filtered.
-        return _run_tui(path, args)
+        # The TUI opens the files itself (errors: one line, exit 2); -Y opens them filtered.
+        return _run_tui(paths, args)
     fmt = _records_format(args)
-    analysis = _open(path, args)
+    analysis = _open(paths, args)
     from cmppdissect.output.progress import progress_bar
     from cmppdissect.output.writers import RecordWriter, workers_for
 
     src = analysis.source
-    size = src.file_size if isinstance(src, FileSource) else None
+    size: int | None = getattr(src, "file_size", None)
     # Created before the progress bar's thread: its workers are forked from this one.
     writer = (RecordWriter(args.line, out,
                            workers=workers_for(size, fmt, args.display_filter))
@@ -252,7 +279,7 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
     except OSError as exc:
         if isinstance(exc, BrokenPipeError):
             raise
-        raise UsageError(f"{path}: {exc.strerror or exc}") from None
+        raise UsageError(f"{src.name}: {exc.strerror or exc}") from None
     finally:
         if writer is not None:
             writer.shutdown()
@@ -262,13 +289,13 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
     return 0
 
 
-def _run_transactions(path: str, args: argparse.Namespace, out: TextIO) -> int:
+def _run_transactions(paths: Sequence[str], args: argparse.Namespace, out: TextIO) -> int:
     """``-T transactions``: one line per request (a Zeek-style log), JSON, or CSV of the
     ``-e`` columns; the rows of the Parquet/Arrow transactions table, as they complete."""
     if args.display_filter or args.count is not None:
         raise UsageError("-T transactions lists every request: -Y and -c choose PDUs, not "
                          "transactions")
-    analysis = _open(path, args)
+    analysis = _open(paths, args)
     from cmppdissect.output.lines import csv_cell, csv_row
     from cmppdissect.output.records import dumps_line
 
@@ -292,7 +319,7 @@ def _run_transactions(path: str, args: argparse.Namespace, out: TextIO) -> int:
     except OSError as exc:
         if isinstance(exc, BrokenPipeError):
             raise
-        raise UsageError(f"{path}: {exc.strerror or exc}") from None
+        raise UsageError(f"{analysis.source.name}: {exc.strerror or exc}") from None
     out.flush()
     if args.report == "json" or args.zstat:
         _summary(analysis, args, "transactions", out)
@@ -383,7 +410,7 @@ def _zstats(items: Sequence[str]) -> list[Any]:
     return out
 
 
-def _run_write(path: str, args: argparse.Namespace, out: TextIO) -> int:
+def _run_write(paths: Sequence[str], args: argparse.Namespace, out: TextIO) -> int:
     """``-w OUT`` with a capture file: the frames that carried the PDUs ``-Y`` keeps.
 
     The PDUs are found as for ``-T``; each row knows its frame's offset in the file (and, for a
@@ -391,7 +418,9 @@ def _run_write(path: str, args: argparse.Namespace, out: TextIO) -> int:
     again from the file, each once and in file order, and written with their original
     timestamps, link types and lengths. As with tshark, nothing is printed unless ``-T`` or
     ``--report`` asks for it. A capture that is not a regular uncompressed file cannot be
-    read again, so it is refused before anything is read.
+    read again, so it is refused before anything is read. Several captures merged: the
+    offsets are in the merged stream, and the inputs are merged again to find the frames in
+    them (each input must then be a regular uncompressed file).
     """
     from cmppdissect.output.progress import progress_bar
     from cmppdissect.output.writers import RecordWriter
@@ -403,16 +432,18 @@ def _run_write(path: str, args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError("-w - writes the frames to stdout: -T and --report cannot go there too")
     if target == "-" and sys.stdout.isatty():
         raise UsageError("-w -: stdout is a terminal; redirect it to a file or a pipe")
-    analysis = _open(path, args)
-    source_path = analysis.path
-    if source_path is None:
-        src = analysis.source
+    analysis = _open(paths, args)
+    src = analysis.source
+    unreadable = getattr(src, "unreadable", None)
+    why = unreadable() if callable(unreadable) else None
+    if why is None and analysis.path is None and not callable(unreadable):
+        why = (f"{src.name} is gzip-compressed (gunzip it first)"
+               if getattr(src, "compressed", False) else f"{src.name} is not a regular file")
+    if why is not None:
         src.close()
-        why = ("is gzip-compressed (gunzip it first)" if getattr(src, "compressed", False)
-               else "is not a regular file")
         raise UsageError("-w: frames are copied from the capture file, which must be regular "
-                         f"and uncompressed: {src.name} {why}")
-    if target != "-" and _same_file(target, source_path):
+                         f"and uncompressed: {why}")
+    if target != "-" and any(_same_file(target, path) for path in paths):
         analysis.source.close()
         raise UsageError(f"-w {target}: that is the capture being read")
     to_stdout = target == "-"
@@ -425,15 +456,14 @@ def _run_write(path: str, args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError(f"{target}: {exc.strerror or exc}") from None
     records = RecordWriter(args.line, out) if args.format and not args.quiet else None
     try:
-        src = analysis.source
-        size = src.file_size if isinstance(src, FileSource) else None
+        size: int | None = getattr(src, "file_size", None)
         with progress_bar(lambda: analysis.progress, size, src.name):
             rows = _write_rows(analysis, args, records)
         written = analysis.write_frames(rows, sink, kind)
         sink.flush()
     except FrameError as exc:
         message = str(exc)
-        raise UsageError(message if message.startswith(source_path) else
+        raise UsageError(message if message.startswith(tuple(paths)) else
                          f"{target}: {message}") from None
     except OSError as exc:
         if isinstance(exc, BrokenPipeError):
@@ -598,11 +628,12 @@ def _stop_on_signals(capture: LiveCapture) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _run_tui(path: str, args: argparse.Namespace) -> int:
+def _run_tui(paths: Sequence[str], args: argparse.Namespace) -> int:
     """The interactive app, when stdout is a terminal and no output format was asked for."""
     from cmppdissect.tui import run_file
 
-    status: int = run_file(path, analyzer_kwargs=_analyzer_kwargs(args),
+    status: int = run_file(paths[0] if len(paths) == 1 else paths,
+                           analyzer_kwargs=_analyzer_kwargs(args),
                            display_filter=args.display_filter)
     return status
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from cmppdissect.core.records import CaptureFormatError
@@ -18,16 +18,20 @@ if TYPE_CHECKING:
     from cmppdissect.tui.source import CaptureSource
 
 
-def run_file(path: str, *, analyzer_kwargs: dict[str, Any],
+def run_file(path: str | Sequence[str], *, analyzer_kwargs: dict[str, Any],
              display_filter: str | None = None) -> int:
     """Open ``path`` and run the TUI on it; returns the exit status.
 
     The capture is opened before the app starts, so a missing or foreign file is one line on
     stderr and status 2, as on the headless path, instead of a screen that opens and dies.
+    Several paths are merged by time (:class:`~cmppdissect.sources.merge.MergedSource`); the
+    merged stream is no file, so the detail shows no frame layers and frames cannot be saved.
     """
     from cmppdissect.sources.file import open_error
     from cmppdissect.tui.source import FileSource
 
+    if not isinstance(path, str):
+        return _run_merged(path, analyzer_kwargs=analyzer_kwargs, display_filter=display_filter)
     try:
         source = FileSource(_stdin_capture(), name="<stdin>") if path == "-" else FileSource(path)
     except (CaptureFormatError, OSError) as exc:
@@ -35,6 +39,23 @@ def run_file(path: str, *, analyzer_kwargs: dict[str, Any],
     except _NoTerminalError as exc:
         return _fail(str(exc))
     return run_source(source, analyzer_kwargs=analyzer_kwargs, display_filter=display_filter)
+
+
+def _run_merged(paths: Sequence[str], *, analyzer_kwargs: dict[str, Any],
+                display_filter: str | None) -> int:
+    from cmppdissect.sources.file import FileSource, open_error
+    from cmppdissect.sources.merge import MergedSource
+
+    opened: list[FileSource] = []
+    for path in paths:
+        try:
+            opened.append(FileSource(path))
+        except (CaptureFormatError, OSError) as exc:
+            for done in opened:
+                done.close()
+            return _fail(open_error(path, exc) or str(exc))
+    return run_source(MergedSource(opened), analyzer_kwargs=analyzer_kwargs,
+                      display_filter=display_filter)
 
 
 class _NoTerminalError(Exception):
