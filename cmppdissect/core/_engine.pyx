@@ -621,9 +621,9 @@ cdef class Core(StreamSink):
                 "first_ns": self.first_ts, "last_ns": self.last_ts, "sp": sps}
 
     def unreported(self, int64_t limit):
-        """The Msg_Ids still awaiting a report: counted per (SP, hour of the SUBMIT_RESP
-        since the epoch), all of them; and the oldest ``limit`` listed as (Msg_Id, SUBMIT
-        frame, time ns, session, SP, recipient, its place, the SUBMIT's recipients, frame of
+        """The Msg_Ids still awaiting a report: counted per (SP, hour of the SUBMIT since
+        the epoch), all of them; and the oldest ``limit`` listed as (Msg_Id, SUBMIT frame,
+        SUBMIT time ns, session, SP, recipient, its place, the SUBMIT's recipients, frame of
         a near-miss report or 0)."""
         cdef cmap[pair[string, int64_t], int64_t] counts
         cdef int64_t hour
