@@ -126,22 +126,22 @@ def test_never_reported_duplicate_other_connection_and_delays(tmp_path: Path, v:
         {"hour": "2023-11-14 23:00Z", "sp_id": "905678", "count": 1}]
     assert never["forgotten_past_cap"] == 0
     first, second = never["listed"]
-    assert first == {"msg_id": m1 + 1, "submit_frame": group, "time": pytest.approx(
+    assert first == {"msg_id": str(m1 + 1), "submit_frame": group, "time": pytest.approx(
         (BASE_TS_NS + 10 * NS) / 1e9), "age_s": pytest.approx(end - 10), "session": s1,
         "sp_id": "901234", "recipient": dest_number(11).decode(), "recipient_index": 1,
         "recipients": 3, "near_miss_frame": None}
     assert (second["msg_id"], second["submit_frame"], second["session"], second["sp_id"],
             second["recipient"], second["recipients"]) == (
-        m3, lost, s2, "905678", dest_number(30).decode(), 1)
+        str(m3), lost, s2, "905678", dest_number(30).decode(), 1)
     assert second["age_s"] == pytest.approx(end - 3000)
 
     assert rec["duplicates"]["count"] == 1
     assert rec["duplicates"]["listed"] == [{
-        "frame": dup, "session": s1, "sp_id": "901234", "msg_id": m1, "stat": "DELIVRD",
+        "frame": dup, "session": s1, "sp_id": "901234", "msg_id": str(m1), "stat": "DELIVRD",
         "first_frame": r1, "submit_frame": group}]
     assert rec["other_connection"]["count"] == 1
     assert rec["other_connection"]["listed"] == [{
-        "frame": moved, "session": sid_of_port(analysis, 40002), "msg_id": m2,
+        "frame": moved, "session": sid_of_port(analysis, 40002), "msg_id": str(m2),
         "submit_frame": other, "submit_session": s1}]
     assert rec["unmatched"]["count"] == 0 and rec["near_misses"]["count"] == 0
 
@@ -213,7 +213,7 @@ def test_unmatched_and_near_misses(tmp_path: Path, v: Version) -> None:
     # the capture starts with the SYN at t=0
     assert by_frame[early]["after_capture_start_s"] == pytest.approx(1)
     assert by_frame[early]["submit_may_predate_capture"] is True
-    assert by_frame[early]["msg_id"] == msg_id(3, 1) and by_frame[early]["near_miss"] is None
+    assert by_frame[early]["msg_id"] == str(msg_id(3, 1)) and by_frame[early]["near_miss"] is None
     assert by_frame[late]["submit_may_predate_capture"] is False
     assert by_frame[late]["after_capture_start_s"] == pytest.approx(t)
     assert {f: by_frame[f]["near_miss"] for f in (r_rev, r_gw, r_dec, r_hex)} == {
@@ -226,9 +226,10 @@ def test_unmatched_and_near_misses(tmp_path: Path, v: Version) -> None:
                                "other-gateway": 1}
     assert [(n["frame"], n["rule"], n["submit_frame"], n["submit_msg_id"])
             for n in near["listed"]] == [
-        (r_rev, "byte-reversed", s_rev, reversed_id), (r_gw, "other-gateway", s_gw, gateway_id),
-        (r_dec, "decimal-text", s_dec, decimal_id), (r_hex, "hex-text", s_hex, hex_id)]
-    assert near["listed"][1]["msg_id"] == other_gw
+        (r_rev, "byte-reversed", s_rev, str(reversed_id)),
+        (r_gw, "other-gateway", s_gw, str(gateway_id)),
+        (r_dec, "decimal-text", s_dec, str(decimal_id)), (r_hex, "hex-text", s_hex, str(hex_id))]
+    assert near["listed"][1]["msg_id"] == str(other_gw)
     # a near miss is no match: the four SUBMITs are still never reported, marked
     never = {e["submit_frame"]: e["near_miss_frame"] for e in rec["never_reported"]["listed"]}
     assert never == {s_rev: r_rev, s_gw: r_gw, s_dec: r_dec, s_hex: r_hex}

@@ -60,10 +60,15 @@ def _hour(hour: int) -> str:
     return dt.datetime.fromtimestamp(hour * 3600, dt.UTC).strftime("%Y-%m-%d %H:00Z")
 
 
+def _ids_as_text(item: dict[str, Any]) -> dict[str, Any]:
+    """Msg_Ids as decimal strings, as in every JSON output (a double keeps 53 bits)."""
+    return {k: str(v) if k in ("msg_id", "submit_msg_id") else v for k, v in item.items()}
+
+
 def reconciliation(engine: Engine) -> dict[str, Any]:
     """The ``reconciliation`` section: figures for the whole capture, per SP and per Stat,
     and the listings (each bounded by the engine's ``max_report_listed``; ``count`` is
-    always the full number)."""
+    always the full number). Msg_Ids are decimal strings, as in every JSON output."""
     core = engine.core
     totals = core.reconciliation()
     limit = engine.max_report_listed
@@ -77,7 +82,7 @@ def reconciliation(engine: Engine) -> dict[str, Any]:
         hours.append({"hour": _hour(hour), "sp_id": sp, "count": n})
     never_count = sum(per_hour.values())
     never_listed = [
-        {"msg_id": msg_id, "submit_frame": frame, "time": ts / 1e9, "age_s": (end_ns - ts) / 1e9,
+        {"msg_id": str(msg_id), "submit_frame": frame, "time": ts / 1e9, "age_s": (end_ns - ts) / 1e9,
          "session": sid, "sp_id": sp_name(sp), "recipient": recipient.decode(
              "ascii", "backslashreplace"), "recipient_index": index, "recipients": count,
          "near_miss_frame": near or None}
@@ -99,7 +104,8 @@ def reconciliation(engine: Engine) -> dict[str, Any]:
             "submit_to_report_ms": summarize_ms(
                 [d for e in stats.values() for d in e["samples"]]),
             "stat": _stat_table(stats)}
-    lists = engine.report_lists
+    lists = {kind: [_ids_as_text(item) for item in items]
+             for kind, items in engine.report_lists.items()}
     counts = engine.report_counts
     return {
         "report_delay_s": engine.report_delay_s,
