@@ -82,9 +82,10 @@ def reconciliation(engine: Engine) -> dict[str, Any]:
         hours.append({"hour": _hour(hour), "sp_id": sp, "count": n})
     never_count = sum(per_hour.values())
     never_listed = [
-        {"msg_id": str(msg_id), "submit_frame": frame, "time": ts / 1e9, "age_s": (end_ns - ts) / 1e9,
-         "session": sid, "sp_id": sp_name(sp), "recipient": recipient.decode(
-             "ascii", "backslashreplace"), "recipient_index": index, "recipients": count,
+        {"msg_id": str(msg_id), "submit_frame": frame, "time": ts / 1e9,
+         "age_s": (end_ns - ts) / 1e9, "session": sid, "sp_id": sp_name(sp),
+         "recipient": recipient.decode("ascii", "backslashreplace"),
+         "recipient_index": index, "recipients": count,
          "near_miss_frame": near or None}
         for msg_id, frame, ts, sid, sp, recipient, index, count, near in listing]
     per_sp: dict[str, dict[str, Any]] = {}
