@@ -244,6 +244,13 @@ def test_unmatched_and_near_misses(tmp_path: Path, v: Version) -> None:
     assert len(near_findings) == 4
     assert all(e.frame in (r_rev, r_gw, r_dec, r_hex) for e in near_findings)
     assert "byte-reversed" in near_findings[0].message
+    out = io.StringIO()
+    write_summary(analysis.report(), out)
+    text = out.getvalue()
+    assert f"age {REPORT_DELAY_S + 100 - 5 + 4:.1f} s; near miss: the report in frame {r_rev}" \
+        in text
+    assert "Near misses: 4 (byte-reversed 1, decimal-text 1, hex-text 1, other-gateway 1)" in text
+    assert "Reports matching no SUBMIT_RESP: 6 (1 within 600 s" in text
     assert str(reversed_id) in near_findings[0].message
 
 

@@ -183,7 +183,7 @@ def _msg_id(value: int) -> str:
 
 NEAR_MISS_PHRASES = {
     "byte-reversed": "read byte-reversed it is",
-    "other-gateway": "its time fields and sequence are those of (another gateway code)",
+    "other-gateway": "its time fields and sequence (with another gateway code) are those of",
     "decimal-text": "the report carries as decimal text",
     "hex-text": "the report carries as hex text",
 }

@@ -100,8 +100,10 @@ def write_reconciliation(rec: dict[str, Any], out: TextIO, *, max_listed: int = 
         for e in never["listed"][:max_listed]:
             which = (f" (recipient {e['recipient_index'] + 1} of {e['recipients']})"
                      if e["recipients"] > 1 else "")
+            near = (f"; near miss: the report in frame {e['near_miss_frame']}"
+                    if e["near_miss_frame"] else "")
             w(f"    frame {e['submit_frame']:>7} Msg_Id {e['msg_id']} to "
-              f"{safe_text(e['recipient']) or '?'}{which}, age {e['age_s']:.1f} s\n")
+              f"{safe_text(e['recipient']) or '?'}{which}, age {e['age_s']:.1f} s{near}\n")
         if never["count"] > max_listed:
             w(f"    ... {never['count'] - min(max_listed, len(never['listed']))} more\n")
     unmatched = rec["unmatched"]
