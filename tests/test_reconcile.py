@@ -319,3 +319,39 @@ def test_report_keys_cap(tmp_path: Path, keys: int) -> None:
     assert analysis.engine is not None
     assert analysis.engine.core.table_sizes()["report_keys"] == keys
     assert "cap-report-keys" in {e.code for e in analysis.expert}
+
+
+# -- the TUI's Reports tab ------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_tui_reports_tab_shows_the_reconciliation(tmp_path: Path) -> None:
+    from test_tui import app_for, indexed
+    from textual.widgets import DataTable, Static
+
+    from cmppdissect.tui.screens.stats import StatsScreen
+
+    b = Builder()
+    a = conv(40001)
+    b.login(0, a, V2, "901234")
+    m = msg_id(15, 1)
+    b.submit(1, a, V2, 2, m, dests=2)
+    b.report(2, a, V2, 10, m, "DELIVRD")
+    b.report(3, a, V2, 11, m, "DELIVRD")            # a duplicate
+    b.report(4, a, V2, 12, msg_id(3, 9))            # matches nothing
+    app = app_for(b.write(tmp_path / "t.pcap"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await indexed(pilot)
+        await pilot.press("3")
+        screen = app.screen
+        assert isinstance(screen, StatsScreen)
+        table = screen.query_one("#recon-table", DataTable)
+        for _ in range(100):
+            if table.row_count:
+                break
+            await pilot.pause(0.02)
+        # SP, awaited, reported, never, other conn, dup, unmatched, near miss, delay p50
+        assert [str(c) for c in table.get_row_at(0)[:8]] == [
+            "901234", "2", "1", "1", "0", "1", "1", "0"]
+        summary = str(screen.query_one("#recon-summary", Static).render())
+        assert "Never reported: 1" in summary and "duplicates 1" in summary
