@@ -17,9 +17,9 @@ parts resent after their message completed (``long_sms.resent``); issue 16 (part
 ``reconciliation`` section (status reports against their SUBMITs: per SP and Stat, never
 reported, unmatched, duplicate, other connection, near misses) and lists a status report
 that matches no SUBMIT_RESP as a ``report-unmatched`` finding: the bench suite's captures
-start with reports for SUBMITs sent before them (a NOTE each, since they came within the
-plausible report delay of the capture's start), and the FWD sample carries two such reports;
-nothing else changed.
+start with reports for SUBMITs sent before them and the FWD sample carries two such reports,
+all within the plausible report delay of the capture's start, so a chat each (counted in
+``expert_counts``, not listed); nothing else changed.
 """
 
 from __future__ import annotations

@@ -238,8 +238,12 @@ def test_unmatched_and_near_misses(tmp_path: Path, v: Version) -> None:
 
     severities = {e.frame: (str(e.severity), e.code) for e in analysis.expert
                   if e.code == "report-unmatched"}
-    assert severities[early] == ("note", "report-unmatched")
+    assert early not in severities  # a chat: counted, not listed
     assert severities[late] == ("warn", "report-unmatched")
+    assert analysis.engine is not None
+    counts = {(str(sev), code): n for (sev, code), n in analysis.engine.expert_counts.items()}
+    assert counts[("chat", "report-unmatched")] == 1
+    assert counts[("warn", "report-unmatched")] == 5
     near_findings = [e for e in analysis.expert if e.code == "report-near-miss"]
     assert len(near_findings) == 4
     assert all(e.frame in (r_rev, r_gw, r_dec, r_hex) for e in near_findings)

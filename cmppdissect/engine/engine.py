@@ -414,7 +414,9 @@ class Engine:
                 "recipient": recipient.decode("ascii", "backslashreplace"),
                 "after_capture_start_s": after, "submit_may_predate_capture": early,
                 "near_miss": None})
-            return Finding(Severity.NOTE if early else Severity.WARN, "report-unmatched",
+            # Early ones are what any capture started mid-traffic holds: a chat (counted,
+            # on the record, listed in the section), not a flood in the expert list.
+            return Finding(Severity.CHAT if early else Severity.WARN, "report-unmatched",
                            words.report_unmatched(a, stat, recipient, after,
                                                   self.report_delay_s))
         if code == REC_REPORT_DUPLICATE:
