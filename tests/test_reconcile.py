@@ -359,3 +359,23 @@ async def test_tui_reports_tab_shows_the_reconciliation(tmp_path: Path) -> None:
             "901234", "2", "1", "1", "0", "1", "1", "0"]
         summary = str(screen.query_one("#recon-summary", Static).render())
         assert "Never reported: 1" in summary and "duplicates 1" in summary
+
+
+def test_a_big_group_send_names_its_first_recipients_and_counts_all(tmp_path: Path) -> None:
+    """A request in flight stays small: the first RECIPIENTS_KEPT recipients are named, the
+    rest listed by their place; every Msg_Id of the group is counted."""
+    from cmppdissect.core._engine import RECIPIENTS_KEPT
+
+    b = Builder()
+    a = conv(40001)
+    b.login(0, a, V3, "901234")
+    dests = RECIPIENTS_KEPT + 4
+    frame = b.submit(1, a, V3, 2, msg_id(50, 0), dests=dests, i=100)
+    rec, _ = run(b.write(tmp_path / "g.pcap"))
+    listed = rec["never_reported"]["listed"]
+    assert rec["never_reported"]["count"] == dests == len(listed)
+    assert [e["recipient_index"] for e in listed] == list(range(dests))
+    assert all(e["recipients"] == dests and e["submit_frame"] == frame for e in listed)
+    assert [e["recipient"] for e in listed] == [
+        dest_number(100 + k).decode() if k < RECIPIENTS_KEPT else "" for k in range(dests)]
+    assert [e["msg_id"] for e in listed] == [str(msg_id(50, 0) + k) for k in range(dests)]

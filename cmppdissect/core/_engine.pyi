@@ -49,6 +49,7 @@ CAP_TCP_HELD: int
 CAP_REPORTED: int
 CAP_REPORT_KEYS: int
 OTHER_KEY: bytes
+RECIPIENTS_KEPT: int
 CAP_NAMES: tuple[str, ...]
 VERSION_SOURCES: tuple[str | None, ...]
 ENDED_NAMES: tuple[str, ...]

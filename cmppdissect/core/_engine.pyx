@@ -161,6 +161,9 @@ from cmppdissect.protocol.commands import DEFAULT_PORTS
 from cmppdissect.protocol.commands import WINDOW as _SPEC_WINDOW
 cdef int64_t SPEC_WINDOW = _SPEC_WINDOW  # past it, the REC_WINDOW finding
 cdef uint64_t MSG_ID_MAX = 0xFFFFFFFFFFFFFFFF
+RECIPIENTS_KEPT = 16
+"""The recipients of a SUBMIT remembered, to name them in the never-reported listing."""
+cdef int64_t _RECIPIENTS_KEPT = RECIPIENTS_KEPT
 cdef uint64_t GATEWAY_BITS = (<uint64_t>0x3FFFFF) << 16  # Msg_Id bits of the gateway (§7.1)
 cdef string OTHER = OTHER_KEY
 
@@ -1140,7 +1143,9 @@ cdef class Core(StreamSink):
                     wait.recipients.clear()
                     off = lt.offsets[N_DEST_TERMINAL_ID]
                     if off >= 0:
-                        for k in range(lt.recipients):
+                        # The first RECIPIENTS_KEPT: a request in flight must stay small (a
+                        # group send of 255 would cost 8 KB); the rest are listed by place.
+                        for k in range(min(lt.recipients, _RECIPIENTS_KEPT)):
                             wait.recipients.push_back(
                                 _cut(p + off + k * lt.sizes[N_DEST_TERMINAL_ID],
                                      lt.sizes[N_DEST_TERMINAL_ID]))

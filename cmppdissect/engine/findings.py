@@ -210,8 +210,8 @@ def report_duplicate(msg_id: int, first_frame: int, submit_frame: int, stat: byt
 
 
 def report_other_connection(submit_frame: int, submit_session: int, msg_id: int) -> str:
-    return (f"status report for {_msg_id(msg_id)} came on another connection than its SUBMIT "
-            f"(frame {submit_frame}, session {submit_session})")
+    return (f"status report for {_msg_id(msg_id)} came on another connection than the "
+            f"SUBMIT in frame {submit_frame} (session {submit_session})")
 
 
 def report_near_miss(rule: str, msg_id: int, submit_msg_id: int, submit_frame: int) -> str:
