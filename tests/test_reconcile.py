@@ -379,3 +379,23 @@ def test_a_big_group_send_names_its_first_recipients_and_counts_all(tmp_path: Pa
     assert [e["recipient"] for e in listed] == [
         dest_number(100 + k).decode() if k < RECIPIENTS_KEPT else "" for k in range(dests)]
     assert [e["msg_id"] for e in listed] == [str(msg_id(50, 0) + k) for k in range(dests)]
+
+
+def test_stopped_early_says_so(tmp_path: Path) -> None:
+    """With -c the rest of the capture is not read: the SUBMITs are not reported *by then*."""
+    b = Builder()
+    a = conv(40001)
+    b.login(0, a, V2, "901234")
+    b.submit(1, a, V2, 2, msg_id(51, 0))
+    b.report(2, a, V2, 10, msg_id(51, 0))
+    path = b.write(tmp_path / "c.pcap")
+    whole, _ = run(path)
+    assert whole["stopped_early"] is False and whole["matched"] == 1
+    analysis = cmppdissect.analyze(path)
+    analysis.start(keep_rows=False, pdu_limit=4)  # CONNECT, its RESP, the SUBMIT, its RESP
+    rec = analysis.reconciliation()
+    assert rec["stopped_early"] is True
+    assert rec["never_reported"]["count"] == 1 and rec["matched"] == 0
+    out = io.StringIO()
+    write_summary(analysis.report(), out)
+    assert "Never reported when reading stopped (-c): 1" in out.getvalue()

@@ -110,6 +110,8 @@ def reconciliation(engine: Engine) -> dict[str, Any]:
     counts = engine.report_counts
     return {
         "report_delay_s": engine.report_delay_s,
+        # -c: the rest of the capture was not read, so "never" means "not by then"
+        "stopped_early": bool(core.cut_short),
         "capture_start": totals["first_ns"] / 1e9 if core.pdus else None,
         "capture_end": end_ns / 1e9 if core.pdus else None,
         "awaited": sum(f["awaited"] for f in totals["sp"].values()),

@@ -91,7 +91,9 @@ def write_reconciliation(rec: dict[str, Any], out: TextIO, *, max_listed: int = 
             w(f"    {safe_text(stat):<14} {info['class'] or '-':<10} {info['count']:>7}  delay "
               f"p50 {_ms(slat['p50'])} ms  max {_ms(slat['max'])} ms\n")
     if never["count"]:
-        w(f"  Never reported by the end of the capture: {never['count']}")
+        where = ("when reading stopped (-c)" if rec["stopped_early"]
+                 else "by the end of the capture")
+        w(f"  Never reported {where}: {never['count']}")
         if never["forgotten_past_cap"]:
             w(f" (and {never['forgotten_past_cap']} forgotten past the awaiting cap)")
         w("\n")
