@@ -118,34 +118,7 @@ cdef cppclass Session:
     bint noted_backwards[2]
     uint32_t in_flight_seq[64]
     string sp                # the CONNECT's Source_Addr (NULs cut), empty before a login
-
-
-cdef cppclass AwaitReport:
-    # A Msg_Id awaiting its status report: the SUBMIT's frame and time (when its response
-    # came), its session and SP, and which of its recipients this id is for.
-    uint64_t msg_id
-    int64_t frame
-    int64_t ts
-    int64_t sid
-    string sp
-    string recipient
-    int64_t index            # the recipient's place in Dest_terminal_Id (0-based)
-    int64_t count            # the SUBMIT's recipients
-    int64_t near_frame       # a near-miss report named this id (its frame), else 0
-
-
-cdef cppclass SubmitWait:
-    # A SUBMIT that asked for reports, until its response: its recipients (NULs cut).
-    int64_t count
-    vector[string] recipients
-
-
-cdef cppclass ReportedId:
-    # A report matched to its SUBMIT, kept a while to know a duplicate of it.
-    string key               # the Msg_Id's 8 bytes and the report's recipient
-    string sp                # the SUBMIT's SP
-    int64_t report_frame
-    int64_t submit_frame
+    SpRecon* spr             # its report counters once looked up (NULL: look up)
 
 
 cdef cppclass StatRecon:
@@ -156,6 +129,7 @@ cdef cppclass StatRecon:
 cdef cppclass SpRecon:
     # One SP's status reports (the SP that sent the SUBMIT; for reports that matched no
     # SUBMIT, the SP of the connection they came on).
+    string name              # the SP's key in Core.recon
     int64_t awaited          # Msg_Ids accepted with Registered_Delivery
     int64_t matched
     int64_t other_connection
@@ -163,6 +137,38 @@ cdef cppclass SpRecon:
     int64_t unmatched
     int64_t near_misses
     cmap[string, StatRecon] stats
+
+
+cdef cppclass AwaitReport:
+    # A Msg_Id awaiting its status report: the SUBMIT's frame and time (when its response
+    # came), its session and SP, and which of its recipients this id is for.
+    uint64_t msg_id
+    int64_t frame
+    int64_t ts
+    int64_t sid
+    SpRecon* spr             # the SUBMIT's SP (a node of Core.recon: never moves)
+    string recipient
+    int64_t index            # the recipient's place in Dest_terminal_Id (0-based)
+    int64_t count            # the SUBMIT's recipients
+    int64_t near_frame       # a near-miss report named this id (its frame), else 0
+
+
+cdef cppclass SubmitWait:
+    # A SUBMIT that asked for reports, until its response: its first recipients, each cut
+    # at its NUL and followed by one (one string: one recipient needs no allocation).
+    int64_t count
+    string dests
+
+
+cdef cppclass ReportedId:
+    # A report matched to its SUBMIT, kept a while to know a duplicate of it.
+    uint64_t msg_id
+    string recipient         # the report's (a report of this id to another is no duplicate)
+    SpRecon* spr             # the SUBMIT's SP
+    int64_t report_frame
+    int64_t submit_frame
+
+
 
 
 cdef cppclass LongPart:
@@ -257,7 +263,7 @@ cdef class Core(StreamSink):
     # reconciliation of status reports with their SUBMITs (issue 16)
     cdef unordered_map[uint64_t, uint64_t] awaiting_masked  # Msg_Id without its gateway
     cdef clist[ReportedId] reported
-    cdef unordered_map[string, clist[ReportedId].iterator] reported_index
+    cdef unordered_map[uint64_t, clist[ReportedId].iterator] reported_index
     cdef cmap[string, SpRecon] recon
     cdef readonly int64_t max_report_keys
     cdef int64_t report_keys            # SP and (SP, Stat) entries of recon

@@ -635,10 +635,10 @@ cdef class Core(StreamSink):
             hour = entry.ts // (3600 * NS)
             if entry.ts % (3600 * NS) < 0:
                 hour -= 1
-            counts[pair[string, int64_t](entry.sp, hour)] += 1
+            counts[pair[string, int64_t](entry.spr.name, hour)] += 1
             if <int64_t>len(listing) < limit:
                 listing.append((entry.msg_id, entry.frame, entry.ts, entry.sid,
-                                <bytes>entry.sp, <bytes>entry.recipient, entry.index,
+                                <bytes>entry.spr.name, <bytes>entry.recipient, entry.index,
                                 entry.count, entry.near_frame))
         return ({(item.first.first, item.first.second): item.second for item in counts},
                 listing)
@@ -779,6 +779,7 @@ cdef class Core(StreamSink):
         sess.fed_client = sess.fed_server = sess.cut_client = sess.cut_server = 0
         sess.skip_client = sess.skip_server = False
         sess.ended = -1
+        sess.spr = NULL
         sess.window_client = sess.window_server = 0
         sess.max_window_client = sess.max_window_server = 0
         for i in range(32):
@@ -1017,6 +1018,7 @@ cdef class Core(StreamSink):
         # outranks --cmpp-version; failing that, the first PDU whose lengths tell.
         if cmd == CMD_CONNECT and fc and n >= 18:
             sess.sp = _cut(p + 12, 6)  # Source_Addr: whose reports these are
+            sess.spr = NULL
         if cmd == CMD_CONNECT and lt.version_byte >= 0 and version_of_byte(lt.version_byte):
             sess.version = version_of_byte(lt.version_byte)
             sess.version_source = 1
@@ -1140,15 +1142,16 @@ cdef class Core(StreamSink):
                     # its recipients (complete array elements only: they are in the PDU).
                     wait = &self.submits[(<uint64_t>(sess.id & 0xFFFFFFFF) << 32) | lt.seq]
                     wait.count = max(1, lt.recipients)
-                    wait.recipients.clear()
+                    wait.dests.clear()
                     off = lt.offsets[N_DEST_TERMINAL_ID]
                     if off >= 0:
                         # The first RECIPIENTS_KEPT: a request in flight must stay small (a
                         # group send of 255 would cost 8 KB); the rest are listed by place.
                         for k in range(min(lt.recipients, _RECIPIENTS_KEPT)):
-                            wait.recipients.push_back(
+                            wait.dests.append(
                                 _cut(p + off + k * lt.sizes[N_DEST_TERMINAL_ID],
                                      lt.sizes[N_DEST_TERMINAL_ID]))
+                            wait.dests.push_back(0)
             if lt.is_report:
                 record = self._report(sess, p, n, row, frame, ts, record)
             elif lt.tp_udhi >= 0 and lt.tp_udhi & 0x41 and lt.has_content and lt.long_part:
@@ -1295,7 +1298,10 @@ cdef class Core(StreamSink):
         cdef int64_t i
         cdef AwaitReport* entry
         cdef clist[AwaitReport].iterator last
-        cdef SpRecon* spr = self._sp(sess.sp, request_frame, sess.id)
+        if sess.spr == NULL:
+            sess.spr = self._sp(sess.sp, request_frame, sess.id)
+        cdef SpRecon* spr = sess.spr
+        cdef size_t at = 0, stop  # where the next recipient starts in wait.dests
         for i in range(wait.count):
             msg_id = first + <uint64_t>i  # wraps past 2**64 - 1 as the wire field would
             found = self.awaiting_index.find(msg_id)
@@ -1310,8 +1316,8 @@ cdef class Core(StreamSink):
                 # and is counted under the SP of the SUBMIT that got it last (so that per SP,
                 # what awaited is what matched, was never reported or was forgotten).
                 entry = &deref(deref(found).second)
-                if entry.sp != sess.sp:
-                    self._sp(entry.sp, request_frame, sess.id).awaited -= 1
+                if entry.spr != spr:
+                    entry.spr.awaited -= 1
                     spr.awaited += 1
             else:
                 self.awaiting.push_back(self._fresh_await)
@@ -1324,9 +1330,11 @@ cdef class Core(StreamSink):
             entry.frame = request_frame
             entry.ts = submitted
             entry.sid = sess.id
-            entry.sp = sess.sp
-            if i < <int64_t>wait.recipients.size():
-                entry.recipient = wait.recipients[i]
+            entry.spr = spr
+            if at < wait.dests.size():
+                stop = wait.dests.find(<char>0, at)
+                entry.recipient.assign(wait.dests, at, stop - at)
+                at = stop + 1
             else:
                 entry.recipient.clear()
             entry.index = i
@@ -1348,11 +1356,16 @@ cdef class Core(StreamSink):
         found = self.recon.find(sp)
         if found != self.recon.end():
             return &deref(found).second
+        cdef SpRecon* spr
         if self.report_keys >= self.max_report_keys:
             self._cap(CAP_REPORT_KEYS, frame, sid)
-            return &self.recon[OTHER]
+            spr = &self.recon[OTHER]
+            spr.name = OTHER
+            return spr
         self.report_keys += 1
-        return &self.recon[sp]
+        spr = &self.recon[sp]
+        spr.name = sp
+        return spr
 
     cdef StatRecon* _stat(self, SpRecon* spr, const string& stat, int64_t frame,
                           int64_t sid) except NULL:
@@ -1381,8 +1394,6 @@ cdef class Core(StreamSink):
         cdef int64_t size = 21 if lt.content_len == 60 else (32 if lt.content_len == 71 else 0)
         if size and lt.content_off >= 0 and lt.content_off + 35 + size <= n:
             recipient = _cut(p + lt.content_off + 35, size)
-        cdef string key = string(<const char*>&msg_id, 8)
-        key.append(recipient)
         cdef SpRecon* spr
         cdef StatRecon* st
         cdef AwaitReport* entry
@@ -1398,7 +1409,7 @@ cdef class Core(StreamSink):
             if self.keep_rows:
                 self.report_rows.push_back(row)
                 self.report_rows.push_back(entry.frame)
-            spr = self._sp(entry.sp, frame, sess.id)
+            spr = entry.spr
             spr.matched += 1
             st = self._stat(spr, cstat, frame, sess.id)
             st.count += 1
@@ -1411,38 +1422,41 @@ cdef class Core(StreamSink):
                 record.append((EV_RECORD, row, REC_REPORT_OTHER_CONNECTION, frame, sess.id,
                                entry.frame, entry.sid, msg_id))
             # Remembered a while, to know a duplicate of this report.
-            old = self.reported_index.find(key)
-            if old != self.reported_index.end():
-                self.reported.erase(deref(old).second)
-                self.reported_index.erase(old)
-            if <int64_t>self.reported.size() >= self.max_awaiting_reports:
-                self.reported_index.erase(self.reported.front().key)
+            slot = self.reported_index.insert(
+                pair[uint64_t, clist[ReportedId].iterator](msg_id, self.reported.end()))
+            if not slot.second:  # reported before (its id was awaited again): the newer wins
+                self.reported.erase(deref(slot.first).second)
+            elif <int64_t>self.reported.size() >= self.max_awaiting_reports:
+                self.reported_index.erase(self.reported.front().msg_id)
                 self.reported.pop_front()
                 self._cap(CAP_REPORTED, frame, sess.id)
             self.reported.push_back(self._fresh_reported)
             last = self.reported.end()
             dec(last)
             done = &deref(last)
-            done.key = key
-            done.sp = entry.sp
+            done.msg_id = msg_id
+            done.recipient = recipient
+            done.spr = entry.spr
             done.report_frame = frame
             done.submit_frame = entry.frame
-            self.reported_index[key] = last
+            deref(slot.first).second = last
             self._forget_awaiting(entry)
             self.awaiting.erase(pos)
             return record
         if record is None:
             record = []
-        dup = self.reported_index.find(key)
-        if dup != self.reported_index.end():
+        dup = self.reported_index.find(msg_id)
+        if dup != self.reported_index.end() and deref(deref(dup).second).recipient == recipient:
             done = &deref(deref(dup).second)
             self.reports_duplicate += 1
-            self._sp(done.sp, frame, sess.id).duplicates += 1
+            done.spr.duplicates += 1
             record.append((EV_RECORD, row, REC_REPORT_DUPLICATE, frame, sess.id, msg_id,
                            done.report_frame, (done.submit_frame, stat)))
             return record
         self.reports_unmatched += 1
-        spr = self._sp(sess.sp, frame, sess.id)
+        if sess.spr == NULL:
+            sess.spr = self._sp(sess.sp, frame, sess.id)
+        spr = sess.spr
         spr.unmatched += 1
         record.append((EV_RECORD, row, REC_REPORT_UNMATCHED, frame, sess.id, msg_id,
                        sat_sub(ts, self.first_ts), (stat, <bytes>recipient)))
