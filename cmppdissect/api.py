@@ -541,6 +541,18 @@ class Analysis:
         assert self.engine is not None
         return samples(self.engine.core.latency_samples(command_id_of(command)))
 
+    def reconciliation(self) -> dict[str, Any]:
+        """Where did the status reports go (the report's ``reconciliation`` section): per SP
+        the SUBMITs that awaited a report and what came, by Stat with the delay; the SUBMITs
+        never reported (per SP, per hour, listed with their age and recipient); reports that
+        matched no SUBMIT, duplicates, reports on another connection, near misses. Reads the
+        capture to the end first if needed."""
+        from cmppdissect.output.reconcile import reconciliation
+
+        self.run()
+        assert self.engine is not None
+        return reconciliation(self.engine)
+
     def report(self, *, details: bool = True) -> dict[str, Any]:
         """The ``--report json`` document (reads the capture to the end first if needed)."""
         from cmppdissect.output.report import build_report

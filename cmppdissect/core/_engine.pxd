@@ -117,12 +117,58 @@ cdef cppclass Session:
     int64_t last_seq_frame[2]
     bint noted_backwards[2]
     uint32_t in_flight_seq[64]
+    string sp                # the CONNECT's Source_Addr (NULs cut), empty before a login
+    SpRecon* spr             # its report counters once looked up (NULL: look up)
+
+
+cdef cppclass StatRecon:
+    int64_t count
+    vector[int64_t] delays   # ns from the SUBMIT_RESP to the report
+
+
+cdef cppclass SpRecon:
+    # One SP's status reports (the SP that sent the SUBMIT; for reports that matched no
+    # SUBMIT, the SP of the connection they came on).
+    string name              # the SP's key in Core.recon
+    int64_t awaited          # Msg_Ids accepted with Registered_Delivery
+    int64_t matched
+    int64_t other_connection
+    int64_t duplicates
+    int64_t unmatched
+    int64_t near_misses
+    cmap[string, StatRecon] stats
 
 
 cdef cppclass AwaitReport:
+    # A Msg_Id awaiting its status report: the SUBMIT's frame and time (when its response
+    # came), its session and SP, and which of its recipients this id is for.
     uint64_t msg_id
     int64_t frame
     int64_t ts
+    int64_t sid
+    SpRecon* spr             # the SUBMIT's SP (a node of Core.recon: never moves)
+    string recipient
+    int64_t index            # the recipient's place in Dest_terminal_Id (0-based)
+    int64_t count            # the SUBMIT's recipients
+    int64_t near_frame       # a near-miss report named this id (its frame), else 0
+
+
+cdef cppclass SubmitWait:
+    # A SUBMIT that asked for reports, until its response: its first recipients, each cut
+    # at its NUL and followed by one (one string: one recipient needs no allocation).
+    int64_t count
+    string dests
+
+
+cdef cppclass ReportedId:
+    # A report matched to its SUBMIT, kept a while to know a duplicate of it.
+    uint64_t msg_id
+    string recipient         # the report's (a report of this id to another is no duplicate)
+    SpRecon* spr             # the SUBMIT's SP
+    int64_t report_frame
+    int64_t submit_frame
+
+
 
 
 cdef cppclass LongPart:
@@ -213,7 +259,22 @@ cdef class Core(StreamSink):
     # status reports and long SMS
     cdef clist[AwaitReport] awaiting
     cdef unordered_map[uint64_t, clist[AwaitReport].iterator] awaiting_index
-    cdef unordered_map[uint64_t, int64_t] submits
+    cdef unordered_map[uint64_t, SubmitWait] submits
+    # reconciliation of status reports with their SUBMITs (issue 16)
+    cdef unordered_map[uint64_t, uint64_t] awaiting_masked  # Msg_Id without its gateway
+    cdef clist[ReportedId] reported
+    cdef unordered_map[uint64_t, clist[ReportedId].iterator] reported_index
+    cdef cmap[string, SpRecon] recon
+    cdef readonly int64_t max_report_keys
+    cdef int64_t report_keys            # SP and (SP, Stat) entries of recon
+    cdef readonly int64_t awaiting_evicted
+    cdef readonly int64_t reports_unmatched
+    cdef readonly int64_t reports_duplicate
+    cdef readonly int64_t reports_other_connection
+    cdef readonly int64_t reports_near_miss
+    cdef readonly int64_t first_ts
+    cdef readonly int64_t last_ts
+    cdef bint have_ts
     cdef clist[LongMsg] long_pending
     cdef unordered_map[string, clist[LongMsg].iterator] long_index
     cdef clist[DoneMsg] long_done
@@ -235,6 +296,7 @@ cdef class Core(StreamSink):
     # default-constructed values to copy into containers
     cdef PendingReq _fresh_req
     cdef AwaitReport _fresh_await
+    cdef ReportedId _fresh_reported
     cdef LongMsg _fresh_msg
 
     cdef Session* _new_session(self, int64_t conn, const Endpoint* client,
@@ -259,9 +321,16 @@ cdef class Core(StreamSink):
     cdef list _sequence(self, Session* sess, bint fc, int64_t row, int64_t frame, int64_t ts,
                         list record)
     cdef int _cap(self, int kind, int64_t frame, int64_t sid) except -1
-    cdef int _await_reports(self, Session* sess, uint64_t first, int64_t count,
+    cdef int _await_reports(self, Session* sess, uint64_t first, SubmitWait* wait,
                             int64_t request_frame, int64_t submitted) except -1
-    cdef list _report(self, Session* sess, int64_t row, int64_t frame, int64_t ts, list record)
+    cdef list _report(self, Session* sess, const uint8_t* p, Py_ssize_t n, int64_t row,
+                      int64_t frame, int64_t ts, list record)
+    cdef SpRecon* _sp(self, const string& sp, int64_t frame, int64_t sid) except NULL
+    cdef StatRecon* _stat(self, SpRecon* spr, const string& stat, int64_t frame,
+                          int64_t sid) except NULL
+    cdef int _forget_awaiting(self, AwaitReport* entry) except -1
+    cdef AwaitReport* _near_miss(self, const uint8_t* p, Py_ssize_t n, uint64_t msg_id,
+                                 int* rule)
     cdef list _long_part(self, Session* sess, const uint8_t* p, int64_t row, int64_t frame,
                          int64_t ts, list record)
     cdef int _long_incomplete(self, LongMsg* msg, int when) except -1
@@ -270,4 +339,5 @@ cdef class Core(StreamSink):
     cdef int _append_row(self, Session* sess, bint fc, const uint8_t* p, Py_ssize_t n,
                          int64_t frame, int64_t ts, int64_t pair_row, int64_t latency,
                          int hint, bint resend) except -1
+    cdef int _seen(self, int64_t ts) noexcept
     cdef int finish_c(self, bint cut=*) except -1

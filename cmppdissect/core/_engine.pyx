@@ -119,6 +119,18 @@ REC_SEQUENCE_BOTH_WAYS = 7  # a = frame, b = Command_Id of the request in flight
                             # with this Sequence_Id, c = (Sequence_Id, this Command_Id)
 REC_LONG_RESENT = 8       # a = frame of the first send, b = Sequence_Id, c = LongSms info tuple
                           # (its parts: the one part sent again)
+# Status reports that did not simply match their SUBMIT (issue 16).
+REC_REPORT_UNMATCHED = 9  # a = Msg_Id, b = ns since the capture's start, c = (Stat, recipient)
+REC_REPORT_DUPLICATE = 10  # a = Msg_Id, b = frame of the first report, c = (SUBMIT frame, Stat)
+REC_REPORT_OTHER_CONNECTION = 11  # a = SUBMIT frame, b = the SUBMIT's session, c = Msg_Id
+REC_REPORT_NEAR_MISS = 12  # a = SUBMIT frame, b = NEAR_* rule, c = (report's Msg_Id, the
+                           # SUBMIT_RESP's Msg_Id, the SUBMIT's session)
+# near-miss rules
+NEAR_BYTE_REVERSED = 1     # the id's 8 bytes in the other order (a little-endian peer, D22)
+NEAR_OTHER_GATEWAY = 2     # the same time fields and sequence, another gateway code
+NEAR_DECIMAL_TEXT = 3      # the id written as decimal digits elsewhere in the report
+NEAR_HEX_TEXT = 4          # ... as 16 hex digits
+NEAR_NAMES = (None, "byte-reversed", "other-gateway", "decimal-text", "hex-text")
 # caps
 CAP_PENDING = 0
 CAP_AWAITING = 1
@@ -126,8 +138,12 @@ CAP_LONG_SMS = 2
 CAP_SESSIONS = 3
 CAP_CONNECTIONS = 4
 CAP_TCP_HELD = 5
+CAP_REPORTED = 6
+CAP_REPORT_KEYS = 7
 CAP_NAMES = ("pending", "awaiting-reports", "long-sms", "sessions", "connections",
-             "tcp-buffered")
+             "tcp-buffered", "reported-ids", "report-keys")
+OTHER_KEY = b"\x00(other)"
+"""The SP or Stat key of what came past ``max_report_keys`` (no wire value is this)."""
 
 VERSION_SOURCES = (None, "CONNECT", "lengths", "user")
 ENDED_NAMES = ("fin", "rst", "reused", "evicted", "end-of-capture", "evicted")
@@ -145,6 +161,11 @@ from cmppdissect.protocol.commands import DEFAULT_PORTS
 from cmppdissect.protocol.commands import WINDOW as _SPEC_WINDOW
 cdef int64_t SPEC_WINDOW = _SPEC_WINDOW  # past it, the REC_WINDOW finding
 cdef uint64_t MSG_ID_MAX = 0xFFFFFFFFFFFFFFFF
+RECIPIENTS_KEPT = 16
+"""The recipients of a SUBMIT remembered, to name them in the never-reported listing."""
+cdef int64_t _RECIPIENTS_KEPT = RECIPIENTS_KEPT
+cdef uint64_t GATEWAY_BITS = (<uint64_t>0x3FFFFF) << 16  # Msg_Id bits of the gateway (§7.1)
+cdef string OTHER = OTHER_KEY
 
 # Flags that mean: Python's full decoder may find something worth listing.
 cdef int DECODE_FLAGS = (LF_INEXACT | LF_MISMATCH | LF_REPORT_SIZE | LF_MSG_LENGTH | LF_UDH
@@ -237,6 +258,22 @@ cdef bytes _field(const uint8_t* p, int64_t off, int64_t size):
     return p[off:off + k]
 
 
+cdef inline uint64_t bswap64(uint64_t v) noexcept nogil:
+    cdef uint64_t out = 0
+    cdef int k
+    for k in range(8):
+        out = (out << 8) | ((v >> (8 * k)) & 0xFF)
+    return out
+
+
+cdef string _cut(const uint8_t* p, int64_t size):
+    """An address field up to its first NUL (what the full decoder shows, D21)."""
+    cdef int64_t k = 0
+    while k < size and p[k] != 0:
+        k += 1
+    return string(<const char*>p, k)
+
+
 cdef void _put(string& key, bytes value):
     """Append a length-prefixed value, so that concatenated key parts cannot run together."""
     cdef Py_ssize_t n = len(value)
@@ -315,11 +352,13 @@ cdef class Core(StreamSink):
                  int64_t long_sms_timeout_ns=600 * NS, int64_t max_sessions=20_000,
                  int64_t max_awaiting_reports=200_000, int64_t max_pending=65536,
                  int64_t max_long_sms=50_000, bint keep_rows=False, int64_t pdu_limit=0,
-                 tracker_caps=None, notes=None, bint offsets=False, bint carriers=False):
+                 tracker_caps=None, notes=None, bint offsets=False, bint carriers=False,
+                 int64_t max_report_keys=10_000):
         # Each cap drops the oldest entry once reached, so a cap below 1 has nothing to drop.
         for name, cap in (("max_sessions", max_sessions), ("max_pending", max_pending),
                           ("max_awaiting_reports", max_awaiting_reports),
-                          ("max_long_sms", max_long_sms)):
+                          ("max_long_sms", max_long_sms),
+                          ("max_report_keys", max_report_keys)):
             if cap < 1:
                 raise ValueError(f"{name} must be >= 1, not {cap}")
         self.ports = tuple(ports)
@@ -333,6 +372,7 @@ cdef class Core(StreamSink):
         self.max_awaiting_reports = max_awaiting_reports
         self.max_pending = max_pending
         self.max_long_sms = max_long_sms
+        self.max_report_keys = max_report_keys
         self.keep_rows = keep_rows
         self.offsets = offsets
         self.carriers = carriers and keep_rows and offsets
@@ -529,6 +569,7 @@ cdef class Core(StreamSink):
                 "pending_connections": self.pending_conns.size(),
                 "sessions": self.sessions.size(), "pending": pending,
                 "awaiting_reports": self.awaiting.size(), "submits": self.submits.size(),
+                "reported_ids": self.reported.size(), "report_keys": self.report_keys,
                 "long_sms": self.long_pending.size()}
 
     def session_marks(self):
@@ -558,12 +599,57 @@ cdef class Core(StreamSink):
         """Completed messages kept to know their parts' resends (bounded: max_long_sms)."""
         return self.long_done.size()
 
+    def reconciliation(self):
+        """Status reports against their SUBMITs: the totals, and per SP (bytes of the
+        Source_Addr, b"" without a login seen, OTHER_KEY past max_report_keys) the Msg_Ids
+        that awaited a report, the reports matched (by Stat: count and delays as native int64
+        bytes, ns), on another connection, duplicate, unmatched and near misses."""
+        sps = {}
+        for item in self.recon:
+            r = &item.second
+            stats = {}
+            for st in r.stats:
+                stats[st.first] = (st.second.count,
+                                   (<char*>st.second.delays.data())[
+                                       :st.second.delays.size() * sizeof(int64_t)]
+                                   if st.second.delays.size() else b"")
+            sps[item.first] = {"awaited": r.awaited, "matched": r.matched,
+                               "other_connection": r.other_connection,
+                               "duplicates": r.duplicates, "unmatched": r.unmatched,
+                               "near_misses": r.near_misses, "stats": stats}
+        return {"awaiting": self.awaiting.size(), "evicted": self.awaiting_evicted,
+                "unmatched": self.reports_unmatched, "duplicates": self.reports_duplicate,
+                "other_connection": self.reports_other_connection,
+                "near_misses": self.reports_near_miss,
+                "first_ns": self.first_ts, "last_ns": self.last_ts, "sp": sps}
+
+    def unreported(self, int64_t limit):
+        """The Msg_Ids still awaiting a report: counted per (SP, hour of the SUBMIT since
+        the epoch), all of them; and the oldest ``limit`` listed as (Msg_Id, SUBMIT frame,
+        SUBMIT time ns, session, SP, recipient, its place, the SUBMIT's recipients, frame of
+        a near-miss report or 0)."""
+        cdef cmap[pair[string, int64_t], int64_t] counts
+        cdef int64_t hour
+        listing = []
+        for entry in self.awaiting:
+            hour = entry.ts // (3600 * NS)
+            if entry.ts % (3600 * NS) < 0:
+                hour -= 1
+            counts[pair[string, int64_t](entry.spr.name, hour)] += 1
+            if <int64_t>len(listing) < limit:
+                listing.append((entry.msg_id, entry.frame, entry.ts, entry.sid,
+                                <bytes>entry.spr.name, <bytes>entry.recipient, entry.index,
+                                entry.count, entry.near_frame))
+        return ({(item.first.first, item.first.second): item.second for item in counts},
+                listing)
+
     # -- stream events (from the TCP stage) ---------------------------------------------------------
 
     cdef int opened(self, int64_t conn, const Endpoint* client, const Endpoint* server,
                     int64_t frame, int64_t ts, bint saw_syn) except -1:
         if self.stopped:
             return 0
+        self._seen(ts)
         if self.port_set.count(server.port) or self.port_set.count(client.port):
             self._new_session(conn, client, server, frame, ts, saw_syn)
         else:
@@ -693,6 +779,7 @@ cdef class Core(StreamSink):
         sess.fed_client = sess.fed_server = sess.cut_client = sess.cut_server = 0
         sess.skip_client = sess.skip_server = False
         sess.ended = -1
+        sess.spr = NULL
         sess.window_client = sess.window_server = 0
         sess.max_window_client = sess.max_window_server = 0
         for i in range(32):
@@ -917,16 +1004,21 @@ cdef class Core(StreamSink):
         cdef uint64_t key, skey
         cdef clist[PendingReq].iterator pos
         cdef pair[int64_t, int64_t]* slot
-        cdef int64_t window
+        cdef int64_t window, off, k
+        cdef SubmitWait* wait
         if fc:
             sess.pdus_client += 1
         else:
             sess.pdus_server += 1
         self.pdus += 1
+        self._seen(ts)
         self.pdu_rate[sec] += 1
         peak_add(&sess.pdu_peak, ts)
         # Learn the session's version: what the peers agreed on (CONNECT's Version byte)
         # outranks --cmpp-version; failing that, the first PDU whose lengths tell.
+        if cmd == CMD_CONNECT and fc and n >= 18:
+            sess.sp = _cut(p + 12, 6)  # Source_Addr: whose reports these are
+            sess.spr = NULL
         if cmd == CMD_CONNECT and lt.version_byte >= 0 and version_of_byte(lt.version_byte):
             sess.version = version_of_byte(lt.version_byte)
             sess.version_source = 1
@@ -976,14 +1068,13 @@ cdef class Core(StreamSink):
                     slot.second += 1
                     # A SUBMIT that asked for reports: its Msg_Ids now await them.
                     skey = (<uint64_t>(sess.id & 0xFFFFFFFF) << 32) | lt.seq
-                    count = 0
                     sfound = self.submits.find(skey)
                     if sfound != self.submits.end():
-                        count = deref(sfound).second
+                        if lt.result == 0:
+                            self._await_reports(sess, lt.msg_id if lt.has_msg_id else 0,
+                                                &deref(sfound).second, req.frame,
+                                                sat_sub(ts, latency))
                         self.submits.erase(sfound)
-                    if lt.result == 0 and count:
-                        self._await_reports(sess, lt.msg_id if lt.has_msg_id else 0, count,
-                                            req.frame, sat_sub(ts, latency))
                 sess.pending_index.erase(found)
                 sess.pending.erase(pos)
             if lt.result >= 0:
@@ -1047,11 +1138,22 @@ cdef class Core(StreamSink):
                 self.submit_rate[sec] += 1
                 peak_add(&sess.submit_peak, ts)
                 if lt.registered_delivery > 0:
-                    # Only a SUBMIT that asked for reports has Msg_Ids worth remembering.
-                    self.submits[(<uint64_t>(sess.id & 0xFFFFFFFF) << 32) | lt.seq] = max(
-                        1, lt.recipients)
+                    # Only a SUBMIT that asked for reports has Msg_Ids worth remembering, and
+                    # its recipients (complete array elements only: they are in the PDU).
+                    wait = &self.submits[(<uint64_t>(sess.id & 0xFFFFFFFF) << 32) | lt.seq]
+                    wait.count = max(1, lt.recipients)
+                    wait.dests.clear()
+                    off = lt.offsets[N_DEST_TERMINAL_ID]
+                    if off >= 0:
+                        # The first RECIPIENTS_KEPT: a request in flight must stay small (a
+                        # group send of 255 would cost 8 KB); the rest are listed by place.
+                        for k in range(min(lt.recipients, _RECIPIENTS_KEPT)):
+                            wait.dests.append(
+                                _cut(p + off + k * lt.sizes[N_DEST_TERMINAL_ID],
+                                     lt.sizes[N_DEST_TERMINAL_ID]))
+                            wait.dests.push_back(0)
             if lt.is_report:
-                record = self._report(sess, row, frame, ts, record)
+                record = self._report(sess, p, n, row, frame, ts, record)
             elif lt.tp_udhi >= 0 and lt.tp_udhi & 0x41 and lt.has_content and lt.long_part:
                 record = self._long_part(sess, p, row, frame, ts, record)
         if lt.flags & DECODE_FLAGS:
@@ -1187,24 +1289,36 @@ cdef class Core(StreamSink):
 
     # -- status reports ---------------------------------------------------------------------------
 
-    cdef int _await_reports(self, Session* sess, uint64_t first, int64_t count,
+    cdef int _await_reports(self, Session* sess, uint64_t first, SubmitWait* wait,
                             int64_t request_frame, int64_t submitted) except -1:
         """The Msg_Ids of a SUBMIT that asked for reports (one per recipient, consecutive),
-        the oldest forgotten past the cap."""
+        the oldest forgotten past the cap. Each remembers its session, SP and recipient, so
+        that what never got a report can be listed per SP and recipient at the end."""
         cdef uint64_t msg_id
         cdef int64_t i
         cdef AwaitReport* entry
         cdef clist[AwaitReport].iterator last
-        for i in range(count):
+        if sess.spr == NULL:
+            sess.spr = self._sp(sess.sp, request_frame, sess.id)
+        cdef SpRecon* spr = sess.spr
+        cdef size_t at = 0, stop  # where the next recipient starts in wait.dests
+        for i in range(wait.count):
             msg_id = first + <uint64_t>i  # wraps past 2**64 - 1 as the wire field would
-            if <int64_t>self.awaiting.size() >= self.max_awaiting_reports:
-                self.awaiting_index.erase(self.awaiting.front().msg_id)
-                self.awaiting.pop_front()
-                self._cap(CAP_AWAITING, request_frame, sess.id)
             found = self.awaiting_index.find(msg_id)
+            if found == self.awaiting_index.end() and (
+                    <int64_t>self.awaiting.size() >= self.max_awaiting_reports):
+                self._forget_awaiting(&self.awaiting.front())
+                self.awaiting.pop_front()
+                self.awaiting_evicted += 1
+                self._cap(CAP_AWAITING, request_frame, sess.id)
             if found != self.awaiting_index.end():
-                # Seen again: the old entry keeps its place in line and takes the new values.
+                # Seen again: the old entry keeps its place in line and takes the new values,
+                # and is counted under the SP of the SUBMIT that got it last (so that per SP,
+                # what awaited is what matched, was never reported or was forgotten).
                 entry = &deref(deref(found).second)
+                if entry.spr != spr:
+                    entry.spr.awaited -= 1
+                    spr.awaited += 1
             else:
                 self.awaiting.push_back(self._fresh_await)
                 last = self.awaiting.end()
@@ -1212,27 +1326,215 @@ cdef class Core(StreamSink):
                 self.awaiting_index[msg_id] = last
                 entry = &deref(last)
                 entry.msg_id = msg_id
+                spr.awaited += 1
             entry.frame = request_frame
             entry.ts = submitted
+            entry.sid = sess.id
+            entry.spr = spr
+            if at < wait.dests.size():
+                stop = wait.dests.find(<char>0, at)
+                entry.recipient.assign(wait.dests, at, stop - at)
+                at = stop + 1
+            else:
+                entry.recipient.clear()
+            entry.index = i
+            entry.count = wait.count
+            entry.near_frame = 0
+            self.awaiting_masked[msg_id & ~GATEWAY_BITS] = msg_id
         return 0
 
-    cdef list _report(self, Session* sess, int64_t row, int64_t frame, int64_t ts, list record):
-        """Count a status report's Stat and match it to the SUBMIT it is for."""
+    cdef int _forget_awaiting(self, AwaitReport* entry) except -1:
+        """Drop an entry's index entries (the caller erases it from the list)."""
+        self.awaiting_index.erase(entry.msg_id)
+        masked = self.awaiting_masked.find(entry.msg_id & ~GATEWAY_BITS)
+        if masked != self.awaiting_masked.end() and deref(masked).second == entry.msg_id:
+            self.awaiting_masked.erase(masked)
+        return 0
+
+    cdef SpRecon* _sp(self, const string& sp, int64_t frame, int64_t sid) except NULL:
+        """An SP's report counters; past max_report_keys, new SPs share OTHER_KEY."""
+        found = self.recon.find(sp)
+        if found != self.recon.end():
+            return &deref(found).second
+        cdef SpRecon* spr
+        if self.report_keys >= self.max_report_keys:
+            self._cap(CAP_REPORT_KEYS, frame, sid)
+            spr = &self.recon[OTHER]
+            spr.name = OTHER
+            return spr
+        self.report_keys += 1
+        spr = &self.recon[sp]
+        spr.name = sp
+        return spr
+
+    cdef StatRecon* _stat(self, SpRecon* spr, const string& stat, int64_t frame,
+                          int64_t sid) except NULL:
+        """One SP's counters of one Stat (the same bound as the SPs, counted together)."""
+        found = spr.stats.find(stat)
+        if found != spr.stats.end():
+            return &deref(found).second
+        if self.report_keys >= self.max_report_keys:
+            self._cap(CAP_REPORT_KEYS, frame, sid)
+            return &spr.stats[OTHER]
+        self.report_keys += 1
+        return &spr.stats[stat]
+
+    cdef list _report(self, Session* sess, const uint8_t* p, Py_ssize_t n, int64_t row,
+                      int64_t frame, int64_t ts, list record):
+        """Count a status report's Stat and match it to the SUBMIT it is for; otherwise say
+        whether it repeats a report already matched, or matches no SUBMIT seen (and whether
+        a SUBMIT comes close: a near miss)."""
         cdef Light* lt = &self.lt
+        cdef uint64_t msg_id = lt.report_msg_id
         stat = (<char*>lt.stat)[:lt.stat_len]
         self.stat_counts[stat] += 1
-        found = self.awaiting_index.find(lt.report_msg_id)
-        if found == self.awaiting_index.end():
+        cdef string cstat = stat
+        # The report's Dest_terminal_Id (at 35 in both report layouts), where it is there.
+        cdef string recipient
+        cdef int64_t size = 21 if lt.content_len == 60 else (32 if lt.content_len == 71 else 0)
+        if size and lt.content_off >= 0 and lt.content_off + 35 + size <= n:
+            recipient = _cut(p + lt.content_off + 35, size)
+        cdef SpRecon* spr
+        cdef StatRecon* st
+        cdef AwaitReport* entry
+        cdef ReportedId* done
+        cdef int rule = 0
+        found = self.awaiting_index.find(msg_id)
+        if found != self.awaiting_index.end():
+            pos = deref(found).second
+            entry = &deref(pos)
+            delay = sat_sub(ts, entry.ts)
+            self.submit_to_report.push_back(delay)
+            self.report_for += 1  # a chat: counted, and shown on the record only
+            if self.keep_rows:
+                self.report_rows.push_back(row)
+                self.report_rows.push_back(entry.frame)
+            spr = entry.spr
+            spr.matched += 1
+            st = self._stat(spr, cstat, frame, sess.id)
+            st.count += 1
+            st.delays.push_back(delay)
+            if entry.sid != sess.id:
+                spr.other_connection += 1
+                self.reports_other_connection += 1
+                if record is None:
+                    record = []
+                record.append((EV_RECORD, row, REC_REPORT_OTHER_CONNECTION, frame, sess.id,
+                               entry.frame, entry.sid, msg_id))
+            # Remembered a while, to know a duplicate of this report.
+            slot = self.reported_index.insert(
+                pair[uint64_t, clist[ReportedId].iterator](msg_id, self.reported.end()))
+            if not slot.second:  # reported before (its id was awaited again): the newer wins
+                self.reported.erase(deref(slot.first).second)
+            elif <int64_t>self.reported.size() >= self.max_awaiting_reports:
+                self.reported_index.erase(self.reported.front().msg_id)
+                self.reported.pop_front()
+                self._cap(CAP_REPORTED, frame, sess.id)
+            self.reported.push_back(self._fresh_reported)
+            last = self.reported.end()
+            dec(last)
+            done = &deref(last)
+            done.msg_id = msg_id
+            done.recipient = recipient
+            done.spr = entry.spr
+            done.report_frame = frame
+            done.submit_frame = entry.frame
+            deref(slot.first).second = last
+            self._forget_awaiting(entry)
+            self.awaiting.erase(pos)
             return record
-        pos = deref(found).second
-        self.submit_to_report.push_back(sat_sub(ts, deref(pos).ts))
-        self.report_for += 1  # a chat: counted, and shown on the record only
-        if self.keep_rows:
-            self.report_rows.push_back(row)
-            self.report_rows.push_back(deref(pos).frame)
-        self.awaiting_index.erase(found)
-        self.awaiting.erase(pos)
+        if record is None:
+            record = []
+        dup = self.reported_index.find(msg_id)
+        if dup != self.reported_index.end() and deref(deref(dup).second).recipient == recipient:
+            done = &deref(deref(dup).second)
+            self.reports_duplicate += 1
+            done.spr.duplicates += 1
+            record.append((EV_RECORD, row, REC_REPORT_DUPLICATE, frame, sess.id, msg_id,
+                           done.report_frame, (done.submit_frame, stat)))
+            return record
+        self.reports_unmatched += 1
+        if sess.spr == NULL:
+            sess.spr = self._sp(sess.sp, frame, sess.id)
+        spr = sess.spr
+        spr.unmatched += 1
+        record.append((EV_RECORD, row, REC_REPORT_UNMATCHED, frame, sess.id, msg_id,
+                       sat_sub(ts, self.first_ts), (stat, <bytes>recipient)))
+        entry = self._near_miss(p, n, msg_id, &rule)
+        if entry != NULL:
+            spr.near_misses += 1
+            self.reports_near_miss += 1
+            if not entry.near_frame:
+                entry.near_frame = frame
+            record.append((EV_RECORD, row, REC_REPORT_NEAR_MISS, frame, sess.id, entry.frame,
+                           rule, (msg_id, entry.msg_id, entry.sid)))
         return record
+
+    cdef AwaitReport* _near_miss(self, const uint8_t* p, Py_ssize_t n, uint64_t msg_id,
+                                 int* rule):
+        """A Msg_Id awaiting its report that an unmatched report comes close to, by the
+        first rule that finds one (``rule``: NEAR_*), else NULL. The text rules read runs of
+        digits anywhere in the report PDU: 6 to 20 decimal digits (shorter runs are dates
+        and counters), or exactly 16 hex digits."""
+        found = self.awaiting_index.find(bswap64(msg_id))
+        if found != self.awaiting_index.end():
+            rule[0] = NEAR_BYTE_REVERSED
+            return &deref(deref(found).second)
+        masked = self.awaiting_masked.find(msg_id & ~GATEWAY_BITS)
+        if masked != self.awaiting_masked.end():
+            found = self.awaiting_index.find(deref(masked).second)
+            if found != self.awaiting_index.end():
+                rule[0] = NEAR_OTHER_GATEWAY
+                return &deref(deref(found).second)
+        cdef Py_ssize_t i = 0, j
+        cdef uint64_t value, hexed
+        cdef bint decimal, fits
+        cdef uint8_t c
+        while i < n:
+            c = p[i]
+            if not (48 <= c <= 57 or 65 <= c <= 70 or 97 <= c <= 102):
+                i += 1
+                continue
+            j = i
+            decimal = True
+            fits = True
+            value = 0
+            hexed = 0
+            while j < n:
+                c = p[j]
+                if 48 <= c <= 57:
+                    if value > (MSG_ID_MAX - (c - 48)) // 10:
+                        fits = False
+                    else:
+                        value = value * 10 + (c - 48)
+                    hexed = (hexed << 4) | (c - 48)
+                elif 65 <= c <= 70 or 97 <= c <= 102:
+                    decimal = False
+                    hexed = (hexed << 4) | ((c | 0x20) - 87)
+                else:
+                    break
+                j += 1
+            if decimal and fits and 6 <= j - i <= 20:
+                found = self.awaiting_index.find(value)
+                if found != self.awaiting_index.end():
+                    rule[0] = NEAR_DECIMAL_TEXT
+                    return &deref(deref(found).second)
+            if j - i == 16:
+                found = self.awaiting_index.find(hexed)
+                if found != self.awaiting_index.end():
+                    rule[0] = NEAR_HEX_TEXT
+                    return &deref(deref(found).second)
+            i = j
+        return NULL
+
+    cdef int _seen(self, int64_t ts) noexcept:
+        """The capture's first and last time (of connections and PDUs)."""
+        if not self.have_ts:
+            self.have_ts = True
+            self.first_ts = self.last_ts = ts
+        elif ts > self.last_ts:
+            self.last_ts = ts
+        return 0
 
     # -- long SMS -----------------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from cmppdissect.core._engine import (
     EV_SESSION,
     EV_SKIP,
     EV_SKIP_RESET,
+    NEAR_NAMES,
     NOTE_CAP,
     NOTE_CAPTURE_GAP,
     NOTE_HEARTBEAT_MISSED,
@@ -45,6 +46,10 @@ from cmppdissect.core._engine import (
     REC_LONG_DUPLICATE,
     REC_LONG_RESENT,
     REC_ORPHAN,
+    REC_REPORT_DUPLICATE,
+    REC_REPORT_NEAR_MISS,
+    REC_REPORT_OTHER_CONNECTION,
+    REC_REPORT_UNMATCHED,
     REC_SEQUENCE_BACKWARDS,
     REC_SEQUENCE_BOTH_WAYS,
     REC_SEQUENCE_REUSED,
@@ -69,6 +74,11 @@ ROW_DTYPE = np.dtype({"names": [n for n, _t, _o in ROW_FIELDS],
 """The core's rows as numpy reads them (the layout is the core's own: one statement)."""
 
 _VERSIONS = {None: 0, Version.V2_0: 20, Version.V3_0: 30}
+
+REPORT_DELAY_S = 600.0
+"""How long a status report may plausibly take after its SUBMIT (most come within seconds,
+a handset that is off delays it): a report matching no SUBMIT that came sooner after the
+capture's start may be for a SUBMIT sent before the capture (``report_delay_s``)."""
 _HINT = {0: None, 20: Version.V2_0, 30: Version.V3_0}
 
 
@@ -178,8 +188,12 @@ class Engine:
                  max_long_sms: int = 50_000, keep_rows: bool = False, pdu_limit: int = 0,
                  tracker_caps: Mapping[str, int] | None = None,
                  notes: list[CaptureNote] | None = None, offsets: bool = False,
-                 carriers: bool = False) -> None:
+                 carriers: bool = False, max_report_keys: int = 10_000,
+                 report_delay_s: float = REPORT_DELAY_S,
+                 max_report_listed: int = 1000) -> None:
         self.settings: dict[str, Any] = {
+            "max_report_keys": max_report_keys, "report_delay_s": report_delay_s,
+            "max_report_listed": max_report_listed,
             "ports": tuple(ports), "version": version, "timeout_s": timeout_s,
             "secrets": secrets, "heuristic": heuristic, "long_sms_timeout_s": long_sms_timeout_s,
             "max_sessions": max_sessions, "max_expert": max_expert,
@@ -196,8 +210,17 @@ class Engine:
                          max_pending=max_pending, max_long_sms=max_long_sms,
                          keep_rows=keep_rows, pdu_limit=pdu_limit,
                          tracker_caps=dict(tracker_caps or {}), notes=self.notes,
-                         offsets=offsets, carriers=carriers)
+                         offsets=offsets, carriers=carriers, max_report_keys=max_report_keys)
         self.keep_rows = keep_rows
+        self.report_delay_s = report_delay_s
+        # Reports that did not simply match their SUBMIT, listed (the first
+        # max_report_listed of each kind; the core counts them all).
+        self.max_report_listed = max_report_listed
+        self.report_lists: dict[str, list[dict[str, Any]]] = {
+            "unmatched": [], "duplicates": [], "other_connection": [], "near_misses": []}
+        # Counted for every such report (listed or not): "unmatched-early" (may be for a
+        # SUBMIT before the capture), "near-RULE" per near-miss rule.
+        self.report_counts: Counter[str] = Counter()
         self.sessions: dict[int, SessionNames] = {}
         self.expert = ExpertList(max_expert, self._session_note)
         self._running: dict[tuple[int, bool], ExpertItem | None] = {}
@@ -372,9 +395,66 @@ class Engine:
         elif code == REC_SEQUENCE_BOTH_WAYS:
             finding = Finding(Severity.CHAT, "sequence-both-ways",
                               words.sequence_both_ways(a, b, *c), frame=a)
+        elif REC_REPORT_UNMATCHED <= code <= REC_REPORT_NEAR_MISS:
+            finding = self._report_record(code, frame, sid, a, b, c)
         else:  # pragma: no cover - the core has no other codes
             return
         self._on_record(row, frame, sid, finding, batch)
+
+    def _listed(self, kind: str, item: dict[str, Any]) -> None:
+        listing = self.report_lists[kind]
+        if len(listing) < self.max_report_listed:
+            listing.append(item)
+
+    def _report_record(self, code: int, frame: int, sid: int, a: Any, b: Any,
+                       c: Any) -> Finding:
+        """A status report that did not simply match its SUBMIT: its finding, and its
+        place in the reconciliation's listings."""
+        names = self.sessions.get(sid)
+        sp = names.sp_id if names is not None else None
+        if code == REC_REPORT_UNMATCHED:
+            stat, recipient = c
+            after = b / 1e9
+            early = after < self.report_delay_s
+            if early:
+                self.report_counts["unmatched-early"] += 1
+            self._listed("unmatched", {
+                "frame": frame, "session": sid, "sp_id": sp, "msg_id": a,
+                "stat": stat.decode("ascii", "backslashreplace"),
+                "recipient": recipient.decode("ascii", "backslashreplace"),
+                "after_capture_start_s": after, "submit_may_predate_capture": early,
+                "near_miss": None})
+            # Early ones are what any capture started mid-traffic holds: a chat (counted,
+            # on the record, listed in the section), not a flood in the expert list.
+            return Finding(Severity.CHAT if early else Severity.WARN, "report-unmatched",
+                           words.report_unmatched(a, stat, recipient, after,
+                                                  self.report_delay_s))
+        if code == REC_REPORT_DUPLICATE:
+            submit_frame, stat = c
+            self._listed("duplicates", {
+                "frame": frame, "session": sid, "sp_id": sp, "msg_id": a,
+                "stat": stat.decode("ascii", "backslashreplace"), "first_frame": b,
+                "submit_frame": submit_frame})
+            return Finding(Severity.WARN, "report-duplicate",
+                           words.report_duplicate(a, b, submit_frame, stat), frame=b)
+        if code == REC_REPORT_OTHER_CONNECTION:
+            self._listed("other_connection", {
+                "frame": frame, "session": sid, "msg_id": c, "submit_frame": a,
+                "submit_session": b})
+            return Finding(Severity.CHAT, "report-other-connection",
+                           words.report_other_connection(a, b, c), frame=a)
+        rule = str(NEAR_NAMES[b])
+        self.report_counts[f"near-{rule}"] += 1
+        msg_id, submit_msg_id, submit_sid = c
+        item = {"frame": frame, "session": sid, "rule": rule, "msg_id": msg_id,
+                "submit_msg_id": submit_msg_id, "submit_frame": a,
+                "submit_session": submit_sid}
+        self._listed("near_misses", item)
+        unmatched = self.report_lists["unmatched"]
+        if unmatched and unmatched[-1]["frame"] == frame:
+            unmatched[-1]["near_miss"] = rule
+        return Finding(Severity.WARN, "report-near-miss",
+                       words.report_near_miss(rule, msg_id, submit_msg_id, a), frame=a)
 
     def _on_record(self, row: int, frame: int, sid: int, finding: Finding, batch: Batch) -> None:
         if finding.severity > Severity.CHAT:

@@ -177,6 +177,49 @@ def report_for_finding(stat: bytes, submit_frame: int) -> Finding:
                    frame=submit_frame)
 
 
+def _msg_id(value: int) -> str:
+    return f"Msg_Id {value}"
+
+
+NEAR_MISS_PHRASES = {
+    "byte-reversed": "read byte-reversed it is",
+    "other-gateway": "its time fields and sequence (with another gateway code) are those of",
+    "decimal-text": "the report carries as decimal text",
+    "hex-text": "the report carries as hex text",
+}
+"""What each near-miss rule found, as the finding says it."""
+
+
+def report_unmatched(msg_id: int, stat: bytes, recipient: bytes, after_start_s: float,
+                     delay_s: float) -> str:
+    """A report for no SUBMIT_RESP seen; whether its SUBMIT may predate the capture (it came
+    within the delay a report may take of the capture's start) is what the reader asks next."""
+    to = f" to {_text(recipient)}" if recipient else ""
+    head = (f"status report {_text(stat)} for {_msg_id(msg_id)}{to} matches no SUBMIT_RESP "
+            f"seen; it came {after_start_s:.3f} s after the capture started")
+    if after_start_s < delay_s:
+        return (f"{head}, within the {delay_s:g} s a report may take: its SUBMIT may have been "
+                "sent before the capture")
+    return (f"{head}, later than the {delay_s:g} s a report may take: its SUBMIT_RESP should "
+            "be in the capture")
+
+
+def report_duplicate(msg_id: int, first_frame: int, submit_frame: int, stat: bytes) -> str:
+    return (f"status report {_text(stat)} for {_msg_id(msg_id)} again: its first report came "
+            f"in frame {first_frame} (SUBMIT in frame {submit_frame})")
+
+
+def report_other_connection(submit_frame: int, submit_session: int, msg_id: int) -> str:
+    return (f"status report for {_msg_id(msg_id)} came on another connection than the "
+            f"SUBMIT in frame {submit_frame} (session {submit_session})")
+
+
+def report_near_miss(rule: str, msg_id: int, submit_msg_id: int, submit_frame: int) -> str:
+    return (f"status report {_msg_id(msg_id)} matches no SUBMIT_RESP, but "
+            f"{NEAR_MISS_PHRASES[rule]} {_msg_id(submit_msg_id)} of the SUBMIT in frame "
+            f"{submit_frame} (near miss: {rule})")
+
+
 def unanswered_finding(command_id: int, sequence_id: int) -> Finding:
     """The warning a request that never got its response carries."""
     return Finding(Severity.WARN, "unanswered", unanswered(command_id, sequence_id))
@@ -247,6 +290,13 @@ def cap_message(what: str, settings: dict[str, Any]) -> str:
     if what == "awaiting-reports":
         return (f"more than {settings['max_awaiting_reports']} Msg_Ids await a status report; "
                 "the oldest are forgotten (their reports will not match)")
+    if what == "reported-ids":
+        return (f"more than {settings['max_awaiting_reports']} matched Msg_Ids remembered to "
+                "know duplicate reports; the oldest are forgotten (a duplicate of theirs "
+                "counts as unmatched)")
+    if what == "report-keys":
+        return (f"more than {settings['max_report_keys']} SPs and Stats counted for report "
+                "reconciliation; the rest are counted together as '(other)'")
     if what == "long-sms":
         return (f"more than {settings['max_long_sms']} long SMS being assembled; the oldest "
                 "are given up")

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from cmppdissect.output.reconcile import NO_SP
 from cmppdissect.output.sanitize import safe_text
 from cmppdissect.output.scoped import rows_report
 from cmppdissect.store import PduStore
@@ -23,7 +24,6 @@ from cmppdissect.store import PduStore
 __all__ = ["capture_figures", "compare", "write_comparison"]
 
 _LATENCY = ("p50", "p90", "p99", "max", "mean")
-NO_SP = "(no login seen)"
 
 
 def capture_figures(store: PduStore, sp_of_session: Mapping[int, str | None],

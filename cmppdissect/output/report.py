@@ -11,6 +11,7 @@ from typing import Any
 
 from cmppdissect.engine import Engine
 from cmppdissect.engine.stats import over_time, summarize_ms
+from cmppdissect.output.reconcile import reconciliation
 from cmppdissect.protocol.codes import code_name
 from cmppdissect.protocol.commands import command_id_of, command_name
 from cmppdissect.protocol.layouts import LAYOUTS, RESULT_FIELDS
@@ -135,6 +136,7 @@ def build_report(engine: Engine, *, details: bool = True) -> dict[str, Any]:
                              for stat, n in sorted(stats.items())},
                     "submit_to_report_ms": summarize_ms((to_report,)),
                     "matched": len(to_report) // 8},
+        "reconciliation": reconciliation(engine),
         "long_sms": core.long_sms(),
         "over_time": over_time(*core.rates()),
         "expert_counts": [{"severity": str(sev), "code": code, "count": n}

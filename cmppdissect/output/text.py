@@ -70,6 +70,62 @@ def _filtered_sessions(report: dict[str, Any], w: Any) -> None:
           f"{s['pdus']:>7}\n")
 
 
+def write_reconciliation(rec: dict[str, Any], out: TextIO, *, max_listed: int = 10) -> None:
+    """"Where did my reports go": per SP what awaited a report, what came (by Stat, with the
+    delay), and what did not; then the reports that matched no SUBMIT, repeated one, came
+    on another connection or nearly matched; then the oldest SUBMITs never reported."""
+    w = out.write
+    if not (rec["awaited"] or rec["unmatched"]["count"] or rec["duplicates"]["count"]):
+        return
+    never = rec["never_reported"]
+    w("\nReport reconciliation (Registered_Delivery SUBMITs accepted, Result 0)\n")
+    w(f"  {'SP id':<16} {'awaited':>7} {'reported':>8} {'never':>6} {'other conn':>10} "
+      f"{'dup':>5} {'unmatched':>9} {'near':>5} {'delay p50 ms':>12} {'p99 ms':>9}\n")
+    for sp, f in rec["per_sp"].items():
+        lat = f["submit_to_report_ms"]
+        w(f"  {safe_text(sp):<16} {f['awaited']:>7} {f['matched']:>8} {f['never_reported']:>6} "
+          f"{f['other_connection']:>10} {f['duplicates']:>5} {f['unmatched']:>9} "
+          f"{f['near_misses']:>5} {_ms(lat['p50']):>12} {_ms(lat['p99']):>9}\n")
+        for stat, info in f["stat"].items():
+            slat = info["submit_to_report_ms"]
+            w(f"    {safe_text(stat):<14} {info['class'] or '-':<10} {info['count']:>7}  delay "
+              f"p50 {_ms(slat['p50'])} ms  max {_ms(slat['max'])} ms\n")
+    if never["count"]:
+        where = ("when reading stopped (-c)" if rec["stopped_early"]
+                 else "by the end of the capture")
+        w(f"  Never reported {where}: {never['count']}")
+        if never["forgotten_past_cap"]:
+            w(f" (and {never['forgotten_past_cap']} forgotten past the awaiting cap)")
+        w("\n")
+        for h in never["per_hour"]:
+            w(f"    {h['hour']}  {safe_text(h['sp_id']):<16} {h['count']:>7}\n")
+        for e in never["listed"][:max_listed]:
+            which = (f" (recipient {e['recipient_index'] + 1} of {e['recipients']})"
+                     if e["recipients"] > 1 else "")
+            near = (f"; near miss: the report in frame {e['near_miss_frame']}"
+                    if e["near_miss_frame"] else "")
+            w(f"    frame {e['submit_frame']:>7} Msg_Id {e['msg_id']} to "
+              f"{safe_text(e['recipient']) or '?'}{which}, age {e['age_s']:.1f} s{near}\n")
+        if never["count"] > max_listed:
+            w(f"    ... {never['count'] - min(max_listed, len(never['listed']))} more\n")
+    unmatched = rec["unmatched"]
+    if unmatched["count"]:
+        w(f"  Reports matching no SUBMIT_RESP: {unmatched['count']} "
+          f"({unmatched['submit_may_predate_capture']} within {rec['report_delay_s']:g} s of "
+          "the capture's start: their SUBMIT may predate it)\n")
+    for key, label in (("duplicates", "Duplicate reports"),
+                       ("other_connection", "Reports on another connection than the SUBMIT")):
+        if rec[key]["count"]:
+            w(f"  {label}: {rec[key]['count']}\n")
+    near = rec["near_misses"]
+    if near["count"]:
+        rules = ", ".join(f"{rule} {n}" for rule, n in near["by_rule"].items())
+        w(f"  Near misses: {near['count']} ({rules})\n")
+        for e in near["listed"][:max_listed]:
+            w(f"    frame {e['frame']:>7} Msg_Id {e['msg_id']} ~ {e['submit_msg_id']} of the "
+              f"SUBMIT in frame {e['submit_frame']} ({e['rule']})\n")
+
+
 def write_summary(report: dict[str, Any], out: TextIO, *, max_expert: int = 50) -> None:
     w = out.write
     w(f"CMPP PDUs: {report['pdus']}   sessions: {len(report['sessions'])}\n")
@@ -105,6 +161,8 @@ def write_summary(report: dict[str, Any], out: TextIO, *, max_expert: int = 50) 
         lat = reports["submit_to_report_ms"]
         w(f"  submit-to-report (ms): matched {reports['matched']}  p50 {_ms(lat['p50'])}  "
           f"p90 {_ms(lat['p90'])}  max {_ms(lat['max'])}\n")
+    if report.get("reconciliation"):
+        write_reconciliation(report["reconciliation"], out)
     long_sms = report.get("long_sms")
     if long_sms and long_sms["parts"]:
         w(f"\nLong SMS: {long_sms['complete']} complete, {long_sms['incomplete']} incomplete "

@@ -41,6 +41,9 @@ from cmppdissect.tui.widgets.tables import ExpertList
 
 _TABS = ("srt", "reports", "time", "expert")
 _LATENCY = ("min", "mean", "p50", "p90", "p99", "max")
+_RECON = ("awaited", "matched", "never_reported", "other_connection", "duplicates", "unmatched",
+          "near_misses")
+_BAD = ("never_reported", "duplicates", "unmatched", "near_misses")
 SCOPE_EVERY_S = 1.0  # a growing scope is counted again at most this often
 
 
@@ -107,6 +110,9 @@ class StatsScreen(CaptureScreen):
                 yield Label("Status reports by Stat", classes="section")
                 yield DataTable[Text](id="stat-table", cursor_type="row")
                 yield Static("", id="report-delay")
+                yield Label("Where did the reports go (per SP)", classes="section")
+                yield DataTable[Text](id="recon-table", cursor_type="row")
+                yield Static("", id="recon-summary")
                 yield Static("", id="long-sms")
             with TabPane("Over time", id="time"), VerticalScroll():
                 yield Label("PDUs per second", classes="section", id="tps-label")
@@ -231,6 +237,7 @@ class StatsScreen(CaptureScreen):
         self.query_one("#report-delay", Static).update(Text(
             f"Submit → report delay: {reports['matched']} matched · "
             + " · ".join(f"{k} {format_ms(delay[k])}" for k in _LATENCY)))
+        self._show_reconciliation(report.get("reconciliation"))
         long_sms = report.get("long_sms")
         if long_sms:
             self.query_one("#long-sms", Static).update(Text(
@@ -241,6 +248,31 @@ class StatsScreen(CaptureScreen):
         summary = " · ".join(f"{c['severity']} {c['code']} {c['count']}" for c in counts[:8])
         self.query_one("#expert-counts", Static).update(
             Text(safe_text(summary or "no findings"), no_wrap=True, overflow="ellipsis"))
+
+    def _show_reconciliation(self, rec: dict[str, Any] | None) -> None:
+        """Reports against their SUBMITs, per SP (the report's reconciliation section; a
+        scope's report has none: the matching is the whole capture's)."""
+        rows = []
+        if rec is not None:
+            for sp, f in rec["per_sp"].items():
+                rows.append([_t(sp), *(_t(f[k], "red" if k in _BAD and f[k] else "", right=True)
+                                       for k in _RECON),
+                             _t(format_ms(f["submit_to_report_ms"]["p50"]), right=True)])
+        _fill(self.query_one("#recon-table", DataTable),
+              [("SP id", False), ("Awaited", True), ("Reported", True), ("Never", True),
+               ("Other conn", True), ("Dup", True), ("Unmatched", True), ("Near miss", True),
+               ("Delay p50", True)], rows)
+        if rec is None:
+            text = "for the whole capture only (3 without a scope)"
+        else:
+            near = rec["near_misses"]
+            rules = ", ".join(f"{r} {n}" for r, n in near["by_rule"].items())
+            text = (f"Never reported: {rec['never_reported']['count']} · matching no SUBMIT: "
+                    f"{rec['unmatched']['count']} ({rec['unmatched']['submit_may_predate_capture']}"
+                    f" may predate the capture) · duplicates {rec['duplicates']['count']} · "
+                    f"another connection {rec['other_connection']['count']} · near misses "
+                    f"{near['count']}" + (f" ({rules})" if rules else ""))
+        self.query_one("#recon-summary", Static).update(Text(safe_text(text)))
 
     def _show_over_time(self, over: dict[str, Any]) -> None:
         """Each chart with its time axis; each title with its peak and when it was.
