@@ -872,21 +872,25 @@ def test_out_of_order_bytes_are_capped_in_total() -> None:
     """Issue 13 item 10: out-of-order bytes were capped per direction (1 MiB) but not in total,
     so 1,000 connections held 1.29 GB. Past ``max_buffered_total`` (64 MiB by default; 2 MiB
     here) the directions that held bytes the longest give up their holes as capture gaps, with
-    one "cap-tcp-buffered" finding: at 20 and 40 connections of 700 KB each (14 and 28 MB held
-    without the cap), never more than the cap."""
+    one "cap-tcp-buffered" finding: at 10 and 40 connections of 700 KB each (7 and 28 MB held
+    without the cap), never more than the cap, in time that follows the size (four times
+    apart, best of two: linear 4x, quadratic 16x, bound 8x)."""
     total = 2 << 20
     times = {}
-    for conns in (20, 40):
+    for conns in (10, 40):
         image = pcap_image(held_behind_a_hole(conns, 700_000), step_us=1)
-        an = Engine(tracker_caps={"max_buffered_total": total})
-        times[conns] = cpu_seconds(lambda a=an, i=image: (a.feed(i), a.finish()))
-        tracker: TcpTracker = an.core.tracker
-        assert tracker.held_total_peak <= total + 1400
-        assert tracker.holes_given_up >= conns - total // 700_000
-        assert tracker.held_total == 0 and tracker.pieces_total == 0  # all delivered at the end
-        codes = Counter(e.code for e in an.expert)
-        assert codes["cap-tcp-buffered"] == 1 and codes["capture-gap"] == conns
-    assert times[40] < 3 * times[20], times
+        best = float("inf")
+        for _ in range(2):
+            an = Engine(tracker_caps={"max_buffered_total": total})
+            best = min(best, cpu_seconds(lambda a=an, i=image: (a.feed(i), a.finish())))
+            tracker: TcpTracker = an.core.tracker
+            assert tracker.held_total_peak <= total + 1400
+            assert tracker.holes_given_up >= conns - total // 700_000
+            assert tracker.held_total == 0 and tracker.pieces_total == 0  # all delivered
+            codes = Counter(e.code for e in an.expert)
+            assert codes["cap-tcp-buffered"] == 1 and codes["capture-gap"] == conns
+        times[conns] = best
+    assert times[40] < 8 * times[10], times
     # The pieces are capped in total too, and the tracker's own invariants hold meanwhile.
     tracker = TcpTracker(max_pieces_total=100)
     server = "198.51.100.7"
@@ -990,24 +994,29 @@ def test_a_flood_of_half_open_connections_is_linear_and_flat(tmp_path: Path) -> 
     line writes it a piece at a time, see the next test.)"""
     times = {}
     ends = {}
-    for count in (30_000, 60_000):
+    # Sizes four times apart, best of two each: linear is 4x, quadratic 16x; at 2x apart a
+    # 3x bound failed once on a busy machine (0.44 s, 1.38 s).
+    for count in (15_000, 60_000):
         path = tmp_path / f"half-open-{count}.pcap"
         path.write_bytes(pcap_image(half_open_frames(count), step_us=10))
-        an = Engine(max_sessions=500, tracker_caps={"max_connections": 2_000})
+        best = float("inf")
+        for _ in range(2):
+            an = Engine(max_sessions=500, tracker_caps={"max_connections": 2_000})
 
-        def feed(an: Engine = an, path: Path = path) -> None:
-            for _ in feed_in_chunks(an, path):
-                sizes = an.core.table_sizes()
-                assert sizes["connections"] <= 2_000 and sizes["sessions"] <= 500
-                assert sizes["closed_connections"] <= 2_000
+            def feed(an: Engine = an, path: Path = path) -> None:
+                for _ in feed_in_chunks(an, path):
+                    sizes = an.core.table_sizes()
+                    assert sizes["connections"] <= 2_000 and sizes["sessions"] <= 500
+                    assert sizes["closed_connections"] <= 2_000
 
-        times[count] = cpu_seconds(feed)
-        assert an.core.commands()[C.CMPP_CONNECT][0] == count // 2
-        ends[count] = (an.core.table_sizes(), len(an.sessions), len(an._running))
-        codes = Counter(e.code for e in an.expert)
-        assert codes["cap-sessions"] == codes["cap-connections"] == 1
-    assert ends[30_000] == ends[60_000]
-    assert times[60_000] < 3 * times[30_000], times
+            best = min(best, cpu_seconds(feed))
+            assert an.core.commands()[C.CMPP_CONNECT][0] == count // 2
+            ends[count] = (an.core.table_sizes(), len(an.sessions), len(an._running))
+            codes = Counter(e.code for e in an.expert)
+            assert codes["cap-sessions"] == codes["cap-connections"] == 1
+        times[count] = best
+    assert ends[15_000] == ends[60_000]
+    assert times[60_000] < 8 * times[15_000], times
 
 
 def test_a_big_report_is_written_a_piece_at_a_time() -> None:
