@@ -26,7 +26,7 @@ from cmppdissect.api import Analysis, analyze
 from cmppdissect.core.records import CaptureFormatError
 from cmppdissect.options import UsageError, parse_secrets
 from cmppdissect.output.lines import TIME_FORMATS, LineFormat
-from cmppdissect.sources.file import FileSource, open_error
+from cmppdissect.sources.file import open_error
 
 if TYPE_CHECKING:
     from cmppdissect.output.writers import RecordWriter
@@ -153,17 +153,12 @@ def _open(paths: Sequence[str], args: argparse.Namespace) -> Analysis:
     source: Any = sys.stdin.buffer if paths == ["-"] else paths[0]
     merged = None
     if len(paths) > 1:
-        from cmppdissect.sources.merge import MergedSource
+        from cmppdissect.sources.merge import InputError, open_inputs
 
-        opened: list[FileSource] = []
-        for path in paths:
-            try:
-                opened.append(FileSource(path))
-            except (CaptureFormatError, OSError) as exc:
-                for done in opened:
-                    done.close()
-                raise UsageError(open_error(path, exc) or str(exc)) from None
-        source = merged = MergedSource(opened)
+        try:
+            source = merged = open_inputs(paths)
+        except InputError as exc:
+            raise UsageError(str(exc)) from None
     try:
         return analyze(source, ports=tuple(args.ports), version=args.cmpp_version,
                        timeout_s=args.timeout, secrets=_secrets(args.secret))

@@ -40,10 +40,10 @@ from cmppdissect.core.records import (
     InterfaceLayout,
     SectionLayout,
 )
-from cmppdissect.sources.file import CHUNK_SIZE, FileIdentity, FileSource
+from cmppdissect.sources.file import CHUNK_SIZE, FileIdentity, FileSource, open_error
 from cmppdissect.sources.frames import Frame, FrameError, FrameFile, ts_to_ns
 
-__all__ = ["MergedFrames", "MergedSource"]
+__all__ = ["InputError", "MergedFrames", "MergedSource", "open_inputs"]
 
 _SHB: Final = 0x0A0D0D0A
 _IDB: Final = 1
@@ -553,6 +553,25 @@ class MergedSource:
             assert path is not None
             files.append(FrameFile(path, lay or CaptureLayout("pcap", 16, ()), identity=was))
         return MergedFrames(layout, found, files)
+
+
+class InputError(Exception):
+    """An input of several that cannot be opened; the message names it, in one line."""
+
+
+def open_inputs(paths: Sequence[str]) -> MergedSource:
+    """Every input opened in turn (its header checked) and merged; the first that cannot be
+    is named in an :class:`InputError`, and those opened before it are closed. The one
+    opener of several inputs, for the command line and the TUI alike."""
+    opened: list[FileSource] = []
+    for path in paths:
+        try:
+            opened.append(FileSource(path))
+        except (CaptureFormatError, OSError) as exc:
+            for done in opened:
+                done.close()
+            raise InputError(open_error(path, exc) or str(exc)) from None
+    return MergedSource(opened)
 
 
 def _changed(was: FileIdentity | None, now: FileIdentity | None) -> bool:

@@ -43,19 +43,13 @@ def run_file(path: str | Sequence[str], *, analyzer_kwargs: dict[str, Any],
 
 def _run_merged(paths: Sequence[str], *, analyzer_kwargs: dict[str, Any],
                 display_filter: str | None) -> int:
-    from cmppdissect.sources.file import FileSource, open_error
-    from cmppdissect.sources.merge import MergedSource
+    from cmppdissect.sources.merge import InputError, open_inputs
 
-    opened: list[FileSource] = []
-    for path in paths:
-        try:
-            opened.append(FileSource(path))
-        except (CaptureFormatError, OSError) as exc:
-            for done in opened:
-                done.close()
-            return _fail(open_error(path, exc) or str(exc))
-    return run_source(MergedSource(opened), analyzer_kwargs=analyzer_kwargs,
-                      display_filter=display_filter)
+    try:
+        source = open_inputs(paths)
+    except InputError as exc:
+        return _fail(str(exc))
+    return run_source(source, analyzer_kwargs=analyzer_kwargs, display_filter=display_filter)
 
 
 class _NoTerminalError(Exception):
