@@ -208,11 +208,17 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
         except OSError as exc:
             raise UsageError(f"--report-file {args.report_file}: {exc.strerror or exc}"
                              ) from None
-    if args.report == "json" and args.report_file is None and (
-            args.zstat or (args.format and not args.quiet)):
-        # stdout carries one format: a JSON document after text lines reads as neither.
-        raise UsageError("--report json and the records (-T) or -z tables would share "
-                         "stdout: give --report-file FILE, or -q to leave the records out")
+    # stdout carries one format: a JSON document after text lines reads as neither, and the
+    # -z tables are text, so they follow text records only.
+    if args.report == "json" and args.report_file is None and args.zstat:
+        raise UsageError("--report json and the -z tables would share stdout: give "
+                         "--report-file FILE for the report")
+    if args.report == "json" and args.report_file is None and args.format and not args.quiet:
+        raise UsageError("--report json and the records (-T) would share stdout: give "
+                         "--report-file FILE, or -q to leave the records out")
+    if args.zstat and args.format not in (None, "text") and not args.quiet:
+        raise UsageError(f"the -z tables are text and would follow -T {args.format} records "
+                         "on stdout: give -q to print only the tables, or -T text")
     if args.out_format is not None and args.write is None:
         raise UsageError("-F sets the format of -w OUT: give -w too")
     if args.interface is not None:
@@ -322,14 +328,14 @@ def _run_transactions(paths: Sequence[str], args: argparse.Namespace, out: TextI
 
 
 def _records_format(args: argparse.Namespace) -> str | None:
-    """The ``-T`` format of the records on stdout, or None: ``-q`` leaves them out, and so do
-    ``--report``/``-z`` without ``-T`` (``-Y`` alone shows text records, as tshark does)."""
+    """The ``-T`` format of the records on stdout, or None: ``-q`` leaves them out, and so does
+    ``--report`` without ``-T``; ``-Y`` or ``-z`` alone shows text records, as tshark does."""
     if args.quiet:
         return None
     if args.format:
         return str(args.format)
-    if args.display_filter and args.report is None and not args.zstat:
-        return "text"
+    if (args.display_filter or args.zstat) and args.report is None:
+        return "text"  # -Y or -z alone: the packets, then the tables (as tshark)
     return None
 
 
@@ -442,6 +448,7 @@ def _run_write(paths: Sequence[str], args: argparse.Namespace, out: TextIO) -> i
         analysis.source.close()
         raise UsageError(f"-w {target}: that is the capture being read")
     to_stdout = target == "-"
+    created = not to_stdout and not os.path.lexists(target)
     try:
         # Unbuffered: the frame writer gathers records itself, and knows what reached the file.
         sink: BinaryIO = (sys.stdout.buffer if to_stdout
@@ -458,6 +465,10 @@ def _run_write(paths: Sequence[str], args: argparse.Namespace, out: TextIO) -> i
         sink.flush()
     except FrameError as exc:
         message = str(exc)
+        if created:  # refused before a byte was written (frames of several link types...):
+            with contextlib.suppress(OSError):  # no empty file is left behind
+                if os.path.getsize(target) == 0:
+                    os.unlink(target)
         raise UsageError(message if message.startswith(tuple(paths)) else
                          f"{target}: {message}") from None
     except OSError as exc:

@@ -320,3 +320,22 @@ def test_a_records_content_never_depends_on_the_filter(expr: str) -> None:
     assert any(e["code"] == "unanswered" for r in kept for e in r["expert"]) == any(
         e["code"] == "unanswered" for r in plain.values() for e in r["expert"]
         if r in kept)
+
+
+def test_z_alone_prints_text_records_then_tables_and_only_after_text() -> None:
+    """As tshark: ``-z`` without ``-q`` shows the packets first; the tables are text, so
+    after JSON or CSV records they would mix two formats on stdout: a usage error."""
+    out = ok("-z", "srt", BASIC)
+    head, _, tables = out.partition("=" * 78)
+    assert len(head.splitlines()) == 102 and "CMPP Service Response Time" in tables
+    for fmt in ("jsonl", "json", "csv", "transactions"):
+        assert "-q to print only the tables" in usage_error("-T", fmt, "-z", "srt", BASIC)
+    assert ok("-q", "-T", "jsonl", "-z", "srt", BASIC).startswith("=" * 78)
+
+
+def test_z_io_stat_mean_latency_counts_an_exchange_once_as_srt_does() -> None:
+    """A resent SUBMIT is one exchange timed from its first send, in io,stat as in srt."""
+    srt = jq(".", ok("--report", "json", MISBEHAVING))["commands"]["CMPP_SUBMIT"]["latency_ms"]
+    io_rows = [x.split() for x in ok("-q", "-z", "io,stat,600", MISBEHAVING).splitlines()
+               if "<>" in x]
+    assert len(io_rows) == 1 and float(io_rows[0][-1]) == pytest.approx(srt["mean"], abs=0.01)

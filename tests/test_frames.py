@@ -822,6 +822,7 @@ def test_w_with_a_multi_interface_pcapng(tmp_path: Path) -> None:
     assert res.stderr.strip().splitlines() == [
         f"cmppdissect: {tmp_path / 'two.pcap'}: the frames have several link types (Ethernet "
         "(1), Linux cooked (SLL) (113)) and classic pcap holds one: write pcapng (-F pcapng)"]
+    assert not (tmp_path / "two.pcap").exists()  # refused: no empty file left behind
 
 
 def test_w_with_t_prints_the_records_too_and_c_limits(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 from cmppdissect.output.sanitize import safe_text
 from cmppdissect.output.scoped import filtered_report, rows_report
 from cmppdissect.protocol.commands import CommandId
-from cmppdissect.store import NO_PAIR, PduStore
+from cmppdissect.store import NO_PAIR, RESEND, PduStore
 
 __all__ = ["KINDS", "ZStat", "parse_zstat", "zstat_text"]
 
@@ -161,7 +161,10 @@ def _io(store: PduStore, rows: np.ndarray, interval_s: float, scope: str) -> str
         submits = cmd == CommandId.CMPP_SUBMIT
         # An exchange counts once, in the interval of whichever of its PDUs the filter kept
         # first: the SUBMIT (its latency is on its row too), else its response.
-        answered = (submits & (pair != NO_PAIR)) | (
+        # A resend's row has its own (shorter) latency: the exchange counts from its first
+        # send, as srt and the report count it.
+        first_send = (store.flags[rows] & RESEND) == 0
+        answered = (submits & first_send & (pair != NO_PAIR)) | (
             (cmd == CommandId.CMPP_SUBMIT_RESP) & (pair != NO_PAIR) & ~np.isin(pair, rows))
         latency = store.latency_ns[rows]
         for k in range(int(slot.max()) + 1):
