@@ -126,6 +126,30 @@ def write_reconciliation(rec: dict[str, Any], out: TextIO, *, max_listed: int = 
               f"SUBMIT in frame {e['submit_frame']} ({e['rule']})\n")
 
 
+_LATENCY = ("min", "mean", "p50", "p90", "p99", "max")
+
+
+def srt_lines(commands: dict[str, Any]) -> list[str]:
+    """The service-response-time table of a report's ``commands``: a header, a line per
+    request type (the summary's table and ``-z srt``'s)."""
+    lines = [f"{'command':<26} {'req':>7} {'resent':>6} {'resp':>7} {'paired':>7} "
+             f"{'unans':>6} {'orphan':>6} " + " ".join(f"{k:>8}" for k in _LATENCY)]
+    for name, c in commands.items():
+        lat = c["latency_ms"]
+        lines.append(f"{name:<26} {c['requests']:>7} {c['retransmitted']:>6} "
+                     f"{c['responses']:>7} {c['paired']:>7} {c['unanswered']:>6} "
+                     f"{c['orphan_responses']:>6} "
+                     + " ".join(f"{_ms(lat[k]):>8}" for k in _LATENCY))
+    return lines
+
+
+def result_lines(results: list[dict[str, Any]]) -> list[str]:
+    """A line per (response, Result code) of a report's ``results``, with the code's name
+    (the summary's table and ``-z results``')."""
+    return [f"{r['command']:<32} {r['code']:>5} {r['name'] or '':<32} {r['count']:>7}"
+            for r in results]
+
+
 def write_summary(report: dict[str, Any], out: TextIO, *, max_expert: int = 50) -> None:
     w = out.write
     w(f"CMPP PDUs: {report['pdus']}   sessions: {len(report['sessions'])}\n")
@@ -141,18 +165,12 @@ def write_summary(report: dict[str, Any], out: TextIO, *, max_expert: int = 50) 
     rate = report["over_time"]
     w(f"\nPeak rate: {rate['peak_pdus_per_s']} PDUs/s, {rate['peak_submits_per_s']} SUBMIT/s\n")
     w("\nService response time (ms)\n")
-    w(f"  {'command':<26} {'req':>7} {'resent':>6} {'resp':>7} {'paired':>7} {'unans':>6} "
-      f"{'orphan':>6} {'min':>8} {'mean':>8} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8}\n")
-    for name, c in report["commands"].items():
-        lat = c["latency_ms"]
-        w(f"  {name:<26} {c['requests']:>7} {c['retransmitted']:>6} {c['responses']:>7} "
-          f"{c['paired']:>7} {c['unanswered']:>6} {c['orphan_responses']:>6} "
-          + " ".join(f"{_ms(lat[k]):>8}" for k in ("min", "mean", "p50", "p90", "p99", "max"))
-          + "\n")
+    for line in srt_lines(report["commands"]):
+        w(f"  {line}\n")
     if report["results"]:
         w("\nResult codes\n")
-        for r in report["results"]:
-            w(f"  {r['command']:<32} {r['code']:>5} {r['name'] or '':<32} {r['count']:>7}\n")
+        for line in result_lines(report["results"]):
+            w(f"  {line}\n")
     reports = report["reports"]
     if reports["stat"]:
         w("\nStatus reports\n")

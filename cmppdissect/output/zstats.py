@@ -24,6 +24,7 @@ import numpy as np
 
 from cmppdissect.output.sanitize import safe_text
 from cmppdissect.output.scoped import filtered_report, rows_report
+from cmppdissect.output.text import result_lines, srt_lines
 from cmppdissect.protocol.commands import CommandId
 from cmppdissect.store import NO_PAIR, RESEND, PduStore
 
@@ -100,23 +101,13 @@ def _frame(title: str, scope: str, lines: list[str]) -> str:
 
 
 def _srt(report: dict[str, Any], scope: str) -> str:
-    lines = [f"{'Request':<22} {'Req':>7} {'Resent':>6} {'Resp':>7} {'Paired':>7} "
-             f"{'Unans':>6} {'Orphan':>6} " + " ".join(f"{k:>8}" for k in _LATENCY)]
-    for name, c in report["commands"].items():
-        lat = c["latency_ms"]
-        lines.append(f"{name:<22} {c['requests']:>7} {c['retransmitted']:>6} "
-                     f"{c['responses']:>7} {c['paired']:>7} {c['unanswered']:>6} "
-                     f"{c['orphan_responses']:>6} "
-                     + " ".join(f"{_ms(lat[k]):>8}" for k in _LATENCY))
-    return _frame(f"CMPP Service Response Time (ms) over {report['pdus']} PDUs", scope, lines)
+    return _frame(f"CMPP Service Response Time (ms) over {report['pdus']} PDUs", scope,
+                  srt_lines(report["commands"]))
 
 
 def _results(report: dict[str, Any], scope: str) -> str:
-    lines = [f"{'Response':<26} {'Code':>6}  {'Meaning':<34} {'Count':>8}"]
-    for r in report["results"]:
-        lines.append(f"{r['command']:<26} {r['code']:>6}  {r['name'] or '':<34} "
-                     f"{r['count']:>8}")
-    return _frame("CMPP Result codes", scope, lines)
+    header = f"{'Response':<32} {'Code':>5} {'Meaning':<32} {'Count':>7}"
+    return _frame("CMPP Result codes", scope, [header, *result_lines(report["results"])])
 
 
 def _reports(report: dict[str, Any], scope: str) -> str:
