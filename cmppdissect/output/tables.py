@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
+from cmppdissect.engine.stats import SUMMARY_KEYS
 from cmppdissect.protocol.commands import RESPONSE_BIT, CommandId, command_name
 from cmppdissect.protocol.layouts import Kind, report_layout, result_of
 from cmppdissect.store import RESEND, PduRecord, PduStore, RecordView
@@ -101,7 +102,7 @@ TRANSACTION_SCHEMA = pa.schema([
 """One row per request (a resend is part of the first send's row), as
 :meth:`cmppdissect.api.Transaction.row` with times as timestamps and more columns."""
 
-_SUMMARY = pa.struct([(k, pa.float64()) for k in ("min", "mean", "p50", "p90", "p99", "max")])
+_SUMMARY = pa.struct([(k, pa.float64()) for k in SUMMARY_KEYS])
 _BEATS = pa.struct([("sent", pa.int64()), ("answered", pa.int64()), ("unanswered", pa.int64()),
                     ("max_unanswered_in_row", pa.int64()), ("interval_s", pa.float64()),
                     ("max_interval_s", pa.float64())])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
+from cmppdissect.engine.stats import SUMMARY_KEYS
 from cmppdissect.output.sanitize import safe_text
 
 
@@ -126,20 +127,19 @@ def write_reconciliation(rec: dict[str, Any], out: TextIO, *, max_listed: int = 
               f"SUBMIT in frame {e['submit_frame']} ({e['rule']})\n")
 
 
-_LATENCY = ("min", "mean", "p50", "p90", "p99", "max")
 
 
 def srt_lines(commands: dict[str, Any]) -> list[str]:
     """The service-response-time table of a report's ``commands``: a header, a line per
     request type (the summary's table and ``-z srt``'s)."""
     lines = [f"{'command':<26} {'req':>7} {'resent':>6} {'resp':>7} {'paired':>7} "
-             f"{'unans':>6} {'orphan':>6} " + " ".join(f"{k:>8}" for k in _LATENCY)]
+             f"{'unans':>6} {'orphan':>6} " + " ".join(f"{k:>8}" for k in SUMMARY_KEYS)]
     for name, c in commands.items():
         lat = c["latency_ms"]
         lines.append(f"{name:<26} {c['requests']:>7} {c['retransmitted']:>6} "
                      f"{c['responses']:>7} {c['paired']:>7} {c['unanswered']:>6} "
                      f"{c['orphan_responses']:>6} "
-                     + " ".join(f"{_ms(lat[k]):>8}" for k in _LATENCY))
+                     + " ".join(f"{_ms(lat[k]):>8}" for k in SUMMARY_KEYS))
     return lines
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from cmppdissect.engine.stats import SUMMARY_KEYS
 from cmppdissect.output.sanitize import safe_text
 from cmppdissect.output.scoped import filtered_report, rows_report
 from cmppdissect.output.text import result_lines, srt_lines
@@ -32,7 +33,6 @@ __all__ = ["KINDS", "ZStat", "parse_zstat", "zstat_text"]
 
 KINDS = ("srt", "results", "reports", "conv", "io,stat", "expert")
 _RULE = "=" * 78
-_LATENCY = ("min", "mean", "p50", "p90", "p99", "max")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +117,7 @@ def _reports(report: dict[str, Any], scope: str) -> str:
         lines.append(f"{safe_text(stat):<10} {info['class']:<12} {info['count']:>8}")
     delay = reports["submit_to_report_ms"]
     lines.append(f"SUBMIT to report (ms): {reports['matched']} matched  "
-                 + "  ".join(f"{k} {_ms(delay[k])}" for k in _LATENCY))
+                 + "  ".join(f"{k} {_ms(delay[k])}" for k in SUMMARY_KEYS))
     return _frame("CMPP Status reports", scope, lines)
 
 

@@ -28,6 +28,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Label, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from cmppdissect.engine.stats import SUMMARY_KEYS
 from cmppdissect.output.sanitize import safe_text
 from cmppdissect.output.scoped import rows_report
 from cmppdissect.tui.columns import format_clock, format_ms, format_number
@@ -40,7 +41,6 @@ from cmppdissect.tui.widgets.rowlist import RowList
 from cmppdissect.tui.widgets.tables import ExpertList
 
 _TABS = ("srt", "reports", "time", "expert")
-_LATENCY = ("min", "mean", "p50", "p90", "p99", "max")
 _RECON = ("awaited", "matched", "never_reported", "other_connection", "duplicates", "unmatched",
           "near_misses")
 _BAD = ("never_reported", "duplicates", "unmatched", "near_misses")
@@ -214,9 +214,9 @@ class StatsScreen(CaptureScreen):
         commands = report["commands"]
         rows = [[_t(command_label(name)), _t(c["paired"], right=True),
                  *(_t(format_number(c["latency_ms"][k]), "bold" if k == "p99" else "",
-                      right=True) for k in _LATENCY)] for name, c in commands.items()]
+                      right=True) for k in SUMMARY_KEYS)] for name, c in commands.items()]
         _fill(self.query_one("#srt-table", DataTable),
-              [("Request", False), ("Paired", True), *((k, True) for k in _LATENCY)], rows)
+              [("Request", False), ("Paired", True), *((k, True) for k in SUMMARY_KEYS)], rows)
         rows = [[_t(command_label(name)), *(_t(c[k], right=True) for k in (
             "requests", "retransmitted", "responses", "paired", "unanswered",
             "orphan_responses"))] for name, c in commands.items()]
@@ -236,7 +236,7 @@ class StatsScreen(CaptureScreen):
         delay = reports["submit_to_report_ms"]
         self.query_one("#report-delay", Static).update(Text(
             f"Submit → report delay: {reports['matched']} matched · "
-            + " · ".join(f"{k} {format_ms(delay[k])}" for k in _LATENCY)))
+            + " · ".join(f"{k} {format_ms(delay[k])}" for k in SUMMARY_KEYS)))
         self._show_reconciliation(report.get("reconciliation"))
         long_sms = report.get("long_sms")
         if long_sms:
