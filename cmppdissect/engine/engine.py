@@ -43,9 +43,14 @@ from cmppdissect.core._engine import (
     NOTE_LONG_INCOMPLETE,
     NOTE_RETRANSMISSION,
     NOTE_UNANSWERED,
+    REC_ANSWER_OTHER_CONNECTION,
+    REC_ANSWERED_TWICE,
+    REC_IDLE_GAP,
+    REC_LATE_RESPONSE,
     REC_LONG_DUPLICATE,
     REC_LONG_RESENT,
     REC_ORPHAN,
+    REC_RECONNECT_STORM,
     REC_REPORT_DUPLICATE,
     REC_REPORT_NEAR_MISS,
     REC_REPORT_OTHER_CONNECTION,
@@ -397,6 +402,24 @@ class Engine:
                               words.sequence_both_ways(a, b, *c), frame=a)
         elif REC_REPORT_UNMATCHED <= code <= REC_REPORT_NEAR_MISS:
             finding = self._report_record(code, frame, sid, a, b, c)
+        elif code == REC_LATE_RESPONSE:
+            finding = Finding(Severity.WARN, "late-response",
+                              words.late_response(a, b, c[0], self.core.timeout_ns), frame=a)
+        elif code == REC_ANSWER_OTHER_CONNECTION:
+            finding = Finding(Severity.WARN, "answer-other-connection",
+                              words.answer_other_connection(a, b, c), frame=a)
+        elif code == REC_ANSWERED_TWICE:
+            duplicate = c == (0, 0)
+            finding = Finding(Severity.WARN if duplicate else Severity.NOTE,
+                              "duplicate-accepted" if duplicate else "answered-twice",
+                              words.answered_twice(a, b, *c), frame=a)
+        elif code == REC_IDLE_GAP:
+            finding = Finding(Severity.NOTE, "idle-gap",
+                              words.idle_gap(a, b, self.core.idle_ns), frame=b)
+        elif code == REC_RECONNECT_STORM:
+            names = self.sessions.get(sid)
+            finding = Finding(Severity.WARN, "reconnect-storm",
+                              words.reconnect_storm(names.sp_id if names else None, a, b))
         else:  # pragma: no cover - the core has no other codes
             return
         self._on_record(row, frame, sid, finding, batch)
