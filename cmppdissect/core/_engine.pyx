@@ -161,8 +161,9 @@ CAP_CONNECTIONS = 4
 CAP_TCP_HELD = 5
 CAP_REPORTED = 6
 CAP_REPORT_KEYS = 7
+CAP_LOST = 8
 CAP_NAMES = ("pending", "awaiting-reports", "long-sms", "sessions", "connections",
-             "tcp-buffered", "reported-ids", "report-keys")
+             "tcp-buffered", "reported-ids", "report-keys", "lost-requests")
 OTHER_KEY = b"\x00(other)"
 """The SP or Stat key of what came past ``max_report_keys`` (no wire value is this)."""
 
@@ -739,7 +740,8 @@ cdef class Core(StreamSink):
                 "sessions": self.sessions.size(), "pending": pending,
                 "awaiting_reports": self.awaiting.size(), "submits": self.submits.size(),
                 "reported_ids": self.reported.size(), "report_keys": self.report_keys,
-                "long_sms": self.long_pending.size()}
+                "long_sms": self.long_pending.size(), "lost": self.lost.size(),
+                "lost_index": self.lost_by_session.size() + self.lost_by_sp.size()}
 
     def session_marks(self):
         """{sid: (PDUs, errors, unanswered, ended)} of every listed session: cheap to ask
@@ -1554,6 +1556,7 @@ cdef class Core(StreamSink):
         if <int64_t>self.lost.size() >= self.max_lost:
             # The oldest of all is the oldest of its two index entries: first in each.
             old = &self.lost.front()
+            self._cap(CAP_LOST, req.frame, sess.id)
             self.lost_evicted[pair[string, int](old.sp, old.kind)] += 1
             _unindex(&self.lost_by_session, mix_key(old.key, <uint64_t>old.sid), self.lost_base)
             _unindex(&self.lost_by_sp, mix_key(old.key, sp_hash(old.sp)), self.lost_base)

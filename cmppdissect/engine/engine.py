@@ -96,6 +96,7 @@ class SessionNames:
     sp_id: str | None = None
     login: str | None = None  # "ok", "failed (Status N: ...)", None: no CONNECT_RESP seen
     connect_auth: bytes | None = None  # AuthenticatorSource, to check CONNECT_RESP
+    auth_variant: str | None = None  # with --secret: the authenticator form that matched
     expert: Counter[str] = field(default_factory=Counter)  # findings by severity name
 
 
@@ -195,9 +196,10 @@ class Engine:
                  notes: list[CaptureNote] | None = None, offsets: bool = False,
                  carriers: bool = False, max_report_keys: int = 10_000,
                  report_delay_s: float = REPORT_DELAY_S,
-                 max_report_listed: int = 1000) -> None:
+                 max_report_listed: int = 1000, max_lost: int = 10_000) -> None:
         self.settings: dict[str, Any] = {
             "max_report_keys": max_report_keys, "report_delay_s": report_delay_s,
+            "max_lost": max_lost,
             "max_report_listed": max_report_listed,
             "ports": tuple(ports), "version": version, "timeout_s": timeout_s,
             "secrets": secrets, "heuristic": heuristic, "long_sms_timeout_s": long_sms_timeout_s,
@@ -215,7 +217,8 @@ class Engine:
                          max_pending=max_pending, max_long_sms=max_long_sms,
                          keep_rows=keep_rows, pdu_limit=pdu_limit,
                          tracker_caps=dict(tracker_caps or {}), notes=self.notes,
-                         offsets=offsets, carriers=carriers, max_report_keys=max_report_keys)
+                         offsets=offsets, carriers=carriers, max_report_keys=max_report_keys,
+                         max_lost=max_lost)
         self.keep_rows = keep_rows
         self.report_delay_s = report_delay_s
         # Reports that did not simply match their SUBMIT, listed (the first
@@ -555,5 +558,7 @@ class Engine:
                                                 names.connect_auth, secret, pdu.version)
                 code = "auth-ismg"
         if check is not None:
+            if check.ok and check.variant is not None:
+                names.auth_variant = check.variant
             self._on_record(row, frame, sid, Finding(
                 Severity.CHAT if check.ok else Severity.ERROR, code, check.message), batch)

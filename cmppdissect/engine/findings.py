@@ -127,7 +127,7 @@ def orphan_response(command_id: int, sequence_id: int) -> str:
 
 
 def _s(ns: int) -> str:
-    return f"{ns / 1e9:.3f} s" if ns < 10**11 else f"{ns / 1e9:.0f} s"
+    return f"{ns / 1e9:.3f} s"
 
 
 def late_response(request_frame: int, delay_ns: int, sends: int, timeout_ns: int) -> str:
@@ -332,6 +332,9 @@ def cap_message(what: str, settings: dict[str, Any]) -> str:
     if what == "report-keys":
         return (f"more than {settings['max_report_keys']} SPs and Stats counted for report "
                 "reconciliation; the rest are counted together as '(other)'")
+    if what == "lost-requests":
+        return (f"more than {settings['max_lost']} requests unanswered or resent remembered to "
+                "tell what became of them; the oldest are counted as they were then")
     if what == "long-sms":
         return (f"more than {settings['max_long_sms']} long SMS being assembled; the oldest "
                 "are given up")

@@ -302,7 +302,7 @@ class _Transactions:
             self._forget(next(iter(self.waiting.values())))
 
     def _request(self, store: PduStore, row: int) -> None:
-        from cmppdissect.output.report import result_name
+        from cmppdissect.protocol.results import result_name
 
         cid = int(store.command_id[row])
         name = command_name(cid)
