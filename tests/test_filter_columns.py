@@ -35,7 +35,7 @@ from cmppdissect.protocol.commands import CommandId as C
 from cmppdissect.protocol.encode import encode_pdu
 from cmppdissect.protocol.version import Version
 from cmppdissect.query.dfilter import compile_filter
-from cmppdissect.store.schema import field_spots, raw_patterns
+from cmppdissect.store.schema import field_place, raw_patterns, report_spot
 from cmppdissect.tui.app import make_app
 from cmppdissect.tui.model import CaptureModel
 from cmppdissect.tui.source import FileSource
@@ -229,8 +229,13 @@ def test_column_path_over_a_session(expression: str,
 
 @pytest.mark.parametrize(("expression", "most"), [
     ('command == "SUBMIT" and latency_ms > 1', 0),
-    ("Result != 0", 0.1),
-    ('Registered_Delivery == 1 && report.Stat != "DELIVRD"', 0.1),
+    # fixed fields of the body and of a status report are read where the row's own layout
+    # (and report) puts them: no decode at all
+    ("Result != 0", 0),
+    ('Registered_Delivery == 1 && report.Stat != "DELIVRD"', 0),
+    ('not report.Stat == "DELIVRD" or Msg_Fmt == 8', 0),
+    ("Msg_Id > 0 and command == DELIVER", 0),
+    ('Src_terminal_Id == 8613900000001', 0),
     ('Dest_terminal_Id == "8613999999999"', 0),
     ('text contains "没有这段话"', 0),
     ('Src_terminal_Id contains "1390"', 0.25),
@@ -305,12 +310,28 @@ def test_raw_patterns_and_spots() -> None:
     assert set(raw_patterns("text", "验") or []) == {"验".encode("utf-16-be"),
                                                     "验".encode("gb18030")}
     assert raw_patterns("text", "\ufffd") is None
-    assert field_spots(C.CMPP_SUBMIT, "Dest_terminal_Id", False) is None  # after a count
-    assert field_spots(C.CMPP_SUBMIT, "Stat", False) == []  # a SUBMIT holds no report
-    assert field_spots(0x99, "Result", False) is None
-    assert field_spots(C.CMPP_SUBMIT_RESP, "text", False) is None
-    assert {(o, f.size) for o, f, _when in
-            field_spots(C.CMPP_SUBMIT_RESP, "Result", False) or []} == {(20, 1), (20, 4)}
+    assert field_place(C.CMPP_SUBMIT, V2, "Dest_terminal_Id", False) is None  # after a count
+    nowhere = field_place(C.CMPP_SUBMIT, V3, "Stat", False)  # a SUBMIT holds no report
+    assert nowhere is not None and nowhere.body is None and nowhere.switch is None
+    assert field_place(0x99, V2, "Result", False) is None
+    assert field_place(C.CMPP_SUBMIT_RESP, V2, "text", False) is None
+    for version, size in ((V2, 1), (V3, 4)):  # Result is 1 byte in 2.0, 4 in 3.0
+        place = field_place(C.CMPP_SUBMIT_RESP, version, "Result", False)
+        assert place is not None and place.body is not None
+        assert (place.body[0], place.body[1].size) == (20, size)
+    for version in (V2, V3):
+        body = field_place(C.CMPP_DELIVER, version, "Msg_Id", False)
+        report = field_place(C.CMPP_DELIVER, version, "Msg_Id", True)
+        assert body is not None and body.body is not None and body.body[0] == 12
+        assert report is not None and report.body is None and report.switch is not None
+        # a report by Msg_Content's length as cut (60 or 71 in either version), if RD is 1
+        assert report_spot(report, 1, 60, "Stat")[1] == (report.content + 8,
+                                                          report_spot(report, 1, 60, "Stat")[0]
+                                                          .field("Stat"))  # type: ignore[union-attr]
+        assert report_spot(report, 1, 71, "Stat")[1] is not None
+        assert report_spot(report, 0, 60, "Stat") == (None, None)
+        assert report_spot(report, 1, 59, "Stat") == (None, None)
+        assert report_spot(report, 1, 60, "Service_Id")[1] is None  # a report without it
 
 
 def test_sp_id_in_the_odd_capture(captures: dict[str, CaptureModel]) -> None:

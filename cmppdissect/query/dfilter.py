@@ -636,12 +636,12 @@ class FilterColumns(Protocol):
         ...
 
     def readings(self, name: str, in_report: bool, among: np.ndarray | None = None) -> tuple[
-            np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
-        """The values body field ``name`` (of ``fields.report`` only, if ``in_report``) may
-        have on each row (of the rows ``among``, a mask, if given), read from the bytes at the
-        offsets it may come from: rows where this cannot be said, and (row indices, value of
-        each) per place. A row's record holds the field with one of those values, or not at
-        all."""
+            np.ndarray, list[tuple[np.ndarray, np.ndarray, bool]]]:
+        """The value the record of each row (of the rows ``among``, a mask, if given) has for
+        body field ``name`` (of ``fields.report`` only, if ``in_report``) as a lookup by name
+        finds it, read from the bytes: rows where this cannot be said, and (row indices, the
+        value of each, whether it is the report's) per place. Every other row's record holds
+        no such field."""
         ...
 
 
@@ -685,27 +685,30 @@ def _leaf_masks(leaf: Node, cols: FilterColumns) -> tuple[np.ndarray, np.ndarray
         maybe &= held
     if len(leaf.paths) == 1 and leaf.paths[0][0] in ("field", "report") and (
             body == {leaf.paths[0][1]} or (leaf.paths[0][0] == "report" and body == {"report"})):
-        maybe &= _by_readings(leaf, cols, maybe)
+        return _by_readings(leaf, cols, maybe)
     return maybe, np.zeros(n, dtype=bool)
 
 
-def _by_readings(leaf: Node, cols: FilterColumns, among: np.ndarray) -> np.ndarray:
-    """Rows (of ``among``) where the leaf is true for one of the values its one body field
-    may have there, each distinct value tested once, by the leaf's own test on a record
-    holding just it."""
+def _by_readings(leaf: Node, cols: FilterColumns, among: np.ndarray) -> tuple[
+        np.ndarray, np.ndarray]:
+    """(may be true, is surely true) of a leaf on one body field, for the rows of ``among``
+    (the others: false): where the bytes say the record's value, the leaf's own test on a
+    record holding just that value, there, each distinct value tested once; a row whose
+    record holds no such field makes the leaf false; the rest stay open."""
     where, name = leaf.paths[0]
+    sure = np.zeros(len(among), dtype=bool)
     if not among.any():
-        return among
+        return among, sure
     unknown, found = cols.readings(name, where == "report", among)
-    possible = unknown.copy()
-    for rows, values in found:
+    possible = unknown & among
+    for rows, values, in_report in found:
         distinct, codes = np.unique(values, return_inverse=True)
-        # The value may sit in the body or in the report: either placement may be the real one.
-        verdict = np.array([leaf.fn({"fields": {"report": {name: v}}})
-                            or (where == "field" and leaf.fn({"fields": {name: v}}))
-                            for v in distinct.tolist()], dtype=bool)
-        possible[rows] |= verdict[codes.reshape(-1)]
-    return possible
+        verdict = np.array([leaf.fn({"fields": {"report": {name: v}} if in_report
+                                     else {name: v}}) for v in distinct.tolist()], dtype=bool)
+        held = verdict[codes.reshape(-1)]
+        possible[rows] = held
+        sure[rows] = held
+    return possible, sure
 
 
 def _masks(node: Node, cols: FilterColumns) -> tuple[np.ndarray, np.ndarray]:

@@ -259,14 +259,14 @@ def search_masks(model: CaptureModel, needle: str) -> Masks:
                 for name, in_report in derived.numbers:
                     unknown, found = cols.readings(name, in_report, which & ~maybe)
                     maybe |= which & unknown
-                    for at, values in found:
+                    for at, values, _in_report in found:
                         shown = holds_digits(values, needle) if values.dtype != object else \
                             np.array([needle in str(v) for v in values.tolist()], dtype=bool)
                         maybe[at[shown & which[at]]] = True
             if derived.result is not None:
                 unknown, found = cols.readings(derived.result, False, which & ~maybe)
                 maybe |= which & unknown
-                for at, values in found:
+                for at, values, _in_report in found:
                     distinct, back = np.unique(values, return_inverse=True)
                     # "code name" ends the line after a space: with no space next to a
                     # digit in it, a needle that meets it lies inside it.
