@@ -87,6 +87,11 @@ EXPRESSIONS = [
     "Msg_Id > 0 and command == DELIVER",
     "DestUsr_tl > 1",
     "Result & 8",
+    "report.Msg_Id > 0 and report.SMSC_sequence != 30",
+    'Stat == "REJECTD" or report.Submit_time == "2611241015"',
+    "Msg_Length > 59 and not Registered_Delivery == 1",
+    "Result == 5 or Result == 0 and version == \"3.0\"",
+    "len(Service_Id) == 7 or Msg_Id & 1",
     # body fields, strings
     'Dest_terminal_Id == "8613800138000"',
     'Dest_terminal_Id contains "00138"',
@@ -137,6 +142,11 @@ def _conversation(pdus: list[tuple[bool, bytes]], client: tuple[str, int],
     return frames
 
 
+def _cut(pdu: bytes, size: int) -> bytes:
+    """The first ``size`` bytes of a PDU, its Total_Length saying so."""
+    return struct.pack(">I", size) + pdu[4:size]
+
+
 def _odd_pcap(path: Path) -> Path:
     """Two sessions (2.0 and 3.0) of PDUs that bend the layouts."""
     frames: list[bytes] = []
@@ -156,8 +166,17 @@ def _odd_pcap(path: Path) -> Path:
         loose[12 + (64 if v is V2 else 76)] = 200  # Msg_Length
         del loose[len(loose) - (8 if v is V2 else 20):]  # Reserve / LinkID
         loose[:4] = struct.pack(">I", len(loose))
+        # a DELIVER_RESP of the 2.0 size (in the 3.0 session: read with the 2.0 layout), and
+        # a report cut short before Msg_Length (the framer takes it in 3.0)
+        short_resp = _cut(deliver_resp_pdu(v, 32, result=5), 12 + 8 + 1)
+        short_report = _cut(report_pdu(v, 36, sample_msg_id(23), "UNDELIV"),
+                            12 + (64 if v is V2 else 76))
+        # a 60-byte report after a Registered_Delivery of 0: text, no report
+        no_report = bytearray(report_pdu(v, 37, sample_msg_id(24), "REJECTD", size=60))
+        no_report[12 + (63 if v is V2 else 75)] = 0
         frames += _conversation([
             (True, connect_pdu(v)), (False, connect_resp_pdu(v)),
+            (False, short_report), (True, short_resp), (False, bytes(no_report)),
             (True, high), (True, trailing), (False, resp), (False, other_resp),
             (True, group), (False, other), (False, bytes(loose)),
             (True, deliver_resp_pdu(v, 30)), (False, mo_pdu(v, 32, "好的，收到")),
@@ -206,6 +225,10 @@ def test_odd_capture_has_what_the_tests_need(captures: dict[str, CaptureModel]) 
     assert slow_rows(model, "trailing") and slow_rows(model, 'Stat == "EXPIRED"')
     assert slow_rows(model, 'Src_Id contains "x81"') and slow_rows(model, 'Stat == "UNDELIV"')
     assert slow_rows(model, "Result == 9")  # the other version's SUBMIT_RESP
+    # the cut PDUs are rows, and their records stop where their bytes do
+    assert slow_rows(model, "Registered_Delivery == 1 and not Msg_Length")
+    assert slow_rows(model, 'command == DELIVER_RESP and expert.code == "layout-version-mismatch"')
+    assert len(slow_rows(model, 'Registered_Delivery == 0 and text contains "REJECTD"')) == 2
 
 
 @pytest.mark.parametrize("expression", EXPRESSIONS)
