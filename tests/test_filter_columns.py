@@ -34,7 +34,7 @@ from pcaputil import (
 from cmppdissect.protocol.commands import CommandId as C
 from cmppdissect.protocol.encode import encode_pdu
 from cmppdissect.protocol.version import Version
-from cmppdissect.query.dfilter import compile_filter
+from cmppdissect.query.dfilter import compile_filter, select
 from cmppdissect.store.schema import field_place, raw_patterns, report_spot
 from cmppdissect.tui.app import make_app
 from cmppdissect.tui.model import CaptureModel
@@ -361,3 +361,42 @@ def test_sp_id_in_the_odd_capture(captures: dict[str, CaptureModel]) -> None:
     model = captures["odd"]
     expression = f'Source_Addr == "{SP_ID}"'
     assert fast_view(model, expression).matched.tolist() == slow_rows(model, expression) != []
+
+
+@pytest.mark.parametrize("expression", EXPRESSIONS[1::4])
+def test_reports_and_the_tui_select_the_same_rows(expression: str, tmp_path: Path) -> None:
+    """``-Y`` reports and ``-z`` (Analysis.matching_rows) and the TUI's filtered view go
+    through one selection (query.dfilter.select): the same rows, the record path's."""
+    import cmppdissect
+
+    path = _odd_pcap(tmp_path / "odd.pcap")
+    analysis = cmppdissect.analyze(path)
+    analysis.start(keep_rows=True)
+    analysis.run()
+    model = model_of(path)
+    rows = analysis.matching_rows(expression).tolist()
+    assert rows == list(fast_view(model, expression).matched) == slow_rows(model, expression)
+
+
+def test_select_counts_errors_when_tolerant_and_raises_otherwise() -> None:
+    def masks() -> tuple[np.ndarray, np.ndarray]:
+        return np.array([True, True, True, False]), np.array([True, False, False, False])
+
+    def test(i: int) -> bool:
+        if i == 2:
+            raise ValueError("a broken row")
+        return True
+
+    got = select(4, masks, test, tolerant=True)
+    assert got.keep.tolist() == [True, True, False, False]
+    assert (got.decoded, got.errors) == (2, 1)
+    with pytest.raises(ValueError, match="broken row"):
+        select(4, masks, test)
+
+    def broken() -> tuple[np.ndarray, np.ndarray]:
+        raise RuntimeError("no columns")
+
+    got = select(3, broken, lambda i: i != 1, tolerant=True)  # every row asks the test
+    assert got.keep.tolist() == [True, False, True] and (got.decoded, got.errors) == (3, 1)
+    with pytest.raises(RuntimeError):
+        select(3, broken, lambda i: True)

@@ -644,6 +644,50 @@ class FilterColumns(Protocol):
         no such field."""
         ...
 
+    def record(self, index: int) -> Record:
+        """The record of row ``index`` (of these rows), decoded when read past the columns."""
+        ...
+
+
+@dataclass(slots=True)
+class Selection:
+    """Which of a set of rows a test keeps (``keep``, a mask), how many rows it had to ask
+    the test about (``decoded``), and how many errors a tolerant selection counted."""
+
+    keep: np.ndarray
+    decoded: int = 0
+    errors: int = 0
+
+
+def select(count: int, masks: Callable[[], tuple[np.ndarray, np.ndarray]],
+           test: Callable[[int], bool], *, tolerant: bool = False) -> Selection:
+    """The one way a set of ``count`` rows is filtered: ``masks`` says from the columns which
+    rows the test may keep and which it surely keeps, and ``test`` (which decodes) decides
+    each row left between, by its index. The same rows as ``test`` on every row, when the
+    masks are true bounds (:meth:`DisplayFilter.masks`, the TUI's search).
+
+    ``tolerant`` (the TUI: a filter must never take it down): an error of the masks sends
+    every row to the test, an error of the test drops its row, each counted in ``errors``;
+    otherwise (``-Y``) errors are raised."""
+    errors = 0
+    try:
+        maybe, sure = masks()
+    except Exception:
+        if not tolerant:
+            raise
+        errors += 1
+        maybe, sure = np.ones(count, dtype=bool), np.zeros(count, dtype=bool)
+    keep = sure & maybe
+    open_ = np.flatnonzero(maybe & ~sure)
+    for i in open_.tolist():
+        try:
+            keep[i] = bool(test(i))
+        except Exception:
+            if not tolerant:
+                raise
+            errors += 1
+    return Selection(keep, len(open_), errors)
+
 
 #: A leaf whose names are all absent from a record is false: each operand that names a field
 #: yields no value then, and comparisons, matches and presence tests over no values are false.
@@ -757,6 +801,12 @@ class DisplayFilter:
             return np.ones(n, dtype=bool), np.ones(n, dtype=bool)
         return _masks(self.tree, cols)
 
+    def select(self, cols: FilterColumns, *, tolerant: bool = False) -> Selection:
+        """The rows of ``cols`` the filter keeps: :meth:`masks`, then the record of each row
+        they leave open (:func:`select`)."""
+        return select(len(cols), lambda: self.masks(cols), lambda i: self(cols.record(i)),
+                      tolerant=tolerant)
+
     @property
     def needs_pairing(self) -> bool:
         """True when a request's verdict depends on its response (e.g. ``latency_ms``)."""
@@ -827,8 +877,8 @@ def _syntax_message(exc: SyntaxError) -> str:
 
 
 __all__ = ["HEADER_KEYS", "KNOWN_NAMES", "MAX_DEPTH", "NUMERIC_KEYS", "PAIRING_NAMES",
-           "DisplayFilter", "FilterColumns", "FilterError", "Node", "compile_field",
-           "compile_filter"]
+           "DisplayFilter", "FilterColumns", "FilterError", "Node", "Selection", "compile_field",
+           "compile_filter", "select"]
 
 
 def compile_field(name: str) -> Callable[[Record], list[Any]]:

@@ -357,6 +357,9 @@ class RecordColumns:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def record(self, index: int) -> RecordView:
+        return RecordView(self.store, int(self.rows[index]))
+
     def _pairing(self) -> tuple[np.ndarray, np.ndarray]:
         s, rows = self.store, self.rows
         paired = s.pair[rows] != NO_PAIR

@@ -49,8 +49,8 @@ __all__ = [
     "json_string",
     "octet_text",
     "raw_patterns",
-    "report_spot",
     "record_dict",
+    "report_spot",
     "spot_value",
     "tail_items",
 ]
