@@ -563,7 +563,9 @@ class RecordColumns:
                 self._lower = data.lower()
             data = self._lower
         found = np.zeros(len(ends), dtype=bool)
-        for pattern in patterns:
+        # a pattern holding another finds no row that one does not: only the shortest are sought
+        distinct = set(patterns)
+        for pattern in sorted(p for p in distinct if not any(q != p and q in p for q in distinct)):
             pos = data.find(pattern)
             while pos >= 0:
                 local = int(np.searchsorted(ends, pos, side="right"))
