@@ -270,11 +270,7 @@ class Analysis:
             rows = every[start:start + 20_000]
             # The display filter's column path decides most rows without decoding; the rows
             # it leaves open are read as records (the same answer either way).
-            may, sure = test.masks(RecordColumns(store, rows))
-            keep = sure.copy()
-            for i in np.flatnonzero(may & ~sure).tolist():
-                keep[i] = test(RecordView(store, int(rows[i])))
-            kept.append(rows[keep])
+            kept.append(rows[test.select(RecordColumns(store, rows)).keep])
         return np.concatenate(kept) if kept else every[:0]
 
     def slices(self, *, pdu_limit: int = 0) -> Iterator[RowSlice]:
