@@ -98,10 +98,14 @@ def command_summary(engine: Engine) -> dict[str, dict[str, Any]]:
     return dict(sorted(out.items()))
 
 
-def build_report(engine: Engine, *, details: bool = True) -> dict[str, Any]:
+def build_report(engine: Engine, *, details: bool = True,
+                 diagnosis: bool | None = None) -> dict[str, Any]:
     """The whole report; ``details=False`` leaves out the per-session tables and the listed
     findings (the TUI's statistics screen rebuilds the rest every second while it is open,
-    and those two parts cost the most with thousands of sessions)."""
+    and those two parts cost the most with thousands of sessions). ``diagnosis`` (by default
+    as ``details``) works out the ``flow_control`` and ``links`` sections, which need every
+    session's figures even when the per-session tables are left out (the TUI asks for them
+    while its Diagnosis tab is in view)."""
     core = engine.core
     stats: dict[str, int] = {}
     for stat, n in core.report_stats().items():
@@ -113,6 +117,9 @@ def build_report(engine: Engine, *, details: bool = True) -> dict[str, Any]:
                                   "requests_in_flight": core.in_flight_at_stop}}
                if core.cut_short else {})
     sessions = session_dicts(engine) if details else []
+    if diagnosis is None:
+        diagnosis = details
+    of_sessions = sessions if details or not diagnosis else session_dicts(engine)
     return {
         "pdus": core.pdus,
         **stopped,
@@ -126,8 +133,8 @@ def build_report(engine: Engine, *, details: bool = True) -> dict[str, Any]:
                     "matched": len(to_report) // 8},
         "reconciliation": reconciliation(engine),
         "timeouts": timeouts(engine),
-        "flow_control": flow_summary(sessions),
-        "links": links(engine, sessions),
+        "flow_control": flow_summary(of_sessions),
+        "links": links(engine, of_sessions),
         "long_sms": core.long_sms(),
         "over_time": over_time(*core.rates()),
         "expert_counts": [{"severity": str(sev), "code": code, "count": n}
