@@ -231,7 +231,7 @@ class MergedSource:
         return (("files", len(self.sources)),)
 
     def stop(self) -> None:
-        """End the merge at the next frame (from any thread)."""
+        """End the merge after the run of frames being written (a chunk at most; any thread)."""
         self._stopped = True
 
     def close(self) -> None:
