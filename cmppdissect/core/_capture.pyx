@@ -14,6 +14,10 @@ header, or the pcapng Enhanced/Simple Packet Block), and :meth:`CaptureReader.ca
 says what is needed to read such a record again (byte order, link types and timestamp
 resolutions per section and interface): for a regular uncompressed file, the position is the
 file offset, which is how a PDU points back to its frame.
+
+:class:`FrameReader` is the same walk handing over whole frames instead of segments (each with
+its record's offset, interface, time and lengths): what a merge of several captures reads its
+inputs with, and how a frame is read again at its offset. There is no other container walk.
 """
 
 from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
