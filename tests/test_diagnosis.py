@@ -325,3 +325,20 @@ def test_reconnect_storm(connects: int, tmp_path: Path) -> None:
     if storms:
         assert f"{STORM_CONNECTS} CONNECTs from SP '{SP}' within a minute" in storms[0]["message"]
     assert links["closed"] == {"rst by server": connects}
+
+
+# -- the API ---------------------------------------------------------------------------------
+
+
+def test_the_api_gives_the_report_sections() -> None:
+    path = Path(__file__).resolve().parents[1] / "samples" / "misbehaving-gateway.pcap"
+    rep = cmppdissect.analyze(path).report()
+    an = cmppdissect.analyze(path)
+    assert an.timeouts() == rep["timeouts"]
+    flow = an.flow_control()
+    assert flow["sessions"] == rep["flow_control"]["sessions"] and flow["window"] == 16
+    assert flow["per_session"] == {s["id"]: s["flow"] for s in rep["sessions"]}
+    links = an.links()
+    assert links["per_sp"] == rep["links"]["per_sp"]
+    assert links["per_session"] == {s["id"]: s["lifecycle"] for s in rep["sessions"]}
+    assert rep["timeouts"]["outcomes"]["resent-answered"] == 1
