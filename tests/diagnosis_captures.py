@@ -17,6 +17,7 @@ from test_diagnosis import SP, V3, Builder, CommandId, bare_pdu, conv, req, resp
 
 
 def build(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
     v = V3
     # timeouts
     b = Builder()

@@ -97,6 +97,7 @@ cdef cppclass Flow:
     vector[FlowSlot] slots
     int64_t bins[10]         # sends per 100 ms over the last second, a ring
     int64_t tick             # the 100 ms tick of the newest bin
+    int64_t in_bins          # the bins' sum
     int64_t max_rate         # the most sends in one second (sliding)
     int64_t over_window      # sends made with more than W requests in flight
     bint refusing            # the last answer with a Result refused

@@ -279,17 +279,17 @@ cdef int64_t flow_rate(Flow* f, int64_t ts) noexcept nogil:
     """Sends in the second up to ``ts`` (ten 100 ms bins), the bins moved on to ``ts``. Time
     going backwards (jitter) counts in the newest bin."""
     cdef int64_t tick = floor_div(ts, TICK)
-    cdef int64_t k, total = 0
+    cdef int64_t k
     if tick > f.tick:
         if tick - f.tick >= 10:
             memset(f.bins, 0, sizeof(f.bins))
+            f.in_bins = 0
         else:
             for k in range(f.tick + 1, tick + 1):
+                f.in_bins -= f.bins[bin_of(k)]
                 f.bins[bin_of(k)] = 0
         f.tick = tick
-    for k in range(10):
-        total += f.bins[k]
-    return total
+    return f.in_bins
 
 
 cdef FlowSlot* flow_slot(Flow* f, int64_t ts) except NULL:
@@ -1213,7 +1213,15 @@ cdef class Core(StreamSink):
             sess.version = lt.version
             sess.version_source = 2
         self._expire(sess, ts)
-        record = self._lifecycle(sess, fc, row, frame, ts, record)
+        # The lifecycle's slow path only when something happened (a longer gap than any
+        # before, a TERMINATE, a CONNECT): the common PDU moves the last time on, no more.
+        if ((sess.last_pdu_frame and sat_sub(ts, sess.last_pdu_ts) > sess.max_idle)
+                or cmd == CMD_TERMINATE or cmd == CMD_CONNECT or not sess.last_pdu_frame):
+            record = self._lifecycle(sess, fc, row, frame, ts, record)
+        else:
+            if ts > sess.last_pdu_ts:
+                sess.last_pdu_ts = ts
+            sess.last_pdu_frame = frame
         entry = &self.totals[request_id & 0x1F]
         mine = self._mine(sess, request_id)
         if response:
@@ -1371,6 +1379,7 @@ cdef class Core(StreamSink):
             flow = &sess.flow[0 if fc else 1]
             rate = flow_rate(flow, ts) + 1
             flow.bins[bin_of(flow.tick)] += 1
+            flow.in_bins += 1
             if rate > flow.max_rate:
                 flow.max_rate = rate
             fs = flow_slot(flow, ts)
