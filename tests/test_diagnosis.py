@@ -294,7 +294,7 @@ def test_idle_gaps_terminate_and_who_closed(v: Version, tmp_path: Path) -> None:
     rep, _ = analyse(b, tmp_path)
     one, two = rep["sessions"]
     assert one["lifecycle"] == {
-        "auth_variant": None, "idle_gaps": 1, "max_idle_s": pytest.approx(299.99),
+        "auth_source": None, "auth_ismg": None, "idle_gaps": 1, "max_idle_s": pytest.approx(299.99),
         "max_idle_frame": after_gap, "terminated_by": "server", "terminate_frame": term,
         "closed": "fin", "closed_by": "server"}
     assert (two["lifecycle"]["closed"], two["lifecycle"]["closed_by"]) == ("rst", "client")
@@ -342,3 +342,24 @@ def test_the_api_gives_the_report_sections() -> None:
     assert links["per_sp"] == rep["links"]["per_sp"]
     assert links["per_session"] == {s["id"]: s["lifecycle"] for s in rep["sessions"]}
     assert rep["timeouts"]["outcomes"]["resent-answered"] == 1
+
+
+@VERSIONS
+def test_the_authenticator_form_that_matched(v: Version, tmp_path: Path) -> None:
+    """With ``--secret``, each session's lifecycle names the AuthenticatorSource form that
+    matched (none without the secret, or with a wrong one)."""
+    from pcaputil import SECRET
+
+    b = Builder()
+    b.login(0, conv(40001), v, SP)
+    path = b.write(tmp_path / "c.pcap")
+    right = cmppdissect.analyze(path, secrets={SP: SECRET}).report()
+    wrong = cmppdissect.analyze(path, secrets={SP: "other"}).report()
+    none = cmppdissect.analyze(path).report()
+    life = right["sessions"][0]["lifecycle"]
+    status = "status-1-byte" if v is V2 else "status-4-byte"  # the Status field's size
+    assert (life["auth_source"], life["auth_ismg"]) == ("unpadded", status)
+    for rep in (wrong, none):
+        life = rep["sessions"][0]["lifecycle"]
+        assert (life["auth_source"], life["auth_ismg"]) == (None, None)
+    assert [e["code"] for e in wrong["expert"]].count("auth-source") == 1

@@ -96,7 +96,10 @@ class SessionNames:
     sp_id: str | None = None
     login: str | None = None  # "ok", "failed (Status N: ...)", None: no CONNECT_RESP seen
     connect_auth: bytes | None = None  # AuthenticatorSource, to check CONNECT_RESP
-    auth_variant: str | None = None  # with --secret: the authenticator form that matched
+    # With --secret: the form of AuthenticatorSource (CONNECT) and of AuthenticatorISMG
+    # (CONNECT_RESP) that matched.
+    auth_source: str | None = None
+    auth_ismg: str | None = None
     expert: Counter[str] = field(default_factory=Counter)  # findings by severity name
 
 
@@ -559,6 +562,9 @@ class Engine:
                 code = "auth-ismg"
         if check is not None:
             if check.ok and check.variant is not None:
-                names.auth_variant = check.variant
+                if code == "auth-source":
+                    names.auth_source = check.variant
+                else:
+                    names.auth_ismg = check.variant
             self._on_record(row, frame, sid, Finding(
                 Severity.CHAT if check.ok else Severity.ERROR, code, check.message), batch)

@@ -2,7 +2,7 @@
 part 5).
 
 Per session: the login's result and reason (and, with ``--secret``, which authenticator form
-matched), the heartbeats (already in each session's ``heartbeats``), idle gaps longer than a
+matched, for AuthenticatorSource and AuthenticatorISMG), the heartbeats (already in each session's ``heartbeats``), idle gaps longer than a
 heartbeat interval and its answer (C + T), the first TERMINATE and its side, and how the TCP
 connection ended and which side ended it (its RST, or its FIN first). Per SP: sessions,
 logins by result, CONNECTs, the most within a minute, and reconnect storms (``STORM_CONNECTS``
@@ -27,7 +27,8 @@ def lifecycle_dict(engine: Engine, session: dict[str, Any]) -> dict[str, Any]:
     life = session["lifecycle"]
     names = engine.sessions.get(session["id"])
     return {
-        "auth_variant": names.auth_variant if names is not None else None,
+        "auth_source": names.auth_source if names is not None else None,
+        "auth_ismg": names.auth_ismg if names is not None else None,
         "idle_gaps": life["idle_gaps"],
         "max_idle_s": life["max_idle_ns"] / 1e9,
         "max_idle_frame": life["max_idle_frame"] or None,
