@@ -355,6 +355,16 @@ cdef void _unindex(unordered_map[uint64_t, deque[int64_t]]* index, uint64_t key,
             index.erase(found)
 
 
+cdef inline void lost_answered(Lost* lost, int kind, int64_t frame, int64_t sid, int64_t ts,
+                               int64_t result) noexcept nogil:
+    """What became of a request: the answer that tells (its frame, session, time, Result)."""
+    lost.kind = kind
+    lost.answer_frame = frame
+    lost.answer_sid = sid
+    lost.delay = sat_sub(ts, lost.ts)
+    lost.result = result
+
+
 cdef object _flow_tuple(Flow* f):
     slots = [(s.slot, s.sends, s.max_in_flight, s.answered, s.latency_sum, s.refused, s.errors)
              for s in f.slots]
@@ -1275,11 +1285,7 @@ cdef class Core(StreamSink):
                 if lost == NULL and req.sends > 1:
                     lost = self._lost_entry(self._lose(sess, req, LOST_RESENT_ANSWERED))
                 if lost != NULL:
-                    lost.kind = LOST_RESENT_ANSWERED
-                    lost.answer_frame = frame
-                    lost.answer_sid = sess.id
-                    lost.delay = sat_sub(ts, lost.ts)
-                    lost.result = lt.result
+                    lost_answered(lost, LOST_RESENT_ANSWERED, frame, sess.id, ts, lt.result)
                 if self.keep_rows:
                     # Every send of the request is answered by this response (the resend
                     # policy: a request resent with the same Sequence_Id while in flight is one
@@ -1547,10 +1553,8 @@ cdef class Core(StreamSink):
         if (sess.orphan_frame[d] and sess.orphan_cmd[d] == (req.cmd | RESPONSE_BIT)
                 and sess.orphan_ts[d] >= req.ts
                 and sat_sub(sess.orphan_ts[d], req.ts) <= self.timeout_ns):
-            lost.kind = LOST_WRONG_SEQUENCE
-            lost.answer_frame = sess.orphan_frame[d]
-            lost.answer_sid = sess.id
-            lost.delay = sat_sub(sess.orphan_ts[d], req.ts)
+            lost_answered(lost, LOST_WRONG_SEQUENCE, sess.orphan_frame[d], sess.id,
+                          sess.orphan_ts[d], -1)
         return 0
 
     cdef Lost* _lost_entry(self, int64_t id) noexcept:
@@ -1622,11 +1626,7 @@ cdef class Core(StreamSink):
                     continue
                 if lost.sid == sess.id:
                     if lost.kind == LOST_NEVER or lost.kind == LOST_WRONG_SEQUENCE:
-                        lost.kind = LOST_LATE
-                        lost.answer_frame = frame
-                        lost.answer_sid = sess.id
-                        lost.delay = sat_sub(ts, lost.ts)
-                        lost.result = lt.result
+                        lost_answered(lost, LOST_LATE, frame, sess.id, ts, lt.result)
                         rec = (EV_RECORD, row, REC_LATE_RESPONSE, frame, sess.id,
                                lost.frame, lost.delay, (lost.sends, sess.id))
                         break
@@ -1641,11 +1641,7 @@ cdef class Core(StreamSink):
                         break
                 elif (not lost.sp.empty() and lost.sp == sess.sp
                       and (lost.kind == LOST_NEVER or lost.kind == LOST_WRONG_SEQUENCE)):
-                    lost.kind = LOST_OTHER_CONNECTION
-                    lost.answer_frame = frame
-                    lost.answer_sid = sess.id
-                    lost.delay = sat_sub(ts, lost.ts)
-                    lost.result = lt.result
+                    lost_answered(lost, LOST_OTHER_CONNECTION, frame, sess.id, ts, lt.result)
                     rec = (EV_RECORD, row, REC_ANSWER_OTHER_CONNECTION, frame, sess.id,
                            lost.frame, lost.sid, lost.delay)
                     break
