@@ -195,6 +195,26 @@ def test_the_transactions_table_keeps_the_late_response_of_a_request_written_ear
     assert rows.index(submit) > FILLER
 
 
+@pytest.mark.parametrize("connections", [3000, 12_000])
+def test_endpoints_of_sessions_dropped_go_with_their_rows(tmp_path: Path,
+                                                         connections: int) -> None:
+    frames: list[bytes] = []
+    for i in range(connections):
+        conv = Conversation(client=(f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", 40000))
+        frames += conv.handshake()
+        frames += conv.send(True, bare_pdu(C.CMPP_ACTIVE_TEST, 1, V))
+        frames += conv.send(False, bare_pdu(C.CMPP_ACTIVE_TEST_RESP, 1, V))
+        frames += conv.close()
+    path = write_pcap(tmp_path / "many.pcap", frames)
+    analysis = cmppdissect.analyze(path, max_sessions=100)
+    written = sum(len(sl) for sl in analysis.slices(release=True))
+    store = analysis.store
+    assert written == 2 * connections and store is not None and store.base > 0
+    # The 100 sessions listed and those the rows held name: not one per connection ever seen.
+    held = set(store.session[:store.count].tolist())
+    assert len(store.endpoints) <= 100 + len(held) < connections // 2
+
+
 def test_max_held_rows_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="max_held_rows"):
         cmppdissect.analyze(ROOT / "samples" / "cmpp-basic.pcap", max_held_rows=0)

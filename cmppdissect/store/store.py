@@ -112,6 +112,7 @@ class PduStore:
         self.carriers: dict[int, tuple[int, ...]] = {}  # row -> records of its frames, if split
         self.endpoints: dict[int, tuple[str, str]] = {}  # session -> (client, server)
         self._with_rows: set[int] = set()  # sessions that have rows (their endpoints stay)
+        self._retired: set[int] = set()  # ... dropped past max_sessions (streaming: rows held)
         self.first_ts_ns: int | None = None
         self.frames_sorted = True
         self.done = False
@@ -175,6 +176,8 @@ class PduStore:
             # only if rows name them (a flood of connections that send nothing costs nothing).
             if sid not in self._with_rows:
                 self.endpoints.pop(sid, None)
+            elif self.window:  # its endpoints go with its last row (release)
+                self._retired.add(sid)
         links = batch.links
         if len(links):
             if self._given_up:  # a request written early got its response after all
@@ -306,6 +309,12 @@ class PduStore:
         with self._lock:
             self._waiting = [row - k for row in self._waiting]  # still a heap
         self._session_rows.clear()
+        if self._retired:  # sessions past max_sessions whose last row went: no row names them
+            named = set(np.unique(self.session[:left]).tolist())
+            for sid in [sid for sid in self._retired if sid not in named]:
+                self._retired.discard(sid)
+                self._with_rows.discard(sid)
+                self.endpoints.pop(sid, None)
         self.base = end
         self.count = left
         return k
