@@ -291,3 +291,31 @@ def test_peak_rss_of_records_does_not_grow_with_the_capture(
         assert beyond[1] - beyond[0] < 6_000, (args, sizes, stats)
         # (--parquet holds a row group of 65,536 rows per table: its held rows and row
         # groups are checked above, by count.)
+
+
+@pytest.mark.parametrize("keep_raw", [0, 1, 8])
+def test_blobs_drop_whole_chunks_and_number_the_rest_from_zero(keep_raw: int) -> None:
+    """Dropping the first chunks (deflated, kept raw, or being deflated) leaves the other rows'
+    bytes whole under their new numbers, and the bytes held raw counted right."""
+    import numpy as np
+
+    from cmppdissect.store.blobs import ChunkedBlobs
+
+    items = [bytes([i]) * (i % 7) + b"\0" * 30 for i in range(40)]
+    lengths = np.array([len(i) for i in items], dtype=np.uint16)
+    blobs = ChunkedBlobs(per_chunk=4, cache_chunks=1, keep_raw=keep_raw, max_pending=1)
+    blobs.extend(b"".join(items[:22]), lengths[:22])
+    assert blobs.droppable(3) == 0 and blobs.droppable(9) == 8 and blobs.droppable(22) == 20
+    blobs.get(1, lengths)  # a chunk in the cache, numbered as before the drop
+    blobs.drop(8)
+    with pytest.raises(ValueError, match="does not start a chunk"):
+        blobs.drop(3)
+    rest, rest_lengths = items[8:], lengths[8:]
+    blobs.extend(b"".join(rest[14:]), rest_lengths[14:])  # rows 22.. of the capture
+    assert len(blobs) == len(rest) == 32
+    assert [blobs.get(i, rest_lengths) for i in range(len(rest))] == rest
+    assert blobs.range_bytes(0, 32, rest_lengths) == b"".join(rest)
+    blobs.drop(blobs.droppable(30))
+    assert blobs.get(len(blobs) - 1, lengths[-len(blobs):]) == items[-1]
+    blobs.settle()
+    assert blobs.held_raw == len(blobs._open)  # sealed chunks all deflated, none counted twice
