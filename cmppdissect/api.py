@@ -295,11 +295,7 @@ class Analysis:
             rows = every[start:start + 20_000]
             # The display filter's column path decides most rows without decoding; the rows
             # it leaves open are read as records (the same answer either way).
-            may, sure = test.masks(RecordColumns(store, rows))
-            keep = sure.copy()
-            for i in np.flatnonzero(may & ~sure).tolist():
-                keep[i] = test(RecordView(store, int(rows[i])))
-            kept.append(rows[keep])
+            kept.append(rows[test.select(RecordColumns(store, rows)).keep])
         return np.concatenate(kept) if kept else every[:0]
 
     def slices(self, *, pdu_limit: int = 0, release: bool = False) -> Iterator[RowSlice]:
@@ -588,6 +584,42 @@ class Analysis:
         self.run()
         assert self.engine is not None
         return reconciliation(self.engine)
+
+    def timeouts(self) -> dict[str, Any]:
+        """Is it really a timeout (the report's ``timeouts`` section): each request called
+        unanswered or resent and what became of it (answered late, on another connection,
+        with a wrong Sequence_Id, twice, or never), counted per SP and listed."""
+        from cmppdissect.output.timeouts import timeouts
+
+        self.run()
+        assert self.engine is not None
+        return timeouts(self.engine)
+
+    def flow_control(self) -> dict[str, Any]:
+        """Why was I throttled (the report's ``flow_control`` section, and each session's
+        ``flow`` under ``sessions``): requests in flight against the window, refusals with
+        the rate and window they met, what bound the rate over time. Keys: ``window``,
+        ``sessions`` (the summary rows) and ``per_session`` ({session id: its flow})."""
+        from cmppdissect.output.flow import flow_summary
+        from cmppdissect.output.report import session_dicts
+
+        self.run()
+        assert self.engine is not None
+        sessions = session_dicts(self.engine)
+        return {**flow_summary(sessions), "per_session": {s["id"]: s["flow"] for s in sessions}}
+
+    def links(self) -> dict[str, Any]:
+        """How the links lived (the report's ``links`` section, and each session's
+        ``lifecycle``): per SP its sessions, logins, CONNECTs per minute, reconnect storms,
+        idle gaps and who closed how. Keys as the section, plus ``per_session``."""
+        from cmppdissect.output.links import links
+        from cmppdissect.output.report import session_dicts
+
+        self.run()
+        assert self.engine is not None
+        sessions = session_dicts(self.engine)
+        return {**links(self.engine, sessions),
+                "per_session": {s["id"]: s["lifecycle"] for s in sessions}}
 
     def report(self, *, details: bool = True) -> dict[str, Any]:
         """The ``--report json`` document (reads the capture to the end first if needed)."""

@@ -19,7 +19,8 @@ reported, unmatched, duplicate, other connection, near misses) and lists a statu
 that matches no SUBMIT_RESP as a ``report-unmatched`` finding: the bench suite's captures
 start with reports for SUBMITs sent before them and the FWD sample carries two such reports,
 all within the plausible report delay of the capture's start, so a chat each (counted in
-``expert_counts``, not listed); nothing else changed.
+``expert_counts``, not listed); issue 16 (parts 3-5) adds the ``timeouts``, ``flow_control``
+and ``links`` sections and each session's ``flow`` and ``lifecycle``; nothing else changed.
 """
 
 from __future__ import annotations

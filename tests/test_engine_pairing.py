@@ -182,7 +182,9 @@ def test_unanswered_after_timeout_and_at_end_of_capture() -> None:
     assert one(records, f["fast_resp"]).request_frame == f["fast"]
     assert one(records, f["fast_resp"]).latency_ns == 499 * MS
     late = one(records, f["slow_resp"])  # its request expired 500 ms after it was sent
-    assert late.request_frame is None and findings(late) == ["orphan-response"]
+    # Counted as an orphan, but named as the late answer to the request it answers.
+    assert late.request_frame is None and findings(late) == ["late-response"]
+    assert late.expert[0].frame == f["slow"] and "0.800 s after" in late.expert[0].message
     assert counters(rep, "CMPP_SUBMIT") == {"requests": 3, "responses": 2, "paired": 1,
                                             "unanswered": 2, "orphan_responses": 1}
     assert expert(an, "unanswered") == [(f["slow"], 0), (f["last"], 0)]

@@ -34,8 +34,8 @@ from pcaputil import (
 from cmppdissect.protocol.commands import CommandId as C
 from cmppdissect.protocol.encode import encode_pdu
 from cmppdissect.protocol.version import Version
-from cmppdissect.query.dfilter import compile_filter
-from cmppdissect.store.schema import field_spots, raw_patterns
+from cmppdissect.query.dfilter import compile_filter, select
+from cmppdissect.store.schema import field_place, raw_patterns, report_spot
 from cmppdissect.tui.app import make_app
 from cmppdissect.tui.model import CaptureModel
 from cmppdissect.tui.source import FileSource
@@ -87,6 +87,11 @@ EXPRESSIONS = [
     "Msg_Id > 0 and command == DELIVER",
     "DestUsr_tl > 1",
     "Result & 8",
+    "report.Msg_Id > 0 and report.SMSC_sequence != 30",
+    'Stat == "REJECTD" or report.Submit_time == "2611241015"',
+    "Msg_Length > 59 and not Registered_Delivery == 1",
+    "Result == 5 or Result == 0 and version == \"3.0\"",
+    "len(Service_Id) == 7 or Msg_Id & 1",
     # body fields, strings
     'Dest_terminal_Id == "8613800138000"',
     'Dest_terminal_Id contains "00138"',
@@ -137,6 +142,11 @@ def _conversation(pdus: list[tuple[bool, bytes]], client: tuple[str, int],
     return frames
 
 
+def _cut(pdu: bytes, size: int) -> bytes:
+    """The first ``size`` bytes of a PDU, its Total_Length saying so."""
+    return struct.pack(">I", size) + pdu[4:size]
+
+
 def _odd_pcap(path: Path) -> Path:
     """Two sessions (2.0 and 3.0) of PDUs that bend the layouts."""
     frames: list[bytes] = []
@@ -156,8 +166,17 @@ def _odd_pcap(path: Path) -> Path:
         loose[12 + (64 if v is V2 else 76)] = 200  # Msg_Length
         del loose[len(loose) - (8 if v is V2 else 20):]  # Reserve / LinkID
         loose[:4] = struct.pack(">I", len(loose))
+        # a DELIVER_RESP of the 2.0 size (in the 3.0 session: read with the 2.0 layout), and
+        # a report cut short before Msg_Length (the framer takes it in 3.0)
+        short_resp = _cut(deliver_resp_pdu(v, 32, result=5), 12 + 8 + 1)
+        short_report = _cut(report_pdu(v, 36, sample_msg_id(23), "UNDELIV"),
+                            12 + (64 if v is V2 else 76))
+        # a 60-byte report after a Registered_Delivery of 0: text, no report
+        no_report = bytearray(report_pdu(v, 37, sample_msg_id(24), "REJECTD", size=60))
+        no_report[12 + (63 if v is V2 else 75)] = 0
         frames += _conversation([
             (True, connect_pdu(v)), (False, connect_resp_pdu(v)),
+            (False, short_report), (True, short_resp), (False, bytes(no_report)),
             (True, high), (True, trailing), (False, resp), (False, other_resp),
             (True, group), (False, other), (False, bytes(loose)),
             (True, deliver_resp_pdu(v, 30)), (False, mo_pdu(v, 32, "好的，收到")),
@@ -206,6 +225,10 @@ def test_odd_capture_has_what_the_tests_need(captures: dict[str, CaptureModel]) 
     assert slow_rows(model, "trailing") and slow_rows(model, 'Stat == "EXPIRED"')
     assert slow_rows(model, 'Src_Id contains "x81"') and slow_rows(model, 'Stat == "UNDELIV"')
     assert slow_rows(model, "Result == 9")  # the other version's SUBMIT_RESP
+    # the cut PDUs are rows, and their records stop where their bytes do
+    assert slow_rows(model, "Registered_Delivery == 1 and not Msg_Length")
+    assert slow_rows(model, 'command == DELIVER_RESP and expert.code == "layout-version-mismatch"')
+    assert len(slow_rows(model, 'Registered_Delivery == 0 and text contains "REJECTD"')) == 2
 
 
 @pytest.mark.parametrize("expression", EXPRESSIONS)
@@ -229,8 +252,13 @@ def test_column_path_over_a_session(expression: str,
 
 @pytest.mark.parametrize(("expression", "most"), [
     ('command == "SUBMIT" and latency_ms > 1', 0),
-    ("Result != 0", 0.1),
-    ('Registered_Delivery == 1 && report.Stat != "DELIVRD"', 0.1),
+    # fixed fields of the body and of a status report are read where the row's own layout
+    # (and report) puts them: no decode at all
+    ("Result != 0", 0),
+    ('Registered_Delivery == 1 && report.Stat != "DELIVRD"', 0),
+    ('not report.Stat == "DELIVRD" or Msg_Fmt == 8', 0),
+    ("Msg_Id > 0 and command == DELIVER", 0),
+    ('Src_terminal_Id == 8613900000001', 0),
     ('Dest_terminal_Id == "8613999999999"', 0),
     ('text contains "没有这段话"', 0),
     ('Src_terminal_Id contains "1390"', 0.25),
@@ -305,15 +333,70 @@ def test_raw_patterns_and_spots() -> None:
     assert set(raw_patterns("text", "验") or []) == {"验".encode("utf-16-be"),
                                                     "验".encode("gb18030")}
     assert raw_patterns("text", "\ufffd") is None
-    assert field_spots(C.CMPP_SUBMIT, "Dest_terminal_Id", False) is None  # after a count
-    assert field_spots(C.CMPP_SUBMIT, "Stat", False) == []  # a SUBMIT holds no report
-    assert field_spots(0x99, "Result", False) is None
-    assert field_spots(C.CMPP_SUBMIT_RESP, "text", False) is None
-    assert {(o, f.size) for o, f, _when in
-            field_spots(C.CMPP_SUBMIT_RESP, "Result", False) or []} == {(20, 1), (20, 4)}
+    assert field_place(C.CMPP_SUBMIT, V2, "Dest_terminal_Id", False) is None  # after a count
+    nowhere = field_place(C.CMPP_SUBMIT, V3, "Stat", False)  # a SUBMIT holds no report
+    assert nowhere is not None and nowhere.body is None and nowhere.switch is None
+    assert field_place(0x99, V2, "Result", False) is None
+    assert field_place(C.CMPP_SUBMIT_RESP, V2, "text", False) is None
+    for version, size in ((V2, 1), (V3, 4)):  # Result is 1 byte in 2.0, 4 in 3.0
+        place = field_place(C.CMPP_SUBMIT_RESP, version, "Result", False)
+        assert place is not None and place.body is not None
+        assert (place.body[0], place.body[1].size) == (20, size)
+    for version in (V2, V3):
+        body = field_place(C.CMPP_DELIVER, version, "Msg_Id", False)
+        report = field_place(C.CMPP_DELIVER, version, "Msg_Id", True)
+        assert body is not None and body.body is not None and body.body[0] == 12
+        assert report is not None and report.body is None and report.switch is not None
+        # a report by Msg_Content's length as cut (60 or 71 in either version), if RD is 1
+        assert report_spot(report, 1, 60, "Stat")[1] == (report.content + 8,
+                                                          report_spot(report, 1, 60, "Stat")[0]
+                                                          .field("Stat"))  # type: ignore[union-attr]
+        assert report_spot(report, 1, 71, "Stat")[1] is not None
+        assert report_spot(report, 0, 60, "Stat") == (None, None)
+        assert report_spot(report, 1, 59, "Stat") == (None, None)
+        assert report_spot(report, 1, 60, "Service_Id")[1] is None  # a report without it
 
 
 def test_sp_id_in_the_odd_capture(captures: dict[str, CaptureModel]) -> None:
     model = captures["odd"]
     expression = f'Source_Addr == "{SP_ID}"'
     assert fast_view(model, expression).matched.tolist() == slow_rows(model, expression) != []
+
+
+@pytest.mark.parametrize("expression", EXPRESSIONS[1::4])
+def test_reports_and_the_tui_select_the_same_rows(expression: str, tmp_path: Path) -> None:
+    """``-Y`` reports and ``-z`` (Analysis.matching_rows) and the TUI's filtered view go
+    through one selection (query.dfilter.select): the same rows, the record path's."""
+    import cmppdissect
+
+    path = _odd_pcap(tmp_path / "odd.pcap")
+    analysis = cmppdissect.analyze(path)
+    analysis.start(keep_rows=True)
+    analysis.run()
+    model = model_of(path)
+    rows = analysis.matching_rows(expression).tolist()
+    assert rows == list(fast_view(model, expression).matched) == slow_rows(model, expression)
+
+
+def test_select_counts_errors_when_tolerant_and_raises_otherwise() -> None:
+    def masks() -> tuple[np.ndarray, np.ndarray]:
+        return np.array([True, True, True, False]), np.array([True, False, False, False])
+
+    def test(i: int) -> bool:
+        if i == 2:
+            raise ValueError("a broken row")
+        return True
+
+    got = select(4, masks, test, tolerant=True)
+    assert got.keep.tolist() == [True, True, False, False]
+    assert (got.decoded, got.errors) == (2, 1)
+    with pytest.raises(ValueError, match="broken row"):
+        select(4, masks, test)
+
+    def broken() -> tuple[np.ndarray, np.ndarray]:
+        raise RuntimeError("no columns")
+
+    got = select(3, broken, lambda i: i != 1, tolerant=True)  # every row asks the test
+    assert got.keep.tolist() == [True, False, True] and (got.decoded, got.errors) == (3, 1)
+    with pytest.raises(RuntimeError):
+        select(3, broken, lambda i: True)

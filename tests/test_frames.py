@@ -53,7 +53,7 @@ from pcaputil import (
 )
 
 from cmppdissect.api import analyze
-from cmppdissect.core import Core
+from cmppdissect.core import Core, FrameReader
 from cmppdissect.core.records import CaptureLayout, InterfaceLayout, SectionLayout
 from cmppdissect.engine import ROW_DTYPE
 from cmppdissect.protocol.version import Version
@@ -66,7 +66,6 @@ from cmppdissect.sources.frames import (
     Layer,
     frame_layers,
     ns_to_raw,
-    ts_to_ns,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -345,7 +344,7 @@ def test_frame_file_reads_pcapng_blocks_of_every_kind(tmp_path: Path) -> None:
         assert first.raw_ts == BASE_TS_NS
         last = ff.read(blocks[-1][1])  # big endian, 2**-20 s units, 5 s offset
         expect = BASE_TS_NS + 10**9 + 1
-        assert abs(last.ts - expect) < 1000 and last.ts == ts_to_ns(last.raw_ts, 0x80 | 20, 5)
+        assert abs(last.ts - expect) < 1000 and last.ts == _ts_to_ns(last.raw_ts, 0x80 | 20, 5)
     # A Simple Packet Block (no time, interface 0) and an obsolete Packet Block.
     frame = tcp_frame("10.0.0.1", 1, "10.0.0.2", 7890, 1, 1, ACK, b"hello")
     shb = _block("<", 0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
@@ -709,17 +708,48 @@ def test_w_on_a_full_disk_end_to_end(tmp_path: Path) -> None:
         assert len(list(dpkt.pcapng.Reader(io.BytesIO(data)))) == kept
 
 
+def _ts_to_ns(raw: int, tsresol: int, tsoffset: int = 0) -> int:
+    """The pcapng rule for a stored time, exactly (Python integers): the reference here."""
+    if tsresol & 0x80:
+        ns = (raw * 10**9) >> (tsresol & 0x7F)
+    elif tsresol <= 9:
+        ns = raw * 10 ** (9 - tsresol)
+    else:
+        ns = raw // 10 ** (tsresol - 9)
+    return ns + tsoffset * 10**9
+
+
+def _core_ts(raw: int, tsresol: int, tsoffset: int) -> int:
+    """The time the compiled core's walk gives a frame stored as ``raw`` on such an
+    interface (a one-frame pcapng walked by FrameReader)."""
+    from pcaputil import _block
+
+    shb = _block("<", 0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    opts = struct.pack("<HHB3x", 9, 1, tsresol) + struct.pack("<HHq", 14, 8, tsoffset)
+    idb = _block("<", 1, struct.pack("<HHI", 1, 0, 0) + opts + b"\0\0\0\0")
+    epb = _block("<", 6, struct.pack("<IIIII", 0, raw >> 32, raw & 0xFFFFFFFF, 0, 0))
+    reader = FrameReader([])
+    reader.feed(shb + idb + epb)
+    got = reader.frame()
+    assert got is not None and got[3] == raw
+    return got[2]
+
+
 def test_timestamp_conversions_are_exact_where_they_can_be() -> None:
     for resol in (0, 3, 6, 9, 12, 0x80 | 10, 0x80 | 30):
         for ns in (0, 1, BASE_TS_NS, BASE_TS_NS + 999_999_999):
-            back = ts_to_ns(ns_to_raw(ns, resol, 7), resol, 7)
+            raw = ns_to_raw(ns, resol, 7)
+            back = _ts_to_ns(raw, resol, 7)
             assert ns - 10**9 < back <= ns  # rounded down to the resolution, never up
+            if 0 <= raw < 2**64:  # what a block can store: the core reads it so
+                assert _core_ts(raw, resol, 7) == back
     for resol in (0, 3, 6, 9):  # a stored time in ns and back is the same stored time
         for raw in (0, 1, 1_700_000_000_123, 2**63):
-            assert ns_to_raw(ts_to_ns(raw, resol, 7), resol, 7) == raw
-    assert ts_to_ns(1_700_000_000_123_456, 6) == 1_700_000_000_123_456_000
-    assert ts_to_ns(3, 0x80 | 1) == 1_500_000_000
-    assert ts_to_ns(1_700_000_000_123_456_789_123, 12) == 1_700_000_000_123_456_789
+            assert ns_to_raw(_ts_to_ns(raw, resol, 7), resol, 7) == raw
+    assert _core_ts(1_700_000_000_123_456, 6, 0) == 1_700_000_000_123_456_000
+    assert _core_ts(3, 0x80 | 1, 0) == 1_500_000_000
+    assert _core_ts(17_000_000_001_234_567_891, 10, 0) == 1_700_000_000_123_456_789
+    assert _core_ts(2**63, 0, 0) == 2**63 - 1  # past 2262: clamped, as the analysis has it
 
 
 # -- the command line -----------------------------------------------------------------------------

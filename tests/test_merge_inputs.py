@@ -465,3 +465,178 @@ def test_damaged_inputs_end_with_a_note_never_an_exception(tmp_path: Path) -> No
         noted += bool(src.notes)
         assert all(n.message.startswith(str(path)) for n in src.notes)
     assert noted > 10
+
+
+# -- the core's walk: one walk for the single file and for each input of a merge ------------------
+
+
+_RESOLUTIONS = ((1, 6), (113, 9), (1, 0x80 | 24))  # (link type, if_tsresol): us, ns, 2**-24 s
+
+
+def _interfaced(frames: Sequence[tuple[int, bytes]]) -> list[tuple[int, int, bytes]]:
+    """The conversation over three interfaces in turn (the second Linux cooked), as
+    pcapng_bytes takes it: (interface, ts, frame)."""
+    out = []
+    for i, (ts, frame) in enumerate(frames):
+        ifid = i % 3
+        out.append((ifid, ts, sll(frame[14:]) if ifid == 1 else frame))
+    return out
+
+
+def _core_frames(data: bytes, chunk: int = 1 << 20
+                 ) -> tuple[list[tuple[int, object, int, int | None, int, bytes]], list[str]]:
+    """Every frame the core's FrameReader hands over, the bytes fed ``chunk`` at a time."""
+    from cmppdissect.core import FrameReader
+    from cmppdissect.core.records import CaptureNote
+
+    notes: list[CaptureNote] = []
+    reader = FrameReader(notes)
+    got = []
+    for at in range(0, len(data), chunk):
+        reader.feed(data[at:at + chunk])
+        while (frame := reader.frame()) is not None:
+            got.append(frame)
+            reader.next()
+    reader.finish()
+    return got, [n.message for n in notes]
+
+
+@pytest.mark.parametrize("kind", ["pcap-ns-big-endian", "pcapng-3-interfaces",
+                                  "pcapng-big-endian"])
+def test_pieces_merge_to_the_single_file_frame_for_frame(tmp_path: Path, kind: str) -> None:
+    """A capture and the same capture cut into three files (each a capture of its own: its
+    header, its interfaces): the merged stream holds the single file's frames (bytes, times,
+    lengths), and the analysis gives the single file's records and report."""
+    frames, split_at = conversation()
+    cuts = [5, split_at + 1]
+
+    def image(part: Sequence[tuple[int, bytes]]) -> bytes:
+        if kind == "pcap-ns-big-endian":
+            return pcap_bytes(part, nano=True, big_endian=True)
+        return pcapng_bytes(_RESOLUTIONS, _interfaced(part),
+                            big_endian=kind == "pcapng-big-endian")
+
+    # Interfaces stay those of the whole file in every piece: cut at a multiple of 3.
+    single = tmp_path / "all.cap"
+    single.write_bytes(image(frames))
+    paths = []
+    for i, (a, b) in enumerate(pairwise([0, *cuts, len(frames)])):
+        part = frames[a:b]
+        data = image(part) if kind.startswith("pcap-") else pcapng_bytes(
+            _RESOLUTIONS, [(((a + j) % 3), ts, sll(f[14:]) if (a + j) % 3 == 1 else f)
+                           for j, (ts, f) in enumerate(part)],
+            big_endian=kind == "pcapng-big-endian")
+        path = tmp_path / f"piece{i}.cap"
+        path.write_bytes(data)
+        paths.append(path)
+
+    merged = b"".join(MergedSource([FileSource(p) for p in reversed(paths)]).chunks())
+    want, want_notes = _core_frames(single.read_bytes())
+    got, got_notes = _core_frames(merged)
+    assert want_notes == got_notes == []
+    assert len(got) == len(frames)
+    # Time (ns), length on the wire, bytes and link type: the single file's, frame for frame.
+    assert [(f[2], f[4], f[5], f[1].linktype) for f in got] == \
+        [(f[2], f[4], f[5], f[1].linktype) for f in want]  # type: ignore[attr-defined]
+    if kind != "pcap-ns-big-endian":
+        # Each input interface is declared once, with its resolution: stored times copied.
+        assert sorted({(f[1].linktype, f[1].tsresol) for f in got}) == \
+            sorted(set(_RESOLUTIONS))  # type: ignore[attr-defined]
+    assert jsonl(*map(str, paths)) == jsonl(str(single))
+    assert report(*map(str, reversed(paths))) == report(str(single))
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 61, 4096, 1 << 20])
+def test_the_cores_frames_are_where_dpkt_reads_them(chunk: int) -> None:
+    """Offsets, bytes, times and lengths of the frames the core hands over are what dpkt reads
+    at those offsets, however the bytes are cut into chunks."""
+    import io
+
+    import dpkt
+
+    frames, _ = conversation()
+    data = pcap_bytes(frames, nano=True)
+    got, notes = _core_frames(data, chunk)
+    assert notes == []
+    assert [f[5] for f in got] == [buf for _, buf in dpkt.pcap.Reader(io.BytesIO(data))]
+    for offset, iface, ts, raw, wire, frame in got:
+        head = dpkt.pcap.LEPktHdr(data[offset:offset + 16])
+        assert data[offset + 16:offset + 16 + head.caplen] == frame
+        assert (head.tv_sec * 10**9 + head.tv_usec, head.len) == (ts, wire)
+        assert raw == ts and iface.tsresol == 9  # type: ignore[attr-defined]
+
+    ng = pcapng_bytes(_RESOLUTIONS, _interfaced(frames), tsoffset_s=3)
+    got, notes = _core_frames(ng, chunk)
+    assert notes == []
+    assert [f[5] for f in got] == [buf for _, buf in dpkt.pcapng.Reader(io.BytesIO(ng))]
+    for (offset, iface, ts, raw, wire, frame), (ifid, want_ts, _) in zip(
+            got, _interfaced(frames), strict=True):
+        blen = struct.unpack_from("<I", ng, offset + 4)[0]
+        epb = dpkt.pcapng.EnhancedPacketBlockLE(ng[offset:offset + blen])
+        assert (epb.iface_id, epb.pkt_data, epb.pkt_len) == (ifid, frame, wire)
+        assert (epb.ts_high << 32 | epb.ts_low) == raw
+        linktype, resol = _RESOLUTIONS[ifid]
+        assert (iface.linktype, iface.tsresol, iface.tsoffset) == (linktype, resol, 3)  # type: ignore[attr-defined]
+        # Exact for us and ns; 2**-24 s units round down by less than 60 ns.
+        assert 0 <= want_ts - ts < (60 if resol & 0x80 else 1)
+
+
+def _damaged(good: bytes, how: str) -> bytes:
+    """``good`` (a little-endian pcapng of the conversation) damaged one way."""
+    data = bytearray(good)
+    blocks, at = [], 0
+    while at < len(data):
+        blocks.append(at)
+        at += struct.unpack_from("<I", data, at + 4)[0]
+    epb = blocks[8]  # an Enhanced Packet Block well inside (0: section, 1-3: interfaces)
+    if how == "truncated":
+        return bytes(data[:-10])
+    if how == "cut-header":
+        return bytes(data[:blocks[-1] + 6])
+    if how == "block-length-odd":
+        struct.pack_into("<I", data, epb + 4, 33)
+    elif how == "block-length-huge":
+        struct.pack_into("<I", data, epb + 4, 8 << 20)
+    elif how == "undeclared-interface":
+        struct.pack_into("<I", data, epb + 8, 7)
+    elif how == "caplen-overruns":
+        struct.pack_into("<I", data, epb + 20, 5000)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("how", ["truncated", "cut-header", "block-length-odd",
+                                 "block-length-huge", "undeclared-interface",
+                                 "caplen-overruns", "pcap-truncated", "pcap-caplen"])
+def test_a_damaged_input_gets_the_single_file_readers_notes(tmp_path: Path, how: str) -> None:
+    """The same walk: what the single-file reader says of a damaged file, the merge says of
+    that input (named), and it merges the frames the single reader read."""
+    from cmppdissect.core import CaptureReader, SegmentList
+    from cmppdissect.core.records import CaptureNote
+
+    frames, _ = conversation()
+    if how.startswith("pcap-"):
+        data = bytearray(pcap_bytes(frames))
+        if how == "pcap-truncated":
+            data = data[:-7]
+        else:
+            struct.pack_into("<I", data, 24 + 16 + len(frames[0][1]) + 8, 1 << 30)
+        bad = bytes(data)
+    else:
+        bad = _damaged(pcapng_bytes(_RESOLUTIONS, _interfaced(frames)), how)
+    path, other = tmp_path / "bad.cap", tmp_path / "other.pcap"
+    path.write_bytes(bad)
+    late = [(ts + 10**12, f) for ts, f in frames[:3]]  # after every frame of the bad one
+    other.write_bytes(pcap_bytes(late))
+
+    notes: list[CaptureNote] = []
+    single = CaptureReader(SegmentList(), notes)
+    single.feed(bad)
+    single.finish()
+    assert notes, "the damage must be noticed"
+    src = MergedSource([FileSource(path), FileSource(other)])
+    merged = b"".join(src.chunks())
+    assert [n.message for n in src.notes] == [f"{path}: {n.message}" for n in notes]
+    assert all(n.frame is None for n in src.notes)
+    got, _ = _core_frames(merged)
+    read, _ = _core_frames(bad)
+    assert [f[5] for f in got] == [f[5] for f in read] + [f for _, f in late]

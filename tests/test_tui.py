@@ -685,6 +685,8 @@ async def test_statistics_tables_tabs_and_expert_jump() -> None:
         await pilot.press("right_square_bracket", "right_square_bracket")
         assert tabs.active == "time"
         await pilot.press("right_square_bracket")
+        assert tabs.active == "diagnosis"
+        await pilot.press("right_square_bracket")
         assert tabs.active == "expert"
         experts = screen.query_one(ExpertList)
         await pilot.pause()

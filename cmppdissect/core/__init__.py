@@ -5,7 +5,8 @@ a Python object per frame or PDU on the way. Each stage is a module of its own, 
 next one through the C interfaces of :mod:`._types` (``.pxd``):
 
 =================  ============================================================================
-``_capture``       container walk (pcap, pcapng), link layers, IPv4 (fragments), IPv6
+``_capture``       container walk (pcap, pcapng; segments, or frames for a merge), link
+                   layers, IPv4 (fragments), IPv6
 ``_tcp``           TCP reassembly: ordered byte streams, gaps, connection lifecycle
 ``_framing``       CMPP framing by Total_Length, resynchronisation after damage
 ``_pdu``           the light fields of a PDU, read at offsets derived from ``protocol/layouts``
@@ -26,6 +27,7 @@ from cmppdissect.core._capture import (
     MAX_FRAME_NOTES,
     SUPPORTED_LINKTYPES,
     CaptureReader,
+    FrameReader,
     Ipv4Reassembler,
     SegmentList,
     sniff,
@@ -49,6 +51,7 @@ __all__ = [
     "SUPPORTED_LINKTYPES",
     "CaptureReader",
     "Core",
+    "FrameReader",
     "FramedPdu",
     "Ipv4Reassembler",
     "PduFramer",

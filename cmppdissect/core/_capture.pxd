@@ -15,6 +15,7 @@ cdef struct Interface:
     int div_exp
     int64_t off_s
     bint supported
+    int tsresol           # the if_tsresol byte as stored (pcap: 6 or 9, by its magic)
 
 
 cdef struct FragPiece:
@@ -71,11 +72,10 @@ cdef class CaptureReader:
     cdef bint finished
     cdef int64_t pcap_mul
     cdef int rec_len
-    cdef int linktype
-    cdef bint supported
     cdef uint32_t snaplen
     cdef uint32_t limit
-    cdef vector[Interface] ifaces
+    cdef vector[Interface] ifaces     # the section's interfaces (pcap: the file's one)
+    cdef int64_t section              # how many sections began (a new one clears ifaces)
     cdef int64_t skip
     cdef int64_t last_ts
     # Time as the frames say it: stamps clamped to the int64 ns range, steps back by more than
@@ -97,6 +97,14 @@ cdef class CaptureReader:
     cdef int64_t pending_at
     cdef int64_t fed
     cdef int64_t record
+    # The chunk being walked (held only by a FrameReader, which walks it a frame at a time):
+    # where the walk is in it, and where its first byte is in the capture bytes.
+    cdef const uint8_t[::1] chunk
+    cdef Py_ssize_t chunk_len
+    cdef Py_ssize_t chunk_pos
+    cdef int64_t chunk_at
+    cdef bint emit                    # a FrameReader: records become frames, not segments
+    cdef bint have                    # a FrameReader holds a frame: the walk pauses
     # What a frame needs to be read again: sections and interfaces (capture_layout()).
     cdef list layout_sections
     cdef int64_t layout_entries
@@ -105,14 +113,20 @@ cdef class CaptureReader:
     cdef public bint keep_fragments   # note which frames a reassembled datagram came in
     cdef readonly dict fragment_records
 
+    cdef int _walk(self) except -1
+    cdef int _walked(self) except -1
     cdef Py_ssize_t _needed(self, const uint8_t* p, Py_ssize_t n)
     cdef Py_ssize_t _step(self, const uint8_t* p, Py_ssize_t n, Py_ssize_t pos) except -3
     cdef Py_ssize_t _step_pcapng(self, const uint8_t* p, Py_ssize_t n, Py_ssize_t pos) except -3
     cdef int _header(self, const uint8_t* p, Py_ssize_t n, int64_t offset) except -1
+    cdef int _pcap(self, bint big, int rec_len, int linktype, uint32_t snaplen,
+                   int tsresol) except -1
     cdef int _interface_block(self, const uint8_t* p, Py_ssize_t block, Py_ssize_t blen) except -1
     cdef int _layout_section(self, int64_t offset, bint keep) except -1
     cdef int _layout_interface(self, int64_t offset, int linktype, uint32_t snaplen,
                                int tsresol, int64_t tsoffset) except -1
+    cdef int _packet(self, const uint8_t* p, Py_ssize_t start, uint32_t caplen, uint32_t wire,
+                     uint32_t ifid, uint64_t raw, bint has_raw, int64_t ts) except -1
     cdef int _frame(self, const uint8_t* p, Py_ssize_t start, Py_ssize_t end, int linktype,
                     int64_t ts) except -1
     cdef int _ip_error(self, int64_t frame, str why) except -1
@@ -124,6 +138,28 @@ cdef class CaptureReader:
     cdef int _note(self, object frame, str message, str severity) except -1
     cdef int _frame_note(self, int64_t frame, str message) except -1
     cdef int _bad_block(self, str why) except -1
+
+
+cdef class FrameReader(CaptureReader):
+    cdef object declare
+    cdef dict declared                # InterfaceLayout -> its number in the merged stream
+    cdef vector[int64_t] merged_ids   # this section's interface -> that number (-1: not yet)
+    cdef int64_t merged_section
+    # The frame held: where its record starts, its interface, time, length on the wire, bytes.
+    cdef int64_t cur_offset
+    cdef uint32_t cur_ifid
+    cdef int64_t cur_ts
+    cdef uint64_t cur_raw
+    cdef bint cur_has_raw
+    cdef uint32_t cur_wire
+    cdef string cur_data
+    # The last frame with a time: a Simple Packet Block's guess (raw, and its interface).
+    cdef uint64_t last_raw
+    cdef Interface last_iface
+
+    cdef object _interface_layout(self, uint32_t ifid)
+    cdef int64_t _merged_id(self, string* out) except -2
+    cdef int _epb(self, string* out, int64_t ifid) except -1
 
 
 cdef class SegmentList(SegmentSink):

@@ -1,9 +1,18 @@
-"""Stage 1: container walk (pcap, pcapng), link layers, IPv4 (fragments), IPv6."""
+"""Stage 1: container walk (pcap, pcapng), link layers, IPv4 (fragments), IPv6; the same walk
+handing over frames (FrameReader: a merge of several inputs, a frame read again)."""
 
 
+
+from collections.abc import Callable
 
 from cmppdissect.core._types import SegmentSink
-from cmppdissect.core.records import CaptureLayout, CaptureNote, TcpSegment
+from cmppdissect.core.records import (
+    CaptureLayout,
+    CaptureNote,
+    InterfaceLayout,
+    SectionLayout,
+    TcpSegment,
+)
 
 LINKTYPE_NULL: int
 LINKTYPE_ETHERNET: int
@@ -75,6 +84,23 @@ class CaptureReader:
     def feed(self, data: bytes | bytearray | memoryview) -> None: ...
     def finish(self) -> None: ...
     def capture_layout(self) -> CaptureLayout | None: ...
+
+# (record offset, interface, ts_ns, time as stored or None, length on the wire, captured bytes)
+FrameTuple = tuple[int, InterfaceLayout, int, int | None, int, bytes]
+
+class FrameReader(CaptureReader):
+    def __init__(self, notes: list[CaptureNote] | None = None,
+                 declare: Callable[[InterfaceLayout], tuple[int, bytes]] | None = None) -> None: ...
+    @property
+    def ready(self) -> bool: ...
+    @property
+    def ts(self) -> int: ...
+    def next(self) -> bool: ...
+    def frame(self) -> FrameTuple | None: ...
+    def needed(self, head: bytes) -> int: ...
+    def start_at(self, layout: CaptureLayout, section: SectionLayout, offset: int) -> None: ...
+    def blocks(self, until: int | None = None, inclusive: bool = False, room: int = ...,
+               positions: list[int] | None = None) -> bytes: ...
 
 class SegmentList(SegmentSink):
     items: list[TcpSegment]

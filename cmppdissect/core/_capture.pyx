@@ -14,6 +14,10 @@ header, or the pcapng Enhanced/Simple Packet Block), and :meth:`CaptureReader.ca
 says what is needed to read such a record again (byte order, link types and timestamp
 resolutions per section and interface): for a regular uncompressed file, the position is the
 file offset, which is how a PDU points back to its frame.
+
+:class:`FrameReader` is the same walk handing over whole frames instead of segments (each with
+its record's offset, interface, time and lengths): what a merge of several captures reads its
+inputs with, and how a frame is read again at its offset. There is no other container walk.
 """
 
 from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
@@ -57,6 +61,30 @@ cdef extern from *:
     /* ((raw * mul) >> shift) / 10**div_exp + off_s * 10**9, exact in 128 bits, saturated to
        int64 only at the end: a pcapng timestamp may be anywhere in 64 bits, its resolution
        anything, and a negative if_tsoffset brings a raw value past 2**63 back into range. */
+    /* The inverse of cmpp_ts_convert, rounded down: a time restated in an interface's units
+       (a Simple Packet Block, timed as the frame before it, written for another interface).
+       Exact where 64 bits hold the answer; beyond, it wraps (2**-n units: 0 past n = 64). */
+    static inline uint64_t cmpp_ts_invert(int64_t ns, int64_t mul, int shift, int div_exp,
+                                          int64_t off_s) {
+        __int128 v = (__int128)ns - (__int128)off_s * 1000000000;
+        if (shift) {
+            if (v < 0 || shift > 64) return 0;
+            unsigned __int128 u = (unsigned __int128)v, q = u / 1000000000, r = u % 1000000000;
+            return (uint64_t)((q << shift) + ((r << shift) / 1000000000));
+        }
+        if (div_exp) {
+            unsigned __int128 u = (unsigned __int128)v;
+            for (int i = 0; i < div_exp && i < 40; i++) u *= 10;
+            return (uint64_t)u;
+        }
+        __int128 q = v / mul;
+        if (v % mul != 0 && v < 0) q -= 1;
+        return (uint64_t)q;
+    }
+    static inline void cmpp_put32le(unsigned char* p, uint32_t v) {
+        p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8);
+        p[2] = (unsigned char)(v >> 16); p[3] = (unsigned char)(v >> 24);
+    }
     static inline int64_t cmpp_ts_convert(uint64_t raw, int64_t mul, int shift, int div_exp,
                                           int64_t off_s) {
         unsigned __int128 v = (unsigned __int128)raw * (uint64_t)mul;
@@ -78,6 +106,9 @@ cdef extern from *:
     int64_t rd64s "cmpp_rd64s"(const uint8_t* p, int big) noexcept nogil
     int64_t ts_convert "cmpp_ts_convert"(uint64_t raw, int64_t mul, int shift, int div_exp,
                                           int64_t off_s) noexcept nogil
+    uint64_t ts_invert "cmpp_ts_invert"(int64_t ns, int64_t mul, int shift, int div_exp,
+                                         int64_t off_s) noexcept nogil
+    void put32le "cmpp_put32le"(unsigned char* p, uint32_t v) noexcept nogil
 
 
 # -- constants (the Python interface re-exports them: cmppdissect.core) -------------------------
@@ -175,6 +206,19 @@ def sniff(bytes head):
             return None, "pcapng-bom"
         return "pcapng", None
     return None, "unknown"
+
+
+cdef void _resolution(Interface* iface, int resol) noexcept nogil:
+    """How an interface's stored times become ns: ``if_tsresol`` as stored (pcap: 6 or 9)."""
+    iface.tsresol = resol
+    if resol & 0x80:
+        iface.mul, iface.shift, iface.div_exp = 1000000000, resol & 0x7F, 0
+    elif resol <= 9:
+        iface.mul, iface.shift, iface.div_exp = 1, 0, 0
+        for _ in range(9 - resol):
+            iface.mul *= 10
+    else:
+        iface.mul, iface.shift, iface.div_exp = 1, 0, resol - 9
 
 
 cdef inline bint _vlan(uint16_t etype) noexcept nogil:
@@ -380,40 +424,55 @@ cdef class CaptureReader:
     # -- public surface -----------------------------------------------------------------------
 
     def feed(self, data):
-        """Walk as many whole records of ``data`` (any bytes-like) as there are."""
+        """Walk as many whole records of ``data`` (any bytes-like) as there are (a
+        :class:`FrameReader` walks to its first frame and holds the rest)."""
         cdef const uint8_t[::1] view = data
         cdef Py_ssize_t n = view.shape[0]
-        cdef const uint8_t* p = &view[0] if n else <const uint8_t*>b""
-        cdef Py_ssize_t pos = 0, need, take, r
         if self.stopped or self.finished or n == 0:
             return
-        cdef int64_t start = self.fed  # where data[0] is in the capture bytes
+        if self.have or self.chunk_pos < self.chunk_len:
+            raise RuntimeError("feed() before the frames of the bytes fed were taken")
+        self.chunk = view
+        self.chunk_len = n
+        self.chunk_pos = 0
+        self.chunk_at = self.fed  # where data[0] is in the capture bytes
         self.fed += n
+        self._walk()
+
+    cdef int _walk(self) except -1:
+        """Walk the chunk from ``chunk_pos`` on: to its end, or (a FrameReader) to the next
+        frame. What is left of a record cut by the chunk's end is kept in ``pending``."""
+        cdef Py_ssize_t n = self.chunk_len
+        cdef Py_ssize_t pos = self.chunk_pos, need, take, r
+        if pos >= n:
+            return 0
+        cdef const uint8_t* p = &self.chunk[0]
+        cdef int64_t start = self.chunk_at
         if self.skip:
-            take = min(self.skip, n)
+            take = min(self.skip, n - pos)
             self.skip -= take
-            pos = take
+            pos += take
         # A record that straddles chunks: complete it from the new bytes, then go on in place.
         while self.pending.size() and not self.stopped:
             need = self._needed(<const uint8_t*>self.pending.data(), self.pending.size())
             if need > <Py_ssize_t>self.pending.size():
                 if pos == n:
-                    return
+                    return self._walked()
                 take = min(need - <Py_ssize_t>self.pending.size(), n - pos)
                 self.pending.append(<const char*>p + pos, take)
                 pos += take
                 if <int64_t>self.pending.size() > self.pending_peak:
                     self.pending_peak = self.pending.size()
                 if <Py_ssize_t>self.pending.size() < need:
-                    return
+                    return self._walked()
                 continue  # with the header complete, the record may need more
             self.base = self.pending_at
             r = self._step(<const uint8_t*>self.pending.data(), self.pending.size(), 0)
             if r == STOP:
                 self.pending.clear()
-                return
+                return self._walked()
             if r == NEED:
-                return  # (cannot happen: _needed asked for what _step wants) wait for more
+                return self._walked()  # (cannot happen: _needed asked for what _step wants)
             if r >= <Py_ssize_t>self.pending.size():
                 if self.skip:  # an oversized block: the rest of it is skipped
                     self.pending.clear()
@@ -425,8 +484,11 @@ cdef class CaptureReader:
             else:
                 self.pending.erase(0, r)
                 self.pending_at += r
+            if self.have:  # (a frame's bytes are copied: erasing them above was safe)
+                self.chunk_pos = pos
+                return 0
         if self.pending.size():
-            return
+            return self._walked()
         self.base = start
         while not self.stopped:
             r = self._step(p, n, pos)
@@ -437,11 +499,21 @@ cdef class CaptureReader:
                 take = min(self.skip, n - pos)
                 self.skip -= take
                 pos += take
+            if self.have:
+                self.chunk_pos = pos
+                return 0
         if not self.stopped and pos < n:
             self.pending.assign(<const char*>p + pos, n - pos)
             self.pending_at = start + pos
             if <int64_t>self.pending.size() > self.pending_peak:
                 self.pending_peak = self.pending.size()
+        return self._walked()
+
+    cdef int _walked(self) except -1:
+        """The chunk is walked through: let go of it."""
+        self.chunk_pos = self.chunk_len = 0
+        self.chunk = None
+        return 0
 
     def finish(self):
         """End of input: note a truncated last record and what the walk dropped on the way."""
@@ -515,6 +587,7 @@ cdef class CaptureReader:
         cdef uint32_t sec, frac, caplen
         cdef Py_ssize_t start
         cdef int64_t ts
+        cdef uint64_t raw
         if self.fmt == 0:
             if n - pos < 24 and not (n - pos >= 12 and p[pos] == 0x0A):
                 return NEED
@@ -534,10 +607,9 @@ cdef class CaptureReader:
             self.frames += 1
             self.record = self.base + pos
             ts = <int64_t>sec * 1000000000 + <int64_t>frac * self.pcap_mul
-            if self.supported:
-                self._frame(p, start, start + caplen, self.linktype, ts)
-            else:
-                self.unsupported_link += 1
+            # As stored, in the units of the file's resolution (6: us, 9: ns).
+            raw = <uint64_t>sec * <uint64_t>(1000000000 // self.pcap_mul) + frac
+            self._packet(p, start, caplen, rd32(p + pos + 12, self.big), 0, raw, True, ts)
             return start + caplen
         if caplen > C_MAX_CAPLEN:
             self._note(self.frames + 1, f"record {self.frames + 1}: captured length {caplen} is "
@@ -576,10 +648,7 @@ cdef class CaptureReader:
                 raw = (<uint64_t>rd32(p + pos + 12, big) << 32) | rd32(p + pos + 16, big)
                 ts = ts_convert(raw, iface.mul, iface.shift, iface.div_exp, iface.off_s)
                 self.last_ts = ts
-                if iface.supported:
-                    self._frame(p, start, start + caplen, iface.linktype, ts)
-                else:
-                    self.unsupported_link += 1
+                self._packet(p, start, caplen, rd32(p + pos + 24, big), ifid, raw, True, ts)
                 return pos + blen
         # Any other block: rare, so decoded step by step.
         if btype == SHB:
@@ -596,6 +665,7 @@ cdef class CaptureReader:
             blen = rd32(p + pos + 4, big)
             if blen <= avail:
                 self.ifaces.clear()  # a new section starts a new interface list
+                self.section += 1
                 self._layout_section(self.base + pos, False)
             elif blen > C_MAX_BLOCK and not blen & 3:
                 # Skipped unread: the interfaces go on, in the new byte order.
@@ -627,6 +697,8 @@ cdef class CaptureReader:
             if blen < 16 or self.ifaces.empty():
                 self._bad_block("simple packet block without interface")
                 return pos + blen
+            ifid = 0
+            raw = 0
             iface = &self.ifaces[0]
             wire = rd32(p + block + 8, big)
             caplen = min(wire, blen - 16)
@@ -640,12 +712,11 @@ cdef class CaptureReader:
                 return pos + blen
             if btype == PB:
                 ifid = rd16(p + block + 8, big)
-                raw = (<uint64_t>rd32(p + block + 12, big) << 32) | rd32(p + block + 16, big)
-                caplen = rd32(p + block + 20, big)
             else:
                 ifid = rd32(p + block + 8, big)
-                raw = (<uint64_t>rd32(p + block + 12, big) << 32) | rd32(p + block + 16, big)
-                caplen = rd32(p + block + 20, big)
+            raw = (<uint64_t>rd32(p + block + 12, big) << 32) | rd32(p + block + 16, big)
+            caplen = rd32(p + block + 20, big)
+            wire = rd32(p + block + 24, big)
             if ifid >= self.ifaces.size():
                 self._bad_block(f"packet on undeclared interface {ifid}")
                 return pos + blen
@@ -656,31 +727,43 @@ cdef class CaptureReader:
             start = block + 28
             ts = ts_convert(raw, iface.mul, iface.shift, iface.div_exp, iface.off_s)
         self.last_ts = ts
-        if iface.supported:
-            self._frame(p, start, start + caplen, iface.linktype, ts)
-        else:
-            self.unsupported_link += 1
+        self._packet(p, start, caplen, wire, ifid, raw, btype != SPB, ts)
         return pos + blen
 
+    cdef int _pcap(self, bint big, int rec_len, int linktype, uint32_t snaplen,
+                   int tsresol) except -1:
+        """A pcap file's header read: its one interface."""
+        cdef Interface iface
+        memset(&iface, 0, sizeof(Interface))
+        iface.linktype = linktype
+        iface.snaplen = snaplen
+        iface.supported = _supported(linktype)
+        _resolution(&iface, tsresol)
+        self.ifaces.clear()
+        self.ifaces.push_back(iface)
+        self.big = big
+        self.pcap_mul = 1 if tsresol == 9 else 1000
+        self.rec_len = rec_len
+        self.snaplen = snaplen
+        self.limit = snaplen if 0 < snaplen < C_MAX_CAPLEN else C_MAX_CAPLEN
+        self.fmt = 1
+        self.format = "pcap"
+        return 0
+
     cdef int _header(self, const uint8_t* p, Py_ssize_t n, int64_t offset) except -1:
+        cdef Interface* iface
         head = p[:min(n, 28)]
         kind, _reason = sniff(head)
         if kind == "pcap":
             big, mul, rec_len = PCAP_MAGICS[head[:4]]
-            self.big = big
-            self.pcap_mul = mul
-            self.rec_len = rec_len
-            self.snaplen = rd32(p + 16, big)
-            self.linktype = rd32(p + 20, big) & 0xFFFF  # the upper bits carry FCS information
-            self.supported = _supported(self.linktype)
+            # The upper bits of the link type carry FCS information.
+            self._pcap(big, rec_len, rd32(p + 20, big) & 0xFFFF, rd32(p + 16, big),
+                       9 if mul == 1 else 6)
             self._layout_section(offset, False)
-            self._layout_interface(offset, self.linktype, self.snaplen, 9 if mul == 1 else 6,
-                                   0)
-            self.limit = self.snaplen if 0 < self.snaplen < C_MAX_CAPLEN else C_MAX_CAPLEN
-            self.fmt = 1
-            self.format = "pcap"
-            if not self.supported:
-                self._note(None, f"link type {self.linktype} is not supported; its frames are "
+            iface = &self.ifaces[0]
+            self._layout_interface(offset, iface.linktype, iface.snaplen, iface.tsresol, 0)
+            if not iface.supported and not self.emit:
+                self._note(None, f"link type {iface.linktype} is not supported; its frames are "
                            "skipped", "error")
         elif kind == "pcapng":
             self.fmt = 2
@@ -703,7 +786,7 @@ cdef class CaptureReader:
         if blen < 20:
             self._note(None, f"interface {number}: description block too short", "error")
             iface.linktype = -1
-            iface.mul = 1000
+            _resolution(&iface, 6)
             self.ifaces.push_back(iface)
             self._layout_interface(self.base + block, -1, 0, 6, 0)
             return 0
@@ -722,20 +805,13 @@ cdef class CaptureReader:
             elif code == 14 and length >= 8:
                 offset_s = rd64s(p + at, self.big)
             at += (length + 3) & ~3
-        if resol & 0x80:
-            iface.mul, iface.shift, iface.div_exp = 1000000000, resol & 0x7F, 0
-        elif resol <= 9:
-            iface.mul, iface.shift, iface.div_exp = 1, 0, 0
-            for _ in range(9 - resol):
-                iface.mul *= 10
-        else:
-            iface.mul, iface.shift, iface.div_exp = 1, 0, resol - 9
+        _resolution(&iface, resol)
         iface.off_s = offset_s
         iface.supported = _supported(iface.linktype)
         self.ifaces.push_back(iface)
         self._layout_interface(self.base + block, iface.linktype, iface.snaplen, resol,
                                offset_s)
-        if not iface.supported:
+        if not iface.supported and not self.emit:  # a FrameReader's frames are not skipped
             self._note(None, f"interface {number}: link type {iface.linktype} is not supported; "
                        "its frames are skipped", "error")
         return 0
@@ -784,6 +860,18 @@ cdef class CaptureReader:
         return self.layout_cache
 
     # -- frames -------------------------------------------------------------------------------
+
+    cdef int _packet(self, const uint8_t* p, Py_ssize_t start, uint32_t caplen, uint32_t wire,
+                     uint32_t ifid, uint64_t raw, bint has_raw, int64_t ts) except -1:
+        """The walk found a frame: p[start:start + caplen], captured on interface ``ifid``
+        (its index in ``ifaces``, checked), its record at ``self.record``; ``raw`` its time as
+        stored (``has_raw`` False: a Simple Packet Block, timed ``ts`` as the frame before).
+        Here it goes on to the link layers; a FrameReader keeps it instead."""
+        cdef Interface* iface = &self.ifaces[ifid]
+        if iface.supported:
+            return self._frame(p, start, start + caplen, iface.linktype, ts)
+        self.unsupported_link += 1
+        return 0
 
     cdef int _frame(self, const uint8_t* p, Py_ssize_t off, Py_ssize_t end, int linktype,
                     int64_t ts) except -1:
@@ -1007,6 +1095,188 @@ cdef class CaptureReader:
     cdef int _bad_block(self, str why) except -1:
         self.malformed += 1
         self._frame_note(self.frames, f"frame {self.frames}: {why}; skipped")
+        return 0
+
+
+cdef class FrameReader(CaptureReader):
+    """:class:`CaptureReader`'s container walk, handing over frames instead of TCP segments.
+
+    The same walk (the same length checks, findings, record offsets and
+    :meth:`capture_layout`), paused at each frame: :meth:`feed` walks to the first frame of the
+    bytes given, :meth:`next` to the one after; when neither holds a frame (``ready`` False)
+    the bytes fed are walked through (feed more, or :meth:`finish`). The reader holds the chunk
+    being walked (not a copy) and the frame's bytes, nothing more. Frames on link types the
+    analysis does not support are frames too (and not noted here: the stream they go on to
+    says so).
+
+    Two consumers: :meth:`frame` (one frame as a tuple: a frame read again, tests) and
+    :meth:`blocks` (a run of frames as Enhanced Packet Blocks of a merged pcapng stream, for
+    ``sources.merge``, which calls ``declare(InterfaceLayout)`` for the number and the
+    Interface Description Block of each interface the first time a frame is on it).
+    """
+
+    def __init__(self, notes=None, declare=None):
+        CaptureReader.__init__(self, SegmentSink(), notes)
+        self.emit = True
+        self.declare = declare
+        self.declared = {}
+        self.merged_section = -1
+
+    @property
+    def ready(self):
+        """Whether a frame is held (:meth:`frame`, ``ts``)."""
+        return self.have
+
+    @property
+    def ts(self):
+        """The time of the frame held, in ns since the epoch."""
+        return self.cur_ts
+
+    def next(self):
+        """Let go of the frame held and walk on to the next: whether there is one."""
+        self.have = False
+        self._walk()
+        return self.have
+
+    def frame(self):
+        """The frame held, or None: ``(record offset, InterfaceLayout, ts_ns, raw, wire length,
+        captured bytes)``, ``raw`` the time as stored in the interface's units (None for a
+        Simple Packet Block, which has none: ``ts_ns`` is then the frame before's)."""
+        if not self.have:
+            return None
+        return (self.cur_offset, self._interface_layout(self.cur_ifid), self.cur_ts,
+                self.cur_raw if self.cur_has_raw else None, self.cur_wire, self.cur_data)
+
+    def needed(self, head):
+        """How many bytes the record that starts with ``head`` takes, as far as its first bytes
+        tell (a damaged header: the bytes that show it). For reading one record at an offset."""
+        cdef const uint8_t[::1] view = head
+        cdef Py_ssize_t n = view.shape[0]
+        if n == 0:
+            return self._needed(<const uint8_t*>b"", 0)
+        return self._needed(&view[0], n)
+
+    def start_at(self, layout, section, int64_t offset):
+        """Walk from ``offset`` of a capture whose ``layout`` (CaptureLayout) is known: the
+        byte order and interfaces of ``section`` (the SectionLayout there), as if its headers
+        had just been walked. For reading one frame again where an analysis found it."""
+        cdef Interface iface
+        if self.fmt or self.fed:
+            raise RuntimeError("start_at() on a reader that has read")
+        if layout.format == "pcap":
+            one = section.interfaces[0] if section.interfaces else InterfaceLayout(-1, 0)
+            self._pcap(section.big_endian, layout.record_header, one.linktype, one.snaplen,
+                       one.tsresol)
+            self.limit = C_MAX_CAPLEN  # (a record over the snapshot length was noted then)
+        else:
+            self.fmt = 2
+            self.format = "pcapng"
+            self.rec_len = 16
+            self.big = section.big_endian
+            for one in section.interfaces:
+                memset(&iface, 0, sizeof(Interface))
+                iface.linktype = one.linktype
+                iface.snaplen = one.snaplen
+                iface.supported = _supported(one.linktype)
+                _resolution(&iface, one.tsresol)
+                iface.off_s = one.tsoffset
+                self.ifaces.push_back(iface)
+        self.fed = offset
+
+    def blocks(self, until=None, bint inclusive=False, Py_ssize_t room=262144,
+               list positions=None):
+        """The frames from the one held on, as the Enhanced Packet Blocks of a merged pcapng
+        stream (little endian; each interface's description block before its first frame),
+        their times as stored. Stops before a frame later than ``until`` ns (or as late,
+        unless ``inclusive``), once ``room`` bytes are out, or when no frame is held (the bytes
+        fed are walked through). ``positions`` receives, per frame, where its block starts in
+        the bytes returned and where its record starts in this capture."""
+        cdef string out
+        cdef bint bounded = until is not None
+        cdef int64_t limit = until if bounded else 0
+        cdef int64_t ifid
+        while self.have:
+            if bounded and (self.cur_ts > limit or (self.cur_ts == limit and not inclusive)):
+                break
+            if <Py_ssize_t>out.size() >= room:
+                break
+            ifid = self._merged_id(&out)
+            if positions is not None:
+                positions.append(out.size())
+                positions.append(self.cur_offset)
+            self._epb(&out, ifid)
+            self.have = False
+            self._walk()
+        return out
+
+    cdef object _interface_layout(self, uint32_t ifid):
+        cdef Interface* iface = &self.ifaces[ifid]
+        return InterfaceLayout(iface.linktype, iface.snaplen, iface.tsresol, iface.off_s)
+
+    cdef int64_t _merged_id(self, string* out) except -2:
+        """The merged stream's number for the held frame's interface; declared (its block
+        written to ``out``) on its first frame. Interfaces equal in every respect (two
+        sections declaring the same) are one."""
+        if self.merged_section != self.section:
+            self.merged_section = self.section
+            self.merged_ids.clear()
+        while self.merged_ids.size() <= self.cur_ifid:
+            self.merged_ids.push_back(-1)
+        cdef int64_t ifid = self.merged_ids[self.cur_ifid]
+        if ifid >= 0:
+            return ifid
+        key = self._interface_layout(self.cur_ifid)
+        known = self.declared.get(key)
+        if known is None:
+            if self.declare is None:
+                raise RuntimeError("blocks() needs declare")
+            number, block = self.declare(key)
+            known = self.declared[key] = number
+            out.append(<string>block)
+        ifid = known
+        self.merged_ids[self.cur_ifid] = ifid
+        return ifid
+
+    cdef int _epb(self, string* out, int64_t ifid) except -1:
+        cdef Py_ssize_t caplen = self.cur_data.size()
+        cdef Py_ssize_t pad = (4 - (caplen & 3)) & 3
+        cdef uint32_t blen = <uint32_t>(32 + caplen + pad)
+        cdef uint64_t raw = self.cur_raw
+        cdef Interface* iface = &self.ifaces[self.cur_ifid]
+        cdef Interface* last = &self.last_iface
+        cdef Py_ssize_t at = out.size()
+        if self.cur_has_raw:
+            self.last_raw = raw
+            self.last_iface = iface[0]
+        elif (last.mul == iface.mul and last.shift == iface.shift
+              and last.div_exp == iface.div_exp and last.off_s == iface.off_s):
+            raw = self.last_raw  # a Simple Packet Block: the time of the frame before it
+        else:
+            raw = ts_invert(self.cur_ts, iface.mul, iface.shift, iface.div_exp, iface.off_s)
+        out.resize(at + blen, 0)
+        cdef unsigned char* b = <unsigned char*>&deref(out)[at]
+        put32le(b, EPB)
+        put32le(b + 4, blen)
+        put32le(b + 8, <uint32_t>ifid)
+        put32le(b + 12, <uint32_t>(raw >> 32))
+        put32le(b + 16, <uint32_t>raw)
+        put32le(b + 20, <uint32_t>caplen)
+        put32le(b + 24, self.cur_wire)
+        if caplen:
+            memcpy(b + 28, self.cur_data.data(), caplen)
+        put32le(b + 28 + caplen + pad, blen)
+        return 0
+
+    cdef int _packet(self, const uint8_t* p, Py_ssize_t start, uint32_t caplen, uint32_t wire,
+                     uint32_t ifid, uint64_t raw, bint has_raw, int64_t ts) except -1:
+        self.cur_offset = self.record
+        self.cur_ifid = ifid
+        self.cur_ts = ts
+        self.cur_raw = raw
+        self.cur_has_raw = has_raw
+        self.cur_wire = max(wire, caplen)
+        self.cur_data.assign(<const char*>p + start, caplen)
+        self.have = True
         return 0
 
 

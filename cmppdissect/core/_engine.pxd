@@ -35,6 +35,9 @@ cdef cppclass PendingReq:
     uint32_t seq
     int64_t sends            # how often the same request was (re)sent while in flight
     vector[pair[int64_t, int64_t]] resends  # (row, time) of each resend (with rows kept)
+    int64_t in_flight        # its side's requests in flight when it was sent (itself too)
+    int64_t rate             # its side's sends in the second up to it (itself too)
+    int64_t lost             # the Lost entry this request resends after a timeout, else -1
 
 
 cdef struct CarrierSpan:
@@ -62,6 +65,64 @@ cdef cppclass Heartbeats:
     int64_t last_ts
     int64_t last_frame
     int64_t max_interval
+
+
+cdef cppclass FlowSlot:
+    # One time slot of one side's requests (issue 16, part 3): sends and the most in flight
+    # at a send, in the slot of the send; answers, their latency and refusals, in the slot of
+    # the response.
+    int64_t slot             # floor(time / the flow's width)
+    int64_t sends
+    int64_t max_in_flight
+    int64_t answered
+    int64_t latency_sum      # ns, saturated
+    int64_t refused          # Result 8 (flow control)
+    int64_t errors           # other non-zero Results
+
+
+cdef cppclass Refusal:
+    # A refusal that started a run of them: the response, and what its request met when sent.
+    int64_t frame
+    int64_t request_frame
+    int64_t ts
+    uint32_t cmd
+    int64_t result
+    int64_t in_flight
+    int64_t rate
+
+
+cdef cppclass Flow:
+    # One side's requests over time, in at most FLOW_SLOTS slots (the width doubles past it).
+    int64_t width            # ns per slot
+    vector[FlowSlot] slots
+    int64_t bins[10]         # sends per 100 ms over the last second, a ring
+    int64_t tick             # the 100 ms tick of the newest bin
+    int64_t in_bins          # the bins' sum
+    int64_t max_rate         # the most sends in one second (sliding)
+    int64_t over_window      # sends made with more than W requests in flight
+    bint refusing            # the last answer with a Result refused
+    int64_t onsets           # runs of refusals
+    vector[Refusal] first_onsets
+
+
+cdef cppclass Lost:
+    # A request that was unanswered or resent (issue 16, part 4), until what became of it is
+    # known: kept in Core.lost (bounded), found again by its pairing key.
+    uint64_t key
+    int64_t sid
+    string sp
+    int64_t frame            # its first send
+    int64_t ts
+    uint32_t cmd
+    uint32_t seq
+    int64_t sends
+    int kind                 # LOST_* (what became of it, so far)
+    int64_t answer_frame     # the response that tells (LOST_LATE ...), else 0
+    int64_t answer_sid
+    int64_t first_answer     # the first of two answers' frame
+    int64_t delay            # ns from the first send to the answer
+    int64_t result
+    int64_t result2
 
 
 cdef cppclass Session:
@@ -119,6 +180,21 @@ cdef cppclass Session:
     uint32_t in_flight_seq[64]
     string sp                # the CONNECT's Source_Addr (NULs cut), empty before a login
     SpRecon* spr             # its report counters once looked up (NULL: look up)
+    # Flow control (0: requests from the client, 1: from the server).
+    Flow flow[2]
+    # The last orphan response per side of its request (a wrong Sequence_Id?).
+    int64_t orphan_frame[2]
+    int64_t orphan_ts[2]
+    uint32_t orphan_cmd[2]
+    # Link lifecycle: idle gaps, TERMINATE, who closed.
+    int64_t last_pdu_ts
+    int64_t last_pdu_frame
+    int64_t max_idle
+    int64_t max_idle_frame
+    int64_t idle_gaps
+    int terminate_by         # 1 the client, 2 the server sent the first TERMINATE, 0 none
+    int64_t terminate_frame
+    int closed_by            # the TCP side that closed (ConnStats.closed_by)
 
 
 cdef cppclass StatRecon:
@@ -137,6 +213,13 @@ cdef cppclass SpRecon:
     int64_t unmatched
     int64_t near_misses
     cmap[string, StatRecon] stats
+    # Its logins (CONNECTs): how many, the most in a minute (sliding), storms.
+    int64_t connects
+    int64_t connect_ring[16] # the times of its last STORM_CONNECTS CONNECTs, a ring
+    int64_t in_minute
+    int64_t max_per_minute
+    int64_t storms
+    bint storming
 
 
 cdef cppclass AwaitReport:
@@ -284,6 +367,14 @@ cdef class Core(StreamSink):
     cdef readonly int64_t long_incomplete
     cdef readonly int64_t long_parts
     cdef readonly int64_t long_evicted
+    # requests unanswered or resent, until what became of them is known (issue 16, part 4)
+    cdef deque[Lost] lost
+    cdef int64_t lost_base              # the id of lost.front()
+    cdef unordered_map[uint64_t, deque[int64_t]] lost_by_session  # mix_key(key, session)
+    cdef unordered_map[uint64_t, deque[int64_t]] lost_by_sp       # mix_key(key, SP)
+    cdef cmap[pair[string, int], int64_t] lost_evicted
+    cdef readonly int64_t max_lost
+    cdef readonly int64_t idle_ns
     # output of the current batch
     cdef public list events
     cdef vector[uint8_t] row_bytes
@@ -298,6 +389,8 @@ cdef class Core(StreamSink):
     cdef AwaitReport _fresh_await
     cdef ReportedId _fresh_reported
     cdef LongMsg _fresh_msg
+    cdef Refusal _fresh_refusal
+    cdef Lost _fresh_lost
 
     cdef Session* _new_session(self, int64_t conn, const Endpoint* client,
                                const Endpoint* server, int64_t frame, int64_t ts,
@@ -321,6 +414,12 @@ cdef class Core(StreamSink):
     cdef list _sequence(self, Session* sess, bint fc, int64_t row, int64_t frame, int64_t ts,
                         list record)
     cdef int _cap(self, int kind, int64_t frame, int64_t sid) except -1
+    cdef int64_t _lose(self, Session* sess, PendingReq* req, int kind) except -1
+    cdef Lost* _lost_entry(self, int64_t id) noexcept
+    cdef list _orphan(self, Session* sess, bint fc, uint32_t request_id, int64_t row,
+                      int64_t frame, int64_t ts, list record)
+    cdef list _lifecycle(self, Session* sess, bint fc, int64_t row, int64_t frame,
+                         int64_t ts, list record)
     cdef int _await_reports(self, Session* sess, uint64_t first, SubmitWait* wait,
                             int64_t request_frame, int64_t submitted) except -1
     cdef list _report(self, Session* sess, const uint8_t* p, Py_ssize_t n, int64_t row,

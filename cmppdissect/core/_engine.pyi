@@ -35,6 +35,23 @@ REC_REPORT_UNMATCHED: int
 REC_REPORT_DUPLICATE: int
 REC_REPORT_OTHER_CONNECTION: int
 REC_REPORT_NEAR_MISS: int
+REC_LATE_RESPONSE: int
+REC_ANSWER_OTHER_CONNECTION: int
+REC_ANSWERED_TWICE: int
+REC_IDLE_GAP: int
+REC_RECONNECT_STORM: int
+LOST_NEVER: int
+LOST_LATE: int
+LOST_OTHER_CONNECTION: int
+LOST_WRONG_SEQUENCE: int
+LOST_RESENT: int
+LOST_RESENT_ANSWERED: int
+LOST_DUPLICATE: int
+LOST_ANSWERED_TWICE: int
+LOST_NAMES: tuple[str, ...]
+FLOW_SLOTS: int
+STORM_CONNECTS: int
+LOST_SCAN: int
 NEAR_BYTE_REVERSED: int
 NEAR_OTHER_GATEWAY: int
 NEAR_DECIMAL_TEXT: int
@@ -48,6 +65,7 @@ CAP_CONNECTIONS: int
 CAP_TCP_HELD: int
 CAP_REPORTED: int
 CAP_REPORT_KEYS: int
+CAP_LOST: int
 OTHER_KEY: bytes
 RECIPIENTS_KEPT: int
 CAP_NAMES: tuple[str, ...]
@@ -77,6 +95,10 @@ class Core(StreamSink):
     def max_long_sms(self) -> int: ...
     @property
     def max_report_keys(self) -> int: ...
+    @property
+    def max_lost(self) -> int: ...
+    @property
+    def idle_ns(self) -> int: ...
     @property
     def awaiting_evicted(self) -> int: ...
     @property
@@ -144,7 +166,8 @@ class Core(StreamSink):
                  max_long_sms: int = ..., keep_rows: bool = False, pdu_limit: int = 0,
                  tracker_caps: Mapping[str, int] | None = None,
                  notes: list[CaptureNote] | None = None, offsets: bool = False,
-                 carriers: bool = False, max_report_keys: int = ...) -> None: ...
+                 carriers: bool = False, max_report_keys: int = ...,
+                 max_lost: int = ..., idle_ns: int = 0) -> None: ...
     def capture_layout(self) -> CaptureLayout | None: ...
     def feed(self, data: bytes | bytearray | memoryview) -> None: ...
     def finish(self, cut: bool = False) -> None: ...
@@ -160,6 +183,10 @@ class Core(StreamSink):
     def unreported(self, limit: int) -> tuple[
         dict[tuple[bytes, int], int],
         list[tuple[int, int, int, int, bytes, bytes, int, int, int]]]: ...
+    def lost_requests(self, limit: int) -> tuple[
+        dict[tuple[bytes, int], int], dict[tuple[bytes, int], int],
+        list[tuple[int, int, bytes, int, int, int, int, int, int, int, int, int, int, int]]]: ...
+    def links(self) -> dict[bytes, tuple[int, int, int]]: ...
     def session_ids(self) -> list[int]: ...
     def session(self, sid: int) -> dict[str, Any] | None: ...
     def session_marks(self) -> dict[int, tuple[int, int, int, int]]: ...

@@ -125,6 +125,27 @@ REC_REPORT_DUPLICATE = 10  # a = Msg_Id, b = frame of the first report, c = (SUB
 REC_REPORT_OTHER_CONNECTION = 11  # a = SUBMIT frame, b = the SUBMIT's session, c = Msg_Id
 REC_REPORT_NEAR_MISS = 12  # a = SUBMIT frame, b = NEAR_* rule, c = (report's Msg_Id, the
                            # SUBMIT_RESP's Msg_Id, the SUBMIT's session)
+# Answers to requests that were unanswered or resent (issue 16, part 4); on the response.
+REC_LATE_RESPONSE = 13     # a = request frame, b = ns from its first send, c = (sends, session)
+REC_ANSWER_OTHER_CONNECTION = 14  # a = request frame, b = its session, c = ns from its send
+REC_ANSWERED_TWICE = 15    # a = request frame, b = first answer's frame, c = (Result, Result)
+# Link lifecycle (issue 16, part 5).
+REC_IDLE_GAP = 16          # a = ns without a PDU, b = the frame before the gap
+REC_RECONNECT_STORM = 17   # a = CONNECTs in the last minute, b = storms of this SP so far
+# What became of a request unanswered or resent (Lost.kind).
+LOST_NEVER = 0             # no answer seen (yet)
+LOST_LATE = 1              # answered after the timeout, on its connection
+LOST_OTHER_CONNECTION = 2  # answered on another connection of its SP
+LOST_WRONG_SEQUENCE = 3    # an orphan answer to the same command came within the timeout
+LOST_RESENT = 4            # sent again after the timeout; the resend is in flight
+LOST_RESENT_ANSWERED = 5   # resent, then answered once
+LOST_DUPLICATE = 6         # resent and answered twice with Result 0: a likely duplicate
+LOST_ANSWERED_TWICE = 7    # resent and answered twice, not both accepted
+LOST_NAMES = ("never", "late", "other-connection", "wrong-sequence", "resent",
+              "resent-answered", "duplicate", "answered-twice")
+FLOW_SLOTS = 512           # time slots kept per session and side (the slot widens past it)
+STORM_CONNECTS = 10        # CONNECTs of one SP within a minute: a reconnect storm
+LOST_SCAN = 16             # the newest Lost entries looked at for one key
 # near-miss rules
 NEAR_BYTE_REVERSED = 1     # the id's 8 bytes in the other order (a little-endian peer, D22)
 NEAR_OTHER_GATEWAY = 2     # the same time fields and sequence, another gateway code
@@ -140,8 +161,9 @@ CAP_CONNECTIONS = 4
 CAP_TCP_HELD = 5
 CAP_REPORTED = 6
 CAP_REPORT_KEYS = 7
+CAP_LOST = 8
 CAP_NAMES = ("pending", "awaiting-reports", "long-sms", "sessions", "connections",
-             "tcp-buffered", "reported-ids", "report-keys")
+             "tcp-buffered", "reported-ids", "report-keys", "lost-requests")
 OTHER_KEY = b"\x00(other)"
 """The SP or Stat key of what came past ``max_report_keys`` (no wire value is this)."""
 
@@ -157,6 +179,12 @@ cdef uint32_t CMD_DELIVER = 5
 cdef uint32_t CMD_ACTIVE_TEST = 8
 cdef int HEARTBEATS_MISSED = 3  # the spec's C: a peer that misses three should be dropped
 cdef int64_t NS = 1000000000
+cdef uint32_t CMD_TERMINATE = 2
+cdef int64_t TICK = 100000000    # the rate's bins: 100 ms
+cdef int64_t MINUTE = 60 * NS
+cdef int _FLOW_SLOTS = FLOW_SLOTS
+cdef int _STORM = STORM_CONNECTS
+cdef int64_t _LOST_SCAN = LOST_SCAN
 from cmppdissect.protocol.commands import DEFAULT_PORTS
 from cmppdissect.protocol.commands import WINDOW as _SPEC_WINDOW
 cdef int64_t SPEC_WINDOW = _SPEC_WINDOW  # past it, the REC_WINDOW finding
@@ -232,6 +260,109 @@ cdef inline void peak_add(PeakRate* r, int64_t ts) noexcept nogil:
         r.count = 1
     if r.count > r.peak:
         r.peak = r.count
+
+
+cdef inline int64_t floor_div(int64_t a, int64_t b) noexcept nogil:
+    # rounded toward minus infinity, as Python's // (b > 0 here; times before 1970 exist)
+    cdef int64_t q = a / b
+    if a % b < 0:
+        q -= 1
+    return q
+
+
+cdef inline int64_t bin_of(int64_t tick) noexcept nogil:
+    cdef int64_t b = tick % 10
+    return b + 10 if b < 0 else b
+
+
+cdef int64_t flow_rate(Flow* f, int64_t ts) noexcept nogil:
+    """Sends in the second up to ``ts`` (ten 100 ms bins), the bins moved on to ``ts``. Time
+    going backwards (jitter) counts in the newest bin."""
+    cdef int64_t tick = floor_div(ts, TICK)
+    cdef int64_t k
+    if tick > f.tick:
+        if tick - f.tick >= 10:
+            memset(f.bins, 0, sizeof(f.bins))
+            f.in_bins = 0
+        else:
+            for k in range(f.tick + 1, tick + 1):
+                f.in_bins -= f.bins[bin_of(k)]
+                f.bins[bin_of(k)] = 0
+        f.tick = tick
+    return f.in_bins
+
+
+cdef FlowSlot* flow_slot(Flow* f, int64_t ts) except NULL:
+    """The slot of ``ts`` (the newest one if time went backwards); past FLOW_SLOTS slots the
+    width doubles and neighbours merge, so a session of any length keeps at most that many."""
+    cdef int64_t idx
+    cdef FlowSlot fresh
+    cdef size_t i, j
+    if f.width <= 0:
+        f.width = NS
+    idx = floor_div(ts, f.width)
+    if not f.slots.empty() and idx <= f.slots.back().slot:
+        return &f.slots.back()
+    while <int>f.slots.size() >= _FLOW_SLOTS:
+        f.width *= 2
+        j = 0
+        for i in range(f.slots.size()):
+            f.slots[i].slot = floor_div(f.slots[i].slot, 2)
+            if j and f.slots[j - 1].slot == f.slots[i].slot:
+                f.slots[j - 1].sends += f.slots[i].sends
+                f.slots[j - 1].max_in_flight = max(f.slots[j - 1].max_in_flight,
+                                                   f.slots[i].max_in_flight)
+                f.slots[j - 1].answered += f.slots[i].answered
+                f.slots[j - 1].latency_sum = sat_add(f.slots[j - 1].latency_sum,
+                                                     f.slots[i].latency_sum)
+                f.slots[j - 1].refused += f.slots[i].refused
+                f.slots[j - 1].errors += f.slots[i].errors
+            else:
+                f.slots[j] = f.slots[i]
+                j += 1
+        f.slots.resize(j)
+        idx = floor_div(ts, f.width)
+        if idx <= f.slots.back().slot:
+            return &f.slots.back()
+    memset(&fresh, 0, sizeof(FlowSlot))
+    fresh.slot = idx
+    f.slots.push_back(fresh)
+    return &f.slots.back()
+
+
+cdef inline uint64_t mix_key(uint64_t key, uint64_t other) noexcept nogil:
+    """A request's pairing key with its session or SP, for the Lost indexes (entries are
+    checked on lookup: a collision costs a look, not a wrong answer)."""
+    return key ^ ((other + <uint64_t>0x9E3779B97F4A7C15ULL) * <uint64_t>0xBF58476D1CE4E5B9ULL)
+
+
+cdef uint64_t sp_hash(const string& sp) noexcept nogil:
+    """FNV-1a of an SP id (6 bytes), never 0 (0 would be a session id's mix)."""
+    cdef uint64_t h = <uint64_t>0xCBF29CE484222325ULL
+    cdef size_t k
+    for k in range(sp.size()):
+        h = (h ^ <uint8_t>sp[k]) * <uint64_t>0x100000001B3ULL
+    return h | (<uint64_t>1 << 63)
+
+
+cdef void _unindex(unordered_map[uint64_t, deque[int64_t]]* index, uint64_t key,
+                   int64_t id) noexcept:
+    found = index.find(key)
+    if found != index.end():
+        if not deref(found).second.empty() and deref(found).second.front() == id:
+            deref(found).second.pop_front()
+        if deref(found).second.empty():
+            index.erase(found)
+
+
+cdef object _flow_tuple(Flow* f):
+    slots = [(s.slot, s.sends, s.max_in_flight, s.answered, s.latency_sum, s.refused, s.errors)
+             for s in f.slots]
+    onsets = [(r.frame, r.request_frame, r.ts, r.cmd, r.result, r.in_flight, r.rate)
+              for r in f.first_onsets]
+    return {"width_ns": f.width if f.width > 0 else NS, "slots": slots,
+            "max_rate": f.max_rate, "over_window": f.over_window, "onsets": f.onsets,
+            "first_onsets": onsets}
 
 
 cdef inline uint64_t pending_key(bint from_client, uint32_t cmd, uint32_t seq) noexcept nogil:
@@ -353,12 +484,13 @@ cdef class Core(StreamSink):
                  int64_t max_awaiting_reports=200_000, int64_t max_pending=65536,
                  int64_t max_long_sms=50_000, bint keep_rows=False, int64_t pdu_limit=0,
                  tracker_caps=None, notes=None, bint offsets=False, bint carriers=False,
-                 int64_t max_report_keys=10_000):
+                 int64_t max_report_keys=10_000, int64_t max_lost=10_000,
+                 int64_t idle_ns=0):
         # Each cap drops the oldest entry once reached, so a cap below 1 has nothing to drop.
         for name, cap in (("max_sessions", max_sessions), ("max_pending", max_pending),
                           ("max_awaiting_reports", max_awaiting_reports),
                           ("max_long_sms", max_long_sms),
-                          ("max_report_keys", max_report_keys)):
+                          ("max_report_keys", max_report_keys), ("max_lost", max_lost)):
             if cap < 1:
                 raise ValueError(f"{name} must be >= 1, not {cap}")
         self.ports = tuple(ports)
@@ -373,6 +505,10 @@ cdef class Core(StreamSink):
         self.max_pending = max_pending
         self.max_long_sms = max_long_sms
         self.max_report_keys = max_report_keys
+        self.max_lost = max_lost
+        # A link idle past the heartbeat interval (C = 3 min) and its answer's time (T) missed
+        # a heartbeat.
+        self.idle_ns = idle_ns if idle_ns > 0 else sat_add(180 * NS, timeout_ns)
         self.keep_rows = keep_rows
         self.offsets = offsets
         self.carriers = carriers and keep_rows and offsets
@@ -545,7 +681,41 @@ cdef class Core(StreamSink):
                         for item in s.results},
             "pending": s.pending.size(),
             "heartbeats": tuple(_beats_tuple(&s.beats[k]) for k in range(2)),
+            "flow": (_flow_tuple(&s.flow[0]), _flow_tuple(&s.flow[1])),
+            "lifecycle": {"max_idle_ns": s.max_idle, "max_idle_frame": s.max_idle_frame,
+                          "idle_gaps": s.idle_gaps, "terminate_by": s.terminate_by,
+                          "terminate_frame": s.terminate_frame, "closed_by": s.closed_by},
         }
+
+    def lost_requests(self, int64_t limit):
+        """Requests unanswered or resent and what became of them (issue 16, part 4): the
+        counts of those forgotten past ``max_lost`` ({(SP, LOST_* kind): n}), and the ones
+        kept, oldest first, at most ``limit`` of each kind (and the count of each kind kept).
+        Each is (kind, session, SP, request frame, time, Command_Id, Sequence_Id, sends,
+        answer frame, answer session, first answer frame, ns to the answer, Result,
+        second Result)."""
+        tally = {(item.first.first, item.first.second): item.second
+                 for item in self.lost_evicted}
+        kept = {}
+        listed = []
+        shown = {}
+        for entry in self.lost:
+            key = (entry.sp, entry.kind)
+            kept[key] = kept.get(key, 0) + 1
+            if shown.get(entry.kind, 0) < limit:
+                shown[entry.kind] = shown.get(entry.kind, 0) + 1
+                listed.append((entry.kind, entry.sid, entry.sp, entry.frame, entry.ts,
+                               entry.cmd, entry.seq, entry.sends, entry.answer_frame,
+                               entry.answer_sid, entry.first_answer, entry.delay,
+                               entry.result, entry.result2))
+        return tally, kept, listed
+
+    def links(self):
+        """Per SP: CONNECTs, the most within a minute (sliding, exact up to 16), reconnect
+        storms (STORM_CONNECTS within a minute)."""
+        return {item.first: (item.second.connects, item.second.max_per_minute,
+                             item.second.storms)
+                for item in self.recon if item.second.connects}
 
     def memory_peaks(self):
         """The most bytes each kind of buffer held at any time: a record split over chunks
@@ -570,7 +740,8 @@ cdef class Core(StreamSink):
                 "sessions": self.sessions.size(), "pending": pending,
                 "awaiting_reports": self.awaiting.size(), "submits": self.submits.size(),
                 "reported_ids": self.reported.size(), "report_keys": self.report_keys,
-                "long_sms": self.long_pending.size()}
+                "long_sms": self.long_pending.size(), "lost": self.lost.size(),
+                "lost_index": self.lost_by_session.size() + self.lost_by_sp.size()}
 
     def session_marks(self):
         """{sid: (PDUs, errors, unanswered, ended)} of every listed session: cheap to ask
@@ -617,6 +788,9 @@ cdef class Core(StreamSink):
         sps = {}
         for item in self.recon:
             r = &item.second
+            if not (r.awaited or r.matched or r.unmatched or r.duplicates or r.near_misses
+                    or r.other_connection or not r.stats.empty()):
+                continue  # an SP known by its logins only (links())
             stats = {}
             for st in r.stats:
                 stats[st.first] = (st.second.count,
@@ -792,6 +966,12 @@ cdef class Core(StreamSink):
         sess.spr = NULL
         sess.window_client = sess.window_server = 0
         sess.max_window_client = sess.max_window_server = 0
+        for i in range(2):
+            sess.flow[i].width = NS
+            sess.flow[i].tick = -(1 << 62)
+            sess.orphan_frame[i] = 0
+        sess.last_pdu_frame = sess.max_idle = sess.idle_gaps = 0
+        sess.terminate_by = sess.closed_by = 0
         for i in range(32):
             sess.slot[i] = -1
         memset(sess.beats, 0, sizeof(sess.beats))
@@ -867,6 +1047,7 @@ cdef class Core(StreamSink):
         if stats != NULL:
             sess.has_tcp = True
             sess.tcp = stats[0]
+            sess.closed_by = stats.closed_by
             if stats.retransmissions:
                 self.events.append((EV_NOTE, NOTE_RETRANSMISSION, frame, sess.id,
                                     stats.retransmissions, stats.duplicates, None))
@@ -1016,6 +1197,12 @@ cdef class Core(StreamSink):
         cdef pair[int64_t, int64_t]* slot
         cdef int64_t window, off, k
         cdef SubmitWait* wait
+        cdef Flow* flow
+        cdef FlowSlot* fs
+        cdef Refusal* refusal
+        cdef Lost* lost
+        cdef int64_t rate
+        cdef deque[int64_t]* ids
         if fc:
             sess.pdus_client += 1
         else:
@@ -1036,6 +1223,15 @@ cdef class Core(StreamSink):
             sess.version = lt.version
             sess.version_source = 2
         self._expire(sess, ts)
+        # The lifecycle's slow path only when something happened (a longer gap than any
+        # before, a TERMINATE, a CONNECT): the common PDU moves the last time on, no more.
+        if ((sess.last_pdu_frame and sat_sub(ts, sess.last_pdu_ts) > sess.max_idle)
+                or cmd == CMD_TERMINATE or cmd == CMD_CONNECT or not sess.last_pdu_frame):
+            record = self._lifecycle(sess, fc, row, frame, ts, record)
+        else:
+            if ts > sess.last_pdu_ts:
+                sess.last_pdu_ts = ts
+            sess.last_pdu_frame = frame
         entry = &self.totals[request_id & 0x1F]
         mine = self._mine(sess, request_id)
         if response:
@@ -1046,7 +1242,7 @@ cdef class Core(StreamSink):
             if found == sess.pending_index.end():
                 entry.orphans += 1
                 mine.orphans += 1
-                record = [(EV_RECORD, row, REC_ORPHAN, frame, sess.id, cmd, lt.seq, None)]
+                record = self._orphan(sess, fc, request_id, row, frame, ts, record)
             else:
                 pos = deref(found).second
                 req = &deref(pos)
@@ -1060,6 +1256,40 @@ cdef class Core(StreamSink):
                 entry.paired += 1
                 mine.paired += 1
                 mine.latency.push_back(latency)
+                flow = &sess.flow[0 if req.from_client else 1]
+                fs = flow_slot(flow, ts)
+                fs.answered += 1
+                fs.latency_sum = sat_add(fs.latency_sum, latency)
+                if lt.result > 0 and cmd != CMD_CONNECT_RESP:
+                    if lt.result == 8:
+                        fs.refused += 1
+                    else:
+                        fs.errors += 1
+                    if not flow.refusing:  # the gateway starts refusing: what did it meet?
+                        flow.onsets += 1
+                        if flow.first_onsets.size() < 32:
+                            flow.first_onsets.push_back(self._fresh_refusal)
+                            refusal = &flow.first_onsets.back()
+                            refusal.frame = frame
+                            refusal.request_frame = req.frame
+                            refusal.ts = ts
+                            refusal.cmd = cmd
+                            refusal.result = lt.result
+                            refusal.in_flight = req.in_flight
+                            refusal.rate = req.rate
+                    flow.refusing = True
+                elif lt.result == 0:
+                    flow.refusing = False
+                # A request resent, now answered: a second answer would be a duplicate.
+                lost = self._lost_entry(req.lost) if req.lost >= 0 else NULL
+                if lost == NULL and req.sends > 1:
+                    lost = self._lost_entry(self._lose(sess, req, LOST_RESENT_ANSWERED))
+                if lost != NULL:
+                    lost.kind = LOST_RESENT_ANSWERED
+                    lost.answer_frame = frame
+                    lost.answer_sid = sess.id
+                    lost.delay = sat_sub(ts, lost.ts)
+                    lost.result = lt.result
                 if self.keep_rows:
                     # Every send of the request is answered by this response (the resend
                     # policy: a request resent with the same Sequence_Id while in flight is one
@@ -1125,6 +1355,22 @@ cdef class Core(StreamSink):
                 req.cmd = cmd
                 req.seq = lt.seq
                 req.sends = 1
+                req.lost = -1
+                if not self.lost_by_session.empty():
+                    # Sent again after its timeout: the same request, not a new one.
+                    lfound = self.lost_by_session.find(mix_key(key, <uint64_t>sess.id))
+                    if lfound != self.lost_by_session.end():
+                        ids = &deref(lfound).second
+                        for k in range(<int64_t>ids.size() - 1,
+                                       max(-1, <int64_t>ids.size() - 1 - _LOST_SCAN), -1):
+                            lost = self._lost_entry(ids[0][k])
+                            if (lost != NULL and lost.sid == sess.id and lost.key == key
+                                    and lost.kind == LOST_NEVER
+                                    and sat_sub(ts, lost.ts) <= 3 * self.timeout_ns):
+                                lost.kind = LOST_RESENT
+                                lost.sends += 1
+                                req.lost = ids[0][k]
+                                break
                 pos = sess.pending.end()
                 dec(pos)
                 sess.pending_index[key] = pos
@@ -1140,6 +1386,21 @@ cdef class Core(StreamSink):
             if not resend:
                 record = self._sequence(sess, fc, row, frame, ts, record)
             window = sess.window_client if fc else sess.window_server
+            flow = &sess.flow[0 if fc else 1]
+            rate = flow_rate(flow, ts) + 1
+            flow.bins[bin_of(flow.tick)] += 1
+            flow.in_bins += 1
+            if rate > flow.max_rate:
+                flow.max_rate = rate
+            fs = flow_slot(flow, ts)
+            fs.sends += 1
+            if not resend:
+                req.in_flight = window
+                req.rate = rate
+                if window > fs.max_in_flight:
+                    fs.max_in_flight = window
+                if window > SPEC_WINDOW:
+                    flow.over_window += 1
             if window == SPEC_WINDOW + 1:  # once per excursion past W
                 if record is None:
                     record = []
@@ -1286,7 +1547,177 @@ cdef class Core(StreamSink):
             rows = (req.row, *[r.first for r in req.resends])
         self.events.append((EV_NOTE, NOTE_UNANSWERED, req.frame, sess.id, req.cmd, req.seq,
                             rows))
+        cdef Lost* lost = self._lost_entry(req.lost) if req.lost >= 0 else NULL
+        cdef int d = 0 if req.from_client else 1
+        if lost != NULL:  # a resend after a timeout, unanswered again: one request still
+            lost.kind = LOST_NEVER
+            lost.sends += req.sends - 1
+            return 0
+        lost = self._lost_entry(self._lose(sess, req, LOST_NEVER))
+        if (sess.orphan_frame[d] and sess.orphan_cmd[d] == (req.cmd | RESPONSE_BIT)
+                and sess.orphan_ts[d] >= req.ts
+                and sat_sub(sess.orphan_ts[d], req.ts) <= self.timeout_ns):
+            lost.kind = LOST_WRONG_SEQUENCE
+            lost.answer_frame = sess.orphan_frame[d]
+            lost.answer_sid = sess.id
+            lost.delay = sat_sub(sess.orphan_ts[d], req.ts)
         return 0
+
+    cdef Lost* _lost_entry(self, int64_t id) noexcept:
+        if id < self.lost_base or id >= self.lost_base + <int64_t>self.lost.size():
+            return NULL
+        return &self.lost[id - self.lost_base]
+
+    cdef int64_t _lose(self, Session* sess, PendingReq* req, int kind) except -1:
+        """Remember a request unanswered or resent, the oldest forgotten past ``max_lost``
+        (what became of it counted as it was then)."""
+        cdef Lost* old
+        if <int64_t>self.lost.size() >= self.max_lost:
+            # The oldest of all is the oldest of its two index entries: first in each.
+            old = &self.lost.front()
+            self._cap(CAP_LOST, req.frame, sess.id)
+            self.lost_evicted[pair[string, int](old.sp, old.kind)] += 1
+            _unindex(&self.lost_by_session, mix_key(old.key, <uint64_t>old.sid), self.lost_base)
+            _unindex(&self.lost_by_sp, mix_key(old.key, sp_hash(old.sp)), self.lost_base)
+            self.lost.pop_front()
+            self.lost_base += 1
+        self.lost.push_back(self._fresh_lost)
+        cdef Lost* entry = &self.lost.back()
+        entry.key = req.key
+        entry.sid = sess.id
+        entry.sp = sess.sp
+        entry.frame = req.frame
+        entry.ts = req.ts
+        entry.cmd = req.cmd
+        entry.seq = req.seq
+        entry.sends = req.sends
+        entry.kind = kind
+        entry.answer_frame = entry.answer_sid = entry.first_answer = entry.delay = 0
+        entry.result = entry.result2 = -1
+        cdef int64_t id = self.lost_base + <int64_t>self.lost.size() - 1
+        self.lost_by_session[mix_key(req.key, <uint64_t>sess.id)].push_back(id)
+        self.lost_by_sp[mix_key(req.key, sp_hash(sess.sp))].push_back(id)
+        return id
+
+    cdef list _orphan(self, Session* sess, bint fc, uint32_t request_id, int64_t row,
+                      int64_t frame, int64_t ts, list record):
+        """A response that answers no request in flight: the answer, late or on another
+        connection, to a request called unanswered, or a second answer to a resent one;
+        else an orphan, remembered (an unanswered request of its command close before it
+        was probably answered with a wrong Sequence_Id)."""
+        cdef Light* lt = &self.lt
+        cdef uint64_t key = pending_key(not fc, request_id, lt.seq)
+        cdef int d = 1 if fc else 0  # the side of the request it answers
+        cdef Lost* lost
+        cdef deque[int64_t]* ids
+        rec = None
+        for index in range(2 if not self.lost_by_session.empty() else 0):
+            # This connection's requests first, then its SP's other connections' (the newest
+            # LOST_SCAN of each: a peer that uses one Sequence_Id for everything has many).
+            if index == 0:
+                found = self.lost_by_session.find(mix_key(key, <uint64_t>sess.id))
+                if found == self.lost_by_session.end():
+                    continue
+            else:
+                if sess.sp.empty():
+                    break
+                found = self.lost_by_sp.find(mix_key(key, sp_hash(sess.sp)))
+                if found == self.lost_by_sp.end():
+                    continue
+            ids = &deref(found).second
+            for k in range(<int64_t>ids.size() - 1,
+                           max(-1, <int64_t>ids.size() - 1 - _LOST_SCAN), -1):
+                lost = self._lost_entry(ids[0][k])
+                if lost == NULL or lost.key != key:
+                    continue
+                if lost.sid == sess.id:
+                    if lost.kind == LOST_NEVER or lost.kind == LOST_WRONG_SEQUENCE:
+                        lost.kind = LOST_LATE
+                        lost.answer_frame = frame
+                        lost.answer_sid = sess.id
+                        lost.delay = sat_sub(ts, lost.ts)
+                        lost.result = lt.result
+                        rec = (EV_RECORD, row, REC_LATE_RESPONSE, frame, sess.id,
+                               lost.frame, lost.delay, (lost.sends, sess.id))
+                        break
+                    if lost.kind == LOST_RESENT_ANSWERED:
+                        lost.kind = (LOST_DUPLICATE if lost.result == 0 and lt.result == 0
+                                     else LOST_ANSWERED_TWICE)
+                        lost.first_answer = lost.answer_frame
+                        lost.answer_frame = frame
+                        lost.result2 = lt.result
+                        rec = (EV_RECORD, row, REC_ANSWERED_TWICE, frame, sess.id,
+                               lost.frame, lost.first_answer, (lost.result, lt.result))
+                        break
+                elif (not lost.sp.empty() and lost.sp == sess.sp
+                      and (lost.kind == LOST_NEVER or lost.kind == LOST_WRONG_SEQUENCE)):
+                    lost.kind = LOST_OTHER_CONNECTION
+                    lost.answer_frame = frame
+                    lost.answer_sid = sess.id
+                    lost.delay = sat_sub(ts, lost.ts)
+                    lost.result = lt.result
+                    rec = (EV_RECORD, row, REC_ANSWER_OTHER_CONNECTION, frame, sess.id,
+                           lost.frame, lost.sid, lost.delay)
+                    break
+            if rec is not None:
+                break
+        if rec is None:
+            rec = (EV_RECORD, row, REC_ORPHAN, frame, sess.id, lt.cmd, lt.seq, None)
+            sess.orphan_frame[d] = frame
+            sess.orphan_ts[d] = ts
+            sess.orphan_cmd[d] = lt.cmd
+        if record is None:
+            record = []
+        record.append(rec)
+        return record
+
+    cdef list _lifecycle(self, Session* sess, bint fc, int64_t row, int64_t frame,
+                         int64_t ts, list record):
+        """Idle gaps (no PDU for longer than a heartbeat and its answer), the first
+        TERMINATE, and an SP's logins per minute (a reconnect storm)."""
+        cdef Light* lt = &self.lt
+        cdef int64_t gap, n = 0
+        cdef SpRecon* spr
+        if sess.last_pdu_frame:
+            gap = sat_sub(ts, sess.last_pdu_ts)
+            if gap > sess.max_idle:
+                sess.max_idle = gap
+                sess.max_idle_frame = frame
+            if gap > self.idle_ns:
+                sess.idle_gaps += 1
+                if record is None:
+                    record = []
+                record.append((EV_RECORD, row, REC_IDLE_GAP, frame, sess.id, gap,
+                               sess.last_pdu_frame, None))
+        if not sess.last_pdu_frame or ts > sess.last_pdu_ts:
+            sess.last_pdu_ts = ts
+        sess.last_pdu_frame = frame
+        if lt.cmd == CMD_TERMINATE and sess.terminate_by == 0:
+            sess.terminate_by = 1 if fc else 2
+            sess.terminate_frame = frame
+        if lt.cmd == CMD_CONNECT and fc and not sess.sp.empty():
+            if sess.spr == NULL:
+                sess.spr = self._sp(sess.sp, frame, sess.id)
+            spr = sess.spr
+            spr.connect_ring[spr.connects % 16] = ts
+            spr.connects += 1
+            for k in range(min(spr.connects, <int64_t>16)):
+                if spr.connect_ring[k] <= ts and sat_sub(ts, spr.connect_ring[k]) < MINUTE:
+                    n += 1
+            spr.in_minute = n
+            if n > spr.max_per_minute:
+                spr.max_per_minute = n
+            if n >= _STORM:
+                if not spr.storming:
+                    spr.storming = True
+                    spr.storms += 1
+                    if record is None:
+                        record = []
+                    record.append((EV_RECORD, row, REC_RECONNECT_STORM, frame, sess.id, n,
+                                   spr.storms, None))
+            else:
+                spr.storming = False
+        return record
 
     cdef int _cap(self, int kind, int64_t frame, int64_t sid) except -1:
         """A state cap was reached: one finding the first time, so memory stays bounded."""

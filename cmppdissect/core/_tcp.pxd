@@ -87,6 +87,7 @@ cdef cppclass Conn:
     int64_t gaps
     int64_t gap_bytes
     int64_t last_frame
+    int rst_by               # the side whose RST ended it: 1 the client, 2 the server
 
 
 cdef struct IndexEntry:

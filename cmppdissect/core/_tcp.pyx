@@ -86,6 +86,13 @@ cdef ConnStats snapshot(Conn* conn) noexcept nogil:
     st.out_of_order = conn.ooo
     st.gaps = conn.gaps
     st.gap_bytes = conn.gap_bytes
+    # Who closed: the side of the RST, else the side whose FIN came first.
+    st.closed_by = conn.rst_by
+    if not st.closed_by and (conn.c2s.has_fin or conn.s2c.has_fin):
+        if conn.c2s.has_fin and (not conn.s2c.has_fin or conn.c2s.fin_frame <= conn.s2c.fin_frame):
+            st.closed_by = 1
+        else:
+            st.closed_by = 2
     return st
 
 
@@ -382,6 +389,7 @@ cdef class TcpTracker(SegmentSink):
             if not o.pieces.empty():
                 self._ack_releases(conn, o, not fc, seg.ack, seg.frame, seg.ts)
         if flags & TCP_RST:
+            conn.rst_by = 1 if fc else 2
             return self._close(conn, CLOSE_RST, seg.frame, seg.ts)
         if seg.length:
             self._data(conn, d, fc, data_seq, seg.payload, seg.length, seg.frame, seg.ts)
@@ -448,6 +456,7 @@ cdef class TcpTracker(SegmentSink):
         conn.closed = False
         conn.frames = conn.retrans = conn.dups = conn.ooo = conn.gaps = conn.gap_bytes = 0
         conn.last_frame = 0
+        conn.rst_by = 0
         self.conns[conn.id] = conn
         cdef IndexEntry ent
         ent.conn = conn

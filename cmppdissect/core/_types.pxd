@@ -53,6 +53,7 @@ cdef struct ConnStats:
     int64_t out_of_order
     int64_t gaps
     int64_t gap_bytes
+    int closed_by            # who closed it: 0 not known (yet), 1 the client, 2 the server
 
 
 cdef class SegmentSink:

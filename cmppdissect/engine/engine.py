@@ -43,9 +43,14 @@ from cmppdissect.core._engine import (
     NOTE_LONG_INCOMPLETE,
     NOTE_RETRANSMISSION,
     NOTE_UNANSWERED,
+    REC_ANSWER_OTHER_CONNECTION,
+    REC_ANSWERED_TWICE,
+    REC_IDLE_GAP,
+    REC_LATE_RESPONSE,
     REC_LONG_DUPLICATE,
     REC_LONG_RESENT,
     REC_ORPHAN,
+    REC_RECONNECT_STORM,
     REC_REPORT_DUPLICATE,
     REC_REPORT_NEAR_MISS,
     REC_REPORT_OTHER_CONNECTION,
@@ -91,6 +96,10 @@ class SessionNames:
     sp_id: str | None = None
     login: str | None = None  # "ok", "failed (Status N: ...)", None: no CONNECT_RESP seen
     connect_auth: bytes | None = None  # AuthenticatorSource, to check CONNECT_RESP
+    # With --secret: the form of AuthenticatorSource (CONNECT) and of AuthenticatorISMG
+    # (CONNECT_RESP) that matched.
+    auth_source: str | None = None
+    auth_ismg: str | None = None
     expert: Counter[str] = field(default_factory=Counter)  # findings by severity name
 
 
@@ -190,9 +199,10 @@ class Engine:
                  notes: list[CaptureNote] | None = None, offsets: bool = False,
                  carriers: bool = False, max_report_keys: int = 10_000,
                  report_delay_s: float = REPORT_DELAY_S,
-                 max_report_listed: int = 1000) -> None:
+                 max_report_listed: int = 1000, max_lost: int = 10_000) -> None:
         self.settings: dict[str, Any] = {
             "max_report_keys": max_report_keys, "report_delay_s": report_delay_s,
+            "max_lost": max_lost,
             "max_report_listed": max_report_listed,
             "ports": tuple(ports), "version": version, "timeout_s": timeout_s,
             "secrets": secrets, "heuristic": heuristic, "long_sms_timeout_s": long_sms_timeout_s,
@@ -210,7 +220,8 @@ class Engine:
                          max_pending=max_pending, max_long_sms=max_long_sms,
                          keep_rows=keep_rows, pdu_limit=pdu_limit,
                          tracker_caps=dict(tracker_caps or {}), notes=self.notes,
-                         offsets=offsets, carriers=carriers, max_report_keys=max_report_keys)
+                         offsets=offsets, carriers=carriers, max_report_keys=max_report_keys,
+                         max_lost=max_lost)
         self.keep_rows = keep_rows
         self.report_delay_s = report_delay_s
         # Reports that did not simply match their SUBMIT, listed (the first
@@ -397,6 +408,24 @@ class Engine:
                               words.sequence_both_ways(a, b, *c), frame=a)
         elif REC_REPORT_UNMATCHED <= code <= REC_REPORT_NEAR_MISS:
             finding = self._report_record(code, frame, sid, a, b, c)
+        elif code == REC_LATE_RESPONSE:
+            finding = Finding(Severity.WARN, "late-response",
+                              words.late_response(a, b, c[0], self.core.timeout_ns), frame=a)
+        elif code == REC_ANSWER_OTHER_CONNECTION:
+            finding = Finding(Severity.WARN, "answer-other-connection",
+                              words.answer_other_connection(a, b, c), frame=a)
+        elif code == REC_ANSWERED_TWICE:
+            duplicate = c == (0, 0)
+            finding = Finding(Severity.WARN if duplicate else Severity.NOTE,
+                              "duplicate-accepted" if duplicate else "answered-twice",
+                              words.answered_twice(a, b, *c), frame=a)
+        elif code == REC_IDLE_GAP:
+            finding = Finding(Severity.NOTE, "idle-gap",
+                              words.idle_gap(a, b, self.core.idle_ns), frame=b)
+        elif code == REC_RECONNECT_STORM:
+            names = self.sessions.get(sid)
+            finding = Finding(Severity.WARN, "reconnect-storm",
+                              words.reconnect_storm(names.sp_id if names else None, a, b))
         else:  # pragma: no cover - the core has no other codes
             return
         self._on_record(row, frame, sid, finding, batch)
@@ -532,5 +561,10 @@ class Engine:
                                                 names.connect_auth, secret, pdu.version)
                 code = "auth-ismg"
         if check is not None:
+            if check.ok and check.variant is not None:
+                if code == "auth-source":
+                    names.auth_source = check.variant
+                else:
+                    names.auth_ismg = check.variant
             self._on_record(row, frame, sid, Finding(
                 Severity.CHAT if check.ok else Severity.ERROR, code, check.message), batch)

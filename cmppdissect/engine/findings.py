@@ -126,6 +126,41 @@ def orphan_response(command_id: int, sequence_id: int) -> str:
     return f"no request for this {command_name(command_id)} (Sequence_Id {sequence_id})"
 
 
+def _s(ns: int) -> str:
+    return f"{ns / 1e9:.3f} s"
+
+
+def late_response(request_frame: int, delay_ns: int, sends: int, timeout_ns: int) -> str:
+    sent = f" (sent {sends} times)" if sends > 1 else ""
+    return (f"late answer to the request in frame {request_frame}{sent}, {_s(delay_ns)} after "
+            f"it was sent: past the timeout ({_s(timeout_ns)}), so it was called unanswered; "
+            f"the peer answers late, not never")
+
+
+def answer_other_connection(request_frame: int, session: int, delay_ns: int) -> str:
+    return (f"answers the request in frame {request_frame} of session {session} (the same SP), "
+            f"{_s(delay_ns)} after it: the answer came on another connection")
+
+
+def answered_twice(request_frame: int, first_frame: int, first: int, second: int) -> str:
+    if first == 0 and second == 0:
+        return (f"a second Result 0 for the resent request in frame {request_frame} (the "
+                f"first in frame {first_frame}): likely a duplicate message to the handset")
+    return (f"a second answer (Result {second}) to the resent request in frame "
+            f"{request_frame} (the first, Result {first}, in frame {first_frame})")
+
+
+def idle_gap(gap_ns: int, before_frame: int, idle_ns: int) -> str:
+    return (f"no PDU on this connection for {_s(gap_ns)} (since frame {before_frame}): longer "
+            f"than the heartbeat interval and its answer ({_s(idle_ns)})")
+
+
+def reconnect_storm(sp_id: str | None, connects: int, storms: int) -> str:
+    who = f"SP {sp_id!r}" if sp_id else "one SP"
+    nth = f" (storm {storms} of this SP)" if storms > 1 else ""
+    return f"{connects} CONNECTs from {who} within a minute: a reconnect storm{nth}"
+
+
 def sequence_reused(earlier_frame: int, command_id: int, sequence_id: int) -> str:
     return (f"Sequence_Id {sequence_id} reused while frame {earlier_frame}'s "
             f"{command_name(command_id)} is still unanswered (retransmission?)")
@@ -308,6 +343,9 @@ def cap_message(what: str, settings: dict[str, Any]) -> str:
     if what == "report-keys":
         return (f"more than {settings['max_report_keys']} SPs and Stats counted for report "
                 "reconciliation; the rest are counted together as '(other)'")
+    if what == "lost-requests":
+        return (f"more than {settings['max_lost']} requests unanswered or resent remembered to "
+                "tell what became of them; the oldest are counted as they were then")
     if what == "long-sms":
         return (f"more than {settings['max_long_sms']} long SMS being assembled; the oldest "
                 "are given up")

@@ -110,8 +110,8 @@ def text_line(d: dict[str, Any], ts_ns: int, clock: TimeFormat | None = None) ->
     Sequence_Id, then what one filters on: the Result with its name, a report's Stat, and the
     answer (``answered in #19 after 6.00 ms``, ``6.00 ms after #18``, ``no response``), then
     the SMS text."""
-    from cmppdissect.output.report import result_name
     from cmppdissect.protocol.layouts import RESULT_FIELDS
+    from cmppdissect.protocol.results import result_name
 
     fields = d["fields"] if isinstance(d.get("fields"), dict) else {}
     codes = {e.get("code") for e in d.get("expert") or () if isinstance(e, dict)}

@@ -11,31 +11,16 @@ from typing import Any
 
 from cmppdissect.engine import Engine
 from cmppdissect.engine.stats import over_time, summarize_ms
+from cmppdissect.output.flow import flow_dict, flow_summary
+from cmppdissect.output.links import lifecycle_dict, links
 from cmppdissect.output.reconcile import reconciliation
-from cmppdissect.protocol.codes import code_name
-from cmppdissect.protocol.commands import command_id_of, command_name
-from cmppdissect.protocol.layouts import LAYOUTS, RESULT_FIELDS
+from cmppdissect.output.timeouts import timeouts
+from cmppdissect.protocol.commands import command_name
 from cmppdissect.protocol.report import stat_class
-from cmppdissect.protocol.version import Version
+from cmppdissect.protocol.results import result_name
 
 COUNTERS = ("requests", "responses", "paired", "unanswered", "orphan_responses",
              "retransmitted")
-
-
-def result_name(command: str, code: int) -> str | None:
-    """The name of a response's Result/Status code, from the code table its layout names."""
-    try:
-        command_id = command_id_of(command)
-    except (KeyError, ValueError):
-        return None
-    for version in (Version.V3_0, Version.V2_0):
-        layout = LAYOUTS.get((command_id, version))
-        if layout is None:
-            continue
-        for f in layout.fields:
-            if f.name in RESULT_FIELDS and f.codes:
-                return code_name(f.codes, code, version)
-    return None
 
 
 def result_list(counter: Mapping[tuple[int, int], int]) -> list[dict[str, Any]]:
@@ -85,6 +70,8 @@ def session_dict(engine: Engine, sid: int) -> dict[str, Any] | None:
         "max_window": s["max_window"],
         "heartbeats": {"from_client": heartbeats(s["heartbeats"][0]),
                        "from_server": heartbeats(s["heartbeats"][1])},
+        "flow": flow_dict(engine, s),
+        "lifecycle": lifecycle_dict(engine, s),
         "expert": dict(names.expert),
         "commands": dict(sorted(commands.items())),
         "results": result_list(s["results"]),
@@ -111,10 +98,14 @@ def command_summary(engine: Engine) -> dict[str, dict[str, Any]]:
     return dict(sorted(out.items()))
 
 
-def build_report(engine: Engine, *, details: bool = True) -> dict[str, Any]:
+def build_report(engine: Engine, *, details: bool = True,
+                 diagnosis: bool | None = None) -> dict[str, Any]:
     """The whole report; ``details=False`` leaves out the per-session tables and the listed
     findings (the TUI's statistics screen rebuilds the rest every second while it is open,
-    and those two parts cost the most with thousands of sessions)."""
+    and those two parts cost the most with thousands of sessions). ``diagnosis`` (by default
+    as ``details``) works out the ``flow_control`` and ``links`` sections, which need every
+    session's figures even when the per-session tables are left out (the TUI asks for them
+    while its Diagnosis tab is in view)."""
     core = engine.core
     stats: dict[str, int] = {}
     for stat, n in core.report_stats().items():
@@ -125,10 +116,14 @@ def build_report(engine: Engine, *, details: bool = True) -> dict[str, Any]:
     stopped = ({"stopped_early": {"pdus": core.pdus,
                                   "requests_in_flight": core.in_flight_at_stop}}
                if core.cut_short else {})
+    sessions = session_dicts(engine) if details else []
+    if diagnosis is None:
+        diagnosis = details
+    of_sessions = sessions if details or not diagnosis else session_dicts(engine)
     return {
         "pdus": core.pdus,
         **stopped,
-        "sessions": session_dicts(engine) if details else [],
+        "sessions": sessions,
         "sessions_dropped": core.retired_sessions,
         "commands": command_summary(engine),
         "results": result_list(core.result_counts()),
@@ -137,6 +132,9 @@ def build_report(engine: Engine, *, details: bool = True) -> dict[str, Any]:
                     "submit_to_report_ms": summarize_ms((to_report,)),
                     "matched": len(to_report) // 8},
         "reconciliation": reconciliation(engine),
+        "timeouts": timeouts(engine),
+        "flow_control": flow_summary(of_sessions),
+        "links": links(engine, of_sessions),
         "long_sms": core.long_sms(),
         "over_time": over_time(*core.rates()),
         "expert_counts": [{"severity": str(sev), "code": code, "count": n}

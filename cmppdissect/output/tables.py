@@ -340,7 +340,7 @@ class _Transactions:
                   dict[str, Any]) -> None:
         """A request's row completed by its response (row ``pair``): to the ready rows, or
         to wait for its status report."""
-        from cmppdissect.output.report import result_name
+        from cmppdissect.protocol.results import result_name
 
         frame = values[3]
         response = self._pdu(store, pair).fields

@@ -129,6 +129,76 @@ def write_reconciliation(rec: dict[str, Any], out: TextIO, *, max_listed: int = 
 
 
 
+def write_timeouts(section: dict[str, Any], out: TextIO, *, max_listed: int = 10) -> None:
+    """"Is it really a timeout": what became of each request unanswered or resent."""
+    if not section["requests"]:
+        return
+    w = out.write
+    outcomes = ", ".join(f"{k} {n}" for k, n in section["outcomes"].items() if n)
+    w(f"\nUnanswered or resent requests (timeout {section['timeout_s']:g} s): "
+      f"{section['requests']} ({outcomes})\n")
+    if len(section["per_sp"]) > 1:
+        for sp, per in section["per_sp"].items():
+            counts = ", ".join(f"{k} {n}" for k, n in per.items() if n)
+            w(f"  {safe_text(sp):<16} {counts}\n")
+    for e in section["listed"][:max_listed]:
+        sends = f" sent {e['sends']}x" if e["sends"] > 1 else ""
+        tail = ""
+        if e["answer_frame"]:
+            where = (f" on session {e['answer_session']}"
+                     if e["answer_session"] != e["session"] else "")
+            after = (f" after {e['answer_after_ms']:.1f} ms"
+                     if e["answer_after_ms"] is not None else "")
+            first = (f" (first answer frame {e['first_answer_frame']})"
+                     if e["first_answer_frame"] else "")
+            tail = f": answer in frame {e['answer_frame']}{where}{after}{first}"
+        w(f"  frame {e['frame']:>7} {e['command']:<18} seq {e['sequence_id']:<10}{sends} "
+          f"{e['outcome']}{tail}\n")
+    if section["requests"] > max_listed:
+        w(f"  ... {section['requests'] - min(max_listed, len(section['listed']))} more "
+          "(use --report json for all)\n")
+
+
+def write_flow(section: dict[str, Any], out: TextIO, *, max_listed: int = 10) -> None:
+    """"Why was I throttled": the sessions whose window or gateway bound the rate."""
+    rows = section["sessions"]
+    if not rows:
+        return
+    w = out.write
+    w(f"\nFlow control (window W = {section['window']})\n")
+    w(f"  {'session':>7} {'SP id':<10} {'side':<11} {'in flight':>9} {'over W':>6} "
+      f"{'max/s':>6} {'refusal runs':>12}  time bound by\n")
+    for r in rows[:max_listed]:
+        bound = ", ".join(f"{k} {v:g} s" for k, v in r["verdict_seconds"].items())
+        w(f"  {r['session']:>7} {safe_text(r['sp_id'] or '-'):<10} {r['side']:<11} "
+          f"{r['max_in_flight']:>9} {r['sends_over_window']:>6} {r['max_sends_per_s']:>6} "
+          f"{r['refusal_runs']:>12}  {bound}\n")
+        first = r["first_refusal"]
+        if first:
+            w(f"          first refusal frame {first['frame']}: Result {first['result']} "
+              f"({first['name'] or '?'}) at {first['sends_per_s']} sends/s with "
+              f"{first['in_flight']} in flight\n")
+    if len(rows) > max_listed:
+        w(f"  ... {len(rows) - max_listed} more sessions\n")
+
+
+def write_links(section: dict[str, Any], out: TextIO) -> None:
+    """Link lifecycle per SP: sessions, logins, CONNECTs per minute, storms, closes."""
+    per_sp = section["per_sp"]
+    if not per_sp:
+        return
+    w = out.write
+    w("\nLinks per SP\n")
+    w(f"  {'SP id':<16} {'sessions':>8} {'CONNECTs':>8} {'max/min':>7} {'storms':>6} "
+      f"{'idle gaps':>9}  logins; closed\n")
+    for sp, e in per_sp.items():
+        logins = ", ".join(f"{k} {n}" for k, n in e["logins"].items())
+        closed = ", ".join(f"{k} {n}" for k, n in e["closed"].items())
+        w(f"  {safe_text(sp):<16} {e['sessions']:>8} {e['connects']:>8} "
+          f"{e['max_connects_per_minute']:>7} {e['storms']:>6} {e['idle_gaps']:>9}  "
+          f"{safe_text(logins)}; {closed}\n")
+
+
 def srt_lines(commands: dict[str, Any]) -> list[str]:
     """The service-response-time table of a report's ``commands``: a header, a line per
     request type (the summary's table and ``-z srt``'s)."""
@@ -181,6 +251,12 @@ def write_summary(report: dict[str, Any], out: TextIO, *, max_expert: int = 50) 
           f"p90 {_ms(lat['p90'])}  max {_ms(lat['max'])}\n")
     if report.get("reconciliation"):
         write_reconciliation(report["reconciliation"], out)
+    if report.get("timeouts"):
+        write_timeouts(report["timeouts"], out)
+    if report.get("flow_control"):
+        write_flow(report["flow_control"], out)
+    if report.get("links") and "display_filter" not in report:
+        write_links(report["links"], out)
     long_sms = report.get("long_sms")
     if long_sms and long_sms["parts"]:
         w(f"\nLong SMS: {long_sms['complete']} complete, {long_sms['incomplete']} incomplete "

@@ -636,13 +636,57 @@ class FilterColumns(Protocol):
         ...
 
     def readings(self, name: str, in_report: bool, among: np.ndarray | None = None) -> tuple[
-            np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
-        """The values body field ``name`` (of ``fields.report`` only, if ``in_report``) may
-        have on each row (of the rows ``among``, a mask, if given), read from the bytes at the
-        offsets it may come from: rows where this cannot be said, and (row indices, value of
-        each) per place. A row's record holds the field with one of those values, or not at
-        all."""
+            np.ndarray, list[tuple[np.ndarray, np.ndarray, bool]]]:
+        """The value the record of each row (of the rows ``among``, a mask, if given) has for
+        body field ``name`` (of ``fields.report`` only, if ``in_report``) as a lookup by name
+        finds it, read from the bytes: rows where this cannot be said, and (row indices, the
+        value of each, whether it is the report's) per place. Every other row's record holds
+        no such field."""
         ...
+
+    def record(self, index: int) -> Record:
+        """The record of row ``index`` (of these rows), decoded when read past the columns."""
+        ...
+
+
+@dataclass(slots=True)
+class Selection:
+    """Which of a set of rows a test keeps (``keep``, a mask), how many rows it had to ask
+    the test about (``decoded``), and how many errors a tolerant selection counted."""
+
+    keep: np.ndarray
+    decoded: int = 0
+    errors: int = 0
+
+
+def select(count: int, masks: Callable[[], tuple[np.ndarray, np.ndarray]],
+           test: Callable[[int], bool], *, tolerant: bool = False) -> Selection:
+    """The one way a set of ``count`` rows is filtered: ``masks`` says from the columns which
+    rows the test may keep and which it surely keeps, and ``test`` (which decodes) decides
+    each row left between, by its index. The same rows as ``test`` on every row, when the
+    masks are true bounds (:meth:`DisplayFilter.masks`, the TUI's search).
+
+    ``tolerant`` (the TUI: a filter must never take it down): an error of the masks sends
+    every row to the test, an error of the test drops its row, each counted in ``errors``;
+    otherwise (``-Y``) errors are raised."""
+    errors = 0
+    try:
+        maybe, sure = masks()
+    except Exception:
+        if not tolerant:
+            raise
+        errors += 1
+        maybe, sure = np.ones(count, dtype=bool), np.zeros(count, dtype=bool)
+    keep = sure & maybe
+    open_ = np.flatnonzero(maybe & ~sure)
+    for i in open_.tolist():
+        try:
+            keep[i] = bool(test(i))
+        except Exception:
+            if not tolerant:
+                raise
+            errors += 1
+    return Selection(keep, len(open_), errors)
 
 
 #: A leaf whose names are all absent from a record is false: each operand that names a field
@@ -685,27 +729,30 @@ def _leaf_masks(leaf: Node, cols: FilterColumns) -> tuple[np.ndarray, np.ndarray
         maybe &= held
     if len(leaf.paths) == 1 and leaf.paths[0][0] in ("field", "report") and (
             body == {leaf.paths[0][1]} or (leaf.paths[0][0] == "report" and body == {"report"})):
-        maybe &= _by_readings(leaf, cols, maybe)
+        return _by_readings(leaf, cols, maybe)
     return maybe, np.zeros(n, dtype=bool)
 
 
-def _by_readings(leaf: Node, cols: FilterColumns, among: np.ndarray) -> np.ndarray:
-    """Rows (of ``among``) where the leaf is true for one of the values its one body field
-    may have there, each distinct value tested once, by the leaf's own test on a record
-    holding just it."""
+def _by_readings(leaf: Node, cols: FilterColumns, among: np.ndarray) -> tuple[
+        np.ndarray, np.ndarray]:
+    """(may be true, is surely true) of a leaf on one body field, for the rows of ``among``
+    (the others: false): where the bytes say the record's value, the leaf's own test on a
+    record holding just that value, there, each distinct value tested once; a row whose
+    record holds no such field makes the leaf false; the rest stay open."""
     where, name = leaf.paths[0]
+    sure = np.zeros(len(among), dtype=bool)
     if not among.any():
-        return among
+        return among, sure
     unknown, found = cols.readings(name, where == "report", among)
-    possible = unknown.copy()
-    for rows, values in found:
+    possible = unknown & among
+    for rows, values, in_report in found:
         distinct, codes = np.unique(values, return_inverse=True)
-        # The value may sit in the body or in the report: either placement may be the real one.
-        verdict = np.array([leaf.fn({"fields": {"report": {name: v}}})
-                            or (where == "field" and leaf.fn({"fields": {name: v}}))
-                            for v in distinct.tolist()], dtype=bool)
-        possible[rows] |= verdict[codes.reshape(-1)]
-    return possible
+        verdict = np.array([leaf.fn({"fields": {"report": {name: v}} if in_report
+                                     else {name: v}}) for v in distinct.tolist()], dtype=bool)
+        held = verdict[codes.reshape(-1)]
+        possible[rows] = held
+        sure[rows] = held
+    return possible, sure
 
 
 def _masks(node: Node, cols: FilterColumns) -> tuple[np.ndarray, np.ndarray]:
@@ -753,6 +800,12 @@ class DisplayFilter:
         if self.tree is None:
             return np.ones(n, dtype=bool), np.ones(n, dtype=bool)
         return _masks(self.tree, cols)
+
+    def select(self, cols: FilterColumns, *, tolerant: bool = False) -> Selection:
+        """The rows of ``cols`` the filter keeps: :meth:`masks`, then the record of each row
+        they leave open (:func:`select`)."""
+        return select(len(cols), lambda: self.masks(cols), lambda i: self(cols.record(i)),
+                      tolerant=tolerant)
 
     @property
     def needs_pairing(self) -> bool:
@@ -824,8 +877,8 @@ def _syntax_message(exc: SyntaxError) -> str:
 
 
 __all__ = ["HEADER_KEYS", "KNOWN_NAMES", "MAX_DEPTH", "NUMERIC_KEYS", "PAIRING_NAMES",
-           "DisplayFilter", "FilterColumns", "FilterError", "Node", "compile_field",
-           "compile_filter"]
+           "DisplayFilter", "FilterColumns", "FilterError", "Node", "Selection", "compile_field",
+           "compile_filter", "select"]
 
 
 def compile_field(name: str) -> Callable[[Record], list[Any]]:

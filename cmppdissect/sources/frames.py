@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import socket
 import struct
 import sys
@@ -30,16 +31,13 @@ from typing import IO, Any, Final
 
 import dpkt
 
-from cmppdissect.core import LINKTYPE_NAMES, MAX_BLOCK, MAX_CAPLEN
-from cmppdissect.core.records import CaptureLayout, InterfaceLayout, SectionLayout
+from cmppdissect.core import LINKTYPE_NAMES, MAX_CAPLEN, FrameReader
+from cmppdissect.core.records import CaptureLayout, CaptureNote, InterfaceLayout, SectionLayout
 from cmppdissect.sources.file import FileIdentity
 from cmppdissect.sources.wholefile import RecordsCutError, WholeRecords
 
 __all__ = ["Frame", "FrameError", "FrameFile", "FrameWriter", "Layer", "frame_layers"]
 
-_EPB: Final = 6
-_SPB: Final = 3
-_PB: Final = 2
 _NS: Final = 1_000_000_000
 
 
@@ -69,25 +67,25 @@ def _pow10(n: int) -> int:
     return int(10 ** n)
 
 
-def ts_to_ns(raw: int, tsresol: int, tsoffset: int = 0) -> int:
-    """A stored timestamp in ns since the epoch (exact: Python integers)."""
-    if tsresol & 0x80:
-        ns = (raw * _NS) >> (tsresol & 0x7F)
-    elif tsresol <= 9:
-        ns = raw * _pow10(9 - tsresol)
-    else:
-        ns = raw // _pow10(tsresol - 9)
-    return ns + tsoffset * _NS
-
-
 def ns_to_raw(ns: int, tsresol: int, tsoffset: int = 0) -> int:
-    """The inverse of :func:`ts_to_ns` (rounded down where the resolution is coarser)."""
+    """A time in ns since the epoch as an interface stores it: ``if_tsresol`` units, without
+    its ``if_tsoffset`` (rounded down where the resolution is coarser), for the writer."""
     ns -= tsoffset * _NS
     if tsresol & 0x80:
         return (ns << (tsresol & 0x7F)) // _NS
     if tsresol <= 9:
         return ns // _pow10(9 - tsresol)
     return ns * _pow10(tsresol - 9)
+
+
+def _u32(data: bytes, big: bool) -> int:
+    value: int = struct.unpack(">I" if big else "<I", data[:4])[0]
+    return value
+
+
+def _reason(notes: list[CaptureNote]) -> str:
+    """What the walk of one record found wrong, without its frame number (the record's own)."""
+    return re.sub(r"^(frame|record) \d+: ", "", notes[0].message)
 
 
 class FrameFile:
@@ -150,82 +148,52 @@ class FrameFile:
                              f"{index}, which its section does not declare (file changed?)")
         return section.interfaces[index]
 
-    def _block_head(self, f: IO[bytes], offset: int, order: str) -> tuple[int, int]:
-        btype, blen = struct.unpack(order + "II", self._read(f, offset, 8, "block header"))
-        if btype not in (_EPB, _SPB, _PB):
-            raise FrameError(f"{self.path}: no packet block at offset {offset} (block type "
-                             f"0x{btype:08X}): the file changed since it was read?")
-        if blen < 16 or blen & 3 or blen > MAX_BLOCK:
-            raise FrameError(f"{self.path}: damaged packet block at offset {offset} "
-                             f"(length {blen})")
-        return btype, blen
-
     def interface_at(self, offset: int) -> InterfaceLayout:
-        """The interface a frame's record was captured on (reads its header only)."""
+        """The interface a frame's record was captured on (read only when its section has
+        several)."""
         section = self._section(offset)
         if self.layout.format == "pcap" or len(section.interfaces) == 1:
             return self._interface(section, 0, offset)
-        f = self._open()
-        order = ">" if section.big_endian else "<"
-        btype, _blen = self._block_head(f, offset, order)
-        if btype == _SPB:
-            return self._interface(section, 0, offset)
-        head = self._read(f, offset + 8, 4, "packet block")
-        index = struct.unpack(order + ("HH" if btype == _PB else "I"), head)[0]
-        return self._interface(section, index, offset)
+        frame = self.read(offset)
+        assert frame.interface is not None
+        return frame.interface
 
     def read(self, offset: int) -> Frame:
-        """The frame whose record starts at ``offset``; :class:`FrameError` if there is none."""
+        """The frame whose record starts at ``offset``; :class:`FrameError` if there is none.
+
+        The record is read with bounded reads (its header, then as many bytes as the core
+        says the record takes) and walked by the compiled core
+        (:class:`~cmppdissect.core.FrameReader`, started at ``offset`` with the section's byte
+        order and interfaces): the same checks and timestamps as the analysis had."""
         section = self._section(offset)
         f = self._open()
-        order = ">" if section.big_endian else "<"
-        if self.layout.format == "pcap":
-            return self._read_pcap(f, offset, section, order)
-        return self._read_pcapng(f, offset, section, order)
-
-    def _read_pcap(self, f: IO[bytes], offset: int, section: SectionLayout,
-                   order: str) -> Frame:
-        iface = self._interface(section, 0, offset)
-        size = self.layout.record_header
-        sec, frac, caplen, wire = struct.unpack(
-            order + "IIII", self._read(f, offset, size, "record header")[:16])
-        if caplen > MAX_CAPLEN:
-            raise FrameError(f"{self.path}: no frame record at offset {offset} (captured "
-                             f"length {caplen}): the file changed since it was read?")
-        data = self._read(f, offset + size, caplen, "record")
-        unit = _pow10(iface.tsresol) if iface.tsresol <= 9 else 1_000_000
-        raw = sec * unit + frac
-        ts = sec * _NS + frac * (_NS // unit)
-        return Frame(iface.linktype, data, max(wire, caplen), ts, offset, iface, raw)
-
-    def _read_pcapng(self, f: IO[bytes], offset: int, section: SectionLayout,
-                     order: str) -> Frame:
-        btype, blen = self._block_head(f, offset, order)
-        block = self._read(f, offset, blen, "packet block")
-        if struct.unpack(order + "I", block[-4:])[0] != blen:
+        pcap = self.layout.format == "pcap"
+        notes: list[CaptureNote] = []
+        reader = FrameReader(notes)
+        reader.start_at(self.layout, section, offset)
+        head = self._read(f, offset, self.layout.record_header if pcap else 12,
+                          "record header" if pcap else "block header")
+        size = reader.needed(head)
+        data = head
+        if size > len(head):
+            data += self._read(f, offset + len(head), size - len(head),
+                               "record" if pcap else "packet block")
+        reader.feed(data)
+        got = reader.frame()
+        if got is None:
+            reader.finish()
+            what = "frame record" if pcap else "packet block"
+            why = _reason(notes) if notes else (
+                "" if pcap else f"block type 0x{_u32(head, section.big_endian):08X}")
+            raise FrameError(f"{self.path}: no {what} at offset {offset}"
+                             + (f" ({why})" if why else "")
+                             + ": the file changed since it was read?")
+        if not pcap and _u32(data[-4:], section.big_endian) != len(data):
             raise FrameError(f"{self.path}: damaged packet block at offset {offset} (its two "
                              "lengths differ)")
-        if btype == _SPB:
-            iface = self._interface(section, 0, offset)
-            wire = struct.unpack(order + "I", block[8:12])[0]
-            caplen = min(wire, blen - 16)
-            if iface.snaplen:
-                caplen = min(caplen, iface.snaplen)
-            return Frame(iface.linktype, block[12:12 + caplen], wire, None, offset, iface)
-        if blen < 32:
-            raise FrameError(f"{self.path}: packet block at offset {offset} too short")
-        if btype == _PB:
-            index, _drops, high, low, caplen, wire = struct.unpack(order + "HHIIII",
-                                                                    block[8:28])
-        else:
-            index, high, low, caplen, wire = struct.unpack(order + "IIIII", block[8:28])
-        if caplen > blen - 32:
-            raise FrameError(f"{self.path}: packet block at offset {offset}: captured length "
-                             f"{caplen} overruns the block")
-        iface = self._interface(section, index, offset)
-        raw = (high << 32) | low
-        return Frame(iface.linktype, block[28:28 + caplen], max(wire, caplen),
-                     ts_to_ns(raw, iface.tsresol, iface.tsoffset), offset, iface, raw)
+        _at, iface, ts, raw, wire, payload = got
+        return Frame(iface.linktype, payload, wire, None if raw is None else ts, offset, iface,
+                     raw)
 
     def close(self) -> None:
         if self._file is not None:

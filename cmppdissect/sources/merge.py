@@ -13,12 +13,12 @@ holds at most one chunk and one record, so memory is bounded by the number of in
 their size. Equal frames from overlapping files are both kept (mergecap keeps them too; telling
 a retransmission from a duplicate capture is the TCP reassembler's job).
 
-Why not the existing readers: the core's container walk goes straight to TCP segments and
-keeps no frame, and dpkt's readers give float timestamps (nanoseconds lost), one interface
-per pcapng file and no length on the wire, and trust block lengths. :class:`_Walk` reads the
-records with every length checked against the same caps as the core (``MAX_CAPLEN``,
-``MAX_BLOCK``), and builds the :class:`CaptureLayout` of what it read, so that a frame can be
-read again from its input by :class:`~cmppdissect.sources.frames.FrameFile` (``-w``).
+The inputs' records are walked by the compiled core: :class:`~cmppdissect.core.FrameReader` is
+the :class:`~cmppdissect.core.CaptureReader` walk (the same length checks, findings and
+:class:`CaptureLayout`) handing over frames, and writes a run of an input's frames as the merged
+stream's blocks itself (its timestamps as stored, its interfaces declared here). This module
+only decides whose frames come next. The layout each input's walk built lets a frame be read
+again from its input by :class:`~cmppdissect.sources.frames.FrameFile` (``-w``).
 
 Each input is opened by :class:`~cmppdissect.sources.file.FileSource` (gzip, sniffing, the
 one-line error for a non-capture); findings about an input name it.
@@ -29,275 +29,23 @@ from __future__ import annotations
 import heapq
 import struct
 from collections.abc import Callable, Generator, Iterator, Sequence
-from typing import Final, NamedTuple
+from typing import Final
 
-from cmppdissect.core import MAX_BLOCK, MAX_CAPLEN
-from cmppdissect.core._capture import PCAP_MAGICS
+from cmppdissect.core import FrameReader
 from cmppdissect.core.records import (
     CaptureFormatError,
     CaptureLayout,
     CaptureNote,
     InterfaceLayout,
-    SectionLayout,
 )
 from cmppdissect.sources.file import CHUNK_SIZE, FileIdentity, FileSource, open_error
-from cmppdissect.sources.frames import Frame, FrameError, FrameFile, ts_to_ns
+from cmppdissect.sources.frames import Frame, FrameError, FrameFile
 
 __all__ = ["InputError", "MergedFrames", "MergedSource", "open_inputs"]
 
 _SHB: Final = 0x0A0D0D0A
 _IDB: Final = 1
-_PB: Final = 2
-_SPB: Final = 3
-_EPB: Final = 6
 _BOM: Final = 0x1A2B3C4D
-_EPB_HEAD: Final = struct.Struct("<IIIIIII")
-_TRAILER: Final = struct.Struct("<I")
-_NS: Final = 1_000_000_000
-_PAD: Final = (b"", b"\0\0\0", b"\0\0", b"\0")
-
-
-class _Walk:
-    """The frames of one capture input, in file order, with their offsets in it.
-
-    ``layout`` grows as the walk goes: what :class:`FrameFile` needs to read a frame again.
-    A damaged record ends the input with a note (what was read before it is merged).
-    """
-
-    def __init__(self, source: FileSource, notes: list[CaptureNote],
-                 declare: Callable[[InterfaceLayout], int]) -> None:
-        self.source = source
-        self.notes = notes
-        self._declare = declare  # the merged stream's number for one of this input's interfaces
-        self._chunks = source.chunks()
-        self._buf = b""
-        self._at = 0  # where the next record starts in _buf
-        self._base = 0  # the input offset of _buf[0]
-        self._eof = False
-        self._sections: list[SectionLayout] = []
-        self._record_header = 16
-        self.format = source.format
-        self.records = 0
-        self.last_ns = 0  # a pcapng Simple Packet Block has no time: the previous frame's
-
-    # -- bytes ----------------------------------------------------------------------------------
-
-    def _have(self, need: int) -> bool:
-        """Whether ``need`` bytes from the next record are in the buffer (reading for them)."""
-        while len(self._buf) - self._at < need:
-            if self._eof:
-                return False
-            chunk = next(self._chunks, b"")
-            if not chunk:
-                self._eof = True
-                return False
-            self._base += self._at
-            self._buf = self._buf[self._at:] + chunk
-            self._at = 0
-        return True
-
-    def _skip(self, size: int) -> bool:
-        """Step over ``size`` bytes without keeping them (an oversized block)."""
-        while True:
-            avail = len(self._buf) - self._at
-            if avail >= size:
-                self._at += size
-                return True
-            size -= avail
-            self._base += len(self._buf)
-            self._buf, self._at = b"", 0
-            if not self._have(1):
-                return False
-
-    def _note(self, message: str, severity: str = "warn") -> None:
-        self.notes.append(CaptureNote(None, f"{self.source.name}: {message}", severity))
-
-    def _truncated(self) -> None:
-        left = len(self._buf) - self._at
-        if left:
-            self._note(f"file is truncated: the last record is incomplete ({left} bytes "
-                       "ignored); everything before it was read")
-
-    # -- the layout ---------------------------------------------------------------------------
-
-    def layout(self) -> CaptureLayout | None:
-        """What reading this input's frames again needs (None before its header was read)."""
-        if not self._sections:
-            return None
-        return CaptureLayout(self.format, self._record_header, tuple(self._sections))
-
-    def _section(self, offset: int, big: bool) -> None:
-        self._sections.append(SectionLayout(offset, big, ()))
-
-    def _interface(self, iface: InterfaceLayout) -> None:
-        last = self._sections[-1]
-        self._sections[-1] = SectionLayout(last.offset, last.big_endian,
-                                           (*last.interfaces, iface))
-
-    # -- records ------------------------------------------------------------------------------
-
-    def __iter__(self) -> Iterator[_Item]:
-        try:
-            if self.format == "pcap":
-                yield from self._pcap()
-            else:
-                yield from self._pcapng()
-        finally:
-            self.source.close()
-
-    def _pcap(self) -> Iterator[_Item]:
-        if not self._have(24):
-            self._note("pcap file header truncated", "error")
-            return
-        head = self._buf[self._at:self._at + 24]
-        big, mul, self._record_header = PCAP_MAGICS[head[:4]]
-        order = ">" if big else "<"
-        snaplen, linktype = struct.unpack_from(order + "II", head, 16)
-        iface = InterfaceLayout(linktype & 0xFFFF, snaplen, 9 if mul == 1 else 6, 0)
-        unit = 10 ** iface.tsresol
-        self._section(self._base + self._at, big)
-        self._interface(iface)
-        self._at += 24
-        size = self._record_header
-        header = struct.Struct(order + "IIII")
-        ifid = -1
-        epb_head, trailer = _EPB_HEAD.pack, _TRAILER.pack
-        while self._have(size):
-            sec, frac, caplen, wire = header.unpack_from(self._buf, self._at)
-            if caplen > MAX_CAPLEN:
-                self._note(f"record {self.records + 1}: captured length {caplen} is not "
-                           "plausible; the file is corrupt from here on and reading stops",
-                           "error")
-                return
-            if not self._have(size + caplen):
-                break
-            start = self._at + size
-            offset = self._base + self._at
-            self._at = start + caplen
-            self.records += 1
-            raw = sec * unit + frac
-            ts = sec * _NS + frac * mul
-            if ifid < 0:  # declared with the first frame: an input without any declares none
-                ifid = self._declare(iface)
-            pad = _PAD[caplen & 3]
-            blen = 32 + caplen + len(pad)
-            yield ts, b"".join((epb_head(_EPB, blen, ifid, raw >> 32, raw & 0xFFFFFFFF, caplen,
-                                         max(wire, caplen)),
-                                self._buf[start:start + caplen], pad, trailer(blen))), offset
-        self._truncated()
-
-    def _pcapng(self) -> Iterator[_Item]:
-        order = "<"
-        interfaces: list[InterfaceLayout] = []
-        ids: dict[InterfaceLayout, int] = {}
-        while self._have(12):
-            at = self._at
-            btype = struct.unpack_from("<I", self._buf, at)[0]
-            if btype == _SHB:
-                bom = self._buf[at + 8:at + 12]
-                if bom == b"\x1a\x2b\x3c\x4d":
-                    order = ">"
-                elif bom == b"\x4d\x3c\x2b\x1a":
-                    order = "<"
-                else:
-                    self._note("corrupt pcapng section header; reading stops", "error")
-                    return
-            btype, blen = struct.unpack_from(order + "II", self._buf, at)
-            if blen < 12 or blen & 3:
-                self._note(f"corrupt pcapng block (length {blen}); reading stops", "error")
-                return
-            if blen > MAX_BLOCK:
-                if btype in (_EPB, _SPB, _PB):
-                    self.records += 1
-                    self._note(f"record {self.records}: pcapng block of {blen} bytes is not "
-                               "plausible; skipped")
-                if btype == _SHB:  # its interfaces are the previous section's, as for the core
-                    self._sections.append(SectionLayout(
-                        self._base + at, order == ">",
-                        self._sections[-1].interfaces if self._sections else ()))
-                if not self._skip(blen):
-                    self._truncated()
-                    return
-                continue
-            if not self._have(blen):
-                break
-            at = self._at
-            offset = self._base + at
-            self._at = at + blen
-            buf = self._buf
-            if btype == _SHB:
-                interfaces = []
-                self._section(offset, order == ">")
-            elif btype == _IDB:
-                iface = _idb(buf, at, blen, order)
-                interfaces.append(iface)
-                self._interface(iface)
-            elif btype in (_EPB, _PB, _SPB):
-                self.records += 1
-                frame = self._packet(buf, at, blen, btype, order, interfaces, offset)
-                if frame is not None:
-                    on = frame.interface
-                    assert on is not None
-                    ifid = ids.get(on)
-                    if ifid is None:
-                        ifid = ids[on] = self._declare(on)
-                    yield frame.ts or 0, _epb(ifid, frame), offset
-        self._truncated()
-
-    def _packet(self, buf: bytes, at: int, blen: int, btype: int, order: str,
-                interfaces: list[InterfaceLayout], offset: int) -> Frame | None:
-        if btype == _SPB:
-            if blen < 16 or not interfaces:
-                self._note(f"record {self.records}: simple packet block without interface")
-                return None
-            iface = interfaces[0]
-            wire = struct.unpack_from(order + "I", buf, at + 8)[0]
-            caplen = min(wire, blen - 16)
-            if iface.snaplen:
-                caplen = min(caplen, iface.snaplen)
-            return Frame(iface.linktype, buf[at + 12:at + 12 + caplen], wire, self.last_ns,
-                         offset, iface, None)
-        if blen < 32:
-            self._note(f"record {self.records}: packet block too short")
-            return None
-        if btype == _PB:
-            ifid, _drops, high, low, caplen, wire = struct.unpack_from(order + "HHIIII", buf,
-                                                                        at + 8)
-        else:
-            ifid, high, low, caplen, wire = struct.unpack_from(order + "IIIII", buf, at + 8)
-        if ifid >= len(interfaces):
-            self._note(f"record {self.records}: packet on undeclared interface {ifid}")
-            return None
-        if caplen > blen - 32:
-            self._note(f"record {self.records}: captured length {caplen} overruns its block")
-            return None
-        iface = interfaces[ifid]
-        raw = (high << 32) | low
-        ts = ts_to_ns(raw, iface.tsresol, iface.tsoffset)
-        self.last_ns = ts
-        return Frame(iface.linktype, buf[at + 28:at + 28 + caplen], max(wire, caplen), ts,
-                     offset, iface, raw)
-
-
-def _idb(buf: bytes, at: int, blen: int, order: str) -> InterfaceLayout:
-    """An Interface Description Block's link type, snapshot length, if_tsresol and
-    if_tsoffset (options walked with every length checked, as the core does)."""
-    if blen < 20:
-        return InterfaceLayout(-1, 0)
-    linktype, _reserved, snaplen = struct.unpack_from(order + "HHI", buf, at + 8)
-    resol, offset_s = 6, 0
-    pos, stop = at + 16, at + blen - 4
-    while pos + 4 <= stop:
-        code, length = struct.unpack_from(order + "HH", buf, pos)
-        pos += 4
-        if code == 0 or pos + length > stop:
-            break
-        if code == 9 and length >= 1:
-            resol = buf[pos]
-        elif code == 14 and length >= 8:
-            offset_s = struct.unpack_from(order + "q", buf, pos)[0]
-        pos += (length + 3) & ~3
-    return InterfaceLayout(linktype, snaplen, resol, offset_s)
 
 
 def _shb() -> bytes:
@@ -320,31 +68,48 @@ def _idb_block(iface: InterfaceLayout) -> bytes:
             + opts + struct.pack("<I", blen))
 
 
-def _epb(ifid: int, frame: Frame) -> bytes:
-    """An Enhanced Packet Block with the frame's timestamp as stored (struct, not dpkt: this is
-    once per frame of every input)."""
-    iface = frame.interface
-    assert iface is not None
-    raw = frame.raw_ts
-    if raw is None:  # a Simple Packet Block's guessed time, in its interface's units
-        from cmppdissect.sources.frames import ns_to_raw
+class _Named(list[CaptureNote]):
+    """The findings of one input's walk, each put straight into the merge's notes with the
+    input's name (and no frame number: the input's numbers are not the merged stream's)."""
 
-        raw = ns_to_raw(frame.ts or 0, iface.tsresol, iface.tsoffset)
-    raw &= 0xFFFFFFFFFFFFFFFF
-    data = frame.data
-    pad = _PAD[len(data) & 3]
-    blen = 32 + len(data) + len(pad)
-    return b"".join((_EPB_HEAD.pack(_EPB, blen, ifid, raw >> 32, raw & 0xFFFFFFFF, len(data),
-                                     frame.wire_length), data, pad, struct.pack("<I", blen)))
+    def __init__(self, name: str, into: list[CaptureNote]) -> None:
+        super().__init__()
+        self._name = name
+        self._into = into
+
+    def append(self, note: CaptureNote) -> None:
+        self._into.append(CaptureNote(None, f"{self._name}: {note.message}", note.severity))
 
 
-_Item = tuple[int, bytes, int]  # a frame of one input: time (ns), its merged-stream block, offset
+class _Input:
+    """One input of the merge: its chunks, walked by the core a frame at a time."""
+
+    def __init__(self, source: FileSource, notes: list[CaptureNote],
+                 declare: Callable[[InterfaceLayout], tuple[int, bytes]]) -> None:
+        self.source = source
+        self.reader = FrameReader(_Named(source.name, notes), declare)
+        self._chunks = source.chunks()
+        self._done = False
+
+    def fill(self) -> bool:
+        """Whether a frame is held, reading chunks for one (False: the input is over)."""
+        reader = self.reader
+        while not reader.ready:
+            if self._done:
+                return False
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                self._done = True
+                reader.finish()
+                self.source.close()
+                return False
+            reader.feed(chunk)
+        return True
 
 
-class _Block(NamedTuple):
-    data: bytes
-    input: int  # which input the frame came from (-1: not a frame)
-    offset: int  # the frame's offset in that input
+# Where the frames of a piece of the merged stream came from: the input, where the piece starts
+# in the stream, and (position in the piece, offset in the input) pairs, flattened.
+_Seen = Callable[[int, int, list[int]], None]
 
 
 class MergedSource:
@@ -374,62 +139,60 @@ class MergedSource:
 
     # -- the merged stream --------------------------------------------------------------------
 
-    def _blocks(self, sources: Sequence[FileSource], notes: list[CaptureNote],
-                walks: list[_Walk] | None = None) -> Generator[_Block, None, None]:
-        """The merged stream as blocks: the section header, then each frame (after the
-        description of its interface, declared when its input's first frame on it is read).
-        ``walks`` receives each input's walk (for its layout).
+    def _merge(self, sources: Sequence[FileSource], notes: list[CaptureNote],
+               seen: _Seen | None = None, readers: list[FrameReader] | None = None
+               ) -> Generator[bytes, None, None]:
+        """The merged stream in chunks of about :data:`CHUNK_SIZE` bytes: the section header,
+        then the frames (each interface's description before its first frame). ``seen`` is
+        told where each frame came from; ``readers`` receives each input's reader (for its
+        layout).
 
         A k-way merge on the inputs' next frames; the input that comes first keeps going while
         its frames come before every other input's next one, without touching the heap (files
-        rotated by tcpdump follow each other: a file is one run)."""
-        yield _Block(_shb(), -1, -1)
-        ids: dict[tuple[int, InterfaceLayout], int] = {}
-        declared: list[bytes] = []  # interface descriptions not yet in the stream
+        rotated by tcpdump follow each other: a file is one run, written by the core)."""
+        count = 0
 
-        def declarer(index: int) -> Callable[[InterfaceLayout], int]:
-            def declare(iface: InterfaceLayout) -> int:
-                key = (index, iface)
-                ifid = ids.get(key)
-                if ifid is None:
-                    ifid = ids[key] = len(ids)
-                    declared.append(_idb_block(iface))
-                return ifid
-            return declare
+        def declare(iface: InterfaceLayout) -> tuple[int, bytes]:
+            nonlocal count
+            count += 1
+            return count - 1, _idb_block(iface)
 
-        made = [_Walk(source, notes, declarer(i)) for i, source in enumerate(sources)]
-        if walks is not None:
-            walks.extend(made)
-        frames = [iter(walk) for walk in made]
-        heap: list[tuple[int, int, bytes, int]] = []
+        inputs = [_Input(source, notes, declare) for source in sources]
+        if readers is not None:
+            readers.extend(i.reader for i in inputs)
+        out = [_shb()]
+        size = len(out[0])
+        at = 0  # where out[0] starts in the stream
         try:
-            for index, it in enumerate(frames):
-                first = next(it, None)
-                if first is not None:
-                    heap.append((first[0], index, first[1], first[2]))
+            heap = [(i.reader.ts, index) for index, i in enumerate(inputs) if i.fill()]
             heapq.heapify(heap)
             while heap and not self._stopped:
-                ts, index, block, offset = heapq.heappop(heap)
-                bound = heap[0][:2] if heap else None
-                it = frames[index]
-                while True:
-                    while declared:
-                        yield _Block(declared.pop(0), -1, -1)
-                    yield _Block(block, index, offset)
-                    item = next(it, None)
-                    if item is None:
+                _, index = heapq.heappop(heap)
+                reader = inputs[index].reader
+                until = heap[0][0] if heap else None
+                inclusive = bool(heap) and index < heap[0][1]  # ties: the earlier input first
+                while not self._stopped:
+                    positions: list[int] | None = [] if seen is not None else None
+                    piece = reader.blocks(until, inclusive, CHUNK_SIZE - size, positions)
+                    if piece:
+                        if seen is not None and positions:
+                            seen(index, at + size, positions)
+                        out.append(piece)
+                        size += len(piece)
+                        if size >= CHUNK_SIZE:
+                            yield b"".join(out)
+                            at += size
+                            out, size = [], 0
+                    if reader.ready:
+                        ts = reader.ts
+                        if until is not None and (ts > until or (ts == until and not inclusive)):
+                            heapq.heappush(heap, (ts, index))
+                            break
+                    elif not inputs[index].fill():
                         break
-                    ts, block, offset = item
-                    if bound is not None and (ts, index) > bound:
-                        heapq.heappush(heap, (ts, index, block, offset))
-                        break
-                    if self._stopped:
-                        break
+            if out:
+                yield b"".join(out)
         finally:
-            for it in frames:
-                close = getattr(it, "close", None)
-                if close is not None:
-                    close()
             for source in sources:
                 source.close()
                 for note in source.notes:
@@ -442,17 +205,7 @@ class MergedSource:
         if self._started:
             raise RuntimeError("a capture source can be read only once")
         self._started = True
-        out: list[bytes] = []
-        size = 0
-        for block in self._blocks(self.sources, self.notes):
-            out.append(block.data)
-            size += len(block.data)
-            if size >= CHUNK_SIZE:
-                yield b"".join(out)
-                out, size = [], 0
-        if out:
-            yield b"".join(out)
-
+        yield from self._merge(self.sources, self.notes)
     # -- the ByteSource and the TUI's CaptureSource -------------------------------------------
 
     @property
@@ -478,7 +231,7 @@ class MergedSource:
         return (("files", len(self.sources)),)
 
     def stop(self) -> None:
-        """End the merge at the next frame (from any thread)."""
+        """End the merge after the run of frames being written (a chunk at most; any thread)."""
         self._stopped = True
 
     def close(self) -> None:
@@ -525,26 +278,28 @@ class MergedSource:
                 if _changed(was, source.identity):
                     raise FrameError(f"{path}: changed since it was read")
             notes: list[CaptureNote] = []
-            walks: list[_Walk] = []
+            readers: list[FrameReader] = []
+            want, last = set(wanted), wanted[-1] if wanted else -1
+
+            def seen(index: int, base: int, positions: list[int]) -> None:
+                for k in range(0, len(positions), 2):
+                    if base + positions[k] in want:
+                        found[base + positions[k]] = (index, positions[k + 1])
+
             position = 0
-            pick = iter(wanted)
-            target = next(pick, None)
-            stream = self._blocks(sources, notes, walks)
+            stream = self._merge(sources, notes, seen, readers)
             try:
-                for block in stream:
-                    if target is None:
+                for chunk in stream:
+                    position += len(chunk)
+                    if position > last:
                         break
-                    if position == target:
-                        found[position] = (block.input, block.offset)
-                        target = next(pick, None)
-                    position += len(block.data)
-                layouts = [walk.layout() for walk in walks]
+                layouts = [reader.capture_layout() for reader in readers]
             finally:
                 stream.close()
         finally:
             for source in sources:
                 source.close()
-        missing = [o for o in wanted if o not in found or found[o][0] < 0]
+        missing = [o for o in wanted if o not in found]
         if missing:
             raise FrameError(f"no frame at offset {missing[0]} of the merged capture: an input "
                              "changed since it was read?")

@@ -211,20 +211,21 @@ class ChunkedBlobs:
 
     def range_bytes(self, start: int, stop: int, lengths: np.ndarray) -> bytes:
         """The bytes of rows ``start`` to ``stop``, concatenated (the writers' path, which reads
-        every row): each chunk opened once, and cut once. A range inside one chunk (one
-        record, as the TUI's filter asks for) goes through the cache, as :meth:`get` does:
-        opening a chunk costs a thousand times more than cutting a PDU out of it."""
+        every row): each chunk opened once, and cut once. The chunks go through the cache, as
+        :meth:`get` does: opening a chunk costs a thousand times more than cutting a PDU out
+        of it, and the rows of a range the display filter's columns leave open are read again
+        one by one right after it."""
         parts: list[bytes | bytearray] = []
         row = start
+        data: bytes | bytearray
         while row < stop:
             with self._lock:
                 if row < self._open_first:
                     chunk = bisect.bisect_right(self._firsts, row) - 1
                     first, last = self._span(chunk)
-                    hit = self._cache.get(chunk)
-                    if hit is None and stop - row < (last - first) // 4:
-                        hit = self._cached(chunk, lengths)
-                    data = self._opened(chunk) if hit is None else hit[0]
+                    # Cached either way: the rows a filter's columns leave open are read
+                    # one by one right after their range (else a second inflate for each).
+                    data = self._cached(chunk, lengths)[0]
                 else:
                     first, last, data = self._open_first, stop, self._open
                 last = min(stop, last)

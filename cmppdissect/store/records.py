@@ -8,6 +8,7 @@ only when a filter looks past them. Both read pairs from the store's one pair co
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,8 +20,9 @@ from cmppdissect.protocol.commands import RESPONSE_BIT, command_name
 from cmppdissect.protocol.content import decode_content
 from cmppdissect.protocol.decode import DecodedPdu
 from cmppdissect.protocol.expert import Finding
-from cmppdissect.protocol.layouts import Kind
+from cmppdissect.protocol.layouts import Field, Kind
 from cmppdissect.protocol.recordkeys import HEADER_KEYS
+from cmppdissect.protocol.version import Version
 from cmppdissect.store.store import FROM_CLIENT, NO_PAIR, UNANSWERED, VERSION_OF_HINT, PduStore
 
 _NOWHERE = ("?", "?")
@@ -321,6 +323,14 @@ class RecordView(Mapping[str, Any]):
         return len(self.full())
 
 
+@functools.cache
+def _same_layouts(command_id: int) -> bool:
+    """Whether both versions decode this command with one layout (its version is moot)."""
+    from cmppdissect.protocol.layouts import LAYOUTS
+
+    return LAYOUTS.get((command_id, Version.V2_0)) is LAYOUTS.get((command_id, Version.V3_0))
+
+
 def _uints(whole: np.ndarray, at: np.ndarray, size: int) -> np.ndarray:
     """The big-endian unsigned integers of ``size`` bytes at offsets ``at`` of ``whole``."""
     number = np.zeros(len(at), dtype=np.uint64)
@@ -335,16 +345,21 @@ class RecordColumns:
     exactly the values :class:`RecordView` gives, and what a row's bytes may hold, without
     decoding. ``rows`` ascend."""
 
-    __slots__ = ("_lower", "_raw", "rows", "store")
+    __slots__ = ("_at", "_groups", "_lower", "_raw", "rows", "store")
 
     def __init__(self, store: PduStore, rows: np.ndarray) -> None:
         self.store = store
         self.rows = rows
         self._raw: tuple[bytes, np.ndarray] | None = None
+        self._at: tuple[np.ndarray, np.ndarray] | None = None
+        self._groups: tuple[list[int], list[int], np.ndarray] | None = None
         self._lower: bytes | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def record(self, index: int) -> RecordView:
+        return RecordView(self.store, int(self.rows[index]))
 
     def _pairing(self) -> tuple[np.ndarray, np.ndarray]:
         s, rows = self.store, self.rows
@@ -428,55 +443,110 @@ class RecordColumns:
             self._raw = (s.blobs.range_bytes(lo, hi, s.length), ends)
         return self._raw
 
+    def _commands(self) -> tuple[list[int], list[int], np.ndarray]:
+        """The rows grouped by (Command_Id, version decoded with): each group's command and
+        version, and each row's group."""
+        if self._groups is None:
+            s, rows = self.store, self.rows
+            keys = (s.command_id[rows].astype(np.int64) << 8) | s.version[rows]
+            distinct, codes = np.unique(keys, return_inverse=True)
+            self._groups = ((distinct >> 8).tolist(), (distinct & 0xFF).tolist(),
+                            codes.reshape(-1))
+        return self._groups
+
     def readings(self, name: str, in_report: bool, among: np.ndarray | None = None) -> tuple[
-            np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
-        """What body field ``name`` (of the status report only, if ``in_report``) may be on
-        each row, read at its fixed offsets (:func:`~cmppdissect.store.schema.field_spots`):
-        the rows offsets cannot say for, and (row indices, their values) per spot. A row's
-        record holds the field with one of its values, or not at all. With ``among`` (a mask
-        of the rows), only those rows are read."""
-        from cmppdissect.store.schema import field_spots, spot_value
+            np.ndarray, list[tuple[np.ndarray, np.ndarray, bool]]]:
+        """The value each row's record has for body field ``name`` (of the status report
+        only, if ``in_report``), read from the bytes where the row's layout puts it
+        (:func:`~cmppdissect.store.schema.field_place`), as a lookup by name finds it: the
+        rows whose value offsets cannot say (unknown), and (row indices, the value of each,
+        whether it is the report's) per place. Every other row's record holds no such field.
+        With ``among`` (a mask of the rows), only those rows are read."""
+        from cmppdissect.store.schema import field_place, report_spot
 
         s, rows = self.store, self.rows
         unknown = np.zeros(len(rows), dtype=bool)
-        found: list[tuple[np.ndarray, np.ndarray]] = []
+        found: list[tuple[np.ndarray, np.ndarray, bool]] = []
         if not len(rows):
             return unknown, found
-        commands, codes = np.unique(s.command_id[rows], return_inverse=True)
-        codes = codes.reshape(-1)
+        commands, versions, codes = self._commands()
         lengths = s.length[rows].astype(np.int64)
-        for i, command in enumerate(commands.tolist()):
-            spots = field_spots(command, name, in_report)
+        for i, (command, version) in enumerate(zip(commands, versions, strict=True)):
             which = np.flatnonzero((codes == i) if among is None else (codes == i) & among)
-            if spots is None:
+            if not len(which):
+                continue
+            decoded_as = VERSION_OF_HINT.get(version)
+            same = _same_layouts(command)
+            place = None if (decoded_as is None and not same) else field_place(
+                command, decoded_as or Version.V2_0, name, in_report)
+            if place is None:
                 unknown[which] = True
                 continue
-            if not spots:
-                continue
-            data, ends = self._bytes()
-            starts = ends - s.length[int(rows[0]):int(rows[-1]) + 1]
-            for offset, spec, when in spots:
+            # The decoder reads a body of Total_Length bytes: the PDU's own (the framer's).
+            which = self._whole(which, unknown)
+            if place.body is not None:
+                offset, spec = place.body
                 held = which[lengths[which] >= offset + spec.size]
-                whole = np.frombuffer(data, dtype=np.uint8)
-                for at_, size, allowed in when:  # a report is read only where these hold
-                    held = held[lengths[held] >= at_ + size]
-                    got = _uints(whole, starts[rows[held] - int(rows[0])] + at_, size)
-                    held = held[np.isin(got, np.array(sorted(allowed), dtype=np.uint64))]
-                if not len(held):
-                    continue
-                at = starts[rows[held] - int(rows[0])] + offset
-                if spec.kind is Kind.UINT:
-                    number = _uints(whole, at, spec.size)
-                    values = number if spec.size == 8 else number.astype(np.int64)
-                else:  # each distinct run of bytes made a value once
-                    block = np.ascontiguousarray(whole[at[:, None] + np.arange(spec.size)])
-                    distinct, back = np.unique(block.view(f"V{spec.size}").reshape(-1),
-                                               return_inverse=True)
-                    made = np.empty(len(distinct), dtype=object)
-                    made[:] = [spot_value(spec, bytes(d)) for d in distinct.tolist()]
-                    values = made[back.reshape(-1)]
-                found.append((held, values))
+                if len(held):
+                    found.append((held, self._values(held, offset, spec), False))
+                continue
+            if place.switch is None or place.length is None:
+                continue  # no record of this layout holds the field
+            (at_switch, switch), (at_length, length) = place.switch, place.length
+            which = which[lengths[which] >= max(at_switch + switch.size, at_length + length.size)]
+            if not len(which):
+                continue
+            cut = np.clip(lengths[which] - place.content, 0,
+                          self._ints(which, at_length, length.size))
+            keys = (self._ints(which, at_switch, switch.size) << 32) | cut
+            distinct, back = np.unique(keys, return_inverse=True)
+            back = back.reshape(-1)
+            for k, key in enumerate(distinct.tolist()):
+                _rep, spot = report_spot(place, key >> 32, key & 0xFFFFFFFF, name)
+                if spot is not None:
+                    held = which[back == k]
+                    found.append((held, self._values(held, spot[0], spot[1]), True))
         return unknown, found
+
+    def _whole(self, which: np.ndarray, unknown: np.ndarray) -> np.ndarray:
+        """Those of ``which`` whose Total_Length is their length (the rest: unknown)."""
+        total = self._ints(which, 0, 4)
+        ok = total == self.store.length[self.rows[which]].astype(np.int64)
+        unknown[which[~ok]] = True
+        kept: np.ndarray = which[ok]
+        return kept
+
+    def _ints(self, which: np.ndarray, offset: int, size: int) -> np.ndarray:
+        """The unsigned integers of ``size`` bytes at ``offset`` of rows ``which``."""
+        data, starts = self._starts()
+        return _uints(data, starts[which] + offset, size).astype(np.int64)
+
+    def _starts(self) -> tuple[np.ndarray, np.ndarray]:
+        """The rows' bytes as an array, and where each row's bytes start in it."""
+        if self._at is None:
+            data, ends = self._bytes()
+            rows = self.rows
+            lo = int(rows[0])
+            starts = ends - self.store.length[lo:int(rows[-1]) + 1]
+            self._at = (np.frombuffer(data, dtype=np.uint8), starts[rows - lo])
+        return self._at
+
+    def _values(self, which: np.ndarray, offset: int, spec: Field) -> np.ndarray:
+        """The values a record shows of the field ``spec`` at ``offset`` of rows ``which``."""
+        from cmppdissect.store.schema import spot_value
+
+        whole, starts = self._starts()
+        at = starts[which] + offset
+        if spec.kind is Kind.UINT:
+            number = _uints(whole, at, spec.size)
+            return number if spec.size == 8 else number.astype(np.int64)
+        # each distinct run of bytes made a value once
+        block = np.ascontiguousarray(whole[at[:, None] + np.arange(spec.size)])
+        distinct, back = np.unique(block.view(f"V{spec.size}").reshape(-1), return_inverse=True)
+        made = np.empty(len(distinct), dtype=object)
+        made[:] = [spot_value(spec, bytes(d)) for d in distinct.tolist()]
+        values: np.ndarray = made[back.reshape(-1)]
+        return values
 
     def raw_holds(self, patterns: list[bytes], *, lower: bool = False) -> np.ndarray:
         """Rows whose bytes hold one of ``patterns`` (``lower``: the bytes with ASCII letters
@@ -493,7 +563,9 @@ class RecordColumns:
                 self._lower = data.lower()
             data = self._lower
         found = np.zeros(len(ends), dtype=bool)
-        for pattern in patterns:
+        # a pattern holding another finds no row that one does not: only the shortest are sought
+        distinct = set(patterns)
+        for pattern in sorted(p for p in distinct if not any(q != p and q in p for q in distinct)):
             pos = data.find(pattern)
             while pos >= 0:
                 local = int(np.searchsorted(ends, pos, side="right"))

@@ -39,16 +39,18 @@ __all__ = [
     "TEXT_CODECS",
     "U64",
     "FlatColumn",
-    "Spot",
+    "Place",
     "body_names",
     "content_items",
-    "field_spots",
+    "field_place",
+    "fixed_offsets",
     "flat_columns",
     "flat_plan",
     "json_string",
     "octet_text",
     "raw_patterns",
     "record_dict",
+    "report_spot",
     "spot_value",
     "tail_items",
 ]
@@ -373,7 +375,7 @@ def raw_patterns(name: str, text: str) -> list[bytes] | None:
 _FIXED_KINDS = frozenset({Kind.UINT, Kind.INT, Kind.STR, Kind.BIN})
 
 
-def _offsets(layout: Layout) -> dict[str, tuple[int, Field]]:
+def fixed_offsets(layout: Layout) -> dict[str, tuple[int, Field]]:
     """Fields at a fixed offset of the body (every field before them has a fixed size)."""
     out: dict[str, tuple[int, Field]] = {}
     off = 0
@@ -383,9 +385,6 @@ def _offsets(layout: Layout) -> dict[str, tuple[int, Field]]:
             break
         off += f.size
     return out
-
-
-Spot = tuple[int, Field, tuple[tuple[int, int, frozenset[int]], ...]]
 
 
 def _spec_fields() -> frozenset[str]:
@@ -398,57 +397,73 @@ def _spec_fields() -> frozenset[str]:
 SPEC_FIELDS = _spec_fields()
 
 
-@functools.cache
-def field_spots(command_id: int, name: str, in_report: bool) -> list[Spot] | None:
-    """Where in a PDU's bytes a record of this command may have taken field ``name`` from,
-    under any version and report layout: from the body, unless ``in_report``, and from a
-    status report. Each spot is (offset from the PDU's first byte, the field, conditions):
-    a report is read only where its conditions hold, (offset, size, allowed values) of header
-    bytes (Registered_Delivery or Msg_Fwd_Type, and a Msg_Length that leaves room for the
-    report, as :func:`~cmppdissect.protocol.layouts.report_layout` chooses). [] when a record never
-    holds the field; None when offsets cannot say (an unknown command, a field after a
-    variable one, or a name that is not a spec field).
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where the record of a PDU decoded with ``layout`` takes a field from, read from the
+    PDU's bytes instead of decoding it (the display filter's column path, search).
 
-    A value read there is what the record shows (:func:`spot_value`); a body too short for a
-    spot does not hold the field there.
+    ``body``: (offset from the PDU's first byte, the field) when the layout has the field at a
+    fixed offset: the record holds it exactly when the PDU reaches the field's end (the
+    decoder reads fixed fields in order, as far as the bytes go), and then a lookup by name
+    never goes on to a status report. Otherwise, when Msg_Content may be a status report
+    (``switch``: the field that says so, and ``length``, Msg_Length, each as (offset, field)),
+    ``content`` is where Msg_Content starts: the record holds a report when the PDU holds
+    both fields and :func:`~cmppdissect.protocol.layouts.report_layout` chooses one for the
+    switch's value and Msg_Content's length as cut (Msg_Length, or fewer when the PDU ends
+    first); the field, if that report has it, is then at ``content`` plus its offset there
+    (:func:`report_spot`). Neither: no record of this layout holds the field.
     """
+
+    layout: Layout
+    body: tuple[int, Field] | None = None
+    switch: tuple[int, Field] | None = None
+    length: tuple[int, Field] | None = None
+    content: int = 0
+
+
+@functools.cache
+def field_place(command_id: int, version: Version, name: str, in_report: bool) -> Place | None:
+    """Where a record of this command, decoded as ``version``, takes field ``name`` from (of
+    its status report only, if ``in_report``), as a lookup by name finds it (the body first,
+    then the report); None when offsets cannot say (an unknown command, a field after a
+    variable one, or a name that is not a spec field)."""
     from cmppdissect.protocol.commands import HEADER_LEN
-    from cmppdissect.protocol.layouts import LAYOUTS, MO_REPORT, REPORT_60, REPORT_71
 
     if body_names(command_id) is None or name not in SPEC_FIELDS:
         return None
-    spots: set[Spot] = set()
-    for version in Version:
-        layout = LAYOUTS[(command_id, version)]
-        offsets = _offsets(layout)
-        if not in_report and any(f.name == name for f in layout.fields):
-            if name not in offsets or offsets[name][1].kind not in _FIXED_KINDS:
-                return None
-            spots.add((HEADER_LEN + offsets[name][0], offsets[name][1], ()))
-        if layout.content_rule is None:
-            continue
-        content = next(f for f in layout.fields if f.kind is Kind.CONTENT)
-        kinds = {"deliver": ("Registered_Delivery", {REPORT_60: 1, REPORT_71: 1}),
-                 "fwd": ("Msg_Fwd_Type", {REPORT_60: 2, REPORT_71: 2, MO_REPORT: 3})}
-        switch, wants = kinds[layout.content_rule]
-        for rep, value in wants.items():
-            if not any(f.name == name for f in rep.fields):
-                continue
-            inner = _offsets(rep)
-            if content.name not in offsets or switch not in offsets or \
-                    content.length_from not in offsets or name not in inner or \
-                    inner[name][1].kind not in _FIXED_KINDS:
-                return None
-            length = offsets[content.length_from]
-            # Msg_Length may say more than the bytes hold: the report is chosen by the
-            # length of Msg_Content as cut, so any Msg_Length from the report's size up.
-            when = ((HEADER_LEN + offsets[switch][0], offsets[switch][1].size,
-                     frozenset({value})),
-                    (HEADER_LEN + length[0], length[1].size,
-                     frozenset(range(rep.fixed_size or 0, 1 << (8 * length[1].size)))))
-            spots.add((HEADER_LEN + offsets[content.name][0] + inner[name][0], inner[name][1],
-                       when))
-    return sorted(spots, key=lambda spot: (spot[0], spot[1].size, spot[2]))
+    layout = LAYOUTS[(command_id, version)]
+    offsets = fixed_offsets(layout)
+    if not in_report and any(f.name == name for f in layout.fields):
+        if name not in offsets or offsets[name][1].kind not in _FIXED_KINDS:
+            return None
+        return Place(layout, body=(HEADER_LEN + offsets[name][0], offsets[name][1]))
+    if layout.content_rule is None:
+        return Place(layout)
+    content = next(f for f in layout.fields if f.kind is Kind.CONTENT)
+    switch = "Registered_Delivery" if layout.content_rule == "deliver" else "Msg_Fwd_Type"
+    if content.name not in offsets or switch not in offsets or \
+            content.length_from not in offsets:
+        return None
+    if any(name in (f.name for f in rep.fields) and name not in fixed_offsets(rep)
+           for rep in REPORT_LAYOUTS):
+        return None
+    at_switch, at_length = offsets[switch], offsets[content.length_from]
+    return Place(layout, switch=(HEADER_LEN + at_switch[0], at_switch[1]),
+                 length=(HEADER_LEN + at_length[0], at_length[1]),
+                 content=HEADER_LEN + offsets[content.name][0])
+
+
+def report_spot(place: Place, switch: int, length: int, name: str) -> tuple[
+        Layout | None, tuple[int, Field] | None]:
+    """The report a record of ``place`` holds when its switch field is ``switch`` and
+    Msg_Content (as cut) ``length`` bytes long (None: none), and where in the PDU that
+    report's field ``name`` is (None: the report has no such field)."""
+    assert place.switch is not None
+    rep = report_layout(place.layout, {place.switch[1].name: switch}, length)
+    if rep is None:
+        return None, None
+    inner = fixed_offsets(rep).get(name)
+    return rep, None if inner is None else (place.content + inner[0], inner[1])
 
 
 def spot_value(field: Field, raw: bytes) -> Any:

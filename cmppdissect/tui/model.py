@@ -97,6 +97,9 @@ class CaptureModel:
         self.progress = Progress(None, False, False, 0, 0.0)
         self.generation = 0  # bumped by every publish: the UI redraws when it changes
         self.want_report = threading.Event()
+        # The report's flow_control and links sections cost every session's figures: only
+        # while a screen shows them.
+        self.want_diagnosis = threading.Event()
         self.pair_timeout_ns = 60_000_000_000  # the engine's --timeout; the app sets it
         self._known_sessions: dict[int, SessionInfo] = {}
         self._session_marks: dict[int, tuple[int, int, int, int]] = {}
@@ -210,7 +213,10 @@ class CaptureModel:
         if report:
             from cmppdissect.output.report import build_report
 
-            self.report = build_report(engine, details=False)
+            # The last report (a file read to its end) has them all the same: nothing
+            # would build it again when the Diagnosis tab is opened later.
+            self.report = build_report(engine, details=False,
+                                       diagnosis=self.want_diagnosis.is_set() or progress.done)
             self.report_generation += 1
         self.progress = progress
         self.generation += 1

@@ -191,7 +191,11 @@ def _overlaps_end(needle: str, word: str) -> bool:
 def _heads(model: CaptureModel, rows: np.ndarray, needle: str) -> np.ndarray:
     """Which rows' column part of the line holds ``needle``, exactly."""
     if " " in needle:  # it may span parts: the heads are built (numpy's strings), then searched
-        return np.strings.find(_head_texts(model, rows), needle) >= 0
+        hit = np.zeros(len(rows), dtype=bool)
+        which = np.flatnonzero(_may_span(model, rows, needle))
+        if len(which):
+            hit[which] = np.strings.find(_head_texts(model, rows[which]), needle) >= 0
+        return hit
     store = model.store
     hit = np.zeros(len(rows), dtype=bool)
     commands, codes = np.unique(store.command_id[rows], return_inverse=True)
@@ -209,6 +213,32 @@ def _heads(model: CaptureModel, rows: np.ndarray, needle: str) -> np.ndarray:
         for column in (store.frame, store.sequence_id):
             hit |= holds_digits(column[rows], needle)
     return hit
+
+
+def _may_span(model: CaptureModel, rows: np.ndarray, needle: str) -> np.ndarray:
+    """Rows whose column part of the line may hold ``needle`` (which has a space; a
+    superset): its first space is one between two parts, so what comes before it ends one of
+    frame, command, Sequence_Id and source."""
+    before = needle[:needle.index(" ")]
+    if not before:
+        return np.ones(len(rows), dtype=bool)
+    store = model.store
+    may = np.zeros(len(rows), dtype=bool)
+    if before.isdigit() and len(before) <= 18:
+        unit, want = 10 ** len(before), int(before)
+        for column in (store.frame, store.sequence_id):
+            may |= column[rows].astype(np.int64) % unit == want
+    commands, codes = np.unique(store.command_id[rows], return_inverse=True)
+    named = [command_name(c).lower().endswith(before) for c in commands.tolist()]
+    may |= np.array(named, dtype=bool)[codes.reshape(-1)]
+    ends = (store.session[rows].astype(np.int64) << 1) | (store.flags[rows] & 1)
+    pairs, codes = np.unique(ends, return_inverse=True)
+    table = []
+    for key in pairs.tolist():
+        row = int(rows[int(np.flatnonzero(ends == key)[0])])
+        table.append(model.endpoints(row)[0].lower().endswith(before))
+    may |= np.array(table, dtype=bool)[codes.reshape(-1)]
+    return may
 
 
 def _crossing(model: CaptureModel, rows: np.ndarray, needle: str) -> np.ndarray:
@@ -259,14 +289,14 @@ def search_masks(model: CaptureModel, needle: str) -> Masks:
                 for name, in_report in derived.numbers:
                     unknown, found = cols.readings(name, in_report, which & ~maybe)
                     maybe |= which & unknown
-                    for at, values in found:
+                    for at, values, _in_report in found:
                         shown = holds_digits(values, needle) if values.dtype != object else \
                             np.array([needle in str(v) for v in values.tolist()], dtype=bool)
                         maybe[at[shown & which[at]]] = True
             if derived.result is not None:
                 unknown, found = cols.readings(derived.result, False, which & ~maybe)
                 maybe |= which & unknown
-                for at, values in found:
+                for at, values, _in_report in found:
                     distinct, back = np.unique(values, return_inverse=True)
                     # "code name" ends the line after a space: with no space next to a
                     # digit in it, a needle that meets it lies inside it.

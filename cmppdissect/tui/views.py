@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from cmppdissect.query.dfilter import DisplayFilter
+from cmppdissect.query.dfilter import DisplayFilter, select
 from cmppdissect.tui.model import CaptureModel
 
 
@@ -158,7 +158,8 @@ class FilteredRows:
             self.matched.append(row)
 
     def _advance_masked(self, start: int, end: int) -> int:
-        """One slice by the columns, then the predicate on the rows they leave open."""
+        """One slice by the columns, then the predicate on the rows they leave open
+        (:func:`~cmppdissect.query.dfilter.select`, as ``-Y`` reports select)."""
         assert self.masks is not None
         rows = base_rows(self.base, start, end)
         if self.settled is not None:
@@ -171,17 +172,12 @@ class FilteredRows:
             end = start + ready
         if not len(rows):
             return end
-        try:
-            maybe, sure = self.masks(rows)
-        except Exception:  # the columns could not say: every row asks the predicate
-            self.errors += 1
-            maybe, sure = np.ones(len(rows), dtype=bool), np.zeros(len(rows), dtype=bool)
-        for i in np.flatnonzero(maybe).tolist():
-            row = int(rows[i])
-            if sure[i]:
-                self.matched.append(row)
-            else:
-                self._test(row)
+        masks = self.masks
+        got = select(len(rows), lambda: masks(rows), lambda i: self.predicate(int(rows[i])),
+                     tolerant=True)
+        self.decoded += got.decoded
+        self.errors += got.errors
+        self.matched.extend(rows[got.keep].tolist())
         return end
 
     @property

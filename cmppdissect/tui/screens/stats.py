@@ -1,5 +1,7 @@
-"""Statistics: response times per command, result codes, status reports, rates over time and
-the expert findings (Enter on one opens the PDU list at its PDU).
+"""Statistics: response times per command, result codes, status reports, rates over time, the
+diagnosis (what became of requests called unanswered, what bound each session's rate, each
+SP's links; Enter on a request opens the PDU list at it) and the expert findings (Enter on one
+opens the PDU list at its PDU).
 
 For the whole capture (``3``) the numbers are the engine's own report (``--report json``),
 rebuilt by the indexing thread about once a second while this screen is shown, so the TUI and
@@ -40,7 +42,8 @@ from cmppdissect.tui.widgets.bars import Bars
 from cmppdissect.tui.widgets.rowlist import RowList
 from cmppdissect.tui.widgets.tables import ExpertList
 
-_TABS = ("srt", "reports", "time", "expert")
+_TABS = ("srt", "reports", "time", "diagnosis", "expert")
+LISTED = 200  # requests listed in the Diagnosis tab (--report json lists them all)
 _RECON = ("awaited", "matched", "never_reported", "other_connection", "duplicates", "unmatched",
           "near_misses")
 _BAD = ("never_reported", "duplicates", "unmatched", "near_misses")
@@ -86,6 +89,7 @@ class StatsScreen(CaptureScreen):
         self._scope_rows = -1  # rows of the scope counted last (the scope grows while indexing)
         self._scope_at = 0.0
         self._scope_report: dict[str, Any] | None = None
+        self._timeout_frames: list[int] = []  # the Diagnosis tab's requests, row by row
 
     def title_text(self) -> str:
         """The whole capture's, or the scope's name and size: a user comparing two sessions
@@ -122,6 +126,17 @@ class StatsScreen(CaptureScreen):
                 yield Label("SUBMIT latency, mean per slot (ms)", classes="section",
                             id="latency-label")
                 yield Bars(id="latency")
+            with TabPane("Diagnosis", id="diagnosis"), VerticalScroll():
+                yield Label("Is it really a timeout? Requests unanswered or resent",
+                            classes="section")
+                yield Static("", id="timeouts-summary")
+                yield DataTable[Text](id="timeouts-table", zebra_stripes=True,
+                                      cursor_type="row")
+                yield Label("Flow control: what bound the rate", classes="section")
+                yield Static("", id="flow-summary")
+                yield DataTable[Text](id="flow-table", zebra_stripes=True, cursor_type="row")
+                yield Label("Links per SP", classes="section")
+                yield DataTable[Text](id="links-table", zebra_stripes=True, cursor_type="row")
             with TabPane("Expert", id="expert"):
                 yield Static("", id="expert-counts")
                 yield ExpertList(self.model, id="expert-list")
@@ -140,6 +155,7 @@ class StatsScreen(CaptureScreen):
     def on_screen_suspend(self) -> None:
         if self.scope is None:
             self.model.want_report.clear()
+        self.model.want_diagnosis.clear()
 
     def refresh_from_model(self) -> None:
         if not self.query("#expert-list"):
@@ -238,6 +254,7 @@ class StatsScreen(CaptureScreen):
             f"Submit → report delay: {reports['matched']} matched · "
             + " · ".join(f"{k} {format_ms(delay[k])}" for k in SUMMARY_KEYS)))
         self._show_reconciliation(report.get("reconciliation"))
+        self._show_diagnosis(report)
         long_sms = report.get("long_sms")
         if long_sms:
             self.query_one("#long-sms", Static).update(Text(
@@ -273,6 +290,78 @@ class StatsScreen(CaptureScreen):
                     f"another connection {rec['other_connection']['count']} · near misses "
                     f"{near['count']}" + (f" ({rules})" if rules else ""))
         self.query_one("#recon-summary", Static).update(Text(safe_text(text)))
+
+    def _show_diagnosis(self, report: dict[str, Any]) -> None:
+        """What became of the requests called unanswered or resent, what bound each
+        session's rate, and each SP's links (the report's timeouts, flow_control and links
+        sections; a scope's report has none)."""
+        timeouts = report.get("timeouts")
+        self._timeout_frames = []
+        rows = []
+        if timeouts is None:
+            text = "for the whole capture only (3 without a scope)"
+        else:
+            outcomes = " · ".join(f"{k} {n}" for k, n in timeouts["outcomes"].items() if n)
+            text = (f"{timeouts['requests']} requests (timeout {timeouts['timeout_s']:g} s)"
+                    + (f": {outcomes}" if outcomes else "") + " · Enter jumps to the request")
+            for e in timeouts["listed"][:LISTED]:
+                bad = e["outcome"] in ("never", "duplicate", "other-connection",
+                                       "wrong-sequence")
+                after = e["answer_after_ms"]
+                rows.append([_t(e["frame"], right=True), _t(command_label(e["command"])),
+                             _t(e["sequence_id"], right=True), _t(e["sends"], right=True),
+                             _t(e["outcome"], "red" if bad else ""),
+                             _t(e["answer_frame"] or "-", right=True),
+                             _t("-" if after is None else format_ms(after), right=True),
+                             _t(safe_text(e["sp_id"]))])
+                self._timeout_frames.append(e["frame"])
+        self.query_one("#timeouts-summary", Static).update(Text(safe_text(text)))
+        _fill(self.query_one("#timeouts-table", DataTable),
+              [("Frame", True), ("Request", False), ("Seq", True), ("Sends", True),
+               ("Outcome", False), ("Answer", True), ("After", True), ("SP id", False)], rows)
+        flow = report.get("flow_control")
+        rows = []
+        if flow is not None:
+            for r in flow["sessions"]:
+                bound = ", ".join(f"{k} {v:g} s" for k, v in r["verdict_seconds"].items())
+                rows.append([_t(r["session"], right=True), _t(r["sp_id"] or "-"),
+                             _t(r["side"].replace("_", " ")),
+                             _t(r["max_in_flight"], right=True),
+                             _t(r["sends_over_window"], "red" if r["sends_over_window"] else "",
+                                right=True),
+                             _t(r["max_sends_per_s"], right=True),
+                             _t(r["refusal_runs"], "red" if r["refusal_runs"] else "",
+                                right=True), _t(bound)])
+        self.query_one("#flow-summary", Static).update(Text(
+            "for the whole capture only" if flow is None else
+            f"window W = {flow['window']} · sessions bound by the window or the gateway, or "
+            "refused: " + str(len(rows))))
+        _fill(self.query_one("#flow-table", DataTable),
+              [("Session", True), ("SP id", False), ("Side", False), ("In flight", True),
+               ("Over W", True), ("Max/s", True), ("Refusals", True), ("Time bound by", False)],
+              rows)
+        links = report.get("links")
+        rows = []
+        if links is not None:
+            for sp, e in links["per_sp"].items():
+                logins = ", ".join(f"{k} {n}" for k, n in e["logins"].items())
+                closed = ", ".join(f"{k} {n}" for k, n in e["closed"].items())
+                rows.append([_t(sp), _t(e["sessions"], right=True), _t(e["connects"], right=True),
+                             _t(e["max_connects_per_minute"], right=True),
+                             _t(e["storms"], "red" if e["storms"] else "", right=True),
+                             _t(e["idle_gaps"], right=True), _t(logins), _t(closed)])
+        _fill(self.query_one("#links-table", DataTable),
+              [("SP id", False), ("Sessions", True), ("CONNECTs", True), ("Max/min", True),
+               ("Storms", True), ("Idle gaps", True), ("Logins", False), ("Closed", False)],
+              rows)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a request of the Diagnosis tab: the PDU list at that request."""
+        if event.data_table.id != "timeouts-table":
+            return
+        event.stop()
+        if 0 <= event.cursor_row < len(self._timeout_frames):
+            self.capture_app.jump_to_frame(self._timeout_frames[event.cursor_row])
 
     def _show_over_time(self, over: dict[str, Any]) -> None:
         """Each chart with its time axis; each title with its peak and when it was.
@@ -312,6 +401,12 @@ class StatsScreen(CaptureScreen):
         # reached: ] / [ or a click on the tab.
         if event.pane.id == "expert":
             self.query_one("#expert-list", ExpertList).focus()
+        # The Diagnosis tab needs every session's figures: asked for only while in view.
+        if event.pane.id == "diagnosis" and self.scope is None:
+            self.model.want_diagnosis.set()
+            self._report_seen = -1
+        else:
+            self.model.want_diagnosis.clear()
 
     def on_row_list_selected(self, event: RowList.Selected) -> None:
         event.stop()

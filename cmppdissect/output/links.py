@@ -1,0 +1,67 @@
+"""Link lifecycle: logins, heartbeats, idle gaps, who closed and how, reconnects (issue 16,
+part 5).
+
+Per session: the login's result and reason (and, with ``--secret``, which authenticator form
+matched, for AuthenticatorSource and AuthenticatorISMG), the heartbeats (already in each session's ``heartbeats``), idle gaps longer than a
+heartbeat interval and its answer (C + T), the first TERMINATE and its side, and how the TCP
+connection ended and which side ended it (its RST, or its FIN first). Per SP: sessions,
+logins by result, CONNECTs, the most within a minute, and reconnect storms (``STORM_CONNECTS``
+CONNECTs within a minute: one is a finding).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cmppdissect.core._engine import STORM_CONNECTS
+from cmppdissect.engine import Engine
+from cmppdissect.output.reconcile import sp_name
+
+__all__ = ["lifecycle_dict", "links"]
+
+_SIDE = (None, "client", "server")
+
+
+def lifecycle_dict(engine: Engine, session: dict[str, Any]) -> dict[str, Any]:
+    """A session's ``lifecycle`` (of the core's ``session()`` dict)."""
+    life = session["lifecycle"]
+    names = engine.sessions.get(session["id"])
+    return {
+        "auth_source": names.auth_source if names is not None else None,
+        "auth_ismg": names.auth_ismg if names is not None else None,
+        "idle_gaps": life["idle_gaps"],
+        "max_idle_s": life["max_idle_ns"] / 1e9,
+        "max_idle_frame": life["max_idle_frame"] or None,
+        "terminated_by": _SIDE[life["terminate_by"]],
+        "terminate_frame": life["terminate_frame"] or None,
+        "closed": session["ended"],
+        "closed_by": _SIDE[life["closed_by"]],
+    }
+
+
+def links(engine: Engine, sessions: list[dict[str, Any]]) -> dict[str, Any]:
+    """The report's ``links`` section: per SP, its sessions and how they went."""
+    per_sp: dict[str, dict[str, Any]] = {}
+    for raw, (connects, per_minute, storms) in engine.core.links().items():
+        per_sp[sp_name(raw)] = {"sessions": 0, "logins": {}, "connects": connects,
+                                "max_connects_per_minute": per_minute, "storms": storms,
+                                "closed": {}, "idle_gaps": 0}
+    for s in sessions:
+        sp = s["sp_id"] or sp_name(b"")
+        entry = per_sp.setdefault(sp, {"sessions": 0, "logins": {}, "connects": 0,
+                                       "max_connects_per_minute": 0, "storms": 0,
+                                       "closed": {}, "idle_gaps": 0})
+        entry["sessions"] += 1
+        login = s["login"] or "not seen"
+        entry["logins"][login] = entry["logins"].get(login, 0) + 1
+        life = s["lifecycle"]
+        how = life["closed"] or "open"
+        who = life["terminated_by"] and f"TERMINATE by {life['terminated_by']}"
+        key = f"{how} by {life['closed_by']}" if life["closed_by"] else how
+        if who:
+            key = f"{who}, {key}"
+        entry["closed"][key] = entry["closed"].get(key, 0) + 1
+        entry["idle_gaps"] += life["idle_gaps"]
+    return {"storm_connects_per_minute": STORM_CONNECTS,
+            "idle_after_s": engine.core.idle_ns / 1e9,
+            "per_sp": dict(sorted(per_sp.items()))}
