@@ -23,12 +23,14 @@ import numpy as np
 
 from cmppdissect.core.records import CaptureNote
 from cmppdissect.engine import Batch, Engine, ExpertItem, SessionState
+from cmppdissect.engine.findings import cap_message
 from cmppdissect.protocol.commands import DEFAULT_PORTS, command_id_of
 from cmppdissect.protocol.layouts import result_of
 from cmppdissect.protocol.version import Version, parse_version
 from cmppdissect.sources.file import FileSource
 from cmppdissect.store import RESEND, PduRecord, PduStore, RecordView, record_at
 from cmppdissect.store.records import RowSlice, records_between, row_slice
+from cmppdissect.store.store import WINDOW
 
 if TYPE_CHECKING:
     import pandas
@@ -103,12 +105,17 @@ class Analysis:
         self.source = source
         self.notes = source.notes
         self.settings = dict(settings)
+        # Not the engine's: the rows a streaming store holds behind a waiting request.
+        self.max_held_rows = int(self.settings.pop("max_held_rows", WINDOW))
+        if self.max_held_rows < 1:
+            raise ValueError(f"max_held_rows must be >= 1, not {self.max_held_rows}")
         self.engine: Engine | None = None
         self.store: PduStore | None = None
         self.done = False
         self._started = False
         self._tables: dict[str, pyarrow.Table] | None = None
         self.parquet_stats: dict[str, int] = {}  # write_parquet's most rows held at once
+        self._noted_given_up = False
 
     def __repr__(self) -> str:
         """One line, whatever the capture's size (a notebook shows it after every cell)."""
@@ -120,9 +127,12 @@ class Analysis:
 
     # -- driving ------------------------------------------------------------------------------
 
-    def start(self, *, keep_rows: bool, pdu_limit: int = 0, carriers: bool = False) -> Engine:
+    def start(self, *, keep_rows: bool, pdu_limit: int = 0, carriers: bool = False,
+              window: int = 0) -> Engine:
         """Create the engine (once): ``keep_rows`` when PDUs are to be shown, not only counted;
-        ``carriers`` when every frame of a PDU split over several is wanted (writing frames).
+        ``carriers`` when every frame of a PDU split over several is wanted (writing frames);
+        ``window``: the store lets rows go once written, holding at most that many behind a
+        request awaiting its response (:class:`~cmppdissect.store.PduStore`; 0 keeps all).
 
         Rows know their frame's offset in the file when the source is a regular uncompressed
         file (:attr:`FileSource.path`).
@@ -134,7 +144,7 @@ class Analysis:
                              notes=self.notes, offsets=self._rereadable(),
                              carriers=carriers)
         if keep_rows:
-            self.store = PduStore()
+            self.store = PduStore(window=window)
         return self.engine
 
     def feed(self, chunk: bytes) -> Batch:
@@ -194,24 +204,36 @@ class Analysis:
 
     # -- streaming ----------------------------------------------------------------------------
 
-    def _settling(self, *, pdu_limit: int = 0, carriers: bool = False
+    def _settling(self, *, pdu_limit: int = 0, carriers: bool = False, release: bool = False
                   ) -> Iterator[tuple[PduStore, int, int]]:
         """Read the capture keeping rows; after each batch, the rows that just settled (their
         pairing known) as ``(store, start, stop)``: what every streaming reader walks. A run
         of settled rows comes in pieces of at most ``PIECE_ROWS`` rows and ``PIECE_BYTES``
         bytes (or one PDU), so that a reader that copies a piece's bytes (a slice, a worker's
         share) holds a bounded amount however many rows settle at once (every request behind
-        one that waits for its response or its timeout)."""
-        self.start(keep_rows=True, pdu_limit=pdu_limit, carriers=carriers)
-        store = self.store
-        assert store is not None
+        one that waits for its response or its timeout).
+
+        ``release``: each piece is done with once the reader asks for the next, and the store
+        lets the rows read go (:meth:`PduStore.release`; row numbers then start again from
+        the first row held), holding at most ``max_held_rows`` rows behind a request that
+        awaits its response: memory stays bounded whatever the capture's size."""
+        self.start(keep_rows=True, pdu_limit=pdu_limit, carriers=carriers,
+                   window=self.max_held_rows if release else 0)
+        store, engine = self.store, self.engine
+        assert store is not None and engine is not None
         shown = 0
         for _ in self.batches():
             settled = store.settled
+            if store.given_up and not self._noted_given_up:
+                self._noted_given_up = True
+                engine.expert.cap("held-rows", None, None,
+                                  cap_message("held-rows", {"window": store.window}))
             while shown < settled:
                 stop = _piece_end(store, shown, settled)
                 yield store, shown, stop
                 shown = stop
+            if release:
+                shown -= store.release(shown, engine.core.long_part_rows)
 
     @staticmethod
     def _filter(display_filter: str | None) -> DisplayFilter | None:
@@ -226,12 +248,13 @@ class Analysis:
         for ``-Y``."""
         return (rec for rec, _ in self.records(display_filter))
 
-    def records(self, display_filter: str | None = None, *, pdu_limit: int = 0
-                ) -> Iterator[tuple[PduRecord, dict[str, Any] | None]]:
+    def records(self, display_filter: str | None = None, *, pdu_limit: int = 0,
+                release: bool = False) -> Iterator[tuple[PduRecord, dict[str, Any] | None]]:
         """As :meth:`pdus`, each with the dict the filter read (None without a filter), so a
-        writer of ``-T`` records does not build it a second time."""
+        writer of ``-T`` records does not build it a second time. ``release``: rows are let
+        go once handed out (see :meth:`slices`)."""
         test = self._filter(display_filter)
-        for store, start, stop in self._settling(pdu_limit=pdu_limit):
+        for store, start, stop in self._settling(pdu_limit=pdu_limit, release=release):
             yield from self._shown(store, start, stop, test)
 
     def rows(self, display_filter: str | None = None, *, pdu_limit: int = 0,
@@ -258,6 +281,8 @@ class Analysis:
         store = self.store
         if store is None:
             raise RuntimeError("the rows were not kept: start(keep_rows=True) first")
+        if store.base:
+            raise RuntimeError("the rows written were let go (release=True): keep them all")
         every = np.arange(store.count, dtype=np.int64)
         if not display_filter:
             return every
@@ -273,10 +298,16 @@ class Analysis:
             kept.append(rows[test.select(RecordColumns(store, rows)).keep])
         return np.concatenate(kept) if kept else every[:0]
 
-    def slices(self, *, pdu_limit: int = 0) -> Iterator[RowSlice]:
+    def slices(self, *, pdu_limit: int = 0, release: bool = False) -> Iterator[RowSlice]:
         """The rows of the capture in slices, each as soon as its pairing is known: what a
-        writer turns into records (in this process, or in others: slices are plain values)."""
-        for store, start, stop in self._settling(pdu_limit=pdu_limit):
+        writer turns into records (in this process, or in others: slices are plain values).
+
+        ``release``: the store lets rows go once they were handed out, so memory stays
+        bounded on any capture (the one-pass command-line outputs); :attr:`store` then holds
+        the last rows only, and a request that awaits its response while ``max_held_rows``
+        rows (an :func:`analyze` limit, 262,144 by default) came after it is handed out
+        without it, with a ``not-waited`` finding."""
+        for store, start, stop in self._settling(pdu_limit=pdu_limit, release=release):
             yield row_slice(store, start, stop)
 
     @staticmethod
@@ -307,13 +338,14 @@ class Analysis:
 
     # -- tables ---------------------------------------------------------------------------------
 
-    def _built(self, builder: TableBuilder, display_filter: str | None = None
+    def _built(self, builder: TableBuilder, *, release: bool = False
                ) -> Iterator[tuple[str, pyarrow.RecordBatch]]:
         """The three tables' batches as the capture streams (or, when it was read already
-        with rows kept, from the store), in pieces as :meth:`_settling` hands them."""
+        with rows kept, from the store), in pieces as :meth:`_settling` hands them
+        (``release``: letting rows go once built)."""
         if self._started:
             store = self.store
-            if store is None or not self.done:
+            if store is None or not self.done or store.base:
                 raise RuntimeError("a capture is read once: call analyze() again to re-read it")
             start = 0
             while start < store.count:
@@ -321,22 +353,23 @@ class Analysis:
                 yield from builder.add(store, start, stop)
                 start = stop
         else:
-            for store, start, stop in self._settling():
+            for store, start, stop in self._settling(release=release):
                 yield from builder.add(store, start, stop)
         assert self.engine is not None
         yield from builder.finish(self.engine)
 
-    def transaction_rows(self) -> Iterator[dict[str, Any]]:
+    def transaction_rows(self, *, release: bool = False) -> Iterator[dict[str, Any]]:
         """The rows of the transactions table (``-T transactions``) as the capture streams,
         one dict per request with its response, latency and result, and for a SUBMIT its
         Msg_Id and status report: times in seconds since 1970, a Msg_Id as a
-        :class:`~cmppdissect.store.schema.U64` (JSON writes it as a decimal string)."""
+        :class:`~cmppdissect.store.schema.U64` (JSON writes it as a decimal string).
+        ``release`` as for :meth:`slices`."""
         import pyarrow.compute as pc
 
         from cmppdissect.output.tables import TableBuilder
         from cmppdissect.store.schema import U64
 
-        for table, batch in self._built(TableBuilder(pdus=False)):
+        for table, batch in self._built(TableBuilder(pdus=False), release=release):
             if table != "transactions":
                 continue
             columns = batch.to_pydict()
@@ -350,13 +383,15 @@ class Analysis:
 
     def write_parquet(self, directory: str | os.PathLike[str],
                       display_filter: str | None = None, *,
-                      row_group_rows: int | None = None) -> dict[str, int]:
+                      row_group_rows: int | None = None, release: bool = False
+                      ) -> dict[str, int]:
         """Write ``pdus.parquet``, ``transactions.parquet`` and ``sessions.parquet`` into
         ``directory`` (made if missing) as the capture streams; the rows of each.
 
         ``display_filter`` (``-Y``) keeps only the PDUs it matches in ``pdus.parquet``. What
         is held at once is a row group per table (``row_group_rows``, 65,536 by default),
-        whatever the capture's size; :attr:`parquet_stats` says how much it was. Raises
+        whatever the capture's size, and with ``release`` (as for :meth:`slices`) the store's
+        rows not written yet; :attr:`parquet_stats` says how much it was. Raises
         ``OSError`` when the directory or a file cannot be written (before reading anything
         when it cannot be made or opened).
         """
@@ -365,11 +400,12 @@ class Analysis:
 
         builder = TableBuilder(self._filter(display_filter))
         with ParquetSink(directory, row_group_rows=row_group_rows or ROW_GROUP_ROWS) as sink:
-            for table, batch in self._built(builder):
+            for table, batch in self._built(builder, release=release):
                 sink.write(table, batch)
         self.parquet_stats = {"max_buffered_rows": sink.max_buffered_rows,
                               "max_arrow_bytes": sink.max_arrow_bytes,
-                              "max_held_transactions": builder.held}
+                              "max_held_transactions": builder.held,
+                              "held_rows_peak": self.store.held_peak if self.store else 0}
         return counts(builder.rows)
 
     def tables(self) -> dict[str, pyarrow.Table]:

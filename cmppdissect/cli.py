@@ -239,7 +239,7 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
                              "run")
         analysis = _open(paths, args)
         try:
-            analysis.write_parquet(args.parquet, args.display_filter)
+            analysis.write_parquet(args.parquet, args.display_filter, release=_release(args))
         except OSError as exc:
             raise UsageError(f"--parquet {args.parquet}: {exc.strerror or exc}") from None
         _summary(analysis, args, "parquet", out)
@@ -274,7 +274,7 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
                 # -c without -Y: the core stops after that many PDUs, so the statistics
                 # cover exactly those (as tshark -c); with -Y, after that many are shown.
                 slices = analysis.slices(pdu_limit=0 if args.display_filter else
-                                         args.count or 0)
+                                         args.count or 0, release=_release(args))
                 writer.write_slices(slices, expression=args.display_filter, limit=args.count)
                 analysis.stop()
     except OSError as exc:
@@ -312,7 +312,7 @@ def _run_transactions(paths: Sequence[str], args: argparse.Namespace, out: TextI
     if columns:
         write(csv_row(columns).encode())
     try:
-        for row in analysis.transaction_rows():
+        for row in analysis.transaction_rows(release=_release(args)):
             if columns:
                 write(csv_row([csv_cell(row[c]) for c in columns]).encode())
             else:
@@ -325,6 +325,13 @@ def _run_transactions(paths: Sequence[str], args: argparse.Namespace, out: TextI
     if args.report == "json" or args.zstat:
         _summary(analysis, args, "transactions", out)
     return 0
+
+
+def _release(args: argparse.Namespace) -> bool:
+    """Whether a one-pass output may let the rows it wrote go (memory bounded on any
+    capture): not when the statistics after it read the rows again (the ``-z`` tables, or
+    ``--report json`` of what ``-Y`` keeps)."""
+    return not (args.zstat or (args.display_filter and args.report == "json"))
 
 
 def _records_format(args: argparse.Namespace) -> str | None:
@@ -527,6 +534,9 @@ def _summary(analysis: Analysis, args: argparse.Namespace, fmt: str | None, out:
         assert store is not None  # -z keeps the rows
         for stat in args.zstat:
             out.write(zstat_text(stat, store, engine, analysis.matching_rows))
+    if args.report != "json" and not ((fmt is None and not args.zstat)
+                                      or summary_to is not None):
+        return  # neither a report nor a summary is shown
     if args.display_filter and store is not None:
         from cmppdissect.output.scoped import filtered_report
 
@@ -593,7 +603,10 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
         # As tshark does: says when packets start being taken (scripts wait for this line,
         # then may stop the capture at once: the signal handlers are in place before it).
         print(f"Capturing on {capture.name}", file=sys.stderr, flush=True)
-        for rec, as_dict in analysis.records(args.display_filter):
+        # The summary after it reads the rows again for -Y or -z: otherwise they go once
+        # written, so a capture that runs for days holds no more than a while ago.
+        for rec, as_dict in analysis.records(
+                args.display_filter, release=not (args.display_filter or args.zstat)):
             if args.count is not None and shown >= args.count:
                 continue  # stopping: the last queued packets still count in the summary
             shown += 1

@@ -776,6 +776,16 @@ cdef class Core(StreamSink):
     def long_sms_assembling(self):
         return self.long_pending.size()
 
+    def long_part_rows(self):
+        """The rows of the parts of the long SMS being assembled (what a store that lets
+        written rows go keeps the bytes of: the message's record, when it completes, needs
+        them). As many as the parts held: bounded by max_long_sms."""
+        out = []
+        for msg in self.long_pending:
+            for part in msg.parts:
+                out.append(part.second.row)
+        return out
+
     def long_sms_remembered(self):
         """Completed messages kept to know their parts' resends (bounded: max_long_sms)."""
         return self.long_done.size()

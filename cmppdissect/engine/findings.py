@@ -260,6 +260,17 @@ def unanswered_finding(command_id: int, sequence_id: int) -> Finding:
     return Finding(Severity.WARN, "unanswered", unanswered(command_id, sequence_id))
 
 
+def not_waited(command_id: int, sequence_id: int, window: int) -> str:
+    return (f"{command_name(command_id)} Sequence_Id {sequence_id} was written before its "
+            f"response came: {window} PDUs waited behind it, the most a streaming output holds")
+
+
+def not_waited_finding(command_id: int, sequence_id: int, window: int) -> Finding:
+    """The warning on a request that a streaming output wrote without waiting longer for its
+    response (the rows held behind it reached the store's ``window``)."""
+    return Finding(Severity.WARN, "not-waited", not_waited(command_id, sequence_id, window))
+
+
 def skipped(size: int, reason: str, head: bytes = b"") -> str:
     """A run of skipped bytes, and its first bytes as text and hex (what a lying Total_Length
     left behind is best recognised by eye: pycmpp's ``x00``)."""
@@ -347,6 +358,10 @@ def cap_message(what: str, settings: dict[str, Any]) -> str:
                 f"{settings['max_pieces_total']} pieces) of out-of-order TCP data held by all "
                 "connections together: the connections that held theirs the longest gave up "
                 "their holes as capture gaps")
+    if what == "held-rows":
+        return (f"a request awaited its response while {settings['window']} PDUs came after "
+                "it: the output wrote it without its response (finding not-waited) rather than "
+                "hold more")
     return (f"more than {settings['max_sessions']} sessions: the oldest are dropped from the "
             "session list (their PDUs still count in the totals)")
 

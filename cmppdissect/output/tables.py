@@ -15,7 +15,7 @@ report (at most ``max_waiting``; past that the oldest is written without one).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,6 +34,7 @@ from cmppdissect.store.schema import (
     octet_text,
     record_dict,
 )
+from cmppdissect.store.store import GIVEN_UP
 
 if TYPE_CHECKING:
     from cmppdissect.engine import Engine
@@ -160,10 +161,11 @@ def _optional(values: np.ndarray, present: np.ndarray, kind: pa.DataType) -> pa.
 
 def _header(store: PduStore, rows: np.ndarray) -> dict[str, pa.Array]:
     """The header columns the store has, from its numpy columns (whole arrays at once)."""
-    pair = store.pair[rows]
-    paired = pair >= 0
+    paired = store.pair[rows] >= 0
     response = (store.command_id[rows] & RESPONSE_BIT) != 0
-    partner = store.frame[np.where(paired, pair, 0)]
+    frames = store.partner_frames(rows)
+    partner = np.maximum(frames, 0)
+    paired &= frames >= 0  # a pair let go with its frame forgotten (a cap) names no frame
     return {
         "frame": pa.array(store.frame[rows], pa.uint32()),
         "time": pa.array(store.ts_ns[rows], pa.int64()).view(_TIME),
@@ -268,10 +270,16 @@ class _Transactions:
     """Transaction rows, each released as soon as it is complete: at once, or for a SUBMIT
     accepted with Registered_Delivery = 1, when its first status report comes (or, past
     ``max_waiting`` such SUBMITs, the oldest without one; all at the end). So rows come in
-    the order they completed, not always in request order (``ORDER BY request_frame``)."""
+    the order they completed, not always in request order (``ORDER BY request_frame``).
+
+    A request that a streaming store wrote before its response came (``GIVEN_UP``: too many
+    rows waited behind it) waits here instead, as its row's values, for that response (at
+    most ``max_waiting`` of them: past that, the oldest is complete without one)."""
 
     def __init__(self, max_waiting: int) -> None:
         self.max_waiting = max_waiting
+        # request (engine row number) -> (its row's values, Command_Id, its fields)
+        self.early: dict[int, tuple[list[Any], int, dict[str, Any]]] = {}
         self.waiting: dict[int, _Waiting] = {}  # id() -> row, oldest first
         self.by_frame: dict[int, list[_Waiting]] = {}  # SUBMIT frame -> its waiting rows
         self.ready: list[list[Any]] = []
@@ -295,15 +303,20 @@ class _Transactions:
                                   & ((store.flags[start:stop] & RESEND) == 0)) + start
         for row in requests.tolist():
             self._request(store, row)
+        if self.early:  # responses to requests written before them
+            pair = store.pair[start:stop]
+            late = np.flatnonzero(((command & RESPONSE_BIT) != 0)
+                                  & np.isin(pair, np.fromiter(self.early, np.int64))) + start
+            for row in late.tolist():
+                values, cid, request = self.early.pop(int(store.pair[row]))
+                self._answered(store, values, cid, row, int(store.latency_ns[row]), request)
         for row, frame in store.report_for_between(start, stop).items():
             self._report(store, row, frame)
-        self.peak_held = max(self.peak_held, len(self.waiting))
+        self.peak_held = max(self.peak_held, len(self.waiting) + len(self.early))
         while len(self.waiting) > self.max_waiting:
             self._forget(next(iter(self.waiting.values())))
 
     def _request(self, store: PduStore, row: int) -> None:
-        from cmppdissect.protocol.results import result_name
-
         cid = int(store.command_id[row])
         name = command_name(cid)
         pair = store.partner(row)
@@ -311,18 +324,34 @@ class _Transactions:
         values: list[Any] = [int(store.session[row]), name, int(store.sequence_id[row]),
                              frame, int(store.ts_ns[row])]
         if pair is None:
+            if store.flags[row] & GIVEN_UP:
+                self.early[store.base + row] = (values, cid, self._pdu(store, row).fields)
+                if len(self.early) > self.max_waiting:
+                    oldest = next(iter(self.early))
+                    self.ready.append(self.early.pop(oldest)[0] + [None] * 9)
+                return
             self.ready.append(values + [None] * 9)
             return
+        self._answered(store, values, cid, pair, int(store.latency_ns[row]),
+                       lambda: self._pdu(store, row).fields)
+
+    def _answered(self, store: PduStore, values: list[Any], cid: int, pair: int,
+                  latency_ns: int, request_fields: Callable[[], dict[str, Any]] |
+                  dict[str, Any]) -> None:
+        """A request's row completed by its response (row ``pair``): to the ready rows, or
+        to wait for its status report."""
+        from cmppdissect.protocol.results import result_name
+
+        frame = values[3]
         response = self._pdu(store, pair).fields
         outcome = result_of(response)
         code = None if outcome is None else outcome[1]
         msg_id = response.get("Msg_Id") if cid == _SUBMIT else None
-        values += [int(store.frame[pair]), int(store.ts_ns[pair]),
-                   int(store.latency_ns[row]) / 1e6, code,
+        values += [int(store.frame[pair]), int(store.ts_ns[pair]), latency_ns / 1e6, code,
                    None if code is None else result_name(command_name(cid | RESPONSE_BIT), code),
                    msg_id, None, None, None]
         if code == 0 and isinstance(msg_id, int):
-            request = self._pdu(store, row).fields
+            request = request_fields if isinstance(request_fields, dict) else request_fields()
             if request.get("Registered_Delivery") == 1:
                 ids = range(msg_id, msg_id + max(1, int(request.get("DestUsr_tl") or 1)))
                 held = _Waiting(values, frame, ids)
@@ -354,6 +383,9 @@ class _Transactions:
     def take(self, everything: bool = False) -> pa.RecordBatch | None:
         """The complete rows as a batch (``everything``: the waiting ones too)."""
         if everything:
+            for values, _cid, _request in self.early.values():
+                self.ready.append(values + [None] * 9)
+            self.early.clear()
             for held in list(self.waiting.values()):
                 self._forget(held)
         rows, self.ready = self.ready, []

@@ -22,6 +22,9 @@ stays bounded in bytes, not only in chunks, whatever the PDUs' size: the open ch
 (``held_raw`` and ``held_raw_peak`` count the first two kinds). 4,096 SUBMITs of 255
 recipients (8.6 KB each) would otherwise make a chunk of 35 MB, and 25 of them 880 MB.
 
+A store that streams (the one-pass command-line outputs) drops the chunks whose rows were all
+written (:meth:`ChunkedBlobs.drop`): rows are then numbered from the first chunk kept.
+
 One writer thread appends while another reads: the short critical sections take a lock, so a
 reader never sees a chunk half sealed.
 """
@@ -51,7 +54,8 @@ class ChunkedBlobs:
         # Sealed chunks: deflated, or (the recent ones, and those being deflated) as they are.
         self._chunks: list[bytes | bytearray] = []
         self._firsts: list[int] = []  # the first row of each sealed chunk
-        self._raw: deque[int] = deque()  # sealed chunks kept as they are, oldest first
+        self._raw: deque[int] = deque()  # sealed chunks kept as they are (ever numbered), oldest
+        self._dropped = 0  # chunks dropped from the front: chunk k is _chunks[k - _dropped]
         self._keep_raw = keep_raw
         self._pending: deque[Future[None]] = deque()
         self._max_pending = max_pending
@@ -108,7 +112,7 @@ class ChunkedBlobs:
         """The open chunk becomes a sealed one, kept as it is for now (lock held)."""
         self._chunks.append(self._open)
         self._firsts.append(self._open_first)
-        self._raw.append(len(self._chunks) - 1)
+        self._raw.append(self._dropped + len(self._chunks) - 1)
         self._open = bytearray()
         self._open_first += self._open_rows
         self._open_rows = 0
@@ -120,16 +124,45 @@ class ChunkedBlobs:
                        else self._open_first)
 
     def _deflate_later(self, index: int) -> None:
-        """Have a sealed chunk deflated by the helper thread (lock held)."""
+        """Have sealed chunk ``index`` (numbered since the first ever) deflated by the helper
+        thread (lock held)."""
         if self._deflater is None:
             self._deflater = ThreadPoolExecutor(1, thread_name_prefix="cmppdissect-deflate")
-        self._pending.append(self._deflater.submit(self._deflate, index, self._chunks[index]))
+        data = self._chunks[index - self._dropped]
+        self._pending.append(self._deflater.submit(self._deflate, index, data))
 
     def _deflate(self, index: int, data: bytes | bytearray) -> None:
         packed = zlib.compress(data, self.level)  # the GIL is released meanwhile
         with self._lock:
-            self._chunks[index] = packed
+            if index >= self._dropped:  # not dropped meanwhile
+                self._chunks[index - self._dropped] = packed
             self.held_raw -= len(data)
+
+    def droppable(self, rows: int) -> int:
+        """How many of the first ``rows`` rows :meth:`drop` can let go: whole sealed chunks."""
+        with self._lock:
+            if rows >= self._open_first:
+                return self._open_first
+            return self._firsts[bisect.bisect_right(self._firsts, rows) - 1] if rows else 0
+
+    def drop(self, rows: int) -> None:
+        """Forget the first ``rows`` rows, a chunk boundary (:meth:`droppable`); the rows after
+        them are numbered from 0."""
+        if not rows:
+            return
+        with self._lock:
+            chunks = bisect.bisect_left(self._firsts, rows)
+            if rows != (self._firsts[chunks] if chunks < len(self._firsts)
+                        else self._open_first):
+                raise ValueError(f"row {rows} does not start a chunk")
+            while self._raw and self._raw[0] < self._dropped + chunks:  # not deflated yet
+                self.held_raw -= len(self._chunks[self._raw.popleft() - self._dropped])
+            self._dropped += chunks
+            del self._chunks[:chunks]
+            self._firsts = [first - rows for first in self._firsts[chunks:]]
+            self._open_first -= rows
+            self._count -= rows
+            self._cache.clear()
 
     def settle(self) -> None:
         """Deflate every sealed chunk now, and wait until it is done."""

@@ -92,8 +92,11 @@ def long_sms_of(store: PduStore, row: int) -> LongSms | None:
     parts = []
     frames = []
     for part_row in part_rows:
-        frames.append(int(store.frame[part_row]))
-        part = store.pdu(part_row)
+        known = store.part(part_row)
+        if known is None:
+            continue
+        frame, part = known
+        frames.append(frame)
         content = part.content
         if content is not None:
             parts.append((part.fields.get("Msg_Fmt", 0), content.payload, content.text))
@@ -168,9 +171,7 @@ class RowSlice:
 
 def row_slice(store: PduStore, start: int, stop: int) -> RowSlice:
     """Rows ``start`` to ``stop`` of ``store`` as a :class:`RowSlice`."""
-    pair = store.pair[start:stop]
-    paired = pair >= 0
-    partner = np.where(paired, store.frame[np.where(paired, pair, 0)].astype(np.int64), -1)
+    partner = store.partner_frames(slice(start, stop))
     sessions = set(store.session[start:stop].tolist())
     endpoints = {sid: store.endpoints.get(sid, _NOWHERE) for sid in sessions}
     findings = {row: store.findings[row] for row in store.findings_between(start, stop)}
@@ -291,7 +292,7 @@ class RecordView(Mapping[str, Any]):
             return int(s.length[row])
         if key in ("request_frame", "response_frame"):
             if self._paired(key == "request_frame"):
-                return int(s.frame[s.pair[row]])
+                return s.partner_frame(row)
             return None
         if key == "latency_ms":
             return int(s.latency_ns[row]) / 1e6 if self._paired() else None
@@ -376,8 +377,7 @@ class RecordColumns:
         if name in ("request_frame", "response_frame"):
             paired, response = self._pairing()
             present = paired & (response if name == "request_frame" else ~response)
-            partner = np.where(paired, s.pair[rows], 0)
-            return s.frame[partner].astype(np.int64), present
+            return s.partner_frames(rows), present
         column = {"frame": s.frame, "session": s.session, "command_id": s.command_id,
                   "sequence_id": s.sequence_id, "total_length": s.length}[name]
         return column[rows].astype(np.int64), None

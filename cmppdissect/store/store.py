@@ -19,6 +19,18 @@ until then a writer that shows pairs waits (:attr:`PduStore.settled`).
 One writer thread appends while readers read: columns are written past :attr:`count` first and
 the count moves last, and arrays only ever grow (a reader holding an old array reads old rows
 correctly).
+
+**Streaming.** A store made with ``window`` (the one-pass command-line outputs: ``-T``,
+``-T transactions``, ``--parquet``) lets rows go once they are written
+(:meth:`PduStore.release`): rows are then numbered from the first one held (:attr:`base` is its
+number since the capture began), and what a later row may still ask about a row let go is kept
+aside, bounded: the frame of a request whose response is not written yet, the bytes of the
+parts of a long SMS being assembled (the core holds at most ``max_long_sms`` of those). A
+request still waiting for its response holds every row after it (the output is in capture
+order): past ``window`` rows behind it, it is written without its response, with a
+``not-waited`` finding (:attr:`given_up` counts them). The ``pair`` column holds row numbers
+since the capture began (a partner may have been let go): :meth:`partner_frames` and
+:meth:`partner` read it.
 """
 
 from __future__ import annotations
@@ -26,7 +38,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -37,15 +49,20 @@ from cmppdissect.protocol.expert import Finding
 from cmppdissect.protocol.version import Version
 from cmppdissect.store.blobs import ChunkedBlobs
 
-__all__ = ["FROM_CLIENT", "NO_PAIR", "RESEND", "UNANSWERED", "VERSION_OF_HINT", "PduStore"]
+__all__ = ["FROM_CLIENT", "GIVEN_UP", "NO_PAIR", "RESEND", "UNANSWERED", "VERSION_OF_HINT",
+           "WINDOW", "PduStore"]
 
 NO_PAIR = -1
 FROM_CLIENT = 1
 UNANSWERED = 2  # a request the core gave up on (timed out, or still open at the end)
 RESEND = 4  # a request sent again with the same Sequence_Id while the first was in flight
+GIVEN_UP = 8  # a request a streaming store stopped waiting for (see PduStore.release)
 # The ``hint`` column: the session's version the engine decoded a row with (0: not known).
 VERSION_OF_HINT = {0: None, 20: Version.V2_0, 30: Version.V3_0}
 _RESPONSE_BIT = 0x80000000
+WINDOW = 1 << 18  # a streaming store's rows held behind a request awaiting its response
+_MIN_RELEASE = 4096  # rows let go at once at least (each release moves the rows held)
+_MAX_GIVEN_UP = 65536  # requests written early whose frame a late response may still name
 
 _COLUMNS: tuple[tuple[str, str], ...] = (
     ("frame", "<u4"), ("offset", "<i8"), ("ts_ns", "<i8"), ("session", "<u4"), ("flags", "u1"),
@@ -74,9 +91,14 @@ class PduStore:
     version: np.ndarray
     hint: np.ndarray
 
-    def __init__(self, *, capacity: int = 4096) -> None:
-        self.count = 0
+    def __init__(self, *, capacity: int = 4096, window: int = 0) -> None:
+        self.count = 0  # rows held
+        self.base = 0  # the number (since the capture began) of the first row held
+        self.window = window  # streaming (see the module docs); 0: every row is kept
+        self.given_up = 0  # requests written before their response, past the window
+        self.held_peak = 0  # the most rows held at once
         self._capacity = capacity
+        self._min_capacity = capacity
         for name, dtype in _COLUMNS:
             setattr(self, name, np.zeros(capacity, dtype))
         self.blobs = ChunkedBlobs()
@@ -90,6 +112,7 @@ class PduStore:
         self.carriers: dict[int, tuple[int, ...]] = {}  # row -> records of its frames, if split
         self.endpoints: dict[int, tuple[str, str]] = {}  # session -> (client, server)
         self._with_rows: set[int] = set()  # sessions that have rows (their endpoints stay)
+        self._retired: set[int] = set()  # ... dropped past max_sessions (streaming: rows held)
         self.first_ts_ns: int | None = None
         self.frames_sorted = True
         self.done = False
@@ -97,6 +120,12 @@ class PduStore:
         self._waiting: list[int] = []  # request rows not settled yet (a heap)
         self._lock = threading.Lock()
         self._session_rows: dict[int, tuple[int, np.ndarray]] = {}
+        # What rows let go leave behind (keyed by row number since the capture began): the
+        # frames of those that held rows pair with, of requests given up (whose response
+        # may still come), and the (frame, hint, bytes) of long-SMS parts still needed.
+        self._gone: dict[int, int] = {}
+        self._given_up: dict[int, int] = {}
+        self._parts: dict[int, tuple[int, int, bytes]] = {}
 
     # -- writing (one writer) ----------------------------------------------------------------------
 
@@ -119,9 +148,11 @@ class PduStore:
         self.endpoints.update(batch.sessions)
         n = len(rows)
         start = self.count
+        base = self.base
         if n:
-            if batch.first_row != start:
-                raise ValueError(f"batch starts at row {batch.first_row}, store has {start}")
+            if batch.first_row != base + start:
+                raise ValueError(f"batch starts at row {batch.first_row}, store has "
+                                 f"{base + start}")
             self._grow(start + n)
             end = start + n
             for name, source in _FROM_BATCH.items():
@@ -145,12 +176,22 @@ class PduStore:
             # only if rows name them (a flood of connections that send nothing costs nothing).
             if sid not in self._with_rows:
                 self.endpoints.pop(sid, None)
+            elif self.window:  # its endpoints go with its last row (release)
+                self._retired.add(sid)
         links = batch.links
         if len(links):
-            self.pair[links[:, 0]] = links[:, 1]
-            self.latency_ns[links[:, 0]] = links[:, 2]
+            if self._given_up:  # a request written early got its response after all
+                for request in links[:, 0].tolist():
+                    frame = self._given_up.pop(request, None)
+                    if frame is not None and request < base:
+                        self._gone[request] = frame
+            held = links[links[:, 0] >= base]
+            self.pair[held[:, 0] - base] = held[:, 1]
+            self.latency_ns[held[:, 0] - base] = held[:, 2]
         for row in batch.unanswered:
-            self.flags[row] |= UNANSWERED
+            self._given_up.pop(row, None)
+            if row >= base:
+                self.flags[row - base] |= UNANSWERED
         if n:
             # The requests of this batch still waiting for their fate (most were answered
             # within it): the writers' cursor stops at the first of them.
@@ -160,20 +201,26 @@ class PduStore:
             with self._lock:
                 for row in (np.flatnonzero(open_) + start).tolist():
                     heapq.heappush(self._waiting, row)
+        # Rows are the engine's numbers less base; what names a row let go (written already)
+        # is of no use any more.
         for row, worst in batch.severity.items():
-            if worst > self.severity[row]:
-                self.severity[row] = worst
+            if row >= base and worst > self.severity[row - base]:
+                self.severity[row - base] = worst
         for row, found in batch.findings.items():
-            self.findings.setdefault(row, []).extend(found)
+            if row >= base:
+                self.findings.setdefault(row - base, []).extend(found)
         if len(batch.report_for):
-            self._report_rows.extend(batch.report_for[:, 0].tolist())
+            self._report_rows.extend((batch.report_for[:, 0] - base).tolist())
             self._report_frames.extend(batch.report_for[:, 1].tolist())
-        if batch.long_sms:
-            self.long_sms.update(batch.long_sms)
-            self._long_rows.extend(sorted(batch.long_sms))
+        if batch.long_sms:  # part rows stay engine numbers: parts may have been let go
+            done = {row - base: msg for row, msg in batch.long_sms.items()}
+            self.long_sms.update(done)
+            self._long_rows.extend(sorted(done))
         if batch.carriers:
-            self.carriers.update(batch.carriers)
+            self.carriers.update({row - base: frames for row, frames in batch.carriers.items()})
         self.count = start + n
+        if self.count > self.held_peak:
+            self.held_peak = self.count
 
     def finish(self, *, cut: bool = False) -> None:
         """The capture ended: every request's fate is known (``cut``: reading stopped before
@@ -191,10 +238,86 @@ class PduStore:
             return self.count
         waiting = self._waiting
         with self._lock:
-            while waiting and (self.pair[waiting[0]] != NO_PAIR
-                               or self.flags[waiting[0]] & UNANSWERED):
+            while waiting:
+                top = waiting[0]
+                if self.pair[top] == NO_PAIR and not self.flags[top] & UNANSWERED:
+                    if not self.window or self.count - top <= self.window:
+                        break
+                    self._give_up(top)
                 heapq.heappop(waiting)
             return waiting[0] if waiting else self.count
+
+    def _give_up(self, row: int) -> None:
+        """Stop holding the rows behind request ``row`` (still awaiting its response): it is
+        written as it is, with a finding that says so (lock held)."""
+        from cmppdissect.engine import findings as words
+
+        self.given_up += 1
+        self.flags[row] |= GIVEN_UP
+        self.findings.setdefault(row, []).append(words.not_waited_finding(
+            int(self.command_id[row]), int(self.sequence_id[row]), self.window))
+        self._given_up[self.base + row] = int(self.frame[row])
+        if len(self._given_up) > _MAX_GIVEN_UP:  # its late response will name no request
+            del self._given_up[next(iter(self._given_up))]
+
+    def release(self, upto: int, long_parts: Callable[[], Iterable[int]] | None = None) -> int:
+        """Let the rows below ``upto`` go (they were written, and nothing reads them again):
+        whole chunks of bytes, and only once they are many (at least an eighth as many as the
+        rows left), so that moving the rows left costs little per row. Returns how many went; the
+        rows left are then numbered from 0. ``long_parts`` gives the (engine) rows of the
+        parts of long SMS being assembled, whose bytes are kept."""
+        k = self.blobs.droppable(min(upto, self.settled))
+        left = self.count - k
+        if not k or k < max(_MIN_RELEASE, left // 8):
+            return 0
+        base, end = self.base, self.base + k
+        # Rows let go that rows held (or late responses) still name.
+        pair = self.pair[k:self.count]
+        named = np.unique(pair[(pair >= 0) & (pair < end)]).tolist()
+        self._gone = {g: int(self.frame[g - base]) if g >= base else self._gone[g]
+                      for g in named if g >= base or g in self._gone}
+        for g in [g for g in self._given_up if base <= g < end]:
+            self._gone.setdefault(g, self._given_up[g])
+        needed = set(long_parts()) if long_parts is not None else set()
+        for row in self.long_sms_between(k, self.count):
+            needed.update(self.long_sms[row][2])
+        self._parts = {g: self._parts[g] if g < base else
+                       (int(self.frame[g - base]), int(self.hint[g - base]), self.raw(g - base))
+                       for g in needed if g < end and (g >= base or g in self._parts)}
+        # The rows left move to the front (and the columns shrink after a burst).
+        cap = self._capacity
+        while cap > self._min_capacity and cap >= 4 * left:
+            cap //= 2
+        for name, _dtype in _COLUMNS:
+            old = getattr(self, name)
+            if cap != self._capacity:
+                new = np.zeros(cap, old.dtype)
+                new[:left] = old[k:self.count]
+                setattr(self, name, new)
+            else:
+                old[:left] = old[k:self.count]
+        self._capacity = cap
+        self.blobs.drop(k)
+        self.findings = {row - k: found for row, found in self.findings.items() if row >= k}
+        cut = bisect.bisect_left(self._report_rows, k)
+        self._report_rows = [row - k for row in self._report_rows[cut:]]
+        self._report_frames = self._report_frames[cut:]
+        self._reports_by_frame, self._reports_indexed = {}, 0
+        self.long_sms = {row - k: msg for row, msg in self.long_sms.items() if row >= k}
+        self._long_rows = [row - k for row in self._long_rows if row >= k]
+        self.carriers = {row - k: frames for row, frames in self.carriers.items() if row >= k}
+        with self._lock:
+            self._waiting = [row - k for row in self._waiting]  # still a heap
+        self._session_rows.clear()
+        if self._retired:  # sessions past max_sessions whose last row went: no row names them
+            named = set(np.unique(self.session[:left]).tolist())
+            for sid in [sid for sid in self._retired if sid not in named]:
+                self._retired.discard(sid)
+                self._with_rows.discard(sid)
+                self.endpoints.pop(sid, None)
+        self.base = end
+        self.count = left
+        return k
 
     def is_settled(self, row: int) -> bool:
         return row < self.settled
@@ -222,8 +345,37 @@ class PduStore:
         return (client, server) if self.from_client(row) else (server, client)
 
     def partner(self, row: int) -> int | None:
-        pair = int(self.pair[row])
-        return None if pair == NO_PAIR else pair
+        """The row a row is paired with, if it is held (a request's response always is)."""
+        pair = int(self.pair[row]) - self.base
+        return None if pair < 0 else pair
+
+    def partner_frames(self, rows: np.ndarray | slice) -> np.ndarray:
+        """The frame of each row's partner (int64, -1 without one): the one place a pair is
+        read as a frame, also when the partner was let go (:meth:`release`)."""
+        pair = self.pair[rows].astype(np.int64)
+        local = pair - self.base
+        held = local >= 0
+        out = np.where(held, self.frame[np.where(held, local, 0)].astype(np.int64), -1)
+        if self.base:
+            for i in np.flatnonzero((pair >= 0) & ~held).tolist():
+                out[i] = self._gone.get(int(pair[i]), -1)
+        return out
+
+    def partner_frame(self, row: int) -> int | None:
+        frame = int(self.partner_frames(np.array([row]))[0])
+        return None if frame < 0 else frame
+
+    def part(self, row: int) -> tuple[int, DecodedPdu] | None:
+        """The frame and the PDU of a long SMS's part, by the engine's row number (a part may
+        have been let go: its bytes were kept aside); None if it is not known."""
+        local = row - self.base
+        if local >= 0:
+            return int(self.frame[local]), self.pdu(local)
+        kept = self._parts.get(row)
+        if kept is None:
+            return None
+        frame, hint, raw = kept
+        return frame, decode_pdu(raw, VERSION_OF_HINT.get(hint))
 
     def report_for(self, row: int) -> int | None:
         """The frame of the SUBMIT a status report row was matched to."""
