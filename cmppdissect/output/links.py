@@ -1,10 +1,10 @@
 """Link lifecycle: logins, heartbeats, idle gaps, who closed and how, reconnects (issue 16,
 part 5).
 
-Per session: the login's result and reason (and, with ``--secret``, which authenticator form
-matched, for AuthenticatorSource and AuthenticatorISMG), the heartbeats (already in each session's ``heartbeats``), idle gaps longer than a
-heartbeat interval and its answer (C + T), the first TERMINATE and its side, and how the TCP
-connection ended and which side ended it (its RST, or its FIN first). Per SP: sessions,
+Per session: the login's result and reason (and, with ``--secret``, which form of
+AuthenticatorSource and of AuthenticatorISMG matched), the heartbeats (already in each
+session's ``heartbeats``), idle gaps longer than a heartbeat interval and its answer (C + T),
+the first TERMINATE and its side, and how the TCP connection ended and which side ended it (its RST, or its FIN first). Per SP: sessions,
 logins by result, CONNECTs, the most within a minute, and reconnect storms (``STORM_CONNECTS``
 CONNECTs within a minute: one is a finding).
 """
