@@ -4,9 +4,9 @@ part 5).
 Per session: the login's result and reason (and, with ``--secret``, which form of
 AuthenticatorSource and of AuthenticatorISMG matched), the heartbeats (already in each
 session's ``heartbeats``), idle gaps longer than a heartbeat interval and its answer (C + T),
-the first TERMINATE and its side, and how the TCP connection ended and which side ended it (its RST, or its FIN first). Per SP: sessions,
-logins by result, CONNECTs, the most within a minute, and reconnect storms (``STORM_CONNECTS``
-CONNECTs within a minute: one is a finding).
+the first TERMINATE and its side, and how the TCP connection ended and which side ended it
+(its RST, or its FIN first). Per SP: sessions, logins by result, CONNECTs, the most within a
+minute, and reconnect storms (``STORM_CONNECTS`` CONNECTs within a minute: one is a finding).
 """
 
 from __future__ import annotations
