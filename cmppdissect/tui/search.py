@@ -289,21 +289,21 @@ def search_masks(model: CaptureModel, needle: str) -> Masks:
                 for name, in_report in derived.numbers:
                     unknown, found = cols.readings(name, in_report, which & ~maybe)
                     maybe |= which & unknown
-                    for at, values, _in_report in found:
-                        shown = holds_digits(values, needle) if values.dtype != object else \
-                            np.array([needle in str(v) for v in values.tolist()], dtype=bool)
+                    for at, table, back, _in_report in found:
+                        shown = (holds_digits(table, needle) if table.dtype != object else
+                                 np.array([needle in str(v) for v in table.tolist()],
+                                          dtype=bool))[back]
                         maybe[at[shown & which[at]]] = True
             if derived.result is not None:
                 unknown, found = cols.readings(derived.result, False, which & ~maybe)
                 maybe |= which & unknown
-                for at, values, _in_report in found:
-                    distinct, back = np.unique(values, return_inverse=True)
+                for at, table, back, _in_report in found:
                     # "code name" ends the line after a space: with no space next to a
                     # digit in it, a needle that meets it lies inside it.
                     hit = np.array([any(needle in t.lower()
                                         for t in summary.result_texts(command, int(v)))
-                                    for v in distinct.tolist()], dtype=bool)
-                    shown = hit[back.reshape(-1)]
+                                    for v in table.tolist()], dtype=bool)
+                    shown = hit[back]
                     maybe[at[shown & which[at]]] = True
         if " " in needle:  # the needle may start in the columns' part and end past it
             maybe |= _crossing(model, rows, needle)
