@@ -609,7 +609,9 @@ class RecordColumns:
             return hits
         lo = int(rows[0])
         data, ends = self._bytes()
-        if lower:
+        # bytes.lower() changes only A-Z: patterns without letters are found in the bytes as
+        # they are, where they are found in the lowered ones
+        if lower and any(p.lower() != p.upper() for p in patterns):
             if self._lower is None:
                 self._lower = data.lower()
             data = self._lower

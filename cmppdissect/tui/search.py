@@ -29,6 +29,7 @@ import numpy as np
 
 from cmppdissect.output.sanitize import UNSAFE_RANGES
 from cmppdissect.protocol.commands import command_name
+from cmppdissect.store.records import RecordColumns
 from cmppdissect.store.schema import TEXT_CODECS
 from cmppdissect.tui import summary
 from cmppdissect.tui.model import CaptureModel
@@ -83,21 +84,24 @@ def _lowering() -> tuple[frozenset[str], dict[str, frozenset[str]]]:
 
 def holds_digits(values: np.ndarray, needle: str) -> np.ndarray:
     """Which of unsigned ``values`` show the digits ``needle`` in decimal (``str(v)``), in
-    numpy: a window of ``len(needle)`` digits at each place that is inside the number."""
+    numpy: a window of ``len(needle)`` digits at each place that is inside the number, the
+    numbers divided by ten from one place to the next, as far as the largest one has digits
+    (frames and Sequence_Ids have too few for a long needle: no place at all)."""
     width = len(needle)
-    numbers = values.astype(np.uint64)
-    hit = np.zeros(len(numbers), dtype=bool)
-    if width > 20:
+    hit = np.zeros(len(values), dtype=bool)
+    if width > 20 or not len(values) or int(needle) >= 1 << 64:
         return hit
     want = np.uint64(int(needle))
-    for place in range(0, 21 - width):
-        if place + width - 1 > 19:
-            break
-        shifted = numbers // np.uint64(10 ** place)
-        window = shifted if width == 20 else shifted % np.uint64(10 ** width)
-        inside = numbers >= np.uint64(10 ** (place + width - 1)) if place + width > 1 else \
-            np.ones(len(numbers), dtype=bool)
-        hit |= (window == want) & inside
+    unit = np.uint64(10 ** width) if width < 20 else None
+    # ``cur`` holds the numbers divided by 10 ** place: the window at that place is inside the
+    # number when what is left has ``width`` digits (any number shows "0" at place 0)
+    low = np.uint64(10 ** (width - 1))
+    cur = values.astype(np.uint64)
+    ten = np.uint64(10)
+    for place in range(len(str(int(cur.max()))) - width + 1):
+        window = cur if unit is None else cur % unit
+        hit |= (window == want) if width == 1 and place == 0 else (window == want) & (cur >= low)
+        cur = cur // ten
     return hit
 
 
@@ -258,6 +262,25 @@ def _crossing(model: CaptureModel, rows: np.ndarray, needle: str) -> np.ndarray:
     return crossing
 
 
+def _shown(cols: RecordColumns, which: np.ndarray, fields: tuple[tuple[str, bool], ...],
+           needle: str, open_: np.ndarray, sure: np.ndarray) -> None:
+    """Marks ``sure`` the rows of ``which`` still open whose line surely holds ``needle``: a
+    field the line shows as it is (:attr:`~cmppdissect.tui.summary.Derived.shown`), read from
+    the bytes, is printable ASCII and holds it."""
+    for name, in_report in fields:
+        among = which & open_ & ~sure
+        if not among.any():
+            return
+        _unknown, found = cols.readings(name, in_report, among)
+        for at, table, back, report in found:
+            if report != in_report:
+                continue
+            values = [(v[0] if v else "") if isinstance(v, list) else v for v in table.tolist()]
+            holds = np.array([isinstance(v, str) and v.isascii() and v.isprintable()
+                              and needle in v.lower() for v in values], dtype=bool)
+            sure[at[holds[back]]] = True
+
+
 def search_masks(model: CaptureModel, needle: str) -> Masks:
     """The column path of a search for ``needle`` (lower case) over a view's rows."""
     plan = _needle(needle)
@@ -307,6 +330,10 @@ def search_masks(model: CaptureModel, needle: str) -> Masks:
                     maybe[at[shown & which[at]]] = True
         if " " in needle:  # the needle may start in the columns' part and end past it
             maybe |= _crossing(model, rows, needle)
+        for i, command in enumerate(commands.tolist()):
+            derived = summary.DERIVED.get(command)
+            if derived is not None and derived.shown:
+                _shown(cols, codes == i, derived.shown, needle, maybe & ~sure, sure)
         return maybe, sure
 
     return masks
