@@ -129,6 +129,25 @@ def test_a_recipient_shown_in_the_line_needs_no_decode(
         assert list(view.matched) == want != [] and view.decoded <= logins, needle
 
 
+def test_a_result_name_needs_no_decode(
+        captures: dict[str, CaptureModel], lines: dict[str, list[str]]) -> None:
+    """A response's result is read from the bytes; a needle in every text its code may show
+    (either version's name) keeps the row without a decode."""
+    from cmppdissect.tui import summary
+
+    model = captures["generated"]
+    failed = next(r for r in range(model.count) if model.command_id[r] == C.CMPP_SUBMIT_RESP
+                  and model.pdu(r).fields["Result"] != 0)
+    _code, name = summary.result(model.pdu(failed)) or (0, "")
+    logins = sum(int(c) in (C.CMPP_CONNECT, C.CMPP_CONNECT_RESP)
+                 for c in model.command_id[:model.count])
+    for needle in (name.lower()[:-1], name.lower()[1:-1]):  # "r" may begin "report "
+        view = fast(model, needle)
+        want = [row for row, line in enumerate(lines["generated"]) if needle in line]
+        assert failed in want and list(view.matched) == want, needle
+        assert view.decoded <= logins, needle
+
+
 @pytest.mark.parametrize(("needle", "most"), [
     ("没有这段话", 0.01), ("zzzz", 0.01), ("8613800138000", 0.5), ("验证码", 0.2),
     ("submit", 0.01), ("submit_resp", 0.01), ("13999999999", 0.01),

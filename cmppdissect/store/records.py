@@ -352,7 +352,7 @@ class RecordColumns:
     exactly the values :class:`RecordView` gives, and what a row's bytes may hold, without
     decoding. ``rows`` ascend."""
 
-    __slots__ = ("_at", "_groups", "_lower", "_raw", "rows", "store")
+    __slots__ = ("_at", "_groups", "_lower", "_raw", "_total_ok", "rows", "store")
 
     def __init__(self, store: PduStore, rows: np.ndarray) -> None:
         self.store = store
@@ -361,6 +361,7 @@ class RecordColumns:
         self._at: tuple[np.ndarray, np.ndarray] | None = None
         self._groups: tuple[list[int], list[int], np.ndarray] | None = None
         self._lower: bytes | None = None
+        self._total_ok: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -559,8 +560,11 @@ class RecordColumns:
 
     def _whole(self, which: np.ndarray, unknown: np.ndarray) -> np.ndarray:
         """Those of ``which`` whose Total_Length is their length (the rest: unknown)."""
-        total = self._ints(which, 0, 4)
-        ok = total == self.store.length[self.rows[which]].astype(np.int64)
+        if self._total_ok is None:  # every row's, once: each field read asks again
+            every = np.arange(len(self.rows))
+            self._total_ok = self._ints(every, 0, 4) == self.store.length[self.rows].astype(
+                np.int64)
+        ok = self._total_ok[which]
         unknown[which[~ok]] = True
         kept: np.ndarray = which[ok]
         return kept
@@ -590,6 +594,11 @@ class RecordColumns:
         at = starts[which] + offset
         if spec.kind is Kind.UINT:
             number = _uints(whole, at, spec.size)
+            if spec.size <= 2:  # a byte or two: each value's place in a table of all of them
+                seen = np.bincount(number.astype(np.intp), minlength=1) > 0
+                small = np.flatnonzero(seen)
+                index = np.cumsum(seen) - 1
+                return small.astype(np.int64), index[number.astype(np.intp)]
             distinct, back = np.unique(number, return_inverse=True)
             return (distinct if spec.size == 8 else distinct.astype(np.int64)), back.reshape(-1)
         # each distinct run of bytes made a value once

@@ -322,12 +322,15 @@ def search_masks(model: CaptureModel, needle: str) -> Masks:
                 maybe |= which & unknown
                 for at, table, back, _in_report in found:
                     # "code name" ends the line after a space: with no space next to a
-                    # digit in it, a needle that meets it lies inside it.
-                    hit = np.array([any(needle in t.lower()
-                                        for t in summary.result_texts(command, int(v)))
-                                    for v in table.tolist()], dtype=bool)
-                    shown = hit[back]
-                    maybe[at[shown & which[at]]] = True
+                    # digit in it, a needle that meets it lies inside it; in every text
+                    # the code may show (either version's name), it is surely there.
+                    texts = [[t.lower() for t in summary.result_texts(command, int(v))]
+                             for v in table.tolist()]
+                    hit = np.array([any(needle in t for t in ts) for ts in texts], dtype=bool)
+                    every = np.array([all(needle in t for t in ts) and bool(ts)
+                                      for ts in texts], dtype=bool)
+                    maybe[at[hit[back] & which[at]]] = True
+                    sure[at[every[back] & which[at]]] = True
         if " " in needle:  # the needle may start in the columns' part and end past it
             maybe |= _crossing(model, rows, needle)
         for i, command in enumerate(commands.tolist()):
