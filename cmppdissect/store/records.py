@@ -352,7 +352,8 @@ class RecordColumns:
     exactly the values :class:`RecordView` gives, and what a row's bytes may hold, without
     decoding. ``rows`` ascend."""
 
-    __slots__ = ("_at", "_groups", "_lower", "_raw", "_total_ok", "rows", "store")
+    __slots__ = ("_at", "_by_command", "_by_endpoints", "_groups", "_lower", "_raw", "_total_ok",
+                 "rows", "store")
 
     def __init__(self, store: PduStore, rows: np.ndarray) -> None:
         self.store = store
@@ -362,6 +363,8 @@ class RecordColumns:
         self._groups: tuple[list[int], list[int], np.ndarray] | None = None
         self._lower: bytes | None = None
         self._total_ok: np.ndarray | None = None
+        self._by_command: tuple[list[int], np.ndarray] | None = None
+        self._by_endpoints: tuple[list[tuple[str, str]], np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -463,7 +466,27 @@ class RecordColumns:
                             codes.reshape(-1))
         return self._groups
 
-    def readings(self, name: str, in_report: bool, among: np.ndarray | None = None) -> tuple[
+    def by_command(self) -> tuple[list[int], np.ndarray]:
+        """The rows grouped by Command_Id: each group's command, and each row's group."""
+        if self._by_command is None:
+            commands, _versions, codes = self._commands()
+            ids, back = np.unique(np.array(commands, dtype=np.int64), return_inverse=True)
+            self._by_command = (ids.tolist(), back.reshape(-1)[codes])
+        return self._by_command
+
+    def by_endpoints(self) -> tuple[list[tuple[str, str]], np.ndarray]:
+        """The rows grouped by (src, dst) as their records have them: each group's pair, and
+        each row's group."""
+        if self._by_endpoints is None:
+            s, rows = self.store, self.rows
+            ends = (s.session[rows].astype(np.int64) << 1) | (s.flags[rows] & FROM_CLIENT)
+            _keys, first, codes = np.unique(ends, return_index=True, return_inverse=True)
+            self._by_endpoints = ([s.endpoints_of(int(rows[i])) for i in first.tolist()],
+                                  codes.reshape(-1))
+        return self._by_endpoints
+
+    def readings(self, name: str, in_report: bool, among: np.ndarray | None = None, *,
+                 dedupe: bool = True) -> tuple[
             np.ndarray, list[tuple[np.ndarray, np.ndarray, np.ndarray, bool]]]:
         """The value each row's record has for body field ``name`` (of the status report
         only, if ``in_report``), read from the bytes where the row's layout puts it
@@ -471,7 +494,9 @@ class RecordColumns:
         rows whose value offsets cannot say (unknown), and per place (row indices, a table of
         values, each of those rows' index into the table, whether it is the report's); an
         array's value is the list of its elements. Every other row's record holds no such
-        field. With ``among`` (a mask of the rows), only those rows are read."""
+        field. With ``among`` (a mask of the rows), only those rows are read. Not
+        ``dedupe``: a number's table is the rows' values in order (no sort for a reader
+        that tests each value alike, numbers being mostly distinct)."""
         from cmppdissect.store.schema import field_place, report_spot
 
         s, rows = self.store, self.rows
@@ -498,7 +523,7 @@ class RecordColumns:
                 offset, spec = place.body
                 held = which[lengths[which] >= offset + spec.size]
                 if len(held):
-                    found.append((held, *self._values(held, offset, spec), False))
+                    found.append((held, *self._values(held, offset, spec, dedupe), False))
                 continue
             if place.array is not None:
                 found += self._arrays(which, lengths, place.array)
@@ -518,7 +543,7 @@ class RecordColumns:
                 _rep, spot = report_spot(place, key >> 32, key & 0xFFFFFFFF, name)
                 if spot is not None:
                     held = which[back == k]
-                    found.append((held, *self._values(held, spot[0], spot[1]), True))
+                    found.append((held, *self._values(held, spot[0], spot[1], dedupe), True))
         return unknown, found
 
     def _arrays(self, which: np.ndarray, lengths: np.ndarray,
@@ -584,16 +609,20 @@ class RecordColumns:
             self._at = (np.frombuffer(data, dtype=np.uint8), starts[rows - lo])
         return self._at
 
-    def _values(self, which: np.ndarray, offset: int, spec: Field) -> tuple[
+    def _values(self, which: np.ndarray, offset: int, spec: Field, dedupe: bool = True) -> tuple[
             np.ndarray, np.ndarray]:
         """The values a record shows of the field ``spec`` at ``offset`` of rows ``which``:
-        each distinct value once, and each row's index among them."""
+        each distinct value once (a number's, only if ``dedupe``), and each row's index
+        among them."""
         from cmppdissect.store.schema import spot_value
 
         whole, starts = self._starts()
         at = starts[which] + offset
         if spec.kind is Kind.UINT:
             number = _uints(whole, at, spec.size)
+            if not dedupe:
+                return (number if spec.size == 8 else number.astype(np.int64)), np.arange(
+                    len(number))
             if spec.size <= 2:  # a byte or two: each value's place in a table of all of them
                 seen = np.bincount(number.astype(np.intp), minlength=1) > 0
                 small = np.flatnonzero(seen)
