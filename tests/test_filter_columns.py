@@ -107,6 +107,17 @@ EXPRESSIONS = [
     'Service_Id == "MVERIFY" and not Msg_Fmt == 0',
     'Source_Addr contains "90"',
     "len(Dest_terminal_Id) > 1",
+    # arrays after a count (tests/_arrays)
+    'Dest_terminal_Id == "8613800000071"',
+    'Dest_terminal_Id == "8613800000077" and DestUsr_tl > 1',
+    'Dest_terminal_Id != "8613800000071"',
+    'Dest_terminal_Id contains "\\\\xe9"',
+    'Dest_terminal_Id == "861380"',
+    'Dest_terminal_Id matches "^8613800000072$" or Dest_Id == "1065"',
+    "len(Dest_terminal_Id) == 0",
+    "len(Dest_terminal_Id) >= 6",
+    "Dest_terminal_Id",
+    'Dest_Id contains "8613800000071"',
     # text, extras, missing names
     'text contains "验证码"',
     'text contains "TD" or text == "STOP"',
@@ -147,6 +158,35 @@ def _cut(pdu: bytes, size: int) -> bytes:
     return struct.pack(">I", size) + pdu[4:size]
 
 
+def _arrays(v: Version) -> list[tuple[bool, bytes]]:
+    """SUBMITs and FWDs whose recipients (an array after its count) bend the layout: none, one,
+    many (repeated, with bytes after a NUL, non-ASCII bytes), a count larger than the PDU holds
+    (what follows is read as recipients), cut inside the array, at its start, before the count."""
+    place = field_place(C.CMPP_SUBMIT, v, "Dest_terminal_Id", False)
+    assert place is not None and place.array is not None
+    at_count, _count, start, spec = place.array
+
+    def submit(seq: int, dests: list[bytes], count: int | None = None) -> bytes:
+        pdu = bytearray(encode_pdu(C.CMPP_SUBMIT, seq, {
+            "Msg_Fmt": 0, "Src_Id": "1065700", "Dest_terminal_Id": dests,
+            "Msg_Content": b"recipients 8613800000077"}, v))
+        if count is not None:
+            pdu[at_count] = count
+        return bytes(pdu)
+
+    many = [b"8613800000071", b"8613800000072", b"8613800000071", b"861380\x00\x0099",
+            b"86\xe9138", b"8613800000077"]
+    pdus = [submit(50, []), submit(51, [b"8613800000071"]), submit(52, many),
+            submit(53, [b"8613800000072", b"8613800000077"], count=200),
+            submit(54, many[:2], count=0),
+            _cut(submit(55, many), start + 2 * spec.size + 5),
+            _cut(submit(56, many), start), _cut(submit(57, many), at_count),
+            encode_pdu(C.CMPP_FWD, 58, {"Source_Id": SP_ID, "Destination_Id": "079101",
+                                        "Dest_Id": [b"8613800000071", b"1065"],
+                                        "Msg_Content": b"fwd"}, v)]
+    return [(True, pdu) for pdu in pdus]
+
+
 def _odd_pcap(path: Path) -> Path:
     """Two sessions (2.0 and 3.0) of PDUs that bend the layouts."""
     frames: list[bytes] = []
@@ -175,7 +215,7 @@ def _odd_pcap(path: Path) -> Path:
         no_report = bytearray(report_pdu(v, 37, sample_msg_id(24), "REJECTD", size=60))
         no_report[12 + (63 if v is V2 else 75)] = 0
         frames += _conversation([
-            (True, connect_pdu(v)), (False, connect_resp_pdu(v)),
+            (True, connect_pdu(v)), (False, connect_resp_pdu(v)), *_arrays(v),
             (False, short_report), (True, short_resp), (False, bytes(no_report)),
             (True, high), (True, trailing), (False, resp), (False, other_resp),
             (True, group), (False, other), (False, bytes(loose)),
@@ -277,6 +317,25 @@ def test_column_path_decodes_only_what_the_columns_cannot_answer(
     assert slow.decoded == model.count and list(slow.matched) == list(view.matched)
 
 
+def test_recipients_are_read_from_the_bytes(captures: dict[str, CaptureModel]) -> None:
+    """Dest_terminal_Id, an array after its count (DestUsr_tl), is read where the row's layout
+    puts it: a filter on a recipient present in the capture decodes no row, in a capture of
+    group sends too, and in the odd one (no recipients, a count past the PDU's end, cut
+    arrays) it keeps the record path's rows."""
+    model = captures["generated"]
+    first = next(r for r in range(model.count) if model.command_id[r] == C.CMPP_SUBMIT)
+    dest = model.record_dict(first)["fields"]["Dest_terminal_Id"][0]
+    for expression in (f'Dest_terminal_Id == "{dest}"', f'Dest_terminal_Id contains "{dest[3:]}"',
+                       "len(Dest_terminal_Id) > 1", "DestUsr_tl > 1 and len(Dest_terminal_Id) < 3"):
+        view = fast_view(model, expression)
+        assert view.decoded == 0, expression
+        assert list(view.matched) == slow_rows(model, expression) != [], expression
+    odd = captures["odd"]
+    for expression in ('Dest_terminal_Id == "8613800000077"', "len(Dest_terminal_Id) == 0",
+                       'Dest_terminal_Id == "861380"', 'Dest_terminal_Id contains "\\\\xe9"'):
+        assert list(fast_view(odd, expression).matched) == slow_rows(odd, expression) != []
+
+
 def test_filtered_view_still_waits_for_unsettled_rows(
         captures: dict[str, CaptureModel]) -> None:
     model = captures["cmpp-basic.pcap"]
@@ -333,7 +392,11 @@ def test_raw_patterns_and_spots() -> None:
     assert set(raw_patterns("text", "验") or []) == {"验".encode("utf-16-be"),
                                                     "验".encode("gb18030")}
     assert raw_patterns("text", "\ufffd") is None
-    assert field_place(C.CMPP_SUBMIT, V2, "Dest_terminal_Id", False) is None  # after a count
+    for version, wide in ((V2, 21), (V3, 32)):  # an array after its count
+        place = field_place(C.CMPP_SUBMIT, version, "Dest_terminal_Id", False)
+        assert place is not None and place.array is not None and place.body is None
+        assert (place.array[0] + 1, place.array[1].name, place.array[3].size) == (
+            place.array[2], "DestUsr_tl", wide)
     nowhere = field_place(C.CMPP_SUBMIT, V3, "Stat", False)  # a SUBMIT holds no report
     assert nowhere is not None and nowhere.body is None and nowhere.switch is None
     assert field_place(0x99, V2, "Result", False) is None

@@ -32,6 +32,10 @@ NEEDLES = [
     "kelvin k", "σοφια", "àbc", "“", "…", " ", "  ", "0 ", "→", "mverify", "1065712345",
     "106571234", "other error", "version", "?", "message number 21", "”", "latin-1", "ascii",
     "bytes utf-16-be", "1 bytes", "13999999999",
+    # recipients and sources the line shows as they are (the first recipient only), or
+    # escaped (a control, a byte above 0x7F): test_filter_columns._arrays, the tricky capture
+    "8613800000071", "8613800000072", "8613800000077", "1065700", "0000071 +", "6\\xe91",
+    "1065\x1b71", "065\\x1b7", "delivrd for",
 ]
 
 TRICKY = "İSTANBUL Kelvin \u212a ΣΟΦΙΑ \x1b[31m \u202eevil\u202c 验证码 42 and the rest past sixty"
@@ -107,6 +111,41 @@ def test_msg_ids_and_result_codes_are_found_by_number(
         view = fast(model, needle)
         want = [row for row, line in enumerate(lines["generated"]) if needle in line]
         assert resp in want and list(view.matched) == want
+
+
+def test_a_recipient_shown_in_the_line_needs_no_decode(
+        captures: dict[str, CaptureModel], lines: dict[str, list[str]]) -> None:
+    """A SUBMIT's source and first recipient and a report's Stat and recipient are shown as
+    the bytes hold them: rows where they hold the needle are kept without a decode."""
+    model = captures["generated"]
+    first = next(r for r in range(model.count) if model.command_id[r] == C.CMPP_SUBMIT)
+    dest = model.record_dict(first)["fields"]["Dest_terminal_Id"][0]
+    logins = sum(int(c) in (C.CMPP_CONNECT, C.CMPP_CONNECT_RESP)
+                 for c in model.command_id[:model.count])
+    for needle in (dest, dest[2:9], "undeliv"):
+        view = fast(model, needle)
+        want = [row for row, line in enumerate(lines["generated"]) if needle in line]
+        assert first in want or needle == "undeliv"
+        assert list(view.matched) == want != [] and view.decoded <= logins, needle
+
+
+def test_a_result_name_needs_no_decode(
+        captures: dict[str, CaptureModel], lines: dict[str, list[str]]) -> None:
+    """A response's result is read from the bytes; a needle in every text its code may show
+    (either version's name) keeps the row without a decode."""
+    from cmppdissect.tui import summary
+
+    model = captures["generated"]
+    failed = next(r for r in range(model.count) if model.command_id[r] == C.CMPP_SUBMIT_RESP
+                  and model.pdu(r).fields["Result"] != 0)
+    _code, name = summary.result(model.pdu(failed)) or (0, "")
+    logins = sum(int(c) in (C.CMPP_CONNECT, C.CMPP_CONNECT_RESP)
+                 for c in model.command_id[:model.count])
+    for needle in (name.lower()[:-1], name.lower()[1:-1]):  # "r" may begin "report "
+        view = fast(model, needle)
+        want = [row for row, line in enumerate(lines["generated"]) if needle in line]
+        assert failed in want and list(view.matched) == want, needle
+        assert view.decoded <= logins, needle
 
 
 @pytest.mark.parametrize(("needle", "most"), [

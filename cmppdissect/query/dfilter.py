@@ -636,12 +636,13 @@ class FilterColumns(Protocol):
         ...
 
     def readings(self, name: str, in_report: bool, among: np.ndarray | None = None) -> tuple[
-            np.ndarray, list[tuple[np.ndarray, np.ndarray, bool]]]:
+            np.ndarray, list[tuple[np.ndarray, np.ndarray, np.ndarray, bool]]]:
         """The value the record of each row (of the rows ``among``, a mask, if given) has for
         body field ``name`` (of ``fields.report`` only, if ``in_report``) as a lookup by name
-        finds it, read from the bytes: rows where this cannot be said, and (row indices, the
-        value of each, whether it is the report's) per place. Every other row's record holds
-        no such field."""
+        finds it, read from the bytes: rows where this cannot be said, and per place (row
+        indices, a table of values, each of those rows' index into it, whether it is the
+        report's); an array's value is the list of its elements. Every other row's record
+        holds no such field."""
         ...
 
     def record(self, index: int) -> Record:
@@ -745,11 +746,10 @@ def _by_readings(leaf: Node, cols: FilterColumns, among: np.ndarray) -> tuple[
         return among, sure
     unknown, found = cols.readings(name, where == "report", among)
     possible = unknown & among
-    for rows, values, in_report in found:
-        distinct, codes = np.unique(values, return_inverse=True)
+    for rows, table, codes, in_report in found:
         verdict = np.array([leaf.fn({"fields": {"report": {name: v}} if in_report
-                                     else {name: v}}) for v in distinct.tolist()], dtype=bool)
-        held = verdict[codes.reshape(-1)]
+                                     else {name: v}}) for v in table.tolist()], dtype=bool)
+        held = verdict[codes]
         possible[rows] = held
         sure[rows] = held
     return possible, sure

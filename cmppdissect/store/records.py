@@ -333,6 +333,14 @@ def _same_layouts(command_id: int) -> bool:
 
 def _uints(whole: np.ndarray, at: np.ndarray, size: int) -> np.ndarray:
     """The big-endian unsigned integers of ``size`` bytes at offsets ``at`` of ``whole``."""
+    read: np.ndarray
+    if size == 1:
+        read = whole[at].astype(np.uint64)
+        return read
+    if size in (2, 4, 8):  # the bytes gathered once and read as big-endian integers
+        block = whole[at[:, None] + np.arange(size)]
+        read = block.view(f">u{size}").reshape(-1).astype(np.uint64)
+        return read
     number = np.zeros(len(at), dtype=np.uint64)
     for k in range(size):
         number = (number << np.uint64(8)) | whole[at + k].astype(np.uint64)
@@ -345,7 +353,8 @@ class RecordColumns:
     exactly the values :class:`RecordView` gives, and what a row's bytes may hold, without
     decoding. ``rows`` ascend."""
 
-    __slots__ = ("_at", "_groups", "_lower", "_raw", "rows", "store")
+    __slots__ = ("_at", "_by_command", "_by_endpoints", "_groups", "_lower", "_raw", "_total_ok",
+                 "rows", "store")
 
     def __init__(self, store: PduStore, rows: np.ndarray) -> None:
         self.store = store
@@ -354,6 +363,9 @@ class RecordColumns:
         self._at: tuple[np.ndarray, np.ndarray] | None = None
         self._groups: tuple[list[int], list[int], np.ndarray] | None = None
         self._lower: bytes | None = None
+        self._total_ok: np.ndarray | None = None
+        self._by_command: tuple[list[int], np.ndarray] | None = None
+        self._by_endpoints: tuple[list[tuple[str, str]], np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -454,19 +466,42 @@ class RecordColumns:
                             codes.reshape(-1))
         return self._groups
 
-    def readings(self, name: str, in_report: bool, among: np.ndarray | None = None) -> tuple[
-            np.ndarray, list[tuple[np.ndarray, np.ndarray, bool]]]:
+    def by_command(self) -> tuple[list[int], np.ndarray]:
+        """The rows grouped by Command_Id: each group's command, and each row's group."""
+        if self._by_command is None:
+            commands, _versions, codes = self._commands()
+            ids, back = np.unique(np.array(commands, dtype=np.int64), return_inverse=True)
+            self._by_command = (ids.tolist(), back.reshape(-1)[codes])
+        return self._by_command
+
+    def by_endpoints(self) -> tuple[list[tuple[str, str]], np.ndarray]:
+        """The rows grouped by (src, dst) as their records have them: each group's pair, and
+        each row's group."""
+        if self._by_endpoints is None:
+            s, rows = self.store, self.rows
+            ends = (s.session[rows].astype(np.int64) << 1) | (s.flags[rows] & FROM_CLIENT)
+            _keys, first, codes = np.unique(ends, return_index=True, return_inverse=True)
+            self._by_endpoints = ([s.endpoints_of(int(rows[i])) for i in first.tolist()],
+                                  codes.reshape(-1))
+        return self._by_endpoints
+
+    def readings(self, name: str, in_report: bool, among: np.ndarray | None = None, *,
+                 dedupe: bool = True) -> tuple[
+            np.ndarray, list[tuple[np.ndarray, np.ndarray, np.ndarray, bool]]]:
         """The value each row's record has for body field ``name`` (of the status report
         only, if ``in_report``), read from the bytes where the row's layout puts it
         (:func:`~cmppdissect.store.schema.field_place`), as a lookup by name finds it: the
-        rows whose value offsets cannot say (unknown), and (row indices, the value of each,
-        whether it is the report's) per place. Every other row's record holds no such field.
-        With ``among`` (a mask of the rows), only those rows are read."""
+        rows whose value offsets cannot say (unknown), and per place (row indices, a table of
+        values, each of those rows' index into the table, whether it is the report's); an
+        array's value is the list of its elements. Every other row's record holds no such
+        field. With ``among`` (a mask of the rows), only those rows are read. Not
+        ``dedupe``: a number's table is the rows' values in order (no sort for a reader
+        that tests each value alike, numbers being mostly distinct)."""
         from cmppdissect.store.schema import field_place, report_spot
 
         s, rows = self.store, self.rows
         unknown = np.zeros(len(rows), dtype=bool)
-        found: list[tuple[np.ndarray, np.ndarray, bool]] = []
+        found: list[tuple[np.ndarray, np.ndarray, np.ndarray, bool]] = []
         if not len(rows):
             return unknown, found
         commands, versions, codes = self._commands()
@@ -488,7 +523,10 @@ class RecordColumns:
                 offset, spec = place.body
                 held = which[lengths[which] >= offset + spec.size]
                 if len(held):
-                    found.append((held, self._values(held, offset, spec), False))
+                    found.append((held, *self._values(held, offset, spec, dedupe), False))
+                continue
+            if place.array is not None:
+                found += self._arrays(which, lengths, place.array)
                 continue
             if place.switch is None or place.length is None:
                 continue  # no record of this layout holds the field
@@ -505,13 +543,53 @@ class RecordColumns:
                 _rep, spot = report_spot(place, key >> 32, key & 0xFFFFFFFF, name)
                 if spot is not None:
                     held = which[back == k]
-                    found.append((held, self._values(held, spot[0], spot[1]), True))
+                    found.append((held, *self._values(held, spot[0], spot[1], dedupe), True))
         return unknown, found
+
+    def _arrays(self, which: np.ndarray, lengths: np.ndarray,
+                array: tuple[int, Field, int, Field]) -> list[
+                    tuple[np.ndarray, np.ndarray, np.ndarray, bool]]:
+        """The arrays of rows ``which`` (whole PDUs): a row that reaches the first element
+        holds the array, with the count's elements that its bytes hold whole (as the decoder
+        reads them: each up to its first NUL)."""
+        from cmppdissect.store.schema import octet_text
+
+        at_count, count, start, spec = array
+        which = which[lengths[which] >= start]
+        if not len(which):
+            return []
+        size = spec.size
+        elements = np.minimum(self._ints(which, at_count, count.size),
+                              (lengths[which] - start) // size)
+        whole, starts = self._starts()
+        out = []
+        for k in np.unique(elements).tolist():
+            held = which[elements == k]
+            width = k * size
+            if not width:
+                table = np.empty(1, dtype=object)
+                table[0] = []
+                out.append((held, table, np.zeros(len(held), dtype=np.intp), False))
+                continue
+            block = np.ascontiguousarray(whole[(starts[held] + start)[:, None]
+                                               + np.arange(width)])
+            distinct, back = np.unique(block.view(f"V{width}").reshape(-1),
+                                       return_inverse=True)
+            table = np.empty(len(distinct), dtype=object)
+            for j, value in enumerate(distinct.tolist()):
+                raw = bytes(value)
+                table[j] = [octet_text(raw[e:e + size].partition(b"\0")[0])
+                            for e in range(0, width, size)]
+            out.append((held, table, back.reshape(-1), False))
+        return out
 
     def _whole(self, which: np.ndarray, unknown: np.ndarray) -> np.ndarray:
         """Those of ``which`` whose Total_Length is their length (the rest: unknown)."""
-        total = self._ints(which, 0, 4)
-        ok = total == self.store.length[self.rows[which]].astype(np.int64)
+        if self._total_ok is None:  # every row's, once: each field read asks again
+            every = np.arange(len(self.rows))
+            self._total_ok = self._ints(every, 0, 4) == self.store.length[self.rows].astype(
+                np.int64)
+        ok = self._total_ok[which]
         unknown[which[~ok]] = True
         kept: np.ndarray = which[ok]
         return kept
@@ -531,22 +609,33 @@ class RecordColumns:
             self._at = (np.frombuffer(data, dtype=np.uint8), starts[rows - lo])
         return self._at
 
-    def _values(self, which: np.ndarray, offset: int, spec: Field) -> np.ndarray:
-        """The values a record shows of the field ``spec`` at ``offset`` of rows ``which``."""
+    def _values(self, which: np.ndarray, offset: int, spec: Field, dedupe: bool = True) -> tuple[
+            np.ndarray, np.ndarray]:
+        """The values a record shows of the field ``spec`` at ``offset`` of rows ``which``:
+        each distinct value once (a number's, only if ``dedupe``), and each row's index
+        among them."""
         from cmppdissect.store.schema import spot_value
 
         whole, starts = self._starts()
         at = starts[which] + offset
         if spec.kind is Kind.UINT:
             number = _uints(whole, at, spec.size)
-            return number if spec.size == 8 else number.astype(np.int64)
+            if not dedupe:
+                return (number if spec.size == 8 else number.astype(np.int64)), np.arange(
+                    len(number))
+            if spec.size <= 2:  # a byte or two: each value's place in a table of all of them
+                seen = np.bincount(number.astype(np.intp), minlength=1) > 0
+                small = np.flatnonzero(seen)
+                index = np.cumsum(seen) - 1
+                return small.astype(np.int64), index[number.astype(np.intp)]
+            distinct, back = np.unique(number, return_inverse=True)
+            return (distinct if spec.size == 8 else distinct.astype(np.int64)), back.reshape(-1)
         # each distinct run of bytes made a value once
         block = np.ascontiguousarray(whole[at[:, None] + np.arange(spec.size)])
         distinct, back = np.unique(block.view(f"V{spec.size}").reshape(-1), return_inverse=True)
         made = np.empty(len(distinct), dtype=object)
         made[:] = [spot_value(spec, bytes(d)) for d in distinct.tolist()]
-        values: np.ndarray = made[back.reshape(-1)]
-        return values
+        return made, back.reshape(-1)
 
     def raw_holds(self, patterns: list[bytes], *, lower: bool = False) -> np.ndarray:
         """Rows whose bytes hold one of ``patterns`` (``lower``: the bytes with ASCII letters
@@ -558,7 +647,9 @@ class RecordColumns:
             return hits
         lo = int(rows[0])
         data, ends = self._bytes()
-        if lower:
+        # bytes.lower() changes only A-Z: patterns without letters are found in the bytes as
+        # they are, where they are found in the lowered ones
+        if lower and any(p.lower() != p.upper() for p in patterns):
             if self._lower is None:
                 self._lower = data.lower()
             data = self._lower

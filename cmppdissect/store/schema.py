@@ -411,11 +411,16 @@ class Place:
     both fields and :func:`~cmppdissect.protocol.layouts.report_layout` chooses one for the
     switch's value and Msg_Content's length as cut (Msg_Length, or fewer when the PDU ends
     first); the field, if that report has it, is then at ``content`` plus its offset there
-    (:func:`report_spot`). Neither: no record of this layout holds the field.
+    (:func:`report_spot`). ``array``: an array of fixed-size strings after a count, (where
+    the count is, the count field, where the first element is, the array field): the record
+    holds the array when the PDU reaches its first element (the count read, and every field
+    before), with as many elements as the count says and the PDU holds whole. Neither: no
+    record of this layout holds the field.
     """
 
     layout: Layout
     body: tuple[int, Field] | None = None
+    array: tuple[int, Field, int, Field] | None = None
     switch: tuple[int, Field] | None = None
     length: tuple[int, Field] | None = None
     content: int = 0
@@ -434,6 +439,13 @@ def field_place(command_id: int, version: Version, name: str, in_report: bool) -
     layout = LAYOUTS[(command_id, version)]
     offsets = fixed_offsets(layout)
     if not in_report and any(f.name == name for f in layout.fields):
+        if name in offsets and offsets[name][1].kind is Kind.STR_ARRAY:
+            at, array = offsets[name]
+            count = array.count_from
+            if count is None or count not in offsets:
+                return None
+            return Place(layout, array=(HEADER_LEN + offsets[count][0], offsets[count][1],
+                                        HEADER_LEN + at, array))
         if name not in offsets or offsets[name][1].kind not in _FIXED_KINDS:
             return None
         return Place(layout, body=(HEADER_LEN + offsets[name][0], offsets[name][1]))

@@ -29,6 +29,7 @@ import numpy as np
 
 from cmppdissect.output.sanitize import UNSAFE_RANGES
 from cmppdissect.protocol.commands import command_name
+from cmppdissect.store.records import RecordColumns
 from cmppdissect.store.schema import TEXT_CODECS
 from cmppdissect.tui import summary
 from cmppdissect.tui.model import CaptureModel
@@ -83,21 +84,24 @@ def _lowering() -> tuple[frozenset[str], dict[str, frozenset[str]]]:
 
 def holds_digits(values: np.ndarray, needle: str) -> np.ndarray:
     """Which of unsigned ``values`` show the digits ``needle`` in decimal (``str(v)``), in
-    numpy: a window of ``len(needle)`` digits at each place that is inside the number."""
+    numpy: a window of ``len(needle)`` digits at each place that is inside the number, the
+    numbers divided by ten from one place to the next, as far as the largest one has digits
+    (frames and Sequence_Ids have too few for a long needle: no place at all)."""
     width = len(needle)
-    numbers = values.astype(np.uint64)
-    hit = np.zeros(len(numbers), dtype=bool)
-    if width > 20:
+    hit = np.zeros(len(values), dtype=bool)
+    if width > 20 or not len(values) or int(needle) >= 1 << 64:
         return hit
     want = np.uint64(int(needle))
-    for place in range(0, 21 - width):
-        if place + width - 1 > 19:
-            break
-        shifted = numbers // np.uint64(10 ** place)
-        window = shifted if width == 20 else shifted % np.uint64(10 ** width)
-        inside = numbers >= np.uint64(10 ** (place + width - 1)) if place + width > 1 else \
-            np.ones(len(numbers), dtype=bool)
-        hit |= (window == want) & inside
+    unit = np.uint64(10 ** width) if width < 20 else None
+    # ``cur`` holds the numbers divided by 10 ** place: the window at that place is inside the
+    # number when what is left has ``width`` digits (any number shows "0" at place 0)
+    low = np.uint64(10 ** (width - 1))
+    cur = values.astype(np.uint64)
+    ten = np.uint64(10)
+    for place in range(len(str(int(cur.max()))) - width + 1):
+        window = cur if unit is None else cur % unit
+        hit |= (window == want) if width == 1 and place == 0 else (window == want) & (cur >= low)
+        cur = cur // ten
     return hit
 
 
@@ -188,74 +192,80 @@ def _overlaps_end(needle: str, word: str) -> bool:
         word.startswith(needle[-k:]) for k in range(1, len(needle)))
 
 
-def _heads(model: CaptureModel, rows: np.ndarray, needle: str) -> np.ndarray:
+def _heads(model: CaptureModel, cols: RecordColumns, needle: str) -> np.ndarray:
     """Which rows' column part of the line holds ``needle``, exactly."""
+    rows = cols.rows
+    hit: np.ndarray
     if " " in needle:  # it may span parts: the heads are built (numpy's strings), then searched
         hit = np.zeros(len(rows), dtype=bool)
-        which = np.flatnonzero(_may_span(model, rows, needle))
+        which = np.flatnonzero(_may_span(cols, needle))
         if len(which):
             hit[which] = np.strings.find(_head_texts(model, rows[which]), needle) >= 0
         return hit
     store = model.store
-    hit = np.zeros(len(rows), dtype=bool)
-    commands, codes = np.unique(store.command_id[rows], return_inverse=True)
-    named = np.array([needle in command_name(c).lower() for c in commands.tolist()] + [False])
-    hit |= named[codes.reshape(-1)]
-    ends = (store.session[rows].astype(np.int64) << 1) | (store.flags[rows] & 1)
-    pairs, codes = np.unique(ends, return_inverse=True)
-    seen = []
-    for key in pairs.tolist():
-        row = int(rows[int(np.flatnonzero(ends == key)[0])])
-        src, dst = model.endpoints(row)
-        seen.append(needle in src.lower() or needle in dst.lower())
-    hit |= np.array([*seen, False], dtype=bool)[codes.reshape(-1)]
+    commands, codes = cols.by_command()
+    hit = np.array([needle in command_name(c).lower() for c in commands] + [False],
+                   dtype=bool)[codes]
+    pairs, codes = cols.by_endpoints()
+    hit |= np.array([needle in src.lower() or needle in dst.lower() for src, dst in pairs]
+                    + [False], dtype=bool)[codes]
     if needle.isdigit():
         for column in (store.frame, store.sequence_id):
             hit |= holds_digits(column[rows], needle)
     return hit
 
 
-def _may_span(model: CaptureModel, rows: np.ndarray, needle: str) -> np.ndarray:
+def _may_span(cols: RecordColumns, needle: str) -> np.ndarray:
     """Rows whose column part of the line may hold ``needle`` (which has a space; a
     superset): its first space is one between two parts, so what comes before it ends one of
     frame, command, Sequence_Id and source."""
+    rows = cols.rows
     before = needle[:needle.index(" ")]
     if not before:
         return np.ones(len(rows), dtype=bool)
-    store = model.store
+    store = cols.store
     may = np.zeros(len(rows), dtype=bool)
     if before.isdigit() and len(before) <= 18:
         unit, want = 10 ** len(before), int(before)
         for column in (store.frame, store.sequence_id):
             may |= column[rows].astype(np.int64) % unit == want
-    commands, codes = np.unique(store.command_id[rows], return_inverse=True)
-    named = [command_name(c).lower().endswith(before) for c in commands.tolist()]
-    may |= np.array(named, dtype=bool)[codes.reshape(-1)]
-    ends = (store.session[rows].astype(np.int64) << 1) | (store.flags[rows] & 1)
-    pairs, codes = np.unique(ends, return_inverse=True)
-    table = []
-    for key in pairs.tolist():
-        row = int(rows[int(np.flatnonzero(ends == key)[0])])
-        table.append(model.endpoints(row)[0].lower().endswith(before))
-    may |= np.array(table, dtype=bool)[codes.reshape(-1)]
+    commands, codes = cols.by_command()
+    may |= np.array([command_name(c).lower().endswith(before) for c in commands] + [False],
+                    dtype=bool)[codes]
+    pairs, codes = cols.by_endpoints()
+    may |= np.array([src.lower().endswith(before) for src, _dst in pairs] + [False],
+                    dtype=bool)[codes]
     return may
 
 
-def _crossing(model: CaptureModel, rows: np.ndarray, needle: str) -> np.ndarray:
+def _crossing(cols: RecordColumns, needle: str) -> np.ndarray:
     """Rows where the needle may begin in the columns' part of the line and go on past its
     end: that part ends with the needle's text up to one of its spaces (rows whose
     destination ends with what comes just before that space, a superset)."""
-    store = model.store
-    ends = (store.session[rows].astype(np.int64) << 1) | (store.flags[rows] & 1)
-    pairs, codes = np.unique(ends, return_inverse=True)
     befores = [needle[:i].rsplit(" ", 1)[-1] for i, c in enumerate(needle) if c == " "]
-    table = []
-    for key in pairs.tolist():
-        row = int(rows[int(np.flatnonzero(ends == key)[0])])
-        dst = model.endpoints(row)[1].lower()
-        table.append(any(dst.endswith(b) for b in befores))
-    crossing: np.ndarray = np.array([*table, False], dtype=bool)[codes.reshape(-1)]
+    pairs, codes = cols.by_endpoints()
+    crossing: np.ndarray = np.array([any(dst.lower().endswith(b) for b in befores)
+                                     for _src, dst in pairs] + [False], dtype=bool)[codes]
     return crossing
+
+
+def _shown(cols: RecordColumns, which: np.ndarray, fields: tuple[tuple[str, bool], ...],
+           needle: str, open_: np.ndarray, sure: np.ndarray) -> None:
+    """Marks ``sure`` the rows of ``which`` still open whose line surely holds ``needle``: a
+    field the line shows as it is (:attr:`~cmppdissect.tui.summary.Derived.shown`), read from
+    the bytes, is printable ASCII and holds it."""
+    for name, in_report in fields:
+        among = which & open_ & ~sure
+        if not among.any():
+            return
+        _unknown, found = cols.readings(name, in_report, among)
+        for at, table, back, report in found:
+            if report != in_report:
+                continue
+            values = [(v[0] if v else "") if isinstance(v, list) else v for v in table.tolist()]
+            holds = np.array([isinstance(v, str) and v.isascii() and v.isprintable()
+                              and needle in v.lower() for v in values], dtype=bool)
+            sure[at[holds[back]]] = True
 
 
 def search_masks(model: CaptureModel, needle: str) -> Masks:
@@ -263,15 +273,14 @@ def search_masks(model: CaptureModel, needle: str) -> Masks:
     plan = _needle(needle)
 
     def masks(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        sure = _heads(model, rows, needle)
-        maybe = sure.copy()
         cols = model.columns(rows)
-        commands, codes = np.unique(model.store.command_id[rows], return_inverse=True)
-        codes = codes.reshape(-1)
+        sure = _heads(model, cols, needle)
+        maybe = sure.copy()
+        commands, codes = cols.by_command()
         held: np.ndarray | None = None
         spaced = " " in needle and (needle[0] == " " or needle[-1] == " " or re.search(
             r"\d | \d", needle) is not None)  # summary.JOINS
-        for i, command in enumerate(commands.tolist()):
+        for i, command in enumerate(commands):
             which = codes == i
             derived = summary.DERIVED.get(command)
             if derived is None or plan is None or spaced or any(
@@ -287,26 +296,34 @@ def search_masks(model: CaptureModel, needle: str) -> Masks:
             maybe |= which & held
             if needle.isdigit():
                 for name, in_report in derived.numbers:
-                    unknown, found = cols.readings(name, in_report, which & ~maybe)
+                    unknown, found = cols.readings(name, in_report, which & ~maybe,
+                                                   dedupe=False)
                     maybe |= which & unknown
-                    for at, values, _in_report in found:
-                        shown = holds_digits(values, needle) if values.dtype != object else \
-                            np.array([needle in str(v) for v in values.tolist()], dtype=bool)
+                    for at, table, back, _in_report in found:
+                        shown = (holds_digits(table, needle) if table.dtype != object else
+                                 np.array([needle in str(v) for v in table.tolist()],
+                                          dtype=bool))[back]
                         maybe[at[shown & which[at]]] = True
             if derived.result is not None:
                 unknown, found = cols.readings(derived.result, False, which & ~maybe)
                 maybe |= which & unknown
-                for at, values, _in_report in found:
-                    distinct, back = np.unique(values, return_inverse=True)
+                for at, table, back, _in_report in found:
                     # "code name" ends the line after a space: with no space next to a
-                    # digit in it, a needle that meets it lies inside it.
-                    hit = np.array([any(needle in t.lower()
-                                        for t in summary.result_texts(command, int(v)))
-                                    for v in distinct.tolist()], dtype=bool)
-                    shown = hit[back.reshape(-1)]
-                    maybe[at[shown & which[at]]] = True
+                    # digit in it, a needle that meets it lies inside it; in every text
+                    # the code may show (either version's name), it is surely there.
+                    texts = [[t.lower() for t in summary.result_texts(command, int(v))]
+                             for v in table.tolist()]
+                    hit = np.array([any(needle in t for t in ts) for ts in texts], dtype=bool)
+                    every = np.array([all(needle in t for t in ts) and bool(ts)
+                                      for ts in texts], dtype=bool)
+                    maybe[at[hit[back] & which[at]]] = True
+                    sure[at[every[back] & which[at]]] = True
         if " " in needle:  # the needle may start in the columns' part and end past it
-            maybe |= _crossing(model, rows, needle)
+            maybe |= _crossing(cols, needle)
+        for i, command in enumerate(commands):
+            derived = summary.DERIVED.get(command)
+            if derived is not None and derived.shown:
+                _shown(cols, codes == i, derived.shown, needle, maybe & ~sure, sure)
         return maybe, sure
 
     return masks

@@ -168,13 +168,19 @@ class Derived:
     :data:`JOINS`), the decimal values of fields ``numbers`` ((name, of the status report)),
     the result of field ``result`` (:func:`result_texts`), other numbers of at most ``digits``
     digits, and the escapes of :func:`~cmppdissect.output.sanitize.safe_text`. A search needle
-    that overlaps none of these can only be found where the PDU's bytes hold it."""
+    that overlaps none of these can only be found where the PDU's bytes hold it.
+
+    ``shown``: string fields ((name, of the status report)) whose value the line shows as the
+    record has it (an array: its first element) whenever the record holds them, made inert by
+    ``safe_text``, which leaves printable ASCII as it is: a needle inside such a value is
+    surely in the line."""
 
     texts: tuple[str, ...]
     numbers: tuple[tuple[str, bool], ...] = ()
     result: str | None = None
     digits: int = 0
     ends: tuple[str, ...] = ()  # words only ever at the end of the line (then its space)
+    shown: tuple[tuple[str, bool], ...] = ()
 
 
 #: Where the line has a space that no word of :class:`Derived` holds: between the parts of
@@ -209,11 +215,12 @@ def _derived() -> dict[int, Derived]:
     empty = Derived(())
     return {
         CommandId.CMPP_SUBMIT: Derived(
-            (" → ", " report", "-", " +", *_CONTENT_TEXTS), digits=3, ends=_CONTENT_ENDS),
+            (" → ", " report", "-", " +", *_CONTENT_TEXTS), digits=3, ends=_CONTENT_ENDS,
+            shown=(("Src_Id", False), ("Dest_terminal_Id", False))),
         CommandId.CMPP_SUBMIT_RESP: Derived(("Msg_Id ",), (("Msg_Id", False),), "Result"),
         CommandId.CMPP_DELIVER: Derived(
             ("report ", " for Msg_Id ", "?", " → ", *_CONTENT_TEXTS), (("Msg_Id", True),),
-            digits=3, ends=_CONTENT_ENDS),
+            digits=3, ends=_CONTENT_ENDS, shown=(("Stat", True), ("Dest_terminal_Id", True))),
         CommandId.CMPP_DELIVER_RESP: Derived(("Msg_Id ",), (("Msg_Id", False),), "Result"),
         CommandId.CMPP_ACTIVE_TEST: empty, CommandId.CMPP_ACTIVE_TEST_RESP: empty,
         CommandId.CMPP_TERMINATE: empty, CommandId.CMPP_TERMINATE_RESP: empty,
