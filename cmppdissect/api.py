@@ -15,6 +15,7 @@ its response arrived or it timed out). Nothing here imports Scapy or Textual.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
@@ -116,6 +117,9 @@ class Analysis:
         self._tables: dict[str, pyarrow.Table] | None = None
         self.parquet_stats: dict[str, int] = {}  # write_parquet's most rows held at once
         self._noted_given_up = False
+        # Held while the engine is fed: another thread (the --metrics server) reads the
+        # engine's counters under it, never between two halves of a batch.
+        self.lock = threading.Lock()
 
     def __repr__(self) -> str:
         """One line, whatever the capture's size (a notebook shows it after every cell)."""
@@ -152,7 +156,8 @@ class Analysis:
         engine = self.engine
         if engine is None:
             raise RuntimeError("start() the analysis first")
-        batch = engine.feed(chunk)
+        with self.lock:
+            batch = engine.feed(chunk)
         if self.store is not None:
             self.store.append(batch)
         return batch
@@ -163,7 +168,8 @@ class Analysis:
         engine = self.engine
         if engine is None:
             raise RuntimeError("start() the analysis first")
-        batch = engine.finish(cut=cut)
+        with self.lock:
+            batch = engine.finish(cut=cut)
         if self.store is not None:
             self.store.append(batch)
             self.store.finish(cut=engine.core.cut_short)

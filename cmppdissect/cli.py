@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO
 
 # The command line does no linear algebra, but numpy's OpenBLAS starts a thread per core on
@@ -136,6 +136,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--parquet", metavar="DIR",
                    help="write pdus.parquet (-Y: the PDUs it keeps), transactions.parquet and "
                    "sessions.parquet into DIR, as the capture streams")
+    p.add_argument("--metrics", metavar="ADDR:PORT",
+                   help="serve Prometheus metrics over HTTP on ADDR:PORT while the capture is "
+                   "analysed (:PORT for every address; docs/live.md#metrics)")
     p.add_argument("-V", "--version", action="version", version=f"cmppdissect {__version__}")
     return p
 
@@ -160,8 +163,11 @@ def _open(paths: Sequence[str], args: argparse.Namespace) -> Analysis:
         except InputError as exc:
             raise UsageError(str(exc)) from None
     try:
-        return analyze(source, ports=tuple(args.ports), version=args.cmpp_version,
-                       timeout_s=args.timeout, secrets=_secrets(args.secret))
+        analysis = analyze(source, ports=tuple(args.ports), version=args.cmpp_version,
+                           timeout_s=args.timeout, secrets=_secrets(args.secret))
+        if args.metrics_server is not None:
+            args.metrics_server.analysis = analysis
+        return analysis
     except ValueError as exc:  # a bad --cmpp-version
         if merged is not None:
             merged.close()
@@ -179,9 +185,61 @@ def _inputs(args: argparse.Namespace) -> list[str]:
     return paths
 
 
+class _MetricsServer:
+    """``--metrics ADDR:PORT``: the engine's counters served to Prometheus from a thread
+    (prometheus_client's HTTP server, on a registry of its own) for as long as the run lasts.
+    The analysis and the live capture are attached once they are opened."""
+
+    def __init__(self, spec: str) -> None:
+        from prometheus_client import CollectorRegistry, start_http_server
+
+        from cmppdissect.output.metrics import EngineCollector
+
+        host, sep, port_text = spec.rpartition(":")
+        host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+        try:
+            port = int(port_text)
+        except ValueError:
+            port = -1
+        if not sep or not 0 <= port < 65536 or "[" in host or "]" in host:
+            raise UsageError(f"--metrics {spec}: give ADDR:PORT, e.g. 127.0.0.1:9464, "
+                             "[::1]:9464 or :9464 for every address")
+        self.analysis: Analysis | None = None
+        self.capture: LiveCapture | None = None
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(EngineCollector(lambda: self.analysis, capture=self._capture))
+        try:
+            self.server, self.thread = start_http_server(port, host or "0.0.0.0",
+                                                         registry=registry)
+        except OSError as exc:
+            raise UsageError(f"--metrics {spec}: {exc.strerror or exc}") from None
+        bound = self.server.server_address
+        self.address = f"{host or '0.0.0.0'}:{bound[1]}"
+
+    def _capture(self) -> dict[str, Any]:
+        capture = self.capture
+        return capture.refresh_stats().as_dict() if capture is not None else {}
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def run(argv: Sequence[str] | None, out: TextIO) -> int:
     # Intermixed: files may come before and after options (cmppdissect a.pcap -Y X b.pcap).
     args = _parser().parse_intermixed_args(argv)
+    args.metrics_server = None
+    if args.metrics is None or args.list_fields or args.glossary == "fields":
+        return _run(args, out)
+    server = args.metrics_server = _MetricsServer(args.metrics)
+    print(f"Serving metrics on http://{server.address}/metrics", file=sys.stderr, flush=True)
+    try:
+        return _run(args, out)
+    finally:
+        server.close()
+
+
+def _run(args: argparse.Namespace, out: TextIO) -> int:
     if args.list_fields or args.glossary == "fields":
         from cmppdissect.query.dfilter import field_list
 
@@ -581,12 +639,16 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
                               duration=args.duration)
     except LiveCaptureError as exc:
         raise UsageError(str(exc)) from None
+    metrics = args.metrics_server
+    if metrics is not None:
+        metrics.capture = capture
     if args.format is None and args.report is None and out.isatty():
         # The same app as for files, updating as traffic flows (pause, captured/dropped shown).
         from cmppdissect.tui import run_source
 
         status: int = run_source(capture, analyzer_kwargs=_analyzer_kwargs(args),
-                                 display_filter=args.display_filter)
+                                 display_filter=args.display_filter,
+                                 on_analysis=_attach(metrics))
         return status
     try:
         analysis = analyze(capture, ports=tuple(args.ports), version=args.cmpp_version,
@@ -594,6 +656,8 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
     except ValueError as exc:  # a bad --cmpp-version
         capture.close()
         raise UsageError(str(exc)) from None
+    if metrics is not None:
+        metrics.analysis = analysis
     fmt = _records_format(args)
     from cmppdissect.output.writers import RecordWriter
 
@@ -653,8 +717,20 @@ def _run_tui(paths: Sequence[str], args: argparse.Namespace) -> int:
 
     status: int = run_file(paths[0] if len(paths) == 1 else paths,
                            analyzer_kwargs=_analyzer_kwargs(args),
-                           display_filter=args.display_filter)
+                           display_filter=args.display_filter,
+                           on_analysis=_attach(args.metrics_server))
     return status
+
+
+def _attach(metrics: _MetricsServer | None) -> Callable[[Analysis], None] | None:
+    """What the TUI calls with its analysis once made, for ``--metrics`` to serve it."""
+    if metrics is None:
+        return None
+
+    def attach(analysis: Analysis) -> None:
+        metrics.analysis = analysis
+
+    return attach
 
 
 def _analyzer_kwargs(args: argparse.Namespace) -> dict[str, Any]:

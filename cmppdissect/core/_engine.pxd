@@ -324,6 +324,7 @@ cdef class Core(StreamSink):
     cdef unordered_map[int64_t, clist[int64_t].iterator] ended_pos
     cdef unordered_map[int64_t, OpenConn] pending_conns
     cdef readonly int64_t retired_sessions
+    cdef readonly int64_t skipped_bytes  # every byte skipped, all sessions (retired too)
     cdef int64_t caps_hit               # bit per cap kind
     # statistics
     cdef readonly int64_t pdus

@@ -1150,6 +1150,7 @@ cdef class Core(StreamSink):
         """Bytes skipped. ``special`` 1: the run that shows the connection is not CMPP;
         2: more of such a connection. The Python engine keeps one finding per run."""
         sess.skipped_bytes += size
+        self.skipped_bytes += size
         if fc:
             sess.skip_client = True
         else:

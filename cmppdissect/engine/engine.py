@@ -232,6 +232,11 @@ class Engine:
         # Counted for every such report (listed or not): "unmatched-early" (may be for a
         # SUBMIT before the capture), "near-RULE" per near-miss rule.
         self.report_counts: Counter[str] = Counter()
+        # Logins by (SP id, CONNECT_RESP Status), every session's (retired ones too): at most
+        # max_report_keys keys, the logins past them counted by Status alone.
+        self.logins: Counter[tuple[str | None, int]] = Counter()
+        self.logins_folded: Counter[int] = Counter()
+        self.max_login_keys = max_report_keys
         self.sessions: dict[int, SessionNames] = {}
         self.expert = ExpertList(max_expert, self._session_note)
         self._running: dict[tuple[int, bool], ExpertItem | None] = {}
@@ -551,6 +556,12 @@ class Engine:
                 code = "auth-source"
         else:
             status = fields.get("Status")
+            if status is not None:
+                key = (names.sp_id, int(status))
+                if key in self.logins or len(self.logins) < self.max_login_keys:
+                    self.logins[key] += 1
+                else:
+                    self.logins_folded[int(status)] += 1
             if status == 0:
                 names.login = "ok"
             elif status is not None:

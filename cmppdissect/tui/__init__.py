@@ -9,17 +9,19 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from cmppdissect.core.records import CaptureFormatError
 
 if TYPE_CHECKING:
+    from cmppdissect.api import Analysis
     from cmppdissect.tui.source import CaptureSource
 
 
 def run_file(path: str | Sequence[str], *, analyzer_kwargs: dict[str, Any],
-             display_filter: str | None = None) -> int:
+             display_filter: str | None = None,
+             on_analysis: Callable[[Analysis], None] | None = None) -> int:
     """Open ``path`` and run the TUI on it; returns the exit status.
 
     The capture is opened before the app starts, so a missing or foreign file is one line on
@@ -31,25 +33,29 @@ def run_file(path: str | Sequence[str], *, analyzer_kwargs: dict[str, Any],
     from cmppdissect.tui.source import FileSource
 
     if not isinstance(path, str):
-        return _run_merged(path, analyzer_kwargs=analyzer_kwargs, display_filter=display_filter)
+        return _run_merged(path, analyzer_kwargs=analyzer_kwargs, display_filter=display_filter,
+                           on_analysis=on_analysis)
     try:
         source = FileSource(_stdin_capture(), name="<stdin>") if path == "-" else FileSource(path)
     except (CaptureFormatError, OSError) as exc:
         return _fail(open_error(path, exc) or str(exc))
     except _NoTerminalError as exc:
         return _fail(str(exc))
-    return run_source(source, analyzer_kwargs=analyzer_kwargs, display_filter=display_filter)
+    return run_source(source, analyzer_kwargs=analyzer_kwargs, display_filter=display_filter,
+                      on_analysis=on_analysis)
 
 
 def _run_merged(paths: Sequence[str], *, analyzer_kwargs: dict[str, Any],
-                display_filter: str | None) -> int:
+                display_filter: str | None,
+                on_analysis: Callable[[Analysis], None] | None = None) -> int:
     from cmppdissect.sources.merge import InputError, open_inputs
 
     try:
         source = open_inputs(paths)
     except InputError as exc:
         return _fail(str(exc))
-    return run_source(source, analyzer_kwargs=analyzer_kwargs, display_filter=display_filter)
+    return run_source(source, analyzer_kwargs=analyzer_kwargs, display_filter=display_filter,
+                      on_analysis=on_analysis)
 
 
 class _NoTerminalError(Exception):
@@ -76,11 +82,15 @@ def _stdin_capture() -> IO[bytes]:
 
 
 def run_source(source: CaptureSource, *, analyzer_kwargs: dict[str, Any],
-               display_filter: str | None = None) -> int:
-    """Run the TUI on any segment source (a live capture for ``-i``); returns the exit status."""
+               display_filter: str | None = None,
+               on_analysis: Callable[[Analysis], None] | None = None) -> int:
+    """Run the TUI on any segment source (a live capture for ``-i``); returns the exit status.
+    ``on_analysis`` is given the app's analysis before it starts (``--metrics`` serves it)."""
     from cmppdissect.tui.app import make_app
 
     app = make_app(source, analyzer_kwargs=analyzer_kwargs, display_filter=display_filter)
+    if on_analysis is not None:
+        on_analysis(app.analysis)
     try:
         with _screen_on_the_terminal():
             result = app.run()
