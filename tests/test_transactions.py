@@ -23,15 +23,7 @@ from typing import Any
 
 import duckdb
 import pytest
-
-import cmppdissect
-from cmppdissect.api import PIECE_ROWS
-from cmppdissect.output.tables import TableBuilder, long_outcome
-from cmppdissect.protocol.commands import CommandId as C
-from cmppdissect.protocol.encode import encode_pdu
-from cmppdissect.protocol.msgid import make_msg_id
-from cmppdissect.protocol.version import Version
-from tests.pcaputil import (
+from pcaputil import (
     BASE_TS_NS,
     Conversation,
     bare_pdu,
@@ -44,6 +36,14 @@ from tests.pcaputil import (
     submit_resp_pdu,
     write_pcap,
 )
+
+import cmppdissect
+from cmppdissect.api import PIECE_ROWS
+from cmppdissect.output.tables import TableBuilder, long_outcome
+from cmppdissect.protocol.commands import CommandId as C
+from cmppdissect.protocol.encode import encode_pdu
+from cmppdissect.protocol.msgid import make_msg_id
+from cmppdissect.protocol.version import Version
 
 V2, V3 = Version.V2_0, Version.V3_0
 VERSIONS = pytest.mark.parametrize("v", [V2, V3], ids=["2.0", "3.0"])
@@ -295,6 +295,33 @@ def test_the_roll_up_words() -> None:
         "3 parts, part 2 unanswered, 1 of 3 reports DELIVRD, 1 EXPIRED")
     assert long_outcome(2, [part(2, 0, [None], asked=False)], forgotten=1) == (
         "2 parts, 1 part not known (a cap)")
+
+
+def messages_capture(path: Path, v: Version = V3) -> Path:
+    """docs/diagnosis.md's example: a group send to 3 whose recipients 1 and 3 are
+    reported, then a long message in 3 parts, part 2 refused with Result 8."""
+    b = Builder()
+    b.login(v)
+    first = msg_id(100)
+    b.add(10, True, submit_pdu(v, 2, 20, dests=3))
+    b.add(10.01, False, submit_resp_pdu(v, 2, first))
+    for part, result in ((1, 0), (2, 8), (3, 0)):
+        b.add(10 + part, True, long_part(v, 2 + part, part))
+        b.add(10.02 + part, False, submit_resp_pdu(v, 2 + part, msg_id(200 + part), result))
+    b.add(12.5, False, report_pdu(v, 7, first + 2, "EXPIRED", dest=dest_number(22),
+                                  done_time="2611241030"))
+    b.add(15, False, report_pdu(v, 8, first, dest=dest_number(20), done_time="2611241020"))
+    b.add(16, False, report_pdu(v, 9, msg_id(201)))
+    b.add(18, False, report_pdu(v, 10, msg_id(203)))
+    return b.write(path)
+
+
+def test_the_docs_capture_reads_as_the_docs_say(tmp_path: Path) -> None:
+    rows = rows_of(messages_capture(tmp_path / "diag-messages.pcap"))
+    assert [r["long_outcome"] for r in rows if r["long_outcome"]] == [
+        "3 parts, part 2 rejected with Result 8, 2 of 3 reports DELIVRD"]
+    group = next(r for r in rows if r["sequence_id"] == 2)
+    assert [r["report_stat"] for r in group["recipients"]] == ["DELIVRD", None, "EXPIRED"]
 
 
 # -- streaming: the same rows as a store that keeps every row -----------------------------------
