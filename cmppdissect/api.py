@@ -367,7 +367,8 @@ class Analysis:
     def transaction_rows(self, *, release: bool = False) -> Iterator[dict[str, Any]]:
         """The rows of the transactions table (``-T transactions``) as the capture streams,
         one dict per request with its response, latency and result, and for a SUBMIT its
-        Msg_Id and status report: times in seconds since 1970, a Msg_Id as a
+        Msg_Id and status report, its recipients each with its own (a list of dicts) and its
+        long message: times in seconds since 1970, a Msg_Id as a
         :class:`~cmppdissect.store.schema.U64` (JSON writes it as a decimal string).
         ``release`` as for :meth:`slices`."""
         import pyarrow.compute as pc
@@ -383,6 +384,10 @@ class Analysis:
                 ns = pc.cast(batch.column(name), "int64").to_pylist()
                 columns[name] = [None if v is None else v / 1e9 for v in ns]
             columns["Msg_Id"] = [None if v is None else U64(v) for v in columns["Msg_Id"]]
+            for recipients in columns["recipients"]:
+                for r in recipients or ():
+                    if r["Msg_Id"] is not None:
+                        r["Msg_Id"] = U64(r["Msg_Id"])
             names = list(columns)
             for values in zip(*columns.values(), strict=True):
                 yield dict(zip(names, values, strict=True))

@@ -355,7 +355,7 @@ def _run_transactions(paths: Sequence[str], args: argparse.Namespace, out: TextI
         raise UsageError("-T transactions lists every request: -Y and -c choose PDUs, not "
                          "transactions")
     analysis = _open(paths, args)
-    from cmppdissect.output.lines import csv_cell, csv_row
+    from cmppdissect.output.lines import csv_row
     from cmppdissect.output.records import dumps_line
 
     columns = args.line.fields
@@ -372,7 +372,7 @@ def _run_transactions(paths: Sequence[str], args: argparse.Namespace, out: TextI
     try:
         for row in analysis.transaction_rows(release=_release(args)):
             if columns:
-                write(csv_row([csv_cell(row[c]) for c in columns]).encode())
+                write(csv_row([_transaction_cell(row, c) for c in columns]).encode())
             else:
                 write(dumps_line(row))
     except OSError as exc:
@@ -383,6 +383,18 @@ def _run_transactions(paths: Sequence[str], args: argparse.Namespace, out: TextI
     if args.report == "json" or args.zstat:
         _summary(analysis, args, "transactions", out)
     return 0
+
+
+def _transaction_cell(row: dict[str, Any], column: str) -> str:
+    """One CSV cell of ``-T transactions -e``: a column, or ``recipients.FIELD``: that field
+    of each recipient, joined with ``;`` (empty for a value missing), made inert as any."""
+    from cmppdissect.output.lines import csv_cell
+
+    if column.startswith("recipients."):
+        key = column.removeprefix("recipients.")
+        return csv_cell(["" if r[key] is None else r[key] for r in row["recipients"] or ()],
+                        ";")
+    return csv_cell(row[column])
 
 
 def _release(args: argparse.Namespace) -> bool:
@@ -409,9 +421,10 @@ def _line_format(args: argparse.Namespace) -> LineFormat:
     not know, or an option that the format does not take, is a usage error."""
     fmt = args.format or "text"
     if fmt == "transactions":
-        from cmppdissect.output.tables import TRANSACTION_SCHEMA
+        from cmppdissect.output.tables import RECIPIENT_FIELDS, TRANSACTION_SCHEMA
 
-        known = TRANSACTION_SCHEMA.names
+        known = [n for n in TRANSACTION_SCHEMA.names if n != "recipients"] + [
+            f"recipients.{n}" for n in RECIPIENT_FIELDS]
         for name in args.fields:
             if name not in known:
                 raise UsageError(f"-e {name}: not a transactions column (one of: "

@@ -454,14 +454,15 @@ def submit_resp_pdu(v: Any, seq: int, msg_id: int, result: int = 0) -> bytes:
     return encode_pdu(CommandId.CMPP_SUBMIT_RESP, seq, {"Msg_Id": msg_id, "Result": result}, v)
 
 
-def report_pdu(v: Any, seq: int, msg_id: int, stat: str = "DELIVRD", *,
-               dest: bytes = b"8613800138000", size: int | None = None) -> bytes:
+def report_pdu(v: Any, seq: int, msg_id: int, stat: str | bytes = "DELIVRD", *,
+               dest: bytes = b"8613800138000", size: int | None = None,
+               done_time: str = "2611241016") -> bytes:
     """A DELIVER carrying a status report for ``msg_id``, of ``size`` 60 or 71 bytes."""
     if size is None:
         size = 60 if v is Version.V2_0 else 71
     content = encode_fields(REPORT_60 if size == 60 else REPORT_71, {
         "Msg_Id": msg_id, "Stat": stat, "Submit_time": "2611241015",
-        "Done_time": "2611241016", "Dest_terminal_Id": dest, "SMSC_sequence": seq})
+        "Done_time": done_time, "Dest_terminal_Id": dest, "SMSC_sequence": seq})
     return encode_pdu(CommandId.CMPP_DELIVER, seq, {
         "Msg_Id": sample_msg_id(50_000 + seq), "Dest_Id": "1065712345",
         "Service_Id": "MVERIFY", "Registered_Delivery": 1, "Src_terminal_Id": dest,

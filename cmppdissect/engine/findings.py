@@ -358,6 +358,14 @@ def cap_message(what: str, settings: dict[str, Any]) -> str:
                 f"{settings['max_pieces_total']} pieces) of out-of-order TCP data held by all "
                 "connections together: the connections that held theirs the longest gave up "
                 "their holes as capture gaps")
+    if what == "transaction-reports":
+        return (f"more than {settings['max_waiting']} recipients of SUBMITs awaited their status "
+                f"report in the transactions table: {settings['rows']} rows were written "
+                "without the rest (reports_given_up)")
+    if what == "transaction-long-parts":
+        return (f"more than {settings['max_waiting']} parts of long SMS awaited their message "
+                f"in the transactions table: {settings['parts']} were forgotten (their "
+                "message's long_outcome says so)")
     if what == "held-rows":
         return (f"a request awaited its response while {settings['window']} PDUs came after "
                 "it: the output wrote it without its response (finding not-waited) rather than "

@@ -9,13 +9,14 @@ numbers), with the raw bytes of binary fields and of each PDU.
 
 The builder is fed the store's settled rows piece by piece (:meth:`TableBuilder.add`) and hands
 back batches as soon as they are complete, so a writer can stream them to disk: it holds at
-most one piece of PDUs, and of transactions only those whose SUBMIT still waits for its status
-report (at most ``max_waiting``; past that the oldest is written without one).
+most one piece of PDUs, and of transactions only those whose SUBMIT still waits for its
+recipients' status reports (at most ``max_waiting`` recipients; past that the oldest row is
+written without the rest) and a few numbers of each long-SMS part whose message is not complete.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -41,8 +42,8 @@ if TYPE_CHECKING:
     from cmppdissect.protocol.decode import DecodedPdu
     from cmppdissect.query import DisplayFilter
 
-__all__ = ["SESSION_SCHEMA", "TABLES", "TRANSACTION_SCHEMA", "TableBuilder", "arrow_type",
-           "pdu_schema", "schema_of", "session_batch"]
+__all__ = ["RECIPIENT_FIELDS", "SESSION_SCHEMA", "TABLES", "TRANSACTION_SCHEMA", "TableBuilder",
+           "arrow_type", "long_outcome", "pdu_schema", "schema_of", "session_batch"]
 
 TABLES = ("pdus", "transactions", "sessions")
 
@@ -91,14 +92,29 @@ def pdu_schema() -> pa.Schema:
     return _PDU_SCHEMA
 
 
+_RECIPIENT = pa.struct([
+    ("Dest_terminal_Id", pa.string()), ("Msg_Id", pa.uint64()), ("report_frame", pa.uint32()),
+    ("report_stat", pa.string()), ("report_done_time", pa.string()),
+    ("report_delay_ms", pa.float64())])
+RECIPIENT_FIELDS: tuple[str, ...] = tuple(f.name for f in _RECIPIENT)
+"""A SUBMIT's recipient in the ``recipients`` column: its number, its Msg_Id (the
+SUBMIT_RESP's plus its index, as the engine matches reports) and its own first status report
+(the frame, Stat, Done_time and delay from the SUBMIT)."""
+
 TRANSACTION_SCHEMA = pa.schema([
     ("session", pa.uint32()), ("command", pa.string()), ("sequence_id", pa.uint32()),
     ("request_frame", pa.uint32()), ("request_time", _TIME),
     ("response_frame", pa.uint32()), ("response_time", _TIME), ("latency_ms", pa.float64()),
     ("result", pa.uint32()), ("result_name", pa.string()),
-    # SUBMIT: the Msg_Id its response gave, and the first status report for it.
+    # SUBMIT: the Msg_Id its response gave, and its first recipient's status report.
     ("Msg_Id", pa.uint64()), ("report_frame", pa.uint32()), ("report_stat", pa.string()),
-    ("report_delay_ms", pa.float64()),
+    ("report_delay_ms", pa.float64()), ("report_done_time", pa.string()),
+    # ... every recipient with its own; True when the row stopped waiting for some (a cap).
+    ("recipients", pa.list_(_RECIPIENT)), ("reports_given_up", pa.bool_()),
+    # A part of a long SUBMIT: its message (UDH), and on the part that completes the
+    # message's picture the roll-up of every part's Result and reports.
+    ("long_reference", pa.uint16()), ("long_total", pa.uint8()), ("long_part", pa.uint8()),
+    ("long_outcome", pa.string()),
 ])
 """One row per request (a resend is part of the first send's row), as
 :meth:`cmppdissect.api.Transaction.row` with times as timestamps and more columns."""
@@ -250,40 +266,124 @@ def pdu_batch(store: PduStore, rows: np.ndarray,
 
 # -- transactions -------------------------------------------------------------------------------
 
+_COLUMN = {name: i for i, name in enumerate(TRANSACTION_SCHEMA.names)}
+# A row's values; two more, hidden: the request's engine row and whether it asked for reports.
+_WIDTH = len(TRANSACTION_SCHEMA)
+_RESULT, _MSG_ID, _RECIPIENTS, _GIVEN_UP = (_COLUMN[k] for k in (
+    "result", "Msg_Id", "recipients", "reports_given_up"))
+_LONG_REFERENCE, _LONG_TOTAL, _LONG_PART, _LONG_OUTCOME = (_COLUMN[k] for k in (
+    "long_reference", "long_total", "long_part", "long_outcome"))
+_FIRST_REPORT = slice(_COLUMN["report_frame"], _COLUMN["report_done_time"] + 1)
+_FLAT_OF_RECIPIENT = (2, 3, 5, 4)  # report_frame, _stat, _delay_ms, _done_time in a recipient
+# A recipient's values, in RECIPIENT_FIELDS order.
+_R_MSG_ID, _R_FRAME, _R_STAT, _R_DONE, _R_DELAY = 1, 2, 3, 4, 5
+_MASK64 = (1 << 64) - 1
+_SUBMIT = int(CommandId.CMPP_SUBMIT)
+
 
 class _Waiting:
-    """A SUBMIT's transaction row waiting for its first status report (``ids``: the Msg_Ids
-    a report for it may carry, one per recipient)."""
+    """A SUBMIT's transaction row waiting for its recipients' status reports (``first``: the
+    Msg_Id of its first recipient; ``missing``: how many have no report yet)."""
 
-    __slots__ = ("frame", "ids", "row")
+    __slots__ = ("first", "frame", "missing", "row")
 
-    def __init__(self, row: list[Any], frame: int, ids: range) -> None:
+    def __init__(self, row: list[Any], frame: int, first: int, missing: int) -> None:
         self.row = row
         self.frame = frame
-        self.ids = ids
+        self.first = first
+        self.missing = missing
 
 
-_SUBMIT = int(CommandId.CMPP_SUBMIT)
+class _Part:
+    """What the roll-up of a long message needs of one part's row, once it is complete."""
+
+    __slots__ = ("asked", "part", "result", "stats")
+
+    def __init__(self, row: list[Any]) -> None:
+        self.part: int = row[_LONG_PART]
+        self.result: int | None = row[_RESULT]
+        recipients = row[_RECIPIENTS] or ()
+        # Reports asked for (Registered_Delivery), come or not (a part refused gets none).
+        self.asked = len(recipients) if row[_WIDTH + 1] else 0
+        self.stats = [r[_R_STAT] for r in recipients if r[_R_STAT] is not None]
+
+
+class _Long:
+    """A long message the engine assembled (its part rows known), waiting for the rows of the
+    parts still open (``pending``) to complete its picture."""
+
+    __slots__ = ("done", "forgotten", "pending", "total")
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done: list[_Part] = []
+        self.pending = 0
+        self.forgotten = 0  # parts whose row completed but were let go (a cap)
+
+
+def long_outcome(total: int, parts: Sequence[_Part], forgotten: int = 0) -> str:
+    """The roll-up of a long message's parts, e.g. "3 parts, part 2 rejected with Result 8,
+    2 of 3 reports DELIVRD": the parts refused or unanswered (or "all accepted"), then the
+    status reports come against those asked for (each part's recipients), by Stat."""
+    words = [f"{total} parts"]
+    bad = []
+    for p in sorted(parts, key=lambda p: p.part):
+        if p.result is None:
+            bad.append(f"part {p.part} unanswered")
+        elif p.result != 0:
+            bad.append(f"part {p.part} rejected with Result {p.result}")
+    if forgotten:
+        bad.append(f"{forgotten} part{'s' if forgotten > 1 else ''} not known (a cap)")
+    words += bad or ["all accepted"]
+    asked = sum(p.asked for p in parts)
+    if asked:
+        by_stat: dict[str, int] = {}
+        for p in parts:
+            for stat in p.stats:
+                by_stat[stat] = by_stat.get(stat, 0) + 1
+        ranked = sorted(by_stat.items(), key=lambda kv: (-kv[1], kv[0]))
+        if not ranked:
+            words.append(f"0 of {asked} reports")
+        else:
+            (stat, n), rest = ranked[0], ranked[1:]
+            words.append(f"{n} of {asked} reports {stat}" + "".join(
+                f", {m} {other}" for other, m in rest))
+    return ", ".join(words)
 
 
 class _Transactions:
     """Transaction rows, each released as soon as it is complete: at once, or for a SUBMIT
-    accepted with Registered_Delivery = 1, when its first status report comes (or, past
-    ``max_waiting`` such SUBMITs, the oldest without one; all at the end). So rows come in
-    the order they completed, not always in request order (``ORDER BY request_frame``).
+    accepted with Registered_Delivery set, when every recipient's status report has come (or,
+    past ``max_waiting`` recipients waiting, the oldest row without the rest, marked
+    ``reports_given_up``; all at the end). So rows come in the order they completed, not
+    always in request order (``ORDER BY request_frame``).
 
     A request that a streaming store wrote before its response came (``GIVEN_UP``: too many
     rows waited behind it) waits here instead, as its row's values, for that response (at
-    most ``max_waiting`` of them: past that, the oldest is complete without one)."""
+    most ``max_waiting`` of them: past that, the oldest is complete without one).
+
+    A part of a long SUBMIT names its message (UDH reference, total, part); the row of the
+    part that completes the message's picture (every part's row complete: answered, reports
+    in or given up) carries the roll-up (:func:`long_outcome`). The parts are the engine's
+    (the rows it assembled the message from); a part's row complete before its message is
+    known leaves a few numbers behind, at most ``max_waiting`` of them (past that, the oldest
+    are forgotten: ``evicted_parts``).
+    """
 
     def __init__(self, max_waiting: int) -> None:
         self.max_waiting = max_waiting
-        # request (engine row number) -> (its row's values, Command_Id, its fields)
-        self.early: dict[int, tuple[list[Any], int, dict[str, Any]]] = {}
+        # request (engine row number) -> (its row's values, Command_Id)
+        self.early: dict[int, tuple[list[Any], int]] = {}
         self.waiting: dict[int, _Waiting] = {}  # id() -> row, oldest first
+        self.waiting_recipients = 0  # recipients of the waiting rows without a report
         self.by_frame: dict[int, list[_Waiting]] = {}  # SUBMIT frame -> its waiting rows
+        self.open_rows: set[int] = set()  # the waiting rows' requests (engine row numbers)
+        self.part_of: dict[int, _Long] = {}  # part's request (engine row) -> its message
+        self.parts: dict[int, _Part] = {}  # parts complete before their message was known
         self.ready: list[list[Any]] = []
         self.peak_held = 0
+        self.evicted = 0  # rows written without every report: past max_waiting
+        self.evicted_parts = 0  # parts forgotten before their message was known
         self._decoded: Sequence[DecodedPdu] = ()
         self._start = 0
 
@@ -298,6 +398,9 @@ class _Transactions:
         """Rows ``start`` to ``stop`` (settled); ``decoded`` their PDUs when already decoded
         (for the PDU table), so that a request and its response are not decoded twice."""
         self._decoded, self._start = decoded, start
+        for row in store.long_sms_between(start, stop):  # before any of their rows complete
+            if int(store.command_id[row]) == _SUBMIT:
+                self._long(store.long_sms[row], store.base + start)
         command = store.command_id[start:stop]
         requests = np.flatnonzero(((command & RESPONSE_BIT) == 0)
                                   & ((store.flags[start:stop] & RESEND) == 0)) + start
@@ -308,13 +411,27 @@ class _Transactions:
             late = np.flatnonzero(((command & RESPONSE_BIT) != 0)
                                   & np.isin(pair, np.fromiter(self.early, np.int64))) + start
             for row in late.tolist():
-                values, cid, request = self.early.pop(int(store.pair[row]))
-                self._answered(store, values, cid, row, int(store.latency_ns[row]), request)
+                values, cid = self.early.pop(int(store.pair[row]))
+                self._answered(store, values, cid, row, int(store.latency_ns[row]))
         for row, frame in store.report_for_between(start, stop).items():
             self._report(store, row, frame)
-        self.peak_held = max(self.peak_held, len(self.waiting) + len(self.early))
-        while len(self.waiting) > self.max_waiting:
-            self._forget(next(iter(self.waiting.values())))
+        self.peak_held = max(self.peak_held, self.waiting_recipients + len(self.early)
+                             + len(self.parts))
+
+    def _long(self, message: tuple[int, int, list[int]], unread: int) -> None:
+        """A long message the engine assembled: its parts' rows (engine numbers) complete its
+        picture. A part's row is still open when it waits here or was not read yet (from
+        ``unread`` on); otherwise it completed already, and left its numbers (or was
+        forgotten, past the cap)."""
+        _reference, total, rows = message
+        held = _Long(total)
+        for part in rows:
+            done = self.parts.pop(part, None)
+            if done is not None:
+                held.done.append(done)
+            elif part >= unread or part in self.early or part in self.open_rows:
+                held.pending += 1
+                self.part_of[part] = held
 
     def _request(self, store: PduStore, row: int) -> None:
         cid = int(store.command_id[row])
@@ -322,78 +439,147 @@ class _Transactions:
         pair = store.partner(row)
         frame = int(store.frame[row])
         values: list[Any] = [int(store.session[row]), name, int(store.sequence_id[row]),
-                             frame, int(store.ts_ns[row])]
+                             frame, int(store.ts_ns[row])] + [None] * (_WIDTH - 5)
+        values += [store.base + row, False]
+        if cid == _SUBMIT:
+            pdu = self._pdu(store, row)
+            fields = pdu.fields
+            values[_WIDTH + 1] = (fields.get("Registered_Delivery") or 0) > 0
+            dests = fields.get("Dest_terminal_Id") or ()
+            values[_RECIPIENTS] = [[octet_text(d), None, None, None, None, None]
+                                   for d in dests] or [[None] * 6]
+            if fields.get("TP_udhi", 0) & 0x41:
+                content = pdu.content
+                concat = content.udh.concat if content and content.udh else None
+                if concat is not None:
+                    values[_LONG_REFERENCE] = concat.reference
+                    values[_LONG_TOTAL], values[_LONG_PART] = concat.total, concat.part
         if pair is None:
             if store.flags[row] & GIVEN_UP:
-                self.early[store.base + row] = (values, cid, self._pdu(store, row).fields)
+                self.early[store.base + row] = (values, cid)
                 if len(self.early) > self.max_waiting:
                     oldest = next(iter(self.early))
-                    self.ready.append(self.early.pop(oldest)[0] + [None] * 9)
+                    self._complete(self.early.pop(oldest)[0])
                 return
-            self.ready.append(values + [None] * 9)
+            self._complete(values)
             return
-        self._answered(store, values, cid, pair, int(store.latency_ns[row]),
-                       lambda: self._pdu(store, row).fields)
+        self._answered(store, values, cid, pair, int(store.latency_ns[row]))
 
     def _answered(self, store: PduStore, values: list[Any], cid: int, pair: int,
-                  latency_ns: int, request_fields: Callable[[], dict[str, Any]] |
-                  dict[str, Any]) -> None:
+                  latency_ns: int) -> None:
         """A request's row completed by its response (row ``pair``): to the ready rows, or
-        to wait for its status report."""
+        to wait for its status reports."""
         from cmppdissect.protocol.results import result_name
 
         frame = values[3]
         response = self._pdu(store, pair).fields
         outcome = result_of(response)
         code = None if outcome is None else outcome[1]
+        values[5:10] = [int(store.frame[pair]), int(store.ts_ns[pair]), latency_ns / 1e6, code,
+                        None if code is None else result_name(command_name(cid | RESPONSE_BIT),
+                                                              code)]
         msg_id = response.get("Msg_Id") if cid == _SUBMIT else None
-        values += [int(store.frame[pair]), int(store.ts_ns[pair]), latency_ns / 1e6, code,
-                   None if code is None else result_name(command_name(cid | RESPONSE_BIT), code),
-                   msg_id, None, None, None]
-        if code == 0 and isinstance(msg_id, int):
-            request = request_fields if isinstance(request_fields, dict) else request_fields()
-            if request.get("Registered_Delivery") == 1:
-                ids = range(msg_id, msg_id + max(1, int(request.get("DestUsr_tl") or 1)))
-                held = _Waiting(values, frame, ids)
+        if isinstance(msg_id, int):
+            values[_MSG_ID] = msg_id
+            recipients = values[_RECIPIENTS]
+            for i, recipient in enumerate(recipients):  # as the core numbers them
+                recipient[_R_MSG_ID] = (msg_id + i) & _MASK64
+            if code == 0 and values[_WIDTH + 1]:
+                values[_GIVEN_UP] = False
+                held = _Waiting(values, frame, msg_id, len(recipients))
                 self.waiting[id(held)] = held
+                self.open_rows.add(values[_WIDTH])
+                self.waiting_recipients += held.missing
                 self.by_frame.setdefault(frame, []).append(held)
+                while self.waiting_recipients > self.max_waiting:
+                    self.evicted += 1
+                    self._forget(next(iter(self.waiting.values())), given_up=True)
                 return
-        self.ready.append(values)
+        self._complete(values)
 
     def _report(self, store: PduStore, row: int, frame: int) -> None:
-        """A status report the engine matched to the SUBMIT of ``frame``: its first one."""
+        """A status report the engine matched to the SUBMIT of ``frame``: its recipient's, by
+        the Msg_Id it carries (the SUBMIT_RESP's plus the recipient's index)."""
         candidates = self.by_frame.get(frame)
         if not candidates:
             return
         report = self._pdu(store, row).report or {}
-        held = next((h for h in candidates if report.get("Msg_Id") in h.ids), candidates[0])
-        held.row[11:14] = [int(store.frame[row]), octet_text(report.get("Stat", b"")),
-                           (int(store.ts_ns[row]) - held.row[4]) / 1e6]
-        self._forget(held)
+        reported = report.get("Msg_Id")
+        if not isinstance(reported, int):
+            return
+        for held in candidates:
+            index = (reported - held.first) & _MASK64
+            if index < len(held.row[_RECIPIENTS]):
+                break
+        else:
+            return
+        recipient = held.row[_RECIPIENTS][index]
+        if recipient[_R_FRAME] is not None:
+            return  # the first report of a recipient is its own
+        recipient[_R_FRAME:] = [int(store.frame[row]), octet_text(report.get("Stat", b"")),
+                                octet_text(report.get("Done_time", b"")),
+                                (int(store.ts_ns[row]) - held.row[4]) / 1e6]
+        held.missing -= 1
+        self.waiting_recipients -= 1
+        if not held.missing:
+            self._forget(held)
 
-    def _forget(self, held: _Waiting) -> None:
-        """Stop waiting for ``held``'s report: its row is complete as it is."""
+    def _forget(self, held: _Waiting, *, given_up: bool = False) -> None:
+        """Stop waiting for ``held``'s reports: its row is complete as it is (``given_up``:
+        some are missing, past the cap)."""
         del self.waiting[id(held)]
+        self.open_rows.discard(held.row[_WIDTH])
+        self.waiting_recipients -= held.missing
         rest = self.by_frame[held.frame]
         rest.remove(held)
         if not rest:
             del self.by_frame[held.frame]
-        self.ready.append(held.row)
+        if given_up and held.missing:
+            held.row[_GIVEN_UP] = True
+        self._complete(held.row)
+
+    def _complete(self, values: list[Any]) -> None:
+        """A row is complete: the first recipient's report in the flat columns, and a long
+        message's part its roll-up when it completes the message's picture."""
+        recipients = values[_RECIPIENTS]
+        if recipients:
+            first = recipients[0]
+            values[_FIRST_REPORT] = [first[i] for i in _FLAT_OF_RECIPIENT]
+        if values[_LONG_TOTAL] is not None:
+            row = values[_WIDTH]
+            message = self.part_of.pop(row, None)
+            if message is None:  # its message is not known yet (or never will be)
+                self.parts[row] = _Part(values)
+                if len(self.parts) > self.max_waiting:
+                    del self.parts[next(iter(self.parts))]
+                    self.evicted_parts += 1
+            else:
+                message.done.append(_Part(values))
+                message.pending -= 1
+                if not message.pending:
+                    values[_LONG_OUTCOME] = long_outcome(
+                        message.total, message.done,
+                        message.total - len(message.done))
+        self.ready.append(values)
 
     def take(self, everything: bool = False) -> pa.RecordBatch | None:
         """The complete rows as a batch (``everything``: the waiting ones too)."""
         if everything:
-            for values, _cid, _request in self.early.values():
-                self.ready.append(values + [None] * 9)
+            for values, _cid in self.early.values():
+                self._complete(values)
             self.early.clear()
             for held in list(self.waiting.values()):
                 self._forget(held)
+            self.parts.clear()  # parts of messages never completed: no roll-up
         rows, self.ready = self.ready, []
         if not rows:
             return None
         columns = list(zip(*rows, strict=True))
+        columns[_RECIPIENTS] = tuple(
+            None if rs is None else [dict(zip(RECIPIENT_FIELDS, r, strict=True)) for r in rs]
+            for rs in columns[_RECIPIENTS])
         return pa.RecordBatch.from_arrays(
-            [pa.array(col, f.type) for col, f in zip(columns, TRANSACTION_SCHEMA, strict=True)],
+            [pa.array(col, f.type) for col, f in zip(columns, TRANSACTION_SCHEMA, strict=False)],
             schema=TRANSACTION_SCHEMA)
 
 
@@ -404,8 +590,10 @@ class TableBuilder:
     """Turns the store's settled rows into batches of the three tables.
 
     ``display_filter`` keeps only the PDUs it matches in the PDU table (transactions and
-    sessions are whole). ``max_waiting`` bounds the SUBMITs held back waiting for their
-    status report (the engine itself waits for at most ``max_awaiting_reports``).
+    sessions are whole). ``max_waiting`` bounds the recipients of SUBMITs held back waiting
+    for their status reports (the engine itself waits for at most ``max_awaiting_reports``),
+    the requests written early waiting for their response, and the parts of long messages
+    waiting for the engine to know their message.
     """
 
     def __init__(self, display_filter: DisplayFilter | None = None, *,
@@ -430,6 +618,7 @@ class TableBuilder:
     def finish(self, engine: Engine) -> Iterator[tuple[str, pa.RecordBatch]]:
         """The capture ended: the transactions still held, and the sessions."""
         done = self.transactions.take(everything=True)
+        self._caps(engine)
         if done is not None:
             self.rows["transactions"] += done.num_rows
             yield "transactions", done
@@ -456,9 +645,23 @@ class TableBuilder:
             return None, []
         return pdu_batch(store, np.asarray(kept, np.int64), shown), []
 
+    def _caps(self, engine: Engine) -> None:
+        """The transactions table's own caps, when reached: findings of the capture."""
+        from cmppdissect.engine.findings import cap_message
+
+        held = self.transactions
+        settings = {"max_waiting": held.max_waiting, "rows": held.evicted,
+                    "parts": held.evicted_parts}
+        if held.evicted:
+            engine.expert.cap("transaction-reports", None, None,
+                              cap_message("transaction-reports", settings))
+        if held.evicted_parts:
+            engine.expert.cap("transaction-long-parts", None, None,
+                              cap_message("transaction-long-parts", settings))
+
     @property
     def held(self) -> int:
-        """The most SUBMITs held back at once so far, waiting for a report."""
+        """The most recipients (and requests written early) held back at once so far."""
         return self.transactions.peak_held
 
 
