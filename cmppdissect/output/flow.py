@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from cmppdissect.engine import Engine
 from cmppdissect.protocol.commands import WINDOW as SPEC_WINDOW
 from cmppdissect.protocol.commands import command_name
 from cmppdissect.protocol.results import result_name
@@ -112,7 +111,7 @@ def verdicts(flow: dict[str, Any], window: int = SPEC_WINDOW) -> list[dict[str, 
     return out
 
 
-def _side(engine: Engine, flow: dict[str, Any], max_in_flight: int) -> dict[str, Any]:
+def _side(flow: dict[str, Any], max_in_flight: int) -> dict[str, Any]:
     periods = verdicts(flow)
     seconds: dict[str, float] = {}
     for p in periods:
@@ -132,14 +131,14 @@ def _side(engine: Engine, flow: dict[str, Any], max_in_flight: int) -> dict[str,
         "periods": len(periods), "listed": periods[:MAX_PERIODS]}
 
 
-def flow_dict(engine: Engine, session: dict[str, Any]) -> dict[str, Any]:
+def flow_dict(session: dict[str, Any]) -> dict[str, Any]:
     """A session's ``flow`` (of the core's ``session()`` dict): each side that sent requests."""
     out = {}
     for name, flow in zip(_SIDES, session["flow"], strict=True):
         if not flow["slots"]:
             continue
         most = max((s[2] for s in flow["slots"]), default=0)
-        out[name] = _side(engine, flow, most)
+        out[name] = _side(flow, most)
     return out
 
 

@@ -70,7 +70,7 @@ def session_dict(engine: Engine, sid: int) -> dict[str, Any] | None:
         "max_window": s["max_window"],
         "heartbeats": {"from_client": heartbeats(s["heartbeats"][0]),
                        "from_server": heartbeats(s["heartbeats"][1])},
-        "flow": flow_dict(engine, s),
+        "flow": flow_dict(s),
         "lifecycle": lifecycle_dict(engine, s),
         "expert": dict(names.expert),
         "commands": dict(sorted(commands.items())),
