@@ -156,3 +156,40 @@ def test_submit_latency_sum_saturates() -> None:
     assert 0 < means[0] <= INT64_MAX / 2 / 1e6
     assert an.engine is not None
     assert sorted(an.latency_samples("CMPP_SUBMIT")) == [6 * 10**18] * 2
+
+
+def test_an_enhanced_packet_block_of_a_length_not_a_multiple_of_4_whatever_the_chunks() -> None:
+    """fuzz_reader: an EPB whose length (119) is not a multiple of 4 was read as a frame when
+    the whole block was in one chunk (the EPB fast path did not check the length) and refused
+    as corrupt when it came in pieces. Both now refuse it, at the same frame."""
+    from cmppdissect.core import FrameReader
+
+    epb = struct.pack("<IIIII", 0, 0, 0, 8, 8) + b"\xaa" * 8
+    good = _block(6, epb)
+    bad = bytearray(_block(6, epb + b"\0" * 84))
+    struct.pack_into("<I", bad, 4, 119)
+    data = (_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+            + _block(1, struct.pack("<HHI", 1, 0, 0)) + good + bytes(bad) + good)
+
+    def frames_of(chunk: int) -> tuple[list[bytes], list[str]]:
+        notes: list = []
+        reader = FrameReader(notes)
+        got = []
+        for at in range(0, len(data), chunk):
+            reader.feed(data[at:at + chunk])
+            while (frame := reader.frame()) is not None:
+                got.append(frame[5])
+                reader.next()
+        reader.finish()
+        return got, [f"{n.frame} {n.message}" for n in notes]
+
+    whole = frames_of(1 << 20)
+    assert whole == frames_of(7) == frames_of(1)
+    assert whole == ([b"\xaa" * 8], ["2 corrupt pcapng block (length 119); reading stops"])
+    notes: list = []
+    reader = CaptureReader(SegmentList(), notes)
+    reader.feed(data)
+    reader.finish()
+    assert reader.frames == 1
+    assert [n.message for n in notes if "119" in n.message] == [
+        "corrupt pcapng block (length 119); reading stops"]
