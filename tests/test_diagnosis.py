@@ -363,3 +363,19 @@ def test_the_authenticator_form_that_matched(v: Version, tmp_path: Path) -> None
         life = rep["sessions"][0]["lifecycle"]
         assert (life["auth_source"], life["auth_ismg"]) == (None, None)
     assert [e["code"] for e in wrong["expert"]].count("auth-source") == 1
+
+
+def test_an_idle_gap_shorter_than_an_earlier_one_still_counts(tmp_path: Path) -> None:
+    """Gaps of 500 s then 300 s: both are past C + T (240 s), though the second is not the
+    longest yet (the lifecycle's fast path must not skip it)."""
+    b = Builder()
+    a = conv(40001)
+    b.login(0, a, V3, SP)
+    frames = []
+    for t, seq in ((1.0, 2), (501.0, 3), (801.0, 4)):
+        frames.append(req(b, t, a, V3, seq))
+        resp(b, t + 0.01, a, V3, seq)
+    rep, _ = analyse(b, tmp_path)
+    life = rep["sessions"][0]["lifecycle"]
+    assert life["idle_gaps"] == 2 and life["max_idle_frame"] == frames[1]
+    assert [f["frame"] for f in expert(rep, "idle-gap")] == frames[1:]

@@ -126,7 +126,7 @@ REC_REPORT_OTHER_CONNECTION = 11  # a = SUBMIT frame, b = the SUBMIT's session, 
 REC_REPORT_NEAR_MISS = 12  # a = SUBMIT frame, b = NEAR_* rule, c = (report's Msg_Id, the
                            # SUBMIT_RESP's Msg_Id, the SUBMIT's session)
 # Answers to requests that were unanswered or resent (issue 16, part 4); on the response.
-REC_LATE_RESPONSE = 13     # a = request frame, b = ns from its first send, c = (sends, session)
+REC_LATE_RESPONSE = 13     # a = request frame, b = ns from its first send, c = its sends
 REC_ANSWER_OTHER_CONNECTION = 14  # a = request frame, b = its session, c = ns from its send
 REC_ANSWERED_TWICE = 15    # a = request frame, b = first answer's frame, c = (Result, Result)
 # Link lifecycle (issue 16, part 5).
@@ -243,12 +243,16 @@ ROW_FIELDS = _row_fields()
 ROW_SIZE = sizeof(PduRow)
 
 
-cdef inline int64_t floor_sec(int64_t ts) noexcept nogil:
-    """ts // 1e9 rounded toward minus infinity, as Python's // (times before 1970 exist)."""
-    cdef int64_t q = ts / NS
-    if ts % NS < 0:
+cdef inline int64_t floor_div(int64_t a, int64_t b) noexcept nogil:
+    """a // b rounded toward minus infinity, as Python's // (b > 0; times before 1970 exist)."""
+    cdef int64_t q = a / b
+    if a % b < 0:
         q -= 1
     return q
+
+
+cdef inline int64_t floor_sec(int64_t ts) noexcept nogil:
+    return floor_div(ts, NS)
 
 
 cdef inline void peak_add(PeakRate* r, int64_t ts) noexcept nogil:
@@ -260,14 +264,6 @@ cdef inline void peak_add(PeakRate* r, int64_t ts) noexcept nogil:
         r.count = 1
     if r.count > r.peak:
         r.peak = r.count
-
-
-cdef inline int64_t floor_div(int64_t a, int64_t b) noexcept nogil:
-    # rounded toward minus infinity, as Python's // (b > 0 here; times before 1970 exist)
-    cdef int64_t q = a / b
-    if a % b < 0:
-        q -= 1
-    return q
 
 
 cdef inline int64_t bin_of(int64_t tick) noexcept nogil:
@@ -298,9 +294,7 @@ cdef FlowSlot* flow_slot(Flow* f, int64_t ts) except NULL:
     cdef int64_t idx
     cdef FlowSlot fresh
     cdef size_t i, j
-    if f.width <= 0:
-        f.width = NS
-    idx = floor_div(ts, f.width)
+    idx = floor_div(ts, f.width)  # a session's flows start at 1 s (_new_session)
     if not f.slots.empty() and idx <= f.slots.back().slot:
         return &f.slots.back()
     while <int>f.slots.size() >= _FLOW_SLOTS:
@@ -337,12 +331,12 @@ cdef inline uint64_t mix_key(uint64_t key, uint64_t other) noexcept nogil:
 
 
 cdef uint64_t sp_hash(const string& sp) noexcept nogil:
-    """FNV-1a of an SP id (6 bytes), never 0 (0 would be a session id's mix)."""
+    """FNV-1a of an SP id (6 bytes)."""
     cdef uint64_t h = <uint64_t>0xCBF29CE484222325ULL
     cdef size_t k
     for k in range(sp.size()):
         h = (h ^ <uint8_t>sp[k]) * <uint64_t>0x100000001B3ULL
-    return h | (<uint64_t>1 << 63)
+    return h
 
 
 cdef void _unindex(unordered_map[uint64_t, deque[int64_t]]* index, uint64_t key,
@@ -370,7 +364,7 @@ cdef object _flow_tuple(Flow* f):
              for s in f.slots]
     onsets = [(r.frame, r.request_frame, r.ts, r.cmd, r.result, r.in_flight, r.rate)
               for r in f.first_onsets]
-    return {"width_ns": f.width if f.width > 0 else NS, "slots": slots,
+    return {"width_ns": f.width, "slots": slots,
             "max_rate": f.max_rate, "over_window": f.over_window, "onsets": f.onsets,
             "first_onsets": onsets}
 
@@ -1234,10 +1228,11 @@ cdef class Core(StreamSink):
             sess.version = lt.version
             sess.version_source = 2
         self._expire(sess, ts)
-        # The lifecycle's slow path only when something happened (a longer gap than any
-        # before, a TERMINATE, a CONNECT): the common PDU moves the last time on, no more.
-        if ((sess.last_pdu_frame and sat_sub(ts, sess.last_pdu_ts) > sess.max_idle)
-                or cmd == CMD_TERMINATE or cmd == CMD_CONNECT or not sess.last_pdu_frame):
+        # The lifecycle's slow path only when something happened (the first PDU, a gap longer
+        # than any before or than idle_ns, a TERMINATE, a CONNECT): the common PDU moves the
+        # last time on, no more.
+        if (not sess.last_pdu_frame or cmd == CMD_TERMINATE or cmd == CMD_CONNECT
+                or sat_sub(ts, sess.last_pdu_ts) > min(sess.max_idle, self.idle_ns)):
             record = self._lifecycle(sess, fc, row, frame, ts, record)
         else:
             if ts > sess.last_pdu_ts:
@@ -1639,7 +1634,7 @@ cdef class Core(StreamSink):
                     if lost.kind == LOST_NEVER or lost.kind == LOST_WRONG_SEQUENCE:
                         lost_answered(lost, LOST_LATE, frame, sess.id, ts, lt.result)
                         rec = (EV_RECORD, row, REC_LATE_RESPONSE, frame, sess.id,
-                               lost.frame, lost.delay, (lost.sends, sess.id))
+                               lost.frame, lost.delay, lost.sends)
                         break
                     if lost.kind == LOST_RESENT_ANSWERED:
                         lost.kind = (LOST_DUPLICATE if lost.result == 0 and lt.result == 0

@@ -415,7 +415,7 @@ class Engine:
             finding = self._report_record(code, frame, sid, a, b, c)
         elif code == REC_LATE_RESPONSE:
             finding = Finding(Severity.WARN, "late-response",
-                              words.late_response(a, b, c[0], self.core.timeout_ns), frame=a)
+                              words.late_response(a, b, c, self.core.timeout_ns), frame=a)
         elif code == REC_ANSWER_OTHER_CONNECTION:
             finding = Finding(Severity.WARN, "answer-other-connection",
                               words.answer_other_connection(a, b, c), frame=a)

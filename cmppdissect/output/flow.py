@@ -31,7 +31,6 @@ __all__ = ["MAX_PERIODS", "flow_dict", "flow_summary", "verdicts"]
 MAX_PERIODS = 100
 """Periods listed per session and side (``periods`` counts them all)."""
 
-FLOW_CONTROL_RESULT = 8
 _RISE = 2.0        # a slot's latency this many times the usual ...
 _RISE_NS = 5e6     # ... and this much more is "rising latency"
 _SIDES = ("from_client", "from_server")

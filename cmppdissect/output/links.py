@@ -39,18 +39,24 @@ def lifecycle_dict(engine: Engine, session: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _sp_entry(per_sp: dict[str, dict[str, Any]], sp: str,
+              connects: tuple[int, int, int]) -> dict[str, Any]:
+    """The SP's entry, made with its (CONNECTs, most in a minute, storms) the first time."""
+    if sp not in per_sp:
+        per_sp[sp] = {"sessions": 0, "logins": {}, "connects": connects[0],
+                      "max_connects_per_minute": connects[1], "storms": connects[2],
+                      "closed": {}, "idle_gaps": 0}
+    return per_sp[sp]
+
+
 def links(engine: Engine, sessions: list[dict[str, Any]]) -> dict[str, Any]:
     """The report's ``links`` section: per SP, its sessions and how they went."""
+    logins = engine.core.links()
     per_sp: dict[str, dict[str, Any]] = {}
-    for raw, (connects, per_minute, storms) in engine.core.links().items():
-        per_sp[sp_name(raw)] = {"sessions": 0, "logins": {}, "connects": connects,
-                                "max_connects_per_minute": per_minute, "storms": storms,
-                                "closed": {}, "idle_gaps": 0}
+    for raw in logins:
+        _sp_entry(per_sp, sp_name(raw), logins[raw])
     for s in sessions:
-        sp = s["sp_id"] or sp_name(b"")
-        entry = per_sp.setdefault(sp, {"sessions": 0, "logins": {}, "connects": 0,
-                                       "max_connects_per_minute": 0, "storms": 0,
-                                       "closed": {}, "idle_gaps": 0})
+        entry = _sp_entry(per_sp, s["sp_id"] or sp_name(b""), (0, 0, 0))
         entry["sessions"] += 1
         login = s["login"] or "not seen"
         entry["logins"][login] = entry["logins"].get(login, 0) + 1
