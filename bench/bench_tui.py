@@ -240,6 +240,28 @@ def filter_and_search(path: Path, runs: int, ref_rows: int) -> list[tuple[str, f
     return out
 
 
+def suite_filters(frames: int, runs: int, ref_rows: int) -> int:
+    """Filter and search over each capture of the suite (built once, cached like the other
+    benchmarks'), each measure's median per capture, then its worst over the suite: a figure
+    that holds only on the clean capture is not one."""
+    from suite import build_suite
+
+    cache = Path(tempfile.gettempdir()) / "cmppdissect-bench" / f"suite-{frames}"
+    worst: dict[str, tuple[float, str]] = {}
+    for name, path in build_suite(cache, frames=frames, seed=1).items():
+        print(f"\n{name}: {path}", flush=True)
+        for what, median, decoded, kept, ref in filter_and_search(path, runs, ref_rows):
+            print(f"  {what}\n    {median:.2f} s, {decoded:,} rows decoded, {kept:,} kept; "
+                  f"row by row {ref:.1f} s", flush=True)
+            kind = what.split(":", 1)[0]
+            if median > worst.get(kind, (-1.0, ""))[0]:
+                worst[kind] = (median, name)
+    print(f"\nworst over the suite (median of {runs} each):")
+    for kind, (median, name) in worst.items():
+        print(f"  {kind:<34} {median:.2f} s ({name})")
+    return 0
+
+
 def ms(values: list[float]) -> str:
     return f"{statistics.median(values) * 1000:.1f} ms"
 
@@ -255,7 +277,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="rows the row-by-row reference of filter and search is timed over")
     ap.add_argument("--only-filter", action="store_true",
                     help="measure filter and search only (not start-up, keys, indexing)")
+    ap.add_argument("--suite", type=int, default=0, metavar="FRAMES",
+                    help="filter and search over every capture of bench/suite.py at FRAMES "
+                         "frames (irregular ones included), then the worst of each measure")
     args = ap.parse_args(argv)
+    if args.suite:
+        return suite_filters(args.suite, args.runs, args.ref_rows)
     path = args.file or capture(args.frames)
     print(f"capture: {path} ({path.stat().st_size / 1e6:.0f} MB)", flush=True)
 
