@@ -433,7 +433,7 @@ cdef class Core(StreamSink):
                                  int* rule)
     cdef list _long_part(self, Session* sess, const uint8_t* p, int64_t row, int64_t frame,
                          int64_t ts, list record)
-    cdef int _long_incomplete(self, LongMsg* msg, int when) except -1
+    cdef int _long_incomplete(self, LongMsg* msg, int when, int64_t row) except -1
     cdef int _remember_done(self, LongMsg* msg, int64_t ts) except -1
     cdef int _forget_done(self, int64_t ts) except -1
     cdef int _append_row(self, Session* sess, bint fc, const uint8_t* p, Py_ssize_t n,

@@ -95,7 +95,9 @@ EV_SKIP = 4         # (kind, sid, from_client, size, frame, why, a, b, special, 
 EV_SKIP_RESET = 5   # (kind, sid, from_client): the running skipped-bytes finding ends
 EV_DECODE = 6       # (kind, row, frame, ts, sid, from_client, pdu bytes, hint version)
 EV_RECORD = 7       # (kind, row, code, frame, sid, a, b, c): a finding on one PDU
-EV_LONG_DONE = 9    # (kind, row, reference, total, part rows, part frames)  [keep_rows only]
+EV_LONG_DONE = 9    # (kind, row, reference, total, part rows, part frames, complete): a long
+                    # message completed at row, or given up (not complete) while row was read
+                    # (past the end: the rows read)  [keep_rows only]
 EV_CARRIERS = 10    # (kind, row, records): the frames that carried the PDU's bytes, when
                     # they are not just the row's own  [carriers only]
 
@@ -2029,7 +2031,7 @@ cdef class Core(StreamSink):
                 self.long_evicted += 1
                 self.long_incomplete += 1
                 self._cap(CAP_LONG_SMS, frame, sess.id)
-                self._long_incomplete(&self.long_pending.front(), 1)
+                self._long_incomplete(&self.long_pending.front(), 1, row)
                 self.long_index.erase(self.long_pending.front().key)
                 self.long_pending.pop_front()
             self.long_pending.push_back(self._fresh_msg)
@@ -2068,8 +2070,8 @@ cdef class Core(StreamSink):
                                    msg.duplicates, None, _long_info(msg)))
                 if self.keep_rows:
                     self.events.append((EV_LONG_DONE, row, msg.reference, msg.total,
-                                             [pr.second.row for pr in msg.parts],
-                                             [pr.second.frame for pr in msg.parts]))
+                                        [pr.second.row for pr in msg.parts],
+                                        [pr.second.frame for pr in msg.parts], True))
                 self._remember_done(msg, ts)
                 self.long_index.erase(msg.key)
                 self.long_pending.erase(pos)
@@ -2080,7 +2082,7 @@ cdef class Core(StreamSink):
             if sat_sub(ts, old.first_ts) < self.long_sms_timeout_ns:
                 break
             self.long_incomplete += 1
-            self._long_incomplete(old, 0)
+            self._long_incomplete(old, 0, row)
             self.long_index.erase(old.key)
             self.long_pending.pop_front()
         return record
@@ -2115,13 +2117,20 @@ cdef class Core(StreamSink):
             self.long_done.pop_front()
         return 0
 
-    cdef int _long_incomplete(self, LongMsg* msg, int when) except -1:
+    cdef int _long_incomplete(self, LongMsg* msg, int when, int64_t row) except -1:
+        """A long message given up (``when``: 0 timeout, 1 cap, 2 end) while ``row`` was
+        read: a finding, and (rows kept) its parts, so that its transactions can be rolled
+        up as a message's even though some parts never came."""
         cdef int64_t first = INT64_MAX
         for pr in msg.parts:
             if pr.second.frame < first:
                 first = pr.second.frame
         self.events.append((EV_NOTE, NOTE_LONG_INCOMPLETE, first, None, when,
                             self.long_sms_timeout_ns, _long_info(msg)))
+        if self.keep_rows:
+            self.events.append((EV_LONG_DONE, row, msg.reference, msg.total,
+                                [pr.second.row for pr in msg.parts],
+                                [pr.second.frame for pr in msg.parts], False))
         return 0
 
     # -- the end ------------------------------------------------------------------------------------
@@ -2142,7 +2151,7 @@ cdef class Core(StreamSink):
                 self._close_session(deref(it).second, -1, 0, 0, NULL)
         while not self.long_pending.empty():
             self.long_incomplete += 1
-            self._long_incomplete(&self.long_pending.front(), 2)
+            self._long_incomplete(&self.long_pending.front(), 2, self.rows)
             self.long_index.erase(self.long_pending.front().key)
             self.long_pending.pop_front()
         return 0

@@ -160,6 +160,8 @@ class Batch:
     (with that SUBMIT's frame: the finding is worded from the row's own bytes when shown);
     ``links`` the requests answered in this batch (request row, response row, latency ns);
     ``long_sms`` the rows that completed a long message (reference, total, part rows);
+    ``long_given_up`` the long messages the core gave up on, timed out or evicted while a row
+    was read or at the end (that row, or the rows read; reference, total, the part rows seen);
     ``severity`` the worst finding known per row, where it is warn or worse; ``unanswered``
     the request rows the core gave up on; ``sessions`` the sessions opened (their endpoints),
     ``retired`` those dropped from the session list past ``max_sessions``;
@@ -174,6 +176,7 @@ class Batch:
     report_for: np.ndarray = field(default_factory=lambda: _NO_PAIRS)  # (row, frame) rows
     links: np.ndarray = field(default_factory=lambda: _NO_LINKS)  # (request, response, ns)
     long_sms: dict[int, tuple[int, int, list[int]]] = field(default_factory=dict)
+    long_given_up: list[tuple[int, int, int, list[int]]] = field(default_factory=list)
     severity: dict[int, int] = field(default_factory=dict)
     unanswered: list[int] = field(default_factory=list)
     sessions: dict[int, tuple[str, str]] = field(default_factory=dict)  # opened: client, server
@@ -350,7 +353,10 @@ class Engine:
                 self._running.pop((ev[1], True), None)
                 self._running.pop((ev[1], False), None)
             elif kind == EV_LONG_DONE:
-                batch.long_sms[ev[1]] = (ev[2], ev[3], list(ev[4]))
+                if ev[6]:
+                    batch.long_sms[ev[1]] = (ev[2], ev[3], list(ev[4]))
+                else:
+                    batch.long_given_up.append((ev[1], ev[2], ev[3], list(ev[4])))
             elif kind == EV_CARRIERS:
                 batch.carriers[ev[1]] = ev[2]
             else:  # pragma: no cover - the core has no other kinds

@@ -364,8 +364,8 @@ def cap_message(what: str, settings: dict[str, Any]) -> str:
                 "without the rest (reports_given_up)")
     if what == "transaction-long-parts":
         return (f"more than {settings['max_waiting']} parts of long SMS awaited their message "
-                f"in the transactions table: {settings['parts']} were forgotten (their "
-                "message's long_outcome says so)")
+                f"in the transactions table: {settings['parts']} were written without it (their "
+                "message's long_outcome counts them as not known)")
     if what == "held-rows":
         return (f"a request awaited its response while {settings['window']} PDUs came after "
                 "it: the output wrote it without its response (finding not-waited) rather than "
