@@ -334,6 +334,7 @@ cdef class Core(StreamSink):
     cdef cmap[pair[uint32_t, int64_t], int64_t] results
     cdef cmap[string, int64_t] stat_counts
     cdef vector[int64_t] submit_to_report
+    cdef readonly int64_t samples_held  # latency and delay samples held (drain_samples)
     cdef unordered_map[int64_t, int64_t] pdu_rate
     cdef unordered_map[int64_t, int64_t] submit_rate
     cdef unordered_map[int64_t, pair[int64_t, int64_t]] submit_latency

@@ -419,6 +419,14 @@ cdef void _put(string& key, bytes value):
     key.append(<const char*>value, n)
 
 
+cdef bytes _drained(vector[int64_t]* v):
+    """A vector's samples as native int64 bytes; the vector emptied, its memory freed."""
+    out = (<char*>v.data())[:v.size() * sizeof(int64_t)]
+    cdef vector[int64_t] empty
+    v.swap(empty)
+    return out
+
+
 cdef object _long_info(LongMsg* msg):
     """What the Python engine needs to describe a long message: (command, sender, Msg_src,
     recipients, reference, total, ((part number, frame), ...) in part order)."""
@@ -634,6 +642,41 @@ cdef class Core(StreamSink):
     def report_stats(self):
         """{Stat bytes: count} of every status report."""
         return {item.first: item.second for item in self.stat_counts}
+
+    def drain_samples(self):
+        """Hand over every latency and delay sample held and let them go (the statistics'
+        owner folds them into sketches past its budget: engine/sketch.py): {key: native
+        int64 bytes}, keys ``("latency", session, request Command_Id)``, ``("latency",
+        -1, Command_Id & 0x1F)`` for the sessions retired (as :meth:`latency_samples`),
+        ``("to_report",)`` and ``("delays", SP key, Stat)``."""
+        out = {}
+        cdef Session* sess
+        cdef CmdStats* c
+        for sid in self.session_order:
+            sess = self.sessions[sid]
+            for k in range(<Py_ssize_t>sess.cmds.size()):
+                c = &sess.cmds[k]
+                if c.latency.size():
+                    out[("latency", sid, c.request_id)] = _drained(&c.latency)
+        for i in range(32):
+            if self.retired[i].latency.size():
+                out[("latency", -1, i)] = _drained(
+                    &self.retired[i].latency)
+        if self.submit_to_report.size():
+            out[("to_report",)] = _drained(&self.submit_to_report)
+        # Iterators, not for-in (which copies each entry): the vectors themselves let go.
+        cdef cmap[string, SpRecon].iterator sp_it = self.recon.begin()
+        cdef cmap[string, StatRecon].iterator st_it
+        while sp_it != self.recon.end():
+            st_it = deref(sp_it).second.stats.begin()
+            while st_it != deref(sp_it).second.stats.end():
+                if deref(st_it).second.delays.size():
+                    out[("delays", deref(sp_it).first, deref(st_it).first)] = _drained(
+                        &deref(st_it).second.delays)
+                inc(st_it)
+            inc(sp_it)
+        self.samples_held = 0
+        return out
 
     def submit_to_report_samples(self):
         cdef vector[int64_t]* v = &self.submit_to_report
@@ -1264,6 +1307,7 @@ cdef class Core(StreamSink):
                 entry.paired += 1
                 mine.paired += 1
                 mine.latency.push_back(latency)
+                self.samples_held += 1
                 flow = &sess.flow[0 if req.from_client else 1]
                 fs = flow_slot(flow, ts)
                 fs.answered += 1
@@ -1840,6 +1884,7 @@ cdef class Core(StreamSink):
             entry = &deref(pos)
             delay = sat_sub(ts, entry.ts)
             self.submit_to_report.push_back(delay)
+            self.samples_held += 2  # and the Stat's
             self.report_for += 1  # a chat: counted, and shown on the record only
             if self.keep_rows:
                 self.report_rows.push_back(row)

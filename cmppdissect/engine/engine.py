@@ -65,6 +65,7 @@ from cmppdissect.core._engine import (
 from cmppdissect.core.records import CaptureLayout, CaptureNote, format_endpoint
 from cmppdissect.engine import findings as words
 from cmppdissect.engine.findings import ExpertItem, ExpertList
+from cmppdissect.engine.sketch import Sketches
 from cmppdissect.protocol.codes import code_name
 from cmppdissect.protocol.commands import DEFAULT_PORTS, CommandId
 from cmppdissect.protocol.decode import decode_pdu
@@ -202,8 +203,10 @@ class Engine:
                  notes: list[CaptureNote] | None = None, offsets: bool = False,
                  carriers: bool = False, max_report_keys: int = 10_000,
                  report_delay_s: float = REPORT_DELAY_S,
-                 max_report_listed: int = 1000, max_lost: int = 10_000) -> None:
+                 max_report_listed: int = 1000, max_lost: int = 10_000,
+                 max_samples: int = 0) -> None:
         self.settings: dict[str, Any] = {
+            "max_samples": max_samples,
             "max_report_keys": max_report_keys, "report_delay_s": report_delay_s,
             "max_lost": max_lost,
             "max_report_listed": max_report_listed,
@@ -226,6 +229,8 @@ class Engine:
                          offsets=offsets, carriers=carriers, max_report_keys=max_report_keys,
                          max_lost=max_lost)
         self.keep_rows = keep_rows
+        # Latency and delay samples past max_samples held by the core, folded (0: exact).
+        self.sketches = Sketches(max_samples)
         self.report_delay_s = report_delay_s
         # Reports that did not simply match their SUBMIT, listed (the first
         # max_report_listed of each kind; the core counts them all).
@@ -326,6 +331,11 @@ class Engine:
             batch.report_for = np.frombuffer(reports, np.int64).reshape(-1, 2)
         if events:
             self._events(events, batch)
+        if self.sketches.budget and self.core.samples_held > self.sketches.budget:
+            if not self.sketches:
+                self.expert.cap("samples", None, None,
+                                words.cap_message("samples", self.settings))
+            self.sketches.fold(self.core.drain_samples())
         return batch
 
     def _events(self, events: list[tuple[Any, ...]], batch: Batch) -> None:
@@ -349,6 +359,7 @@ class Engine:
                 batch.sessions[sid] = (names.client, names.server)
             elif kind == EV_RETIRED:
                 self.sessions.pop(ev[1], None)
+                self.sketches.retire(ev[1])
                 batch.retired.append(ev[1])
                 self._running.pop((ev[1], True), None)
                 self._running.pop((ev[1], False), None)

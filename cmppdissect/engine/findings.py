@@ -330,6 +330,10 @@ def long_sms_duplicate(info: LongInfo, duplicates: int) -> str:
 
 
 def cap_message(what: str, settings: dict[str, Any]) -> str:
+    if what == "samples":
+        return (f"more than {settings['max_samples']} latency and delay samples (8 bytes each) "
+                "held: they are folded into DDSketches, so percentiles from here on are within "
+                "1% of the exact values (count, min, max and mean stay exact)")
     if what == "pending":
         return (f"more than {settings['max_pending']} requests in flight in one session: the "
                 "oldest are counted as unanswered and forgotten")
