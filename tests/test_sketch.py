@@ -232,3 +232,52 @@ def _labels_but_le(key: str) -> str:
     labels = key[key.index("{") + 1:-1].split(",")
     kept = [label for label in labels if not label.startswith("le=")]
     return "{" + ",".join(kept) + "}" if kept else ""
+
+
+# -- the over-time series: slots widen past max_rate_slots ----------------------------------------
+
+
+def heartbeat_capture(path: Path, seconds: int) -> Path:
+    """An ACTIVE_TEST pair every second for ``seconds`` seconds, and a burst of 40 SUBMITs
+    in second 7."""
+    from pcaputil import BASE_TS_NS, Conversation, bare_pdu, submit_pdu, write_pcap
+
+    from cmppdissect.protocol.commands import CommandId
+    from cmppdissect.protocol.version import Version
+
+    conv = Conversation()
+    frames = [(BASE_TS_NS, f) for f in conv.handshake()]
+    for sec in range(seconds):
+        t = BASE_TS_NS + sec * 1_000_000_000
+        for f in conv.send(True, bare_pdu(CommandId.CMPP_ACTIVE_TEST, sec + 1)):
+            frames.append((t, f))
+        for f in conv.send(False, bare_pdu(CommandId.CMPP_ACTIVE_TEST_RESP, sec + 1)):
+            frames.append((t + 1000, f))
+        if sec == 7:
+            for k in range(40):
+                for f in conv.send(True, submit_pdu(Version.V3_0, 100_000 + k, k)):
+                    frames.append((t + 2000 + k, f))
+    return write_pcap(path, frames)
+
+
+@pytest.mark.parametrize("seconds", [1000, 4000])
+def test_rate_slots_widen_past_their_cap_and_keep_the_totals_and_peaks(
+        tmp_path: Path, seconds: int) -> None:
+    path = heartbeat_capture(tmp_path / f"beats-{seconds}.pcap", seconds)
+    exact = cmppdissect.analyze(path).run()
+    capped = cmppdissect.analyze(path, max_rate_slots=100).run()
+    assert exact.engine is not None and capped.engine is not None
+    pdus, submits, latency, width, peak_pdus, peak_submits = capped.engine.core.rates()
+    # bounded at both sizes
+    assert max(len(pdus), len(submits), len(latency)) <= 100 and width >= seconds // 100
+    assert exact.engine.core.rates()[3] == 1
+    wide, fine = capped.report()["over_time"], exact.report()["over_time"]
+    total = exact.report()["pdus"]
+    assert sum(wide["pdus_per_s"]) * wide["bucket_s"] == pytest.approx(total)
+    assert sum(fine["pdus_per_s"]) * fine["bucket_s"] == pytest.approx(total)
+    assert wide["bucket_s"] % width == 0
+    # The busiest second is kept apart from the slots: the burst's 41 PDUs (40 SUBMITs and
+    # the heartbeat's request; its response is in the same second too).
+    assert (wide["peak_pdus_per_s"], wide["peak_submits_per_s"]) == (
+        fine["peak_pdus_per_s"], fine["peak_submits_per_s"]) == (42, 40)
+    assert (peak_pdus, peak_submits) == (42, 40)

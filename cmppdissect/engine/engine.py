@@ -204,7 +204,7 @@ class Engine:
                  carriers: bool = False, max_report_keys: int = 10_000,
                  report_delay_s: float = REPORT_DELAY_S,
                  max_report_listed: int = 1000, max_lost: int = 10_000,
-                 max_samples: int = 0) -> None:
+                 max_samples: int = 0, max_rate_slots: int = 86_400) -> None:
         self.settings: dict[str, Any] = {
             "max_samples": max_samples,
             "max_report_keys": max_report_keys, "report_delay_s": report_delay_s,
@@ -227,7 +227,7 @@ class Engine:
                          keep_rows=keep_rows, pdu_limit=pdu_limit,
                          tracker_caps=dict(tracker_caps or {}), notes=self.notes,
                          offsets=offsets, carriers=carriers, max_report_keys=max_report_keys,
-                         max_lost=max_lost)
+                         max_lost=max_lost, max_rate_slots=max_rate_slots)
         self.keep_rows = keep_rows
         # Latency and delay samples past max_samples held by the core, folded (0: exact).
         self.sketches = Sketches(max_samples)

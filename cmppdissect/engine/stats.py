@@ -81,16 +81,24 @@ def _latency_series(sums: Mapping[int, tuple[int, int]], start: int, end: int,
 
 
 def over_time(pdu_rate: Mapping[int, int], submit_rate: Mapping[int, int],
-              submit_latency: Mapping[int, tuple[int, int]]) -> dict[str, Any]:
-    """TPS and mean SUBMIT latency per bucket, for the report and the TUI's charts."""
+              submit_latency: Mapping[int, tuple[int, int]], width: int = 1,
+              peak_pdus: int | None = None, peak_submits: int | None = None
+              ) -> dict[str, Any]:
+    """TPS and mean SUBMIT latency per bucket, for the report and the TUI's charts.
+
+    The maps are keyed by the first second of slots ``width`` seconds wide (the core widens
+    them on a long capture), so a bucket is a whole number of slots; the peaks are the most
+    in one second (worked out from the maps when they are single seconds)."""
     if not pdu_rate:
         return {"start": None, "bucket_s": 1, "pdus_per_s": [], "submits_per_s": [],
                 "submit_latency_ms": [], "peak_pdus_per_s": 0, "peak_submits_per_s": 0}
-    start, end = min(pdu_rate), max(pdu_rate)
-    bucket = bucket_for(end - start + 1)
+    start, end = min(pdu_rate), max(pdu_rate) + width - 1
+    bucket = -(-bucket_for(end - start + 1) // width) * width
     return {"start": start, "bucket_s": bucket,
             "pdus_per_s": _series(pdu_rate, start, end, bucket),
             "submits_per_s": _series(submit_rate, start, end, bucket),
             "submit_latency_ms": _latency_series(submit_latency, start, end, bucket),
-            "peak_pdus_per_s": max(pdu_rate.values(), default=0),
-            "peak_submits_per_s": max(submit_rate.values(), default=0)}
+            "peak_pdus_per_s": (max(pdu_rate.values(), default=0)
+                                if peak_pdus is None else peak_pdus),
+            "peak_submits_per_s": (max(submit_rate.values(), default=0)
+                                   if peak_submits is None else peak_submits)}
