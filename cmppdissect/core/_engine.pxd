@@ -443,7 +443,7 @@ cdef class Core(StreamSink):
                                  int* rule)
     cdef list _long_part(self, Session* sess, const uint8_t* p, int64_t row, int64_t frame,
                          int64_t ts, list record)
-    cdef int64_t _rate_slot(self, int64_t sec, bint submit) except -1
+    cdef int64_t _rate_slot(self, int64_t sec, bint submit) except? -1
     cdef int _widen_rates(self) except -1
     cdef int64_t _slot_key(self, int64_t sec) noexcept
     cdef int _long_incomplete(self, LongMsg* msg, int when, int64_t row) except -1

@@ -703,7 +703,7 @@ cdef class Core(StreamSink):
                  for item in self.submit_latency},
                 self.rate_width, self.peak_pdus, self.peak_submits)
 
-    cdef int64_t _rate_slot(self, int64_t sec, bint submit) except -1:
+    cdef int64_t _rate_slot(self, int64_t sec, bint submit) except? -1:
         """Count one PDU (or SUBMIT) of second ``sec`` for the peaks; the key of its slot."""
         cdef int k = <int>(sec & 63)
         if self.ring_sec[k] != sec:
