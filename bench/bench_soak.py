@@ -40,12 +40,13 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def soak(minutes: float, rate: int, max_samples: int, every: float, work: Path
-         ) -> dict[str, Any]:
+def soak(minutes: float, rate: int, max_samples: int, every: float, work: Path,
+         write: Path | None = None) -> dict[str, Any]:
     port = _free_port()
     analyzer = subprocess.Popen(
         [PY, "-m", "cmppdissect", "-i", "lo", "-f", f"tcp port {port}", "-d", str(port),
-         "--report", "json", "--max-samples", str(max_samples)],
+         "--report", "json", "--max-samples", str(max_samples),
+         *(["-w", str(write)] if write else [])],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _wait_line(analyzer, "Capturing on")
     server = subprocess.Popen(
@@ -87,7 +88,8 @@ def soak(minutes: float, rate: int, max_samples: int, every: float, work: Path
             / sp["duration_s"], "pdus": pdus, "series": series,
             "slope_mb_per_min": slope, "bytes_per_pdu": slope * 2**20 / pdus_per_min,
             "every_sample_mb_per_min": kept_per_min,
-            "samples": report.get("samples"), "kernel_dropped":
+            "samples": report.get("samples"), "expert_counts": report["expert_counts"],
+            "sessions": len(report["sessions"]), "kernel_dropped":
             report["capture"]["kernel_dropped"], "peak_mb": max(m for _t, m in series)}
 
 
@@ -98,9 +100,11 @@ def main() -> int:
     ap.add_argument("--max-samples", type=int, default=200_000)
     ap.add_argument("--every", type=float, default=5.0)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--write", type=Path, help="also -w the capture there (to replay it)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as work:
-        result = soak(args.minutes, args.rate, args.max_samples, args.every, Path(work))
+        result = soak(args.minutes, args.rate, args.max_samples, args.every, Path(work),
+                      args.write)
     print(f"{result['minutes']} min at {result['achieved']:.0f} SUBMIT/s "
           f"(target {result['rate']}): {result['pdus']:,} PDUs analysed, kernel dropped "
           f"{result['kernel_dropped']}")
@@ -108,6 +112,7 @@ def main() -> int:
           f"{result['slope_mb_per_min']:+.2f} MB/min ({result['bytes_per_pdu']:+.2f} bytes/PDU); "
           f"every sample kept would add {result['every_sample_mb_per_min']:.2f} MB/min")
     print(f"statistics: {result['samples']}")
+    print(f"findings: {result['expert_counts']}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     return 0
