@@ -19,6 +19,7 @@ import struct
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +120,8 @@ def dpkt_frames(path: Path) -> list[tuple[int, bytes]]:
         f.seek(0)
         reader: Any = (dpkt.pcapng.Reader(f) if head == b"\x0a\x0d\x0d\x0a"
                        else dpkt.pcap.Reader(f))
-        return [(round(ts * 1e6) * 1000, bytes(buf)) for ts, buf in reader]
+        return [(int(ts * NS) if isinstance(ts, Decimal) else round(ts * 1e6) * 1000,
+                 bytes(buf)) for ts, buf in reader]  # ns pcap: dpkt gives a Decimal
 
 
 def our_frames(path: Path) -> int:
@@ -460,3 +462,15 @@ def test_parquet_ring_on_a_full_disk_is_one_line(capture: Path, tmp_path: Path) 
         assert len(files) >= 2
         for path in files[:-1]:  # closed when the next one started: whole
             assert pq.read_table(path).num_rows == 200
+
+
+def test_no_room_even_for_a_header_leaves_no_file(capture: Path, tmp_path: Path) -> None:
+    """A file whose header cannot be written whole is not a capture file: it is removed, and
+    the line says so (rather than leave a file no reader opens)."""
+    with small_disk(tmp_path, 0) as mount:
+        done = cli("-w", mount / "out.pcapng", "-b", "packets:100", capture, check=False)
+        line = one_line_error(done, "No space left on device")
+        assert re.fullmatch(rf"cmppdissect: {re.escape(str(mount))}/out_00001_\d{{14}}\.pcapng: "
+                            r"No space left on device: no room for the file's header \(the "
+                            r"empty file is removed\)", line)
+        assert rotated(mount, "out") == []

@@ -214,6 +214,11 @@ class Ring:
         self.items += items
 
 
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
 def _open(path: str) -> IO[bytes]:
     try:
         return open(path, "wb", buffering=0)  # the writer closes it
@@ -322,6 +327,11 @@ class CaptureRing:
         try:
             self._whole.write(data, ends)
         except RecordsCutError as cut:
+            if not frames and not self._whole.size:  # not even its header: no capture file
+                self.close()
+                _remove(self.ring.path)
+                raise RingError(f"{self.ring.path}: {cut}: no room for the file's header (the "
+                                "empty file is removed)") from None
             kept = self._file_frames + (cut.kept if frames else 0)
             self.frames += cut.kept if frames else 0
             raise RingError(f"{self.ring.path}: {cut}: the file ends with the last whole frame "
@@ -384,7 +394,19 @@ class FrameRing:
         try:
             yield
         except FrameError as exc:
-            raise FrameError(f"{self.ring.path}: {exc}") from None
+            path = self.ring.path
+            try:
+                empty = self._sink is not None and not os.fstat(self._sink.fileno()).st_size
+            except OSError:
+                empty = False
+            if empty and path is not None:  # not even its header: no capture file
+                self._writer = None
+                self.close()
+                _remove(path)
+                why = str(exc).split(": the file ends", 1)[0]
+                raise FrameError(f"{path}: {why}: no room for the file's header (the empty "
+                                 "file is removed)") from None
+            raise FrameError(f"{path}: {exc}") from None
 
     def flush(self) -> None:
         """Write what is gathered (an empty capture file when no frame came at all)."""
@@ -396,13 +418,13 @@ class FrameRing:
 
     def close(self) -> None:
         """Finish the current file."""
-        if self._writer is not None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
             try:
                 with self._named():
-                    self._writer.flush()
+                    writer.flush()
             finally:
-                self._done += self._writer.frames
-                self._writer = None
+                self._done += writer.frames
         if self._sink is not None:
             with contextlib.suppress(OSError):
                 self._sink.close()
