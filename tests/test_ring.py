@@ -26,6 +26,8 @@ from typing import Any
 import dpkt
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pcaputil import small_disk
 
 from cmppdissect.api import analyze
@@ -474,3 +476,40 @@ def test_no_room_even_for_a_header_leaves_no_file(capture: Path, tmp_path: Path)
                             r"No space left on device: no room for the file's header \(the "
                             r"empty file is removed\)", line)
         assert rotated(mount, "out") == []
+
+
+@given(st.lists(st.tuples(st.integers(0, 3 * NS), st.integers(1, 300)), max_size=60),
+       st.none() | st.integers(1, 2000), st.none() | st.integers(1, 2 * NS),
+       st.none() | st.integers(1, NS), st.none() | st.integers(1, 9))
+@settings(max_examples=300, deadline=None)
+def test_fits_splits_a_batch_as_due_decides_item_by_item(
+        items: list[tuple[int, int]], filesize: int | None, duration: int | None,
+        interval: int | None, packets: int | None) -> None:
+    """The batch rule (``fits``: where the live capture's batches are split) and the item
+    rule (``due``: lines, frames read again) put every item in the same file."""
+    import numpy as np
+
+    spec = RingSpec(filesize=filesize, duration_ns=duration, interval_ns=interval,
+                    packets=packets)
+    t0 = 1_764_000_000 * NS
+    times = [t0 + dt for dt, _ in items]  # in any order: a live capture's may step back
+    sizes = [size for _, size in items]
+    one = Ring("/nonexistent/x.pcap", spec)
+    by_item = []
+    for ts, size in zip(times, sizes, strict=True):
+        if one.due(ts, size):
+            one.advance(ts)
+        one.added(size)
+        by_item.append(one.number)
+    batch = Ring("/nonexistent/x.pcap", spec)
+    by_batch: list[int] = []
+    first = 0
+    while first < len(times):
+        fit = batch.fits(np.array(times[first:]), np.array(sizes[first:]))
+        if not fit:
+            batch.advance(times[first])
+            continue
+        batch.added(sum(sizes[first:first + fit]), fit)
+        by_batch += [batch.number] * fit
+        first += fit
+    assert by_batch == by_item

@@ -40,6 +40,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Final
 
+import numpy as np
+
 from cmppdissect.core import FrameReader
 from cmppdissect.core.records import InterfaceLayout
 from cmppdissect.sources.wholefile import RecordsCutError, WholeRecords
@@ -209,6 +211,28 @@ class Ring:
         self.ends_ns = min(ends, default=None)
         return path
 
+    def fits(self, times: np.ndarray, sizes: np.ndarray) -> int:
+        """How many of the next items (their times and sizes, in order) go into the current
+        file before one is :meth:`due`: 0 when the next starts a new file. The same rule as
+        :meth:`due`, worked out over a batch at once."""
+        count = len(times)
+        if self.path is None:
+            return 0
+        spec = self.spec
+        if not spec.switches:
+            return count
+        fit = count
+        if self.ends_ns is not None:
+            late = np.flatnonzero(times >= self.ends_ns)
+            if len(late):
+                fit = int(late[0])
+        if spec.packets is not None:
+            fit = min(fit, max(0, spec.packets - self.items))
+        if spec.filesize is not None:
+            total = self.size + np.cumsum(sizes)
+            fit = min(fit, int(np.searchsorted(total, spec.filesize, side="right")))
+        return max(fit, 1) if not self.items and count else fit
+
     def added(self, size: int, items: int = 1) -> None:
         self.size += size
         self.items += items
@@ -287,40 +311,38 @@ class CaptureRing:
     def write(self, batch: bytes) -> None:
         """Whole records: to the current file, or split between files where the ring says.
         :class:`RingError` when a file cannot be made or written (it then ends on a whole
-        frame)."""
+        frame). The records are walked by the core, and where a batch is split is worked out
+        on arrays: Python's own work is per file, not per frame."""
         base = self._fed
         self._reader.feed(batch)
         self._fed += len(batch)
-        positions: list[int] = []
-        piece = self._reader.blocks(None, False, _ROOM, positions)
-        offsets = [o - base for o in positions[1::2]]  # each record's start in the batch
-        data, marks = (piece, positions[0::2]) if self.fmt == "pcapng" else (batch, offsets)
-        count, end, ring = len(marks), len(data), self.ring
+        found: list[int] = []
+        piece = self._reader.blocks(None, False, _ROOM, found)
+        positions = np.array(found, np.int64).reshape(-1, 2)
+        offsets = positions[:, 1] - base  # each record's start in the batch
+        data, marks = (piece, positions[:, 0]) if self.fmt == "pcapng" else (batch, offsets)
+        ends = np.append(marks[1:], len(data))  # where each frame ends in data
+        ring, count = self.ring, len(marks)
         if not ring.spec.switches:
-            self._put(data, [*marks[1:], end], count)
-            ring.added(end, count)
+            self._put(data, ends.tolist(), count)
+            ring.added(len(data), count)
             return
-        unpack, scale = struct.Struct("<II").unpack_from, 1 if self._nano else 1000
-        run = 0  # the first frame of the current file's run in this batch
-        for k in range(count):
-            at = marks[k]
-            size = (marks[k + 1] if k + 1 < count else end) - at
-            sec, frac = unpack(batch, offsets[k])
-            ts = sec * _NS + frac * scale
-            if ring.due(ts, size):
-                if k > run:
-                    self._run(data, marks, run, k, at)
-                self.open(ts)
-                run = k
-            ring.added(size)
-        if count > run:
-            self._run(data, marks, run, count, end)
-
-    def _run(self, data: bytes, marks: list[int], first: int, stop: int, end: int) -> None:
-        """Frames ``first`` to ``stop`` (ending at ``end``) of ``data`` to the current file."""
-        start = marks[first]
-        self._put(data[start:end], [m - start for m in marks[first + 1:stop]] + [end - start],
-                  stop - first)
+        sizes = ends - marks
+        head = np.frombuffer(batch, np.uint8)[offsets[:, None] + np.arange(8)]
+        sec, frac = head.view("<u4").astype(np.int64).T  # each record's time as stored
+        times = sec * _NS + frac * (1 if self._nano else 1000)
+        first = 0
+        while first < count:
+            fit = ring.fits(times[first:], sizes[first:])
+            if not fit:
+                self.open(int(times[first]))
+                continue
+            stop = first + fit
+            start = int(marks[first])
+            self._put(data[start:int(ends[stop - 1])], (ends[first:stop] - start).tolist(),
+                      fit)
+            ring.added(int(sizes[first:stop].sum()), fit)
+            first = stop
 
     def _put(self, data: bytes, ends: list[int], frames: int) -> None:
         assert self._whole is not None and self.ring.path is not None
