@@ -824,6 +824,14 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError("--parquet writes its own files: give -T, --jsonl or -c in a "
                          "separate run")
     lines = _jsonl_ring(args) if args.jsonl is not None else None
+    if args.parquet is not None:  # said before capturing, not when the first rows come
+        from cmppdissect.sources.ring import Ring
+
+        try:
+            os.makedirs(args.parquet, exist_ok=True)
+            Ring(os.path.join(args.parquet, "pdus.parquet")).check()
+        except OSError as exc:
+            raise UsageError(f"--parquet {args.parquet}: {exc.strerror or exc}") from None
     try:
         if lines is not None:  # made now, named with the time the capture starts
             lines.open(time.time_ns())
