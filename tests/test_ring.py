@@ -513,3 +513,31 @@ def test_fits_splits_a_batch_as_due_decides_item_by_item(
         by_batch += [batch.number] * fit
         first += fit
     assert by_batch == by_item
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_capture_ticks_are_exact_whatever_the_chunks(capture: Path, tmp_path: Path,
+                                                     fmt: str) -> None:
+    """The analysis at each step of capture time holds exactly the PDUs completed before it,
+    whether the file is read in chunks of 7 bytes, 4 kB or all at once (a step's frame then
+    starts in one chunk and ends in the next), for pcap and for pcapng."""
+    from cmppdissect.sources.file import FileSource
+
+    path = capture
+    if fmt == "pcapng":
+        path = tmp_path / "mix.pcapng"
+        cli("-w", path, capture)  # the frames of the PDUs, as pcapng
+    records = [json.loads(line) for line in cli("-T", "jsonl", path).stdout.splitlines()]
+    series = []
+    for chunk in (7, 4096, 1 << 24):
+        a = analyze(FileSource(str(path), chunk_size=chunk))
+        seen: list[tuple[int, int, int]] = []
+        a.tick_every(0.25, lambda n, ts, a=a, seen=seen: seen.append(
+            (n, ts, a.engine.core.pdus)))  # type: ignore[union-attr]
+        a.run()
+        series.append(seen)
+    assert series[0] == series[1] == series[2]
+    frames = dpkt_frames(path)
+    assert len(series[0]) == (frames[-1][0] - frames[0][0]) // (NS // 4)  # steps passed
+    for number, ts, pdus in series[0]:
+        assert pdus == sum(1 for r in records if r["time"] * 1e9 < ts - 500), number
