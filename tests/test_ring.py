@@ -541,3 +541,15 @@ def test_capture_ticks_are_exact_whatever_the_chunks(capture: Path, tmp_path: Pa
     assert len(series[0]) == (frames[-1][0] - frames[0][0]) // (NS // 4)  # steps passed
     for number, ts, pdus in series[0]:
         assert pdus == sum(1 for r in records if r["time"] * 1e9 < ts - 500), number
+
+
+@pytest.mark.parametrize("files", [None, 3, 50])
+def test_a_ring_holds_at_most_files_names_however_long_it_runs(files: int | None,
+                                                                tmp_path: Path) -> None:
+    """A ring that runs for days remembers only the files it may have to delete."""
+    ring = Ring(tmp_path / "c.pcapng", RingSpec(packets=1, files=files))
+    t = 1_764_000_000 * NS
+    for i in range(2000):
+        ring.advance(t + i * NS)
+    assert len(ring.kept) == (files or 0) and ring.number == 2000
+    assert ring.deleted == (2000 - files if files else 0)

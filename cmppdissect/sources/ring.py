@@ -159,7 +159,8 @@ class Ring:
         self.items = 0  # in the current file
         self.size = 0  # bytes of the current file
         self.ends_ns: int | None = None  # the current file takes items before this time
-        self.kept: deque[str] = deque()  # the files of this ring still on disk, oldest first
+        # With ``files``: the files of this ring still on disk, oldest first (at most N).
+        self.kept: deque[str] = deque()
         self.deleted = 0
 
     def name(self, number: int, ts_ns: int) -> str:
@@ -199,7 +200,7 @@ class Ring:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(old)
             self.deleted += 1
-        if self.numbered:
+        if self.numbered and files is not None:  # only what may have to go: bounded by N
             self.kept.append(path)
         self.path = path
         self.items = self.size = 0
