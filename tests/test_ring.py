@@ -15,6 +15,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -144,6 +145,18 @@ def check_files(files: list[Path]) -> list[tuple[int, bytes]]:
         assert strict_walk(path) == len(mine) == our_frames(path)
         frames += mine
     return frames
+
+
+def tshark_frames(path: Path) -> int:
+    """The frames tshark reads in the file alone (it says nothing about it on stderr)."""
+    done = subprocess.run(["tshark", "-n", "-r", str(path), "-T", "fields", "-e", "frame.len"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    said = [line for line in done.stderr.splitlines() if "could be dangerous" not in line]
+    assert done.returncode == 0 and said == [], done.stderr  # (as root it warns of that)
+    return len(done.stdout.splitlines())
+
+
+needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="no tshark")
 
 
 def stamp(ts_ns: int) -> str:
@@ -553,3 +566,13 @@ def test_a_ring_holds_at_most_files_names_however_long_it_runs(files: int | None
         ring.advance(t + i * NS)
     assert len(ring.kept) == (files or 0) and ring.number == 2000
     assert ring.deleted == (2000 - files if files else 0)
+
+
+@needs_tshark
+def test_tshark_reads_every_rotated_file_alone(capture: Path, tmp_path: Path) -> None:
+    cli("-w", tmp_path / "ng.pcapng", "-b", "filesize:100", capture)
+    cli("-w", tmp_path / "pc.pcap", "-b", "duration:2", capture)
+    files = rotated(tmp_path, "ng") + rotated(tmp_path, "pc")
+    assert len(files) >= 6
+    for path in files:
+        assert tshark_frames(path) == len(dpkt_frames(path)) == strict_walk(path) > 0

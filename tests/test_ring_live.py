@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import signal
 import struct
 import subprocess
@@ -21,7 +22,16 @@ import pyarrow.parquet as pq
 import pytest
 from pcaputil import small_disk
 from test_live import _free_port, _sent, _start_cli, _traffic, _why_not, cli_procs
-from test_ring import cli, dpkt_frames, number_of, one_line_error, rotated, stamp, strict_walk
+from test_ring import (
+    cli,
+    dpkt_frames,
+    number_of,
+    one_line_error,
+    rotated,
+    stamp,
+    strict_walk,
+    tshark_frames,
+)
 
 from cmppdissect.api import analyze
 
@@ -68,6 +78,8 @@ def test_live_ring_of_pcapng_and_jsonl_files(cli_procs: list[subprocess.Popen[st
     total = 0
     for path in caps:
         mine = dpkt_frames(path)
+        if shutil.which("tshark"):
+            assert tshark_frames(path) == len(mine)
         assert strict_walk(path) == len(mine) == 10 or path == caps[-1]
         a = analyze(str(path)).run()  # each file alone, by our reader
         assert a.engine is not None and a.engine.core.reader_stats["frames"] == len(mine)
