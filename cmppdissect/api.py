@@ -74,7 +74,8 @@ class ByteSource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Transaction:
-    """A request with its response (``response`` is None when none came in time)."""
+    """A request with its response (``response`` is None when none came in time), as
+    records to look into; the rows of a table are :meth:`Analysis.transaction_rows`."""
 
     request: PduRecord
     response: PduRecord | None
@@ -89,16 +90,6 @@ class Transaction:
             return None
         outcome = result_of(self.response.pdu.fields)
         return None if outcome is None else outcome[1]
-
-    def row(self) -> dict[str, Any]:
-        """A flat dict, one row of a table (``pandas.DataFrame(rows)`` takes a list of them)."""
-        req, resp = self.request, self.response
-        return {"session": req.session, "command": req.command,
-                "sequence_id": req.pdu.Sequence_Id, "request_frame": req.frame,
-                "request_time": req.ts_ns / 1e9,
-                "response_frame": resp.frame if resp else None,
-                "response_time": resp.ts_ns / 1e9 if resp else None,
-                "latency_ms": self.latency_ms, "result": self.result}
 
 
 class Analysis:
@@ -383,8 +374,8 @@ class Analysis:
         else:
             for store, start, stop in self._settling(release=release):
                 yield from builder.add(store, start, stop)
-        assert self.engine is not None
-        yield from builder.finish(self.engine)
+        assert self.engine is not None and self.store is not None
+        yield from builder.finish(self.engine, self.store)
 
     def transaction_rows(self, *, release: bool = False) -> Iterator[dict[str, Any]]:
         """The rows of the transactions table (``-T transactions``) as the capture streams,

@@ -43,6 +43,11 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see cmppdissect --help)")
 
 
+#: Latency and delay samples a live capture keeps exactly (32 MB) before it folds them into
+#: sketches: a capture left running for days must not grow with its duration.
+LIVE_MAX_SAMPLES = 4_000_000
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 < value < 65536:
@@ -143,6 +148,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-c", dest="count", type=_count, metavar="N", help="stop after N PDUs")
     p.add_argument("--timeout", type=_seconds, default=60.0,
                    help="seconds after which a request counts as unanswered (default 60)")
+    p.add_argument("--max-samples", type=_count, metavar="N",
+                   help="latency and delay samples kept exactly (8 bytes each); past N they "
+                   "are folded into DDSketches, percentiles then within 1%% (default: every "
+                   f"sample of a file; {LIVE_MAX_SAMPLES:,} with -i)")
     p.add_argument("--list-fields", action="store_true",
                    help="list every field name of the display filter (-Y) with its type, "
                         "both versions, and exit (as tshark -G fields)")
@@ -183,7 +192,8 @@ def _open(paths: Sequence[str], args: argparse.Namespace) -> Analysis:
             raise UsageError(str(exc)) from None
     try:
         analysis = analyze(source, ports=tuple(args.ports), version=args.cmpp_version,
-                           timeout_s=args.timeout, secrets=_secrets(args.secret))
+                           timeout_s=args.timeout, secrets=_secrets(args.secret),
+                           max_samples=_max_samples(args))
         if args.metrics_server is not None:
             args.metrics_server.analysis = analysis
         if args.reports is not None:
@@ -856,7 +866,8 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
         return status
     try:
         analysis = analyze(capture, ports=tuple(args.ports), version=args.cmpp_version,
-                           timeout_s=args.timeout, secrets=secrets)
+                           timeout_s=args.timeout, secrets=secrets,
+                           max_samples=_max_samples(args))
     except ValueError as exc:  # a bad --cmpp-version
         capture.close()
         if lines is not None:
@@ -1002,7 +1013,13 @@ def _analyzer_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return {"ports": (*DEFAULT_PORTS, *args.ports), "version": version,
-            "timeout_s": args.timeout, "secrets": _secrets(args.secret)}
+            "timeout_s": args.timeout, "secrets": _secrets(args.secret),
+            "max_samples": _max_samples(args)}
+
+
+def _max_samples(args: argparse.Namespace) -> int:
+    """``--max-samples``, else every sample of a file and LIVE_MAX_SAMPLES live."""
+    return int(args.max_samples or (LIVE_MAX_SAMPLES if args.interface else 0))
 
 
 def _run_diff(argv: Sequence[str], out: TextIO) -> int:
