@@ -4,8 +4,10 @@ This is the one source that does I/O on the network. It opens an ``AF_PACKET`` s
 interface and turns what the kernel hands over into the bytes of a nanosecond pcap stream,
 which the compiled core then reads exactly as it reads a file. So there is one link/IP/TCP
 decoder for files and for the wire (IPv4 fragment reassembly and malformed-frame notes
-included), frame numbers and timestamps are the same whether a capture is analysed live or
-written with ``-w`` and read back, and ``-w`` is a plain copy of that stream.
+included), and frame numbers and timestamps are the same whether a capture is analysed live or
+written with ``-w`` and read back. ``-w`` writes that stream through a
+:class:`~cmppdissect.sources.ring.CaptureRing`: as it is (pcap), or as pcapng blocks, to one
+file or, with ``-b``, to a ring of files each whole and readable alone.
 
 Kernel-side work, so that Python sees as few packets as possible:
 
@@ -50,11 +52,11 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any, Final
+from typing import Any, Final
 
 from cmppdissect.core import LINKTYPE_NAMES
 from cmppdissect.core.records import CaptureNote
-from cmppdissect.sources.wholefile import RecordsCutError, WholeRecords
+from cmppdissect.sources.ring import CaptureRing, Ring, RingError, RingSpec
 
 __all__ = ["LiveCapture", "LiveCaptureError", "LiveStats", "compile_bpf"]
 
@@ -236,12 +238,13 @@ class _PacketStream:
     """
 
     def __init__(self, sock: socket.socket, linktype: int, snaplen: int, stats: LiveStats,
-                 tee: IO[bytes] | None, deadline: float | None, name: str) -> None:
+                 tee: CaptureRing | None, deadline: float | None, name: str) -> None:
         self.name = name
         self._sock = sock
         self._snaplen = snaplen
         self._stats = stats
-        self._tee = WholeRecords(tee) if tee is not None else None
+        self._tee = tee
+        self._tee_started = False
         self._deadline = deadline
         self._buf = bytearray(_CHUNK + snaplen + _REC.size)
         self._view = memoryview(self._buf)
@@ -256,7 +259,6 @@ class _PacketStream:
         self.stopping = False
         self._sealed = False
         self.eof = False
-        self.tee_frames = 0  # frames in the -w file
         self.write_error: str | None = None  # why writing the -w file stopped
 
     def wake(self) -> None:
@@ -335,33 +337,21 @@ class _PacketStream:
         return data
 
     def _write_tee(self, data: bytes) -> None:
-        """Append whole records to the ``-w`` file. When a write fails (a full disk), the file
-        ends with its last whole record, writing stops, the capture stops, and
+        """Append whole records to the ``-w`` file(s). When a write fails (a full disk), the
+        file ends with its last whole record, writing stops, the capture stops, and
         ``write_error`` says why; the analysis of what was read goes on to its summary."""
         assert self._tee is not None
-        header = self._tee.size == 0  # the first batch is the file header, one record
-        ends = [len(data)] if header else self._record_ends(data)
         try:
-            self._tee.write(data, ends)
-        except RecordsCutError as cut:
-            self.tee_frames += cut.kept if not header else 0
-            self.write_error = (f"{cut}: the file ends with the last whole frame written "
-                                f"({self.tee_frames} frames)")
+            if self._tee_started:
+                self._tee.write(data)
+            else:  # the first batch is the stream's file header
+                self._tee_started = True
+                self._tee.start(data)
+        except RingError as exc:
+            self.write_error = str(exc)
+            self._tee.close()
             self._tee = None
             self.wake()
-            return
-        if not header:
-            self.tee_frames += len(ends)
-
-    @staticmethod
-    def _record_ends(data: bytes) -> list[int]:
-        """Where each pcap record of a batch ends (a batch holds whole records only)."""
-        ends = []
-        at = 0
-        while at + _REC.size <= len(data):
-            at += _REC.size + _REC.unpack_from(data, at)[2]
-            ends.append(at)
-        return ends
 
     def close(self) -> None:
         for fd in (self._wake_r, self._wake_w):
@@ -378,8 +368,10 @@ class LiveCapture:
     Opening checks everything that can fail (interface, permission, filter, output file) and
     raises :class:`LiveCaptureError` with a one-line message; the capture starts right then,
     and packets queue in the kernel (up to ``buffer_bytes``) until they are read.
-    ``write`` names a pcap file that receives every captured frame. ``duration`` (seconds)
-    ends the iteration by itself.
+    ``write`` names a capture file that receives every captured frame: ``write_format``
+    ``"pcap"`` or ``"pcapng"`` (default: pcap for a name ending in ``.pcap``, else pcapng);
+    with ``ring`` (``-b``) the frames go to a ring of such files (:mod:`.ring`).
+    ``duration`` (seconds) ends the iteration by itself.
     """
 
     live = True
@@ -387,14 +379,15 @@ class LiveCapture:
     def __init__(self, interface: str, *, bpf: str | None = None,
                  write: str | os.PathLike[str] | None = None, duration: float | None = None,
                  snaplen: int = DEFAULT_SNAPLEN, buffer_bytes: int = DEFAULT_BUFFER,
-                 notes: list[CaptureNote] | None = None) -> None:
+                 notes: list[CaptureNote] | None = None, ring: RingSpec | None = None,
+                 write_format: str | None = None) -> None:
         self.notes: list[CaptureNote] = notes if notes is not None else []
         self.name = interface
         self._started = False
         self._reader: threading.Thread | None = None  # the thread iterating, while it does
         self._lock = threading.Lock()
         self._closed = False
-        self._tee: IO[bytes] | None = None
+        self._tee: CaptureRing | None = None
         sock, linktype, is_loopback, lo_index = self._open_socket(interface)
         self._sock = sock
         self.stats = LiveStats(interface, LINKTYPE_NAMES[linktype], bpf, started=time.time())
@@ -415,7 +408,7 @@ class LiveCapture:
             self._kernel_counters()  # the counters start now
             if write is not None:
                 self.stats.written = os.fspath(write)
-                self._tee = self._open_output(write)
+                self._tee = self._open_output(write, ring, write_format)
         except OSError as exc:
             sock.close()
             if exc.errno == errno.ENODEV:
@@ -483,11 +476,18 @@ class LiveCapture:
                 return
 
     @staticmethod
-    def _open_output(path: str | os.PathLike[str]) -> IO[bytes]:
+    def _open_output(path: str | os.PathLike[str], ring: RingSpec | None,
+                     fmt: str | None) -> CaptureRing:
+        """The ``-w`` output, its first file made now (named with the time the capture
+        starts, as dumpcap's)."""
+        name = os.fspath(path)
+        fmt = fmt or ("pcap" if name.lower().endswith(".pcap") else "pcapng")
+        tee = CaptureRing(Ring(name, ring), fmt)
         try:
-            return open(path, "wb", buffering=0)
-        except OSError as exc:
-            raise LiveCaptureError(f"-w {os.fspath(path)}: {exc.strerror or exc}") from None
+            tee.open(time.time_ns())
+        except RingError as exc:
+            raise LiveCaptureError(f"-w {exc}") from None
+        return tee
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -539,8 +539,8 @@ class LiveCapture:
 
     @property
     def write_error(self) -> str | None:
-        """Why writing the ``write`` file stopped (a full disk), or None: the capture then
-        stopped, and the file ends with its last whole record."""
+        """Why writing the ``write`` file stopped (a full disk), naming the file, or None: the
+        capture then stopped, and the file ends with its last whole record."""
         return self._stream.write_error
 
     # -- stopping -----------------------------------------------------------------------------
