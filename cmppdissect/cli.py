@@ -778,6 +778,19 @@ def _run_diff(argv: Sequence[str], out: TextIO) -> int:
     for path in (args.a, args.b):
         if path == "-":
             raise UsageError("diff reads two files: - (stdin) is not one")
+    if args.report is None and out.isatty():
+        # As the main command: a terminal gets the interactive comparison, a pipe the text.
+        from cmppdissect.protocol.version import parse_version
+        from cmppdissect.tui import run_diff
+
+        try:
+            version = parse_version(args.cmpp_version)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+
+        status: int = run_diff(args.a, args.b, settings={
+            "ports": tuple(args.ports), "version": version, "timeout_s": args.timeout})
+        return status
     try:
         result = compare(args.a, args.b, ports=tuple(args.ports), version=args.cmpp_version,
                          timeout_s=args.timeout)

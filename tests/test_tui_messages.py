@@ -126,7 +126,7 @@ async def test_the_rows_are_the_transaction_rows(capture: Path,
         assert len(got) == len(expected) == 14
         for mine, theirs in zip(got, expected, strict=True):
             assert {k: mine[k] for k in theirs} == theirs
-        assert f"{len(expected)} requests" in screen.title_text()
+        assert screen.title_text() == f"Messages  ·  messages.pcap  ·  {len(expected)} requests"
         # What the list paints: a latency, a Result with its name, a Stat, the reports come
         # of those awaited, a Msg_Id and the long message's roll-up.
         group = next(r for r in expected if r["sequence_id"] == 2)

@@ -76,29 +76,33 @@ class TransactionsScreen(CaptureScreen):
         self.set_title_text(self.title_text())
 
     def title_text(self) -> str:
-        """How many requests, and while it is built how far; with a filter, "Displayed N of
-        M" as on the PDU list."""
+        """How many requests (with a filter, "Displayed N of M" first, as the PDU list
+        says it, then the filter), and while the rows are built, how far."""
         snapshot = self.table.snapshot
         total = snapshot.count
-        text = f"Messages  ·  {format_count(total)} requests"
-        name = self.model.name
-        if name:
-            text = f"Messages  ·  {safe_text(name)}  ·  {format_count(total)} requests"
-        if not snapshot.done:
-            text += "  ·  building"
-            if snapshot.waiting:
-                text += f" ({format_count(snapshot.waiting)} awaiting status reports)"
-        if snapshot.evicted:
-            text += f"  ·  {format_count(snapshot.evicted)} without every report (cap)"
+        parts = ["Messages"]
+        if self.model.name:
+            parts.append(safe_text(self.model.name))
         flt = self.filter
         if flt is not None and self.is_mounted:
             shown = len(self.rows.order)
             share = f"{shown * 100 / total:.1f}" if total else "0.0"
-            text += (f"  ·  filter: {safe_text(flt.expression)}  ·  Displayed "
-                     f"{format_count(shown)} of {format_count(total)} ({share}%)")
+            parts.append(f"Displayed {format_count(shown)} of {format_count(total)} "
+                         f"({share}%)")
+            parts.append(f"filter: {safe_text(flt.expression)}")
             if flt.scanned < total:
-                text += f"  ·  filtering {flt.scanned * 100 // max(1, total)}%"
-        return text
+                parts.append(f"filtering {flt.scanned * 100 // max(1, total)}%")
+        else:
+            parts.append(f"{format_count(total)} requests")
+        if not snapshot.done:
+            waiting = snapshot.waiting
+            parts.append("building" + (f" ({format_count(waiting)} awaiting status reports)"
+                                       if waiting else ""))
+        if snapshot.evicted:
+            parts.append(f"{format_count(snapshot.evicted)} without every report (cap)")
+        if self.is_mounted and self.rows.follow:
+            parts.append("following (A)")
+        return "  ·  ".join(parts)
 
     # -- the table grows ------------------------------------------------------------------
 
