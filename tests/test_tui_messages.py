@@ -26,6 +26,7 @@ from textual.widgets import Static
 import cmppdissect
 from cmppdissect.api import Analysis
 from cmppdissect.protocol.commands import DEFAULT_PORTS
+from cmppdissect.query.dfilter import compile_filter
 from cmppdissect.tui.app import make_app
 from cmppdissect.tui.indexer import Indexer
 from cmppdissect.tui.model import CaptureModel
@@ -33,7 +34,14 @@ from cmppdissect.tui.screens.detail import DetailScreen
 from cmppdissect.tui.screens.help import HelpScreen, help_table
 from cmppdissect.tui.screens.transactions import TransactionsScreen
 from cmppdissect.tui.source import FileSource
-from cmppdissect.tui.transactions import PRESETS, TransactionTable, tx_record
+from cmppdissect.tui.transactions import (
+    PRESETS,
+    TX_NAMES,
+    TransactionTable,
+    TxColumns,
+    TxFilter,
+    tx_record,
+)
 from cmppdissect.tui.widgets.filterbar import FilterBar
 
 HOSTILE_STAT = b"\x1b[2J+1"
@@ -359,6 +367,41 @@ def test_rows_are_kept_as_columns(tmp_path: Path, submits: int) -> None:
     assert snapshot.order.dtype == np.int64 and len(snapshot.order) == snapshot.count
     frames = snapshot.table.column("request_frame").to_numpy()[snapshot.order]
     assert (np.diff(frames.astype(np.int64)) >= 0).all()
+
+
+EXPRESSIONS = [
+    *(expr for expr, _what in PRESETS.values()),
+    'command == "SUBMIT"', "command in {SUBMIT, DELIVER} and latency_ms < 15",
+    "result == 0 and not report_stat", 'report_stat != "DELIVRD"', "Sequence_Id == 31",
+    "long_part == 2 or long_outcome", 'long_outcome contains "rejected"',
+    "reports_missing > 0", "reports_given_up", "Msg_Id", 'result_name matches "flow"',
+    'recipients.report_stat == "EXPIRED"', "len(recipients) == 3",
+    'Dest_terminal_Id == "8613800000021"', "frame >= 10 and frame < 20", "time > 0",
+    "response_time > time", "session == 0 and not (result != 0)",
+]
+COLUMNS_ONLY = {'command == "SUBMIT"', "result == 0 and not report_stat", "Sequence_Id == 31",
+                'long_outcome contains "rejected"', "reports_missing > 0",
+                "reports_undelivered > 0", "not response_frame", "result != 0"}
+
+
+@pytest.mark.parametrize("expression", EXPRESSIONS)
+def test_the_column_path_keeps_what_each_record_does(capture: Path, expression: str) -> None:
+    """A filter keeps the rows its own test keeps on each row's record (the column path is
+    only a shortcut); those on the row's columns read no record at all."""
+    table = built(capture)
+    snapshot = table.snapshot
+    compiled = compile_filter(expression, TX_NAMES)
+    records = [tx_record(snapshot.row(i)) for i in range(snapshot.count)]
+    flt = TxFilter(compiled, expression)
+    flt.advance(snapshot, budget=5)  # several slices
+    assert flt.errors == 0
+    kept = set(flt.order(snapshot).tolist())
+    assert kept == {i for i, r in enumerate(records) if compiled(r)}
+    if expression in COLUMNS_ONLY:
+        assert flt.decoded == 0
+    # The record a filter reads row by row is the one tx_record makes.
+    cols = TxColumns(snapshot, np.arange(snapshot.count, dtype=np.int64))
+    assert all(dict(cols.record(i)) == records[i] for i in range(snapshot.count))
 
 
 # -- snapshot ------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,25 +80,68 @@ PRESETS: dict[str, tuple[str, str]] = {
 """The screen's one-key filters: each a filter of the same language, shown in its bar."""
 
 
+RECORD_KEYS: tuple[str, ...] = (*STORED_SCHEMA.names, "frame", "time", "Dest_terminal_Id",
+                                *_DERIVED)
+_RECORD_KEYS = frozenset(RECORD_KEYS)
+
+
+def _record_value(get: Callable[[str], Any], name: str) -> Any:
+    """The value of record key ``name`` of a row whose stored columns ``get`` reads (times
+    in ns): see :func:`tx_record`."""
+    if name in _TIMES or name == "time":
+        ns = get("request_time" if name == "time" else name)
+        return None if ns is None else ns / 1e9
+    if name == "frame":
+        return get("request_frame")
+    if name == "Dest_terminal_Id":
+        numbers = [r["Dest_terminal_Id"] for r in get("recipients") or ()
+                   if r["Dest_terminal_Id"] is not None]
+        return numbers or None
+    if name in _DERIVED:
+        if get("reports_given_up") is None:  # no report was awaited
+            return None
+        recipients = get("recipients") or ()
+        if name == "reports_missing":
+            return sum(r["report_frame"] is None for r in recipients)
+        return sum(r["report_stat"] != "DELIVRD" for r in recipients)
+    return get(name)
+
+
 def tx_record(row: dict[str, Any]) -> dict[str, Any]:
     """The record a filter reads of a row (a dict of the table's columns, times in ns):
     every column (times in seconds since 1970, as ``-T transactions`` writes them), plus
     ``frame``/``time``, every recipient's number as ``Dest_terminal_Id`` and the two counts
     of :data:`TX_NAMES`."""
-    record = dict(row)
-    for name in _TIMES:
-        ns = row[name]
-        record[name] = None if ns is None else ns / 1e9
-    record["frame"], record["time"] = row["request_frame"], record["request_time"]
-    recipients = row["recipients"] or []
-    numbers = [r["Dest_terminal_Id"] for r in recipients if r["Dest_terminal_Id"] is not None]
-    record["Dest_terminal_Id"] = numbers or None
-    awaited = row["reports_given_up"] is not None
-    record["reports_missing"] = sum(
-        r["report_frame"] is None for r in recipients) if awaited else None
-    record["reports_undelivered"] = sum(
-        r["report_stat"] != "DELIVRD" for r in recipients) if awaited else None
-    return record
+    return {name: _record_value(row.__getitem__, name) for name in RECORD_KEYS}
+
+
+class _LazyRecord(Mapping[str, Any]):
+    """:func:`tx_record` of one row of a :class:`TxColumns`, each key worked out when the
+    filter reads it (a filter on ``recipients`` converts no other column)."""
+
+    __slots__ = ("_cols", "_index", "_values")
+
+    def __init__(self, cols: TxColumns, index: int) -> None:
+        self._cols = cols
+        self._index = index
+        self._values: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in _RECORD_KEYS:
+            raise KeyError(name)
+        if name not in self._values:
+            cols, index = self._cols, self._index
+            self._values[name] = _record_value(lambda c: cols.cell(c, index), name)
+        return self._values[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in _RECORD_KEYS
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(RECORD_KEYS)
+
+    def __len__(self) -> int:
+        return len(RECORD_KEYS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +317,7 @@ class TxColumns:
         self.indices = indices
         self.sub = snapshot.rows(indices)
         self._lists: dict[str, list[Any]] = {}
-        self._records: dict[int, dict[str, Any]] = {}
+        self._records: dict[int, _LazyRecord] = {}
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -385,14 +428,17 @@ class TxColumns:
         distinct[:] = list(table)
         return np.zeros(n, dtype=bool), [(which, distinct, codes, False)]
 
-    def record(self, index: int) -> dict[str, Any]:
+    def cell(self, column: str, index: int) -> Any:
+        """A stored column's value at row ``index``, the column converted once."""
+        values = self._lists.get(column)
+        if values is None:
+            values = self._lists[column] = self.sub.column(column).to_pylist()
+        return values[index]
+
+    def record(self, index: int) -> Mapping[str, Any]:
         found = self._records.get(index)
         if found is None:
-            if not self._lists:
-                self._lists = {name: self.sub.column(name).to_pylist()
-                               for name in STORED_SCHEMA.names}
-            found = tx_record({name: values[index] for name, values in self._lists.items()})
-            self._records[index] = found
+            found = self._records[index] = _LazyRecord(self, index)
         return found
 
 
