@@ -763,7 +763,8 @@ def _run_diff(argv: Sequence[str], out: TextIO) -> int:
     """``cmppdissect diff A B``: two captures side by side (output/diff.py)."""
     p = _Parser(prog="cmppdissect diff",
                 description="Compare two captures: response times, Result codes, status "
-                "reports and rates, for the whole of each and per SP.")
+                "reports and rates, for the whole of each and per SP. On a terminal the "
+                "comparison opens as a screen; piped (or with --report json) it is printed.")
     p.add_argument("a", help="the first capture (A: before, or gateway 1)")
     p.add_argument("b", help="the second capture (B: after, or gateway 2)")
     p.add_argument("--report", choices=("json",), help="the comparison as one JSON document")
