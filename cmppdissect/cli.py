@@ -1026,7 +1026,8 @@ def _run_diff(argv: Sequence[str], out: TextIO) -> int:
     """``cmppdissect diff A B``: two captures side by side (output/diff.py)."""
     p = _Parser(prog="cmppdissect diff",
                 description="Compare two captures: response times, Result codes, status "
-                "reports and rates, for the whole of each and per SP.")
+                "reports and rates, for the whole of each and per SP. On a terminal the "
+                "comparison opens as a screen; piped (or with --report json) it is printed.")
     p.add_argument("a", help="the first capture (A: before, or gateway 1)")
     p.add_argument("b", help="the second capture (B: after, or gateway 2)")
     p.add_argument("--report", choices=("json",), help="the comparison as one JSON document")
@@ -1041,6 +1042,19 @@ def _run_diff(argv: Sequence[str], out: TextIO) -> int:
     for path in (args.a, args.b):
         if path == "-":
             raise UsageError("diff reads two files: - (stdin) is not one")
+    if args.report is None and out.isatty():
+        # As the main command: a terminal gets the interactive comparison, a pipe the text.
+        from cmppdissect.protocol.version import parse_version
+        from cmppdissect.tui import run_diff
+
+        try:
+            version = parse_version(args.cmpp_version)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+
+        status: int = run_diff(args.a, args.b, settings={
+            "ports": tuple(args.ports), "version": version, "timeout_s": args.timeout})
+        return status
     try:
         result = compare(args.a, args.b, ports=tuple(args.ports), version=args.cmpp_version,
                          timeout_s=args.timeout)

@@ -215,3 +215,51 @@ def test_metrics_are_served_while_the_tui_runs(terminal: Callable[[str], Termina
     assert submits == report["commands"]["CMPP_SUBMIT"]["requests"]
     t.keys("q")
     assert "EXIT=0" in t.wait_for(lambda s: "EXIT=" in s)
+
+
+def test_messages_screen_filters_and_opens_a_request(terminal: Callable[[str], Terminal]) -> None:
+    """Issue 16: ``4`` shows one row per request; ``e`` keeps the non-zero Results (the
+    sample's two SUBMITs refused with Result 8); Enter opens that request's PDU."""
+    t = terminal(f"{shlex.quote(sys.executable)} -m cmppdissect {shlex.quote(str(SAMPLE))}")
+    t.wait_for(lambda s: "905678" in s)
+    t.keys("4")
+    screen = t.wait_for(lambda s: "Messages" in s and " requests" in s and "building" not in s
+                        and "SUBMIT" in s)
+    assert "Traceback" not in screen
+    t.keys("e")
+    screen = t.wait_for(lambda s: "Displayed 2 of 52" in s and "filter ✓  result != 0" in s)
+    rows = [line for line in screen.splitlines() if "flow control error" in line]
+    assert len(rows) == 2 and all("SUBMIT" in line for line in rows)
+    frame = rows[0].split()[0]
+    t.keys("Enter")
+    t.wait_for(lambda s: f"Detail  ·  frame {frame}  ·  CMPP_SUBMIT" in s)
+    t.keys("q")
+    assert "EXIT=0" in t.wait_for(lambda s: "EXIT=" in s)
+
+
+def test_diff_on_a_terminal_is_interactive_and_text_when_piped(
+        terminal: Callable[[str], Terminal]) -> None:
+    """Issue 16: ``cmppdissect diff A B`` on a terminal opens the comparison (``]`` goes to
+    the next SP); piped, it prints the text, as the main command does."""
+    other = ROOT / "samples" / "misbehaving-gateway.pcap"
+    command = (f"{shlex.quote(sys.executable)} -m cmppdissect diff "
+               f"{shlex.quote(str(SAMPLE))} {shlex.quote(str(other))}")
+    t = terminal(command)
+    t.wait_for(lambda s: "Compare two captures" in s and "Whole capture  10 worse" in s)
+    for _ in range(40):  # the tables scroll as one pane: down to SUBMIT's response times
+        if "SUBMIT latency p99 ms" in t.screen():
+            break
+        t.keys("Down")
+        time.sleep(0.2)
+    screen = t.wait_for(lambda s: "SUBMIT latency p99 ms" in s)
+    line = next(x for x in screen.splitlines() if "SUBMIT latency p99 ms" in x)
+    assert "568.24" in line and "worse" in line
+    t.keys("]")
+    t.wait_for(lambda s: "Compare two captures  ·  SP 901234  ·  49 metrics" in s)
+    t.keys("q")
+    screen = t.wait_for(lambda s: "EXIT=" in s)
+    assert "EXIT=0" in screen and "Traceback" not in screen
+    piped = terminal(f"{command} | head -4")
+    screen = piped.wait_for(lambda s: "EXIT=" in s)
+    assert "Whole capture" in screen and "Compare two captures" not in screen
+    assert "EXIT=0" in screen

@@ -11,6 +11,7 @@ the side's own ``--report json``. No I/O here: the caller reads the captures.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any, TextIO
 
@@ -21,7 +22,8 @@ from cmppdissect.output.sanitize import safe_text
 from cmppdissect.output.scoped import rows_report
 from cmppdissect.store import PduStore
 
-__all__ = ["capture_figures", "compare", "write_comparison"]
+__all__ = ["GROUPS", "capture_figures", "compare", "format_change", "format_value", "judgement",
+           "metric_group", "write_comparison"]
 
 _LATENCY = ("p50", "p90", "p99", "max", "mean")
 
@@ -94,7 +96,67 @@ def compare(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
             "sp": {sp: rows(a["sp"].get(sp, {}), b["sp"].get(sp, {})) for sp in sps}}
 
 
-def _cell(value: float | None) -> str:
+GROUPS = {
+    "latency": "Response times (ms)",
+    "requests": "Requests",
+    "results": "Result codes",
+    "reports": "Status reports",
+    "rates": "Rates",
+}
+"""The groups of metrics a reader looks at apart (the TUI's tables), in that order."""
+
+_LATENCY_RE = re.compile(r"\S+ latency (?:" + "|".join(_LATENCY) + r") ms")
+_RESULT_RE = re.compile(r"(\S+) Result (-?\d+)(?: \(.*\))?", re.DOTALL)
+_REQUESTS_RE = re.compile(r"\S+ (?:requests|unanswered)")
+_RATES = frozenset({"PDUs", "PDUs/s mean", "PDUs/s peak", "SUBMITs/s peak"})
+
+
+def metric_group(metric: str) -> str:
+    """Which of :data:`GROUPS` a metric of :func:`_figures` belongs to, by the name it was
+    given there (a Stat from the wire may hold anything: its prefix is read first)."""
+    if metric.startswith("reports Stat ") or metric.startswith("SUBMIT to report "):
+        return "reports"
+    if metric in _RATES:
+        return "rates"
+    if _LATENCY_RE.fullmatch(metric):
+        return "latency"
+    if _RESULT_RE.fullmatch(metric):
+        return "results"
+    if _REQUESTS_RE.fullmatch(metric):
+        return "requests"
+    raise ValueError(f"not a metric of a comparison: {metric!r}")
+
+
+def judgement(row: Mapping[str, Any]) -> int:
+    """Whether a row of :func:`compare` changed for the worse (1), the better (-1), or
+    neither (0): a rise in a response time or the SUBMIT-to-report delay, in unanswered
+    requests, in a non-zero Result or in status reports other than DELIVRD is worse (a count
+    missing on one side is 0 there), a fall better; volumes and rates are neither."""
+    metric = row["metric"]
+    group = metric_group(metric)
+    a, b = row["a"], row["b"]
+    if group == "latency" or metric.startswith("SUBMIT to report "):
+        if a is None or b is None:
+            return 0
+    elif metric.endswith(" unanswered") and group == "requests":
+        a, b = a or 0, b or 0
+    elif group == "results":
+        match = _RESULT_RE.fullmatch(metric)
+        if match is None or int(match.group(2)) == 0:
+            return 0
+        a, b = a or 0, b or 0
+    elif metric.startswith("reports Stat "):
+        if metric == "reports Stat DELIVRD":
+            return 0
+        a, b = a or 0, b or 0
+    else:
+        return 0
+    return int(b > a) - int(b < a)
+
+
+def format_value(value: float | None) -> str:
+    """A figure as the text comparison writes it: counts with thousands separators, other
+    numbers with two decimals, ``-`` for none."""
     if value is None:
         return "-"
     if isinstance(value, int):
@@ -102,15 +164,21 @@ def _cell(value: float | None) -> str:
     return f"{value:,.2f}"
 
 
+def format_change(row: Mapping[str, Any]) -> tuple[str, str]:
+    """(change, relative change) of a row of :func:`compare` as the text writes them."""
+    rel = row["relative"]
+    pct = f"{rel * 100:+.0f}%" if rel is not None else ""
+    change = row["change"]
+    sign = "+" if change is not None and change > 0 else ""
+    return (sign + format_value(change)) if change is not None else "-", pct
+
+
 def _lines(rows: list[dict[str, Any]]) -> Iterator[str]:
     yield f"  {'':<44} {'A':>12} {'B':>12} {'change':>12} {'':>8}"
     for r in rows:
-        rel = r["relative"]
-        pct = f"{rel * 100:+.0f}%" if rel is not None else ""
-        change = r["change"]
-        sign = "+" if change is not None and change > 0 else ""
-        yield (f"  {safe_text(r['metric'])[:44]:<44} {_cell(r['a']):>12} {_cell(r['b']):>12} "
-               f"{(sign + _cell(change)) if change is not None else '-':>12} {pct:>8}")
+        change, pct = format_change(r)
+        yield (f"  {safe_text(r['metric'])[:44]:<44} {format_value(r['a']):>12} "
+               f"{format_value(r['b']):>12} {change:>12} {pct:>8}")
 
 
 def write_comparison(result: Mapping[str, Any], names: tuple[str, str], out: TextIO) -> None:

@@ -674,17 +674,37 @@ class TableBuilder:
     def finish(self, engine: Engine, store: PduStore) -> Iterator[tuple[str, pa.RecordBatch]]:
         """The capture ended: the long messages given up at the end, the transactions still
         held, and the sessions."""
-        end = store.base + store.count
-        for message in store.long_given_up_between(store.count):
-            self.transactions._long(message, end, complete=False)
-        done = self.transactions.take(everything=True)
+        done = self.rest(store)
         self._caps(engine)
         if done is not None:
-            self.rows["transactions"] += done.num_rows
             yield "transactions", done
         sessions = session_batch(engine)
         self.rows["sessions"] += sessions.num_rows
         yield "sessions", sessions
+
+    def rest(self, store: PduStore) -> pa.RecordBatch | None:
+        """The capture ended: the long messages given up at the end rolled up, and the
+        transactions still held, complete as they are. Without the sessions table or the
+        caps' findings (:meth:`finish` adds those): what a reader that only shows the rows
+        needs (the TUI's Messages screen)."""
+        end = store.base + store.count
+        for message in store.long_given_up_between(store.count):
+            self.transactions._long(message, end, complete=False)
+        done = self.transactions.take(everything=True)
+        if done is not None:
+            self.rows["transactions"] += done.num_rows
+        return done
+
+    @property
+    def waiting(self) -> int:
+        """Transaction rows held back now: SUBMITs waiting for their recipients' status
+        reports, requests waiting for their response."""
+        return len(self.transactions.waiting) + len(self.transactions.early)
+
+    @property
+    def evicted(self) -> int:
+        """Rows released without every status report, past ``max_waiting`` (a cap)."""
+        return self.transactions.evicted
 
     def _pdus(self, store: PduStore, start: int, stop: int
               ) -> tuple[pa.RecordBatch | None, list[DecodedPdu]]:

@@ -117,6 +117,22 @@ def _numeric_names() -> frozenset[str]:
 NUMERIC_NAMES = _numeric_names()
 
 
+@dataclass(frozen=True, slots=True)
+class Vocabulary:
+    """The names a filter may read, and which of them are numbers (a quoted string compared
+    with one is warned of). PDU records (``-Y``, the PDU lists) are :data:`PDU_NAMES`; another
+    kind of record (the TUI's transaction rows) brings its own, and the language, its
+    semantics and the column path stay the one of this module. ``transport``: ``ip.src`` and
+    the like are read from the record's ``src``/``dst``."""
+
+    names: frozenset[str]
+    numeric: frozenset[str]
+    transport: bool = False
+
+
+PDU_NAMES = Vocabulary(KNOWN_NAMES, NUMERIC_NAMES, transport=True)
+
+
 class FilterError(ValueError):
     """A filter that does not parse or names an unknown field. ``position`` is 0-based."""
 
@@ -331,26 +347,32 @@ def _dotted(node: ast.expr) -> str | None:
     return ".".join([node.id, *reversed(parts)])
 
 
-def _unknown(name: str) -> str:
+def _unknown(name: str, vocabulary: Vocabulary = PDU_NAMES) -> str:
     """The error for a name the language does not know, with the nearest known one."""
     import difflib
 
+    transport = list(TRANSPORT) if vocabulary.transport else []
     prefix = name.split(".", 1)[0]
-    family = [t for t in TRANSPORT if t.split(".", 1)[0] == prefix] if "." in name else []
-    near = difflib.get_close_matches(name, sorted(KNOWN_NAMES | set(TRANSPORT)), n=1)
+    family = [t for t in transport if t.split(".", 1)[0] == prefix] if "." in name else []
+    near = difflib.get_close_matches(name, sorted(vocabulary.names | set(transport)), n=1)
     if family:
         hint = f"; {prefix} has {', '.join(family)}"
     else:
         hint = f"; did you mean {near[0]!r}?" if near else ""
-    return f"unknown field {name!r}{hint} (cmppdissect --list-fields lists them)"
+    where = "cmppdissect --list-fields lists them" if vocabulary is PDU_NAMES \
+        else "the help screen lists them"
+    return f"unknown field {name!r}{hint} ({where})"
 
 
 class _Compiler:
     """Turns the checked Python AST into closures over a record (no ``eval``)."""
 
-    def __init__(self, anchors: list[tuple[int, int]], source_len: int) -> None:
+    def __init__(self, anchors: list[tuple[int, int]], source_len: int,
+                 vocabulary: Vocabulary = PDU_NAMES) -> None:
         self.anchors = anchors
         self.source_len = source_len
+        self.vocabulary = vocabulary
+        self.known = vocabulary.names
         self.names: set[str] = set()
         self.warnings: list[FilterError] = []
         self._leaf_names: set[str] | None = None  # names read by the leaf being compiled
@@ -363,7 +385,7 @@ class _Compiler:
         compared as text, "79101" against "079101", and never matches)."""
         name = field.id if isinstance(field, ast.Name) else \
             field.attr if isinstance(field, ast.Attribute) else None
-        if name is None or name not in NUMERIC_NAMES or name == "command_id":
+        if name is None or name not in self.vocabulary.numeric or name == "command_id":
             return
         if not (isinstance(literal, ast.Constant) and isinstance(literal.value, str)):
             return
@@ -492,7 +514,7 @@ class _Compiler:
         if cmp is None:
             raise self.error(left_node, "unsupported comparison")
         if self.is_command(left_node) and isinstance(right_node, ast.Name) and \
-                right_node.id not in KNOWN_NAMES:  # command == SUBMIT: a bare command name
+                right_node.id not in self.known:  # command == SUBMIT: a bare command name
             right_node = ast.copy_location(ast.Constant(value=right_node.id), right_node)
         left, right = self.values(left_node), self.values(right_node)
         self.check_types(left_node, right_node)
@@ -534,8 +556,8 @@ class _Compiler:
     def values(self, node: ast.expr) -> Values:
         if isinstance(node, ast.Name):
             name = HEADER_ALIASES.get(node.id, node.id)
-            if name not in KNOWN_NAMES:
-                raise self.error(node, _unknown(node.id))
+            if name not in self.known:
+                raise self.error(node, _unknown(node.id, self.vocabulary))
             self.names.add(name)
             if self._leaf_names is not None:
                 self._leaf_names.add(name)
@@ -544,19 +566,19 @@ class _Compiler:
         dotted = _dotted(node)
         if dotted is not None and dotted.startswith("cmpp."):  # Wireshark's protocol prefix
             return self.values(ast.copy_location(ast.Name(id=dotted[5:], ctx=ast.Load()), node))
-        if dotted in TRANSPORT:
+        if dotted in TRANSPORT and self.vocabulary.transport:
             self.names.update(("src", "dst"))
             if self._leaf_names is not None:
                 self._leaf_names.update(("src", "dst"))
                 self._leaf_paths.append(("other", dotted))
             return TRANSPORT[dotted]
-        if dotted is not None and dotted.split(".", 1)[0] not in KNOWN_NAMES:
-            raise self.error(node, _unknown(dotted))
+        if dotted is not None and dotted.split(".", 1)[0] not in self.known:
+            raise self.error(node, _unknown(dotted, self.vocabulary))
         if isinstance(node, ast.Attribute):
             base = self.values(node.value)
             attr = node.attr
-            if attr not in KNOWN_NAMES:
-                raise self.error(node, _unknown(attr))
+            if attr not in self.known:
+                raise self.error(node, _unknown(attr, self.vocabulary))
             if self._leaf_names is not None:
                 last = self._leaf_paths.pop() if self._leaf_paths else ("other", "")
                 self._leaf_paths.append(("report", attr) if last == ("field", "report")
@@ -819,8 +841,9 @@ class DisplayFilter:
         return f"DisplayFilter({self.expression!r})"
 
 
-def compile_filter(expression: str) -> DisplayFilter:
-    """Parse and check ``expression``; raises :class:`FilterError` with the column at fault."""
+def compile_filter(expression: str, vocabulary: Vocabulary = PDU_NAMES) -> DisplayFilter:
+    """Parse and check ``expression``; raises :class:`FilterError` with the column at fault.
+    ``vocabulary``: the names it may read (a PDU record's by default)."""
     if not expression.strip():
         return DisplayFilter(expression, lambda r: True)
     source, anchors = _translate(expression)
@@ -836,7 +859,7 @@ def compile_filter(expression: str) -> DisplayFilter:
             anchors, offset, len(expression))) from None
     if _depth(tree.body) > MAX_DEPTH:
         raise FilterError(_TOO_DEEP, 0)
-    compiler = _Compiler(anchors, len(expression))
+    compiler = _Compiler(anchors, len(expression), vocabulary)
     node = tree.body
     _shift_offsets(tree, len(source) - len(source.lstrip()))
     shape = compiler.node(node)
@@ -877,8 +900,8 @@ def _syntax_message(exc: SyntaxError) -> str:
 
 
 __all__ = ["HEADER_KEYS", "KNOWN_NAMES", "MAX_DEPTH", "NUMERIC_KEYS", "PAIRING_NAMES",
-           "DisplayFilter", "FilterColumns", "FilterError", "Node", "Selection", "compile_field",
-           "compile_filter", "select"]
+           "PDU_NAMES", "DisplayFilter", "FilterColumns", "FilterError", "Node", "Selection",
+           "Vocabulary", "compile_field", "compile_filter", "select"]
 
 
 def compile_field(name: str) -> Callable[[Record], list[Any]]:

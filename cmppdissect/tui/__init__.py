@@ -119,9 +119,37 @@ def _screen_on_the_terminal() -> Iterator[None]:
         os.close(saved)
 
 
-def _fail(message: str) -> int:
-    print(f"cmppdissect: {message}", file=sys.stderr)
+def run_diff(a: str, b: str, *, settings: dict[str, Any]) -> int:
+    """``cmppdissect diff A B`` on a terminal: the comparison in an app; the exit status.
+
+    Both captures are opened first, so a missing or foreign one is one line on stderr and
+    status 2 before any screen appears; ``settings`` are :func:`cmppdissect.compare`'s."""
+    from cmppdissect.sources.file import FileSource, open_error
+
+    sources: list[FileSource] = []
+    for path in (a, b):
+        try:
+            sources.append(FileSource(path))
+        except (CaptureFormatError, OSError) as exc:
+            for opened in sources:
+                opened.close()
+            return _fail(open_error(path, exc) or str(exc), "cmppdissect diff")
+    from cmppdissect.tui.diffapp import DiffApp
+
+    app = DiffApp(sources, (a, b), settings)
+    try:
+        with _screen_on_the_terminal():
+            result = app.run()
+    finally:
+        app.close_sources()
+    if app.error:
+        return _fail(app.error, "cmppdissect diff")
+    return 0 if result is None else int(result)
+
+
+def _fail(message: str, prog: str = "cmppdissect") -> int:
+    print(f"{prog}: {message}", file=sys.stderr)
     return 2
 
 
-__all__ = ["run_file", "run_source"]
+__all__ = ["run_diff", "run_file", "run_source"]

@@ -1,9 +1,10 @@
-"""The Textual application: three top-level screens over one model, fed by a worker thread.
+"""The Textual application: four top-level screens over one model, fed by a worker thread.
 
-Sessions, PDUs and Statistics are Textual *modes*, each with its own stack (Detail and Ladder
-are pushed on top), so ``1``/``2``/``3`` switch between them without losing one's place. The
-indexer runs in a thread worker from the first frame on; a timer tells the visible screen when
-the model has published something new.
+Sessions, PDUs, Statistics and Messages are Textual *modes*, each with its own stack (Detail
+and Ladder are pushed on top), so ``1`` to ``4`` switch between them without losing one's place.
+The indexer runs in a thread worker from the first frame on; a timer tells the visible screen
+when the model has published something new. The Messages screen's rows are built by a second
+worker, from the first time that screen is shown.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ from cmppdissect.tui.screens.pdus import PduScreen
 from cmppdissect.tui.screens.save import SaveChoice, SaveScreen
 from cmppdissect.tui.screens.sessions import SessionsScreen
 from cmppdissect.tui.screens.stats import StatsScreen
+from cmppdissect.tui.screens.transactions import TransactionsScreen
 from cmppdissect.tui.source import CaptureSource
+from cmppdissect.tui.transactions import TransactionTable
 from cmppdissect.tui.views import AllRows, RowSet, SessionRows
 from cmppdissect.tui.widgets.pdulist import PduList
 
@@ -49,6 +52,7 @@ class CmppApp(App[int]):
         Binding("1", "mode('sessions')", "Sessions", show=True),
         Binding("2", "mode('pdus')", "PDUs", show=True),
         Binding("3", "mode('stats')", "Stats", show=True),
+        Binding("4", "mode('messages')", "Messages", show=True),
         Binding("p", "pause", "Pause", show=True),
         # Shown at the footer's right end on every screen (widgets/footer.py), not listed.
         Binding("question_mark,f1", "help", "Help", show=False),
@@ -70,6 +74,8 @@ class CmppApp(App[int]):
         self.add_mode("pdus", lambda: PduScreen(model_, self.all_rows,
                                                 display_filter=self.display_filter))
         self.add_mode("stats", lambda: StatsScreen(model_))
+        self.transactions = TransactionTable(self.model)
+        self.add_mode("messages", lambda: TransactionsScreen(model_, self.transactions))
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -99,6 +105,20 @@ class CmppApp(App[int]):
             except NoMatches:  # the indexer finished while the screen was being torn down
                 return
 
+    def build_transactions(self) -> None:
+        """Start building the Messages screen's rows (once): a worker thread follows the
+        indexer, handing the builder the rows as they settle."""
+        if not self.transactions.start():
+            return
+        table = self.transactions
+
+        def build() -> None:
+            worker = get_current_worker()
+            table.run(lambda: worker.is_cancelled)
+
+        self.run_worker(build, thread=True, group="transactions", name="transactions",
+                        exit_on_error=False)
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "index" and event.state in (WorkerState.SUCCESS,
                                                               WorkerState.ERROR):
@@ -106,6 +126,9 @@ class CmppApp(App[int]):
         elif event.worker.group == "save" and event.state in (WorkerState.SUCCESS,
                                                                WorkerState.ERROR):
             self._save_done(event.worker)
+        elif event.worker.group == "transactions" and event.state is WorkerState.ERROR:
+            self.notify(f"could not build the messages: {event.worker.error}",
+                        severity="error", timeout=10, markup=False)
 
     async def action_quit(self) -> None:
         self.indexer.stop()
@@ -306,6 +329,8 @@ class CmppApp(App[int]):
                             lambda: self.call_later(self.action_mode, "pdus"))
         yield SystemCommand("Statistics", "Response times, results, reports, findings",
                             lambda: self.call_later(self.action_mode, "stats"))
+        yield SystemCommand("Messages", "One row per request: response, Result, status report",
+                            lambda: self.call_later(self.action_mode, "messages"))
         yield SystemCommand("Pause / resume", "Pause or resume reading the capture",
                             self.action_pause)
         yield SystemCommand("Help", "Keys of every screen and filter examples",

@@ -28,6 +28,7 @@ SHOTS: dict[str, tuple[str, ...]] = {
     "stats": ("3",),
     "stats-time": ("3", "right_square_bracket", "right_square_bracket"),
     "help": ("question_mark",),
+    "messages": ("4",),
 }
 
 
@@ -50,12 +51,31 @@ async def shoot(capture: Path, name: str, keys: tuple[str, ...]) -> Path:
     return HERE / f"{name}.svg"
 
 
+async def shoot_diff(a: Path, b: Path) -> Path:
+    """``cmppdissect diff A B`` on a terminal: the whole captures' comparison."""
+    from cmppdissect.sources.file import FileSource
+    from cmppdissect.tui.diffapp import DiffApp
+
+    app = DiffApp([FileSource(str(a)), FileSource(str(b))],
+                  (str(a.relative_to(ROOT)), str(b.relative_to(ROOT))))
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(1000):
+            if app.result is not None:
+                break
+            await pilot.pause(0.02)
+        await pilot.pause(0.3)
+        app.save_screenshot("diff.svg", str(HERE))
+    return HERE / "diff.svg"
+
+
 def main() -> int:
     os.environ["TZ"] = "UTC"
     time.tzset()
     capture = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "samples" / "cmpp-basic.pcap"
     for name, keys in SHOTS.items():
         print(asyncio.run(shoot(capture, name, keys)))
+    print(asyncio.run(shoot_diff(ROOT / "samples" / "cmpp-basic.pcap",
+                                 ROOT / "samples" / "misbehaving-gateway.pcap")))
     return 0
 
 

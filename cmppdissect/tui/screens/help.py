@@ -14,7 +14,7 @@ from textual.widgets import Static
 
 KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("Everywhere", (
-        ("1 / 2 / 3", "Sessions / all PDUs / Statistics"),
+        ("1 / 2 / 3 / 4", "Sessions / all PDUs / Statistics / Messages"),
         ("?  F1", "this help"),
         ("ctrl+p", "command palette"),
         ("p", "pause or resume reading the capture"),
@@ -62,6 +62,17 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
                 ("w", "save: this ladder as text, the session's frames, marked rows"))),
     ("Statistics", (("[  ]", "previous / next tab"),
                     ("enter", "on an expert finding: the PDU list at its PDU"))),
+    ("Messages", (
+        ("", "one row per request (as -T transactions): response, latency, Result, Msg_Id, "
+             "status report (Stat, reports come of those awaited, delay), long message"),
+        ("f", "filter bar: the same language over the row's names (result, latency_ms, "
+              "report_stat, recipients.report_stat, long_outcome, reports_missing, "
+              "reports_undelivered, ...)"),
+        ("u  e  d", "only unanswered requests / non-zero Results / status reports missing "
+                    "or not DELIVRD (again: all rows)"),
+        ("t", "time: relative / absolute / delta"),
+        ("enter", "the request's PDU in Detail"),
+    )),
 )
 
 FILTER_EXAMPLES = (
@@ -70,6 +81,7 @@ FILTER_EXAMPLES = (
     'text contains "验证码" || Dest_terminal_Id matches "^86138"',
     'command in {"SUBMIT_RESP", "DELIVER_RESP"} and Result != 0',
     'session == 2 and expert.severity == "warn"',
+    'Messages: result != 0 or reports_undelivered > 0',
 )
 
 

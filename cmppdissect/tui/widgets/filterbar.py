@@ -16,7 +16,13 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Input, Static
 
-from cmppdissect.query.dfilter import DisplayFilter, FilterError, compile_filter
+from cmppdissect.query.dfilter import (
+    PDU_NAMES,
+    DisplayFilter,
+    FilterError,
+    Vocabulary,
+    compile_filter,
+)
 
 PLACEHOLDER = 'display filter, e.g. command == "SUBMIT" and latency_ms > 100 (Enter applies)'
 
@@ -52,14 +58,19 @@ class FilterBar(Vertical):
     class Left(Message):
         """Escape: the screen puts the focus back on its list."""
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, vocabulary: Vocabulary = PDU_NAMES,
+                 placeholder: str = PLACEHOLDER) -> None:
+        """``vocabulary``: the names the list's records have (a PDU's, or a transaction
+        row's on the Messages screen)."""
         super().__init__(id=id)
         self.error: FilterError | None = None
+        self.vocabulary = vocabulary
+        self.placeholder = placeholder
 
     def compose(self) -> ComposeResult:
         with Horizontal():
             yield Static("filter", id="filter-label")
-            yield Input(placeholder=PLACEHOLDER, id="filter-input")
+            yield Input(placeholder=self.placeholder, id="filter-input")
         yield Static("", id="filter-error")
 
     def _mark(self, state: str) -> None:
@@ -77,7 +88,7 @@ class FilterBar(Vertical):
         """Compile ``expression``, showing the outcome; None when it does not compile."""
         message = self.query_one("#filter-error", Static)
         try:
-            compiled = compile_filter(expression)
+            compiled = compile_filter(expression, self.vocabulary)
         except FilterError as exc:
             self.error = exc
             self._mark("invalid")
