@@ -6,10 +6,11 @@
 The real command line captures on ``lo`` (kernel filter on the session's port, statistics
 only: ``--report json`` at the end) while a simulator ISMG and a simulator SP (separate
 processes) exchange SUBMITs at a steady ``--rate`` for ``--minutes``, with status reports.
-Every ``--every`` seconds it reads the analyzer's resident memory (VmRSS, from /proc) and how
-many PDUs it has seen so far (from the simulator's rate: the analyzer prints nothing until
-the end). ``--max-samples`` is set low so that the statistics fold into sketches within the
-run (the default for ``-i`` is 4,000,000 samples, 32 MB, reached after hours at this rate).
+Every ``--every`` seconds it reads the analyzer's resident memory (VmRSS, from /proc) and
+the entries of each of its tables (its ``cmpp_state_entries`` metric, scraped over HTTP), to
+tell a table warming up to its cap from a leak. ``--max-samples`` is set low so that the
+statistics fold into sketches within the run (the default for ``-i`` is 4,000,000 samples,
+32 MB, reached after hours at this rate).
 
 It prints the series, then the growth after warm-up: the least-squares slope of RSS over the
 second half of the run, in MB per minute and in bytes per PDU, against the reference, the
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +42,25 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def state_entries(port: int) -> dict[str, float]:
+    """The analyzer's own tables now (its ``cmpp_state_entries`` gauge, scraped)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("cmpp_state_entries{"):
+            name = line.split('table="', 1)[1].split('"', 1)[0]
+            out[name] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
 def soak(minutes: float, rate: int, max_samples: int, every: float, work: Path,
          write: Path | None = None) -> dict[str, Any]:
-    port = _free_port()
+    port, metrics_port = _free_port(), _free_port()
     analyzer = subprocess.Popen(
         [PY, "-m", "cmppdissect", "-i", "lo", "-f", f"tcp port {port}", "-d", str(port),
          "--report", "json", "--max-samples", str(max_samples),
+         "--metrics", f"127.0.0.1:{metrics_port}",
          *(["-w", str(write)] if write else [])],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _wait_line(analyzer, "Capturing on")
@@ -64,10 +79,13 @@ def soak(minutes: float, rate: int, max_samples: int, every: float, work: Path,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     started = time.monotonic()
     series: list[tuple[float, float]] = []
+    tables: list[dict[str, float]] = []
     while client.poll() is None:
         time.sleep(every)
         series.append((time.monotonic() - started, rss_mb(analyzer.pid)))
-        print(f"  {series[-1][0]:7.1f} s  {series[-1][1]:8.1f} MB", file=sys.stderr)
+        tables.append(state_entries(metrics_port))
+        print(f"  {series[-1][0]:7.1f} s  {series[-1][1]:8.1f} MB  "
+              + " ".join(f"{k}={v:.0f}" for k, v in tables[-1].items() if v), file=sys.stderr)
     server.send_signal(signal.SIGINT)
     _reap(server)
     analyzer.send_signal(signal.SIGINT)
@@ -89,6 +107,7 @@ def soak(minutes: float, rate: int, max_samples: int, every: float, work: Path,
             "slope_mb_per_min": slope, "bytes_per_pdu": slope * 2**20 / pdus_per_min,
             "every_sample_mb_per_min": kept_per_min,
             "samples": report.get("samples"), "expert_counts": report["expert_counts"],
+            "tables": tables,
             "sessions": len(report["sessions"]), "kernel_dropped":
             report["capture"]["kernel_dropped"], "peak_mb": max(m for _t, m in series)}
 

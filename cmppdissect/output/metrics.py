@@ -211,6 +211,8 @@ class EngineCollector(Collector):
                        engine.logins.items()] + [(OTHER, status, n) for status, n in
                                                  engine.logins_folded.items()],
             "tables": core.table_sizes(),
+            "samples_held": core.samples_held,
+            "sketches": len(engine.sketches.by_key),
             "pdus": core.pdus,
             "opened": len(sessions) + core.retired_sessions,
             "retired": core.retired_sessions,
@@ -260,6 +262,16 @@ class EngineCollector(Collector):
         gauge = GaugeMetricFamily("cmpp_awaiting_reports",
                                 "SUBMITted Msg_Ids waiting for their status report")
         gauge.add_metric([], snap["tables"]["awaiting_reports"])
+        yield gauge
+        # Every table of the engine, each under its cap: what an operator watches to see a
+        # capture's state stay bounded over days (and bench/bench_soak.py reads).
+        gauge = GaugeMetricFamily("cmpp_state_entries",
+                                  "Entries the analyzer holds now, per table (each capped)",
+                                  labels=["table"])
+        for table, n in sorted(snap["tables"].items()):
+            gauge.add_metric([table], n)
+        gauge.add_metric(["samples"], snap["samples_held"])
+        gauge.add_metric(["sketches"], snap["sketches"])
         yield gauge
         gauge = GaugeMetricFamily("cmpp_metrics_sp_labels",
                                 "SP ids with a label of their own (the rest are sp=\"other\")",
