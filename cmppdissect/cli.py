@@ -61,8 +61,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _mebibytes(text: str) -> int:
+    value = int(text)
+    if not 2 <= value <= 65536:  # two 1 MiB blocks at least; 64 GiB is past any need
+        raise ValueError(text)
+    return value
+
+
 # argparse names the type in its message ("invalid port value: '70000'").
 _port.__name__, _count.__name__, _seconds.__name__ = "port", "positive count", "seconds"
+_mebibytes.__name__ = "MiB (2 to 65536)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -87,6 +95,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="the file format of -w OUT (default: pcapng, pcap for *.pcap)")
     p.add_argument("--duration", type=_seconds, metavar="S",
                    help="with -i: stop after S seconds")
+    p.add_argument("-B", dest="buffer_mib", type=_mebibytes, metavar="MiB",
+                   help="with -i: the kernel's capture ring, in MiB (default 64; as tshark -B)")
     p.add_argument("-T", dest="format",
                    choices=("jsonl", "json", "csv", "text", "fields", "transactions"),
                    help="one record per PDU in this format (never the TUI); fields: the -e "
@@ -286,7 +296,8 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
             raise UsageError("-w with -i writes the captured stream as classic pcap "
                              "(-F pcapng is for frames copied from a capture file)")
         return _run_live(args, out)
-    for given, opt in ((args.capture_filter, "-f"), (args.duration, "--duration")):
+    for given, opt in ((args.capture_filter, "-f"), (args.duration, "--duration"),
+                       (args.buffer_mib, "-B")):
         if given is not None:
             raise UsageError(f"{opt} needs a live capture (-i IFACE)")
     if not paths:
@@ -648,8 +659,9 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
 
     secrets = _secrets(args.secret)
     try:
+        ring = {} if args.buffer_mib is None else {"buffer_bytes": args.buffer_mib << 20}
         capture = LiveCapture(args.interface, bpf=args.capture_filter, write=args.write,
-                              duration=args.duration)
+                              duration=args.duration, **ring)
     except LiveCaptureError as exc:
         raise UsageError(str(exc)) from None
     metrics = args.metrics_server
@@ -675,23 +687,18 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
     from cmppdissect.output.writers import RecordWriter
 
     writer = RecordWriter(args.line, out) if fmt else None
-    shown = 0
     with _stop_on_signals(capture):
         # As tshark does: says when packets start being taken (scripts wait for this line,
         # then may stop the capture at once: the signal handlers are in place before it).
         print(f"Capturing on {capture.name}", file=sys.stderr, flush=True)
-        # The summary after it reads the rows again for -Y or -z: otherwise they go once
-        # written, so a capture that runs for days holds no more than a while ago.
-        for rec, as_dict in analysis.records(
-                args.display_filter, release=not (args.display_filter or args.zstat)):
-            if args.count is not None and shown >= args.count:
-                continue  # stopping: the last queued packets still count in the summary
-            shown += 1
-            if writer is not None:
-                writer.write(rec, as_dict)
-                writer.flush()
-            if args.count is not None and shown >= args.count:
-                capture.stop()
+        if fmt is None and args.count is None:
+            # Statistics only (--report, -q, -z): no record is built, as for a file, which
+            # is what lets the analysis keep up with 100,000 PDUs/s and more. Rows are kept
+            # only when a filter (-Y for the report, a -z table's) must read them.
+            analysis.start(keep_rows=bool(args.display_filter or args.zstat))
+            analysis.run()
+        else:
+            _live_records(analysis, capture, args, writer)
     if writer is not None:
         writer.close()
     _summary(analysis, args, fmt, out, {"capture": capture.refresh_stats().as_dict()},
@@ -702,6 +709,24 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
     if capture.write_error is not None:  # the capture stopped there: say so, and fail
         raise UsageError(f"{args.write}: {capture.write_error}")
     return 0
+
+
+def _live_records(analysis: Analysis, capture: LiveCapture, args: argparse.Namespace,
+                  writer: RecordWriter | None) -> None:
+    """The records of a live capture as they settle (``-T``, or ``-c N`` counting them)."""
+    shown = 0
+    # The summary after it reads the rows again for -Y or -z: otherwise they go once
+    # written, so a capture that runs for days holds no more than a while ago.
+    for rec, as_dict in analysis.records(
+            args.display_filter, release=not (args.display_filter or args.zstat)):
+        if args.count is not None and shown >= args.count:
+            continue  # stopping: the last queued packets still count in the summary
+        shown += 1
+        if writer is not None:
+            writer.write(rec, as_dict)
+            writer.flush()
+        if args.count is not None and shown >= args.count:
+            capture.stop()
 
 
 @contextlib.contextmanager
