@@ -2,19 +2,20 @@
 
     sudo python bench/bench_live_rate.py [--rates 50000,100000,150000,200000,top]
                                          [--seconds 3] [--repeat 3] [--python PY]
-                                         [--args '-B 64'] [--sessions 8]
+                                         [--args '-B 64'] [--sessions 8] [--records jsonl]
 
 The simulator tops out near 8,000 SUBMIT/s (``bench/bench_live.py``), so here the traffic is a
 capture written by ``bench/gen_capture.py`` (a busy SP link: SUBMIT bursts, status reports,
-long SMS, group sends; a quarter of the data segments carry two PDUs or more, a few PDUs are
-split over two segments, a third of the frames are bare ACKs) and sent onto the loopback
+long SMS, group sends; 18% of the data segments carry two PDUs or more, 3% of the PDUs are
+split over two segments, a quarter of the frames are bare ACKs) and sent onto the loopback
 interface by tcpreplay (Debian's package) at a target rate in PDUs/s (tcpreplay ``--pps``, the
 capture's frames per PDU applied; ``top`` is ``--topspeed``). For each target and
 ``--repeat`` times, the real command line captures while tcpreplay sends:
 
     cmppdissect -i lo -f 'host 198.51.100.7 and tcp port 7890' --report json -q
 
-and the report is compared with the same file analysed offline, ``cmppdissect -r FILE
+(``--records FMT``: ``-T FMT`` to ``/dev/null`` instead of ``-q``, the report to a file) and
+the report is compared with the same file analysed offline, ``cmppdissect -r FILE
 --report json`` (PDUs in all and requests/responses per command must be equal: no PDU lost
 inside the analyzer). Printed as medians over the runs: tcpreplay's own achieved packet rate
 and the PDU rate it means, PDUs in the capture against PDUs analysed, the kernel's counters
@@ -114,11 +115,22 @@ def replay(path: Path, pps: float | None) -> dict[str, float]:
             "pps": float(rated.group(1)), "failed": int(failed.group(1)) if failed else 0}
 
 
-def one_run(py: str, extra: list[str], path: Path, pps: float | None,
+def capture_command(py: str, extra: list[str], records: str | None, work: Path) -> list[str]:
+    """The command line measured: statistics only (``-q``), or records to stdout (``-T``)
+    with the report in a file."""
+    shown = ["-q"] if records is None else ["-T", records, "--report-file",
+                                             str(work / "report.json")]
+    return [py, "-m", "cmppdissect", "-i", "lo", "-f", FILTER, "--report", "json", *shown,
+            *extra]
+
+
+def one_run(command: list[str], path: Path, pps: float | None,
             expected: dict[str, Any]) -> dict[str, Any]:
+    report_file = Path(command[command.index("--report-file") + 1]) \
+        if "--report-file" in command else None
     analyzer = subprocess.Popen(
-        [py, "-m", "cmppdissect", "-i", "lo", "-f", FILTER, "--report", "json", "-q", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=path.parent)
+        command, stdout=subprocess.PIPE if report_file is None else subprocess.DEVNULL,
+        stderr=subprocess.PIPE, cwd=path.parent)
     _wait_line(analyzer, "Capturing on")
     startup = _process_cpu(analyzer.pid)  # the interpreter and imports: not the capture's
     softnet = _softnet_dropped()
@@ -131,7 +143,7 @@ def one_run(py: str, extra: list[str], path: Path, pps: float | None,
     cpu = _children_cpu() - before - startup
     if analyzer.returncode != 0:
         raise SystemExit(f"the capture failed: {err.decode(errors='replace')}")
-    report = json.loads(out)
+    report = json.loads(out if report_file is None else report_file.read_bytes())
     cap = report["capture"]
     commands = {name: (c["requests"], c["responses"]) for name, c in report["commands"].items()}
     return {
@@ -184,6 +196,9 @@ def main() -> int:
     ap.add_argument("--python", default=sys.executable,
                     help="the interpreter whose cmppdissect captures (another checkout's venv)")
     ap.add_argument("--args", default="", help="more options for the capture, e.g. '-B 64'")
+    ap.add_argument("--records", metavar="FORMAT",
+                    help="-T FORMAT records to stdout (/dev/null) instead of -q, the report "
+                         "to a file")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench_live_rate: needs root (AF_PACKET capture, tcpreplay)", file=sys.stderr)
@@ -194,11 +209,10 @@ def main() -> int:
     cache: dict[int, tuple[Path, Tally]] = {}
     refs: dict[Path, dict[str, Any]] = {}
     ok = True
-    command = [args.python, "-m", "cmppdissect", "-i", "lo", "-f", FILTER, "--report", "json",
-               "-q", *extra]
-    print(f"capture: {shlex.join(command)}")
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as tmp:
+        command = capture_command(args.python, extra, args.records, Path(tmp))
+        print(f"capture: {shlex.join(command)}")
         for rate in rates:
             # About 1.13 frames per PDU in this mix (bare ACKs, and PDUs that share a segment).
             want = int((rate or top) * args.seconds * 1.13)
@@ -218,7 +232,7 @@ def main() -> int:
                     ok = False
             ref = refs[path]
             pps = None if rate is None else rate * tally.frames / tally.pdus
-            runs = [one_run(args.python, extra, path, pps, ref) for _ in range(args.repeat)]
+            runs = [one_run(command, path, pps, ref) for _ in range(args.repeat)]
             ok &= _print_row(rate, tally, runs)
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
     return 0 if ok else 1
