@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 import numpy as np
 
-from cmppdissect.core.records import CaptureNote
+from cmppdissect.core.records import CaptureNote, InterfaceLayout
 from cmppdissect.engine import Batch, Engine, ExpertItem, SessionState
 from cmppdissect.engine.findings import cap_message
 from cmppdissect.protocol.commands import DEFAULT_PORTS, command_id_of
@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from cmppdissect.query import DisplayFilter
     from cmppdissect.sources.frames import FrameFile
     from cmppdissect.sources.merge import MergedFrames
+    from cmppdissect.sources.ring import Ring, RingSpec
+    from cmppdissect.sources.ticks import CaptureTicks
 
 __all__ = ["Analysis", "ByteSource", "Transaction", "analyze", "compare"]
 
@@ -72,7 +74,8 @@ class ByteSource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Transaction:
-    """A request with its response (``response`` is None when none came in time)."""
+    """A request with its response (``response`` is None when none came in time), as
+    records to look into; the rows of a table are :meth:`Analysis.transaction_rows`."""
 
     request: PduRecord
     response: PduRecord | None
@@ -87,16 +90,6 @@ class Transaction:
             return None
         outcome = result_of(self.response.pdu.fields)
         return None if outcome is None else outcome[1]
-
-    def row(self) -> dict[str, Any]:
-        """A flat dict, one row of a table (``pandas.DataFrame(rows)`` takes a list of them)."""
-        req, resp = self.request, self.response
-        return {"session": req.session, "command": req.command,
-                "sequence_id": req.pdu.Sequence_Id, "request_frame": req.frame,
-                "request_time": req.ts_ns / 1e9,
-                "response_frame": resp.frame if resp else None,
-                "response_time": resp.ts_ns / 1e9 if resp else None,
-                "latency_ms": self.latency_ms, "result": self.result}
 
 
 class Analysis:
@@ -120,6 +113,7 @@ class Analysis:
         # Held while the engine is fed: another thread (the --metrics server) reads the
         # engine's counters under it, never between two halves of a batch.
         self.lock = threading.Lock()
+        self._ticks: CaptureTicks | None = None
 
     def __repr__(self) -> str:
         """One line, whatever the capture's size (a notebook shows it after every cell)."""
@@ -182,13 +176,32 @@ class Analysis:
         if engine is None:
             raise RuntimeError("start() the analysis first")
         try:
-            for chunk in self.source.chunks():
+            for chunk in self._chunks():
                 yield self.feed(chunk)
                 if engine.stopped:
                     break
             yield self.finish()
         finally:
             self.source.close()
+
+    def _chunks(self) -> Iterator[bytes]:
+        ticks = self._ticks
+        if ticks is None:
+            yield from self.source.chunks()
+            return
+        for chunk in self.source.chunks():
+            yield from ticks.cut(chunk)
+
+    def tick_every(self, seconds: float, on_tick: Callable[[int, int], None]) -> None:
+        """Call ``on_tick(number, time_ns)`` each time the capture's time passes its first
+        frame's plus a multiple of ``seconds``, with the engine fed exactly the frames before
+        that time (``--report-every`` over a capture file; :mod:`cmppdissect.sources.ticks`).
+        Called from the thread that reads the capture, between two batches; before reading."""
+        if self._started:
+            raise RuntimeError("tick_every() is set before the capture is read")
+        from cmppdissect.sources.ticks import CaptureTicks
+
+        self._ticks = CaptureTicks(max(1, round(seconds * 1e9)), on_tick)
 
     def run(self) -> Analysis:
         """Read the rest of the capture for the statistics (no row is kept if none was)."""
@@ -361,8 +374,8 @@ class Analysis:
         else:
             for store, start, stop in self._settling(release=release):
                 yield from builder.add(store, start, stop)
-        assert self.engine is not None
-        yield from builder.finish(self.engine)
+        assert self.engine is not None and self.store is not None
+        yield from builder.finish(self.engine, self.store)
 
     def transaction_rows(self, *, release: bool = False) -> Iterator[dict[str, Any]]:
         """The rows of the transactions table (``-T transactions``) as the capture streams,
@@ -394,8 +407,8 @@ class Analysis:
 
     def write_parquet(self, directory: str | os.PathLike[str],
                       display_filter: str | None = None, *,
-                      row_group_rows: int | None = None, release: bool = False
-                      ) -> dict[str, int]:
+                      row_group_rows: int | None = None, release: bool = False,
+                      ring: RingSpec | None = None) -> dict[str, int]:
         """Write ``pdus.parquet``, ``transactions.parquet`` and ``sessions.parquet`` into
         ``directory`` (made if missing) as the capture streams; the rows of each.
 
@@ -404,13 +417,15 @@ class Analysis:
         whatever the capture's size, and with ``release`` (as for :meth:`slices`) the store's
         rows not written yet; :attr:`parquet_stats` says how much it was. Raises
         ``OSError`` when the directory or a file cannot be written (before reading anything
-        when it cannot be made or opened).
+        when it cannot be made or opened). ``ring`` (``-b``): the PDU and transaction tables
+        go to a new file whenever it says (:class:`~cmppdissect.output.parquet.ParquetSink`).
         """
         from cmppdissect.output.parquet import ROW_GROUP_ROWS, ParquetSink
         from cmppdissect.output.tables import TableBuilder, counts
 
         builder = TableBuilder(self._filter(display_filter))
-        with ParquetSink(directory, row_group_rows=row_group_rows or ROW_GROUP_ROWS) as sink:
+        with ParquetSink(directory, row_group_rows=row_group_rows or ROW_GROUP_ROWS,
+                         ring=ring) as sink:
             for table, batch in self._built(builder, release=release):
                 sink.write(table, batch)
         self.parquet_stats = {"max_buffered_rows": sink.max_buffered_rows,
@@ -520,7 +535,8 @@ class Analysis:
                 out = np.unique(np.concatenate([out, *more]))
         return out
 
-    def write_frames(self, rows: Iterable[int], sink: IO[bytes], fmt: str = "pcapng") -> int:
+    def write_frames(self, rows: Iterable[int], sink: IO[bytes] | Ring, fmt: str = "pcapng"
+                     ) -> int:
         """Read the frames that carried ``rows`` from the capture file again and write them to
         ``sink`` with :class:`~cmppdissect.sources.frames.FrameWriter` (``fmt``: ``"pcapng"``
         or ``"pcap"``); returns how many. What ``-w`` and the TUI's save both do, so a saved
@@ -529,13 +545,21 @@ class Analysis:
         Without a capture header read yet, an empty capture; with no frame to write, an empty
         capture of the input's first interface. A frame that cannot be read or written raises
         :class:`~cmppdissect.sources.frames.FrameError` (the file then ends on a whole frame).
+        ``sink`` a :class:`~cmppdissect.sources.ring.Ring` (``-b``): the frames go to its
+        files, each declaring the same interfaces (:class:`~cmppdissect.sources.ring.FrameRing`).
         """
         from cmppdissect.sources.frames import FrameWriter  # dpkt: imported when needed
+        from cmppdissect.sources.ring import FrameRing, Ring
+
+        def writer_for(interfaces: list[InterfaceLayout]) -> FrameWriter | FrameRing:
+            if isinstance(sink, Ring):
+                return FrameRing(sink, fmt, interfaces)
+            return FrameWriter(sink, fmt, interfaces)
 
         offsets = self.frame_records(rows).tolist()
         frames = self._frame_reader(offsets)
         if frames is None:  # not even a capture header was read
-            writer = FrameWriter(sink, fmt, [])
+            writer = writer_for([])
             writer.flush()
             return writer.frames
         with frames:
@@ -544,10 +568,14 @@ class Analysis:
             if not interfaces:  # nothing kept: an empty capture of the input's first interface
                 interfaces = [s.interfaces[0] for s in frames.layout.sections
                               if s.interfaces][:1]
-            writer = FrameWriter(sink, fmt, interfaces)
-            for offset in offsets:
-                writer.write(frames.read(offset))
-            writer.flush()
+            writer = writer_for(interfaces)
+            try:
+                for offset in offsets:
+                    writer.write(frames.read(offset))
+                writer.flush()
+            finally:
+                if isinstance(writer, FrameRing):
+                    writer.close()
             return writer.frames
 
     # -- results ------------------------------------------------------------------------------

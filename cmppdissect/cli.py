@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO
@@ -29,8 +30,10 @@ from cmppdissect.output.lines import TIME_FORMATS, LineFormat
 from cmppdissect.sources.file import open_error
 
 if TYPE_CHECKING:
+    from cmppdissect.output.periodic import ReportSeries, WallClock
     from cmppdissect.output.writers import RecordWriter
     from cmppdissect.sources.live import LiveCapture
+    from cmppdissect.sources.ring import LineRing, RingSpec
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,6 +41,11 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see cmppdissect --help)")
+
+
+#: Latency and delay samples a live capture keeps exactly (32 MB) before it folds them into
+#: sketches: a capture left running for days must not grow with its duration.
+LIVE_MAX_SAMPLES = 4_000_000
 
 
 def _port(text: str) -> int:
@@ -90,9 +98,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-w", dest="write", metavar="OUT",
                    help="write the frames that carried the PDUs shown (-Y; all without it) to "
                    "OUT, pcapng unless OUT ends in .pcap or -F pcap; with -i: every captured "
-                   "frame, as pcap; - is stdout")
+                   "frame; - is stdout")
     p.add_argument("-F", dest="out_format", choices=("pcapng", "pcap"),
                    help="the file format of -w OUT (default: pcapng, pcap for *.pcap)")
+    p.add_argument("-b", dest="ring_options", action="append", default=[],
+                   metavar="KEY:VALUE",
+                   help="ring buffer, as dumpcap's (repeatable): -w OUT, --jsonl and --parquet "
+                   "switch to a new file OUT_NNNNN_YYYYmmddHHMMSS.EXT after filesize:KB (kB of "
+                   "1000 bytes; or 100MB, 2GB), duration:S, interval:S (on multiples of S), "
+                   "packets:N (frames, or records); files:N keeps the last N files of each "
+                   "(docs/live.md#ring-buffer)")
     p.add_argument("--duration", type=_seconds, metavar="S",
                    help="with -i: stop after S seconds")
     p.add_argument("-B", dest="buffer_mib", type=_mebibytes, metavar="MiB",
@@ -128,6 +143,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--report-file", metavar="FILE",
                    help="write the --report json document to FILE instead of stdout (so that "
                    "records can go to stdout)")
+    p.add_argument("--report-every", type=_seconds, metavar="S",
+                   help="with --report-file FILE: every S seconds (of capture time for a file, "
+                   "of wall-clock time with -i) write the report so far to a new "
+                   "FILE_NNNNN_YYYYmmddHHMMSS.EXT and replace FILE with it, each atomically "
+                   "(-b files:N keeps the last N); the final report ends the series")
     p.add_argument("-d", dest="ports", metavar="PORT", action="append", type=_port, default=[],
                    help="also decode TCP PORT as CMPP (repeatable)")
     p.add_argument("--cmpp-version", default="auto",
@@ -138,6 +158,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-c", dest="count", type=_count, metavar="N", help="stop after N PDUs")
     p.add_argument("--timeout", type=_seconds, default=60.0,
                    help="seconds after which a request counts as unanswered (default 60)")
+    p.add_argument("--max-samples", type=_count, metavar="N",
+                   help="latency and delay samples kept exactly (8 bytes each); past N they "
+                   "are folded into DDSketches, percentiles then within 1%% (default: every "
+                   f"sample of a file; {LIVE_MAX_SAMPLES:,} with -i)")
     p.add_argument("--list-fields", action="store_true",
                    help="list every field name of the display filter (-Y) with its type, "
                         "both versions, and exit (as tshark -G fields)")
@@ -145,7 +169,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="fields: the same list as --list-fields (as tshark -G fields)")
     p.add_argument("--parquet", metavar="DIR",
                    help="write pdus.parquet (-Y: the PDUs it keeps), transactions.parquet and "
-                   "sessions.parquet into DIR, as the capture streams")
+                   "sessions.parquet into DIR, as the capture streams (-b: pdus_NNNNN_TIME.parquet "
+                   "and transactions_NNNNN_TIME.parquet files)")
+    p.add_argument("--jsonl", metavar="FILE",
+                   help="write the records of -T jsonl (-Y: those it keeps) to FILE instead of "
+                   "stdout, rotated with -b")
     p.add_argument("--metrics", metavar="ADDR:PORT",
                    help="serve Prometheus metrics over HTTP on ADDR:PORT while the capture is "
                    "analysed (:PORT for every address; docs/live.md#metrics)")
@@ -174,9 +202,12 @@ def _open(paths: Sequence[str], args: argparse.Namespace) -> Analysis:
             raise UsageError(str(exc)) from None
     try:
         analysis = analyze(source, ports=tuple(args.ports), version=args.cmpp_version,
-                           timeout_s=args.timeout, secrets=_secrets(args.secret))
+                           timeout_s=args.timeout, secrets=_secrets(args.secret),
+                           max_samples=_max_samples(args))
         if args.metrics_server is not None:
             args.metrics_server.analysis = analysis
+        if args.reports is not None:
+            analysis.tick_every(args.report_every, _capture_time_reports(analysis, args.reports))
         return analysis
     except ValueError as exc:  # a bad --cmpp-version
         if merged is not None:
@@ -238,15 +269,27 @@ class _MetricsServer:
 def run(argv: Sequence[str] | None, out: TextIO) -> int:
     # Intermixed: files may come before and after options (cmppdissect a.pcap -Y X b.pcap).
     args = _parser().parse_intermixed_args(argv)
-    args.metrics_server = None
+    args.metrics_server = args.ring = args.reports = None
     if args.metrics is None or args.list_fields or args.glossary == "fields":
-        return _run(args, out)
+        return _outputs_failing(args, out)
     server = args.metrics_server = _MetricsServer(args.metrics)
     print(f"Serving metrics on http://{server.address}/metrics", file=sys.stderr, flush=True)
     try:
-        return _run(args, out)
+        return _outputs_failing(args, out)
     finally:
         server.close()
+
+
+def _outputs_failing(args: argparse.Namespace, out: TextIO) -> int:
+    """:func:`_run`, where an output file that cannot be written any more (a full disk: a
+    rotated file, a periodic report) is the one-line error it says, the outputs closed."""
+    from cmppdissect.output.periodic import ReportError
+    from cmppdissect.sources.ring import RingError
+
+    try:
+        return _run(args, out)
+    except (RingError, ReportError) as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:
@@ -266,16 +309,30 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
             raise UsageError(f"-Y: {exc}") from None
         for warning in checked.warnings:
             print(f"cmppdissect: -Y: warning: {warning}", file=sys.stderr)
+    if args.jsonl is not None:
+        if args.format not in (None, "jsonl"):
+            raise UsageError(f"--jsonl FILE writes -T jsonl records: give -T {args.format} "
+                             "(to stdout) in a separate run")
+        args.format = "jsonl"
     args.line = _line_format(args)
+    if args.jsonl is not None:
+        args.format = None  # the records go to the file; stdout has the summary
     args.zstat = _zstats(args.zstats)
+    args.ring = _ring(args)
     if args.report_file is not None:
         args.report = "json"
+        args.reports = _report_series(args)
         try:  # said before anything is read, not after the records went out
-            with open(args.report_file, "a", encoding="utf-8"):
-                pass
+            if args.reports is not None:
+                args.reports.check()  # FILE itself appears with the first report
+            else:
+                with open(args.report_file, "a", encoding="utf-8"):
+                    pass
         except OSError as exc:
             raise UsageError(f"--report-file {args.report_file}: {exc.strerror or exc}"
                              ) from None
+    elif args.report_every is not None:
+        raise UsageError("--report-every S writes the reports to --report-file FILE: give it")
     # stdout carries one format: a JSON document after text lines reads as neither, and the
     # -z tables are text, so they follow text records only.
     if args.report == "json" and args.report_file is None and args.zstat:
@@ -292,9 +349,6 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     if args.interface is not None:
         if paths:
             raise UsageError("give either -i IFACE or a capture file, not both")
-        if args.out_format == "pcapng":
-            raise UsageError("-w with -i writes the captured stream as classic pcap "
-                             "(-F pcapng is for frames copied from a capture file)")
         return _run_live(args, out)
     for given, opt in ((args.capture_filter, "-f"), (args.duration, "--duration"),
                        (args.buffer_mib, "-B")):
@@ -302,17 +356,19 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
             raise UsageError(f"{opt} needs a live capture (-i IFACE)")
     if not paths:
         raise UsageError("no capture given: cmppdissect FILE... (or -r FILE)")
-    if args.parquet is not None:  # files only; --report json or -z still go to stdout
-        if args.format or args.write is not None or args.count is not None:
-            raise UsageError("--parquet writes its own files: give -T, -w or -c in a separate "
-                             "run")
+    if args.parquet is not None:  # --report json or -z still go to stdout
+        if args.format or args.write is not None or args.count is not None or args.jsonl:
+            raise UsageError("--parquet writes its own files: give -T, --jsonl, -w or -c in a "
+                             "separate run")
         analysis = _open(paths, args)
-        try:
-            analysis.write_parquet(args.parquet, args.display_filter, release=_release(args))
-        except OSError as exc:
-            raise UsageError(f"--parquet {args.parquet}: {exc.strerror or exc}") from None
+        _write_parquet(analysis, args)
         _summary(analysis, args, "parquet", out)
         return 0
+    if args.jsonl is not None:
+        if args.write is not None:
+            raise UsageError("--jsonl and -w each read the capture their own way: give them "
+                             "in separate runs")
+        return _run_jsonl(paths, args, out)
     if args.write is not None:
         return _run_write(paths, args, out)
     if args.format == "transactions":
@@ -356,6 +412,117 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     if writer is not None:
         writer.close()
     _summary(analysis, args, fmt, out)
+    return 0
+
+
+def _ring(args: argparse.Namespace) -> RingSpec | None:
+    """``-b``, checked against the outputs it rotates (as dumpcap: a ring needs a file to
+    write and something that switches files)."""
+    if not args.ring_options:
+        return None
+    from cmppdissect.sources.ring import RingError, parse_ring
+
+    try:
+        spec = parse_ring(args.ring_options)
+    except RingError as exc:
+        raise UsageError(str(exc)) from None
+    if args.write == "-":
+        raise UsageError("-b rotates files: -w - (stdout) is not one")
+    outputs = [opt for opt, given in (("-w", args.write), ("--jsonl", args.jsonl),
+                                      ("--parquet", args.parquet)) if given is not None]
+    if not outputs and args.report_every is None:
+        raise UsageError("-b rotates the files of -w OUT, --jsonl FILE and --parquet DIR (and "
+                         "keeps --report-every's reports): give one of them")
+    if outputs and not spec.switches:
+        raise UsageError(f"-b: {outputs[0]} needs filesize, duration, interval or packets to "
+                         "switch files (files:N only says how many are kept)")
+    return spec
+
+
+def _report_series(args: argparse.Namespace) -> ReportSeries | None:
+    """``--report-every S`` (with ``--report-file FILE``): the series of reports to write,
+    on capture time for files, on the wall clock for a live capture."""
+    if args.report_every is None:
+        return None
+    if args.display_filter:
+        raise UsageError("--report-every reports the whole capture: -Y cannot scope the "
+                         "reports (give -Y in a separate run)")
+    from cmppdissect.output.periodic import ReportSeries
+
+    return ReportSeries(args.report_file, args.report_every,
+                        "wall" if args.interface is not None else "capture",
+                        keep=args.ring.files if args.ring is not None else None)
+
+
+def _capture_time_reports(analysis: Analysis, series: ReportSeries
+                          ) -> Callable[[int, int], None]:
+    """What writes a report at each step of capture time (``--report-every`` on files)."""
+    from cmppdissect.output.report import build_report
+
+    def tick(_number: int, ts_ns: int) -> None:
+        assert analysis.engine is not None
+        series.write(build_report(analysis.engine), ts_ns)
+
+    return tick
+
+
+def _write_parquet(analysis: Analysis, args: argparse.Namespace) -> None:
+    try:
+        analysis.write_parquet(args.parquet, args.display_filter, release=_release(args),
+                               ring=args.ring)
+    except OSError as exc:
+        raise UsageError(f"--parquet {args.parquet}: {exc.strerror or exc}") from None
+
+
+def _jsonl_ring(args: argparse.Namespace) -> LineRing:
+    """``--jsonl FILE``: its file, or with ``-b`` its ring of files."""
+    from cmppdissect.sources.ring import LineRing, Ring
+
+    ring = Ring(args.jsonl, args.ring)
+    try:
+        ring.check()
+    except OSError as exc:
+        raise UsageError(f"--jsonl {args.jsonl}: {exc.strerror or exc}") from None
+    return LineRing(ring)
+
+
+def _run_jsonl(paths: Sequence[str], args: argparse.Namespace, out: TextIO) -> int:
+    """``--jsonl FILE``: the ``-T jsonl`` records to FILE (and with ``-b`` to its ring of
+    files, each switched on a record's boundary and time), the summary or report on stdout.
+    Without ``-Y`` the compiled writer makes the lines, a slice at a time."""
+    from cmppdissect.output.progress import progress_bar
+    from cmppdissect.output.writers import format_slice, line_maker
+
+    lines = _jsonl_ring(args)
+    analysis = _open(paths, args)
+    src = analysis.source
+    size: int | None = getattr(src, "file_size", None)
+    limit = args.count
+    try:
+        with progress_bar(lambda: analysis.progress, size, src.name):
+            if args.display_filter:  # the filter built each record's dict: write that
+                make = line_maker(args.line)
+                records = analysis.records(args.display_filter, release=_release(args))
+                for shown, (rec, as_dict) in enumerate(records, 1):
+                    assert as_dict is not None
+                    lines.write(make(as_dict, rec.ts_ns), rec.ts_ns)
+                    if limit is not None and shown >= limit:
+                        break
+            else:
+                shown = 0
+                for sl in analysis.slices(pdu_limit=limit or 0, release=_release(args)):
+                    left = None if limit is None else limit - shown
+                    data, count = format_slice(sl, args.line, None, left)
+                    lines.write_lines(data, sl.ts[:count])
+                    shown += count
+            analysis.stop()
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError):
+            raise
+        raise UsageError(f"{src.name}: {exc.strerror or exc}") from None
+    finally:
+        lines.close()
+    _summary(analysis, args, None, out)
     return 0
 
 
@@ -418,7 +585,7 @@ def _release(args: argparse.Namespace) -> bool:
 def _records_format(args: argparse.Namespace) -> str | None:
     """The ``-T`` format of the records on stdout, or None: ``-q`` leaves them out, and so does
     ``--report`` without ``-T``; ``-Y`` or ``-z`` alone shows text records, as tshark does."""
-    if args.quiet:
+    if args.quiet or args.jsonl is not None:  # --jsonl: the records go to its file
         return None
     if args.format:
         return str(args.format)
@@ -515,6 +682,7 @@ def _run_write(paths: Sequence[str], args: argparse.Namespace, out: TextIO) -> i
     from cmppdissect.output.progress import progress_bar
     from cmppdissect.output.writers import RecordWriter
     from cmppdissect.sources.frames import FrameError
+    from cmppdissect.sources.ring import Ring
 
     target = args.write
     kind = args.out_format or ("pcap" if target.lower().endswith(".pcap") else "pcapng")
@@ -537,11 +705,15 @@ def _run_write(paths: Sequence[str], args: argparse.Namespace, out: TextIO) -> i
         analysis.source.close()
         raise UsageError(f"-w {target}: that is the capture being read")
     to_stdout = target == "-"
-    created = not to_stdout and not os.path.lexists(target)
+    created = not to_stdout and args.ring is None and not os.path.lexists(target)
+    sink: BinaryIO | Ring
     try:
-        # Unbuffered: the frame writer gathers records itself, and knows what reached the file.
-        sink: BinaryIO = (sys.stdout.buffer if to_stdout
-                          else open(target, "wb", buffering=0))  # noqa: SIM115
+        if args.ring is not None:  # -b: files made as the frames come, named by their time
+            sink = Ring(target, args.ring)
+            sink.check()
+        else:  # unbuffered: the frame writer gathers records, and knows what reached the file
+            sink = (sys.stdout.buffer if to_stdout
+                    else open(target, "wb", buffering=0))  # noqa: SIM115
     except OSError as exc:
         analysis.source.close()
         raise UsageError(f"{target}: {exc.strerror or exc}") from None
@@ -551,9 +723,12 @@ def _run_write(paths: Sequence[str], args: argparse.Namespace, out: TextIO) -> i
         with progress_bar(lambda: analysis.progress, size, src.name):
             rows = _write_rows(analysis, args, records)
         written = analysis.write_frames(rows, sink, kind)
-        sink.flush()
+        if not isinstance(sink, Ring):
+            sink.flush()
     except FrameError as exc:
         message = str(exc)
+        if isinstance(sink, Ring):  # the message names the file of the ring
+            raise UsageError(message) from None
         if created:  # refused before a byte was written (frames of several link types...):
             with contextlib.suppress(OSError):  # no empty file is left behind
                 if os.path.getsize(target) == 0:
@@ -565,7 +740,7 @@ def _run_write(paths: Sequence[str], args: argparse.Namespace, out: TextIO) -> i
             raise
         raise UsageError(f"{target}: {exc.strerror or exc}") from None
     finally:
-        if not to_stdout:
+        if not to_stdout and not isinstance(sink, Ring):
             with contextlib.suppress(OSError):
                 sink.close()
     if records is not None:
@@ -635,6 +810,10 @@ def _summary(analysis: Analysis, args: argparse.Namespace, fmt: str | None, out:
             dump(report, out, indent=1)
             out.write("\n")
             return
+        if args.reports is not None:  # --report-every: the last of the series
+            last = engine.core.last_ts if args.reports.clock == "capture" else 0
+            args.reports.write(report, last or time.time_ns(), final=True)
+            return
         try:
             with open(args.report_file, "w", encoding="utf-8") as sink:
                 dump(report, sink, indent=1)
@@ -653,21 +832,43 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
 
     Records stream (flushed per line); ``-c N`` (PDUs), ``--duration``, Ctrl-C or SIGTERM stop
     the capture, and the summary or ``--report json`` follows with a ``capture`` section. With
-    ``-T`` the text summary goes to stderr so that stdout stays machine-readable.
+    ``-T`` the text summary goes to stderr so that stdout stays machine-readable. ``-w``,
+    ``--jsonl`` and ``--parquet`` write files (with ``-b``, rings of files); a file that cannot
+    be written any more (a full disk) stops the capture: the summary of what was read, then
+    one line naming the file, exit status 2.
     """
     from cmppdissect.sources.live import LiveCapture, LiveCaptureError
+    from cmppdissect.sources.ring import RingError
 
     secrets = _secrets(args.secret)
+    if args.parquet is not None and (args.format or args.count is not None or args.jsonl):
+        raise UsageError("--parquet writes its own files: give -T, --jsonl or -c in a "
+                         "separate run")
+    lines = _jsonl_ring(args) if args.jsonl is not None else None
+    if args.parquet is not None:  # said before capturing, not when the first rows come
+        from cmppdissect.sources.ring import Ring
+
+        try:
+            os.makedirs(args.parquet, exist_ok=True)
+            Ring(os.path.join(args.parquet, "pdus.parquet")).check()
+        except OSError as exc:
+            raise UsageError(f"--parquet {args.parquet}: {exc.strerror or exc}") from None
     try:
-        ring = {} if args.buffer_mib is None else {"buffer_bytes": args.buffer_mib << 20}
+        if lines is not None:  # made now, named with the time the capture starts
+            lines.open(time.time_ns())
+        buffer = {} if args.buffer_mib is None else {"buffer_bytes": args.buffer_mib << 20}
         capture = LiveCapture(args.interface, bpf=args.capture_filter, write=args.write,
-                              duration=args.duration, **ring)
-    except LiveCaptureError as exc:
+                              duration=args.duration, ring=args.ring,
+                              write_format=args.out_format, **buffer)
+    except (LiveCaptureError, RingError) as exc:
+        if lines is not None:
+            lines.close()
         raise UsageError(str(exc)) from None
     metrics = args.metrics_server
     if metrics is not None:
         metrics.capture = capture
-    if args.format is None and args.report is None and out.isatty():
+    if (args.format is None and args.report is None and lines is None
+            and args.parquet is None and out.isatty()):
         # The same app as for files, updating as traffic flows (pause, captured/dropped shown).
         from cmppdissect.tui import run_source
 
@@ -677,56 +878,105 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
         return status
     try:
         analysis = analyze(capture, ports=tuple(args.ports), version=args.cmpp_version,
-                           timeout_s=args.timeout, secrets=secrets)
+                           timeout_s=args.timeout, secrets=secrets,
+                           max_samples=_max_samples(args))
     except ValueError as exc:  # a bad --cmpp-version
         capture.close()
+        if lines is not None:
+            lines.close()
         raise UsageError(str(exc)) from None
     if metrics is not None:
         metrics.analysis = analysis
     fmt = _records_format(args)
-    from cmppdissect.output.writers import RecordWriter
+    from cmppdissect.output.writers import RecordWriter, line_maker
+    from cmppdissect.store.schema import record_dict
 
     writer = RecordWriter(args.line, out) if fmt else None
+    make = line_maker(args.line)
+    failed: str | None = None  # why an output stopped (the capture stopped with it)
+    clock = _wall_clock_reports(analysis, capture, args.reports)
+    shown = 0
     with _stop_on_signals(capture):
         # As tshark does: says when packets start being taken (scripts wait for this line,
         # then may stop the capture at once: the signal handlers are in place before it).
         print(f"Capturing on {capture.name}", file=sys.stderr, flush=True)
-        if fmt is None and args.count is None:
+        if clock is not None:
+            clock.start()
+        if args.parquet is not None:
+            try:
+                _write_parquet(analysis, args)
+            except UsageError as exc:
+                failed = str(exc)
+                capture.close()
+        elif fmt is None and args.count is None and lines is None:
             # Statistics only (--report, -q, -z): no record is built, as for a file, which
             # is what lets the analysis keep up with 100,000 PDUs/s and more. Rows are kept
             # only when a filter (-Y for the report, a -z table's) must read them.
             analysis.start(keep_rows=bool(args.display_filter or args.zstat))
             analysis.run()
         else:
-            _live_records(analysis, capture, args, writer)
+            # The summary after it reads the rows again for -Y or -z: otherwise they go once
+            # written, so a capture that runs for days holds no more than a while ago.
+            for rec, as_dict in analysis.records(
+                    args.display_filter, release=not (args.display_filter or args.zstat)):
+                if args.count is not None and shown >= args.count:
+                    continue  # stopping: the last queued packets still count in the summary
+                shown += 1
+                if writer is not None:
+                    writer.write(rec, as_dict)
+                    writer.flush()
+                if lines is not None:
+                    try:
+                        lines.write(make(record_dict(rec) if as_dict is None else as_dict,
+                                         rec.ts_ns), rec.ts_ns)
+                        lines.flush()
+                    except RingError as exc:  # stop writing and capturing; the summary follows
+                        failed, lines = str(exc), None
+                        capture.stop()
+                if args.count is not None and shown >= args.count:
+                    capture.stop()
+    if clock is not None:
+        clock.stop()
     if writer is not None:
         writer.close()
+    if lines is not None:
+        try:
+            lines.close()
+        except RingError as exc:
+            failed = str(exc)
+    if failed is not None and args.parquet is not None:
+        raise UsageError(failed)  # the Parquet files stopped with the analysis: no summary
     _summary(analysis, args, fmt, out, {"capture": capture.refresh_stats().as_dict()},
              summary_to=sys.stderr if fmt is not None else None)
     if args.report != "json":
         (out if fmt is None else sys.stderr).write(f"\n{capture.stats.describe()}\n")
     out.flush()
-    if capture.write_error is not None:  # the capture stopped there: say so, and fail
-        raise UsageError(f"{args.write}: {capture.write_error}")
+    for error in (capture.write_error, failed, clock.error if clock is not None else None):
+        if error is not None:  # the capture stopped there: say so, and fail
+            raise UsageError(error)
     return 0
 
 
-def _live_records(analysis: Analysis, capture: LiveCapture, args: argparse.Namespace,
-                  writer: RecordWriter | None) -> None:
-    """The records of a live capture as they settle (``-T``, or ``-c N`` counting them)."""
-    shown = 0
-    # The summary after it reads the rows again for -Y or -z: otherwise they go once
-    # written, so a capture that runs for days holds no more than a while ago.
-    for rec, as_dict in analysis.records(
-            args.display_filter, release=not (args.display_filter or args.zstat)):
-        if args.count is not None and shown >= args.count:
-            continue  # stopping: the last queued packets still count in the summary
-        shown += 1
-        if writer is not None:
-            writer.write(rec, as_dict)
-            writer.flush()
-        if args.count is not None and shown >= args.count:
-            capture.stop()
+def _wall_clock_reports(analysis: Analysis, capture: LiveCapture,
+                        series: ReportSeries | None) -> WallClock | None:
+    """``--report-every`` on a live capture: the report so far (with the capture's counters),
+    made under the analysis's lock, every S seconds of wall-clock time, from a thread. A
+    report that cannot be written stops the capture."""
+    if series is None:
+        return None
+    from cmppdissect.output.periodic import WallClock
+    from cmppdissect.output.report import build_report
+
+    def build() -> dict[str, Any] | None:
+        engine = analysis.engine
+        if engine is None:
+            return None
+        with analysis.lock:
+            report = build_report(engine)
+        report["capture"] = capture.refresh_stats().as_dict()
+        return report
+
+    return WallClock(series, build, on_error=capture.stop)
 
 
 @contextlib.contextmanager
@@ -781,7 +1031,13 @@ def _analyzer_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return {"ports": (*DEFAULT_PORTS, *args.ports), "version": version,
-            "timeout_s": args.timeout, "secrets": _secrets(args.secret)}
+            "timeout_s": args.timeout, "secrets": _secrets(args.secret),
+            "max_samples": _max_samples(args)}
+
+
+def _max_samples(args: argparse.Namespace) -> int:
+    """``--max-samples``, else every sample of a file and LIVE_MAX_SAMPLES live."""
+    return int(args.max_samples or (LIVE_MAX_SAMPLES if args.interface else 0))
 
 
 def _run_diff(argv: Sequence[str], out: TextIO) -> int:

@@ -6,7 +6,8 @@ writes ``diag-timeouts.pcap`` (a late answer, a wrong Sequence_Id, one never ans
 answered twice, an answer on the SP's next connection; read it with ``--timeout 2``),
 ``diag-flow.pcap`` (a full window, then Result 8, then a slow sender) and ``diag-links.pcap``
 (an idle gap, a TERMINATE, a reconnect storm) and ``diag-messages.pcap`` (a group send
-reported for 2 recipients of 3, a long message with a part refused).
+reported for 2 recipients of 3, a long message with a part refused) and ``diag-long.pcap``
+(long SUBMITs whose part 2 never came, a long MO DELIVER with a part refused).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 from pathlib import Path
 
 from test_diagnosis import SP, V3, Builder, CommandId, bare_pdu, conv, req, resp
-from test_transactions import messages_capture
+from test_transactions import given_up_capture, messages_capture
 
 
 def build(out: Path) -> None:
@@ -77,6 +78,7 @@ def build(out: Path) -> None:
         b.add(400.5 + i * 2.0, [c.rst(False)])
     b.write(out / "diag-links.pcap")
     messages_capture(out / "diag-messages.pcap")
+    given_up_capture(out, v).rename(out / "diag-long.pcap")
 
 
 if __name__ == "__main__":

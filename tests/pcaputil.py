@@ -516,18 +516,21 @@ def bare_pdu(command_id: int, seq: int, v: Any = None, **fields: Any) -> bytes:
 
 
 @contextlib.contextmanager
-def small_disk(tmp_path: Path, free: int) -> Iterator[Path]:
-    """A 64 KiB tmpfs mounted under ``tmp_path`` with ``free`` bytes left (a file fills the
-    rest): a real full disk for the writers. Skips the test where mounting is not allowed."""
+def small_disk(tmp_path: Path, free: int, size: int = 64 * 1024) -> Iterator[Path]:
+    """A tmpfs of ``size`` bytes (64 KiB) mounted under ``tmp_path`` with ``free`` bytes left
+    (a file fills the rest): a real full disk for the writers. Skips the test where mounting
+    is not allowed."""
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
     mount = tmp_path / "small"
     mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
                       capture_output=True, check=False).returncode != 0:
         pytest.skip("cannot mount a tmpfs here")
     try:
-        (mount / "fill").write_bytes(bytes(64 * 1024 - free))
+        (mount / "fill").write_bytes(bytes(size - free))
         yield mount
     finally:
-        subprocess.run(["umount", str(mount)], check=False)
+        if subprocess.run(["umount", str(mount)], capture_output=True,
+                          check=False).returncode != 0:  # busy (a file still open): detach it
+            subprocess.run(["umount", "-l", str(mount)], check=False)

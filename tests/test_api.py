@@ -49,9 +49,9 @@ def test_transactions_pair_every_request_once() -> None:
         assert t.response.request_frame == t.request.frame
         assert t.response.pdu.Sequence_Id == t.request.pdu.Sequence_Id
         assert t.latency_ms == pytest.approx((t.response.ts_ns - t.request.ts_ns) / 1e6)
-    unanswered = [t.row() for t in txs if t.response is None]
-    assert {r["command"] for r in unanswered} == {"CMPP_SUBMIT"} and len(unanswered) == 2
-    assert all(r["latency_ms"] is None and r["result"] is None for r in unanswered)
+    unanswered = [t for t in txs if t.response is None]
+    assert {t.request.command for t in unanswered} == {"CMPP_SUBMIT"} and len(unanswered) == 2
+    assert all(t.latency_ms is None and t.result is None for t in unanswered)
     assert {t.result for t in answered if t.request.command == "CMPP_SUBMIT"} == {0, 8}
 
 

@@ -181,3 +181,37 @@ def test_a_live_capture_follows_the_newest_pdu_until_a_key_moves(
     t.keys("q")
     screen = t.wait_for(lambda s: "EXIT=" in s)
     assert "EXIT=0" in screen and "Traceback" not in screen
+
+
+def test_metrics_are_served_while_the_tui_runs(terminal: Callable[[str], Terminal]) -> None:
+    """``cmppdissect f.pcap --metrics ADDR:PORT`` on a terminal: the TUI opens and a real HTTP
+    scrape reads the same counts as ``--report json`` of the file."""
+    import json
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    python = shlex.quote(sys.executable)
+    t = terminal(f"{python} -m cmppdissect {shlex.quote(str(SAMPLE))} "
+                 f"--metrics 127.0.0.1:{port}")
+    t.wait_for(lambda s: "192.0.2.10:40001" in s and "905678" in s)
+    report = json.loads(subprocess.run(
+        [sys.executable, "-m", "cmppdissect", "--report", "json", str(SAMPLE)],
+        capture_output=True, text=True, check=True).stdout)
+    deadline = time.monotonic() + 30
+    while True:  # the TUI indexes in a worker: scrape until every PDU is counted
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        pdus = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("cmpp_pdus_total"))
+        if pdus == report["pdus"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert pdus == report["pdus"] > 0
+    submits = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                  if line.startswith('cmpp_requests_total{command="CMPP_SUBMIT"'))
+    assert submits == report["commands"]["CMPP_SUBMIT"]["requests"]
+    t.keys("q")
+    assert "EXIT=0" in t.wait_for(lambda s: "EXIT=" in s)

@@ -334,9 +334,19 @@ cdef class Core(StreamSink):
     cdef cmap[pair[uint32_t, int64_t], int64_t] results
     cdef cmap[string, int64_t] stat_counts
     cdef vector[int64_t] submit_to_report
+    cdef readonly int64_t samples_held  # latency and delay samples held (drain_samples)
     cdef unordered_map[int64_t, int64_t] pdu_rate
     cdef unordered_map[int64_t, int64_t] submit_rate
     cdef unordered_map[int64_t, pair[int64_t, int64_t]] submit_latency
+    # The three maps above key a slot of rate_width seconds (1, doubled past RATE_SLOTS
+    # slots); the busiest single seconds are kept apart, from a ring of the last 64 seconds.
+    cdef int64_t rate_width
+    cdef readonly int64_t max_rate_slots
+    cdef int64_t peak_pdus
+    cdef int64_t peak_submits
+    cdef int64_t ring_sec[64]
+    cdef int64_t ring_pdus[64]
+    cdef int64_t ring_submits[64]
     cdef readonly int64_t report_for    # chats counted, not listed
     cdef readonly int64_t framer_peak   # the most bytes one direction's framer held
     cdef readonly int64_t framer_kept_peak  # the most it kept allocated between segments
@@ -433,7 +443,10 @@ cdef class Core(StreamSink):
                                  int* rule)
     cdef list _long_part(self, Session* sess, const uint8_t* p, int64_t row, int64_t frame,
                          int64_t ts, list record)
-    cdef int _long_incomplete(self, LongMsg* msg, int when) except -1
+    cdef int64_t _rate_slot(self, int64_t sec, bint submit) except? -1
+    cdef int _widen_rates(self) except -1
+    cdef int64_t _slot_key(self, int64_t sec) noexcept
+    cdef int _long_incomplete(self, LongMsg* msg, int when, int64_t row) except -1
     cdef int _remember_done(self, LongMsg* msg, int64_t ts) except -1
     cdef int _forget_done(self, int64_t ts) except -1
     cdef int _append_row(self, Session* sess, bint fc, const uint8_t* p, Py_ssize_t n,

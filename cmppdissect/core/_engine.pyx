@@ -25,7 +25,7 @@ long messages being assembled, and the TCP stage's own); past it the oldest entr
 counted, and a ``cap-*`` finding says so the first time.
 """
 
-from libc.stdint cimport INT64_MAX, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 from libcpp.list cimport list as clist
 from libcpp.pair cimport pair
@@ -95,7 +95,9 @@ EV_SKIP = 4         # (kind, sid, from_client, size, frame, why, a, b, special, 
 EV_SKIP_RESET = 5   # (kind, sid, from_client): the running skipped-bytes finding ends
 EV_DECODE = 6       # (kind, row, frame, ts, sid, from_client, pdu bytes, hint version)
 EV_RECORD = 7       # (kind, row, code, frame, sid, a, b, c): a finding on one PDU
-EV_LONG_DONE = 9    # (kind, row, reference, total, part rows, part frames)  [keep_rows only]
+EV_LONG_DONE = 9    # (kind, row, reference, total, part rows, part frames, complete): a long
+                    # message completed at row, or given up (not complete) while row was read
+                    # (past the end: the rows read)  [keep_rows only]
 EV_CARRIERS = 10    # (kind, row, records): the frames that carried the PDU's bytes, when
                     # they are not just the row's own  [carriers only]
 
@@ -249,6 +251,10 @@ cdef inline int64_t floor_div(int64_t a, int64_t b) noexcept nogil:
     if a % b < 0:
         q -= 1
     return q
+
+
+# Rate slots (the over-time series) held at most, a day of seconds: past that they widen.
+cdef int64_t RATE_SLOTS = 86_400
 
 
 cdef inline int64_t floor_sec(int64_t ts) noexcept nogil:
@@ -417,6 +423,14 @@ cdef void _put(string& key, bytes value):
     key.append(<const char*>value, n)
 
 
+cdef bytes _drained(vector[int64_t]* v):
+    """A vector's samples as native int64 bytes; the vector emptied, its memory freed."""
+    out = (<char*>v.data())[:v.size() * sizeof(int64_t)]
+    cdef vector[int64_t] empty
+    v.swap(empty)
+    return out
+
+
 cdef object _long_info(LongMsg* msg):
     """What the Python engine needs to describe a long message: (command, sender, Msg_src,
     recipients, reference, total, ((part number, frame), ...) in part order)."""
@@ -489,12 +503,13 @@ cdef class Core(StreamSink):
                  int64_t max_long_sms=50_000, bint keep_rows=False, int64_t pdu_limit=0,
                  tracker_caps=None, notes=None, bint offsets=False, bint carriers=False,
                  int64_t max_report_keys=10_000, int64_t max_lost=10_000,
-                 int64_t idle_ns=0):
+                 int64_t idle_ns=0, int64_t max_rate_slots=RATE_SLOTS):
         # Each cap drops the oldest entry once reached, so a cap below 1 has nothing to drop.
         for name, cap in (("max_sessions", max_sessions), ("max_pending", max_pending),
                           ("max_awaiting_reports", max_awaiting_reports),
                           ("max_long_sms", max_long_sms),
-                          ("max_report_keys", max_report_keys), ("max_lost", max_lost)):
+                          ("max_report_keys", max_report_keys), ("max_lost", max_lost),
+                          ("max_rate_slots", max_rate_slots)):
             if cap < 1:
                 raise ValueError(f"{name} must be >= 1, not {cap}")
         self.ports = tuple(ports)
@@ -510,6 +525,7 @@ cdef class Core(StreamSink):
         self.max_long_sms = max_long_sms
         self.max_report_keys = max_report_keys
         self.max_lost = max_lost
+        self.max_rate_slots = max_rate_slots
         # A link idle past the heartbeat interval (C = 3 min) and its answer's time (T) missed
         # a heartbeat.
         self.idle_ns = idle_ns if idle_ns > 0 else sat_add(180 * NS, timeout_ns)
@@ -528,6 +544,9 @@ cdef class Core(StreamSink):
         for i in range(32):
             self.totals[i].request_id = i
             self.retired[i].request_id = i
+        self.rate_width = 1
+        for i in range(64):
+            self.ring_sec[i] = INT64_MIN
 
     def __dealloc__(self):
         for item in self.sessions:
@@ -633,16 +652,100 @@ cdef class Core(StreamSink):
         """{Stat bytes: count} of every status report."""
         return {item.first: item.second for item in self.stat_counts}
 
+    def drain_samples(self):
+        """Hand over every latency and delay sample held and let them go (the statistics'
+        owner folds them into sketches past its budget: engine/sketch.py): {key: native
+        int64 bytes}, keys ``("latency", session, request Command_Id)``, ``("latency",
+        -1, Command_Id & 0x1F)`` for the sessions retired (as :meth:`latency_samples`),
+        ``("to_report",)`` and ``("delays", SP key, Stat)``."""
+        out = {}
+        cdef Session* sess
+        cdef CmdStats* c
+        for sid in self.session_order:
+            sess = self.sessions[sid]
+            for k in range(<Py_ssize_t>sess.cmds.size()):
+                c = &sess.cmds[k]
+                if c.latency.size():
+                    out[("latency", sid, c.request_id)] = _drained(&c.latency)
+        for i in range(32):
+            if self.retired[i].latency.size():
+                out[("latency", -1, i)] = _drained(
+                    &self.retired[i].latency)
+        if self.submit_to_report.size():
+            out[("to_report",)] = _drained(&self.submit_to_report)
+        # Iterators, not for-in (which copies each entry): the vectors themselves let go.
+        cdef cmap[string, SpRecon].iterator sp_it = self.recon.begin()
+        cdef cmap[string, StatRecon].iterator st_it
+        while sp_it != self.recon.end():
+            st_it = deref(sp_it).second.stats.begin()
+            while st_it != deref(sp_it).second.stats.end():
+                if deref(st_it).second.delays.size():
+                    out[("delays", deref(sp_it).first, deref(st_it).first)] = _drained(
+                        &deref(st_it).second.delays)
+                inc(st_it)
+            inc(sp_it)
+        self.samples_held = 0
+        return out
+
     def submit_to_report_samples(self):
         cdef vector[int64_t]* v = &self.submit_to_report
         return (<char*>v.data())[:v.size() * sizeof(int64_t)] if v.size() else b""
 
     def rates(self):
-        """({second: PDUs}, {second: SUBMITs}, {second: (latency sum ns, count)})."""
+        """({slot: PDUs}, {slot: SUBMITs}, {slot: (latency sum ns, count)}, the slots' width
+        in seconds, the most PDUs and SUBMITs in one second). A slot is keyed by its first
+        second; slots are single seconds until there are more than ``max_rate_slots`` of
+        them (by default a day's), then twice as wide each time, so a capture of any length
+        holds a bounded number."""
         return ({item.first: item.second for item in self.pdu_rate},
                 {item.first: item.second for item in self.submit_rate},
                 {item.first: (item.second.first, item.second.second)
-                 for item in self.submit_latency})
+                 for item in self.submit_latency},
+                self.rate_width, self.peak_pdus, self.peak_submits)
+
+    cdef int64_t _rate_slot(self, int64_t sec, bint submit) except? -1:
+        """Count one PDU (or SUBMIT) of second ``sec`` for the peaks; the key of its slot."""
+        cdef int k = <int>(sec & 63)
+        if self.ring_sec[k] != sec:
+            if sec < self.ring_sec[k]:  # over a minute late (jitter): not in the peaks
+                return self._slot_key(sec)
+            self.ring_sec[k] = sec
+            self.ring_pdus[k] = 0
+            self.ring_submits[k] = 0
+        if submit:
+            self.ring_submits[k] += 1
+            if self.ring_submits[k] > self.peak_submits:
+                self.peak_submits = self.ring_submits[k]
+        else:
+            self.ring_pdus[k] += 1
+            if self.ring_pdus[k] > self.peak_pdus:
+                self.peak_pdus = self.ring_pdus[k]
+            if <int64_t>self.pdu_rate.size() > self.max_rate_slots:
+                self._widen_rates()
+        return self._slot_key(sec)
+
+    cdef inline int64_t _slot_key(self, int64_t sec) noexcept:
+        return floor_div(sec, self.rate_width) * self.rate_width
+
+    cdef int _widen_rates(self) except -1:
+        """More than max_rate_slots slots: twice as wide, the counts added into the new
+        slots."""
+        self.rate_width *= 2
+        cdef unordered_map[int64_t, int64_t] pdus, submits
+        cdef unordered_map[int64_t, pair[int64_t, int64_t]] latency
+        for item in self.pdu_rate:
+            pdus[self._slot_key(item.first)] += item.second
+        for item in self.submit_rate:
+            submits[self._slot_key(item.first)] += item.second
+        cdef pair[int64_t, int64_t]* slot
+        for lat in self.submit_latency:
+            slot = &latency[self._slot_key(lat.first)]
+            slot.first = sat_add(slot.first, lat.second.first)
+            slot.second += lat.second.second
+        self.pdu_rate.swap(pdus)
+        self.submit_rate.swap(submits)
+        self.submit_latency.swap(latency)
+        return 0
 
     def long_sms(self):
         return {"complete": self.long_complete, "incomplete": self.long_incomplete,
@@ -1190,6 +1293,7 @@ cdef class Core(StreamSink):
         cdef uint32_t request_id = cmd & ~RESPONSE_BIT
         cdef bint response = (cmd & RESPONSE_BIT) != 0
         cdef int64_t sec = floor_sec(ts)
+        cdef int64_t slot_sec
         cdef list record = None   # this PDU's own findings, listed after its decode findings
         cdef int64_t pair_row = -1, latency = 0, count
         cdef bint resend = False
@@ -1214,7 +1318,8 @@ cdef class Core(StreamSink):
             sess.pdus_server += 1
         self.pdus += 1
         self._seen(ts)
-        self.pdu_rate[sec] += 1
+        slot_sec = self._rate_slot(sec, False)
+        self.pdu_rate[slot_sec] += 1
         peak_add(&sess.pdu_peak, ts)
         # Learn the session's version: what the peers agreed on (CONNECT's Version byte)
         # outranks --cmpp-version; failing that, the first PDU whose lengths tell.
@@ -1262,6 +1367,7 @@ cdef class Core(StreamSink):
                 entry.paired += 1
                 mine.paired += 1
                 mine.latency.push_back(latency)
+                self.samples_held += 1
                 flow = &sess.flow[0 if req.from_client else 1]
                 fs = flow_slot(flow, ts)
                 fs.answered += 1
@@ -1304,7 +1410,7 @@ cdef class Core(StreamSink):
                         self.link_bytes.push_back(row)
                         self.link_bytes.push_back(sat_sub(ts, again.second))
                 if cmd == CMD_SUBMIT_RESP:
-                    slot = &self.submit_latency[sec]
+                    slot = &self.submit_latency[slot_sec]
                     # Saturated: with a timeout of centuries, latencies near 2**63 ns pair.
                     slot.first = sat_add(slot.first, latency)
                     slot.second += 1
@@ -1408,7 +1514,7 @@ cdef class Core(StreamSink):
                     record = []
                 record.append((EV_RECORD, row, REC_WINDOW, frame, sess.id, None, None, None))
             if cmd == CMD_SUBMIT:
-                self.submit_rate[sec] += 1
+                self.submit_rate[self._rate_slot(sec, True)] += 1
                 peak_add(&sess.submit_peak, ts)
                 if lt.registered_delivery > 0:
                     # Only a SUBMIT that asked for reports has Msg_Ids worth remembering, and
@@ -1838,6 +1944,7 @@ cdef class Core(StreamSink):
             entry = &deref(pos)
             delay = sat_sub(ts, entry.ts)
             self.submit_to_report.push_back(delay)
+            self.samples_held += 2  # and the Stat's
             self.report_for += 1  # a chat: counted, and shown on the record only
             if self.keep_rows:
                 self.report_rows.push_back(row)
@@ -2029,7 +2136,7 @@ cdef class Core(StreamSink):
                 self.long_evicted += 1
                 self.long_incomplete += 1
                 self._cap(CAP_LONG_SMS, frame, sess.id)
-                self._long_incomplete(&self.long_pending.front(), 1)
+                self._long_incomplete(&self.long_pending.front(), 1, row)
                 self.long_index.erase(self.long_pending.front().key)
                 self.long_pending.pop_front()
             self.long_pending.push_back(self._fresh_msg)
@@ -2068,8 +2175,8 @@ cdef class Core(StreamSink):
                                    msg.duplicates, None, _long_info(msg)))
                 if self.keep_rows:
                     self.events.append((EV_LONG_DONE, row, msg.reference, msg.total,
-                                             [pr.second.row for pr in msg.parts],
-                                             [pr.second.frame for pr in msg.parts]))
+                                        [pr.second.row for pr in msg.parts],
+                                        [pr.second.frame for pr in msg.parts], True))
                 self._remember_done(msg, ts)
                 self.long_index.erase(msg.key)
                 self.long_pending.erase(pos)
@@ -2080,7 +2187,7 @@ cdef class Core(StreamSink):
             if sat_sub(ts, old.first_ts) < self.long_sms_timeout_ns:
                 break
             self.long_incomplete += 1
-            self._long_incomplete(old, 0)
+            self._long_incomplete(old, 0, row)
             self.long_index.erase(old.key)
             self.long_pending.pop_front()
         return record
@@ -2115,13 +2222,20 @@ cdef class Core(StreamSink):
             self.long_done.pop_front()
         return 0
 
-    cdef int _long_incomplete(self, LongMsg* msg, int when) except -1:
+    cdef int _long_incomplete(self, LongMsg* msg, int when, int64_t row) except -1:
+        """A long message given up (``when``: 0 timeout, 1 cap, 2 end) while ``row`` was
+        read: a finding, and (rows kept) its parts, so that its transactions can be rolled
+        up as a message's even though some parts never came."""
         cdef int64_t first = INT64_MAX
         for pr in msg.parts:
             if pr.second.frame < first:
                 first = pr.second.frame
         self.events.append((EV_NOTE, NOTE_LONG_INCOMPLETE, first, None, when,
                             self.long_sms_timeout_ns, _long_info(msg)))
+        if self.keep_rows:
+            self.events.append((EV_LONG_DONE, row, msg.reference, msg.total,
+                                [pr.second.row for pr in msg.parts],
+                                [pr.second.frame for pr in msg.parts], False))
         return 0
 
     # -- the end ------------------------------------------------------------------------------------
@@ -2142,7 +2256,7 @@ cdef class Core(StreamSink):
                 self._close_session(deref(it).second, -1, 0, 0, NULL)
         while not self.long_pending.empty():
             self.long_incomplete += 1
-            self._long_incomplete(&self.long_pending.front(), 2)
+            self._long_incomplete(&self.long_pending.front(), 2, self.rows)
             self.long_index.erase(self.long_pending.front().key)
             self.long_pending.pop_front()
         return 0

@@ -65,6 +65,7 @@ from cmppdissect.core._engine import (
 from cmppdissect.core.records import CaptureLayout, CaptureNote, format_endpoint
 from cmppdissect.engine import findings as words
 from cmppdissect.engine.findings import ExpertItem, ExpertList
+from cmppdissect.engine.sketch import Sketches
 from cmppdissect.protocol.codes import code_name
 from cmppdissect.protocol.commands import DEFAULT_PORTS, CommandId
 from cmppdissect.protocol.decode import decode_pdu
@@ -160,6 +161,8 @@ class Batch:
     (with that SUBMIT's frame: the finding is worded from the row's own bytes when shown);
     ``links`` the requests answered in this batch (request row, response row, latency ns);
     ``long_sms`` the rows that completed a long message (reference, total, part rows);
+    ``long_given_up`` the long messages the core gave up on, timed out or evicted while a row
+    was read or at the end (that row, or the rows read; reference, total, the part rows seen);
     ``severity`` the worst finding known per row, where it is warn or worse; ``unanswered``
     the request rows the core gave up on; ``sessions`` the sessions opened (their endpoints),
     ``retired`` those dropped from the session list past ``max_sessions``;
@@ -174,6 +177,7 @@ class Batch:
     report_for: np.ndarray = field(default_factory=lambda: _NO_PAIRS)  # (row, frame) rows
     links: np.ndarray = field(default_factory=lambda: _NO_LINKS)  # (request, response, ns)
     long_sms: dict[int, tuple[int, int, list[int]]] = field(default_factory=dict)
+    long_given_up: list[tuple[int, int, int, list[int]]] = field(default_factory=list)
     severity: dict[int, int] = field(default_factory=dict)
     unanswered: list[int] = field(default_factory=list)
     sessions: dict[int, tuple[str, str]] = field(default_factory=dict)  # opened: client, server
@@ -199,8 +203,10 @@ class Engine:
                  notes: list[CaptureNote] | None = None, offsets: bool = False,
                  carriers: bool = False, max_report_keys: int = 10_000,
                  report_delay_s: float = REPORT_DELAY_S,
-                 max_report_listed: int = 1000, max_lost: int = 10_000) -> None:
+                 max_report_listed: int = 1000, max_lost: int = 10_000,
+                 max_samples: int = 0, max_rate_slots: int = 86_400) -> None:
         self.settings: dict[str, Any] = {
+            "max_samples": max_samples,
             "max_report_keys": max_report_keys, "report_delay_s": report_delay_s,
             "max_lost": max_lost,
             "max_report_listed": max_report_listed,
@@ -221,8 +227,10 @@ class Engine:
                          keep_rows=keep_rows, pdu_limit=pdu_limit,
                          tracker_caps=dict(tracker_caps or {}), notes=self.notes,
                          offsets=offsets, carriers=carriers, max_report_keys=max_report_keys,
-                         max_lost=max_lost)
+                         max_lost=max_lost, max_rate_slots=max_rate_slots)
         self.keep_rows = keep_rows
+        # Latency and delay samples past max_samples held by the core, folded (0: exact).
+        self.sketches = Sketches(max_samples)
         self.report_delay_s = report_delay_s
         # Reports that did not simply match their SUBMIT, listed (the first
         # max_report_listed of each kind; the core counts them all).
@@ -323,6 +331,11 @@ class Engine:
             batch.report_for = np.frombuffer(reports, np.int64).reshape(-1, 2)
         if events:
             self._events(events, batch)
+        if self.sketches.budget and self.core.samples_held > self.sketches.budget:
+            if not self.sketches:
+                self.expert.cap("samples", None, None,
+                                words.cap_message("samples", self.settings))
+            self.sketches.fold(self.core.drain_samples())
         return batch
 
     def _events(self, events: list[tuple[Any, ...]], batch: Batch) -> None:
@@ -346,11 +359,15 @@ class Engine:
                 batch.sessions[sid] = (names.client, names.server)
             elif kind == EV_RETIRED:
                 self.sessions.pop(ev[1], None)
+                self.sketches.retire(ev[1])
                 batch.retired.append(ev[1])
                 self._running.pop((ev[1], True), None)
                 self._running.pop((ev[1], False), None)
             elif kind == EV_LONG_DONE:
-                batch.long_sms[ev[1]] = (ev[2], ev[3], list(ev[4]))
+                if ev[6]:
+                    batch.long_sms[ev[1]] = (ev[2], ev[3], list(ev[4]))
+                else:
+                    batch.long_given_up.append((ev[1], ev[2], ev[3], list(ev[4])))
             elif kind == EV_CARRIERS:
                 batch.carriers[ev[1]] = ev[2]
             else:  # pragma: no cover - the core has no other kinds

@@ -330,6 +330,10 @@ def long_sms_duplicate(info: LongInfo, duplicates: int) -> str:
 
 
 def cap_message(what: str, settings: dict[str, Any]) -> str:
+    if what == "samples":
+        return (f"more than {settings['max_samples']} latency and delay samples (8 bytes each) "
+                "held: they are folded into DDSketches, so percentiles from here on are within "
+                "1% of the exact values (count, min, max and mean stay exact)")
     if what == "pending":
         return (f"more than {settings['max_pending']} requests in flight in one session: the "
                 "oldest are counted as unanswered and forgotten")
@@ -364,8 +368,8 @@ def cap_message(what: str, settings: dict[str, Any]) -> str:
                 "without the rest (reports_given_up)")
     if what == "transaction-long-parts":
         return (f"more than {settings['max_waiting']} parts of long SMS awaited their message "
-                f"in the transactions table: {settings['parts']} were forgotten (their "
-                "message's long_outcome says so)")
+                f"in the transactions table: {settings['parts']} were written without it (their "
+                "message's long_outcome counts them as not known)")
     if what == "held-rows":
         return (f"a request awaited its response while {settings['window']} PDUs came after "
                 "it: the output wrote it without its response (finding not-waited) rather than "

@@ -39,6 +39,7 @@ from prometheus_client.registry import Collector
 
 from cmppdissect.core._engine import OTHER_KEY
 from cmppdissect.engine import Engine
+from cmppdissect.engine.sketch import Folded
 from cmppdissect.protocol.commands import command_name
 from cmppdissect.protocol.expert import Severity
 from cmppdissect.protocol.report import stat_class
@@ -110,15 +111,23 @@ class LabelCap:
         return OTHER
 
 
-def _histogram(samples: Iterable[bytes], edges_ns: np.ndarray) -> tuple[np.ndarray, float]:
+def _histogram(samples: Iterable[bytes], edges_ns: np.ndarray,
+               folded: Iterable[Folded] = ()) -> tuple[np.ndarray, float]:
     """Cumulative bucket counts (each edge, then +Inf) and the sum in seconds of int64 ns
-    samples."""
+    samples, and of the samples ``folded`` into sketches past the budget (counted to the
+    sketch's resolution: engine/sketch.py)."""
     arrays = [np.frombuffer(b, np.int64) for b in samples if b]
-    if not arrays:
-        return np.zeros(len(edges_ns) + 1, np.int64), 0.0
-    values = np.sort(np.concatenate(arrays))
-    counts = np.searchsorted(values, edges_ns, side="right").astype(np.int64)
-    return np.append(counts, len(values)), float(values.sum()) / 1e9
+    counts = np.zeros(len(edges_ns) + 1, np.int64)
+    total = 0.0
+    if arrays:
+        values = np.sort(np.concatenate(arrays))
+        counts[:-1] = np.searchsorted(values, edges_ns, side="right")
+        counts[-1] = len(values)
+        total = float(values.sum()) / 1e9
+    for sketch in folded:
+        counts += [*(sketch.count_at_most(e) for e in edges_ns.tolist()), sketch.count]
+        total += sketch.sketch.sum / 1e9
+    return counts, total
 
 
 def _family(name: str, doc: str, edges: tuple[float, ...], labels: list[str],
@@ -191,9 +200,11 @@ class EngineCollector(Collector):
         snap = {
             "totals": totals,
             "latency": {rid: core.latency_samples(rid) for rid in totals},
+            # the samples folded past the budget (-i), copied: the engine goes on folding
+            "folded": {key: f.copy() for key, f in engine.sketches.by_key.items()},
             "results": core.result_counts(),
             "stats": core.report_stats(),
-            "to_report": [(self._sp_key(key), entry["stats"])
+            "to_report": [(self._sp_key(key), key, entry["stats"])
                           for key, entry in recon["sp"].items()],
             "sessions": sessions,
             "logins": [(self._sp_of(sp), status, n) for (sp, status), n in
@@ -259,23 +270,31 @@ class EngineCollector(Collector):
     def _commands(self, snap: dict[str, Any]) -> Iterator[Metric]:
         per: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0] * 6)
         lat: dict[tuple[int, str], list[bytes]] = defaultdict(list)
+        folded = snap["folded"]
+        lat_folded: dict[tuple[int, str], list[Folded]] = defaultdict(list)
         for sp, s in snap["sessions"]:
             for rid, (*counters, samples) in s["commands"].items():
                 row = per[(rid, sp)]
                 for i, v in enumerate(counters):
                     row[i] += v
                 lat[(rid, sp)].append(samples)
+                mine = folded.get(("latency", s["id"], rid))
+                if mine is not None:
+                    lat_folded[(rid, sp)].append(mine)
         hist: dict[tuple[str, ...], tuple[np.ndarray, float]] = {}
         edges = self._latency_edges
         for (rid, sp), samples in lat.items():
-            hist[(command_name(rid), sp)] = _histogram(samples, edges)
+            hist[(command_name(rid), sp)] = _histogram(samples, edges,
+                                                       lat_folded.get((rid, sp), ()))
         for rid, totals in snap["totals"].items():
             # What retired sessions counted: the capture's totals less the listed sessions'.
             listed = [sum(row[i] for (r, _), row in per.items() if r == rid) for i in range(6)]
             retired = [t - n for t, n in zip(totals, listed, strict=True)]
             if any(retired):
                 per[(rid, RETIRED)] = [max(0, v) for v in retired]
-            counts, total = _histogram((snap["latency"][rid],), edges)
+            counts, total = _histogram(
+                (snap["latency"][rid],), edges,
+                [f for k, f in folded.items() if k[0] == "latency" and k[2] & 0x1F == rid])
             name = command_name(rid)
             for (r, _sp), (c, t) in list(hist.items()):
                 if r == name:
@@ -346,13 +365,18 @@ class EngineCollector(Collector):
             fam.add_metric(list(key), n)
         yield fam
         delays: dict[tuple[str, ...], list[bytes]] = defaultdict(list)
-        for sp, by_stat in snap["to_report"]:
-            for _count, samples in by_stat.values():
+        delays_folded: dict[tuple[str, ...], list[Folded]] = defaultdict(list)
+        for sp, raw_sp, by_stat in snap["to_report"]:
+            for stat, (_count, samples) in by_stat.items():
                 delays[(sp,)].append(samples)
+                mine = snap["folded"].get(("delays", raw_sp, stat))
+                if mine is not None:
+                    delays_folded[(sp,)].append(mine)
         edges = self._report_edges
         yield _family("cmpp_submit_to_report_seconds",
                       "SUBMIT to its status report, per SP", REPORT_BUCKETS_S, ["sp"],
-                      {key: _histogram(samples, edges) for key, samples in delays.items()})
+                      {key: _histogram(samples, edges, delays_folded.get(key, ()))
+                       for key, samples in delays.items()})
 
     def _sessions(self, snap: dict[str, Any]) -> Iterator[Metric]:
         up: dict[str, int] = defaultdict(int)

@@ -17,6 +17,7 @@ from typing import Any
 
 from cmppdissect.core._engine import OTHER_KEY
 from cmppdissect.engine import Engine
+from cmppdissect.engine.sketch import Sketches
 from cmppdissect.engine.stats import summarize_ms
 from cmppdissect.protocol.report import stat_class
 
@@ -42,17 +43,22 @@ def _stat_name(raw: bytes) -> str:
     return OTHER if raw == OTHER_KEY else raw.decode("ascii", "backslashreplace")
 
 
-def _delays(stats: dict[str, dict[str, Any]], raw: Iterable[tuple[str, int, bytes]]) -> None:
-    """Add (Stat, count, delay samples) into ``stats`` (Stat -> count, samples)."""
-    for stat, count, delays in raw:
-        entry = stats.setdefault(stat, {"count": 0, "samples": []})
+def _delays(stats: dict[str, dict[str, Any]],
+            raw: Iterable[tuple[str, int, bytes, tuple[Any, ...]]]) -> None:
+    """Add (Stat, count, delay samples, the key of their folded part) into ``stats``
+    (Stat -> count, samples, keys)."""
+    for stat, count, delays, key in raw:
+        entry = stats.setdefault(stat, {"count": 0, "samples": [], "keys": []})
         entry["count"] += count
         entry["samples"].append(delays)
+        entry["keys"].append(key)
 
 
-def _stat_table(stats: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def _stat_table(stats: dict[str, dict[str, Any]], sketches: Sketches
+                ) -> dict[str, dict[str, Any]]:
     return {stat: {"count": e["count"], "class": stat_class(stat) if stat != OTHER else None,
-                   "submit_to_report_ms": summarize_ms(e["samples"])}
+                   "submit_to_report_ms": summarize_ms(e["samples"],
+                                                       sketches.merged(e["keys"]))}
             for stat, e in sorted(stats.items())}
 
 
@@ -93,7 +99,8 @@ def reconciliation(engine: Engine) -> dict[str, Any]:
     for raw_sp, figures in sorted(totals["sp"].items()):
         sp = sp_name(raw_sp)
         stats: dict[str, dict[str, Any]] = {}
-        raw_stats = [(_stat_name(s), c, d) for s, (c, d) in figures["stats"].items()]
+        raw_stats = [(_stat_name(s), c, d, ("delays", raw_sp, s))
+                     for s, (c, d) in figures["stats"].items()]
         _delays(stats, raw_stats)
         _delays(all_stats, raw_stats)
         per_sp[sp] = {
@@ -103,8 +110,9 @@ def reconciliation(engine: Engine) -> dict[str, Any]:
             "duplicates": figures["duplicates"], "unmatched": figures["unmatched"],
             "near_misses": figures["near_misses"],
             "submit_to_report_ms": summarize_ms(
-                [d for e in stats.values() for d in e["samples"]]),
-            "stat": _stat_table(stats)}
+                [d for e in stats.values() for d in e["samples"]],
+                engine.sketches.merged(k for e in stats.values() for k in e["keys"])),
+            "stat": _stat_table(stats, engine.sketches)}
     lists = {kind: [_ids_as_text(item) for item in items]
              for kind, items in engine.report_lists.items()}
     counts = engine.report_counts
@@ -130,5 +138,5 @@ def reconciliation(engine: Engine) -> dict[str, Any]:
                                     if r.startswith("near-")},
                         "listed": lists["near_misses"]},
         "per_sp": per_sp,
-        "per_stat": _stat_table(all_stats),
+        "per_stat": _stat_table(all_stats, engine.sketches),
     }

@@ -51,8 +51,10 @@ def session_dict(engine: Engine, sid: int) -> dict[str, Any] | None:
     tcp = s["tcp"]
     commands = {}
     for request_id, (*counters, latency) in s["commands"].items():
-        commands[command_name(request_id)] = {**dict(zip(COUNTERS, counters, strict=True)),
-                                              "latency_ms": summarize_ms((latency,))}
+        commands[command_name(request_id)] = {
+            **dict(zip(COUNTERS, counters, strict=True)),
+            "latency_ms": summarize_ms((latency,),
+                                       engine.sketches.get(("latency", sid, request_id)))}
     return {
         "id": sid, "client": names.client, "server": names.server, "sp_id": names.sp_id,
         "version": s["version"], "version_source": s["version_source"], "login": names.login,
@@ -94,7 +96,8 @@ def command_summary(engine: Engine) -> dict[str, dict[str, Any]]:
     for request_id, counters in core.commands().items():
         out[command_name(request_id)] = {
             **dict(zip(COUNTERS, counters, strict=True)),
-            "latency_ms": summarize_ms((core.latency_samples(request_id),))}
+            "latency_ms": summarize_ms((core.latency_samples(request_id),),
+                                       engine.sketches.latency(request_id))}
     return dict(sorted(out.items()))
 
 
@@ -112,6 +115,7 @@ def build_report(engine: Engine, *, details: bool = True,
         text = stat.decode("ascii", "backslashreplace")
         stats[text] = stats.get(text, 0) + n
     to_report = core.submit_to_report_samples()
+    to_report_folded = engine.sketches.get(("to_report",))
     counts = engine.expert_counts
     stopped = ({"stopped_early": {"pdus": core.pdus,
                                   "requests_in_flight": core.in_flight_at_stop}}
@@ -129,13 +133,16 @@ def build_report(engine: Engine, *, details: bool = True,
         "results": result_list(core.result_counts()),
         "reports": {"stat": {stat: {"count": n, "class": stat_class(stat)}
                              for stat, n in sorted(stats.items())},
-                    "submit_to_report_ms": summarize_ms((to_report,)),
-                    "matched": len(to_report) // 8},
+                    "submit_to_report_ms": summarize_ms((to_report,), to_report_folded),
+                    "matched": len(to_report) // 8 + (to_report_folded.count
+                                                      if to_report_folded else 0)},
         "reconciliation": reconciliation(engine),
         "timeouts": timeouts(engine),
         "flow_control": flow_summary(of_sessions),
         "links": links(engine, of_sessions),
         "long_sms": core.long_sms(),
+        # Only past the sample budget (-i, --max-samples): how the percentiles were read.
+        **({"samples": engine.sketches.describe()} if engine.sketches else {}),
         "over_time": over_time(*core.rates()),
         "expert_counts": [{"severity": str(sev), "code": code, "count": n}
                           for (sev, code), n in sorted(counts.items(),

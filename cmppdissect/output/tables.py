@@ -25,8 +25,9 @@ import pyarrow as pa
 from cmppdissect.engine.stats import SUMMARY_KEYS
 from cmppdissect.protocol.commands import RESPONSE_BIT, CommandId, command_name
 from cmppdissect.protocol.layouts import Kind, report_layout, result_of
+from cmppdissect.query.dfilter import compile_filter
 from cmppdissect.store import RESEND, PduRecord, PduStore, RecordView
-from cmppdissect.store.records import records_between
+from cmppdissect.store.records import RecordColumns, records_between
 from cmppdissect.store.schema import (
     CONTENT_KEYS,
     HEADER_KEYS,
@@ -279,6 +280,11 @@ _FLAT_OF_RECIPIENT = (2, 3, 5, 4)  # report_frame, _stat, _delay_ms, _done_time 
 _R_MSG_ID, _R_FRAME, _R_STAT, _R_DONE, _R_DELAY = 1, 2, 3, 4, 5
 _MASK64 = (1 << 64) - 1
 _SUBMIT = int(CommandId.CMPP_SUBMIT)
+_DELIVER = int(CommandId.CMPP_DELIVER)
+# The DELIVERs that may be parts of a long mobile-originated message, told from the columns
+# and the bytes without decoding (status reports carry no UDH).
+_MO_LONG = compile_filter(
+    'command == "CMPP_DELIVER" && Registered_Delivery == 0 && TP_udhi != 0')
 
 
 class _Waiting:
@@ -309,23 +315,39 @@ class _Part:
 
 
 class _Long:
-    """A long message the engine assembled (its part rows known), waiting for the rows of the
-    parts still open (``pending``) to complete its picture."""
+    """A long message the engine assembled (its part rows known) or gave up on (``seen``
+    parts of ``total`` came), waiting for the rows of the parts still open (``pending``) to
+    complete its picture."""
 
-    __slots__ = ("done", "forgotten", "pending", "total")
+    __slots__ = ("done", "pending", "seen", "total", "waited")
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, seen: int) -> None:
         self.total = total
+        self.seen = seen
         self.done: list[_Part] = []
         self.pending = 0
-        self.forgotten = 0  # parts whose row completed but were let go (a cap)
+        self.waited: list[list[Any]] = []  # rows of parts complete already, out with the last
+
+    def outcome(self) -> str:
+        return long_outcome(self.total, self.done, self.seen - len(self.done),
+                            unseen=self.total - self.seen)
 
 
-def long_outcome(total: int, parts: Sequence[_Part], forgotten: int = 0) -> str:
+def long_outcome(total: int, parts: Sequence[_Part], forgotten: int = 0, *,
+                 unseen: int = 0) -> str:
     """The roll-up of a long message's parts, e.g. "3 parts, part 2 rejected with Result 8,
-    2 of 3 reports DELIVRD": the parts refused or unanswered (or "all accepted"), then the
-    status reports come against those asked for (each part's recipients), by Stat."""
+    2 of 3 reports DELIVRD": the parts never seen (a message given up), refused or unanswered
+    (or "all accepted"), then the status reports come against those asked for (each part's
+    recipients), by Stat."""
     words = [f"{total} parts"]
+    if unseen:
+        known = {p.part for p in parts}
+        missing = [n for n in range(1, total + 1) if n not in known]
+        if forgotten or len(missing) != unseen:  # which ones is not known: a count
+            words.append(f"{unseen} of {total} never seen")
+        else:
+            words.append(f"part{'s' if unseen > 1 else ''} "
+                         f"{', '.join(map(str, missing))} never seen")
     bad = []
     for p in sorted(parts, key=lambda p: p.part):
         if p.result is None:
@@ -351,6 +373,17 @@ def long_outcome(total: int, parts: Sequence[_Part], forgotten: int = 0) -> str:
     return ", ".join(words)
 
 
+def _long_part(pdu: DecodedPdu, values: list[Any]) -> None:
+    """A long message's part names its message in its row: UDH reference, total, part."""
+    if not pdu.fields.get("TP_udhi", 0) & 0x41:
+        return
+    content = pdu.content
+    concat = content.udh.concat if content and content.udh else None
+    if concat is not None:
+        values[_LONG_REFERENCE] = concat.reference
+        values[_LONG_TOTAL], values[_LONG_PART] = concat.total, concat.part
+
+
 class _Transactions:
     """Transaction rows, each released as soon as it is complete: at once, or for a SUBMIT
     accepted with Registered_Delivery set, when every recipient's status report has come (or,
@@ -362,12 +395,14 @@ class _Transactions:
     rows waited behind it) waits here instead, as its row's values, for that response (at
     most ``max_waiting`` of them: past that, the oldest is complete without one).
 
-    A part of a long SUBMIT names its message (UDH reference, total, part); the row of the
-    part that completes the message's picture (every part's row complete: answered, reports
-    in or given up) carries the roll-up (:func:`long_outcome`). The parts are the engine's
-    (the rows it assembled the message from); a part's row complete before its message is
-    known leaves a few numbers behind, at most ``max_waiting`` of them (past that, the oldest
-    are forgotten: ``evicted_parts``).
+    A part of a long SUBMIT, or of a long mobile-originated DELIVER, names its message (UDH
+    reference, total, part); the row of the part that completes the message's picture (every
+    part's row complete: answered, reports in or given up) carries the roll-up
+    (:func:`long_outcome`). The parts are the engine's: the rows it assembled the message from,
+    or, for a message it gave up on (parts missing past the long-SMS timeout, its cap, or the
+    end), the parts that came. A part's row complete before its message is known waits for it
+    (so that the roll-up has a row to go on whatever part came last), at most ``max_waiting``
+    of them (past that, the oldest is written without: ``evicted_parts``).
     """
 
     def __init__(self, max_waiting: int) -> None:
@@ -379,8 +414,11 @@ class _Transactions:
         self.by_frame: dict[int, list[_Waiting]] = {}  # SUBMIT frame -> its waiting rows
         self.open_rows: set[int] = set()  # the waiting rows' requests (engine row numbers)
         self.part_of: dict[int, _Long] = {}  # part's request (engine row) -> its message
-        self.parts: dict[int, _Part] = {}  # parts complete before their message was known
+        # parts complete before their message was known (their rows, oldest first)
+        self.parts: dict[int, tuple[_Part, list[Any]]] = {}
+        self._mo_long: set[int] = set()  # DELIVER rows of this piece that may be long parts
         self.ready: list[list[Any]] = []
+        self._completed = 0  # rows completed so far (each row's rank among them)
         self.peak_held = 0
         self.evicted = 0  # rows written without every report: past max_waiting
         self.evicted_parts = 0  # parts forgotten before their message was known
@@ -398,10 +436,15 @@ class _Transactions:
         """Rows ``start`` to ``stop`` (settled); ``decoded`` their PDUs when already decoded
         (for the PDU table), so that a request and its response are not decoded twice."""
         self._decoded, self._start = decoded, start
+        unread = store.base + start
         for row in store.long_sms_between(start, stop):  # before any of their rows complete
-            if int(store.command_id[row]) == _SUBMIT:
-                self._long(store.long_sms[row], store.base + start)
+            self._long(store.long_sms[row], unread)
+        for message in store.long_given_up_between(start, stop):
+            self._long(message, unread, complete=False)
         command = store.command_id[start:stop]
+        delivers = np.flatnonzero(command == _DELIVER).astype(np.int64) + start
+        self._mo_long = set(delivers[_MO_LONG.select(RecordColumns(store, delivers)).keep]
+                            .tolist()) if len(delivers) else set()
         requests = np.flatnonzero(((command & RESPONSE_BIT) == 0)
                                   & ((store.flags[start:stop] & RESEND) == 0)) + start
         for row in requests.tolist():
@@ -418,20 +461,31 @@ class _Transactions:
         self.peak_held = max(self.peak_held, self.waiting_recipients + len(self.early)
                              + len(self.parts))
 
-    def _long(self, message: tuple[int, int, list[int]], unread: int) -> None:
-        """A long message the engine assembled: its parts' rows (engine numbers) complete its
-        picture. A part's row is still open when it waits here or was not read yet (from
-        ``unread`` on); otherwise it completed already, and left its numbers (or was
-        forgotten, past the cap)."""
+    def _long(self, message: tuple[int, int, list[int]], unread: int, *,
+              complete: bool = True) -> None:
+        """A long message the engine assembled (or, not ``complete``, gave up on): its parts'
+        rows (engine numbers) complete its picture. A part's row is still open when it waits
+        here or was not read yet (from ``unread`` on); otherwise it completed already and
+        waits for its message (or was written without, past the cap). Those rows go out with
+        the last part's row, which carries the roll-up (when no part is open, that is the one
+        that completed last, now)."""
         _reference, total, rows = message
-        held = _Long(total)
+        held = _Long(total, len(rows) if not complete else total)
+        waited: list[list[Any]] = []
         for part in rows:
             done = self.parts.pop(part, None)
             if done is not None:
-                held.done.append(done)
+                held.done.append(done[0])
+                waited.append(done[1])
             elif part >= unread or part in self.early or part in self.open_rows:
                 held.pending += 1
                 self.part_of[part] = held
+        waited.sort(key=lambda values: values[_WIDTH + 2])  # the order they completed in
+        if held.pending:
+            held.waited = waited
+        elif waited:
+            waited[-1][_LONG_OUTCOME] = held.outcome()
+            self.ready += waited
 
     def _request(self, store: PduStore, row: int) -> None:
         cid = int(store.command_id[row])
@@ -440,7 +494,7 @@ class _Transactions:
         frame = int(store.frame[row])
         values: list[Any] = [int(store.session[row]), name, int(store.sequence_id[row]),
                              frame, int(store.ts_ns[row])] + [None] * (_WIDTH - 5)
-        values += [store.base + row, False]
+        values += [store.base + row, False, 0]
         if cid == _SUBMIT:
             pdu = self._pdu(store, row)
             fields = pdu.fields
@@ -448,12 +502,9 @@ class _Transactions:
             dests = fields.get("Dest_terminal_Id") or ()
             values[_RECIPIENTS] = [[octet_text(d), None, None, None, None, None]
                                    for d in dests] or [[None] * 6]
-            if fields.get("TP_udhi", 0) & 0x41:
-                content = pdu.content
-                concat = content.udh.concat if content and content.udh else None
-                if concat is not None:
-                    values[_LONG_REFERENCE] = concat.reference
-                    values[_LONG_TOTAL], values[_LONG_PART] = concat.total, concat.part
+            _long_part(pdu, values)
+        elif row in self._mo_long:
+            _long_part(self._pdu(store, row), values)
         if pair is None:
             if store.flags[row] & GIVEN_UP:
                 self.early[store.base + row] = (values, cid)
@@ -545,21 +596,23 @@ class _Transactions:
         if recipients:
             first = recipients[0]
             values[_FIRST_REPORT] = [first[i] for i in _FLAT_OF_RECIPIENT]
+        self._completed += 1
+        values[_WIDTH + 2] = self._completed
         if values[_LONG_TOTAL] is not None:
             row = values[_WIDTH]
             message = self.part_of.pop(row, None)
-            if message is None:  # its message is not known yet (or never will be)
-                self.parts[row] = _Part(values)
+            if message is None:  # its message is not known yet: the row waits for it
+                self.parts[row] = (_Part(values), values)
                 if len(self.parts) > self.max_waiting:
-                    del self.parts[next(iter(self.parts))]
+                    oldest = self.parts.pop(next(iter(self.parts)))
+                    self.ready.append(oldest[1])
                     self.evicted_parts += 1
-            else:
-                message.done.append(_Part(values))
-                message.pending -= 1
-                if not message.pending:
-                    values[_LONG_OUTCOME] = long_outcome(
-                        message.total, message.done,
-                        message.total - len(message.done))
+                return
+            message.done.append(_Part(values))
+            message.pending -= 1
+            if not message.pending:
+                values[_LONG_OUTCOME] = message.outcome()
+                self.ready += message.waited
         self.ready.append(values)
 
     def take(self, everything: bool = False) -> pa.RecordBatch | None:
@@ -570,7 +623,10 @@ class _Transactions:
             self.early.clear()
             for held in list(self.waiting.values()):
                 self._forget(held)
-            self.parts.clear()  # parts of messages never completed: no roll-up
+            # Parts whose message the engine never named (it keeps every one it saw, so
+            # only a UDH it read otherwise): without a roll-up.
+            self.ready += [values for _part, values in self.parts.values()]
+            self.parts.clear()
         rows, self.ready = self.ready, []
         if not rows:
             return None
@@ -615,8 +671,12 @@ class TableBuilder:
             self.rows["transactions"] += done.num_rows
             yield "transactions", done
 
-    def finish(self, engine: Engine) -> Iterator[tuple[str, pa.RecordBatch]]:
-        """The capture ended: the transactions still held, and the sessions."""
+    def finish(self, engine: Engine, store: PduStore) -> Iterator[tuple[str, pa.RecordBatch]]:
+        """The capture ended: the long messages given up at the end, the transactions still
+        held, and the sessions."""
+        end = store.base + store.count
+        for message in store.long_given_up_between(store.count):
+            self.transactions._long(message, end, complete=False)
         done = self.transactions.take(everything=True)
         self._caps(engine)
         if done is not None:

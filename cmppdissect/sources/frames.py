@@ -616,6 +616,11 @@ class FrameWriter:
         self.out = out
         self._record(header.getvalue())
 
+    @property
+    def size(self) -> int:
+        """The file's size so far: the bytes written and those gathered to be."""
+        return self._file.size + len(self._buf)
+
     def _record(self, data: bytes | bytearray) -> None:
         self._buf += data
         self._ends.append(len(self._buf))

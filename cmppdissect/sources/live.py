@@ -8,8 +8,9 @@ in Python. The compiled core's block walk (:class:`cmppdissect.core.RxRing`) tur
 into the records of a nanosecond pcap stream, which the core then reads exactly as it reads a
 file. So there is one link/IP/TCP decoder for files and for the wire (IPv4 fragment reassembly
 and malformed-frame notes included), frame numbers and timestamps are the same whether a
-capture is analysed live or written with ``-w`` and read back, and ``-w`` is a plain copy of
-that stream.
+capture is analysed live or written with ``-w`` and read back. ``-w`` writes that stream
+through a :class:`~cmppdissect.sources.ring.CaptureRing`: as it is (pcap), or as pcapng blocks,
+to one file or, with ``-b``, to a ring of files each whole and readable alone.
 
 The ring is the only way packets are read: it needs the same privilege as the socket itself
 (``CAP_NET_RAW``) and every kernel since 3.2 has it, so a per-packet ``recv`` fallback would be
@@ -62,11 +63,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any, Final
+from typing import Any, Final
 
 from cmppdissect.core import LINKTYPE_NAMES, RxRing
 from cmppdissect.core.records import CaptureNote
-from cmppdissect.sources.wholefile import RecordsCutError, WholeRecords
+from cmppdissect.sources.ring import CaptureRing, Ring, RingError, RingSpec
 
 __all__ = ["LiveCapture", "LiveCaptureError", "LiveStats", "compile_bpf"]
 
@@ -262,16 +263,17 @@ class _RingStream:
     the ring so far: after a stop, reading goes on until that many were read.
     """
 
-    def __init__(self, sock: socket.socket, ring: RxRing, linktype: int, snaplen: int,
-                 stats: LiveStats, tee: IO[bytes] | None, deadline: float | None, name: str,
+    def __init__(self, sock: socket.socket, rx: RxRing, linktype: int, snaplen: int,
+                 stats: LiveStats, tee: CaptureRing | None, deadline: float | None, name: str,
                  delivered: Callable[[], int]) -> None:
         self.name = name
         self._sock = sock
-        self._ring = ring
-        self._walker = ring.walker
+        self._rx = rx
+        self._walker = rx.walker
         self._stats = stats
         self._delivered = delivered
-        self._tee = WholeRecords(tee) if tee is not None else None
+        self._tee = tee
+        self._tee_started = False
         self._deadline = deadline
         self._header: bytes | None = struct.pack("<IHHiIII", _PCAP_NS_MAGIC, 2, 4, 0, 0,
                                                  snaplen, linktype)
@@ -285,7 +287,6 @@ class _RingStream:
         self._sealed = False  # no new packet is taken (after stop)
         self._drain_until = 0.0
         self.eof = False
-        self.tee_frames = 0  # frames in the -w file
         self.write_error: str | None = None  # why writing the -w file stopped
 
     def wake(self) -> None:
@@ -297,12 +298,12 @@ class _RingStream:
         if self._header is not None:
             data, self._header = self._header, None
             return self._out(data)
-        ring = self._ring
+        rx = self._rx
         while not self.eof:
             if self.stopping and not self._sealed:
                 self._seal()
-            while ring.ready():
-                data = ring.take()
+            while rx.ready():
+                data = rx.take()
                 self._stats.frames = self._walker.frames
                 self._stats.bytes = self._walker.captured
                 if self._sealed:
@@ -345,23 +346,21 @@ class _RingStream:
         return data
 
     def _write_tee(self, data: bytes) -> None:
-        """Append whole records to the ``-w`` file. When a write fails (a full disk), the file
-        ends with its last whole record, writing stops, the capture stops, and
+        """Append whole records to the ``-w`` file(s). When a write fails (a full disk), the
+        file ends with its last whole record, writing stops, the capture stops, and
         ``write_error`` says why; the analysis of what was read goes on to its summary."""
         assert self._tee is not None
-        header = self._tee.size == 0  # the first batch is the file header, one record
-        ends = [len(data)] if header else self._walker.record_ends()
         try:
-            self._tee.write(data, ends)
-        except RecordsCutError as cut:
-            self.tee_frames += cut.kept if not header else 0
-            self.write_error = (f"{cut}: the file ends with the last whole frame written "
-                                f"({self.tee_frames} frames)")
+            if self._tee_started:
+                self._tee.write(data)
+            else:  # the first batch is the stream's file header
+                self._tee_started = True
+                self._tee.start(data)
+        except RingError as exc:
+            self.write_error = str(exc)
+            self._tee.close()
             self._tee = None
             self.wake()
-            return
-        if not header:
-            self.tee_frames += len(ends)
 
     def close(self) -> None:
         for fd in (self._wake_r, self._wake_w):
@@ -408,8 +407,10 @@ class LiveCapture:
     Opening checks everything that can fail (interface, permission, filter, ring, output file)
     and raises :class:`LiveCaptureError` with a one-line message; the capture starts right
     then, and packets wait in the kernel's ring (``buffer_bytes``, in blocks of
-    ``block_bytes``) until they are read. ``write`` names a pcap file that receives every
-    captured frame. ``duration`` (seconds) ends the iteration by itself.
+    ``block_bytes``) until they are read. ``write`` names a capture file that receives every
+    captured frame: ``write_format`` ``"pcap"`` or ``"pcapng"`` (default: pcap for a name
+    ending in ``.pcap``, else pcapng); with ``ring`` (``-b``) the frames go to a ring of such
+    files (:mod:`.ring`). ``duration`` (seconds) ends the iteration by itself.
     """
 
     live = True
@@ -418,16 +419,17 @@ class LiveCapture:
                  write: str | os.PathLike[str] | None = None, duration: float | None = None,
                  snaplen: int = DEFAULT_SNAPLEN, buffer_bytes: int = DEFAULT_BUFFER,
                  block_bytes: int = DEFAULT_BLOCK,
-                 notes: list[CaptureNote] | None = None) -> None:
+                 notes: list[CaptureNote] | None = None, ring: RingSpec | None = None,
+                 write_format: str | None = None) -> None:
         self.notes: list[CaptureNote] = notes if notes is not None else []
         self.name = interface
         self._started = False
         self._reader: threading.Thread | None = None  # the thread iterating, while it does
         self._lock = threading.Lock()
         self._closed = False
-        self._tee: IO[bytes] | None = None
+        self._tee: CaptureRing | None = None
         self._map: mmap.mmap | None = None
-        self._ring: RxRing | None = None
+        self._rx: RxRing | None = None
         blocks = _ring_blocks(buffer_bytes, block_bytes)
         sock, linktype, is_loopback, lo_index = self._open_socket(interface)
         self._sock = sock
@@ -441,7 +443,7 @@ class LiveCapture:
             if program is not None:
                 _attach(sock, program)
             # Only packets that passed the filter reach the ring from here on.
-            ring = self._ring = self._map_ring(interface, block_bytes, blocks)
+            rx = self._rx = self._map_ring(interface, block_bytes, blocks)
             if interface == "any":
                 self._flush_queue()  # the socket queued packets before the filter and ring
             else:
@@ -450,7 +452,7 @@ class LiveCapture:
             sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, _STATS_V3_SIZE)
             if write is not None:
                 self.stats.written = os.fspath(write)
-                self._tee = self._open_output(write)
+                self._tee = self._open_output(write, ring, write_format)
         except OSError as exc:
             self._release()
             if exc.errno == errno.ENODEV:
@@ -460,7 +462,7 @@ class LiveCapture:
             self._release()
             raise
         deadline = None if duration is None else time.monotonic() + duration
-        self._stream = _RingStream(sock, ring, linktype, snaplen, self.stats, self._tee,
+        self._stream = _RingStream(sock, rx, linktype, snaplen, self.stats, self._tee,
                                    deadline, f"live:{interface}", self._delivered)
 
     # -- opening ------------------------------------------------------------------------------
@@ -523,9 +525,9 @@ class LiveCapture:
 
     def _release(self) -> None:
         """Let go of the ring, unmap it and close the socket (also undoes a half-done opening)."""
-        if self._ring is not None:
-            self._ring.close()  # its view of the mapping goes first: the mapping can then close
-            self._ring = None
+        if self._rx is not None:
+            self._rx.close()  # its view of the mapping goes first: the mapping can then close
+            self._rx = None
         if self._map is not None:
             self._map.close()
             self._map = None
@@ -539,11 +541,18 @@ class LiveCapture:
                 return
 
     @staticmethod
-    def _open_output(path: str | os.PathLike[str]) -> IO[bytes]:
+    def _open_output(path: str | os.PathLike[str], ring: RingSpec | None,
+                     fmt: str | None) -> CaptureRing:
+        """The ``-w`` output, its first file made now (named with the time the capture
+        starts, as dumpcap's)."""
+        name = os.fspath(path)
+        fmt = fmt or ("pcap" if name.lower().endswith(".pcap") else "pcapng")
+        tee = CaptureRing(Ring(name, ring), fmt)
         try:
-            return open(path, "wb", buffering=0)
-        except OSError as exc:
-            raise LiveCaptureError(f"-w {os.fspath(path)}: {exc.strerror or exc}") from None
+            tee.open(time.time_ns())
+        except RingError as exc:
+            raise LiveCaptureError(f"-w {exc}") from None
+        return tee
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -601,8 +610,8 @@ class LiveCapture:
 
     @property
     def write_error(self) -> str | None:
-        """Why writing the ``write`` file stopped (a full disk), or None: the capture then
-        stopped, and the file ends with its last whole record."""
+        """Why writing the ``write`` file stopped (a full disk), naming the file, or None: the
+        capture then stopped, and the file ends with its last whole record."""
         return self._stream.write_error
 
     # -- stopping -----------------------------------------------------------------------------

@@ -41,18 +41,20 @@ from cmppdissect.core.records import (
 from cmppdissect.sources.file import CHUNK_SIZE, FileIdentity, FileSource, open_error
 from cmppdissect.sources.frames import Frame, FrameError, FrameFile
 
-__all__ = ["InputError", "MergedFrames", "MergedSource", "open_inputs"]
+__all__ = ["InputError", "MergedFrames", "MergedSource", "interface_block", "open_inputs",
+           "section_header"]
 
 _SHB: Final = 0x0A0D0D0A
 _IDB: Final = 1
 _BOM: Final = 0x1A2B3C4D
 
 
-def _shb() -> bytes:
+def section_header() -> bytes:
+    """A little-endian pcapng Section Header Block of unknown length (a stream's first block)."""
     return struct.pack("<IIIHHqI", _SHB, 28, _BOM, 1, 0, -1, 28)
 
 
-def _idb_block(iface: InterfaceLayout) -> bytes:
+def interface_block(iface: InterfaceLayout) -> bytes:
     """The interface as declared to the merged stream: link type, snapshot length, and the
     timestamp resolution and offset its frames' stored timestamps are in (copied unchanged)."""
     opts = b""
@@ -155,12 +157,12 @@ class MergedSource:
         def declare(iface: InterfaceLayout) -> tuple[int, bytes]:
             nonlocal count
             count += 1
-            return count - 1, _idb_block(iface)
+            return count - 1, interface_block(iface)
 
         inputs = [_Input(source, notes, declare) for source in sources]
         if readers is not None:
             readers.extend(i.reader for i in inputs)
-        out = [_shb()]
+        out = [section_header()]
         size = len(out[0])
         at = 0  # where out[0] starts in the stream
         try:

@@ -109,6 +109,9 @@ class PduStore:
         self._reports_indexed = 0
         self.long_sms: dict[int, tuple[int, int, list[int]]] = {}
         self._long_rows: list[int] = []  # the keys of long_sms, in order (rows only grow)
+        # Long messages given up (row read then, reference, total, part rows), in row order.
+        self.long_given_up: list[tuple[int, int, int, list[int]]] = []
+        self._given_up_rows: list[int] = []  # ... their rows, to bisect
         self.carriers: dict[int, tuple[int, ...]] = {}  # row -> records of its frames, if split
         self.endpoints: dict[int, tuple[str, str]] = {}  # session -> (client, server)
         self._with_rows: set[int] = set()  # sessions that have rows (their endpoints stay)
@@ -216,6 +219,9 @@ class PduStore:
             done = {row - base: msg for row, msg in batch.long_sms.items()}
             self.long_sms.update(done)
             self._long_rows.extend(sorted(done))
+        for row, ref, total, parts in batch.long_given_up:
+            self.long_given_up.append((row - base, ref, total, parts))
+            self._given_up_rows.append(row - base)
         if batch.carriers:
             self.carriers.update({row - base: frames for row, frames in batch.carriers.items()})
         self.count = start + n
@@ -305,6 +311,10 @@ class PduStore:
         self._reports_by_frame, self._reports_indexed = {}, 0
         self.long_sms = {row - k: msg for row, msg in self.long_sms.items() if row >= k}
         self._long_rows = [row - k for row in self._long_rows if row >= k]
+        dropped = bisect.bisect_left(self._given_up_rows, k)
+        self.long_given_up = [(row - k, ref, total, parts)
+                              for row, ref, total, parts in self.long_given_up[dropped:]]
+        self._given_up_rows = [row - k for row in self._given_up_rows[dropped:]]
         self.carriers = {row - k: frames for row, frames in self.carriers.items() if row >= k}
         with self._lock:
             self._waiting = [row - k for row in self._waiting]  # still a heap
@@ -401,6 +411,15 @@ class PduStore:
         """The rows from ``start`` to ``stop`` that completed a long message."""
         rows = self._long_rows
         return rows[bisect.bisect_left(rows, start):bisect.bisect_left(rows, stop)]
+
+    def long_given_up_between(self, start: int, stop: int | None = None
+                              ) -> list[tuple[int, int, list[int]]]:
+        """The long messages given up while rows ``start`` to ``stop`` were read (``stop``
+        None: and at the end), as (reference, total, part rows seen)."""
+        rows = self._given_up_rows
+        lo = bisect.bisect_left(rows, start)
+        hi = len(rows) if stop is None else bisect.bisect_left(rows, stop)
+        return [(ref, total, parts) for _row, ref, total, parts in self.long_given_up[lo:hi]]
 
     def report_for_between(self, start: int, stop: int) -> dict[int, int]:
         """{row: SUBMIT frame} of the matched status reports among rows start to stop."""

@@ -193,7 +193,8 @@ class CaptureModel:
             now = time.monotonic()
             if (known is None or progress.done or s["ended"]
                     or now - self._latency_at.get(sid, 0.0) >= LATENCY_EVERY_S):
-                latency = summarize_ms((s["commands"][4][6],) if 4 in s["commands"] else ())
+                latency = summarize_ms((s["commands"][4][6],) if 4 in s["commands"] else (),
+                                       engine.sketches.get(("latency", sid, 4)))
                 p50, p99 = latency["p50"], latency["p99"]
                 self._latency_at[sid] = now
             else:
