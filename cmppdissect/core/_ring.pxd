@@ -1,5 +1,4 @@
 from libc.stdint cimport int64_t, uint8_t
-from libcpp.vector cimport vector
 
 
 cdef class BlockWalk:
@@ -7,7 +6,6 @@ cdef class BlockWalk:
     cdef readonly int64_t captured    # bytes of packet data walked
     cdef readonly int64_t blocks
     cdef readonly int64_t damaged
-    cdef vector[int64_t] ends         # where each record of the last walk's result ends
 
     cdef bytes walk_c(self, const uint8_t* p, Py_ssize_t n)
 

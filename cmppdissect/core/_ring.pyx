@@ -107,13 +107,8 @@ cdef class BlockWalk:
         if n == 0:
             self.blocks += 1
             self.damaged += 1
-            self.ends.clear()
             return b""
         return self.walk_c(&block[0], n)
-
-    def record_ends(self) -> list[int]:
-        """Where each record of the last walk's result ends (for ``-w``: cut whole records)."""
-        return [end for end in self.ends]
 
     cdef bytes walk_c(self, const uint8_t* p, Py_ssize_t n):
         cdef vector[Packet] found
@@ -122,7 +117,6 @@ cdef class BlockWalk:
         cdef uint32_t count, i, nxt, mac
         cdef bint bad = False
         self.blocks += 1
-        self.ends.clear()
         if n < C_BLOCK_HEADER:
             self.damaged += 1
             return b""
@@ -178,7 +172,6 @@ cdef class BlockWalk:
             put32le(w + at + 12, pkt.wire)
             memcpy(w + at + RECORD, p + pkt.data, pkt.caplen)
             at += RECORD + pkt.caplen
-            self.ends.push_back(at)
             self.captured += pkt.caplen
         self.frames += found.size()
         return out
