@@ -69,8 +69,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _mebibytes(text: str) -> int:
+    value = int(text)
+    if not 2 <= value <= 65536:  # two 1 MiB blocks at least; 64 GiB is past any need
+        raise ValueError(text)
+    return value
+
+
 # argparse names the type in its message ("invalid port value: '70000'").
 _port.__name__, _count.__name__, _seconds.__name__ = "port", "positive count", "seconds"
+_mebibytes.__name__ = "MiB (2 to 65536)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -102,6 +110,8 @@ def _parser() -> argparse.ArgumentParser:
                    "(docs/live.md#ring-buffer)")
     p.add_argument("--duration", type=_seconds, metavar="S",
                    help="with -i: stop after S seconds")
+    p.add_argument("-B", dest="buffer_mib", type=_mebibytes, metavar="MiB",
+                   help="with -i: the kernel's capture ring, in MiB (default 64; as tshark -B)")
     p.add_argument("-T", dest="format",
                    choices=("jsonl", "json", "csv", "text", "fields", "transactions"),
                    help="one record per PDU in this format (never the TUI); fields: the -e "
@@ -340,7 +350,8 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         if paths:
             raise UsageError("give either -i IFACE or a capture file, not both")
         return _run_live(args, out)
-    for given, opt in ((args.capture_filter, "-f"), (args.duration, "--duration")):
+    for given, opt in ((args.capture_filter, "-f"), (args.duration, "--duration"),
+                       (args.buffer_mib, "-B")):
         if given is not None:
             raise UsageError(f"{opt} needs a live capture (-i IFACE)")
     if not paths:
@@ -845,9 +856,10 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
     try:
         if lines is not None:  # made now, named with the time the capture starts
             lines.open(time.time_ns())
+        buffer = {} if args.buffer_mib is None else {"buffer_bytes": args.buffer_mib << 20}
         capture = LiveCapture(args.interface, bpf=args.capture_filter, write=args.write,
                               duration=args.duration, ring=args.ring,
-                              write_format=args.out_format)
+                              write_format=args.out_format, **buffer)
     except (LiveCaptureError, RingError) as exc:
         if lines is not None:
             lines.close()
@@ -896,27 +908,33 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
             except UsageError as exc:
                 failed = str(exc)
                 capture.close()
-        # The summary after it reads the rows again for -Y or -z: otherwise they go once
-        # written, so a capture that runs for days holds no more than a while ago.
-        for rec, as_dict in (analysis.records(args.display_filter,
-                                              release=not (args.display_filter or args.zstat))
-                             if args.parquet is None else ()):
-            if args.count is not None and shown >= args.count:
-                continue  # stopping: the last queued packets still count in the summary
-            shown += 1
-            if writer is not None:
-                writer.write(rec, as_dict)
-                writer.flush()
-            if lines is not None:
-                try:
-                    lines.write(make(record_dict(rec) if as_dict is None else as_dict,
-                                     rec.ts_ns), rec.ts_ns)
-                    lines.flush()
-                except RingError as exc:  # stop writing and capturing; the summary follows
-                    failed, lines = str(exc), None
+        elif fmt is None and args.count is None and lines is None:
+            # Statistics only (--report, -q, -z): no record is built, as for a file, which
+            # is what lets the analysis keep up with 100,000 PDUs/s and more. Rows are kept
+            # only when a filter (-Y for the report, a -z table's) must read them.
+            analysis.start(keep_rows=bool(args.display_filter or args.zstat))
+            analysis.run()
+        else:
+            # The summary after it reads the rows again for -Y or -z: otherwise they go once
+            # written, so a capture that runs for days holds no more than a while ago.
+            for rec, as_dict in analysis.records(
+                    args.display_filter, release=not (args.display_filter or args.zstat)):
+                if args.count is not None and shown >= args.count:
+                    continue  # stopping: the last queued packets still count in the summary
+                shown += 1
+                if writer is not None:
+                    writer.write(rec, as_dict)
+                    writer.flush()
+                if lines is not None:
+                    try:
+                        lines.write(make(record_dict(rec) if as_dict is None else as_dict,
+                                         rec.ts_ns), rec.ts_ns)
+                        lines.flush()
+                    except RingError as exc:  # stop writing and capturing; the summary follows
+                        failed, lines = str(exc), None
+                        capture.stop()
+                if args.count is not None and shown >= args.count:
                     capture.stop()
-            if args.count is not None and shown >= args.count:
-                capture.stop()
     if clock is not None:
         clock.stop()
     if writer is not None:
