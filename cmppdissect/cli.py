@@ -888,7 +888,7 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
     if metrics is not None:
         metrics.analysis = analysis
     fmt = _records_format(args)
-    from cmppdissect.output.writers import RecordWriter, line_maker
+    from cmppdissect.output.writers import RecordWriter, format_slice, line_maker
     from cmppdissect.store.schema import record_dict
 
     writer = RecordWriter(args.line, out) if fmt else None
@@ -914,11 +914,34 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
             # only when a filter (-Y for the report, a -z table's) must read them.
             analysis.start(keep_rows=bool(args.display_filter or args.zstat))
             analysis.run()
-        else:
-            # The summary after it reads the rows again for -Y or -z: otherwise they go once
+        elif lines is None or not args.display_filter:
+            # A slice of rows at a time, as for a file: the compiled writer makes -T jsonl's
+            # lines (without -Y), which is what keeps records up with 100,000 PDUs/s. The
+            # summary after it reads the rows again for -Y or -z: otherwise they go once
             # written, so a capture that runs for days holds no more than a while ago.
-            for rec, as_dict in analysis.records(
-                    args.display_filter, release=not (args.display_filter or args.zstat)):
+            for sl in analysis.slices(release=not (args.display_filter or args.zstat)):
+                left = None if args.count is None else args.count - shown
+                if left is not None and left <= 0:
+                    continue  # stopping: the last queued packets still count in the summary
+                count = 0
+                if writer is not None:
+                    before = writer.written
+                    writer.write_slices((sl,), expression=args.display_filter, limit=left)
+                    writer.flush()
+                    count = writer.written - before
+                if lines is not None:  # no -Y here: the slice's first rows are the lines
+                    data, count = format_slice(sl, args.line, None, left)
+                    try:
+                        lines.write_lines(data, sl.ts[:count])
+                        lines.flush()
+                    except RingError as exc:  # stop writing and capturing; the summary follows
+                        failed, lines = str(exc), None
+                        capture.stop()
+                shown += count
+                if args.count is not None and shown >= args.count:
+                    capture.stop()
+        else:  # --jsonl with -Y: the filter built each record's dict, written with its time
+            for rec, as_dict in analysis.records(args.display_filter, release=False):
                 if args.count is not None and shown >= args.count:
                     continue  # stopping: the last queued packets still count in the summary
                 shown += 1
