@@ -974,7 +974,8 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
     if args.report != "json":
         (out if fmt is None else sys.stderr).write(f"\n{capture.stats.describe()}\n")
     out.flush()
-    for error in (capture.write_error, failed, clock.error if clock is not None else None):
+    for error in (capture.write_error, capture.error, failed,
+                  clock.error if clock is not None else None):
         if error is not None:  # the capture stopped there: say so, and fail
             raise UsageError(error)
     return 0

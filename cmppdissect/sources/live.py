@@ -254,6 +254,9 @@ def _hardware_type(name: str) -> int:
     return int(struct.unpack_from("H", res, 16)[0])
 
 
+# A packet socket whose interface goes down or away polls with an error (sk_err ENETDOWN).
+_POLL_FAILED = select.POLLERR | select.POLLHUP | select.POLLNVAL
+
 class _RingStream:
     """``read1()`` gives pcap bytes: the file header, then the records of one ring block.
 
@@ -288,6 +291,7 @@ class _RingStream:
         self._drain_until = 0.0
         self.eof = False
         self.write_error: str | None = None  # why writing the -w file stopped
+        self.error: str | None = None  # why capturing stopped by itself (the interface went)
 
     def wake(self) -> None:
         self.stopping = True
@@ -326,8 +330,22 @@ class _RingStream:
                         self.stopping = True
                         continue
                     timeout_ms = max(1, int(left * 1000))
-            self._poll.poll(timeout_ms)
+            for fd, event in self._poll.poll(timeout_ms):
+                if fd == self._sock.fileno() and event & _POLL_FAILED:
+                    self._failed()
         return b""
+
+    def _failed(self) -> None:
+        """The socket reports an error: the interface went down or away (ENETDOWN). What the
+        ring holds is still read, then the capture ends, saying why (a socket in error polls
+        ready at once: it is polled no more)."""
+        err = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        name = self.name.removeprefix("live:")
+        why = os.strerror(err) if err else "the socket closed"
+        self.error = f"{name}: {why}: the interface went down or away; the capture stopped"
+        with contextlib.suppress(KeyError):
+            self._poll.unregister(self._sock.fileno())
+        self.wake()
 
     read = read1
 
@@ -607,6 +625,12 @@ class LiveCapture:
         """Packets the kernel put in the ring so far (the counters refreshed)."""
         self._kernel_counters()
         return self.stats.kernel_received - self.stats.kernel_dropped
+
+    @property
+    def error(self) -> str | None:
+        """Why the capture stopped by itself (the interface went down or away), or None; what
+        was captured until then is analysed."""
+        return self._stream.error
 
     @property
     def write_error(self) -> str | None:
