@@ -45,7 +45,6 @@ import json
 import os
 import re
 import resource
-import select
 import shlex
 import signal
 import statistics
@@ -58,25 +57,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_live import _wait_line
 from gen_capture import SERVER_IP, SERVER_PORT, Tally, generate
 
 FILTER = f"host {SERVER_IP} and tcp port {SERVER_PORT}"
-
-
-def _wait_line(proc: subprocess.Popen[bytes], needle: str, timeout: float = 60) -> bytes:
-    """Wait for ``needle`` on the child's stderr (its "Capturing on" line); return what came."""
-    assert proc.stderr is not None
-    data = b""
-    deadline = time.monotonic() + timeout
-    while needle.encode() not in data:
-        left = deadline - time.monotonic()
-        ready, _, _ = select.select([proc.stderr], [], [], max(0.0, left))
-        chunk = os.read(proc.stderr.fileno(), 4096) if ready else b""
-        if not chunk:
-            proc.kill()
-            raise SystemExit(f"the capture did not start: {data.decode(errors='replace')!r}")
-        data += chunk
-    return data
 
 
 def _softnet_dropped() -> int:

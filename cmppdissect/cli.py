@@ -48,6 +48,14 @@ class _Parser(argparse.ArgumentParser):
 LIVE_MAX_SAMPLES = 4_000_000
 
 
+def _read_error(name: str, exc: OSError) -> BaseException:
+    """An error reading or writing while analysing ``name``: one line (exit 2); a broken pipe
+    (a reader such as ``head`` left) goes on up as itself, to end quietly."""
+    if isinstance(exc, BrokenPipeError):
+        return exc
+    return UsageError(f"{name}: {exc.strerror or exc}")
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 < value < 65536:
@@ -403,9 +411,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
                 writer.write_slices(slices, expression=args.display_filter, limit=args.count)
                 analysis.stop()
     except OSError as exc:
-        if isinstance(exc, BrokenPipeError):
-            raise
-        raise UsageError(f"{src.name}: {exc.strerror or exc}") from None
+        raise _read_error(src.name, exc) from None
     finally:
         if writer is not None:
             writer.shutdown()
@@ -517,9 +523,7 @@ def _run_jsonl(paths: Sequence[str], args: argparse.Namespace, out: TextIO) -> i
                     shown += count
             analysis.stop()
     except OSError as exc:
-        if isinstance(exc, BrokenPipeError):
-            raise
-        raise UsageError(f"{src.name}: {exc.strerror or exc}") from None
+        raise _read_error(src.name, exc) from None
     finally:
         lines.close()
     _summary(analysis, args, None, out)
@@ -554,9 +558,7 @@ def _run_transactions(paths: Sequence[str], args: argparse.Namespace, out: TextI
             else:
                 write(dumps_line(row))
     except OSError as exc:
-        if isinstance(exc, BrokenPipeError):
-            raise
-        raise UsageError(f"{analysis.source.name}: {exc.strerror or exc}") from None
+        raise _read_error(analysis.source.name, exc) from None
     out.flush()
     if args.report == "json" or args.zstat:
         _summary(analysis, args, "transactions", out)
@@ -736,9 +738,7 @@ def _run_write(paths: Sequence[str], args: argparse.Namespace, out: TextIO) -> i
         raise UsageError(message if message.startswith(tuple(paths)) else
                          f"{target}: {message}") from None
     except OSError as exc:
-        if isinstance(exc, BrokenPipeError):
-            raise
-        raise UsageError(f"{target}: {exc.strerror or exc}") from None
+        raise _read_error(target, exc) from None
     finally:
         if not to_stdout and not isinstance(sink, Ring):
             with contextlib.suppress(OSError):

@@ -534,3 +534,17 @@ def small_disk(tmp_path: Path, free: int, size: int = 64 * 1024) -> Iterator[Pat
         if subprocess.run(["umount", str(mount)], capture_output=True,
                           check=False).returncode != 0:  # busy (a file still open): detach it
             subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def live_capture_unavailable() -> str | None:
+    """Why live capture cannot be tested here (None: it can): it needs root and AF_PACKET."""
+    import os
+    import socket
+
+    if os.geteuid() != 0:
+        return "live capture needs root (CI runs these tests as root)"
+    try:
+        socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
+    except (OSError, AttributeError) as exc:
+        return f"AF_PACKET sockets are not available here: {exc}"
+    return None

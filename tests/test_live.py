@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pcaputil import small_disk
+from pcaputil import live_capture_unavailable, small_disk
 
 from cmppdissect.api import Analysis, analyze
 from cmppdissect.output.records import record_dict
@@ -44,13 +44,7 @@ from cmppdissect.store import PduRecord
 
 
 def _why_not() -> str | None:
-    if os.geteuid() != 0:
-        return "live capture needs root (CI runs these tests as root)"
-    try:
-        socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
-    except (OSError, AttributeError) as exc:
-        return f"AF_PACKET sockets are not available here: {exc}"
-    return None
+    return live_capture_unavailable()
 
 
 pytestmark = pytest.mark.skipif(_why_not() is not None, reason=str(_why_not()))

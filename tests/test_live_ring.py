@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
-import os
 import re
 import select
 import shutil
@@ -35,6 +34,7 @@ from hypothesis import strategies as st
 from pcaputil import (
     ACK,
     PSH,
+    live_capture_unavailable,
     tcp_frame,
     tpacket3_block,
 )
@@ -248,12 +248,9 @@ def test_ring_size_option_is_checked() -> None:
 
 
 def _why_not() -> str | None:
-    if os.geteuid() != 0:
-        return "live capture needs root (CI runs these tests as root)"
-    try:
-        socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
-    except (OSError, AttributeError) as exc:
-        return f"AF_PACKET sockets are not available here: {exc}"
+    why = live_capture_unavailable()
+    if why is not None:
+        return why
     if shutil.which("tcpreplay") is None:
         return "tcpreplay is not installed (apt-get install tcpreplay; .ci/run does)"
     return None
