@@ -69,6 +69,8 @@ def write_host_tables(analysis: Analysis, host: str, directory: str | os.PathLik
 
     root = Path(directory)
     tag = host_id(host)
+    for stale in root.glob(f".staging-{tag}-*"):  # an earlier try's, whose worker died
+        shutil.rmtree(stale, ignore_errors=True)
     staging = root / f".staging-{tag}-{uuid.uuid4().hex[:12]}"
     try:
         rows = analysis.write_parquet(staging / "tables", release=True)
