@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,7 @@ def _write(path: Path, frames: Frames) -> str:
 def _cut(frames: Frames, cuts: list[int], directory: Path) -> list[str]:
     bounds = [0, *sorted(set(cuts)), len(frames)]
     return [_write(directory / f"rot-{i:02d}.pcap", frames[a:b])
-            for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False))]
+            for i, (a, b) in enumerate(pairwise(bounds))]
 
 
 # -- one capture cut into N files -------------------------------------------------------------
@@ -256,7 +257,8 @@ def test_reports_on_another_host_are_matched_as_by_one_engine(client: Client,
     assert recon["other_connection"]["count"] == 22
     assert recon["duplicates"]["count"] == 1
     assert recon["never_reported"]["count"] == 30 - 5 - 22
-    assert recon["unmatched"]["count"] == 1 and recon["unmatched"]["submit_may_predate_capture"] == 0
+    assert recon["unmatched"]["count"] == 1
+    assert recon["unmatched"]["submit_may_predate_capture"] == 0
     assert {"severity": "warn", "code": "report-unmatched", "count": 1} in got["expert_counts"]
     parts = [analyze_host(h, _settings()) for h in group_hosts([*gw1, *gw2])]
     alone = parts[1].reconciliation
