@@ -17,6 +17,7 @@ import importlib.util
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -42,6 +43,7 @@ from pcaputil import (
 )
 
 import cmppdissect
+from cmppdissect.output.records import dumps
 from cmppdissect.protocol.commands import DEFAULT_PORTS
 from cmppdissect.protocol.version import Version
 from cmppdissect.scale.dataset import KEYS
@@ -371,3 +373,37 @@ def test_a_worker_killed_mid_run_changes_nothing(client: Client, tmp_path: Path)
     for table in ("pdus", "transactions", "sessions"):
         rows = ds.dataset(out / table, partitioning=HIVE).to_table().num_rows
         assert rows == ds.dataset(quiet / table, partitioning=HIVE).to_table().num_rows
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+def test_cli_with_a_scheduler_address_gives_the_same_report(
+        client: Client, single: tuple[Path, Frames, list[int]], tmp_path: Path) -> None:
+    path, frames, must = single
+    paths = _cut(frames, must, tmp_path / "gw")
+    address = client.scheduler.address
+    assert address.startswith("tcp://127.0.0.1:")
+    res = run_cli("analyze", "--dask", address, *paths, "--report", "json")
+    assert res.returncode == 0, res.stderr
+    got = json.loads(res.stdout)
+    assert got.pop("scale")["hosts"][0]["files"] == paths
+    assert got == json.loads(dumps(cmppdissect.analyze(str(path)).report()))
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--dask"], "cmppdissect analyze: analyze --dask reads capture files: none given"),
+    (["--dask", "--host", "gw9", "{a}"], "does not match it"),
+    (["--dask", "{a}", "{a}"], "given twice"),
+    (["--dask", "tcp://127.0.0.1:9", "{a}"], "cmppdissect analyze: scheduler tcp://127.0.0.1:9"),
+])
+def test_cli_mistakes_are_one_line(single: tuple[Path, Frames, list[int]], args: list[str],
+                                   message: str) -> None:
+    path = str(single[0])
+    env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"}
+    res = subprocess.run([sys.executable, "-m", "cmppdissect", "analyze",
+                          *[a.format(a=path) for a in args]], capture_output=True, text=True,
+                         timeout=120, check=False, env=env)
+    assert res.returncode == 2
+    assert message in res.stderr and res.stderr.count("\n") == 1, res.stderr
+    assert res.stdout == ""

@@ -263,6 +263,8 @@ class _Reports:
         self.parts = parts
         self.offsets = offsets
         self.verdict = verdict
+        self.reported: set[tuple[int, int]] = set()  # (Msg_Id, session) awaited, now tied
+        self.near_gone: set[tuple[int, int]] = set()  # (frame, session) near misses undone
 
     def _drop_unmatched_finding(self, part: HostPart, item: dict[str, Any], sid: int) -> None:
         """Take back what the host's engine counted for a report it found unmatched."""
@@ -284,9 +286,7 @@ class _Reports:
             e.report_counts[f"near-{rule}"] -= 1
             e.counts[(Severity.WARN, "report-near-miss")] -= 1
             self._session_severity(sid, Severity.WARN, -1)
-            e.report_lists["near_misses"] = [
-                n for n in e.report_lists["near_misses"]
-                if not (n["frame"] == item["frame"] and n["session"] == sid)]
+            self.near_gone.add((item["frame"], sid))
 
     def _session_severity(self, sid: int, severity: Severity, n: int) -> None:
         names = self.engine.sessions.get(sid)
@@ -347,6 +347,9 @@ class _Reports:
             kept.append({**item, "session": sid, "after_capture_start_s": after,
                          "submit_may_predate_capture": early})
         e.report_lists["unmatched"] = kept
+        core.awaiting = [a for a in core.awaiting if (a[0], a[3]) not in self.reported]
+        e.report_lists["near_misses"] = [n for n in e.report_lists["near_misses"]
+                                         if (n["frame"], n["session"]) not in self.near_gone]
         if kept and any(p.reconciliation.get("sp") and any(
                 f["awaited"] for f in p.reconciliation["sp"].values()) for p in self.parts):
             hosts = {k["session"] for k in kept}
@@ -377,8 +380,7 @@ class _Reports:
         recon["awaiting"] -= 1
         hour = submitted // _NS_PER_HOUR
         core.per_hour[(sp, hour)] -= 1
-        core.awaiting = [a for a in core.awaiting
-                         if not (a[0] == msg_id and a[3] == entry[3] + self.offsets[h])]
+        self.reported.add((msg_id, entry[3] + self.offsets[h]))
         e.counts[(Severity.CHAT, "report-other-connection")] += 1
         e.report_lists["other_connection"].append({
             "frame": item["frame"], "session": sid, "msg_id": msg_id,
