@@ -42,8 +42,10 @@ def group_hosts(paths: Sequence[str | os.PathLike[str]], *,
                 hosts: Mapping[str, Sequence[str | os.PathLike[str]]] | None = None
                 ) -> list[Host]:
     """The hosts of ``paths`` (see the module): in the order each first appears, each with
-    its files in the order given. ``ValueError`` for a file that is given twice, a file that
-    ``host_pattern`` does not match, ``-`` (standard input is no file to share) or nothing."""
+    its files in the order given, as absolute paths (a worker's working directory is not
+    this one's: shared storage must show the files at the same absolute paths).
+    ``ValueError`` for a file that is given twice, a file that ``host_pattern`` does not
+    match, ``-`` (standard input is no file to share) or nothing."""
     if hosts is not None:
         if paths:
             raise ValueError("give the files either as paths or as hosts, not both")
@@ -74,7 +76,7 @@ def group_hosts(paths: Sequence[str | os.PathLike[str]], *,
             if key in seen:
                 raise ValueError(f"{path}: given twice")
             seen.add(key)
-        out.append(Host(name, tuple(files)))
+        out.append(Host(name, tuple(os.path.abspath(p) for p in files)))
     if not out:
         raise ValueError("no capture given")
     return out

@@ -352,11 +352,10 @@ class _Reports:
                                          if (n["frame"], n["session"]) not in self.near_gone]
         if kept and any(p.reconciliation.get("sp") and any(
                 f["awaited"] for f in p.reconciliation["sp"].values()) for p in self.parts):
-            hosts = {k["session"] for k in kept}
             self.verdict.fail(
                 ("reconciliation.near_misses", "reconciliation.per_sp.near_misses",
                  "expert_counts[report-near-miss]"),
-                f"{len(kept)} status reports of {len(hosts)} sessions matched no SUBMIT: "
+                f"status reports left unmatched ({len(kept)}) while SUBMITs awaited reports: "
                 "near misses are looked for within their host only")
 
     def _match(self, part: HostPart, item: dict[str, Any], sid: int, ts: int,
