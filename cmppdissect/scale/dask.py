@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+import dask
 from distributed import Client, LocalCluster, as_completed
 
 from cmppdissect.protocol.commands import DEFAULT_PORTS
@@ -36,10 +38,14 @@ Progress = Callable[[int, int, str], None]
 @contextlib.contextmanager
 def local_client(workers: int | None = None) -> Iterator[Client]:
     """An embedded cluster for one run: ``workers`` processes (one per core by default),
-    one thread each (the engine holds the GIL), on this machine only."""
+    one thread each (the engine holds the GIL), on this machine only. The workers' sampling
+    profiler is off: it interrupts the engine every 10 ms to walk its stack (about 15% of a
+    run in bench/bench_scale.py)."""
     n = workers or os.cpu_count() or 1
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                      host="127.0.0.1", dashboard_address=":0") as cluster, \
+    quiet = {"distributed.worker.profile.enabled": False}
+    with dask.config.set(quiet), LocalCluster(n_workers=n, threads_per_worker=1,
+                                              processes=True, host="127.0.0.1",
+                                              dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         yield client
 
@@ -97,9 +103,10 @@ def analyze_many(paths: Sequence[str | os.PathLike[str]] = (), *,
 def _run(groups: Sequence[Host], settings: Mapping[str, Any], parquet: str | None,
          client: Client | str | None, progress: Progress | None
          ) -> tuple[list[HostPart], dict[str, str]]:
+    run = uuid.uuid4().hex  # the tasks' keys: this run's own, on a cluster shared with others
     with _connected(client) as c:
         futures = {c.submit(analyze_host, host, settings, parquet, pure=False, retries=1,
-                            key=f"cmppdissect-host-{i}-{os.getpid()}-{id(groups)}"): host
+                            key=f"cmppdissect-host-{i}-{run}"): host
                    for i, host in enumerate(groups)}
         done: dict[str, HostPart] = {}
         failed: dict[str, str] = {}
