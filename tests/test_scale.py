@@ -195,11 +195,18 @@ def _two_hosts(root: Path) -> tuple[list[str], list[str]]:
 def _drop(report: dict[str, Any], path: str) -> None:
     """Take out what the scale key says is not merged (a section, a dotted key, an
     expert_counts code, or a key of every SP of a per_sp table)."""
+    if path.endswith("[].expert"):  # each session's findings by severity
+        for session in report.get(path.split("[")[0], []):
+            session.pop("expert", None)
+        return
     if path.endswith("]"):
         section, code = path[:-1].split("[")
-        report[section] = [c for c in report[section] if c["code"] != code]
+        if section in report:
+            report[section] = [c for c in report[section] if c["code"] != code]
         return
     keys = path.split(".")
+    if keys[0] not in report:  # the whole section is out already
+        return
     if keys[-2:-1] == ["per_sp"] or (len(keys) == 3 and keys[1] == "per_sp"):
         for figures in report[keys[0]]["per_sp"].values():
             figures.pop(keys[-1], None)
@@ -407,3 +414,45 @@ def test_cli_mistakes_are_one_line(single: tuple[Path, Frames, list[int]], args:
     assert res.returncode == 2
     assert message in res.stderr and res.stderr.count("\n") == 1, res.stderr
     assert res.stdout == ""
+
+
+@pytest.mark.parametrize(("loose", "merged"), [(5, False), (100, True)])
+def test_loose_ends_are_bounded_and_past_the_bound_nothing_is_guessed(
+        tmp_path: Path, loose: int, merged: bool) -> None:
+    """gw2 holds 24 reports unmatched on their own: past ``max_loose_ends`` the report
+    sections say they are not merged; within it they are, and equal the one engine's."""
+    gw1, gw2 = _two_hosts(tmp_path)
+    settings = {**_settings(), "max_loose_ends": loose, "max_report_listed": 3}
+    parts = [analyze_host(h, settings) for h in group_hosts([*gw1, *gw2])]
+    assert len(parts[1].report_lists["unmatched"]) == min(loose, 24)
+    got = merge_parts(parts, max_report_listed=3)
+    why = {i["section"]: i["why"] for i in got["scale"]["not_merged"]}
+    for section in ("reports", "reconciliation", "expert_counts"):
+        assert (section in got["scale"]["merged_sections"]) is merged, why
+    if not merged:
+        assert "more unmatched status reports than the merge takes" in why["reports"]
+    compare_merged(got, cmppdissect.analyze([*gw1, *gw2], max_report_listed=3).report())
+
+
+@pytest.mark.parametrize("max_open", [1, 128])
+def test_the_dataset_is_the_same_rows_however_many_files_stay_open(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_open: int) -> None:
+    import cmppdissect.scale.dataset as dataset
+
+    capture = tmp_path / "gw" / "cap.pcap"
+    capture.parent.mkdir()
+    gen.generate(capture, frames=3000, seed=3, sessions=4)
+    monkeypatch.setattr(dataset, "MAX_OPEN", max_open)
+    rows = dataset.write_host_tables(cmppdissect.analyze(str(capture)), "gw", tmp_path / "ds",
+                                     row_group_rows=50)
+    whole = cmppdissect.analyze(str(capture)).tables()
+    for table, key in (("pdus", "frame"), ("transactions", "request_frame"),
+                       ("sessions", "id")):
+        data = ds.dataset(tmp_path / "ds" / table, partitioning=HIVE).to_table()
+        assert rows[table] == data.num_rows == whole[table].num_rows
+        assert sorted(data.column(key).to_pylist()) == sorted(whole[table].column(key)
+                                                              .to_pylist())
+        files = list((tmp_path / "ds" / table).glob("*/*/*.parquet"))
+        sps = {p.parent.name for p in files}
+        assert len(sps) >= 3  # several SPs: several partitions
+        assert (len(files) > len(sps)) is (max_open == 1 and table != "sessions")

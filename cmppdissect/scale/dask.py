@@ -88,7 +88,7 @@ def analyze_many(paths: Sequence[str | os.PathLike[str]] = (), *,
     ``scale`` key lists as merged (docs/scale.md). ``ValueError`` for hosts that cannot be
     formed (a file twice, a pattern that does not match)."""
     groups = group_hosts(list(paths), host_pattern=host_pattern, hosts=hosts)
-    listed = int(limits.get("max_report_listed", 1000))
+    listed = int(limits.get("max_report_listed", 1000))  # max_loose_ends: parts.py
     settings = {"ports": (*DEFAULT_PORTS, *ports), "version": parse_version(version),
                 "timeout_s": timeout_s, "secrets": dict(secrets or {}),
                 "heuristic": heuristic, **limits}

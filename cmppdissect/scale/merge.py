@@ -243,6 +243,8 @@ class _Verdict:
     def fail(self, sections: Iterable[str], why: str) -> None:
         for section in sections:
             self.not_merged.setdefault(section, why)
+            if section.startswith("expert_counts"):  # each session counts its findings too
+                self.not_merged.setdefault("sessions[].expert", why)
 
 
 def _sp_key(part: HostPart, sp_id: str | None) -> bytes:

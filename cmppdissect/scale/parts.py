@@ -93,8 +93,9 @@ def analyze_host(host: Host, settings: Mapping[str, Any],
                  parquet: str | None = None) -> HostPart:
     """Analyse one host's chain as one stream (the one engine), and hand over its part.
 
-    ``settings`` are :func:`cmppdissect.analyze`'s; ``parquet``: also write the host's rows
-    into that dataset directory (:mod:`cmppdissect.scale.dataset`)."""
+    ``settings`` are :func:`cmppdissect.analyze`'s, and ``max_loose_ends`` (default
+    :data:`LOOSE_ENDS`); ``parquet``: also write the host's rows into that dataset directory
+    (:mod:`cmppdissect.scale.dataset`)."""
     started = time.perf_counter()
     paths, first, unreadable = chain(host)
     part = HostPart(host.name, paths, first, unreadable)
@@ -103,8 +104,9 @@ def analyze_host(host: Host, settings: Mapping[str, Any],
         return part
     limits = dict(settings)
     # Every unmatched report is a loose end the merge may tie to another host's SUBMIT.
+    loose = int(limits.pop("max_loose_ends", LOOSE_ENDS))
     listed = int(limits.pop("max_report_listed", 1000))
-    limits["max_report_listed"] = max(listed, LOOSE_ENDS)
+    limits["max_report_listed"] = max(listed, loose)
     analysis = analyze(paths, **limits)
     if parquet is not None:
         from cmppdissect.scale.dataset import write_host_tables
