@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from cmppdissect.api import Analysis, Transaction, analyze, compare
+    from cmppdissect.scale.dask import analyze_many
 
 
 def __getattr__(name: str) -> Any:
@@ -25,7 +26,11 @@ def __getattr__(name: str) -> Any:
         from cmppdissect import api
 
         return getattr(api, name)
+    if name == "analyze_many":  # Dask: imported only when asked for
+        from cmppdissect.scale.dask import analyze_many
+
+        return analyze_many
     raise AttributeError(f"module 'cmppdissect' has no attribute {name!r}")
 
 
-__all__ = ["Analysis", "Transaction", "__version__", "analyze", "compare"]
+__all__ = ["Analysis", "Transaction", "__version__", "analyze", "analyze_many", "compare"]

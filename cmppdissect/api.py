@@ -405,6 +405,16 @@ class Analysis:
             for values in zip(*columns.values(), strict=True):
                 yield dict(zip(names, values, strict=True))
 
+    def table_batches(self, display_filter: str | None = None, *, release: bool = False
+                      ) -> Iterator[tuple[str, pyarrow.RecordBatch]]:
+        """The three tables as ``(table, batch)`` pairs while the capture streams, each batch
+        once its rows are settled: what :meth:`write_parquet` writes, for a writer of its own
+        (the partitioned dataset of ``analyze --dask``). ``display_filter`` and ``release``
+        as for :meth:`write_parquet`."""
+        from cmppdissect.output.tables import TableBuilder
+
+        yield from self._built(TableBuilder(self._filter(display_filter)), release=release)
+
     def write_parquet(self, directory: str | os.PathLike[str],
                       display_filter: str | None = None, *,
                       row_group_rows: int | None = None, release: bool = False,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import signal
 import sys
 import threading
@@ -93,7 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="cmppdissect",
         description="Analyze CMPP 2.0/3.0 (China Mobile SMS gateway) traffic in a capture.",
-        epilog="Also: cmppdissect diff A B (two captures side by side); cmppdissect sim "
+        epilog="Also: cmppdissect diff A B (two captures side by side); cmppdissect analyze "
+        "--dask [SCHEDULER] FILES... (many hosts' files on a Dask cluster); cmppdissect sim "
         "{server,client,demo} ... (a CMPP simulator).")
     p.add_argument("file", nargs="*", help="pcap/pcapng file (gzip ok), or - for stdin; "
                    "several are merged by time, as mergecap does")
@@ -1115,8 +1117,121 @@ def _run_diff(argv: Sequence[str], out: TextIO) -> int:
     return 0
 
 
+_SCHEDULER = re.compile(r"^(\w+://.+|[\w.-]+:\d+)$")
+
+
+def _run_analyze(argv: Sequence[str], out: TextIO) -> int:
+    """``cmppdissect analyze --dask [SCHEDULER] FILES...``: many files from many hosts on a
+    Dask cluster, one report (cmppdissect/scale, docs/scale.md)."""
+    p = _Parser(prog="cmppdissect analyze",
+                description="Analyze many capture files from many hosts on a Dask cluster: "
+                "the files of one host are read as one stream, hosts in parallel, and the "
+                "results merged into one report (docs/scale.md).")
+    p.add_argument("--dask", nargs="?", const="", metavar="SCHEDULER", required=True,
+                   help="run on Dask: the scheduler's address (tcp://host:8786), or none for "
+                   "a local cluster of one worker process per core")
+    p.add_argument("files", nargs="*", help="pcap/pcapng files (gzip ok)")
+    p.add_argument("--host", dest="host_pattern", metavar="REGEX",
+                   help="which files are one host: what REGEX matches in the path (its first "
+                   "group if it has one); default: the files of one directory")
+    p.add_argument("--workers", type=_count, metavar="N",
+                   help="with a local cluster: N worker processes (default: one per core)")
+    p.add_argument("--report", choices=("json",), default="json",
+                   help="the merged report as one JSON document (the default)")
+    p.add_argument("--report-file", metavar="FILE", help="write the report to FILE")
+    p.add_argument("--parquet", metavar="DIR",
+                   help="write the pdus, transactions and sessions datasets into DIR, "
+                   "partitioned by date and SP id")
+    p.add_argument("-d", dest="ports", metavar="PORT", action="append", type=_port, default=[],
+                   help="also decode TCP PORT as CMPP (repeatable)")
+    p.add_argument("--cmpp-version", default="auto", help="as for cmppdissect")
+    p.add_argument("--secret", action="append", default=[], metavar="SP_ID=SECRET",
+                   help="as for cmppdissect")
+    p.add_argument("--timeout", type=_seconds, default=60.0, help="as for cmppdissect")
+    args = p.parse_args(argv)
+    files = list(args.files)
+    scheduler: str | None = args.dask or None
+    if scheduler is not None and not _SCHEDULER.match(scheduler):
+        files.insert(0, scheduler)  # --dask FILE...: no address given
+        scheduler = None
+    if not files:
+        raise UsageError("analyze --dask reads capture files: none given")
+    try:
+        from cmppdissect.scale.dask import analyze_many, local_client
+    except ImportError as exc:
+        raise UsageError(f"--dask needs dask and distributed ({exc.name} is missing): "
+                         "pip install 'dask[distributed]'") from None
+    settings = {"ports": tuple(args.ports), "version": args.cmpp_version,
+                "timeout_s": args.timeout, "secrets": _secrets(args.secret)}
+    with _host_progress() as progress:
+        try:
+            if scheduler is None:
+                with local_client(args.workers) as client:
+                    report = analyze_many(files, client=client, host_pattern=args.host_pattern,
+                                          parquet=args.parquet, progress=progress, **settings)
+            else:
+                report = analyze_many(files, client=scheduler, host_pattern=args.host_pattern,
+                                      parquet=args.parquet, progress=progress, **settings)
+        except (ValueError, re.error) as exc:
+            raise UsageError(str(exc)) from None
+        except OSError as exc:
+            where = f"scheduler {scheduler}" if scheduler else "--parquet"
+            raise UsageError(f"{where}: {exc.strerror or exc}") from None
+    from cmppdissect.output.records import dump
+
+    if args.report_file is None:
+        dump(report, out, indent=1)
+        out.write("\n")
+    else:
+        try:
+            with open(args.report_file, "w", encoding="utf-8") as sink:
+                dump(report, sink, indent=1)
+                sink.write("\n")
+        except OSError as exc:
+            raise UsageError(f"--report-file {args.report_file}: {exc.strerror or exc}"
+                             ) from None
+    return 0
+
+
+@contextlib.contextmanager
+def _host_progress() -> Iterator[Callable[[int, int, str], None] | None]:
+    """A bar of the hosts done on stderr while the cluster works (a terminal only)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from cmppdissect.output.sanitize import safe_text
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   console=Console(file=sys.stderr), transient=True)
+    task = None
+
+    def advance(done: int, total: int, host: str) -> None:
+        nonlocal task
+        if task is None:
+            task = bar.add_task("hosts", total=total)
+        name = escape(safe_text(host)[-40:])
+        bar.update(task, completed=done, description=f"hosts ({name} done)")
+
+    with bar:
+        yield advance
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["analyze"]:
+        try:
+            return _run_analyze(argv[1:], sys.stdout)
+        except UsageError as exc:
+            print(f"cmppdissect analyze: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return 130
+        except BrokenPipeError:
+            return 0
     if argv[:1] == ["diff"]:
         try:
             return _run_diff(argv[1:], sys.stdout)

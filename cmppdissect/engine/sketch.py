@@ -116,6 +116,21 @@ class Sketches:
             into = self.by_key.setdefault(("latency", -1, key[2] & 0x1F), Folded())
             into.merge(folded)
 
+    def absorb(self, other: Sketches, session_offset: int = 0) -> None:
+        """Add another capture's folded statistics (scale-out: a host's part), its sessions
+        numbered from ``session_offset`` on: sketches merge losslessly."""
+        for key, folded in other.by_key.items():
+            if key[0] == "latency" and key[1] >= 0:
+                key = ("latency", key[1] + session_offset, key[2])
+            into = self.by_key.get(key)
+            if into is None:
+                self.by_key[key] = folded.copy()
+            else:
+                into.merge(folded)
+        self.folded += other.folded
+        self.drains += other.drains
+        self.budget = max(self.budget, other.budget)
+
     def get(self, key: tuple[Any, ...]) -> Folded | None:
         return self.by_key.get(key)
 

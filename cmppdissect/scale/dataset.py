@@ -1,0 +1,183 @@
+"""The Parquet dataset of a scaled-out analysis: ``pdus``, ``transactions`` and ``sessions``,
+each partitioned by date and SP id (Hive style: ``DIR/pdus/date=2025-01-31/sp_id=901234/``),
+each host writing its own files.
+
+The rows are the tables of :mod:`cmppdissect.output.tables` (the same as ``--parquet`` writes
+for one capture) with a ``host`` column (session ids and frame numbers are the host's own);
+the partition keys are ``date`` (UTC, of the PDU's time, the request's time, the session's
+start) and ``sp_id`` (the SP of the row's session, as its login named it; null without a login
+seen), in the directory names, not in the files. Wire text in a key is percent-encoded in the
+directory name (as pyarrow's Hive partitioning reads it back), so an SP id cannot name a path
+of its own. Read the keys as text (:data:`KEYS`): an SP id such as ``001001`` is no number.
+
+A host's task writes its rows in one pass as the capture streams (``Analysis.table_batches``),
+each partition's rows gathered into row groups (at most ``row_group_rows`` held per open
+partition, at most :data:`MAX_OPEN` partitions open: past it the least recently written is
+closed and a later row of it starts a new file). The files go into a staging directory beside
+the dataset and are renamed into place at the end, after what an earlier try of the same host
+left is removed: a task run again after its worker died leaves the same rows once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import quote
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from cmppdissect.api import Analysis
+from cmppdissect.engine import SessionNames
+from cmppdissect.output.tables import TABLES, schema_of
+
+__all__ = ["KEYS", "MAX_OPEN", "write_host_tables"]
+
+KEYS = pa.schema([("date", pa.string()), ("sp_id", pa.string())])
+"""The partition keys, in directory order: read the dataset with
+``pyarrow.dataset.partitioning(KEYS, flavor="hive")``."""
+
+MAX_OPEN = 128
+"""Partition files open at once per host task."""
+
+ROW_GROUP_ROWS = 65_536
+_NULL = "__HIVE_DEFAULT_PARTITION__"
+_TIME_COLUMN = {"pdus": "time", "transactions": "request_time", "sessions": "start"}
+
+
+def _date(batch: pa.RecordBatch, table: str) -> pa.Array:
+    column = batch.column(_TIME_COLUMN[table])
+    if table == "sessions":  # seconds since 1970 as a double
+        ns = pc.cast(pc.round(pc.multiply(column, 1e9)), pa.int64())
+        column = pc.cast(ns, pa.timestamp("ns", tz="UTC"))
+    return pc.strftime(column, format="%Y-%m-%d")
+
+
+def _sp(sessions: Mapping[int, SessionNames], sid: int | None) -> str | None:
+    names = sessions.get(sid) if sid is not None else None
+    return names.sp_id if names is not None else None
+
+
+def _segment(name: str, value: str | None) -> str:
+    return f"{name}={_NULL if value is None else quote(value, safe='')}"
+
+
+class _Partitions:
+    """Per (table, date, SP): a Parquet file in ``staging`` written a row group at a time."""
+
+    def __init__(self, staging: Path, tag: str, row_group_rows: int) -> None:
+        self.staging = staging
+        self.tag = tag
+        self.row_group_rows = row_group_rows
+        self.schemas = {t: self._file_schema(t) for t in TABLES}
+        self.open: OrderedDict[tuple[str, str | None, str | None],
+                               tuple[pq.ParquetWriter, list[pa.RecordBatch], list[int]]] = (
+            OrderedDict())
+        self.files: dict[tuple[str, str | None, str | None], int] = {}
+
+    @staticmethod
+    def _file_schema(table: str) -> pa.Schema:
+        schema = schema_of(table)
+        if "sp_id" in schema.names:
+            schema = schema.remove(schema.get_field_index("sp_id"))
+        return schema.append(pa.field("host", pa.string()))
+
+    def write(self, table: str, batch: pa.RecordBatch, host: str,
+              sessions: Mapping[int, SessionNames]) -> None:
+        n = batch.num_rows
+        dates = _date(batch, table)
+        if table == "sessions":
+            sps = batch.column("sp_id")
+        else:
+            sps = pa.array([_sp(sessions, s) for s in batch.column("session").to_pylist()],
+                           pa.string())
+        columns = {name: batch.column(name) for name in self.schemas[table].names[:-1]}
+        columns["host"] = pa.array([host] * n, pa.string())
+        rows = pa.RecordBatch.from_pydict(columns, schema=self.schemas[table])
+        keys = pa.Table.from_arrays([dates, sps], ["date", "sp_id"])
+        for combo in keys.group_by(["date", "sp_id"]).aggregate([]).to_pylist():
+            date, sp = combo["date"], combo["sp_id"]
+            mask = pc.and_kleene(
+                pc.is_null(dates) if date is None else pc.equal(dates, date),
+                pc.is_null(sps) if sp is None else pc.equal(sps, sp))
+            self._add((table, date, sp), rows.filter(pc.fill_null(mask, False)))
+
+    def _add(self, key: tuple[str, str | None, str | None], rows: pa.RecordBatch) -> None:
+        entry = self.open.get(key)
+        if entry is None:
+            if len(self.open) >= MAX_OPEN:
+                self._close(next(iter(self.open)))
+            table, date, sp = key
+            n = self.files.get(key, 0)
+            self.files[key] = n + 1
+            path = (self.staging / table / _segment("date", date) / _segment("sp_id", sp)
+                    / f"{self.tag}-{n}.parquet")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            entry = (pq.ParquetWriter(path, self.schemas[table], compression="zstd"), [], [0])
+            self.open[key] = entry
+        self.open.move_to_end(key)
+        writer, held, count = entry
+        held.append(rows)
+        count[0] += rows.num_rows
+        if count[0] >= self.row_group_rows:
+            writer.write_table(pa.Table.from_batches(held), row_group_size=count[0])
+            held.clear()
+            count[0] = 0
+
+    def _close(self, key: tuple[str, str | None, str | None]) -> None:
+        writer, held, count = self.open.pop(key)
+        try:
+            if held:
+                writer.write_table(pa.Table.from_batches(held), row_group_size=count[0])
+        finally:
+            writer.close()
+
+    def close(self) -> None:
+        error: BaseException | None = None
+        for key in list(self.open):
+            try:
+                self._close(key)
+            except BaseException as exc:  # keep closing the others
+                error = error or exc
+        if error is not None:
+            raise error
+
+
+def write_host_tables(analysis: Analysis, host: str, directory: str | os.PathLike[str], *,
+                      row_group_rows: int = ROW_GROUP_ROWS) -> dict[str, int]:
+    """Read ``analysis`` (not read yet) writing its tables into the dataset at
+    ``directory``; the rows written per table."""
+    from cmppdissect.scale.parts import host_id
+
+    root = Path(directory)
+    tag = host_id(host)
+    for stale in root.glob(f".staging-{tag}-*"):  # an earlier try's, whose worker died
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = root / f".staging-{tag}-{uuid.uuid4().hex[:12]}"
+    rows = dict.fromkeys(TABLES, 0)
+    try:
+        sink = _Partitions(staging, tag, row_group_rows)
+        try:
+            for table, batch in analysis.table_batches(release=True):
+                engine = analysis.engine
+                assert engine is not None
+                # The SP of a row's session is known by then: its login came first.
+                sink.write(table, batch, host, engine.sessions)
+                rows[table] += batch.num_rows
+        finally:
+            sink.close()
+        for table in TABLES:  # into place, each rename atomic; an earlier try's files first
+            for old in (root / table).glob(f"*/*/{tag}-*.parquet"):
+                old.unlink(missing_ok=True)
+            for src in (staging / table).glob("*/*/*.parquet"):
+                dst = root / table / src.relative_to(staging / table)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(src, dst)
+        return rows
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

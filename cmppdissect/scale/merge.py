@@ -1,0 +1,607 @@
+"""The merge of hosts' parts into one report, sans-IO (no Dask, no files).
+
+Every host's chain went through the one engine (:mod:`cmppdissect.scale.parts`); what stays to
+do is what the one engine would have done had it read every host's files as one stream:
+
+* counters add (PDUs, per command, Results, Stats, rates per second, long SMS, sessions);
+* latencies and report delays are exact samples (int64 ns, 8 bytes each) put together, so the
+  percentiles are those of every sample (a mean of integer ns is exact while the sum stays
+  under 2**53 ns, 104 days of latency added up: the order of the samples does not matter);
+* the *loose ends* are tied by key, as the engine ties them: a status report that matched no
+  SUBMIT on its host is matched by Msg_Id to a SUBMIT that another host saw awaiting a report
+  at its end (if the SUBMIT came first), exactly as the one engine over all the files would
+  have (counted matched, on another connection, with its delay; a later report of that
+  Msg_Id and recipient is then a duplicate). Whether a report that stays unmatched came
+  early is decided again against the first time of all hosts.
+
+The report itself is built by :func:`cmppdissect.output.report.build_report`, the one place
+that words it, from a read-only stand-in of the engine holding the merged figures, so every
+number is the same function of the same inputs as in a one-machine report.
+
+What cannot be merged exactly is said, never guessed: the report's ``scale`` key lists the
+sections equal to the one-engine run (``merged_sections``), those equal but for session ids
+and frame numbers, which are each host's own (``host_local``), and those not merged, each with
+why (``not_merged``). Some of these are decided on the data (a cap reached, an SP whose
+CONNECTs are on two hosts, a long SMS left incomplete, a Msg_Id awaited on two hosts).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+from cmppdissect.core._engine import STORM_CONNECTS
+from cmppdissect.engine import ExpertItem, SessionNames
+from cmppdissect.engine.sketch import Sketches
+from cmppdissect.output.reconcile import NO_SP, sp_name
+from cmppdissect.output.report import build_report
+from cmppdissect.protocol.expert import Severity
+
+if TYPE_CHECKING:
+    from cmppdissect.engine import Engine
+    from cmppdissect.scale.parts import HostPart
+
+__all__ = ["LISTINGS", "SECTIONS", "merge_parts"]
+
+SECTIONS = ("pdus", "sessions", "sessions_dropped", "commands", "results", "reports",
+            "reconciliation", "timeouts", "flow_control", "links", "long_sms", "over_time",
+            "expert_counts", "expert")
+"""The report's sections, in its order."""
+
+HOST_LOCAL = ("sessions", "flow_control")
+"""Sections whose session ids and frame numbers are each host's own (several hosts)."""
+
+LISTINGS = ("reconciliation.never_reported.listed", "reconciliation.unmatched.listed",
+            "reconciliation.duplicates.listed", "reconciliation.other_connection.listed",
+            "reconciliation.near_misses.listed", "timeouts.listed", "expert")
+"""What lists single PDUs by frame and session (several hosts: each host's own numbers,
+and the one engine's bounded lists keep the first in the merged stream's order)."""
+
+_NS_PER_HOUR = 3600 * 10**9
+
+
+class _Expert:
+    """The expert list's read side (``items``)."""
+
+    def __init__(self, items: list[ExpertItem], max_expert: int) -> None:
+        self.items = items
+        self.max_expert = max_expert
+
+
+class _MergedCore:
+    """The compiled core's read methods that the report calls, over merged figures."""
+
+    cut_short = False
+    in_flight_at_stop = 0
+
+    def __init__(self) -> None:
+        self.pdus = 0
+        self.retired_sessions = 0
+        self.timeout_ns = 0
+        self.idle_ns = 0
+        self._commands: dict[int, list[int]] = {}
+        self._latency: dict[int, list[bytes]] = {}
+        self._results: Counter[tuple[int, int]] = Counter()
+        self._stats: Counter[bytes] = Counter()
+        self.to_report: list[bytes] = []
+        self._rates: tuple[Counter[int], Counter[int], dict[int, tuple[int, int]]] = (
+            Counter(), Counter(), {})
+        self._long: Counter[str] = Counter()
+        self._links: dict[bytes, tuple[int, int, int]] = {}
+        self.order: list[int] = []
+        self.by_id: dict[int, dict[str, Any]] = {}
+        self.recon: dict[str, Any] = {"awaiting": 0, "evicted": 0, "unmatched": 0,
+                                      "duplicates": 0, "other_connection": 0,
+                                      "near_misses": 0, "first_ns": 0, "last_ns": 0, "sp": {}}
+        self.per_hour: Counter[tuple[bytes, int]] = Counter()
+        self.awaiting: list[tuple[Any, ...]] = []
+        self.lost_forgotten: Counter[tuple[bytes, int]] = Counter()
+        self.lost_kept: Counter[tuple[bytes, int]] = Counter()
+        self.lost_listed: list[tuple[Any, ...]] = []
+
+    # -- what build_report reads --------------------------------------------------------------
+
+    def commands(self) -> dict[int, tuple[int, ...]]:
+        return {cmd: tuple(c) for cmd, c in self._commands.items()}
+
+    def latency_samples(self, request_id: int) -> bytes:
+        return b"".join(self._latency.get(request_id, ()))
+
+    def result_counts(self) -> dict[tuple[int, int], int]:
+        return dict(self._results)
+
+    def report_stats(self) -> dict[bytes, int]:
+        return dict(self._stats)
+
+    def submit_to_report_samples(self) -> bytes:
+        return b"".join(self.to_report)
+
+    def rates(self) -> tuple[dict[int, int], dict[int, int], dict[int, tuple[int, int]]]:
+        return dict(self._rates[0]), dict(self._rates[1]), dict(self._rates[2])
+
+    def long_sms(self) -> dict[str, int]:
+        return dict(self._long)
+
+    def links(self) -> dict[bytes, tuple[int, int, int]]:
+        return dict(self._links)
+
+    def session_ids(self) -> list[int]:
+        return list(self.order)
+
+    def session(self, sid: int) -> dict[str, Any] | None:
+        return self.by_id.get(sid)
+
+    def reconciliation(self) -> dict[str, Any]:
+        return self.recon
+
+    def unreported(self, limit: int) -> tuple[dict[tuple[bytes, int], int],
+                                              list[tuple[Any, ...]]]:
+        return {k: n for k, n in self.per_hour.items() if n}, self.awaiting[:limit]
+
+    def lost_requests(self, limit: int) -> tuple[dict[tuple[bytes, int], int],
+                                                 dict[tuple[bytes, int], int],
+                                                 list[tuple[Any, ...]]]:
+        shown: Counter[int] = Counter()
+        listed = []
+        for item in self.lost_listed:
+            if shown[item[0]] < limit:
+                shown[item[0]] += 1
+                listed.append(item)
+        return dict(self.lost_forgotten), dict(self.lost_kept), listed
+
+    # -- adding a host ------------------------------------------------------------------------
+
+    def add(self, part: HostPart, offset: int) -> None:
+        self.pdus += part.pdus
+        self.retired_sessions += part.retired_sessions
+        self.timeout_ns = part.settings.get("timeout_ns", self.timeout_ns)
+        self.idle_ns = part.settings.get("idle_ns", self.idle_ns)
+        for cmd, counters in part.commands.items():
+            into = self._commands.setdefault(cmd, [0] * len(counters))
+            for i, n in enumerate(counters):
+                into[i] += n
+            self._latency.setdefault(cmd, []).append(part.latency.get(cmd, b""))
+        self._results.update(part.result_counts)
+        self._stats.update(part.report_stats)
+        self.to_report.append(part.submit_to_report)
+        pdu_rate, submit_rate, latency, _width, _peak_pdus, _peak_submits = part.rates
+        self._rates[0].update(pdu_rate)
+        self._rates[1].update(submit_rate)
+        for sec, (total, n) in latency.items():
+            was = self._rates[2].get(sec, (0, 0))
+            self._rates[2][sec] = (was[0] + total, was[1] + n)
+        self._long.update(part.long_sms)
+        for sp, (connects, most, storms) in part.links.items():
+            had = self._links.get(sp, (0, 0, 0))
+            self._links[sp] = (had[0] + connects, max(had[1], most), had[2] + storms)
+        self._add_recon(part.reconciliation)
+        self.per_hour.update(part.unreported_per_hour)
+        for entry in part.awaiting:
+            self.awaiting.append((*entry[:3], entry[3] + offset, *entry[4:]))
+        forgotten, kept, listed = part.lost
+        self.lost_forgotten.update(forgotten)
+        self.lost_kept.update(kept)
+        for item in listed:
+            answer_sid = item[9] + offset if item[8] else item[9]
+            self.lost_listed.append((item[0], item[1] + offset, *item[2:9], answer_sid,
+                                     *item[10:]))
+
+    def _add_recon(self, totals: Mapping[str, Any]) -> None:
+        if not totals:
+            return
+        r = self.recon
+        for key in ("awaiting", "evicted", "unmatched", "duplicates", "other_connection",
+                    "near_misses"):
+            r[key] += totals[key]
+        if totals["first_ns"] or totals["last_ns"]:
+            r["first_ns"] = (totals["first_ns"] if not (r["first_ns"] or r["last_ns"])
+                             else min(r["first_ns"], totals["first_ns"]))
+            r["last_ns"] = max(r["last_ns"], totals["last_ns"])
+        for sp, figures in totals["sp"].items():
+            into = r["sp"].setdefault(sp, {"awaited": 0, "matched": 0, "other_connection": 0,
+                                           "duplicates": 0, "unmatched": 0, "near_misses": 0,
+                                           "stats": {}})
+            for key in ("awaited", "matched", "other_connection", "duplicates", "unmatched",
+                        "near_misses"):
+                into[key] += figures[key]
+            for stat, (count, delays) in figures["stats"].items():
+                was_count, was_delays = into["stats"].get(stat, (0, b""))
+                into["stats"][stat] = (was_count + count, was_delays + delays)
+
+
+class _MergedEngine:
+    """The engine's read side that the report calls (see :func:`build_report`)."""
+
+    def __init__(self, core: _MergedCore, max_report_listed: int, report_delay_s: float,
+                 max_expert: int) -> None:
+        self.core = core
+        self.max_report_listed = max_report_listed
+        self.report_delay_s = report_delay_s
+        self.sessions: dict[int, SessionNames] = {}
+        self.counts: Counter[tuple[Severity, str]] = Counter()
+        self.report_for = 0
+        self.expert = _Expert([], max_expert)
+        self.report_lists: dict[str, list[dict[str, Any]]] = {
+            "unmatched": [], "duplicates": [], "other_connection": [], "near_misses": []}
+        self.report_counts: Counter[str] = Counter()
+        self.sketches = Sketches(0)  # the hosts' folded samples, merged
+
+    @property
+    def expert_counts(self) -> Counter[tuple[Severity, str]]:
+        counts = Counter({k: n for k, n in self.counts.items() if n})
+        if self.report_for:
+            counts[(Severity.CHAT, "report-for")] += self.report_for
+        return counts
+
+
+class _Verdict:
+    """Which sections are exact, and why the others are not."""
+
+    def __init__(self) -> None:
+        self.not_merged: dict[str, str] = {}
+
+    def fail(self, sections: Iterable[str], why: str) -> None:
+        for section in sections:
+            self.not_merged.setdefault(section, why)
+            if section.startswith("expert_counts"):  # each session counts its findings too
+                self.not_merged.setdefault("sessions[].expert", why)
+
+
+def _sp_key(part: HostPart, sp_id: str | None) -> bytes:
+    """The core's SP key of a session's SP as the engine named it."""
+    name = sp_id if sp_id is not None else NO_SP
+    for raw in part.reconciliation.get("sp", {}):
+        if sp_name(raw) == name:
+            return cast(bytes, raw)
+    return b"" if sp_id is None else sp_id.encode("ascii", "backslashreplace")
+
+
+class _Reports:
+    """Status reports of one host tied to SUBMITs of another (the loose ends)."""
+
+    def __init__(self, engine: _MergedEngine, parts: Sequence[HostPart],
+                 offsets: Sequence[int], verdict: _Verdict) -> None:
+        self.engine = engine
+        self.parts = parts
+        self.offsets = offsets
+        self.verdict = verdict
+        self.reported: set[tuple[int, int]] = set()  # (Msg_Id, session) awaited, now tied
+        self.near_gone: set[tuple[int, int]] = set()  # (frame, session) near misses undone
+
+    def _drop_unmatched_finding(self, part: HostPart, item: dict[str, Any], sid: int) -> None:
+        """Take back what the host's engine counted for a report it found unmatched."""
+        e = self.engine
+        sev = Severity.CHAT if item["submit_may_predate_capture"] else Severity.WARN
+        e.counts[(sev, "report-unmatched")] -= 1
+        if sev > Severity.CHAT:
+            self._session_severity(sid, sev, -1)
+        if item["submit_may_predate_capture"]:
+            e.report_counts["unmatched-early"] -= 1
+        key = _sp_key(part, item["sp_id"])
+        recon = e.core.recon
+        recon["unmatched"] -= 1
+        recon["sp"][key]["unmatched"] -= 1
+        rule = item.get("near_miss")
+        if rule is not None:  # the one engine matches first: no near miss
+            recon["near_misses"] -= 1
+            recon["sp"][key]["near_misses"] -= 1
+            e.report_counts[f"near-{rule}"] -= 1
+            e.counts[(Severity.WARN, "report-near-miss")] -= 1
+            self._session_severity(sid, Severity.WARN, -1)
+            self.near_gone.add((item["frame"], sid))
+
+    def _session_severity(self, sid: int, severity: Severity, n: int) -> None:
+        names = self.engine.sessions.get(sid)
+        if names is not None:
+            names.expert[severity.name] += n
+
+    def tie(self) -> None:
+        e = self.engine
+        core = e.core
+        awaited: dict[int, tuple[int, tuple[Any, ...]]] = {}
+        for h, part in enumerate(self.parts):
+            for entry in part.awaiting:
+                if entry[0] in awaited and awaited[entry[0]][0] != h:
+                    self.verdict.fail(("reports", "reconciliation", "expert_counts"),
+                                      f"Msg_Id {entry[0]} awaited a report on two hosts")
+                awaited[entry[0]] = (h, entry)
+        unmatched = []
+        for h, part in enumerate(self.parts):
+            listed = part.report_lists.get("unmatched", [])
+            if part.reconciliation.get("unmatched", 0) > len(listed):
+                self.verdict.fail(("reports", "reconciliation", "expert_counts"),
+                                  f"host {part.host}: more unmatched status reports than "
+                                  "the merge takes")
+            for item in listed:
+                ts = part.first_ns + round(item["after_capture_start_s"] * 1e9)
+                unmatched.append((ts, h, item))
+        unmatched.sort(key=lambda u: (u[0], u[1]))
+        first_ns = core.recon["first_ns"]
+        tied: dict[int, tuple[int, str, bytes]] = {}  # Msg_Id: report time, recipient, SP
+        kept: list[dict[str, Any]] = []
+        for ts, h, item in unmatched:
+            part = self.parts[h]
+            sid = item["session"] + self.offsets[h]
+            msg_id = item["msg_id"]
+            found = awaited.get(msg_id)
+            if found is not None and found[0] != h and found[1][2] < ts:
+                self._match(part, item, sid, ts, found)
+                del awaited[msg_id]
+                tied[msg_id] = (ts, item["recipient"], found[1][4])
+                continue
+            done = tied.get(msg_id)
+            if done is not None and done[1] == item["recipient"]:
+                self._duplicate(part, item, sid, done)
+                continue
+            # Still unmatched: early or not, against the first time of every host.
+            after = (ts - first_ns) / 1e9
+            early = after < e.report_delay_s
+            if early != item["submit_may_predate_capture"]:
+                was = Severity.CHAT if not early else Severity.WARN
+                now = Severity.CHAT if early else Severity.WARN
+                e.counts[(was, "report-unmatched")] -= 1
+                e.counts[(now, "report-unmatched")] += 1
+                e.report_counts["unmatched-early"] += 1 if early else -1
+                if was > Severity.CHAT:
+                    self._session_severity(sid, was, -1)
+                if now > Severity.CHAT:
+                    self._session_severity(sid, now, 1)
+            kept.append({**item, "session": sid, "after_capture_start_s": after,
+                         "submit_may_predate_capture": early})
+        e.report_lists["unmatched"] = kept
+        core.awaiting = [a for a in core.awaiting if (a[0], a[3]) not in self.reported]
+        e.report_lists["near_misses"] = [n for n in e.report_lists["near_misses"]
+                                         if (n["frame"], n["session"]) not in self.near_gone]
+        if kept and any(p.reconciliation.get("sp") and any(
+                f["awaited"] for f in p.reconciliation["sp"].values()) for p in self.parts):
+            self.verdict.fail(
+                ("reconciliation.near_misses", "reconciliation.per_sp.near_misses",
+                 "expert_counts[report-near-miss]"),
+                f"status reports left unmatched ({len(kept)}) while SUBMITs awaited reports: "
+                "near misses are looked for within their host only")
+
+    def _match(self, part: HostPart, item: dict[str, Any], sid: int, ts: int,
+               found: tuple[int, tuple[Any, ...]]) -> None:
+        e = self.engine
+        core = e.core
+        h, entry = found
+        msg_id, _frame, submitted, _sid, sp = entry[:5]
+        self._drop_unmatched_finding(part, item, sid)
+        delay = ts - submitted
+        core.to_report.append(delay.to_bytes(8, "little", signed=True))
+        e.report_for += 1
+        recon = core.recon
+        recon["other_connection"] += 1
+        figures = recon["sp"][sp]
+        figures["matched"] += 1
+        figures["other_connection"] += 1
+        stat = item["stat"].encode("ascii", "backslashreplace")
+        count, delays = figures["stats"].get(stat, (0, b""))
+        figures["stats"][stat] = (count + 1, delays + delay.to_bytes(8, "little", signed=True))
+        recon["awaiting"] -= 1
+        hour = submitted // _NS_PER_HOUR
+        core.per_hour[(sp, hour)] -= 1
+        self.reported.add((msg_id, entry[3] + self.offsets[h]))
+        e.counts[(Severity.CHAT, "report-other-connection")] += 1
+        e.report_lists["other_connection"].append({
+            "frame": item["frame"], "session": sid, "msg_id": msg_id,
+            "submit_frame": entry[1], "submit_session": entry[3] + self.offsets[h]})
+
+    def _duplicate(self, part: HostPart, item: dict[str, Any], sid: int,
+                   done: tuple[int, str, bytes]) -> None:
+        e = self.engine
+        self._drop_unmatched_finding(part, item, sid)
+        recon = e.core.recon
+        recon["duplicates"] += 1
+        recon["sp"][done[2]]["duplicates"] += 1
+        e.counts[(Severity.WARN, "report-duplicate")] += 1
+        self._session_severity(sid, Severity.WARN, 1)
+        e.report_lists["duplicates"].append({
+            "frame": item["frame"], "session": sid, "sp_id": item["sp_id"],
+            "msg_id": item["msg_id"], "stat": item["stat"], "first_frame": None,
+            "submit_frame": None})
+
+
+def _shared_sps(parts: Sequence[HostPart]) -> dict[str, list[str]]:
+    """Each SP (as the report names it) seen on two hosts or more: its hosts."""
+    where: dict[str, list[str]] = {}
+    for part in parts:
+        names = {sp_name(raw) for raw in part.reconciliation.get("sp", {})}
+        names |= {sp_name(raw) for raw in part.links}
+        names |= {n.sp_id if n.sp_id is not None else NO_SP for n in part.names.values()}
+        for name in names:
+            where.setdefault(name, []).append(part.host)
+    return {sp: hosts for sp, hosts in where.items() if len(hosts) > 1}
+
+
+def _orphans(part: HostPart, sp: str) -> bool:
+    """Whether a session of ``sp`` on the host had responses without a request."""
+    for s in part.sessions:
+        names = part.names.get(s["id"])
+        if names is not None and (names.sp_id if names.sp_id is not None else NO_SP) == sp \
+                and any(c[4] for c in s["commands"].values()):
+            return True
+    return False
+
+
+def _check(parts: Sequence[HostPart], verdict: _Verdict) -> None:
+    """The conditions, read on the data, under which several hosts merge exactly."""
+    everything = [s for s in SECTIONS if s != "pdus"]
+    for part in parts:
+        caps = sorted(code for (_sev, code), n in part.expert_counts.items()
+                      if n and code.startswith("cap-") and code not in ("cap-expert",
+                                                                        "cap-samples"))
+        if caps:
+            verdict.fail(everything, f"host {part.host} reached a cap ({', '.join(caps)}): "
+                         "the one engine's caps bound all hosts together")
+    shared = _shared_sps(parts)
+    links_of: dict[str, list[tuple[str, tuple[int, int, int]]]] = {}
+    for part in parts:
+        for raw, figures in part.links.items():
+            links_of.setdefault(sp_name(raw), []).append((part.host, figures))
+    for sp, seen in sorted(links_of.items()):
+        if len(seen) > 1:
+            verdict.fail(("links",), f"SP {sp} sent CONNECTs on hosts "
+                         f"{', '.join(h for h, _ in seen)}: CONNECTs per minute are counted "
+                         "per host")
+            if sum(f[1] for _h, f in seen) >= STORM_CONNECTS:
+                verdict.fail(("expert_counts[reconnect-storm]",),
+                             f"SP {sp}: a reconnect storm across hosts is not looked for")
+    for sp, hosts in sorted(shared.items()):
+        lost = {p.host for p in parts if p.host in hosts and any(
+            sp_name(raw) == sp and n for (raw, _kind), n in p.lost[1].items())}
+        orphans = {p.host for p in parts if p.host in hosts and _orphans(p, sp)}
+        if any(orphans - {host} for host in lost):
+            verdict.fail(("timeouts", "expert_counts[answer-other-connection]"),
+                         f"SP {sp}: requests unanswered on one host and answers without a "
+                         "request on another: answers on another connection are looked for "
+                         "within a host only")
+    for part in parts:
+        if part.sketches is not None:
+            verdict.fail(("commands", "reports", "reconciliation", "sessions"),
+                         f"host {part.host} folded its samples into DDSketches (max_samples): "
+                         "percentiles merged as sketches, within 1% of the one engine's")
+        if part.rates[3] > 1:
+            verdict.fail(("over_time",), f"host {part.host} spans more than a day of rate "
+                         "slots: its series is in wider slots")
+    for part in parts:
+        long = part.long_sms
+        if long.get("incomplete") or long.get("assembling"):
+            verdict.fail(("long_sms", "expert_counts[long-sms-incomplete]"),
+                         f"host {part.host} has long SMS left incomplete: parts on other "
+                         "hosts are not joined")
+
+
+def merge_parts(parts: Sequence[HostPart], *, failed: Mapping[str, str] | None = None,
+                max_report_listed: int = 1000) -> dict[str, Any]:
+    """The report of all the hosts' parts, with its ``scale`` key (see the module).
+
+    ``failed``: hosts whose task failed for good ({host: why}); they are findings, and every
+    section then says it is not merged."""
+    failed = dict(failed or {})
+    read = [p for p in parts if p.read]
+    settings = read[0].settings if read else {}
+    core = _MergedCore()
+    engine = _MergedEngine(core, max_report_listed,
+                           float(settings.get("report_delay_s", 600.0)),
+                           int(settings.get("max_expert", 100_000)))
+    offsets = []
+    offset = 0
+    for part in read:
+        offsets.append(offset)
+        core.add(part, offset)
+        if part.sketches is not None:
+            engine.sketches.absorb(part.sketches, offset)
+        offset += max((s["id"] for s in part.sessions), default=-1) + 1
+    _sessions(engine, read, offsets)
+    _expert(engine, read, offsets)
+    verdict = _Verdict()
+    if len(read) > 1:
+        _check(read, verdict)
+        _Reports(engine, read, offsets, verdict).tie()
+    if len(read) > 1:
+        core.awaiting.sort(key=lambda a: a[2])
+    for names in engine.sessions.values():
+        for severity in [k for k, n in names.expert.items() if n <= 0]:
+            del names.expert[severity]
+    for kind, items in engine.report_lists.items():
+        engine.report_lists[kind] = items[:max_report_listed]
+    for part in parts:
+        for why in part.unreadable:
+            _finding(engine, Severity.ERROR, "capture", f"{part.host}: {why}")
+    for host, why in failed.items():
+        _finding(engine, Severity.ERROR, "host-failed", f"host {host}: {why}")
+        verdict.fail(SECTIONS, f"host {host} could not be analysed")
+    report = build_report(cast("Engine", engine))
+    hosts_of = {}
+    for part, off in zip(read, offsets, strict=True):
+        for s in part.sessions:
+            hosts_of[s["id"] + off] = part.host
+    if len(read) > 1:
+        for s in report["sessions"]:
+            s["host"] = hosts_of.get(s["id"])
+    several = len(read) > 1
+    not_merged = dict(verdict.not_merged)
+    if several:
+        for listing in LISTINGS:
+            not_merged.setdefault(listing, "lists single PDUs by frame and session, numbered "
+                                  "by each host")
+    host_local = [s for s in HOST_LOCAL if several and s not in not_merged]
+    report["scale"] = {
+        "hosts": [{"name": p.host, "files": p.paths, "unreadable": p.unreadable,
+                   "pdus": p.pdus, "seconds": round(p.seconds, 3),
+                   "session_id_offset": offsets[read.index(p)] if p in read else None}
+                  for p in parts] + [{"name": h, "failed": why} for h, why in failed.items()],
+        "merged_sections": [s for s in SECTIONS
+                            if s not in not_merged and s not in host_local],
+        "host_local": host_local,
+        "not_merged": [{"section": s, "why": why} for s, why in not_merged.items()],
+    }
+    return report
+
+
+def _sessions(engine: _MergedEngine, parts: Sequence[HostPart],
+              offsets: Sequence[int]) -> None:
+    """Every host's sessions, ids shifted by the host's offset, in the order they opened."""
+    core = engine.core
+    order = []
+    for h, (part, off) in enumerate(zip(parts, offsets, strict=True)):
+        for k, s in enumerate(part.sessions):
+            sid = s["id"] + off
+            core.by_id[sid] = {**s, "id": sid}
+            names = part.names[s["id"]]
+            engine.sessions[sid] = dataclasses.replace(names, expert=Counter(names.expert))
+            order.append((s["start_ns"], h, k, sid))
+    if len(parts) > 1:  # one host: the order its engine opened them in
+        order.sort()
+    core.order = [sid for *_, sid in order]
+
+
+def _expert(engine: _MergedEngine, parts: Sequence[HostPart], offsets: Sequence[int]) -> None:
+    """Findings counted over every host; the listed ones each host's, in host order."""
+    if len(parts) == 1:  # the host's own, as they are
+        part = parts[0]
+        engine.counts.update(part.expert_counts)
+        engine.report_for = part.report_for
+        engine.expert.items.extend(part.expert_items)
+        for kind, items in part.report_lists.items():
+            engine.report_lists[kind].extend(items)
+        engine.report_counts.update(part.report_counts)
+        return
+    notes = 0
+    for part, off in zip(parts, offsets, strict=True):
+        for key, n in part.expert_counts.items():
+            if key[1] != "cap-expert":
+                engine.counts[key] += n
+                notes += n if key[0] > Severity.CHAT else 0
+        engine.report_for += part.report_for
+        for item in part.expert_items:
+            if item.code == "cap-expert":
+                continue
+            session = item.session + off if item.session is not None else None
+            engine.expert.items.append(dataclasses.replace(item, session=session))
+        for kind, items in part.report_lists.items():
+            engine.report_lists[kind].extend(_shifted(i, off) for i in items)
+        engine.report_counts.update(part.report_counts)
+    if notes > engine.expert.max_expert:
+        engine.counts[(Severity.NOTE, "cap-expert")] += 1
+        del engine.expert.items[engine.expert.max_expert:]
+        engine.expert.items.append(ExpertItem(
+            Severity.NOTE, None, None, f"more than {engine.expert.max_expert} expert "
+            "findings: the rest are counted by kind but not listed", "cap-expert"))
+
+
+def _shifted(item: dict[str, Any], offset: int) -> dict[str, Any]:
+    out = dict(item)
+    for key in ("session", "submit_session"):
+        if out.get(key) is not None:
+            out[key] += offset
+    return out
+
+
+def _finding(engine: _MergedEngine, severity: Severity, code: str, message: str) -> None:
+    engine.counts[(severity, code)] += 1
+    engine.expert.items.append(ExpertItem(severity, None, None, message, code))
+

@@ -1,0 +1,485 @@
+"""Scale-out on Dask (issue 18): hosts as tasks on a real ``distributed`` cluster (a scheduler
+and two worker processes on 127.0.0.1), their parts merged into the one-machine report.
+
+* one capture cut into N files at packet boundaries (inside a PDU, between a SUBMIT and its
+  response, reports in later files): the same report as the whole file, every section;
+* files of two hosts, SUBMITs on one and their status reports on the other over another
+  connection: the same report as ``analyze(all files)`` in every section the report says is
+  merged, and the same but for ids and frame numbers in those it says are host-local;
+* a worker killed mid-run: the same answer and the same Parquet rows; a damaged file: a
+  finding, not a failed job; the Parquet dataset partitioned by date and SP id.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pyarrow.dataset as ds
+import pytest
+from distributed import Client, LocalCluster
+from pcaputil import (
+    Conversation,
+    connect_pdu,
+    connect_resp_pdu,
+    deliver_resp_pdu,
+    pcap_bytes,
+    report_pdu,
+    run_cli,
+    sample_msg_id,
+    submit_pdu,
+    submit_resp_pdu,
+)
+
+import cmppdissect
+from cmppdissect.output.records import dumps
+from cmppdissect.protocol.commands import DEFAULT_PORTS
+from cmppdissect.protocol.version import Version
+from cmppdissect.scale.dataset import KEYS
+from cmppdissect.scale.hosts import Host, group_hosts
+from cmppdissect.scale.merge import merge_parts
+from cmppdissect.scale.parts import analyze_host
+
+_SPEC = importlib.util.spec_from_file_location(
+    "gen_capture", Path(__file__).resolve().parents[1] / "bench" / "gen_capture.py")
+assert _SPEC is not None and _SPEC.loader is not None
+gen = importlib.util.module_from_spec(_SPEC)
+sys.modules.setdefault("gen_capture", gen)
+_SPEC.loader.exec_module(gen)
+
+V = Version.V3_0
+T0 = 1_764_000_000 * 10**9  # gen_capture's start; every time here is whole microseconds
+MS = 10**6
+Frames = list[tuple[int, bytes]]
+HIVE = ds.partitioning(KEYS, flavor="hive")  # SP ids are text: "001001" is no number
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Client]:
+    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as c:
+        yield c
+
+
+def _read_pcap(path: Path) -> Frames:
+    """gen_capture's pcap (microseconds) as (ns, frame) pairs."""
+    import dpkt
+
+    with path.open("rb") as f:
+        return [(round(ts * 1e6) * 1000, bytes(buf)) for ts, buf in dpkt.pcap.Reader(f)]
+
+
+def _write(path: Path, frames: Frames) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pcap_bytes(frames))
+    return str(path)
+
+
+def _cut(frames: Frames, cuts: list[int], directory: Path) -> list[str]:
+    bounds = [0, *sorted(set(cuts)), len(frames)]
+    return [_write(directory / f"rot-{i:02d}.pcap", frames[a:b])
+            for i, (a, b) in enumerate(pairwise(bounds))]
+
+
+# -- one capture cut into N files -------------------------------------------------------------
+
+
+def _sp_session(start_ns: int) -> tuple[Frames, int, int]:
+    """A login, SUBMITs answered, one SUBMIT split over two segments, reports later: stamped
+    1 ms apart from ``start_ns``. Also the index of the split SUBMIT's first segment and of a
+    SUBMIT whose response comes in the next frame."""
+    conv = Conversation(client=("192.0.2.50", 41000), server=("198.51.100.9", 7890))
+    frames = [*conv.handshake(), *conv.send(True, connect_pdu(V)),
+              *conv.send(False, connect_resp_pdu(V))]
+    for seq in range(2, 12):
+        frames += conv.send(True, submit_pdu(V, seq, seq))
+        if seq == 6:
+            submit_at = len(frames) - 1
+        frames += conv.send(False, submit_resp_pdu(V, seq, sample_msg_id(seq)))
+    split_at = len(frames)
+    frames += conv.send(True, submit_pdu(V, 20, 20), sizes=[30])
+    frames += conv.send(False, submit_resp_pdu(V, 20, sample_msg_id(20)))
+    for seq in (3, 5, 20, 7):
+        frames += conv.send(False, report_pdu(V, 100 + seq, sample_msg_id(seq)))
+        frames += conv.send(True, deliver_resp_pdu(V, 100 + seq))
+    frames += conv.close()
+    return [(start_ns + i * MS, f) for i, f in enumerate(frames)], split_at, submit_at
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Frames, list[int]]:
+    """gen_capture's traffic with the hand-made session among it, as one file; and the
+    frames that must be cut at (inside the split PDU, between a SUBMIT and its response)."""
+    where = tmp_path_factory.mktemp("single")
+    gen.generate(where / "gen.pcap", frames=3000, seed=7, sessions=4)
+    mine, split_at, submit_at = _sp_session(T0 + 500 * MS + 123_000)
+    merged = sorted([*_read_pcap(where / "gen.pcap"), *mine], key=lambda f: f[0])
+    index = {id(f[1]): i for i, f in enumerate(merged)}
+    must = [index[id(mine[split_at][1])] + 1, index[id(mine[submit_at][1])] + 1]
+    path = where / "all.pcap"
+    _write(path, merged)
+    return path, merged, must
+
+
+@pytest.mark.parametrize("n", [2, 5])
+def test_a_capture_cut_into_n_files_gives_the_whole_files_report(
+        client: Client, single: tuple[Path, Frames, list[int]], tmp_path: Path,
+        n: int) -> None:
+    path, frames, must = single
+    cuts = must[:n - 1] + [len(frames) * k // n for k in range(1, n - len(must[:n - 1]))]
+    assert len(set(cuts)) == n - 1
+    paths = _cut(frames, cuts, tmp_path / "gw")
+    want = cmppdissect.analyze(str(path)).report()
+    # Given out of order: the chain is read in time order.
+    got = cmppdissect.analyze_many(list(reversed(paths)), client=client)
+    scale = got.pop("scale")
+    assert [h["files"] for h in scale["hosts"]] == [paths]
+    assert scale["not_merged"] == [] and scale["host_local"] == []
+    assert got == want
+    assert want["reports"]["matched"] >= 4 and len(want["sessions"]) >= 5
+
+
+# -- two hosts: SUBMITs on one, their reports on the other ------------------------------------
+
+
+def _two_hosts(root: Path) -> tuple[list[str], list[str]]:
+    """Host gw1: an SP's SUBMITs (reports asked for), a few reported on that connection.
+    Host gw2, from 700 s later: the same SP over another connection to another gateway
+    address, receiving the status reports of most of gw1's SUBMITs, one twice, one report
+    for a Msg_Id never submitted, and its own SUBMIT reported. Each host's capture is
+    rotated into two files (gw1 inside a PDU, gw2 between a report and its response)."""
+    a = Conversation(client=("192.0.2.10", 40001), server=("198.51.100.7", 7890))
+    fa = [*a.handshake(), *a.send(True, connect_pdu(V)), *a.send(False, connect_resp_pdu(V))]
+    for i in range(1, 31):
+        fa += a.send(True, submit_pdu(V, i + 1, i), sizes=[40] if i == 15 else ())
+        if i == 15:
+            split = len(fa) - 1
+        fa += a.send(False, submit_resp_pdu(V, i + 1, sample_msg_id(i)))
+    for i in range(1, 6):  # reported on its own connection
+        fa += a.send(False, report_pdu(V, 200 + i, sample_msg_id(i)))
+        fa += a.send(True, deliver_resp_pdu(V, 200 + i))
+    stamped_a = [(T0 + k * 10 * MS, f) for k, f in enumerate(fa)]
+
+    b = Conversation(client=("192.0.2.11", 40002), server=("198.51.100.8", 7890))
+    fb = [*b.handshake(), *b.send(True, connect_pdu(V)), *b.send(False, connect_resp_pdu(V))]
+    fb += b.send(False, report_pdu(V, 300, sample_msg_id(9999)))  # no SUBMIT anywhere
+    fb += b.send(True, deliver_resp_pdu(V, 300))
+    for i in range(6, 28):
+        fb += b.send(False, report_pdu(V, 300 + i, sample_msg_id(i),
+                                       "DELIVRD" if i % 5 else "UNDELIV"))
+        if i == 12:
+            cut_b = len(fb)
+        fb += b.send(True, deliver_resp_pdu(V, 300 + i))
+    fb += b.send(False, report_pdu(V, 400, sample_msg_id(6)))  # a duplicate
+    fb += b.send(True, deliver_resp_pdu(V, 400))
+    fb += b.send(True, submit_pdu(V, 500, 500))
+    fb += b.send(False, submit_resp_pdu(V, 500, sample_msg_id(500)))
+    fb += b.send(False, report_pdu(V, 501, sample_msg_id(500)))
+    fb += b.send(True, deliver_resp_pdu(V, 501))
+    stamped_b = [(T0 + 700_000 * MS + k * 7 * MS, f) for k, f in enumerate(fb)]
+    return (_cut(stamped_a, [split + 1], root / "gw1"),
+            _cut(stamped_b, [cut_b], root / "gw2"))
+
+
+def _drop(report: dict[str, Any], path: str) -> None:
+    """Take out what the scale key says is not merged (a section, a dotted key, an
+    expert_counts code, or a key of every SP of a per_sp table)."""
+    if path.endswith("[].expert"):  # each session's findings by severity
+        for session in report.get(path.split("[")[0], []):
+            session.pop("expert", None)
+        return
+    if path.endswith("]"):
+        section, code = path[:-1].split("[")
+        if section in report:
+            report[section] = [c for c in report[section] if c["code"] != code]
+        return
+    keys = path.split(".")
+    if keys[0] not in report:  # the whole section is out already
+        return
+    if keys[-2:-1] == ["per_sp"] or (len(keys) == 3 and keys[1] == "per_sp"):
+        for figures in report[keys[0]]["per_sp"].values():
+            figures.pop(keys[-1], None)
+        return
+    node = report
+    for key in keys[:-1]:
+        node = node.get(key, {})  # already out with a section above it
+    node.pop(keys[-1], None)
+
+
+def _ids_out(value: Any) -> Any:
+    """Session ids and frame numbers (each host's own) taken out, lists in a fixed order."""
+    if isinstance(value, dict):
+        return {k: _ids_out(v) for k, v in value.items()
+                if k not in ("id", "host", "session") and not k.endswith("frame")}
+    if isinstance(value, list):
+        items = [_ids_out(v) for v in value]
+        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
+    return value
+
+
+def compare_merged(got: dict[str, Any], want: dict[str, Any]) -> dict[str, Any]:
+    """Assert ``got`` (a merged report) equals ``want`` (one engine over every file) where its
+    scale key says so; the scale key."""
+    got = copy.deepcopy(got)
+    want = copy.deepcopy(want)
+    scale = got.pop("scale")
+    sections = set(want)
+    for item in scale["not_merged"]:
+        for report in (got, want):
+            _drop(report, item["section"])
+    for section in scale["merged_sections"]:
+        if section in got or section in want:
+            assert got.get(section) == want.get(section), section
+    for section in scale["host_local"]:
+        assert _ids_out(got[section]) == _ids_out(want[section]), section
+    assert set(scale["merged_sections"]) | set(scale["host_local"]) | {
+        i["section"].split(".")[0].split("[")[0] for i in scale["not_merged"]} == sections
+    return dict(scale)
+
+
+def test_reports_on_another_host_are_matched_as_by_one_engine(client: Client,
+                                                              tmp_path: Path) -> None:
+    gw1, gw2 = _two_hosts(tmp_path)
+    want = cmppdissect.analyze([*gw1, *gw2]).report()
+    got = cmppdissect.analyze_many([*gw2, *gw1], client=client)
+    scale = compare_merged(got, want)
+    assert [h["name"] for h in scale["hosts"]] == [str(tmp_path / "gw2"), str(tmp_path / "gw1")]
+    for section in ("pdus", "commands", "results", "reports", "reconciliation", "timeouts",
+                    "long_sms", "over_time", "expert_counts"):
+        assert section in scale["merged_sections"], (section, scale["not_merged"])
+    assert set(scale["host_local"]) == {"sessions", "flow_control"}
+    # What only the merge could have found: 22 reports matched across hosts, one duplicate,
+    # the unmatched one late against gw1's start (a warning) though early against gw2's.
+    recon = got["reconciliation"]
+    assert recon["matched"] == want["reconciliation"]["matched"] == 5 + 22 + 1
+    assert recon["other_connection"]["count"] == 22
+    assert recon["duplicates"]["count"] == 1
+    assert recon["never_reported"]["count"] == 30 - 5 - 22
+    assert recon["unmatched"]["count"] == 1
+    assert recon["unmatched"]["submit_may_predate_capture"] == 0
+    assert {"severity": "warn", "code": "report-unmatched", "count": 1} in got["expert_counts"]
+    parts = [analyze_host(h, _settings()) for h in group_hosts([*gw1, *gw2])]
+    alone = parts[1].reconciliation
+    assert alone["unmatched"] == 1 + 22 + 1  # what gw2 alone could not tie
+    assert got["reports"]["submit_to_report_ms"] == want["reports"]["submit_to_report_ms"]
+    assert got["reports"]["submit_to_report_ms"]["max"] > 690_000
+
+
+def _settings() -> dict[str, Any]:
+    return {"ports": DEFAULT_PORTS, "version": None, "timeout_s": 60.0, "secrets": {},
+            "heuristic": True}
+
+
+def test_the_merge_says_what_it_cannot_merge(tmp_path: Path) -> None:
+    """The same Msg_Id awaited on two hosts: the report sections say so instead of guessing."""
+    gw1, _ = _two_hosts(tmp_path / "one")
+    twin = tmp_path / "twin"
+    twin.mkdir()
+    for path in gw1:
+        (twin / Path(path).name).write_bytes(Path(path).read_bytes())
+    parts = [analyze_host(h, _settings()) for h in group_hosts([*gw1, *sorted(
+        str(p) for p in twin.iterdir())])]
+    scale = merge_parts(parts)["scale"]
+    why = {i["section"]: i["why"] for i in scale["not_merged"]}
+    assert "awaited a report on two hosts" in why["reports"]
+    assert "reports" not in scale["merged_sections"] and "links" in why
+    assert "commands" in scale["merged_sections"]
+
+
+# -- the Parquet dataset, a damaged file, a worker killed ----------------------------------------
+
+
+def test_parquet_dataset_by_date_and_sp_and_a_damaged_file_is_a_finding(tmp_path: Path) -> None:
+    gw1, gw2 = _two_hosts(tmp_path)
+    (tmp_path / "gw2" / "rot-09.pcap").write_bytes(b"this is no capture\n" * 10)
+    truncated = Path(gw1[1]).read_bytes()
+    Path(gw1[1]).write_bytes(truncated[:len(truncated) - 7])  # the last record cut short
+    out = tmp_path / "dataset"
+    files = sorted(str(p) for p in tmp_path.glob("gw*/*.pcap"))
+    res = run_cli("analyze", "--dask", "--workers", "2", *files, "--parquet", str(out),
+                  timeout=180)
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    hosts = {h["name"]: h for h in report["scale"]["hosts"]}
+    assert hosts[str(tmp_path / "gw2")]["unreadable"] == [
+        f"{tmp_path / 'gw2' / 'rot-09.pcap'}: not a pcap or pcapng capture "
+        "(starts with 74686973)"]
+    assert {"severity": "error", "code": "capture", "count": 1} in report["expert_counts"]
+    cut_short = [i["message"] for i in report["expert"]
+                 if i["code"] == "capture" and gw1[1] in i["message"]]
+    assert cut_short, report["expert"]
+    whole = cmppdissect.analyze([*gw1, *gw2]).tables()
+    for table in ("pdus", "transactions", "sessions"):
+        data = ds.dataset(out / table, partitioning=HIVE).to_table()
+        assert data.num_rows == whole[table].num_rows, table
+        assert set(data.column("sp_id").to_pylist()) == {"901234"}
+        assert set(data.column("date").to_pylist()) == {"2025-11-24"}
+        assert set(data.column("host").to_pylist()) == {str(tmp_path / "gw1"),
+                                                        str(tmp_path / "gw2")}
+        assert sorted(p.name for p in (out / table / "date=2025-11-24" / "sp_id=901234")
+                      .iterdir()) == sorted(f"gw{k}-{_tag(tmp_path / f'gw{k}')}-0.parquet"
+                                            for k in (1, 2))
+
+
+def _tag(path: Path) -> str:
+    from cmppdissect.scale.parts import host_id
+
+    return host_id(str(path)).rsplit("-", 1)[1]
+
+
+def test_a_worker_killed_mid_run_changes_nothing(client: Client, tmp_path: Path) -> None:
+    hosts = {}
+    for k in range(4):
+        path = tmp_path / f"gw{k}" / "cap.pcap"
+        path.parent.mkdir()
+        gen.generate(path, frames=12_000, seed=20 + k, sessions=3)
+        hosts[f"gw{k}"] = [str(path)]
+    quiet = tmp_path / "quiet"
+    want = merge_parts([analyze_host(Host(name, tuple(p)), _settings(), str(quiet))
+                        for name, p in hosts.items()])
+    pids = client.run(os.getpid)
+    out = tmp_path / "dataset"
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        result["report"] = cmppdissect.analyze_many(hosts=hosts, client=client,
+                                                    parquet=str(out))
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    victim = None
+    deadline = time.monotonic() + 60
+    while victim is None and time.monotonic() < deadline:
+        for address, keys in client.processing().items():
+            if any(str(k).startswith("cmppdissect-host-") for k in keys):
+                victim = address
+                break
+        time.sleep(0.01)
+    assert victim is not None
+    os.kill(pids[victim], signal.SIGKILL)
+    worker.join(180)
+    assert not worker.is_alive()
+    client.wait_for_workers(2, timeout=60)
+    assert victim not in client.run(os.getpid)  # it died (its nanny started another)
+    got = result["report"]
+    for report in (got, want):
+        for host in report["scale"]["hosts"]:
+            host.pop("seconds")
+    assert got == want
+    for table in ("pdus", "transactions", "sessions"):
+        rows = ds.dataset(out / table, partitioning=HIVE).to_table().num_rows
+        assert rows == ds.dataset(quiet / table, partitioning=HIVE).to_table().num_rows
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+def test_cli_with_a_scheduler_address_gives_the_same_report(
+        client: Client, single: tuple[Path, Frames, list[int]], tmp_path: Path) -> None:
+    path, frames, must = single
+    paths = _cut(frames, must, tmp_path / "gw")
+    address = client.scheduler.address
+    assert address.startswith("tcp://127.0.0.1:")
+    res = run_cli("analyze", "--dask", address, *paths, "--report", "json")
+    assert res.returncode == 0, res.stderr
+    got = json.loads(res.stdout)
+    assert got.pop("scale")["hosts"][0]["files"] == paths
+    assert got == json.loads(dumps(cmppdissect.analyze(str(path)).report()))
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--dask"], "cmppdissect analyze: analyze --dask reads capture files: none given"),
+    (["--dask", "--host", "gw9", "{a}"], "does not match it"),
+    (["--dask", "{a}", "{a}"], "given twice"),
+    (["--dask", "tcp://127.0.0.1:9", "{a}"], "cmppdissect analyze: scheduler tcp://127.0.0.1:9"),
+])
+def test_cli_mistakes_are_one_line(single: tuple[Path, Frames, list[int]], args: list[str],
+                                   message: str) -> None:
+    path = str(single[0])
+    env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"}
+    res = subprocess.run([sys.executable, "-m", "cmppdissect", "analyze",
+                          *[a.format(a=path) for a in args]], capture_output=True, text=True,
+                         timeout=120, check=False, env=env)
+    assert res.returncode == 2
+    assert message in res.stderr and res.stderr.count("\n") == 1, res.stderr
+    assert res.stdout == ""
+
+
+@pytest.mark.parametrize(("loose", "merged"), [(5, False), (100, True)])
+def test_loose_ends_are_bounded_and_past_the_bound_nothing_is_guessed(
+        tmp_path: Path, loose: int, merged: bool) -> None:
+    """gw2 holds 24 reports unmatched on their own: past ``max_loose_ends`` the report
+    sections say they are not merged; within it they are, and equal the one engine's."""
+    gw1, gw2 = _two_hosts(tmp_path)
+    settings = {**_settings(), "max_loose_ends": loose, "max_report_listed": 3}
+    parts = [analyze_host(h, settings) for h in group_hosts([*gw1, *gw2])]
+    assert len(parts[1].report_lists["unmatched"]) == min(loose, 24)
+    got = merge_parts(parts, max_report_listed=3)
+    why = {i["section"]: i["why"] for i in got["scale"]["not_merged"]}
+    for section in ("reports", "reconciliation", "expert_counts"):
+        assert (section in got["scale"]["merged_sections"]) is merged, why
+    if not merged:
+        assert "more unmatched status reports than the merge takes" in why["reports"]
+    compare_merged(got, cmppdissect.analyze([*gw1, *gw2], max_report_listed=3).report())
+
+
+@pytest.mark.parametrize("max_open", [1, 128])
+def test_the_dataset_is_the_same_rows_however_many_files_stay_open(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_open: int) -> None:
+    import cmppdissect.scale.dataset as dataset
+
+    capture = tmp_path / "gw" / "cap.pcap"
+    capture.parent.mkdir()
+    gen.generate(capture, frames=3000, seed=3, sessions=4)
+    monkeypatch.setattr(dataset, "MAX_OPEN", max_open)
+    rows = dataset.write_host_tables(cmppdissect.analyze(str(capture)), "gw", tmp_path / "ds",
+                                     row_group_rows=50)
+    whole = cmppdissect.analyze(str(capture)).tables()
+    for table, key in (("pdus", "frame"), ("transactions", "request_frame"),
+                       ("sessions", "id")):
+        data = ds.dataset(tmp_path / "ds" / table, partitioning=HIVE).to_table()
+        assert rows[table] == data.num_rows == whole[table].num_rows
+        assert sorted(data.column(key).to_pylist()) == sorted(whole[table].column(key)
+                                                              .to_pylist())
+        files = list((tmp_path / "ds" / table).glob("*/*/*.parquet"))
+        sps = {p.parent.name for p in files}
+        assert len(sps) >= 3  # several SPs: several partitions
+        assert (len(files) > len(sps)) is (max_open == 1 and table != "sessions")
+
+
+def test_hosts_past_their_sample_budget_merge_their_sketches(tmp_path: Path) -> None:
+    """Each host folds its samples into DDSketches (max_samples): the merge adds the
+    sketches (with the sessions renumbered), so every count is the one engine's and each
+    percentile within 1% of its exact one, and the report says how it was read."""
+    gw1, gw2 = _two_hosts(tmp_path)
+    want = cmppdissect.analyze([*gw1, *gw2]).report()
+    parts = [analyze_host(h, {**_settings(), "max_samples": 5})
+             for h in group_hosts([*gw1, *gw2])]
+    assert all(p.sketches is not None and p.sketches.folded for p in parts)
+    got = merge_parts(parts)
+    assert got["samples"]["exact"] is False
+    assert got["samples"]["samples_folded"] == sum(p.sketches.folded for p in parts
+                                                   if p.sketches is not None)
+    why = {i["section"]: i["why"] for i in got["scale"]["not_merged"]}
+    assert "DDSketches" in why["commands"]
+    for name, figures in want["commands"].items():
+        mine = got["commands"][name]
+        assert mine["paired"] == figures["paired"] and mine["requests"] == figures["requests"]
+        exact, folded = figures["latency_ms"], mine["latency_ms"]
+        if figures["paired"]:
+            assert (folded["min"], folded["max"]) == (exact["min"], exact["max"])
+            assert folded["mean"] == pytest.approx(exact["mean"])
+    delays = got["reports"]["submit_to_report_ms"]
+    assert delays["max"] == want["reports"]["submit_to_report_ms"]["max"]
+    assert got["reports"]["matched"] == want["reports"]["matched"]
