@@ -10,7 +10,14 @@ few tens of megabytes), with times as integer nanoseconds and the few-valued str
 whole at each publish, so the UI thread reads it without locks.
 
 Rows come out of the builder in the order they complete (a SUBMIT waiting for its status
-reports comes late); the list shows them in the order of their request's frame. Filters are the
+reports comes late); the list shows them in the order of their request's frame.
+
+The builder is handed store rows by number (:attr:`TransactionTable.built`, the next one),
+under the model's :attr:`~cmppdissect.tui.model.CaptureModel.rows_gate`. When the oldest rows
+go (``--max-pdus``) the model lets none go that the builder has not read
+(:meth:`TransactionTable.rows_needed_from`) and tells it how many went; the builder itself
+names rows by their number since the capture began, as for ``-T transactions`` over a store
+that lets rows go, so a request whose response comes after it went is still joined. Filters are the
 display-filter language (:mod:`cmppdissect.query.dfilter`) over the row's own names
 (:data:`TX_NAMES`), decided from the columns where they can (:class:`TxColumns`, the language's
 column path) and on a row's record where they cannot.
@@ -207,10 +214,24 @@ class TransactionTable:
         self.snapshot = _empty()
         self.generation = 0  # bumped by every publish
         self.built = 0  # store rows handed to the builder
+        self.started_at = 0  # rows let go before the builder started (none of theirs is here)
         self._chunks: list[pa.RecordBatch] = []
         self._frames: list[np.ndarray] = []
         self._lock = threading.Lock()
         self._started = False
+        model.add_holder(self)
+
+    # -- rows let go (tui/model.py) -------------------------------------------------------
+
+    def rows_needed_from(self) -> int | None:
+        """The first row the builder has not read (none may go from it on), while it runs."""
+        return self.built if self._started and not self.snapshot.done else None
+
+    def rows_releasing(self) -> None:
+        pass
+
+    def rows_released(self, k: int) -> None:
+        self.built -= k
 
     def start(self) -> bool:
         """True the first time only: the caller runs :meth:`run` then (once per capture)."""
@@ -218,6 +239,7 @@ class TransactionTable:
             if self._started:
                 return False
             self._started = True
+            self.started_at = self.model.released
             return True
 
     def run(self, cancelled: Callable[[], bool], *, poll_s: float = 0.1) -> None:
@@ -227,20 +249,25 @@ class TransactionTable:
         store = model.store
         pending: list[pa.RecordBatch] = []
         last = time.monotonic()
+        gate = model.rows_gate
         while not cancelled():
             finished = model.progress.done  # read first: the store is complete then
-            # Columns are written before the count moves: rows below it are whole.
-            settled = store.count if finished else min(store.settled, store.count)
-            while self.built < settled and not cancelled():
-                stop = min(settled, self.built + PIECE_ROWS)
-                pending += [batch for _name, batch in self.builder.add(store, self.built, stop)]
-                self.built = stop
-                if time.monotonic() - last >= self.publish_every_s:
-                    break  # show what is built, then go on
-            if finished and self.built >= store.count:
-                rest = self.builder.rest(store)
-                if rest is not None:
-                    pending.append(rest)
+            with gate.reading():  # no row is renumbered while a piece is read
+                # Columns are written before the count moves: rows below it are whole.
+                settled = store.count if finished else min(store.settled, store.count)
+                while self.built < settled and not cancelled():
+                    stop = min(settled, self.built + PIECE_ROWS)
+                    pending += [batch for _name, batch
+                                in self.builder.add(store, self.built, stop)]
+                    self.built = stop
+                    if time.monotonic() - last >= self.publish_every_s:
+                        break  # show what is built, then go on
+                ended = finished and self.built >= store.count
+                if ended:
+                    rest = self.builder.rest(store)
+                    if rest is not None:
+                        pending.append(rest)
+            if ended:
                 self._publish(pending, done=True)
                 return
             now = time.monotonic()
