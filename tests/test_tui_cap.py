@@ -447,3 +447,78 @@ def test_max_pdus_is_for_the_tui_only(captures: dict[int, Path]) -> None:
         assert proc.returncode == 2 and proc.stdout == ""
         lines = proc.stderr.strip().splitlines()
         assert "Traceback" not in proc.stderr and "--max-pdus" in lines[-1]
+
+
+@pytest.mark.asyncio
+async def test_a_long_sms_whose_parts_go(captures: dict[int, Path]) -> None:
+    from cmppdissect.tui.screens.longsms import LongSmsScreen
+
+    source = FeedSource(captures[5_400])
+    app = make_app(source, max_pdus=CAP)
+    model = app.model
+    async with app.run_test(size=(140, 40)) as pilot:
+        source.release(300)
+        await settled_screen(pilot, app, source)
+        part = next(r for r in range(model.count) if model.long_sms_home(r) is not None)
+        home = model.long_sms_home(part)
+        assert home is not None
+        frames = [int(model.frame[r]) for r in model.long_sms_parts(home)]
+        assert len(frames) >= 2
+        app.open_long_sms(part)
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, LongSmsScreen)
+        text = screen.text
+        source.release(1_500)
+        await settled_screen(pilot, app, source)
+        assert int(model.frame[0]) > max(frames)  # every part went
+        assert len(screen.parts) == 0 and screen.text == text  # the text was joined already
+        assert "0 held (the others went with the oldest PDUs)" in title(app)
+        await pilot.press("enter", "r")  # an empty list: nothing to open, no error
+        await pilot.pause()
+        assert app.screen is screen
+        # A part of a message held opens its message, with its parts held.
+        part = next(r for r in range(model.count) if model.long_sms_home(r) is not None)
+        home = model.long_sms_home(part)
+        assert home is not None and part in model.long_sms_parts(home)
+        await pilot.press("q")
+    assert app.indexer.finished.wait(10)
+
+
+@pytest.mark.parametrize("cap", [1, 7, 60, 1000])
+def test_any_cap_lets_the_oldest_go_without_stalling_the_reading(
+        captures: dict[int, Path], cap: int) -> None:
+    """The indexer in its thread, this test as the UI thread answering its calls: whatever
+    the cap (a chunk of one row, of six, of a hundred), rows go and reading never stalls."""
+    from cmppdissect.api import Analysis
+    from cmppdissect.protocol.commands import DEFAULT_PORTS
+    from cmppdissect.tui.indexer import Indexer
+    from cmppdissect.tui.model import CaptureModel
+
+    path = captures[5_400]
+    ref = reference(path)
+    assert ref.store is not None
+    source = FeedSource(path, per_chunk=1)  # a segment a batch: a few PDUs at most
+    source.end()
+    model = CaptureModel()
+    indexer = Indexer(source, Analysis(source, {"ports": DEFAULT_PORTS}), model, max_pdus=cap)
+    due = threading.Event()
+    indexer.on_release_due = due.set
+    reading = threading.Thread(target=indexer.run)
+    reading.start()
+    releases = 0
+    for _ in range(200_000):
+        if indexer.finished.is_set() and not indexer.release_due():
+            break
+        due.wait(0.05)
+        due.clear()
+        releases += indexer.release_rows() > 0
+    reading.join(10)
+    assert indexer.finished.is_set() and not reading.is_alive()
+    store = indexer.store
+    assert model.released + model.count == ref.store.count and model.count <= cap
+    assert np.array_equal(model.frame[:model.count],
+                          ref.store.frame[model.released:ref.store.count])
+    assert releases == model.releases > 0
+    assert store.held_peak <= cap + indexer.chunk + 8  # and a batch
+    assert [e.code for e in model.expert].count("cap-tui-pdus") == 1

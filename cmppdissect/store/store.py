@@ -109,8 +109,9 @@ class PduStore:
         for name, dtype in _COLUMNS:
             setattr(self, name, np.zeros(capacity, dtype))
         # Rows go a chunk of bytes at a time: a store that holds few rows (a small window)
-        # seals smaller chunks, so that it lets go close to what was asked.
-        self.blobs = ChunkedBlobs(per_chunk=min(4096, max(16, window // 32)) if window
+        # seals smaller chunks, so that it lets go close to what was asked (the TUI lets a
+        # ninth of its window go at once: a chunk must be smaller than that).
+        self.blobs = ChunkedBlobs(per_chunk=min(4096, max(1, window // 32)) if window
                                   else 4096)
         self.findings: dict[int, list[Finding]] = {}
         self._report_rows: list[int] = []  # status reports matched to a SUBMIT (sorted)
