@@ -85,7 +85,7 @@ class CmppApp(App[int]):
         self.add_mode("pdus", lambda: PduScreen(model_, self.all_rows,
                                                 display_filter=self.display_filter))
         self.add_mode("stats", lambda: StatsScreen(model_))
-        self.transactions = TransactionTable(self.model)
+        self.transactions = TransactionTable(self.model, max_rows=self.indexer.max_pdus)
         self.add_mode("messages", lambda: TransactionsScreen(model_, self.transactions))
 
     # -- lifecycle --------------------------------------------------------------------------

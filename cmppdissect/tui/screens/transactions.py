@@ -100,6 +100,8 @@ class TransactionsScreen(CaptureScreen):
                                        if waiting else ""))
         if snapshot.evicted:
             parts.append(f"{format_count(snapshot.evicted)} without every report (cap)")
+        if snapshot.dropped:
+            parts.append(f"the oldest {snapshot.dropped:,} went (cap {self.table.max_rows:,})")
         if self.table.started_at:
             parts.append(f"from the oldest PDU held when opened ({self.table.started_at:,} "
                          "went before)")
