@@ -32,7 +32,7 @@ from cmppdissect.engine.findings import cap_message
 from cmppdissect.tui.model import CaptureModel, Progress
 from cmppdissect.tui.source import CaptureSource
 
-LIVE_MAX_PDUS = 2_000_000  # a live capture's default cap (about 200 MB of rows)
+LIVE_MAX_PDUS = 2_000_000  # a live capture's default cap (about 130 MB of rows)
 RELEASE_SHARE = 10  # a tenth of the cap goes at once
 
 
@@ -129,6 +129,8 @@ class Indexer:
         running = self._running
         lock = self._lock
         analysis = self.analysis
+        store = self.store
+        capped = bool(self.max_pdus)
         try:
             self._publish()
             for chunk in self.source.chunks():  # blocks while a live wire is quiet
@@ -140,7 +142,11 @@ class Indexer:
                     return
                 with lock:
                     analysis.feed(chunk)
-                if self.max_pdus and self.store.count > self.max_pdus:
+                    if capped:
+                        # Requests that waited past the rows kept are given up here, on the
+                        # thread that writes the rows, not by whichever reader asks first.
+                        _ = store.settled
+                if capped and store.count > self.max_pdus:
                     self._wait_for_release()
                 if live:
                     model.touch()
