@@ -24,20 +24,28 @@ from typing import Any
 import numpy as np
 import pytest
 from test_tui import row_text
+from test_tui_save import cli_json, pdu_keys, save_as, saved
 from textual.pilot import Pilot
 
 import cmppdissect
+from cmppdissect.api import Analysis
+from cmppdissect.engine.findings import not_waited
 from cmppdissect.output.report import build_report
+from cmppdissect.protocol.commands import DEFAULT_PORTS
 from cmppdissect.query.dfilter import compile_filter
 from cmppdissect.tui.app import CmppApp, make_app
-from cmppdissect.tui.indexer import LIVE_MAX_PDUS
+from cmppdissect.tui.indexer import LIVE_MAX_PDUS, Indexer
+from cmppdissect.tui.model import CaptureModel
 from cmppdissect.tui.screens.detail import DetailScreen
 from cmppdissect.tui.screens.ladder import LadderScreen
+from cmppdissect.tui.screens.longsms import LongSmsScreen
 from cmppdissect.tui.screens.pdus import PduScreen
+from cmppdissect.tui.screens.save import SaveScreen
 from cmppdissect.tui.screens.stats import StatsScreen
 from cmppdissect.tui.screens.transactions import TransactionsScreen
 from cmppdissect.tui.search import search_predicate
 from cmppdissect.tui.source import FileSource
+from cmppdissect.tui.transactions import tx_record
 from cmppdissect.tui.views import FilteredRows, filter_predicate
 from cmppdissect.tui.widgets.filterbar import FilterBar
 from cmppdissect.tui.widgets.ladderview import LadderView
@@ -289,6 +297,7 @@ async def test_filters_searches_the_cursor_and_marks_across_releases(
         kept_row = pdus.current_row()
         assert kept_row is not None
         kept_frame = int(model.frame[kept_row])
+        top_frame = int(model.frame[view[round(pdus.scroll_y)]])
         first_frame = int(model.frame[view[0]])
         model.toggle_mark(kept_row)
         model.toggle_mark(view[0])
@@ -317,6 +326,7 @@ async def test_filters_searches_the_cursor_and_marks_across_releases(
         checked()
         row = pdus.current_row()
         assert row is not None and int(model.frame[row]) == kept_frame  # the same PDU
+        assert int(model.frame[view[round(pdus.scroll_y)]]) == top_frame  # at the same place
         assert not pdus.follow
         assert [int(model.frame[r]) for r in model.marks] == [kept_frame]  # one mark went
         assert first_frame < int(model.frame[0])
@@ -410,7 +420,6 @@ async def test_the_messages_built_across_releases_are_the_transaction_rows(
     """The Messages screen's builder reads every row before it goes, so its rows are
     ``-T transactions``'s; the table holds at most the cap too (the oldest to complete go),
     and a filter applied before rows went keeps what the row-by-row filter keeps."""
-    from cmppdissect.tui.transactions import tx_record
 
     path = captures[5_400]
     keys = ("request_frame", "sequence_id", "response_frame", "result", "latency_ms",
@@ -478,7 +487,6 @@ def test_max_pdus_is_for_the_tui_only(captures: dict[int, Path]) -> None:
 
 @pytest.mark.asyncio
 async def test_a_long_sms_whose_parts_go(captures: dict[int, Path]) -> None:
-    from cmppdissect.tui.screens.longsms import LongSmsScreen
 
     source = FeedSource(captures[5_400])
     app = make_app(source, max_pdus=CAP)
@@ -517,10 +525,6 @@ def test_any_cap_lets_the_oldest_go_without_stalling_the_reading(
         captures: dict[int, Path], cap: int) -> None:
     """The indexer in its thread, this test as the UI thread answering its calls: whatever
     the cap (a chunk of one row, of six, of a hundred), rows go and reading never stalls."""
-    from cmppdissect.api import Analysis
-    from cmppdissect.protocol.commands import DEFAULT_PORTS
-    from cmppdissect.tui.indexer import Indexer
-    from cmppdissect.tui.model import CaptureModel
 
     path = captures[5_400]
     ref = reference(path)
@@ -549,3 +553,46 @@ def test_any_cap_lets_the_oldest_go_without_stalling_the_reading(
     assert releases == model.releases > 0
     assert store.held_peak <= cap + indexer.chunk + 8  # and a batch
     assert [e.code for e in model.expert].count("cap-tui-pdus") == 1
+    # Requests never answered stopped holding the rows behind them once the rows kept came
+    # after them (they went with the oldest); the words of their finding say why.
+    assert store.given_up > 0
+    assert "--max-pdus" in not_waited(4, 7, indexer.keep, capped=True)
+
+
+@pytest.mark.asyncio
+async def test_a_capped_file_saves_the_frames_of_rows_held(
+        captures: dict[int, Path], tmp_path: Path) -> None:
+    """A file opened with --max-pdus: the save dialog says only rows held are saved, and the
+    frames written are those of the rows shown (named by their number since the capture
+    began, which a release does not change), none of the rows that went."""
+
+    path = captures[5_400]
+    app = make_app(FileSource(path), max_pdus=CAP)
+    model = app.model
+    async with app.run_test(size=(140, 40), notifications=True) as pilot:
+        await until(pilot, lambda: model.progress.done and not app.indexer.release_due())
+        assert model.released > 0
+        await pilot.press("2")
+        await pilot.pause()
+        app.screen.query_one(FilterBar).apply('command == "CMPP_SUBMIT"')
+        await pilot.pause()
+        view = app.screen.query_one(PduList).view
+        assert isinstance(view, FilteredRows)
+        await until(pilot, lambda: view.caught_up)
+        held = [int(model.frame[r]) for r in view.rows().tolist()]
+        out = tmp_path / "held.pcapng"
+        screen = await save_as(pilot, out, choice=0)
+        assert isinstance(screen, SaveScreen)
+        label = screen.choices[0].label
+        assert label.startswith(f"Displayed (filter: command == \"CMPP_SUBMIT\"): {len(held)}")
+        assert f"held only: oldest {model.released:,} PDUs dropped (cap 1,000)" in label
+        messages = await saved(pilot)
+        assert any(m.startswith("saved ") and f"({len(held)} PDUs)" in m for m in messages)
+    everything = cli_json(path)
+    submits = [r for r in everything if r["command"] == "CMPP_SUBMIT"]
+    wanted = {k for r, k in zip(submits, pdu_keys(submits), strict=True) if r["frame"] in held}
+    written = cli_json(out)
+    got = {k for r, k in zip(written, pdu_keys(written), strict=True)
+           if r["command"] == "CMPP_SUBMIT"}
+    assert len(wanted) == len(held) and wanted <= got
+    assert pdu_keys(submits[:1])[0] not in got  # the first SUBMIT went: not saved
