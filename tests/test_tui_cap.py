@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pytest
 from test_tui import row_text
+from test_tui_messages import awaiting_capture, built
 from test_tui_save import cli_json, pdu_keys, save_as, saved
 from textual.pilot import Pilot
 
@@ -45,7 +46,7 @@ from cmppdissect.tui.screens.stats import StatsScreen
 from cmppdissect.tui.screens.transactions import TransactionsScreen
 from cmppdissect.tui.search import search_predicate
 from cmppdissect.tui.source import FileSource
-from cmppdissect.tui.transactions import tx_record
+from cmppdissect.tui.transactions import TxFilter, tx_record
 from cmppdissect.tui.views import FilteredRows, filter_predicate
 from cmppdissect.tui.widgets.filterbar import FilterBar
 from cmppdissect.tui.widgets.ladderview import LadderView
@@ -596,3 +597,29 @@ async def test_a_capped_file_saves_the_frames_of_rows_held(
            if r["command"] == "CMPP_SUBMIT"}
     assert len(wanted) == len(held) and wanted <= got
     assert pdu_keys(submits[:1])[0] not in got  # the first SUBMIT went: not saved
+
+
+@pytest.mark.parametrize("submits", [200, 800])
+def test_the_messages_table_holds_at_most_its_cap(tmp_path: Path, submits: int) -> None:
+    """At two sizes four times apart: the table holds the newest rows to complete, at most
+    ``max_rows``, the rest counted as dropped; a filter decided before the oldest went keeps
+    the same rows as one decided after."""
+    path = awaiting_capture(tmp_path / "tx.pcap", submits)
+    table = built(path, max_rows=100, publish_every_s=0.0)
+    snapshot = table.snapshot
+    assert snapshot.count <= 100 and snapshot.count + snapshot.dropped == submits + 1
+    frames = [snapshot.row(int(g))["request_frame"] for g in snapshot.order]
+    everything = sorted(r["request_frame"] for r in cmppdissect.analyze(path).transaction_rows())
+    assert frames == everything[-snapshot.count:]  # the newest, in request order
+    assert snapshot.table.nbytes < 100 * 1_000
+    middle = sorted(snapshot.row(g)["sequence_id"] for g in range(snapshot.count))[50]
+    expression = f"sequence_id >= {middle}"
+    early = TxFilter(compile_filter(expression), expression)
+    early.keep = np.ones(snapshot.count + 10, dtype=bool)  # decided while 10 more were held
+    early.dropped = snapshot.dropped - 10
+    late = TxFilter(compile_filter(expression), expression)
+    late.advance(snapshot)
+    early.keep[10:] = late.keep
+    kept = late.order(snapshot).tolist()
+    assert 0 < len(kept) < snapshot.count and early.order(snapshot).tolist() == kept
+    assert early.dropped == snapshot.dropped and len(early.keep) == snapshot.count

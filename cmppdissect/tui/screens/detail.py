@@ -219,7 +219,11 @@ class DetailScreen(CaptureScreen):
             return
         target = self.model.submit_of_report(self.row) if self.model.store.report_for(
             self.row) == frame else None  # a frame may complete several PDUs: the SUBMIT
-        self.go_to(target if target is not None else self.model.row_of_frame(frame))
+        if target is None:
+            target = self.model.row_of_frame(frame)
+        if target is None and self.model.gone_frame(frame):
+            self.notify(self.capture_app.gone_words(frame), timeout=3, markup=False)
+        self.go_to(target)
 
     def go_to(self, target: int | None) -> None:
         """Show model row ``target`` here when this list holds it, else in a Detail of its
