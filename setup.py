@@ -17,7 +17,7 @@ import os
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-STAGES = ("_types", "_capture", "_tcp", "_framing", "_pdu", "_engine")
+STAGES = ("_types", "_capture", "_tcp", "_framing", "_pdu", "_engine", "_ring")
 
 compile_args = ["-std=c++17", "-O2", "-fno-strict-aliasing"]
 link_args: list[str] = []

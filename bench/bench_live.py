@@ -47,8 +47,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_line(proc: subprocess.Popen[bytes], prefix: str, timeout: float = 30) -> None:
-    """Wait for a line on the child's stderr that contains ``prefix`` (its "ready" line)."""
+def _wait_line(proc: subprocess.Popen[bytes], prefix: str, timeout: float = 30) -> bytes:
+    """Wait for a line on the child's stderr that contains ``prefix`` (its "ready" line);
+    return what came."""
     assert proc.stderr is not None
     data = b""
     deadline = time.monotonic() + timeout
@@ -60,6 +61,7 @@ def _wait_line(proc: subprocess.Popen[bytes], prefix: str, timeout: float = 30) 
             proc.kill()
             raise SystemExit(f"child did not start: {data.decode(errors='replace')!r}")
         data += chunk
+    return data
 
 
 def _reap(proc: subprocess.Popen[bytes]) -> float:

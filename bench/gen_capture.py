@@ -310,10 +310,11 @@ class _Link:
 class _Shared:
     """State every link sees: the tally, the stop signal, the gateway's Msg_Id counter."""
 
-    def __init__(self, rng: random.Random, mix: Mix, ipv6: bool) -> None:
+    def __init__(self, rng: random.Random, mix: Mix, ipv6: bool, port: int = SERVER_PORT) -> None:
         self.rng = rng
         self.mix = mix
         self.ipv6 = ipv6
+        self.port = port
         self.tally = Tally()
         self.stop = False
         self.msg_seq = 0
@@ -356,10 +357,10 @@ class _Session:
         client_ip = f"2001:db8::{10 + index % 200:x}" if shared.ipv6 else \
             f"192.0.2.{10 + index % 200}"
         server_ip = SERVER_IP6 if shared.ipv6 else SERVER_IP
-        self.link = _Link((client_ip, port), (server_ip, SERVER_PORT), self.rng, shared.ipv6)
+        self.link = _Link((client_ip, port), (server_ip, shared.port), self.rng, shared.ipv6)
         fmt = "[{}]:{}" if shared.ipv6 else "{}:{}"
         self.sp_id = f"9{index % 100000:05d}"
-        self.info = SessionTally(fmt.format(client_ip, port), fmt.format(server_ip, SERVER_PORT),
+        self.info = SessionTally(fmt.format(client_ip, port), fmt.format(server_ip, shared.port),
                                  self.sp_id, version.value)
         shared.tally.sessions.append(self.info)
         self.seq = {True: 1, False: 1}  # next Sequence_Id per sender
@@ -613,13 +614,17 @@ def _slot(shared: _Shared, slot: int, sessions: int, per_slot: int, t0: int) -> 
 
 
 def generate(out: str | Path | IO[bytes], *, frames: int = 500_000, seed: int = 1,
-             sessions: int = 8, ipv6: bool = False, mix: Mix | None = None) -> Tally:
+             sessions: int = 8, ipv6: bool = False, mix: Mix | None = None,
+             port: int = SERVER_PORT) -> Tally:
     """Write a pcap of at least ``frames`` frames to ``out``; return what is in it.
+
+    ``port`` is the gateway's (a live test that replays the capture picks a free one, so that
+    two replays on the same interface are told apart by a capture filter).
 
     The same arguments always give the same bytes. A little more than ``frames`` frames are
     written, because every link still open when the count is reached is closed properly.
     """
-    shared = _Shared(random.Random(seed), mix or Mix(), ipv6)
+    shared = _Shared(random.Random(seed), mix or Mix(), ipv6, port)
     t0 = 1_764_000_000 * 1_000_000
     per_slot = max(1, frames // max(1, sessions))
     heap: list[tuple[int, int, bytes, Frames]] = []

@@ -49,6 +49,14 @@ class _Parser(argparse.ArgumentParser):
 LIVE_MAX_SAMPLES = 4_000_000
 
 
+def _read_error(name: str, exc: OSError) -> BaseException:
+    """An error reading or writing while analysing ``name``: one line (exit 2); a broken pipe
+    (a reader such as ``head`` left) goes on up as itself, to end quietly."""
+    if isinstance(exc, BrokenPipeError):
+        return exc
+    return UsageError(f"{name}: {exc.strerror or exc}")
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 < value < 65536:
@@ -77,9 +85,17 @@ def _cap(text: str) -> int:
     return value
 
 
+def _mebibytes(text: str) -> int:
+    value = int(text)
+    if not 2 <= value <= 65536:  # two 1 MiB blocks at least; 64 GiB is past any need
+        raise ValueError(text)
+    return value
+
+
 # argparse names the type in its message ("invalid port value: '70000'").
 _port.__name__, _count.__name__, _seconds.__name__ = "port", "positive count", "seconds"
 _cap.__name__ = "count (0: no cap)"
+_mebibytes.__name__ = "MiB (2 to 65536)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -111,6 +127,8 @@ def _parser() -> argparse.ArgumentParser:
                    "(docs/live.md#ring-buffer)")
     p.add_argument("--duration", type=_seconds, metavar="S",
                    help="with -i: stop after S seconds")
+    p.add_argument("-B", dest="buffer_mib", type=_mebibytes, metavar="MiB",
+                   help="with -i: the kernel's capture ring, in MiB (default 64; as tshark -B)")
     p.add_argument("-T", dest="format",
                    choices=("jsonl", "json", "csv", "text", "fields", "transactions"),
                    help="one record per PDU in this format (never the TUI); fields: the -e "
@@ -357,7 +375,8 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         if paths:
             raise UsageError("give either -i IFACE or a capture file, not both")
         return _run_live(args, out)
-    for given, opt in ((args.capture_filter, "-f"), (args.duration, "--duration")):
+    for given, opt in ((args.capture_filter, "-f"), (args.duration, "--duration"),
+                       (args.buffer_mib, "-B")):
         if given is not None:
             raise UsageError(f"{opt} needs a live capture (-i IFACE)")
     if not paths:
@@ -409,9 +428,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
                 writer.write_slices(slices, expression=args.display_filter, limit=args.count)
                 analysis.stop()
     except OSError as exc:
-        if isinstance(exc, BrokenPipeError):
-            raise
-        raise UsageError(f"{src.name}: {exc.strerror or exc}") from None
+        raise _read_error(src.name, exc) from None
     finally:
         if writer is not None:
             writer.shutdown()
@@ -532,9 +549,7 @@ def _run_jsonl(paths: Sequence[str], args: argparse.Namespace, out: TextIO) -> i
                     shown += count
             analysis.stop()
     except OSError as exc:
-        if isinstance(exc, BrokenPipeError):
-            raise
-        raise UsageError(f"{src.name}: {exc.strerror or exc}") from None
+        raise _read_error(src.name, exc) from None
     finally:
         lines.close()
     _summary(analysis, args, None, out)
@@ -569,9 +584,7 @@ def _run_transactions(paths: Sequence[str], args: argparse.Namespace, out: TextI
             else:
                 write(dumps_line(row))
     except OSError as exc:
-        if isinstance(exc, BrokenPipeError):
-            raise
-        raise UsageError(f"{analysis.source.name}: {exc.strerror or exc}") from None
+        raise _read_error(analysis.source.name, exc) from None
     out.flush()
     if args.report == "json" or args.zstat:
         _summary(analysis, args, "transactions", out)
@@ -751,9 +764,7 @@ def _run_write(paths: Sequence[str], args: argparse.Namespace, out: TextIO) -> i
         raise UsageError(message if message.startswith(tuple(paths)) else
                          f"{target}: {message}") from None
     except OSError as exc:
-        if isinstance(exc, BrokenPipeError):
-            raise
-        raise UsageError(f"{target}: {exc.strerror or exc}") from None
+        raise _read_error(target, exc) from None
     finally:
         if not to_stdout and not isinstance(sink, Ring):
             with contextlib.suppress(OSError):
@@ -871,9 +882,10 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
     try:
         if lines is not None:  # made now, named with the time the capture starts
             lines.open(time.time_ns())
+        buffer = {} if args.buffer_mib is None else {"buffer_bytes": args.buffer_mib << 20}
         capture = LiveCapture(args.interface, bpf=args.capture_filter, write=args.write,
                               duration=args.duration, ring=args.ring,
-                              write_format=args.out_format)
+                              write_format=args.out_format, **buffer)
     except (LiveCaptureError, RingError) as exc:
         if lines is not None:
             lines.close()
@@ -902,7 +914,7 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
     if metrics is not None:
         metrics.analysis = analysis
     fmt = _records_format(args)
-    from cmppdissect.output.writers import RecordWriter, line_maker
+    from cmppdissect.output.writers import RecordWriter, format_slice, line_maker
     from cmppdissect.store.schema import record_dict
 
     writer = RecordWriter(args.line, out) if fmt else None
@@ -922,27 +934,56 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
             except UsageError as exc:
                 failed = str(exc)
                 capture.close()
-        # The summary after it reads the rows again for -Y or -z: otherwise they go once
-        # written, so a capture that runs for days holds no more than a while ago.
-        for rec, as_dict in (analysis.records(args.display_filter,
-                                              release=not (args.display_filter or args.zstat))
-                             if args.parquet is None else ()):
-            if args.count is not None and shown >= args.count:
-                continue  # stopping: the last queued packets still count in the summary
-            shown += 1
-            if writer is not None:
-                writer.write(rec, as_dict)
-                writer.flush()
-            if lines is not None:
-                try:
-                    lines.write(make(record_dict(rec) if as_dict is None else as_dict,
-                                     rec.ts_ns), rec.ts_ns)
-                    lines.flush()
-                except RingError as exc:  # stop writing and capturing; the summary follows
-                    failed, lines = str(exc), None
+        elif fmt is None and args.count is None and lines is None:
+            # Statistics only (--report, -q, -z): no record is built, as for a file, which
+            # is what lets the analysis keep up with 100,000 PDUs/s and more. Rows are kept
+            # only when a filter (-Y for the report, a -z table's) must read them.
+            analysis.start(keep_rows=bool(args.display_filter or args.zstat))
+            analysis.run()
+        elif lines is None or not args.display_filter:
+            # A slice of rows at a time, as for a file: the compiled writer makes -T jsonl's
+            # lines (without -Y), which is what keeps records up with 100,000 PDUs/s. The
+            # summary after it reads the rows again for -Y or -z: otherwise they go once
+            # written, so a capture that runs for days holds no more than a while ago.
+            for sl in analysis.slices(release=not (args.display_filter or args.zstat)):
+                left = None if args.count is None else args.count - shown
+                if left is not None and left <= 0:
+                    continue  # stopping: the last queued packets still count in the summary
+                count = 0
+                if writer is not None:
+                    before = writer.written
+                    writer.write_slices((sl,), expression=args.display_filter, limit=left)
+                    writer.flush()
+                    count = writer.written - before
+                if lines is not None:  # no -Y here: the slice's first rows are the lines
+                    data, count = format_slice(sl, args.line, None, left)
+                    try:
+                        lines.write_lines(data, sl.ts[:count])
+                        lines.flush()
+                    except RingError as exc:  # stop writing and capturing; the summary follows
+                        failed, lines = str(exc), None
+                        capture.stop()
+                shown += count
+                if args.count is not None and shown >= args.count:
                     capture.stop()
-            if args.count is not None and shown >= args.count:
-                capture.stop()
+        else:  # --jsonl with -Y: the filter built each record's dict, written with its time
+            for rec, as_dict in analysis.records(args.display_filter, release=False):
+                if args.count is not None and shown >= args.count:
+                    continue  # stopping: the last queued packets still count in the summary
+                shown += 1
+                if writer is not None:
+                    writer.write(rec, as_dict)
+                    writer.flush()
+                if lines is not None:
+                    try:
+                        lines.write(make(record_dict(rec) if as_dict is None else as_dict,
+                                         rec.ts_ns), rec.ts_ns)
+                        lines.flush()
+                    except RingError as exc:  # stop writing and capturing; the summary follows
+                        failed, lines = str(exc), None
+                        capture.stop()
+                if args.count is not None and shown >= args.count:
+                    capture.stop()
     if clock is not None:
         clock.stop()
     if writer is not None:
@@ -959,7 +1000,8 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
     if args.report != "json":
         (out if fmt is None else sys.stderr).write(f"\n{capture.stats.describe()}\n")
     out.flush()
-    for error in (capture.write_error, failed, clock.error if clock is not None else None):
+    for error in (capture.write_error, capture.error, failed,
+                  clock.error if clock is not None else None):
         if error is not None:  # the capture stopped there: say so, and fail
             raise UsageError(error)
     return 0

@@ -12,7 +12,7 @@ py=.venv/bin/python
 mkdir -p fuzz/crashes
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-for name in decode capture reader engine layers; do
+for name in decode capture reader engine layers ring; do
     status=0
     CMPP_FUZZ_RUNNING=1 "$py" "fuzz/fuzz_${name}.py" "fuzz/corpus/${name}" \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=20000 \

@@ -19,7 +19,7 @@ from common import ROOT, segments_to_bytes
 
 sys.path.insert(0, str(ROOT / "tests"))
 
-from pcaputil import pcapng_bytes
+from pcaputil import pcapng_bytes, tpacket3_block
 from vectors import VECTORS
 
 from cmppdissect.protocol.commands import CommandId as C
@@ -77,6 +77,7 @@ def build(out: Path) -> dict[str, int]:
     stream = segments_to_bytes(segs)
     write(out / "engine", [stream, segments_to_bytes(segs[:40]), segments_to_bytes(segs[40:])])
     write(out / "capture", capture_seeds(pdus, frames))
+    write(out / "ring", ring_seeds(frames))
     return {d.name: len(list(d.iterdir())) for d in sorted(out.iterdir()) if d.is_dir()}
 
 
@@ -99,6 +100,25 @@ def capture_seeds(pdus: list[bytes], frames: list[bytes]) -> list[bytes]:
     seeds += [bytes([2 | 0 << 2, 4]) + blocks, bytes([2 | 1 << 2 | 32, 6]) + blocks]
     seeds += [bytes([3 | 63 << 2, 0]) + b"".join(pdus[:20]), bytes([3 | 6 << 2, 2]) + pdus[-1]]
     return seeds
+
+
+def ring_seeds(frames: list[bytes]) -> list[bytes]:
+    """Inputs of fuzz_ring: TPACKET_V3 blocks as the kernel fills them, from the sample's
+    frames (one, a few, as many as a block of 4 KiB or 16 KiB holds, one cut by the snap
+    length), and a block with no packet."""
+    def fill(size: int) -> bytes:
+        count = 1
+        while count < len(frames):
+            try:
+                tpacket3_block(frames[:count + 1], size=size)
+            except ValueError:
+                break
+            count += 1
+        return tpacket3_block(frames[:count], size=size)
+
+    return [tpacket3_block(frames[:1], size=256), tpacket3_block(frames[3:7], size=2048),
+            fill(4096), fill(16384), tpacket3_block(frames[:2], size=1024, wire_extra=[0, 9]),
+            tpacket3_block([], size=64)]
 
 
 def pcap_frames(pcap: bytes) -> list[bytes]:

@@ -267,6 +267,34 @@ def pcapng_bytes(
     return b"".join(out)
 
 
+def tpacket3_block(frames: Iterable[Frame], *, size: int = 1 << 16, status: int = 1,
+                   mac: int = 82, wire_extra: Sequence[int] = ()) -> bytes:
+    """A TPACKET_V3 ring block (linux/if_packet.h) holding ``frames``, as a kernel fills one.
+
+    A 48-byte ``tpacket_block_desc``, then each packet behind a 48-byte ``tpacket3_hdr``
+    whose frame starts ``mac`` bytes after it (the kernel leaves room for a
+    ``sockaddr_ll``), each packet's slot rounded up to 16 bytes and linked by
+    ``tp_next_offset`` (0 on the last). ``wire_extra[i]``: frame ``i`` was that much longer
+    on the wire (its ``tp_len``). Raises if the frames do not fit in ``size`` bytes.
+    """
+    block = bytearray(size)
+    stamped = _stamped(frames)
+    pos = 48
+    for i, (ts, data) in enumerate(stamped):
+        slot = (mac + len(data) + 15) // 16 * 16
+        if pos + slot > size:
+            raise ValueError(f"{len(stamped)} frames do not fit in a block of {size} bytes")
+        sec, nsec = divmod(ts, 1_000_000_000)
+        wire = len(data) + (wire_extra[i] if i < len(wire_extra) else 0)
+        nxt = slot if i + 1 < len(stamped) else 0
+        struct.pack_into("=IIIIIIHH", block, pos, nxt, sec, nsec, len(data), wire, 1, mac, mac)
+        block[pos + mac:pos + mac + len(data)] = data
+        pos += slot
+    struct.pack_into("=IIIII", block, 4, 0, status, len(stamped), 48, pos)
+    struct.pack_into("=I", block, 0, 1)  # tpacket_block_desc.version
+    return bytes(block)
+
+
 def tcp_stream_frames(
     client: tuple[str, int],
     server: tuple[str, int],
@@ -506,3 +534,17 @@ def small_disk(tmp_path: Path, free: int, size: int = 64 * 1024) -> Iterator[Pat
         if subprocess.run(["umount", str(mount)], capture_output=True,
                           check=False).returncode != 0:  # busy (a file still open): detach it
             subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def live_capture_unavailable() -> str | None:
+    """Why live capture cannot be tested here (None: it can): it needs root and AF_PACKET."""
+    import os
+    import socket
+
+    if os.geteuid() != 0:
+        return "live capture needs root (CI runs these tests as root)"
+    try:
+        socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
+    except (OSError, AttributeError) as exc:
+        return f"AF_PACKET sockets are not available here: {exc}"
+    return None

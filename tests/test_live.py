@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pcaputil import small_disk
+from pcaputil import live_capture_unavailable, small_disk
 
 from cmppdissect.api import Analysis, analyze
 from cmppdissect.output.records import record_dict
@@ -44,13 +44,7 @@ from cmppdissect.store import PduRecord
 
 
 def _why_not() -> str | None:
-    if os.geteuid() != 0:
-        return "live capture needs root (CI runs these tests as root)"
-    try:
-        socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
-    except (OSError, AttributeError) as exc:
-        return f"AF_PACKET sockets are not available here: {exc}"
-    return None
+    return live_capture_unavailable()
 
 
 pytestmark = pytest.mark.skipif(_why_not() is not None, reason=str(_why_not()))
@@ -456,3 +450,37 @@ def test_cli_on_a_terminal_opens_the_tui_live() -> None:
             proc.kill()
             proc.wait()
         os.close(master)
+
+
+@pytest.fixture
+def veth() -> Iterator[str]:
+    """A veth pair made for the test (one end's name given), deleted after it."""
+    import shutil
+    import uuid
+
+    if shutil.which("ip") is None:
+        pytest.skip("the ip command is not installed")
+    name = f"cmv{uuid.uuid4().hex[:8]}"
+    made = subprocess.run(["ip", "link", "add", name, "type", "veth", "peer", "name",
+                           f"{name}p"], capture_output=True, text=True)
+    if made.returncode:
+        pytest.skip(f"cannot make a veth pair here: {made.stderr.strip()}")
+    for end in (name, f"{name}p"):
+        subprocess.run(["ip", "link", "set", end, "up"], check=True)
+    yield name
+    subprocess.run(["ip", "link", "del", name], capture_output=True)
+
+
+def test_an_interface_that_goes_away_ends_the_capture_in_one_line(
+        cli_procs: list[subprocess.Popen[str]], veth: str) -> None:
+    """The interface is deleted while capturing: the capture stops by itself (it used to wait
+    for ever), prints its summary, then one line saying why, and exits 2."""
+    proc = _start_cli(cli_procs, "-i", veth, "-q")
+    subprocess.run(["ip", "link", "del", veth], check=True)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 2
+    assert err.strip().splitlines()[-1] == (
+        f"cmppdissect: {veth}: Network is down: the interface went down or away; "
+        "the capture stopped")
+    assert "Traceback" not in err
+    assert f"Capture on {veth}:" in out

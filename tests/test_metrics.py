@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import select
 import signal
 import socket
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pcaputil import live_capture_unavailable
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -186,13 +186,7 @@ def test_metrics_with_a_file_serves_until_the_analysis_ends() -> None:
 
 
 def _why_not() -> str | None:
-    if os.geteuid() != 0:
-        return "live capture needs root"
-    try:
-        socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
-    except (OSError, AttributeError) as exc:
-        return f"AF_PACKET sockets are not available here: {exc}"
-    return None
+    return live_capture_unavailable()
 
 
 live = pytest.mark.skipif(_why_not() is not None, reason=str(_why_not()))

@@ -137,7 +137,7 @@ def seeds(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("name", ["decode", "layers", "reader", "engine", "capture"])
+@pytest.mark.parametrize("name", ["decode", "layers", "reader", "engine", "capture", "ring"])
 def test_harness_replays_its_seeds(seeds: Path, name: str) -> None:
     harness = _harness(f"fuzz_{name}")
     files = sorted((seeds / name).iterdir())

@@ -11,6 +11,7 @@ next one through the C interfaces of :mod:`._types` (``.pxd``):
 ``_framing``       CMPP framing by Total_Length, resynchronisation after damage
 ``_pdu``           the light fields of a PDU, read at offsets derived from ``protocol/layouts``
 ``_engine``        sessions, request/response pairing, counters, latency samples, rates
+``_ring``          live capture's TPACKET_V3 ring blocks to pcap records (before ``_capture``)
 =================  ============================================================================
 
 Everything here is sans-IO (no files, sockets, threads or global state). This package's Python
@@ -37,6 +38,7 @@ from cmppdissect.core._framing import PduFramer, reason_text
 from cmppdissect.core._pdu import light
 from cmppdissect.core._pdu import plausible_header_py as plausible_header
 from cmppdissect.core._pdu import plausible_pdu_py as plausible_pdu
+from cmppdissect.core._ring import BlockWalk, RxRing
 from cmppdissect.core._tcp import DEFAULT_SERVER_PORTS, TcpTracker
 from cmppdissect.core.records import FramedPdu, Skipped
 
@@ -49,12 +51,14 @@ __all__ = [
     "ROW_FIELDS",
     "ROW_SIZE",
     "SUPPORTED_LINKTYPES",
+    "BlockWalk",
     "CaptureReader",
     "Core",
     "FrameReader",
     "FramedPdu",
     "Ipv4Reassembler",
     "PduFramer",
+    "RxRing",
     "SegmentList",
     "Skipped",
     "TcpTracker",

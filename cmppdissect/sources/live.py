@@ -1,13 +1,21 @@
 """Live capture on a Linux interface: the same capture bytes as a file.
 
 This is the one source that does I/O on the network. It opens an ``AF_PACKET`` socket on the
-interface and turns what the kernel hands over into the bytes of a nanosecond pcap stream,
-which the compiled core then reads exactly as it reads a file. So there is one link/IP/TCP
-decoder for files and for the wire (IPv4 fragment reassembly and malformed-frame notes
-included), and frame numbers and timestamps are the same whether a capture is analysed live or
-written with ``-w`` and read back. ``-w`` writes that stream through a
-:class:`~cmppdissect.sources.ring.CaptureRing`: as it is (pcap), or as pcapng blocks, to one
-file or, with ``-b``, to a ring of files each whole and readable alone.
+interface with a memory-mapped TPACKET_V3 receive ring: the kernel writes packets into blocks
+of memory shared with this process and hands over a block at a time (when it is full, or after
+``RETIRE_MS`` of quiet), so nothing is copied by a system call and nothing is done per packet
+in Python. The compiled core's block walk (:class:`cmppdissect.core.RxRing`) turns each block
+into the records of a nanosecond pcap stream, which the core then reads exactly as it reads a
+file. So there is one link/IP/TCP decoder for files and for the wire (IPv4 fragment reassembly
+and malformed-frame notes included), frame numbers and timestamps are the same whether a
+capture is analysed live or written with ``-w`` and read back. ``-w`` writes that stream
+through a :class:`~cmppdissect.sources.ring.CaptureRing`: as it is (pcap), or as pcapng blocks,
+to one file or, with ``-b``, to a ring of files each whole and readable alone.
+
+The ring is the only way packets are read: it needs the same privilege as the socket itself
+(``CAP_NET_RAW``) and every kernel since 3.2 has it, so a per-packet ``recv`` fallback would be
+a second path doing the same job that no supported system takes. If the kernel cannot give the
+ring its memory, opening says so in one line (a smaller ``buffer_bytes``, ``-B``, may do).
 
 Kernel-side work, so that Python sees as few packets as possible:
 
@@ -18,8 +26,9 @@ Kernel-side work, so that Python sees as few packets as possible:
 * On the loopback interface every packet passes the capture point twice, once leaving and once
   arriving. A short classic-BPF prologue drops the ``PACKET_OUTGOING`` copy in the kernel, so each
   PDU is counted once (on ``any``, only loopback's outgoing copies are dropped).
-* ``PACKET_STATISTICS`` gives the packets the kernel passed to the socket and those it dropped
-  because we read too slowly; they are reported apart from anything the analyzer says.
+* ``PACKET_STATISTICS`` (``tpacket_stats_v3``) gives the packets the kernel passed to the
+  socket, those it dropped because every block of the ring was full (we read too slowly), and
+  how many times the ring filled up; they are reported apart from anything the analyzer says.
 
 Use from Python, e.g. for a TUI that reads in a worker thread::
 
@@ -33,8 +42,9 @@ Use from Python, e.g. for a TUI that reads in a worker thread::
 :class:`LiveCapture` has the shape of a capture source (``name``, ``live``, ``notes``,
 ``chunks()``, ``progress``, ``counters()``, ``stop()``, ``close()``), so
 ``analyze(LiveCapture("lo"))`` works as for a file, and so does the TUI.
-``stop()`` ends the iteration once the packets already queued in the kernel are read (no new
-ones are accepted from that moment), so a test that stops after its traffic ended sees all of it.
+``stop()`` ends the iteration once the packets already in the ring are read (no new ones are
+accepted from that moment: the kernel's counters say how many were taken, and the reading goes
+on until that many are read), so a test that stops after its traffic ended sees all of it.
 """
 
 from __future__ import annotations
@@ -44,17 +54,18 @@ import ctypes
 import ctypes.util
 import errno
 import fcntl
+import mmap
 import os
 import select
 import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from cmppdissect.core import LINKTYPE_NAMES
+from cmppdissect.core import LINKTYPE_NAMES, RxRing
 from cmppdissect.core.records import CaptureNote
 from cmppdissect.sources.ring import CaptureRing, Ring, RingError, RingSpec
 
@@ -62,11 +73,12 @@ __all__ = ["LiveCapture", "LiveCaptureError", "LiveStats", "compile_bpf"]
 
 ETH_P_ALL: Final = 0x0003
 SOL_PACKET: Final = 263
+PACKET_RX_RING: Final = 5
 PACKET_STATISTICS: Final = 6
+PACKET_VERSION: Final = 10
+TPACKET_V3: Final = 2
 PACKET_OUTGOING: Final = 4
 SO_ATTACH_FILTER: Final = 26
-SO_RCVBUFFORCE: Final = 33
-SO_TIMESTAMPNS: Final = 35  # also the control message type (SCM_TIMESTAMPNS)
 SIOCGIFHWADDR: Final = 0x8927
 ARPHRD_ETHER: Final = 1
 ARPHRD_LOOPBACK: Final = 772
@@ -79,14 +91,22 @@ _BPF_RET_K: Final = 0x06
 _DLT_RAW_LINUX: Final = 12  # libpcap's DLT_RAW on Linux (LINKTYPE_RAW, 101, in files)
 
 DEFAULT_SNAPLEN: Final = 262_144
-# The kernel queue absorbs bursts while Python decodes (libpcap's default is 2 MiB).
-DEFAULT_BUFFER: Final = 16 << 20
-_CHUNK: Final = 256 * 1024  # bytes of pcap records handed to the reader at a time
+# The ring absorbs bursts while the analyzer is busy: 64 MiB is over half a second of a
+# saturated gigabit link (libpcap's default is 2 MiB). Blocks of 1 MiB hold sixteen of the
+# largest loopback packets (64 KiB) and are handed over often enough to keep the analysis live.
+DEFAULT_BUFFER: Final = 64 << 20
+DEFAULT_BLOCK: Final = 1 << 20
+MIN_BLOCKS: Final = 2  # the kernel fills one block while the reader walks another
+# A block that is not full is handed over after this long, so a quiet link is still analysed
+# within a twentieth of a second.
+RETIRE_MS: Final = 50
+# After a stop, the longest wait for a block the counters say holds packets not read yet.
+_DRAIN_WAIT: Final = 4 * RETIRE_MS / 1000 + 1.0
+_FRAME_SIZE: Final = 2048  # TPACKET_V3 packs packets by their size; the kernel checks this only
 _PCAP_NS_MAGIC: Final = 0xA1B23C4D
-_REC = struct.Struct("<IIII")  # ts seconds, ts nanoseconds, captured length, wire length
-_TIMESPEC = struct.Struct("qq").unpack_from
-_STATS = struct.Struct("II").unpack
-_ANC_SIZE: Final = socket.CMSG_SPACE(16)
+_REQ3 = struct.Struct("7I")  # struct tpacket_req3
+_STATS_V3 = struct.Struct("III").unpack  # struct tpacket_stats_v3
+_STATS_V3_SIZE: Final = 12
 
 LINKTYPE_ETHERNET: Final = 1
 LINKTYPE_RAW: Final = 101
@@ -104,7 +124,8 @@ class LiveStats:
 
     ``frames``/``bytes`` are what this process read; ``kernel_received`` is what the kernel
     passed the filter and tried to queue for us, ``kernel_dropped`` the part of it lost because
-    the queue was full (tcpdump's "received by filter" and "dropped by kernel").
+    the ring was full (tcpdump's "received by filter" and "dropped by kernel"), and
+    ``kernel_ring_full`` how many times the ring filled up (``tp_freeze_q_cnt``).
     """
 
     interface: str
@@ -114,6 +135,7 @@ class LiveStats:
     bytes: int = 0
     kernel_received: int = 0
     kernel_dropped: int = 0
+    kernel_ring_full: int = 0
     started: float = 0.0
     stopped: float | None = None
     written: str | None = None
@@ -128,13 +150,15 @@ class LiveStats:
                 "filter": self.filter, "frames": self.frames, "bytes": self.bytes,
                 "kernel_received": self.kernel_received,
                 "kernel_dropped": self.kernel_dropped,
+                "kernel_ring_full": self.kernel_ring_full,
                 "duration_s": round(self.duration_s, 6), "written": self.written}
 
     def describe(self) -> str:
         """The one-line account printed after a capture."""
+        full = f", ring full {self.kernel_ring_full} times" if self.kernel_ring_full else ""
         return (f"Capture on {self.interface}: {self.frames} frames ({self.bytes} bytes) in "
                 f"{self.duration_s:.1f} s; kernel: {self.kernel_received} received, "
-                f"{self.kernel_dropped} dropped")
+                f"{self.kernel_dropped} dropped{full}")
 
 
 # -- BPF ----------------------------------------------------------------------------------------
@@ -230,24 +254,30 @@ def _hardware_type(name: str) -> int:
     return int(struct.unpack_from("H", res, 16)[0])
 
 
-class _PacketStream:
-    """``read1()`` gives pcap bytes: the file header, then batches of whole records.
+# A packet socket whose interface goes down or away polls with an error (sk_err ENETDOWN).
+_POLL_FAILED = select.POLLERR | select.POLLHUP | select.POLLNVAL
 
-    It blocks while no packet is queued, and returns ``b""`` (end of file) once stopped and
-    drained, or when the duration is over. Everything it returns is also written to ``tee``.
+class _RingStream:
+    """``read1()`` gives pcap bytes: the file header, then the records of one ring block.
+
+    It blocks while the kernel has handed no block over, and returns ``b""`` (end of file) once
+    stopped and drained, or when the duration is over. Everything it returns is also written to
+    ``tee``. ``delivered`` refreshes the kernel's counters and says how many packets it put in
+    the ring so far: after a stop, reading goes on until that many were read.
     """
 
-    def __init__(self, sock: socket.socket, linktype: int, snaplen: int, stats: LiveStats,
-                 tee: CaptureRing | None, deadline: float | None, name: str) -> None:
+    def __init__(self, sock: socket.socket, rx: RxRing, linktype: int, snaplen: int,
+                 stats: LiveStats, tee: CaptureRing | None, deadline: float | None, name: str,
+                 delivered: Callable[[], int]) -> None:
         self.name = name
         self._sock = sock
-        self._snaplen = snaplen
+        self._rx = rx
+        self._walker = rx.walker
         self._stats = stats
+        self._delivered = delivered
         self._tee = tee
         self._tee_started = False
         self._deadline = deadline
-        self._buf = bytearray(_CHUNK + snaplen + _REC.size)
-        self._view = memoryview(self._buf)
         self._header: bytes | None = struct.pack("<IHHiIII", _PCAP_NS_MAGIC, 2, 4, 0, 0,
                                                  snaplen, linktype)
         self._wake_r, self._wake_w = os.pipe()
@@ -257,9 +287,11 @@ class _PacketStream:
         self._poll.register(sock.fileno(), select.POLLIN)
         self._poll.register(self._wake_r, select.POLLIN)
         self.stopping = False
-        self._sealed = False
+        self._sealed = False  # no new packet is taken (after stop)
+        self._drain_until = 0.0
         self.eof = False
         self.write_error: str | None = None  # why writing the -w file stopped
+        self.error: str | None = None  # why capturing stopped by itself (the interface went)
 
     def wake(self) -> None:
         self.stopping = True
@@ -270,66 +302,61 @@ class _PacketStream:
         if self._header is not None:
             data, self._header = self._header, None
             return self._out(data)
+        rx = self._rx
         while not self.eof:
+            if self.stopping and not self._sealed:
+                self._seal()
+            while rx.ready():
+                data = rx.take()
+                self._stats.frames = self._walker.frames
+                self._stats.bytes = self._walker.captured
+                if self._sealed:
+                    self._drain_until = time.monotonic() + _DRAIN_WAIT
+                if data:
+                    return self._out(data)
             if self.stopping:
-                return self._out(self._final())
-            timeout_ms = -1
-            if self._deadline is not None:
-                left = self._deadline - time.monotonic()
-                if left <= 0:
-                    self.stopping = True
-                    continue
-                timeout_ms = max(1, int(left * 1000))
-            ready = self._poll.poll(timeout_ms)
-            if any(fd == self._sock.fileno() for fd, _ in ready):
-                chunk = self._drain()
-                if chunk:
-                    return self._out(chunk)
+                # Done once every packet the kernel put in the ring was read; the wait is a
+                # safety net only (the kernel hands the last block over within RETIRE_MS).
+                if (self._walker.frames >= self._delivered()
+                        or time.monotonic() > self._drain_until):
+                    self.eof = True
+                    break
+                timeout_ms = 10
+            else:
+                timeout_ms = -1
+                if self._deadline is not None:
+                    left = self._deadline - time.monotonic()
+                    if left <= 0:
+                        self.stopping = True
+                        continue
+                    timeout_ms = max(1, int(left * 1000))
+            for fd, event in self._poll.poll(timeout_ms):
+                if fd == self._sock.fileno() and event & _POLL_FAILED:
+                    self._failed()
         return b""
+
+    def _failed(self) -> None:
+        """The socket reports an error: the interface went down or away (ENETDOWN). What the
+        ring holds is still read, then the capture ends, saying why (a socket in error polls
+        ready at once: it is polled no more)."""
+        err = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        name = self.name.removeprefix("live:")
+        why = os.strerror(err) if err else "the socket closed"
+        self.error = f"{name}: {why}: the interface went down or away; the capture stopped"
+        with contextlib.suppress(KeyError):
+            self._poll.unregister(self._sock.fileno())
+        self.wake()
 
     read = read1
 
-    def _final(self) -> bytes:
-        """After stop: refuse new packets in the kernel, then hand over what is queued."""
-        if not self._sealed:
-            self._sealed = True
-            with contextlib.suppress(OSError):
-                _attach(self._sock, [(_BPF_RET_K, 0, 0, 0)])
-        chunk = self._drain()
-        if not chunk:
-            self.eof = True
-        return chunk
-
-    def _drain(self) -> bytes:
-        """Read every queued packet (up to one chunk) into pcap records, without blocking."""
-        sock, view, snaplen = self._sock, self._view, self._snaplen
-        recv = sock.recvmsg_into
-        pack = _REC.pack_into
-        limit = _CHUNK
-        flags = socket.MSG_TRUNC | socket.MSG_DONTWAIT
-        pos = 0
-        frames = 0
-        while pos < limit:
-            start = pos + 16
-            try:
-                size, anc, _fl, _addr = recv([view[start : start + snaplen]], _ANC_SIZE, flags)
-            except (BlockingIOError, InterruptedError):
-                break
-            caplen = size if size < snaplen else snaplen
-            ts = 0
-            for level, kind, data in anc:
-                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
-                    sec, nsec = _TIMESPEC(data)
-                    ts = sec * 1_000_000_000 + nsec
-            if not ts:
-                ts = time.time_ns()
-            pack(self._buf, pos, ts // 1_000_000_000, ts % 1_000_000_000, caplen, size)
-            pos = start + caplen
-            frames += 1
-        st = self._stats
-        st.frames += frames
-        st.bytes += pos - 16 * frames
-        return bytes(view[:pos])
+    def _seal(self) -> None:
+        """After stop: the kernel takes no new packet; what it took is still read."""
+        self._sealed = True
+        with contextlib.suppress(OSError):
+            _attach(self._sock, [(_BPF_RET_K, 0, 0, 0)])
+        with contextlib.suppress(KeyError):  # the wake-up was seen: poll the ring alone
+            self._poll.unregister(self._wake_r)
+        self._drain_until = time.monotonic() + _DRAIN_WAIT
 
     def _out(self, data: bytes) -> bytes:
         if self._tee is not None and data:
@@ -359,19 +386,49 @@ class _PacketStream:
                 os.close(fd)
 
 
+def _ring_blocks(buffer_bytes: int, block_bytes: int) -> int:
+    """How many blocks of ``block_bytes`` make a ring of ``buffer_bytes`` (checked)."""
+    if block_bytes < mmap.PAGESIZE or block_bytes % mmap.PAGESIZE or block_bytes % _FRAME_SIZE:
+        raise LiveCaptureError(f"ring blocks of {block_bytes} bytes: not a whole number of "
+                               f"pages of {mmap.PAGESIZE} bytes")
+    blocks = buffer_bytes // block_bytes
+    if blocks < MIN_BLOCKS:
+        raise LiveCaptureError(f"a capture ring of {buffer_bytes} bytes: it needs at least "
+                               f"{MIN_BLOCKS} blocks of {block_bytes >> 10} KiB")
+    # The kernel allocates the whole ring at once, and under memory pressure it calls the
+    # OOM killer rather than fail: a ring past half of the memory available is refused here.
+    available = _memory_available()
+    if available is not None and blocks * block_bytes > available // 2:
+        raise LiveCaptureError(f"a capture ring of {blocks * block_bytes >> 20} MiB: only "
+                               f"{available >> 20} MiB of memory is available (-B sets it)")
+    return blocks
+
+
+def _memory_available() -> int | None:
+    """MemAvailable of /proc/meminfo in bytes, or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 # -- the public source --------------------------------------------------------------------------
 
 
 class LiveCapture:
     """Packets captured live on ``interface`` (``"any"`` for every interface), as pcap bytes.
 
-    Opening checks everything that can fail (interface, permission, filter, output file) and
-    raises :class:`LiveCaptureError` with a one-line message; the capture starts right then,
-    and packets queue in the kernel (up to ``buffer_bytes``) until they are read.
-    ``write`` names a capture file that receives every captured frame: ``write_format``
-    ``"pcap"`` or ``"pcapng"`` (default: pcap for a name ending in ``.pcap``, else pcapng);
-    with ``ring`` (``-b``) the frames go to a ring of such files (:mod:`.ring`).
-    ``duration`` (seconds) ends the iteration by itself.
+    Opening checks everything that can fail (interface, permission, filter, ring, output file)
+    and raises :class:`LiveCaptureError` with a one-line message; the capture starts right
+    then, and packets wait in the kernel's ring (``buffer_bytes``, in blocks of
+    ``block_bytes``) until they are read. ``write`` names a capture file that receives every
+    captured frame: ``write_format`` ``"pcap"`` or ``"pcapng"`` (default: pcap for a name
+    ending in ``.pcap``, else pcapng); with ``ring`` (``-b``) the frames go to a ring of such
+    files (:mod:`.ring`). ``duration`` (seconds) ends the iteration by itself.
     """
 
     live = True
@@ -379,6 +436,7 @@ class LiveCapture:
     def __init__(self, interface: str, *, bpf: str | None = None,
                  write: str | os.PathLike[str] | None = None, duration: float | None = None,
                  snaplen: int = DEFAULT_SNAPLEN, buffer_bytes: int = DEFAULT_BUFFER,
+                 block_bytes: int = DEFAULT_BLOCK,
                  notes: list[CaptureNote] | None = None, ring: RingSpec | None = None,
                  write_format: str | None = None) -> None:
         self.notes: list[CaptureNote] = notes if notes is not None else []
@@ -388,6 +446,9 @@ class LiveCapture:
         self._lock = threading.Lock()
         self._closed = False
         self._tee: CaptureRing | None = None
+        self._map: mmap.mmap | None = None
+        self._rx: RxRing | None = None
+        blocks = _ring_blocks(buffer_bytes, block_bytes)
         sock, linktype, is_loopback, lo_index = self._open_socket(interface)
         self._sock = sock
         self.stats = LiveStats(interface, LINKTYPE_NAMES[linktype], bpf, started=time.time())
@@ -399,27 +460,28 @@ class LiveCapture:
                 program = skip_outgoing(program, snaplen)
             if program is not None:
                 _attach(sock, program)
-            self._set_buffer(buffer_bytes)
-            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            # Only packets that passed the filter reach the ring from here on.
+            rx = self._rx = self._map_ring(interface, block_bytes, blocks)
             if interface == "any":
-                self._flush_queue()  # the socket saw packets before the filter was attached
+                self._flush_queue()  # the socket queued packets before the filter and ring
             else:
                 sock.bind((interface, ETH_P_ALL))
-            self._kernel_counters()  # the counters start now
+            # The counters start now: what "any" counted before its filter is not the capture's.
+            sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, _STATS_V3_SIZE)
             if write is not None:
                 self.stats.written = os.fspath(write)
                 self._tee = self._open_output(write, ring, write_format)
         except OSError as exc:
-            sock.close()
+            self._release()
             if exc.errno == errno.ENODEV:
                 raise LiveCaptureError(f"{interface}: no such interface") from None
             raise LiveCaptureError(f"{interface}: {exc.strerror or exc}") from None
         except BaseException:
-            sock.close()
+            self._release()
             raise
         deadline = None if duration is None else time.monotonic() + duration
-        self._stream = _PacketStream(sock, linktype, snaplen, self.stats, self._tee, deadline,
-                                     f"live:{interface}")
+        self._stream = _RingStream(sock, rx, linktype, snaplen, self.stats, self._tee,
+                                   deadline, f"live:{interface}", self._delivered)
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -462,11 +524,32 @@ class LiveCapture:
                                    f"{exc.strerror or exc}") from None
         return sock, linktype, is_loopback, lo_index
 
-    def _set_buffer(self, size: int) -> None:
+    def _map_ring(self, interface: str, block_bytes: int, blocks: int) -> RxRing:
+        """Turn the socket's receive queue into a TPACKET_V3 ring and map it."""
+        sock = self._sock
+        sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V3)
+        size = block_bytes * blocks
+        req = _REQ3.pack(block_bytes, blocks, _FRAME_SIZE, block_bytes // _FRAME_SIZE * blocks,
+                         RETIRE_MS, 0, 0)
         try:
-            self._sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
-        except OSError:  # not privileged for more than rmem_max: take what is allowed
-            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+            sock.setsockopt(SOL_PACKET, PACKET_RX_RING, req)
+            self._map = mmap.mmap(sock.fileno(), size, mmap.MAP_SHARED,
+                                  mmap.PROT_READ | mmap.PROT_WRITE)
+        except OSError as exc:
+            raise LiveCaptureError(
+                f"{interface}: cannot set up a capture ring of {size >> 20} MiB: "
+                f"{exc.strerror or exc} (a smaller -B may do)") from None
+        return RxRing(self._map, block_bytes, blocks)
+
+    def _release(self) -> None:
+        """Let go of the ring, unmap it and close the socket (also undoes a half-done opening)."""
+        if self._rx is not None:
+            self._rx.close()  # its view of the mapping goes first: the mapping can then close
+            self._rx = None
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+        self._sock.close()
 
     def _flush_queue(self) -> None:
         while True:
@@ -529,13 +612,25 @@ class LiveCapture:
             if self._closed:
                 return
             try:
-                received, dropped = _STATS(self._sock.getsockopt(SOL_PACKET, PACKET_STATISTICS,
-                                                                 8))
+                received, dropped, full = _STATS_V3(
+                    self._sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, _STATS_V3_SIZE))
             except OSError:
                 return
             # The kernel resets its counters on each read and counts drops in both.
             self.stats.kernel_received += received
             self.stats.kernel_dropped += dropped
+            self.stats.kernel_ring_full += full
+
+    def _delivered(self) -> int:
+        """Packets the kernel put in the ring so far (the counters refreshed)."""
+        self._kernel_counters()
+        return self.stats.kernel_received - self.stats.kernel_dropped
+
+    @property
+    def error(self) -> str | None:
+        """Why the capture stopped by itself (the interface went down or away), or None; what
+        was captured until then is analysed."""
+        return self._stream.error
 
     @property
     def write_error(self) -> str | None:
@@ -573,8 +668,8 @@ class LiveCapture:
             self._closed = True
         self.stats.stopped = time.time()
         self._stream.wake()
-        self._sock.close()
         self._stream.close()
+        self._release()
         if self._tee is not None:
             self._tee.close()
             self._tee = None
