@@ -29,6 +29,7 @@ from cmppdissect.core.records import CaptureFormatError
 from cmppdissect.options import UsageError, parse_secrets
 from cmppdissect.output.lines import TIME_FORMATS, LineFormat
 from cmppdissect.sources.file import open_error
+from cmppdissect.tui.indexer import LIVE_MAX_PDUS
 
 if TYPE_CHECKING:
     from cmppdissect.output.periodic import ReportSeries, WallClock
@@ -78,6 +79,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _cap(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
 def _mebibytes(text: str) -> int:
     value = int(text)
     if not 2 <= value <= 65536:  # two 1 MiB blocks at least; 64 GiB is past any need
@@ -87,6 +95,7 @@ def _mebibytes(text: str) -> int:
 
 # argparse names the type in its message ("invalid port value: '70000'").
 _port.__name__, _count.__name__, _seconds.__name__ = "port", "positive count", "seconds"
+_cap.__name__ = "count (0: no cap)"
 _mebibytes.__name__ = "MiB (2 to 65536)"
 
 
@@ -172,6 +181,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="latency and delay samples kept exactly (8 bytes each); past N they "
                    "are folded into DDSketches, percentiles then within 1%% (default: every "
                    f"sample of a file; {LIVE_MAX_SAMPLES:,} with -i)")
+    p.add_argument("--max-pdus", type=_cap, metavar="N",
+                   help="the TUI holds at most N PDUs, letting the oldest go a tenth of N at a "
+                   "time and saying so (the statistics still count every PDU); 0: no cap "
+                   f"(default: {LIVE_MAX_PDUS:,} with -i, no cap for a file)")
     p.add_argument("--list-fields", action="store_true",
                    help="list every field name of the display filter (-Y) with its type, "
                         "both versions, and exit (as tshark -G fields)")
@@ -356,6 +369,10 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
                          "on stdout: give -q to print only the tables, or -T text")
     if args.out_format is not None and args.write is None:
         raise UsageError("-F sets the format of -w OUT: give -w too")
+    if args.max_pdus is not None and not _opens_tui(args, out):
+        raise UsageError("--max-pdus caps the PDUs the TUI holds (on a terminal, without -T, "
+                         "--report, --jsonl or --parquet): the other outputs let each PDU go "
+                         "once written")
     if args.interface is not None:
         if paths:
             raise UsageError("give either -i IFACE or a capture file, not both")
@@ -421,6 +438,15 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         writer.close()
     _summary(analysis, args, fmt, out)
     return 0
+
+
+def _opens_tui(args: argparse.Namespace, out: TextIO) -> bool:
+    """Whether this run opens the TUI (what :func:`_run` and :func:`_run_live` decide)."""
+    if args.format is not None or args.report is not None or not out.isatty():
+        return False
+    if args.jsonl is not None or args.parquet is not None:
+        return False
+    return args.interface is not None or args.write is None
 
 
 def _ring(args: argparse.Namespace) -> RingSpec | None:
@@ -876,7 +902,7 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
 
         status: int = run_source(capture, analyzer_kwargs=_analyzer_kwargs(args),
                                  display_filter=args.display_filter,
-                                 on_analysis=_attach(metrics))
+                                 on_analysis=_attach(metrics), max_pdus=args.max_pdus)
         return status
     try:
         analysis = analyze(capture, ports=tuple(args.ports), version=args.cmpp_version,
@@ -1032,7 +1058,7 @@ def _run_tui(paths: Sequence[str], args: argparse.Namespace) -> int:
     status: int = run_file(paths[0] if len(paths) == 1 else paths,
                            analyzer_kwargs=_analyzer_kwargs(args),
                            display_filter=args.display_filter,
-                           on_analysis=_attach(args.metrics_server))
+                           on_analysis=_attach(args.metrics_server), max_pdus=args.max_pdus)
     return status
 
 

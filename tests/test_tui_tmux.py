@@ -7,6 +7,7 @@ has: which file descriptor the keys come from, and what is left on the screen at
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import subprocess
@@ -17,6 +18,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from cmppdissect.protocol.commands import CommandId as C
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples" / "cmpp-basic.pcap"
@@ -263,3 +266,34 @@ def test_diff_on_a_terminal_is_interactive_and_text_when_piped(
     screen = piped.wait_for(lambda s: "EXIT=" in s)
     assert "Whole capture" in screen and "Compare two captures" not in screen
     assert "EXIT=0" in screen
+
+
+def test_a_live_capture_past_max_pdus_says_the_oldest_went(
+        terminal: Callable[[str], Terminal]) -> None:
+    """Issue 17: ``cmppdissect -i lo --max-pdus 60`` holds at most 60 PDUs (and a tenth more
+    while they go): the status line says how many of the oldest went, the Statistics still
+    count every PDU, the expert list has the cap's finding."""
+    from test_live import _free_port, _traffic, _why_not
+
+    if _why_not() is not None:
+        pytest.skip(str(_why_not()))
+    port = _free_port()
+    t = terminal(f"{shlex.quote(sys.executable)} -m cmppdissect -i lo -f 'tcp port {port}' "
+                 f"-d {port} --max-pdus 60")
+    t.wait_for(lambda s: "capturing" in s)
+    t.keys("2")
+    t.wait_for(lambda s: "All PDUs" in s and "following (A)" in s)
+    sp, ismg = _traffic(port, count=60)  # SUBMITs, their responses and reports, ...
+    sent = sum(sp.sent.values()) + sum(ismg.sent.values())  # every PDU on the wire
+    screen = t.wait_for(lambda s: "TERMINATE_RESP" in s and "dropped (cap 60)" in s)
+    assert "All PDUs held (the oldest" in screen
+    screen = t.wait_for(lambda s: " PDUs dropped (cap 60)" in s and sum(
+        int(n) for n in re.findall(r"(?: |oldest )(\d+) PDUs(?: ·| dropped)", s)) == sent)
+    held = int(re.findall(r" (\d+) PDUs ·", screen)[-1])
+    assert 54 <= held <= 66 < sent
+    t.keys("3")  # the engine's statistics: every SUBMIT, not the rows held
+    submits = sp.sent[int(C.CMPP_SUBMIT)]
+    t.wait_for(lambda s: re.search(rf"SUBMIT\s+{submits}\s+0\s+{submits}\b", s) is not None)
+    t.keys("q")
+    screen = t.wait_for(lambda s: "EXIT=" in s)
+    assert "EXIT=0" in screen and "Traceback" not in screen

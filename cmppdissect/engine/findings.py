@@ -260,15 +260,23 @@ def unanswered_finding(command_id: int, sequence_id: int) -> Finding:
     return Finding(Severity.WARN, "unanswered", unanswered(command_id, sequence_id))
 
 
-def not_waited(command_id: int, sequence_id: int, window: int) -> str:
+def not_waited(command_id: int, sequence_id: int, window: int, *, capped: bool = False) -> str:
+    if capped:
+        return (f"{command_name(command_id)} Sequence_Id {sequence_id} still awaited its "
+                f"response when {window} PDUs had come after it: the TUI, which holds a "
+                "capped number of PDUs (--max-pdus), may let it go before the response comes "
+                "(the response still names its frame)")
     return (f"{command_name(command_id)} Sequence_Id {sequence_id} was written before its "
             f"response came: {window} PDUs waited behind it, the most a streaming output holds")
 
 
-def not_waited_finding(command_id: int, sequence_id: int, window: int) -> Finding:
+def not_waited_finding(command_id: int, sequence_id: int, window: int, *,
+                       capped: bool = False) -> Finding:
     """The warning on a request that a streaming output wrote without waiting longer for its
-    response (the rows held behind it reached the store's ``window``)."""
-    return Finding(Severity.WARN, "not-waited", not_waited(command_id, sequence_id, window))
+    response (the rows held behind it reached the store's ``window``); ``capped``: the store
+    is the TUI's, which lets its oldest rows go past ``--max-pdus``."""
+    return Finding(Severity.WARN, "not-waited",
+                   not_waited(command_id, sequence_id, window, capped=capped))
 
 
 def skipped(size: int, reason: str, head: bytes = b"") -> str:
@@ -370,6 +378,11 @@ def cap_message(what: str, settings: dict[str, Any]) -> str:
         return (f"more than {settings['max_waiting']} parts of long SMS awaited their message "
                 f"in the transactions table: {settings['parts']} were written without it (their "
                 "message's long_outcome counts them as not known)")
+    if what == "tui-pdus":
+        return (f"more than {settings['max_pdus']:,} PDUs held by the TUI (--max-pdus): the "
+                f"oldest are let go {settings['chunk']:,} at a time, with their bytes and "
+                "their findings; the statistics, the sessions and the expert findings still "
+                "count every PDU")
     if what == "held-rows":
         return (f"a request awaited its response while {settings['window']} PDUs came after "
                 "it: the output wrote it without its response (finding not-waited) rather than "

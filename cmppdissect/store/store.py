@@ -31,6 +31,10 @@ order): past ``window`` rows behind it, it is written without its response, with
 ``not-waited`` finding (:attr:`given_up` counts them). The ``pair`` column holds row numbers
 since the capture began (a partner may have been let go): :meth:`partner_frames` and
 :meth:`partner` read it.
+
+The TUI's store on a live capture lets its oldest rows go the same way past ``--max-pdus``
+(:mod:`cmppdissect.tui.indexer`), its ``window`` the rows it keeps after a release, so that a
+request waiting for its response never holds more (:attr:`capped` words its finding).
 """
 
 from __future__ import annotations
@@ -97,11 +101,18 @@ class PduStore:
         self.window = window  # streaming (see the module docs); 0: every row is kept
         self.given_up = 0  # requests written before their response, past the window
         self.held_peak = 0  # the most rows held at once
+        # The TUI's store (its rows capped by --max-pdus), not a streaming output's: only the
+        # words of the finding on a request given up differ.
+        self.capped = False
         self._capacity = capacity
         self._min_capacity = capacity
         for name, dtype in _COLUMNS:
             setattr(self, name, np.zeros(capacity, dtype))
-        self.blobs = ChunkedBlobs()
+        # Rows go a chunk of bytes at a time: a store that holds few rows (a small window)
+        # seals smaller chunks, so that it lets go close to what was asked (the TUI lets a
+        # ninth of its window go at once: a chunk must be smaller than that).
+        self.blobs = ChunkedBlobs(per_chunk=min(4096, max(1, window // 32)) if window
+                                  else 4096)
         self.findings: dict[int, list[Finding]] = {}
         self._report_rows: list[int] = []  # status reports matched to a SUBMIT (sorted)
         self._report_frames: list[int] = []  # ... and that SUBMIT's frame
@@ -261,20 +272,24 @@ class PduStore:
         self.given_up += 1
         self.flags[row] |= GIVEN_UP
         self.findings.setdefault(row, []).append(words.not_waited_finding(
-            int(self.command_id[row]), int(self.sequence_id[row]), self.window))
+            int(self.command_id[row]), int(self.sequence_id[row]), self.window,
+            capped=self.capped))
         self._given_up[self.base + row] = int(self.frame[row])
         if len(self._given_up) > _MAX_GIVEN_UP:  # its late response will name no request
             del self._given_up[next(iter(self._given_up))]
 
-    def release(self, upto: int, long_parts: Callable[[], Iterable[int]] | None = None) -> int:
+    def release(self, upto: int, long_parts: Callable[[], Iterable[int]] | None = None, *,
+                at_least: int | None = None) -> int:
         """Let the rows below ``upto`` go (they were written, and nothing reads them again):
         whole chunks of bytes, and only once they are many (at least an eighth as many as the
-        rows left), so that moving the rows left costs little per row. Returns how many went; the
-        rows left are then numbered from 0. ``long_parts`` gives the (engine) rows of the
-        parts of long SMS being assembled, whose bytes are kept."""
+        rows left, or ``at_least`` when given: the TUI lets a tenth of its cap go at once), so
+        that moving the rows left costs little per row. Returns how many went; the rows left
+        are then numbered from 0. ``long_parts`` gives the (engine) rows of the parts of long
+        SMS being assembled, whose bytes are kept."""
         k = self.blobs.droppable(min(upto, self.settled))
         left = self.count - k
-        if not k or k < max(_MIN_RELEASE, left // 8):
+        floor = max(_MIN_RELEASE, left // 8) if at_least is None else max(1, at_least)
+        if not k or k < floor:
             return 0
         base, end = self.base, self.base + k
         # Rows let go that rows held (or late responses) still name.

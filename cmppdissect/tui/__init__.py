@@ -21,8 +21,10 @@ if TYPE_CHECKING:
 
 def run_file(path: str | Sequence[str], *, analyzer_kwargs: dict[str, Any],
              display_filter: str | None = None,
-             on_analysis: Callable[[Analysis], None] | None = None) -> int:
-    """Open ``path`` and run the TUI on it; returns the exit status.
+             on_analysis: Callable[[Analysis], None] | None = None,
+             max_pdus: int | None = None) -> int:
+    """Open ``path`` and run the TUI on it; returns the exit status. ``max_pdus`` caps the
+    rows held (default: none for a file; :func:`~cmppdissect.tui.app.default_max_pdus`).
 
     The capture is opened before the app starts, so a missing or foreign file is one line on
     stderr and status 2, as on the headless path, instead of a screen that opens and dies.
@@ -34,7 +36,7 @@ def run_file(path: str | Sequence[str], *, analyzer_kwargs: dict[str, Any],
 
     if not isinstance(path, str):
         return _run_merged(path, analyzer_kwargs=analyzer_kwargs, display_filter=display_filter,
-                           on_analysis=on_analysis)
+                           on_analysis=on_analysis, max_pdus=max_pdus)
     try:
         source = FileSource(_stdin_capture(), name="<stdin>") if path == "-" else FileSource(path)
     except (CaptureFormatError, OSError) as exc:
@@ -42,12 +44,13 @@ def run_file(path: str | Sequence[str], *, analyzer_kwargs: dict[str, Any],
     except _NoTerminalError as exc:
         return _fail(str(exc))
     return run_source(source, analyzer_kwargs=analyzer_kwargs, display_filter=display_filter,
-                      on_analysis=on_analysis)
+                      on_analysis=on_analysis, max_pdus=max_pdus)
 
 
 def _run_merged(paths: Sequence[str], *, analyzer_kwargs: dict[str, Any],
                 display_filter: str | None,
-                on_analysis: Callable[[Analysis], None] | None = None) -> int:
+                on_analysis: Callable[[Analysis], None] | None = None,
+                max_pdus: int | None = None) -> int:
     from cmppdissect.sources.merge import InputError, open_inputs
 
     try:
@@ -55,7 +58,7 @@ def _run_merged(paths: Sequence[str], *, analyzer_kwargs: dict[str, Any],
     except InputError as exc:
         return _fail(str(exc))
     return run_source(source, analyzer_kwargs=analyzer_kwargs, display_filter=display_filter,
-                      on_analysis=on_analysis)
+                      on_analysis=on_analysis, max_pdus=max_pdus)
 
 
 class _NoTerminalError(Exception):
@@ -83,12 +86,16 @@ def _stdin_capture() -> IO[bytes]:
 
 def run_source(source: CaptureSource, *, analyzer_kwargs: dict[str, Any],
                display_filter: str | None = None,
-               on_analysis: Callable[[Analysis], None] | None = None) -> int:
+               on_analysis: Callable[[Analysis], None] | None = None,
+               max_pdus: int | None = None) -> int:
     """Run the TUI on any segment source (a live capture for ``-i``); returns the exit status.
-    ``on_analysis`` is given the app's analysis before it starts (``--metrics`` serves it)."""
+    ``on_analysis`` is given the app's analysis before it starts (``--metrics`` serves it);
+    ``max_pdus`` caps the rows held (default: :data:`~cmppdissect.tui.indexer.LIVE_MAX_PDUS`
+    for a live source, none for a file; 0: no cap)."""
     from cmppdissect.tui.app import make_app
 
-    app = make_app(source, analyzer_kwargs=analyzer_kwargs, display_filter=display_filter)
+    app = make_app(source, analyzer_kwargs=analyzer_kwargs, display_filter=display_filter,
+                   max_pdus=max_pdus)
     if on_analysis is not None:
         on_analysis(app.analysis)
     try:

@@ -4,7 +4,10 @@ Sessions, PDUs, Statistics and Messages are Textual *modes*, each with its own s
 and Ladder are pushed on top), so ``1`` to ``4`` switch between them without losing one's place.
 The indexer runs in a thread worker from the first frame on; a timer tells the visible screen
 when the model has published something new. The Messages screen's rows are built by a second
-worker, from the first time that screen is shown.
+worker, from the first time that screen is shown. With a cap on the rows held (``max_pdus``:
+``--max-pdus``, a live capture's default), the indexer asks this thread to let the oldest go
+(:meth:`~cmppdissect.tui.indexer.Indexer.release_rows`), since every list renumbers its rows
+then.
 """
 
 from __future__ import annotations
@@ -18,13 +21,14 @@ from typing import Any, ClassVar
 from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
+from textual.message import Message
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from cmppdissect.api import Analysis
 from cmppdissect.protocol.commands import DEFAULT_PORTS, CommandId
-from cmppdissect.tui.indexer import Indexer
-from cmppdissect.tui.model import NO_PAIR, CaptureModel
+from cmppdissect.tui.indexer import LIVE_MAX_PDUS, Indexer
+from cmppdissect.tui.model import CaptureModel
 from cmppdissect.tui.save import Saved, SaveError, save_frames, save_text
 from cmppdissect.tui.screens.base import CaptureScreen
 from cmppdissect.tui.screens.detail import DetailScreen
@@ -44,6 +48,10 @@ TICK_S = 0.1  # how often the visible screen looks for news (cheap when there is
 SWITCH_INTERVAL_S = 0.001  # GIL hand-over while indexing (bench/bench_tui.py measured 5 vs 1 ms)
 
 
+class RowsDue(Message):
+    """The indexer's: the rows held passed the cap (posted from its thread)."""
+
+
 class CmppApp(App[int]):
     CSS_PATH = Path(__file__).parent / "cmppdissect.tcss"
     TITLE = "cmppdissect"
@@ -60,21 +68,24 @@ class CmppApp(App[int]):
     ]
 
     def __init__(self, source: CaptureSource, *, settings: dict[str, Any] | None = None,
-                 model: CaptureModel | None = None, display_filter: str | None = None) -> None:
+                 model: CaptureModel | None = None, display_filter: str | None = None,
+                 max_pdus: int | None = None) -> None:
         super().__init__()
         self.source = source
         # -Y on a terminal: the app opens on the PDU list with this filter applied.
         self.display_filter = display_filter
         self.analysis = Analysis(source, {"ports": DEFAULT_PORTS, **(settings or {})})
         self.model = model or CaptureModel(name=Path(source.name).name)
-        self.indexer = Indexer(source, self.analysis, self.model)
+        self.indexer = Indexer(source, self.analysis, self.model,
+                               max_pdus=default_max_pdus(source, max_pdus))
+        self.indexer.on_release_due = self._rows_due
         self.all_rows = AllRows(self.model)
         model_ = self.model
         self.add_mode("sessions", lambda: SessionsScreen(model_))
         self.add_mode("pdus", lambda: PduScreen(model_, self.all_rows,
                                                 display_filter=self.display_filter))
         self.add_mode("stats", lambda: StatsScreen(model_))
-        self.transactions = TransactionTable(self.model)
+        self.transactions = TransactionTable(self.model, max_rows=self.indexer.max_pdus)
         self.add_mode("messages", lambda: TransactionsScreen(model_, self.transactions))
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -95,6 +106,7 @@ class CmppApp(App[int]):
 
     def _tick(self) -> None:
         self.indexer.idle_publish()
+        self.indexer.release_rows()  # a release put off by a busy worker is done now
         try:
             screen = self.screen
         except ScreenStackError:  # starting up or shutting down
@@ -119,6 +131,14 @@ class CmppApp(App[int]):
         self.run_worker(build, thread=True, group="transactions", name="transactions",
                         exit_on_error=False)
 
+    def _rows_due(self) -> None:
+        """From the indexer's thread: wake this one to let rows go."""
+        self.post_message(RowsDue())
+
+    def on_rows_due(self, _event: RowsDue) -> None:
+        if self.indexer.release_rows():
+            self._tick()  # the lists show the rows left at once
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "index" and event.state in (WorkerState.SUCCESS,
                                                               WorkerState.ERROR):
@@ -136,6 +156,7 @@ class CmppApp(App[int]):
 
     def on_unmount(self) -> None:
         self.indexer.stop()
+        self.model.rows_gate.close()
         sys.setswitchinterval(self._switch_interval)
 
     # -- navigation (screens call these) -----------------------------------------------------
@@ -181,10 +202,17 @@ class CmppApp(App[int]):
         if 0 <= position < len(view):
             self.push_screen(DetailScreen(self.model, view, position))
 
+    def gone_words(self, frame: int) -> str:
+        """Why ``frame``'s PDU is not in the lists: it went with the oldest (the cap)."""
+        return (f"frame {frame} was let go with the oldest PDUs: the TUI holds at most "
+                f"{self.model.max_pdus:,} (--max-pdus)")
+
     def jump_to_frame(self, frame: int) -> None:
         row = self.model.row_of_frame(frame)
         if row is None:
-            self.notify(f"frame {frame} completed no CMPP PDU", timeout=2, markup=False)
+            words = (self.gone_words(frame) if self.model.gone_frame(frame)
+                     else f"frame {frame} completed no CMPP PDU")
+            self.notify(words, timeout=3, markup=False)
             return
         self.push_screen(PduScreen(self.model, self.all_rows, start_row=row))
 
@@ -198,13 +226,19 @@ class CmppApp(App[int]):
 
     def pair_position(self, view: RowSet, row: int) -> int | None:
         """Where ``row``'s request or response sits in ``view``; None (said why) if nowhere."""
-        pair = self.model.pair[row]
-        if pair == NO_PAIR:
+        m = self.model
+        if not m.paired(row):
             self.notify("this PDU has no paired request or response", timeout=2, markup=False)
+            return None
+        pair = m.partner(row)
+        if pair is None:  # its request went with the oldest rows
+            frame = m.partner_frame(row)
+            self.notify(self.gone_words(frame) if frame is not None else
+                        "its request was let go with the oldest PDUs", timeout=3, markup=False)
             return None
         position = view.position(pair)
         if position is None:
-            self.notify(f"frame {self.model.frame[pair]} is not in this view", timeout=2,
+            self.notify(f"frame {m.frame[pair]} is not in this view", timeout=2,
                         markup=False)
         return position
 
@@ -233,7 +267,10 @@ class CmppApp(App[int]):
                             timeout=4, markup=False)
             return reports[0]
         pdu = m.pdu(row)
-        if pdu.report is not None:
+        submit_frame = m.store.report_for(row)
+        if submit_frame is not None and m.gone_frame(submit_frame):
+            why = self.gone_words(submit_frame)
+        elif pdu.report is not None:
             why = "no SUBMIT in this capture got this report's Msg_Id"
         elif pdu.Command_Id in (CommandId.CMPP_SUBMIT, CommandId.CMPP_SUBMIT_RESP):
             why = "no status report for this SUBMIT in the capture"
@@ -298,7 +335,9 @@ class CmppApp(App[int]):
 
         try:
             if choice.text is not None:
-                return save_text(choice.text(cancelled), path)
+                with self.model.rows_gate.reading():  # its rows are read by number
+                    text = choice.text(cancelled)
+                return save_text(text, path)
             assert choice.rows is not None
             return save_frames(self.model, self.analysis.settings, choice.rows, path,
                                cancelled=cancelled)
@@ -372,12 +411,23 @@ class CmppApp(App[int]):
                                 discover=False)
 
 
+def default_max_pdus(source: CaptureSource, max_pdus: int | None) -> int:
+    """The cap on rows held: ``max_pdus`` when given (0: none), else :data:`LIVE_MAX_PDUS`
+    for a live capture, which runs for days, and none for a file, whose every row the user
+    opened it to see (its size bounds them)."""
+    if max_pdus is not None:
+        return max_pdus
+    return LIVE_MAX_PDUS if source.live else 0
+
+
 def make_app(source: CaptureSource, *, analyzer_kwargs: dict[str, Any] | None = None,
-             display_filter: str | None = None) -> CmppApp:
+             display_filter: str | None = None, max_pdus: int | None = None) -> CmppApp:
     """The app for ``source``: the one factory the CLI, the tests and the benchmarks share.
     ``analyzer_kwargs`` are the engine's settings (ports, version, timeout_s, secrets);
-    ``display_filter`` opens it on the PDU list with that filter applied (``-Y``)."""
-    return CmppApp(source, settings=analyzer_kwargs, display_filter=display_filter)
+    ``display_filter`` opens it on the PDU list with that filter applied (``-Y``);
+    ``max_pdus`` caps the rows held (:func:`default_max_pdus`; 0: no cap)."""
+    return CmppApp(source, settings=analyzer_kwargs, display_filter=display_filter,
+                   max_pdus=max_pdus)
 
 
-__all__ = ["CmppApp", "make_app"]
+__all__ = ["CmppApp", "RowsDue", "default_max_pdus", "make_app"]

@@ -19,7 +19,7 @@ from cmppdissect.output.sanitize import safe_text
 from cmppdissect.protocol.commands import command_name, is_response
 from cmppdissect.tui import summary
 from cmppdissect.tui.columns import TimeMode, cell, format_ms, format_time
-from cmppdissect.tui.model import NO_PAIR, CaptureModel
+from cmppdissect.tui.model import CaptureModel
 from cmppdissect.tui.views import RowSet
 
 MAX_LANES = 6
@@ -58,8 +58,8 @@ class LaneLayout:
         end_pos = min(bottom + 1, len(view))
         for pos in range(anchor, end_pos):
             row = view[pos]
-            pair = m.pair[row]
-            if pair == NO_PAIR or is_response(m.command_id[row]) or pair < row:
+            pair = m.partner(row)
+            if pair is None or is_response(m.command_id[row]) or pair < row:
                 continue
             end = view.position(pair)
             if end is None or end - pos > MAX_SPAN:
@@ -103,7 +103,7 @@ def response_note(model: CaptureModel, row: int) -> str:
     lat = model.latency(row)
     if is_response(cmd) and lat is not None:
         return format_ms(lat / 1e6)
-    if not is_response(cmd) and model.pair[row] == NO_PAIR and model.progress.done:
+    if not is_response(cmd) and not model.paired(row) and model.progress.done:
         return "no resp"
     return ""
 
@@ -141,8 +141,8 @@ def ladder_text(model: CaptureModel, view: RowSet, title: str, *,
     for row, (label, from_client) in zip(rows, labels, strict=True):
         when = format_time(time_mode, model.ts_ns[row], model.first_ts_ns or 0, previous)
         previous = int(model.ts_ns[row])
-        pair = model.pair[row]
-        paired = f"#{model.frame[pair]}" if pair != NO_PAIR else ""
+        frame = model.partner_frame(row) if model.paired(row) else None
+        paired = f"#{frame}" if frame is not None else ""
         line = (f"{cell(when, time_width, right=True)} │{arrow(label, inner, from_client)}│ "
                 f"{cell(response_note(model, row), 9, right=True)}  "
                 f"{cell(str(model.frame[row]), 5, right=True)}  {paired}")

@@ -4,15 +4,29 @@ No Textual here. The rows are the one :class:`~cmppdissect.store.PduStore` the i
 (through :class:`cmppdissect.api.Analysis`, as every other consumer does); sessions, expert
 findings, the report and the progress are snapshots the indexer publishes a few times a second,
 replaced whole and never changed in place, so the UI thread reads them without locks.
+
+**Rows let go.** With a cap (``--max-pdus``, a live capture's default) the oldest rows go a
+chunk at a time (:meth:`CaptureModel.release_oldest`, run by the indexer on the UI thread), and
+the rows left are numbered from 0 again, as the store numbers them (:attr:`PduStore.base
+<cmppdissect.store.PduStore.base>` counts the rows gone). Everything that holds rows by number
+is told, on the UI thread, in one go: the model's own marks and long-SMS index, the views that
+hold row numbers (:meth:`CaptureModel.add_view`: filters, searches, a long SMS's parts; a
+view's rows shift, those gone are dropped) and then the lists and screens
+(:meth:`CaptureModel.add_holder`: a cursor stays on its row, or goes to the nearest row held).
+Worker threads that read rows by number (filters, the Messages builder, a save, a list's
+statistics) hold :attr:`CaptureModel.rows_gate` while they read a slice, so rows are never
+renumbered under them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Mapping
+import weakref
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -33,7 +47,75 @@ LATENCY_EVERY_S = 1.0  # how often a busy session's response-time percentiles ar
 if TYPE_CHECKING:
     from cmppdissect.sources.frames import Layer
 
-__all__ = ["NO_PAIR", "CaptureModel", "Extra", "Progress", "SessionInfo"]
+__all__ = ["NO_PAIR", "CaptureModel", "Extra", "Progress", "RowHolder", "RowsGate",
+           "SessionInfo"]
+
+
+class RowsGate:
+    """Keeps rows from being renumbered while a worker thread reads them by number.
+
+    A worker holds :meth:`reading` for a slice of its work; the UI thread, to let rows go,
+    :meth:`shut` s the gate: from then on new slices wait, and once no slice is being read
+    (``shut()`` returns True; else it is asked again at the next tick) the rows are renumbered
+    and the gate :meth:`open` ed. Shutting before waiting means a worker that reads slice after
+    slice (a filter catching up) cannot put a release off for ever. A thread already reading
+    may read again (nested) without waiting.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._shut = False
+        self._closed = False
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        depth: int = getattr(self._local, "depth", 0)
+        if not depth:
+            with self._cond:
+                while self._shut and not self._closed:
+                    self._cond.wait()
+                self._readers += 1
+        self._local.depth = depth + 1
+        try:
+            yield
+        finally:
+            self._local.depth = depth
+            if not depth:
+                with self._cond:
+                    self._readers -= 1
+                    if not self._readers:
+                        self._cond.notify_all()
+
+    def shut(self) -> bool:
+        """Keep new readers out; whether no reader is in (rows may be renumbered now)."""
+        with self._cond:
+            if self._closed:
+                return False
+            self._shut = True
+            return self._readers == 0
+
+    def open(self) -> None:
+        with self._cond:
+            self._shut = False
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """The app ends: nothing is renumbered any more, and no reader waits."""
+        with self._cond:
+            self._closed = True
+            self._shut = False
+            self._cond.notify_all()
+
+
+class RowHolder(Protocol):
+    """Something that holds rows by number (a list's cursor, a screen's row): told on the UI
+    thread before rows go (still numbered as before) and after (``k`` fewer)."""
+
+    def rows_releasing(self) -> None: ...
+
+    def rows_released(self, k: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +194,16 @@ class CaptureModel:
         # Rows the user marked (the PDU lists and the ladder show them; a save can keep them).
         self.marks: set[int] = set()
         self.marks_generation = 0  # bumped by every change: lists repaint the rows
-        self._long_parts: dict[int, int] = {}  # part row -> row that completed its message
+        # part -> the row that completed its message, both by number since the capture began
+        self._long_parts: dict[int, int] = {}
         self._long_scanned = 0
+        # The cap on rows held (0: none; the indexer sets it) and how many go at once.
+        self.max_pdus = 0
+        self.release_chunk = 0
+        self.releases = 0  # how many times rows were let go
+        self.rows_gate = RowsGate()
+        self._views: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._holders: weakref.WeakSet[Any] = weakref.WeakSet()
 
     # -- the store's columns (read by the lists at every paint) ------------------------------
 
@@ -169,6 +259,81 @@ class CaptureModel:
         """A paired row's latency (ns), None without a pair."""
         return int(self.store.latency_ns[row]) if self.store.pair[row] != NO_PAIR else None
 
+    def paired(self, row: int) -> bool:
+        """Whether ``row`` has its request or response (held or let go)."""
+        return bool(self.store.pair[row] != NO_PAIR)
+
+    def partner(self, row: int) -> int | None:
+        """The row ``row`` is paired with, if it has one and it is held."""
+        return self.store.partner(row)
+
+    def partner_frame(self, row: int) -> int | None:
+        """The frame of ``row``'s request or response, also when that row was let go."""
+        return self.store.partner_frame(row)
+
+    # -- rows let go (see the module docs) --------------------------------------------------
+
+    @property
+    def released(self) -> int:
+        """Rows let go since the capture began (the oldest first)."""
+        return self.store.base
+
+    def dropped_note(self) -> str:
+        """What the status line says once rows went: ``oldest 200,000 PDUs dropped (cap
+        2,000,000)``; empty before."""
+        if not self.released:
+            return ""
+        return f"oldest {self.released:,} PDUs dropped (cap {self.max_pdus:,})"
+
+    def gone_frame(self, frame: int) -> bool:
+        """Whether ``frame`` came before the first row held, which went (frames ascend)."""
+        store = self.store
+        return bool(self.released) and store.count > 0 and frame < int(store.frame[0])
+
+    def add_view(self, view: Any) -> None:
+        """A view holding row numbers (``rows_released(k)``; ``depth``: views over views are
+        told after their base)."""
+        self._views.add(view)
+
+    def add_holder(self, holder: RowHolder) -> None:
+        self._holders.add(holder)
+
+    def remove_holder(self, holder: RowHolder) -> None:
+        self._holders.discard(holder)
+
+    def release_oldest(self, release: Callable[[int], int], upto: int) -> int:
+        """Let the rows below ``upto`` go, fewer if a holder still needs some
+        (``rows_needed_from()``, the Messages builder's next row), through ``release`` (the
+        store's, which says how many went): then renumber everything that holds rows. On the
+        UI thread, the indexer's lock held and :attr:`rows_gate` shut."""
+        holders = list(self._holders)
+        for holder in holders:
+            needed = getattr(holder, "rows_needed_from", None)
+            floor = needed() if needed is not None else None
+            if floor is not None:
+                upto = min(upto, floor)
+        if upto <= 0:
+            return 0
+        for holder in holders:
+            holder.rows_releasing()
+        k = release(upto)
+        if not k:
+            return 0
+        self.releases += 1
+        if self.marks:
+            self.marks = {row - k for row in self.marks if row >= k}
+            self.marks_generation += 1
+        base = self.store.base
+        self._long_parts = {part: home for part, home in self._long_parts.items()
+                            if home >= base}
+        self._long_scanned = max(0, self._long_scanned - k)
+        for view in sorted(self._views, key=lambda v: int(getattr(v, "depth", 1))):
+            view.rows_released(k)
+        for holder in holders:
+            holder.rows_released(k)
+        self.generation += 1
+        return k
+
     # -- writing (the indexer thread) ---------------------------------------------------------
 
     def publish(self, engine: Engine, progress: Progress, *, report: bool = False) -> None:
@@ -204,6 +369,13 @@ class CaptureModel:
                 sid, names.client, names.server, names.sp_id, s["version"], names.login,
                 s["start_ns"], s["end_ns"], mark[0], mark[0] / max(duration, 1.0),
                 p50, p99, s["errors"], s["unanswered"], s["ended"])
+        if len(self._known_sessions) > len(engine.sessions):
+            # Sessions the engine dropped past its max_sessions leave the list too (a capture
+            # of a connection per message would otherwise grow it for days).
+            for sid in [sid for sid in self._known_sessions if sid not in engine.sessions]:
+                del self._known_sessions[sid]
+                self._session_marks.pop(sid, None)
+                self._latency_at.pop(sid, None)
         self.sessions = tuple(self._known_sessions.values())
         if self.capture_path is not None:
             self.capture_layout = engine.capture_layout()
@@ -383,18 +555,22 @@ class CaptureModel:
 
     def long_sms_home(self, row: int) -> int | None:
         """The row that completed the long SMS ``row`` is a part of (where the joined
-        message is kept), or None if it is no part of a completed message."""
+        message is kept), or None if it is no part of a completed message (or that row went:
+        the engine's part rows are numbers since the capture began)."""
         store = self.store
         count = store.count
+        base = store.base
         if self._long_scanned < count:
             for done in store.long_sms_between(self._long_scanned, count):
                 for part in store.long_sms[done][2]:
-                    self._long_parts[int(part)] = int(done)
+                    self._long_parts[int(part)] = int(done) + base
             self._long_scanned = count
-        return self._long_parts.get(int(row))
+        home = self._long_parts.get(int(row) + base)
+        return None if home is None or home < base else home - base
 
     def long_sms_parts(self, home: int) -> list[int]:
-        """The part rows of the long SMS completed at ``home``, in part order."""
+        """The part rows held of the long SMS completed at ``home``, in part order."""
         found = self.store.long_sms.get(int(home))
-        return [] if found is None else [int(r) for r in found[2]]
+        base = self.store.base
+        return [] if found is None else [int(r) - base for r in found[2] if r >= base]
 

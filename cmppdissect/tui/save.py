@@ -11,6 +11,11 @@ analysis asked for ``carriers`` names (it costs the indexing time). So a save re
 capture again up to the last PDU it writes, with carriers, as ``-w`` does, and writes every
 frame that carried a byte of the chosen PDUs. The rows of that second reading are the TUI's
 rows (the same engine, settings and file); their frame numbers are checked to be sure.
+
+Rows are named by their number since the capture began (the model's row plus
+:attr:`CaptureModel.released <cmppdissect.tui.model.CaptureModel.released>`), which a release
+of the oldest rows (``--max-pdus``) does not change while the dialog is open or the save runs.
+Only rows held can be chosen: the lists hold no other.
 """
 
 from __future__ import annotations
@@ -117,8 +122,8 @@ def _changed(was: FileIdentity | None, now: FileIdentity | None) -> bool:
 
 def save_frames(model: CaptureModel, settings: Mapping[str, Any], rows: np.ndarray,
                 path: str, *, cancelled: Callable[[], bool] = lambda: False) -> Saved:
-    """Write every frame that carried a byte of ``rows`` (model rows, ascending) to ``path``
-    as pcapng. Raises :class:`SaveError`."""
+    """Write every frame that carried a byte of ``rows`` (ascending, numbered since the
+    capture began: see the module docs) to ``path`` as pcapng. Raises :class:`SaveError`."""
     reason = frames_unavailable(model)
     if reason is not None:
         raise SaveError(reason)
@@ -147,7 +152,7 @@ def save_frames(model: CaptureModel, settings: Mapping[str, Any], rows: np.ndarr
         raise SaveError(f"{capture}: {exc.strerror or exc}") from None
     finally:
         cast(Generator[Any, None, None], batches).close()  # closes the source
-    if store.count < need or not np.array_equal(store.frame[rows], model.frame[rows]):
+    if store.count < need or not _same_frames(model, rows, store.frame[rows]):
         raise SaveError(f"{capture}: changed since it was read: open it again to save")
     sink = _open(path)
     try:
@@ -160,6 +165,14 @@ def save_frames(model: CaptureModel, settings: Mapping[str, Any], rows: np.ndarr
         with contextlib.suppress(OSError):
             sink.close()
     return Saved(path, pdus=len(rows), frames=frames)
+
+
+def _same_frames(model: CaptureModel, rows: np.ndarray, frames: np.ndarray) -> bool:
+    """Whether ``frames`` (read again) are the frames of ``rows`` the model still holds."""
+    with model.rows_gate.reading():
+        base = model.released
+        held = rows >= base
+        return bool(np.array_equal(frames[held], model.frame[rows[held] - base]))
 
 
 def save_text(text: str, path: str) -> Saved:

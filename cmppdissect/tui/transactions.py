@@ -10,7 +10,17 @@ few tens of megabytes), with times as integer nanoseconds and the few-valued str
 whole at each publish, so the UI thread reads it without locks.
 
 Rows come out of the builder in the order they complete (a SUBMIT waiting for its status
-reports comes late); the list shows them in the order of their request's frame. Filters are the
+reports comes late); the list shows them in the order of their request's frame.
+
+The builder is handed store rows by number (:attr:`TransactionTable.built`, the next one),
+under the model's :attr:`~cmppdissect.tui.model.CaptureModel.rows_gate`. When the oldest rows
+go (``--max-pdus``) the model lets none go that the builder has not read
+(:meth:`TransactionTable.rows_needed_from`) and tells it how many went; the builder itself
+names rows by their number since the capture began, as for ``-T transactions`` over a store
+that lets rows go, so a request whose response comes after it went is still joined. The table
+itself holds at most as many rows as the PDU list (``max_rows``, the same cap): past it the
+oldest rows to complete go, a tenth at a time (:attr:`TxSnapshot.dropped` counts them; a
+filter's decisions and the list's cursor shift with them). Filters are the
 display-filter language (:mod:`cmppdissect.query.dfilter`) over the row's own names
 (:data:`TX_NAMES`), decided from the columns where they can (:class:`TxColumns`, the language's
 column path) and on a row's record where they cannot.
@@ -155,6 +165,7 @@ class TxSnapshot:
     done: bool = False
     waiting: int = 0  # rows still held back by the builder (status reports awaited)
     evicted: int = 0  # rows released without every report (the builder's cap)
+    dropped: int = 0  # the oldest rows let go before row 0 (the cap on rows held)
 
     @property
     def count(self) -> int:
@@ -200,17 +211,33 @@ class TransactionTable:
     thread as the store's rows settle; :attr:`snapshot` is what the screen reads."""
 
     def __init__(self, model: CaptureModel, *, max_waiting: int = 65536,
-                 publish_every_s: float = PUBLISH_EVERY_S) -> None:
+                 publish_every_s: float = PUBLISH_EVERY_S, max_rows: int = 0) -> None:
         self.model = model
+        self.max_rows = max_rows  # 0: every row is kept
+        self.dropped = 0
         self.builder = TableBuilder(pdus=False, max_waiting=max_waiting)
         self.publish_every_s = publish_every_s
         self.snapshot = _empty()
         self.generation = 0  # bumped by every publish
         self.built = 0  # store rows handed to the builder
+        self.started_at = 0  # rows let go before the builder started (none of theirs is here)
         self._chunks: list[pa.RecordBatch] = []
         self._frames: list[np.ndarray] = []
         self._lock = threading.Lock()
         self._started = False
+        model.add_holder(self)
+
+    # -- rows let go (tui/model.py) -------------------------------------------------------
+
+    def rows_needed_from(self) -> int | None:
+        """The first row the builder has not read (none may go from it on), while it runs."""
+        return self.built if self._started and not self.snapshot.done else None
+
+    def rows_releasing(self) -> None:
+        pass
+
+    def rows_released(self, k: int) -> None:
+        self.built -= k
 
     def start(self) -> bool:
         """True the first time only: the caller runs :meth:`run` then (once per capture)."""
@@ -218,6 +245,7 @@ class TransactionTable:
             if self._started:
                 return False
             self._started = True
+            self.started_at = self.model.released
             return True
 
     def run(self, cancelled: Callable[[], bool], *, poll_s: float = 0.1) -> None:
@@ -227,20 +255,25 @@ class TransactionTable:
         store = model.store
         pending: list[pa.RecordBatch] = []
         last = time.monotonic()
+        gate = model.rows_gate
         while not cancelled():
             finished = model.progress.done  # read first: the store is complete then
-            # Columns are written before the count moves: rows below it are whole.
-            settled = store.count if finished else min(store.settled, store.count)
-            while self.built < settled and not cancelled():
-                stop = min(settled, self.built + PIECE_ROWS)
-                pending += [batch for _name, batch in self.builder.add(store, self.built, stop)]
-                self.built = stop
-                if time.monotonic() - last >= self.publish_every_s:
-                    break  # show what is built, then go on
-            if finished and self.built >= store.count:
-                rest = self.builder.rest(store)
-                if rest is not None:
-                    pending.append(rest)
+            with gate.reading():  # no row is renumbered while a piece is read
+                # Columns are written before the count moves: rows below it are whole.
+                settled = store.count if finished else min(store.settled, store.count)
+                while self.built < settled and not cancelled():
+                    stop = min(settled, self.built + PIECE_ROWS)
+                    pending += [batch for _name, batch
+                                in self.builder.add(store, self.built, stop)]
+                    self.built = stop
+                    if time.monotonic() - last >= self.publish_every_s:
+                        break  # show what is built, then go on
+                ended = finished and self.built >= store.count
+                if ended:
+                    rest = self.builder.rest(store)
+                    if rest is not None:
+                        pending.append(rest)
+            if ended:
                 self._publish(pending, done=True)
                 return
             now = time.monotonic()
@@ -261,12 +294,32 @@ class TransactionTable:
         i = int(np.argmin(sizes[:-1] + sizes[1:]))
         self._chunks[i:i + 2] = [_merged(self._chunks[i:i + 2])]
 
+    def _drop_oldest(self) -> None:
+        """Past ``max_rows``, let the oldest rows go down to a tenth below it (copied out of
+        their chunk, so its memory goes too)."""
+        total = sum(c.num_rows for c in self._chunks)
+        if not self.max_rows or total <= self.max_rows:
+            return
+        n = total - self.max_rows + max(1, self.max_rows // 10)
+        self.dropped += n
+        frames = np.concatenate(self._frames)[n:]
+        self._frames = [frames]
+        while n:
+            first = self._chunks[0]
+            if first.num_rows <= n:
+                n -= first.num_rows
+                del self._chunks[0]
+            else:
+                self._chunks[0] = first.take(pa.array(np.arange(n, first.num_rows)))
+                n = 0
+
     def _publish(self, batches: list[pa.RecordBatch], *, done: bool = False) -> None:
         if batches:
             batch = _stored(batches)
             self._chunks.append(batch)
             self._frames.append(batch.column("request_frame").to_numpy(zero_copy_only=False)
                                 .astype(np.uint32))
+            self._drop_oldest()
             while len(self._chunks) > MAX_CHUNKS:
                 self._merge_smallest()
         frames = np.concatenate(self._frames) if self._frames else np.zeros(0, np.uint32)
@@ -276,7 +329,7 @@ class TransactionTable:
         order = np.argsort(frames, kind="stable").astype(np.int64)
         self.snapshot = TxSnapshot(pa.Table.from_batches(self._chunks, schema=STORED_SCHEMA),
                                    frames, order, done, self.builder.waiting,
-                                   self.builder.evicted)
+                                   self.builder.evicted, self.dropped)
         self.generation += 1
 
 
@@ -450,6 +503,7 @@ class TxFilter:
         self.compiled = compiled
         self.expression = expression
         self.keep = np.zeros(0, dtype=bool)  # per row of the table (table order)
+        self.dropped = 0  # the table's rows let go before ``keep`` begins
         self.errors = 0
         self.decoded = 0  # rows whose record the filter read (the columns could not say)
         self._lock = threading.Lock()
@@ -458,9 +512,23 @@ class TxFilter:
     def scanned(self) -> int:
         return len(self.keep)
 
+    def _align(self, snapshot: TxSnapshot) -> bool:
+        """Forget the decisions on rows the table let go since (lock held); False for a
+        snapshot older than those already seen."""
+        gone = snapshot.dropped - self.dropped
+        if gone < 0:
+            return False
+        if gone:
+            self.keep = self.keep[gone:]
+            self.dropped = snapshot.dropped
+        return True
+
     def advance(self, snapshot: TxSnapshot, budget: int = 20_000,
                 cancelled: Callable[[], bool] = lambda: False) -> int:
         """Decide the rows of ``snapshot`` not decided yet, ``budget`` at a time; how many."""
+        with self._lock:
+            if not self._align(snapshot):
+                return 0
         start = self.scanned
         done = 0
         while start + done < snapshot.count and not cancelled():
@@ -468,6 +536,8 @@ class TxFilter:
             indices = np.arange(start + done, stop, dtype=np.int64)
             got = self._select(TxColumns(snapshot, indices))
             with self._lock:
+                if not self._align(snapshot):
+                    return done
                 self.keep = np.concatenate([self.keep, got.keep])
             self.decoded += got.decoded
             self.errors += got.errors
@@ -482,7 +552,10 @@ class TxFilter:
 
     def order(self, snapshot: TxSnapshot) -> np.ndarray:
         """The kept rows among those decided, in the list's order."""
-        keep = self.keep
+        with self._lock:
+            if not self._align(snapshot):
+                return np.zeros(0, np.int64)
+            keep = self.keep
         order = snapshot.order
         decided = order[order < len(keep)]
         result: np.ndarray = decided[keep[decided]]

@@ -3,11 +3,16 @@
 A view maps a position on screen to a row of the :class:`~cmppdissect.tui.model.CaptureModel`
 and back. Views grow while indexing (or a live capture) goes on, so their length is read
 fresh on every paint; a filtered view also grows as its scan catches up.
+
+When the oldest rows go (``--max-pdus``), all PDUs and a session's are the store's rows as they
+are; a filtered view holds row numbers, so the model tells it (:meth:`FilteredRows.rows_released`):
+its rows shift, those gone are dropped, and its scan goes on from the same row.
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import threading
 from array import array
 from collections.abc import Callable
@@ -16,11 +21,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from cmppdissect.query.dfilter import DisplayFilter, select
-from cmppdissect.tui.model import CaptureModel
+from cmppdissect.tui.model import CaptureModel, RowsGate
 
 
 class RowSet(Protocol):
-    title: str
+    @property
+    def title(self) -> str: ...
 
     def __len__(self) -> int: ...
 
@@ -42,7 +48,11 @@ class RowSet(Protocol):
 class AllRows:
     def __init__(self, model: CaptureModel) -> None:
         self.model = model
-        self.title = "All PDUs"
+
+    @property
+    def title(self) -> str:
+        held = self.model.released
+        return f"All PDUs held (the oldest {held:,} went)" if held else "All PDUs"
 
     def __len__(self) -> int:
         return self.model.count
@@ -93,6 +103,17 @@ class SessionRows:
 Masks = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
+def count_before(view: RowSet, row: int) -> int:
+    """How many rows of ``view`` come before model row ``row``."""
+    if isinstance(view, AllRows):
+        return max(0, min(row, len(view)))
+    if isinstance(view, SessionRows):
+        return int(np.searchsorted(view._rows(), row))
+    if isinstance(view, FilteredRows):
+        return bisect.bisect_left(view.matched, row, 0, len(view.matched))
+    return int(np.count_nonzero(view.rows() < row))
+
+
 def base_rows(view: RowSet, start: int, stop: int) -> np.ndarray:
     """Rows ``start`` to ``stop`` of a view as an array (no loop for all rows or a session)."""
     if isinstance(view, AllRows):
@@ -115,7 +136,8 @@ class FilteredRows:
 
     def __init__(self, base: RowSet, predicate: Callable[[int], bool], expression: str, *,
                  settled: Callable[[int], bool] | None = None, masks: Masks | None = None,
-                 settled_prefix: Callable[[np.ndarray], int] | None = None) -> None:
+                 settled_prefix: Callable[[np.ndarray], int] | None = None,
+                 model: CaptureModel | None = None) -> None:
         self.base = base
         self.predicate = predicate
         self.settled = settled  # rows past the first unsettled one wait for a later pass
@@ -128,24 +150,57 @@ class FilteredRows:
         self.errors = 0
         self.decoded = 0  # rows the predicate was asked about
         self._lock = threading.Lock()
+        self._last = -1  # the model row of the last base row tested (a release moves it)
+        # Rows are read by number under the model's gate, and the model renumbers them.
+        self._gate: RowsGate | None = None
+        if model is not None:
+            self._gate = model.rows_gate
+            model.add_view(self)
+
+    @property
+    def depth(self) -> int:
+        """1 over a view of the store's rows, one more per filtered view below it: the
+        model shifts the views below first."""
+        return int(getattr(self.base, "depth", 0)) + 1
 
     def advance(self, budget: int) -> int:
         """Test up to ``budget`` more rows of the base; returns how many were tested."""
-        with self._lock:
-            end = min(len(self.base), self.scanned + budget)
-            start = self.scanned
-            if self.masks is not None:
-                end = self._advance_masked(start, end)
-                self.scanned = end
-                return end - start
-            for pos in range(start, end):
-                row = self.base[pos]
-                if self.settled is not None and not self.settled(row):
-                    end = pos
-                    break
-                self._test(row)
+        gate = self._gate.reading() if self._gate is not None else contextlib.nullcontext()
+        with gate, self._lock:
+            tested = self._advance(budget)
+            if self.scanned:
+                self._last = int(self.base[self.scanned - 1])
+            return tested
+
+    def _advance(self, budget: int) -> int:
+        end = min(len(self.base), self.scanned + budget)
+        start = self.scanned
+        if self.masks is not None:
+            end = self._advance_masked(start, end)
             self.scanned = end
             return end - start
+        for pos in range(start, end):
+            row = self.base[pos]
+            if self.settled is not None and not self.settled(row):
+                end = pos
+                break
+            self._test(row)
+        self.scanned = end
+        return end - start
+
+    def rows_released(self, k: int) -> None:
+        """The model's rows below ``k`` went and the rest are ``k`` lower: so are this view's
+        (those gone dropped), and the scan goes on after the same row of the base (which the
+        model renumbered first)."""
+        with self._lock:
+            matched = np.frombuffer(self.matched, dtype=np.uint32) if len(self.matched) \
+                else np.zeros(0, np.uint32)
+            kept = matched[matched >= k] - np.uint32(k)
+            shifted: array[int] = array("I")
+            shifted.frombytes(kept.astype(np.uint32).tobytes())
+            self.matched = shifted
+            self._last -= k
+            self.scanned = count_before(self.base, self._last + 1) if self._last >= 0 else 0
 
     def _test(self, row: int) -> None:
         self.decoded += 1
@@ -224,8 +279,8 @@ def filtered_view(model: CaptureModel, base: RowSet, compiled: DisplayFilter,
     return FilteredRows(base, filter_predicate(model, compiled), expression,
                         settled=model.settled if waits else None,
                         masks=filter_masks(model, compiled),
-                        settled_prefix=model.settled_prefix if waits else None)
+                        settled_prefix=model.settled_prefix if waits else None, model=model)
 
 
-__all__ = ["AllRows", "FilteredRows", "RowSet", "SessionRows", "base_rows", "filter_masks",
-           "filter_predicate", "filtered_view"]
+__all__ = ["AllRows", "FilteredRows", "RowSet", "SessionRows", "base_rows", "count_before",
+           "filter_masks", "filter_predicate", "filtered_view"]

@@ -43,10 +43,14 @@ class CaptureScreen(Screen[None]):
     """
 
     screen_title = ""
+    # A screen that holds model rows by number is told when the oldest go (tui/model.py).
+    holds_rows = False
 
     def __init__(self, model: CaptureModel, *, name: str | None = None) -> None:
         super().__init__(name=name)
         self.model = model
+        if self.holds_rows:
+            model.add_holder(self)
         self._seen_generation = -1
         self._redrawn_at = 0.0
         self._redrawn_rows = 0  # rows the last redraw showed (the first rows redraw at once)
@@ -79,6 +83,15 @@ class CaptureScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._ready = True
+
+    def on_unmount(self) -> None:
+        self.model.remove_holder(self)
+
+    def rows_releasing(self) -> None:
+        """Rows are about to go (still numbered as before): screens that hold rows override."""
+
+    def rows_released(self, k: int) -> None:
+        """The rows below ``k`` went and the rest are ``k`` lower."""
 
     def model_changed(self) -> None:
         """Redraw from the model; cheap when nothing changed since the last call."""

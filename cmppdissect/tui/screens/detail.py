@@ -22,7 +22,7 @@ from cmppdissect.protocol.commands import is_response
 from cmppdissect.protocol.expert import Severity
 from cmppdissect.tui.columns import TimeMode, format_ms, format_time
 from cmppdissect.tui.detail import Node, build_tree
-from cmppdissect.tui.model import NO_PAIR, CaptureModel
+from cmppdissect.tui.model import CaptureModel
 from cmppdissect.tui.screens.base import CaptureScreen
 from cmppdissect.tui.views import RowSet
 from cmppdissect.tui.widgets.hexview import HexView
@@ -41,6 +41,7 @@ class FieldTree(Tree[Span]):
 
 class DetailScreen(CaptureScreen):
     screen_title = "Detail"
+    holds_rows = True
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", show=True),
@@ -73,6 +74,12 @@ class DetailScreen(CaptureScreen):
         self.view = view
         self.position = position
         self._frames: dict[TreeNode[Span], int] = {}  # a finding's node -> the frame it names
+        # The frame shown, once its row went with the oldest (--max-pdus): the tree stays,
+        # and the keys that go from it to other rows say so.
+        self.gone: int | None = None
+        self._before: tuple[int, int] | None = None  # (row, frame) as a release begins
+        self._frame_shown = -1
+        self._title = "Detail"
 
     def compose(self) -> ComposeResult:
         yield from self.compose_title()
@@ -116,18 +123,53 @@ class DetailScreen(CaptureScreen):
                ("Session", str(m.session[row])),
                ("Direction", f"{src} → {dst} "
                              f"({'SP to ISMG' if m.from_client(row) else 'ISMG to SP'})")]
-        pair = m.pair[row]
-        if pair != NO_PAIR:
+        if m.paired(row):
             what = "request" if is_response(m.command_id[row]) else "response"
             lat = m.latency(row)
-            out.append((f"Paired {what}", f"frame {m.frame[pair]}, latency "
+            frame = m.partner_frame(row)
+            out.append((f"Paired {what}", f"frame {frame if frame is not None else '?'}, "
+                                          f"latency "
                                           f"{format_ms(lat / 1e6) if lat is not None else '?'}"))
         elif not is_response(m.command_id[row]) and m.progress.done:
             out.append(("Paired response", "none seen"))
         return out
 
+    def rows_releasing(self) -> None:
+        self._before = None
+        if self.gone is None and 0 <= self.position < len(self.view):
+            row = self.row
+            self._before = (row, int(self.model.frame[row]))
+
+    def rows_released(self, k: int) -> None:
+        """The row shown keeps its place in the list; if it went, the screen still shows it
+        (it was decoded already) and says it went."""
+        before, self._before = self._before, None
+        if before is None:
+            return
+        row, frame = before
+        position = self.view.position(row - k) if row >= k else None
+        if position is not None:
+            self.position = position
+            return
+        self.gone = frame
+        self.position = 0
+        if self.is_mounted:
+            self.set_title_text(f"{self._title}  ·  let go with the oldest PDUs "
+                                f"(--max-pdus {self.model.max_pdus:,})")
+            self.notify(f"frame {self.gone} was let go with the oldest PDUs: [ and ] go on "
+                        "from the oldest held", timeout=3, markup=False)
+
+    def _gone_words(self) -> bool:
+        """Say that the row shown went, if it did (the keys that read it then do nothing)."""
+        if self.gone is None:
+            return False
+        self.notify(f"frame {self.gone} was let go with the oldest PDUs (--max-pdus "
+                    f"{self.model.max_pdus:,})", timeout=3, markup=False)
+        return True
+
     def load(self, position: int) -> None:
         self.position = position
+        self.gone = None
         row = self.row
         pdu = self.model.pdu(row)
         extra = self.model.extra(row)
@@ -140,7 +182,9 @@ class DetailScreen(CaptureScreen):
         for node in nodes:
             self._add(tree.root, node)
         self.hex.set_data(pdu.raw)
-        self.set_title_text(f"Detail  ·  frame {self.model.frame[row]}  ·  {pdu.command}")
+        self._frame_shown = int(self.model.frame[row])
+        self._title = f"Detail  ·  frame {self._frame_shown}  ·  {pdu.command}"
+        self.set_title_text(self._title)
         tree.move_cursor_to_line(0)
 
     def _add(self, parent: TreeNode[Span], node: Node) -> None:
@@ -171,9 +215,15 @@ class DetailScreen(CaptureScreen):
         if frame is None:
             return
         event.stop()
+        if self._gone_words():
+            return
         target = self.model.submit_of_report(self.row) if self.model.store.report_for(
             self.row) == frame else None  # a frame may complete several PDUs: the SUBMIT
-        self.go_to(target if target is not None else self.model.row_of_frame(frame))
+        if target is None:
+            target = self.model.row_of_frame(frame)
+        if target is None and self.model.gone_frame(frame):
+            self.notify(self.capture_app.gone_words(frame), timeout=3, markup=False)
+        self.go_to(target)
 
     def go_to(self, target: int | None) -> None:
         """Show model row ``target`` here when this list holds it, else in a Detail of its
@@ -187,11 +237,15 @@ class DetailScreen(CaptureScreen):
             self.capture_app.open_detail(self.capture_app.all_rows, target)
 
     def action_report(self) -> None:
+        if self._gone_words():
+            return
         target = self.capture_app.report_link(self.row)
         if target is not None:
             self.go_to(target)
 
     def action_long_sms(self) -> None:
+        if self._gone_words():
+            return
         self.capture_app.open_long_sms(self.row)
 
     def refresh_from_model(self) -> None:
@@ -201,11 +255,19 @@ class DetailScreen(CaptureScreen):
         self.app.pop_screen()
 
     def action_step(self, delta: int) -> None:
+        if self.gone is not None:  # on from the row that went: the oldest held is next
+            if delta < 0 or not len(self.view):
+                self._gone_words()
+                return
+            self.load(0)
+            return
         target = self.position + delta
         if 0 <= target < len(self.view):
             self.load(target)
 
     def action_pair(self) -> None:
+        if self._gone_words():
+            return
         position = self.capture_app.pair_position(self.view, self.row)
         if position is not None:
             self.load(position)

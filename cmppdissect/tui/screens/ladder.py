@@ -16,6 +16,7 @@ from cmppdissect.tui.widgets.rowlist import RowList
 
 class LadderScreen(CaptureScreen):
     screen_title = "Ladder"
+    holds_rows = True  # the row it opens at
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "pair", "Req↔Resp", show=True),
@@ -51,6 +52,10 @@ class LadderScreen(CaptureScreen):
         if self.start_row is not None:
             self.ladder.sync()
             self.ladder.move_to(self.view.nearest(self.start_row), center=True)
+
+    def rows_released(self, k: int) -> None:
+        if self.start_row is not None:
+            self.start_row = max(0, self.start_row - k)
 
     def refresh_from_model(self) -> None:
         self.ladder.sync()

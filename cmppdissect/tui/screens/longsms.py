@@ -23,11 +23,17 @@ from cmppdissect.tui.widgets.rowlist import RowList
 
 
 class PartRows:
-    """The parts of one message, in part order (a fixed list of model rows)."""
+    """The parts of one message, in part order (a fixed list of model rows; those let go with
+    the oldest rows leave it)."""
+
+    depth = 1
 
     def __init__(self, rows: list[int], title: str) -> None:
         self.parts = rows
         self.title = title
+
+    def rows_released(self, k: int) -> None:
+        self.parts = [row - k for row in self.parts if row >= k]
 
     def __len__(self) -> int:
         return len(self.parts)
@@ -48,6 +54,7 @@ class PartRows:
 
 class LongSmsScreen(CaptureScreen):
     screen_title = "Long SMS"
+    holds_rows = True
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "pair", "Req↔Resp", show=True),
@@ -73,6 +80,18 @@ class LongSmsScreen(CaptureScreen):
         self.parts = PartRows(model.long_sms_parts(home),
                               f"Long SMS  ·  reference {self.reference}  ·  "
                               f"{self.total} parts")
+        model.add_view(self.parts)
+
+    def rows_released(self, k: int) -> None:
+        """Parts that went leave the list (the text stays: it was joined already)."""
+        self.home -= k
+        if self.start_row is not None:
+            self.start_row = max(0, self.start_row - k)
+        if self.is_mounted:
+            held = len(self.parts)
+            self.set_title_text(self.parts.title + (
+                f"  ·  {held} held (the others went with the oldest PDUs)"
+                if held != self.total else ""))
 
     def title_text(self) -> str:
         return self.parts.title

@@ -30,6 +30,7 @@ __all__ = ["PduScreen", "search_text"]
 
 class PduScreen(CaptureScreen):
     screen_title = "PDUs"
+    holds_rows = True  # the row it opens at
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f", "filter", "Filter", show=True),
@@ -104,6 +105,10 @@ class PduScreen(CaptureScreen):
         self.set_title_text(self.title_text())
         if self.display_filter:
             self.query_one(FilterBar).apply(self.display_filter)
+
+    def rows_released(self, k: int) -> None:
+        if self.start_row is not None:  # not opened yet: it opens at the same row
+            self.start_row = max(0, self.start_row - k)
 
     def refresh_from_model(self) -> None:
         self.pdus.sync()
@@ -239,7 +244,8 @@ class PduScreen(CaptureScreen):
             self._show_search()
             return
         self.matches = FilteredRows(self.pdus.view, search_predicate(self.model, self.needle),
-                                    self.needle, masks=search_masks(self.model, self.needle))
+                                    self.needle, masks=search_masks(self.model, self.needle),
+                                    model=self.model)
         self._run_search(self.matches)
 
     def action_find(self, direction: int) -> None:

@@ -34,7 +34,7 @@ class SaveChoice:
 
     label: str
     name: str  # the file name proposed
-    rows: np.ndarray | None = None
+    rows: np.ndarray | None = None  # numbered since the capture began (tui/save.py)
     text: Callable[[Callable[[], bool]], str] | None = None
     problem: str | None = None
 
@@ -50,12 +50,24 @@ def _count(n: int) -> str:
     return f"{n:,} PDU" + ("" if n == 1 else "s")
 
 
+def _since_start(model: CaptureModel, rows: np.ndarray) -> np.ndarray:
+    """Model rows as numbers since the capture began: what a save names them by."""
+    return np.asarray(rows, dtype=np.int64) + model.released
+
+
+def _held(model: CaptureModel) -> str:
+    """What a choice of frames adds once the oldest rows went: only rows held are saved."""
+    return f" (held only: {model.dropped_note()})" if model.released else ""
+
+
 def session_frames(model: CaptureModel, sid: int) -> SaveChoice:
     """The frames of one session's PDUs."""
     rows = np.array(model.session_rows(sid), dtype=np.int64)
-    return SaveChoice(f"Session {sid}: {_count(len(rows))}, their frames (pcapng)",
-                      file_name(model.name, f"session{sid}", ".pcapng"), rows=rows,
-                      problem=frames_unavailable(model))
+    return SaveChoice(f"Session {sid}: {_count(len(rows))}, their frames (pcapng){_held(model)}",
+                      file_name(model.name, f"session{sid}", ".pcapng"),
+                      rows=_since_start(model, rows), problem=frames_unavailable(model) or (
+                          None if len(rows) or not model.released else
+                          "no PDU of this session is held: they went with the oldest"))
 
 
 def session_ladder(model: CaptureModel, sid: int, *, time_mode: TimeMode = TimeMode.RELATIVE,
@@ -78,8 +90,9 @@ def displayed(model: CaptureModel, view: RowSet) -> SaveChoice:
     if isinstance(view, FilteredRows):
         what += f" (filter: {view.expression}"
         what += ")" if view.caught_up else ", filtering: the matches so far)"
-    return SaveChoice(f"{what}: {_count(len(rows))}, their frames (pcapng)",
-                      file_name(model.name, "displayed", ".pcapng"), rows=rows,
+    return SaveChoice(f"{what}: {_count(len(rows))}, their frames (pcapng){_held(model)}",
+                      file_name(model.name, "displayed", ".pcapng"),
+                      rows=_since_start(model, rows),
                       problem=frames_unavailable(model) or (
                           None if len(rows) else "no PDU is displayed"))
 
@@ -87,8 +100,9 @@ def displayed(model: CaptureModel, view: RowSet) -> SaveChoice:
 def marked(model: CaptureModel) -> SaveChoice:
     """The marked rows, their frames."""
     rows = model.marked_rows()
-    return SaveChoice(f"Marked: {_count(len(rows))}, their frames (pcapng)",
-                      file_name(model.name, "marked", ".pcapng"), rows=rows,
+    return SaveChoice(f"Marked: {_count(len(rows))}, their frames (pcapng){_held(model)}",
+                      file_name(model.name, "marked", ".pcapng"),
+                      rows=_since_start(model, rows),
                       problem=frames_unavailable(model) or (
                           None if len(rows) else
                           "no PDU is marked: m on a PDU list marks the row under the cursor"))

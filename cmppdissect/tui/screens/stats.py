@@ -187,14 +187,21 @@ class StatsScreen(CaptureScreen):
         if any(w.group == "scope" and not w.is_finished for w in self.workers):
             return
         self._scope_at = now
-        self._scope_worker(self.scope.rows())
+        self._scope_worker(self.scope.rows(), self.model.released)
 
     @work(thread=True, exclusive=True, group="scope")
-    def _scope_worker(self, rows: np.ndarray) -> tuple[int, dict[str, Any] | None, list[int]]:
+    def _scope_worker(self, rows: np.ndarray, released: int
+                      ) -> tuple[int, dict[str, Any] | None, list[int]]:
+        """The scope's rows counted (those held: rows that went since they were taken, with
+        the oldest past --max-pdus, are left out; the others are renumbered)."""
         worker = get_current_worker()
-        report = rows_report(self.model.store, rows,
-                             progress=lambda _fraction: not worker.is_cancelled)
-        return len(rows), report, self._scope_findings(rows)
+        with self.model.rows_gate.reading():
+            gone = self.model.released - released
+            if gone:
+                rows = rows[rows >= gone] - gone
+            report = rows_report(self.model.store, rows,
+                                 progress=lambda _fraction: not worker.is_cancelled)
+            return len(rows), report, self._scope_findings(rows)
 
     def _scope_findings(self, rows: np.ndarray) -> list[int]:
         """Positions of the findings about the scope: a session's (by session), a list's (by

@@ -100,6 +100,11 @@ class TransactionsScreen(CaptureScreen):
                                        if waiting else ""))
         if snapshot.evicted:
             parts.append(f"{format_count(snapshot.evicted)} without every report (cap)")
+        if snapshot.dropped:
+            parts.append(f"the oldest {snapshot.dropped:,} went (cap {self.table.max_rows:,})")
+        if self.table.started_at:
+            parts.append(f"from the oldest PDU held when opened ({self.table.started_at:,} "
+                         "went before)")
         if self.is_mounted and self.rows.follow:
             parts.append("following (A)")
         return "  ·  ".join(parts)
@@ -141,8 +146,9 @@ class TransactionsScreen(CaptureScreen):
         row = rows.row_at(event.position)
         target = request_row(self.model, row)
         if target is None:
-            self.notify(f"frame {row['request_frame']} is not in the PDU list", timeout=2,
-                        markup=False)
+            frame = int(row["request_frame"])
+            self.notify(self.capture_app.gone_words(frame) if self.model.gone_frame(frame)
+                        else f"frame {frame} is not in the PDU list", timeout=3, markup=False)
             return
         self.capture_app.open_detail(self.capture_app.all_rows, target)
 

@@ -59,6 +59,42 @@ class PduList(RowList):
         self.show_session = show_session
         self._decoded: LRUCache[int, tuple[str, tuple[int, str] | None, str]] = LRUCache(4096)
 
+    # -- rows let go (the model calls these on the UI thread: see tui/model.py) ---------------
+
+    def on_mount(self) -> None:
+        self.model.add_holder(self)
+
+    def on_unmount(self) -> None:
+        self.model.remove_holder(self)
+
+    def rows_releasing(self) -> None:
+        """Remember the rows under the cursor and at the top, by number, before they move."""
+        view, rows = self.view, len(self.view)
+        top = round(self.scroll_y)
+        self._held_rows = (self.current_row(), view[top] if 0 <= top < rows else None)
+
+    def rows_released(self, k: int) -> None:
+        """The rows below ``k`` went: the cursor stays on its row (the first row held when
+        its own went), the top of the list too, and following goes on following."""
+        row, top = getattr(self, "_held_rows", (None, None))
+        self._held_rows = (None, None)
+        self._decoded.clear()
+        self._generation += 1
+        self._cache.clear()
+        view = self.view
+        rows = self._rows = self.row_count()
+        self._fit_virtual_size(force=True)
+        if not rows:
+            self.cursor = 0
+        elif self.follow:
+            self._to_end(rows)
+        else:
+            if top is not None:
+                self.scroll_to(y=view.nearest(max(0, top - k)), animate=False)
+            if row is not None:
+                self.cursor = view.nearest(max(0, row - k))
+        self.refresh()
+
     def set_view(self, view: RowSet, *, keep_row: bool = True) -> None:
         """Show ``view`` (a filter applied or cleared), keeping the cursor's row, or the
         newest row while following."""
@@ -198,11 +234,11 @@ class PduList(RowList):
                 else:
                     cells.append(("", ""))
             elif key == "pair":
-                pair = m.pair[row]
-                if pair == NO_PAIR:
+                frame = m.partner_frame(row) if m.paired(row) else None
+                if frame is None:
                     cells.append(("none" if self._unanswered(row) else "", "rowlist--dim"))
                 else:
-                    cells.append((f"#{m.frame[pair]}", "rowlist--dim"))
+                    cells.append((f"#{frame}", "rowlist--dim"))
             elif key == "result":
                 res = self.decoded(row)[1]
                 if res is None:

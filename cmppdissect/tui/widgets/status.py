@@ -37,6 +37,10 @@ def progress_text(model: CaptureModel, extra: str = "",
         out.append(f" {p.fraction * 100:3.0f}% ")
     out.append(f" {format_count(model.count)} PDUs · {len(model.sessions)} sessions · "
                f"{format_count(model.expert_count)} findings")
+    dropped = model.dropped_note()
+    if dropped:  # the cap on rows held (--max-pdus) let the oldest go
+        out.append(" · ")
+        out.append(dropped, style="bold")
     for name, value in p.counters if counters is None else counters:
         if name != "frames" or not p.done:
             out.append(f" · {format_count(value)} {name}")

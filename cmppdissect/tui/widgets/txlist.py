@@ -70,10 +70,16 @@ class TransactionList(RowList):
         status reports is listed at its request's frame)."""
         current = self.current_index()
         changed = snapshot is not self.snapshot
+        gone = snapshot.dropped - self.snapshot.dropped  # the oldest rows went (the cap)
         self.snapshot, self.order = snapshot, order
         if changed:
             self._cached.clear()
         self.sync()
+        if current is not None and gone:
+            current -= gone
+            if current < 0 and not self.follow and len(order):  # its row went: the oldest
+                self.move_to(int(np.argmin(order)))
+                return
         if current is not None and not self.follow and len(order):
             where = np.flatnonzero(order == current)
             if len(where) and int(where[0]) != self.cursor:
