@@ -58,18 +58,23 @@ def _read_error(name: str, exc: OSError) -> BaseException:
     return UsageError(f"{name}: {exc.strerror or exc}")
 
 
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 < value < 65536:
-        raise ValueError(text)
-    return value
+def _whole(name: str, low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high``; argparse names it ``name``
+    in its message ("invalid port value: '70000'")."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low or (high is not None and value > high):
+            raise ValueError(text)
+        return value
+
+    parse.__name__ = name
+    return parse
 
 
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError(text)
-    return value
+_port = _whole("port", 1, 65535)
+_count = _whole("positive count", 1)
+_cap = _whole("count (0: no cap)", 0)
+_mebibytes = _whole("MiB (2 to 65536)", 2, 65536)  # two 1 MiB blocks; 64 GiB is past any need
 
 
 def _seconds(text: str) -> float:
@@ -79,24 +84,7 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _cap(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError(text)
-    return value
-
-
-def _mebibytes(text: str) -> int:
-    value = int(text)
-    if not 2 <= value <= 65536:  # two 1 MiB blocks at least; 64 GiB is past any need
-        raise ValueError(text)
-    return value
-
-
-# argparse names the type in its message ("invalid port value: '70000'").
-_port.__name__, _count.__name__, _seconds.__name__ = "port", "positive count", "seconds"
-_cap.__name__ = "count (0: no cap)"
-_mebibytes.__name__ = "MiB (2 to 65536)"
+_seconds.__name__ = "seconds"
 
 
 def _parser() -> argparse.ArgumentParser:
