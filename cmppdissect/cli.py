@@ -1237,32 +1237,24 @@ def _host_progress() -> Iterator[Callable[[int, int, str], None] | None]:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["analyze"]:
-        try:
-            return _run_analyze(argv[1:], sys.stdout)
-        except UsageError as exc:
-            print(f"cmppdissect analyze: {exc}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            return 130
-        except BrokenPipeError:
-            return 0
+        return _guarded("cmppdissect analyze", _run_analyze, argv[1:])
     if argv[:1] == ["diff"]:
-        try:
-            return _run_diff(argv[1:], sys.stdout)
-        except UsageError as exc:
-            print(f"cmppdissect diff: {exc}", file=sys.stderr)
-            return 2
-        except BrokenPipeError:
-            return 0
+        return _guarded("cmppdissect diff", _run_diff, argv[1:])
     if argv[:1] == ["sim"]:
         from cmppdissect.sim.cli import main as sim_main
 
         status: int = sim_main(argv[1:])
         return status
+    return _guarded("cmppdissect", run, argv)
+
+
+def _guarded(prog: str, run: Callable[[list[str], TextIO], int], argv: list[str]) -> int:
+    """Run a command: a mistake is one line and status 2, Ctrl-C status 130, a reader that
+    left (``| head``) a quiet 0; never a traceback."""
     try:
         return run(argv, sys.stdout)
     except UsageError as exc:
-        print(f"cmppdissect: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

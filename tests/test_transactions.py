@@ -363,6 +363,11 @@ def test_long_messages_given_up_and_long_deliver_roll_up(tmp_path: Path, v: Vers
 def messages_capture(path: Path, v: Version = V3) -> Path:
     """docs/diagnosis.md's example: a group send to 3 whose recipients 1 and 3 are
     reported, then a long message in 3 parts, part 2 refused with Result 8."""
+    return messages_pdus(v).write(path)
+
+
+def messages_pdus(v: Version = V3) -> Builder:
+    """The PDUs of :func:`messages_capture`, to write or to add to."""
     b = Builder()
     b.login(v)
     first = msg_id(100)
@@ -376,7 +381,7 @@ def messages_capture(path: Path, v: Version = V3) -> Path:
     b.add(15, False, report_pdu(v, 8, first, dest=dest_number(20), done_time="2611241020"))
     b.add(16, False, report_pdu(v, 9, msg_id(201)))
     b.add(18, False, report_pdu(v, 10, msg_id(203)))
-    return b.write(path)
+    return b
 
 
 def test_the_docs_capture_reads_as_the_docs_say(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 from pcaputil import dest_number, report_pdu, submit_pdu, submit_resp_pdu
-from test_transactions import V3, Builder, long_part, msg_id
+from test_transactions import V3, Builder, messages_pdus, msg_id
 from test_tui import DripSource, app_for, indexed, lines, row_text
 from textual.pilot import Pilot
 from textual.widgets import Static
@@ -48,19 +48,10 @@ HOSTILE_STAT = b"\x1b[2J+1"
 
 
 def build_capture(path: Path) -> Path:
+    """docs/diagnosis.md's messages (a group send, a long message with a part refused), then
+    what only the screen's tests need."""
     v = V3
-    b = Builder()
-    b.login(v)
-    first = msg_id(100)
-    b.add(10, True, submit_pdu(v, 2, 20, dests=3))
-    b.add(10.01, False, submit_resp_pdu(v, 2, first))
-    for part, result in ((1, 0), (2, 8), (3, 0)):
-        b.add(10 + part, True, long_part(v, 2 + part, part))
-        b.add(10.02 + part, False, submit_resp_pdu(v, 2 + part, msg_id(200 + part), result))
-    b.add(12.5, False, report_pdu(v, 7, first + 2, "EXPIRED", dest=dest_number(22)))
-    b.add(15, False, report_pdu(v, 8, first, dest=dest_number(20)))
-    b.add(16, False, report_pdu(v, 9, msg_id(201)))
-    b.add(18, False, report_pdu(v, 10, msg_id(203)))
+    b = messages_pdus(v)
     # Two SUBMITs in one segment; the second refused.
     b.add(20, True, submit_pdu(v, 30, registered=0) + submit_pdu(v, 31, registered=0))
     b.add(20.05, False, submit_resp_pdu(v, 30, msg_id(300)))
