@@ -223,6 +223,8 @@ def test_completed_messages_are_remembered_within_their_caps(count: int) -> None
     _, an = run_engine(_messages_with_resends(count, {count - 1}, Version.V2_0),
                        max_long_sms=50)
     assert an.core.long_sms_remembered() == 50
+    # the table the metrics' cmpp_state_entries{table="long_sms_done"} gives
+    assert an.core.table_sizes()["long_sms_done"] == 50
     assert an.core.long_sms()["resent"] == 1
     # Past the timeout a completed message is forgotten: 2 s between frames, 30 s timeout.
     _, an = run_engine(_messages_with_resends(count // 4, {0}, Version.V2_0, step_ns=2 * 10**9),

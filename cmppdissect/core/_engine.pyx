@@ -837,7 +837,8 @@ cdef class Core(StreamSink):
         """How many entries each table of the core holds now: tracked TCP connections and
         the closed ones whose counters are remembered, connections on other ports waiting for
         their first bytes, sessions listed, requests in flight (all sessions), Msg_Ids awaiting
-        a report, SUBMITs whose recipients are remembered, long SMS being assembled."""
+        a report, SUBMITs whose recipients are remembered, long SMS being assembled and those
+        completed whose keys are remembered for the long-SMS timeout (to know a resent part)."""
         cdef int64_t pending = 0
         for item in self.sessions:
             pending += item.second.pending.size()
@@ -847,7 +848,8 @@ cdef class Core(StreamSink):
                 "sessions": self.sessions.size(), "pending": pending,
                 "awaiting_reports": self.awaiting.size(), "submits": self.submits.size(),
                 "reported_ids": self.reported.size(), "report_keys": self.report_keys,
-                "long_sms": self.long_pending.size(), "lost": self.lost.size(),
+                "long_sms": self.long_pending.size(), "long_sms_done": self.long_done.size(),
+                "lost": self.lost.size(),
                 "lost_index": self.lost_by_session.size() + self.lost_by_sp.size()}
 
     def session_marks(self):
