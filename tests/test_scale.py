@@ -276,6 +276,63 @@ def test_reports_on_another_host_are_matched_as_by_one_engine(client: Client,
     assert got["reports"]["submit_to_report_ms"]["max"] > 690_000
 
 
+def _overlapping_hosts(root: Path) -> tuple[list[str], list[str]]:
+    """Hosts whose captures overlap in time. gw1: an SP's SUBMITs 1-4 (reports asked for),
+    each answered 60 ms later, and the status reports of 1, 2 and 3 on that connection at
+    2 s. gw2, the same SP over another connection: the report of 1 at 1 s (before gw1's own),
+    of 2 at 3 s (after gw1's), and of 4 at 0.43 s, between gw1's SUBMIT 4 (0.40 s) and its
+    response (0.46 s), which brings the Msg_Id."""
+    def at(seconds: float, frames: list[bytes]) -> Frames:
+        return [(T0 + round(seconds * 1e9) + k * 1000, f) for k, f in enumerate(frames)]
+
+    a = Conversation(client=("192.0.2.20", 40011), server=("198.51.100.7", 7890))
+    fa = at(0.0, [*a.handshake(), *a.send(True, connect_pdu(V)),
+                  *a.send(False, connect_resp_pdu(V))])
+    for i in range(1, 5):
+        fa += at(0.1 * i, a.send(True, submit_pdu(V, i + 1, i)))
+        fa += at(0.1 * i + 0.06, a.send(False, submit_resp_pdu(V, i + 1, sample_msg_id(i))))
+    for i in range(1, 4):
+        fa += at(2.0 + 0.01 * i, [*a.send(False, report_pdu(V, 200 + i, sample_msg_id(i))),
+                                  *a.send(True, deliver_resp_pdu(V, 200 + i))])
+    b = Conversation(client=("192.0.2.21", 40012), server=("198.51.100.8", 7890))
+    fb = at(0.05, [*b.handshake(), *b.send(True, connect_pdu(V)),
+                   *b.send(False, connect_resp_pdu(V))])
+    for when, i in ((0.43, 4), (1.0, 1), (3.0, 2)):
+        fb += at(when, [*b.send(False, report_pdu(V, 300 + i, sample_msg_id(i))),
+                        *b.send(True, deliver_resp_pdu(V, 300 + i))])
+    return _cut(fa, [len(fa) // 2], root / "gw1"), _cut(fb, [len(fb) // 2], root / "gw2")
+
+
+def test_hosts_that_overlap_in_time_tie_reports_as_one_engine(client: Client,
+                                                               tmp_path: Path) -> None:
+    """A host's own report that came after another host's copy of it is the duplicate, the
+    other the match; a copy after it is a duplicate; a report before the SUBMIT_RESP that
+    brings its id matches nothing: the one engine's reading of the merged stream."""
+    gw1, gw2 = _overlapping_hosts(tmp_path)
+    want = cmppdissect.analyze([*gw1, *gw2]).report()
+    recon = want["reconciliation"]
+    assert (recon["matched"], recon["other_connection"]["count"], recon["duplicates"]["count"],
+            recon["unmatched"]["count"], recon["never_reported"]["count"]) == (3, 1, 2, 1, 1)
+    # What each host alone found: gw1 matched its three, gw2 matched none.
+    parts = [analyze_host(h, _settings()) for h in group_hosts([*gw1, *gw2])]
+    assert [(p.reconciliation["unmatched"], p.reconciliation["duplicates"]) for p in parts] == [
+        (0, 0), (3, 0)]
+    # The core hands over what it matched (times: SUBMIT < SUBMIT_RESP < report) and, for
+    # what still awaits a report, when its SUBMIT_RESP brought the id.
+    assert [(m[0], m[10]) for m in parts[0].matched] == [
+        (sample_msg_id(i), b"DELIVRD") for i in (1, 2, 3)]
+    assert all(m[7] < m[8] < m[4] and m[8] - m[7] == 60_000_000 for m in parts[0].matched)
+    (waiting,) = parts[0].awaiting
+    assert waiting[0] == sample_msg_id(4) and waiting[9] - waiting[2] == 60_000_000
+    got = cmppdissect.analyze_many([*gw1, *gw2], client=client)
+    scale = compare_merged(got, want)
+    for section in ("reports", "reconciliation", "expert_counts"):
+        assert section in scale["merged_sections"], (section, scale["not_merged"])
+    assert got["reports"]["submit_to_report_ms"] == want["reports"]["submit_to_report_ms"]
+    dups = got["reconciliation"]["duplicates"]["listed"]
+    assert sorted(d["msg_id"] for d in dups) == sorted(str(sample_msg_id(i)) for i in (1, 2))
+
+
 def _settings() -> dict[str, Any]:
     return {"ports": DEFAULT_PORTS, "version": None, "timeout_s": 60.0, "secrets": {},
             "heuristic": True}

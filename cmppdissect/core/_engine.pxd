@@ -234,6 +234,7 @@ cdef cppclass AwaitReport:
     int64_t index            # the recipient's place in Dest_terminal_Id (0-based)
     int64_t count            # the SUBMIT's recipients
     int64_t near_frame       # a near-miss report named this id (its frame), else 0
+    int64_t registered       # when it began to await (its SUBMIT_RESP's time)
 
 
 cdef cppclass SubmitWait:
@@ -250,6 +251,15 @@ cdef cppclass ReportedId:
     SpRecon* spr             # the SUBMIT's SP
     int64_t report_frame
     int64_t submit_frame
+    # What a merge of several hosts needs to undo this match for an earlier report of the
+    # same id on another host (cmppdissect.scale.merge): times, sessions, the report's Stat.
+    int64_t report_ts
+    int64_t report_sid
+    int64_t submitted        # the SUBMIT's time (the delay is report_ts - submitted)
+    int64_t registered       # its SUBMIT_RESP's time
+    int64_t submit_sid
+    char stat[7]             # the report's Stat (7 octets at most, no allocation)
+    int stat_len
 
 
 
@@ -432,7 +442,8 @@ cdef class Core(StreamSink):
     cdef list _lifecycle(self, Session* sess, bint fc, int64_t row, int64_t frame,
                          int64_t ts, list record)
     cdef int _await_reports(self, Session* sess, uint64_t first, SubmitWait* wait,
-                            int64_t request_frame, int64_t submitted) except -1
+                            int64_t request_frame, int64_t submitted,
+                            int64_t registered) except -1
     cdef list _report(self, Session* sess, const uint8_t* p, Py_ssize_t n, int64_t row,
                       int64_t frame, int64_t ts, list record)
     cdef SpRecon* _sp(self, const string& sp, int64_t frame, int64_t sid) except NULL

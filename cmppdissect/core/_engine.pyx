@@ -920,7 +920,7 @@ cdef class Core(StreamSink):
         """The Msg_Ids still awaiting a report: counted per (SP, hour of the SUBMIT since
         the epoch), all of them; and the oldest ``limit`` listed as (Msg_Id, SUBMIT frame,
         SUBMIT time ns, session, SP, recipient, its place, the SUBMIT's recipients, frame of
-        a near-miss report or 0)."""
+        a near-miss report or 0, the SUBMIT_RESP's time ns: when it began to await)."""
         cdef cmap[pair[string, int64_t], int64_t] counts
         cdef int64_t hour
         listing = []
@@ -932,9 +932,23 @@ cdef class Core(StreamSink):
             if <int64_t>len(listing) < limit:
                 listing.append((entry.msg_id, entry.frame, entry.ts, entry.sid,
                                 <bytes>entry.spr.name, <bytes>entry.recipient, entry.index,
-                                entry.count, entry.near_frame))
+                                entry.count, entry.near_frame, entry.registered))
         return ({(item.first.first, item.first.second): item.second for item in counts},
                 listing)
+
+    def matched_reports(self):
+        """The status reports matched to their SUBMITs that are still remembered (the
+        newest ``max_awaiting_reports``, those a later copy would be a duplicate of), oldest
+        first, as (Msg_Id, recipient, SP, report frame, report time ns, report session,
+        SUBMIT frame, SUBMIT time ns, SUBMIT_RESP time ns, SUBMIT session, Stat). A merge of
+        hosts reads them to see when another host had the same id's report first."""
+        out = []
+        for done in self.reported:
+            out.append((done.msg_id, <bytes>done.recipient, <bytes>done.spr.name,
+                        done.report_frame, done.report_ts, done.report_sid, done.submit_frame,
+                        done.submitted, done.registered, done.submit_sid,
+                        done.stat[:done.stat_len]))
+        return out
 
     # -- stream events (from the TCP stage) ---------------------------------------------------------
 
@@ -1423,7 +1437,7 @@ cdef class Core(StreamSink):
                         if lt.result == 0:
                             self._await_reports(sess, lt.msg_id if lt.has_msg_id else 0,
                                                 &deref(sfound).second, req.frame,
-                                                sat_sub(ts, latency))
+                                                sat_sub(ts, latency), ts)
                         self.submits.erase(sfound)
                 sess.pending_index.erase(found)
                 sess.pending.erase(pos)
@@ -1831,7 +1845,8 @@ cdef class Core(StreamSink):
     # -- status reports ---------------------------------------------------------------------------
 
     cdef int _await_reports(self, Session* sess, uint64_t first, SubmitWait* wait,
-                            int64_t request_frame, int64_t submitted) except -1:
+                            int64_t request_frame, int64_t submitted,
+                            int64_t registered) except -1:
         """The Msg_Ids of a SUBMIT that asked for reports (one per recipient, consecutive),
         the oldest forgotten past the cap. Each remembers its session, SP and recipient, so
         that what never got a report can be listed per SP and recipient at the end."""
@@ -1870,6 +1885,7 @@ cdef class Core(StreamSink):
                 spr.awaited += 1
             entry.frame = request_frame
             entry.ts = submitted
+            entry.registered = registered
             entry.sid = sess.id
             entry.spr = spr
             if at < wait.dests.size():
@@ -1981,6 +1997,13 @@ cdef class Core(StreamSink):
             done.spr = entry.spr
             done.report_frame = frame
             done.submit_frame = entry.frame
+            done.report_ts = ts
+            done.report_sid = sess.id
+            done.submitted = entry.ts
+            done.registered = entry.registered
+            done.submit_sid = entry.sid
+            done.stat_len = min(lt.stat_len, 7)
+            memcpy(done.stat, lt.stat, done.stat_len)
             deref(slot.first).second = last
             self._forget_awaiting(entry)
             self.awaiting.erase(pos)

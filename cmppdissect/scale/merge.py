@@ -9,10 +9,12 @@ do is what the one engine would have done had it read every host's files as one 
   under 2**53 ns, 104 days of latency added up: the order of the samples does not matter);
 * the *loose ends* are tied by key, as the engine ties them: a status report that matched no
   SUBMIT on its host is matched by Msg_Id to a SUBMIT that another host saw awaiting a report
-  at its end (if the SUBMIT came first), exactly as the one engine over all the files would
-  have (counted matched, on another connection, with its delay; a later report of that
-  Msg_Id and recipient is then a duplicate). Whether a report that stays unmatched came
-  early is decided again against the first time of all hosts.
+  at its end (if its SUBMIT_RESP, which brings the id, came first), exactly as the one engine
+  over all the files would have (counted matched, on another connection, with its delay; a
+  later report of that Msg_Id and recipient is then a duplicate). If that host matched a
+  report of the id itself, later, the earlier one becomes the match and the host's own a
+  duplicate; if earlier, the unmatched one is a duplicate of it. Whether a report that stays
+  unmatched came early is decided again against the first time of all hosts.
 
 The report itself is built by :func:`cmppdissect.output.report.build_report`, the one place
 that words it, from a read-only stand-in of the engine holding the merged figures, so every
@@ -31,6 +33,8 @@ import dataclasses
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
 
 from cmppdissect.core._engine import STORM_CONNECTS
 from cmppdissect.engine import ExpertItem, SessionNames
@@ -307,6 +311,16 @@ class _Reports:
                     self.verdict.fail(("reports", "reconciliation", "expert_counts"),
                                       f"Msg_Id {entry[0]} awaited a report on two hosts")
                 awaited[entry[0]] = (h, entry)
+        # The reports each host matched itself (those its core still remembers), by Msg_Id.
+        matched_at: dict[int, tuple[int, tuple[Any, ...]]] = {}
+        for h, part in enumerate(self.parts):
+            for m in part.matched:
+                other = matched_at.get(m[0])
+                if (other is not None and other[0] != h) or (
+                        m[0] in awaited and awaited[m[0]][0] != h):
+                    self.verdict.fail(("reports", "reconciliation", "expert_counts"),
+                                      f"Msg_Id {m[0]} awaited a report on two hosts")
+                matched_at[m[0]] = (h, m)
         unmatched = []
         for h, part in enumerate(self.parts):
             listed = part.report_lists.get("unmatched", [])
@@ -326,7 +340,8 @@ class _Reports:
             sid = item["session"] + self.offsets[h]
             msg_id = item["msg_id"]
             found = awaited.get(msg_id)
-            if found is not None and found[0] != h and found[1][2] < ts:
+            # Awaiting from its SUBMIT_RESP on (the id comes in it), as in the one engine.
+            if found is not None and found[0] != h and found[1][9] < ts:
                 self._match(part, item, sid, ts, found)
                 del awaited[msg_id]
                 tied[msg_id] = (ts, item["recipient"], found[1][4])
@@ -335,6 +350,25 @@ class _Reports:
             if done is not None and done[1] == item["recipient"]:
                 self._duplicate(part, item, sid, done)
                 continue
+            mine = matched_at.get(msg_id)
+            if mine is not None and mine[0] != h and mine[1][8] < ts:
+                g, m = mine
+                same = m[1].decode("ascii", "backslashreplace") == item["recipient"]
+                if ts < m[4] and same:
+                    # Before the other host's own report of it: the one engine matches this
+                    # one, and the other host's becomes a copy of it.
+                    self._take_over(part, item, sid, ts, mine)
+                    del matched_at[msg_id]
+                    tied[msg_id] = (ts, item["recipient"], m[2])
+                    continue
+                if ts < m[4]:
+                    self.verdict.fail(
+                        ("reports", "reconciliation", "expert_counts"),
+                        f"a status report of Msg_Id {msg_id} came on host {part.host} before "
+                        f"host {self.parts[g].host} matched one to another recipient")
+                elif same:  # a copy of a report the other host matched first
+                    self._duplicate(part, item, sid, (m[4], item["recipient"], m[2]))
+                    continue
             # Still unmatched: early or not, against the first time of every host.
             after = (ts - first_ns) / 1e9
             early = after < e.report_delay_s
@@ -362,8 +396,58 @@ class _Reports:
                 f"status reports left unmatched ({len(kept)}) while SUBMITs awaited reports: "
                 "near misses are looked for within their host only")
 
+    def _take_over(self, part: HostPart, item: dict[str, Any], sid: int, ts: int,
+                   mine: tuple[int, tuple[Any, ...]]) -> None:
+        """``item`` (unmatched on its host) came before the report host ``mine[0]`` matched
+        to the same SUBMIT: undo that match, match ``item`` instead, and count the other
+        host's report as a duplicate of it (the one engine's reading of the merged stream)."""
+        e = self.engine
+        core = e.core
+        g, m = mine
+        (msg_id, _recipient, sp, report_frame, report_ts, report_sid, submit_frame, submitted,
+         _registered, submit_sid, stat) = m
+        offset = self.offsets[g]
+        other = self.parts[g]
+        if self.parts[g].sketches is not None:
+            self.verdict.fail(("reports", "reconciliation"),
+                              f"host {other.host} folded its report delays into sketches: "
+                              "a delay cannot be taken out of one")
+        # Undo the other host's match.
+        delay = report_ts - submitted
+        core.to_report = [_without(b"".join(core.to_report), delay)]
+        e.report_for -= 1
+        recon = core.recon
+        figures = recon["sp"][sp]
+        figures["matched"] -= 1
+        count, delays = figures["stats"][stat]
+        figures["stats"][stat] = (count - 1, _without(delays, delay))
+        if report_sid != submit_sid:
+            figures["other_connection"] -= 1
+            recon["other_connection"] -= 1
+            e.counts[(Severity.CHAT, "report-other-connection")] -= 1
+            e.report_lists["other_connection"] = [
+                o for o in e.report_lists["other_connection"]
+                if (o["frame"], o["session"]) != (report_frame, report_sid + offset)]
+        # This report is the match (on another connection: another host).
+        self._match(part, item, sid, ts,
+                    (g, (msg_id, submit_frame, submitted, submit_sid, sp)), awaited=False)
+        # And the other host's report a copy of it.
+        recon["duplicates"] += 1
+        figures["duplicates"] += 1
+        e.counts[(Severity.WARN, "report-duplicate")] += 1
+        self._session_severity(report_sid + offset, Severity.WARN, 1)
+        names = e.sessions.get(report_sid + offset)
+        e.report_lists["duplicates"].append({
+            "frame": report_frame, "session": report_sid + offset,
+            "sp_id": names.sp_id if names is not None else None, "msg_id": msg_id,
+            "stat": stat.decode("ascii", "backslashreplace"), "first_frame": None,
+            "submit_frame": None})
+
     def _match(self, part: HostPart, item: dict[str, Any], sid: int, ts: int,
-               found: tuple[int, tuple[Any, ...]]) -> None:
+               found: tuple[int, tuple[Any, ...]], *, awaited: bool = True) -> None:
+        """``item`` (unmatched on its host) is the report of a SUBMIT of another host:
+        ``found`` (host, (Msg_Id, SUBMIT frame, SUBMIT time, session, SP, ...)), which
+        awaited it at that host's end (``awaited``) or was matched there later."""
         e = self.engine
         core = e.core
         h, entry = found
@@ -380,10 +464,11 @@ class _Reports:
         stat = item["stat"].encode("ascii", "backslashreplace")
         count, delays = figures["stats"].get(stat, (0, b""))
         figures["stats"][stat] = (count + 1, delays + delay.to_bytes(8, "little", signed=True))
-        recon["awaiting"] -= 1
-        hour = submitted // _NS_PER_HOUR
-        core.per_hour[(sp, hour)] -= 1
-        self.reported.add((msg_id, entry[3] + self.offsets[h]))
+        if awaited:
+            recon["awaiting"] -= 1
+            hour = submitted // _NS_PER_HOUR
+            core.per_hour[(sp, hour)] -= 1
+            self.reported.add((msg_id, entry[3] + self.offsets[h]))
         e.counts[(Severity.CHAT, "report-other-connection")] += 1
         e.report_lists["other_connection"].append({
             "frame": item["frame"], "session": sid, "msg_id": msg_id,
@@ -402,6 +487,15 @@ class _Reports:
             "frame": item["frame"], "session": sid, "sp_id": item["sp_id"],
             "msg_id": item["msg_id"], "stat": item["stat"], "first_frame": None,
             "submit_frame": None})
+
+
+def _without(samples: bytes, value: int) -> bytes:
+    """``samples`` (native int64) with one occurrence of ``value`` taken out."""
+    arr = np.frombuffer(samples, dtype=np.int64)
+    at = np.flatnonzero(arr == value)
+    if not at.size:
+        raise ValueError(f"no sample {value} to take out")
+    return bytes(np.delete(arr, at[0]).tobytes())
 
 
 def _shared_sps(parts: Sequence[HostPart]) -> dict[str, list[str]]:

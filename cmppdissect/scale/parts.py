@@ -6,8 +6,9 @@ part, whichever worker and however often it runs) and idempotent in what it writ
 Parquet files go to temporary names first and are renamed into place, so a retried task
 leaves the same files). Its result is plain data (numbers, bytes, dicts) that pickles small:
 the counters, the exact samples (int64 ns, 8 bytes each), the per-session figures, and the
-*loose ends* that other hosts may tie: the Msg_Ids still awaiting a status report at the end
-and the reports that matched no SUBMIT of this host.
+*loose ends* that other hosts may tie: the Msg_Ids still awaiting a status report at the end,
+the reports that matched no SUBMIT of this host, and the reports it matched (another host may
+have had the same id's report earlier, or a copy of it later).
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ class HostPart:
     reconciliation: dict[str, Any] = field(default_factory=dict)
     unreported_per_hour: dict[tuple[bytes, int], int] = field(default_factory=dict)
     awaiting: list[tuple[Any, ...]] = field(default_factory=list)  # every one (loose ends)
+    # the reports matched here that the core still remembers (Core.matched_reports): another
+    # host may have had the same id's report first, or a later copy of it
+    matched: list[tuple[Any, ...]] = field(default_factory=list)
     lost: tuple[Any, ...] = ({}, {}, [])
     expert_counts: Counter[Any] = field(default_factory=Counter)
     expert_items: list[ExpertItem] = field(default_factory=list)
@@ -149,6 +153,7 @@ def _take(part: HostPart, engine: Engine) -> None:
     per_hour, listing = core.unreported(core.awaiting_reports)
     part.unreported_per_hour = dict(per_hour)
     part.awaiting = list(listing)
+    part.matched = core.matched_reports()
     part.lost = core.lost_requests(engine.max_report_listed)
     part.expert_counts = engine.expert.counts.copy()
     part.expert_items = list(engine.expert.items)
