@@ -1131,7 +1131,7 @@ def _run_diff(argv: Sequence[str], out: TextIO) -> int:
     return 0
 
 
-_SCHEDULER = re.compile(r"^(\w+://.+|[\w.-]+:\d+)$")
+_SCHEDULER = re.compile(r"^(\w+://.*|[\w.-]+:\d+)$")
 
 
 def _run_analyze(argv: Sequence[str], out: TextIO) -> int:
@@ -1149,7 +1149,8 @@ def _run_analyze(argv: Sequence[str], out: TextIO) -> int:
                    help="which files are one host: what REGEX matches in the path (its first "
                    "group if it has one); default: the files of one directory")
     p.add_argument("--workers", type=_count, metavar="N",
-                   help="with a local cluster: N worker processes (default: one per core)")
+                   help="with a local cluster: N worker processes (default: one per core; never "
+                   "more than there are hosts)")
     p.add_argument("--report", choices=("json",), default="json",
                    help="the merged report as one JSON document (the default)")
     p.add_argument("--report-file", metavar="FILE", help="write the report to FILE")
@@ -1171,25 +1172,29 @@ def _run_analyze(argv: Sequence[str], out: TextIO) -> int:
     if not files:
         raise UsageError("analyze --dask reads capture files: none given")
     try:
-        from cmppdissect.scale.dask import analyze_many, local_client
+        from cmppdissect.scale.dask import analyze_many
     except ImportError as exc:
         raise UsageError(f"--dask needs dask and distributed ({exc.name} is missing): "
                          "pip install 'dask[distributed]'") from None
     settings = {"ports": tuple(args.ports), "version": args.cmpp_version,
                 "timeout_s": args.timeout, "secrets": _secrets(args.secret)}
+    if args.report_file is not None:
+        try:  # said before the cluster works, not after
+            with open(args.report_file, "a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            raise UsageError(f"--report-file {args.report_file}: {exc.strerror or exc}"
+                             ) from None
     with _host_progress() as progress:
         try:
-            if scheduler is None:
-                with local_client(args.workers) as client:
-                    report = analyze_many(files, client=client, host_pattern=args.host_pattern,
-                                          parquet=args.parquet, progress=progress, **settings)
-            else:
-                report = analyze_many(files, client=scheduler, host_pattern=args.host_pattern,
-                                      parquet=args.parquet, progress=progress, **settings)
+            report = analyze_many(files, client=scheduler, workers=args.workers,
+                                  host_pattern=args.host_pattern, parquet=args.parquet,
+                                  progress=progress, **settings)
         except (ValueError, re.error) as exc:
-            raise UsageError(str(exc)) from None
-        except OSError as exc:
-            where = f"scheduler {scheduler}" if scheduler else "--parquet"
+            raise UsageError(str(exc) if not isinstance(exc, re.error)
+                             else f"--host {args.host_pattern!r}: {exc}") from None
+        except OSError as exc:  # the --parquet directory names itself; the scheduler not
+            where = f"--parquet {exc.filename}" if exc.filename else f"scheduler {scheduler}"
             raise UsageError(f"{where}: {exc.strerror or exc}") from None
     from cmppdissect.output.records import dump
 
