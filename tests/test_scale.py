@@ -466,6 +466,8 @@ def test_cli_with_a_scheduler_address_gives_the_same_report(
     (["--dask", "{a}", "{d}"], "analyze: {d}: is a directory"),
     (["--dask", "{d}/fifo"], "analyze: {d}/fifo: not a regular file"),
     (["--dask", "--host", "(", "{a}"], "analyze: --host '(': missing ), unterminated"),
+    (["--dask", "--host", "(gw9)?", "{a}"], "analyze: {a}: --host '(gw9)?' names no host in it"),
+    (["--dask", "--host", "x*", "{a}"], "analyze: {a}: --host 'x*' names no host in it"),
     # a scheduler address that is none: said at once, not after the connect timeout
     (["--dask", "tcp://127.0.0.1:99999", "{a}"],
      "scheduler tcp://127.0.0.1:99999: not a scheduler address (port 99999 is out of range)"),

@@ -64,6 +64,9 @@ def group_hosts(paths: Sequence[str | os.PathLike[str]], *,
                 if found is None:
                     raise ValueError(f"{path}: --host {host_pattern!r} does not match it")
                 name = found.group(1) if pattern.groups else found.group(0)
+                if not name:  # an empty match, or a group that took no part: no name
+                    raise ValueError(f"{path}: --host {host_pattern!r} names no host in it "
+                                     "(it matches an empty string)")
             groups.setdefault(name, []).append(path)
         named = list(groups.items())
     seen: set[str] = set()
