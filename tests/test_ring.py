@@ -421,6 +421,39 @@ def test_report_every_keeps_the_last_files_and_works_with_other_outputs(
     assert [len(dpkt_frames(p)) for p in pcaps] == [1000, written - 2000]
 
 
+@pytest.mark.parametrize("frames", [300, 1200])
+def test_a_frame_stamped_decades_off_makes_a_bounded_series(
+        capture: Path, tmp_path: Path, frames: int) -> None:
+    """A capture whose first frame says 1970 (a clock that was wrong): the quiet stretch of
+    55 years passes QUIET_STEPS steps one by one and the rest at once, however many frames
+    follow, instead of 480,000 identical reports an hour apart (minutes of writing, a
+    folder filling up). The last report is still --report json's."""
+    from cmppdissect.sources.ticks import QUIET_STEPS
+
+    stamped = dpkt_frames(capture)[:frames]
+    path = tmp_path / "jump.pcap"
+    with path.open("wb") as out:
+        writer = dpkt.pcap.Writer(out, nano=True)
+        for k, (ts, frame) in enumerate(stamped):
+            writer.writepkt(frame, ts=Decimal(NS if k == 0 else ts) / NS)
+    target = tmp_path / "reports" / "report.json"
+    target.parent.mkdir()
+    started = time.monotonic()
+    cli("--report-every", "3600", "--report-file", target, path)
+    assert time.monotonic() - started < 60
+    docs = [json.loads(p.read_text()) for p in rotated(target.parent, "report")]
+    # The steps one by one, the rest as one, a step the capture itself may cross, the final.
+    assert QUIET_STEPS + 2 <= len(docs) <= QUIET_STEPS + 3
+    times = [d["period"]["time"] for d in docs[:-1]]
+    assert times[:QUIET_STEPS] == [1 + k * 3600 for k in range(1, QUIET_STEPS + 1)]
+    jump = times[QUIET_STEPS]
+    assert jump <= stamped[1][0] / NS < jump + 3600  # the last step before the next frame
+    assert times[QUIET_STEPS:] == pytest.approx([jump + k * 3600
+                                                 for k in range(len(times) - QUIET_STEPS)])
+    final = json.loads(cli("--report", "json", path).stdout)
+    assert {k: v for k, v in docs[-1].items() if k != "period"} == final
+
+
 # -- a full disk ----------------------------------------------------------------------------------
 
 
