@@ -187,7 +187,7 @@ def _parser() -> argparse.ArgumentParser:
                    "stdout, rotated with -b")
     p.add_argument("--metrics", metavar="ADDR:PORT",
                    help="serve Prometheus metrics over HTTP on ADDR:PORT while the capture is "
-                   "analysed (:PORT for every address; docs/live.md#metrics)")
+                   "analysed (:PORT for every IPv4 address; docs/live.md#metrics)")
     p.add_argument("-V", "--version", action="version", version=f"cmppdissect {__version__}")
     return p
 
@@ -255,7 +255,7 @@ class _MetricsServer:
             port = -1
         if not sep or not 0 <= port < 65536 or "[" in host or "]" in host:
             raise UsageError(f"--metrics {spec}: give ADDR:PORT, e.g. 127.0.0.1:9464, "
-                             "[::1]:9464 or :9464 for every address")
+                             "[::1]:9464 or :9464 for every IPv4 address")
         self.analysis: Analysis | None = None
         self.capture: LiveCapture | None = None
         registry = CollectorRegistry(auto_describe=False)
@@ -266,7 +266,8 @@ class _MetricsServer:
         except OSError as exc:
             raise UsageError(f"--metrics {spec}: {exc.strerror or exc}") from None
         bound = self.server.server_address
-        self.address = f"{host or '0.0.0.0'}:{bound[1]}"
+        shown = host or "0.0.0.0"
+        self.address = f"[{shown}]:{bound[1]}" if ":" in shown else f"{shown}:{bound[1]}"
 
     def _capture(self) -> dict[str, Any]:
         capture = self.capture
