@@ -1022,7 +1022,10 @@ def _wall_clock_reports(analysis: Analysis, capture: LiveCapture,
 
 @contextlib.contextmanager
 def _stop_on_signals(capture: LiveCapture) -> Iterator[None]:
-    """SIGINT and SIGTERM stop the capture cleanly; a second SIGINT aborts (exit 130)."""
+    """SIGINT and SIGTERM stop the capture cleanly; a second SIGINT aborts (exit 130). So
+    does SIGHUP (the terminal of an ssh session that dropped), as in dumpcap, unless it was
+    ignored (``nohup``): its default would end the process with no summary, no final report
+    and the outputs cut wherever their buffers were."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -1032,7 +1035,10 @@ def _stop_on_signals(capture: LiveCapture) -> Iterator[None]:
             raise KeyboardInterrupt
         capture.stop()
 
-    old = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signals = [signal.SIGINT, signal.SIGTERM]
+    if signal.getsignal(signal.SIGHUP) == signal.SIG_DFL:
+        signals.append(signal.SIGHUP)
+    old = {sig: signal.signal(sig, stop) for sig in signals}
     try:
         yield
     finally:

@@ -318,6 +318,42 @@ def test_cli_sigint_prints_the_summary_and_exits_0(
     assert "Capture on lo:" in out and " 0 dropped" in out and "Traceback" not in err
 
 
+@pytest.mark.parametrize("ignored", [False, True])
+def test_cli_sighup_stops_the_capture_cleanly_as_dumpcap(
+        cli_procs: list[subprocess.Popen[str]], tmp_path: Path, ignored: bool) -> None:
+    """A terminal that hangs up (an ssh session dropped) sends SIGHUP: as SIGTERM, the
+    capture stops cleanly, its outputs closed whole and its final report written, unless
+    SIGHUP was ignored (``nohup``), as dumpcap does. (It used to end the process at once:
+    no summary, no final report.)"""
+    port = _free_port()
+    report = tmp_path / "report.json"
+    pre = (lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)) if ignored else None
+    proc = subprocess.Popen([sys.executable, "-m", "cmppdissect", "-i", "lo", "-f",
+                             f"tcp port {port}", "-d", str(port), "-q", "-w",
+                             str(tmp_path / "cap.pcapng"), "--jsonl", str(tmp_path / "p.jsonl"),
+                             "--report-every", "60", "--report-file", str(report)],
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=pre)
+    cli_procs.append(proc)
+    assert proc.stderr is not None
+    assert _lines(proc.stderr, 1) == ["Capturing on lo"]
+    sp, ismg = _traffic(port)
+    total = len(_sent(sp)) + len(_sent(ismg))
+    proc.send_signal(signal.SIGHUP)
+    if ignored:  # nohup: the capture goes on, and stops on SIGTERM
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=2)
+        proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert (out, err) == ("", "")
+    final = json.loads(report.read_text())
+    assert final["period"]["final"] is True and final["pdus"] == total
+    lines = (tmp_path / "p.jsonl").read_text().splitlines()
+    assert len(lines) == total and all(json.loads(line) for line in lines)
+    assert analyze(str(tmp_path / "cap.pcapng")).report()["pdus"] == total
+
+
 def test_cli_sigint_right_after_it_starts_is_a_clean_stop(
         cli_procs: list[subprocess.Popen[str]]) -> None:
     """A script that waits for "Capturing on" and stops the capture at once: the signal
