@@ -331,6 +331,8 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         args.format = None  # the records go to the file; stdout has the summary
     args.zstat = _zstats(args.zstats)
     args.ring = _ring(args)
+    _not_an_input(paths, ("-w", args.write), ("--jsonl", args.jsonl),
+                  ("--report-file", args.report_file))
     if args.report_file is not None:
         args.report = "json"
         args.reports = _report_series(args)
@@ -720,9 +722,6 @@ def _run_write(paths: Sequence[str], args: argparse.Namespace, out: TextIO) -> i
         src.close()
         raise UsageError("-w: frames are copied from the capture file, which must be regular "
                          f"and uncompressed: {why}")
-    if target != "-" and any(_same_file(target, path) for path in paths):
-        analysis.source.close()
-        raise UsageError(f"-w {target}: that is the capture being read")
     to_stdout = target == "-"
     created = not to_stdout and args.ring is None and not os.path.lexists(target)
     sink: BinaryIO | Ring
@@ -782,6 +781,15 @@ def _write_rows(analysis: Analysis, args: argparse.Namespace,
             break
     analysis.stop()
     return rows
+
+
+def _not_an_input(paths: Sequence[str], *outputs: tuple[str, str | None]) -> None:
+    """An output file that is one of the captures being read would destroy it (``--jsonl``
+    and ``--report-file`` overwrote it): refused before anything is read or written."""
+    for opt, target in outputs:
+        if target is not None and target != "-" and any(
+                path != "-" and _same_file(target, path) for path in paths):
+            raise UsageError(f"{opt} {target}: that is the capture being read")
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -1185,6 +1193,7 @@ def _run_analyze(argv: Sequence[str], out: TextIO) -> int:
                          "pip install 'dask[distributed]'") from None
     settings = {"ports": tuple(args.ports), "version": args.cmpp_version,
                 "timeout_s": args.timeout, "secrets": _secrets(args.secret)}
+    _not_an_input(files, ("--report-file", args.report_file))
     if args.report_file is not None:
         try:  # said before the cluster works, not after
             with open(args.report_file, "a", encoding="utf-8"):

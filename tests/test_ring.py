@@ -219,6 +219,37 @@ def test_ring_and_report_usage_errors(args: list[str], needle: str, tmp_path: Pa
     assert list(tmp_path.iterdir()) == []  # nothing made before the error
 
 
+@pytest.mark.parametrize("args", [
+    ["--jsonl", "{cap}"], ["--jsonl", "{cap}", "-b", "packets:100"], ["--report-file", "{cap}"],
+    ["--report-every", "1", "--report-file", "{cap}"], ["-w", "{cap}"],
+    ["--report-file", "{cap}", "{other}"],
+])
+def test_an_output_that_is_the_capture_being_read_is_refused(
+        capture: Path, tmp_path: Path, args: list[str]) -> None:
+    """``--jsonl`` or ``--report-file`` naming the capture itself overwrote it with JSON
+    (exit 0, the capture gone); as for -w, it is refused before anything is read."""
+    cap = tmp_path / "cap.pcap"
+    shutil.copyfile(capture, cap)
+    other = tmp_path / "other.pcap"
+    shutil.copyfile(capture, other)
+    done = cli(*[a.format(cap=cap, other=other) for a in args], cap, check=False)
+    opt = "--report-file" if "--report-file" in args else args[0]
+    assert one_line_error(done, "") == f"cmppdissect: {opt} {cap}: that is the capture being read"
+    assert cap.read_bytes() == capture.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cap.pcap", "other.pcap"]
+
+
+def test_analyze_report_file_that_is_a_capture_being_read_is_refused(
+        capture: Path, tmp_path: Path) -> None:
+    cap = tmp_path / "gw1" / "cap.pcap"
+    cap.parent.mkdir()
+    shutil.copyfile(capture, cap)
+    done = cli("analyze", "--dask", "--workers", "1", cap, "--report-file", cap, check=False)
+    assert done.returncode == 2 and done.stderr == (
+        f"cmppdissect analyze: --report-file {cap}: that is the capture being read\n")
+    assert cap.read_bytes() == capture.read_bytes()
+
+
 def test_ring_names_and_the_oldest_deleted(tmp_path: Path) -> None:
     ring = Ring(tmp_path / "cap.pcapng", RingSpec(packets=1, files=2))
     t = 1_764_000_000 * NS
