@@ -331,7 +331,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         args.format = None  # the records go to the file; stdout has the summary
     args.zstat = _zstats(args.zstats)
     args.ring = _ring(args)
-    _not_an_input(paths, ("-w", args.write), ("--jsonl", args.jsonl),
+    _outputs_apart(paths, ("-w", args.write), ("--jsonl", args.jsonl),
                   ("--report-file", args.report_file))
     if args.report_file is not None:
         args.report = "json"
@@ -783,13 +783,20 @@ def _write_rows(analysis: Analysis, args: argparse.Namespace,
     return rows
 
 
-def _not_an_input(paths: Sequence[str], *outputs: tuple[str, str | None]) -> None:
+def _outputs_apart(paths: Sequence[str], *outputs: tuple[str, str | None]) -> None:
     """An output file that is one of the captures being read would destroy it (``--jsonl``
-    and ``--report-file`` overwrote it): refused before anything is read or written."""
+    and ``--report-file`` overwrote it), and two outputs to one file (or one ring of names)
+    would write over each other: refused before anything is read or written."""
+    given: dict[str, str] = {}
     for opt, target in outputs:
-        if target is not None and target != "-" and any(
-                path != "-" and _same_file(target, path) for path in paths):
+        if target is None or target == "-":
+            continue
+        if any(path != "-" and _same_file(target, path) for path in paths):
             raise UsageError(f"{opt} {target}: that is the capture being read")
+        where = os.path.realpath(target)
+        if where in given:
+            raise UsageError(f"{opt} {target}: {given[where]} writes there too")
+        given[where] = opt
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -1193,7 +1200,7 @@ def _run_analyze(argv: Sequence[str], out: TextIO) -> int:
                          "pip install 'dask[distributed]'") from None
     settings = {"ports": tuple(args.ports), "version": args.cmpp_version,
                 "timeout_s": args.timeout, "secrets": _secrets(args.secret)}
-    _not_an_input(files, ("--report-file", args.report_file))
+    _outputs_apart(files, ("--report-file", args.report_file))
     if args.report_file is not None:
         try:  # said before the cluster works, not after
             with open(args.report_file, "a", encoding="utf-8"):

@@ -239,6 +239,22 @@ def test_an_output_that_is_the_capture_being_read_is_refused(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cap.pcap", "other.pcap"]
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["--jsonl", "{tmp}/x.json", "--report-file", "{tmp}/x.json"],
+     "--report-file {tmp}/x.json: --jsonl writes there too"),
+    (["--jsonl", "{tmp}/x.json", "--report-every", "1", "--report-file", "{tmp}/./x.json"],
+     "--report-file {tmp}/./x.json: --jsonl writes there too"),
+    (["-w", "{tmp}/x.out", "-T", "jsonl", "--report-file", "{tmp}/x.out"],
+     "--report-file {tmp}/x.out: -w writes there too"),
+])
+def test_two_outputs_to_one_file_are_refused(capture: Path, tmp_path: Path, args: list[str],
+                                             message: str) -> None:
+    """``--jsonl F --report-file F``: the report replaced the records (exit 0)."""
+    done = cli(*[a.format(tmp=tmp_path) for a in args], capture, check=False)
+    assert one_line_error(done, "") == "cmppdissect: " + message.format(tmp=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_analyze_report_file_that_is_a_capture_being_read_is_refused(
         capture: Path, tmp_path: Path) -> None:
     cap = tmp_path / "gw1" / "cap.pcap"
