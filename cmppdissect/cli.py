@@ -956,9 +956,10 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
                 if left is not None and left <= 0:
                     continue  # stopping: the last queued packets still count in the summary
                 count = 0
-                if writer is not None:
+                if writer is not None:  # its limit counts what it wrote over every slice
                     before = writer.written
-                    writer.write_slices((sl,), expression=args.display_filter, limit=left)
+                    writer.write_slices((sl,), expression=args.display_filter,
+                                        limit=args.count)
                     writer.flush()
                     count = writer.written - before
                 if lines is not None:  # no -Y here: the slice's first rows are the lines

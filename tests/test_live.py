@@ -19,6 +19,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -406,6 +407,31 @@ def test_cli_count_stops_and_display_filter_applies(
     records = [json.loads(line) for line in out.splitlines()]
     assert [r["command"] for r in records] == ["CMPP_SUBMIT_RESP"] * 3
     assert "CMPP PDUs:" in err
+
+
+def test_cli_count_over_several_batches_stops_at_n(
+        cli_procs: list[subprocess.Popen[str]]) -> None:
+    """``-c N -T jsonl`` whose N PDUs come in more than one batch: exactly N records, then the
+    capture stops by itself. (The records written were counted twice from the second batch
+    on: it wrote fewer than N and never stopped.)"""
+    port = _free_port()
+    first, _ = _traffic_counted(port)
+    proc = _start_cli(cli_procs, "-i", "lo", "-f", f"tcp port {port}", "-d", str(port),
+                      "-T", "jsonl", "-c", str(first + 3))
+    _traffic(port)
+    time.sleep(0.5)  # the kernel hands its block over within 50 ms: the next is another batch
+    _traffic(port)
+    out, err = proc.communicate(timeout=30)  # no signal: -c ends it
+    assert proc.returncode == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert len(records) == first + 3
+    assert [r["frame"] for r in records] == sorted(r["frame"] for r in records)
+
+
+def _traffic_counted(port: int) -> tuple[int, int]:
+    """The PDUs one :func:`_traffic` session sends (both sides), from a run of its own."""
+    sp, ismg = _traffic(port)
+    return len(_sent(sp)) + len(_sent(ismg)), len(_sent(sp))
 
 
 def test_cli_duration_stops_with_a_report() -> None:
