@@ -940,11 +940,13 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
             except UsageError as exc:
                 failed = str(exc)
                 capture.close()
-        elif fmt is None and args.count is None and lines is None:
+        elif fmt is None and lines is None:
             # Statistics only (--report, -q, -z): no record is built, as for a file, which
             # is what lets the analysis keep up with 100,000 PDUs/s and more. Rows are kept
-            # only when a filter (-Y for the report, a -z table's) must read them.
-            analysis.start(keep_rows=bool(args.display_filter or args.zstat))
+            # only when a filter (-Y for the report, a -z table's) must read them; -c stops
+            # the core at that many PDUs, and the capture with it, as for a file.
+            analysis.start(keep_rows=bool(args.display_filter or args.zstat),
+                           pdu_limit=args.count or 0)
             analysis.run()
         elif lines is None or not args.display_filter:
             # A slice of rows at a time, as for a file: the compiled writer makes -T jsonl's

@@ -428,6 +428,22 @@ def test_cli_count_over_several_batches_stops_at_n(
     assert [r["frame"] for r in records] == sorted(r["frame"] for r in records)
 
 
+@pytest.mark.parametrize("n", [5, 40])
+def test_cli_count_with_statistics_only_stops_at_n(
+        cli_procs: list[subprocess.Popen[str]], n: int) -> None:
+    """``-c N --report json`` (no records): the report covers exactly N PDUs and the capture
+    stops by itself, as for a file. (It counted the records written, none: it never
+    stopped.)"""
+    port = _free_port()
+    proc = _start_cli(cli_procs, "-i", "lo", "-f", f"tcp port {port}", "-d", str(port),
+                      "--report", "json", "-c", str(n))
+    _traffic(port)
+    out, err = proc.communicate(timeout=30)  # no signal: -c ends it
+    assert proc.returncode == 0, err
+    report = json.loads(out)
+    assert report["pdus"] == n and report["stopped_early"]["pdus"] == n
+
+
 def _traffic_counted(port: int) -> tuple[int, int]:
     """The PDUs one :func:`_traffic` session sends (both sides), from a run of its own."""
     sp, ismg = _traffic(port)
