@@ -120,11 +120,14 @@ class WallClock:
 
     def _run(self) -> None:
         start = time.monotonic()
+        every = self.series.every_s
         step = 0
         while True:
-            step += 1
-            if self._stop.wait(max(0.0, start + step * self.series.every_s
-                                   - time.monotonic())):
+            # The next step still to come: steps missed while the process could not run (a
+            # host suspended, a stall) are skipped, not written in a burst of copies that a
+            # ring (-b files:N) would keep instead of the reports before the stall.
+            step = max(step + 1, int((time.monotonic() - start) // every) + 1)
+            if self._stop.wait(max(0.0, start + step * every - time.monotonic())):
                 return
             report = self.build()
             if report is None:
