@@ -391,7 +391,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         return _run_write(paths, args, out)
     if args.format == "transactions":
         return _run_transactions(paths, args, out)
-    if args.format is None and args.report is None and out.isatty():
+    if _opens_tui(args, out):
         # The TUI opens the files itself (errors: one line, exit 2); -Y opens them filtered.
         return _run_tui(paths, args)
     fmt = _records_format(args)
@@ -432,10 +432,12 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _opens_tui(args: argparse.Namespace, out: TextIO) -> bool:
-    """Whether this run opens the TUI (what :func:`_run` and :func:`_run_live` decide)."""
+    """Whether this run opens the TUI, for :func:`_run` and :func:`_run_live`: on a terminal,
+    unless an output says what to print (``-T``, ``--report``, ``-q`` and ``-z`` as tshark's)
+    or where to write (``--jsonl``, ``--parquet``; ``-w`` with a capture file)."""
     if args.format is not None or args.report is not None or not out.isatty():
         return False
-    if args.jsonl is not None or args.parquet is not None:
+    if args.quiet or args.zstat or args.jsonl is not None or args.parquet is not None:
         return False
     return args.interface is not None or args.write is None
 
@@ -899,8 +901,7 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
     metrics = args.metrics_server
     if metrics is not None:
         metrics.capture = capture
-    if (args.format is None and args.report is None and lines is None
-            and args.parquet is None and out.isatty()):
+    if _opens_tui(args, out):
         # The same app as for files, updating as traffic flows (pause, captured/dropped shown).
         from cmppdissect.tui import run_source
 
