@@ -1224,6 +1224,7 @@ def _run_analyze(argv: Sequence[str], out: TextIO) -> int:
             where = f"--parquet {exc.filename}" if exc.filename else f"scheduler {scheduler}"
             raise UsageError(f"{where}: {exc.strerror or exc}") from None
     from cmppdissect.output.records import dump
+    from cmppdissect.output.sanitize import safe_text
 
     if args.report_file is None:
         dump(report, out, indent=1)
@@ -1236,7 +1237,13 @@ def _run_analyze(argv: Sequence[str], out: TextIO) -> int:
         except OSError as exc:
             raise UsageError(f"--report-file {args.report_file}: {exc.strerror or exc}"
                              ) from None
-    return 0
+    # A host whose task failed for good (a full disk under --parquet, say) is in the report;
+    # it is said here too, one line each, and the run fails, as a live capture's full disk.
+    failed = [h for h in report["scale"]["hosts"] if "failed" in h]
+    for host in failed:
+        print(f"cmppdissect analyze: host {safe_text(str(host['name']))} failed: "
+              f"{safe_text(str(host['failed']))}", file=sys.stderr)
+    return 2 if failed else 0
 
 
 @contextlib.contextmanager
