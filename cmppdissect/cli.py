@@ -336,12 +336,13 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     if args.report_file is not None:
         args.report = "json"
         args.reports = _report_series(args)
+        from cmppdissect.output.periodic import check_report_file
+
         try:  # said before anything is read, not after the records went out
             if args.reports is not None:
                 args.reports.check()  # FILE itself appears with the first report
             else:
-                with open(args.report_file, "a", encoding="utf-8"):
-                    pass
+                check_report_file(args.report_file)
         except OSError as exc:
             raise UsageError(f"--report-file {args.report_file}: {exc.strerror or exc}"
                              ) from None
@@ -848,10 +849,10 @@ def _summary(analysis: Analysis, args: argparse.Namespace, fmt: str | None, out:
             last = engine.core.last_ts if args.reports.clock == "capture" else 0
             args.reports.write(report, last or time.time_ns(), final=True)
             return
+        from cmppdissect.output.periodic import write_report
+
         try:
-            with open(args.report_file, "w", encoding="utf-8") as sink:
-                dump(report, sink, indent=1)
-                sink.write("\n")
+            write_report(args.report_file, report)
         except OSError as exc:
             raise UsageError(f"--report-file {args.report_file}: {exc.strerror or exc}"
                              ) from None
@@ -1205,10 +1206,11 @@ def _run_analyze(argv: Sequence[str], out: TextIO) -> int:
     settings = {"ports": tuple(args.ports), "version": args.cmpp_version,
                 "timeout_s": args.timeout, "secrets": _secrets(args.secret)}
     _outputs_apart(files, ("--report-file", args.report_file))
+    from cmppdissect.output.periodic import check_report_file, write_report
+
     if args.report_file is not None:
         try:  # said before the cluster works, not after
-            with open(args.report_file, "a", encoding="utf-8"):
-                pass
+            check_report_file(args.report_file)
         except OSError as exc:
             raise UsageError(f"--report-file {args.report_file}: {exc.strerror or exc}"
                              ) from None
@@ -1231,9 +1233,7 @@ def _run_analyze(argv: Sequence[str], out: TextIO) -> int:
         out.write("\n")
     else:
         try:
-            with open(args.report_file, "w", encoding="utf-8") as sink:
-                dump(report, sink, indent=1)
-                sink.write("\n")
+            write_report(args.report_file, report)
         except OSError as exc:
             raise UsageError(f"--report-file {args.report_file}: {exc.strerror or exc}"
                              ) from None
