@@ -536,6 +536,19 @@ def test_a_read_only_dataset_directory_is_one_line_before_anything_runs(
     assert res.stderr == f"cmppdissect analyze: --parquet {mount}: Read-only file system\n"
 
 
+@pytest.mark.parametrize("workers", [0, -1])
+def test_analyze_many_refuses_fewer_than_one_worker(
+        single: tuple[Path, Frames, list[int]], workers: int) -> None:
+    """``workers=-1`` asked the local cluster for -1 processes: it waited for ever."""
+    from cmppdissect.scale.dask import local_client
+
+    with pytest.raises(ValueError, match=f"workers={workers}: give 1 or more"):
+        cmppdissect.analyze_many([str(single[0])], workers=workers)
+    with pytest.raises(ValueError, match=f"workers={workers}: give 1 or more"), \
+            local_client(workers):
+        pass
+
+
 def test_a_host_that_fails_is_said_and_the_run_fails(tmp_path: Path) -> None:
     """--parquet on a full disk: every host's task fails (after its retry). The report says
     so (host-failed findings, nothing merged), and so do stderr, one line a host, and the
