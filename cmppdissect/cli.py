@@ -363,8 +363,8 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError("-F sets the format of -w OUT: give -w too")
     if args.max_pdus is not None and not _opens_tui(args, out):
         raise UsageError("--max-pdus caps the PDUs the TUI holds (on a terminal, without -T, "
-                         "--report, --jsonl or --parquet): the other outputs let each PDU go "
-                         "once written")
+                         "--report, -q, -z, --jsonl or --parquet): the other outputs let each "
+                         "PDU go once written")
     if args.interface is not None:
         if paths:
             raise UsageError("give either -i IFACE or a capture file, not both")
