@@ -30,7 +30,7 @@ from cmppdissect.output.lines import (
     header_line,
     text_line,
 )
-from cmppdissect.output.records import dump, dumps_line, jsonl_slice
+from cmppdissect.output.records import dumps, dumps_line, jsonl_slice
 from cmppdissect.store.records import PduRecord, RowSlice, records_of
 from cmppdissect.store.schema import record_dict
 
@@ -123,7 +123,7 @@ class RecordWriter:
             list(self._pool.map(_ready, range(self.workers)))
         else:
             self.workers = 0
-        self.kept: list[dict[str, Any]] = []
+        self._items = 0  # -T json: the records of the array written so far
         self.written = 0
         if self.fmt == "csv" or (self.fmt == "fields" and spec.header):
             self._write(header_line(spec).encode())
@@ -145,7 +145,7 @@ class RecordWriter:
         d = record_dict(rec) if d is None else d
         self.written += 1
         if self.fmt == "json":
-            self.kept.append(d)
+            self._item(d)
             return
         if self._make is None:
             self._started(rec.ts_ns)
@@ -216,9 +216,17 @@ class RecordWriter:
                 break
             d = record_dict(rec)
             if test is None or test(d):
-                self.kept.append(d)
+                self._item(d)
                 count += 1
         return b"", count
+
+    def _item(self, d: dict[str, Any]) -> None:
+        """-T json: one record of the array, written now (the text ``dump`` makes of the
+        whole list, a record at a time), so a capture that runs for days holds none of them
+        and a live one shows each as it completes."""
+        body = dumps(d, indent=1).replace("\n", "\n ")
+        self.out.write(("[\n " if not self._items else ",\n ") + body)
+        self._items += 1
 
     def _emit(self, data: bytes, count: int) -> None:
         if data:
@@ -240,8 +248,7 @@ class RecordWriter:
         self.shutdown()
         self.flush()
         if self.fmt == "json":
-            dump(self.kept, self.out, indent=1)
-            self.out.write("\n")
+            self.out.write("\n]\n" if self._items else "[]\n")
             self.out.flush()
 
 
