@@ -829,7 +829,7 @@ def _summary(analysis: Analysis, args: argparse.Namespace, fmt: str | None, out:
     if args.report != "json" and not ((fmt is None and not args.zstat)
                                       or summary_to is not None):
         return  # neither a report nor a summary is shown
-    if args.display_filter and store is not None:
+    if args.display_filter and store is not None and not getattr(args, "release", False):
         from cmppdissect.output.scoped import filtered_report
 
         expression = args.display_filter
@@ -927,6 +927,10 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
 
     writer = RecordWriter(args.line, out) if fmt else None
     make = line_maker(args.line)
+    # With records (-T, --jsonl) the rows go once written, as for a file; the summary after
+    # them then covers every PDU (a summary of -Y's PDUs kept every row of a capture that may
+    # run for days: 2.3 MB a second at 20,000 PDUs/s).
+    args.release = _release(args)
     failed: str | None = None  # why an output stopped (the capture stopped with it)
     clock = _wall_clock_reports(analysis, capture, args.reports)
     shown = 0
@@ -952,10 +956,10 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
             analysis.run()
         elif lines is None or not args.display_filter:
             # A slice of rows at a time, as for a file: the compiled writer makes -T jsonl's
-            # lines (without -Y), which is what keeps records up with 100,000 PDUs/s. The
-            # summary after it reads the rows again for -Y or -z: otherwise they go once
-            # written, so a capture that runs for days holds no more than a while ago.
-            for sl in analysis.slices(release=not (args.display_filter or args.zstat)):
+            # lines (without -Y), which is what keeps records up with 100,000 PDUs/s. The rows
+            # go once written, so a capture that runs for days holds no more than a while
+            # ago, unless the statistics after it read them again (-z, -Y's --report json).
+            for sl in analysis.slices(release=args.release):
                 left = None if args.count is None else args.count - shown
                 if left is not None and left <= 0:
                     continue  # stopping: the last queued packets still count in the summary
@@ -978,7 +982,7 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
                 if args.count is not None and shown >= args.count:
                     capture.stop()
         else:  # --jsonl with -Y: the filter built each record's dict, written with its time
-            for rec, as_dict in analysis.records(args.display_filter, release=False):
+            for rec, as_dict in analysis.records(args.display_filter, release=args.release):
                 if args.count is not None and shown >= args.count:
                     continue  # stopping: the last queued packets still count in the summary
                 shown += 1

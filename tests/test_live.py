@@ -444,6 +444,30 @@ def test_cli_count_with_statistics_only_stops_at_n(
     assert report["pdus"] == n and report["stopped_early"]["pdus"] == n
 
 
+@pytest.mark.parametrize("output", ["-T", "--jsonl"])
+def test_cli_records_of_a_filter_let_the_rows_go_and_summarise_every_pdu(
+        cli_procs: list[subprocess.Popen[str]], tmp_path: Path, output: str) -> None:
+    """``-i IFACE -Y EXPR -T ...`` (a monitor of failures, left running): the rows go once
+    written, as without -Y, so the summary after them covers every PDU (it summarised the
+    PDUs the filter kept, which needed every row of the capture kept until it ended: about
+    150 bytes a PDU for as long as it ran)."""
+    port = _free_port()
+    target = ["-T", "jsonl"] if output == "-T" else ["--jsonl", str(tmp_path / "p.jsonl")]
+    proc = _start_cli(cli_procs, "-i", "lo", "-f", f"tcp port {port}", "-d", str(port),
+                      *target, "-Y", 'command == "CMPP_SUBMIT_RESP"')
+    sp, ismg = _traffic(port)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    summary = err if output == "-T" else out
+    records = out if output == "-T" else (tmp_path / "p.jsonl").read_text()
+    submits = [json.loads(line) for line in records.splitlines()]
+    assert submits and {r["command"] for r in submits} == {"CMPP_SUBMIT_RESP"}
+    assert f"CMPP PDUs: {len(_sent(sp)) + len(_sent(ismg))} " in summary
+    assert "Display filter" not in summary
+
+
 def _traffic_counted(port: int) -> tuple[int, int]:
     """The PDUs one :func:`_traffic` session sends (both sides), from a run of its own."""
     sp, ismg = _traffic(port)
