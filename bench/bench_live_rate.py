@@ -244,14 +244,25 @@ def _leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
 
 
 # What depends on when frames arrived, not on what they hold. Replayed at another speed, the
-# live timestamps are the kernel's (the file's own, its jitter included, are gone), so times,
-# durations, rates, latencies and the time buckets differ by design, and so does what is
-# decided from them: the flow-control verdicts (sends per second against the window) and the
-# longest silence of a session (its frame).
+# live timestamps are the kernel's (the file's own, its jitter included, are gone): a capture
+# of minutes goes by in seconds. So times, durations, rates, latencies and the time buckets
+# differ by design, and so does what is decided by time: the flow-control verdicts (sends per
+# second against the window), a session's longest silence (its frame), and everything the
+# 60-second request timeout decides. A request unanswered leaves the window when it times out:
+# live it stays in flight to the end, so the window grows (``max_window``, the "window" note,
+# the sessions' note counts), its "unanswered" note comes at the end (the order of the expert
+# list), and the outcomes of ``timeouts`` (late or never; an orphan answer "within the
+# timeout" makes it wrong-sequence) are another account of the same requests.
 _TIMED = re.compile(
     r"(^|\.)(start|end|time|hour|duration_s|tps|bucket_s|capture_start|capture_end|"
-    r"max_idle_frame)(\.|\[|$)|[a-z]_(ms|s|minute)(\.|\[|$)|"
-    r"^over_time\.|^flow_control\.|^sessions\[\]\.flow\.")
+    r"max_idle_frame|max_window)(\.|\[|$)|[a-z]_(ms|s|minute)(\.|\[|$)|"
+    r"^over_time\.|^flow_control\.|^sessions\[\]\.flow\.|^sessions\[\]\.expert\.|"
+    r"^timeouts\.")
+_TIMED_NOTES = frozenset({"window"})
+_REORDERED = frozenset({"expert"})  # lists in the order findings were made, which time sets
+# Numbers given in arrival order: frames, and sessions by their first frame. Captured on two
+# interfaces at once, the frames of the two arrive interleaved otherwise than in the file.
+_NUMBERING = frozenset({"id", "session", "frame", "request_frame", "terminate_frame"})
 
 
 def _shape(path: str) -> str:
@@ -262,36 +273,24 @@ def _shape(path: str) -> str:
                     for part in re.sub(r"\[\d+\]", "[]", path).split("."))
 
 
-def _timed_shape(shape: str) -> str:
-    """A timed leaf's place up to what makes it timed: ``commands.*.latency_ms``."""
-    found = _TIMED.search(shape)
-    assert found is not None
-    stop = found.end()
-    return shape[:stop].rstrip(".[")
-
-
-# Numbers given in arrival order: frames, and sessions by their first frame. Captured on two
-# interfaces at once, the frames of the two arrive interleaved otherwise than in the file.
-_NUMBERING = frozenset({"id", "session", "frame", "request_frame", "terminate_frame"})
-
-
 def _untimed(value: Any, path: str, renumbered: bool) -> Any:
-    """``value`` without its timed leaves; with ``renumbered``, also without the numbering,
-    and every list in a fixed order (by content), as two interfaces interleave otherwise."""
+    """``value`` without what time decides (:data:`_TIMED`, :data:`_TIMED_NOTES`, the order
+    of :data:`_REORDERED`); with ``renumbered``, also without the numbering and with every
+    list in a fixed order (by content), as two interfaces interleave otherwise."""
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
             at = f"{path}.{key}" if path else str(key)
-            if renumbered and key in _NUMBERING:
-                continue
-            if _TIMED.search(_shape(at)):  # a timed leaf, or all of a timed list or table
-                continue
+            if (renumbered and key in _NUMBERING) or _TIMED.search(_shape(at)):
+                continue  # a timed leaf, or all of a timed list or table
             out[key] = _untimed(item, at, renumbered)
         return out
     if isinstance(value, list):
-        items = [_untimed(item, f"{path}[]", renumbered) for item in value]
-        return sorted(items, key=lambda i: json.dumps(i, sort_keys=True)) if renumbered \
-            else items
+        items = [_untimed(item, f"{path}[]", renumbered) for item in value
+                 if not (isinstance(item, dict) and item.get("code") in _TIMED_NOTES)]
+        if renumbered or path in _REORDERED:
+            items.sort(key=lambda i: json.dumps(i, sort_keys=True))
+        return items
     return value
 
 
@@ -303,24 +302,25 @@ def _differ(mine: dict[str, Any], theirs: dict[str, Any]) -> Counter[str]:
 
 
 def compare(live: dict[str, Any], offline: dict[str, Any],
-            renumbered: bool = False) -> dict[str, list[str]]:
+            renumbered: bool = False) -> dict[str, Counter[str]]:
     """Where the live report differs from the offline one (the live run's ``capture`` section
-    left out), as places in the report with how many values differ there: ``counts``, what
-    is not time (it must be empty); ``timed``, times and rates; with ``renumbered`` (several
-    interfaces), ``numbering``, frame and session numbers, and ``counts`` is then compared
-    with every list in a fixed order."""
+    left out), with how many values differ there. ``counts``: what time does not decide, per
+    place (it must be empty); ``timed``: what it does, per section of the report (the values
+    in report order); with ``renumbered`` (two interfaces) ``numbering``, frame and session
+    numbers per place, and ``counts`` is then taken with every list in a fixed order."""
     live = {k: v for k, v in live.items() if k != "capture"}
     raw = _differ(live, offline)
-    counts = _differ(_untimed(live, "", renumbered), _untimed(offline, "", renumbered))
     timed: Counter[str] = Counter()
+    numbering: Counter[str] = Counter()
     for shape, n in raw.items():
-        if _TIMED.search(shape):
-            timed[_timed_shape(shape)] += n
-    numbering = Counter({s: n for s, n in raw.items() if renumbered and not _TIMED.search(s)
-                         and s.rsplit(".", 1)[-1] in _NUMBERING})
-    return {name: [f"{s} ({n})" for s, n in sorted(found.items())]
-            for name, found in (("counts", counts), ("numbering", numbering),
-                                ("timed", timed))}
+        if renumbered and shape.rsplit(".", 1)[-1] in _NUMBERING:
+            numbering[shape] += n
+        elif _TIMED.search(shape) or shape.startswith(tuple(_REORDERED)) or (
+                shape.startswith("expert_counts")):
+            timed[re.split(r"[.\[]", shape, maxsplit=1)[0]] += n
+    return {"counts": _differ(_untimed(live, "", renumbered),
+                              _untimed(offline, "", renumbered)),
+            "numbering": numbering, "timed": timed}
 
 
 def reference(py: str, path: Path, repeat: int) -> dict[str, Any]:
@@ -549,18 +549,20 @@ def suite_main(args: argparse.Namespace, extra: list[str], rates: list[int | Non
 
 
 def _print_differences(runs: list[dict[str, Any]]) -> bool:
-    """What differs from the offline report, over the runs; whether nothing but times, rates
-    and numbering did."""
-    def union(kind: str) -> list[str]:
-        return sorted({d for r in runs for d in r["differs"][kind]})
+    """What differs from the offline report (per place or section, the most of any run);
+    whether nothing but what time decides, and numbering, did."""
+    def most(kind: str) -> str:
+        found: Counter[str] = Counter()
+        for r in runs:
+            found |= r["differs"][kind]
+        return "; ".join(f"{place} {n:,}" for place, n in sorted(found.items()))
 
-    counts = union("counts")
-    print(f"         live against offline, not time: "
-          f"{'; '.join(counts) if counts else 'the same'}")
+    counts = most("counts")
+    print(f"         live against offline, not decided by time: {counts or 'the same'}")
     for kind, what in (("numbering", "frame and session numbers"),
-                       ("timed", "times and rates")):
-        if union(kind):
-            print(f"         live against offline, {what}: {'; '.join(union(kind))}")
+                       ("timed", "decided by time, values per section")):
+        if most(kind):
+            print(f"         live against offline, {what}: {most(kind)}")
     return not counts
 
 
