@@ -258,11 +258,14 @@ _TIMED = re.compile(
     r"max_idle_frame|max_window)(\.|\[|$)|[a-z]_(ms|s|minute)(\.|\[|$)|"
     r"^over_time\.|^flow_control\.|^sessions\[\]\.flow\.|^sessions\[\]\.expert\.|"
     r"^timeouts\.")
-_TIMED_NOTES = frozenset({"window"})
+# With records (``--records``), the same requests held to the end also fill the rows held
+# for their answers: the cap's note comes live, never offline, where they time out first.
+_TIMED_NOTES = frozenset({"window", "cap-held-rows"})
 _REORDERED = frozenset({"expert"})  # lists in the order findings were made, which time sets
 # Numbers given in arrival order: frames, and sessions by their first frame. Captured on two
 # interfaces at once, the frames of the two arrive interleaved otherwise than in the file.
 _NUMBERING = frozenset({"id", "session", "frame", "request_frame", "terminate_frame"})
+_NUMBERED = re.compile(r"\b(frame|session) \d+")  # the same, in a finding's words
 
 
 def _shape(path: str) -> str:
@@ -291,6 +294,8 @@ def _untimed(value: Any, path: str, renumbered: bool) -> Any:
         if renumbered or path in _REORDERED:
             items.sort(key=lambda i: json.dumps(i, sort_keys=True))
         return items
+    if renumbered and isinstance(value, str):
+        return _NUMBERED.sub(r"\1 N", value)
     return value
 
 
