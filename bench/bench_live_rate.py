@@ -251,9 +251,9 @@ def _leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
 # traffic go by in seconds. So times, durations, rates, latencies and the time buckets differ
 # by design, and so does what is decided from them: the flow-control verdicts (sends per second
 # against the window) and a session's longest silence (its frame). The analyzer's timeouts
-# (60 s for an answer, 240 s of silence for a session) never fire in a live run of seconds:
-# the reference it is compared with is the offline run with ``--timeout`` longer than the
-# capture (:data:`NO_TIMEOUT`), where none fires either.
+# (60 s for an answer; 60 + 180 s of a session's silence for an idle gap) never fire in a
+# live run of seconds: the reference it is compared with is the offline run with ``--timeout``
+# longer than the capture (:data:`NO_TIMEOUT`), where none fires either.
 _TIMED = re.compile(
     r"(^|\.)(start|end|time|hour|duration_s|tps|bucket_s|capture_start|capture_end|"
     r"max_idle_frame)(\.|\[|$)|[a-z]_(ms|s|minute)(\.|\[|$)|"
