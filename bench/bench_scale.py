@@ -529,10 +529,27 @@ def _suite_hosts(args: argparse.Namespace, root: Path, captures: dict[str, Path]
         with local_client(workers) as client:
             cmppdissect.analyze_many(paths, client=client)
             t = _median(lambda c=client: cmppdissect.analyze_many(paths, client=c), args.runs)
+            if workers == 2:
+                both = _two_at_once(client, Host("probe", tuple(chains[0])), args.runs)
         rows.append((f"`analyze_many`, {_workers(workers)}", t, one / t))
-    print(f"\nload average after: {_load()}\n\n| run | seconds | speed-up |\n|---|---:|---:|")
+    print(f"\nload average after: {_load()}; on the 2 workers, two copies of a host's task at "
+          f"once took {both:.2f}x as long as one alone (1.00x: two free cores, 2.00x: one)"
+          "\n\n| run | seconds | speed-up |\n|---|---:|---:|")
     for label, t, gain in rows:
         print(f"| {label} | {t:.2f} | {'' if gain is None else f'{gain:.2f}x'} |")
+
+
+def _two_at_once(client: Any, host: Host, runs: int) -> float:
+    """How much longer two copies of ``host``'s task take on two workers at once than one
+    alone (medians): what the machine lets the second worker have."""
+
+    def run(copies: int) -> None:
+        futures = [client.submit(analyze_host, host, SETTINGS, pure=False)
+                   for _ in range(copies)]
+        client.gather(futures)
+
+    run(2)
+    return _median(lambda: run(2), runs) / _median(lambda: run(1), runs)
 
 
 # -- gen_capture's hosts --------------------------------------------------------------------
