@@ -282,6 +282,34 @@ def test_analyze_takes_several_paths(capture: tuple[Path, list[tuple[int, bytes]
         analyze(a, tmp_path / "missing.pcap")
 
 
+def test_a_chain_is_read_one_file_after_another(
+        capture: tuple[Path, list[tuple[int, bytes]], int], tmp_path: Path) -> None:
+    """Rotated pieces of a capture whose clock ran backwards across the cut (the second
+    segment of the split SUBMIT stamped 0.7 ms before the first): merged by time, the two
+    segments change places; read as a chain (``analyze([[a, b]])``), the pieces are the
+    capture, frame for frame."""
+    _single, frames, split_at = capture
+    frames = list(frames)
+    second = frames[split_at + 1][1]
+    frames[split_at + 1] = (frames[split_at][0] - 700 * US, second)
+    assert frames[split_at - 1][0] < frames[split_at + 1][0] < frames[split_at][0]
+    single = tmp_path / "single.pcap"
+    single.write_bytes(pcap_bytes(frames))
+    a, b = tmp_path / "a.pcap", tmp_path / "b.pcap"
+    a.write_bytes(pcap_bytes(frames[:split_at + 1]))
+    b.write_bytes(pcap_bytes(frames[split_at + 1:]))
+
+    def rows(*source: object) -> list[tuple[int, str, int]]:
+        return [(r.frame, r.command, r.ts_ns) for r in analyze(*source).pdus()]  # type: ignore[arg-type]
+
+    want = rows(single)
+    assert rows([[a, b]]) == rows([[str(a), str(b)]]) == want
+    assert analyze([[a, b]]).report() == analyze(single).report()
+    assert rows(a, b) != want  # merged by time: the segments swapped
+    with pytest.raises(ValueError, match="empty chain"):
+        analyze([[], a])
+
+
 # -- errors ---------------------------------------------------------------------------------------
 
 

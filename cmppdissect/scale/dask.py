@@ -84,9 +84,11 @@ def analyze_many(paths: Sequence[str | os.PathLike[str]] = (), *,
     :mod:`cmppdissect.scale.hosts`). ``parquet``: also write the dataset there
     (:mod:`cmppdissect.scale.dataset`). The other settings are :func:`cmppdissect.analyze`'s.
 
-    The report equals ``cmppdissect.analyze(all_files).report()`` in the sections its
-    ``scale`` key lists as merged (docs/scale.md). ``ValueError`` for hosts that cannot be
-    formed (a file twice, a pattern that does not match)."""
+    The report equals the one engine's over every host's chain (``cmppdissect.analyze([
+    chain, chain, ...]).report()``, which is ``analyze(all_files)`` unless a host's clock ran
+    backwards across a rotation) in the sections its ``scale`` key lists as merged
+    (docs/scale.md). ``ValueError`` for hosts that cannot be formed (a file twice, a pattern
+    that does not match)."""
     groups = group_hosts(list(paths), host_pattern=host_pattern, hosts=hosts)
     listed = int(limits.get("max_report_listed", 1000))  # max_loose_ends: parts.py
     settings = {"ports": (*DEFAULT_PORTS, *ports), "version": parse_version(version),

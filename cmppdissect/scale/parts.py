@@ -83,7 +83,9 @@ class HostPart:
 def chain(host: Host) -> tuple[list[str], list[int | None], list[str]]:
     """The host's readable files in time order (their first frame's time; a file without
     frames last, ties in the order given), their first times, and one line per file that
-    cannot be read as a capture."""
+    cannot be read as a capture. Read as a chain, each file after the one before: a file
+    may start earlier than the one before it ends (a clock that ran backwards across the
+    rotation), and its frames still come after that file's, as the capture wrote them."""
     timed: list[tuple[int, int, str, int | None]] = []
     unreadable = []
     for index, path in enumerate(host.paths):
@@ -114,7 +116,7 @@ def analyze_host(host: Host, settings: Mapping[str, Any],
     loose = int(limits.pop("max_loose_ends", LOOSE_ENDS))
     listed = int(limits.pop("max_report_listed", 1000))
     limits["max_report_listed"] = max(listed, loose)
-    analysis = analyze(paths, **limits)
+    analysis = analyze([paths], **limits)  # one chain: each file after the one before
     if parquet is not None:
         from cmppdissect.scale.dataset import write_host_tables
 
