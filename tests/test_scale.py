@@ -365,6 +365,7 @@ def test_the_merge_says_what_it_cannot_merge(tmp_path: Path) -> None:
     scale = merge_parts(parts)["scale"]
     why = {i["section"]: i["why"] for i in scale["not_merged"]}
     assert "awaited a report on two hosts" in why["reports"]
+    assert "saw the same traffic" in why["long_sms"]
     assert "reports" not in scale["merged_sections"] and "links" in why
     assert "commands" in scale["merged_sections"]
 
