@@ -310,6 +310,37 @@ def test_a_chain_is_read_one_file_after_another(
         analyze([[], a])
 
 
+def test_files_side_by_side_in_a_chain_are_said(tmp_path: Path) -> None:
+    """Two links captured at the same time into two files (two interfaces), given as one
+    chain: the second starts long before the first ends, so it is no rotation's next piece; a
+    warning names both files (a rotation whose clock steps back 0.7 ms is not one: the test
+    above compares whole reports)."""
+    quick, _ = conversation()
+    frames = [(quick[0][0] + i * 100_000 * US, f) for i, (_, f) in enumerate(quick)]  # 0.1 s apart
+
+    def moved(src: str, sport: int, dst: str, dport: int, *rest: object, **kw: object) -> bytes:
+        """The same link from another client port: a second connection."""
+        return tcp_frame(src, 40999 if sport != 7890 else sport, dst,  # type: ignore[arg-type]
+                         40999 if dport != 7890 else dport, *rest, **kw)
+
+    other, _ = conversation(link=moved)
+    shifted = [(ts + 10 * US, f) for (ts, _), (_, f) in zip(frames, other, strict=True)]
+    a, b = tmp_path / "eth0.pcap", tmp_path / "eth1.pcap"
+    a.write_bytes(pcap_bytes(frames))
+    b.write_bytes(pcap_bytes(shifted))
+    span = (frames[-1][0] - shifted[0][0]) / 1e9
+    assert span > 1
+    report = analyze([[a, b]]).report()
+    said = [e for e in report["expert"] if "before the end of" in e["message"]]
+    assert len(said) == 1 and said[0]["severity"] == "warn"
+    assert "eth1.pcap starts" in said[0]["message"] and f"{span:.1f} s" in said[0]["message"]
+    assert "eth0.pcap" in said[0]["message"]
+    # merged by time (two inputs, not a chain), the two links are simply two links
+    apart = analyze(a, b).report()
+    assert not [e for e in apart["expert"] if "before the end of" in e["message"]]
+    assert len(apart["sessions"]) == 2
+
+
 # -- errors ---------------------------------------------------------------------------------------
 
 

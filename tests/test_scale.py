@@ -353,6 +353,31 @@ def _settings() -> dict[str, Any]:
             "heuristic": True}
 
 
+def test_files_side_by_side_in_one_host_are_not_merged(tmp_path: Path) -> None:
+    """Two files of one directory captured at the same time (two interfaces) are not a
+    rotation: read one after the other they are not the capture, and the report says so."""
+    host = tmp_path / "gw"
+    host.mkdir()
+    gen.generate(host / "eth0.pcap", frames=600, seed=3, sessions=2)
+    eth0 = _read_pcap(host / "eth0.pcap")
+    mine, _split, _submit = _sp_session(eth0[0][0] + 50 * MS)
+    _write(host / "eth1.pcap", mine)
+    assert eth0[-1][0] - mine[0][0] > 1.5e9  # eth1 starts long before eth0 ends
+    part = analyze_host(group_hosts([str(host / "eth0.pcap"), str(host / "eth1.pcap")])[0],
+                        _settings())
+    assert [(Path(a).name, Path(b).name) for a, b, _s in part.overlaps] == [
+        ("eth0.pcap", "eth1.pcap")]
+    report = merge_parts([part])
+    why = {i["section"]: i["why"] for i in report["scale"]["not_merged"]}
+    assert report["scale"]["merged_sections"] == [] and set(why) >= {"pdus", "reports"}
+    assert "captured side by side" in why["pdus"]
+    assert any("before the end of" in e["message"] for e in report["expert"])
+    # a rotation (the first file ends before the next starts) is no such case
+    frames = _read_pcap(host / "eth0.pcap")
+    rotated = _cut(frames, [len(frames) // 2], tmp_path / "rot")
+    assert analyze_host(group_hosts(rotated)[0], _settings()).overlaps == []
+
+
 def test_the_merge_says_what_it_cannot_merge(tmp_path: Path) -> None:
     """The same Msg_Id awaited on two hosts: the report sections say so instead of guessing."""
     gw1, _ = _two_hosts(tmp_path / "one")

@@ -614,6 +614,12 @@ def merge_parts(parts: Sequence[HostPart], *, failed: Mapping[str, str] | None =
     for host, why in failed.items():
         _finding(engine, Severity.ERROR, "host-failed", f"host {host}: {why}")
         verdict.fail(SECTIONS, f"host {host} could not be analysed")
+    for part in read:
+        for first, then, seconds in part.overlaps:
+            verdict.fail(SECTIONS, f"host {part.host}: {then} starts {seconds:.1f} s before the "
+                         f"end of {first}: files captured side by side were read one after "
+                         "the other as one capture's pieces; give them as separate hosts, or "
+                         "merge them by time first (mergecap -w)")
     report = build_report(cast("Engine", engine))
     hosts_of = {}
     for part, off in zip(read, offsets, strict=True):

@@ -64,6 +64,9 @@ class HostPart:
     # the reports matched here that the core still remembers (Core.matched_reports): another
     # host may have had the same id's report first, or a later copy of it
     matched: list[tuple[Any, ...]] = field(default_factory=list)
+    # files of the chain that start well before the end of the one before them: captured
+    # side by side, not rotated (MergedSource.overlaps)
+    overlaps: list[tuple[str, str, float]] = field(default_factory=list)
     lost: tuple[Any, ...] = ({}, {}, [])
     expert_counts: Counter[Any] = field(default_factory=Counter)
     expert_items: list[ExpertItem] = field(default_factory=list)
@@ -122,6 +125,7 @@ def analyze_host(host: Host, settings: Mapping[str, Any],
 
         part.parquet_rows = write_host_tables(analysis, host.name, parquet)
     analysis.run()
+    part.overlaps = list(getattr(analysis.source, "overlaps", ()))
     engine = analysis.engine
     assert engine is not None
     _take(part, engine)

@@ -52,6 +52,11 @@ from cmppdissect.sources.frames import Frame, FrameError, FrameFile
 __all__ = ["InputError", "MergedFrames", "MergedSource", "interface_block", "open_inputs",
            "section_header"]
 
+CHAIN_OVERLAP_NS: Final = 1_000_000_000
+"""How far (ns) a chain's next file may start before the end of the one it follows and still be
+read as the next piece of one capture (a clock stepping back at a rotation: microseconds to
+milliseconds); further, the two were captured side by side, and a note says so."""
+
 _SHB: Final = 0x0A0D0D0A
 _IDB: Final = 1
 _BOM: Final = 0x1A2B3C4D
@@ -147,6 +152,8 @@ class MergedSource:
             raise ValueError("chains must hold every input once")
         self.sources = list(sources)
         self.notes: list[CaptureNote] = notes if notes is not None else []
+        # (file that ended, the next in its chain, seconds it starts before the other's end)
+        self.overlaps: list[tuple[str, str, float]] = []
         self.name = ", ".join(s.name for s in self.sources)
         self.compressed = any(s.compressed for s in self.sources)
         self.paths = [s.path for s in self.sources]
@@ -217,7 +224,9 @@ class MergedSource:
                             start += size
                             out, size = [], 0
                     if not reader.ready and not inputs[index].fill():
-                        index = current(c)  # the chain's next input
+                        ended, index = index, current(c)  # the chain's next input
+                        if index is not None:
+                            self._overlap(inputs, ended, index, notes)
                         continue
                     ts = reader.ts
                     if until is not None and (ts > until or (ts == until and not inclusive)):
@@ -232,6 +241,25 @@ class MergedSource:
                     notes.append(CaptureNote(note.frame, f"{source.name}: {note.message}",
                                              note.severity))
                 source.notes.clear()
+
+    def _overlap(self, inputs: Sequence[_Input], ended: int, following: int,
+                 notes: list[CaptureNote]) -> None:
+        """A chain's next input starting well before the one that ended: not the next piece of
+        a rotation but a file captured side by side (another interface, the other end of a
+        link), which a chain reads after the other instead of merged by time. Said once, as a
+        warning, and kept in :attr:`overlaps` for whoever must not pretend otherwise."""
+        first = inputs[following].reader.ts
+        latest = inputs[ended].reader.latest_ts
+        if latest is None or latest - first <= CHAIN_OVERLAP_NS:
+            return
+        seconds = (latest - first) / 1e9
+        a, b = inputs[ended].source.name, inputs[following].source.name
+        if notes is self.notes:
+            self.overlaps.append((a, b, seconds))
+        notes.append(CaptureNote(None, f"{b} starts {seconds:.1f} s before the end of {a}, "
+                                 "the file before it in its chain: read after it, as the next "
+                                 "piece of one capture; files captured side by side must be "
+                                 "given apart (or merged by time first: mergecap -w)", "warn"))
 
     def chunks(self) -> Iterator[bytes]:
         """The merged pcapng stream in chunks of about :data:`CHUNK_SIZE` bytes (once)."""
