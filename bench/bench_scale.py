@@ -613,8 +613,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(("one process, write_parquet", one_pq, None))
             for workers in (1, 2):
                 with local_client(workers) as client:
-                    t = _median(lambda c=client: cmppdissect.analyze_many(
-                        paths, client=c, parquet=scratch / "ds"), args.runs)
+                    t = _median(lambda c=client: cmppdissect.analyze_many(  # a dataset a run
+                        paths, client=c, parquet=tempfile.mkdtemp(dir=scratch)), args.runs)
                 rows.append((f"analyze_many --parquet, {workers} worker"
                              f"{'s' if workers > 1 else ''}", t, one_pq / t))
         finally:

@@ -187,7 +187,7 @@ def _parser() -> argparse.ArgumentParser:
                    "stdout, rotated with -b")
     p.add_argument("--metrics", metavar="ADDR:PORT",
                    help="serve Prometheus metrics over HTTP on ADDR:PORT while the capture is "
-                   "analysed (:PORT for every address; docs/live.md#metrics)")
+                   "analysed (:PORT for every IPv4 address; docs/live.md#metrics)")
     p.add_argument("-V", "--version", action="version", version=f"cmppdissect {__version__}")
     return p
 
@@ -255,7 +255,7 @@ class _MetricsServer:
             port = -1
         if not sep or not 0 <= port < 65536 or "[" in host or "]" in host:
             raise UsageError(f"--metrics {spec}: give ADDR:PORT, e.g. 127.0.0.1:9464, "
-                             "[::1]:9464 or :9464 for every address")
+                             "[::1]:9464 or :9464 for every IPv4 address")
         self.analysis: Analysis | None = None
         self.capture: LiveCapture | None = None
         registry = CollectorRegistry(auto_describe=False)
@@ -266,7 +266,8 @@ class _MetricsServer:
         except OSError as exc:
             raise UsageError(f"--metrics {spec}: {exc.strerror or exc}") from None
         bound = self.server.server_address
-        self.address = f"{host or '0.0.0.0'}:{bound[1]}"
+        shown = host or "0.0.0.0"
+        self.address = f"[{shown}]:{bound[1]}" if ":" in shown else f"{shown}:{bound[1]}"
 
     def _capture(self) -> dict[str, Any]:
         capture = self.capture
@@ -330,6 +331,8 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         args.format = None  # the records go to the file; stdout has the summary
     args.zstat = _zstats(args.zstats)
     args.ring = _ring(args)
+    _outputs_apart(paths, ("-w", args.write), ("--jsonl", args.jsonl),
+                  ("--report-file", args.report_file))
     if args.report_file is not None:
         args.report = "json"
         args.reports = _report_series(args)
@@ -719,9 +722,6 @@ def _run_write(paths: Sequence[str], args: argparse.Namespace, out: TextIO) -> i
         src.close()
         raise UsageError("-w: frames are copied from the capture file, which must be regular "
                          f"and uncompressed: {why}")
-    if target != "-" and any(_same_file(target, path) for path in paths):
-        analysis.source.close()
-        raise UsageError(f"-w {target}: that is the capture being read")
     to_stdout = target == "-"
     created = not to_stdout and args.ring is None and not os.path.lexists(target)
     sink: BinaryIO | Ring
@@ -781,6 +781,22 @@ def _write_rows(analysis: Analysis, args: argparse.Namespace,
             break
     analysis.stop()
     return rows
+
+
+def _outputs_apart(paths: Sequence[str], *outputs: tuple[str, str | None]) -> None:
+    """An output file that is one of the captures being read would destroy it (``--jsonl``
+    and ``--report-file`` overwrote it), and two outputs to one file (or one ring of names)
+    would write over each other: refused before anything is read or written."""
+    given: dict[str, str] = {}
+    for opt, target in outputs:
+        if target is None or target == "-":
+            continue
+        if any(path != "-" and _same_file(target, path) for path in paths):
+            raise UsageError(f"{opt} {target}: that is the capture being read")
+        where = os.path.realpath(target)
+        if where in given:
+            raise UsageError(f"{opt} {target}: {given[where]} writes there too")
+        given[where] = opt
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -940,9 +956,10 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
                 if left is not None and left <= 0:
                     continue  # stopping: the last queued packets still count in the summary
                 count = 0
-                if writer is not None:
+                if writer is not None:  # its limit counts what it wrote over every slice
                     before = writer.written
-                    writer.write_slices((sl,), expression=args.display_filter, limit=left)
+                    writer.write_slices((sl,), expression=args.display_filter,
+                                        limit=args.count)
                     writer.flush()
                     count = writer.written - before
                 if lines is not None:  # no -Y here: the slice's first rows are the lines
@@ -1021,7 +1038,10 @@ def _wall_clock_reports(analysis: Analysis, capture: LiveCapture,
 
 @contextlib.contextmanager
 def _stop_on_signals(capture: LiveCapture) -> Iterator[None]:
-    """SIGINT and SIGTERM stop the capture cleanly; a second SIGINT aborts (exit 130)."""
+    """SIGINT and SIGTERM stop the capture cleanly; a second SIGINT aborts (exit 130). So
+    does SIGHUP (the terminal of an ssh session that dropped), as in dumpcap, unless it was
+    ignored (``nohup``): its default would end the process with no summary, no final report
+    and the outputs cut wherever their buffers were."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -1031,7 +1051,10 @@ def _stop_on_signals(capture: LiveCapture) -> Iterator[None]:
             raise KeyboardInterrupt
         capture.stop()
 
-    old = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signals = [signal.SIGINT, signal.SIGTERM]
+    if signal.getsignal(signal.SIGHUP) == signal.SIG_DFL:
+        signals.append(signal.SIGHUP)
+    old = {sig: signal.signal(sig, stop) for sig in signals}
     try:
         yield
     finally:
@@ -1131,7 +1154,7 @@ def _run_diff(argv: Sequence[str], out: TextIO) -> int:
     return 0
 
 
-_SCHEDULER = re.compile(r"^(\w+://.+|[\w.-]+:\d+)$")
+_SCHEDULER = re.compile(r"^(\w+://.*|[\w.-]+:\d+)$")
 
 
 def _run_analyze(argv: Sequence[str], out: TextIO) -> int:
@@ -1149,7 +1172,8 @@ def _run_analyze(argv: Sequence[str], out: TextIO) -> int:
                    help="which files are one host: what REGEX matches in the path (its first "
                    "group if it has one); default: the files of one directory")
     p.add_argument("--workers", type=_count, metavar="N",
-                   help="with a local cluster: N worker processes (default: one per core)")
+                   help="with a local cluster: N worker processes (default: one per core; never "
+                   "more than there are hosts)")
     p.add_argument("--report", choices=("json",), default="json",
                    help="the merged report as one JSON document (the default)")
     p.add_argument("--report-file", metavar="FILE", help="write the report to FILE")
@@ -1171,25 +1195,30 @@ def _run_analyze(argv: Sequence[str], out: TextIO) -> int:
     if not files:
         raise UsageError("analyze --dask reads capture files: none given")
     try:
-        from cmppdissect.scale.dask import analyze_many, local_client
+        from cmppdissect.scale.dask import analyze_many
     except ImportError as exc:
         raise UsageError(f"--dask needs dask and distributed ({exc.name} is missing): "
                          "pip install 'dask[distributed]'") from None
     settings = {"ports": tuple(args.ports), "version": args.cmpp_version,
                 "timeout_s": args.timeout, "secrets": _secrets(args.secret)}
+    _outputs_apart(files, ("--report-file", args.report_file))
+    if args.report_file is not None:
+        try:  # said before the cluster works, not after
+            with open(args.report_file, "a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            raise UsageError(f"--report-file {args.report_file}: {exc.strerror or exc}"
+                             ) from None
     with _host_progress() as progress:
         try:
-            if scheduler is None:
-                with local_client(args.workers) as client:
-                    report = analyze_many(files, client=client, host_pattern=args.host_pattern,
-                                          parquet=args.parquet, progress=progress, **settings)
-            else:
-                report = analyze_many(files, client=scheduler, host_pattern=args.host_pattern,
-                                      parquet=args.parquet, progress=progress, **settings)
+            report = analyze_many(files, client=scheduler, workers=args.workers,
+                                  host_pattern=args.host_pattern, parquet=args.parquet,
+                                  progress=progress, **settings)
         except (ValueError, re.error) as exc:
-            raise UsageError(str(exc)) from None
-        except OSError as exc:
-            where = f"scheduler {scheduler}" if scheduler else "--parquet"
+            raise UsageError(str(exc) if not isinstance(exc, re.error)
+                             else f"--host {args.host_pattern!r}: {exc}") from None
+        except OSError as exc:  # the --parquet directory names itself; the scheduler not
+            where = f"--parquet {exc.filename}" if exc.filename else f"scheduler {scheduler}"
             raise UsageError(f"{where}: {exc.strerror or exc}") from None
     from cmppdissect.output.records import dump
 

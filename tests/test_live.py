@@ -19,6 +19,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -318,6 +319,42 @@ def test_cli_sigint_prints_the_summary_and_exits_0(
     assert "Capture on lo:" in out and " 0 dropped" in out and "Traceback" not in err
 
 
+@pytest.mark.parametrize("ignored", [False, True])
+def test_cli_sighup_stops_the_capture_cleanly_as_dumpcap(
+        cli_procs: list[subprocess.Popen[str]], tmp_path: Path, ignored: bool) -> None:
+    """A terminal that hangs up (an ssh session dropped) sends SIGHUP: as SIGTERM, the
+    capture stops cleanly, its outputs closed whole and its final report written, unless
+    SIGHUP was ignored (``nohup``), as dumpcap does. (It used to end the process at once:
+    no summary, no final report.)"""
+    port = _free_port()
+    report = tmp_path / "report.json"
+    pre = (lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)) if ignored else None
+    proc = subprocess.Popen([sys.executable, "-m", "cmppdissect", "-i", "lo", "-f",
+                             f"tcp port {port}", "-d", str(port), "-q", "-w",
+                             str(tmp_path / "cap.pcapng"), "--jsonl", str(tmp_path / "p.jsonl"),
+                             "--report-every", "60", "--report-file", str(report)],
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=pre)
+    cli_procs.append(proc)
+    assert proc.stderr is not None
+    assert _lines(proc.stderr, 1) == ["Capturing on lo"]
+    sp, ismg = _traffic(port)
+    total = len(_sent(sp)) + len(_sent(ismg))
+    proc.send_signal(signal.SIGHUP)
+    if ignored:  # nohup: the capture goes on, and stops on SIGTERM
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=2)
+        proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert (out, err) == ("", "")
+    final = json.loads(report.read_text())
+    assert final["period"]["final"] is True and final["pdus"] == total
+    lines = (tmp_path / "p.jsonl").read_text().splitlines()
+    assert len(lines) == total and all(json.loads(line) for line in lines)
+    assert analyze(str(tmp_path / "cap.pcapng")).report()["pdus"] == total
+
+
 def test_cli_sigint_right_after_it_starts_is_a_clean_stop(
         cli_procs: list[subprocess.Popen[str]]) -> None:
     """A script that waits for "Capturing on" and stops the capture at once: the signal
@@ -370,6 +407,31 @@ def test_cli_count_stops_and_display_filter_applies(
     records = [json.loads(line) for line in out.splitlines()]
     assert [r["command"] for r in records] == ["CMPP_SUBMIT_RESP"] * 3
     assert "CMPP PDUs:" in err
+
+
+def test_cli_count_over_several_batches_stops_at_n(
+        cli_procs: list[subprocess.Popen[str]]) -> None:
+    """``-c N -T jsonl`` whose N PDUs come in more than one batch: exactly N records, then the
+    capture stops by itself. (The records written were counted twice from the second batch
+    on: it wrote fewer than N and never stopped.)"""
+    port = _free_port()
+    first, _ = _traffic_counted(port)
+    proc = _start_cli(cli_procs, "-i", "lo", "-f", f"tcp port {port}", "-d", str(port),
+                      "-T", "jsonl", "-c", str(first + 3))
+    _traffic(port)
+    time.sleep(0.5)  # the kernel hands its block over within 50 ms: the next is another batch
+    _traffic(port)
+    out, err = proc.communicate(timeout=30)  # no signal: -c ends it
+    assert proc.returncode == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert len(records) == first + 3
+    assert [r["frame"] for r in records] == sorted(r["frame"] for r in records)
+
+
+def _traffic_counted(port: int) -> tuple[int, int]:
+    """The PDUs one :func:`_traffic` session sends (both sides), from a run of its own."""
+    sp, ismg = _traffic(port)
+    return len(_sent(sp)) + len(_sent(ismg)), len(_sent(sp))
 
 
 def test_cli_duration_stops_with_a_report() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import select
 import signal
 import socket
@@ -180,6 +181,30 @@ def test_metrics_with_a_file_serves_until_the_analysis_ends() -> None:
     assert res.returncode == 0, res.stderr
     assert res.stderr.startswith("Serving metrics on http://127.0.0.1:")
     assert json.loads(res.stdout)["pdus"] > 0
+
+
+def test_the_url_said_for_an_ipv6_address_is_one_that_can_be_scraped() -> None:
+    """``[::1]:0``: the line names ``http://[::1]:PORT/metrics`` (``http://::1:PORT`` is no
+    URL), and that URL answers while the analysis runs."""
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
+    with socket.socket(socket.AF_INET6) as probe:
+        try:
+            probe.bind(("::1", 0))
+        except OSError:
+            pytest.skip("no IPv6 loopback here")
+    proc = subprocess.Popen([sys.executable, "-m", "cmppdissect", "--metrics", "[::1]:0",
+                             "--report", "json", "-"], stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:  # scraped while the analysis waits for its input
+        assert proc.stderr is not None
+        line = proc.stderr.readline().decode().strip()
+        assert re.fullmatch(r"Serving metrics on http://\[::1\]:\d+/metrics", line), line
+        with urllib.request.urlopen(line.split()[-1], timeout=10) as answer:
+            assert answer.status == 200 and b"cmpp_" in answer.read()
+    finally:
+        proc.communicate((SAMPLES / "cmpp-basic.pcap").read_bytes(), timeout=60)
+    assert proc.returncode == 0
 
 
 # -- live, end to end: a real scrape while the simulator runs -----------------------------------

@@ -219,6 +219,53 @@ def test_ring_and_report_usage_errors(args: list[str], needle: str, tmp_path: Pa
     assert list(tmp_path.iterdir()) == []  # nothing made before the error
 
 
+@pytest.mark.parametrize("args", [
+    ["--jsonl", "{cap}"], ["--jsonl", "{cap}", "-b", "packets:100"], ["--report-file", "{cap}"],
+    ["--report-every", "1", "--report-file", "{cap}"], ["-w", "{cap}"],
+    ["--report-file", "{cap}", "{other}"],
+])
+def test_an_output_that_is_the_capture_being_read_is_refused(
+        capture: Path, tmp_path: Path, args: list[str]) -> None:
+    """``--jsonl`` or ``--report-file`` naming the capture itself overwrote it with JSON
+    (exit 0, the capture gone); as for -w, it is refused before anything is read."""
+    cap = tmp_path / "cap.pcap"
+    shutil.copyfile(capture, cap)
+    other = tmp_path / "other.pcap"
+    shutil.copyfile(capture, other)
+    done = cli(*[a.format(cap=cap, other=other) for a in args], cap, check=False)
+    opt = "--report-file" if "--report-file" in args else args[0]
+    assert one_line_error(done, "") == f"cmppdissect: {opt} {cap}: that is the capture being read"
+    assert cap.read_bytes() == capture.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cap.pcap", "other.pcap"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--jsonl", "{tmp}/x.json", "--report-file", "{tmp}/x.json"],
+     "--report-file {tmp}/x.json: --jsonl writes there too"),
+    (["--jsonl", "{tmp}/x.json", "--report-every", "1", "--report-file", "{tmp}/./x.json"],
+     "--report-file {tmp}/./x.json: --jsonl writes there too"),
+    (["-w", "{tmp}/x.out", "-T", "jsonl", "--report-file", "{tmp}/x.out"],
+     "--report-file {tmp}/x.out: -w writes there too"),
+])
+def test_two_outputs_to_one_file_are_refused(capture: Path, tmp_path: Path, args: list[str],
+                                             message: str) -> None:
+    """``--jsonl F --report-file F``: the report replaced the records (exit 0)."""
+    done = cli(*[a.format(tmp=tmp_path) for a in args], capture, check=False)
+    assert one_line_error(done, "") == "cmppdissect: " + message.format(tmp=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_analyze_report_file_that_is_a_capture_being_read_is_refused(
+        capture: Path, tmp_path: Path) -> None:
+    cap = tmp_path / "gw1" / "cap.pcap"
+    cap.parent.mkdir()
+    shutil.copyfile(capture, cap)
+    done = cli("analyze", "--dask", "--workers", "1", cap, "--report-file", cap, check=False)
+    assert done.returncode == 2 and done.stderr == (
+        f"cmppdissect analyze: --report-file {cap}: that is the capture being read\n")
+    assert cap.read_bytes() == capture.read_bytes()
+
+
 def test_ring_names_and_the_oldest_deleted(tmp_path: Path) -> None:
     ring = Ring(tmp_path / "cap.pcapng", RingSpec(packets=1, files=2))
     t = 1_764_000_000 * NS
@@ -419,6 +466,39 @@ def test_report_every_keeps_the_last_files_and_works_with_other_outputs(
     pcaps = rotated(tmp_path, "w")  # files:2 keeps two of -w's files too
     assert [number_of(p) for p in pcaps] == [2, 3] and written > 2000
     assert [len(dpkt_frames(p)) for p in pcaps] == [1000, written - 2000]
+
+
+@pytest.mark.parametrize("frames", [300, 1200])
+def test_a_frame_stamped_decades_off_makes_a_bounded_series(
+        capture: Path, tmp_path: Path, frames: int) -> None:
+    """A capture whose first frame says 1970 (a clock that was wrong): the quiet stretch of
+    55 years passes QUIET_STEPS steps one by one and the rest at once, however many frames
+    follow, instead of 480,000 identical reports an hour apart (minutes of writing, a
+    folder filling up). The last report is still --report json's."""
+    from cmppdissect.sources.ticks import QUIET_STEPS
+
+    stamped = dpkt_frames(capture)[:frames]
+    path = tmp_path / "jump.pcap"
+    with path.open("wb") as out:
+        writer = dpkt.pcap.Writer(out, nano=True)
+        for k, (ts, frame) in enumerate(stamped):
+            writer.writepkt(frame, ts=Decimal(NS if k == 0 else ts) / NS)
+    target = tmp_path / "reports" / "report.json"
+    target.parent.mkdir()
+    started = time.monotonic()
+    cli("--report-every", "3600", "--report-file", target, path)
+    assert time.monotonic() - started < 60
+    docs = [json.loads(p.read_text()) for p in rotated(target.parent, "report")]
+    # The steps one by one, the rest as one, a step the capture itself may cross, the final.
+    assert QUIET_STEPS + 2 <= len(docs) <= QUIET_STEPS + 3
+    times = [d["period"]["time"] for d in docs[:-1]]
+    assert times[:QUIET_STEPS] == [1 + k * 3600 for k in range(1, QUIET_STEPS + 1)]
+    jump = times[QUIET_STEPS]
+    assert jump <= stamped[1][0] / NS < jump + 3600  # the last step before the next frame
+    assert times[QUIET_STEPS:] == pytest.approx([jump + k * 3600
+                                                 for k in range(len(times) - QUIET_STEPS)])
+    final = json.loads(cli("--report", "json", path).stdout)
+    assert {k: v for k, v in docs[-1].items() if k != "period"} == final
 
 
 # -- a full disk ----------------------------------------------------------------------------------

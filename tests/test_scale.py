@@ -16,6 +16,7 @@ and two worker processes on 127.0.0.1), their parts merged into the one-machine 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -501,17 +502,160 @@ def test_cli_with_a_scheduler_address_gives_the_same_report(
     (["--dask", "--host", "gw9", "{a}"], "does not match it"),
     (["--dask", "{a}", "{a}"], "given twice"),
     (["--dask", "tcp://127.0.0.1:9", "{a}"], "cmppdissect analyze: scheduler tcp://127.0.0.1:9"),
+    # a path that names no capture file is the command's mistake, not a finding of a task
+    (["--dask", "{a}", "{d}/nothing.pcap"], "analyze: {d}/nothing.pcap: no such file"),
+    (["--dask", "{a}", "{d}"], "analyze: {d}: is a directory"),
+    (["--dask", "{d}/fifo"], "analyze: {d}/fifo: not a regular file"),
+    (["--dask", "--host", "(", "{a}"], "analyze: --host '(': missing ), unterminated"),
+    (["--dask", "--host", "(gw9)?", "{a}"], "analyze: {a}: --host '(gw9)?' names no host in it"),
+    (["--dask", "--host", "x*", "{a}"], "analyze: {a}: --host 'x*' names no host in it"),
+    # a scheduler address that is none: said at once, not after the connect timeout
+    (["--dask", "tcp://127.0.0.1:99999", "{a}"],
+     "scheduler tcp://127.0.0.1:99999: not a scheduler address (port 99999 is out of range)"),
+    (["--dask", "tcp://", "{a}"], "scheduler tcp://: not a scheduler address (missing port"),
+    (["--dask", "tls://127.0.0.1:9", "{a}"], "scheduler tls://127.0.0.1:9: not a scheduler "
+     "address (TLS expects"),
+    (["--dask", "{a}", "--parquet", "{a}"], "analyze: --parquet {a}: Not a directory"),
+    (["--dask", "{a}", "--report-file", "{d}/none/r.json"],
+     "analyze: --report-file {d}/none/r.json: No such file or directory"),
 ])
-def test_cli_mistakes_are_one_line(single: tuple[Path, Frames, list[int]], args: list[str],
-                                   message: str) -> None:
+def test_cli_mistakes_are_one_line(single: tuple[Path, Frames, list[int]], tmp_path: Path,
+                                   args: list[str], message: str) -> None:
     path = str(single[0])
+    os.mkfifo(tmp_path / "fifo")
     env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"}
+    started = time.monotonic()
     res = subprocess.run([sys.executable, "-m", "cmppdissect", "analyze",
-                          *[a.format(a=path) for a in args]], capture_output=True, text=True,
-                         timeout=120, check=False, env=env)
+                          *[a.format(a=path, d=tmp_path) for a in args]], capture_output=True,
+                         text=True, timeout=120, check=False, env=env)
     assert res.returncode == 2
-    assert message in res.stderr and res.stderr.count("\n") == 1, res.stderr
+    assert message.format(a=path, d=tmp_path) in res.stderr, res.stderr
+    assert res.stderr.count("\n") == 1, res.stderr
     assert res.stdout == ""
+    assert time.monotonic() - started < 20  # no cluster had to start and stop for it
+
+
+def test_a_dataset_directory_is_never_written_twice(tmp_path: Path) -> None:
+    """A second run into a dataset directory is refused, before anything runs: its rows
+    would be read with the first run's (hosts named otherwise: every PDU twice) or replace
+    the first run's files of the same host (of every date). The first run's rows stay."""
+    gw1, gw2 = _two_hosts(tmp_path)
+    out = tmp_path / "dataset"
+    first = run_cli("analyze", "--dask", "--workers", "1", *gw1, *gw2, "--parquet", str(out))
+    assert first.returncode == 0, first.stderr
+    rows = ds.dataset(out / "pdus", partitioning=HIVE).to_table().num_rows
+    assert rows == cmppdissect.analyze([*gw1, *gw2]).tables()["pdus"].num_rows
+    files = sorted(out.rglob("*"))
+    again = run_cli("analyze", "--dask", "--workers", "1", "--host", "gw", *gw1, *gw2,
+                    "--parquet", str(out))
+    assert again.returncode == 2 and again.stdout == ""
+    assert again.stderr == (f"cmppdissect analyze: {out}: holds a dataset already (pdus): "
+                            "give a new or empty directory\n")
+    assert sorted(out.rglob("*")) == files
+    assert ds.dataset(out / "pdus", partitioning=HIVE).to_table().num_rows == rows
+
+
+def test_a_read_only_dataset_directory_is_one_line_before_anything_runs(
+        tmp_path: Path) -> None:
+    """A directory the tasks could not write into (a read-only file system) is said at
+    once, not as every host's task failing (tracebacks from the workers, a report of
+    nothing, exit status 0)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a read-only file system needs root")
+    gw1, _gw2 = _two_hosts(tmp_path)
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount)],
+                      capture_output=True, check=False).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        res = run_cli("analyze", "--dask", "--workers", "1", *gw1, "--parquet", str(mount))
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr == f"cmppdissect analyze: --parquet {mount}: Read-only file system\n"
+
+
+def _group(pid: int) -> list[str]:
+    """The command lines of the processes of process group ``pid``."""
+    found = subprocess.run(["pgrep", "-g", str(pid)], capture_output=True, text=True,
+                           check=False).stdout.split()
+    lines = []
+    for member in found:
+        with contextlib.suppress(OSError):
+            lines.append(Path(f"/proc/{member}/cmdline").read_text().replace("\0", " "))
+    return lines
+
+
+@pytest.fixture(scope="module")
+def two_big_hosts(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """Two hosts with a capture each that takes a worker a few seconds."""
+    where = tmp_path_factory.mktemp("big")
+    paths = []
+    for k in (1, 2):
+        path = where / f"gw{k}" / "cap.pcap"
+        path.parent.mkdir()
+        gen.generate(path, frames=400_000, seed=40 + k, sessions=6)
+        paths.append(str(path))
+    return paths
+
+
+@pytest.mark.parametrize("when", ["starting", "running"])
+def test_ctrl_c_ends_the_run_with_130_quietly_and_leaves_no_process(
+        two_big_hosts: list[str], tmp_path: Path, when: str) -> None:
+    """Ctrl-C as a terminal sends it, to the whole process group, while the embedded
+    cluster's workers start or while they run the hosts' tasks (writing the dataset): exit
+    status 130 at once, nothing on stderr (no worker's traceback or log), no worker process
+    left, no half-written file left in the dataset directory."""
+    out = tmp_path / "dataset"
+    proc = subprocess.Popen([sys.executable, "-m", "cmppdissect", "analyze", "--dask",
+                             "--workers", "2", *two_big_hosts, "--parquet", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            if when == "starting" and any("spawn_main" in c for c in _group(proc.pid)):
+                break
+            if when == "running" and list(out.glob(".staging-gw*")):
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the run ended before Ctrl-C"
+        os.killpg(proc.pid, signal.SIGINT)
+        sent = time.monotonic()
+        stdout, stderr = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 130
+    assert (stdout, stderr) == ("", "")
+    assert took < 10
+    deadline = time.monotonic() + 10
+    while _group(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _group(proc.pid) == []
+    assert [p for p in out.rglob("*") if p.is_file()] == []
+
+
+def test_no_more_workers_start_than_there_are_hosts(two_big_hosts: list[str],
+                                                   tmp_path: Path) -> None:
+    """One host is one task: ``--workers 6`` with one host starts one worker process (a
+    huge N used to start as many as it said, until the memory ran out)."""
+    report = tmp_path / "report.json"
+    proc = subprocess.Popen([sys.executable, "-m", "cmppdissect", "analyze", "--dask",
+                             "--workers", "6", two_big_hosts[0], "--report-file", str(report)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    most = 0
+    while proc.poll() is None:
+        most = max(most, sum("spawn_main" in c for c in _group(proc.pid)))
+        time.sleep(0.05)
+    assert proc.returncode == 0
+    got = json.loads(report.read_text())["pdus"]
+    assert got == cmppdissect.analyze(two_big_hosts[0]).report()["pdus"]
+    assert most == 1
 
 
 @pytest.mark.parametrize(("loose", "merged"), [(5, False), (100, True)])

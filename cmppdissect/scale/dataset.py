@@ -20,11 +20,13 @@ left is removed: a task run again after its worker died leaves the same rows onc
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import tempfile
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from urllib.parse import quote
 
@@ -36,7 +38,7 @@ from cmppdissect.api import Analysis
 from cmppdissect.engine import SessionNames
 from cmppdissect.output.tables import TABLES, schema_of
 
-__all__ = ["KEYS", "MAX_OPEN", "write_host_tables"]
+__all__ = ["KEYS", "MAX_OPEN", "discard_staging", "prepare", "write_host_tables"]
 
 KEYS = pa.schema([("date", pa.string()), ("sp_id", pa.string())])
 """The partition keys, in directory order: read the dataset with
@@ -148,6 +150,40 @@ class _Partitions:
             raise error
 
 
+def prepare(directory: str | os.PathLike[str]) -> str:
+    """The dataset's directory as an absolute path, made if missing and checked before any
+    task runs. ``OSError`` naming it when it is a file or cannot be written (each task
+    would fail on it); ``ValueError`` when it holds a dataset already: this run's rows would
+    be read with an earlier run's, or a host's files would replace its earlier ones (of
+    every date), so a run takes a new or empty directory, as pyarrow's ``write_dataset``
+    does by default."""
+    root = os.path.abspath(os.fspath(directory))
+    try:
+        if os.path.exists(root) and not os.path.isdir(root):
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), root)
+        os.makedirs(root, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(prefix=".staging-check-", dir=root))
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, root) from None
+    for table in TABLES:
+        held = Path(root, table)
+        if held.exists() and (not held.is_dir() or any(
+                not p.name.startswith((".", "_")) for p in held.iterdir())):
+            raise ValueError(f"{root}: holds a dataset already ({table}): give a new or empty "
+                             "directory")
+    return root
+
+
+def discard_staging(directory: str | os.PathLike[str], hosts: Iterable[str]) -> None:
+    """Remove what tasks of ``hosts`` left half written in the dataset at ``directory``
+    (their workers ended mid-task: killed, or Ctrl-C): their staging directories."""
+    from cmppdissect.scale.parts import host_id
+
+    for host in hosts:
+        for stale in Path(directory).glob(f".staging-{host_id(host)}-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
 def write_host_tables(analysis: Analysis, host: str, directory: str | os.PathLike[str], *,
                       row_group_rows: int = ROW_GROUP_ROWS) -> dict[str, int]:
     """Read ``analysis`` (not read yet) writing its tables into the dataset at
@@ -156,8 +192,7 @@ def write_host_tables(analysis: Analysis, host: str, directory: str | os.PathLik
 
     root = Path(directory)
     tag = host_id(host)
-    for stale in root.glob(f".staging-{tag}-*"):  # an earlier try's, whose worker died
-        shutil.rmtree(stale, ignore_errors=True)
+    discard_staging(root, [host])  # an earlier try's, whose worker died
     staging = root / f".staging-{tag}-{uuid.uuid4().hex[:12]}"
     rows = dict.fromkeys(TABLES, 0)
     try:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -46,8 +47,9 @@ def group_hosts(paths: Sequence[str | os.PathLike[str]], *,
     """The hosts of ``paths`` (see the module): in the order each first appears, each with
     its files in the order given, as absolute paths (a worker's working directory is not
     this one's: shared storage must show the files at the same absolute paths).
-    ``ValueError`` for a file that is given twice, a file that ``host_pattern`` does not
-    match, ``-`` (standard input is no file to share) or nothing."""
+    ``ValueError`` for a file that is given twice, missing, a directory or not readable, a
+    file that ``host_pattern`` does not match, ``-`` (standard input is no file to share) or
+    nothing."""
     if hosts is not None:
         if paths:
             raise ValueError("give the files either as paths or as hosts, not both")
@@ -64,6 +66,9 @@ def group_hosts(paths: Sequence[str | os.PathLike[str]], *,
                 if found is None:
                     raise ValueError(f"{path}: --host {host_pattern!r} does not match it")
                 name = found.group(1) if pattern.groups else found.group(0)
+                if not name:  # an empty match, or a group that took no part: no name
+                    raise ValueError(f"{path}: --host {host_pattern!r} names no host in it "
+                                     "(it matches an empty string)")
             groups.setdefault(name, []).append(path)
         named = list(groups.items())
     seen: set[str] = set()
@@ -78,10 +83,29 @@ def group_hosts(paths: Sequence[str | os.PathLike[str]], *,
             if key in seen:
                 raise ValueError(f"{path}: given twice")
             seen.add(key)
+            _check_file(path)
         out.append(Host(name, tuple(os.path.abspath(p) for p in files)))
     if not out:
         raise ValueError("no capture given")
     return out
+
+
+def _check_file(path: str) -> None:
+    """A path that names no file to read (missing, a directory, not permitted, a pipe or a
+    device, which a worker would wait on for ever) is a mistake in the command, said before
+    any task runs; a file that is there but is no capture is a finding of its host's task
+    (:func:`first_timestamp`)."""
+    try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(path)
+        if not os.access(path, os.R_OK):
+            raise PermissionError(path)
+    except OSError as exc:
+        raise ValueError(open_error(path, exc)) from None
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{path}: not a regular file (a task reads its files from shared "
+                         "storage)")
 
 
 def first_timestamp(path: str) -> tuple[int | None, str | None]:

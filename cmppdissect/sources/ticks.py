@@ -7,7 +7,8 @@ walks the chunks with the core's frame walk (``FrameReader``: the same container
 analysis, pcap or pcapng, one frame at a time) and cuts each chunk at the record of the first
 frame at or past the next step. The driver feeds the pieces in turn; when it asks for the piece
 after a cut, everything before the step has been analysed, and ``on_tick(k, step_ns)`` is
-called first (once per step passed: a quiet hour passes several at once).
+called first (once per step passed: a quiet hour passes several at once, a stretch of more than
+:data:`QUIET_STEPS` steps passes the rest as one).
 
 The walk only reads timestamps; what the analysis makes of the frames is not its business.
 A frame whose record began in an earlier chunk was not whole there, so the analysis has not
@@ -21,9 +22,15 @@ from typing import Final
 
 from cmppdissect.core import FrameReader
 
-__all__ = ["CaptureTicks"]
+__all__ = ["QUIET_STEPS", "CaptureTicks"]
 
 _ROOM: Final = 1 << 62
+
+QUIET_STEPS: Final = 1000
+"""The most steps one stretch of capture time without frames passes one by one (each its own
+tick); the rest of the stretch passes at once, as one tick at its last step. A quiet hour
+at a step of a minute ticks 60 times; a frame stamped decades off (a clock that was wrong,
+a damaged record) would otherwise tick millions of times, each a report like the last."""
 
 
 class CaptureTicks:
@@ -58,9 +65,13 @@ class CaptureTicks:
             if start > at:
                 yield chunk[at:start]
                 at = start
+            passed = 0
             while reader.ts >= self.next_ns:
+                if passed == QUIET_STEPS:  # the rest of a long quiet stretch at once
+                    self.next_ns += (reader.ts - self.next_ns) // self.every_ns * self.every_ns
                 self.count += 1
                 self.on_tick(self.count, self.next_ns)
                 self.next_ns += self.every_ns
+                passed += 1
         if at < len(chunk):
             yield chunk[at:] if at else chunk
