@@ -336,12 +336,13 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     if args.report_file is not None:
         args.report = "json"
         args.reports = _report_series(args)
+        from cmppdissect.output.periodic import check_report_file
+
         try:  # said before anything is read, not after the records went out
             if args.reports is not None:
                 args.reports.check()  # FILE itself appears with the first report
             else:
-                with open(args.report_file, "a", encoding="utf-8"):
-                    pass
+                check_report_file(args.report_file)
         except OSError as exc:
             raise UsageError(f"--report-file {args.report_file}: {exc.strerror or exc}"
                              ) from None
@@ -362,8 +363,8 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError("-F sets the format of -w OUT: give -w too")
     if args.max_pdus is not None and not _opens_tui(args, out):
         raise UsageError("--max-pdus caps the PDUs the TUI holds (on a terminal, without -T, "
-                         "--report, --jsonl or --parquet): the other outputs let each PDU go "
-                         "once written")
+                         "--report, -q, -z, --jsonl or --parquet): the other outputs let each "
+                         "PDU go once written")
     if args.interface is not None:
         if paths:
             raise UsageError("give either -i IFACE or a capture file, not both")
@@ -391,7 +392,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         return _run_write(paths, args, out)
     if args.format == "transactions":
         return _run_transactions(paths, args, out)
-    if args.format is None and args.report is None and out.isatty():
+    if _opens_tui(args, out):
         # The TUI opens the files itself (errors: one line, exit 2); -Y opens them filtered.
         return _run_tui(paths, args)
     fmt = _records_format(args)
@@ -432,10 +433,12 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _opens_tui(args: argparse.Namespace, out: TextIO) -> bool:
-    """Whether this run opens the TUI (what :func:`_run` and :func:`_run_live` decide)."""
+    """Whether this run opens the TUI, for :func:`_run` and :func:`_run_live`: on a terminal,
+    unless an output says what to print (``-T``, ``--report``, ``-q`` and ``-z`` as tshark's)
+    or where to write (``--jsonl``, ``--parquet``; ``-w`` with a capture file)."""
     if args.format is not None or args.report is not None or not out.isatty():
         return False
-    if args.jsonl is not None or args.parquet is not None:
+    if args.quiet or args.zstat or args.jsonl is not None or args.parquet is not None:
         return False
     return args.interface is not None or args.write is None
 
@@ -846,10 +849,10 @@ def _summary(analysis: Analysis, args: argparse.Namespace, fmt: str | None, out:
             last = engine.core.last_ts if args.reports.clock == "capture" else 0
             args.reports.write(report, last or time.time_ns(), final=True)
             return
+        from cmppdissect.output.periodic import write_report
+
         try:
-            with open(args.report_file, "w", encoding="utf-8") as sink:
-                dump(report, sink, indent=1)
-                sink.write("\n")
+            write_report(args.report_file, report)
         except OSError as exc:
             raise UsageError(f"--report-file {args.report_file}: {exc.strerror or exc}"
                              ) from None
@@ -899,8 +902,7 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
     metrics = args.metrics_server
     if metrics is not None:
         metrics.capture = capture
-    if (args.format is None and args.report is None and lines is None
-            and args.parquet is None and out.isatty()):
+    if _opens_tui(args, out):
         # The same app as for files, updating as traffic flows (pause, captured/dropped shown).
         from cmppdissect.tui import run_source
 
@@ -940,11 +942,13 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
             except UsageError as exc:
                 failed = str(exc)
                 capture.close()
-        elif fmt is None and args.count is None and lines is None:
+        elif fmt is None and lines is None:
             # Statistics only (--report, -q, -z): no record is built, as for a file, which
             # is what lets the analysis keep up with 100,000 PDUs/s and more. Rows are kept
-            # only when a filter (-Y for the report, a -z table's) must read them.
-            analysis.start(keep_rows=bool(args.display_filter or args.zstat))
+            # only when a filter (-Y for the report, a -z table's) must read them; -c stops
+            # the core at that many PDUs, and the capture with it, as for a file.
+            analysis.start(keep_rows=bool(args.display_filter or args.zstat),
+                           pdu_limit=args.count or 0)
             analysis.run()
         elif lines is None or not args.display_filter:
             # A slice of rows at a time, as for a file: the compiled writer makes -T jsonl's
@@ -1202,10 +1206,11 @@ def _run_analyze(argv: Sequence[str], out: TextIO) -> int:
     settings = {"ports": tuple(args.ports), "version": args.cmpp_version,
                 "timeout_s": args.timeout, "secrets": _secrets(args.secret)}
     _outputs_apart(files, ("--report-file", args.report_file))
+    from cmppdissect.output.periodic import check_report_file, write_report
+
     if args.report_file is not None:
         try:  # said before the cluster works, not after
-            with open(args.report_file, "a", encoding="utf-8"):
-                pass
+            check_report_file(args.report_file)
         except OSError as exc:
             raise UsageError(f"--report-file {args.report_file}: {exc.strerror or exc}"
                              ) from None
@@ -1221,19 +1226,24 @@ def _run_analyze(argv: Sequence[str], out: TextIO) -> int:
             where = f"--parquet {exc.filename}" if exc.filename else f"scheduler {scheduler}"
             raise UsageError(f"{where}: {exc.strerror or exc}") from None
     from cmppdissect.output.records import dump
+    from cmppdissect.output.sanitize import safe_text
 
     if args.report_file is None:
         dump(report, out, indent=1)
         out.write("\n")
     else:
         try:
-            with open(args.report_file, "w", encoding="utf-8") as sink:
-                dump(report, sink, indent=1)
-                sink.write("\n")
+            write_report(args.report_file, report)
         except OSError as exc:
             raise UsageError(f"--report-file {args.report_file}: {exc.strerror or exc}"
                              ) from None
-    return 0
+    # A host whose task failed for good (a full disk under --parquet, say) is in the report;
+    # it is said here too, one line each, and the run fails, as a live capture's full disk.
+    failed = [h for h in report["scale"]["hosts"] if "failed" in h]
+    for host in failed:
+        print(f"cmppdissect analyze: host {safe_text(str(host['name']))} failed: "
+              f"{safe_text(str(host['failed']))}", file=sys.stderr)
+    return 2 if failed else 0
 
 
 @contextlib.contextmanager

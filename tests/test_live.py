@@ -428,6 +428,22 @@ def test_cli_count_over_several_batches_stops_at_n(
     assert [r["frame"] for r in records] == sorted(r["frame"] for r in records)
 
 
+@pytest.mark.parametrize("n", [5, 40])
+def test_cli_count_with_statistics_only_stops_at_n(
+        cli_procs: list[subprocess.Popen[str]], n: int) -> None:
+    """``-c N --report json`` (no records): the report covers exactly N PDUs and the capture
+    stops by itself, as for a file. (It counted the records written, none: it never
+    stopped.)"""
+    port = _free_port()
+    proc = _start_cli(cli_procs, "-i", "lo", "-f", f"tcp port {port}", "-d", str(port),
+                      "--report", "json", "-c", str(n))
+    _traffic(port)
+    out, err = proc.communicate(timeout=30)  # no signal: -c ends it
+    assert proc.returncode == 0, err
+    report = json.loads(out)
+    assert report["pdus"] == n and report["stopped_early"]["pdus"] == n
+
+
 def _traffic_counted(port: int) -> tuple[int, int]:
     """The PDUs one :func:`_traffic` session sends (both sides), from a run of its own."""
     sp, ismg = _traffic(port)
@@ -478,6 +494,16 @@ def _drop_cap_net_raw() -> None:
 def test_cli_without_cap_net_raw_is_a_one_line_error() -> None:
     res = _cli("-i", "lo", preexec_fn=_drop_cap_net_raw)
     _one_line_error(res, "no permission to capture")
+
+
+def test_cli_q_on_a_terminal_prints_the_summary_live() -> None:
+    """``-i lo -q`` (docs/live.md's rings are run so) prints its summary on a terminal too,
+    as tshark -q: it opened the TUI."""
+    from test_cli_outputs import _on_a_terminal
+
+    status, screen = _on_a_terminal("-i", "lo", "-f", "tcp port 1", "-q", "--duration", "1")
+    assert status == 0, screen
+    assert "CMPP PDUs: 0" in screen and "Capture on lo:" in screen
 
 
 def test_cli_on_a_terminal_opens_the_tui_live() -> None:

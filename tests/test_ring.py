@@ -549,6 +549,26 @@ def test_jsonl_and_reports_on_a_full_disk(capture: Path, tmp_path: Path) -> None
         assert not [p for p in mount.iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.parametrize("analyze_dask", [False, True])
+def test_report_file_on_a_full_disk_keeps_what_it_held(capture: Path, tmp_path: Path,
+                                                      analyze_dask: bool) -> None:
+    """--report-file on a full disk: one line, exit 2, and the file holds what it held
+    before, whole (it was left cut mid-report, 4 kB of JSON that does not parse)."""
+    cap = tmp_path / "gw" / "cap.pcap"
+    cap.parent.mkdir()
+    shutil.copyfile(capture, cap)
+    with small_disk(tmp_path, 8 * 1024) as mount:
+        target = mount / "r.json"
+        target.write_text('{"earlier": true}\n')
+        args = ["analyze", "--dask", "--workers", "1"] if analyze_dask else []
+        done = cli(*args, cap, "--report-file", target, check=False)
+        assert done.returncode == 2
+        prog = "cmppdissect analyze" if analyze_dask else "cmppdissect"
+        assert done.stderr == (f"{prog}: --report-file {target}: No space left on device\n")
+        assert json.loads(target.read_text()) == {"earlier": True}
+        assert sorted(p.name for p in mount.iterdir()) == ["fill", "r.json"]
+
+
 def test_parquet_ring_on_a_full_disk_is_one_line(capture: Path, tmp_path: Path) -> None:
     with small_disk(tmp_path, 256 * 1024, size=256 * 1024) as mount:
         done = cli("--parquet", mount / "pq", "-b", "packets:200", capture, check=False)

@@ -16,6 +16,7 @@ import struct
 import subprocess
 import time
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -135,6 +136,30 @@ def test_live_ring_keeps_n_pcap_files_and_reports_on_the_wall_clock(
     assert final["pdus"] == len(_sent(sp)) + len(_sent(ismg))
     assert json.loads((tmp_path / "r.json").read_text()) == final
     assert final["capture"]["written"] == str(tmp_path / "cap.pcap")
+
+
+def test_live_reports_skip_the_steps_a_stall_missed(cli_procs: list[subprocess.Popen[str]],
+                                                     tmp_path: Path) -> None:
+    """A process that could not run for a while (SIGSTOP here; a host suspended, a stall)
+    writes one report for the steps it missed, then goes on on the same grid of steps: not
+    a burst of copies that a ring (-b files:N) would keep instead of the reports before."""
+    proc = _start_cli(cli_procs, "-i", "lo", "-f", f"tcp port {_free_port()}", "-q",
+                      "--report-every", "0.25", "--report-file", str(tmp_path / "r.json"))
+    time.sleep(0.9)
+    proc.send_signal(signal.SIGSTOP)
+    time.sleep(2.0)  # eight steps missed
+    proc.send_signal(signal.SIGCONT)
+    time.sleep(1.0)
+    _stop(proc)
+    docs = [json.loads(p.read_text()) for p in rotated(tmp_path, "r")]
+    times = [d["period"]["time"] for d in docs if not d["period"]["final"]]
+    gaps = [b - a for a, b in pairwise(times)]
+    stall = gaps.index(max(gaps))
+    assert gaps[stall] > 1.9
+    # One report for the steps missed, when it could run again; then the next steps of the
+    # grid (the first of them within a step of it), no burst.
+    assert all(g > 0.15 for g in gaps[stall + 2:]), gaps
+    assert len(times) <= stall + 2 + 5, gaps
 
 
 def test_live_parquet_ring(cli_procs: list[subprocess.Popen[str]], tmp_path: Path) -> None:

@@ -42,6 +42,7 @@ from pcaputil import (
     report_pdu,
     run_cli,
     sample_msg_id,
+    small_disk,
     submit_pdu,
     submit_resp_pdu,
 )
@@ -574,6 +575,38 @@ def test_a_read_only_dataset_directory_is_one_line_before_anything_runs(
         subprocess.run(["umount", str(mount)], check=False)
     assert res.returncode == 2 and res.stdout == ""
     assert res.stderr == f"cmppdissect analyze: --parquet {mount}: Read-only file system\n"
+
+
+@pytest.mark.parametrize("workers", [0, -1])
+def test_analyze_many_refuses_fewer_than_one_worker(
+        single: tuple[Path, Frames, list[int]], workers: int) -> None:
+    """``workers=-1`` asked the local cluster for -1 processes: it waited for ever."""
+    from cmppdissect.scale.dask import local_client
+
+    with pytest.raises(ValueError, match=f"workers={workers}: give 1 or more"):
+        cmppdissect.analyze_many([str(single[0])], workers=workers)
+    with pytest.raises(ValueError, match=f"workers={workers}: give 1 or more"), \
+            local_client(workers):
+        pass
+
+
+def test_a_host_that_fails_is_said_and_the_run_fails(tmp_path: Path) -> None:
+    """--parquet on a full disk: every host's task fails (after its retry). The report says
+    so (host-failed findings, nothing merged), and so do stderr, one line a host, and the
+    exit status (it was 0 with nothing on stderr: a report of 0 PDUs looked like success)."""
+    gw1, gw2 = _two_hosts(tmp_path)
+    with small_disk(tmp_path, 4 * 1024) as mount:
+        res = run_cli("analyze", "--dask", "--workers", "2", *gw1, *gw2, "--parquet",
+                      str(mount / "ds"), timeout=180)
+        assert [p for p in (mount / "ds").rglob("*") if p.is_file()] == []
+    assert res.returncode == 2
+    report = json.loads(res.stdout)
+    failed = {h["name"]: h["failed"] for h in report["scale"]["hosts"]}
+    assert set(failed) == {str(tmp_path / "gw1"), str(tmp_path / "gw2")}
+    assert all("No space left on device" in why for why in failed.values())
+    assert sorted(res.stderr.splitlines()) == sorted(
+        f"cmppdissect analyze: host {name} failed: {why}" for name, why in failed.items())
+    assert report["scale"]["merged_sections"] == []
 
 
 def _group(pid: int) -> list[str]:

@@ -629,6 +629,27 @@ def test_cli_bad_usage_is_one_line_and_exit_2(args: tuple[str, ...]) -> None:
     assert "Traceback" not in res.stderr
 
 
+def test_cli_text_that_is_no_utf8_is_one_line() -> None:
+    """``--text`` with a byte that is not UTF-8 (a shell's ``$'\\x9b'``): one line and exit
+    status 2 before connecting (it was a UnicodeEncodeError traceback once logged in)."""
+    server = subprocess.Popen([sys.executable, "-m", "cmppdissect.sim", "server", "--listen",
+                               "127.0.0.1:0", "--quiet", "--duration", "30"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stderr is not None
+        line = server.stderr.readline()
+        address = re.search(r"listening on (\S+),", line)
+        assert address, line
+        res = sim("client", "--connect", address[1], "--sp-id", SP_ID, "--secret", "123456",
+                  "--count", "1", "--text", "RED\udc9b2J")
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr == ("cmppdissect sim: text 'RED\\udc9b2J' is not text (bytes that are "
+                          "not UTF-8)\n")
+
+
 def test_cli_cannot_connect() -> None:
     res = sim("client", "--connect", "127.0.0.1:1", "--sp-id", SP_ID, "--secret", "x")
     assert res.returncode == 2 and res.stderr.startswith("cmppdissect sim: cannot connect")

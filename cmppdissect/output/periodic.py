@@ -27,6 +27,7 @@ Every report carries ``period``: ``number``, ``clock`` (``"capture"`` or ``"wall
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 import threading
@@ -37,7 +38,7 @@ from typing import Any
 from cmppdissect.output.records import dump
 from cmppdissect.sources.ring import Ring, RingSpec
 
-__all__ = ["ReportError", "ReportSeries", "WallClock"]
+__all__ = ["ReportError", "ReportSeries", "WallClock", "check_report_file", "write_report"]
 
 
 class ReportError(Exception):
@@ -59,9 +60,7 @@ class ReportSeries:
         self.written = 0
         self.last: str | None = None
         self._lock = threading.Lock()  # the clock's thread and the final report
-        umask = os.umask(0)  # read once, here, in the main thread (it is process-wide)
-        os.umask(umask)
-        self._mode = 0o666 & ~umask  # as an open() would make the file
+        self._mode = file_mode()  # read once, here, in the main thread
 
     def check(self) -> None:
         """Raise the OSError that writing next to ``FILE`` would (before reading)."""
@@ -86,18 +85,42 @@ class ReportSeries:
             return path
 
     def _atomic(self, path: str, doc: Mapping[str, Any]) -> None:
-        folder, name = os.path.split(path)
-        fd, temp = tempfile.mkstemp(dir=folder or ".", prefix=f".{name}.", suffix=".tmp")
-        try:
-            os.fchmod(fd, self._mode)
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                dump(doc, out, indent=1)
-                out.write("\n")
-            os.replace(temp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+        write_report(path, doc, mode=self._mode)
+
+
+def file_mode() -> int:
+    """The mode ``open()`` would give a new file (read once: the umask is process-wide, so
+    read it in the main thread)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def check_report_file(path: str) -> None:
+    """Raise the OSError that writing the report to ``path`` would, before any work is done
+    (a missing or read-only folder, a directory), making no file."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    with tempfile.TemporaryFile(dir=os.path.dirname(path) or "."):
+        pass
+
+
+def write_report(path: str, doc: Mapping[str, Any], *, mode: int | None = None) -> None:
+    """Write ``doc`` (a report) to ``path`` atomically: to a temporary file beside it, renamed
+    over it, so a reader (or a full disk) never sees part of one: the file holds the whole
+    report or what it held before. ``mode``: :func:`file_mode` by default."""
+    folder, name = os.path.split(path)
+    fd, temp = tempfile.mkstemp(dir=folder or ".", prefix=f".{name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, file_mode() if mode is None else mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            dump(doc, out, indent=1)
+            out.write("\n")
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
 
 
 class WallClock:
@@ -120,11 +143,14 @@ class WallClock:
 
     def _run(self) -> None:
         start = time.monotonic()
+        every = self.series.every_s
         step = 0
         while True:
-            step += 1
-            if self._stop.wait(max(0.0, start + step * self.series.every_s
-                                   - time.monotonic())):
+            # The next step still to come: steps missed while the process could not run (a
+            # host suspended, a stall) are skipped, not written in a burst of copies that a
+            # ring (-b files:N) would keep instead of the reports before the stall.
+            step = max(step + 1, int((time.monotonic() - start) // every) + 1)
+            if self._stop.wait(max(0.0, start + step * every - time.monotonic())):
                 return
             report = self.build()
             if report is None:

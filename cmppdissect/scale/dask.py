@@ -48,6 +48,8 @@ def local_client(workers: int | None = None) -> Iterator[Client]:
     run in bench/bench_scale.py). Its logs are silenced (a failed task is a finding of the
     report), Ctrl-C reaches this process only (:func:`_shielded`), and ends the workers at
     once."""
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers={workers}: give 1 or more (None: one per core)")
     n = workers or os.cpu_count() or 1
     quiet = {"distributed.worker.profile.enabled": False}
     with dask.config.set(quiet), contextlib.ExitStack() as stack:
@@ -156,6 +158,8 @@ def analyze_many(paths: Sequence[str | os.PathLike[str]] = (), *,
     a pattern that does not match), a ``parquet`` directory that holds a dataset already, or
     a scheduler address that is none; ``OSError`` for a ``parquet`` directory that cannot be
     written or a scheduler that does not answer."""
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers={workers}: give 1 or more (None: one per core)")
     groups = group_hosts(list(paths), host_pattern=host_pattern, hosts=hosts)
     listed = int(limits.get("max_report_listed", 1000))  # max_loose_ends: parts.py
     settings = {"ports": (*DEFAULT_PORTS, *ports), "version": parse_version(version),

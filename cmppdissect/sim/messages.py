@@ -86,6 +86,12 @@ class MessageMix:
                 raise ValueError(f"{name} must be between 0 and 1, not {value}")
         if not 1 <= self.group_size <= 100:
             raise ValueError(f"group_size must be between 1 and 100, not {self.group_size}")
+        for text in self.texts:  # UCS2 carries any text; a byte that was no UTF-8 is none
+            try:
+                text.encode(_CODEC[FMT_UCS2])
+            except UnicodeEncodeError:
+                raise ValueError(f"text {text!r} is not text (bytes that are not UTF-8)"
+                                 ) from None
 
 
 def encode_text(text: str, Msg_Fmt: int) -> bytes:
