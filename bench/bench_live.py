@@ -156,7 +156,7 @@ def main() -> int:
 
 def _print_row(rate: int, runs: list[dict[str, Any]]) -> bool:
     def med(key: str) -> float:
-        return statistics.median(r[key] for r in runs)
+        return statistics.median(float(r[key]) for r in runs)
 
     lost = [r["sent_submits"] - r["analysed_submits"] for r in runs]
     lost_pdus = [r["sent_pdus"] - r["analysed_pdus"] for r in runs]

@@ -682,7 +682,8 @@ class Analysis:
 Input = str | os.PathLike[str]
 
 
-def analyze(source: Input | IO[bytes] | ByteSource | Sequence[Input], *more: Input,
+def analyze(source: Input | IO[bytes] | ByteSource | Sequence[Input | Sequence[Input]],
+            *more: Input | Sequence[Input],
             ports: tuple[int, ...] = (), version: str | Version | None = None,
             timeout_s: float = 60.0, secrets: Mapping[str, str] | None = None,
             heuristic: bool = True, **limits: Any) -> Analysis:
@@ -694,7 +695,11 @@ def analyze(source: Input | IO[bytes] | ByteSource | Sequence[Input], *more: Inp
     Several paths (``analyze([a, b])`` or ``analyze(a, b)``) are merged by time as mergecap
     does (:class:`~cmppdissect.sources.merge.MergedSource`): a connection that continues from
     one file to the next is one session, and frames are numbered over the merged stream.
-    Each input is checked when it is opened; ``"-"`` (standard input) can only come alone.
+    A list among them (``analyze([[a1, a2, a3], b])``) is a *chain*: the rotated pieces of
+    one capture, read one after another in that order, as ``mergecap -a`` joins them, so a
+    clock that ran backwards across a rotation reorders nothing (the chain is then one input
+    of the merge by time). Each input is checked when it is opened; ``"-"`` (standard input)
+    can only come alone.
 
     ``ports`` adds TCP ports to the four CMPP defaults; ``version`` forces "2.0"/"3.0" for
     captures without a CONNECT; ``secrets`` maps SP ids to shared secrets to check logins;
@@ -714,27 +719,36 @@ def analyze(source: Input | IO[bytes] | ByteSource | Sequence[Input], *more: Inp
 
 
 def _merged(paths: Sequence[Any]) -> ByteSource:
-    """One source over several capture files (one path alone is that file)."""
-    if not paths:
+    """One source over several capture files, a list among them a chain (one path alone is
+    that file)."""
+    chains: list[list[int]] = []
+    flat: list[Any] = []
+    for item in paths:
+        group = list(item) if isinstance(item, (list, tuple)) else [item]
+        if not group:
+            raise ValueError("an empty chain of captures")
+        chains.append(list(range(len(flat), len(flat) + len(group))))
+        flat += group
+    if not flat:
         raise ValueError("no capture given")
-    for path in paths:
+    for path in flat:
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"several captures are given by path, not {type(path).__name__}")
-        if len(paths) > 1 and os.fspath(path) == "-":
+        if len(flat) > 1 and os.fspath(path) == "-":
             raise ValueError("- (standard input) can only be read alone, not merged")
-    if len(paths) == 1:
-        return FileSource(paths[0])
+    if len(flat) == 1:
+        return FileSource(flat[0])
     from cmppdissect.sources.merge import MergedSource
 
     opened: list[FileSource] = []
     try:
-        for path in paths:
+        for path in flat:
             opened.append(FileSource(path))
     except BaseException:
         for done in opened:
             done.close()
         raise
-    return MergedSource(opened)
+    return MergedSource(opened, chains=chains)
 
 
 def compare(a: str | os.PathLike[str] | IO[bytes] | ByteSource,

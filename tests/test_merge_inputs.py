@@ -282,6 +282,65 @@ def test_analyze_takes_several_paths(capture: tuple[Path, list[tuple[int, bytes]
         analyze(a, tmp_path / "missing.pcap")
 
 
+def test_a_chain_is_read_one_file_after_another(
+        capture: tuple[Path, list[tuple[int, bytes]], int], tmp_path: Path) -> None:
+    """Rotated pieces of a capture whose clock ran backwards across the cut (the second
+    segment of the split SUBMIT stamped 0.7 ms before the first): merged by time, the two
+    segments change places; read as a chain (``analyze([[a, b]])``), the pieces are the
+    capture, frame for frame."""
+    _single, frames, split_at = capture
+    frames = list(frames)
+    second = frames[split_at + 1][1]
+    frames[split_at + 1] = (frames[split_at][0] - 700 * US, second)
+    assert frames[split_at - 1][0] < frames[split_at + 1][0] < frames[split_at][0]
+    single = tmp_path / "single.pcap"
+    single.write_bytes(pcap_bytes(frames))
+    a, b = tmp_path / "a.pcap", tmp_path / "b.pcap"
+    a.write_bytes(pcap_bytes(frames[:split_at + 1]))
+    b.write_bytes(pcap_bytes(frames[split_at + 1:]))
+
+    def rows(*source: object) -> list[tuple[int, str, int]]:
+        return [(r.frame, r.command, r.ts_ns) for r in analyze(*source).pdus()]  # type: ignore[arg-type]
+
+    want = rows(single)
+    assert rows([[a, b]]) == rows([[str(a), str(b)]]) == want
+    assert analyze([[a, b]]).report() == analyze(single).report()
+    assert rows(a, b) != want  # merged by time: the segments swapped
+    with pytest.raises(ValueError, match="empty chain"):
+        analyze([[], a])
+
+
+def test_files_side_by_side_in_a_chain_are_said(tmp_path: Path) -> None:
+    """Two links captured at the same time into two files (two interfaces), given as one
+    chain: the second starts long before the first ends, so it is no rotation's next piece; a
+    warning names both files (a rotation whose clock steps back 0.7 ms is not one: the test
+    above compares whole reports)."""
+    quick, _ = conversation()
+    frames = [(quick[0][0] + i * 100_000 * US, f) for i, (_, f) in enumerate(quick)]  # 0.1 s apart
+
+    def moved(src: str, sport: int, dst: str, dport: int, *rest: object, **kw: object) -> bytes:
+        """The same link from another client port: a second connection."""
+        return tcp_frame(src, 40999 if sport != 7890 else sport, dst,  # type: ignore[arg-type]
+                         40999 if dport != 7890 else dport, *rest, **kw)
+
+    other, _ = conversation(link=moved)
+    shifted = [(ts + 10 * US, f) for (ts, _), (_, f) in zip(frames, other, strict=True)]
+    a, b = tmp_path / "eth0.pcap", tmp_path / "eth1.pcap"
+    a.write_bytes(pcap_bytes(frames))
+    b.write_bytes(pcap_bytes(shifted))
+    span = (frames[-1][0] - shifted[0][0]) / 1e9
+    assert span > 1
+    report = analyze([[a, b]]).report()
+    said = [e for e in report["expert"] if "before the end of" in e["message"]]
+    assert len(said) == 1 and said[0]["severity"] == "warn"
+    assert "eth1.pcap starts" in said[0]["message"] and f"{span:.1f} s" in said[0]["message"]
+    assert "eth0.pcap" in said[0]["message"]
+    # merged by time (two inputs, not a chain), the two links are simply two links
+    apart = analyze(a, b).report()
+    assert not [e for e in apart["expert"] if "before the end of" in e["message"]]
+    assert len(apart["sessions"]) == 2
+
+
 # -- errors ---------------------------------------------------------------------------------------
 
 

@@ -6,6 +6,10 @@ and two worker processes on 127.0.0.1), their parts merged into the one-machine 
 * files of two hosts, SUBMITs on one and their status reports on the other over another
   connection: the same report as ``analyze(all files)`` in every section the report says is
   merged, and the same but for ids and frame numbers in those it says are host-local;
+* every capture of ``bench/suite.py`` (irregular TCP, a clock running backwards, Linux
+  cooked, IPv6, pcapng with two interfaces and two sections, versions to infer) rotated into
+  N files as ``tcpdump -C`` would, cut inside PDUs and where the time steps back: exactly the
+  capture's report, field by field, frame numbers included;
 * a worker killed mid-run: the same answer and the same Parquet rows; a damaged file: a
   finding, not a failed job; the Parquet dataset partitioned by date and SP id.
 """
@@ -13,7 +17,6 @@ and two worker processes on 127.0.0.1), their parts merged into the one-machine 
 from __future__ import annotations
 
 import contextlib
-import copy
 import importlib.util
 import json
 import os
@@ -53,12 +56,23 @@ from cmppdissect.scale.hosts import Host, group_hosts
 from cmppdissect.scale.merge import merge_parts
 from cmppdissect.scale.parts import analyze_host
 
-_SPEC = importlib.util.spec_from_file_location(
-    "gen_capture", Path(__file__).resolve().parents[1] / "bench" / "gen_capture.py")
-assert _SPEC is not None and _SPEC.loader is not None
-gen = importlib.util.module_from_spec(_SPEC)
-sys.modules.setdefault("gen_capture", gen)
-_SPEC.loader.exec_module(gen)
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def _bench_module(name: str) -> Any:
+    """A module of bench/ (bench_scale imports its neighbours by name, as a script does)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+gen = _bench_module("gen_capture")
+bench = _bench_module("bench_scale")  # rotate(), verdict(): the bench's own, checked here
 
 V = Version.V3_0
 T0 = 1_764_000_000 * 10**9  # gen_capture's start; every time here is whole microseconds
@@ -152,6 +166,55 @@ def test_a_capture_cut_into_n_files_gives_the_whole_files_report(
     assert want["reports"]["matched"] >= 4 and len(want["sessions"]) >= 5
 
 
+# -- the benchmark suite, rotated ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def suite_captures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return dict(bench.suite.build_suite(tmp_path_factory.mktemp("suite"), frames=20_000))
+
+
+_CONTAINERS = {"multi-if": b"\n\r\r\n", "loopback": b"\xd4\xc3\xb2\xa1"}
+
+
+@pytest.mark.parametrize("files", [2, 5])
+@pytest.mark.parametrize("name", ["clean", "irregular", "jitter", "loopback", "ipv6",
+                                  "multi-if", "mixed-versions"])
+def test_a_suite_capture_rotated_is_the_captures_report_field_by_field(
+        client: Client, suite_captures: dict[str, Path], tmp_path: Path, name: str,
+        files: int) -> None:
+    """Each capture of bench/suite.py rotated into ``files`` files at packet boundaries, its
+    container kept (pcapng files each with the SHB and IDBs of their section, SLL staying
+    SLL, timestamps as stored), cut inside PDUs and, in jitter and multi-if, where the time
+    steps back: one host, every section of ``analyze(capture).report()``, frame numbers and
+    session ids included."""
+    path = suite_captures[name]
+    cuts = bench.cuts_for(path, files)
+    assert len(cuts) == files - 1 and cuts[0] in bench.mid_pdu_frames(path)  # inside a PDU
+    back = bench.backward_frames(path, segments=name == "jitter")
+    assert bool(back) is (name in ("jitter", "multi-if"))
+    if files > 2 and back:  # a file that starts before the one before it ends
+        assert cuts[1] in back and cuts[3] in back
+    paths = bench.rotate(path, tmp_path / name, cuts=cuts)
+    head = path.read_bytes()[:24]
+    for piece in paths:
+        data = Path(piece).read_bytes()
+        assert data[:4] == _CONTAINERS.get(name, b"\xd4\xc3\xb2\xa1")
+        if name != "multi-if":
+            assert data[:24] == head  # the same pcap header: link type 113 stays
+    want = cmppdissect.analyze(str(path)).report()
+    got = cmppdissect.analyze_many(list(reversed(paths)), client=client)
+    scale = got["scale"]
+    assert [h["files"] for h in scale["hosts"]] == [paths]
+    assert scale["merged_sections"] == list(want)
+    assert scale["not_merged"] == [] and scale["host_local"] == []
+    assert bench.verdict(got, want) == []
+    if files > 2 and name == "jitter":
+        # What the chain is for: merged by time, data segments around the cuts change places.
+        merged = cmppdissect.analyze(paths).report()
+        assert any(".tcp.out_of_order" in d for d in bench.differences(merged, want))
+
+
 # -- two hosts: SUBMITs on one, their reports on the other ------------------------------------
 
 
@@ -194,60 +257,12 @@ def _two_hosts(root: Path) -> tuple[list[str], list[str]]:
             _cut(stamped_b, [cut_b], root / "gw2"))
 
 
-def _drop(report: dict[str, Any], path: str) -> None:
-    """Take out what the scale key says is not merged (a section, a dotted key, an
-    expert_counts code, or a key of every SP of a per_sp table)."""
-    if path.endswith("[].expert"):  # each session's findings by severity
-        for session in report.get(path.split("[")[0], []):
-            session.pop("expert", None)
-        return
-    if path.endswith("]"):
-        section, code = path[:-1].split("[")
-        if section in report:
-            report[section] = [c for c in report[section] if c["code"] != code]
-        return
-    keys = path.split(".")
-    if keys[0] not in report:  # the whole section is out already
-        return
-    if keys[-2:-1] == ["per_sp"] or (len(keys) == 3 and keys[1] == "per_sp"):
-        for figures in report[keys[0]]["per_sp"].values():
-            figures.pop(keys[-1], None)
-        return
-    node = report
-    for key in keys[:-1]:
-        node = node.get(key, {})  # already out with a section above it
-    node.pop(keys[-1], None)
-
-
-def _ids_out(value: Any) -> Any:
-    """Session ids and frame numbers (each host's own) taken out, lists in a fixed order."""
-    if isinstance(value, dict):
-        return {k: _ids_out(v) for k, v in value.items()
-                if k not in ("id", "host", "session") and not k.endswith("frame")}
-    if isinstance(value, list):
-        items = [_ids_out(v) for v in value]
-        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
-    return value
-
-
 def compare_merged(got: dict[str, Any], want: dict[str, Any]) -> dict[str, Any]:
     """Assert ``got`` (a merged report) equals ``want`` (one engine over every file) where its
-    scale key says so; the scale key."""
-    got = copy.deepcopy(got)
-    want = copy.deepcopy(want)
-    scale = got.pop("scale")
-    sections = set(want)
-    for item in scale["not_merged"]:
-        for report in (got, want):
-            _drop(report, item["section"])
-    for section in scale["merged_sections"]:
-        if section in got or section in want:
-            assert got.get(section) == want.get(section), section
-    for section in scale["host_local"]:
-        assert _ids_out(got[section]) == _ids_out(want[section]), section
-    assert set(scale["merged_sections"]) | set(scale["host_local"]) | {
-        i["section"].split(".")[0].split("[")[0] for i in scale["not_merged"]} == sections
-    return dict(scale)
+    scale key says so (:func:`bench_scale.verdict`); the scale key."""
+    wrong = bench.verdict(got, want)
+    assert wrong == [], wrong[:10]
+    return dict(got["scale"])
 
 
 def test_reports_on_another_host_are_matched_as_by_one_engine(client: Client,
@@ -340,6 +355,31 @@ def _settings() -> dict[str, Any]:
             "heuristic": True}
 
 
+def test_files_side_by_side_in_one_host_are_not_merged(tmp_path: Path) -> None:
+    """Two files of one directory captured at the same time (two interfaces) are not a
+    rotation: read one after the other they are not the capture, and the report says so."""
+    host = tmp_path / "gw"
+    host.mkdir()
+    gen.generate(host / "eth0.pcap", frames=600, seed=3, sessions=2)
+    eth0 = _read_pcap(host / "eth0.pcap")
+    mine, _split, _submit = _sp_session(eth0[0][0] + 50 * MS)
+    _write(host / "eth1.pcap", mine)
+    assert eth0[-1][0] - mine[0][0] > 1.5e9  # eth1 starts long before eth0 ends
+    part = analyze_host(group_hosts([str(host / "eth0.pcap"), str(host / "eth1.pcap")])[0],
+                        _settings())
+    assert [(Path(a).name, Path(b).name) for a, b, _s in part.overlaps] == [
+        ("eth0.pcap", "eth1.pcap")]
+    report = merge_parts([part])
+    why = {i["section"]: i["why"] for i in report["scale"]["not_merged"]}
+    assert report["scale"]["merged_sections"] == [] and set(why) >= {"pdus", "reports"}
+    assert "captured side by side" in why["pdus"]
+    assert any("before the end of" in e["message"] for e in report["expert"])
+    # a rotation (the first file ends before the next starts) is no such case
+    frames = _read_pcap(host / "eth0.pcap")
+    rotated = _cut(frames, [len(frames) // 2], tmp_path / "rot")
+    assert analyze_host(group_hosts(rotated)[0], _settings()).overlaps == []
+
+
 def test_the_merge_says_what_it_cannot_merge(tmp_path: Path) -> None:
     """The same Msg_Id awaited on two hosts: the report sections say so instead of guessing."""
     gw1, _ = _two_hosts(tmp_path / "one")
@@ -352,6 +392,7 @@ def test_the_merge_says_what_it_cannot_merge(tmp_path: Path) -> None:
     scale = merge_parts(parts)["scale"]
     why = {i["section"]: i["why"] for i in scale["not_merged"]}
     assert "awaited a report on two hosts" in why["reports"]
+    assert "saw the same traffic" in why["long_sms"]
     assert "reports" not in scale["merged_sections"] and "links" in why
     assert "commands" in scale["merged_sections"]
 

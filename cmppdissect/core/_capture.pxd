@@ -156,6 +156,10 @@ cdef class FrameReader(CaptureReader):
     # The last frame with a time: a Simple Packet Block's guess (raw, and its interface).
     cdef uint64_t last_raw
     cdef Interface last_iface
+    # The latest time of the frames handed out by blocks() (a chain tells a rotation's next
+    # piece from a file captured side by side with it), and whether any was.
+    cdef int64_t handed_max_ts
+    cdef bint handed_any
 
     cdef object _interface_layout(self, uint32_t ifid)
     cdef int64_t _merged_id(self, string* out) except -2

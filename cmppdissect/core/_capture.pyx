@@ -1135,6 +1135,11 @@ cdef class FrameReader(CaptureReader):
         """The time of the frame held, in ns since the epoch."""
         return self.cur_ts
 
+    @property
+    def latest_ts(self):
+        """The latest time (ns) of the frames :meth:`blocks` handed out, None before any."""
+        return self.handed_max_ts if self.handed_any else None
+
     def next(self):
         """Let go of the frame held and walk on to the next: whether there is one."""
         self.have = False
@@ -1208,6 +1213,9 @@ cdef class FrameReader(CaptureReader):
                 positions.append(out.size())
                 positions.append(self.cur_offset)
             self._epb(&out, ifid)
+            if not self.handed_any or self.cur_ts > self.handed_max_ts:
+                self.handed_max_ts = self.cur_ts
+                self.handed_any = True
             self.have = False
             self._walk()
         return out

@@ -151,11 +151,13 @@ def analyze_many(paths: Sequence[str | os.PathLike[str]] = (), *,
     :mod:`cmppdissect.scale.hosts`). ``parquet``: also write the dataset there
     (:mod:`cmppdissect.scale.dataset`). The other settings are :func:`cmppdissect.analyze`'s.
 
-    The report equals ``cmppdissect.analyze(all_files).report()`` in the sections its
-    ``scale`` key lists as merged (docs/scale.md). ``ValueError`` for hosts that cannot be
-    formed (a file twice or missing, a pattern that does not match), a ``parquet`` directory
-    that holds a dataset already, or a scheduler address that is none; ``OSError`` for a
-    ``parquet`` directory that cannot be written or a scheduler that does not answer."""
+    The report equals the one engine's over every host's chain (``cmppdissect.analyze([
+    chain, chain, ...]).report()``, which is ``analyze(all_files)`` unless a host's clock ran
+    backwards across a rotation) in the sections its ``scale`` key lists as merged
+    (docs/scale.md). ``ValueError`` for hosts that cannot be formed (a file twice or missing,
+    a pattern that does not match), a ``parquet`` directory that holds a dataset already, or
+    a scheduler address that is none; ``OSError`` for a ``parquet`` directory that cannot be
+    written or a scheduler that does not answer."""
     if workers is not None and workers < 1:
         raise ValueError(f"workers={workers}: give 1 or more (None: one per core)")
     groups = group_hosts(list(paths), host_pattern=host_pattern, hosts=hosts)

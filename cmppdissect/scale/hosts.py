@@ -3,9 +3,11 @@
 A *host* is one capture point (a gateway, a tap): its files are rotated pieces of one stream
 (``tcpdump -G``/``-C``, dumpcap rings), so a TCP connection, a PDU cut by a rotation, a SUBMIT
 and its response, the parts of a long SMS all continue from one file to the next. A host is
-therefore read whole, as ONE stream, in one task: its files form a *chain* read in time order
-(by their first frame's time) and merged by :class:`~cmppdissect.sources.merge.MergedSource`, so
-the engine itself joins what crosses a file boundary. Hosts are what run in parallel.
+therefore read whole, as ONE stream, in one task: its files form a *chain*, ordered by their
+first frame's time and read one after another (``mergecap -a``, a chain of
+:class:`~cmppdissect.sources.merge.MergedSource`), so the engine itself joins what crosses a
+file boundary, and frames come in the order the capture wrote them even where its clock ran
+backwards across a rotation. Hosts are what run in parallel.
 
 Which files are one host is stated, never guessed from the traffic (predictable):
 

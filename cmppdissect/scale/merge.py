@@ -301,6 +301,14 @@ class _Reports:
         if names is not None:
             names.expert[severity.name] += n
 
+    def _same_traffic(self, msg_id: int) -> None:
+        """A Msg_Id (unique to one gateway's SUBMIT) awaited a report on two hosts: they saw
+        the same traffic (two taps on one path), which no merge of partitions can read as the
+        one engine does; long SMS, keyed by sender, recipients and reference, repeat too."""
+        self.verdict.fail(("reports", "reconciliation", "expert_counts", "long_sms"),
+                          f"Msg_Id {msg_id} awaited a report on two hosts: they saw the same "
+                          "traffic")
+
     def tie(self) -> None:
         e = self.engine
         core = e.core
@@ -308,8 +316,7 @@ class _Reports:
         for h, part in enumerate(self.parts):
             for entry in part.awaiting:
                 if entry[0] in awaited and awaited[entry[0]][0] != h:
-                    self.verdict.fail(("reports", "reconciliation", "expert_counts"),
-                                      f"Msg_Id {entry[0]} awaited a report on two hosts")
+                    self._same_traffic(entry[0])
                 awaited[entry[0]] = (h, entry)
         # The reports each host matched itself (those its core still remembers), by Msg_Id.
         matched_at: dict[int, tuple[int, tuple[Any, ...]]] = {}
@@ -318,8 +325,7 @@ class _Reports:
                 other = matched_at.get(m[0])
                 if (other is not None and other[0] != h) or (
                         m[0] in awaited and awaited[m[0]][0] != h):
-                    self.verdict.fail(("reports", "reconciliation", "expert_counts"),
-                                      f"Msg_Id {m[0]} awaited a report on two hosts")
+                    self._same_traffic(m[0])
                 matched_at[m[0]] = (h, m)
         unmatched = []
         for h, part in enumerate(self.parts):
@@ -608,6 +614,12 @@ def merge_parts(parts: Sequence[HostPart], *, failed: Mapping[str, str] | None =
     for host, why in failed.items():
         _finding(engine, Severity.ERROR, "host-failed", f"host {host}: {why}")
         verdict.fail(SECTIONS, f"host {host} could not be analysed")
+    for part in read:
+        for first, then, seconds in part.overlaps:
+            verdict.fail(SECTIONS, f"host {part.host}: {then} starts {seconds:.1f} s before the "
+                         f"end of {first}: files captured side by side were read one after "
+                         "the other as one capture's pieces; give them as separate hosts, or "
+                         "merge them by time first (mergecap -w)")
     report = build_report(cast("Engine", engine))
     hosts_of = {}
     for part, off in zip(read, offsets, strict=True):

@@ -64,6 +64,9 @@ class HostPart:
     # the reports matched here that the core still remembers (Core.matched_reports): another
     # host may have had the same id's report first, or a later copy of it
     matched: list[tuple[Any, ...]] = field(default_factory=list)
+    # files of the chain that start well before the end of the one before them: captured
+    # side by side, not rotated (MergedSource.overlaps)
+    overlaps: list[tuple[str, str, float]] = field(default_factory=list)
     lost: tuple[Any, ...] = ({}, {}, [])
     expert_counts: Counter[Any] = field(default_factory=Counter)
     expert_items: list[ExpertItem] = field(default_factory=list)
@@ -83,7 +86,9 @@ class HostPart:
 def chain(host: Host) -> tuple[list[str], list[int | None], list[str]]:
     """The host's readable files in time order (their first frame's time; a file without
     frames last, ties in the order given), their first times, and one line per file that
-    cannot be read as a capture."""
+    cannot be read as a capture. Read as a chain, each file after the one before: a file
+    may start earlier than the one before it ends (a clock that ran backwards across the
+    rotation), and its frames still come after that file's, as the capture wrote them."""
     timed: list[tuple[int, int, str, int | None]] = []
     unreadable = []
     for index, path in enumerate(host.paths):
@@ -114,12 +119,13 @@ def analyze_host(host: Host, settings: Mapping[str, Any],
     loose = int(limits.pop("max_loose_ends", LOOSE_ENDS))
     listed = int(limits.pop("max_report_listed", 1000))
     limits["max_report_listed"] = max(listed, loose)
-    analysis = analyze(paths, **limits)
+    analysis = analyze([paths], **limits)  # one chain: each file after the one before
     if parquet is not None:
         from cmppdissect.scale.dataset import write_host_tables
 
         part.parquet_rows = write_host_tables(analysis, host.name, parquet)
     analysis.run()
+    part.overlaps = list(getattr(analysis.source, "overlaps", ()))
     engine = analysis.engine
     assert engine is not None
     _take(part, engine)

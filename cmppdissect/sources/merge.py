@@ -13,6 +13,14 @@ holds at most one chunk and one record, so memory is bounded by the number of in
 their size. Equal frames from overlapping files are both kept (mergecap keeps them too; telling
 a retransmission from a duplicate capture is the TCP reassembler's job).
 
+Inputs may also be grouped into *chains* (``chains=``): the rotated pieces of one capture,
+read one after another in the order given, as ``mergecap -a`` joins them, each chain then one
+input of the merge by time. Merged by time instead, the pieces of a capture whose clock ran
+backwards across a rotation (several queues, taps or CPUs stamping frames) would have their
+frames around the cut interleaved by time: frames the capture wrote in one order, read in
+another, so TCP sees segments out of order and latencies move (``bench/suite.py``'s
+``jitter.pcap`` cut where its time steps back). Read as a chain, the pieces are the capture.
+
 The inputs' records are walked by the compiled core: :class:`~cmppdissect.core.FrameReader` is
 the :class:`~cmppdissect.core.CaptureReader` walk (the same length checks, findings and
 :class:`CaptureLayout`) handing over frames, and writes a run of an input's frames as the merged
@@ -43,6 +51,11 @@ from cmppdissect.sources.frames import Frame, FrameError, FrameFile
 
 __all__ = ["InputError", "MergedFrames", "MergedSource", "interface_block", "open_inputs",
            "section_header"]
+
+CHAIN_OVERLAP_NS: Final = 1_000_000_000
+"""How far (ns) a chain's next file may start before the end of the one it follows and still be
+read as the next piece of one capture (a clock stepping back at a rotation: microseconds to
+milliseconds); further, the two were captured side by side, and a note says so."""
 
 _SHB: Final = 0x0A0D0D0A
 _IDB: Final = 1
@@ -118,6 +131,8 @@ class MergedSource:
     """Several captures as one pcapng byte stream in time order (a :class:`ByteSource`).
 
     ``sources`` are opened inputs, in the order given (ties in time go to the earlier one).
+    ``chains``: the indices of ``sources`` grouped into chains, each read one after another
+    in its order (see the module); every source in exactly one; by default each its own.
     Offsets the core records are offsets in the merged stream; :meth:`frame_reader` maps them
     back to the inputs by merging again, for ``-w``.
     """
@@ -125,12 +140,20 @@ class MergedSource:
     live = False
 
     def __init__(self, sources: Sequence[FileSource], *,
+                 chains: Sequence[Sequence[int]] | None = None,
                  notes: list[CaptureNote] | None = None,
                  reopen: Callable[[str], FileSource] = FileSource) -> None:
         if len(sources) < 2:
             raise ValueError("a merge takes two inputs or more")
+        self.chains = ([[i] for i in range(len(sources))] if chains is None
+                       else [list(chain) for chain in chains])
+        if sorted(i for chain in self.chains for i in chain) != list(range(len(sources))) \
+                or not all(self.chains):
+            raise ValueError("chains must hold every input once")
         self.sources = list(sources)
         self.notes: list[CaptureNote] = notes if notes is not None else []
+        # (file that ended, the next in its chain, seconds it starts before the other's end)
+        self.overlaps: list[tuple[str, str, float]] = []
         self.name = ", ".join(s.name for s in self.sources)
         self.compressed = any(s.compressed for s in self.sources)
         self.paths = [s.path for s in self.sources]
@@ -149,9 +172,11 @@ class MergedSource:
         told where each frame came from; ``readers`` receives each input's reader (for its
         layout).
 
-        A k-way merge on the inputs' next frames; the input that comes first keeps going while
-        its frames come before every other input's next one, without touching the heap (files
-        rotated by tcpdump follow each other: a file is one run, written by the core)."""
+        A k-way merge on the chains' next frames (a chain's next frame is its current
+        input's); the chain that comes first keeps going while its frames come before every
+        other chain's next one, without touching the heap (files rotated by tcpdump follow
+        each other: a file is one run, written by the core). An input that ends hands over
+        to the next of its chain, whatever the time of that one's first frame."""
         count = 0
 
         def declare(iface: InterfaceLayout) -> tuple[int, bytes]:
@@ -162,35 +187,50 @@ class MergedSource:
         inputs = [_Input(source, notes, declare) for source in sources]
         if readers is not None:
             readers.extend(i.reader for i in inputs)
+        chains = self.chains
+        at = [0] * len(chains)  # each chain's current input, as a position in the chain
+
+        def current(c: int) -> int | None:
+            """Chain ``c``'s input that holds its next frame (those that ended passed), or None."""
+            while at[c] < len(chains[c]):
+                if inputs[chains[c][at[c]]].fill():
+                    return chains[c][at[c]]
+                at[c] += 1
+            return None
+
         out = [section_header()]
         size = len(out[0])
-        at = 0  # where out[0] starts in the stream
+        start = 0  # where out[0] starts in the stream
         try:
-            heap = [(i.reader.ts, index) for index, i in enumerate(inputs) if i.fill()]
+            heap = [(inputs[first].reader.ts, c) for c in range(len(chains))
+                    if (first := current(c)) is not None]
             heapq.heapify(heap)
             while heap and not self._stopped:
-                _, index = heapq.heappop(heap)
-                reader = inputs[index].reader
+                _, c = heapq.heappop(heap)
+                index: int | None = chains[c][at[c]]
                 until = heap[0][0] if heap else None
-                inclusive = bool(heap) and index < heap[0][1]  # ties: the earlier input first
-                while not self._stopped:
+                inclusive = bool(heap) and c < heap[0][1]  # ties: the earlier chain first
+                while index is not None and not self._stopped:
+                    reader = inputs[index].reader
                     positions: list[int] | None = [] if seen is not None else None
                     piece = reader.blocks(until, inclusive, CHUNK_SIZE - size, positions)
                     if piece:
                         if seen is not None and positions:
-                            seen(index, at + size, positions)
+                            seen(index, start + size, positions)
                         out.append(piece)
                         size += len(piece)
                         if size >= CHUNK_SIZE:
                             yield b"".join(out)
-                            at += size
+                            start += size
                             out, size = [], 0
-                    if reader.ready:
-                        ts = reader.ts
-                        if until is not None and (ts > until or (ts == until and not inclusive)):
-                            heapq.heappush(heap, (ts, index))
-                            break
-                    elif not inputs[index].fill():
+                    if not reader.ready and not inputs[index].fill():
+                        ended, index = index, current(c)  # the chain's next input
+                        if index is not None:
+                            self._overlap(inputs, ended, index, notes)
+                        continue
+                    ts = reader.ts
+                    if until is not None and (ts > until or (ts == until and not inclusive)):
+                        heapq.heappush(heap, (ts, c))
                         break
             if out:
                 yield b"".join(out)
@@ -201,6 +241,25 @@ class MergedSource:
                     notes.append(CaptureNote(note.frame, f"{source.name}: {note.message}",
                                              note.severity))
                 source.notes.clear()
+
+    def _overlap(self, inputs: Sequence[_Input], ended: int, following: int,
+                 notes: list[CaptureNote]) -> None:
+        """A chain's next input starting well before the one that ended: not the next piece of
+        a rotation but a file captured side by side (another interface, the other end of a
+        link), which a chain reads after the other instead of merged by time. Said once, as a
+        warning, and kept in :attr:`overlaps` for whoever must not pretend otherwise."""
+        first = inputs[following].reader.ts
+        latest = inputs[ended].reader.latest_ts
+        if latest is None or latest - first <= CHAIN_OVERLAP_NS:
+            return
+        seconds = (latest - first) / 1e9
+        a, b = inputs[ended].source.name, inputs[following].source.name
+        if notes is self.notes:
+            self.overlaps.append((a, b, seconds))
+        notes.append(CaptureNote(None, f"{b} starts {seconds:.1f} s before the end of {a}, "
+                                 "the file before it in its chain: read after it, as the next "
+                                 "piece of one capture; files captured side by side must be "
+                                 "given apart (or merged by time first: mergecap -w)", "warn"))
 
     def chunks(self) -> Iterator[bytes]:
         """The merged pcapng stream in chunks of about :data:`CHUNK_SIZE` bytes (once)."""
