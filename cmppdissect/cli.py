@@ -951,6 +951,7 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
             # lines (without -Y), which is what keeps records up with 100,000 PDUs/s. The
             # summary after it reads the rows again for -Y or -z: otherwise they go once
             # written, so a capture that runs for days holds no more than a while ago.
+            # Statistics only with -c N come this way too: the slices count the PDUs.
             for sl in analysis.slices(release=not (args.display_filter or args.zstat)):
                 left = None if args.count is None else args.count - shown
                 if left is not None and left <= 0:
@@ -962,6 +963,10 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
                                         limit=args.count)
                     writer.flush()
                     count = writer.written - before
+                if writer is None and lines is None:  # statistics only: count what -Y keeps
+                    count = (len(analysis.matching_rows(args.display_filter, sl.start,
+                                                        sl.start + len(sl)))
+                             if args.display_filter else len(sl))
                 if lines is not None:  # no -Y here: the slice's first rows are the lines
                     data, count = format_slice(sl, args.line, None, left)
                     try:

@@ -12,6 +12,7 @@ import asyncio
 import ctypes
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -426,6 +427,27 @@ def test_cli_count_over_several_batches_stops_at_n(
     records = [json.loads(line) for line in out.splitlines()]
     assert len(records) == first + 3
     assert [r["frame"] for r in records] == sorted(r["frame"] for r in records)
+
+
+@pytest.mark.parametrize("outputs", [("-q",), ("--report", "json")])
+def test_cli_count_stops_a_capture_that_writes_no_records(
+        cli_procs: list[subprocess.Popen[str]], outputs: tuple[str, ...]) -> None:
+    """``-c N`` with only statistics asked for (``-q``, ``--report json``, the summary) stops
+    after N PDUs that ``-Y`` keeps, as with ``-T``. (Only the record writers counted, so it
+    never stopped: a capture left waiting for its N PDUs ran until it was killed.)"""
+    port = _free_port()
+    proc = _start_cli(cli_procs, "-i", "lo", "-f", f"tcp port {port}", "-d", str(port),
+                      "-Y", 'command == "CMPP_SUBMIT_RESP"', "-c", "3", *outputs)
+    _traffic(port)
+    out, err = proc.communicate(timeout=30)  # no signal: -c ends it
+    assert proc.returncode == 0, err
+    if outputs == ("-q",):
+        assert re.search(r"^CMPP PDUs: ([3-9]|\d\d+) ", out, re.M), out
+        assert "Capture on lo:" in out
+    else:
+        report = json.loads(out)
+        assert report["pdus"] >= 3 and set(report["commands"]) == {"CMPP_SUBMIT"}
+        assert report["capture"]["frames"] > 0
 
 
 def _traffic_counted(port: int) -> tuple[int, int]:
