@@ -1011,6 +1011,8 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
              summary_to=sys.stderr if fmt is not None else None)
     if args.report != "json":
         (out if fmt is None else sys.stderr).write(f"\n{capture.stats.describe()}\n")
+    else:  # the report has these figures; the line says them where a log or journal sees
+        print(capture.stats.describe(), file=sys.stderr, flush=True)
     out.flush()
     for error in (capture.write_error, capture.error, failed,
                   clock.error if clock is not None else None):
