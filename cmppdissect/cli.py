@@ -42,7 +42,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is our one-line error instead of a usage block."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see cmppdissect --help)")
+        raise UsageError(f"{message} (see {self.prog} --help)")  # analyze, diff: their own
 
 
 #: Latency and delay samples a live capture keeps exactly (32 MB) before it folds them into
