@@ -269,9 +269,10 @@ class _MetricsServer:
         shown = host or "0.0.0.0"
         self.address = f"[{shown}]:{bound[1]}" if ":" in shown else f"{shown}:{bound[1]}"
 
-    def _capture(self) -> dict[str, Any]:
+    def _capture(self) -> dict[str, Any] | None:
+        """The live capture's counters; None for a file (no kernel counters to export)."""
         capture = self.capture
-        return capture.refresh_stats().as_dict() if capture is not None else {}
+        return capture.refresh_stats().as_dict() if capture is not None else None
 
     def close(self) -> None:
         self.server.shutdown()
