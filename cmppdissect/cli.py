@@ -363,8 +363,8 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError("-F sets the format of -w OUT: give -w too")
     if args.max_pdus is not None and not _opens_tui(args, out):
         raise UsageError("--max-pdus caps the PDUs the TUI holds (on a terminal, without -T, "
-                         "--report, --jsonl or --parquet): the other outputs let each PDU go "
-                         "once written")
+                         "--report, -q, -z, --jsonl or --parquet): the other outputs let each "
+                         "PDU go once written")
     if args.interface is not None:
         if paths:
             raise UsageError("give either -i IFACE or a capture file, not both")
@@ -392,7 +392,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         return _run_write(paths, args, out)
     if args.format == "transactions":
         return _run_transactions(paths, args, out)
-    if args.format is None and args.report is None and out.isatty():
+    if _opens_tui(args, out):
         # The TUI opens the files itself (errors: one line, exit 2); -Y opens them filtered.
         return _run_tui(paths, args)
     fmt = _records_format(args)
@@ -433,8 +433,12 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _opens_tui(args: argparse.Namespace, out: TextIO) -> bool:
-    """Whether this run opens the TUI (what :func:`_run` and :func:`_run_live` decide)."""
+    """Whether this run opens the TUI (what :func:`_run` and :func:`_run_live` decide): on a
+    terminal, unless an output to print was asked for (``-q`` and ``-z`` ask for statistics
+    printed, as in tshark) or files to write."""
     if args.format is not None or args.report is not None or not out.isatty():
+        return False
+    if args.quiet or args.zstat:
         return False
     if args.jsonl is not None or args.parquet is not None:
         return False
@@ -900,8 +904,7 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
     metrics = args.metrics_server
     if metrics is not None:
         metrics.capture = capture
-    if (args.format is None and args.report is None and lines is None
-            and args.parquet is None and out.isatty()):
+    if _opens_tui(args, out):
         # The same app as for files, updating as traffic flows (pause, captured/dropped shown).
         from cmppdissect.tui import run_source
 

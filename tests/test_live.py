@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pcaputil import live_capture_unavailable, small_disk
+from pcaputil import live_capture_unavailable, on_a_terminal, small_disk
 
 from cmppdissect.api import Analysis, analyze
 from cmppdissect.output.records import record_dict
@@ -571,6 +571,18 @@ def test_cli_on_a_terminal_opens_the_tui_live() -> None:
             proc.kill()
             proc.wait()
         os.close(master)
+
+
+def test_cli_q_on_a_terminal_is_headless() -> None:
+    """docs/live.md's headless monitor, ``-q --metrics``, run from a terminal: it captures,
+    prints the summary and its capture line when it stops, and exits; no TUI. (It opened
+    the TUI, which a capture for a service or a script is not.)"""
+    status, seen = on_a_terminal("-i", "lo", "-f", "tcp port 1", "-q", "--metrics",
+                                 "127.0.0.1:0", "--duration", "1")
+    assert status == 0, seen
+    assert "Serving metrics on http://127.0.0.1:" in seen and "Capturing on lo" in seen
+    assert "CMPP PDUs: 0" in seen and "Capture on lo: 0 frames" in seen, seen
+    assert "capturing" not in seen  # the app's status line
 
 
 @pytest.fixture
