@@ -294,15 +294,17 @@ class Analysis:
                 if test is None or test(view):
                     yield view
 
-    def matching_rows(self, display_filter: str | None = None) -> np.ndarray:
+    def matching_rows(self, display_filter: str | None = None, start: int = 0,
+                      stop: int | None = None) -> np.ndarray:
         """The rows of the store (read already) that ``display_filter`` keeps, ascending:
-        what a report or a ``-z`` table over a filter counts."""
+        what a report or a ``-z`` table over a filter counts; ``start``/``stop``: only among
+        those rows (a slice just read, as live ``-c N`` counts them)."""
         store = self.store
         if store is None:
             raise RuntimeError("the rows were not kept: start(keep_rows=True) first")
         if store.base:
             raise RuntimeError("the rows written were let go (release=True): keep them all")
-        every = np.arange(store.count, dtype=np.int64)
+        every = np.arange(start, store.count if stop is None else stop, dtype=np.int64)
         if not display_filter:
             return every
         test = self._filter(display_filter)

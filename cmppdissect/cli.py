@@ -42,7 +42,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is our one-line error instead of a usage block."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see cmppdissect --help)")
+        raise UsageError(f"{message} (see {self.prog} --help)")  # analyze, diff: their own
 
 
 #: Latency and delay samples a live capture keeps exactly (32 MB) before it folds them into
@@ -269,9 +269,10 @@ class _MetricsServer:
         shown = host or "0.0.0.0"
         self.address = f"[{shown}]:{bound[1]}" if ":" in shown else f"{shown}:{bound[1]}"
 
-    def _capture(self) -> dict[str, Any]:
+    def _capture(self) -> dict[str, Any] | None:
+        """The live capture's counters; None for a file (no kernel counters to export)."""
         capture = self.capture
-        return capture.refresh_stats().as_dict() if capture is not None else {}
+        return capture.refresh_stats().as_dict() if capture is not None else None
 
     def close(self) -> None:
         self.server.shutdown()
@@ -1014,6 +1015,8 @@ def _run_live(args: argparse.Namespace, out: TextIO) -> int:
              summary_to=sys.stderr if fmt is not None else None)
     if args.report != "json":
         (out if fmt is None else sys.stderr).write(f"\n{capture.stats.describe()}\n")
+    else:  # the report has these figures; the line says them where a log or journal sees
+        print(capture.stats.describe(), file=sys.stderr, flush=True)
     out.flush()
     for error in (capture.write_error, capture.error, failed,
                   clock.error if clock is not None else None):

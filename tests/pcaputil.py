@@ -548,3 +548,45 @@ def live_capture_unavailable() -> str | None:
     except (OSError, AttributeError) as exc:
         return f"AF_PACKET sockets are not available here: {exc}"
     return None
+
+
+def on_a_terminal(*args: str, timeout: float = 30) -> tuple[int | None, str]:
+    """Run the command with a terminal (a pty) for stdin, stdout and stderr; what it wrote
+    there until it exited, and its exit status (None if it was still running at
+    ``timeout``: killed then)."""
+    import pty
+    import select
+    import time
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "cmppdissect", *args], stdin=slave,
+                            stdout=slave, stderr=slave, close_fds=True,
+                            env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "120",
+                                 "LINES": "30"})
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    more = os.read(master, 65536)
+                except OSError:  # the terminal's other end closed: it exited
+                    break
+                if not more:
+                    break
+                seen += more
+            elif proc.poll() is not None:
+                break
+        try:
+            status: int | None = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            status = None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        os.close(master)
+    return status, seen.decode("utf-8", "replace")
+

@@ -12,6 +12,7 @@ import asyncio
 import ctypes
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pcaputil import live_capture_unavailable, small_disk
+from pcaputil import live_capture_unavailable, on_a_terminal, small_disk
 
 from cmppdissect.api import Analysis, analyze
 from cmppdissect.output.records import record_dict
@@ -217,6 +218,42 @@ def test_bad_filter_and_interface_are_one_line_errors() -> None:
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("interface", ["any", "lo"])
+def test_frames_are_the_kernels_received_less_dropped_from_the_first_packet(
+        interface: str) -> None:
+    """Captures opened while packets pour in: every frame read was counted by the kernel, so
+    ``frames`` is ``kernel_received`` less ``kernel_dropped`` (docs/live.md). (On ``any`` the
+    counters were zeroed after the ring had started to take packets: tens of frames read
+    under a flood were never counted, and frames passed what the kernel said it received.)"""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.bind(("127.0.0.1", 0))
+        port = sink.getsockname()[1]
+        done = threading.Event()
+
+        def flood() -> None:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as out:
+                while not done.is_set():
+                    for _ in range(200):
+                        out.sendto(b"x" * 64, ("127.0.0.1", port))
+                    time.sleep(0)
+
+        sender = threading.Thread(target=flood, daemon=True)
+        sender.start()
+        try:
+            seen = []
+            for _ in range(5):
+                capture = LiveCapture(interface, bpf=f"udp port {port}", duration=0.2)
+                for _chunk in capture.chunks():
+                    pass
+                st = capture.refresh_stats()
+                seen.append((st.frames, st.kernel_received, st.kernel_dropped))
+        finally:
+            done.set()
+            sender.join(10)
+    assert all(frames > 0 for frames, _, _ in seen), seen
+    assert all(frames == received - dropped for frames, received, dropped in seen), seen
+
+
 def test_stop_before_any_packet_ends_iteration() -> None:
     capture = LiveCapture("lo", bpf="tcp port 9")  # nothing listens on the discard port
     capture.stop()
@@ -347,7 +384,8 @@ def test_cli_sighup_stops_the_capture_cleanly_as_dumpcap(
         proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
-    assert (out, err) == ("", "")
+    assert out == "" and re.fullmatch(r"Capture on lo: \d+ frames .*; kernel: \d+ received, "
+                                      r"0 dropped\n", err), (out, err)
     final = json.loads(report.read_text())
     assert final["period"]["final"] is True and final["pdus"] == total
     lines = (tmp_path / "p.jsonl").read_text().splitlines()
@@ -562,6 +600,18 @@ def test_cli_on_a_terminal_opens_the_tui_live() -> None:
             proc.kill()
             proc.wait()
         os.close(master)
+
+
+def test_cli_q_on_a_terminal_is_headless() -> None:
+    """docs/live.md's headless monitor, ``-q --metrics``, run from a terminal: it captures,
+    prints the summary and its capture line when it stops, and exits; no TUI. (It opened
+    the TUI, which a capture for a service or a script is not.)"""
+    status, seen = on_a_terminal("-i", "lo", "-f", "tcp port 1", "-q", "--metrics",
+                                 "127.0.0.1:0", "--duration", "1")
+    assert status == 0, seen
+    assert "Serving metrics on http://127.0.0.1:" in seen and "Capturing on lo" in seen
+    assert "CMPP PDUs: 0" in seen and "Capture on lo: 0 frames" in seen, seen
+    assert "capturing" not in seen  # the app's status line
 
 
 @pytest.fixture

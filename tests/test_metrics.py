@@ -183,6 +183,39 @@ def test_metrics_with_a_file_serves_until_the_analysis_ends() -> None:
     assert json.loads(res.stdout)["pdus"] > 0
 
 
+def test_a_file_exports_no_kernel_counters() -> None:
+    """The kernel's packet counters are live capture's (docs/live.md: ``-i`` only): a file
+    has none to export. (They were exported as counters of 0, as if a kernel had passed and
+    dropped nothing.)"""
+    proc = subprocess.Popen([sys.executable, "-m", "cmppdissect", "--metrics", "127.0.0.1:0",
+                             "--report", "json", "-"], stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:  # scraped once the capture is read, while the analysis waits for the rest
+        assert proc.stderr is not None and proc.stdin is not None
+        line = proc.stderr.readline().decode().strip()
+        proc.stdin.write((SAMPLES / "cmpp-basic.pcap").read_bytes())
+        proc.stdin.flush()
+        text = _scrape_until(line.split()[-1], "cmpp_capture_frames_total")
+    finally:
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert "cmpp_pdus_total" in text and "cmpp_metrics_sp_labels" in text, text
+    assert "cmpp_kernel_packets" not in text, text
+
+
+def _scrape_until(url: str, needle: str, timeout: float = 30) -> str:
+    """Scrape ``url`` until its text holds ``needle`` (the analysis reads its input from
+    another process: it comes when it comes)."""
+    end = time.monotonic() + timeout
+    while True:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            assert answer.status == 200
+            text = answer.read().decode()
+        if needle in text or time.monotonic() > end:
+            return text
+        time.sleep(0.05)
+
+
 def test_the_url_said_for_an_ipv6_address_is_one_that_can_be_scraped() -> None:
     """``[::1]:0``: the line names ``http://[::1]:PORT/metrics`` (``http://::1:PORT`` is no
     URL), and that URL answers while the analysis runs."""
@@ -196,14 +229,15 @@ def test_the_url_said_for_an_ipv6_address_is_one_that_can_be_scraped() -> None:
     proc = subprocess.Popen([sys.executable, "-m", "cmppdissect", "--metrics", "[::1]:0",
                              "--report", "json", "-"], stdin=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:  # scraped while the analysis waits for its input
-        assert proc.stderr is not None
+    try:  # scraped once the capture is read, while the analysis waits for the rest
+        assert proc.stderr is not None and proc.stdin is not None
         line = proc.stderr.readline().decode().strip()
         assert re.fullmatch(r"Serving metrics on http://\[::1\]:\d+/metrics", line), line
-        with urllib.request.urlopen(line.split()[-1], timeout=10) as answer:
-            assert answer.status == 200 and b"cmpp_" in answer.read()
+        proc.stdin.write((SAMPLES / "cmpp-basic.pcap").read_bytes())
+        proc.stdin.flush()
+        assert "cmpp_pdus_total" in _scrape_until(line.split()[-1], "cmpp_pdus_total")
     finally:
-        proc.communicate((SAMPLES / "cmpp-basic.pcap").read_bytes(), timeout=60)
+        proc.communicate(timeout=60)
     assert proc.returncode == 0
 
 

@@ -179,7 +179,12 @@ def test_unit_command_line_runs(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "cmppdissect", *argv, "--duration", "1"],
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    assert done.stderr.splitlines()[-1] == "Capturing on lo"
+    # What the journal gets when it stops (the report went to its file): the capture's line,
+    # with the kernel's counts. (It got "Capturing on lo" and then nothing.)
+    assert done.stdout == ""
+    assert done.stderr.splitlines()[-2] == "Capturing on lo"
+    assert re.fullmatch(r"Capture on lo: \d+ frames \(\d+ bytes\) in [\d.]+ s; kernel: \d+ "
+                        r"received, 0 dropped", done.stderr.splitlines()[-1]), done.stderr
     assert len(list((tmp_path / "capture").glob("cmpp_00001_*.pcapng"))) == 1
     assert len(list((tmp_path / "pdus").glob("pdus_00001_*.jsonl"))) == 1
     report = json.loads((tmp_path / "reports" / "report.json").read_text())

@@ -120,8 +120,11 @@ def test_live_ring_keeps_n_pcap_files_and_reports_on_the_wall_clock(
                                                       number_of(caps[0]) + 3))
     for path in caps:
         assert path.read_bytes()[:4] == struct.pack("<I", 0xA1B23C4D)  # pcap, ns
-        assert path.stat().st_size <= 4000
-        assert strict_walk(path) == len(dpkt_frames(path)) > 0
+        held = len(dpkt_frames(path))
+        # past 4 kB only by a frame that alone is bigger (as dumpcap's): on lo a burst of
+        # SUBMITs may leave in one segment of several kB, as the kernel coalesces them
+        assert path.stat().st_size <= 4000 or held == 1
+        assert strict_walk(path) == held > 0
 
     reports = rotated(tmp_path, "r")
     assert len(reports) == 3  # files:3 keeps the last three reports too

@@ -519,6 +519,9 @@ def test_cli_with_a_scheduler_address_gives_the_same_report(
     (["--dask", "{a}", "--parquet", "{a}"], "analyze: --parquet {a}: Not a directory"),
     (["--dask", "{a}", "--report-file", "{d}/none/r.json"],
      "analyze: --report-file {d}/none/r.json: No such file or directory"),
+    # argparse's own mistakes name the help that lists analyze's options (not cmppdissect's)
+    (["{a}"], "the following arguments are required: --dask (see cmppdissect analyze --help)"),
+    (["--dask", "{a}", "--workers", "0"], "'0' (see cmppdissect analyze --help)"),
 ])
 def test_cli_mistakes_are_one_line(single: tuple[Path, Frames, list[int]], tmp_path: Path,
                                    args: list[str], message: str) -> None:

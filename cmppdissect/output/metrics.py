@@ -155,12 +155,12 @@ class EngineCollector(Collector):
     """Metric families from one engine, worked out at each scrape.
 
     ``analysis`` gives what is being analysed (None before it is opened); ``capture`` gives
-    the live capture's counters (``kernel_received``, ``kernel_dropped``) or is None for a
-    file.
+    the live capture's counters (``kernel_received``, ``kernel_dropped``), or None for a file
+    (or is None itself): a file has no kernel counters to export, not counters of 0.
     """
 
     def __init__(self, analysis: Callable[[], Analysed | None], *,
-                 capture: Callable[[], Mapping[str, Any]] | None = None,
+                 capture: Callable[[], Mapping[str, Any] | None] | None = None,
                  max_sp: int = MAX_SP_LABELS, max_stats: int = MAX_STAT_LABELS) -> None:
         self.analysis = analysis
         self.capture = capture
@@ -230,8 +230,8 @@ class EngineCollector(Collector):
         if analysis is not None and analysis.engine is not None:
             with analysis.lock:
                 snap = self._snapshot(analysis.engine)
-        capture = dict(self.capture()) if self.capture is not None else None
-        yield from self._families(snap, capture)
+        counters = self.capture() if self.capture is not None else None
+        yield from self._families(snap, dict(counters) if counters is not None else None)
 
     # -- the families ---------------------------------------------------------------------------
 

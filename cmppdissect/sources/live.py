@@ -21,8 +21,8 @@ Kernel-side work, so that Python sees as few packets as possible:
 
 * ``-f EXPR`` is compiled by libpcap (``pcap_compile`` through :mod:`ctypes`, loaded only when a
   filter is given) and attached with ``SO_ATTACH_FILTER``; the filter is in place before the
-  socket is bound, so no unfiltered packet is ever queued (``any`` is not bound: what it
-  queued before the filter was attached is thrown away).
+  socket is bound, so no unfiltered packet is ever queued (``any`` is bound to every
+  interface at once, interface index 0).
 * On the loopback interface every packet passes the capture point twice, once leaving and once
   arriving. A short classic-BPF prologue drops the ``PACKET_OUTGOING`` copy in the kernel, so each
   PDU is counted once (on ``any``, only loopback's outgoing copies are dropped).
@@ -107,6 +107,8 @@ _PCAP_NS_MAGIC: Final = 0xA1B23C4D
 _REQ3 = struct.Struct("7I")  # struct tpacket_req3
 _STATS_V3 = struct.Struct("III").unpack  # struct tpacket_stats_v3
 _STATS_V3_SIZE: Final = 12
+# struct sockaddr_ll: family, protocol (network order), ifindex, hatype, pkttype, halen, addr.
+_SOCKADDR_LL = struct.Struct("=HHiHBB8s")
 
 LINKTYPE_ETHERNET: Final = 1
 LINKTYPE_RAW: Final = 101
@@ -245,6 +247,20 @@ def _attach(sock: socket.socket, program: list[Insn]) -> None:
 
 
 # -- the socket as a pcap byte stream -----------------------------------------------------------
+
+
+def _bind(sock: socket.socket, interface: str) -> None:
+    """Start taking packets of every protocol on ``interface``, or on every interface for
+    ``any`` (interface index 0, which Python's ``bind()`` cannot name: it takes a name and
+    looks its index up)."""
+    if interface != "any":
+        sock.bind((interface, ETH_P_ALL))
+        return
+    addr = _SOCKADDR_LL.pack(socket.AF_PACKET, socket.htons(ETH_P_ALL), 0, 0, 0, 0, b"")
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.bind(sock.fileno(), addr, len(addr)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
 
 
 def _hardware_type(name: str) -> int:
@@ -462,12 +478,11 @@ class LiveCapture:
                 _attach(sock, program)
             # Only packets that passed the filter reach the ring from here on.
             rx = self._rx = self._map_ring(interface, block_bytes, blocks)
-            if interface == "any":
-                self._flush_queue()  # the socket queued packets before the filter and ring
-            else:
-                sock.bind((interface, ETH_P_ALL))
-            # The counters start now: what "any" counted before its filter is not the capture's.
-            sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, _STATS_V3_SIZE)
+            # The socket takes packets from here on, each into the ring and each counted, so
+            # the kernel's counters are the ring's own from the first packet: "frames" ends
+            # equal to received less dropped. (The counters were zeroed after packets had
+            # started to come, which left the ones in between read but never counted.)
+            _bind(sock, interface)
             if write is not None:
                 self.stats.written = os.fspath(write)
                 self._tee = self._open_output(write, ring, write_format)
@@ -492,7 +507,6 @@ class LiveCapture:
         if interface == "any":
             # No link header is common to all interfaces: ask the kernel for IP packets only.
             kind, linktype, is_loopback = socket.SOCK_DGRAM, LINKTYPE_RAW, False
-            proto = ETH_P_ALL
             for _index, name in socket.if_nameindex():
                 try:
                     if _hardware_type(name) == ARPHRD_LOOPBACK:
@@ -512,9 +526,8 @@ class LiveCapture:
                 kind, linktype = socket.SOCK_RAW, LINKTYPE_ETHERNET
             else:  # tunnels, PPP, ...: their link header (if any) is left to the kernel
                 kind, linktype = socket.SOCK_DGRAM, LINKTYPE_RAW
-            proto = 0  # receive nothing until bind(), after the filter is in place
-        try:
-            sock = socket.socket(socket.AF_PACKET, kind, socket.htons(proto))
+        try:  # protocol 0: nothing is received (or counted) until bind(), after filter and ring
+            sock = socket.socket(socket.AF_PACKET, kind, 0)
         except PermissionError:
             raise LiveCaptureError(
                 f"{interface}: no permission to capture (run as root, or give the Python "
@@ -550,13 +563,6 @@ class LiveCapture:
             self._map.close()
             self._map = None
         self._sock.close()
-
-    def _flush_queue(self) -> None:
-        while True:
-            try:
-                self._sock.recv(1, socket.MSG_DONTWAIT)
-            except (BlockingIOError, InterruptedError):
-                return
 
     @staticmethod
     def _open_output(path: str | os.PathLike[str], ring: RingSpec | None,
