@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from pcaputil import on_a_terminal
 
 from cmppdissect.protocol.commands import CommandId as C
 from cmppdissect.protocol.encode import encode_pdu
@@ -109,17 +108,3 @@ def test_list_fields() -> None:
     assert names["Dest_terminal_Id"][1] == "str/str_array"
     assert "SUBMIT 2.0" in names["Dest_terminal_Id"][2]
     assert names["latency_ms"][1].startswith("float") and "ip.src" in names
-
-
-@pytest.mark.parametrize("args", [("-q",), ("-q", "-z", "srt"), ("-z", "srt")])
-def test_q_and_z_print_on_a_terminal_too(args: tuple[str, ...]) -> None:
-    """``-q`` and ``-z`` ask for printed statistics, as in tshark: on a terminal too they print
-    and exit, rather than open the TUI (which dropped them: ``-q -z srt`` showed the app
-    and no table, and docs/live.md's ``-q --metrics`` "headless monitor" was the app)."""
-    status, seen = on_a_terminal(*args, str(SAMPLE))
-    assert status == 0, seen
-    if "-z" in args:
-        assert "CMPP_SUBMIT" in seen and "Service Response Time" in seen, seen
-    if args == ("-q",):
-        assert "CMPP PDUs: 102" in seen, seen
-    assert "Sessions  ·" not in seen  # the app's title

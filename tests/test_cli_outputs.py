@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from pcaputil import run_cli, write_pcap
+from pcaputil import on_a_terminal, run_cli, write_pcap
 from test_tui import V2, conversation, submit, submit_resp
 
 from cmppdissect.api import analyze
@@ -104,57 +104,17 @@ def test_q_leaves_the_records_out() -> None:
     assert jq(".pdus", ok("-q", "-T", "jsonl", "--report", "json", BASIC)) == 102
 
 
-def _on_a_terminal(*args: str) -> tuple[int | None, str]:
-    """``cmppdissect ARGS`` with a terminal (a pty) for stdout: its exit status (None if it
-    did not end by itself within 30 s: the TUI) and what it wrote there."""
-    import os
-    import pty
-    import select
-    import sys
-    import time
-
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "cmppdissect", *args], stdin=slave,
-                            stdout=slave, stderr=slave, close_fds=True,
-                            env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "120",
-                                 "LINES": "40"})
-    os.close(slave)
-    seen = b""
-    deadline = time.monotonic() + 30
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    more = os.read(master, 65536)
-                except OSError:  # the process ended: the terminal is gone
-                    break
-                if not more:
-                    break
-                seen += more
-            elif proc.poll() is not None:
-                break
-        try:
-            status: int | None = proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            status = None
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
-    return status, seen.decode(errors="replace")
-
-
 @pytest.mark.parametrize(("args", "printed"), [
     (["-q"], "CMPP PDUs: 102"),
-    (["-z", "srt"], "CMPP_SUBMIT"),
+    (["-z", "srt"], "Service Response Time"),
+    (["-q", "-z", "srt"], "Service Response Time"),
     (["-q", "-z", "results"], "CMPP_SUBMIT_RESP"),
 ])
 def test_q_and_z_print_on_a_terminal_too(args: list[str], printed: str) -> None:
     """``-q`` and ``-z`` print, as tshark's, also when stdout is a terminal (they opened the
-    TUI, which never ends by itself)."""
-    status, screen = _on_a_terminal(*args, BASIC)
+    TUI, which never ends by itself: ``-q -z srt`` showed the app and no table, and
+    docs/live.md's ``-q --metrics`` "headless monitor" was the app)."""
+    status, screen = on_a_terminal(*args, BASIC)
     assert status == 0, screen
     assert printed in screen and "\x1b[?1049h" not in screen  # no full-screen app
 
