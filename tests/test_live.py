@@ -558,16 +558,6 @@ def test_cli_without_cap_net_raw_is_a_one_line_error() -> None:
     _one_line_error(res, "no permission to capture")
 
 
-def test_cli_q_on_a_terminal_prints_the_summary_live() -> None:
-    """``-i lo -q`` (docs/live.md's rings are run so) prints its summary on a terminal too,
-    as tshark -q: it opened the TUI."""
-    from test_cli_outputs import _on_a_terminal
-
-    status, screen = _on_a_terminal("-i", "lo", "-f", "tcp port 1", "-q", "--duration", "1")
-    assert status == 0, screen
-    assert "CMPP PDUs: 0" in screen and "Capture on lo:" in screen
-
-
 def test_cli_on_a_terminal_opens_the_tui_live() -> None:
     """``cmppdissect -i lo`` with a terminal for stdout is the TUI, capturing, and q quits."""
     import pty
