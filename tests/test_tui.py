@@ -1084,51 +1084,61 @@ async def test_no_color_keeps_the_cursor_visible(monkeypatch: pytest.MonkeyPatch
 
 
 class DripSource:
-    """A live-like source: the records of a capture, handed out only as the test releases them,
-    and a quiet wire (a blocked read) in between, as a live capture behaves."""
+    """A live-like source: the records of a capture, handed out only as the test releases them
+    (``per_chunk`` records a chunk at most), and a quiet wire (a blocked read) in between, as
+    a live capture behaves; :meth:`end` hands out the rest and ends the capture."""
 
     live = True
 
-    def __init__(self, path: Path) -> None:
-        self.name = "drip0"
+    def __init__(self, path: Path, per_chunk: int = 1, name: str = "drip0") -> None:
+        self.name = name
         self.notes: list[Any] = []
         data = path.read_bytes()
         self._header = data[:24]
-        self._records: list[bytes] = []
+        self.records: list[bytes] = []
         pos = 24
         while pos < len(data):
             caplen = struct.unpack_from("<I", data, pos + 8)[0]
-            self._records.append(data[pos:pos + 16 + caplen])
+            self.records.append(data[pos:pos + 16 + caplen])
             pos += 16 + caplen
-        self._segments = self._records  # one TCP segment per record in these captures
-        self._allowed = 0
-        self._sent = 0
+        self.per_chunk = per_chunk
+        self.allowed = 0
+        self.sent = 0
+        self._ended = False
         self._stopped = False
         self._cond = threading.Condition()
 
     def release(self, count: int) -> None:
         with self._cond:
-            self._allowed = min(len(self._records), self._allowed + count)
+            self.allowed = min(len(self.records), self.allowed + count)
+            self._cond.notify_all()
+
+    def end(self) -> None:
+        """Every record, then the end of the capture."""
+        with self._cond:
+            self.allowed = len(self.records)
+            self._ended = True
             self._cond.notify_all()
 
     def chunks(self) -> Iterator[bytes]:
         yield self._header
         while True:
             with self._cond:
-                while self._sent >= self._allowed and not self._stopped:
+                while self.sent >= self.allowed and not self._stopped and not self._ended:
                     self._cond.wait()
-                if self._sent >= self._allowed:
+                if self.sent >= self.allowed:
                     return
-                record = self._records[self._sent]
-                self._sent += 1
-            yield record
+                stop = min(self.allowed, self.sent + self.per_chunk)
+                chunk = b"".join(self.records[self.sent:stop])
+                self.sent = stop
+            yield chunk
 
     @property
     def progress(self) -> float | None:
         return None
 
     def counters(self) -> tuple[tuple[str, int], ...]:
-        return (("frames", self._sent), ("dropped", 0))
+        return (("frames", self.sent), ("dropped", 0))
 
     def stop(self) -> None:
         with self._cond:

@@ -17,13 +17,13 @@ import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from test_tui import row_text
+from test_tui import DripSource, row_text
 from test_tui_messages import awaiting_capture, built
 from test_tui_save import cli_json, pdu_keys, save_as, saved
 from textual.pilot import Pilot
@@ -65,71 +65,14 @@ CAP = 1000
 CHUNK = CAP // 10
 
 
-class FeedSource:
-    """A live capture's stand-in: the records of a capture, handed out as the test releases
-    them, at most ``per_chunk`` records a chunk (a quiet wire, a blocked read, in between),
-    until :meth:`end` (then the capture ends when every record was read)."""
-
-    live = True
+class FeedSource(DripSource):
+    """A live capture's stand-in: :class:`DripSource` in chunks of up to ``per_chunk``
+    records, over the classic microsecond pcap the captures here are."""
 
     def __init__(self, path: Path, per_chunk: int = 16) -> None:
-        self.name = "feed0"
-        self.notes: list[Any] = []
-        data = path.read_bytes()
-        assert struct.unpack_from("<I", data)[0] == 0xA1B2C3D4  # classic pcap, microseconds
-        self._header = data[:24]
-        self.records: list[bytes] = []
-        pos = 24
-        while pos < len(data):
-            caplen = struct.unpack_from("<I", data, pos + 8)[0]
-            self.records.append(data[pos:pos + 16 + caplen])
-            pos += 16 + caplen
-        self.per_chunk = per_chunk
-        self.allowed = 0
-        self.sent = 0
-        self._ended = False
-        self._stopped = False
-        self._cond = threading.Condition()
-
-    def release(self, count: int) -> None:
-        with self._cond:
-            self.allowed = min(len(self.records), self.allowed + count)
-            self._cond.notify_all()
-
-    def end(self) -> None:
-        """Every record, then the end of the capture."""
-        with self._cond:
-            self.allowed = len(self.records)
-            self._ended = True
-            self._cond.notify_all()
-
-    def chunks(self) -> Iterator[bytes]:
-        yield self._header
-        while True:
-            with self._cond:
-                while self.sent >= self.allowed and not self._stopped and not self._ended:
-                    self._cond.wait()
-                if self.sent >= self.allowed:
-                    return
-                stop = min(self.allowed, self.sent + self.per_chunk)
-                chunk = b"".join(self.records[self.sent:stop])
-                self.sent = stop
-            yield chunk
-
-    @property
-    def progress(self) -> float | None:
-        return None
-
-    def counters(self) -> tuple[tuple[str, int], ...]:
-        return (("frames", self.sent), ("dropped", 0))
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopped = True
-            self._cond.notify_all()
-
-    def close(self) -> None:
-        pass
+        with path.open("rb") as fh:
+            assert struct.unpack("<I", fh.read(4))[0] == 0xA1B2C3D4  # classic pcap, microseconds
+        super().__init__(path, per_chunk, name="feed0")
 
 
 @pytest.fixture(scope="module")
