@@ -18,7 +18,8 @@ until then a writer that shows pairs waits (:attr:`PduStore.settled`).
 
 One writer thread appends while readers read: columns are written past :attr:`count` first and
 the count moves last, and arrays only ever grow (a reader holding an old array reads old rows
-correctly).
+correctly). A link to an earlier row writes its latency before its pair, and readers read the
+pair first: a row seen paired has its latency.
 
 **Streaming.** A store made with ``window`` (the one-pass command-line outputs: ``-T``,
 ``-T transactions``, ``--parquet``) lets rows go once they are written
@@ -199,9 +200,11 @@ class PduStore:
                     frame = self._given_up.pop(request, None)
                     if frame is not None and request < base:
                         self._gone[request] = frame
+            # The latency first: a reader on another thread (a TUI filter on latency_ms)
+            # takes a row whose pair is set as settled and reads its latency next.
             held = links[links[:, 0] >= base]
-            self.pair[held[:, 0] - base] = held[:, 1]
             self.latency_ns[held[:, 0] - base] = held[:, 2]
+            self.pair[held[:, 0] - base] = held[:, 1]
         for row in batch.unanswered:
             self._given_up.pop(row, None)
             if row >= base:
