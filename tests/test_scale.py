@@ -50,6 +50,7 @@ from pcaputil import (
 import cmppdissect
 from cmppdissect.output.records import dumps
 from cmppdissect.protocol.commands import DEFAULT_PORTS
+from cmppdissect.protocol.msgid import make_msg_id
 from cmppdissect.protocol.version import Version
 from cmppdissect.scale.dataset import KEYS
 from cmppdissect.scale.hosts import Host, group_hosts
@@ -348,6 +349,84 @@ def test_hosts_that_overlap_in_time_tie_reports_as_one_engine(client: Client,
     assert got["reports"]["submit_to_report_ms"] == want["reports"]["submit_to_report_ms"]
     dups = got["reconciliation"]["duplicates"]["listed"]
     assert sorted(d["msg_id"] for d in dups) == sorted(str(sample_msg_id(i)) for i in (1, 2))
+
+
+def _near_miss_hosts(root: Path) -> tuple[list[str], list[str]]:
+    """gw1: an SP's SUBMITs 1-3 (reports asked for), answered 60 ms later, the status report
+    of gw2's SUBMIT 7 at 0.9 s and of 2 at 2 s. gw2, the same SP over another connection: its
+    own SUBMIT 7 (answered at 0.2 s), then status reports whose Msg_Id is another's
+    byte-reversed (D22): of 3 at 0.32 s (before the SUBMIT_RESP that brings 3's id), of 1 at
+    1.0 s and again at 1.2 s, of 2 at 1.1 s (gw1 matches 2 itself later) with 7's id written
+    in its recipient (a near miss gw2 finds itself, by a later rule), at 1.6 s of 3, whose
+    own report came at 1.5 s; at 1.3 s an unknown id with 7's written in its recipient (7's
+    report came on gw1 before); at 1.4 s 3's id from another gateway."""
+    def at(seconds: float, frames: list[bytes]) -> Frames:
+        return [(T0 + round(seconds * 1e9) + k * 1000, f) for k, f in enumerate(frames)]
+
+    def reversed_id(i: int) -> int:
+        return int.from_bytes(sample_msg_id(i).to_bytes(8, "big"), "little")
+
+    a = Conversation(client=("192.0.2.30", 40021), server=("198.51.100.7", 7890))
+    fa = at(0.0, [*a.handshake(), *a.send(True, connect_pdu(V)),
+                  *a.send(False, connect_resp_pdu(V))])
+    for i in range(1, 4):
+        fa += at(0.1 * i, a.send(True, submit_pdu(V, i + 1, i)))
+        fa += at(0.1 * i + 0.06, a.send(False, submit_resp_pdu(V, i + 1, sample_msg_id(i))))
+    fa += at(0.9, [*a.send(False, report_pdu(V, 207, sample_msg_id(7))),
+                   *a.send(True, deliver_resp_pdu(V, 207))])
+    fa += at(2.0, [*a.send(False, report_pdu(V, 202, sample_msg_id(2))),
+                   *a.send(True, deliver_resp_pdu(V, 202))])
+    seven = str(sample_msg_id(7)).encode()
+    b = Conversation(client=("192.0.2.31", 40022), server=("198.51.100.8", 7890))
+    fb = at(0.05, [*b.handshake(), *b.send(True, connect_pdu(V)),
+                   *b.send(False, connect_resp_pdu(V)), *b.send(True, submit_pdu(V, 8, 7))])
+    fb += at(0.2, b.send(False, submit_resp_pdu(V, 8, sample_msg_id(7))))
+    reports = [(0.32, reversed_id(3), None), (1.0, reversed_id(1), None),
+               (1.1, reversed_id(2), seven),
+               (1.2, reversed_id(1), None), (1.3, sample_msg_id(9000), seven),
+               (1.4, make_msg_id(11, 24, 10, 15, 3, 4242, 3), None),
+               (1.5, sample_msg_id(3), None), (1.6, reversed_id(3), None)]
+    for k, (when, msg_id, dest) in enumerate(reports):
+        fb += at(when, [*b.send(False, report_pdu(V, 300 + k, msg_id,
+                                                  **({"dest": dest} if dest else {}))),
+                        *b.send(True, deliver_resp_pdu(V, 300 + k))])
+    return _cut(fa, [len(fa) // 2], root / "gw1"), _cut(fb, [len(fb) // 2], root / "gw2")
+
+
+def test_near_misses_of_a_submit_on_another_host_are_found_as_by_one_engine(
+        tmp_path: Path) -> None:
+    """A report on one host whose Msg_Id is byte-reversed of a SUBMIT's on another is the
+    near miss the one engine finds over both hosts' traffic: while that SUBMIT awaits its
+    report (from its SUBMIT_RESP until a report matches it), before any near miss of a later
+    rule its own host found."""
+    gw1, gw2 = _near_miss_hosts(tmp_path)
+    want = cmppdissect.analyze([*gw1, *gw2]).report()
+    near = want["reconciliation"]["near_misses"]
+    assert (near["count"], near["by_rule"]) == (4, {"byte-reversed": 3, "other-gateway": 1})
+    parts = [analyze_host(h, _settings()) for h in group_hosts([*gw1, *gw2])]
+    alone = parts[1].report_lists["near_misses"]
+    assert [n["rule"] for n in alone] == ["decimal-text"] * 2  # all gw2 could find alone
+    got = merge_parts(parts)
+    scale = compare_merged(got, want)
+    for section in ("reports", "reconciliation", "expert_counts"):
+        assert section in scale["merged_sections"], (section, scale["not_merged"])
+    assert not {"reconciliation.near_misses", "reconciliation.per_sp.near_misses",
+                "expert_counts[report-near-miss]"} & {n["section"] for n in scale["not_merged"]}
+    assert got["reconciliation"]["near_misses"]["count"] == 4
+    assert {"severity": "warn", "code": "report-near-miss", "count": 4} in got["expert_counts"]
+    listed = got["reconciliation"]["near_misses"]["listed"]
+    assert sorted((n["rule"], n["submit_msg_id"]) for n in listed) == sorted(
+        [*(("byte-reversed", str(sample_msg_id(i))) for i in (1, 1, 2)),
+         ("other-gateway", str(sample_msg_id(3)))])
+    # What would keep the merge from knowing when a host's Msg_Ids awaited: said, not guessed.
+    near_sections = {"reconciliation.near_misses", "reconciliation.per_sp.near_misses",
+                     "expert_counts[report-near-miss]"}
+    for change, why in ((lambda p: setattr(p, "awaited_again", 1), "brought again"),
+                        (lambda p: p.matched.clear(), "than it remembers")):
+        again = [analyze_host(h, _settings()) for h in group_hosts([*gw1, *gw2])]
+        change(again[0])
+        said = {n["section"]: n["why"] for n in merge_parts(again)["scale"]["not_merged"]}
+        assert near_sections <= set(said) and why in said["reconciliation.near_misses"]
 
 
 def _settings() -> dict[str, Any]:

@@ -366,12 +366,16 @@ cdef class Core(StreamSink):
     cdef unordered_map[uint64_t, SubmitWait] submits
     # reconciliation of status reports with their SUBMITs (issue 16)
     cdef unordered_map[uint64_t, uint64_t] awaiting_masked  # Msg_Id without its gateway
+    # an unmatched report's near-miss candidates, in the order the rules try them
+    cdef vector[uint64_t] near_keys
+    cdef vector[int] near_rules
     cdef clist[ReportedId] reported
     cdef unordered_map[uint64_t, clist[ReportedId].iterator] reported_index
     cdef cmap[string, SpRecon] recon
     cdef readonly int64_t max_report_keys
     cdef int64_t report_keys            # SP and (SP, Stat) entries of recon
     cdef readonly int64_t awaiting_evicted
+    cdef readonly int64_t awaited_again  # a Msg_Id awaited again while it awaited
     cdef readonly int64_t reports_unmatched
     cdef readonly int64_t reports_duplicate
     cdef readonly int64_t reports_other_connection
@@ -450,8 +454,9 @@ cdef class Core(StreamSink):
     cdef StatRecon* _stat(self, SpRecon* spr, const string& stat, int64_t frame,
                           int64_t sid) except NULL
     cdef int _forget_awaiting(self, AwaitReport* entry) except -1
-    cdef AwaitReport* _near_miss(self, const uint8_t* p, Py_ssize_t n, uint64_t msg_id,
-                                 int* rule)
+    cdef int _near_candidates(self, const uint8_t* p, Py_ssize_t n,
+                              uint64_t msg_id) except -1
+    cdef AwaitReport* _near_miss(self, int* rule, Py_ssize_t* index)
     cdef list _long_part(self, Session* sess, const uint8_t* p, int64_t row, int64_t frame,
                          int64_t ts, list record)
     cdef int64_t _rate_slot(self, int64_t sec, bint submit) except? -1

@@ -122,7 +122,9 @@ REC_SEQUENCE_BOTH_WAYS = 7  # a = frame, b = Command_Id of the request in flight
 REC_LONG_RESENT = 8       # a = frame of the first send, b = Sequence_Id, c = LongSms info tuple
                           # (its parts: the one part sent again)
 # Status reports that did not simply match their SUBMIT (issue 16).
-REC_REPORT_UNMATCHED = 9  # a = Msg_Id, b = ns since the capture's start, c = (Stat, recipient)
+REC_REPORT_UNMATCHED = 9  # a = Msg_Id, b = ns since the capture's start, c = (Stat, recipient,
+                          # ((key, NEAR_* rule), ...) the near-miss candidates in the order
+                          # tried, the index of the one that found a SUBMIT or -1)
 REC_REPORT_DUPLICATE = 10  # a = Msg_Id, b = frame of the first report, c = (SUBMIT frame, Stat)
 REC_REPORT_OTHER_CONNECTION = 11  # a = SUBMIT frame, b = the SUBMIT's session, c = Msg_Id
 REC_REPORT_NEAR_MISS = 12  # a = SUBMIT frame, b = NEAR_* rule, c = (report's Msg_Id, the
@@ -188,13 +190,14 @@ cdef int _FLOW_SLOTS = FLOW_SLOTS
 cdef int _STORM = STORM_CONNECTS
 cdef int64_t _LOST_SCAN = LOST_SCAN
 from cmppdissect.protocol.commands import DEFAULT_PORTS
+from cmppdissect.protocol.msgid import MSG_ID_GATEWAY_BITS
 from cmppdissect.protocol.commands import WINDOW as _SPEC_WINDOW
 cdef int64_t SPEC_WINDOW = _SPEC_WINDOW  # past it, the REC_WINDOW finding
 cdef uint64_t MSG_ID_MAX = 0xFFFFFFFFFFFFFFFF
 RECIPIENTS_KEPT = 16
 """The recipients of a SUBMIT remembered, to name them in the never-reported listing."""
 cdef int64_t _RECIPIENTS_KEPT = RECIPIENTS_KEPT
-cdef uint64_t GATEWAY_BITS = (<uint64_t>0x3FFFFF) << 16  # Msg_Id bits of the gateway (§7.1)
+cdef uint64_t GATEWAY_BITS = MSG_ID_GATEWAY_BITS  # Msg_Id bits of the gateway (§7.1)
 cdef string OTHER = OTHER_KEY
 
 # Flags that mean: Python's full decoder may find something worth listing.
@@ -1868,6 +1871,7 @@ cdef class Core(StreamSink):
                 self.awaiting_evicted += 1
                 self._cap(CAP_AWAITING, request_frame, sess.id)
             if found != self.awaiting_index.end():
+                self.awaited_again += 1
                 # Seen again: the old entry keeps its place in line and takes the new values,
                 # and is counted under the SP of the SUBMIT that got it last (so that per SP,
                 # what awaited is what matched, was never reported or was forgotten).
@@ -1956,6 +1960,7 @@ cdef class Core(StreamSink):
         cdef AwaitReport* entry
         cdef ReportedId* done
         cdef int rule = 0
+        cdef Py_ssize_t index = -1
         found = self.awaiting_index.find(msg_id)
         if found != self.awaiting_index.end():
             pos = deref(found).second
@@ -2023,9 +2028,15 @@ cdef class Core(StreamSink):
             sess.spr = self._sp(sess.sp, frame, sess.id)
         spr = sess.spr
         spr.unmatched += 1
+        self._near_candidates(p, n, msg_id)
+        entry = self._near_miss(&rule, &index)
+        # The candidates go with the record: a merge of hosts (scale/merge.py) tries them
+        # against the other hosts' SUBMITs, as this core would have over all their traffic.
+        candidates = tuple([(self.near_keys[i], self.near_rules[i])
+                            for i in range(<Py_ssize_t>self.near_keys.size())])
         record.append((EV_RECORD, row, REC_REPORT_UNMATCHED, frame, sess.id, msg_id,
-                       sat_sub(ts, self.first_ts), (stat, <bytes>recipient)))
-        entry = self._near_miss(p, n, msg_id, &rule)
+                       sat_sub(ts, self.first_ts),
+                       (stat, <bytes>recipient, candidates, index)))
         if entry != NULL:
             spr.near_misses += 1
             self.reports_near_miss += 1
@@ -2035,22 +2046,19 @@ cdef class Core(StreamSink):
                            rule, (msg_id, entry.msg_id, entry.sid)))
         return record
 
-    cdef AwaitReport* _near_miss(self, const uint8_t* p, Py_ssize_t n, uint64_t msg_id,
-                                 int* rule):
-        """A Msg_Id awaiting its report that an unmatched report comes close to, by the
-        first rule that finds one (``rule``: NEAR_*), else NULL. The text rules read runs of
-        digits anywhere in the report PDU: 6 to 20 decimal digits (shorter runs are dates
-        and counters), or exactly 16 hex digits."""
-        found = self.awaiting_index.find(bswap64(msg_id))
-        if found != self.awaiting_index.end():
-            rule[0] = NEAR_BYTE_REVERSED
-            return &deref(deref(found).second)
-        masked = self.awaiting_masked.find(msg_id & ~GATEWAY_BITS)
-        if masked != self.awaiting_masked.end():
-            found = self.awaiting_index.find(deref(masked).second)
-            if found != self.awaiting_index.end():
-                rule[0] = NEAR_OTHER_GATEWAY
-                return &deref(deref(found).second)
+    cdef int _near_candidates(self, const uint8_t* p, Py_ssize_t n,
+                              uint64_t msg_id) except -1:
+        """The keys an unmatched report may come close to a SUBMIT's Msg_Id by, in the order
+        the rules try them (``near_keys``/``near_rules``): the id byte-reversed, the id without
+        its gateway bits (NEAR_OTHER_GATEWAY: a key of ``awaiting_masked``), then each run of
+        digits anywhere in the report PDU in turn: 6 to 20 decimal digits as a number (shorter
+        runs are dates and counters), exactly 16 hex digits as one."""
+        self.near_keys.clear()
+        self.near_rules.clear()
+        self.near_keys.push_back(bswap64(msg_id))
+        self.near_rules.push_back(NEAR_BYTE_REVERSED)
+        self.near_keys.push_back(msg_id & ~GATEWAY_BITS)
+        self.near_rules.push_back(NEAR_OTHER_GATEWAY)
         cdef Py_ssize_t i = 0, j
         cdef uint64_t value, hexed
         cdef bint decimal, fits
@@ -2080,16 +2088,32 @@ cdef class Core(StreamSink):
                     break
                 j += 1
             if decimal and fits and 6 <= j - i <= 20:
-                found = self.awaiting_index.find(value)
-                if found != self.awaiting_index.end():
-                    rule[0] = NEAR_DECIMAL_TEXT
-                    return &deref(deref(found).second)
+                self.near_keys.push_back(value)
+                self.near_rules.push_back(NEAR_DECIMAL_TEXT)
             if j - i == 16:
-                found = self.awaiting_index.find(hexed)
-                if found != self.awaiting_index.end():
-                    rule[0] = NEAR_HEX_TEXT
-                    return &deref(deref(found).second)
+                self.near_keys.push_back(hexed)
+                self.near_rules.push_back(NEAR_HEX_TEXT)
             i = j
+        return 0
+
+    cdef AwaitReport* _near_miss(self, int* rule, Py_ssize_t* index):
+        """The Msg_Id awaiting its report that the first of the candidates
+        (:meth:`_near_candidates`) finds, else NULL (``rule``: its NEAR_*, ``index``: its
+        place among the candidates)."""
+        cdef Py_ssize_t i
+        cdef uint64_t key
+        for i in range(<Py_ssize_t>self.near_keys.size()):
+            key = self.near_keys[i]
+            if self.near_rules[i] == NEAR_OTHER_GATEWAY:
+                masked = self.awaiting_masked.find(key)
+                if masked == self.awaiting_masked.end():
+                    continue
+                key = deref(masked).second
+            found = self.awaiting_index.find(key)
+            if found != self.awaiting_index.end():
+                rule[0] = self.near_rules[i]
+                index[0] = i
+                return &deref(deref(found).second)
         return NULL
 
     cdef int _seen(self, int64_t ts) noexcept:

@@ -237,6 +237,10 @@ class Engine:
         self.max_report_listed = max_report_listed
         self.report_lists: dict[str, list[dict[str, Any]]] = {
             "unmatched": [], "duplicates": [], "other_connection": [], "near_misses": []}
+        # Per unmatched report listed: its near-miss candidates ((Msg_Id key, NEAR_* rule),
+        # in the order the core tried them) and the index of the one that found a SUBMIT, or
+        # -1: what a merge of hosts tries against the other hosts' SUBMITs.
+        self.near_candidates: list[tuple[tuple[tuple[int, int], ...], int]] = []
         # Counted for every such report (listed or not): "unmatched-early" (may be for a
         # SUBMIT before the capture), "near-RULE" per near-miss rule.
         self.report_counts: Counter[str] = Counter()
@@ -464,11 +468,13 @@ class Engine:
         names = self.sessions.get(sid)
         sp = names.sp_id if names is not None else None
         if code == REC_REPORT_UNMATCHED:
-            stat, recipient = c
+            stat, recipient, candidates, index = c
             after = b / 1e9
             early = after < self.report_delay_s
             if early:
                 self.report_counts["unmatched-early"] += 1
+            if len(self.report_lists["unmatched"]) < self.max_report_listed:
+                self.near_candidates.append((candidates, index))
             self._listed("unmatched", {
                 "frame": frame, "session": sid, "sp_id": sp, "msg_id": a,
                 "stat": stat.decode("ascii", "backslashreplace"),

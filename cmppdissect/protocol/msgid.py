@@ -27,6 +27,11 @@ _LAYOUT: tuple[tuple[str, int, int], ...] = (
 MSG_ID_LAYOUT = _LAYOUT
 """(part, shift, width) of each part of a Msg_Id, most significant first (§7.1)."""
 
+MSG_ID_GATEWAY_BITS = next(((1 << width) - 1) << shift
+                           for name, shift, width in _LAYOUT if name == "gateway")
+"""The bits of the gateway that made a Msg_Id: ids alike but for them come from one SUBMIT's
+answer seen through another gateway (the core's other-gateway near-miss rule)."""
+
 _GATEWAY_MAX = 999_999  # ISMG_Id is six decimal digits (0XYZnn)
 
 PLAUSIBLE: dict[str, tuple[int, int]] = {

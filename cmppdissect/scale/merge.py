@@ -14,7 +14,9 @@ do is what the one engine would have done had it read every host's files as one 
   later report of that Msg_Id and recipient is then a duplicate). If that host matched a
   report of the id itself, later, the earlier one becomes the match and the host's own a
   duplicate; if earlier, the unmatched one is a duplicate of it. Whether a report that stays
-  unmatched came early is decided again against the first time of all hosts.
+  unmatched came early is decided again against the first time of all hosts, and its near
+  miss looked for again: the keys the core's rules tried for it, in their order, against every
+  host's Msg_Ids awaiting at its time (from their SUBMIT_RESP until a report matched them).
 
 The report itself is built by :func:`cmppdissect.output.report.build_report`, the one place
 that words it, from a read-only stand-in of the engine holding the merged figures, so every
@@ -36,12 +38,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from cmppdissect.core._engine import STORM_CONNECTS
+from cmppdissect.core._engine import NEAR_NAMES, NEAR_OTHER_GATEWAY, STORM_CONNECTS
 from cmppdissect.engine import ExpertItem, SessionNames
 from cmppdissect.engine.sketch import Sketches
 from cmppdissect.output.reconcile import NO_SP, sp_name
 from cmppdissect.output.report import build_report
 from cmppdissect.protocol.expert import Severity
+from cmppdissect.protocol.msgid import MSG_ID_GATEWAY_BITS
 
 if TYPE_CHECKING:
     from cmppdissect.engine import Engine
@@ -64,6 +67,7 @@ LISTINGS = ("reconciliation.never_reported.listed", "reconciliation.unmatched.li
 and the one engine's bounded lists keep the first in the merged stream's order)."""
 
 _NS_PER_HOUR = 3600 * 10**9
+_FOREVER = 2**63 - 1
 
 
 class _Expert:
@@ -273,6 +277,16 @@ class _Reports:
         self.verdict = verdict
         self.reported: set[tuple[int, int]] = set()  # (Msg_Id, session) awaited, now tied
         self.near_gone: set[tuple[int, int]] = set()  # (frame, session) near misses undone
+        self.near_found: list[dict[str, Any]] = []  # near misses of a SUBMIT on another host
+        # Every Msg_Id awaited on a host, while it was: [host, SUBMIT_RESP time, when its report
+        # came (None: never), SUBMIT frame, SUBMIT session, Msg_Id]; by Msg_Id, and by the id
+        # without its gateway bits
+        self.lives: dict[int, list[list[Any]]] = {}
+        self.masked: dict[int, list[list[Any]]] = {}
+        self.no_near: str | None = None  # why near misses cannot be looked for across hosts
+        # Per host: before this report time, a Msg_Id it matched may be forgotten
+        # (Core.matched_reports keeps the newest); None: nothing forgotten
+        self.forgot: list[int | None] = []
 
     def _drop_unmatched_finding(self, part: HostPart, item: dict[str, Any], sid: int) -> None:
         """Take back what the host's engine counted for a report it found unmatched."""
@@ -287,14 +301,19 @@ class _Reports:
         recon = e.core.recon
         recon["unmatched"] -= 1
         recon["sp"][key]["unmatched"] -= 1
-        rule = item.get("near_miss")
-        if rule is not None:  # the one engine matches first: no near miss
-            recon["near_misses"] -= 1
-            recon["sp"][key]["near_misses"] -= 1
-            e.report_counts[f"near-{rule}"] -= 1
-            e.counts[(Severity.WARN, "report-near-miss")] -= 1
-            self._session_severity(sid, Severity.WARN, -1)
-            self.near_gone.add((item["frame"], sid))
+        if item.get("near_miss") is not None:  # the one engine matches first: no near miss
+            self._near_undone(part, item, sid)
+
+    def _near_undone(self, part: HostPart, item: dict[str, Any], sid: int) -> None:
+        """Take back the near miss the host's engine found for report ``item``."""
+        e = self.engine
+        recon = e.core.recon
+        recon["near_misses"] -= 1
+        recon["sp"][_sp_key(part, item["sp_id"])]["near_misses"] -= 1
+        e.report_counts[f"near-{item['near_miss']}"] -= 1
+        e.counts[(Severity.WARN, "report-near-miss")] -= 1
+        self._session_severity(sid, Severity.WARN, -1)
+        self.near_gone.add((item["frame"], sid))
 
     def _session_severity(self, sid: int, severity: Severity, n: int) -> None:
         names = self.engine.sessions.get(sid)
@@ -327,6 +346,7 @@ class _Reports:
                         m[0] in awaited and awaited[m[0]][0] != h):
                     self._same_traffic(m[0])
                 matched_at[m[0]] = (h, m)
+        self._lives()
         unmatched = []
         for h, part in enumerate(self.parts):
             listed = part.report_lists.get("unmatched", [])
@@ -334,14 +354,14 @@ class _Reports:
                 self.verdict.fail(("reports", "reconciliation", "expert_counts"),
                                   f"host {part.host}: more unmatched status reports than "
                                   "the merge takes")
-            for item in listed:
+            for item, near in zip(listed, part.near, strict=True):
                 ts = part.first_ns + round(item["after_capture_start_s"] * 1e9)
-                unmatched.append((ts, h, item))
+                unmatched.append((ts, h, item, near))
         unmatched.sort(key=lambda u: (u[0], u[1]))
         first_ns = core.recon["first_ns"]
         tied: dict[int, tuple[int, str, bytes]] = {}  # Msg_Id: report time, recipient, SP
         kept: list[dict[str, Any]] = []
-        for ts, h, item in unmatched:
+        for ts, h, item, near in unmatched:
             part = self.parts[h]
             sid = item["session"] + self.offsets[h]
             msg_id = item["msg_id"]
@@ -349,6 +369,7 @@ class _Reports:
             # Awaiting from its SUBMIT_RESP on (the id comes in it), as in the one engine.
             if found is not None and found[0] != h and found[1][9] < ts:
                 self._match(part, item, sid, ts, found)
+                self._ended(found[0], msg_id, ts)
                 del awaited[msg_id]
                 tied[msg_id] = (ts, item["recipient"], found[1][4])
                 continue
@@ -364,6 +385,7 @@ class _Reports:
                     # Before the other host's own report of it: the one engine matches this
                     # one, and the other host's becomes a copy of it.
                     self._take_over(part, item, sid, ts, mine)
+                    self._ended(g, msg_id, ts)
                     del matched_at[msg_id]
                     tied[msg_id] = (ts, item["recipient"], m[2])
                     continue
@@ -388,19 +410,120 @@ class _Reports:
                     self._session_severity(sid, was, -1)
                 if now > Severity.CHAT:
                     self._session_severity(sid, now, 1)
-            kept.append({**item, "session": sid, "after_capture_start_s": after,
-                         "submit_may_predate_capture": early})
+            item = {**item, "session": sid, "after_capture_start_s": after,
+                    "submit_may_predate_capture": early}
+            self._near(h, item, ts, *near)
+            kept.append(item)
         e.report_lists["unmatched"] = kept
         core.awaiting = [a for a in core.awaiting if (a[0], a[3]) not in self.reported]
         e.report_lists["near_misses"] = [n for n in e.report_lists["near_misses"]
                                          if (n["frame"], n["session"]) not in self.near_gone]
-        if kept and any(p.reconciliation.get("sp") and any(
-                f["awaited"] for f in p.reconciliation["sp"].values()) for p in self.parts):
-            self.verdict.fail(
-                ("reconciliation.near_misses", "reconciliation.per_sp.near_misses",
-                 "expert_counts[report-near-miss]"),
-                f"status reports left unmatched ({len(kept)}) while SUBMITs awaited reports: "
-                "near misses are looked for within their host only")
+        e.report_lists["near_misses"] += self.near_found
+        for rule in [r for r, n in e.report_counts.items() if r.startswith("near-") and not n]:
+            del e.report_counts[rule]  # a rule whose one near miss moved to another
+
+    def _lives(self) -> None:
+        """When each host's Msg_Ids awaited their reports, from the loose ends (awaiting at
+        the end) and the reports each host matched itself (remembered); what keeps them from
+        being known exactly is a reason the near misses are not merged (``self.no_near``)."""
+        for h, part in enumerate(self.parts):
+            lives = [[h, a[9], None, a[1], a[3], a[0]] for a in part.awaiting]
+            lives += [[h, m[8], m[4], m[6], m[9], m[0]] for m in part.matched]
+            for life in lives:
+                self.lives.setdefault(life[5], []).append(life)
+                self.masked.setdefault(life[5] & ~MSG_ID_GATEWAY_BITS, []).append(life)
+            matched = sum(f.get("matched", 0) for f in part.reconciliation.get("sp", {}).values())
+            if matched > len(part.matched):
+                self.forgot.append(part.matched[0][4] if part.matched else _FOREVER)
+            else:
+                self.forgot.append(None)
+            if part.awaited_again and self.no_near is None:
+                self.no_near = (f"host {part.host} had Msg_Ids brought again while they awaited "
+                                "a report: when they began to await is not known")
+
+    def _ended(self, h: int, msg_id: int, ts: int) -> None:
+        """The merge matched host ``h``'s Msg_Id to a report at ``ts`` (of another host)."""
+        for life in self.lives.get(msg_id, ()):
+            if life[0] == h and (life[2] is None or life[2] > ts):
+                life[2] = ts
+
+    def _awaiting(self, key: int, rule: int, ts: int) -> list[Any] | None:
+        """The SUBMIT (its life) of any host that candidate ``key`` finds at ``ts``, as the
+        one core over every host's traffic would: by Msg_Id, or for the other-gateway rule
+        through the core's one slot per id-without-gateway (the newest awaited, emptied when
+        that one's report comes), replayed here."""
+        if rule != NEAR_OTHER_GATEWAY:
+            return next((life for life in self.lives.get(key, ())
+                         if life[1] < ts and (life[2] is None or life[2] > ts)), None)
+        events = []
+        for life in self.masked.get(key, ()):
+            if life[1] < ts:
+                events.append((life[1], 1, id(life), life))
+            if life[2] is not None and life[2] <= ts:
+                events.append((life[2], 0, id(life), life))
+        slot = None
+        for _when, starts, _key, life in sorted(events, key=lambda e: e[:3]):
+            if starts:
+                slot = life
+            elif slot is life:
+                slot = None
+        return slot
+
+    def _near(self, h: int, item: dict[str, Any], ts: int,
+              candidates: Sequence[tuple[int, int]], own: int) -> None:
+        """The near miss of unmatched report ``item`` (host ``h``, time ``ts``) over every
+        host's SUBMITs, as the one engine finds it: its candidates in the core's order
+        (``Core._near_candidates``), the first that finds a SUBMIT awaiting then wins. Its host
+        found candidate ``own`` (-1: none) over its own SUBMITs: a SUBMIT of another host may
+        come first, and one of its own may have had its report on another host by then."""
+        sections = ("reconciliation.near_misses", "reconciliation.per_sp.near_misses",
+                    "expert_counts[report-near-miss]")
+        if self.no_near is not None:
+            self.verdict.fail(sections, self.no_near)
+            return
+        for g, before in enumerate(self.forgot):
+            if before is not None and ts <= before:
+                self.verdict.fail(sections, f"host {self.parts[g].host} matched more status "
+                                  "reports than it remembers: the Msg_Ids it awaited before "
+                                  "them are not known for near misses")
+                return
+        for j, (key, rule) in enumerate(candidates):
+            life = self._awaiting(key, rule, ts)
+            if life is None:
+                continue
+            if life[0] == h:
+                if j != own:  # its own host would have found it: never, if lives are right
+                    self.verdict.fail(sections, f"host {self.parts[h].host}: a near miss "
+                                      "its core did not find")
+                return
+            self._near_found(h, item, life, str(NEAR_NAMES[rule]), own)
+            return
+        if own >= 0:  # its SUBMIT had its report on another host by then: no near miss
+            self._near_undone(self.parts[h], item, item["session"])
+            item["near_miss"] = None
+
+    def _near_found(self, h: int, item: dict[str, Any], life: list[Any], rule: str,
+                    own: int) -> None:
+        """``item`` comes close (by ``rule``) to the SUBMIT of another host that ``life``
+        says: a near miss, or this one in place of the one its own host found."""
+        e = self.engine
+        sid = item["session"]
+        if own >= 0:  # one for another: the count stays
+            e.report_counts[f"near-{item['near_miss']}"] -= 1
+            self.near_gone.add((item["frame"], sid))
+        else:
+            recon = e.core.recon
+            recon["near_misses"] += 1
+            recon["sp"][_sp_key(self.parts[h], item["sp_id"])]["near_misses"] += 1
+            e.counts[(Severity.WARN, "report-near-miss")] += 1
+            self._session_severity(sid, Severity.WARN, 1)
+        e.report_counts[f"near-{rule}"] += 1
+        item["near_miss"] = rule
+        g, _registered, _ended, frame, submit_sid, submit_msg_id = life
+        self.near_found.append({"frame": item["frame"], "session": sid, "rule": rule,
+                                "msg_id": item["msg_id"], "submit_msg_id": submit_msg_id,
+                                "submit_frame": frame,
+                                "submit_session": submit_sid + self.offsets[g]})
 
     def _take_over(self, part: HostPart, item: dict[str, Any], sid: int, ts: int,
                    mine: tuple[int, tuple[Any, ...]]) -> None:

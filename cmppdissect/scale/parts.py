@@ -71,6 +71,9 @@ class HostPart:
     expert_counts: Counter[Any] = field(default_factory=Counter)
     expert_items: list[ExpertItem] = field(default_factory=list)
     report_lists: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # per unmatched report listed: its near-miss candidates and the one its host found
+    near: list[tuple[tuple[tuple[int, int], ...], int]] = field(default_factory=list)
+    awaited_again: int = 0  # Msg_Ids brought again while awaiting (Core.awaited_again)
     report_counts: Counter[str] = field(default_factory=Counter)
     report_for: int = 0
     settings: dict[str, Any] = field(default_factory=dict)
@@ -164,6 +167,8 @@ def _take(part: HostPart, engine: Engine) -> None:
     part.expert_counts = engine.expert.counts.copy()
     part.expert_items = list(engine.expert.items)
     part.report_lists = {k: list(v) for k, v in engine.report_lists.items()}
+    part.near = list(engine.near_candidates)
+    part.awaited_again = core.awaited_again
     part.report_counts = engine.report_counts.copy()
     part.report_for = core.report_for
     part.settings = {"timeout_ns": core.timeout_ns, "idle_ns": core.idle_ns,
