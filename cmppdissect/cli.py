@@ -26,7 +26,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from cmppdissect import __version__
 from cmppdissect.api import Analysis, analyze
 from cmppdissect.core.records import CaptureFormatError
-from cmppdissect.options import UsageError, parse_secrets
+from cmppdissect.options import UsageError, format_hostport, parse_hostport, parse_secrets
 from cmppdissect.output.lines import TIME_FORMATS, LineFormat
 from cmppdissect.sources.file import open_error
 from cmppdissect.tui.indexer import LIVE_MAX_PDUS
@@ -247,27 +247,21 @@ class _MetricsServer:
 
         from cmppdissect.output.metrics import EngineCollector
 
-        host, sep, port_text = spec.rpartition(":")
-        host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
         try:
-            port = int(port_text)
+            host, port = parse_hostport(spec, default_host="0.0.0.0")
         except ValueError:
-            port = -1
-        if not sep or not 0 <= port < 65536 or "[" in host or "]" in host:
             raise UsageError(f"--metrics {spec}: give ADDR:PORT, e.g. 127.0.0.1:9464, "
-                             "[::1]:9464 or :9464 for every IPv4 address")
+                             "[::1]:9464 or :9464 for every IPv4 address") from None
         self.analysis: Analysis | None = None
         self.capture: LiveCapture | None = None
         registry = CollectorRegistry(auto_describe=False)
         registry.register(EngineCollector(lambda: self.analysis, capture=self._capture))
         try:
-            self.server, self.thread = start_http_server(port, host or "0.0.0.0",
-                                                         registry=registry)
+            self.server, self.thread = start_http_server(port, host, registry=registry)
         except OSError as exc:
             raise UsageError(f"--metrics {spec}: {exc.strerror or exc}") from None
         bound = self.server.server_address
-        shown = host or "0.0.0.0"
-        self.address = f"[{shown}]:{bound[1]}" if ":" in shown else f"{shown}:{bound[1]}"
+        self.address = format_hostport(host, bound[1])
 
     def _capture(self) -> dict[str, Any] | None:
         """The live capture's counters; None for a file (no kernel counters to export)."""

@@ -650,6 +650,25 @@ def test_cli_text_that_is_no_utf8_is_one_line() -> None:
                           "not UTF-8)\n")
 
 
+def test_cli_server_on_ipv6_says_an_address_a_client_can_connect_to() -> None:
+    """``--listen [::1]:0``: the line says ``[::1]:PORT`` (``::1:PORT`` would read as an
+    address without a port), and ``--connect`` takes it as it is."""
+    server = subprocess.Popen([sys.executable, "-m", "cmppdissect.sim", "server", "--listen",
+                               "[::1]:0", "--quiet", "--duration", "30"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stderr is not None
+        line = server.stderr.readline()
+        address = re.search(r"listening on (\[::1\]:\d+), SP accounts", line)
+        assert address, line
+        res = sim("client", "--connect", address[1], "--sp-id", SP_ID, "--secret", "123456",
+                  "--count", "2", "--quiet")
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+    assert res.returncode == 0, res.stderr
+
+
 def test_cli_cannot_connect() -> None:
     res = sim("client", "--connect", "127.0.0.1:1", "--sp-id", SP_ID, "--secret", "x")
     assert res.returncode == 2 and res.stderr.startswith("cmppdissect sim: cannot connect")

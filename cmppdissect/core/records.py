@@ -13,6 +13,8 @@ import socket
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple, TypeAlias
 
+from cmppdissect.options import format_hostport
+
 FIN: Final = 0x01
 SYN: Final = 0x02
 RST: Final = 0x04
@@ -196,9 +198,7 @@ def format_ip(addr: bytes) -> str:
 
 def format_endpoint(addr: bytes, port: int) -> str:
     """``ip:port``, with IPv6 addresses in brackets so the port stays unambiguous."""
-    if len(addr) == 4:
-        return f"{socket.inet_ntoa(addr)}:{port}"
-    return f"[{socket.inet_ntop(socket.AF_INET6, addr)}]:{port}"
+    return format_hostport(format_ip(addr), port)
 
 
 class FramedPdu(NamedTuple):

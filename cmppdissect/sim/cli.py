@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
-from cmppdissect.options import UsageError, parse_secrets
+from cmppdissect.options import UsageError, format_hostport, parse_hostport, parse_secrets
 from cmppdissect.protocol.version import Version, parse_version
 from cmppdissect.sim.behaviour import Behaviour, Faults
 from cmppdissect.sim.client import SpClient
@@ -82,26 +82,6 @@ def _version(text: str) -> Version:
     if version is None:
         raise argparse.ArgumentTypeError("choose 2.0 or 3.0")
     return version
-
-
-def parse_hostport(text: str, *, default_host: str | None) -> tuple[str, int]:
-    """``HOST:PORT``, ``[v6]:PORT`` or ``:PORT`` (only where ``default_host`` is given)."""
-    host, sep, port_text = text.rpartition(":")
-    if not sep:
-        raise ValueError(f"want HOST:PORT, got {text!r}")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not host:
-        if default_host is None:
-            raise ValueError(f"no host in {text!r}")
-        host = default_host
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise ValueError(f"bad port in {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port {port} out of range")
-    return host, port
 
 
 def _secrets(items: Sequence[str]) -> dict[str, str]:
@@ -341,7 +321,8 @@ async def _server(args: argparse.Namespace) -> int:
         raise UsageError(f"--listen: {exc}") from None
     server = IsmgServer(config, max_events=_CLI_EVENTS)
     bound = await server.start(host, port)
-    _say(f"ISMG (CMPP up to {config.version}) listening on {bound[0]}:{bound[1]}, "
+    _say(f"ISMG (CMPP up to {config.version}) listening on "
+         f"{format_hostport(bound[0], bound[1])}, "
          f"SP accounts: {', '.join(sorted(config.accounts))}")
     stop = asyncio.Event()
     _stop_on_signals(stop)

@@ -14,6 +14,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from cmppdissect.options import format_hostport
 from cmppdissect.protocol.commands import HEADER_LEN, command_name
 from cmppdissect.protocol.version import Version
 
@@ -249,8 +250,7 @@ class ConnectionLog:
 def _addr(addr: tuple[str, int] | None) -> str | None:
     if addr is None:
         return None
-    host, port = addr
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return format_hostport(*addr)
 
 
 class SimLog:
