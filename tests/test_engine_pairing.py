@@ -494,6 +494,43 @@ def test_heuristic_finds_cmpp_on_another_port_and_ignores_the_rest() -> None:
     assert an.expert == []
 
 
+@pytest.mark.parametrize("first", ["SUBMIT", "DELIVER", "ACTIVE_TEST"])
+def test_a_stream_picked_up_without_its_handshake_on_other_ports_knows_its_client(
+        first: str) -> None:
+    """No SYN, no known port: the TCP stage takes the lower port for the server's, here the
+    SP's. A first PDU only one side sends (an SP SUBMITs, the ISMG DELIVERs) says which is
+    which, and every count by side follows; one either side sends (ACTIVE_TEST) leaves the
+    guess."""
+    tl = Timeline()
+    sp = ("192.0.2.10", 40001)
+    conv = Conversation(client=sp, server=("198.51.100.7", 50000))
+    if first == "SUBMIT":
+        tl.at(0, conv.send(True, submit_pdu(V3, 2)))
+        tl.at(1, conv.send(False, submit_resp_pdu(V3, 2, sample_msg_id(2))))
+    elif first == "DELIVER":
+        tl.at(0, conv.send(False, mo_pdu(V3, 3)))
+        tl.at(1, conv.send(True, deliver_resp_pdu(V3, 3)))
+    else:
+        tl.at(0, conv.send(False, bare_pdu(C.CMPP_ACTIVE_TEST, 4, V3)))
+        tl.at(1, conv.send(True, bare_pdu(C.CMPP_ACTIVE_TEST_RESP, 4, V3, Reserved=0)))
+    tl.at(2, conv.send(True, submit_pdu(V3, 5)))
+    tl.at(3, conv.send(False, submit_resp_pdu(V3, 5, sample_msg_id(5))))
+    records, an, rep = run(tl)
+    (session,) = rep["sessions"]
+    client = session["client"] if first != "ACTIVE_TEST" else session["server"]
+    assert client == "192.0.2.10:40001"
+    sp_side = [r for r in records if r.src == "192.0.2.10:40001"]
+    assert {r.command for r in sp_side} <= {"CMPP_SUBMIT", "CMPP_DELIVER_RESP",
+                                            "CMPP_ACTIVE_TEST_RESP"}
+    assert all(r.from_client == (first != "ACTIVE_TEST") for r in sp_side)
+    sent = sum(r.pdu.Total_Length for r in sp_side)
+    sides = (session["pdus_from_client"], session["tcp"]["bytes_from_client"])
+    if first == "ACTIVE_TEST":  # the guess stands: the SP's side is the server's
+        sides = (session["pdus_from_server"], session["tcp"]["bytes_from_server"])
+    assert sides == (2, sent)
+    assert [e.code for e in an.expert] == []
+
+
 def mid_stream_on(port: int) -> Timeline:
     """A capture that starts inside a SUBMIT on a port that is not CMPP's."""
     tl = Timeline()

@@ -138,6 +138,7 @@ cdef cppclass Session:
     int64_t errors
     int64_t unanswered
     bint saw_syn
+    bint flipped             # the TCP stage's client is this session's server (see data())
     bint not_cmpp
     bint has_tcp
     ConnStats tcp

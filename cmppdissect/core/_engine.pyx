@@ -189,7 +189,7 @@ cdef int64_t MINUTE = 60 * NS
 cdef int _FLOW_SLOTS = FLOW_SLOTS
 cdef int _STORM = STORM_CONNECTS
 cdef int64_t _LOST_SCAN = LOST_SCAN
-from cmppdissect.protocol.commands import DEFAULT_PORTS
+from cmppdissect.protocol.commands import DEFAULT_PORTS, LISTENER_SENDS, OPENER_SENDS
 from cmppdissect.protocol.msgid import MSG_ID_GATEWAY_BITS
 from cmppdissect.protocol.commands import WINDOW as _SPEC_WINDOW
 cdef int64_t SPEC_WINDOW = _SPEC_WINDOW  # past it, the REC_WINDOW finding
@@ -976,6 +976,7 @@ cdef class Core(StreamSink):
         if self.stopped:
             return 0
         cdef Session* sess
+        cdef uint32_t command
         it = self.sessions.find(conn)
         if it == self.sessions.end():
             # A stream on a port we were not told about: CMPP if it starts with a header.
@@ -984,15 +985,27 @@ cdef class Core(StreamSink):
                 return 0
             pc = deref(found).second
             self.pending_conns.erase(found)
-            if not self.heuristic or n < 8 or not plausible_header(
-                    (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8)
-                    | p[3], (<uint32_t>p[4] << 24) | (<uint32_t>p[5] << 16)
-                    | (<uint32_t>p[6] << 8) | p[7]):
+            if not self.heuristic or n < 8:
                 return 0
-            sess = self._new_session(conn, &pc.client, &pc.server, pc.frame, pc.ts,
-                                     pc.saw_syn)
+            command = (<uint32_t>p[4] << 24) | (<uint32_t>p[5] << 16) | (<uint32_t>p[6] << 8) \
+                | p[7]
+            if not plausible_header((<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16)
+                                    | (<uint32_t>p[2] << 8) | p[3], command):
+                return 0
+            # Without the handshake the TCP stage took the lower port for the server's; a
+            # first PDU only one side sends says which side is which.
+            if not pc.saw_syn and ((fc and command in LISTENER_SENDS)
+                                   or (not fc and command in OPENER_SENDS)):
+                sess = self._new_session(conn, &pc.server, &pc.client, pc.frame, pc.ts,
+                                         pc.saw_syn)
+                sess.flipped = True
+            else:
+                sess = self._new_session(conn, &pc.client, &pc.server, pc.frame, pc.ts,
+                                         pc.saw_syn)
         else:
             sess = deref(it).second
+        if sess.flipped:
+            fc = not fc
         sess.end_ns = ts
         sess.last_frame = frame
         if sess.not_cmpp:
@@ -1041,6 +1054,8 @@ cdef class Core(StreamSink):
         if it == self.sessions.end():
             return 0
         cdef Session* sess = deref(it).second
+        if sess.flipped:
+            fc = not fc
         sess.gaps += 1
         self._reset_skip(sess, fc)
         self.events.append((EV_NOTE, NOTE_CAPTURE_GAP, frame, sess.id, missing, fc, None))
@@ -1083,6 +1098,7 @@ cdef class Core(StreamSink):
         sess.version_source = 0
         sess.pdus_client = sess.pdus_server = sess.errors = sess.unanswered = 0
         sess.saw_syn = saw_syn
+        sess.flipped = False
         sess.not_cmpp = False
         sess.has_tcp = False
         sess.skipped_bytes = sess.gaps = sess.last_frame = 0
@@ -1173,7 +1189,12 @@ cdef class Core(StreamSink):
         if stats != NULL:
             sess.has_tcp = True
             sess.tcp = stats[0]
-            sess.closed_by = stats.closed_by
+            if sess.flipped:  # the TCP stage's sides, the other way round
+                sess.tcp.bytes_from_client = stats.bytes_from_server
+                sess.tcp.bytes_from_server = stats.bytes_from_client
+                if stats.closed_by:
+                    sess.tcp.closed_by = 3 - stats.closed_by
+            sess.closed_by = sess.tcp.closed_by
             if stats.retransmissions:
                 self.events.append((EV_NOTE, NOTE_RETRANSMISSION, frame, sess.id,
                                     stats.retransmissions, stats.duplicates, None))

@@ -56,6 +56,18 @@ class CommandId(IntEnum):
 
 KNOWN_COMMANDS: frozenset[int] = frozenset(int(c) for c in CommandId)
 
+# Who sends what (§5): the side that opened the connection (an SP, or an ISMG logging in to
+# another node) sends CONNECT, and an SP SUBMITs, QUERYs and CANCELs; the ISMG DELIVERs to it.
+# The rest (ACTIVE_TEST, TERMINATE, FWD, the route commands) go either way.
+OPENER_SENDS: frozenset[int] = frozenset(int(c) for c in (
+    CommandId.CMPP_CONNECT, CommandId.CMPP_SUBMIT, CommandId.CMPP_QUERY, CommandId.CMPP_CANCEL,
+    CommandId.CMPP_DELIVER_RESP))
+"""Commands only the client of a connection sends: a stream picked up without its handshake,
+on a port not known to be CMPP's, whose first PDU is one of these is the client's."""
+LISTENER_SENDS: frozenset[int] = frozenset(c ^ RESPONSE_BIT for c in OPENER_SENDS)
+"""Commands only the server of a connection sends (the answers to :data:`OPENER_SENDS`, and
+DELIVER)."""
+
 # Names a user may see; 0x12 carries both names (reference D8).
 _DISPLAY = {int(c): c.name for c in CommandId}
 _DISPLAY[0x00000012] = "CMPP_GET_MT_ROUTE"
