@@ -8,6 +8,7 @@ capture would show, not what the simulator believes it sent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -17,6 +18,7 @@ import struct
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -629,22 +631,29 @@ def test_cli_bad_usage_is_one_line_and_exit_2(args: tuple[str, ...]) -> None:
     assert "Traceback" not in res.stderr
 
 
-def test_cli_text_that_is_no_utf8_is_one_line() -> None:
-    """``--text`` with a byte that is not UTF-8 (a shell's ``$'\\x9b'``): one line and exit
-    status 2 before connecting (it was a UnicodeEncodeError traceback once logged in)."""
+@contextlib.contextmanager
+def sim_server(listen: str) -> Iterator[str]:
+    """``cmppdissect sim server --listen LISTEN`` running: the address its first line says."""
     server = subprocess.Popen([sys.executable, "-m", "cmppdissect.sim", "server", "--listen",
-                               "127.0.0.1:0", "--quiet", "--duration", "30"],
+                               listen, "--quiet", "--duration", "30"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         assert server.stderr is not None
         line = server.stderr.readline()
-        address = re.search(r"listening on (\S+),", line)
+        address = re.search(r"listening on (\S+), SP accounts", line)
         assert address, line
-        res = sim("client", "--connect", address[1], "--sp-id", SP_ID, "--secret", "123456",
-                  "--count", "1", "--text", "RED\udc9b2J")
+        yield address[1]
     finally:
         server.terminate()
         server.communicate(timeout=30)
+
+
+def test_cli_text_that_is_no_utf8_is_one_line() -> None:
+    """``--text`` with a byte that is not UTF-8 (a shell's ``$'\\x9b'``): one line and exit
+    status 2 before connecting (it was a UnicodeEncodeError traceback once logged in)."""
+    with sim_server("127.0.0.1:0") as address:
+        res = sim("client", "--connect", address, "--sp-id", SP_ID, "--secret", "123456",
+                  "--count", "1", "--text", "RED\udc9b2J")
     assert res.returncode == 2, res.stderr
     assert res.stderr == ("cmppdissect sim: text 'RED\\udc9b2J' is not text (bytes that are "
                           "not UTF-8)\n")
@@ -653,19 +662,10 @@ def test_cli_text_that_is_no_utf8_is_one_line() -> None:
 def test_cli_server_on_ipv6_says_an_address_a_client_can_connect_to() -> None:
     """``--listen [::1]:0``: the line says ``[::1]:PORT`` (``::1:PORT`` would read as an
     address without a port), and ``--connect`` takes it as it is."""
-    server = subprocess.Popen([sys.executable, "-m", "cmppdissect.sim", "server", "--listen",
-                               "[::1]:0", "--quiet", "--duration", "30"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        assert server.stderr is not None
-        line = server.stderr.readline()
-        address = re.search(r"listening on (\[::1\]:\d+), SP accounts", line)
-        assert address, line
-        res = sim("client", "--connect", address[1], "--sp-id", SP_ID, "--secret", "123456",
+    with sim_server("[::1]:0") as address:
+        assert re.fullmatch(r"\[::1\]:\d+", address), address
+        res = sim("client", "--connect", address, "--sp-id", SP_ID, "--secret", "123456",
                   "--count", "2", "--quiet")
-    finally:
-        server.terminate()
-        server.communicate(timeout=30)
     assert res.returncode == 0, res.stderr
 
 
