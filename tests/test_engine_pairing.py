@@ -670,6 +670,27 @@ def test_what_the_handshake_or_a_port_says_is_not_turned_round(how: str) -> None
         ("CMPP_DELIVER", True), ("CMPP_DELIVER_RESP", False)]
 
 
+def test_a_handshake_captured_after_its_last_ack_still_names_the_client() -> None:
+    """Frames out of order: the handshake's ACK comes first (the lower port, the SP's, taken
+    for the server's), then the SYN; the SYN-ACK is lost and the first PDU is an ACTIVE_TEST,
+    which either side sends. The SYN says who the client is: one session, the SP's."""
+    tl = Timeline()
+    conv = Conversation(client=SP_END, server=ISMG_END)
+    syn, _, ack = conv.handshake()
+    tl.at(0, [ack, syn])
+    tl.at(1, conv.send(True, bare_pdu(C.CMPP_ACTIVE_TEST, 1, V3)))
+    tl.at(2, conv.send(False, bare_pdu(C.CMPP_ACTIVE_TEST_RESP, 1, V3, Reserved=0)))
+    tl.at(3, conv.send(True, submit_pdu(V3, 2)))
+    tl.at(4, conv.send(False, submit_resp_pdu(V3, 2, sample_msg_id(2))))
+    records, an, rep = run(tl)
+    (session,) = rep["sessions"]
+    assert (session["client"], session["server"]) == ("192.0.2.10:40001", "198.51.100.7:50000")
+    assert [(r.command, r.from_client) for r in records] == [
+        ("CMPP_ACTIVE_TEST", True), ("CMPP_ACTIVE_TEST_RESP", False), ("CMPP_SUBMIT", True),
+        ("CMPP_SUBMIT_RESP", False)]
+    assert an.expert == []
+
+
 def mid_stream_on(port: int) -> Timeline:
     """A capture that starts inside a SUBMIT on a port that is not CMPP's."""
     tl = Timeline()
