@@ -248,9 +248,9 @@ class _MetricsServer:
         from cmppdissect.output.metrics import EngineCollector
 
         try:
-            host, port = parse_hostport(spec, default_host="0.0.0.0")
-        except ValueError:
-            raise UsageError(f"--metrics {spec}: give ADDR:PORT, e.g. 127.0.0.1:9464, "
+            host, port = parse_hostport(spec, listening=True)
+        except ValueError as exc:
+            raise UsageError(f"--metrics {spec}: {exc}; give ADDR:PORT, e.g. 127.0.0.1:9464, "
                              "[::1]:9464 or :9464 for every IPv4 address") from None
         self.analysis: Analysis | None = None
         self.capture: LiveCapture | None = None

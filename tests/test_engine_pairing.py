@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import statistics
 import struct
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 from pcaputil import (
     BASE_TS_NS,
@@ -529,6 +531,164 @@ def test_a_stream_picked_up_without_its_handshake_on_other_ports_knows_its_clien
         sides = (session["pdus_from_server"], session["tcp"]["bytes_from_server"])
     assert sides == (2, sent)
     assert [e.code for e in an.expert] == []
+
+
+SP_END = ("192.0.2.10", 40001)
+ISMG_END = ("198.51.100.7", 50000)  # the higher port: without the SYN, taken for the client's
+
+
+def sp_and_ismg(*, handshake: bool, first: str = "SUBMIT") -> Timeline:
+    """An SP and an ISMG on a port that is not CMPP's, each side with something to count: a
+    first PDU only one side sends, a status report, ACTIVE_TESTs from either side (the ISMG's
+    unanswered), a resent SUBMIT, a segment lost each way, a SUBMIT unanswered, a PDU cut by
+    the end of the stream on the ISMG's side, and a RST from the ISMG; then a connection on
+    other ports that closes before any data."""
+    tl = Timeline()
+    conv = Conversation(client=SP_END, server=ISMG_END)
+    if handshake:
+        tl.at(0, conv.handshake())
+    if first == "SUBMIT":
+        tl.at(1, conv.send(True, submit_pdu(V3, 2)))
+        tl.at(2, conv.send(False, submit_resp_pdu(V3, 2, sample_msg_id(2))))
+    else:
+        tl.at(1, conv.send(False, mo_pdu(V3, 3)))
+        tl.at(2, conv.send(True, deliver_resp_pdu(V3, 3)))
+        tl.at(2.5, conv.send(True, submit_pdu(V3, 2)))
+        tl.at(2.6, conv.send(False, submit_resp_pdu(V3, 2, sample_msg_id(2))))
+    tl.at(3, conv.send(False, report_pdu(V3, 7, sample_msg_id(2))))
+    tl.at(4, conv.send(True, deliver_resp_pdu(V3, 7)))
+    for k in range(3):
+        tl.at(5 + k, conv.send(False, bare_pdu(C.CMPP_ACTIVE_TEST, 100 + k, V3)))
+    tl.at(8, conv.send(True, bare_pdu(C.CMPP_ACTIVE_TEST, 200, V3)))
+    tl.at(9, conv.send(False, bare_pdu(C.CMPP_ACTIVE_TEST_RESP, 200, V3, Reserved=0)))
+    resent = conv.send(True, submit_pdu(V3, 5))
+    tl.at(10, resent)
+    tl.at(11, resent)
+    tl.at(12, conv.send(False, submit_resp_pdu(V3, 5, sample_msg_id(5))))
+    conv.send(True, submit_pdu(V3, 6))  # lost: the SP's side
+    tl.at(13, conv.send(True, submit_pdu(V3, 8)))
+    tl.at(14, [conv.ack(False)])
+    tl.at(15, conv.send(False, submit_resp_pdu(V3, 8, sample_msg_id(8))))
+    conv.send(False, submit_resp_pdu(V3, 9, sample_msg_id(9)))  # lost: the ISMG's side
+    tl.at(16, conv.send(False, submit_resp_pdu(V3, 10, sample_msg_id(10))))
+    tl.at(17, [conv.ack(True)])
+    tl.at(18, conv.send(True, submit_pdu(V3, 11)))
+    tl.at(19, conv.send(False, submit_resp_pdu(V3, 11, sample_msg_id(11))[:10]))
+    tl.at(20, [conv.rst(False)])
+    quiet = Conversation(client=("192.0.2.10", 40002), server=("198.51.100.7", 50001))
+    tl.at(21, [quiet.fin(False), quiet.fin(True), quiet.ack(False)])
+    return tl
+
+
+def outputs(path: Path, *args: str, tmp: Path) -> dict[str, Any]:
+    """What every way out of the command line says about ``path``: report, records, -T fields
+    (with the transport fields), the -z tables, transactions, the Parquet tables, -w."""
+    tmp.mkdir()
+    out: dict[str, Any] = {}
+    res = run_cli(*args, "-T", "jsonl", "--report-file", str(tmp / "report.json"), "-w",
+                  str(tmp / "out.pcapng"), str(path))
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    out["jsonl"] = res.stdout
+    out["report"] = json.loads((tmp / "report.json").read_text())
+    out["-w"] = (tmp / "out.pcapng").read_bytes()
+    for name, extra in (("fields", ("-T", "fields", "-e", "frame", "-e", "src", "-e", "dst",
+                                    "-e", "tcp.srcport", "-e", "ip.dst", "-e", "command")),
+                        ("z", ("-q", "-z", "conv", "-z", "srt", "-z", "expert", "-z",
+                               "io,stat,0.005")),
+                        ("transactions", ("-T", "transactions")),
+                        ("summary", ())):
+        res = run_cli(*args, *extra, str(path))
+        assert res.returncode == 0 and res.stderr == "", res.stderr
+        out[name] = res.stdout
+    assert run_cli(*args, "-q", "--parquet", str(tmp / "pq"), str(path)).returncode == 0
+    for table in ("sessions", "pdus", "transactions"):
+        out[table] = pq.read_table(tmp / "pq" / f"{table}.parquet").to_pylist()
+    return out
+
+
+def test_a_stream_without_its_handshake_reads_as_on_a_known_port(tmp_path: Path) -> None:
+    """No SYN and the ISMG on the higher port: once its first PDU names the SP, every output
+    says what the same frames say with ``-d 50000`` (where the port names the server), side
+    by side: endpoints, counts, bytes, heartbeats, gaps, the cut PDU and who closed."""
+    path = sp_and_ismg(handshake=False).write(tmp_path / "mid.pcap")
+    guessed = outputs(path, tmp=tmp_path / "guessed")
+    known = outputs(path, "-d", "50000", tmp=tmp_path / "known")
+    assert [k for k in guessed if guessed[k] != known[k]] == []
+    (session,) = guessed["report"]["sessions"]  # the quiet connection is no session
+    sp, ismg = "192.0.2.10:40001", "198.51.100.7:50000"
+    assert (session["client"], session["server"]) == (sp, ismg)
+    assert session["lifecycle"]["closed_by"] == "server"
+    assert session["heartbeats"]["from_server"]["max_unanswered_in_row"] == 3
+    assert session["tcp"]["bytes_from_client"] > session["tcp"]["bytes_from_server"]
+    messages = [e["message"] for e in guessed["report"]["expert"]]
+    assert sum("not captured (client side)" in m for m in messages) == 1
+    assert sum("not captured (server side)" in m for m in messages) == 1
+    assert sum("at the end of the server stream" in m for m in messages) == 1
+    rows = [line.split("\t") for line in guessed["fields"].splitlines()]
+    assert {(r[1], r[2], r[3], r[4]) for r in rows if r[5] == "CMPP_SUBMIT"} == {
+        (sp, ismg, "40001", "198.51.100.7")}
+    assert {(r["src"], r["command"]) for r in guessed["pdus"]
+            if r["command"].startswith("CMPP_DELIVER")} == {
+        (ismg, "CMPP_DELIVER"), (sp, "CMPP_DELIVER_RESP")}
+    assert re.search(rf"\n +0 {re.escape(sp)} +{re.escape(ismg)} ", guessed["z"]), guessed["z"]
+
+
+@pytest.mark.parametrize("first", ["SUBMIT", "DELIVER"])
+def test_a_stream_without_its_handshake_counts_as_with_it(tmp_path: Path, first: str) -> None:
+    """The same traffic with and without its SYN, SYN-ACK, ACK: the same sides, to the byte."""
+    def sides(tl: Timeline) -> Any:
+        _, _, rep = run(tl)
+        (s,) = rep["sessions"]
+        return (s["client"], s["server"], s["pdus_from_client"], s["pdus_from_server"],
+                s["tcp"]["bytes_from_client"], s["tcp"]["bytes_from_server"], s["heartbeats"],
+                s["lifecycle"]["closed_by"], s["lifecycle"]["closed"],
+                sorted(e.message.split(" (")[1] for e in run(tl)[1].expert
+                       if "not captured" in e.message))
+    mid = sides(sp_and_ismg(handshake=False, first=first))
+    assert mid == sides(sp_and_ismg(handshake=True, first=first))
+    assert mid[:2] == ("192.0.2.10:40001", "198.51.100.7:50000")
+
+
+@pytest.mark.parametrize("how", ["syn", "decode-as"])
+def test_what_the_handshake_or_a_port_says_is_not_turned_round(how: str) -> None:
+    """The first PDU decides only where nothing else did: the SYN's sender is the client even
+    when it DELIVERs first, and so is the side ``-d`` does not name."""
+    tl = Timeline()
+    conv = Conversation(client=("192.0.2.10", 40001), server=("198.51.100.7", 50000))
+    if how == "syn":
+        tl.at(0, conv.handshake())
+        ports: tuple[int, ...] = (7890,)
+    else:  # the user says 40001 is the server's port: the lower one, the guess's too
+        conv = Conversation(client=("198.51.100.7", 50000), server=("192.0.2.10", 40001))
+        ports = (7890, 40001)
+    tl.at(1, conv.send(True, mo_pdu(V3, 3)))
+    tl.at(2, conv.send(False, deliver_resp_pdu(V3, 3)))
+    records, _, rep = run(tl, ports=ports)
+    (session,) = rep["sessions"]
+    assert session["client"] == "{}:{}".format(*conv.client)
+    assert [(r.command, r.from_client) for r in records] == [
+        ("CMPP_DELIVER", True), ("CMPP_DELIVER_RESP", False)]
+
+
+def test_a_handshake_captured_after_its_last_ack_still_names_the_client() -> None:
+    """Frames out of order: the handshake's ACK comes first (the lower port, the SP's, taken
+    for the server's), then the SYN; the SYN-ACK is lost and the first PDU is an ACTIVE_TEST,
+    which either side sends. The SYN says who the client is: one session, the SP's."""
+    tl = Timeline()
+    conv = Conversation(client=SP_END, server=ISMG_END)
+    syn, _, ack = conv.handshake()
+    tl.at(0, [ack, syn])
+    tl.at(1, conv.send(True, bare_pdu(C.CMPP_ACTIVE_TEST, 1, V3)))
+    tl.at(2, conv.send(False, bare_pdu(C.CMPP_ACTIVE_TEST_RESP, 1, V3, Reserved=0)))
+    tl.at(3, conv.send(True, submit_pdu(V3, 2)))
+    tl.at(4, conv.send(False, submit_resp_pdu(V3, 2, sample_msg_id(2))))
+    records, an, rep = run(tl)
+    (session,) = rep["sessions"]
+    assert (session["client"], session["server"]) == ("192.0.2.10:40001", "198.51.100.7:50000")
+    assert [(r.command, r.from_client) for r in records] == [
+        ("CMPP_ACTIVE_TEST", True), ("CMPP_ACTIVE_TEST_RESP", False), ("CMPP_SUBMIT", True),
+        ("CMPP_SUBMIT_RESP", False)]
+    assert an.expert == []
 
 
 def mid_stream_on(port: int) -> Timeline:

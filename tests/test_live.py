@@ -114,6 +114,63 @@ def run_captured(version: Version, *, count: int = 30, write: Path | None = None
     return Run(**result)
 
 
+def _above_ephemeral_port() -> int:
+    """A free port above the range the kernel picks clients' ports from: a client's port is
+    then always the lower one."""
+    top = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[1])
+    for port in range(65535, top, -1):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    pytest.skip(f"no free port above {top}")
+
+
+def test_a_session_joined_mid_stream_on_another_port_knows_its_client() -> None:
+    """Live, a capture started after the login, on a port not known to be CMPP's, with the
+    ISMG on the higher port: the SP is the client (the lower port was taken for the server's),
+    and every PDU's side and the TCP bytes follow."""
+    port = _above_ephemeral_port()
+    result: dict[str, Any] = {}
+
+    async def main() -> None:
+        server = IsmgServer(_ismg_config(Version.V3_0), max_events=10_000)
+        await server.start("127.0.0.1", port)
+        client = SpClient(_sp_config(Version.V3_0, 10_000, duration=1.5), max_events=10_000)
+        task = asyncio.ensure_future(client.run("127.0.0.1", port))
+        try:
+            while not client.log.connections or client.log.connections[0].sent[4] < 5:
+                assert not task.done()
+                await asyncio.sleep(0.01)
+            capture = LiveCapture("lo", bpf=f"tcp port {port}")
+            analysis = analyze(capture)  # the heuristic's: the port is not given
+            records: list[PduRecord] = []
+            reader = threading.Thread(target=lambda: records.extend(analysis.pdus()),
+                                      daemon=True)
+            reader.start()
+            sp = await asyncio.wait_for(task, SIM_TIMEOUT)
+        finally:
+            await server.stop()
+        await asyncio.sleep(0.05)
+        capture.stop()
+        await asyncio.to_thread(reader.join, 30)
+        result.update(sp=sp, records=records, report=analysis.report())
+
+    asyncio.run(main())
+    sp, records, report = result["sp"], result["records"], result["report"]
+    assert sp.local is not None
+    sp_end = f"127.0.0.1:{sp.local[1]}"
+    (session,) = report["sessions"]
+    assert (session["client"], session["server"]) == (sp_end, f"127.0.0.1:{port}")
+    assert records and all(r.from_client == (r.src == sp_end) for r in records)
+    assert {r.command for r in records if r.from_client} >= {"CMPP_SUBMIT"}
+    assert session["pdus_from_client"] == sum(r.from_client for r in records)
+    assert session["tcp"]["bytes_from_client"] >= sum(
+        r.pdu.Total_Length for r in records if r.from_client) > 0
+
+
 @pytest.fixture(scope="module", params=[Version.V2_0, Version.V3_0], ids=["v2.0", "v3.0"])
 def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Run:
     out = tmp_path_factory.mktemp("live") / "captured.pcap"

@@ -157,12 +157,16 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("spec", ["nonsense", "127.0.0.1", "127.0.0.1:99999", "host:port",
-                                  "[::1:9464", "no-such-host.invalid:9464"])
+                                  "[::1:9464", "no-such-host.invalid:9464",
+                                  # taken as [::1]:9464, every IPv4 address, port 9464
+                                  "::1:9464", "[]:9464", "127.0.0.1:+9464", "127.0.0.1:9_464",
+                                  "[::1]"])
 def test_bad_metrics_address_is_one_line(spec: str) -> None:
     res = _cli("--metrics", spec, "-q", str(SAMPLES / "cmpp-basic.pcap"))
     assert res.returncode == 2, res
     assert res.stdout == "" and res.stderr.count("\n") == 1, res.stderr
     assert res.stderr.startswith(f"cmppdissect: --metrics {spec}: ")
+    assert "Serving metrics" not in res.stderr
 
 
 def test_metrics_port_in_use_is_one_line() -> None:

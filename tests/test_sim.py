@@ -14,6 +14,7 @@ import json
 import os
 import re
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -667,6 +668,55 @@ def test_cli_server_on_ipv6_says_an_address_a_client_can_connect_to() -> None:
         res = sim("client", "--connect", address, "--sp-id", SP_ID, "--secret", "123456",
                   "--count", "2", "--quiet")
     assert res.returncode == 0, res.stderr
+    # the final summary's connection line too: [::1]:LOCAL -> [::1]:PORT
+    assert re.search(rf"\n  \[::1\]:\d+ -> {re.escape(address[1])}  SP {SP_ID}", res.stdout), \
+        res.stdout
+
+
+@pytest.mark.parametrize(("option", "address", "why"), [
+    ("--listen", "::1:0", "an IPv6 address goes in brackets ([::1]:PORT), got '::1:0'"),
+    ("--listen", "::1", "an IPv6 address goes in brackets ([::1]:PORT), got '::1'"),
+    ("--listen", "[]:0", "no address in the brackets of '[]:0'"),
+    ("--listen", "127.0.0.1:+0", "bad port '+0' in '127.0.0.1:+0'"),
+    ("--listen", "127.0.0.1: 0", "bad port ' 0' in '127.0.0.1: 0'"),
+    ("--listen", "127.0.0.1:0_0", "bad port '0_0' in '127.0.0.1:0_0'"),
+    ("--listen", "127.0.0.1:\u0660", "bad port '\u0660' in '127.0.0.1:\u0660'"),
+    ("--listen", "host:port:extra",
+     "an IPv6 address goes in brackets ([::1]:PORT), got 'host:port:extra'"),
+    ("--listen", "127.0.0.1:65536", "port 65536 out of range"),
+    ("--connect", "127.0.0.1:0", "port 0 in '127.0.0.1:0': give the port to connect to"),
+    ("--connect", "::1:7890", "an IPv6 address goes in brackets ([::1]:PORT), got '::1:7890'"),
+    ("--connect", "[]:7890", "no address in the brackets of '[]:7890'"),
+    ("--connect", ":7890", "no host in ':7890'"),
+    ("--connect", "[::1]", "no port in '[::1]'"),
+    ("--connect", "[::1]7890", "want [IPv6]:PORT, got '[::1]7890'"),
+    ("--connect", "[::1:7890", "want [IPv6]:PORT, got '[::1:7890'"),
+])
+def test_cli_odd_addresses_are_one_line_and_exit_2(option: str, address: str, why: str) -> None:
+    """An address the parser cannot take for sure is refused before listening or connecting
+    (``::1:0`` was taken as ``[::1]:0``, ``[]:0`` as every address, ``+0`` as port 0, and
+    ``--connect HOST:0`` tried to connect)."""
+    command = ("server", "--duration", "1") if option == "--listen" else (
+        "client", "--sp-id", SP_ID, "--secret", "123456", "--count", "1")
+    res = sim(*command, option, address, "--quiet")
+    assert (res.returncode, res.stdout) == (2, ""), res
+    assert res.stderr == f"cmppdissect sim: {option}: {why}\n"
+
+
+def test_cli_ipv6_failures_say_the_address_as_typed() -> None:
+    """Nothing listens, or the port is taken: the line names ``[::1]:PORT`` (it said
+    ``::1:PORT``, and asyncio's ``Connect call failed ('::1', PORT, 0, 0)``)."""
+    with socket.socket(socket.AF_INET6) as busy:
+        busy.bind(("::1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        taken = sim("server", "--listen", f"[::1]:{port}", "--quiet", "--duration", "1")
+    refused = sim("client", "--connect", f"[::1]:{port}", "--sp-id", SP_ID, "--secret", "x")
+    assert taken.returncode == refused.returncode == 2
+    assert taken.stderr == (f"cmppdissect sim: cannot listen on [::1]:{port}: "
+                            "Address already in use\n")
+    assert refused.stderr == (f"cmppdissect sim: cannot connect to [::1]:{port}: "
+                              "Connection refused\n")
 
 
 def test_cli_cannot_connect() -> None:

@@ -283,6 +283,48 @@ def test_syn_ack_without_syn_identifies_the_client() -> None:
     assert stream(events, from_client=False) == b"resp"
 
 
+@pytest.mark.parametrize("late", ["syn", "syn-ack"])
+def test_a_handshake_seen_after_a_segment_without_one_corrects_the_guess(late: str) -> None:
+    """Frames out of order (two capture points merged by skewed clocks, a multi-queue NIC): a
+    bare ACK opens the connection, the lower port taken for the server's, and then the SYN
+    (or the SYN-ACK) says the other. Before any byte, the handshake's word wins: the guess is
+    closed as reused and the connection opens again with its SYN, the right way round (the
+    SYN was taken as the SYN of the side the guess called the server)."""
+    f = Flow(client=("10.1.1.1", 5555), server=("10.2.2.2", 6666))
+    if late == "syn":
+        segs = [f.c(1001, ack=5001), f.c(1000, flags=SYN)]
+    else:
+        segs = [f.s(5001, ack=1001), f.s(5000, flags=SYN | ACK, ack=1001)]
+    segs += [f.c(1001, b"req", ack=5001), f.s(5001, b"resp", ack=1004)]
+    events = run(segs)
+    guess, opened = of_type(events, ConnectionOpened)
+    assert (guess.client, guess.saw_syn) == ("10.2.2.2:6666", False)
+    assert of_type(events, ConnectionClosed)[0].how == "reused"
+    assert (opened.client, opened.server, opened.saw_syn) == ("10.1.1.1:5555",
+                                                              "10.2.2.2:6666", True)
+    assert stream(events, opened.conn) == b"req"
+    assert stream(events, opened.conn, from_client=False) == b"resp"
+    assert of_type(events, ConnectionClosed)[-1].stats.frames == len(segs)
+
+
+@pytest.mark.parametrize("ports", [(5555,), (6666,), (5555, 6666)])
+def test_a_late_handshake_does_not_undo_a_known_port(ports: tuple[int, ...]) -> None:
+    """On a known port, a late SYN from the side taken for the server's leaves the connection
+    as it was opened (the sink made a session of it at once: opening it again would leave an
+    empty one behind)."""
+    f = Flow(client=("10.1.1.1", 5555), server=("10.2.2.2", 6666))
+    if ports == (6666,):  # the port names 10.2.2.2 the server
+        segs = [f.c(1001, ack=5001), f.s(5000, flags=SYN), f.c(1001, b"req", ack=5001)]
+        guess = "10.1.1.1:5555"
+    else:  # the port, or the lower of two known ones, names 10.1.1.1 the server
+        segs = [f.s(5001, ack=1001), f.c(1000, flags=SYN), f.s(5001, b"req", ack=1001)]
+        guess = "10.2.2.2:6666"
+    events = run(segs, TcpTracker(server_ports=ports))
+    (opened,) = of_type(events, ConnectionOpened)
+    assert (opened.client, opened.saw_syn) == (guess, False)
+    assert stream(events, from_client=True) == b"req"
+
+
 @pytest.mark.parametrize(
     ("client_port", "server_port", "ports", "expect_client"),
     [

@@ -411,7 +411,8 @@ cdef class TcpTracker(SegmentSink):
         cdef bint synack = seg.flags & TCP_ACK != 0
         cdef Conn* conn
         cdef Half* d
-        cdef bint started
+        cdef bint started, turned
+        cdef int64_t carried = 0
         if ent != NULL:
             conn = ent.conn
             fc[0] = ent.from_client
@@ -426,13 +427,24 @@ cdef class TcpTracker(SegmentSink):
             if not conn.closed and not d.has_isn and not d.has_nxt:
                 # The other half of a handshake we are following (SYN-ACK after SYN).
                 started = conn.c2s.has_nxt or conn.s2c.has_nxt
-                if synack or not started:
+                # A SYN from the side taken for the server's (a SYN-ACK from the client's) of
+                # a connection a segment without one opened, before any byte and on no known
+                # port (so the sink made no session of it yet): the guess was the wrong way
+                # round (frames out of order). It opens again below, as its handshake says,
+                # with the frames it had.
+                turned = (fc[0] == synack and not started and not conn.c2s.has_isn
+                          and not conn.s2c.has_isn and not self.ports.count(conn.server.port)
+                          and not self.ports.count(conn.client.port))
+                if turned:
+                    carried = conn.frames
+                elif synack or not started:
                     _start_with_syn(d, seg.seq)
                     return conn
             if not conn.closed:
                 self._close(conn, CLOSE_REUSED, seg.frame, seg.ts)
         # A SYN-ACK without its SYN still tells who the client is: the side it goes to.
         conn = self._open(seg, not synack, True)
+        conn.frames = carried
         fc[0] = not synack
         d = &conn.c2s if fc[0] else &conn.s2c
         _start_with_syn(d, seg.seq)

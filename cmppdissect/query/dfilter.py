@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from cmppdissect.options import split_hostport
 from cmppdissect.protocol.layouts import LAYOUTS, MO_REPORT, REPORT_60, REPORT_71
 from cmppdissect.protocol.recordkeys import HEADER_KEYS as RECORD_HEADER_KEYS
 
@@ -75,13 +76,14 @@ HEADER_ALIASES = {"Total_Length": "total_length", "Command_Id": "command_id",
 
 def _host(endpoint: str) -> str:
     """``192.0.2.10`` of ``192.0.2.10:40001``, ``::1`` of ``[::1]:7890``."""
-    host = endpoint.rsplit(":", 1)[0]
-    return host[1:-1] if host.startswith("[") else host
+    return split_hostport(endpoint)[0]
 
 
 def _port(endpoint: str) -> int | None:
-    tail = endpoint.rsplit(":", 1)[-1]
-    return int(tail) if tail.isdigit() else None
+    if not endpoint:
+        return None
+    tail = split_hostport(endpoint)[1]
+    return int(tail) if tail.isascii() and tail.isdigit() else None
 
 
 #: Transport fields of Wireshark's filter language, from a record's ``src``/``dst``.

@@ -316,7 +316,7 @@ def _say(text: str) -> None:
 async def _server(args: argparse.Namespace) -> int:
     config = _ismg_config(args, _behaviour(args, (8, 7, 5)))
     try:
-        host, port = parse_hostport(args.listen, default_host="0.0.0.0")
+        host, port = parse_hostport(args.listen, listening=True)
     except ValueError as exc:
         raise UsageError(f"--listen: {exc}") from None
     server = IsmgServer(config, max_events=_CLI_EVENTS)
@@ -338,7 +338,7 @@ async def _server(args: argparse.Namespace) -> int:
 async def _client(args: argparse.Namespace) -> int:
     config = _sp_config(args, _behaviour(args, (8,)))
     try:
-        host, port = parse_hostport(args.connect, default_host=None)
+        host, port = parse_hostport(args.connect, listening=False)
     except ValueError as exc:
         raise UsageError(f"--connect: {exc}") from None
     client = SpClient(config, max_events=_CLI_EVENTS)
@@ -368,7 +368,7 @@ async def _demo(args: argparse.Namespace) -> int:
         seed=None if args.seed is None else args.seed + 1)
     server = IsmgServer(server_config, max_events=_CLI_EVENTS)
     host, port = await server.start("127.0.0.1", 0)
-    _say(f"demo: ISMG on {host}:{port}, SP {sp_id} sending for {args.duration:g} s")
+    _say(f"demo: ISMG on {format_hostport(host, port)}, SP {sp_id} sending for {args.duration:g} s")
     stop = asyncio.Event()
     _stop_on_signals(stop)
     client = SpClient(sp_config, max_events=_CLI_EVENTS)

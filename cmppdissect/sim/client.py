@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
+from cmppdissect.options import format_hostport
 from cmppdissect.sim.endpoint import Clock
-from cmppdissect.sim.errors import SimError
+from cmppdissect.sim.errors import SimError, os_reason
 from cmppdissect.sim.log import DEFAULT_MAX_EVENTS, ConnectionLog, SimLog
 from cmppdissect.sim.sp import SpConfig, SpSession
 from cmppdissect.sim.transport import drive
@@ -39,9 +40,10 @@ class SpClient:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port),
                                                     connect_timeout)
         except TimeoutError:
-            raise SimError(f"cannot connect to {host}:{port}: timed out") from None
+            raise SimError(f"cannot connect to {format_hostport(host, port)}: timed out") from None
         except OSError as exc:
-            raise SimError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
+            raise SimError(f"cannot connect to {format_hostport(host, port)}: "
+                           f"{os_reason(exc)}") from None
         session = SpSession(self.config, self.log.new_connection(), clock=self.clock)
         self.session = session
         await drive(session, reader, writer, stop=stop)

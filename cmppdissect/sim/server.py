@@ -15,8 +15,9 @@ import contextlib
 from datetime import datetime
 from types import TracebackType
 
+from cmppdissect.options import format_hostport
 from cmppdissect.sim.endpoint import Clock
-from cmppdissect.sim.errors import SimError
+from cmppdissect.sim.errors import SimError, os_reason
 from cmppdissect.sim.ismg import IsmgConfig, IsmgSession, IsmgState
 from cmppdissect.sim.log import DEFAULT_MAX_EVENTS, SimLog
 from cmppdissect.sim.transport import drive
@@ -42,7 +43,8 @@ class IsmgServer:
         try:
             self._server = await asyncio.start_server(self._accept, host, port)
         except OSError as exc:
-            raise SimError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+            raise SimError(f"cannot listen on {format_hostport(host, port)}: "
+                           f"{os_reason(exc)}") from None
         sockname = self._server.sockets[0].getsockname()
         self.address = (str(sockname[0]), int(sockname[1]))
         return self.address

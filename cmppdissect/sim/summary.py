@@ -16,6 +16,7 @@ from collections import Counter
 from types import TracebackType
 from typing import TextIO
 
+from cmppdissect.options import format_hostport
 from cmppdissect.output.sanitize import safe_text
 from cmppdissect.protocol.commands import CommandId, command_name
 from cmppdissect.sim.log import ConnectionLog, Latencies, SimLog
@@ -137,8 +138,8 @@ def _isatty(stream: TextIO) -> bool:
 
 
 def _connection_line(c: ConnectionLog) -> str:
-    local = f"{c.local[0]}:{c.local[1]}" if c.local else "?"
-    peer = f"{c.peer[0]}:{c.peer[1]}" if c.peer else "?"
+    local = format_hostport(*c.local) if c.local else "?"
+    peer = format_hostport(*c.peer) if c.peer else "?"
     sp = safe_text(c.sp_id) if c.sp_id is not None else "?"
     version = c.version or "?"
     login = "no CONNECT_RESP" if c.login_status is None else f"Status {c.login_status}"
