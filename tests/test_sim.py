@@ -669,7 +669,7 @@ def test_cli_server_on_ipv6_says_an_address_a_client_can_connect_to() -> None:
                   "--count", "2", "--quiet")
     assert res.returncode == 0, res.stderr
     # the final summary's connection line too: [::1]:LOCAL -> [::1]:PORT
-    assert re.search(rf"\n  \[::1\]:\d+ -> {re.escape(address[1])}  SP {SP_ID}", res.stdout), \
+    assert re.search(rf"\n  \[::1\]:\d+ -> {re.escape(address)}  SP {SP_ID}", res.stdout), \
         res.stdout
 
 
