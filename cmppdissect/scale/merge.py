@@ -354,9 +354,9 @@ class _Reports:
                 self.verdict.fail(("reports", "reconciliation", "expert_counts"),
                                   f"host {part.host}: more unmatched status reports than "
                                   "the merge takes")
-            for item, near in zip(listed, part.near, strict=True):
+            for item, (candidates, own, _row) in zip(listed, part.near, strict=True):
                 ts = part.first_ns + round(item["after_capture_start_s"] * 1e9)
-                unmatched.append((ts, h, item, near))
+                unmatched.append((ts, h, item, (candidates, own)))
         unmatched.sort(key=lambda u: (u[0], u[1]))
         first_ns = core.recon["first_ns"]
         tied: dict[int, tuple[int, str, bytes]] = {}  # Msg_Id: report time, recipient, SP
@@ -534,7 +534,7 @@ class _Reports:
         core = e.core
         g, m = mine
         (msg_id, _recipient, sp, report_frame, report_ts, report_sid, submit_frame, submitted,
-         _registered, submit_sid, stat) = m
+         _registered, submit_sid, stat, *_rows) = m
         offset = self.offsets[g]
         other = self.parts[g]
         if self.parts[g].sketches is not None:
