@@ -236,6 +236,7 @@ cdef cppclass AwaitReport:
     int64_t count            # the SUBMIT's recipients
     int64_t near_frame       # a near-miss report named this id (its frame), else 0
     int64_t registered       # when it began to await (its SUBMIT_RESP's time)
+    int64_t registered_row   # and that SUBMIT_RESP's row (PDUs of one time in their order)
 
 
 cdef cppclass SubmitWait:
@@ -259,6 +260,8 @@ cdef cppclass ReportedId:
     int64_t submitted        # the SUBMIT's time (the delay is report_ts - submitted)
     int64_t registered       # its SUBMIT_RESP's time
     int64_t submit_sid
+    int64_t registered_row   # the rows of its SUBMIT_RESP and of the report: the order of
+    int64_t report_row       # PDUs of one time (one segment, one clock tick)
     char stat[7]             # the report's Stat (7 octets at most, no allocation)
     int stat_len
 
@@ -377,6 +380,7 @@ cdef class Core(StreamSink):
     cdef int64_t report_keys            # SP and (SP, Stat) entries of recon
     cdef readonly int64_t awaiting_evicted
     cdef readonly int64_t awaited_again  # a Msg_Id awaited again while it awaited
+    cdef int64_t awaiting_peak          # the most Msg_Ids that awaited a report at once
     cdef readonly int64_t reports_unmatched
     cdef readonly int64_t reports_duplicate
     cdef readonly int64_t reports_other_connection
@@ -393,6 +397,8 @@ cdef class Core(StreamSink):
     cdef readonly int64_t long_incomplete
     cdef readonly int64_t long_parts
     cdef readonly int64_t long_evicted
+    cdef int64_t long_peak              # the most long SMS assembled at once
+    cdef int64_t long_done_peak         # the most completed ones remembered at once
     # requests unanswered or resent, until what became of them is known (issue 16, part 4)
     cdef deque[Lost] lost
     cdef int64_t lost_base              # the id of lost.front()
@@ -448,7 +454,7 @@ cdef class Core(StreamSink):
                          int64_t ts, list record)
     cdef int _await_reports(self, Session* sess, uint64_t first, SubmitWait* wait,
                             int64_t request_frame, int64_t submitted,
-                            int64_t registered) except -1
+                            int64_t registered, int64_t registered_row) except -1
     cdef list _report(self, Session* sess, const uint8_t* p, Py_ssize_t n, int64_t row,
                       int64_t frame, int64_t ts, list record)
     cdef SpRecon* _sp(self, const string& sp, int64_t frame, int64_t sid) except NULL

@@ -855,6 +855,26 @@ cdef class Core(StreamSink):
                 "lost": self.lost.size(),
                 "lost_index": self.lost_by_session.size() + self.lost_by_sp.size()}
 
+    def cap_marks(self):
+        """Per table bounded over all sessions together: (the most entries it held, or would
+        have held past its cap, and its cap). Tables of several captures read by one core
+        hold what each holds: a merge of hosts (cmppdissect.scale.merge) adds these up to
+        see whether one core over all of them would have reached a cap none of them did.
+        Keyed by the cap's finding (``cap-`` + name); ``long-sms-done`` (completed long SMS
+        remembered to know a resent part) forgets its oldest without one."""
+        tracker = self.tracker
+        return {"awaiting-reports": (self.awaiting_peak, self.max_awaiting_reports),
+                "reported-ids": (<int64_t>self.reported.size(), self.max_awaiting_reports),
+                "long-sms": (self.long_peak, self.max_long_sms),
+                "long-sms-done": (self.long_done_peak, self.max_long_sms),
+                "sessions": (<int64_t>self.sessions.size() + self.retired_sessions,
+                             self.max_sessions),
+                "report-keys": (self.report_keys, self.max_report_keys),
+                "lost-requests": (<int64_t>self.lost.size(), self.max_lost),
+                "connections": (tracker.opened, tracker.max_connections),
+                "tcp-buffered": (tracker.held_total_peak, tracker.max_buffered_total),
+                "tcp-pieces": (tracker.pieces_total_peak, tracker.max_pieces_total)}
+
     def session_marks(self):
         """{sid: (PDUs, errors, unanswered, ended)} of every listed session: cheap to ask
         often, to see which sessions changed."""
@@ -923,7 +943,8 @@ cdef class Core(StreamSink):
         """The Msg_Ids still awaiting a report: counted per (SP, hour of the SUBMIT since
         the epoch), all of them; and the oldest ``limit`` listed as (Msg_Id, SUBMIT frame,
         SUBMIT time ns, session, SP, recipient, its place, the SUBMIT's recipients, frame of
-        a near-miss report or 0, the SUBMIT_RESP's time ns: when it began to await)."""
+        a near-miss report or 0, the SUBMIT_RESP's time ns: when it began to await, and its
+        row: PDUs of one time come in the order of their rows)."""
         cdef cmap[pair[string, int64_t], int64_t] counts
         cdef int64_t hour
         listing = []
@@ -935,7 +956,8 @@ cdef class Core(StreamSink):
             if <int64_t>len(listing) < limit:
                 listing.append((entry.msg_id, entry.frame, entry.ts, entry.sid,
                                 <bytes>entry.spr.name, <bytes>entry.recipient, entry.index,
-                                entry.count, entry.near_frame, entry.registered))
+                                entry.count, entry.near_frame, entry.registered,
+                                entry.registered_row))
         return ({(item.first.first, item.first.second): item.second for item in counts},
                 listing)
 
@@ -943,14 +965,15 @@ cdef class Core(StreamSink):
         """The status reports matched to their SUBMITs that are still remembered (the
         newest ``max_awaiting_reports``, those a later copy would be a duplicate of), oldest
         first, as (Msg_Id, recipient, SP, report frame, report time ns, report session,
-        SUBMIT frame, SUBMIT time ns, SUBMIT_RESP time ns, SUBMIT session, Stat). A merge of
-        hosts reads them to see when another host had the same id's report first."""
+        SUBMIT frame, SUBMIT time ns, SUBMIT_RESP time ns, SUBMIT session, Stat, SUBMIT_RESP
+        row, report row). A merge of hosts reads them to see when another host had the same
+        id's report first (the rows order PDUs of one time)."""
         out = []
         for done in self.reported:
             out.append((done.msg_id, <bytes>done.recipient, <bytes>done.spr.name,
                         done.report_frame, done.report_ts, done.report_sid, done.submit_frame,
                         done.submitted, done.registered, done.submit_sid,
-                        done.stat[:done.stat_len]))
+                        done.stat[:done.stat_len], done.registered_row, done.report_row))
         return out
 
     # -- stream events (from the TCP stage) ---------------------------------------------------------
@@ -1461,7 +1484,7 @@ cdef class Core(StreamSink):
                         if lt.result == 0:
                             self._await_reports(sess, lt.msg_id if lt.has_msg_id else 0,
                                                 &deref(sfound).second, req.frame,
-                                                sat_sub(ts, latency), ts)
+                                                sat_sub(ts, latency), ts, row)
                         self.submits.erase(sfound)
                 sess.pending_index.erase(found)
                 sess.pending.erase(pos)
@@ -1870,7 +1893,7 @@ cdef class Core(StreamSink):
 
     cdef int _await_reports(self, Session* sess, uint64_t first, SubmitWait* wait,
                             int64_t request_frame, int64_t submitted,
-                            int64_t registered) except -1:
+                            int64_t registered, int64_t registered_row) except -1:
         """The Msg_Ids of a SUBMIT that asked for reports (one per recipient, consecutive),
         the oldest forgotten past the cap. Each remembers its session, SP and recipient, so
         that what never got a report can be listed per SP and recipient at the end."""
@@ -1902,6 +1925,7 @@ cdef class Core(StreamSink):
                     spr.awaited += 1
             else:
                 self.awaiting.push_back(self._fresh_await)
+                self.awaiting_peak = max(self.awaiting_peak, <int64_t>self.awaiting.size())
                 last = self.awaiting.end()
                 dec(last)
                 self.awaiting_index[msg_id] = last
@@ -1911,6 +1935,7 @@ cdef class Core(StreamSink):
             entry.frame = request_frame
             entry.ts = submitted
             entry.registered = registered
+            entry.registered_row = registered_row
             entry.sid = sess.id
             entry.spr = spr
             if at < wait.dests.size():
@@ -2027,6 +2052,8 @@ cdef class Core(StreamSink):
             done.report_sid = sess.id
             done.submitted = entry.ts
             done.registered = entry.registered
+            done.registered_row = entry.registered_row
+            done.report_row = row
             done.submit_sid = entry.sid
             done.stat_len = min(lt.stat_len, 7)
             memcpy(done.stat, lt.stat, done.stat_len)
@@ -2210,6 +2237,7 @@ cdef class Core(StreamSink):
                 self.long_index.erase(self.long_pending.front().key)
                 self.long_pending.pop_front()
             self.long_pending.push_back(self._fresh_msg)
+            self.long_peak = max(self.long_peak, <int64_t>self.long_pending.size())
             pos = self.long_pending.end()
             dec(pos)
             self.long_index[key] = pos
@@ -2275,6 +2303,7 @@ cdef class Core(StreamSink):
             self.long_done_index.erase(self.long_done.front().key)
             self.long_done.pop_front()
         self.long_done.push_back(fresh)
+        self.long_done_peak = max(self.long_done_peak, <int64_t>self.long_done.size())
         pos = self.long_done.end()
         dec(pos)
         done = &deref(pos)

@@ -311,6 +311,12 @@ cdef class TcpTracker(SegmentSink):
         return self.conns.size()
 
     @property
+    def opened(self):
+        """Connections opened so far (held until the end, or evicted past
+        ``max_connections``)."""
+        return self.next_id
+
+    @property
     def remembered(self):
         """Connections no longer tracked whose counters :meth:`stats` still gives (at most
         ``max_connections``)."""

@@ -239,8 +239,9 @@ class Engine:
             "unmatched": [], "duplicates": [], "other_connection": [], "near_misses": []}
         # Per unmatched report listed: its near-miss candidates ((Msg_Id key, NEAR_* rule),
         # in the order the core tried them) and the index of the one that found a SUBMIT, or
-        # -1: what a merge of hosts tries against the other hosts' SUBMITs.
-        self.near_candidates: list[tuple[tuple[tuple[int, int], ...], int]] = []
+        # -1, and the report's row: what a merge of hosts tries against the other hosts'
+        # SUBMITs (the row orders it among the PDUs of its time).
+        self.near_candidates: list[tuple[tuple[tuple[int, int], ...], int, int]] = []
         # Counted for every such report (listed or not): "unmatched-early" (may be for a
         # SUBMIT before the capture), "near-RULE" per near-miss rule.
         self.report_counts: Counter[str] = Counter()
@@ -433,7 +434,7 @@ class Engine:
             finding = Finding(Severity.CHAT, "sequence-both-ways",
                               words.sequence_both_ways(a, b, *c), frame=a)
         elif REC_REPORT_UNMATCHED <= code <= REC_REPORT_NEAR_MISS:
-            finding = self._report_record(code, frame, sid, a, b, c)
+            finding = self._report_record(code, row, frame, sid, a, b, c)
         elif code == REC_LATE_RESPONSE:
             finding = Finding(Severity.WARN, "late-response",
                               words.late_response(a, b, c, self.core.timeout_ns), frame=a)
@@ -461,7 +462,7 @@ class Engine:
         if len(listing) < self.max_report_listed:
             listing.append(item)
 
-    def _report_record(self, code: int, frame: int, sid: int, a: Any, b: Any,
+    def _report_record(self, code: int, row: int, frame: int, sid: int, a: Any, b: Any,
                        c: Any) -> Finding:
         """A status report that did not simply match its SUBMIT: its finding, and its
         place in the reconciliation's listings."""
@@ -474,7 +475,7 @@ class Engine:
             if early:
                 self.report_counts["unmatched-early"] += 1
             if len(self.report_lists["unmatched"]) < self.max_report_listed:
-                self.near_candidates.append((candidates, index))
+                self.near_candidates.append((candidates, index, row))
             self._listed("unmatched", {
                 "frame": frame, "session": sid, "sp_id": sp, "msg_id": a,
                 "stat": stat.decode("ascii", "backslashreplace"),

@@ -93,7 +93,7 @@ def reconciliation(engine: Engine) -> dict[str, Any]:
          "recipient": recipient.decode("ascii", "backslashreplace"),
          "recipient_index": index, "recipients": count,
          "near_miss_frame": near or None}
-        for msg_id, frame, ts, sid, sp, recipient, index, count, near, _registered in listing]
+        for msg_id, frame, ts, sid, sp, recipient, index, count, near, *_registered in listing]
     per_sp: dict[str, dict[str, Any]] = {}
     all_stats: dict[str, dict[str, Any]] = {}
     for raw_sp, figures in sorted(totals["sp"].items()):

@@ -144,9 +144,12 @@ def build_report(engine: Engine, *, details: bool = True,
         # Only past the sample budget (-i, --max-samples): how the percentiles were read.
         **({"samples": engine.sketches.describe()} if engine.sketches else {}),
         "over_time": over_time(*core.rates()),
+        # Most first, then by code, then the worse first: an order of the counts alone (the
+        # order findings came in is not one a merge of hosts' parts can know).
         "expert_counts": [{"severity": str(sev), "code": code, "count": n}
                           for (sev, code), n in sorted(counts.items(),
-                                                       key=lambda kv: (-kv[1], kv[0][1]))],
+                                                       key=lambda kv: (-kv[1], kv[0][1],
+                                                                       -kv[0][0]))],
         "expert": [{"severity": str(e.severity), "frame": e.frame, "session": e.session,
                     "code": e.code, "message": e.message}
                    for e in engine.expert.items] if details else [],

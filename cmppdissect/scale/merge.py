@@ -17,6 +17,8 @@ do is what the one engine would have done had it read every host's files as one 
   unmatched came early is decided again against the first time of all hosts, and its near
   miss looked for again: the keys the core's rules tried for it, in their order, against every
   host's Msg_Ids awaiting at its time (from their SUBMIT_RESP until a report matched them).
+  "Came first" is the order of the one engine's stream (:data:`Moment`: time, then the
+  hosts' order, then each host's own order of PDUs of one time).
 
 The report itself is built by :func:`cmppdissect.output.report.build_report`, the one place
 that words it, from a read-only stand-in of the engine holding the merged figures, so every
@@ -25,8 +27,10 @@ number is the same function of the same inputs as in a one-machine report.
 What cannot be merged exactly is said, never guessed: the report's ``scale`` key lists the
 sections equal to the one-engine run (``merged_sections``), those equal but for session ids
 and frame numbers, which are each host's own (``host_local``), and those not merged, each with
-why (``not_merged``). Some of these are decided on the data (a cap reached, an SP whose
-CONNECTs are on two hosts, a long SMS left incomplete, a Msg_Id awaited on two hosts).
+why (``not_merged``). Some of these are decided on the data (a cap reached by a host, or by
+the hosts' tables added up, an SP whose CONNECTs are on two hosts, a long SMS left
+incomplete, a Msg_Id awaited on two hosts). ``tests/test_scale_random.py`` holds the merge to
+the one engine on seeded random scenarios of several hosts.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from cmppdissect.core._engine import NEAR_NAMES, NEAR_OTHER_GATEWAY, STORM_CONNECTS
+from cmppdissect.core._engine import NEAR_NAMES, NEAR_OTHER_GATEWAY, OTHER_KEY, STORM_CONNECTS
 from cmppdissect.engine import ExpertItem, SessionNames
 from cmppdissect.engine.sketch import Sketches
 from cmppdissect.output.reconcile import NO_SP, sp_name
@@ -67,6 +71,11 @@ LISTINGS = ("reconciliation.never_reported.listed", "reconciliation.unmatched.li
 and the one engine's bounded lists keep the first in the merged stream's order)."""
 
 _NS_PER_HOUR = 3600 * 10**9
+
+Moment = tuple[int, int, int]
+"""(time ns, host, row): where a PDU comes in the one engine's stream of every host's files
+merged by time (a tie in time goes to the earlier host's file, and a host's PDUs of one time
+come in the order of their rows)."""
 _FOREVER = 2**63 - 1
 
 
@@ -142,7 +151,10 @@ class _MergedCore:
         return self.by_id.get(sid)
 
     def reconciliation(self) -> dict[str, Any]:
-        return self.recon
+        # As Core.reconciliation, no SP without a figure: one whose only report the merge
+        # tied to another SP's SUBMIT has none left.
+        return {**self.recon, "sp": {sp: f for sp, f in self.recon["sp"].items()
+                                     if f["stats"] or any(f[k] for k in f if k != "stats")}}
 
     def unreported(self, limit: int) -> tuple[dict[tuple[bytes, int], int],
                                               list[tuple[Any, ...]]]:
@@ -258,12 +270,13 @@ class _Verdict:
 
 
 def _sp_key(part: HostPart, sp_id: str | None) -> bytes:
-    """The core's SP key of a session's SP as the engine named it."""
+    """The core's SP key of a session's SP as the engine named it (a report of the session
+    counted under it), or, the host's SPs past ``max_report_keys``, the key they share."""
     name = sp_id if sp_id is not None else NO_SP
     for raw in part.reconciliation.get("sp", {}):
         if sp_name(raw) == name:
             return cast(bytes, raw)
-    return b"" if sp_id is None else sp_id.encode("ascii", "backslashreplace")
+    return OTHER_KEY
 
 
 class _Reports:
@@ -276,17 +289,23 @@ class _Reports:
         self.offsets = offsets
         self.verdict = verdict
         self.reported: set[tuple[int, int]] = set()  # (Msg_Id, session) awaited, now tied
+        self.tied = 0  # reports matched by the merge to a Msg_Id awaiting on another host
         self.near_gone: set[tuple[int, int]] = set()  # (frame, session) near misses undone
         self.near_found: list[dict[str, Any]] = []  # near misses of a SUBMIT on another host
-        # Every Msg_Id awaited on a host, while it was: [host, SUBMIT_RESP time, when its report
-        # came (None: never), SUBMIT frame, SUBMIT session, Msg_Id]; by Msg_Id, and by the id
-        # without its gateway bits
+        # Every Msg_Id awaited on a host, while it was: [host, its SUBMIT_RESP's moment, its
+        # report's (None: never), SUBMIT frame, SUBMIT session, Msg_Id]; by Msg_Id, and by the
+        # id without its gateway bits. A moment is (time, host, row): the order of the one
+        # engine's merged stream, where a tie in time goes to the earlier host's file and PDUs
+        # of one host and time (one segment, one clock tick) come in the order of their rows
         self.lives: dict[int, list[list[Any]]] = {}
         self.masked: dict[int, list[list[Any]]] = {}
         self.no_near: str | None = None  # why near misses cannot be looked for across hosts
         # Per host: before this report time, a Msg_Id it matched may be forgotten
         # (Core.matched_reports keeps the newest); None: nothing forgotten
         self.forgot: list[int | None] = []
+        # Per host: why its Msg_Ids may have awaited before the SUBMIT_RESP that last brought
+        # them (brought again while awaiting; an earlier life forgotten); None: they did not
+        self.earlier: list[str | None] = []
 
     def _drop_unmatched_finding(self, part: HostPart, item: dict[str, Any], sid: int) -> None:
         """Take back what the host's engine counted for a report it found unmatched."""
@@ -354,22 +373,26 @@ class _Reports:
                 self.verdict.fail(("reports", "reconciliation", "expert_counts"),
                                   f"host {part.host}: more unmatched status reports than "
                                   "the merge takes")
-            for item, near in zip(listed, part.near, strict=True):
+            for item, (candidates, own, row) in zip(listed, part.near, strict=True):
                 ts = part.first_ns + round(item["after_capture_start_s"] * 1e9)
-                unmatched.append((ts, h, item, near))
-        unmatched.sort(key=lambda u: (u[0], u[1]))
+                unmatched.append(((ts, h, row), item, candidates, own))
+        unmatched.sort(key=lambda u: u[0])
         first_ns = core.recon["first_ns"]
         tied: dict[int, tuple[int, str, bytes]] = {}  # Msg_Id: report time, recipient, SP
         kept: list[dict[str, Any]] = []
-        for ts, h, item, near in unmatched:
+        for when, item, candidates, own in unmatched:
+            ts, h, _row = when
             part = self.parts[h]
             sid = item["session"] + self.offsets[h]
             msg_id = item["msg_id"]
             found = awaited.get(msg_id)
+            brought = (found[1][9], found[0], found[1][10]) if found is not None else when
+            if found is not None and found[0] != h:
+                self._before_brought(found[0], brought, h, msg_id, when)
             # Awaiting from its SUBMIT_RESP on (the id comes in it), as in the one engine.
-            if found is not None and found[0] != h and found[1][9] < ts:
+            if found is not None and found[0] != h and brought < when:
                 self._match(part, item, sid, ts, found)
-                self._ended(found[0], msg_id, ts)
+                self._ended(found[0], msg_id, when)
                 del awaited[msg_id]
                 tied[msg_id] = (ts, item["recipient"], found[1][4])
                 continue
@@ -378,18 +401,21 @@ class _Reports:
                 self._duplicate(part, item, sid, done)
                 continue
             mine = matched_at.get(msg_id)
-            if mine is not None and mine[0] != h and mine[1][8] < ts:
+            if mine is not None and mine[0] != h:
                 g, m = mine
+                brought, reported = (m[8], g, m[11]), (m[4], g, m[12])
+                self._before_brought(g, brought, h, msg_id, when)
+            if mine is not None and mine[0] != h and brought < when:
                 same = m[1].decode("ascii", "backslashreplace") == item["recipient"]
-                if ts < m[4] and same:
+                if when < reported and same:
                     # Before the other host's own report of it: the one engine matches this
                     # one, and the other host's becomes a copy of it.
                     self._take_over(part, item, sid, ts, mine)
-                    self._ended(g, msg_id, ts)
+                    self._ended(g, msg_id, when)
                     del matched_at[msg_id]
                     tied[msg_id] = (ts, item["recipient"], m[2])
                     continue
-                if ts < m[4]:
+                if when < reported:
                     self.verdict.fail(
                         ("reports", "reconciliation", "expert_counts"),
                         f"a status report of Msg_Id {msg_id} came on host {part.host} before "
@@ -412,7 +438,7 @@ class _Reports:
                     self._session_severity(sid, now, 1)
             item = {**item, "session": sid, "after_capture_start_s": after,
                     "submit_may_predate_capture": early}
-            self._near(h, item, ts, *near)
+            self._near(item, when, candidates, own)
             kept.append(item)
         e.report_lists["unmatched"] = kept
         core.awaiting = [a for a in core.awaiting if (a[0], a[3]) not in self.reported]
@@ -427,39 +453,63 @@ class _Reports:
         the end) and the reports each host matched itself (remembered); what keeps them from
         being known exactly is a reason the near misses are not merged (``self.no_near``)."""
         for h, part in enumerate(self.parts):
-            lives = [[h, a[9], None, a[1], a[3], a[0]] for a in part.awaiting]
-            lives += [[h, m[8], m[4], m[6], m[9], m[0]] for m in part.matched]
+            lives = [[h, (a[9], h, a[10]), None, a[1], a[3], a[0]] for a in part.awaiting]
+            lives += [[h, (m[8], h, m[11]), (m[4], h, m[12]), m[6], m[9], m[0]]
+                      for m in part.matched]
             for life in lives:
                 self.lives.setdefault(life[5], []).append(life)
                 self.masked.setdefault(life[5] & ~MSG_ID_GATEWAY_BITS, []).append(life)
             matched = sum(f.get("matched", 0) for f in part.reconciliation.get("sp", {}).values())
             if matched > len(part.matched):
-                self.forgot.append(part.matched[0][4] if part.matched else _FOREVER)
+                # Forgotten: the oldest (past the cap, matched before the oldest remembered),
+                # or a Msg_Id's earlier match (its id brought again and matched anew: the core
+                # keeps the newer, whose SUBMIT_RESP came after the earlier one's report).
+                self.forgot.append(max(part.matched[0][4], *(m[8] for m in part.matched))
+                                   if part.matched else _FOREVER)
+                self.earlier.append(f"host {part.host} matched more status reports than it "
+                                    "remembers")
             else:
                 self.forgot.append(None)
-            if part.awaited_again and self.no_near is None:
-                self.no_near = (f"host {part.host} had Msg_Ids brought again while they awaited "
-                                "a report: when they began to await is not known")
+                self.earlier.append(None)
+            if part.awaited_again:
+                self.earlier[-1] = (f"host {part.host} had Msg_Ids brought again while they "
+                                    "awaited a report")
+                if self.no_near is None:
+                    self.no_near = f"{self.earlier[-1]}: when they began to await is not known"
 
-    def _ended(self, h: int, msg_id: int, ts: int) -> None:
-        """The merge matched host ``h``'s Msg_Id to a report at ``ts`` (of another host)."""
+    def _before_brought(self, g: int, brought: Moment, h: int, msg_id: int,
+                        when: Moment) -> None:
+        """Host ``h``'s report of Msg_Id ``msg_id`` (at ``when``) came before the SUBMIT_RESP
+        that last brought that id on host ``g`` (at ``brought``): matched by nothing there,
+        unless it awaited since an earlier SUBMIT_RESP that ``g`` handed over no trace of."""
+        why = self.earlier[g]
+        if why is not None and when < brought:
+            self.verdict.fail(("reports", "reconciliation", "expert_counts"),
+                              f"a status report of Msg_Id {msg_id} came on host "
+                              f"{self.parts[h].host} before the SUBMIT_RESP that last brought "
+                              f"it on host {self.parts[g].host}, and {why}: whether it "
+                              "awaited a report then is not known")
+
+    def _ended(self, h: int, msg_id: int, when: Moment) -> None:
+        """The merge matched host ``h``'s Msg_Id to a report at ``when`` (of another host):
+        the life awaiting then ends (a later one, the id brought again after, goes on)."""
         for life in self.lives.get(msg_id, ()):
-            if life[0] == h and (life[2] is None or life[2] > ts):
-                life[2] = ts
+            if life[0] == h and life[1] < when and (life[2] is None or life[2] > when):
+                life[2] = when
 
-    def _awaiting(self, key: int, rule: int, ts: int) -> list[Any] | None:
-        """The SUBMIT (its life) of any host that candidate ``key`` finds at ``ts``, as the
+    def _awaiting(self, key: int, rule: int, when: Moment) -> list[Any] | None:
+        """The SUBMIT (its life) of any host that candidate ``key`` finds at ``when``, as the
         one core over every host's traffic would: by Msg_Id, or for the other-gateway rule
         through the core's one slot per id-without-gateway (the newest awaited, emptied when
         that one's report comes), replayed here."""
         if rule != NEAR_OTHER_GATEWAY:
             return next((life for life in self.lives.get(key, ())
-                         if life[1] < ts and (life[2] is None or life[2] > ts)), None)
+                         if life[1] < when and (life[2] is None or life[2] > when)), None)
         events = []
         for life in self.masked.get(key, ()):
-            if life[1] < ts:
+            if life[1] < when:
                 events.append((life[1], 1, id(life), life))
-            if life[2] is not None and life[2] <= ts:
+            if life[2] is not None and life[2] < when:
                 events.append((life[2], 0, id(life), life))
         slot = None
         for _when, starts, _key, life in sorted(events, key=lambda e: e[:3]):
@@ -469,33 +519,40 @@ class _Reports:
                 slot = None
         return slot
 
-    def _near(self, h: int, item: dict[str, Any], ts: int,
+    def _near(self, item: dict[str, Any], when: Moment,
               candidates: Sequence[tuple[int, int]], own: int) -> None:
-        """The near miss of unmatched report ``item`` (host ``h``, time ``ts``) over every
-        host's SUBMITs, as the one engine finds it: its candidates in the core's order
-        (``Core._near_candidates``), the first that finds a SUBMIT awaiting then wins. Its host
-        found candidate ``own`` (-1: none) over its own SUBMITs: a SUBMIT of another host may
-        come first, and one of its own may have had its report on another host by then."""
+        """The near miss of unmatched report ``item`` (at ``when``: its time, host and row)
+        over every host's SUBMITs, as the one engine finds it: its candidates in the core's
+        order (``Core._near_candidates``), the first that finds a SUBMIT awaiting then wins.
+        Its host found candidate ``own`` (-1: none) over its own SUBMITs: a SUBMIT of another
+        host may come first, and the one it found may have had its report on another host by
+        then (a later candidate may then find another SUBMIT, of its own host too)."""
+        ts, h, _row = when
         sections = ("reconciliation.near_misses", "reconciliation.per_sp.near_misses",
                     "expert_counts[report-near-miss]")
         if self.no_near is not None:
             self.verdict.fail(sections, self.no_near)
             return
         for g, before in enumerate(self.forgot):
-            if before is not None and ts <= before:
+            if before is not None and ts <= before:  # by time alone: ties included
                 self.verdict.fail(sections, f"host {self.parts[g].host} matched more status "
                                   "reports than it remembers: the Msg_Ids it awaited before "
                                   "them are not known for near misses")
                 return
         for j, (key, rule) in enumerate(candidates):
-            life = self._awaiting(key, rule, ts)
+            life = self._awaiting(key, rule, when)
             if life is None:
                 continue
-            if life[0] == h:
-                if j != own:  # its own host would have found it: never, if lives are right
-                    self.verdict.fail(sections, f"host {self.parts[h].host}: a near miss "
-                                      "its core did not find")
+            if life[0] == h and j == own:
                 return
+            if life[0] == h and not 0 <= own < j:
+                # Its own host tried this candidate before the one it found (or found none):
+                # never, if lives are right.
+                self.verdict.fail(sections, f"host {self.parts[h].host}: a near miss "
+                                  "its core did not find")
+                return
+            # Another host's SUBMIT; or one of its own host's that a later candidate finds,
+            # the one its host found (an earlier candidate) having had its report elsewhere.
             self._near_found(h, item, life, str(NEAR_NAMES[rule]), own)
             return
         if own >= 0:  # its SUBMIT had its report on another host by then: no near miss
@@ -504,8 +561,8 @@ class _Reports:
 
     def _near_found(self, h: int, item: dict[str, Any], life: list[Any], rule: str,
                     own: int) -> None:
-        """``item`` comes close (by ``rule``) to the SUBMIT of another host that ``life``
-        says: a near miss, or this one in place of the one its own host found."""
+        """``item`` comes close (by ``rule``) to the SUBMIT that ``life`` says: a near miss, or
+        this one in place of the one its own host found."""
         e = self.engine
         sid = item["session"]
         if own >= 0:  # one for another: the count stays
@@ -534,7 +591,7 @@ class _Reports:
         core = e.core
         g, m = mine
         (msg_id, _recipient, sp, report_frame, report_ts, report_sid, submit_frame, submitted,
-         _registered, submit_sid, stat) = m
+         _registered, submit_sid, stat, *_rows) = m
         offset = self.offsets[g]
         other = self.parts[g]
         if self.parts[g].sketches is not None:
@@ -543,13 +600,19 @@ class _Reports:
                               "a delay cannot be taken out of one")
         # Undo the other host's match.
         delay = report_ts - submitted
-        core.to_report = [_without(b"".join(core.to_report), delay)]
+        folded = other.sketches is not None  # the delay may be in them: said above
+        core.to_report = [_without(b"".join(core.to_report), delay, folded)]
         e.report_for -= 1
         recon = core.recon
         figures = recon["sp"][sp]
         figures["matched"] -= 1
+        if stat not in figures["stats"]:  # counted past max_report_keys (a cap: said)
+            stat = OTHER_KEY
         count, delays = figures["stats"][stat]
-        figures["stats"][stat] = (count - 1, _without(delays, delay))
+        if count > 1:
+            figures["stats"][stat] = (count - 1, _without(delays, delay, folded))
+        else:  # the core keeps a Stat once a report of it matched
+            del figures["stats"][stat]
         if report_sid != submit_sid:
             figures["other_connection"] -= 1
             recon["other_connection"] -= 1
@@ -594,6 +657,7 @@ class _Reports:
         count, delays = figures["stats"].get(stat, (0, b""))
         figures["stats"][stat] = (count + 1, delays + delay.to_bytes(8, "little", signed=True))
         if awaited:
+            self.tied += 1
             recon["awaiting"] -= 1
             hour = submitted // _NS_PER_HOUR
             core.per_hour[(sp, hour)] -= 1
@@ -618,11 +682,14 @@ class _Reports:
             "submit_frame": None})
 
 
-def _without(samples: bytes, value: int) -> bytes:
-    """``samples`` (native int64) with one occurrence of ``value`` taken out."""
+def _without(samples: bytes, value: int, folded: bool = False) -> bytes:
+    """``samples`` (native int64) with one occurrence of ``value`` taken out; as they are
+    if it is not there and may have been ``folded`` into sketches."""
     arr = np.frombuffer(samples, dtype=np.int64)
     at = np.flatnonzero(arr == value)
     if not at.size:
+        if folded:
+            return samples
         raise ValueError(f"no sample {value} to take out")
     return bytes(np.delete(arr, at[0]).tobytes())
 
@@ -651,14 +718,18 @@ def _orphans(part: HostPart, sp: str) -> bool:
 
 def _check(parts: Sequence[HostPart], verdict: _Verdict) -> None:
     """The conditions, read on the data, under which several hosts merge exactly."""
-    everything = [s for s in SECTIONS if s != "pdus"]
     for part in parts:
         caps = sorted(code for (_sev, code), n in part.expert_counts.items()
                       if n and code.startswith("cap-") and code not in ("cap-expert",
                                                                         "cap-samples"))
         if caps:
-            verdict.fail(everything, f"host {part.host} reached a cap ({', '.join(caps)}): "
+            verdict.fail(_capped(*caps), f"host {part.host} reached a cap ({', '.join(caps)}): "
                          "the one engine's caps bound all hosts together")
+    # One core over every host holds in each table what each host's held (sessions and
+    # connections are each host's own): past a cap together, it may have evicted.
+    for name, (total, cap) in _cap_marks(parts).items():
+        if name not in ("reported-ids", "report-keys") and total > cap:
+            _past_cap(verdict, name, total, cap)
     shared = _shared_sps(parts)
     links_of: dict[str, list[tuple[str, tuple[int, int, int]]]] = {}
     for part in parts:
@@ -677,7 +748,8 @@ def _check(parts: Sequence[HostPart], verdict: _Verdict) -> None:
             sp_name(raw) == sp and n for (raw, _kind), n in p.lost[1].items())}
         orphans = {p.host for p in parts if p.host in hosts and _orphans(p, sp)}
         if any(orphans - {host} for host in lost):
-            verdict.fail(("timeouts", "expert_counts[answer-other-connection]"),
+            verdict.fail(("timeouts", "expert_counts[answer-other-connection]",
+                          "expert_counts[orphan-response]"),
                          f"SP {sp}: requests unanswered on one host and answers without a "
                          "request on another: answers on another connection are looked for "
                          "within a host only")
@@ -692,9 +764,89 @@ def _check(parts: Sequence[HostPart], verdict: _Verdict) -> None:
     for part in parts:
         long = part.long_sms
         if long.get("incomplete") or long.get("assembling"):
-            verdict.fail(("long_sms", "expert_counts[long-sms-incomplete]"),
+            # Joined, a part may also turn out sent twice, or again once its message was
+            # complete (a resend).
+            verdict.fail(("long_sms", *(f"expert_counts[long-sms-{code}]"
+                                        for code in ("incomplete", "duplicate", "resent"))),
                          f"host {part.host} has long SMS left incomplete: parts on other "
                          "hosts are not joined")
+
+
+def _cap_marks(parts: Sequence[HostPart]) -> dict[str, tuple[int, int]]:
+    """Per capped table (Core.cap_marks): the hosts' marks added up, and the cap."""
+    marks: dict[str, tuple[int, int]] = {}
+    for part in parts:
+        for name, (mark, cap) in part.cap_marks.items():
+            marks[name] = (marks.get(name, (0, cap))[0] + mark, cap)
+    return marks
+
+
+LOSES_PDUS = ("connections", "tcp-buffered", "tcp-pieces", "sessions")
+"""Caps past which PDUs go unread (a connection evicted, a hole given up as a gap, a session
+retired: its connection's later bytes): the PDU count is the one engine's only if no host,
+nor the hosts together, reached one."""
+
+
+def _capped(*caps: str) -> list[str]:
+    """The sections a cap reached makes unlike the one engine's (its caps bound all hosts
+    together): every one, but the PDU count unless PDUs went unread."""
+    return [s for s in SECTIONS if s != "pdus" or any(
+        c.removeprefix("cap-") in LOSES_PDUS for c in caps)]
+
+
+def _past_cap(verdict: _Verdict, name: str, total: int, cap: int) -> None:
+    if name == "long-sms-done":  # forgotten without a finding: what a resent part is
+        verdict.fail(("long_sms", "expert_counts[long-sms-resent]",
+                      "expert_counts[long-sms-incomplete]"),
+                     f"the hosts' completed long SMS remembered add up to {total}, past "
+                     f"max_long_sms ({cap}): the one engine forgets the oldest, and a part of "
+                     "one sent again starts a new message there")
+        return
+    verdict.fail(_capped(name), f"the hosts' {name} add up to {total}, past its cap of "
+                 f"{cap}: the one engine's caps bound all hosts together")
+
+
+def _caps_after_ties(parts: Sequence[HostPart], core: _MergedCore, tied: int,
+                     verdict: _Verdict) -> None:
+    """The caps whose tables the merge's ties add to. The one core remembers each report it
+    matched: the hosts' own and those the merge tied. It counts a key per SP and per SP and
+    Stat that has figures: the merged ones (a report tied to another SP's SUBMIT counts
+    under that SP), and those a host keeps without figures (an id brought again under
+    another SP took its awaited along)."""
+    marks = _cap_marks(parts)
+    total, cap = marks.get("reported-ids", (0, 0))
+    if total + tied > cap > 0:
+        _past_cap(verdict, "reported-ids", total + tied, cap)
+    hidden = sum(p.cap_marks["report-keys"][0] - _keys(p.reconciliation.get("sp", {}))
+                 for p in parts if "report-keys" in p.cap_marks)
+    total = _keys(core.reconciliation()["sp"]) + hidden
+    cap = marks.get("report-keys", (0, 0))[1]
+    if total > cap > 0:
+        _past_cap(verdict, "report-keys", total, cap)
+
+
+def _samples(engine: _MergedEngine, parts: Sequence[HostPart], tied: int,
+             verdict: _Verdict) -> None:
+    """Past the sample budget (``max_samples``), the one engine folds the latency and delay
+    samples it holds into DDSketches, once it ends a batch of PDUs with more than that: with
+    every host's samples, and two for each report the merge tied (its delay, and its Stat's),
+    more than the budget means it did, whether any host did or not. It says so once."""
+    budget = int(parts[0].settings.get("max_samples", 0))
+    total = sum(p.samples for p in parts) + 2 * tied
+    folded = total > budget > 0
+    engine.counts[(Severity.WARN, "cap-samples")] = int(folded)
+    if not folded:
+        return
+    why = (f"the hosts' latency and delay samples add up to {total}, past the budget of "
+           f"{budget} (max_samples): the one engine folded them into DDSketches")
+    if not any(p.sketches is not None for p in parts):  # its percentiles within 1% of these
+        verdict.fail(("commands", "reports", "reconciliation", "sessions"), why)
+    verdict.fail(("samples",), f"{why}, as many as it held where a batch of PDUs ended")
+
+
+def _keys(sps: Mapping[bytes, Mapping[str, Any]]) -> int:
+    """The core's report keys of its reconciliation's SPs: each SP, and each of its Stats."""
+    return sum(1 + len(f["stats"]) for f in sps.values())
 
 
 def merge_parts(parts: Sequence[HostPart], *, failed: Mapping[str, str] | None = None,
@@ -723,7 +875,10 @@ def merge_parts(parts: Sequence[HostPart], *, failed: Mapping[str, str] | None =
     verdict = _Verdict()
     if len(read) > 1:
         _check(read, verdict)
-        _Reports(engine, read, offsets, verdict).tie()
+        reports = _Reports(engine, read, offsets, verdict)
+        reports.tie()
+        _caps_after_ties(read, core, reports.tied, verdict)
+        _samples(engine, read, reports.tied, verdict)
     if len(read) > 1:
         core.awaiting.sort(key=lambda a: a[2])
     for names in engine.sessions.values():

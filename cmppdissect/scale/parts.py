@@ -54,6 +54,7 @@ class HostPart:
     rates: tuple[dict[int, int], dict[int, int], dict[int, tuple[int, int]], int, int, int] = (
         field(default_factory=lambda: ({}, {}, {}, 1, 0, 0)))
     sketches: Sketches | None = None  # samples folded past the budget (max_samples), if any
+    samples: int = 0  # latency and delay samples taken, held or folded (against the budget)
     long_sms: dict[str, int] = field(default_factory=dict)
     links: dict[bytes, tuple[int, int, int]] = field(default_factory=dict)
     sessions: list[dict[str, Any]] = field(default_factory=list)  # the core's, in order
@@ -71,9 +72,11 @@ class HostPart:
     expert_counts: Counter[Any] = field(default_factory=Counter)
     expert_items: list[ExpertItem] = field(default_factory=list)
     report_lists: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    # per unmatched report listed: its near-miss candidates and the one its host found
-    near: list[tuple[tuple[tuple[int, int], ...], int]] = field(default_factory=list)
+    # per unmatched report listed: its near-miss candidates, the one its host found, its row
+    near: list[tuple[tuple[tuple[int, int], ...], int, int]] = field(default_factory=list)
     awaited_again: int = 0  # Msg_Ids brought again while awaiting (Core.awaited_again)
+    # per table bounded over all sessions: the most it held, and its cap (Core.cap_marks)
+    cap_marks: dict[str, tuple[int, int]] = field(default_factory=dict)
     report_counts: Counter[str] = field(default_factory=Counter)
     report_for: int = 0
     settings: dict[str, Any] = field(default_factory=dict)
@@ -150,6 +153,7 @@ def _take(part: HostPart, engine: Engine) -> None:
     part.submit_to_report = bytes(core.submit_to_report_samples())
     part.rates = core.rates()
     part.sketches = engine.sketches if engine.sketches else None
+    part.samples = core.samples_held + engine.sketches.folded
     part.long_sms = dict(core.long_sms())
     part.links = dict(core.links())
     for sid in core.session_ids():
@@ -169,11 +173,13 @@ def _take(part: HostPart, engine: Engine) -> None:
     part.report_lists = {k: list(v) for k, v in engine.report_lists.items()}
     part.near = list(engine.near_candidates)
     part.awaited_again = core.awaited_again
+    part.cap_marks = core.cap_marks()
     part.report_counts = engine.report_counts.copy()
     part.report_for = core.report_for
     part.settings = {"timeout_ns": core.timeout_ns, "idle_ns": core.idle_ns,
                      "report_delay_s": engine.report_delay_s,
-                     "max_expert": engine.expert.max_expert}
+                     "max_expert": engine.expert.max_expert,
+                     "max_samples": engine.sketches.budget}
 
 
 def host_id(name: str) -> str:
