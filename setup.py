@@ -52,5 +52,8 @@ extensions.append(Extension(
     "cmppdissect.output._jsonl", ["cmppdissect/output/_jsonl.pyx"], language="c++",
     extra_compile_args=compile_args, extra_link_args=link_args, define_macros=macros))
 
+# The stages translate and compile in parallel, one job per core (each is one C++ file).
+jobs = os.cpu_count() or 1
 setup(ext_modules=cythonize(extensions, compiler_directives=directives,
-                            include_path=["cmppdissect/core"]))
+                            include_path=["cmppdissect/core"], nthreads=jobs),
+      options={"build_ext": {"parallel": jobs}})
