@@ -325,14 +325,19 @@ class _Reports:
 
     def _near_undone(self, part: HostPart, item: dict[str, Any], sid: int) -> None:
         """Take back the near miss the host's engine found for report ``item``."""
+        self._count_near(part, item, sid, -1)
+        self.engine.report_counts[f"near-{item['near_miss']}"] -= 1
+        self.near_gone.add((item["frame"], sid))
+
+    def _count_near(self, part: HostPart, item: dict[str, Any], sid: int, n: int) -> None:
+        """A near miss of report ``item`` counted (``n`` 1) or taken back (-1): in all, for
+        the report's SP, as a finding, and in its session's severities."""
         e = self.engine
         recon = e.core.recon
-        recon["near_misses"] -= 1
-        recon["sp"][_sp_key(part, item["sp_id"])]["near_misses"] -= 1
-        e.report_counts[f"near-{item['near_miss']}"] -= 1
-        e.counts[(Severity.WARN, "report-near-miss")] -= 1
-        self._session_severity(sid, Severity.WARN, -1)
-        self.near_gone.add((item["frame"], sid))
+        recon["near_misses"] += n
+        recon["sp"][_sp_key(part, item["sp_id"])]["near_misses"] += n
+        e.counts[(Severity.WARN, "report-near-miss")] += n
+        self._session_severity(sid, Severity.WARN, n)
 
     def _session_severity(self, sid: int, severity: Severity, n: int) -> None:
         names = self.engine.sessions.get(sid)
@@ -569,11 +574,7 @@ class _Reports:
             e.report_counts[f"near-{item['near_miss']}"] -= 1
             self.near_gone.add((item["frame"], sid))
         else:
-            recon = e.core.recon
-            recon["near_misses"] += 1
-            recon["sp"][_sp_key(self.parts[h], item["sp_id"])]["near_misses"] += 1
-            e.counts[(Severity.WARN, "report-near-miss")] += 1
-            self._session_severity(sid, Severity.WARN, 1)
+            self._count_near(self.parts[h], item, sid, 1)
         e.report_counts[f"near-{rule}"] += 1
         item["near_miss"] = rule
         g, _registered, _ended, frame, submit_sid, submit_msg_id = life
