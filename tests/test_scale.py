@@ -715,6 +715,19 @@ def two_big_hosts(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     return paths
 
 
+@contextlib.contextmanager
+def _sigint_not_ignored() -> Iterator[None]:
+    """A process started here gets SIGINT as a terminal's foreground job does. An ignored
+    signal stays ignored across exec, and Python then installs no KeyboardInterrupt handler:
+    tests started from a non-interactive shell's background job (``pytest ... &``, which
+    ignores SIGINT) saw the run finish with 0 after its Ctrl-C."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 @pytest.mark.parametrize("when", ["starting", "running"])
 def test_ctrl_c_ends_the_run_with_130_quietly_and_leaves_no_process(
         two_big_hosts: list[str], tmp_path: Path, when: str) -> None:
@@ -723,10 +736,11 @@ def test_ctrl_c_ends_the_run_with_130_quietly_and_leaves_no_process(
     status 130 at once, nothing on stderr (no worker's traceback or log), no worker process
     left, no half-written file left in the dataset directory."""
     out = tmp_path / "dataset"
-    proc = subprocess.Popen([sys.executable, "-m", "cmppdissect", "analyze", "--dask",
-                             "--workers", "2", *two_big_hosts, "--parquet", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    with _sigint_not_ignored():
+        proc = subprocess.Popen([sys.executable, "-m", "cmppdissect", "analyze", "--dask",
+                                 "--workers", "2", *two_big_hosts, "--parquet", str(out)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and proc.poll() is None:
