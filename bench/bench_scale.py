@@ -2,6 +2,7 @@
 
     python bench/bench_scale.py [--hosts H] [--frames N] [--files F] [--runs R] [--parquet]
     python bench/bench_scale.py --suite [--only NAME,...] [--frames N] [--files F] [--runs R]
+                                [--parquet]
 
 Builds ``H`` host directories (cached under ``$TMPDIR/cmppdissect-bench/scale-...``), each a
 capture of ``bench/gen_capture.py`` (``N`` frames, its own seed) rotated into ``F`` files, and
@@ -25,6 +26,10 @@ frames, 300,000 by default), each rotated into ``F`` files as ``tcpdump -C`` wou
 (:func:`verdict`, field by field, frame numbers included: one host), then the times of one
 process on the capture against ``analyze_many`` with 1 and 2 workers; last, every capture
 as a host of its own at once (each its own gateway address), for the 2-worker speed-up.
+``--suite --parquet``: instead of the hosts at once, each capture's dataset: whether it holds
+``analyze(the capture).tables()``'s rows (:func:`dataset_differences`), and the times of
+``write_parquet`` in one process against ``analyze_many(..., parquet=...)`` with 1 and 2
+workers (the host's own task, and a task per share of its files writing their PDU rows).
 """
 
 from __future__ import annotations
@@ -422,6 +427,37 @@ def cuts_for(capture: str | Path, files: int) -> list[int]:
     return sorted({c for c in cuts if 0 < c < count})
 
 
+_ORDER = {"pdus": ["frame"], "transactions": ["request_frame", "request_time"],
+          "sessions": ["id"]}
+
+
+def dataset_differences(directory: str | Path, whole: dict[str, Any]) -> list[str]:
+    """How the dataset ``analyze_many(..., parquet=directory)`` wrote for one host differs
+    from ``whole`` (``analyze(the capture).tables()``): row counts, then each column, every
+    row, sorted alike (the tasks wrote their rows in files of their own). Empty: the same."""
+    import pyarrow.dataset as ds
+
+    from cmppdissect.scale.dataset import KEYS
+
+    hive = ds.partitioning(KEYS, flavor="hive")
+    wrong = []
+    for table, order in _ORDER.items():
+        got = ds.dataset(Path(directory) / table, partitioning=hive).to_table()
+        want = whole[table]
+        if got.num_rows != want.num_rows:
+            wrong.append(f"{table}: {got.num_rows} rows, {want.num_rows} wanted")
+            continue
+        names = [n for n in want.schema.names if n in got.schema.names]
+        if set(want.schema.names) - set(names) - {"sp_id"}:
+            wrong.append(f"{table}: no {sorted(set(want.schema.names) - set(names))}")
+        keys = [(k, "ascending") for k in order]
+        got = got.select(names).sort_by(keys).cast(want.select(names).schema)
+        want = want.select(names).sort_by(keys)
+        wrong += [f"{table}.{name} differs" for name in names
+                  if not got.column(name).equals(want.column(name))]
+    return wrong
+
+
 def _median(run: Callable[[], object], runs: int) -> float:
     times = []
     for _ in range(runs):
@@ -496,9 +532,53 @@ def run_suite(args: argparse.Namespace) -> int:
         one, w1, w2 = t["one"], t[_workers(1)], t[_workers(2)]
         print(f"| {name} | {'yes' if exact[name] else 'NO'} | {one:.2f} | {w1:.2f} | {w2:.2f} "
               f"| {one / w1:.2f}x | {one / w2:.2f}x |")
-    if len(captures) > 1:
+    if args.parquet:
+        exact.update(_suite_parquet(args, captures, rotated))
+    if len(captures) > 1 and not args.parquet:
         _suite_hosts(args, root, captures)
     return 0 if all(exact.values()) else 1
+
+
+def _suite_parquet(args: argparse.Namespace, captures: dict[str, Path],
+                   rotated: dict[str, list[str]]) -> dict[str, bool]:
+    """``--suite --parquet``: each capture one host, its dataset written by
+    ``analyze_many`` (the host's task and a task per share of its files) against
+    ``analyze(capture).write_parquet()``: the rows the same (:func:`dataset_differences`),
+    then the times with 1 and 2 workers."""
+    scratch = Path(tempfile.mkdtemp(prefix="bench-scale-pq-"))
+    exact: dict[str, bool] = {}
+    times: dict[str, dict[str, float]] = {}
+    try:
+        print(f"\n--parquet, load average {_load()}:")
+        with local_client(2) as client:
+            for name, path in captures.items():
+                out = tempfile.mkdtemp(dir=scratch)
+                cmppdissect.analyze_many(rotated[name], client=client, parquet=out)
+                wrong = dataset_differences(out, cmppdissect.analyze(str(path)).tables())
+                exact[f"{name} --parquet"] = not wrong
+                print(f"{name}: the dataset " + ("is analyze(capture).tables(), row for row"
+                                                 if not wrong else f"DIFFERS: {wrong[:5]}"),
+                      flush=True)
+                shutil.rmtree(out)
+        for name, path in captures.items():
+            times[name] = {"one": _median(lambda p=path: cmppdissect.analyze(str(p)).write_parquet(
+                tempfile.mkdtemp(dir=scratch), release=True), args.runs)}
+        for workers in (1, 2):
+            with local_client(workers) as client:
+                for name in captures:
+                    times[name][_workers(workers)] = _median(
+                        lambda c=client, p=rotated[name]: cmppdissect.analyze_many(
+                            p, client=c, parquet=tempfile.mkdtemp(dir=scratch)), args.runs)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(f"\nload average after: {_load()}\n")
+    print("| capture | rows exact | one process `write_parquet` s | 1 worker s | 2 workers s "
+          "| speed-up, 1 worker | speed-up, 2 workers |\n|---|---|---:|---:|---:|---:|---:|")
+    for name, t in times.items():
+        one, w1, w2 = t["one"], t[_workers(1)], t[_workers(2)]
+        print(f"| {name} | {'yes' if exact[f'{name} --parquet'] else 'NO'} | {one:.2f} "
+              f"| {w1:.2f} | {w2:.2f} | {one / w1:.2f}x | {one / w2:.2f}x |")
+    return exact
 
 
 def _suite_hosts(args: argparse.Namespace, root: Path, captures: dict[str, Path]) -> None:

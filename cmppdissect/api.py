@@ -34,6 +34,7 @@ from cmppdissect.store.records import RowSlice, records_between, row_slice
 from cmppdissect.store.store import WINDOW
 
 if TYPE_CHECKING:
+    import numpy
     import pandas
     import pyarrow
 
@@ -407,15 +408,21 @@ class Analysis:
             for values in zip(*columns.values(), strict=True):
                 yield dict(zip(names, values, strict=True))
 
-    def table_batches(self, display_filter: str | None = None, *, release: bool = False
+    def table_batches(self, display_filter: str | None = None, *, release: bool = False,
+                      pdus: bool = True, transactions: bool = True,
+                      frames: Callable[[numpy.ndarray], numpy.ndarray] | None = None
                       ) -> Iterator[tuple[str, pyarrow.RecordBatch]]:
         """The three tables as ``(table, batch)`` pairs while the capture streams, each batch
         once its rows are settled: what :meth:`write_parquet` writes, for a writer of its own
         (the partitioned dataset of ``analyze --dask``). ``display_filter`` and ``release``
-        as for :meth:`write_parquet`."""
+        as for :meth:`write_parquet`; without ``pdus`` no PDU table, without
+        ``transactions`` no transactions and sessions tables; ``frames``: the PDU table's
+        rows of the frames it keeps only (given frame numbers, a mask)."""
         from cmppdissect.output.tables import TableBuilder
 
-        yield from self._built(TableBuilder(self._filter(display_filter)), release=release)
+        builder = TableBuilder(self._filter(display_filter), pdus=pdus,
+                               transactions=transactions, frames=frames)
+        yield from self._built(builder, release=release)
 
     def write_parquet(self, directory: str | os.PathLike[str],
                       display_filter: str | None = None, *,

@@ -1178,7 +1178,8 @@ def _run_analyze(argv: Sequence[str], out: TextIO) -> int:
                    "group if it has one); default: the files of one directory")
     p.add_argument("--workers", type=_count, metavar="N",
                    help="with a local cluster: N worker processes (default: one per core; never "
-                   "more than there are hosts)")
+                   "more than there are tasks: one per host, and with --parquet one more per "
+                   "share of a host's files)")
     p.add_argument("--report", choices=("json",), default="json",
                    help="the merged report as one JSON document (the default)")
     p.add_argument("--report-file", metavar="FILE", help="write the report to FILE")
@@ -1249,7 +1250,8 @@ def _run_analyze(argv: Sequence[str], out: TextIO) -> int:
 
 @contextlib.contextmanager
 def _host_progress() -> Iterator[Callable[[int, int, str], None] | None]:
-    """A bar of the hosts done on stderr while the cluster works (a terminal only)."""
+    """A bar of the tasks done on stderr while the cluster works (a terminal only): a task
+    per host, and with --parquet one per share of a host's files."""
     if not sys.stderr.isatty():
         yield None
         return
@@ -1266,9 +1268,9 @@ def _host_progress() -> Iterator[Callable[[int, int, str], None] | None]:
     def advance(done: int, total: int, host: str) -> None:
         nonlocal task
         if task is None:
-            task = bar.add_task("hosts", total=total)
+            task = bar.add_task("tasks", total=total)
         name = escape(safe_text(host)[-40:])
-        bar.update(task, completed=done, description=f"hosts ({name} done)")
+        bar.update(task, completed=done, description=f"tasks (one of {name} done)")
 
     with bar:
         yield advance

@@ -30,6 +30,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 from distributed import Client, LocalCluster
@@ -506,8 +507,10 @@ def test_parquet_dataset_by_date_and_sp_and_a_damaged_file_is_a_finding(tmp_path
         assert set(data.column("date").to_pylist()) == {"2025-11-24"}
         assert set(data.column("host").to_pylist()) == {str(tmp_path / "gw1"),
                                                         str(tmp_path / "gw2")}
+        # Two hosts on two workers: each host's PDU rows in one share of its files
+        task = "p0" if table == "pdus" else "t"
         assert sorted(p.name for p in (out / table / "date=2025-11-24" / "sp_id=901234")
-                      .iterdir()) == sorted(f"gw{k}-{_tag(tmp_path / f'gw{k}')}-0.parquet"
+                      .iterdir()) == sorted(f"gw{k}-{_tag(tmp_path / f'gw{k}')}-{task}-0.parquet"
                                             for k in (1, 2))
 
 
@@ -515,6 +518,101 @@ def _tag(path: Path) -> str:
     from cmppdissect.scale.parts import host_id
 
     return host_id(str(path)).rsplit("-", 1)[1]
+
+
+@pytest.mark.parametrize("name", ["jitter", "multi-if", "mixed-versions"])
+def test_a_hosts_pdu_rows_written_by_shares_of_its_files_are_the_one_engines(
+        client: Client, suite_captures: dict[str, Path], tmp_path: Path, name: str) -> None:
+    """--parquet: one host of 5 files on 2 workers; its PDU rows written by two tasks, a
+    share of the files each, and its transactions and sessions by its own task. The
+    dataset is ``analyze(capture).tables()``, row for row and column for column: cut inside
+    PDUs, where the time steps back (jitter, multi-if), and across versions."""
+    path = suite_captures[name]
+    paths = bench.rotate(path, tmp_path / name, cuts=bench.cuts_for(path, 5))
+    out = tmp_path / "ds"
+    report = cmppdissect.analyze_many(paths, client=client, parquet=str(out))
+    assert "failed" not in report["scale"]["hosts"][0]
+    tag = _tag(tmp_path / name)
+    wrote = {p.name.split(f"{tag}-")[1].rsplit("-", 1)[0]
+             for p in out.glob("*/*/*/*.parquet")}
+    assert wrote == {"p0", "p2", "t"}  # files 1-2 and 3-5: two shares
+    whole = cmppdissect.analyze(str(path)).tables()
+    assert bench.dataset_differences(out, whole) == []
+    pdus = whole["pdus"]
+    at = pdus.schema.get_field_index("raw")
+    raw = pdus.column("raw").to_pylist()
+    moved = pdus.set_column(at, "raw", pa.array(raw[1:] + raw[:1], pa.binary()))
+    assert bench.dataset_differences(out, {**whole, "pdus": moved}) == ["pdus.raw differs"]
+    assert bench.dataset_differences(out, {**whole, "sessions": whole["sessions"][1:]}) == [
+        f"sessions: {whole['sessions'].num_rows} rows, {whole['sessions'].num_rows - 1} wanted"]
+
+
+@pytest.mark.parametrize(("files", "hosts", "workers", "want"), [
+    (8, 1, 2, [(0, 4), (4, 8)]),
+    (5, 1, 2, [(0, 2), (2, 5)]),
+    (3, 1, 8, [(0, 1), (1, 2), (2, 3)]),
+    (7, 4, 2, [(0, 7)]),
+    (6, 2, 5, [(0, 2), (2, 4), (4, 6)]),
+    (1, 1, 4, [(0, 1)]),
+    (0, 1, 2, []),
+])
+def test_a_hosts_files_are_cut_into_a_share_per_worker_it_has(
+        files: int, hosts: int, workers: int, want: list[tuple[int, int]]) -> None:
+    from cmppdissect.scale.dask import shares
+
+    assert shares(files, hosts, workers) == want
+
+
+def _fail_share(first: int) -> None:
+    """In a worker: the task of the share that starts at file ``first`` fails."""
+    import cmppdissect.scale.parts as parts
+
+    real = getattr(parts, "_real_host_pdus", parts.host_pdus)
+
+    def failing(host: Host, settings: Any, parquet: str, start: int, stop: int) -> int:
+        if start == first:
+            raise OSError(28, "No space left on device")
+        return real(host, settings, parquet, start, stop)
+
+    parts._real_host_pdus = real  # type: ignore[attr-defined]
+    parts.host_pdus = failing
+
+
+def _heal_shares() -> None:
+    import cmppdissect.scale.parts as parts
+
+    parts.host_pdus = getattr(parts, "_real_host_pdus", parts.host_pdus)
+
+
+def test_a_share_that_fails_is_said_and_the_report_stands(
+        client: Client, single: tuple[Path, Frames, list[int]], tmp_path: Path) -> None:
+    """The task of the second share of a host's files fails (after its retry): the report is
+    the same, its sections merged, with a finding and the host's entry saying which files'
+    PDU rows the dataset lacks; the rows of the other share are there."""
+    frames = single[1]
+    paths = _cut(frames, [len(frames) * k // 4 for k in (1, 2, 3)], tmp_path / "gw")
+    want = cmppdissect.analyze_many(paths, client=client)
+    client.run(_fail_share, 2)
+    try:
+        got = cmppdissect.analyze_many(paths, client=client, parquet=str(tmp_path / "ds"))
+    finally:
+        client.run(_heal_shares)
+    lacks = ("the PDU rows of files 3 to 4 of its chain were not written: "
+             "OSError: [Errno 28] No space left on device")
+    entry = got["scale"]["hosts"][0]
+    assert entry["failed"] == lacks
+    assert {"severity": "error", "code": "host-failed", "count": 1} in got["expert_counts"]
+    assert [i["message"] for i in got["expert"] if i["code"] == "host-failed"] == [
+        f"host {tmp_path / 'gw'}: {lacks}"]
+    assert got["scale"]["merged_sections"] == want["scale"]["merged_sections"]
+    for report in (got, want):
+        report.pop("scale")
+        report.pop("expert")
+        report.pop("expert_counts")
+    assert got == want
+    whole = cmppdissect.analyze([paths[:2]]).tables()["pdus"]  # the first share's files
+    rows = ds.dataset(tmp_path / "ds" / "pdus", partitioning=HIVE).to_table()
+    assert sorted(rows.column("frame").to_pylist()) == whole.column("frame").to_pylist()
 
 
 def test_a_worker_killed_mid_run_changes_nothing(client: Client, tmp_path: Path) -> None:

@@ -160,6 +160,9 @@ cdef class FrameReader(CaptureReader):
     # piece from a file captured side by side with it), and whether any was.
     cdef int64_t handed_max_ts
     cdef bint handed_any
+    # Frames handed out by blocks(): where the next input of a chain starts in the merged
+    # stream's numbering (a file's rows of the PDU table, scale/dataset.py).
+    cdef readonly int64_t handed
 
     cdef object _interface_layout(self, uint32_t ifid)
     cdef int64_t _merged_id(self, string* out) except -2

@@ -1213,6 +1213,7 @@ cdef class FrameReader(CaptureReader):
                 positions.append(out.size())
                 positions.append(self.cur_offset)
             self._epb(&out, ifid)
+            self.handed += 1
             if not self.handed_any or self.cur_ts > self.handed_max_ts:
                 self.handed_max_ts = self.cur_ts
                 self.handed_any = True

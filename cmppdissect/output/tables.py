@@ -16,7 +16,7 @@ written without the rest) and a few numbers of each long-SMS part whose message 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -653,11 +653,17 @@ class TableBuilder:
     """
 
     def __init__(self, display_filter: DisplayFilter | None = None, *,
-                 max_waiting: int = 65536, pdus: bool = True) -> None:
+                 max_waiting: int = 65536, pdus: bool = True, transactions: bool = True,
+                 frames: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         self.test = display_filter
         self.transactions = _Transactions(max_waiting)
         self.rows = {name: 0 for name in TABLES}
         self.pdus = pdus  # False: no PDU table (-T transactions wants the transactions only)
+        # False: no transactions and sessions tables (a task that writes some PDU rows only)
+        self.others = transactions
+        # The PDU table's rows of some frames only: given the rows' frame numbers, which
+        # (a Dask task's share of a host's files, whose others other tasks write).
+        self.frames = frames
 
     def add(self, store: PduStore, start: int, stop: int) -> Iterator[tuple[str, pa.RecordBatch]]:
         """The batches that rows ``start`` to ``stop`` (settled) complete."""
@@ -665,6 +671,8 @@ class TableBuilder:
         if batch is not None and batch.num_rows:
             self.rows["pdus"] += batch.num_rows
             yield "pdus", batch
+        if not self.others:
+            return
         self.transactions.add(store, start, stop, decoded)
         done = self.transactions.take()
         if done is not None:
@@ -674,6 +682,8 @@ class TableBuilder:
     def finish(self, engine: Engine, store: PduStore) -> Iterator[tuple[str, pa.RecordBatch]]:
         """The capture ended: the long messages given up at the end, the transactions still
         held, and the sessions."""
+        if not self.others:
+            return
         done = self.rest(store)
         self._caps(engine)
         if done is not None:
@@ -708,22 +718,35 @@ class TableBuilder:
 
     def _pdus(self, store: PduStore, start: int, stop: int
               ) -> tuple[pa.RecordBatch | None, list[DecodedPdu]]:
-        """The PDU table's batch of the rows, and (without a filter) every row's PDU."""
-        if self.test is None:
-            records = [(rec, record_dict(rec)) for rec in records_between(store, start, stop)]
-            return (pdu_batch(store, np.arange(start, stop), records,
-                              _raw_column(store, start, stop)),
-                    [rec.pdu for rec, _ in records])
-        kept: list[int] = []
+        """The PDU table's batch of the rows (those of :attr:`frames` and the filter), and,
+        when that is every row, every row's PDU (the transactions read them again)."""
+        if self.frames is None:
+            runs = [(start, stop)]
+        else:
+            kept = np.flatnonzero(self.frames(store.frame[start:stop])) + start
+            runs = [(int(run[0]), int(run[-1]) + 1)
+                    for run in np.split(kept, np.flatnonzero(np.diff(kept) != 1) + 1)
+                    if len(run)]
+        rows: list[int] = []
         shown: list[tuple[PduRecord, dict[str, Any]]] = []
-        for row in range(start, stop):
-            view = RecordView(store, row)
-            if self.test(view):
-                kept.append(row)
-                shown.append((view.record(), view.full()))
-        if not kept:
+        raws: list[pa.Array] = []
+        for a, b in runs:
+            if self.test is None:
+                rows += range(a, b)
+                shown += [(rec, record_dict(rec)) for rec in records_between(store, a, b)]
+                raws.append(_raw_column(store, a, b))
+                continue
+            for row in range(a, b):
+                view = RecordView(store, row)
+                if self.test(view):
+                    rows.append(row)
+                    shown.append((view.record(), view.full()))
+        if not rows:
             return None, []
-        return pdu_batch(store, np.asarray(kept, np.int64), shown), []
+        raw = (raws[0] if len(raws) == 1 else pa.concat_arrays(raws)) if raws else None
+        every = self.test is None and self.frames is None
+        return (pdu_batch(store, np.asarray(rows, np.int64), shown, raw),
+                [rec.pdu for rec, _ in shown] if every else [])
 
     def _caps(self, engine: Engine) -> None:
         """The transactions table's own caps, when reached: findings of the capture."""

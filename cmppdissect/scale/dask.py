@@ -5,16 +5,27 @@
 gathers the parts as they finish (a progress callback is told of each) and merges them
 (:mod:`.merge`). This is the only module that imports Dask.
 
+With a Parquet dataset, decoding every PDU into its row costs some 60 times what the engine
+itself does, so a host's files are also cut into shares (:func:`shares`), and one
+:func:`~cmppdissect.scale.parts.host_pdus` task per share writes the PDU rows of its files
+(the host's own task then writes the transactions and sessions): one huge host no longer
+runs on one worker. Each share's engine reads the chain from its first file, which keeps
+every row the one engine's (the chain's state at the share's first file is the engine's
+state there); the engine's pass is the cheap part.
+
 Fault tolerance is Dask's: a worker that dies takes its task to another worker (the
 scheduler's ``allowed-failures``, 3 by default), and an exception is tried once more
 (``retries=1``); a task is pure (the same files give the same part) and writes its Parquet
 files under temporary names first, so running it again changes nothing. A host whose task
-still fails is a finding in the report, and the report then says no section is merged.
+still fails is a finding in the report, and the report then says no section is merged. A
+share whose task fails is a finding too, its host's entry in the report says which files'
+PDU rows the dataset lacks, and the report's sections stand.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import signal
@@ -25,19 +36,19 @@ from multiprocessing import resource_tracker
 from typing import Any
 
 import dask
-from distributed import Client, LocalCluster, as_completed
+from distributed import Client, Future, LocalCluster, as_completed
 from distributed.comm.addressing import parse_address, parse_host_port
 
 from cmppdissect.protocol.commands import DEFAULT_PORTS
 from cmppdissect.protocol.version import parse_version
 from cmppdissect.scale.hosts import Host, group_hosts
 from cmppdissect.scale.merge import merge_parts
-from cmppdissect.scale.parts import HostPart, analyze_host
+from cmppdissect.scale.parts import HostPart, analyze_host, host_pdus
 
-__all__ = ["analyze_many", "local_client"]
+__all__ = ["analyze_many", "local_client", "shares"]
 
 Progress = Callable[[int, int, str], None]
-"""Told (hosts done, hosts in all, the host just done) as each task ends."""
+"""Told (tasks done, tasks in all, the host of the task just done) as each task ends."""
 
 
 @contextlib.contextmanager
@@ -61,8 +72,18 @@ def local_client(workers: int | None = None) -> Iterator[Client]:
         try:
             yield client
         except KeyboardInterrupt:
+            _quiet_for_good()
             _kill_workers(cluster)
             raise
+
+
+def _quiet_for_good() -> None:
+    """Ctrl-C: Dask's logs stay silent while this process ends. The cluster silences them
+    only until it is closed, and its event loop goes on closing the comms of the workers
+    just killed after that: a traceback ("Batched Comm Closed") once reached stderr. A
+    filter, which the cluster's closing does not undo (it puts back its handlers' levels)."""
+    for handler in logging.getLogger("distributed").handlers:
+        handler.addFilter(lambda record: record.levelno >= logging.CRITICAL)
 
 
 def _kill_workers(cluster: LocalCluster) -> None:
@@ -143,8 +164,9 @@ def analyze_many(paths: Sequence[str | os.PathLike[str]] = (), *,
     """The ``--report json`` document of many capture files from many hosts, analysed on a
     Dask cluster: ``client`` a :class:`distributed.Client`, a scheduler address
     (``"tcp://host:8786"``), or None for an embedded local cluster of ``workers`` processes
-    (one per core by default; never more than there are hosts: one host is one task),
-    started once the files and ``parquet`` are checked.
+    (one per core by default; never more than there are tasks), started once the files
+    and ``parquet`` are checked. A host is one task, and with ``parquet`` its PDU rows are
+    written by one more task per share of its files (:func:`shares`).
 
     Hosts: the files of one directory by default, or by ``host_pattern`` (a regex on the
     path, its first group naming the host), or ``hosts={name: [paths]}`` (see
@@ -170,7 +192,9 @@ def analyze_many(paths: Sequence[str | os.PathLike[str]] = (), *,
         from cmppdissect.scale.dataset import prepare
 
         out = prepare(parquet)
-    workers = min(workers or os.cpu_count() or 1, len(groups))
+    workers = workers or os.cpu_count() or 1
+    if client is None:  # never more processes than tasks
+        workers = min(workers, len(_tasks(groups, out, workers)))
     try:
         parts, failed = _run(groups, settings, out, client, workers, progress)
     except KeyboardInterrupt:
@@ -182,22 +206,73 @@ def analyze_many(paths: Sequence[str | os.PathLike[str]] = (), *,
     return merge_parts(parts, failed=failed, max_report_listed=listed)
 
 
+def shares(files: int, hosts: int, workers: int) -> list[tuple[int, int]]:
+    """A host's files (positions in its chain) cut into shares whose PDU rows are written by
+    a task each: as many as the workers a host has to itself (``workers / hosts``, rounded
+    up; the host's own task is one more), never more than its files, as even as the count
+    of files allows (a chain's files are alike: rotated at one size or one period)."""
+    n = max(1, min(files, -(-workers // max(1, hosts))))
+    cuts = [files * k // n for k in range(n + 1)]
+    return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
+
+
+_Task = tuple[Host, tuple[int, int] | None]  # a host's own task, or the PDU rows of a share
+
+
+def _tasks(groups: Sequence[Host], parquet: str | None, workers: int) -> list[_Task]:
+    """The tasks of a run: a task per host (its part; with ``parquet``, its transactions and
+    sessions), and with ``parquet`` one per share of each host's files (its PDU rows: the
+    bulk of the decoding, spread over the workers, see :func:`shares`)."""
+    tasks: list[_Task] = [(host, None) for host in groups]
+    if parquet is not None:
+        tasks += [(host, share) for host in groups
+                  for share in shares(len(host.paths), len(groups), workers)]
+    return tasks
+
+
 def _run(groups: Sequence[Host], settings: Mapping[str, Any], parquet: str | None,
          client: Client | str | None, workers: int, progress: Progress | None
          ) -> tuple[list[HostPart], dict[str, str]]:
     run = uuid.uuid4().hex  # the tasks' keys: this run's own, on a cluster shared with others
     with _connected(client, workers) as c:
-        futures = {c.submit(analyze_host, host, settings, parquet, pure=False, retries=1,
-                            key=f"cmppdissect-host-{i}-{run}"): host
-                   for i, host in enumerate(groups)}
+        if client is not None:
+            workers = max(1, len(c.scheduler_info().get("workers", {})))
+        tasks = _tasks(groups, parquet, workers)
+        index = {host.name: i for i, host in enumerate(groups)}
+        futures: dict[Future[Any], _Task] = {}
+        for host, share in tasks:
+            i = index[host.name]
+            future: Future[Any]
+            if share is None:
+                future = c.submit(analyze_host, host, settings, parquet, pure=False,
+                                  retries=1, pdus=parquet is None,
+                                  key=f"cmppdissect-host-{i}-{run}")
+            else:
+                future = c.submit(host_pdus, host, settings, parquet, *share, pure=False,
+                                  retries=1, key=f"cmppdissect-host-{i}-pdus-{share[0]}-{run}")
+            futures[future] = (host, share)
         done: dict[str, HostPart] = {}
         failed: dict[str, str] = {}
+        rows: dict[str, int] = {}
+        unwritten: dict[str, list[str]] = {}
         for count, future in enumerate(as_completed(list(futures)), 1):
-            host = futures[future]
-            if future.status == "finished":
+            host, share = futures[future]
+            ok = future.status == "finished"
+            if share is None and ok:
                 done[host.name] = future.result()
-            else:
+            elif share is None:
                 failed[host.name] = _one_line(future.exception())
+            elif ok:
+                rows[host.name] = rows.get(host.name, 0) + future.result()
+            else:
+                first, stop = share
+                unwritten.setdefault(host.name, []).append(
+                    f"the PDU rows of files {first + 1} to {stop} of its chain were not "
+                    f"written: {_one_line(future.exception())}")
             if progress is not None:
                 progress(count, len(futures), host.name)
+    for name, part in done.items():
+        if parquet is not None:
+            part.parquet_rows = {"pdus": rows.get(name, 0), **part.parquet_rows}
+        part.dataset_failed = unwritten.get(name, [])
     return [done[h.name] for h in groups if h.name in done], failed

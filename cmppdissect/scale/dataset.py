@@ -26,10 +26,11 @@ import shutil
 import tempfile
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -179,26 +180,68 @@ def discard_staging(directory: str | os.PathLike[str], hosts: Iterable[str]) -> 
     (their workers ended mid-task: killed, or Ctrl-C): their staging directories."""
     from cmppdissect.scale.parts import host_id
 
-    for host in hosts:
-        for stale in Path(directory).glob(f".staging-{host_id(host)}-*"):
+    _discard(Path(directory), [host_id(host) for host in hosts])
+
+
+def _discard(root: Path, tags: Iterable[str]) -> None:
+    for tag in tags:
+        for stale in root.glob(f".staging-{tag}-*"):
             shutil.rmtree(stale, ignore_errors=True)
 
 
+def _frames_of_files(source: object, first: int, stop: int
+                     ) -> Callable[[np.ndarray], np.ndarray]:
+    """Which of some frame numbers are frames of inputs ``first`` to ``stop`` of the chain
+    that ``source`` (a :class:`~cmppdissect.sources.merge.MergedSource`) reads: from the
+    first frame of input ``first`` to the last before input ``stop``'s, each known once the
+    reading reaches that input (rows of frames before it come first)."""
+    starts: dict[int, int] = source.first_frames  # type: ignore[attr-defined]
+    never = np.iinfo(np.int64).max
+
+    def keep(frames: np.ndarray) -> np.ndarray:
+        lo = starts.get(first, never) if first else 0
+        mask = frames >= lo
+        hi = starts.get(stop)
+        if hi is not None:
+            mask &= frames < hi
+        return mask
+
+    return keep
+
+
 def write_host_tables(analysis: Analysis, host: str, directory: str | os.PathLike[str], *,
-                      row_group_rows: int = ROW_GROUP_ROWS) -> dict[str, int]:
+                      row_group_rows: int = ROW_GROUP_ROWS, tables: Sequence[str] = TABLES,
+                      files: tuple[int, int] | None = None) -> dict[str, int]:
     """Read ``analysis`` (not read yet) writing its tables into the dataset at
-    ``directory``; the rows written per table."""
+    ``directory``; the rows written per table.
+
+    ``tables``: all three, the PDU table alone, or the other two (a host's work shared by
+    several tasks: each writes its own files, under a tag of its own). ``files``: the PDU
+    rows of these inputs of the analysis's chain only (``(first, stop)``)."""
     from cmppdissect.scale.parts import host_id
 
-    root = Path(directory)
+    pdus = "pdus" in tables
+    others = any(t != "pdus" for t in tables)
+    if not pdus and not others:
+        raise ValueError("no table to write")
+    frames = None
     tag = host_id(host)
-    discard_staging(root, [host])  # an earlier try's, whose worker died
+    if not others:
+        tag += f"-p{files[0] if files else 0}"
+        if files is not None and hasattr(analysis.source, "first_frames"):
+            frames = _frames_of_files(analysis.source, *files)
+    elif not pdus:
+        tag += "-t"
+    root = Path(directory)
+    _discard(root, [tag])  # an earlier try's, whose worker died
     staging = root / f".staging-{tag}-{uuid.uuid4().hex[:12]}"
-    rows = dict.fromkeys(TABLES, 0)
+    written = [t for t in TABLES if t in tables]
+    rows = dict.fromkeys(written, 0)
     try:
         sink = _Partitions(staging, tag, row_group_rows)
         try:
-            for table, batch in analysis.table_batches(release=True):
+            for table, batch in analysis.table_batches(release=True, pdus=pdus,
+                                                       transactions=others, frames=frames):
                 engine = analysis.engine
                 assert engine is not None
                 # The SP of a row's session is known by then: its login came first.
@@ -206,8 +249,8 @@ def write_host_tables(analysis: Analysis, host: str, directory: str | os.PathLik
                 rows[table] += batch.num_rows
         finally:
             sink.close()
-        for table in TABLES:  # into place, each rename atomic; an earlier try's files first
-            for old in (root / table).glob(f"*/*/{tag}-*.parquet"):
+        for table in written:  # into place, each rename atomic; an earlier try's files first
+            for old in (root / table).glob(f"*/*/{tag}-[0-9]*.parquet"):
                 old.unlink(missing_ok=True)
             for src in (staging / table).glob("*/*/*.parquet"):
                 dst = root / table / src.relative_to(staging / table)

@@ -893,6 +893,9 @@ def merge_parts(parts: Sequence[HostPart], *, failed: Mapping[str, str] | None =
     for host, why in failed.items():
         _finding(engine, Severity.ERROR, "host-failed", f"host {host}: {why}")
         verdict.fail(SECTIONS, f"host {host} could not be analysed")
+    for part in parts:  # the report stands; the dataset lacks these rows
+        for why in part.dataset_failed:
+            _finding(engine, Severity.ERROR, "host-failed", f"host {part.host}: {why}")
     for part in read:
         for first, then, seconds in part.overlaps:
             verdict.fail(SECTIONS, f"host {part.host}: {then} starts {seconds:.1f} s before the "
@@ -917,7 +920,8 @@ def merge_parts(parts: Sequence[HostPart], *, failed: Mapping[str, str] | None =
     report["scale"] = {
         "hosts": [{"name": p.host, "files": p.paths, "unreadable": p.unreadable,
                    "pdus": p.pdus, "seconds": round(p.seconds, 3),
-                   "session_id_offset": offsets[read.index(p)] if p in read else None}
+                   "session_id_offset": offsets[read.index(p)] if p in read else None,
+                   **({"failed": "; ".join(p.dataset_failed)} if p.dataset_failed else {})}
                   for p in parts] + [{"name": h, "failed": why} for h, why in failed.items()],
         "merged_sections": [s for s in SECTIONS
                             if s not in not_merged and s not in host_local],

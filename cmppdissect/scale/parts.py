@@ -23,9 +23,13 @@ from typing import Any
 from cmppdissect.api import analyze
 from cmppdissect.engine import Engine, ExpertItem, SessionNames
 from cmppdissect.engine.sketch import Sketches
+from cmppdissect.output.tables import TABLES
 from cmppdissect.scale.hosts import Host, first_timestamp
 
-__all__ = ["LOOSE_ENDS", "HostPart", "analyze_host"]
+__all__ = ["LOOSE_ENDS", "HostPart", "analyze_host", "host_pdus"]
+
+OTHER_TABLES = tuple(t for t in TABLES if t != "pdus")
+"""What a host's own task writes when tasks of its files' shares write its PDU rows."""
 
 LOOSE_ENDS = 200_000
 """The most unmatched status reports a host hands to the merge (the core's own bound on the
@@ -81,6 +85,8 @@ class HostPart:
     report_for: int = 0
     settings: dict[str, Any] = field(default_factory=dict)
     parquet_rows: dict[str, int] = field(default_factory=dict)
+    # one line per share of its files whose PDU rows could not be written (host_pdus failed)
+    dataset_failed: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -107,29 +113,37 @@ def chain(host: Host) -> tuple[list[str], list[int | None], list[str]]:
     return [t[2] for t in timed], [t[3] for t in timed], unreadable
 
 
+def _engine_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`cmppdissect.analyze`'s settings of a host's engine: every unmatched report is a
+    loose end the merge may tie to another host's SUBMIT, so all of them are listed."""
+    limits = dict(settings)
+    loose = int(limits.pop("max_loose_ends", LOOSE_ENDS))
+    limits["max_report_listed"] = max(int(limits.get("max_report_listed", 1000)), loose)
+    return limits
+
+
 def analyze_host(host: Host, settings: Mapping[str, Any],
-                 parquet: str | None = None) -> HostPart:
+                 parquet: str | None = None, *, pdus: bool = True) -> HostPart:
     """Analyse one host's chain as one stream (the one engine), and hand over its part.
 
     ``settings`` are :func:`cmppdissect.analyze`'s, and ``max_loose_ends`` (default
     :data:`LOOSE_ENDS`); ``parquet``: also write the host's rows into that dataset directory
-    (:mod:`cmppdissect.scale.dataset`)."""
+    (:mod:`cmppdissect.scale.dataset`): every table's, or without ``pdus`` the transactions
+    and sessions only (:func:`host_pdus` tasks write the PDU rows, a share of the files
+    each)."""
     started = time.perf_counter()
     paths, first, unreadable = chain(host)
     part = HostPart(host.name, paths, first, unreadable)
     if not paths:
         part.seconds = time.perf_counter() - started
         return part
-    limits = dict(settings)
-    # Every unmatched report is a loose end the merge may tie to another host's SUBMIT.
-    loose = int(limits.pop("max_loose_ends", LOOSE_ENDS))
-    listed = int(limits.pop("max_report_listed", 1000))
-    limits["max_report_listed"] = max(listed, loose)
-    analysis = analyze([paths], **limits)  # one chain: each file after the one before
+    listed = int(settings.get("max_report_listed", 1000))
+    analysis = analyze([paths], **_engine_settings(settings))  # one chain, file after file
     if parquet is not None:
         from cmppdissect.scale.dataset import write_host_tables
 
-        part.parquet_rows = write_host_tables(analysis, host.name, parquet)
+        part.parquet_rows = write_host_tables(analysis, host.name, parquet,
+                                              tables=TABLES if pdus else OTHER_TABLES)
     analysis.run()
     part.overlaps = list(getattr(analysis.source, "overlaps", ()))
     engine = analysis.engine
@@ -138,6 +152,24 @@ def analyze_host(host: Host, settings: Mapping[str, Any],
     part.settings["max_report_listed"] = listed
     part.seconds = time.perf_counter() - started
     return part
+
+
+def host_pdus(host: Host, settings: Mapping[str, Any], parquet: str, first: int,
+              stop: int) -> int:
+    """Write the PDU table's rows of files ``first`` to ``stop`` of the host's chain (in its
+    time order) into the dataset at ``parquet``; how many. The engine reads the whole chain,
+    from its first file, so that each row is the one engine's (its session, its response
+    and latency, its findings, the long message it completes); only the decoding of the
+    rows, the bulk of the work, is this share's alone. A pure task, as :func:`analyze_host`
+    (its files renamed into place at the end)."""
+    from cmppdissect.scale.dataset import write_host_tables
+
+    paths = chain(host)[0]
+    if first >= len(paths):  # files left out (unreadable): this share has none
+        return 0
+    analysis = analyze([paths], **_engine_settings(settings))
+    return write_host_tables(analysis, host.name, parquet, tables=("pdus",),
+                             files=(first, min(stop, len(paths))))["pdus"]
 
 
 def _take(part: HostPart, engine: Engine) -> None:

@@ -154,6 +154,9 @@ class MergedSource:
         self.notes: list[CaptureNote] = notes if notes is not None else []
         # (file that ended, the next in its chain, seconds it starts before the other's end)
         self.overlaps: list[tuple[str, str, float]] = []
+        # One chain: per input begun, the number its first frame has in the merged stream
+        # (the next input's is one past its last frame), as the reading reaches it.
+        self.first_frames: dict[int, int] = {}
         self.name = ", ".join(s.name for s in self.sources)
         self.compressed = any(s.compressed for s in self.sources)
         self.paths = [s.path for s in self.sources]
@@ -193,6 +196,9 @@ class MergedSource:
         def current(c: int) -> int | None:
             """Chain ``c``'s input that holds its next frame (those that ended passed), or None."""
             while at[c] < len(chains[c]):
+                if len(chains) == 1:  # the frame number its first frame gets (if it has one)
+                    self.first_frames.setdefault(chains[c][at[c]],
+                                                 1 + sum(i.reader.handed for i in inputs))
                 if inputs[chains[c][at[c]]].fill():
                     return chains[c][at[c]]
                 at[c] += 1
