@@ -1270,7 +1270,8 @@ def _host_progress() -> Iterator[Callable[[int, int, str], None] | None]:
         if task is None:
             task = bar.add_task("tasks", total=total)
         name = escape(safe_text(host)[-40:])
-        bar.update(task, completed=done, description=f"tasks (one of {name} done)")
+        bar.update(task, completed=done,
+                   description=f"tasks (one of {name} done)" if host else "tasks")
 
     with bar:
         yield advance

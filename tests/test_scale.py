@@ -20,6 +20,9 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -47,6 +50,7 @@ from pcaputil import (
     submit_pdu,
     submit_resp_pdu,
 )
+from tmuxutil import Terminal
 
 import cmppdissect
 from cmppdissect.output.records import dumps
@@ -883,6 +887,40 @@ def test_no_more_workers_start_than_there_are_hosts(two_big_hosts: list[str],
     got = json.loads(report.read_text())["pdus"]
     assert got == cmppdissect.analyze(two_big_hosts[0]).report()["pdus"]
     assert most == 1
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None,
+                    reason="tmux is not installed (.ci/run installs it)")
+def test_a_terminal_shows_a_bar_of_the_tasks_done(tmp_path: Path) -> None:
+    """On a terminal (tmux), stderr shows a bar of the tasks done: two hosts with --parquet
+    on two workers are four tasks (each host's own and one share of its files each), the bar
+    there from 0/4 and gone at the end, the report written, nothing else on the screen."""
+    paths = []
+    for k in (1, 2):
+        path = tmp_path / f"gw{k}" / "cap.pcap"
+        path.parent.mkdir()
+        gen.generate(path, frames=60_000, seed=60 + k, sessions=4)
+        paths.append(str(path))
+    report = tmp_path / "report.json"
+    term = Terminal(f"{shlex.quote(sys.executable)} -m cmppdissect analyze --dask --workers 2 "
+                    f"{' '.join(paths)} --parquet {tmp_path / 'ds'} --report-file {report}")
+    try:
+        seen = set()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            screen = term.screen()
+            seen |= set(re.findall(r"tasks\b.*━.* ([0-4])/4", screen))
+            if "EXIT=" in screen:
+                break
+            time.sleep(0.05)
+    finally:
+        term.close()
+    assert "EXIT=0" in screen, screen
+    assert screen.split("EXIT=0")[0].strip() == "", screen  # the bar went, nothing else came
+    assert "0" in seen and len(seen) >= 2, seen  # from 0/4, then as tasks ended
+    # gen_capture's hosts share endpoints: each host alone is the one engine's answer
+    assert json.loads(report.read_text())["pdus"] == sum(
+        cmppdissect.analyze(p).report()["pdus"] for p in paths)
 
 
 @pytest.mark.parametrize(("loose", "merged"), [(5, False), (100, True)])

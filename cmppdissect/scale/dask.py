@@ -48,7 +48,8 @@ from cmppdissect.scale.parts import HostPart, analyze_host, host_pdus
 __all__ = ["analyze_many", "local_client", "shares"]
 
 Progress = Callable[[int, int, str], None]
-"""Told (tasks done, tasks in all, the host of the task just done) as each task ends."""
+"""Told (tasks done, tasks in all, the host of the task just done) as each task ends, and
+(0, tasks in all, "") once they are submitted."""
 
 
 @contextlib.contextmanager
@@ -251,6 +252,8 @@ def _run(groups: Sequence[Host], settings: Mapping[str, Any], parquet: str | Non
                 future = c.submit(host_pdus, host, settings, parquet, *share, pure=False,
                                   retries=1, key=f"cmppdissect-host-{i}-pdus-{share[0]}-{run}")
             futures[future] = (host, share)
+        if progress is not None:
+            progress(0, len(futures), "")
         done: dict[str, HostPart] = {}
         failed: dict[str, str] = {}
         rows: dict[str, int] = {}
