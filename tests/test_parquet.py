@@ -337,3 +337,27 @@ def test_memory_stays_bounded_at_two_capture_sizes(tmp_path: Path) -> None:
     for stats in (small_stats, big_stats):
         assert stats["max_buffered_rows"] <= 1000 + PIECE_ROWS
     assert big_stats["max_arrow_bytes"] < 2 * small_stats["max_arrow_bytes"]
+
+
+@pytest.mark.parametrize("display_filter", [None, 'command == "CMPP_SUBMIT_RESP"'])
+def test_the_pdu_rows_of_some_frames_are_those_rows_of_the_whole_table(
+        display_filter: str | None) -> None:
+    """``table_batches(frames=...)`` (a share of a host's files under ``analyze --dask``):
+    the PDU table's rows of the frames kept, each the whole table's row, with or without a
+    filter; no transactions or sessions without ``transactions``. Over bytes, no file."""
+    import io
+
+    data = (ROOT / "samples" / "misbehaving-gateway.pcap").read_bytes()
+    whole = cmppdissect.analyze(io.BytesIO(data)).tables()["pdus"]
+    frames = whole.column("frame").to_numpy()
+    lo, hi = int(frames[len(frames) // 3]), int(frames[2 * len(frames) // 3])
+    got = list(cmppdissect.analyze(io.BytesIO(data)).table_batches(
+        display_filter, transactions=False, frames=lambda f: (f >= lo) & (f < hi)))
+    assert {table for table, _ in got} == {"pdus"}
+    rows = pa.Table.from_batches([batch for _, batch in got])
+    keep = (frames >= lo) & (frames < hi)
+    if display_filter is not None:
+        keep &= (whole.column("command").to_numpy(zero_copy_only=False)
+                 == "CMPP_SUBMIT_RESP")
+    assert 0 < rows.num_rows < len(frames)
+    assert rows.equals(whole.filter(pa.array(keep)))

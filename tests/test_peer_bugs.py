@@ -35,7 +35,7 @@ from cmppdissect.protocol.decode import decode_pdu
 from cmppdissect.protocol.encode import encode_pdu
 from cmppdissect.protocol.expert import Severity
 from cmppdissect.protocol.layouts import LAYOUTS
-from cmppdissect.protocol.msgid import byte_reversed, make_msg_id, split_msg_id
+from cmppdissect.protocol.msgid import _time_fits, byte_reversed, make_msg_id, split_msg_id
 from cmppdissect.protocol.version import Version
 
 V2, V3 = Version.V2_0, Version.V3_0
@@ -81,11 +81,16 @@ def test_compiled_and_python_tests_agree() -> None:
                                           rng.randint(0, 59), rng.randint(0, 999_999),
                                           rng.randint(0, 65535))) for _ in range(20_000)]
     found = 0
+    fits = 0
     for value in values:
         expected = byte_reversed(value) is not None
         assert msgid_byte_order_py(value) == expected, hex(value)
         found += expected
+        # byte_reversed's quick test of the time parts is the parts' own
+        assert _time_fits(value) is not split_msg_id(value).impossible_time, hex(value)
+        fits += _time_fits(value)
     assert 5_000 < found < 30_000  # both answers were exercised
+    assert 1_000 < fits < len(values) - 1_000
 
 
 @pytest.mark.parametrize(("command_id", "version"), MSG_ID_LAYOUTS,

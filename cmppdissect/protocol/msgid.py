@@ -96,10 +96,23 @@ def byte_reversed(value: int) -> MsgId | None:
     None otherwise. The reversed reading must also name a gateway (not 0): a small counter
     used as an id (D20) reversed fits every range with gateway 0. The value itself stays the
     big-endian reading the spec defines, and reports still match by the 8 bytes as echoed."""
-    if not split_msg_id(value).impossible_time:
+    if not 0 <= value <= MSG_ID_MAX:
+        raise ValueError(f"Msg_Id {value} does not fit in 64 bits")
+    if _time_fits(value):  # the common case, told without making the parts
         return None
     reversed_id = split_msg_id(int.from_bytes(value.to_bytes(8, "big"), "little"))
     return reversed_id if reversed_id.looks_valid and reversed_id.gateway else None
+
+
+_TIME_RANGES = tuple((shift, (1 << width) - 1, *PLAUSIBLE[name])
+                     for name, shift, width in _LAYOUT if name in TIME_PARTS)
+
+
+def _time_fits(value: int) -> bool:
+    """Whether every time part of the Msg_Id is one a clock shows (``not
+    split_msg_id(value).impossible_time``, asked of every Msg_Id decoded)."""
+    return all(low <= (value >> shift) & mask <= high
+               for shift, mask, low, high in _TIME_RANGES)
 
 
 def msg_id_parts(value: int) -> dict[str, int]:

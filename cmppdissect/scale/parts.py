@@ -168,8 +168,10 @@ def host_pdus(host: Host, settings: Mapping[str, Any], parquet: str, first: int,
     if first >= len(paths):  # files left out (unreadable): this share has none
         return 0
     analysis = analyze([paths], **_engine_settings(settings))
+    stop = min(stop, len(paths))
     return write_host_tables(analysis, host.name, parquet, tables=("pdus",),
-                             files=(first, min(stop, len(paths))))["pdus"]
+                             files=None if (first, stop) == (0, len(paths)) else (first, stop),
+                             share=first)["pdus"]
 
 
 def _take(part: HostPart, engine: Engine) -> None:
