@@ -104,15 +104,19 @@ def byte_reversed(value: int) -> MsgId | None:
     return reversed_id if reversed_id.looks_valid and reversed_id.gateway else None
 
 
-_TIME_RANGES = tuple((shift, (1 << width) - 1, *PLAUSIBLE[name])
-                     for name, shift, width in _LAYOUT if name in TIME_PARTS)
+def _time_fits_function() -> Any:
+    """Whether every time part of a Msg_Id is one a clock shows (``not
+    split_msg_id(value).impossible_time``, asked of every Msg_Id decoded): one expression
+    generated from ``_LAYOUT`` and :data:`PLAUSIBLE`, as :func:`_parts_function`."""
+    tests = " and ".join(f"{PLAUSIBLE[name][0]} <= (v >> {shift}) & {(1 << width) - 1} "
+                         f"<= {PLAUSIBLE[name][1]}"
+                         for name, shift, width in _LAYOUT if name in TIME_PARTS)
+    env: dict[str, Any] = {}
+    exec(compile(f"def fits(v):\n    return {tests}\n", "<Msg_Id time fits>", "exec"), env)
+    return env["fits"]
 
 
-def _time_fits(value: int) -> bool:
-    """Whether every time part of the Msg_Id is one a clock shows (``not
-    split_msg_id(value).impossible_time``, asked of every Msg_Id decoded)."""
-    return all(low <= (value >> shift) & mask <= high
-               for shift, mask, low, high in _TIME_RANGES)
+_time_fits = _time_fits_function()
 
 
 def msg_id_parts(value: int) -> dict[str, int]:
