@@ -422,7 +422,12 @@ def test_cli_sighup_stops_the_capture_cleanly_as_dumpcap(
     no summary, no final report.)"""
     port = _free_port()
     report = tmp_path / "report.json"
-    pre = (lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)) if ignored else None
+    hup = signal.SIG_IGN if ignored else signal.SIG_DFL  # either way said: SIG_IGN is
+    # inherited, and a pytest run under nohup ignores SIGHUP
+
+    def pre() -> None:
+        signal.signal(signal.SIGHUP, hup)
+
     proc = subprocess.Popen([sys.executable, "-m", "cmppdissect", "-i", "lo", "-f",
                              f"tcp port {port}", "-d", str(port), "-q", "-w",
                              str(tmp_path / "cap.pcapng"), "--jsonl", str(tmp_path / "p.jsonl"),
