@@ -257,6 +257,7 @@ def _run(groups: Sequence[Host], settings: Mapping[str, Any], parquet: str | Non
         done: dict[str, HostPart] = {}
         failed: dict[str, str] = {}
         rows: dict[str, int] = {}
+        wrote: set[str] = set()  # hosts of which a share's task wrote its PDU rows
         unwritten: dict[str, list[str]] = {}
         for count, future in enumerate(as_completed(list(futures)), 1):
             host, share = futures[future]
@@ -267,6 +268,7 @@ def _run(groups: Sequence[Host], settings: Mapping[str, Any], parquet: str | Non
                 failed[host.name] = _one_line(future.exception())
             elif ok:
                 rows[host.name] = rows.get(host.name, 0) + future.result()
+                wrote.add(host.name)
             else:
                 first, stop = share
                 unwritten.setdefault(host.name, []).append(
@@ -274,6 +276,12 @@ def _run(groups: Sequence[Host], settings: Mapping[str, Any], parquet: str | Non
                     f"written: {_one_line(future.exception())}")
             if progress is not None:
                 progress(count, len(futures), host.name)
+    for name in failed:  # what its shares left in the dataset, which the report must say
+        failed[name] = "; ".join([
+            failed[name],
+            *(["the dataset holds its PDU rows, not its transactions and sessions"]
+              if name in wrote else []),
+            *unwritten.get(name, [])])
     for name, part in done.items():
         if parquet is not None:
             part.parquet_rows = {"pdus": rows.get(name, 0), **part.parquet_rows}
