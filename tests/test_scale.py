@@ -619,6 +619,31 @@ def test_a_share_that_fails_is_said_and_the_report_stands(
     assert sorted(rows.column("frame").to_pylist()) == whole.column("frame").to_pylist()
 
 
+def test_a_failed_share_names_the_files_of_the_chain_it_lacks(
+        client: Client, single: tuple[Path, Frames, list[int]], tmp_path: Path) -> None:
+    """Four files given, the first no capture: the shares are cut from the four (files 1-2,
+    3-4), the chain holds three. The second share fails: the dataset lacks the rows of the
+    chain's third file, its last, and the entry says so (it said files 3 to 4 of a chain of
+    three, listed in that same entry)."""
+    frames = single[1]
+    paths = _cut(frames, [len(frames) // 3, 2 * len(frames) // 3], tmp_path / "gw")
+    junk = tmp_path / "gw" / "junk.pcap"
+    junk.write_bytes(b"this is no capture\n" * 10)
+    client.run(_fail_share, 2)
+    try:
+        got = cmppdissect.analyze_many(hosts={"gw": [str(junk), *paths]}, client=client,
+                                       parquet=str(tmp_path / "ds"))
+    finally:
+        client.run(_heal_shares)
+    entry = got["scale"]["hosts"][0]
+    assert entry["files"] == paths
+    assert entry["failed"] == ("the PDU rows of file 3 of its chain were not written: "
+                               "OSError: [Errno 28] No space left on device")
+    whole = cmppdissect.analyze([paths[:2]]).tables()["pdus"]
+    rows = ds.dataset(tmp_path / "ds" / "pdus", partitioning=HIVE).to_table()
+    assert sorted(rows.column("frame").to_pylist()) == whole.column("frame").to_pylist()
+
+
 def _fail_host() -> None:
     """In a worker: a host's own task (its part, its transactions and sessions) fails."""
     import cmppdissect.scale.parts as parts
