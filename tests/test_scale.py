@@ -619,6 +619,80 @@ def test_a_share_that_fails_is_said_and_the_report_stands(
     assert sorted(rows.column("frame").to_pylist()) == whole.column("frame").to_pylist()
 
 
+def test_a_failed_share_names_the_files_of_the_chain_it_lacks(
+        client: Client, single: tuple[Path, Frames, list[int]], tmp_path: Path) -> None:
+    """Four files given, the first no capture: the shares are cut from the four (files 1-2,
+    3-4), the chain holds three. The second share fails: the dataset lacks the rows of the
+    chain's third file, its last, and the entry says so (it said files 3 to 4 of a chain of
+    three, listed in that same entry)."""
+    frames = single[1]
+    paths = _cut(frames, [len(frames) // 3, 2 * len(frames) // 3], tmp_path / "gw")
+    junk = tmp_path / "gw" / "junk.pcap"
+    junk.write_bytes(b"this is no capture\n" * 10)
+    client.run(_fail_share, 2)
+    try:
+        got = cmppdissect.analyze_many(hosts={"gw": [str(junk), *paths]}, client=client,
+                                       parquet=str(tmp_path / "ds"))
+    finally:
+        client.run(_heal_shares)
+    entry = got["scale"]["hosts"][0]
+    assert entry["files"] == paths
+    assert entry["failed"] == ("the PDU rows of file 3 of its chain were not written: "
+                               "OSError: [Errno 28] No space left on device")
+    whole = cmppdissect.analyze([paths[:2]]).tables()["pdus"]
+    rows = ds.dataset(tmp_path / "ds" / "pdus", partitioning=HIVE).to_table()
+    assert sorted(rows.column("frame").to_pylist()) == whole.column("frame").to_pylist()
+
+
+def _fail_host() -> None:
+    """In a worker: a host's own task (its part, its transactions and sessions) fails."""
+    import cmppdissect.scale.parts as parts
+
+    real = getattr(parts, "_real_analyze_host", parts.analyze_host)
+
+    def failing(host: Host, settings: Any, parquet: str | None = None, *,
+                pdus: bool = True) -> Any:
+        raise OSError(28, "No space left on device")
+
+    parts._real_analyze_host = real  # type: ignore[attr-defined]
+    parts.analyze_host = failing
+
+
+def _heal_host() -> None:
+    import cmppdissect.scale.parts as parts
+
+    parts.analyze_host = getattr(parts, "_real_analyze_host", parts.analyze_host)
+
+
+def test_a_host_that_fails_says_what_its_shares_left_in_the_dataset(
+        client: Client, single: tuple[Path, Frames, list[int]], tmp_path: Path) -> None:
+    """The host's own task fails and so does its second share, the first share does not: the
+    dataset holds the first share's PDU rows of a host the report says failed. Its entry,
+    its finding and the command's stderr line say so, and which files' rows are missing (the
+    host's entry said the task's error alone: a host that failed looked absent from the
+    dataset, and the share's own failure went unsaid)."""
+    frames = single[1]
+    paths = _cut(frames, [len(frames) * k // 4 for k in (1, 2, 3)], tmp_path / "gw")
+    client.run(_fail_host)
+    client.run(_fail_share, 2)
+    try:
+        got = cmppdissect.analyze_many(paths, client=client, parquet=str(tmp_path / "ds"))
+    finally:
+        client.run(_heal_host)
+        client.run(_heal_shares)
+    disk = "OSError: [Errno 28] No space left on device"
+    why = (f"{disk}; the dataset holds its PDU rows, not its transactions and sessions; "
+           f"the PDU rows of files 3 to 4 of its chain were not written: {disk}")
+    assert got["scale"]["hosts"] == [{"name": str(tmp_path / "gw"), "failed": why}]
+    assert [i["message"] for i in got["expert"] if i["code"] == "host-failed"] == [
+        f"host {tmp_path / 'gw'}: {why}"]
+    assert got["scale"]["merged_sections"] == []
+    whole = cmppdissect.analyze([paths[:2]]).tables()["pdus"]  # the first share's files
+    rows = ds.dataset(tmp_path / "ds" / "pdus", partitioning=HIVE).to_table()
+    assert sorted(rows.column("frame").to_pylist()) == whole.column("frame").to_pylist()
+    assert not (tmp_path / "ds" / "transactions").exists()
+
+
 def test_a_worker_killed_mid_run_changes_nothing(client: Client, tmp_path: Path) -> None:
     hosts = {}
     for k in range(4):

@@ -231,6 +231,21 @@ def _tasks(groups: Sequence[Host], parquet: str | None, workers: int) -> list[_T
     return tasks
 
 
+def _unwritten(shares: Sequence[tuple[int, int, str]], files: int | None) -> list[str]:
+    """One line per failed share: which files of the host's chain (``files`` long, when its
+    own task said) have no PDU rows in the dataset. A share is cut from the files given,
+    unreadable ones too, which the chain leaves out: its task wrote the files it has of the
+    chain, so a share past the chain's end names fewer files, or none."""
+    lines = []
+    for first, stop, why in shares:
+        stop = stop if files is None else min(stop, files)
+        if stop <= first:
+            continue
+        which = f"file {stop}" if stop == first + 1 else f"files {first + 1} to {stop}"
+        lines.append(f"the PDU rows of {which} of its chain were not written: {why}")
+    return lines
+
+
 def _run(groups: Sequence[Host], settings: Mapping[str, Any], parquet: str | None,
          client: Client | str | None, workers: int, progress: Progress | None
          ) -> tuple[list[HostPart], dict[str, str]]:
@@ -257,7 +272,8 @@ def _run(groups: Sequence[Host], settings: Mapping[str, Any], parquet: str | Non
         done: dict[str, HostPart] = {}
         failed: dict[str, str] = {}
         rows: dict[str, int] = {}
-        unwritten: dict[str, list[str]] = {}
+        wrote: set[str] = set()  # hosts of which a share's task wrote its PDU rows
+        unwritten: dict[str, list[tuple[int, int, str]]] = {}  # failed shares: files, why
         for count, future in enumerate(as_completed(list(futures)), 1):
             host, share = futures[future]
             ok = future.status == "finished"
@@ -267,15 +283,20 @@ def _run(groups: Sequence[Host], settings: Mapping[str, Any], parquet: str | Non
                 failed[host.name] = _one_line(future.exception())
             elif ok:
                 rows[host.name] = rows.get(host.name, 0) + future.result()
+                wrote.add(host.name)
             else:
-                first, stop = share
                 unwritten.setdefault(host.name, []).append(
-                    f"the PDU rows of files {first + 1} to {stop} of its chain were not "
-                    f"written: {_one_line(future.exception())}")
+                    (*share, _one_line(future.exception())))
             if progress is not None:
                 progress(count, len(futures), host.name)
+    for name in failed:  # what its shares left in the dataset, which the report must say
+        failed[name] = "; ".join([
+            failed[name],
+            *(["the dataset holds its PDU rows, not its transactions and sessions"]
+              if name in wrote else []),
+            *_unwritten(unwritten.get(name, []), None)])
     for name, part in done.items():
         if parquet is not None:
             part.parquet_rows = {"pdus": rows.get(name, 0), **part.parquet_rows}
-        part.dataset_failed = unwritten.get(name, [])
+        part.dataset_failed = _unwritten(unwritten.get(name, []), len(part.paths))
     return [done[h.name] for h in groups if h.name in done], failed
