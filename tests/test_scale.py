@@ -574,7 +574,9 @@ def _fail_share(first: int) -> None:
     real = getattr(parts, "_real_host_pdus", parts.host_pdus)
 
     def failing(host: Host, settings: Any, parquet: str, start: int, stop: int) -> int:
-        if start == first:
+        if start == first:  # as a worker killed mid-write leaves it, for good
+            Path(parquet, f".staging-{parts.host_id(host.name)}-p{start}-killed").mkdir(
+                exist_ok=True)
             raise OSError(28, "No space left on device")
         return real(host, settings, parquet, start, stop)
 
@@ -617,6 +619,7 @@ def test_a_share_that_fails_is_said_and_the_report_stands(
     whole = cmppdissect.analyze([paths[:2]]).tables()["pdus"]  # the first share's files
     rows = ds.dataset(tmp_path / "ds" / "pdus", partitioning=HIVE).to_table()
     assert sorted(rows.column("frame").to_pylist()) == whole.column("frame").to_pylist()
+    assert list((tmp_path / "ds").glob(".staging-*")) == []  # the failed share's, removed
 
 
 def test_a_failed_share_names_the_files_of_the_chain_it_lacks(

@@ -204,6 +204,10 @@ def analyze_many(paths: Sequence[str | os.PathLike[str]] = (), *,
 
             discard_staging(out, [h.name for h in groups])
         raise
+    if out is not None:  # what tasks that failed for good left half written (every task ended)
+        from cmppdissect.scale.dataset import discard_staging
+
+        discard_staging(out, [*failed, *(p.host for p in parts if p.dataset_failed)])
     return merge_parts(parts, failed=failed, max_report_listed=listed)
 
 

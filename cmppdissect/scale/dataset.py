@@ -233,6 +233,8 @@ def write_host_tables(analysis: Analysis, host: str, directory: str | os.PathLik
             frames = _frames_of_files(analysis.source, *files)
     elif not pdus:
         tag += "-t"
+    else:  # every table by one task: a tag of its own too, no other task's a prefix of it
+        tag += "-a"
     root = Path(directory)
     _discard(root, [tag])  # an earlier try's, whose worker died
     staging = root / f".staging-{tag}-{uuid.uuid4().hex[:12]}"
