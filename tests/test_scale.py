@@ -511,11 +511,12 @@ def test_parquet_dataset_by_date_and_sp_and_a_damaged_file_is_a_finding(tmp_path
         assert set(data.column("date").to_pylist()) == {"2025-11-24"}
         assert set(data.column("host").to_pylist()) == {str(tmp_path / "gw1"),
                                                         str(tmp_path / "gw2")}
-        # Two hosts on two workers: each host's PDU rows in one share of its files
-        task = "p0" if table == "pdus" else "t"
+        # Two hosts on two workers: each host's PDU rows in two shares of its files (gw2's
+        # junk file among them: its chain's second file in its second share)
+        tasks = ("p0", "p1") if table == "pdus" else ("t",)
         assert sorted(p.name for p in (out / table / "date=2025-11-24" / "sp_id=901234")
-                      .iterdir()) == sorted(f"gw{k}-{_tag(tmp_path / f'gw{k}')}-{task}-0.parquet"
-                                            for k in (1, 2))
+                      .iterdir()) == sorted(f"gw{k}-{_tag(tmp_path / f'gw{k}')}-{t}-0.parquet"
+                                            for k in (1, 2) for t in tasks)
 
 
 def _tag(path: Path) -> str:
@@ -539,7 +540,7 @@ def test_a_hosts_pdu_rows_written_by_shares_of_its_files_are_the_one_engines(
     tag = _tag(tmp_path / name)
     wrote = {p.name.split(f"{tag}-")[1].rsplit("-", 1)[0]
              for p in out.glob("*/*/*/*.parquet")}
-    assert wrote == {"p0", "p2", "t"}  # files 1-2 and 3-5: two shares
+    assert wrote == {"p0", "p1", "p2", "p3", "t"}  # files 1, 2, 3 and 4-5: four shares
     whole = cmppdissect.analyze(str(path)).tables()
     assert bench.dataset_differences(out, whole) == []
     pdus = whole["pdus"]
@@ -552,11 +553,12 @@ def test_a_hosts_pdu_rows_written_by_shares_of_its_files_are_the_one_engines(
 
 
 @pytest.mark.parametrize(("files", "hosts", "workers", "want"), [
-    (8, 1, 2, [(0, 4), (4, 8)]),
-    (5, 1, 2, [(0, 2), (2, 5)]),
+    (8, 1, 2, [(0, 2), (2, 4), (4, 6), (6, 8)]),
+    (5, 1, 2, [(0, 1), (1, 2), (2, 3), (3, 5)]),
     (3, 1, 8, [(0, 1), (1, 2), (2, 3)]),
     (7, 4, 2, [(0, 7)]),
-    (6, 2, 5, [(0, 2), (2, 4), (4, 6)]),
+    (7, 3, 2, [(0, 3), (3, 7)]),
+    (6, 2, 5, [(0, 1), (1, 2), (2, 3), (3, 4), (4, 6)]),
     (1, 1, 4, [(0, 1)]),
     (0, 1, 2, []),
 ])
@@ -565,6 +567,17 @@ def test_a_hosts_files_are_cut_into_a_share_per_worker_it_has(
     from cmppdissect.scale.dask import shares
 
     assert shares(files, hosts, workers) == want
+
+
+def _frames_but_file(paths: list[str], k: int) -> list[int]:
+    """The frame numbers of the PDU rows of the chain ``paths`` but those of its file ``k``
+    (from 0), each file's frames numbered after the files before it."""
+    counts = [len(_read_pcap(Path(p))) for p in paths]
+    lo, hi = sum(counts[:k]), sum(counts[:k + 1])
+    frames = cmppdissect.analyze([paths]).tables()["pdus"].column("frame").to_pylist()
+    left = [f for f in frames if not lo < f <= hi]
+    assert 0 < len(left) < len(frames)
+    return sorted(left)
 
 
 def _fail_share(first: int) -> None:
@@ -603,7 +616,7 @@ def test_a_share_that_fails_is_said_and_the_report_stands(
         got = cmppdissect.analyze_many(paths, client=client, parquet=str(tmp_path / "ds"))
     finally:
         client.run(_heal_shares)
-    lacks = ("the PDU rows of files 3 to 4 of its chain were not written: "
+    lacks = ("the PDU rows of file 3 of its chain were not written: "
              "OSError: [Errno 28] No space left on device")
     entry = got["scale"]["hosts"][0]
     assert entry["failed"] == lacks
@@ -616,18 +629,17 @@ def test_a_share_that_fails_is_said_and_the_report_stands(
         report.pop("expert")
         report.pop("expert_counts")
     assert got == want
-    whole = cmppdissect.analyze([paths[:2]]).tables()["pdus"]  # the first share's files
     rows = ds.dataset(tmp_path / "ds" / "pdus", partitioning=HIVE).to_table()
-    assert sorted(rows.column("frame").to_pylist()) == whole.column("frame").to_pylist()
+    assert sorted(rows.column("frame").to_pylist()) == _frames_but_file(paths, 2)
     assert list((tmp_path / "ds").glob(".staging-*")) == []  # the failed share's, removed
 
 
 def test_a_failed_share_names_the_files_of_the_chain_it_lacks(
         client: Client, single: tuple[Path, Frames, list[int]], tmp_path: Path) -> None:
-    """Four files given, the first no capture: the shares are cut from the four (files 1-2,
-    3-4), the chain holds three. The second share fails: the dataset lacks the rows of the
-    chain's third file, its last, and the entry says so (it said files 3 to 4 of a chain of
-    three, listed in that same entry)."""
+    """Four files given, the first no capture: the shares are cut from the four (a file
+    each on two workers), the chain holds three. The third share fails: the dataset lacks
+    the rows of the chain's third file, its last, and the entry says so (with two shares
+    of two files it said files 3 to 4 of a chain of three, listed in that same entry)."""
     frames = single[1]
     paths = _cut(frames, [len(frames) // 3, 2 * len(frames) // 3], tmp_path / "gw")
     junk = tmp_path / "gw" / "junk.pcap"
@@ -685,14 +697,13 @@ def test_a_host_that_fails_says_what_its_shares_left_in_the_dataset(
         client.run(_heal_shares)
     disk = "OSError: [Errno 28] No space left on device"
     why = (f"{disk}; the dataset holds its PDU rows, not its transactions and sessions; "
-           f"the PDU rows of files 3 to 4 of its chain were not written: {disk}")
+           f"the PDU rows of file 3 of its chain were not written: {disk}")
     assert got["scale"]["hosts"] == [{"name": str(tmp_path / "gw"), "failed": why}]
     assert [i["message"] for i in got["expert"] if i["code"] == "host-failed"] == [
         f"host {tmp_path / 'gw'}: {why}"]
     assert got["scale"]["merged_sections"] == []
-    whole = cmppdissect.analyze([paths[:2]]).tables()["pdus"]  # the first share's files
     rows = ds.dataset(tmp_path / "ds" / "pdus", partitioning=HIVE).to_table()
-    assert sorted(rows.column("frame").to_pylist()) == whole.column("frame").to_pylist()
+    assert sorted(rows.column("frame").to_pylist()) == _frames_but_file(paths, 2)
     assert not (tmp_path / "ds" / "transactions").exists()
 
 

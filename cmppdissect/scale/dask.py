@@ -213,10 +213,13 @@ def analyze_many(paths: Sequence[str | os.PathLike[str]] = (), *,
 
 def shares(files: int, hosts: int, workers: int) -> list[tuple[int, int]]:
     """A host's files (positions in its chain) cut into shares whose PDU rows are written by
-    a task each: as many as the workers a host has to itself (``workers / hosts``, rounded
-    up; the host's own task is one more), never more than its files, as even as the count
-    of files allows (a chain's files are alike: rotated at one size or one period)."""
-    n = max(1, min(files, -(-workers // max(1, hosts))))
+    a task each: twice as many as the workers a host has to itself (``2 * workers / hosts``,
+    rounded up), so that the worker that writes the host's transactions takes shares too
+    once done (one host of 8 files on 2 workers: 1.15x faster with 4 shares than with 2,
+    slower with 8, each share's engine pass being one more); never more than its files, as
+    even as the count of files allows (a chain's files are alike: rotated at one size or
+    one period)."""
+    n = max(1, min(files, -(-2 * workers // max(1, hosts))))
     cuts = [files * k // n for k in range(n + 1)]
     return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
 
