@@ -525,13 +525,7 @@ def run_suite(args: argparse.Namespace) -> int:
                 times[name][_workers(workers)] = _median(
                     lambda c=client, p=rotated[name]: cmppdissect.analyze_many(p, client=c),
                     args.runs)
-    print(f"\nload average after: {_load()}\n")
-    print("| capture | exact | one process s | 1 worker s | 2 workers s | speed-up, 1 worker "
-          "| speed-up, 2 workers |\n|---|---|---:|---:|---:|---:|---:|")
-    for name, t in times.items():
-        one, w1, w2 = t["one"], t[_workers(1)], t[_workers(2)]
-        print(f"| {name} | {'yes' if exact[name] else 'NO'} | {one:.2f} | {w1:.2f} | {w2:.2f} "
-              f"| {one / w1:.2f}x | {one / w2:.2f}x |")
+    _speeds(times, exact, "exact", "one process s")
     if args.parquet:
         exact.update(_suite_parquet(args, captures, rotated))
     if len(captures) > 1 and not args.parquet:
@@ -571,14 +565,21 @@ def _suite_parquet(args: argparse.Namespace, captures: dict[str, Path],
                             p, client=c, parquet=tempfile.mkdtemp(dir=scratch)), args.runs)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    print(f"\nload average after: {_load()}\n")
-    print("| capture | rows exact | one process `write_parquet` s | 1 worker s | 2 workers s "
-          "| speed-up, 1 worker | speed-up, 2 workers |\n|---|---|---:|---:|---:|---:|---:|")
-    for name, t in times.items():
-        one, w1, w2 = t["one"], t[_workers(1)], t[_workers(2)]
-        print(f"| {name} | {'yes' if exact[f'{name} --parquet'] else 'NO'} | {one:.2f} "
-              f"| {w1:.2f} | {w2:.2f} | {one / w1:.2f}x | {one / w2:.2f}x |")
+    _speeds(times, {name: exact[f"{name} --parquet"] for name in times}, "rows exact",
+            "one process `write_parquet` s")
     return exact
+
+
+def _speeds(times: dict[str, dict[str, float]], exact: dict[str, bool], checked: str,
+            one: str) -> None:
+    """Per capture: whether it was exact, and one process's time against 1 and 2 workers."""
+    print(f"\nload average after: {_load()}\n")
+    print(f"| capture | {checked} | {one} | 1 worker s | 2 workers s | speed-up, 1 worker "
+          "| speed-up, 2 workers |\n|---|---|---:|---:|---:|---:|---:|")
+    for name, t in times.items():
+        alone, w1, w2 = t["one"], t[_workers(1)], t[_workers(2)]
+        print(f"| {name} | {'yes' if exact[name] else 'NO'} | {alone:.2f} | {w1:.2f} "
+              f"| {w2:.2f} | {alone / w1:.2f}x | {alone / w2:.2f}x |")
 
 
 def _suite_hosts(args: argparse.Namespace, root: Path, captures: dict[str, Path]) -> None:

@@ -511,12 +511,10 @@ def test_parquet_dataset_by_date_and_sp_and_a_damaged_file_is_a_finding(tmp_path
         assert set(data.column("date").to_pylist()) == {"2025-11-24"}
         assert set(data.column("host").to_pylist()) == {str(tmp_path / "gw1"),
                                                         str(tmp_path / "gw2")}
-        # Two hosts on two workers: each host's PDU rows in two shares of its files (gw2's
-        # junk file among them: its chain's second file in its second share)
-        tasks = ("p0", "p1") if table == "pdus" else ("t",)
+        # Two hosts on two workers: a task each, writing every table of its host
         assert sorted(p.name for p in (out / table / "date=2025-11-24" / "sp_id=901234")
-                      .iterdir()) == sorted(f"gw{k}-{_tag(tmp_path / f'gw{k}')}-{t}-0.parquet"
-                                            for k in (1, 2) for t in tasks)
+                      .iterdir()) == sorted(f"gw{k}-{_tag(tmp_path / f'gw{k}')}-a-0.parquet"
+                                            for k in (1, 2))
 
 
 def _tag(path: Path) -> str:
@@ -580,27 +578,32 @@ def _frames_but_file(paths: list[str], k: int) -> list[int]:
     return sorted(left)
 
 
-def _fail_share(first: int) -> None:
-    """In a worker: the task of the share that starts at file ``first`` fails."""
+def _fail_task(name: str, first: int | None = None) -> None:
+    """In a worker: the task ``name`` of :mod:`cmppdissect.scale.parts` fails (a full disk),
+    every one, or of ``host_pdus`` the share that starts at file ``first``, leaving its
+    staging as a worker killed mid-write would, for good."""
     import cmppdissect.scale.parts as parts
 
-    real = getattr(parts, "_real_host_pdus", parts.host_pdus)
+    real = getattr(parts, f"_real_{name}", getattr(parts, name))
 
-    def failing(host: Host, settings: Any, parquet: str, start: int, stop: int) -> int:
-        if start == first:  # as a worker killed mid-write leaves it, for good
-            Path(parquet, f".staging-{parts.host_id(host.name)}-p{start}-killed").mkdir(
+    def failing(host: Host, settings: Any, parquet: str | None = None, *args: Any,
+                **kwargs: Any) -> Any:
+        if first is None:
+            raise OSError(28, "No space left on device")
+        if args[0] == first:
+            Path(str(parquet), f".staging-{parts.host_id(host.name)}-p{first}-killed").mkdir(
                 exist_ok=True)
             raise OSError(28, "No space left on device")
-        return real(host, settings, parquet, start, stop)
+        return real(host, settings, parquet, *args, **kwargs)
 
-    parts._real_host_pdus = real  # type: ignore[attr-defined]
-    parts.host_pdus = failing
+    setattr(parts, f"_real_{name}", real)
+    setattr(parts, name, failing)
 
 
-def _heal_shares() -> None:
+def _heal_task(name: str) -> None:
     import cmppdissect.scale.parts as parts
 
-    parts.host_pdus = getattr(parts, "_real_host_pdus", parts.host_pdus)
+    setattr(parts, name, getattr(parts, f"_real_{name}", getattr(parts, name)))
 
 
 def test_a_share_that_fails_is_said_and_the_report_stands(
@@ -611,11 +614,11 @@ def test_a_share_that_fails_is_said_and_the_report_stands(
     frames = single[1]
     paths = _cut(frames, [len(frames) * k // 4 for k in (1, 2, 3)], tmp_path / "gw")
     want = cmppdissect.analyze_many(paths, client=client)
-    client.run(_fail_share, 2)
+    client.run(_fail_task, "host_pdus", 2)
     try:
         got = cmppdissect.analyze_many(paths, client=client, parquet=str(tmp_path / "ds"))
     finally:
-        client.run(_heal_shares)
+        client.run(_heal_task, "host_pdus")
     lacks = ("the PDU rows of file 3 of its chain were not written: "
              "OSError: [Errno 28] No space left on device")
     entry = got["scale"]["hosts"][0]
@@ -644,12 +647,12 @@ def test_a_failed_share_names_the_files_of_the_chain_it_lacks(
     paths = _cut(frames, [len(frames) // 3, 2 * len(frames) // 3], tmp_path / "gw")
     junk = tmp_path / "gw" / "junk.pcap"
     junk.write_bytes(b"this is no capture\n" * 10)
-    client.run(_fail_share, 2)
+    client.run(_fail_task, "host_pdus", 2)
     try:
         got = cmppdissect.analyze_many(hosts={"gw": [str(junk), *paths]}, client=client,
                                        parquet=str(tmp_path / "ds"))
     finally:
-        client.run(_heal_shares)
+        client.run(_heal_task, "host_pdus")
     entry = got["scale"]["hosts"][0]
     assert entry["files"] == paths
     assert entry["failed"] == ("the PDU rows of file 3 of its chain were not written: "
@@ -657,26 +660,6 @@ def test_a_failed_share_names_the_files_of_the_chain_it_lacks(
     whole = cmppdissect.analyze([paths[:2]]).tables()["pdus"]
     rows = ds.dataset(tmp_path / "ds" / "pdus", partitioning=HIVE).to_table()
     assert sorted(rows.column("frame").to_pylist()) == whole.column("frame").to_pylist()
-
-
-def _fail_host() -> None:
-    """In a worker: a host's own task (its part, its transactions and sessions) fails."""
-    import cmppdissect.scale.parts as parts
-
-    real = getattr(parts, "_real_analyze_host", parts.analyze_host)
-
-    def failing(host: Host, settings: Any, parquet: str | None = None, *,
-                pdus: bool = True) -> Any:
-        raise OSError(28, "No space left on device")
-
-    parts._real_analyze_host = real  # type: ignore[attr-defined]
-    parts.analyze_host = failing
-
-
-def _heal_host() -> None:
-    import cmppdissect.scale.parts as parts
-
-    parts.analyze_host = getattr(parts, "_real_analyze_host", parts.analyze_host)
 
 
 def test_a_host_that_fails_says_what_its_shares_left_in_the_dataset(
@@ -688,13 +671,13 @@ def test_a_host_that_fails_says_what_its_shares_left_in_the_dataset(
     dataset, and the share's own failure went unsaid)."""
     frames = single[1]
     paths = _cut(frames, [len(frames) * k // 4 for k in (1, 2, 3)], tmp_path / "gw")
-    client.run(_fail_host)
-    client.run(_fail_share, 2)
+    client.run(_fail_task, "analyze_host")
+    client.run(_fail_task, "host_pdus", 2)
     try:
         got = cmppdissect.analyze_many(paths, client=client, parquet=str(tmp_path / "ds"))
     finally:
-        client.run(_heal_host)
-        client.run(_heal_shares)
+        client.run(_heal_task, "analyze_host")
+        client.run(_heal_task, "host_pdus")
     disk = "OSError: [Errno 28] No space left on device"
     why = (f"{disk}; the dataset holds its PDU rows, not its transactions and sessions; "
            f"the PDU rows of file 3 of its chain were not written: {disk}")
@@ -892,17 +875,21 @@ def _group(pid: int) -> list[str]:
     return lines
 
 
-@pytest.fixture(scope="module")
-def two_big_hosts(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """Two hosts with a capture each that takes a worker a few seconds."""
-    where = tmp_path_factory.mktemp("big")
+def _gen_hosts(where: Path, frames: int, seed: int, sessions: int) -> list[str]:
+    """Hosts gw1 and gw2, a gen_capture capture each (seeds ``seed`` + 1 and + 2)."""
     paths = []
     for k in (1, 2):
         path = where / f"gw{k}" / "cap.pcap"
         path.parent.mkdir()
-        gen.generate(path, frames=400_000, seed=40 + k, sessions=6)
+        gen.generate(path, frames=frames, seed=seed + k, sessions=sessions)
         paths.append(str(path))
     return paths
+
+
+@pytest.fixture(scope="module")
+def two_big_hosts(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """Two hosts with a capture each that takes a worker a few seconds."""
+    return _gen_hosts(tmp_path_factory.mktemp("big"), 400_000, 40, 6)
 
 
 @contextlib.contextmanager
@@ -980,15 +967,13 @@ def test_no_more_workers_start_than_there_are_hosts(two_big_hosts: list[str],
 @pytest.mark.skipif(shutil.which("tmux") is None,
                     reason="tmux is not installed (.ci/run installs it)")
 def test_a_terminal_shows_a_bar_of_the_tasks_done(tmp_path: Path) -> None:
-    """On a terminal (tmux), stderr shows a bar of the tasks done: two hosts with --parquet
-    on two workers are four tasks (each host's own and one share of its files each), the bar
-    there from 0/4 and gone at the end, the report written, nothing else on the screen."""
-    paths = []
-    for k in (1, 2):
-        path = tmp_path / f"gw{k}" / "cap.pcap"
-        path.parent.mkdir()
-        gen.generate(path, frames=60_000, seed=60 + k, sessions=4)
-        paths.append(str(path))
+    """On a terminal (tmux), stderr shows a bar of the tasks done: one host of 4 files with
+    --parquet on two workers is five tasks (the host's own and a share of a file each), the
+    bar there from 0/5 and gone at the end, the report written, nothing else on the
+    screen."""
+    whole = tmp_path / "cap.pcap"
+    gen.generate(whole, frames=100_000, seed=61, sessions=4)
+    paths = bench.rotate(whole, tmp_path / "gw", 4)
     report = tmp_path / "report.json"
     term = Terminal(f"{shlex.quote(sys.executable)} -m cmppdissect analyze --dask --workers 2 "
                     f"{' '.join(paths)} --parquet {tmp_path / 'ds'} --report-file {report}")
@@ -997,7 +982,7 @@ def test_a_terminal_shows_a_bar_of_the_tasks_done(tmp_path: Path) -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             screen = term.screen()
-            seen |= set(re.findall(r"tasks\b.*━.* ([0-4])/4", screen))
+            seen |= set(re.findall(r"tasks\b.*━.* ([0-5])/5", screen))
             if "EXIT=" in screen:
                 break
             time.sleep(0.05)
@@ -1006,9 +991,8 @@ def test_a_terminal_shows_a_bar_of_the_tasks_done(tmp_path: Path) -> None:
     assert "EXIT=0" in screen, screen
     assert screen.split("EXIT=0")[0].strip() == "", screen  # the bar went, nothing else came
     assert "0" in seen and len(seen) >= 2, seen  # from 0/4, then as tasks ended
-    # gen_capture's hosts share endpoints: each host alone is the one engine's answer
-    assert json.loads(report.read_text())["pdus"] == sum(
-        cmppdissect.analyze(p).report()["pdus"] for p in paths)
+    assert json.loads(report.read_text())["pdus"] == cmppdissect.analyze(str(whole)).report()[
+        "pdus"]
 
 
 @pytest.mark.parametrize(("loose", "merged"), [(5, False), (100, True)])
