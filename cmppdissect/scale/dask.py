@@ -6,7 +6,8 @@ gathers the parts as they finish (a progress callback is told of each) and merge
 (:mod:`.merge`). This is the only module that imports Dask.
 
 With a Parquet dataset, decoding every PDU into its row costs some 60 times what the engine
-itself does, so a host's files are also cut into shares (:func:`shares`), and one
+itself does, so with more workers than hosts a host's files are also cut into shares
+(:func:`shares`, :func:`_tasks`), and one
 :func:`~cmppdissect.scale.parts.host_pdus` task per share writes the PDU rows of its files
 (the host's own task then writes the transactions and sessions): one huge host no longer
 runs on one worker. Each share's engine reads the chain from its first file, which keeps
@@ -166,8 +167,9 @@ def analyze_many(paths: Sequence[str | os.PathLike[str]] = (), *,
     Dask cluster: ``client`` a :class:`distributed.Client`, a scheduler address
     (``"tcp://host:8786"``), or None for an embedded local cluster of ``workers`` processes
     (one per core by default; never more than there are tasks), started once the files
-    and ``parquet`` are checked. A host is one task, and with ``parquet`` its PDU rows are
-    written by one more task per share of its files (:func:`shares`).
+    and ``parquet`` are checked. A host is one task, and with ``parquet`` and more workers
+    than hosts its PDU rows are written by one more task per share of its files
+    (:func:`shares`).
 
     Hosts: the files of one directory by default, or by ``host_pattern`` (a regex on the
     path, its first group naming the host), or ``hosts={name: [paths]}`` (see
