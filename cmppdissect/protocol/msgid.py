@@ -81,10 +81,15 @@ class MsgId:
         )
 
 
-def split_msg_id(value: int) -> MsgId:
-    """Cut a Msg_Id into its parts with the shifts of §7.1 (not Wireshark's, see D9)."""
+def _check_64(value: int) -> None:
+    """``ValueError`` for a value no 8-byte Msg_Id field holds."""
     if not 0 <= value <= MSG_ID_MAX:
         raise ValueError(f"Msg_Id {value} does not fit in 64 bits")
+
+
+def split_msg_id(value: int) -> MsgId:
+    """Cut a Msg_Id into its parts with the shifts of §7.1 (not Wireshark's, see D9)."""
+    _check_64(value)
     parts = {name: (value >> shift) & ((1 << width) - 1) for name, shift, width in _LAYOUT}
     return MsgId(raw=value, **parts)
 
@@ -96,8 +101,7 @@ def byte_reversed(value: int) -> MsgId | None:
     None otherwise. The reversed reading must also name a gateway (not 0): a small counter
     used as an id (D20) reversed fits every range with gateway 0. The value itself stays the
     big-endian reading the spec defines, and reports still match by the 8 bytes as echoed."""
-    if not 0 <= value <= MSG_ID_MAX:
-        raise ValueError(f"Msg_Id {value} does not fit in 64 bits")
+    _check_64(value)
     if _time_fits(value):  # the common case, told without making the parts
         return None
     reversed_id = split_msg_id(int.from_bytes(value.to_bytes(8, "big"), "little"))
@@ -171,8 +175,7 @@ def msg_id_range(first: int, count: int) -> tuple[int, ...]:
     the gateway bits instead of wrapping inside its own field; beyond 2**64 - 1 it wraps to 0,
     as the unsigned wire field would.
     """
-    if not 0 <= first <= MSG_ID_MAX:
-        raise ValueError(f"Msg_Id {first} does not fit in 64 bits")
+    _check_64(first)
     if count < 0:
         raise ValueError(f"negative recipient count {count}")
     return tuple((first + i) & MSG_ID_MAX for i in range(count))

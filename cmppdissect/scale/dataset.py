@@ -211,14 +211,14 @@ def _frames_of_files(source: object, first: int, stop: int
 
 def write_host_tables(analysis: Analysis, host: str, directory: str | os.PathLike[str], *,
                       row_group_rows: int = ROW_GROUP_ROWS, tables: Sequence[str] = TABLES,
-                      files: tuple[int, int] | None = None, share: int = 0) -> dict[str, int]:
+                      files: tuple[int, int] | None = None) -> dict[str, int]:
     """Read ``analysis`` (not read yet) writing its tables into the dataset at
     ``directory``; the rows written per table.
 
     ``tables``: all three, the PDU table alone, or the other two (a host's work shared by
-    several tasks: each writes its own files, under a tag of its own, ``share`` the first
-    file of a PDU table's share). ``files``: the PDU rows of these inputs of the analysis's
-    chain only (``(first, stop)``)."""
+    several tasks: each writes its own files, under a tag of its own, a PDU table's share
+    named by its first file). ``files``: the PDU rows of these inputs of the analysis's
+    chain only (``(first, stop)``; None: every input)."""
     from cmppdissect.scale.parts import host_id
 
     pdus = "pdus" in tables
@@ -228,7 +228,7 @@ def write_host_tables(analysis: Analysis, host: str, directory: str | os.PathLik
     frames = None
     tag = host_id(host)
     if not others:
-        tag += f"-p{share}"
+        tag += f"-p{files[0] if files else 0}"
         if files is not None and hasattr(analysis.source, "first_frames"):
             frames = _frames_of_files(analysis.source, *files)
     elif not pdus:

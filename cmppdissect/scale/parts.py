@@ -170,8 +170,8 @@ def host_pdus(host: Host, settings: Mapping[str, Any], parquet: str, first: int,
     analysis = analyze([paths], **_engine_settings(settings))
     stop = min(stop, len(paths))
     return write_host_tables(analysis, host.name, parquet, tables=("pdus",),
-                             files=None if (first, stop) == (0, len(paths)) else (first, stop),
-                             share=first)["pdus"]
+                             files=None if (first, stop) == (0, len(paths)) else (first, stop)
+                             )["pdus"]
 
 
 def _take(part: HostPart, engine: Engine) -> None:
